@@ -1,0 +1,33 @@
+// One file per subcommand; each registers itself on the app here.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace hvrun::cli {
+
+struct Context {
+  std::string root_flag;  // --root
+  bool debug = false;     // --debug
+  std::string root() const;  // resolved store root
+};
+
+// A subcommand's action sets this; main runs it after parsing and exits with
+// its return value.
+using Action = std::function<int()>;
+
+void register_run(CLI::App& app, Context& ctx, Action& action);      // run (+ --container/--vm shorthand)
+void register_image(CLI::App& app, Context& ctx, Action& action);    // image import|ls|inspect|rm
+void register_images(CLI::App& app, Context& ctx, Action& action);   // images
+void register_tag(CLI::App& app, Context& ctx, Action& action);      // tag
+void register_ps(CLI::App& app, Context& ctx, Action& action);       // ps
+void register_logs(CLI::App& app, Context& ctx, Action& action);     // logs
+void register_stop(CLI::App& app, Context& ctx, Action& action);     // stop
+void register_kill(CLI::App& app, Context& ctx, Action& action);     // kill
+void register_rm(CLI::App& app, Context& ctx, Action& action);       // rm
+void register_inspect(CLI::App& app, Context& ctx, Action& action);  // inspect
+void register_exec(CLI::App& app, Context& ctx, Action& action);     // exec
+void register_check(CLI::App& app, Context& ctx, Action& action);    // check
+void register_version(CLI::App& app, Context& ctx, Action& action);  // version
+
+}  // namespace hvrun::cli

@@ -1,0 +1,16 @@
+// hvrun image (stub: to be implemented)
+#include "cli/commands.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::cli {
+
+void register_image(CLI::App& app, Context& ctx, Action& action) {
+  auto* sub = app.add_subcommand("image", "(not implemented yet)");
+  sub->allow_extras();
+  sub->callback([&ctx, &action] {
+    (void)ctx;
+    action = [] () -> int { throw Error("'image' is not implemented yet"); };
+  });
+}
+
+}  // namespace hvrun::cli

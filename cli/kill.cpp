@@ -1,0 +1,16 @@
+// hvrun kill (stub: to be implemented)
+#include "cli/commands.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::cli {
+
+void register_kill(CLI::App& app, Context& ctx, Action& action) {
+  auto* sub = app.add_subcommand("kill", "(not implemented yet)");
+  sub->allow_extras();
+  sub->callback([&ctx, &action] {
+    (void)ctx;
+    action = [] () -> int { throw Error("'kill' is not implemented yet"); };
+  });
+}
+
+}  // namespace hvrun::cli

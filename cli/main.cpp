@@ -1,0 +1,79 @@
+// hvrun: one image, two isolation models.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "image/store.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::cli {
+std::string Context::root() const { return image::Store::default_root(root_flag); }
+}  // namespace hvrun::cli
+
+int main(int argc, char** argv) {
+  using namespace hvrun::cli;
+  // `hvrun --container IMAGE CMD` and `hvrun --vm IMAGE CMD` are shorthand
+  // for `hvrun run --container ...`: insert "run" before the first of them
+  // when it comes before any subcommand.
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--container" || a == "--vm") {
+      args.insert(args.begin() + static_cast<long>(i), "run");
+      break;
+    }
+    if (a == "--root") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--root=", 0) == 0 || a == "--debug") continue;
+    break;  // first non-global word: a subcommand, leave as is
+  }
+
+  CLI::App app{"hvrun: run one image as a container or as a microVM", "hvrun"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  Context ctx;
+  app.add_option("--root", ctx.root_flag, "Store root (default $HVRUN_ROOT or /var/lib/hvrun)");
+  app.add_flag("--debug", ctx.debug, "Verbose diagnostics on stderr");
+  Action action;
+  register_run(app, ctx, action);
+  register_image(app, ctx, action);
+  register_images(app, ctx, action);
+  register_tag(app, ctx, action);
+  register_ps(app, ctx, action);
+  register_logs(app, ctx, action);
+  register_stop(app, ctx, action);
+  register_kill(app, ctx, action);
+  register_rm(app, ctx, action);
+  register_inspect(app, ctx, action);
+  register_exec(app, ctx, action);
+  register_check(app, ctx, action);
+  register_version(app, ctx, action);
+
+  std::vector<const char*> cargv;
+  for (auto& a : args) cargv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(cargv.size()), cargv.data());
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, like docker: "hvrun: <what>. See 'hvrun --help'."
+    std::fprintf(stderr, "hvrun: %s\nSee 'hvrun --help'.\n", e.what());
+    return 125;
+  }
+  try {
+    return action ? action() : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hvrun: %s\n", e.what());
+    return 125;
+  }
+}

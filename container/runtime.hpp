@@ -1,0 +1,83 @@
+// The container runtime's public face: start a workload described by a
+// RunSpec, wait for it, signal it, join it (exec). Used by the host engine
+// and by guest-init inside the VM; nothing here knows about the image store.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "container/spec.hpp"
+#include "util/fd.hpp"
+
+namespace hvrun::container {
+
+// The workload's stdio as seen by the caller. -1 means /dev/null.
+// Ignored for a tty spec: then the workload gets the pty slave.
+struct Stdio {
+  int in = -1;
+  int out = -1;
+  int err = -1;
+};
+
+struct ExitStatus {
+  int code = 0;     // exit code when it exited
+  int signal = 0;   // signal number when it was killed
+  bool oom_killed = false;
+  // Docker convention: 128+N for death by signal N.
+  int exit_code() const { return signal ? 128 + signal : code; }
+};
+
+class Container {
+ public:
+  // Creates cgroup + namespaces + rootfs and execs spec.args as PID 1 of a
+  // new pid namespace. Returns once the workload has been exec'd. Throws
+  // Error with the reason on failure (exec failure included: code 127 for
+  // "not found", 126 for "not executable", as Docker).
+  static Container start(const RunSpec& spec, const Stdio& stdio);
+
+  Container(Container&&) noexcept = default;
+  Container& operator=(Container&&) noexcept = default;
+  ~Container();
+
+  pid_t pid() const { return pid_; }
+  int pty_master() const { return pty_master_.get(); }  // -1 unless spec.tty
+  UniqueFd take_pty_master() { return std::move(pty_master_); }
+  const std::string& cgroup_path() const { return cgroup_; }
+
+  ExitStatus wait();              // reaps the init; fills oom_killed from the cgroup
+  void kill(int sig);             // signals the init process
+  void set_pty_size(unsigned short rows, unsigned short cols);
+
+ private:
+  Container() = default;
+  pid_t pid_ = -1;
+  UniqueFd pty_master_;
+  std::string cgroup_;
+  bool reaped_ = false;
+};
+
+// Removes everything a container with this id may have left behind on this
+// kernel (its cgroups, after killing what is in them). Safe to call twice.
+void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun");
+
+struct ExecSpec {
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string cwd;
+  std::string user;
+  bool tty = false;
+};
+
+// Runs a process inside the running container whose init is `init_pid`,
+// with the same namespaces, cgroup, capabilities and seccomp filter as the
+// workload. Returns the exit status of the exec'd process (waits for it).
+// When spec.tty, a pty is made and `on_pty_master` gets the master fd.
+struct ExecHandle {
+  pid_t pid = -1;
+  UniqueFd pty_master;
+};
+ExecHandle exec_start(pid_t init_pid, const RunSpec& container_spec, const ExecSpec& spec, const Stdio& stdio);
+ExitStatus exec_wait(pid_t pid);
+
+}  // namespace hvrun::container

@@ -1,0 +1,56 @@
+// RunSpec: everything the container stack needs to start one workload.
+// The host builds it from CLI flags + image config; in VM mode the same
+// struct travels to guest-init as JSON. Keep it plain data.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace hvrun::container {
+
+struct BindMount {
+  std::string source;  // host path (absolute)
+  std::string target;  // path inside the container (absolute)
+  bool readonly = false;
+};
+
+struct RunSpec {
+  std::string id;        // 64-hex container id
+  std::string name;      // human name
+  std::string hostname;  // default: first 12 chars of id
+  std::vector<std::string> args;  // final argv (entrypoint + cmd already merged)
+  std::vector<std::string> env;   // "K=V"
+  std::string cwd = "/";
+  std::string user;  // "", "uid", "uid:gid", "name", "name:group" (resolved in the rootfs)
+
+  // Root filesystem: either an overlay of lowerdirs (top layer first) with
+  // upperdir/workdir, or a ready directory in `rootfs` (used as is).
+  std::vector<std::string> lowerdirs;
+  std::string upperdir;
+  std::string workdir;
+  std::string rootfs;
+  bool readonly_rootfs = false;
+  std::vector<BindMount> mounts;
+
+  bool tty = false;
+  bool interactive = false;
+
+  int64_t memory_bytes = 0;  // 0: unlimited
+  double cpus = 0;           // 0: unlimited
+  int64_t pids_limit = 0;    // 0: unlimited
+  std::vector<std::string> cap_add;   // "NET_ADMIN" or "CAP_NET_ADMIN" or "ALL"
+  std::vector<std::string> cap_drop;
+  std::string seccomp = "default";  // "default" | "unconfined" | a Docker-format JSON profile (content)
+  std::string net = "none";         // "none" | "host"
+  bool userns = false;
+  std::string cgroup_parent = "hvrun";
+};
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BindMount, source, target, readonly)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
+                                                upperdir, workdir, rootfs, readonly_rootfs, mounts, tty,
+                                                interactive, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
+                                                seccomp, net, userns, cgroup_parent)
+
+}  // namespace hvrun::container

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: set up (idempotent), build with warnings as errors,
+# run every unit and integration test through ctest. Exit status is ctest's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HVRUN_WERROR=ON scripts/setup.sh --no-image
+cd "${HVRUN_BUILD_DIR:-build}"
+ctest --output-on-failure --timeout 600 -j2 "$@"

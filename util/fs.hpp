@@ -1,0 +1,22 @@
+// Small filesystem helpers with errors that name the path.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+
+namespace hvrun {
+
+std::string read_file(const std::string& path);
+// Writes via a temp file in the same directory, fsync, rename: readers see
+// the old or the new content, never a torn one.
+void write_file_atomic(const std::string& path, const std::string& content, mode_t mode = 0644);
+void write_file(const std::string& path, const std::string& content);  // O_WRONLY|O_TRUNC, no create
+void mkdir_p(const std::string& path, mode_t mode = 0755);
+void remove_all(const std::string& path);  // rm -rf, does not cross mount points
+bool path_exists(const std::string& path);
+bool is_dir(const std::string& path);
+// Current time as RFC 3339 with nanoseconds, UTC ("2026-11-29T04:30:59.123456789Z").
+std::string now_rfc3339_nano();
+std::string random_hex(size_t bytes);
+
+}  // namespace hvrun
