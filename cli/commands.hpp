@@ -29,5 +29,6 @@ void register_inspect(CLI::App& app, Context& ctx, Action& action);  // inspect
 void register_exec(CLI::App& app, Context& ctx, Action& action);     // exec
 void register_check(CLI::App& app, Context& ctx, Action& action);    // check
 void register_version(CLI::App& app, Context& ctx, Action& action);  // version
+void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
 
 }  // namespace hvrun::cli
