@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
   }
   try {
     return action ? action() : 0;
+  } catch (const hvrun::ExitError& e) {
+    std::fprintf(stderr, "hvrun: %s\n", e.what());
+    return e.exit_status();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hvrun: %s\n", e.what());
     return 125;

@@ -17,6 +17,17 @@ class Error : public std::runtime_error {
   int errno_;
 };
 
+// An error that asks the CLI to exit with a given status instead of 125
+// (Docker's convention: 126 command not executable, 127 command not found).
+class ExitError : public Error {
+ public:
+  ExitError(const std::string& msg, int exit_status, int err = 0) : Error(msg, err), status_(exit_status) {}
+  int exit_status() const { return status_; }
+
+ private:
+  int status_;
+};
+
 // "open /var/lib/hvrun/x: No such file or directory"
 [[noreturn]] void throw_sys(const std::string& what, int err = errno);
 [[noreturn]] void throw_sys(const std::string& what, const std::string& object, int err = errno);
