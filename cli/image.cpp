@@ -1,15 +1,97 @@
-// hvrun image (stub: to be implemented)
+// hvrun image import|ls|inspect|rm
+#include <cstdio>
+#include <ctime>
+
 #include "cli/commands.hpp"
+#include "image/present.hpp"
+#include "image/store.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::cli {
 
+namespace {
+struct ImageOpts {
+  std::string path;
+  std::string name;
+  bool quiet = false;
+  bool force = false;
+  std::vector<std::string> refs;
+};
+}  // namespace
+
+int list_images(const Context& ctx, bool quiet) {
+  image::Store store(ctx.root());
+  auto imgs = store.list();
+  if (quiet) {
+    for (auto& i : imgs) std::printf("%s\n", i.id.substr(0, 12).c_str());
+  } else {
+    std::fputs(image::images_table(imgs, std::time(nullptr)).c_str(), stdout);
+  }
+  return 0;
+}
+
 void register_image(CLI::App& app, Context& ctx, Action& action) {
-  auto* sub = app.add_subcommand("image", "(not implemented yet)");
-  sub->allow_extras();
-  sub->callback([&ctx, &action] {
-    (void)ctx;
-    action = [] () -> int { throw Error("'image' is not implemented yet"); };
+  auto opts = std::make_shared<ImageOpts>();
+  auto* sub = app.add_subcommand("image", "Manage images (import, ls, inspect, rm)");
+  sub->require_subcommand(1);
+
+  auto* imp = sub->add_subcommand("import", "Import a rootfs tar/dir, an OCI layout or a docker-save tar");
+  imp->add_option("path", opts->path, "Tar (plain/gz/zstd/xz), directory, OCI layout or docker save tar")->required();
+  imp->add_option("-n,--name", opts->name, "Tag the image as NAME[:TAG]");
+  imp->callback([&ctx, &action, opts] {
+    action = [&ctx, opts]() -> int {
+      image::Store store(ctx.root());
+      std::optional<std::string> name;
+      if (!opts->name.empty()) name = opts->name;
+      auto rec = store.import(opts->path, name);
+      std::printf("sha256:%s\n", rec.id.c_str());
+      return 0;
+    };
+  });
+
+  auto* ls = sub->add_subcommand("ls", "List images");
+  ls->alias("list");
+  ls->add_flag("-q,--quiet", opts->quiet, "Only show image ids");
+  ls->callback([&ctx, &action, opts] { action = [&ctx, opts] { return list_images(ctx, opts->quiet); }; });
+
+  auto* ins = sub->add_subcommand("inspect", "Show images as JSON");
+  ins->add_option("ref", opts->refs, "Image name[:tag] or id")->required();
+  ins->callback([&ctx, &action, opts] {
+    action = [&ctx, opts]() -> int {
+      image::Store store(ctx.root());
+      nlohmann::json out = nlohmann::json::array();
+      int rc = 0;
+      for (auto& r : opts->refs) {
+        try {
+          out.push_back(image::inspect_json(store, store.resolve(r)));
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "hvrun: %s\n", e.what());
+          rc = 1;
+        }
+      }
+      std::printf("%s\n", out.dump(4).c_str());
+      return rc;
+    };
+  });
+
+  auto* rm = sub->add_subcommand("rm", "Remove images (refused while a container uses one, unless -f)");
+  rm->alias("remove");
+  rm->add_flag("-f,--force", opts->force, "Remove even if containers use it or several tags point at it");
+  rm->add_option("ref", opts->refs, "Image name[:tag] or id")->required();
+  rm->callback([&ctx, &action, opts] {
+    action = [&ctx, opts]() -> int {
+      image::Store store(ctx.root());
+      int rc = 0;
+      for (auto& r : opts->refs) {
+        try {
+          for (auto& line : store.remove(r, opts->force)) std::printf("%s\n", line.c_str());
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "hvrun: %s\n", e.what());
+          rc = 1;
+        }
+      }
+      return rc;
+    };
   });
 }
 

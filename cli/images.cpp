@@ -1,16 +1,15 @@
-// hvrun images (stub: to be implemented)
+// hvrun images: same as `hvrun image ls`.
 #include "cli/commands.hpp"
-#include "util/error.hpp"
 
 namespace hvrun::cli {
 
+int list_images(const Context& ctx, bool quiet);  // cli/image.cpp
+
 void register_images(CLI::App& app, Context& ctx, Action& action) {
-  auto* sub = app.add_subcommand("images", "(not implemented yet)");
-  sub->allow_extras();
-  sub->callback([&ctx, &action] {
-    (void)ctx;
-    action = [] () -> int { throw Error("'images' is not implemented yet"); };
-  });
+  auto quiet = std::make_shared<bool>(false);
+  auto* sub = app.add_subcommand("images", "List images");
+  sub->add_flag("-q,--quiet", *quiet, "Only show image ids");
+  sub->callback([&ctx, &action, quiet] { action = [&ctx, quiet] { return list_images(ctx, *quiet); }; });
 }
 
 }  // namespace hvrun::cli

@@ -9,8 +9,24 @@
 //   ROOT/images/<image-id>/image.json   ImageRecord
 //   ROOT/repositories.json       {"name:tag": "<image-id>"}
 //   ROOT/containers/<id>/config.json    written by the engine; holds "image_id"
+//   ROOT/images/<image-id>/config.json  the image config blob (OCI/docker
+//                                JSON; its sha256 is the image id)
+//   ROOT/vmdisks/<image-id>.ext4 flattened disk for VM mode (image/flatten.hpp)
 //   ROOT/tmp/                    staging; an import killed half-way leaves
-//                                only garbage here, cleaned at next start
+//                                only garbage here, cleaned at next mutation
+//
+// Layer digests: a layer is named by the sha256 of its uncompressed tar
+// stream (its OCI "diff id"). A directory import is turned into one
+// deterministic pax tar first (see write_dir_tar in image/layer.hpp), so the
+// same tree always gets the same digest. Rootfs tar/dir imports get a
+// generated config without timestamps: importing the same content twice
+// gives the same image id.
+//
+// Commit protocol: an import unpacks into ROOT/tmp/<n>/ (holding a flock on
+// ROOT/tmp/<n>.lock) without the store lock, then under the exclusive store
+// lock renames layers into ROOT/layers/, the image directory into
+// ROOT/images/ (the record is written last, inside it) and finally rewrites
+// repositories.json atomically.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -65,8 +81,25 @@ class Store {
   // Overlay lowerdirs for an image: top layer first.
   std::vector<std::string> layer_dirs(const ImageRecord& img) const;
 
+  // The image's config blob as stored (JSON text).
+  std::string config_blob(const ImageRecord& img) const;
+
+  // Cap on a layer's unpacked size (sum of regular files' apparent sizes).
+  // Default: $HVRUN_MAX_LAYER_SIZE (bytes, or with a K/M/G/T suffix), else 64 GiB.
+  void set_max_layer_size(uint64_t bytes) { max_layer_size_ = bytes; }
+  uint64_t max_layer_size() const { return max_layer_size_; }
+
+  std::string lock_path() const { return root_ + "/lock"; }
+  std::string tmp_dir() const { return root_ + "/tmp"; }
+  std::string layer_dir(const std::string& diff_id) const { return root_ + "/layers/" + diff_id; }
+  std::string image_dir(const std::string& id) const { return root_ + "/images/" + id; }
+
  private:
+  ImageRecord resolve_locked(const std::string& ref) const;
+  void ensure_layout() const;
+
   std::string root_;
+  uint64_t max_layer_size_;
 };
 
 }  // namespace hvrun::image

@@ -1,0 +1,550 @@
+#include "image/layer.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "image/digest.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::image {
+
+namespace {
+
+struct ArchiveReadFree {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+struct ArchiveWriteFree {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct EntryFree {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using ReadArchive = std::unique_ptr<archive, ArchiveReadFree>;
+using WriteArchive = std::unique_ptr<archive, ArchiveWriteFree>;
+using Entry = std::unique_ptr<archive_entry, EntryFree>;
+
+std::string arch_err(archive* a) {
+  const char* s = archive_error_string(a);
+  return s ? s : "unknown archive error";
+}
+
+// Lexically normalised components of an archive path, relative to the
+// layer root. Leading '/' and '.' are dropped; ".." that would climb above
+// the root is an error.
+std::vector<std::string> split_path(const std::string& path, const std::string& archive_name) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string c = path.substr(i, j - i);
+    i = j + 1;
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      if (out.empty())
+        throw Error(archive_name + ": entry '" + path + "' escapes the layer root (\"..\"): refusing hostile archive");
+      out.pop_back();
+      continue;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& comps, size_t n) {
+  std::string s;
+  for (size_t k = 0; k < n; ++k) {
+    if (k) s += '/';
+    s += comps[k];
+  }
+  return s.empty() ? "." : s;
+}
+
+struct Timestamp {
+  std::string rel;
+  struct timespec ts[2];
+};
+
+class Extractor {
+ public:
+  Extractor(int root, std::string name, const ExtractOptions& opt) : root_(root), name_(std::move(name)), opt_(opt) {}
+
+  void entry(archive* a, archive_entry* e);
+  void finish();
+  uint64_t size() const { return size_; }
+
+ private:
+  UniqueFd open_dir(const std::vector<std::string>& comps, size_t n);
+  void clear_leaf(int pfd, const std::string& leaf, bool keep_dir, const std::string& rel);
+  void write_file(archive* a, int fd, int64_t size, const std::string& rel);
+  void set_xattrs(int fd, archive_entry* e);
+
+  int root_;
+  std::string name_;
+  ExtractOptions opt_;
+  uint64_t size_ = 0;
+  std::vector<Timestamp> dir_times_;
+};
+
+UniqueFd Extractor::open_dir(const std::vector<std::string>& comps, size_t n) {
+  std::string rel = join(comps, n);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    UniqueFd fd = open_in_root(root_, rel, O_RDONLY | O_DIRECTORY);
+    if (fd) return fd;
+    if (errno == ENOTDIR)
+      throw Error(name_ + ": cannot unpack under '" + rel + "': a path component is not a directory");
+    if (errno != ENOENT || n == 0 || attempt == 1) throw_sys("open directory in layer", name_ + ": " + rel);
+    UniqueFd parent = open_dir(comps, n - 1);
+    if (::mkdirat(parent.get(), comps[n - 1].c_str(), 0755) < 0 && errno != EEXIST)
+      throw_sys("mkdir in layer", name_ + ": " + rel);
+  }
+  throw Error(name_ + ": cannot create directory '" + rel + "' in layer (dangling symlink in the way?)");
+}
+
+// Removes what is at pfd/leaf unless it is a directory and keep_dir.
+void Extractor::clear_leaf(int pfd, const std::string& leaf, bool keep_dir, const std::string& rel) {
+  struct stat st;
+  if (::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return;
+    throw_sys("stat in layer", name_ + ": " + rel);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (keep_dir) return;
+    // Replace a directory: empty it first (entries inside the layer only).
+    UniqueFd d(::openat(pfd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!d) throw_sys("open in layer", name_ + ": " + rel);
+    DIR* dir = ::fdopendir(::dup(d.get()));
+    if (!dir) throw_sys("opendir in layer", name_ + ": " + rel);
+    std::vector<std::string> names;
+    while (dirent* de = ::readdir(dir)) {
+      std::string n = de->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(dir);
+    for (auto& n : names) clear_leaf(d.get(), n, false, rel + "/" + n);
+    if (::unlinkat(pfd, leaf.c_str(), AT_REMOVEDIR) < 0) throw_sys("rmdir in layer", name_ + ": " + rel);
+    return;
+  }
+  if (::unlinkat(pfd, leaf.c_str(), 0) < 0) throw_sys("unlink in layer", name_ + ": " + rel);
+}
+
+void Extractor::write_file(archive* a, int fd, int64_t size, const std::string& rel) {
+  const void* buf;
+  size_t len;
+  la_int64_t off;
+  for (;;) {
+    int r = archive_read_data_block(a, &buf, &len, &off);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) throw Error(name_ + ": reading '" + rel + "': " + arch_err(a));
+    if (off < 0 || static_cast<uint64_t>(off) + len > static_cast<uint64_t>(size))
+      throw Error(name_ + ": corrupt archive: data of '" + rel + "' runs past its declared size");
+    const char* p = static_cast<const char*>(buf);
+    while (len > 0) {
+      ssize_t n = ::pwrite(fd, p, len, off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_sys("write in layer", name_ + ": " + rel);
+      }
+      p += n;
+      len -= static_cast<size_t>(n);
+      off += n;
+    }
+  }
+  // Holes at the end (and sparse regions) stay holes.
+  if (::ftruncate(fd, size) < 0) throw_sys("truncate in layer", name_ + ": " + rel);
+}
+
+void Extractor::set_xattrs(int fd, archive_entry* e) {
+  if (archive_entry_xattr_reset(e) == 0) return;
+  const char* xname;
+  const void* value;
+  size_t size;
+  while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
+    if (!xname || std::strncmp(xname, "trusted.overlay.", 16) == 0) continue;
+    // As far as the filesystem allows: unsupported namespaces are dropped.
+    (void)::fsetxattr(fd, xname, value, size, 0);
+  }
+}
+
+void Extractor::entry(archive* a, archive_entry* e) {
+  const char* p = archive_entry_pathname_utf8(e);
+  if (!p) p = archive_entry_pathname(e);
+  if (!p) throw Error(name_ + ": archive entry without a name");
+  std::string path = p;
+  std::vector<std::string> comps = split_path(path, name_);
+  if (comps.empty()) return;  // the root itself
+  const std::string leaf = comps.back();
+  const std::string rel = join(comps, comps.size());
+  UniqueFd parent = open_dir(comps, comps.size() - 1);
+  const int pfd = parent.get();
+
+  if (opt_.whiteouts && leaf.rfind(".wh.", 0) == 0) {
+    if (leaf == ".wh..wh..opq") {
+      if (::fsetxattr(pfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+        throw_sys("set trusted.overlay.opaque on", name_ + ": " + join(comps, comps.size() - 1));
+      return;
+    }
+    if (leaf.rfind(".wh..wh.", 0) == 0) return;  // aufs metadata: not for overlayfs
+    std::string target = leaf.substr(4);
+    if (target.empty() || target == "." || target == "..")
+      throw Error(name_ + ": invalid whiteout entry '" + path + "'");
+    clear_leaf(pfd, target, false, rel);
+    if (::mknodat(pfd, target.c_str(), S_IFCHR | 0, ::makedev(0, 0)) < 0)
+      throw_sys("create whiteout in layer", name_ + ": " + rel);
+    return;
+  }
+
+  const auto uid = static_cast<uid_t>(archive_entry_uid(e));
+  const auto gid = static_cast<gid_t>(archive_entry_gid(e));
+  const mode_t perm = archive_entry_perm(e) & 07777;
+  struct timespec times[2];
+  times[0].tv_sec = archive_entry_mtime(e);
+  times[0].tv_nsec = archive_entry_mtime_nsec(e);
+  times[1] = times[0];
+
+  if (const char* hl = archive_entry_hardlink(e)) {
+    std::vector<std::string> tcomps = split_path(hl, name_);
+    if (tcomps.empty()) throw Error(name_ + ": hard link '" + path + "' points at the layer root");
+    std::string trel = join(tcomps, tcomps.size());
+    if (trel == rel) return;
+    UniqueFd target = open_in_root(root_, trel, O_PATH | O_NOFOLLOW);
+    if (!target)
+      throw Error(name_ + ": hard link '" + path + "' -> '" + hl + "': target is not inside the layer (" +
+                  std::strerror(errno) + ")");
+    struct stat st;
+    if (::fstat(target.get(), &st) < 0) throw_sys("stat in layer", name_ + ": " + trel);
+    if (S_ISDIR(st.st_mode)) throw Error(name_ + ": hard link '" + path + "' points at a directory");
+    clear_leaf(pfd, leaf, false, rel);
+    if (::linkat(target.get(), "", pfd, leaf.c_str(), AT_EMPTY_PATH) < 0)
+      throw_sys("hard link in layer", name_ + ": " + rel);
+    return;
+  }
+
+  switch (archive_entry_filetype(e)) {
+    case AE_IFDIR: {
+      clear_leaf(pfd, leaf, true, rel);
+      if (::mkdirat(pfd, leaf.c_str(), 0700) < 0 && errno != EEXIST) throw_sys("mkdir in layer", name_ + ": " + rel);
+      UniqueFd d(::openat(pfd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!d) throw_sys("open in layer", name_ + ": " + rel);
+      if (::fchown(d.get(), uid, gid) < 0) throw_sys("chown in layer", name_ + ": " + rel);
+      if (::fchmod(d.get(), perm) < 0) throw_sys("chmod in layer", name_ + ": " + rel);
+      set_xattrs(d.get(), e);
+      dir_times_.push_back({rel, {times[0], times[1]}});
+      return;
+    }
+    case AE_IFREG: {
+      int64_t sz = archive_entry_size(e);
+      if (sz < 0) throw Error(name_ + ": corrupt archive: negative size for '" + rel + "'");
+      if (static_cast<uint64_t>(sz) > opt_.max_size || size_ + static_cast<uint64_t>(sz) > opt_.max_size)
+        throw Error(name_ + ": layer too large: unpacked size would exceed the limit of " +
+                    std::to_string(opt_.max_size) + " bytes (at '" + rel + "', " + std::to_string(sz) +
+                    " bytes; set HVRUN_MAX_LAYER_SIZE to change it)");
+      size_ += static_cast<uint64_t>(sz);
+      clear_leaf(pfd, leaf, false, rel);
+      UniqueFd f(::openat(pfd, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (!f) throw_sys("create in layer", name_ + ": " + rel);
+      write_file(a, f.get(), sz, rel);
+      if (::fchown(f.get(), uid, gid) < 0) throw_sys("chown in layer", name_ + ": " + rel);
+      if (::fchmod(f.get(), perm) < 0) throw_sys("chmod in layer", name_ + ": " + rel);
+      set_xattrs(f.get(), e);
+      if (::futimens(f.get(), times) < 0) throw_sys("set times in layer", name_ + ": " + rel);
+      return;
+    }
+    case AE_IFLNK: {
+      const char* t = archive_entry_symlink(e);
+      if (!t || !*t) throw Error(name_ + ": symlink '" + rel + "' without a target");
+      clear_leaf(pfd, leaf, false, rel);
+      if (::symlinkat(t, pfd, leaf.c_str()) < 0) throw_sys("symlink in layer", name_ + ": " + rel);
+      if (::fchownat(pfd, leaf.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+        throw_sys("chown in layer", name_ + ": " + rel);
+      (void)::utimensat(pfd, leaf.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      return;
+    }
+    case AE_IFIFO: {
+      clear_leaf(pfd, leaf, false, rel);
+      if (::mknodat(pfd, leaf.c_str(), S_IFIFO | 0600, 0) < 0) throw_sys("mkfifo in layer", name_ + ": " + rel);
+      UniqueFd f(::openat(pfd, leaf.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+      if (!f) throw_sys("open in layer", name_ + ": " + rel);
+      if (::fchownat(f.get(), "", uid, gid, AT_EMPTY_PATH) < 0) throw_sys("chown in layer", name_ + ": " + rel);
+      if (::fchmodat(pfd, leaf.c_str(), perm, 0) < 0) throw_sys("chmod in layer", name_ + ": " + rel);
+      (void)::utimensat(pfd, leaf.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      return;
+    }
+    case AE_IFCHR:
+      if (archive_entry_rdev(e) == 0 && opt_.whiteouts) {  // an overlayfs whiteout as such
+        clear_leaf(pfd, leaf, false, rel);
+        if (::mknodat(pfd, leaf.c_str(), S_IFCHR | 0, 0) < 0)
+          throw_sys("create whiteout in layer", name_ + ": " + rel);
+      }
+      return;  // other device nodes: skipped (containers get /dev from a tmpfs)
+    default:
+      return;  // block devices, sockets: skipped
+  }
+}
+
+void Extractor::finish() {
+  // Directory times last: creating entries inside changed them.
+  for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
+    UniqueFd d = open_in_root(root_, it->rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (d) (void)::futimens(d.get(), it->ts);
+  }
+}
+
+// Reads the input file, hashing the bytes as they are (the blob digest).
+struct RawSource {
+  int fd;
+  std::string name;
+  Sha256 blob;
+  char buf[1 << 16];
+  int err = 0;
+};
+
+la_ssize_t raw_read(archive* a, void* client, const void** out) {
+  auto* s = static_cast<RawSource*>(client);
+  for (;;) {
+    ssize_t n = ::read(s->fd, s->buf, sizeof s->buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s->err = errno;
+      archive_set_error(a, errno, "read %s: %s", s->name.c_str(), std::strerror(errno));
+      return -1;
+    }
+    s->blob.update(s->buf, static_cast<size_t>(n));
+    *out = s->buf;
+    return n;
+  }
+}
+
+// Feeds the decompressed stream of the outer reader to the tar reader,
+// hashing it on the way (the diff id).
+struct TarSource {
+  archive* outer;
+  Sha256 diff;
+  char buf[1 << 16];
+  std::string err;
+};
+
+la_ssize_t tar_read(archive* a, void* client, const void** out) {
+  auto* s = static_cast<TarSource*>(client);
+  la_ssize_t n = archive_read_data(s->outer, s->buf, sizeof s->buf);
+  if (n < 0) {
+    s->err = arch_err(s->outer);
+    archive_set_error(a, EIO, "%s", s->err.c_str());
+    return -1;
+  }
+  s->diff.update(s->buf, static_cast<size_t>(n));
+  *out = s->buf;
+  return n;
+}
+
+}  // namespace
+
+UniqueFd open_in_root(int dirfd, const std::string& rel, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+    if (fd < 0 && errno == EAGAIN) continue;  // a concurrent rename: retry
+    return UniqueFd(static_cast<int>(fd));
+  }
+}
+
+ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, const ExtractOptions& opt) {
+  auto raw = std::make_unique<RawSource>();
+  raw->fd = src_fd;
+  raw->name = name;
+  ReadArchive outer(archive_read_new());
+  if (!outer) throw Error("libarchive: out of memory");
+  archive_read_support_filter_all(outer.get());
+  archive_read_support_format_raw(outer.get());
+  if (archive_read_open(outer.get(), raw.get(), nullptr, raw_read, nullptr) != ARCHIVE_OK)
+    throw Error(name + ": " + arch_err(outer.get()));
+  archive_entry* oe;
+  int r = archive_read_next_header(outer.get(), &oe);
+  if (r == ARCHIVE_EOF) throw Error(name + ": empty file, not a tar archive");
+  if (r < ARCHIVE_WARN) throw Error(name + ": " + arch_err(outer.get()));
+
+  auto src = std::make_unique<TarSource>();
+  src->outer = outer.get();
+  ReadArchive tar(archive_read_new());
+  if (!tar) throw Error("libarchive: out of memory");
+  archive_read_support_format_tar(tar.get());
+  if (archive_read_open(tar.get(), src.get(), nullptr, tar_read, nullptr) != ARCHIVE_OK)
+    throw Error(name + ": " + (src->err.empty() ? arch_err(tar.get()) : src->err));
+
+  Extractor x(dest_dirfd, name, opt);
+  size_t entries = 0;
+  for (;;) {
+    archive_entry* e;
+    r = archive_read_next_header(tar.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) {
+      std::string why = !src->err.empty() ? src->err : arch_err(tar.get());
+      if (entries == 0 && src->err.empty()) why = "not a tar archive (" + why + ")";
+      throw Error(name + ": " + why);
+    }
+    ++entries;
+    x.entry(tar.get(), e);
+  }
+  if (!src->err.empty()) throw Error(name + ": " + src->err);
+  // The tar reader stops at the end-of-archive marker: hash the rest of the
+  // decompressed stream (padding) and of the raw file too.
+  for (;;) {
+    la_ssize_t n = archive_read_data(outer.get(), src->buf, sizeof src->buf);
+    if (n < 0) throw Error(name + ": " + arch_err(outer.get()));
+    if (n == 0) break;
+    src->diff.update(src->buf, static_cast<size_t>(n));
+  }
+  for (;;) {
+    ssize_t n = ::read(src_fd, raw->buf, sizeof raw->buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_sys("read", name);
+    if (n == 0) break;
+    raw->blob.update(raw->buf, static_cast<size_t>(n));
+  }
+  x.finish();
+  ExtractResult res;
+  res.diff_id = src->diff.hex();
+  res.blob_digest = raw->blob.hex();
+  res.size = x.size();
+  return res;
+}
+
+namespace {
+
+struct DirTarWriter {
+  archive* w;
+  std::string root;
+  uint64_t max_size;
+  uint64_t total = 0;
+  std::map<std::pair<dev_t, ino_t>, std::string> links;
+
+  void fail(const std::string& what) { throw Error("write tar of " + root + ": " + what + ": " + arch_err(w)); }
+
+  void add(const std::string& rel) {
+    std::string full = root + "/" + rel;
+    struct stat st;
+    if (::lstat(full.c_str(), &st) < 0) throw_sys("lstat", full);
+    const bool chr0 = S_ISCHR(st.st_mode) && st.st_rdev == 0;
+    if (S_ISSOCK(st.st_mode) || S_ISBLK(st.st_mode) || (S_ISCHR(st.st_mode) && !chr0)) return;
+    Entry e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), rel.c_str());
+    archive_entry_set_mode(e.get(), st.st_mode);
+    archive_entry_set_uid(e.get(), st.st_uid);
+    archive_entry_set_gid(e.get(), st.st_gid);
+    archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
+    if (chr0) archive_entry_set_rdev(e.get(), 0);
+    if (S_ISLNK(st.st_mode)) {
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlink(full.c_str(), target.data(), target.size());
+      if (n < 0) throw_sys("readlink", full);
+      target.resize(static_cast<size_t>(n));
+      archive_entry_set_symlink(e.get(), target.c_str());
+    } else {
+      add_xattrs(e.get(), full);
+    }
+    if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+      auto [it, fresh] = links.emplace(std::make_pair(st.st_dev, st.st_ino), rel);
+      if (!fresh) {
+        archive_entry_set_hardlink(e.get(), it->second.c_str());
+        archive_entry_set_size(e.get(), 0);
+        if (archive_write_header(w, e.get()) < ARCHIVE_WARN) fail(rel);
+        return;
+      }
+    }
+    UniqueFd fd;
+    if (S_ISREG(st.st_mode)) {
+      total += static_cast<uint64_t>(st.st_size);
+      if (total > max_size)
+        throw Error(root + ": too large: contents exceed the layer limit of " + std::to_string(max_size) +
+                    " bytes (set HVRUN_MAX_LAYER_SIZE to change it)");
+      archive_entry_set_size(e.get(), st.st_size);
+      fd.reset(::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd) throw_sys("open", full);
+    } else {
+      archive_entry_set_size(e.get(), 0);
+    }
+    if (archive_write_header(w, e.get()) < ARCHIVE_WARN) fail(rel);
+    if (fd) {
+      char buf[1 << 16];
+      int64_t left = st.st_size;
+      while (left > 0) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw_sys("read", full);
+        if (n == 0) throw Error(full + ": file shrank while being imported");
+        if (n > left) n = static_cast<ssize_t>(left);
+        if (archive_write_data(w, buf, static_cast<size_t>(n)) < 0) fail(rel);
+        left -= n;
+      }
+    }
+    if (S_ISDIR(st.st_mode)) walk(rel);
+  }
+
+  void add_xattrs(archive_entry* e, const std::string& full) {
+    ssize_t n = ::llistxattr(full.c_str(), nullptr, 0);
+    if (n <= 0) return;
+    std::string list(static_cast<size_t>(n), '\0');
+    n = ::llistxattr(full.c_str(), list.data(), list.size());
+    if (n <= 0) return;
+    std::vector<std::string> names;
+    for (size_t i = 0; i < static_cast<size_t>(n);) {
+      std::string x(list.c_str() + i);
+      i += x.size() + 1;
+      if (!x.empty() && x.rfind("trusted.overlay.", 0) != 0) names.push_back(x);
+    }
+    std::sort(names.begin(), names.end());
+    for (auto& x : names) {
+      ssize_t vn = ::lgetxattr(full.c_str(), x.c_str(), nullptr, 0);
+      if (vn < 0) continue;
+      std::string v(static_cast<size_t>(vn), '\0');
+      vn = ::lgetxattr(full.c_str(), x.c_str(), v.data(), v.size());
+      if (vn < 0) continue;
+      archive_entry_xattr_add_entry(e, x.c_str(), v.data(), static_cast<size_t>(vn));
+    }
+  }
+
+  void walk(const std::string& rel) {
+    std::string full = rel.empty() ? root : root + "/" + rel;
+    DIR* d = ::opendir(full.c_str());
+    if (!d) throw_sys("opendir", full);
+    std::vector<std::string> names;
+    while (dirent* de = ::readdir(d)) {
+      std::string n = de->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    for (auto& n : names) add(rel.empty() ? n : rel + "/" + n);
+  }
+};
+
+}  // namespace
+
+void write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size) {
+  WriteArchive w(archive_write_new());
+  if (!w) throw Error("libarchive: out of memory");
+  archive_write_set_format_pax_restricted(w.get());
+  archive_write_set_bytes_in_last_block(w.get(), 1);
+  if (archive_write_open_fd(w.get(), out_fd) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
+  DirTarWriter t{w.get(), dir, max_size};
+  t.walk("");
+  if (archive_write_close(w.get()) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
+}
+
+}  // namespace hvrun::image

@@ -1,0 +1,55 @@
+// Safe layer extraction: a (possibly compressed) tar stream unpacked into a
+// directory so that nothing outside that directory is ever written.
+//
+// Every path is resolved relative to the layer's directory fd with
+// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS); the last component is
+// created with *at() calls that never follow it. So:
+//   - absolute names are taken relative to the layer root; names whose
+//     lexical ".." climbs above the root are rejected with an error;
+//   - symlinks are stored as they are (any target; they are only ever
+//     resolved inside the layer), and an entry written "through" a symlink
+//     planted earlier in the same archive lands inside the layer;
+//   - hard links must name an entry already inside the layer;
+//   - device nodes and sockets are skipped, except 0:0 character devices
+//     (overlayfs whiteouts); FIFOs are kept; setuid/setgid bits are kept;
+//   - sparse files keep their holes; the sum of regular files' apparent
+//     sizes is capped (max_size) with a clear error;
+//   - `.wh.NAME` becomes a 0:0 char device NAME, `.wh..wh..opq` sets
+//     trusted.overlay.opaque=y on its directory (other `.wh..wh.*` names are
+//     dropped); trusted.overlay.* xattrs in the archive are ignored.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "util/fd.hpp"
+
+namespace hvrun::image {
+
+inline constexpr uint64_t kDefaultMaxLayerSize = 64ull << 30;  // 64 GiB
+
+struct ExtractOptions {
+  uint64_t max_size = kDefaultMaxLayerSize;
+  bool whiteouts = true;  // interpret .wh.* names (off for outer image tars)
+};
+
+struct ExtractResult {
+  std::string diff_id;      // sha256 hex of the uncompressed tar stream
+  std::string blob_digest;  // sha256 hex of the bytes as read (compressed)
+  uint64_t size = 0;        // sum of regular files' apparent sizes
+};
+
+// Reads a tar (plain, gzip, zstd, xz, bzip2...) from src_fd and unpacks it
+// into the directory dest_dirfd. `name` is used in error messages.
+ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, const ExtractOptions& opt = {});
+
+// Writes `dir` as a deterministic pax tar to out_fd: entries sorted by name,
+// numeric owners only, mtime in whole seconds, no atime/ctime, xattrs sorted
+// (trusted.overlay.* left out), hard links kept, sockets and device nodes
+// other than 0:0 whiteouts left out (as extract_tar would). Throws if the
+// regular files' apparent sizes add up to more than max_size.
+void write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size = kDefaultMaxLayerSize);
+
+// openat2(dirfd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
+UniqueFd open_in_root(int dirfd, const std::string& rel, int flags);
+
+}  // namespace hvrun::image

@@ -1,0 +1,100 @@
+#include "image/present.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace hvrun::image {
+
+std::string human_size(uint64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000.0 && u < 4) {
+    v /= 1000.0;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(bytes));
+  else std::snprintf(buf, sizeof buf, "%.3g%s", v, units[u]);
+  return buf;
+}
+
+std::string human_age(const std::string& ts, std::time_t now) {
+  struct tm tm {};
+  if (!strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "unknown";
+  std::time_t t = timegm(&tm);
+  long d = static_cast<long>(now - t);
+  if (d < 0) d = 0;
+  auto fmt = [](long n, const char* unit) {
+    return (n == 1 ? std::string(unit[0] == 'h' ? "an " : "a ") + unit : std::to_string(n) + " " + unit + "s") +
+           " ago";
+  };
+  if (d < 1) return "Less than a second ago";
+  if (d < 60) return fmt(d, "second");
+  if (d < 3600) return fmt(d / 60, "minute");
+  if (d < 86400) return fmt(d / 3600, "hour");
+  if (d < 86400 * 14) return fmt(d / 86400, "day");
+  if (d < 86400 * 60) return fmt(d / (86400 * 7), "week");
+  if (d < 86400 * 730) return fmt(d / (86400 * 30), "month");
+  return fmt(d / (86400 * 365), "year");
+}
+
+std::string images_table(const std::vector<ImageRecord>& imgs, std::time_t now) {
+  std::vector<std::vector<std::string>> rows{{"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"}};
+  for (auto& img : imgs) {
+    std::vector<std::string> tags = img.tags;
+    std::sort(tags.begin(), tags.end());
+    if (tags.empty()) tags.push_back("");
+    for (auto& t : tags) {
+      std::string repo = "<none>", tag = "<none>";
+      if (!t.empty()) {
+        size_t c = t.rfind(':');
+        repo = t.substr(0, c);
+        tag = t.substr(c + 1);
+      }
+      rows.push_back({repo, tag, img.id.substr(0, 12), human_age(img.created, now), human_size(img.size)});
+    }
+  }
+  std::vector<size_t> w(5, 0);
+  for (auto& r : rows)
+    for (size_t i = 0; i < 5; ++i) w[i] = std::max(w[i], r[i].size());
+  std::string out;
+  for (auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < 5; ++i) {
+      line += r[i];
+      if (i < 4) line += std::string(w[i] - r[i].size() + 3, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+nlohmann::json inspect_json(const Store& store, const ImageRecord& img) {
+  using nlohmann::json;
+  json layers = json::array();
+  for (auto& l : img.layers) layers.push_back("sha256:" + l);
+  json cfg = {{"Env", img.config.env},
+              {"Entrypoint", img.config.entrypoint},
+              {"Cmd", img.config.cmd},
+              {"WorkingDir", img.config.working_dir},
+              {"User", img.config.user}};
+  json j = {{"Id", "sha256:" + img.id},
+            {"RepoTags", img.tags},
+            {"Created", img.created},
+            {"Size", img.size},
+            {"Config", cfg},
+            {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
+            {"GraphDriver", {{"Name", "overlay"}, {"Data", {{"LowerDirs", store.layer_dirs(img)}}}}}};
+  try {
+    json raw = json::parse(store.config_blob(img));
+    if (raw.is_object()) {
+      if (raw.contains("architecture")) j["Architecture"] = raw["architecture"];
+      if (raw.contains("os")) j["Os"] = raw["os"];
+    }
+  } catch (const std::exception&) {
+  }
+  return j;
+}
+
+}  // namespace hvrun::image

@@ -1,0 +1,23 @@
+// Human and JSON presentation of images (used by `hvrun images`,
+// `hvrun image ls` and `hvrun image inspect`).
+#pragma once
+#include <cstdint>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "image/store.hpp"
+
+namespace hvrun::image {
+
+// "4.25MB", "512B" (decimal units, like docker).
+std::string human_size(uint64_t bytes);
+// "5 minutes ago" relative to now (seconds since the epoch).
+std::string human_age(const std::string& rfc3339, std::time_t now);
+// REPOSITORY TAG IMAGE ID CREATED SIZE, one row per tag (<none> when untagged).
+std::string images_table(const std::vector<ImageRecord>& imgs, std::time_t now);
+// Docker-like inspect object.
+nlohmann::json inspect_json(const Store& store, const ImageRecord& img);
+
+}  // namespace hvrun::image
