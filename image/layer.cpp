@@ -385,7 +385,7 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
   if (!tar) throw Error("libarchive: out of memory");
   archive_read_support_format_tar(tar.get());
   if (archive_read_open(tar.get(), src.get(), nullptr, tar_read, nullptr) != ARCHIVE_OK)
-    throw Error(name + ": " + (src->err.empty() ? arch_err(tar.get()) : src->err));
+    throw Error(name + ": " + (src->err.empty() ? "not a tar archive (" + arch_err(tar.get()) + ")" : src->err));
 
   Extractor x(dest_dirfd, name, opt);
   size_t entries = 0;

@@ -17,6 +17,7 @@
 
 #include "image/digest.hpp"
 #include "image/layer.hpp"
+#include "image/staging.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/lock.hpp"
@@ -159,51 +160,6 @@ std::vector<std::string> list_dir(const std::string& path) {
   }
   ::closedir(d);
   return out;
-}
-
-// A staging directory ROOT/tmp/<n>/ kept alive by a flock on ROOT/tmp/<n>.lock.
-class Staging {
- public:
-  explicit Staging(const Store& s) {
-    // Created under the exclusive store lock so that a concurrent cleaner
-    // never sees the directory before its lock is held.
-    FileLock store_lock(s.lock_path(), FileLock::Mode::Exclusive);
-    std::string name = random_hex(8);
-    path_ = s.tmp_dir() + "/" + name;
-    lock_path_ = path_ + ".lock";
-    lock_ = std::make_unique<FileLock>(lock_path_, FileLock::Mode::Exclusive);
-    if (::mkdir(path_.c_str(), 0700) < 0) throw_sys("mkdir", path_);
-  }
-  ~Staging() {
-    try {
-      remove_all(path_);
-    } catch (...) {
-    }
-    ::unlink(lock_path_.c_str());
-  }
-  Staging(const Staging&) = delete;
-  Staging& operator=(const Staging&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_, lock_path_;
-  std::unique_ptr<FileLock> lock_;
-};
-
-// With the exclusive store lock held: removes staging entries whose owner died.
-void clean_stale_tmp(const Store& s) {
-  for (auto& n : list_dir(s.tmp_dir())) {
-    std::string p = s.tmp_dir() + "/" + n;
-    if (n.size() > 5 && n.substr(n.size() - 5) == ".lock") {
-      FileLock l = FileLock::try_lock(p, FileLock::Mode::Exclusive);
-      if (!l.held()) continue;
-      std::string dir = p.substr(0, p.size() - 5);
-      if (path_exists(dir)) remove_all(dir);
-      ::unlink(p.c_str());
-    } else if (!path_exists(p + ".lock")) {
-      remove_all(p);  // a directory whose lock is gone: its owner died
-    }
-  }
 }
 
 std::map<std::string, std::string> load_repos(const Store& s) {
@@ -793,6 +749,7 @@ std::vector<std::string> Store::remove(const std::string& ref, bool force) {
   save_repos(*this, repos);
   discard(*this, image_dir(img.id));
   ::unlink((root_ + "/vmdisks/" + img.id + ".ext4").c_str());
+  ::unlink((root_ + "/vmdisks/" + img.id + ".lock").c_str());
   out.push_back("Deleted: sha256:" + img.id);
   auto used = used_layers(*this);
   for (auto& l : img.layers)
