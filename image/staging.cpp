@@ -47,7 +47,8 @@ Staging::~Staging() {
 }
 
 // With the exclusive store lock held: removes staging entries whose owner died.
-void clean_stale_tmp(const Store& s) {
+bool clean_stale_tmp(const Store& s) {
+  bool found = false;
   for (auto& n : entries(s.tmp_dir())) {
     std::string p = s.tmp_dir() + "/" + n;
     if (n.size() > 5 && n.substr(n.size() - 5) == ".lock") {
@@ -56,10 +57,13 @@ void clean_stale_tmp(const Store& s) {
       std::string dir = p.substr(0, p.size() - 5);
       if (path_exists(dir)) remove_all(dir);
       ::unlink(p.c_str());
+      found = true;
     } else if (!path_exists(p + ".lock")) {
       remove_all(p);  // a directory whose lock is gone: its owner died
+      found = true;
     }
   }
+  return found;
 }
 
 

@@ -25,7 +25,8 @@ class Staging {
   std::unique_ptr<FileLock> lock_;
 };
 
-// With the exclusive store lock held: removes staging entries whose owner died.
-void clean_stale_tmp(const Store& s);
+// With the exclusive store lock held: removes staging entries whose owner
+// died. Returns true when it found any (a crashed import or rm).
+bool clean_stale_tmp(const Store& s);
 
 }  // namespace hvrun::image

@@ -571,6 +571,15 @@ void discard(const Store& s, const std::string& path) {
   remove_all(t);
 }
 
+// With the exclusive lock held: after a crash, drops layers no image uses
+// (a commit killed between moving layers in and writing the image record).
+void tidy(const Store& s) {
+  if (!clean_stale_tmp(s)) return;
+  auto used = used_layers(s);
+  for (auto& l : list_dir(s.root() + "/layers"))
+    if (!used.count(l)) discard(s, s.layer_dir(l));
+}
+
 }  // namespace
 
 std::string normalize_ref(const std::string& ref) {
@@ -640,7 +649,7 @@ ImageRecord Store::import(const std::string& path, const std::optional<std::stri
   ensure_layout();
   {
     FileLock lock(lock_path(), FileLock::Mode::Exclusive);
-    clean_stale_tmp(*this);
+    tidy(*this);
   }
   std::vector<std::string> tags;
   std::string id;
@@ -700,7 +709,7 @@ void Store::tag(const std::string& src, const std::string& dst) {
   if (!is_dir(root_)) throw Error("no such image: " + src);
   ensure_layout();
   FileLock lock(lock_path(), FileLock::Mode::Exclusive);
-  clean_stale_tmp(*this);
+  tidy(*this);
   ImageRecord img = resolve_locked(src);
   auto repos = load_repos(*this);
   repos[d] = img.id;
@@ -711,7 +720,7 @@ std::vector<std::string> Store::remove(const std::string& ref, bool force) {
   if (!is_dir(root_)) throw Error("no such image: " + ref);
   ensure_layout();
   FileLock lock(lock_path(), FileLock::Mode::Exclusive);
-  clean_stale_tmp(*this);
+  tidy(*this);
   ImageRecord img = resolve_locked(ref);
   auto repos = load_repos(*this);
   std::vector<std::string> out;

@@ -32,8 +32,10 @@ def tar_bytes(files):
             else:
                 ti.size = len(data); ti.mode = 0o755; t.addfile(ti, io.BytesIO(data))
     return buf.getvalue()
-l1 = tar_bytes([("etc", None), ("etc/os-release", b"NAME=test\n"), ("etc/old", b"old\n")])
-l2 = tar_bytes([("etc/.wh.old", b""), ("app", None), ("app/run.sh", b"#!/bin/sh\necho hi\n")])
+l1 = tar_bytes([("etc", None), ("etc/os-release", b"NAME=test\n"), ("etc/old", b"old\n"), ("opt", None),
+                ("opt/hidden", b"h\n")])
+l2 = tar_bytes([("etc/.wh.old", b""), ("app", None), ("app/run.sh", b"#!/bin/sh\necho hi\n"), ("opt", None),
+                ("opt/.wh..wh..opq", b""), ("opt/new", b"n\n")])
 layers = [l1, l2]
 diff_ids = ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]
 config = {"architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
@@ -149,6 +151,7 @@ TEST_F(ImageCli, BusyboxImportIsListedByImagesAndImageLs) {
   json j = inspect1(root(), "busybox");
   EXPECT_EQ(j["Id"].get<std::string>().substr(7, 12), id);
   EXPECT_EQ(j["Config"]["Cmd"], json::array({"/bin/sh"}));
+  ASSERT_EQ(j["GraphDriver"]["Data"]["LowerDirs"].size(), 1u);
   for (auto& d : j["GraphDriver"]["Data"]["LowerDirs"]) EXPECT_TRUE(fs::exists(d.get<std::string>() + "/bin/busybox"));
 }
 
@@ -360,4 +363,26 @@ TEST_F(ImageCli, ImportKilledHalfWayLeavesNoHalfImage) {
   std::string after = snapshot(root());
   // Only the new tag differs: layers, images and the (now clean) staging area match.
   EXPECT_EQ(after.substr(after.find('|', after.find('|') + 1)), before.substr(before.find('|', before.find('|') + 1)));
+}
+
+TEST_F(ImageCli, ImportedLayersStackAsOverlayLowerdirs) {
+  TempDir t;
+  python(kMakeImage, {t.path() + "/oci", "oci", "good"});
+  ASSERT_EQ(hv({"image", "import", t.path() + "/oci", "--name", "stack"}).code, 0);
+  std::string lower;
+  json img = inspect1(root(), "stack");
+  ASSERT_EQ(img["GraphDriver"]["Data"]["LowerDirs"].size(), 2u);
+  for (auto& d : img["GraphDriver"]["Data"]["LowerDirs"])
+    lower += (lower.empty() ? "" : ":") + d.get<std::string>();
+  std::string mnt = t.path() + "/mnt";
+  fs::create_directories(mnt);
+  Result r = run({"unshare", "-m", "sh", "-c",
+                  "mount -t overlay overlay -o lowerdir=" + lower + " " + mnt + " && cd " + mnt +
+                      " && ls -1 etc opt app"});
+  ASSERT_EQ(r.code, 0) << r.err << " lowerdir=" << lower;
+  EXPECT_NE(r.out.find("os-release"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("run.sh"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("new"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\nold\n"), std::string::npos) << "whiteout did not hide etc/old: " << r.out;
+  EXPECT_EQ(r.out.find("\nhidden\n"), std::string::npos) << "opaque dir did not hide opt/hidden: " << r.out;
 }

@@ -169,12 +169,31 @@ TEST(ImageLayer, AufsWhiteoutsBecomeOverlayWhiteoutsAndOpaqueDirs) {
   EXPECT_TRUE(exists(s.layer + "/opt/kept"));
 }
 
+TEST(ImageLayer, OverlayXattrsFromTheArchiveAreIgnoredOthersKept) {
+  LayerSandbox s;
+  s.extract_entries({{.name = "d", .type = AE_IFDIR, .perm = 0755,
+                      .xattrs = {{"trusted.overlay.redirect", "/etc"}, {"trusted.overlay.opaque", "y"}}},
+                     {.name = "f", .data = "x", .xattrs = {{"user.note", "kept"}}}});
+  char v[16] = {};
+  EXPECT_LT(::getxattr((s.layer + "/d").c_str(), "trusted.overlay.redirect", v, sizeof v), 0);
+  EXPECT_LT(::getxattr((s.layer + "/d").c_str(), "trusted.overlay.opaque", v, sizeof v), 0);
+  ASSERT_EQ(::getxattr((s.layer + "/f").c_str(), "user.note", v, sizeof v), 4);
+  EXPECT_EQ(std::string(v, 4), "kept");
+}
+
 TEST(ImageLayer, SetuidBitsAndOwnersArePreserved) {
   LayerSandbox s;
-  s.extract_entries({{.name = "bin/su", .perm = 04755, .data = "#!"}});
+  TarEntry su{.name = "bin/su", .perm = 04755, .data = "#!"};
+  write_tar(s.tar, {su});
+  ASSERT_EQ(sh("cd " + s.tmp.path + " && mkdir o && echo x > o/f && chown 1234:5678 o/f && tar -cf own.tar -C o f"), 0);
+  s.extract(s.tar);
+  s.extract(s.tmp.path + "/own.tar");
   struct stat st;
   ASSERT_EQ(::stat((s.layer + "/bin/su").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 04755u);
+  ASSERT_EQ(::stat((s.layer + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
 }
 
 TEST(ImageLayer, SparseFileKeepsItsHoles) {

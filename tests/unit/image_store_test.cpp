@@ -8,6 +8,7 @@
 #include "image/store.hpp"
 #include "tests/unit/image_test_util.hpp"
 #include "util/error.hpp"
+#include "util/lock.hpp"
 
 using namespace hvrun;
 using namespace hvrun::image;
@@ -107,15 +108,29 @@ TEST(ImageStore, RemoveRefusedWhileContainerUsesImageUnlessForced) {
   EXPECT_THROW(s.resolve("a"), Error);
 }
 
-TEST(ImageStore, StaleStagingFromKilledImportIsCleanedAtNextMutation) {
+TEST(ImageStore, StaleStagingAndOrphanLayersFromKilledImportAreCleanedAtNextMutation) {
   Tmp t;
   Store s(t.path + "/root");
-  s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  auto a = s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  std::string orphan = s.layer_dir(std::string(64, 'e'));
+  mkdir_p(orphan + "/diff");
   mkdir_p(s.tmp_dir() + "/deadbeef/layers/new-0/diff");  // as left by kill -9 (its flock died with it)
   write_file_atomic(s.tmp_dir() + "/deadbeef.lock", "");
   s.tag("a", "b");
   EXPECT_FALSE(exists(s.tmp_dir() + "/deadbeef"));
   EXPECT_FALSE(exists(s.tmp_dir() + "/deadbeef.lock"));
+  EXPECT_FALSE(exists(orphan));
+  EXPECT_TRUE(exists(s.layer_dir(a.layers[0]) + "/diff/etc/marker"));
+}
+
+TEST(ImageStore, LiveStagingOfAnotherImportIsNotCleaned) {
+  Tmp t;
+  Store s(t.path + "/root");
+  s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  mkdir_p(s.tmp_dir() + "/cafe");
+  hvrun::FileLock live(s.tmp_dir() + "/cafe.lock");  // an import in progress holds this
+  s.tag("a", "b");
+  EXPECT_TRUE(exists(s.tmp_dir() + "/cafe"));
 }
 
 TEST(ImageFlatten, ApplyLayerHonoursWhiteoutsAndOpaqueDirs) {

@@ -34,6 +34,7 @@ struct TarEntry {
   std::string link;      // symlink target
   std::string hardlink;  // hard link target
   dev_t rdev = 0;
+  std::vector<std::pair<std::string, std::string>> xattrs;
 };
 
 // filter: "none", "gzip", "zstd", "xz"
@@ -53,6 +54,7 @@ inline void write_tar(const std::string& path, const std::vector<TarEntry>& entr
     if (!t.hardlink.empty()) archive_entry_set_hardlink(e, t.hardlink.c_str());
     if (t.type == AE_IFLNK) archive_entry_set_symlink(e, t.link.c_str());
     if (t.type == AE_IFCHR || t.type == AE_IFBLK) archive_entry_set_rdev(e, t.rdev);
+    for (auto& [k, v] : t.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
     archive_entry_set_size(e, t.type == AE_IFREG && t.hardlink.empty() ? static_cast<la_int64_t>(t.data.size()) : 0);
     if (archive_write_header(a, e) != ARCHIVE_OK) throw std::runtime_error(archive_error_string(a));
     if (!t.data.empty()) archive_write_data(a, t.data.data(), t.data.size());
