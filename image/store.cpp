@@ -354,7 +354,13 @@ void Importer::import_oci(int dirfd, const std::string& what) {
     }
     if (!pick) pick = &doc["manifests"][0];
     if (depth == 0 && pick->contains("annotations") && (*pick)["annotations"].is_object()) {
-      std::string rn = (*pick)["annotations"].value("org.opencontainers.image.ref.name", "");
+      // A full name: containerd's (docker save >= 25) or a ref.name that is
+      // more than a bare tag.
+      const json& ann = (*pick)["annotations"];
+      std::string rn = ann.value("io.containerd.image.name", "");
+      if (rn.empty()) rn = ann.value("org.opencontainers.image.ref.name", "");
+      for (const char* pre : {"docker.io/library/", "docker.io/"})
+        if (rn.rfind(pre, 0) == 0) rn = rn.substr(std::strlen(pre));
       if (rn.find(':') != std::string::npos || rn.find('/') != std::string::npos) {
         try {
           found_tags_.push_back(normalize_ref(rn));

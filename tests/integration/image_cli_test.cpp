@@ -61,9 +61,21 @@ if kind == "oci":
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + sha(cfg), "size": len(cfg)},
         "layers": descs}).encode()
     put("blobs/sha256/" + sha(man), man)
-    put("index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": "sha256:" + sha(man), "size": len(man),
-        "annotations": {"org.opencontainers.image.ref.name": "example.com/test/app:v1"}}]}).encode())
+    desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + sha(man), "size": len(man),
+            "annotations": {"org.opencontainers.image.ref.name": "example.com/test/app:v1"}}
+    if mode == "nested-index":
+        # A multi-platform index inside the top index: arm64 first (its blob is
+        # missing, so picking it fails), then amd64.
+        desc["platform"] = {"os": "linux", "architecture": "amd64"}
+        arm = {"mediaType": desc["mediaType"], "digest": "sha256:" + "0" * 64, "size": 1,
+               "platform": {"os": "linux", "architecture": "arm64"}}
+        nested = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                             "manifests": [arm, desc]}).encode()
+        put("blobs/sha256/" + sha(nested), nested)
+        desc = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:" + sha(nested),
+                "size": len(nested), "annotations": {"io.containerd.image.name": "docker.io/library/multi:3",
+                                                     "org.opencontainers.image.ref.name": "3"}}
+    put("index.json", json.dumps({"schemaVersion": 2, "manifests": [desc]}).encode())
     put("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
 else:
     paths = []
@@ -385,4 +397,14 @@ TEST_F(ImageCli, ImportedLayersStackAsOverlayLowerdirs) {
   EXPECT_NE(r.out.find("new"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("\nold\n"), std::string::npos) << "whiteout did not hide etc/old: " << r.out;
   EXPECT_EQ(r.out.find("\nhidden\n"), std::string::npos) << "opaque dir did not hide opt/hidden: " << r.out;
+}
+
+TEST_F(ImageCli, OciNestedIndexPicksHostPlatformAndContainerdName) {
+  TempDir t;
+  python(kMakeImage, {t.path() + "/oci", "oci", "nested-index"});
+  Result r = hv({"image", "import", t.path() + "/oci.tar"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = inspect1(root(), "multi:3");
+  EXPECT_EQ(j["Id"].get<std::string>(), trim(r.out));
+  EXPECT_EQ(j["Config"]["Env"], json::array({"PATH=/bin", "FOO=bar"}));
 }
