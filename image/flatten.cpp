@@ -175,6 +175,14 @@ std::string ensure_vm_disk(const Store& store, const ImageRecord& img) {
   mkdir_p(dir);
   FileLock build_lock(dir + "/" + img.id + ".lock", FileLock::Mode::Exclusive);
   if (path_exists(disk)) return disk;  // built while we waited
+  // Leftovers of a build killed half-way (only builds of this id, which all
+  // hold the lock we hold now, write these names).
+  const std::string tmp_prefix = ".tmp-" + img.id.substr(0, 12) + "-";
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* de = ::readdir(d))
+      if (std::string(de->d_name).rfind(tmp_prefix, 0) == 0) ::unlinkat(::dirfd(d), de->d_name, 0);
+    ::closedir(d);
+  }
 
   Staging stage(store);
   const std::string tree = stage.path() + "/rootfs";
@@ -192,7 +200,7 @@ std::string ensure_vm_disk(const Store& store, const ImageRecord& img) {
   if (rc != 0) throw_sys("walk", tree);
   const uint64_t size_kib = (u.bytes + u.bytes * 3 / 10 + (16ull << 20)) / 1024;
   const uint64_t inodes = u.inodes + u.inodes / 5 + 1024;
-  const std::string tmp = dir + "/.tmp-" + img.id.substr(0, 12) + "-" + random_hex(4) + ".ext4";
+  const std::string tmp = dir + "/" + tmp_prefix + random_hex(4) + ".ext4";
   try {
     run_mkfs({"mkfs.ext4", "-q", "-F", "-d", tree, "-L", "hvrun-image", "-N", std::to_string(inodes), tmp,
               std::to_string(size_kib) + "k"});

@@ -408,3 +408,17 @@ TEST_F(ImageCli, OciNestedIndexPicksHostPlatformAndContainerdName) {
   EXPECT_EQ(j["Id"].get<std::string>(), trim(r.out));
   EXPECT_EQ(j["Config"]["Env"], json::array({"PATH=/bin", "FOO=bar"}));
 }
+
+TEST_F(ImageCli, LayerSizeLimitFromEnvironmentRejectsBigImports) {
+  TempDir t;
+  std::string tar = t.path() + "/bb.tar.gz";
+  ASSERT_EQ(run({"tar", "-C", busybox_rootfs(), "-czf", tar, "."}).code, 0);
+  std::string before = snapshot(root());
+  for (const std::string& in : {busybox_rootfs(), tar}) {
+    Result r = run({hvrun_bin(), "--root", root(), "image", "import", in, "--name", "capped"}, "", 60,
+                   {{"HVRUN_MAX_LAYER_SIZE", "1M"}});
+    EXPECT_NE(r.code, 0) << in;
+    EXPECT_NE(r.err.find("limit of 1048576 bytes"), std::string::npos) << in << ": " << r.err;
+    EXPECT_EQ(snapshot(root()), before) << in;
+  }
+}

@@ -36,6 +36,7 @@ TEST(ImageRef, NormalizeRejectsBadRefs) {
 namespace {
 std::string make_rootfs(const std::string& dir, const std::string& marker) {
   mkdir_p(dir + "/bin");
+  ::chmod(dir.c_str(), 0750);
   mkdir_p(dir + "/etc");
   write_file_atomic(dir + "/etc/marker", marker);
   write_file_atomic(dir + "/bin/tool", "#!/bin/sh\n", 0755);
@@ -59,6 +60,9 @@ TEST(ImageStore, DirectoryImportResolvesByNameIdAndPrefix) {
   auto dirs = s.layer_dirs(rec);
   ASSERT_EQ(dirs.size(), 1u);
   EXPECT_EQ(read_file(dirs[0] + "/etc/marker"), "one");
+  struct stat st;
+  ASSERT_EQ(::stat(dirs[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u) << "layer root takes the imported root's mode";
   try {
     s.resolve("nope");
     FAIL();
@@ -160,7 +164,11 @@ TEST(ImageFlatten, VmDiskIsBuiltOnceAndContainsTheImageFiles) {
   Tmp t;
   Store s(t.path + "/root");
   auto rec = s.import(make_rootfs(t.path + "/fs", "vm"), "vm");
+  mkdir_p(s.root() + "/vmdisks");
+  std::string stale = s.root() + "/vmdisks/.tmp-" + rec.id.substr(0, 12) + "-dead.ext4";  // a killed build
+  write_file_atomic(stale, "partial");
   std::string disk = ensure_vm_disk(s, rec);
+  EXPECT_FALSE(exists(stale));
   EXPECT_EQ(disk, s.root() + "/vmdisks/" + rec.id + ".ext4");
   struct stat st1;
   ASSERT_EQ(::stat(disk.c_str(), &st1), 0);
