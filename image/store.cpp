@@ -463,7 +463,7 @@ Kind sniff_tar(const std::string& path) {
     void operator()(archive* a) const { archive_read_free(a); }
   };
   std::unique_ptr<archive, Free> a(archive_read_new());
-  archive_read_support_filter_all(a.get());
+  support_compressions(a.get());
   archive_read_support_format_tar(a.get());
   if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) return Kind::RootfsTar;
   bool oci = false, manifest = false;
