@@ -347,7 +347,7 @@ TEST_F(ImageCli, ParallelImportsAndTagsKeepRepositoriesConsistent) {
 TEST_F(ImageCli, ImportKilledHalfWayLeavesNoHalfImage) {
   TempDir t;
   std::string tar = t.path() + "/big.tar.zst";
-  ASSERT_EQ(run({"sh", "-c", "cd " + t.path() + " && truncate -s 400M zero && tar -cf - zero | zstd -1 -q -o " + tar}).code,
+  ASSERT_EQ(run({"sh", "-c", "cd " + t.path() + " && truncate -s 1G zero && tar -cf - zero | zstd -1 -q -o " + tar}).code,
             0);
   std::string before = snapshot(root());
   pid_t pid = fork();
@@ -356,13 +356,14 @@ TEST_F(ImageCli, ImportKilledHalfWayLeavesNoHalfImage) {
           static_cast<char*>(nullptr));
     _exit(127);
   }
+  // Kill once the big file is being written inside the staging area.
   bool staged = false;
-  for (int i = 0; i < 500 && !staged; ++i) {
-    usleep(10000);
-    for (auto& e : fs::directory_iterator(root() + "/tmp"))
-      if (fs::exists(e.path() / "layers")) staged = true;
+  for (int i = 0; i < 1000 && !staged; ++i) {
+    usleep(5000);
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(root() + "/tmp", ec))
+      if (fs::exists(e.path() / "layers/new-0/diff/zero", ec)) staged = true;
   }
-  usleep(100000);
   kill(pid, SIGKILL);
   int st = 0;
   waitpid(pid, &st, 0);
