@@ -84,6 +84,8 @@ else:
         put("%064x/layer.tar" % (i + 1), body)
         paths.append("%064x/layer.tar" % (i + 1))
     put(sha(cfg) + ".json", cfg)
+    if mode == "escape-path":
+        paths[1] = "../../../../../../etc/passwd"
     put("manifest.json", json.dumps([{"Config": sha(cfg) + ".json", "RepoTags": ["dock/img:2"], "Layers": paths}]).encode())
 with tarfile.open(out + ".tar", "w") as t:
     for name in sorted(os.listdir(out)):
@@ -422,4 +424,14 @@ TEST_F(ImageCli, LayerSizeLimitFromEnvironmentRejectsBigImports) {
     EXPECT_NE(r.err.find("limit of 1048576 bytes"), std::string::npos) << in << ": " << r.err;
     EXPECT_EQ(snapshot(root()), before) << in;
   }
+}
+
+TEST_F(ImageCli, DockerManifestPathOutsideTheArchiveIsNotFollowed) {
+  TempDir t;
+  python(kMakeImage, {t.path() + "/docker", "docker", "escape-path"});
+  std::string before = snapshot(root());
+  Result r = hv({"image", "import", t.path() + "/docker.tar"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("etc/passwd: No such file or directory"), std::string::npos) << r.err;
+  EXPECT_EQ(snapshot(root()), before);
 }
