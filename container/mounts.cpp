@@ -51,7 +51,7 @@ int openat2_path(int dirfd, const std::string& rel, Symlinks symlinks) {
 
 [[noreturn]] void throw_resolve(const std::string& path, int err) {
   if (err == ELOOP || err == EXDEV)
-    throw Error("mount target " + path + " in the container root: a symbolic link is in the way (refusing to follow it)", err);
+    throw Error("path " + path + " in the container root: a symbolic link is in the way (refusing to follow it)", err);
   throw_sys("open container path", path, err);
 }
 
@@ -278,6 +278,7 @@ UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlin
   if (errno != ENOENT) throw_resolve(path, errno);
   if (create == Create::No) return {};
   // Create what is missing, one component at a time, each step resolved afresh.
+  int hops = 0;
   for (size_t i = 1; i <= comps.size(); ++i) {
     std::string prefix = join(comps, i);
     UniqueFd cur(openat2_path(rootfd, prefix, symlinks));
@@ -290,6 +291,23 @@ UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlin
     if (!pdir) throw_sys("open parent of", path);
     const char* name = comps[i - 1].c_str();
     bool last = i == comps.size();
+    if (symlinks == Symlinks::FollowInRoot) {
+      // A dangling symlink: splice its target into the path (resolved in the
+      // root, so an absolute target means the container's /), as Docker does.
+      char buf[4096];
+      ssize_t n = ::readlinkat(pdir.get(), name, buf, sizeof buf - 1);
+      if (n >= 0) {
+        if (++hops > 40) throw_resolve(path, ELOOP);
+        std::string target(buf, size_t(n));
+        std::vector<std::string> head(comps.begin(), comps.begin() + long(i - 1));
+        std::vector<std::string> tail(comps.begin() + long(i), comps.end());
+        std::string spliced = (target.front() == '/' ? "" : join(head, head.size()) + "/") + target;
+        for (auto& t : tail) spliced += "/" + t;
+        comps = clean_components(spliced);
+        i = 0;  // start over on the new path
+        continue;
+      }
+    }
     if (!last || create == Create::Dir) {
       if (::mkdirat(pdir.get(), name, 0755) < 0 && errno != EEXIST) throw_sys("mkdir", prefix);
     } else {
@@ -300,7 +318,7 @@ UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlin
     UniqueFd again(openat2_path(rootfd, prefix, symlinks));
     if (!again) throw_resolve(path, errno == ENOENT ? ELOOP : errno);  // a dangling symlink is in the way
   }
-  fd = openat2_path(rootfd, rel, symlinks);
+  fd = openat2_path(rootfd, join(comps, comps.size()), symlinks);
   if (fd < 0) throw_resolve(path, errno);
   return UniqueFd(fd);
 }
