@@ -33,6 +33,9 @@ class CgroupV2 final : public Cgroup {
       cur += "/" + comp;
       if (::mkdir(cur.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", cur);
     }
+    require_controller(l.memory_bytes > 0, "memory");
+    require_controller(l.cpus > 0, "cpu");
+    require_controller(l.pids_limit > 0, "pids");
     if (l.memory_bytes > 0) {
       write_value(dir_ + "/memory.max", std::to_string(l.memory_bytes));
       if (::access((dir_ + "/memory.swap.max").c_str(), F_OK) == 0) write_value(dir_ + "/memory.swap.max", "0");
@@ -66,6 +69,21 @@ class CgroupV2 final : public Cgroup {
   std::vector<std::string> paths() const override { return {dir_}; }
 
  private:
+  void require_controller(bool needed, const char* c) const {
+    if (!needed) return;
+    std::string avail;
+    try {
+      avail = read_file(dir_ + "/cgroup.controllers");
+    } catch (const Error&) {
+    }
+    std::istringstream in(avail);
+    std::string w;
+    while (in >> w)
+      if (w == c) return;
+    throw Error(std::string("cgroup v2: the ") + c + " controller is not available in " + dir_ +
+                " (not delegated, or bound to a v1 hierarchy)");
+  }
+
   static void enable_controllers(const std::string& dir) {
     std::string avail;
     try {
