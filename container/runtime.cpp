@@ -147,6 +147,8 @@ pid_t raw_clone(unsigned long flags) {
   }
 }
 
+std::string cgroup_root_of(const RunSpec& s) { return s.cgroup_root.empty() ? "/sys/fs/cgroup" : s.cgroup_root; }
+
 std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& over) {
   std::vector<std::string> out = base;
   for (auto& e : over) {
@@ -170,7 +172,7 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
   SeccompProgram prog = compile_seccomp(spec.seccomp, caps);
   ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user, caps, &prog};
 
-  std::shared_ptr<Cgroup> cg = Cgroup::for_container(spec.cgroup_parent, spec.id);
+  std::shared_ptr<Cgroup> cg = Cgroup::for_container(spec.cgroup_parent, spec.id, cgroup_root_of(spec));
   try {
     cg->create({spec.memory_bytes, spec.cpus, spec.pids_limit});
   } catch (...) {
@@ -258,8 +260,8 @@ void Container::set_pty_size(unsigned short rows, unsigned short cols) {
   set_window_size(pty_master_.get(), rows, cols);
 }
 
-void cleanup(const std::string& id, const std::string& cgroup_parent) {
-  Cgroup::for_container(cgroup_parent, id)->destroy();
+void cleanup(const std::string& id, const std::string& cgroup_parent, const std::string& cgroup_root) {
+  Cgroup::for_container(cgroup_parent, id, cgroup_root.empty() ? "/sys/fs/cgroup" : cgroup_root)->destroy();
 }
 
 ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, const Stdio& stdio) {
@@ -269,7 +271,7 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
   ProcessSetup setup{es.args, merge_env(cspec.env, es.env), es.cwd.empty() ? cspec.cwd : es.cwd,
                      es.user.empty() ? cspec.user : es.user, caps, &prog};
   NamespaceFds ns = open_namespaces(init_pid);
-  auto cg = Cgroup::for_container(cspec.cgroup_parent, cspec.id);
+  auto cg = Cgroup::for_container(cspec.cgroup_parent, cspec.id, cgroup_root_of(cspec));
   Channels ch = Channels::make(es.tty);
 
   // Our children (only) are born in the container's pid namespace; this

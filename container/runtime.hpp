@@ -66,7 +66,7 @@ class Container {
 
 // Removes everything a container with this id may have left behind on this
 // kernel (its cgroups, after killing what is in them). Safe to call twice.
-void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun");
+void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun", const std::string& cgroup_root = "");
 
 struct ExecSpec {
   std::vector<std::string> args;

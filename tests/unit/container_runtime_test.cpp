@@ -67,10 +67,10 @@ RunResult run_to_end(const RunSpec& spec) {
     r.out = read_all(p.read.get());
     r.status = c.wait();
   } catch (...) {
-    cleanup(spec.id, spec.cgroup_parent);
+    cleanup(spec.id, spec.cgroup_parent, spec.cgroup_root);
     throw;
   }
-  cleanup(spec.id, spec.cgroup_parent);
+  cleanup(spec.id, spec.cgroup_parent, spec.cgroup_root);
   return r;
 }
 
@@ -448,6 +448,109 @@ TEST(ContainerRuntime, ExecOfAMissingCommandIs127) {
   c.kill(SIGKILL);
   c.wait();
   cleanup(s.id, s.cgroup_parent);
+}
+
+TEST(ContainerRuntime, CgroupV2PathEndToEndOnTheHostsCgroup2Mount) {
+  HVRUN_REQUIRE_ROOT();
+  std::string root;
+  for (const char* r : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+    if (path_exists(r) && detect_cgroup_version(r) == CgroupVersion::V2) root = r;
+  if (root.empty()) GTEST_SKIP() << "no cgroup2 mount on this host";
+  auto s = sh("grep '^0::' /proc/self/cgroup; grep ' /sys/fs/cgroup ' /proc/self/mounts | cut -d' ' -f3,4 | cut -c1-10;"
+              "echo done; sleep 30 & exec sleep 30");
+  s.cgroup_root = root;
+  Pipe p = Pipe::make();
+  Container c = Container::start(s, Stdio{-1, p.write.get(), p.write.get()});
+  p.write.reset();
+  std::string dir = root + "/hvrun-test/" + s.id;
+  EXPECT_EQ(c.cgroup_path(), dir);
+  std::string out;
+  char buf[256];
+  while (out.find("done\n") == std::string::npos) {
+    ssize_t n = ::read(p.read.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  EXPECT_EQ(out, "0::/\ncgroup2 ro\ndone\n");
+  EXPECT_NE(read_file(dir + "/cgroup.procs").find(std::to_string(c.pid())), std::string::npos);
+  cleanup(s.id, s.cgroup_parent, s.cgroup_root);  // cgroup.kill
+  auto st = c.wait();
+  EXPECT_EQ(st.signal, SIGKILL);
+  EXPECT_FALSE(path_exists(dir));
+}
+
+TEST(ContainerRuntime, ContainerDiesWithTheProcessThatStartedIt) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = base_spec({"/bin/sleep", "30"});
+  Pipe p = Pipe::make();
+  pid_t monitor = ::fork();
+  if (monitor == 0) {
+    try {
+      Container c = Container::start(s, Stdio{});
+      pid_t pid = c.pid();
+      (void)!::write(p.write.get(), &pid, sizeof pid);
+    } catch (...) {
+    }
+    ::_exit(0);  // no destructor, no wait: a monitor that dies abruptly
+  }
+  p.write.reset();
+  pid_t init = -1;
+  ASSERT_EQ(::read(p.read.get(), &init, sizeof init), ssize_t(sizeof init));
+  int st;
+  ::waitpid(monitor, &st, 0);
+  bool gone = false;
+  for (int i = 0; i < 400 && !gone; ++i) {
+    gone = ::kill(init, 0) < 0 && errno == ESRCH;
+    if (!gone) ::usleep(5000);
+  }
+  EXPECT_TRUE(gone) << "container init " << init << " outlived its monitor";
+  cleanup(s.id, s.cgroup_parent);
+}
+
+TEST(ContainerRuntime, ExecWithTtyGetsATerminal) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = base_spec({"/bin/sleep", "30"});
+  Container c = Container::start(s, Stdio{});
+  ExecSpec es;
+  es.args = {"/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo exec-tty; tty"};
+  es.tty = true;
+  auto h = exec_start(c.pid(), s, es, Stdio{});
+  ASSERT_TRUE(h.pty_master);
+  std::string out;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(h.pty_master.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  auto st = exec_wait(h.pid);
+  c.kill(SIGKILL);
+  c.wait();
+  cleanup(s.id, s.cgroup_parent);
+  EXPECT_EQ(st.exit_code(), 0);
+  EXPECT_NE(out.find("exec-tty"), std::string::npos) << out;
+  EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
+}
+
+TEST(ContainerRuntime, ExecJoinsAUserNamespacedContainer) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = base_spec({"/bin/sleep", "30"});
+  s.userns = true;
+  s.hostname = "userns-box";
+  Container c = Container::start(s, Stdio{});
+  Pipe p = Pipe::make();
+  ExecSpec es;
+  es.args = {"/bin/sh", "-c", "hostname; id -u; cat /proc/self/uid_map"};
+  auto h = exec_start(c.pid(), s, es, Stdio{-1, p.write.get(), p.write.get()});
+  p.write.reset();
+  std::string out = read_all(p.read.get());
+  auto st = exec_wait(h.pid);
+  c.kill(SIGKILL);
+  c.wait();
+  cleanup(s.id, s.cgroup_parent);
+  EXPECT_EQ(st.exit_code(), 0) << out;
+  EXPECT_NE(out.find("userns-box\n0\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("100000"), std::string::npos) << out;
 }
 
 }  // namespace
