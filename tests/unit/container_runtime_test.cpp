@@ -1,5 +1,6 @@
 // Container::start/wait/kill/cleanup end to end against a busybox rootfs.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -26,24 +27,43 @@ std::string read_all(int fd) {
   return out;
 }
 
+// Built once per (script, busybox) version and shared by every test process
+// (ctest runs each test case in its own process): flock + build aside + rename.
 const std::string& busybox_rootfs() {
   static const std::string dir = [] {
-    std::string d = "/tmp/hvrun-test-busybox-" + std::to_string(::getpid());
     std::string src = __FILE__;  // <source>/tests/unit/container_runtime_test.cpp
     for (int i = 0; i < 3; ++i) src = src.substr(0, src.rfind('/'));
-    std::string cmd = src + "/scripts/make-busybox-rootfs.sh " + d + " >/dev/null";
+    std::string script = src + "/scripts/make-busybox-rootfs.sh";
+    struct stat bb {};
+    ::stat("/bin/busybox", &bb);
+    size_t h = std::hash<std::string>{}(read_file(script) + std::to_string(bb.st_size) + ":" +
+                                        std::to_string(bb.st_mtim.tv_sec));
+    char hex[32];
+    std::snprintf(hex, sizeof hex, "%016zx", h);
+    std::string d = std::string("/tmp/hvrun-test-busybox-") + hex;
+    if (path_exists(d + "/.complete")) return d;
+    UniqueFd lock(::open((d + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+    if (!lock || ::flock(lock.get(), LOCK_EX) < 0) throw_sys("lock", d + ".lock");
+    if (path_exists(d + "/.complete")) return d;
+    std::string tmp = d + ".tmp." + std::to_string(::getpid());
+    std::string cmd = script + " " + tmp + " >/dev/null && touch " + tmp + "/.complete";
     if (std::system(cmd.c_str()) != 0) throw Error("make-busybox-rootfs.sh failed");
-    std::atexit([] {
-      std::string c = "rm -rf /tmp/hvrun-test-busybox-" + std::to_string(::getpid()) + " /tmp/hvrun-test-scratch-" +
-                      std::to_string(::getpid()) + "-*";
-      (void)std::system(c.c_str());
-    });
+    remove_all(d);
+    if (::rename(tmp.c_str(), d.c_str()) < 0) throw_sys("rename", tmp);
     return d;
   }();
   return dir;
 }
 
 std::string scratch_dir(const std::string& tag) {
+  static const bool registered = [] {
+    std::atexit([] {
+      std::string c = "rm -rf /tmp/hvrun-test-scratch-" + std::to_string(::getpid()) + "-*";
+      (void)std::system(c.c_str());
+    });
+    return true;
+  }();
+  (void)registered;
   std::string d = "/tmp/hvrun-test-scratch-" + std::to_string(::getpid()) + "-" + tag + "-" + random_hex(4);
   mkdir_p(d);
   return d;
@@ -322,16 +342,20 @@ TEST(ContainerRuntime, PidsLimitStopsAForkLoop) {
   HVRUN_REQUIRE_ROOT();
   // 40 background sleeps, then count processes with a glob (no fork needed).
   const std::string loop =
-      "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); echo $i > /tmp/started; done;"
+      "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); echo $i > $MARK; done;"
       "set -- /proc/[0-9]*; echo procs=$#";
   auto s = sh(loop);
   s.pids_limit = 10;
+  std::string mark = "/tmp/started-" + s.id;
+  s.env = {"MARK=" + mark};
   auto r = run_to_end(s);
   // The shell's fork fails once 10 tasks exist: it gives up before the 10th sleep.
   EXPECT_NE(r.out.find("can't fork"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("procs="), std::string::npos) << r.out;
-  EXPECT_EQ(read_file(busybox_rootfs() + "/tmp/started"), "9\n");
+  EXPECT_EQ(read_file(busybox_rootfs() + mark), "9\n");
+  ::unlink((busybox_rootfs() + mark).c_str());
   auto u = sh(loop);
+  u.env = {"MARK=/dev/null"};
   auto r2 = run_to_end(u);
   EXPECT_NE(r2.out.find("procs=41"), std::string::npos) << r2.out;  // without a limit all 40 start
 }
