@@ -139,7 +139,11 @@ void setup_dev(int rootfd, const RunSpec& spec, RootfsResult& result) {
   UniqueFd shm = open_in_root(rootfd, "/dev/shm", Create::Dir);
   mount_new_fs(shm.get(), "tmpfs", {{"mode", "1777"}, {"size", "65536k"}}, kNoSuidDevExec, "/dev/shm");
   UniqueFd mq = open_in_root(rootfd, "/dev/mqueue", Create::Dir);
-  mount_new_fs(mq.get(), "mqueue", {}, kNoSuidDevExec, "/dev/mqueue");
+  try {
+    mount_new_fs(mq.get(), "mqueue", {}, kNoSuidDevExec, "/dev/mqueue");
+  } catch (const Error& e) {
+    if (e.code() != ENODEV) throw;  // a kernel without POSIX_MQUEUE (small guest kernels): no /dev/mqueue
+  }
 
   UniqueFd devdir = open_in_root(rootfd, "/dev", Create::No);
   UniqueFd d(::openat(devdir.get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));

@@ -102,6 +102,7 @@ pid_t raw_clone(unsigned long flags) {
     RootfsResult rf = setup_rootfs(spec, cgv);
     check_sys(::setsid(), "setsid");
     if (rf.pty) {
+      if (spec.tty_rows && spec.tty_cols) set_window_size(rf.pty->master.get(), spec.tty_rows, spec.tty_cols);
       send_fd(ch.sock_child.get(), rf.pty->master.get());
       rf.pty->master.reset();
       become_tty_session(rf.pty->slave.get());
@@ -136,6 +137,7 @@ pid_t raw_clone(unsigned long flags) {
       UniqueFd pts = open_in_root(root.get(), "/dev/pts", Create::No);
       if (!pts) throw Error("container has no /dev/pts");
       PtyPair pty = open_pty(pts.get(), "ptmx");
+      if (es.tty_rows && es.tty_cols) set_window_size(pty.master.get(), es.tty_rows, es.tty_cols);
       send_fd(ch.sock_child.get(), pty.master.get());
       pty.master.reset();
       become_tty_session(pty.slave.get());

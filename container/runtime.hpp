@@ -74,6 +74,8 @@ struct ExecSpec {
   std::string cwd;                // "": the container's cwd
   std::string user;               // "": the container's user
   bool tty = false;
+  unsigned short tty_rows = 0;    // initial terminal size (0: unset)
+  unsigned short tty_cols = 0;
 };
 
 // Runs a process inside the running container whose init is `init_pid`,

@@ -405,26 +405,49 @@ TEST(ContainerRuntime, CgroupFsIsReadOnlyAndRootedAtTheContainer) {
   EXPECT_NE(out.find("refused"), std::string::npos) << out;
 }
 
-TEST(ContainerRuntime, TtyIsATerminalInsideAndMasterIsReturned) {
-  HVRUN_REQUIRE_ROOT();
-  auto s = sh("[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty; stty size");
-  s.tty = true;
-  Container c = Container::start(s, Stdio{});
-  ASSERT_GE(c.pty_master(), 0);
-  c.set_pty_size(33, 111);
-  UniqueFd m = c.take_pty_master();
+// Reads the pty master until `marker` shows up (or EOF/EIO).
+std::string read_until(int fd, const std::string& marker) {
   std::string out;
   char buf[512];
-  for (;;) {
-    ssize_t n = ::read(m.get(), buf, sizeof buf);
+  while (marker.empty() || out.find(marker) == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;  // EIO once the slave side is gone
     out.append(buf, size_t(n));
   }
+  return out;
+}
+
+TEST(ContainerRuntime, TtyIsATerminalWithTheInitialSizeAndResizes) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty; readlink /proc/self/fd/0; stty size; read x; stty size");
+  s.tty = true;
+  s.tty_rows = 33;
+  s.tty_cols = 111;
+  Container c = Container::start(s, Stdio{});
+  ASSERT_GE(c.pty_master(), 0);
+  std::string out = read_until(c.pty_master(), "33 111");
+  c.set_pty_size(40, 100);
+  ASSERT_EQ(::write(c.pty_master(), "\n", 1), 1);
+  UniqueFd m = c.take_pty_master();
+  out += read_until(m.get(), "");
   auto st = c.wait();
   cleanup(s.id, s.cgroup_parent);
   EXPECT_EQ(st.exit_code(), 0);
   EXPECT_NE(out.find("is-a-tty"), std::string::npos) << out;
-  EXPECT_NE(out.find("/dev/pts/0"), std::string::npos) << out;
+  EXPECT_NE(out.find("/dev/pts/0\r\n/dev/pts/0"), std::string::npos) << out;
+  EXPECT_NE(out.find("33 111"), std::string::npos) << out;
+  EXPECT_NE(out.find("40 100"), std::string::npos) << out;
+}
+
+TEST(ContainerRuntime, TtyConsoleIsThePtySlave) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("echo via-console > /dev/console");
+  s.tty = true;
+  Container c = Container::start(s, Stdio{});
+  std::string out = read_until(c.pty_master(), "via-console");
+  c.wait();
+  cleanup(s.id, s.cgroup_parent);
+  EXPECT_NE(out.find("via-console"), std::string::npos) << out;
 }
 
 TEST(ContainerRuntime, UserNamespaceMapsRootToTheUnprivilegedRange) {
