@@ -335,7 +335,7 @@ std::string overlay_mountpoint(const RunSpec& spec) {
   return (parent == "/" ? "" : parent) + "/merged";
 }
 
-RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv) {
+RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::function<void()>& before_cgroup_view) {
   RootfsResult result;
   // Nothing we mount may propagate back to the host.
   check_sys(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
@@ -347,6 +347,7 @@ RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv) {
   UniqueFd proc = open_in_root(root.get(), "/proc", Create::Dir);
   mount_new_fs(proc.get(), "proc", {}, kNoSuidDevExec, "/proc");
   setup_dev(root.get(), spec, result);
+  if (before_cgroup_view) before_cgroup_view();
   setup_sys(root.get(), cgv);
   mask_paths(root.get());
   user_mounts(root.get(), spec);

@@ -13,6 +13,7 @@
 // image cannot redirect a mount onto the host. User bind-mount targets may
 // follow symlinks, but only scoped inside the root (RESOLVE_IN_ROOT).
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -39,8 +40,11 @@ struct RootfsResult {
   std::optional<PtyPair> pty;  // when spec.tty: made in the container's devpts, slave bound on /dev/console
 };
 
-// Child side, in the new mount (and cgroup) namespace. On return the
-// process's root and cwd are the container's "/".
-RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgroups);
+// Child side, in the new mount namespace. On return the process's root and
+// cwd are the container's "/". `before_cgroup_view` runs just before the
+// cgroup fs is mounted (the caller waits there until it is in its cgroup and
+// unshares the cgroup namespace), so the root, /proc and /dev are set up
+// while the parent is still moving the process into its cgroup.
+RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgroups, const std::function<void()>& before_cgroup_view = {});
 
 }  // namespace hvrun::container

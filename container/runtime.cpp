@@ -7,14 +7,19 @@
 //   cgroup mkdir + limits
 //   clone ------------------------> PDEATHSIG, !dumpable, stdio; blocks on `go`
 //   uid/gid maps (userns)
-//   add pid to cgroup(s)
-//   write `go` --------------------> unshare(cgroup ns), hostname, rootfs,
-//                                    pivot_root, pty (master -> parent),
+//   write `go` 1 ------------------> hostname, root mount, /proc, /dev
+//   add pid to cgroup(s)             (in parallel: the first cgroup.procs
+//                                    write waits for an RCU grace period)
+//   write `go` 2 ------------------> unshare(cgroup ns), /sys + cgroup fs,
+//                                    masks, binds, pivot_root, pty
 //   recv pty master  <-------------- user, caps, nnp, close_range, seccomp
 //   read report pipe: EOF = exec'd   execve (or report errno, _exit 127/126)
+// On cgroup v2, clone3(CLONE_INTO_CGROUP) creates the child directly in its
+// cgroup (no migration at all); `go` 2 follows `go` 1 at once.
 #include "container/runtime.hpp"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -37,13 +42,18 @@ namespace {
 
 struct Channels {
   Pipe report;  // child -> parent, CLOEXEC: EOF when the exec succeeded
-  Pipe go;      // parent -> child: cgroup (and id maps) are ready
+  // parent -> child "go" bytes. A socketpair so that a dead child is EPIPE
+  // (MSG_NOSIGNAL), not SIGPIPE, and a dead parent is EOF.
+  UniqueFd go_parent, go_child;
   UniqueFd sock_parent, sock_child;  // pty master travels here
 
   static Channels make(bool tty) {
-    Channels c{Pipe::make(), Pipe::make(), {}, {}};
+    Channels c{Pipe::make(), {}, {}, {}, {}};
+    int sv[2];
+    check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+    c.go_parent.reset(sv[0]);
+    c.go_child.reset(sv[1]);
     if (tty) {
-      int sv[2];
       check_sys(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair");
       c.sock_parent.reset(sv[0]);
       c.sock_child.reset(sv[1]);
@@ -53,32 +63,40 @@ struct Channels {
   // Child side: drop the parent's ends (so a dead parent reads as EOF on `go`).
   void child_side() {
     ::close(report.read.release());
-    ::close(go.write.release());
+    ::close(go_parent.release());
     if (sock_parent) ::close(sock_parent.release());
   }
   void parent_side() {
     report.write.reset();
-    go.read.reset();
+    go_child.reset();
     sock_child.reset();
   }
   void wait_go() {
     char b;
     ssize_t n;
-    do n = ::read(go.read.get(), &b, 1);
+    do n = ::read(go_child.get(), &b, 1);
     while (n < 0 && errno == EINTR);
     if (n != 1) ::_exit(1);  // the parent died or gave up
-    go.read.reset();
   }
   void send_go() {
     char b = 'g';
-    if (::write(go.write.get(), &b, 1) != 1) throw_sys("signal container process");
-    go.write.reset();
+    if (::send(go_parent.get(), &b, 1, MSG_NOSIGNAL) != 1) throw_sys("signal container process");
   }
 };
 
 pid_t raw_clone(unsigned long flags) {
   // fork-like clone: the child continues here on a copy of our stack.
   return pid_t(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+}
+
+// clone3 straight into a cgroup v2 directory. -1 with errno when the kernel
+// (or a seccomp filter around us) does not offer it; the caller falls back.
+pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
+  clone_args args{};
+  args.flags = flags | CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = uint64_t(cgroup_fd);
+  return pid_t(::syscall(SYS_clone3, &args, sizeof args));
 }
 
 [[noreturn]] void start_child(const RunSpec& spec, const Stdio& stdio, Channels& ch, const ProcessSetup& setup,
@@ -94,12 +112,15 @@ pid_t raw_clone(unsigned long flags) {
       check_sys(::setresgid(0, 0, 0), "setgid 0 in the user namespace");
       check_sys(::setresuid(0, 0, 0), "setuid 0 in the user namespace");
     }
-    // Now that we are in our cgroup, it becomes the root of our cgroup view.
-    check_sys(::unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
     std::string host = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
     if (host.empty()) host = "hvrun";
     check_sys(::sethostname(host.data(), host.size()), "sethostname", host);
-    RootfsResult rf = setup_rootfs(spec, cgv);
+    RootfsResult rf = setup_rootfs(spec, cgv, [&] {
+      ch.wait_go();
+      ch.go_child.reset();
+      // Now that we are in our cgroup, it becomes the root of our cgroup view.
+      check_sys(::unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
+    });
     check_sys(::setsid(), "setsid");
     if (rf.pty) {
       if (spec.tty_rows && spec.tty_cols) set_window_size(rf.pty->master.get(), spec.tty_rows, spec.tty_cols);
@@ -124,6 +145,7 @@ pid_t raw_clone(unsigned long flags) {
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!es.tty) setup_stdio(stdio);
     ch.wait_go();
+    ch.go_child.reset();
     join_namespaces(ns);
     if (ns.user) {
       check_sys(::setresgid(0, 0, 0), "setgid 0 in the user namespace");
@@ -185,7 +207,16 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
     throw;
   }
   Channels ch = Channels::make(spec.tty);
-  pid_t pid = raw_clone(clone_flags(spec));
+  pid_t pid = -1;
+  bool in_cgroup = false;
+  if (cg->version() == CgroupVersion::V2) {
+    UniqueFd dir(::open(cg->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir) {
+      pid = raw_clone_into_cgroup(clone_flags(spec), dir.get());
+      in_cgroup = pid >= 0;
+    }
+  }
+  if (!in_cgroup) pid = raw_clone(clone_flags(spec));
   if (pid < 0) {
     int err = errno;
     cg->destroy();
@@ -200,10 +231,12 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
   c.cgroup_ = cg->path();
   try {
     if (spec.userns) write_id_maps(pid);
-    cg->add(pid);
     ch.send_go();
+    if (!in_cgroup) cg->add(pid);
+    ch.send_go();
+    ch.go_parent.reset();
     if (spec.tty) c.pty_master_ = recv_fd(ch.sock_parent.get());
-    await_exec(ch.report.read.get(), pid);  // reaps the child when it throws
+    rethrow_report(ch.report.read.get());  // the catch below reaps the child
   } catch (...) {
     if (!c.reaped_) {
       ::kill(pid, SIGKILL);
@@ -215,6 +248,8 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
       cg->destroy();
     } catch (...) {
     }
+    // What the child reported (e.g. a refused mount) beats our EPIPE/ESRCH.
+    rethrow_report(ch.report.read.get());
     throw;
   }
   return c;
@@ -298,12 +333,14 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
   try {
     cg->add(pid);
     ch.send_go();
+    ch.go_parent.reset();
     if (es.tty) h.pty_master = recv_fd(ch.sock_parent.get());
-    await_exec(ch.report.read.get(), pid);
-  } catch (const Error& e) {
+    rethrow_report(ch.report.read.get());  // the catch below reaps the child
+  } catch (...) {
     ::kill(pid, SIGKILL);
     int st;
-    ::waitpid(pid, &st, WNOHANG);
+    ::waitpid(pid, &st, 0);
+    rethrow_report(ch.report.read.get());
     throw;
   }
   return h;
