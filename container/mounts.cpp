@@ -12,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "container/namespaces.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::container {
@@ -104,7 +105,6 @@ void mount_root(const RunSpec& spec, std::string& target) {
     if (spec.upperdir.empty() || spec.workdir.empty())
       throw Error("overlay rootfs needs upperdir and workdir");
     target = overlay_mountpoint(spec);
-    if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", target);
     std::string lower;
     for (auto& l : spec.lowerdirs) {
       if (l.find_first_of(":,") != std::string::npos) throw Error("overlay lowerdir " + l + ": ':' or ',' in the path");
@@ -325,6 +325,16 @@ UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlin
   fd = openat2_path(rootfd, join(comps, comps.size()), symlinks);
   if (fd < 0) throw_resolve(path, errno);
   return UniqueFd(fd);
+}
+
+void prepare_rootfs_dirs(const RunSpec& spec) {
+  if (spec.lowerdirs.empty()) return;
+  if (spec.upperdir.empty() || spec.workdir.empty()) throw Error("overlay rootfs needs upperdir and workdir");
+  std::string target = overlay_mountpoint(spec);
+  if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", target);
+  if (!spec.userns) return;
+  for (const std::string* d : {&spec.upperdir, &spec.workdir, static_cast<const std::string*>(&target)})
+    check_sys(::chown(d->c_str(), kUsernsHostBase, kUsernsHostBase), "chown", *d);
 }
 
 std::string overlay_mountpoint(const RunSpec& spec) {

@@ -36,6 +36,11 @@ UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlin
 // The directory the overlay root is mounted on: <dirname(upperdir)>/merged.
 std::string overlay_mountpoint(const RunSpec& spec);
 
+// Parent side, before clone: creates the overlay mount point and, for a
+// user-namespaced container, hands upperdir/workdir/mount point to the
+// container's root (host uid/gid kUsernsHostBase) so copy-up can write.
+void prepare_rootfs_dirs(const RunSpec& spec);
+
 struct RootfsResult {
   std::optional<PtyPair> pty;  // when spec.tty: made in the container's devpts, slave bound on /dev/console
 };

@@ -4,7 +4,12 @@
 // User namespaces (spec.userns): container uid/gid 0..65535 map to host
 // kUsernsHostBase..kUsernsHostBase+65535 (100000:65536, the usual subuid
 // range). The image files keep their host owners, so inside they show as
-// "nobody" unless the image was chowned into that range.
+// "nobody" unless the image was chowned into that range: they stay readable
+// (per their "other" bits) but not writable, and overlay copy-up of a
+// directory owned by an unmapped id fails with EOVERFLOW. start() chowns
+// upperdir/workdir (and the overlay mount point) to the mapped root so the
+// container's root owns "/" and everything it creates. Id-shifted layers or
+// idmapped lower mounts (MOUNT_ATTR_IDMAP) would lift this; not done yet.
 #pragma once
 #include <sys/types.h>
 

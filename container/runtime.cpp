@@ -196,6 +196,7 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
   SeccompProgram prog = compile_seccomp(spec.seccomp, caps);
   ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user, caps, &prog};
 
+  prepare_rootfs_dirs(spec);
   std::shared_ptr<Cgroup> cg = Cgroup::for_container(spec.cgroup_parent, spec.id, cgroup_root_of(spec));
   try {
     cg->create({spec.memory_bytes, spec.cpus, spec.pids_limit});

@@ -602,3 +602,30 @@ TEST(ContainerRuntime, ExecJoinsAUserNamespacedContainer) {
 
 }  // namespace
 }  // namespace hvrun::container::testing
+
+namespace hvrun::container::testing {
+namespace {
+
+// Image files keep their host owners (root, unmapped in the namespace), so
+// only the overlay root (upperdir, handed to the container's root) and new
+// directories are writable; copy-up of host-root-owned dirs is EOVERFLOW.
+TEST(ContainerRuntime, UserNamespaceWithOverlayRootWritesLandInUpperAsTheMappedRoot) {
+  HVRUN_REQUIRE_ROOT();
+  std::string d = scratch_dir("ovl-userns");
+  mkdir_p(d + "/upper");
+  mkdir_p(d + "/work");
+  auto s = sh("echo hi > /x && cat /x; id -u");
+  s.rootfs.clear();
+  s.lowerdirs = {busybox_rootfs()};
+  s.upperdir = d + "/upper";
+  s.workdir = d + "/work";
+  s.userns = true;
+  auto r = run_to_end(s);
+  EXPECT_EQ(r.out, "hi\n0\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((d + "/upper/x").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u);  // container root, as the host sees it
+}
+
+}  // namespace
+}  // namespace hvrun::container::testing
