@@ -168,3 +168,51 @@ TEST(VmmGuest, MissingKernelFailsWithClearError) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/vmlinux"), std::string::npos) << e.what();
   }
 }
+
+TEST(VmmGuest, SerialInputReachesGuestThroughIoLoop) {
+  REQUIRE_KVM();
+  auto in = hvrun::Pipe::make();
+  ASSERT_EQ(::write(in.write.get(), "ping\n", 5), 5);
+  VmConfig cfg;
+  cfg.serial_in_fd = in.read.get();
+  GuestRun r = boot("echo", cfg);
+  EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
+  EXPECT_EQ(r.serial, "ping\n");
+}
+
+TEST(VmmGuest, SerialInputFromRegularFileIsRead) {
+  REQUIRE_KVM();
+  TempFile input("from a file\n");
+  int fd = ::open(input.path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  VmConfig cfg;
+  cfg.serial_in_fd = fd;
+  GuestRun r = boot("echo", cfg);
+  ::close(fd);
+  EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
+  EXPECT_EQ(r.serial, "from a file\n");
+}
+
+TEST(VmmGuest, HostileRingAddressMarksDeviceNeedsResetNotVmmCrash) {
+  REQUIRE_KVM();
+  TempFile disk(std::string(4096, '\0'));
+  VmConfig cfg;
+  cfg.disks.push_back({disk.path, false});
+  GuestRun r = boot("badring", cfg);
+  EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
+  // ACKNOWLEDGE | DRIVER | FEATURES_OK | DEVICE_NEEDS_RESET; config-change interrupt
+  EXPECT_EQ(r.serial, "status 0000004b 00000002\n");
+  ASSERT_EQ(r.result.broken_devices.size(), 1u);
+  EXPECT_NE(r.result.broken_devices[0].find("descriptor table"), std::string::npos) << r.result.broken_devices[0];
+}
+
+TEST(VmmGuest, ExtraVcpusWaitingForSipiDoNotKeepVmAlive) {
+  REQUIRE_KVM();
+  VmConfig cfg;
+  cfg.vcpus = 4;
+  auto t0 = std::chrono::steady_clock::now();
+  GuestRun r = boot("hello", cfg);
+  EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
+  EXPECT_EQ(r.serial, "hello\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
