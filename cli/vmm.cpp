@@ -133,9 +133,11 @@ void register_vmm(CLI::App& app, Context& ctx, Action& action) {
       }
       for (const auto& b : r.broken_devices) std::fprintf(stderr, "hvrun: guest broke a device: %s\n", b.c_str());
       const bool notable = r.detail.find("triple fault") != std::string::npos;
-      if (ctx.debug || notable) {
+      if ((ctx.debug && r.reason != vmm::VmResult::Reason::Error) || notable) {
         std::fprintf(stderr, "hvrun: vm ended: %s%s%s\n", reason_name(r.reason), r.detail.empty() ? "" : ": ", r.detail.c_str());
-        if (ctx.debug && r.boot_ns) std::fprintf(stderr, "hvrun: boot timer: guest init reached after %.3f ms\n", static_cast<double>(r.boot_ns) / 1e6);
+      }
+      if (ctx.debug && r.boot_ns) {
+        std::fprintf(stderr, "hvrun: boot timer: guest init reached after %.3f ms\n", static_cast<double>(r.boot_ns) / 1e6);
       }
       if (r.reason == vmm::VmResult::Reason::Error) throw Error("vm failed: " + r.detail);
       return 0;

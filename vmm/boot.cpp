@@ -190,7 +190,12 @@ BootEntry load_bzimage(const GuestMemory& mem, const File& f, const std::string&
   if (!initrd.empty()) {
     File rd(initrd);
     uint64_t limit = uint64_t{u32(0x22c)} + 1;  // initrd_addr_max is inclusive
-    uint64_t addr = place_initrd(mem, rd.size, kHighMemStart + std::max<uint64_t>(init_size, kernel_size), limit);
+    // Keep clear of where the kernel decompresses itself: init_size bytes
+    // from the higher of the load address and pref_address.
+    uint64_t pref = 0;
+    std::memcpy(&pref, &hdr[0x258 - 0x1f1], 8);
+    const uint64_t floor = std::max(kHighMemStart, std::min<uint64_t>(pref, kMaxMemBytes)) + std::max<uint64_t>(init_size, kernel_size);
+    uint64_t addr = place_initrd(mem, rd.size, floor, limit);
     rd.load(mem, addr, rd.size, 0);
     put32(0x218, static_cast<uint32_t>(addr));
     put32(0x21c, static_cast<uint32_t>(rd.size));

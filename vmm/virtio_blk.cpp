@@ -25,12 +25,14 @@ VirtioBlk::VirtioBlk(const std::string& path, bool readonly) : path_(path), read
 }
 
 uint64_t VirtioBlk::features() const {
-  return kVirtioBlkFFlush | kVirtioRingFIndirectDesc | (readonly_ ? kVirtioBlkFRo : 0);
+  return kVirtioBlkFFlush | kVirtioBlkFSegMax | kVirtioRingFIndirectDesc | (readonly_ ? kVirtioBlkFRo : 0);
 }
 
 void VirtioBlk::read_config(uint32_t offset, uint8_t* data, unsigned len) {
-  uint8_t cfg[8];
+  // capacity (u64), size_max (u32, unused: 0), seg_max (u32)
+  uint8_t cfg[16] = {};
   std::memcpy(cfg, &capacity_, 8);
+  std::memcpy(cfg + 12, &kSegMax, 4);
   for (unsigned i = 0; i < len; ++i)
     if (offset + i < sizeof cfg) data[i] = cfg[offset + i];
 }

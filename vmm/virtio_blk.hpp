@@ -11,6 +11,7 @@
 
 namespace hvrun::vmm {
 
+constexpr uint64_t kVirtioBlkFSegMax = 1ull << 2;
 constexpr uint64_t kVirtioBlkFRo = 1ull << 5;
 constexpr uint64_t kVirtioBlkFFlush = 1ull << 9;
 constexpr uint32_t kVirtioBlkTIn = 0, kVirtioBlkTOut = 1, kVirtioBlkTFlush = 4, kVirtioBlkTGetId = 8;
@@ -18,6 +19,9 @@ constexpr uint8_t kVirtioBlkSOk = 0, kVirtioBlkSIoErr = 1, kVirtioBlkSUnsupp = 2
 
 class VirtioBlk : public VirtioDevice {
  public:
+  // Data segments per request we advertise (VIRTIO_BLK_F_SEG_MAX); a request
+  // is then at most seg_max + 2 descriptors, within the queue size.
+  static constexpr uint32_t kSegMax = 126;
   // Opens the file (O_RDONLY when readonly); capacity = size / 512.
   VirtioBlk(const std::string& path, bool readonly);
   uint32_t device_id() const override { return 2; }
