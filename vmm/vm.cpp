@@ -271,7 +271,8 @@ void Machine::handle_mmio(kvm_run* run) {
     const uint64_t off = (addr - kVirtioBase) % kVirtioStride;
     if (run->mmio.is_write) {
       slots_[i].transport->write(off, run->mmio.data, len);
-      if (off == mmio::kQueueNotify) signal_eventfd(wake_fd_.get());  // input interest may have changed
+      // Input interest may have changed (rx buffers added, DRIVER_OK, reset).
+      if (off == mmio::kQueueNotify || off == mmio::kStatus) signal_eventfd(wake_fd_.get());
     } else {
       slots_[i].transport->read(off, run->mmio.data, len);
     }
@@ -333,12 +334,18 @@ void Machine::add_input(Input& in) {
   }
 }
 
+// Input interest is added and removed (not EPOLL_CTL_MOD to no events:
+// EPOLLHUP would still fire and spin the loop on a hung-up pipe).
 void Machine::rearm(Input& in, bool want) {
   if (in.fd < 0 || in.always_ready || in.eof || in.armed == want) return;
-  epoll_event ev{};
-  ev.events = want ? static_cast<uint32_t>(EPOLLIN) : 0u;
-  ev.data.fd = in.fd;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, in.fd, &ev) == 0) in.armed = want;
+  if (want) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = in.fd;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, in.fd, &ev) == 0) in.armed = true;
+  } else if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, in.fd, nullptr) == 0) {
+    in.armed = false;
+  }
 }
 
 void Machine::serial_input() {
@@ -389,6 +396,7 @@ void Machine::io_loop() {
       if (!slots_[i].console) continue;
       const bool want = slots_[i].console->wants_input() && slots_[i].transport->driver_ok();
       rearm(console_in_[i], want);
+      if (slots_[i].console->input_eof()) console_in_[i].eof = true;
       if (console_in_[i].always_ready && want) ready_now = true;
     }
     int n = ::epoll_wait(epoll_.get(), evs, 16, ready_now ? 0 : -1);
