@@ -216,3 +216,40 @@ TEST(VmmGuest, ExtraVcpusWaitingForSipiDoNotKeepVmAlive) {
   EXPECT_EQ(r.serial, "hello\n");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 }
+
+TEST(VmmGuest, ConsoleGuestTransmitsToOutFdAndReceivesFromInFd) {
+  REQUIRE_KVM();
+  auto in = hvrun::Pipe::make();
+  auto out = hvrun::Pipe::make();
+  ASSERT_EQ(::write(in.write.get(), "abc", 3), 3);
+  VmConfig cfg;
+  cfg.consoles.push_back({in.read.get(), out.write.get()});
+  GuestRun r = boot("console", cfg);
+  EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
+  EXPECT_EQ(r.serial, "rx: abc\n");
+  out.write.reset();
+  EXPECT_EQ(drain(out.read.get()), "console out\n");
+  EXPECT_TRUE(r.result.broken_devices.empty());
+}
+
+TEST(VmmGuest, ConsoleInputArrivingLaterWakesTheIoLoop) {
+  REQUIRE_KVM();
+  auto in = hvrun::Pipe::make();
+  auto out = hvrun::Pipe::make();
+  VmConfig cfg;
+  cfg.consoles.push_back({in.read.get(), out.write.get()});
+  std::thread writer([fd = in.write.get()] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_EQ(::write(fd, "late", 4), 4);
+  });
+  GuestRun r;
+  try {
+    r = boot("console", cfg);
+  } catch (...) {
+    writer.join();
+    throw;
+  }
+  writer.join();
+  EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
+  EXPECT_EQ(r.serial, "rx: late\n");
+}
