@@ -282,6 +282,13 @@ void Machine::handle_mmio(kvm_run* run) {
 }
 
 void Machine::vcpu_loop(unsigned i) {
+  // Only the kick signal reaches vCPU threads: process signals (SIGINT,
+  // SIGTERM...) go to other threads, and a caller that blocks signals for a
+  // signalfd cannot leave a vCPU unkickable.
+  sigset_t set;
+  sigfillset(&set);
+  sigdelset(&set, kick_signal());
+  ::pthread_sigmask(SIG_SETMASK, &set, nullptr);
   Vcpu& v = *vcpus_[i];
   kvm_run* run = v.run_struct();
   auto where = [&] { return cfg_.debug ? " (" + v.dump() + ")" : " at rip=" + hex(v.regs().rip); };

@@ -71,7 +71,10 @@ struct VmResult {
   std::vector<std::string> broken_devices;  // "virtio slot N: why" for devices a guest broke
 };
 
-// Boots and runs the VM on the calling thread (+ one thread per vCPU).
+// Boots and runs the VM on the calling thread (+ one thread per vCPU). The
+// calling thread runs the I/O loop. vCPU threads block every signal but
+// SIGRTMIN+2, which the VMM installs (a no-op handler) to kick them out of
+// KVM_RUN. One VM per process at a time (request_stop is process-wide).
 VmResult run_vm(const VmConfig& config);
 
 // Asks a running VM (from a signal handler or another thread) to stop.
