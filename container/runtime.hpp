@@ -4,6 +4,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@
 #include "util/fd.hpp"
 
 namespace hvrun::container {
+
+class Cgroup;
 
 // The workload's stdio as seen by the caller. -1 means /dev/null.
 // Ignored for a tty spec: then the workload gets the pty slave.
@@ -36,8 +39,11 @@ class Container {
   // "not found", 126 for "not executable", as Docker).
   static Container start(const RunSpec& spec, const Stdio& stdio);
 
-  Container(Container&&) noexcept = default;
-  Container& operator=(Container&&) noexcept = default;
+  // Moves transfer ownership of the process. Destroying a Container whose
+  // init was not reaped SIGKILLs and reaps it (its cgroup stays until
+  // cleanup()).
+  Container(Container&& o) noexcept;
+  Container& operator=(Container&& o) noexcept;
   ~Container();
 
   pid_t pid() const { return pid_; }
@@ -55,6 +61,7 @@ class Container {
   UniqueFd pty_master_;
   std::string cgroup_;
   bool reaped_ = false;
+  std::shared_ptr<Cgroup> cg_;
 };
 
 // Removes everything a container with this id may have left behind on this
@@ -63,9 +70,9 @@ void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun");
 
 struct ExecSpec {
   std::vector<std::string> args;
-  std::vector<std::string> env;
-  std::string cwd;
-  std::string user;
+  std::vector<std::string> env;   // added to (and overriding) the container's env
+  std::string cwd;                // "": the container's cwd
+  std::string user;               // "": the container's user
   bool tty = false;
 };
 
