@@ -40,7 +40,7 @@ std::string since(const std::string& t) {
 std::string command_of(const engine::ContainerConfig& c) {
   std::string cmd;
   for (const auto& a : c.spec.args) cmd += (cmd.empty() ? "" : " ") + a;
-  if (cmd.size() > 20) cmd = cmd.substr(0, 19) + "…";
+  if (cmd.size() > 20) cmd = cmd.substr(0, 17) + "...";
   return "\"" + cmd + "\"";
 }
 

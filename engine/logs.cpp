@@ -116,10 +116,7 @@ LogWriter::LogWriter(const std::string& path)
 }
 
 void LogWriter::emit(Stream s, std::string_view line, std::string& out) {
-  static thread_local std::string time;
-  time = now_rfc3339_nano();
-  out += format_log_line(line, s, time);
-  (void)s;
+  out += format_log_line(line, s, now_rfc3339_nano());
 }
 
 void LogWriter::write(Stream s, const char* data, size_t len) {
@@ -131,10 +128,10 @@ void LogWriter::write(Stream s, const char* data, size_t len) {
     size_t nl = in.find('\n');
     if (nl == std::string_view::npos) {
       part.append(in);
-      if (part.size() >= kMaxPartial) {
-        emit(s, part, out);
-        part.clear();
-      }
+      size_t done = 0;
+      for (; part.size() - done >= kMaxPartial; done += kMaxPartial)
+        emit(s, std::string_view(part).substr(done, kMaxPartial), out);
+      part.erase(0, done);
       break;
     }
     if (part.empty()) {

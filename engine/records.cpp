@@ -250,10 +250,14 @@ void Records::collect_garbage() const {
   for (const auto& n : list_dir(base_)) {
     if (n.size() != 68 || n.compare(64, 4, ".tmp") != 0) continue;
     std::string path = base_ + "/" + n;
-    FileLock l = FileLock::try_lock(path + "/lock");
-    if (!l.held()) continue;  // its creator is still at work
-    container::cleanup(n.substr(0, 64));
-    remove_all(path);
+    try {
+      FileLock l = FileLock::try_lock(path + "/lock");
+      if (!l.held()) continue;  // its creator (or remover) is still at work
+      container::cleanup(n.substr(0, 64));
+      remove_all(path);
+    } catch (const Error&) {
+      // gone meanwhile
+    }
   }
 }
 
