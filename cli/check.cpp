@@ -1,15 +1,220 @@
-// hvrun check (stub: to be implemented)
+// hvrun check: what this host can do (container mode, VM mode) and why.
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
 #include "cli/commands.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
+#include "vmm/kvm_kind.hpp"
 
 namespace hvrun::cli {
+namespace {
+
+struct CgroupInfo {
+  std::string layout = "none";  // v1 | v2 | hybrid | none
+  std::vector<std::string> v1_controllers;
+  std::string v2_path;
+  std::vector<std::string> v2_controllers;
+};
+
+std::vector<std::string> split_ws(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+CgroupInfo detect_cgroups() {
+  CgroupInfo info;
+  static const std::set<std::string> known = {"cpu",    "cpuacct", "cpuset",  "memory",   "devices", "freezer",
+                                              "blkio",  "pids",    "net_cls", "net_prio", "perf_event",
+                                              "hugetlb", "rdma",   "misc"};
+  std::set<std::string> v1;
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
+    auto f = split_ws(line);
+    auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() < 5 || dash == f.end() || dash + 3 > f.end()) continue;
+    const std::string& type = *(dash + 1);
+    const std::string super = (dash + 3 < f.end()) ? *(dash + 3) : "";
+    if (type == "cgroup2" && info.v2_path.empty()) {
+      info.v2_path = f[4];
+    } else if (type == "cgroup") {
+      std::istringstream opts(super);
+      for (std::string o; std::getline(opts, o, ',');)
+        if (known.count(o)) v1.insert(o);
+    }
+  }
+  info.v1_controllers.assign(v1.begin(), v1.end());
+  if (!info.v2_path.empty()) {
+    try {
+      info.v2_controllers = split_ws(read_file(info.v2_path + "/cgroup.controllers"));
+    } catch (const Error&) {
+    }
+  }
+  const bool has_v1 = !v1.empty();
+  const bool has_v2 = !info.v2_path.empty();
+  info.layout = has_v1 && has_v2 ? "hybrid" : has_v1 ? "v1" : has_v2 ? "v2" : "none";
+  return info;
+}
+
+bool filesystem_supported(const std::string& name) {
+  std::ifstream in("/proc/filesystems");
+  for (std::string line; std::getline(in, line);) {
+    auto w = split_ws(line);
+    if (!w.empty() && w.back() == name) return true;
+  }
+  return false;
+}
+
+std::string self_dir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string p(buf, static_cast<size_t>(n));
+  return p.substr(0, p.rfind('/'));
+}
+
+// guest-init: $HVRUN_GUEST_INIT, then the installed copy, then the build tree
+// next to this hvrun binary.
+std::string find_guest_init() {
+  std::vector<std::string> candidates;
+  if (const char* p = std::getenv("HVRUN_GUEST_INIT"); p && *p) candidates.push_back(p);
+  candidates.push_back("/usr/local/lib/hvrun/guest-init");
+  if (auto d = self_dir(); !d.empty()) candidates.push_back(d + "/../guest-init/hvrun-guest-init");
+  for (const auto& c : candidates)
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  return "";
+}
+
+nlohmann::json gather() {
+  using nlohmann::json;
+  json j;
+  auto kvm = vmm::detect_kvm();
+  j["kvm"] = {{"present", kvm.dev_present},
+              {"usable", kvm.dev_usable},
+              {"api_version", kvm.api_version},
+              {"kind", std::string(vmm::to_string(kvm.kind))},
+              {"module", kvm.module},
+              {"cpu_vmx", kvm.cpu_vmx},
+              {"cpu_svm", kvm.cpu_svm},
+              {"boots_linux", kvm.boots_linux()},
+              {"explanation", kvm.explanation}};
+
+  auto cg = detect_cgroups();
+  j["cgroups"] = {{"layout", cg.layout},
+                  {"v1_controllers", cg.v1_controllers},
+                  {"v2_path", cg.v2_path},
+                  {"v2_controllers", cg.v2_controllers}};
+
+  j["overlayfs"] = filesystem_supported("overlay");
+
+  json ns = json::object();
+  bool all_ns = true;
+  for (const char* n : {"mnt", "uts", "ipc", "pid", "net", "user", "cgroup"}) {
+    bool ok = path_exists(std::string("/proc/self/ns/") + n);
+    ns[n] = ok;
+    all_ns = all_ns && ok;
+  }
+  j["namespaces"] = ns;
+
+  // PR_GET_SECCOMP works when the kernel has CONFIG_SECCOMP; the filter mode
+  // shows as the "filter" action list in /proc/sys/kernel/seccomp.
+  bool seccomp = ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
+  bool filter = path_exists("/proc/sys/kernel/seccomp/actions_avail");
+  j["seccomp"] = {{"available", seccomp}, {"filter", seccomp && filter}};
+
+  auto gk = vmm::find_guest_kernel();
+  j["guest_kernel"] = {{"built", gk.present}, {"path", gk.vmlinux}, {"release", gk.release}};
+  auto gi = find_guest_init();
+  j["guest_init"] = {{"present", !gi.empty()}, {"path", gi}};
+
+  const bool cgroups_ok = cg.layout != "none";
+  j["container_mode_ready"] = cgroups_ok && j["overlayfs"].get<bool>() && all_ns && seccomp && filter;
+  j["vm_mode_ready"] = kvm.boots_linux() && gk.present && !gi.empty();
+  return j;
+}
+
+std::string join(const nlohmann::json& arr) {
+  std::string s;
+  for (const auto& e : arr) s += (s.empty() ? "" : ",") + e.get<std::string>();
+  return s.empty() ? "none" : s;
+}
+
+void print_human(const nlohmann::json& j) {
+  const auto& k = j["kvm"];
+  std::string kvm_line;
+  if (!k["present"].get<bool>())
+    kvm_line = "no /dev/kvm";
+  else
+    kvm_line = "/dev/kvm " + std::string(k["usable"].get<bool>() ? "usable" : "NOT usable") +
+               (k["api_version"].get<int>() >= 0 ? ", API " + std::to_string(k["api_version"].get<int>()) : "") +
+               (k["module"].get<std::string>().empty() ? "" : ", module " + k["module"].get<std::string>());
+  std::printf("KVM:            kind %s (%s; cpu flags: vmx=%s svm=%s)\n", k["kind"].get<std::string>().c_str(),
+              kvm_line.c_str(), k["cpu_vmx"].get<bool>() ? "yes" : "no", k["cpu_svm"].get<bool>() ? "yes" : "no");
+  std::printf("                %s\n", k["explanation"].get<std::string>().c_str());
+
+  const auto& c = j["cgroups"];
+  std::string cg = c["layout"].get<std::string>();
+  if (!c["v1_controllers"].empty()) cg += "; v1 controllers: " + join(c["v1_controllers"]);
+  if (!c["v2_path"].get<std::string>().empty())
+    cg += "; cgroup2 at " + c["v2_path"].get<std::string>() + " with controllers: " + join(c["v2_controllers"]);
+  std::printf("cgroups:        %s\n", cg.c_str());
+  std::printf("overlayfs:      %s\n", j["overlayfs"].get<bool>() ? "yes" : "no (not in /proc/filesystems)");
+  std::string ns, missing;
+  for (auto& [name, ok] : j["namespaces"].items()) (ok.get<bool>() ? ns : missing) += name + " ";
+  std::printf("namespaces:     %s%s\n", ns.c_str(), missing.empty() ? "" : ("(missing: " + missing + ")").c_str());
+  const auto& s = j["seccomp"];
+  std::printf("seccomp:        %s\n", s["filter"].get<bool>()      ? "yes (filter mode)"
+                                      : s["available"].get<bool>() ? "strict mode only"
+                                                                   : "no");
+  const auto& g = j["guest_kernel"];
+  if (g["built"].get<bool>())
+    std::printf("guest kernel:   %s (%s)\n", g["path"].get<std::string>().c_str(),
+                g["release"].get<std::string>().empty() ? "release unknown" : g["release"].get<std::string>().c_str());
+  else
+    std::printf("guest kernel:   not built (looked for %s; run scripts/build-kernel.sh guest)\n",
+                g["path"].get<std::string>().c_str());
+  const auto& gi = j["guest_init"];
+  std::printf("guest-init:     %s\n", gi["present"].get<bool>() ? gi["path"].get<std::string>().c_str()
+                                                               : "missing (build hvrun-guest-init or run scripts/setup.sh)");
+  std::printf("container mode: %s\n", j["container_mode_ready"].get<bool>() ? "ready" : "NOT ready (see above)");
+  std::string vm = j["vm_mode_ready"].get<bool>() ? "ready" : "NOT ready: ";
+  if (!j["vm_mode_ready"].get<bool>()) {
+    std::string why;
+    if (!k["boots_linux"].get<bool>()) why += "KVM kind " + k["kind"].get<std::string>() + " cannot boot Linux guests";
+    if (!g["built"].get<bool>()) why += std::string(why.empty() ? "" : "; ") + "guest kernel not built";
+    if (!gi["present"].get<bool>()) why += std::string(why.empty() ? "" : "; ") + "guest-init missing";
+    vm += why;
+  }
+  std::printf("VM mode:        %s\n", vm.c_str());
+}
+
+}  // namespace
 
 void register_check(CLI::App& app, Context& ctx, Action& action) {
-  auto* sub = app.add_subcommand("check", "(not implemented yet)");
-  sub->allow_extras();
+  auto* sub = app.add_subcommand("check", "Report what this host can do (KVM kind, cgroups, overlayfs, ...) and why");
+  static bool json_out = false;
+  sub->add_flag("--json", json_out, "Print the report as one JSON object");
   sub->callback([&ctx, &action] {
     (void)ctx;
-    action = [] () -> int { throw Error("'check' is not implemented yet"); };
+    action = [] () -> int {
+      auto j = gather();
+      if (json_out)
+        std::printf("%s\n", j.dump(2).c_str());
+      else
+        print_human(j);
+      return 0;
+    };
   });
 }
 

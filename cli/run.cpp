@@ -1,15 +1,53 @@
-// hvrun run (stub: to be implemented)
+// hvrun run [OPTIONS] IMAGE [COMMAND [ARG...]]   (also: hvrun --container|--vm ...)
 #include "cli/commands.hpp"
+#include "engine/engine.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::cli {
 
 void register_run(CLI::App& app, Context& ctx, Action& action) {
-  auto* sub = app.add_subcommand("run", "(not implemented yet)");
-  sub->allow_extras();
-  sub->callback([&ctx, &action] {
-    (void)ctx;
-    action = [] () -> int { throw Error("'run' is not implemented yet"); };
+  auto* sub = app.add_subcommand("run", "Run a command in a new container or microVM");
+  sub->set_help_flag("--help", "Print this help message and exit");  // -h is --hostname, as Docker
+  auto o = std::make_shared<engine::RunOptions>();
+  auto vm = std::make_shared<bool>(false);
+  auto workdir = std::make_shared<std::string>();
+  auto user = std::make_shared<std::string>();
+  // Options come before IMAGE; IMAGE and everything after it are left
+  // unparsed (the command's own flags belong to it).
+  sub->prefix_command();
+  sub->fallthrough(false);  // IMAGE and the command are ours, not the parent's
+  auto one = [](CLI::Option* opt) { return opt->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll); };
+  sub->add_flag("--container")->description("Run as a container (default)");
+  sub->add_flag("--vm", *vm, "Run in a microVM");
+  sub->add_option("--name", o->name, "Container name");
+  sub->add_flag("-d,--detach", o->detach, "Run in the background and print the container id");
+  sub->add_flag("-i,--interactive", o->interactive, "Keep stdin open");
+  sub->add_flag("-t,--tty", o->tty, "Allocate a pseudo-terminal");
+  sub->add_flag("--rm", o->auto_remove, "Remove the container when it exits");
+  one(sub->add_option("-e,--env", o->env, "Set an environment variable (K=V, or K from the caller)"));
+  one(sub->add_option("--env-file", o->env_files, "Read environment variables from a file"));
+  sub->add_option("-w,--workdir", *workdir, "Working directory inside the container");
+  sub->add_option("-u,--user", *user, "User (name|uid[:group|gid])");
+  sub->add_option("-h,--hostname", o->hostname, "Container hostname");
+  one(sub->add_option("-v,--volume", o->volumes, "Bind mount HOST:CONTAINER[:ro]"));
+  sub->add_flag("--read-only", o->read_only, "Mount the root filesystem read-only");
+  sub->add_option("-m,--memory", o->memory, "Memory limit (64m, 1g)");
+  sub->add_option("--cpus", o->cpus, "CPU limit (0.5)");
+  sub->add_option("--pids-limit", o->pids_limit, "Process limit (-1: unlimited)");
+  one(sub->add_option("--cap-add", o->cap_add, "Add a capability"));
+  one(sub->add_option("--cap-drop", o->cap_drop, "Drop a capability"));
+  one(sub->add_option("--security-opt", o->security_opts, "seccomp=unconfined|FILE, no-new-privileges"));
+  sub->add_option("--net,--network", o->net, "Network: none (default) or host");
+  sub->callback([sub, o, vm, workdir, user, &ctx, &action] {
+    std::vector<std::string> rest = sub->remaining();
+    if (rest.empty()) throw CLI::ValidationError("run", "requires an IMAGE (hvrun run [OPTIONS] IMAGE [COMMAND...])");
+    if (rest[0].size() > 1 && rest[0][0] == '-') throw CLI::ValidationError("run", "unknown flag: " + rest[0]);
+    o->image = rest[0];
+    o->command.assign(rest.begin() + 1, rest.end());
+    if (*vm) o->mode = "vm";
+    if (sub->count("--workdir")) o->workdir = *workdir;
+    if (sub->count("--user")) o->user = *user;
+    action = [o, &ctx]() -> int { return engine::run(ctx.root(), *o); };
   });
 }
 

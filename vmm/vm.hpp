@@ -12,6 +12,16 @@
 //   lines; guest->host {"event":"exit","code":N,"signal":S,"oom":B},
 //   host->guest {"signal":N} and {"winsize":[rows,cols]}).
 //   initramfs: /init = guest-init (static), /spec.json = the RunSpec.
+//
+// Boot-timer port: the guest's first write of any byte to I/O port 0x3f0
+// records "guest init reached" (like Firecracker's boot-timer device);
+// VmResult::boot_ns is the time from run_vm() entry to that write. guest-init
+// does `outb(0, 0x3f0)` first thing (it needs ioperm(0x3f0, 1, 1)).
+//
+// Other ports: 0x60/0x64 i8042 (0xFE on 0x64 resets), 0x70/0x71 CMOS (reads
+// 0), 0xcf8-0xcff PCI config (all ones: no PCI), everything else reads all
+// ones and ignores writes. PIT, PIC, IOAPIC and LAPIC are KVM's in-kernel ones.
+// Guest RAM is one region at 0, at most 3 GiB (below the MMIO hole).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -41,14 +51,30 @@ struct VmConfig {
   std::vector<ConsoleConfig> consoles;
   int serial_out_fd = -1;  // where ttyS0 output goes (-1: dropped)
   int serial_in_fd = -1;
+  // Raw test guests (tests/guests): `kernel` is a flat binary loaded at
+  // 0x100000 and entered in 64-bit long mode at CPL 0, rip = rsp = 0x100000,
+  // the first 4 GiB identity-mapped with 2 MiB pages (MMIO included),
+  // interrupts off; initrd and cmdline are ignored.
+  bool raw_kernel = false;
+  bool debug = false;  // Error details carry a full register dump of the vCPU
 };
 
 struct VmResult {
+  // Reset: i8042 reset, triple fault (KVM_EXIT_SHUTDOWN: Linux's reboot=t), or
+  //   a KVM_SYSTEM_EVENT reset; detail says which.
+  // Halt: KVM_EXIT_HLT (only without an in-kernel irqchip, so not normally).
+  // Shutdown: request_stop() was called, or a KVM_SYSTEM_EVENT shutdown.
+  // Error: the VMM or KVM failed, e.g. KVM_EXIT_INTERNAL_ERROR.
   enum class Reason { Reset, Halt, Shutdown, Error } reason = Reason::Error;
   std::string detail;  // for Error: what broke (e.g. "KVM_EXIT_INTERNAL_ERROR suberror 1 at rip=...")
+  uint64_t boot_ns = 0;  // run_vm() entry to the first boot-timer write (0x3f0); 0: never
+  std::vector<std::string> broken_devices;  // "virtio slot N: why" for devices a guest broke
 };
 
-// Boots and runs the VM on the calling thread (+ one thread per vCPU).
+// Boots and runs the VM on the calling thread (+ one thread per vCPU). The
+// calling thread runs the I/O loop. vCPU threads block every signal but
+// SIGRTMIN+2, which the VMM installs (a no-op handler) to kick them out of
+// KVM_RUN. One VM per process at a time (request_stop is process-wide).
 VmResult run_vm(const VmConfig& config);
 
 // Asks a running VM (from a signal handler or another thread) to stop.

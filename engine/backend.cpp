@@ -1,0 +1,37 @@
+#include "engine/backend.hpp"
+
+#include "util/error.hpp"
+
+namespace hvrun::engine {
+
+namespace {
+
+class ContainerBackend final : public Backend {
+ public:
+  void start(const container::RunSpec& spec, const container::Stdio& stdio, std::optional<WinSize> ws) override {
+    c_.emplace(container::Container::start(spec, stdio));
+    if (spec.tty && ws && ws->rows && ws->cols) c_->set_pty_size(ws->rows, ws->cols);
+  }
+  pid_t pid() const override { return c_ ? c_->pid() : -1; }
+  UniqueFd take_pty_master() override { return c_ ? c_->take_pty_master() : UniqueFd(); }
+  container::ExitStatus wait() override { return c_->wait(); }
+  void kill(int sig) override {
+    if (c_) c_->kill(sig);
+  }
+  void resize(WinSize ws) override {
+    if (c_ && ws.rows && ws.cols) c_->set_pty_size(ws.rows, ws.cols);
+  }
+
+ private:
+  std::optional<container::Container> c_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_backend(const std::string& mode) {
+  if (mode == "container") return std::make_unique<ContainerBackend>();
+  if (mode == "vm") throw Error("VM mode not available yet (use --container)");
+  throw Error("unknown mode \"" + mode + "\"");
+}
+
+}  // namespace hvrun::engine

@@ -1,0 +1,39 @@
+// How a workload runs: the container backend (container/ on the host kernel)
+// now; the VM backend (vmm/ + guest-init) plugs in beside it.
+#pragma once
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "container/runtime.hpp"
+#include "container/spec.hpp"
+#include "util/fd.hpp"
+
+namespace hvrun::engine {
+
+struct WinSize {
+  unsigned short rows = 0;
+  unsigned short cols = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Starts the workload. For a tty spec the pty master is then available from
+  // take_pty_master() and `winsize` (when given) is applied before returning.
+  virtual void start(const container::RunSpec& spec, const container::Stdio& stdio,
+                     std::optional<WinSize> winsize) = 0;
+  virtual pid_t pid() const = 0;  // host pid of the workload's init (the VMM for a VM)
+  virtual UniqueFd take_pty_master() = 0;
+  virtual container::ExitStatus wait() = 0;
+  virtual void kill(int sig) = 0;
+  virtual void resize(WinSize ws) = 0;
+};
+
+// "container" or "vm". Throws "VM mode not available yet" for "vm" until the
+// VM backend lands, and on an unknown mode.
+std::unique_ptr<Backend> make_backend(const std::string& mode);
+
+}  // namespace hvrun::engine

@@ -1,0 +1,488 @@
+#include "engine/engine.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+
+#include "engine/backend.hpp"
+#include "engine/logs.hpp"
+#include "engine/terminal.hpp"
+#include "image/store.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace hvrun::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+UniqueFd pidfd_open(pid_t pid) {
+  return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+}
+
+void set_nonblock(int fd) {
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+void write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;  // the caller went away: keep the container (and its log) going
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// Blocks the signals a foreground session forwards and reads them from a
+// signalfd; the old mask comes back on destruction.
+class SignalGate {
+ public:
+  SignalGate() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH}) sigaddset(&set, s);
+    ::sigprocmask(SIG_BLOCK, &set, &old_);
+    fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!fd_) throw_sys("signalfd");
+  }
+  ~SignalGate() {
+    signalfd_siginfo si;
+    while (::read(fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    }
+    ::sigprocmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SignalGate(const SignalGate&) = delete;
+  SignalGate& operator=(const SignalGate&) = delete;
+  int fd() const { return fd_.get(); }
+
+ private:
+  sigset_t old_;
+  UniqueFd fd_;
+};
+
+// Moves bytes between the workload and the caller until the workload exits
+// (its pidfd turns readable) and its output is drained.
+struct Relay {
+  int out = -1;  // workload stdout pipe (read end)
+  int err = -1;  // workload stderr pipe (read end)
+  int pty = -1;  // pty master: output and input
+  UniqueFd* stdin_pipe = nullptr;  // workload stdin pipe (write end), closed at our stdin's EOF
+  bool forward_stdin = false;
+  bool echo = false;  // copy output to our stdout/stderr
+  int pidfd = -1;
+  LogWriter* log = nullptr;
+  std::function<void(int)> on_signal;
+  std::function<void()> on_winch;
+};
+
+void relay(Relay& r, int sigfd) {
+  bool out_open = r.out >= 0, err_open = r.err >= 0, pty_open = r.pty >= 0;
+  bool stdin_open = r.forward_stdin;
+  bool exited = r.pidfd < 0;
+  Clock::time_point drain_until = Clock::now() + std::chrono::seconds(2);
+  std::string inbuf;
+  char buf[65536];
+  auto sink = [&]() -> int {
+    if (r.pty >= 0) return pty_open ? r.pty : -1;
+    return r.stdin_pipe && *r.stdin_pipe ? r.stdin_pipe->get() : -1;
+  };
+  auto output = [&](int fd, Stream s, bool& open) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      if (r.log) r.log->write(s, buf, static_cast<size_t>(n));
+      if (r.echo) write_all(s == Stream::Stdout ? 1 : 2, buf, static_cast<size_t>(n));
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      open = false;  // EOF, or EIO from a pty whose slave side is gone
+    }
+  };
+  for (;;) {
+    if (exited && !out_open && !err_open && !pty_open) break;
+    if (exited && Clock::now() >= drain_until) break;
+    pollfd p[8];
+    int n = 0, i_sig, i_pid = -1, i_out = -1, i_err = -1, i_pty = -1, i_in = -1, i_sink = -1;
+    p[i_sig = n++] = {sigfd, POLLIN, 0};
+    if (!exited) p[i_pid = n++] = {r.pidfd, POLLIN, 0};
+    if (out_open) p[i_out = n++] = {r.out, POLLIN, 0};
+    if (err_open) p[i_err = n++] = {r.err, POLLIN, 0};
+    if (pty_open) p[i_pty = n++] = {r.pty, POLLIN, 0};
+    int sk = sink();
+    if (sk < 0) {
+      inbuf.clear();
+    } else if (!inbuf.empty()) {
+      p[i_sink = n++] = {sk, POLLOUT, 0};
+    } else if (stdin_open) {
+      p[i_in = n++] = {0, POLLIN, 0};
+    }
+    int timeout = -1;
+    if (exited) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(drain_until - Clock::now()).count();
+      timeout = static_cast<int>(std::max<long>(0, left));
+    }
+    int rc = ::poll(p, static_cast<nfds_t>(n), timeout);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      throw_sys("poll");
+    }
+    if (p[i_sig].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGWINCH) {
+          if (r.on_winch) r.on_winch();
+        } else if (!exited && r.on_signal) {
+          r.on_signal(sig);
+        }
+      }
+    }
+    if (i_pid >= 0 && p[i_pid].revents) {
+      exited = true;
+      drain_until = Clock::now() + std::chrono::seconds(2);
+    }
+    if (i_out >= 0 && p[i_out].revents) output(r.out, Stream::Stdout, out_open);
+    if (i_err >= 0 && p[i_err].revents) output(r.err, Stream::Stderr, err_open);
+    if (i_pty >= 0 && p[i_pty].revents) output(r.pty, Stream::Stdout, pty_open);
+    if (i_in >= 0 && p[i_in].revents) {
+      ssize_t k = ::read(0, buf, sizeof buf);
+      if (k > 0) {
+        inbuf.assign(buf, static_cast<size_t>(k));
+      } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+        stdin_open = false;
+        if (r.pty < 0 && r.stdin_pipe) r.stdin_pipe->reset();  // the workload sees EOF
+      }
+    }
+    if (i_sink >= 0 && p[i_sink].revents) {
+      ssize_t k = ::write(sk, inbuf.data(), inbuf.size());
+      if (k > 0) {
+        inbuf.erase(0, static_cast<size_t>(k));
+        if (inbuf.empty() && !stdin_open && r.pty < 0 && r.stdin_pipe) r.stdin_pipe->reset();
+      } else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+        inbuf.clear();  // the workload closed its stdin
+        stdin_open = false;
+        if (r.pty < 0 && r.stdin_pipe) r.stdin_pipe->reset();
+      }
+    }
+  }
+}
+
+bool wait_monitor_gone(const Records& rec, const std::string& id, double seconds) {
+  auto until = Clock::now() + std::chrono::duration<double>(seconds);
+  for (;;) {
+    if (!rec.monitor_alive(id)) return true;
+    if (Clock::now() >= until) return false;
+    ::poll(nullptr, 0, 10);
+  }
+}
+
+// Records a start failure and, for --rm, removes the record.
+void record_failure(const Records& rec, const ContainerConfig& cfg, State& st, int status, const std::string& why) {
+  try {
+    if (cfg.auto_remove) {
+      rec.remove(cfg.id, cfg.name);
+      return;
+    }
+    st.status = "exited";
+    st.exit_code = status;
+    st.error = why;
+    st.finished_at = now_rfc3339_nano();
+    rec.save_state(cfg.id, st);
+  } catch (const std::exception&) {
+    // the original error matters more
+  }
+}
+
+// The monitor: starts the workload, relays and logs its output, waits for it,
+// records how it ended. `ready` (detached mode) gets "OK\n" once started.
+int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, UniqueFd* ready) {
+  const auto& spec = cfg.spec;
+  auto backend = make_backend(cfg.mode);
+  LogWriter log(rec.log_path(cfg.id));
+  State st;
+  st.monitor_pid = ::getpid();
+
+  container::Stdio stdio;
+  Pipe out, err, in;
+  if (!spec.tty) {
+    out = Pipe::make();
+    err = Pipe::make();
+    stdio.out = out.write.get();
+    stdio.err = err.write.get();
+  }
+  if (spec.interactive && !spec.tty) {
+    in = Pipe::make();
+    stdio.in = in.read.get();
+  }
+  std::optional<WinSize> ws;
+  if (spec.tty && foreground) ws = window_size(0);
+  try {
+    backend->start(spec, stdio, ws);
+  } catch (const ExitError& e) {
+    record_failure(rec, cfg, st, e.exit_status(), e.what());
+    throw;
+  } catch (const std::exception& e) {
+    record_failure(rec, cfg, st, 125, e.what());
+    throw;
+  }
+  out.write.reset();
+  err.write.reset();
+  in.read.reset();
+  if (in.write) set_nonblock(in.write.get());
+
+  st.status = "running";
+  st.pid = backend->pid();
+  st.pid_starttime = proc_starttime(st.pid).value_or(0);
+  st.started_at = now_rfc3339_nano();
+  rec.save_state(cfg.id, st);
+  if (ready && *ready) {
+    write_all(ready->get(), "OK\n", 3);
+    ready->reset();
+  }
+
+  SignalGate gate;
+  UniqueFd pty = backend->take_pty_master();
+  if (pty) set_nonblock(pty.get());
+  std::unique_ptr<RawMode> raw;
+  if (foreground && spec.tty && spec.interactive) raw = std::make_unique<RawMode>(0);
+  UniqueFd pidfd = pidfd_open(st.pid);
+
+  Relay r;
+  r.out = out.read.get();
+  r.err = err.read.get();
+  r.pty = pty.get();
+  r.stdin_pipe = in.write ? &in.write : nullptr;
+  r.forward_stdin = foreground && spec.interactive;
+  r.echo = foreground;
+  r.pidfd = pidfd.get();
+  r.log = &log;
+  r.on_signal = [&](int sig) { backend->kill(sig); };
+  r.on_winch = [&] {
+    if (auto w = window_size(0)) backend->resize(*w);
+  };
+  relay(r, gate.fd());
+  log.flush();
+  raw.reset();
+
+  container::ExitStatus es = backend->wait();
+  st.status = "exited";
+  st.exit_code = es.exit_code();
+  st.oom_killed = es.oom_killed;
+  st.finished_at = now_rfc3339_nano();
+  if (cfg.auto_remove) rec.remove(cfg.id, cfg.name);
+  else rec.save_state(cfg.id, st);
+  return st.exit_code;
+}
+
+// -d: setsid + double fork; the grandchild is the monitor. Returns once the
+// workload runs (or throws why it could not start).
+void start_detached(const Records& rec, const ContainerConfig& cfg) {
+  Pipe ready = Pipe::make();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t c1 = ::fork();
+  if (c1 < 0) throw_sys("fork");
+  if (c1 == 0) {
+    ready.read.reset();
+    ::setsid();
+    pid_t c2 = ::fork();
+    if (c2 != 0) ::_exit(c2 < 0 ? 1 : 0);
+    if (::chdir("/") < 0) ::_exit(1);
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    std::string mlog = rec.dir(cfg.id) + "/monitor.log";
+    int errfd = ::open(mlog.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::dup2(errfd >= 0 ? errfd : devnull, 2);
+    std::string msg;
+    try {
+      monitor(rec, cfg, false, &ready.write);
+      ::_exit(0);
+    } catch (const ExitError& e) {
+      msg = std::to_string(e.exit_status()) + " " + e.what();
+    } catch (const std::exception& e) {
+      msg = "125 " + std::string(e.what());
+    }
+    std::fprintf(stderr, "monitor: %s\n", msg.c_str());
+    if (ready.write) write_all(ready.write.get(), msg.data(), msg.size());
+    ::_exit(1);
+  }
+  ready.write.reset();
+  int st;
+  while (::waitpid(c1, &st, 0) < 0 && errno == EINTR) {
+  }
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(ready.read.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+    if (got.rfind("OK\n", 0) == 0) return;
+  }
+  if (got.empty()) throw Error("the container's monitor died before the container started");
+  size_t sp = got.find(' ');
+  int status = std::atoi(got.substr(0, sp).c_str());
+  throw ExitError(sp == std::string::npos ? got : got.substr(sp + 1), status ? status : 125);
+}
+
+}  // namespace
+
+int run(const std::string& store_root, const RunOptions& opts) {
+  ::signal(SIGPIPE, SIG_IGN);
+  make_backend(opts.mode);  // "VM mode not available yet" before anything is made
+  image::Store store(store_root);
+  image::ImageRecord img = store.resolve(opts.image);
+  ContainerConfig cfg;
+  cfg.spec = build_spec(opts, img.config, process_env());
+  cfg.spec.lowerdirs = store.layer_dirs(img);
+  cfg.name = opts.name;
+  cfg.image = opts.image;
+  cfg.image_id = img.id;
+  cfg.mode = opts.mode;
+  cfg.auto_remove = opts.auto_remove;
+  cfg.detach = opts.detach;
+  Records rec(store_root);
+  FileLock lock = rec.create(cfg);
+  if (opts.detach) {
+    start_detached(rec, cfg);
+    std::printf("%s\n", cfg.id.c_str());
+    return 0;
+  }
+  return monitor(rec, cfg, true, nullptr);
+}
+
+void signal_container(const Records& rec, const std::string& id, int sig) {
+  State st = rec.refresh(id);
+  auto not_running = [&] {
+    return Error("container " + id.substr(0, 12) + " is not running");
+  };
+  if (st.status != "running" || st.pid <= 0) throw not_running();
+  UniqueFd pfd = pidfd_open(st.pid);
+  // Opened first, checked second: the pidfd pins the process we checked.
+  if (!pfd || proc_starttime(st.pid) != st.pid_starttime) throw not_running();
+  if (::syscall(SYS_pidfd_send_signal, pfd.get(), sig, nullptr, 0) < 0) {
+    if (errno == ESRCH) throw not_running();
+    throw_sys("signal container", id.substr(0, 12));
+  }
+}
+
+void stop_container(const Records& rec, const std::string& id, int timeout_s) {
+  try {
+    signal_container(rec, id, SIGTERM);
+  } catch (const Error&) {
+    if (!rec.monitor_alive(id)) return;  // not running: nothing to stop
+  }
+  if (wait_monitor_gone(rec, id, timeout_s)) return;
+  try {
+    signal_container(rec, id, SIGKILL);
+  } catch (const Error&) {
+  }
+  container::cleanup(id, rec.load_config(id).spec.cgroup_parent);
+  if (!wait_monitor_gone(rec, id, 10)) throw Error("container " + id.substr(0, 12) + " did not stop");
+}
+
+void remove_container(const Records& rec, const std::string& id, bool force) {
+  ContainerConfig cfg = rec.load_config(id);
+  FileLock lock = FileLock::try_lock(rec.lock_path(id));
+  if (!lock.held()) {
+    if (!force)
+      throw Error("cannot remove running container " + id.substr(0, 12) + ": stop it first or use rm -f");
+    try {
+      signal_container(rec, id, SIGKILL);
+    } catch (const Error&) {
+    }
+    container::cleanup(id, cfg.spec.cgroup_parent);
+    if (!wait_monitor_gone(rec, id, 5)) {
+      // A monitor that does not end by itself after its workload died.
+      State st = rec.load_state(id);
+      if (st.monitor_pid > 0) ::kill(st.monitor_pid, SIGKILL);
+      wait_monitor_gone(rec, id, 5);
+    }
+    lock = FileLock::try_lock(rec.lock_path(id));
+    if (!lock.held()) {
+      if (!is_dir(rec.dir(id))) return;  // its --rm monitor removed it
+      throw Error("cannot remove container " + id.substr(0, 12) + ": its monitor does not stop");
+    }
+  }
+  if (!is_dir(rec.dir(id))) return;
+  rec.remove(id, cfg.name);
+}
+
+int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) {
+  ::signal(SIGPIPE, SIG_IGN);
+  State st = rec.refresh(id);
+  ContainerConfig cfg = rec.load_config(id);
+  if (st.status != "running" || proc_starttime(st.pid) != st.pid_starttime)
+    throw Error("container " + id.substr(0, 12) + " is not running");
+  if (cfg.mode != "container") throw Error("exec into a VM is not available yet");
+  if (o.spec.env.empty()) o.spec.env = cfg.spec.env;
+  else o.spec.env = merge_env(cfg.spec.env, o.spec.env);
+  if (o.spec.cwd.empty()) o.spec.cwd = cfg.spec.cwd;
+  if (o.spec.user.empty()) o.spec.user = cfg.spec.user;
+  container::Stdio stdio{o.interactive && !o.spec.tty ? 0 : -1, 1, 2};
+  container::ExecHandle h = container::exec_start(st.pid, cfg.spec, o.spec, stdio);
+  if (o.spec.tty && h.pty_master) {
+    SignalGate gate;
+    set_nonblock(h.pty_master.get());
+    if (auto w = window_size(0)) {
+      winsize wsz{w->rows, w->cols, 0, 0};
+      ::ioctl(h.pty_master.get(), TIOCSWINSZ, &wsz);
+    }
+    std::unique_ptr<RawMode> raw;
+    if (o.interactive) raw = std::make_unique<RawMode>(0);
+    UniqueFd pidfd = pidfd_open(h.pid);
+    Relay r;
+    r.pty = h.pty_master.get();
+    r.forward_stdin = o.interactive;
+    r.echo = true;
+    r.pidfd = pidfd.get();
+    pid_t pid = h.pid;
+    r.on_signal = [pid](int sig) { ::kill(pid, sig); };
+    int master = h.pty_master.get();
+    r.on_winch = [master] {
+      if (auto w = window_size(0)) {
+        winsize wsz{w->rows, w->cols, 0, 0};
+        ::ioctl(master, TIOCSWINSZ, &wsz);
+      }
+    };
+    relay(r, gate.fd());
+  }
+  return container::exec_wait(h.pid).exit_code();
+}
+
+int parse_signal(const std::string& s) {
+  static const std::pair<const char*, int> names[] = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},   {"TRAP", SIGTRAP},
+      {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"USR1", SIGUSR1},
+      {"SEGV", SIGSEGV}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+      {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
+      {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM},
+      {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO}, {"PWR", SIGPWR},   {"SYS", SIGSYS}};
+  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
+    int v = std::atoi(s.c_str());
+    if (v >= 1 && v <= 64) return v;
+    throw Error("invalid signal \"" + s + "\"");
+  }
+  std::string u;
+  for (char c : s) u.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  if (u.rfind("SIG", 0) == 0) u = u.substr(3);
+  for (auto& [n, v] : names)
+    if (u == n) return v;
+  throw Error("invalid signal \"" + s + "\"");
+}
+
+}  // namespace hvrun::engine

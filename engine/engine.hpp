@@ -1,0 +1,38 @@
+// The host-side lifecycle used by the CLI: run (foreground: this process is
+// the monitor; -d: a setsid'd, double-forked monitor), signal, stop, remove,
+// exec. Each container's monitor holds the record's lock for its whole life.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "container/runtime.hpp"
+#include "engine/options.hpp"
+#include "engine/records.hpp"
+
+namespace hvrun::engine {
+
+// Runs IMAGE per `opts`. Foreground: returns the workload's exit status
+// (128+N for signal N). Detached: prints the id and returns 0.
+int run(const std::string& store_root, const RunOptions& opts);
+
+// Sends `sig` to a running container's init. Throws when it is not running.
+void signal_container(const Records& rec, const std::string& id, int sig);
+
+// SIGTERM, then SIGKILL after `timeout_s`; returns once the monitor is gone.
+// A container that is not running is left as is.
+void stop_container(const Records& rec, const std::string& id, int timeout_s);
+
+// Removes a container; a running one only with `force` (it is killed first).
+void remove_container(const Records& rec, const std::string& id, bool force);
+
+struct ExecOptions {
+  container::ExecSpec spec;
+  bool interactive = false;
+};
+// Runs a command in a running container; returns its exit status.
+int exec_in_container(const Records& rec, const std::string& id, ExecOptions opts);
+
+// "SIGTERM", "TERM", "15" -> 15. Throws on an unknown signal.
+int parse_signal(const std::string& s);
+
+}  // namespace hvrun::engine

@@ -1,0 +1,233 @@
+#include "engine/options.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace hvrun::engine {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Parses a whole string as a finite double; nullopt on any junk.
+std::optional<double> parse_double(const std::string& s) {
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::string key_of(const std::string& kv) { return kv.substr(0, kv.find('=')); }
+
+}  // namespace
+
+int64_t parse_memory(const std::string& value) {
+  auto bad = [&](const std::string& why) {
+    return Error("invalid value \"" + value + "\" for --memory: " + why);
+  };
+  std::string v = lower(value);
+  if (v.empty()) throw bad("empty");
+  double mult = 1;
+  size_t n = v.size();
+  if (n >= 2 && v[n - 1] == 'b' && std::string("kmg").find(v[n - 2]) != std::string::npos) v.pop_back();
+  switch (v.back()) {
+    case 'b': mult = 1; v.pop_back(); break;
+    case 'k': mult = 1024.0; v.pop_back(); break;
+    case 'm': mult = 1024.0 * 1024; v.pop_back(); break;
+    case 'g': mult = 1024.0 * 1024 * 1024; v.pop_back(); break;
+    default: break;
+  }
+  auto num = parse_double(v);
+  if (!num) throw bad("expected a size like 64m or 1g");
+  double bytes = *num * mult;
+  if (bytes < 1) throw bad("must be positive");
+  if (bytes > 9.0e18) throw bad("too large");
+  return static_cast<int64_t>(bytes);
+}
+
+double parse_cpus(const std::string& value) {
+  auto num = parse_double(value);
+  if (!num) throw Error("invalid value \"" + value + "\" for --cpus: expected a number like 0.5 or 2");
+  if (*num <= 0) throw Error("invalid value \"" + value + "\" for --cpus: must be greater than 0");
+  if (*num > 4096) throw Error("invalid value \"" + value + "\" for --cpus: too large");
+  return *num;
+}
+
+int64_t parse_pids_limit(const std::string& value) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = value.empty() ? 0 : std::strtoll(value.c_str(), &end, 10);
+  if (value.empty() || errno != 0 || end != value.c_str() + value.size())
+    throw Error("invalid value \"" + value + "\" for --pids-limit: expected an integer");
+  if (v < -1) throw Error("invalid value \"" + value + "\" for --pids-limit: must be positive, or -1 for unlimited");
+  return v <= 0 ? 0 : v;
+}
+
+EnvLookup process_env() {
+  return [](const std::string& k) -> std::optional<std::string> {
+    const char* v = std::getenv(k.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+std::optional<std::string> expand_env(const std::string& arg, const EnvLookup& lookup) {
+  size_t eq = arg.find('=');
+  std::string key = arg.substr(0, eq);
+  if (key.empty()) throw Error("invalid environment variable \"" + arg + "\": empty name");
+  if (key.find_first_of(" \t\n") != std::string::npos)
+    throw Error("invalid environment variable \"" + arg + "\": name contains whitespace");
+  if (eq != std::string::npos) return arg;
+  auto v = lookup(key);
+  if (!v) return std::nullopt;
+  return key + "=" + *v;
+}
+
+std::vector<std::string> read_env_file(const std::string& path, const EnvLookup& lookup) {
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const Error& e) {
+    throw Error(std::string("--env-file: ") + e.what());
+  }
+  std::vector<std::string> out;
+  size_t pos = 0, lineno = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t b = line.find_first_not_of(" \t");
+    if (b != std::string::npos && line[b] != '#') {
+      line = line.substr(b);
+      try {
+        if (auto kv = expand_env(line, lookup)) out.push_back(*kv);
+      } catch (const Error& e) {
+        throw Error("--env-file " + path + " line " + std::to_string(lineno) + ": " + e.what());
+      }
+    }
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& overrides) {
+  std::vector<std::string> out = base;
+  for (const auto& kv : overrides) {
+    std::string k = key_of(kv);
+    bool replaced = false;
+    for (auto& e : out) {
+      if (key_of(e) == k) {
+        e = kv;
+        replaced = true;
+      }
+    }
+    if (!replaced) out.push_back(kv);
+  }
+  return out;
+}
+
+container::BindMount parse_volume(const std::string& value) {
+  auto bad = [&](const std::string& why) { return Error("invalid volume \"" + value + "\": " + why); };
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  for (;;) {
+    size_t c = value.find(':', pos);
+    parts.push_back(value.substr(pos, c == std::string::npos ? std::string::npos : c - pos));
+    if (c == std::string::npos) break;
+    pos = c + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3) throw bad("expected HOST:CONTAINER[:ro|rw]");
+  container::BindMount m;
+  m.source = parts[0];
+  m.target = parts[1];
+  if (parts.size() == 3) {
+    if (parts[2] == "ro") m.readonly = true;
+    else if (parts[2] != "rw") throw bad("unknown mode \"" + parts[2] + "\" (want ro or rw)");
+  }
+  if (m.source.empty() || m.source[0] != '/') throw bad("host path must be absolute (named volumes are not supported)");
+  if (m.target.empty() || m.target[0] != '/') throw bad("container path must be absolute");
+  if (m.target == "/") throw bad("cannot mount over the container's /");
+  if (!path_exists(m.source)) throw bad("host path " + m.source + " does not exist");
+  return m;
+}
+
+void apply_security_opt(const std::string& value, container::RunSpec& spec) {
+  if (value == "no-new-privileges" || value == "no-new-privileges:true" || value == "no-new-privileges=true") return;
+  const std::string p = "seccomp=";
+  if (value.rfind(p, 0) != 0 && value.rfind("seccomp:", 0) != 0)
+    throw Error("invalid --security-opt \"" + value + "\": supported: seccomp=unconfined|FILE, no-new-privileges");
+  std::string arg = value.substr(p.size());
+  if (arg == "unconfined") {
+    spec.seccomp = "unconfined";
+    return;
+  }
+  if (arg.empty()) throw Error("invalid --security-opt \"" + value + "\": missing profile");
+  std::string content;
+  try {
+    content = read_file(arg);
+  } catch (const Error& e) {
+    throw Error(std::string("--security-opt seccomp: ") + e.what());
+  }
+  auto j = nlohmann::json::parse(content, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error("--security-opt seccomp: " + arg + " is not a JSON seccomp profile");
+  spec.seccomp = content;
+}
+
+std::string parse_net(const std::string& value) {
+  if (value == "none" || value == "host") return value;
+  throw Error("invalid value \"" + value + "\" for --net: supported: none, host");
+}
+
+container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img, const EnvLookup& lookup) {
+  container::RunSpec s;
+  s.args = img.entrypoint;
+  const auto& cmd = o.command.empty() ? img.cmd : o.command;
+  s.args.insert(s.args.end(), cmd.begin(), cmd.end());
+  if (s.args.empty()) throw Error("no command specified (the image has no Entrypoint or Cmd)");
+
+  std::vector<std::string> user_env;
+  for (const auto& f : o.env_files) {
+    auto v = read_env_file(f, lookup);
+    user_env.insert(user_env.end(), v.begin(), v.end());
+  }
+  for (const auto& e : o.env)
+    if (auto kv = expand_env(e, lookup)) user_env.push_back(*kv);
+  std::vector<std::string> base = img.env;
+  bool has_path = false;
+  for (const auto& e : base) has_path |= key_of(e) == "PATH";
+  if (!has_path) base.insert(base.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  s.env = merge_env(base, user_env);
+
+  s.cwd = o.workdir ? *o.workdir : (img.working_dir.empty() ? "/" : img.working_dir);
+  if (s.cwd.empty() || s.cwd[0] != '/') throw Error("invalid working directory \"" + s.cwd + "\": must be absolute");
+  s.user = o.user ? *o.user : img.user;
+  s.hostname = o.hostname;
+  if (s.hostname.size() > 64) throw Error("invalid hostname \"" + s.hostname + "\": longer than 64 characters");
+  for (const auto& v : o.volumes) s.mounts.push_back(parse_volume(v));
+  s.readonly_rootfs = o.read_only;
+  s.tty = o.tty;
+  s.interactive = o.interactive;
+  if (!o.memory.empty()) s.memory_bytes = parse_memory(o.memory);
+  if (!o.cpus.empty()) s.cpus = parse_cpus(o.cpus);
+  if (!o.pids_limit.empty()) s.pids_limit = parse_pids_limit(o.pids_limit);
+  s.cap_add = o.cap_add;
+  s.cap_drop = o.cap_drop;
+  for (const auto& so : o.security_opts) apply_security_opt(so, s);
+  s.net = parse_net(o.net);
+  return s;
+}
+
+}  // namespace hvrun::engine

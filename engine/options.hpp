@@ -1,0 +1,76 @@
+// Parsing and validation of `run` option values (Docker-compatible forms),
+// and merging CLI options with an image's config into a RunSpec.
+// Pure functions: every bad value throws hvrun::Error with a one-line reason.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "container/spec.hpp"
+#include "image/store.hpp"
+
+namespace hvrun::engine {
+
+// "64m", "1g", "1.5g", "512k", "1048576", "100b" -> bytes. Throws on junk or <= 0.
+int64_t parse_memory(const std::string& value);
+// "0.5", "2" -> cpus. Throws on junk, <= 0, inf/nan.
+double parse_cpus(const std::string& value);
+// "100" -> 100; "-1" and "0" -> 0 (unlimited, as Docker). Throws on junk.
+int64_t parse_pids_limit(const std::string& value);
+
+// Looks up a variable of the caller's environment; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup process_env();
+
+// "-e K=V" -> "K=V"; "-e K" -> "K=<caller's value>", or nullopt when unset
+// (Docker then leaves it out). Throws on an empty key.
+std::optional<std::string> expand_env(const std::string& arg, const EnvLookup& lookup);
+// Reads an --env-file: one K=V or K per line; blank lines and # comments skipped.
+std::vector<std::string> read_env_file(const std::string& path, const EnvLookup& lookup);
+// Overlays `overrides` on `base` by key, keeping base's order; new keys appended.
+std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& overrides);
+
+// "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist.
+container::BindMount parse_volume(const std::string& value);
+
+// "seccomp=unconfined" | "seccomp=FILE" (content read and checked as JSON)
+// | "no-new-privileges[:true]" (always on). Applies it to `spec`.
+void apply_security_opt(const std::string& value, container::RunSpec& spec);
+
+// "none" | "host".
+std::string parse_net(const std::string& value);
+
+// What the user asked for on the command line (before the image is merged).
+struct RunOptions {
+  std::string mode = "container";  // "container" | "vm"
+  std::string name;
+  bool detach = false;
+  bool interactive = false;
+  bool tty = false;
+  bool auto_remove = false;
+  std::vector<std::string> env;       // -e values, as given
+  std::vector<std::string> env_files;
+  std::optional<std::string> workdir;
+  std::optional<std::string> user;
+  std::string hostname;
+  std::vector<std::string> volumes;
+  bool read_only = false;
+  std::string memory;
+  std::string cpus;
+  std::string pids_limit;
+  std::vector<std::string> cap_add;
+  std::vector<std::string> cap_drop;
+  std::vector<std::string> security_opts;
+  std::string net = "none";
+  std::string image;
+  std::vector<std::string> command;  // after IMAGE
+};
+
+// Builds the RunSpec (without id/name/rootfs paths) from the options and the
+// image config: Entrypoint + (command or image Cmd), image Env overridden by
+// -e/--env-file, WorkingDir, User. Throws on any bad value.
+container::RunSpec build_spec(const RunOptions& opts, const image::ImageConfig& img, const EnvLookup& lookup);
+
+}  // namespace hvrun::engine

@@ -1,0 +1,104 @@
+// Container records on disk, shared by every hvrun process:
+//   ROOT/containers/.lock               flock: store-wide, held while names change
+//   ROOT/containers/names/<name> -> id  the name table (symlinks; dangling = free)
+//   ROOT/containers/<id>/config.json    ContainerConfig (holds "image_id")
+//   ROOT/containers/<id>/state.json     State
+//   ROOT/containers/<id>/container.log  json-file log lines
+//   ROOT/containers/<id>/lock           held by the monitor for its whole life:
+//                                       try_lock succeeding = the monitor is dead
+//   ROOT/containers/<id>/upper, work    overlay upper and work dirs
+// A record is built in <id>.tmp and renamed into place with its lock held, so
+// a reader never sees a half-made record; an abandoned .tmp is collected later.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "container/spec.hpp"
+#include "util/lock.hpp"
+
+namespace hvrun::engine {
+
+struct ContainerConfig {
+  std::string id;
+  std::string name;
+  std::string image;     // the reference the user gave
+  std::string image_id;  // resolved image id (the store refuses `image rm` while used)
+  std::string created;   // RFC 3339
+  std::string mode = "container";  // "container" | "vm"
+  bool auto_remove = false;
+  bool detach = false;
+  container::RunSpec spec;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
+                                                detach, spec)
+
+struct State {
+  std::string status = "created";  // created | running | exited
+  int pid = 0;                     // the workload's init, as seen from the host
+  uint64_t pid_starttime = 0;      // /proc/<pid>/stat field 22: guards against pid reuse
+  int monitor_pid = 0;
+  int exit_code = 0;
+  bool oom_killed = false;
+  std::string started_at;
+  std::string finished_at;
+  std::string error;  // why it failed to start
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(State, status, pid, pid_starttime, monitor_pid, exit_code, oom_killed,
+                                                started_at, finished_at, error)
+
+// /proc/<pid>/stat starttime; nullopt when the process is gone.
+std::optional<uint64_t> proc_starttime(pid_t pid);
+
+// Docker-style "adjective_surname" names, and the allowed name syntax.
+std::string generate_name();
+bool valid_name(const std::string& name);
+bool is_container_id(const std::string& s);  // 64 lowercase hex
+
+class Records {
+ public:
+  explicit Records(std::string store_root);
+
+  const std::string& base() const { return base_; }
+  std::string dir(const std::string& id) const { return base_ + "/" + id; }
+  std::string config_path(const std::string& id) const { return dir(id) + "/config.json"; }
+  std::string state_path(const std::string& id) const { return dir(id) + "/state.json"; }
+  std::string log_path(const std::string& id) const { return dir(id) + "/container.log"; }
+  std::string lock_path(const std::string& id) const { return dir(id) + "/lock"; }
+
+  // Creates the record: fills cfg.id, cfg.created, cfg.name (generated when
+  // empty; "name already in use" when taken), the overlay dirs in cfg.spec,
+  // and writes config.json + state.json ("created"). Returns the record's
+  // lock, held: whoever holds it is the container's monitor.
+  FileLock create(ContainerConfig& cfg);
+
+  // By full id, name, or unique id prefix. Throws "no such container: X".
+  std::string resolve(const std::string& ref) const;
+  std::vector<std::string> ids() const;  // every record, oldest first
+
+  ContainerConfig load_config(const std::string& id) const;
+  State load_state(const std::string& id) const;
+  void save_state(const std::string& id, const State& st) const;  // atomic, no fsync
+
+  // The state as it truly is: if it says created/running but the monitor is
+  // gone (its lock is free), marks it exited, cleans up what the workload left
+  // (container::cleanup) and saves that.
+  State refresh(const std::string& id) const;
+  bool monitor_alive(const std::string& id) const;
+
+  // Removes the record: cgroups (container::cleanup), dir, name. The caller
+  // makes sure the monitor is gone (or is the monitor, holding the lock).
+  void remove(const std::string& id, const std::string& name) const;
+
+  // Removes .tmp records whose creator died. Cheap when there are none.
+  void collect_garbage() const;
+
+ private:
+  std::string base_;
+};
+
+}  // namespace hvrun::engine

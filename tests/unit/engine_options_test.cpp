@@ -1,0 +1,140 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "engine/options.hpp"
+#include "util/error.hpp"
+
+using namespace hvrun::engine;
+
+namespace {
+EnvLookup fake_env(std::map<std::string, std::string> m) {
+  return [m](const std::string& k) -> std::optional<std::string> {
+    auto it = m.find(k);
+    if (it == m.end()) return std::nullopt;
+    return it->second;
+  };
+}
+}  // namespace
+
+TEST(EngineOptions, MemoryAcceptsDockerUnits) {
+  EXPECT_EQ(parse_memory("64m"), 64ll << 20);
+  EXPECT_EQ(parse_memory("1g"), 1ll << 30);
+  EXPECT_EQ(parse_memory("1G"), 1ll << 30);
+  EXPECT_EQ(parse_memory("512k"), 512ll << 10);
+  EXPECT_EQ(parse_memory("512kb"), 512ll << 10);
+  EXPECT_EQ(parse_memory("1.5g"), 3ll << 29);
+  EXPECT_EQ(parse_memory("4096"), 4096);
+}
+
+TEST(EngineOptions, MemoryRejectsJunkWithOneLineError) {
+  for (const char* bad : {"abc", "", "-1m", "0", "12x", "m", "1e400"}) {
+    try {
+      parse_memory(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const hvrun::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--memory"), std::string::npos);
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+    }
+  }
+}
+
+TEST(EngineOptions, CpusMustBePositiveNumbers) {
+  EXPECT_DOUBLE_EQ(parse_cpus("0.5"), 0.5);
+  EXPECT_DOUBLE_EQ(parse_cpus("2"), 2.0);
+  for (const char* bad : {"-1", "0", "abc", "", "nan", "inf", "1.5x"}) EXPECT_THROW(parse_cpus(bad), hvrun::Error) << bad;
+}
+
+TEST(EngineOptions, PidsLimitMinusOneMeansUnlimited) {
+  EXPECT_EQ(parse_pids_limit("100"), 100);
+  EXPECT_EQ(parse_pids_limit("-1"), 0);
+  EXPECT_THROW(parse_pids_limit("-2"), hvrun::Error);
+  EXPECT_THROW(parse_pids_limit("ten"), hvrun::Error);
+}
+
+TEST(EngineOptions, EnvWithoutValueComesFromCallerOrIsDropped) {
+  auto env = fake_env({{"HOME", "/root"}});
+  EXPECT_EQ(expand_env("A=1", env), "A=1");
+  EXPECT_EQ(expand_env("A=", env), "A=");
+  EXPECT_EQ(expand_env("HOME", env), "HOME=/root");
+  EXPECT_EQ(expand_env("UNSET", env), std::nullopt);
+  EXPECT_THROW(expand_env("=x", env), hvrun::Error);
+}
+
+TEST(EngineOptions, EnvFileSkipsCommentsAndBlankLines) {
+  std::string path = testing::TempDir() + "/envfile";
+  std::ofstream(path) << "# comment\n\nA=1\n  B=two words\r\nHOME\nUNSET\n";
+  auto v = read_env_file(path, fake_env({{"HOME", "/h"}}));
+  EXPECT_EQ(v, (std::vector<std::string>{"A=1", "B=two words", "HOME=/h"}));
+  EXPECT_THROW(read_env_file(path + ".missing", fake_env({})), hvrun::Error);
+}
+
+TEST(EngineOptions, MergeEnvOverridesByKeyKeepingOrder) {
+  auto m = merge_env({"PATH=/bin", "A=1", "B=2"}, {"A=x", "C=3"});
+  EXPECT_EQ(m, (std::vector<std::string>{"PATH=/bin", "A=x", "B=2", "C=3"}));
+}
+
+TEST(EngineOptions, VolumeParsesModesAndRequiresExistingHostPath) {
+  auto m = parse_volume("/tmp:/data:ro");
+  EXPECT_EQ(m.source, "/tmp");
+  EXPECT_EQ(m.target, "/data");
+  EXPECT_TRUE(m.readonly);
+  EXPECT_FALSE(parse_volume("/tmp:/data").readonly);
+  EXPECT_FALSE(parse_volume("/tmp:/data:rw").readonly);
+  EXPECT_THROW(parse_volume("/definitely/not/here:/data"), hvrun::Error);
+  EXPECT_THROW(parse_volume("relative:/data"), hvrun::Error);
+  EXPECT_THROW(parse_volume("/tmp:relative"), hvrun::Error);
+  EXPECT_THROW(parse_volume("/tmp:/data:xx"), hvrun::Error);
+  EXPECT_THROW(parse_volume("/tmp"), hvrun::Error);
+}
+
+TEST(EngineOptions, SecurityOptReadsSeccompProfileContent) {
+  hvrun::container::RunSpec s;
+  apply_security_opt("seccomp=unconfined", s);
+  EXPECT_EQ(s.seccomp, "unconfined");
+  std::string path = testing::TempDir() + "/profile.json";
+  std::ofstream(path) << R"({"defaultAction":"SCMP_ACT_ALLOW"})";
+  apply_security_opt("seccomp=" + path, s);
+  EXPECT_EQ(s.seccomp, R"({"defaultAction":"SCMP_ACT_ALLOW"})");
+  std::ofstream(path) << "not json";
+  EXPECT_THROW(apply_security_opt("seccomp=" + path, s), hvrun::Error);
+  EXPECT_THROW(apply_security_opt("apparmor=foo", s), hvrun::Error);
+}
+
+TEST(EngineOptions, BuildSpecMergesImageConfig) {
+  hvrun::image::ImageConfig img;
+  img.entrypoint = {"/bin/ep"};
+  img.cmd = {"default"};
+  img.env = {"PATH=/img/bin", "A=img", "B=img"};
+  img.working_dir = "/srv";
+  img.user = "nobody";
+  RunOptions o;
+  o.env = {"A=cli", "C"};
+  auto s = build_spec(o, img, fake_env({{"C", "caller"}}));
+  EXPECT_EQ(s.args, (std::vector<std::string>{"/bin/ep", "default"}));
+  EXPECT_EQ(s.env, (std::vector<std::string>{"PATH=/img/bin", "A=cli", "B=img", "C=caller"}));
+  EXPECT_EQ(s.cwd, "/srv");
+  EXPECT_EQ(s.user, "nobody");
+  EXPECT_EQ(s.net, "none");
+
+  o.command = {"x", "-l"};
+  o.workdir = "/w";
+  o.user = "0:0";
+  s = build_spec(o, img, fake_env({}));
+  EXPECT_EQ(s.args, (std::vector<std::string>{"/bin/ep", "x", "-l"}));
+  EXPECT_EQ(s.cwd, "/w");
+  EXPECT_EQ(s.user, "0:0");
+}
+
+TEST(EngineOptions, BuildSpecRejectsNoCommandAndBadValues) {
+  hvrun::image::ImageConfig img;
+  RunOptions o;
+  EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
+  o.command = {"sh"};
+  EXPECT_EQ(build_spec(o, img, fake_env({})).env.at(0).rfind("PATH=", 0), 0u);
+  o.net = "bridge";
+  EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
+  o.net = "host";
+  o.workdir = "relative";
+  EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
+}

@@ -1,0 +1,129 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "engine/engine.hpp"
+#include "engine/records.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+using namespace hvrun::engine;
+
+namespace {
+class EngineRecords : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/hvrun-records-XXXXXX";
+    ASSERT_TRUE(mkdtemp(tmpl));
+    root_ = tmpl;
+  }
+  void TearDown() override { hvrun::remove_all(root_); }
+  ContainerConfig cfg(const std::string& name = "") {
+    ContainerConfig c;
+    c.name = name;
+    c.image = "busybox";
+    c.image_id = "abc";
+    c.spec.args = {"true"};
+    return c;
+  }
+  std::string root_;
+};
+}  // namespace
+
+TEST_F(EngineRecords, CreateWritesConfigWithImageIdAndCreatedState) {
+  Records rec(root_);
+  auto c = cfg("web");
+  auto lock = rec.create(c);
+  EXPECT_TRUE(lock.held());
+  EXPECT_TRUE(is_container_id(c.id));
+  EXPECT_EQ(rec.load_config(c.id).image_id, "abc");
+  EXPECT_EQ(rec.load_config(c.id).spec.upperdir, rec.dir(c.id) + "/upper");
+  EXPECT_TRUE(hvrun::is_dir(rec.dir(c.id) + "/upper"));
+  EXPECT_EQ(rec.load_state(c.id).status, "created");
+  EXPECT_EQ(c.spec.hostname, c.id.substr(0, 12));
+  EXPECT_TRUE(rec.monitor_alive(c.id));  // we hold its lock
+}
+
+TEST_F(EngineRecords, ResolvesByNameFullIdAndUniquePrefix) {
+  Records rec(root_);
+  auto a = cfg("alpha");
+  auto la = rec.create(a);
+  EXPECT_EQ(rec.resolve("alpha"), a.id);
+  EXPECT_EQ(rec.resolve(a.id), a.id);
+  EXPECT_EQ(rec.resolve(a.id.substr(0, 6)), a.id);
+  EXPECT_THROW(rec.resolve("nope"), hvrun::Error);
+  EXPECT_THROW(rec.resolve(""), hvrun::Error);
+}
+
+TEST_F(EngineRecords, NamesAreUniqueAndGeneratedWhenMissing) {
+  Records rec(root_);
+  auto a = cfg("same");
+  auto la = rec.create(a);
+  auto b = cfg("same");
+  try {
+    rec.create(b);
+    FAIL() << "duplicate name accepted";
+  } catch (const hvrun::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already in use"), std::string::npos);
+  }
+  EXPECT_EQ(rec.ids().size(), 1u);  // the refused one left nothing behind
+  auto g1 = cfg(), g2 = cfg();
+  auto l1 = rec.create(g1);
+  auto l2 = rec.create(g2);
+  EXPECT_TRUE(valid_name(g1.name));
+  EXPECT_NE(g1.name, g2.name);
+  auto bad = cfg("bad/name");
+  EXPECT_THROW(rec.create(bad), hvrun::Error);
+}
+
+TEST_F(EngineRecords, NameIsFreeAgainAfterRemove) {
+  Records rec(root_);
+  auto a = cfg("reuse");
+  {
+    auto l = rec.create(a);
+    rec.remove(a.id, a.name);
+  }
+  EXPECT_FALSE(hvrun::path_exists(rec.dir(a.id)));
+  auto b = cfg("reuse");
+  auto l = rec.create(b);
+  EXPECT_EQ(rec.resolve("reuse"), b.id);
+}
+
+TEST_F(EngineRecords, RefreshMarksRunningAsExitedWhenMonitorIsGone) {
+  Records rec(root_);
+  auto a = cfg("ghost");
+  {
+    auto l = rec.create(a);
+    State st;
+    st.status = "running";
+    st.pid = 999999;
+    rec.save_state(a.id, st);
+    EXPECT_EQ(rec.refresh(a.id).status, "running");  // monitor (us) alive
+  }  // the monitor "dies": its lock goes
+  State st = rec.refresh(a.id);
+  EXPECT_EQ(st.status, "exited");
+  EXPECT_EQ(st.exit_code, 255);
+  EXPECT_EQ(rec.load_state(a.id).status, "exited");
+}
+
+TEST_F(EngineRecords, GarbageFromAKilledCreatorIsCollected) {
+  Records rec(root_);
+  hvrun::mkdir_p(rec.base() + "/" + std::string(64, 'a') + ".tmp/upper");
+  rec.collect_garbage();
+  EXPECT_FALSE(hvrun::path_exists(rec.base() + "/" + std::string(64, 'a') + ".tmp"));
+}
+
+TEST(EngineSignals, ParsesNamesAndNumbers) {
+  EXPECT_EQ(parse_signal("TERM"), 15);
+  EXPECT_EQ(parse_signal("SIGKILL"), 9);
+  EXPECT_EQ(parse_signal("hup"), 1);
+  EXPECT_EQ(parse_signal("10"), 10);
+  EXPECT_THROW(parse_signal("NOPE"), hvrun::Error);
+  EXPECT_THROW(parse_signal("0"), hvrun::Error);
+}
+
+TEST(EngineProc, StarttimeOfSelfIsStableAndGoneForDeadPid) {
+  auto a = proc_starttime(::getpid());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a, proc_starttime(::getpid()));
+  EXPECT_FALSE(proc_starttime(0));
+}

@@ -1,0 +1,63 @@
+// Split virtqueue (virtio 1.x, 2.7): the device side. Every address, length
+// and index the driver writes is checked: a bad one throws VirtioError, which
+// the transport turns into DEVICE_NEEDS_RESET (the device stops processing).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "util/error.hpp"
+#include "vmm/guest_memory.hpp"
+
+namespace hvrun::vmm {
+
+// The driver broke the virtio protocol (bad ring, chain, lengths...).
+class VirtioError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct DescSegment {
+  uint64_t addr = 0;
+  uint32_t len = 0;
+  bool device_writable = false;
+};
+
+// One available descriptor chain, indirect tables flattened. The segments
+// are already checked to lie inside guest memory.
+struct DescChain {
+  uint16_t head = 0;
+  std::vector<DescSegment> segs;
+};
+
+class Virtqueue {
+ public:
+  static constexpr uint16_t kMaxSize = 256;        // QueueNumMax we advertise
+  static constexpr uint32_t kMaxIndirect = 1024;   // entries in one indirect table
+
+  // Set by the transport from the driver's register writes.
+  uint16_t size = kMaxSize;
+  uint64_t desc_addr = 0;
+  uint64_t avail_addr = 0;
+  uint64_t used_addr = 0;
+  bool ready = false;
+  bool indirect_enabled = false;  // VIRTIO_RING_F_INDIRECT_DESC negotiated
+
+  void reset();
+  // Size a power of two <= kMaxSize, rings aligned and inside guest memory.
+  void validate(const GuestMemory& mem) const;
+  // Takes the next available chain into `out` (its vector is reused); false
+  // when the driver has made nothing new available.
+  bool pop(const GuestMemory& mem, DescChain& out);
+  // Returns a chain to the driver with `len` bytes written into it.
+  void push_used(const GuestMemory& mem, uint16_t head, uint32_t len);
+  // The driver did not set VIRTQ_AVAIL_F_NO_INTERRUPT.
+  bool wants_interrupt(const GuestMemory& mem) const;
+
+ private:
+  void add_segment(const GuestMemory& mem, DescChain& out, uint64_t addr, uint32_t len, uint16_t flags) const;
+  void walk_indirect(const GuestMemory& mem, DescChain& out, uint64_t table, uint32_t len) const;
+  uint16_t last_avail_ = 0;
+  uint16_t used_idx_ = 0;
+};
+
+}  // namespace hvrun::vmm

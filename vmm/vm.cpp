@@ -1,0 +1,476 @@
+// run_vm: one KVM VM, one thread per vCPU, and the calling thread as the
+// I/O loop (epoll over input fds, ioeventfds and a stop eventfd).
+#include "vmm/vm.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "vmm/boot.hpp"
+#include "vmm/guest_memory.hpp"
+#include "vmm/kvm.hpp"
+#include "vmm/serial.hpp"
+#include "vmm/virtio_blk.hpp"
+#include "vmm/virtio_console.hpp"
+#include "vmm/virtio_mmio.hpp"
+
+namespace hvrun::vmm {
+namespace {
+
+constexpr uint64_t kVirtioBase = 0xd0000000;
+constexpr uint64_t kVirtioStride = 0x1000;
+constexpr uint32_t kVirtioFirstIrq = 5;
+constexpr uint16_t kSerialPort = 0x3f8;
+constexpr uint32_t kSerialIrq = 4;
+constexpr uint16_t kBootTimerPort = 0x3f0;
+
+std::atomic<int> g_stop_fd{-1};
+std::atomic<bool> g_stop_requested{false};
+
+uint64_t now_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+int kick_signal() { return SIGRTMIN + 2; }
+
+void install_kick_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa{};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN returns EINTR
+    ::sigaction(kick_signal(), &sa, nullptr);
+  });
+}
+
+UniqueFd make_eventfd() {
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw_sys("eventfd");
+  return UniqueFd(fd);
+}
+
+void signal_eventfd(int fd) {
+  uint64_t one = 1;
+  ssize_t n = ::write(fd, &one, 8);
+  (void)n;
+}
+
+void drain_eventfd(int fd) {
+  uint64_t v;
+  ssize_t n = ::read(fd, &v, 8);
+  (void)n;
+}
+
+std::string hex(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%" PRIx64, v);
+  return b;
+}
+
+class Machine {
+ public:
+  explicit Machine(const VmConfig& cfg);
+  ~Machine();
+  VmResult run();
+
+ private:
+  struct VirtioSlot {
+    std::unique_ptr<MmioTransport> transport;
+    UniqueFd irq_fd;
+    std::vector<UniqueFd> notify_fds;  // one ioeventfd per queue (empty if unsupported)
+    VirtioConsole* console = nullptr;
+    int in_fd = -1;
+  };
+  // An input fd in the I/O loop: epoll-able, or "always ready" (regular files).
+  struct Input {
+    int fd = -1;
+    bool always_ready = false;
+    bool armed = false;
+    bool eof = false;
+  };
+
+  void vcpu_loop(unsigned i);
+  void handle_pio(Vcpu& v, kvm_run* run);
+  void handle_mmio(kvm_run* run);
+  void finish(VmResult::Reason r, std::string detail);
+  void add_input(Input& in);
+  void rearm(Input& in, bool want);
+  void io_loop();
+  void serial_input();
+
+  VmConfig cfg_;
+  uint64_t t0_ = now_ns();
+  Kvm kvm_;
+  VmFd vm_;
+  GuestMemory mem_;
+  UniqueFd epoll_;
+  UniqueFd stop_fd_ = make_eventfd();
+  UniqueFd wake_fd_ = make_eventfd();
+  UniqueFd serial_irq_ = make_eventfd();
+  Serial serial_;
+  I8042 i8042_;
+  std::mutex cmos_mu_;
+  uint8_t cmos_index_ = 0;
+  std::vector<VirtioSlot> slots_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::vector<std::thread> threads_;
+  Input serial_in_;
+  std::vector<Input> console_in_;  // parallel to slots_ (fd -1 for non-consoles)
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> boot_ns_{0};
+  std::mutex result_mu_;
+  std::optional<VmResult> result_;
+};
+
+Machine::Machine(const VmConfig& cfg)
+    : cfg_(cfg),
+      vm_(kvm_),
+      mem_([&] {
+        if (cfg.mem_bytes < (16ull << 20) || cfg.mem_bytes > kMaxMemBytes)
+          throw Error("guest memory must be between 16 MiB and 3 GiB, not " + std::to_string(cfg.mem_bytes >> 20) + " MiB");
+        if (cfg.vcpus == 0 || cfg.vcpus > 64) throw Error("vCPU count must be 1-64, not " + std::to_string(cfg.vcpus));
+        return GuestMemory::allocate((cfg.mem_bytes + 0xfff) & ~0xfffull);
+      }()),
+      serial_(cfg.serial_out_fd, [this] { signal_eventfd(serial_irq_.get()); }, [this] { signal_eventfd(wake_fd_.get()); }) {
+  install_kick_handler();
+  vm_.set_tss_addr(kTssAddr);
+  vm_.create_irqchip();
+  vm_.set_memory(0, 0, mem_.size(), mem_.host_base());
+  vm_.add_irqfd(serial_irq_.get(), kSerialIrq);
+
+  // Virtio devices: disks first, then consoles (see the plan in vm.hpp).
+  std::string devices;
+  auto add_slot = [&](std::unique_ptr<VirtioDevice> dev) {
+    const size_t i = slots_.size();
+    const uint64_t base = kVirtioBase + i * kVirtioStride;
+    const uint32_t irq = kVirtioFirstIrq + static_cast<uint32_t>(i);
+    if (irq > 23) throw Error("too many virtio devices (at most " + std::to_string(24 - kVirtioFirstIrq) + ")");
+    VirtioSlot s;
+    s.irq_fd = make_eventfd();
+    vm_.add_irqfd(s.irq_fd.get(), irq);
+    const unsigned nq = dev->num_queues();
+    int irq_fd = s.irq_fd.get();
+    s.transport = std::make_unique<MmioTransport>(std::move(dev), mem_, [irq_fd] { signal_eventfd(irq_fd); });
+    try {
+      for (unsigned q = 0; q < nq; ++q) {
+        UniqueFd fd = make_eventfd();
+        vm_.add_ioeventfd(fd.get(), base + mmio::kQueueNotify, 4, q);
+        s.notify_fds.push_back(std::move(fd));
+      }
+    } catch (const Error&) {
+      s.notify_fds.clear();  // fall back to MMIO exits for QueueNotify
+    }
+    slots_.push_back(std::move(s));
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " virtio_mmio.device=4K@0x%" PRIx64 ":%u", base, irq);
+    devices += buf;
+  };
+  for (const auto& d : cfg.disks) add_slot(std::make_unique<VirtioBlk>(d.path, d.readonly));
+  for (const auto& c : cfg.consoles) {
+    auto con = std::make_unique<VirtioConsole>(c.in_fd, c.out_fd);
+    VirtioConsole* p = con.get();
+    add_slot(std::move(con));
+    slots_.back().console = p;
+    slots_.back().in_fd = c.in_fd;
+  }
+
+  BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + devices);
+  write_mptable(mem_, cfg.vcpus);
+  const CpuidTable cpuid = kvm_.supported_cpuid();
+  for (unsigned i = 0; i < cfg.vcpus; ++i) {
+    auto v = std::make_unique<Vcpu>(kvm_, vm_, i);
+    v->set_cpuid(cpuid_for_vcpu(cpuid, i, cfg.vcpus));
+    try {
+      v->set_msrs({{0x2ff, 0x806}});  // MTRRdefType: enabled, write-back default
+    } catch (const Error&) {
+    }
+    if (i == 0) setup_boot_vcpu(*v, mem_, entry);  // APs wait for INIT/SIPI in the in-kernel LAPIC
+    vcpus_.push_back(std::move(v));
+  }
+}
+
+Machine::~Machine() {
+  stopping_ = true;
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    vcpus_[i]->run_struct()->immediate_exit = 1;
+    if (threads_[i].joinable()) ::pthread_kill(threads_[i].native_handle(), kick_signal());
+  }
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  int expected = stop_fd_.get();
+  g_stop_fd.compare_exchange_strong(expected, -1);
+}
+
+void Machine::finish(VmResult::Reason r, std::string detail) {
+  {
+    std::lock_guard lock(result_mu_);
+    if (!result_) {
+      VmResult res;
+      res.reason = r;
+      res.detail = std::move(detail);
+      result_ = std::move(res);
+    }
+  }
+  stopping_ = true;
+  signal_eventfd(stop_fd_.get());
+}
+
+void Machine::handle_pio(Vcpu& v, kvm_run* run) {
+  (void)v;
+  uint8_t* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+  const uint16_t port = run->io.port;
+  const bool out = run->io.direction == KVM_EXIT_IO_OUT;
+  for (uint32_t c = 0; c < run->io.count; ++c, data += run->io.size) {
+    if (port >= kSerialPort && port < kSerialPort + 8) {
+      const uint8_t off = static_cast<uint8_t>(port - kSerialPort);
+      if (out) serial_.write(off, data[0]);
+      else data[0] = serial_.read(off);
+      if (!out) std::memset(data + 1, 0, run->io.size - 1);
+    } else if (port == 0x60 || port == 0x64) {
+      if (out) {
+        if (i8042_.write(port, data[0])) finish(VmResult::Reason::Reset, "i8042 reset");
+      } else {
+        std::memset(data, 0, run->io.size);
+        data[0] = i8042_.read(port);
+      }
+    } else if (port == 0x70 || port == 0x71) {
+      std::lock_guard lock(cmos_mu_);
+      if (out && port == 0x70) cmos_index_ = data[0] & 0x7f;
+      if (!out) std::memset(data, port == 0x70 ? 0xff : 0, run->io.size);
+    } else if (port == kBootTimerPort && out) {
+      uint64_t expected = 0;
+      boot_ns_.compare_exchange_strong(expected, now_ns() - t0_);
+    } else if (!out) {
+      std::memset(data, 0xff, run->io.size);  // PCI 0xcf8-0xcff included: no PCI
+    }
+  }
+}
+
+void Machine::handle_mmio(kvm_run* run) {
+  const uint64_t addr = run->mmio.phys_addr;
+  const unsigned len = std::min<unsigned>(run->mmio.len, 8);
+  if (addr >= kVirtioBase && addr < kVirtioBase + slots_.size() * kVirtioStride) {
+    const size_t i = (addr - kVirtioBase) / kVirtioStride;
+    const uint64_t off = (addr - kVirtioBase) % kVirtioStride;
+    if (run->mmio.is_write) {
+      slots_[i].transport->write(off, run->mmio.data, len);
+      // Input interest may have changed (rx buffers added, DRIVER_OK, reset).
+      if (off == mmio::kQueueNotify || off == mmio::kStatus) signal_eventfd(wake_fd_.get());
+    } else {
+      slots_[i].transport->read(off, run->mmio.data, len);
+    }
+    return;
+  }
+  if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, len);
+}
+
+void Machine::vcpu_loop(unsigned i) {
+  // Only the kick signal reaches vCPU threads: process signals (SIGINT,
+  // SIGTERM...) go to other threads, and a caller that blocks signals for a
+  // signalfd cannot leave a vCPU unkickable.
+  sigset_t set;
+  sigfillset(&set);
+  sigdelset(&set, kick_signal());
+  ::pthread_sigmask(SIG_SETMASK, &set, nullptr);
+  Vcpu& v = *vcpus_[i];
+  kvm_run* run = v.run_struct();
+  auto where = [&] { return cfg_.debug ? " (" + v.dump() + ")" : " at rip=" + hex(v.regs().rip); };
+  try {
+    while (!stopping_) {
+      if (!v.run()) {
+        run->immediate_exit = 0;
+        continue;
+      }
+      switch (run->exit_reason) {
+        case KVM_EXIT_IO: handle_pio(v, run); break;
+        case KVM_EXIT_MMIO: handle_mmio(run); break;
+        case KVM_EXIT_HLT: finish(VmResult::Reason::Halt, "vcpu " + std::to_string(i) + " halted" + where()); return;
+        case KVM_EXIT_SHUTDOWN: finish(VmResult::Reason::Reset, "triple fault (KVM_EXIT_SHUTDOWN) on vcpu " + std::to_string(i) + where()); return;
+        case KVM_EXIT_SYSTEM_EVENT:
+          if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) finish(VmResult::Reason::Reset, "system reset event");
+          else finish(VmResult::Reason::Shutdown, "system event " + std::to_string(run->system_event.type));
+          return;
+        case KVM_EXIT_INTERNAL_ERROR: {
+          std::string d = "KVM_EXIT_INTERNAL_ERROR suberror " + std::to_string(run->internal.suberror);
+          if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) d += " (instruction emulation failed)";
+          finish(VmResult::Reason::Error, d + " on vcpu " + std::to_string(i) + where());
+          return;
+        }
+        case KVM_EXIT_FAIL_ENTRY:
+          finish(VmResult::Reason::Error, "KVM_EXIT_FAIL_ENTRY hardware reason " + hex(run->fail_entry.hardware_entry_failure_reason) + " on vcpu " + std::to_string(i) + where());
+          return;
+        case KVM_EXIT_INTR: break;
+        default:
+          finish(VmResult::Reason::Error, "unexpected KVM exit " + std::to_string(run->exit_reason) + " on vcpu " + std::to_string(i) + where());
+          return;
+      }
+    }
+  } catch (const std::exception& e) {
+    finish(VmResult::Reason::Error, std::string(e.what()) + " on vcpu " + std::to_string(i));
+  }
+}
+
+void Machine::add_input(Input& in) {
+  if (in.fd < 0) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = in.fd;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, in.fd, &ev) == 0) {
+    in.armed = true;
+  } else if (errno == EPERM) {
+    in.always_ready = true;  // regular file or /dev/null: always readable
+  } else {
+    throw_sys("epoll_ctl add input fd", std::to_string(in.fd));
+  }
+}
+
+// Input interest is added and removed (not EPOLL_CTL_MOD to no events:
+// EPOLLHUP would still fire and spin the loop on a hung-up pipe).
+void Machine::rearm(Input& in, bool want) {
+  if (in.fd < 0 || in.always_ready || in.eof || in.armed == want) return;
+  if (want) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = in.fd;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, in.fd, &ev) == 0) in.armed = true;
+  } else if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, in.fd, nullptr) == 0) {
+    in.armed = false;
+  }
+}
+
+void Machine::serial_input() {
+  uint8_t buf[Serial::kFifoSize];
+  size_t room = serial_.input_room();
+  if (room == 0) return;
+  ssize_t n = ::read(serial_in_.fd, buf, room);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    serial_in_.eof = true;
+    if (serial_in_.armed) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, serial_in_.fd, nullptr);
+    serial_in_.armed = false;
+    return;
+  }
+  if (n > 0) serial_.push_input(buf, static_cast<size_t>(n));
+}
+
+void Machine::io_loop() {
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) throw_sys("epoll_create1");
+  auto add = [&](int fd, uint64_t tag) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag;
+    check_sys(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev), "epoll_ctl add");
+  };
+  // Tags: fds of inputs are looked up by value; eventfds get tagged ids.
+  constexpr uint64_t kTagStop = 1ull << 40, kTagWake = 2ull << 40, kTagNotify = 3ull << 40;
+  add(stop_fd_.get(), kTagStop);
+  add(wake_fd_.get(), kTagWake);
+  for (size_t i = 0; i < slots_.size(); ++i)
+    for (size_t q = 0; q < slots_[i].notify_fds.size(); ++q) add(slots_[i].notify_fds[q].get(), kTagNotify | (i << 16) | q);
+  serial_in_.fd = cfg_.serial_in_fd;
+  add_input(serial_in_);
+  console_in_.resize(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    console_in_[i].fd = slots_[i].in_fd;
+    add_input(console_in_[i]);
+  }
+
+  epoll_event evs[16];
+  while (!stopping_) {
+    // Input interest follows buffer space: serial FIFO room, console rx buffers.
+    bool ready_now = false;
+    const bool serial_room = serial_.input_room() > 0;
+    rearm(serial_in_, serial_room);
+    if (serial_in_.always_ready && !serial_in_.eof && serial_room) ready_now = true;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (!slots_[i].console) continue;
+      const bool want = slots_[i].console->wants_input() && slots_[i].transport->driver_ok();
+      rearm(console_in_[i], want);
+      if (slots_[i].console->input_eof()) console_in_[i].eof = true;
+      if (console_in_[i].always_ready && want) ready_now = true;
+    }
+    int n = ::epoll_wait(epoll_.get(), evs, 16, ready_now ? 0 : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_sys("epoll_wait");
+    if (serial_in_.always_ready && !serial_in_.eof && serial_.input_room() > 0) serial_input();
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (console_in_[i].always_ready && slots_[i].console->wants_input()) slots_[i].transport->kick(0);
+    for (int k = 0; k < n; ++k) {
+      const uint64_t tag = evs[k].data.u64;
+      if (tag == kTagStop) {
+        drain_eventfd(stop_fd_.get());
+        if (g_stop_requested.exchange(false)) finish(VmResult::Reason::Shutdown, "stop requested");
+      } else if (tag == kTagWake) {
+        drain_eventfd(wake_fd_.get());
+      } else if ((tag & (0xffull << 40)) == kTagNotify) {
+        const size_t slot = (tag >> 16) & 0xffff, q = tag & 0xffff;
+        drain_eventfd(slots_[slot].notify_fds[q].get());
+        slots_[slot].transport->notify(static_cast<unsigned>(q));
+      } else {
+        const int fd = evs[k].data.fd;
+        if (fd == serial_in_.fd) serial_input();
+        for (size_t i = 0; i < slots_.size(); ++i)
+          if (fd == console_in_[i].fd && slots_[i].console) slots_[i].transport->kick(0);
+      }
+    }
+  }
+}
+
+VmResult Machine::run() {
+  int expected = -1;
+  g_stop_fd.compare_exchange_strong(expected, stop_fd_.get());
+  g_stop_requested = false;
+  for (unsigned i = 0; i < vcpus_.size(); ++i) threads_.emplace_back([this, i] { vcpu_loop(i); });
+  try {
+    io_loop();
+  } catch (const std::exception& e) {
+    finish(VmResult::Reason::Error, std::string("I/O loop: ") + e.what());
+  }
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    vcpus_[i]->run_struct()->immediate_exit = 1;
+    ::pthread_kill(threads_[i].native_handle(), kick_signal());
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  VmResult r;
+  {
+    std::lock_guard lock(result_mu_);
+    if (result_) r = *result_;
+  }
+  r.boot_ns = boot_ns_;
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].transport->broken()) r.broken_devices.push_back("virtio slot " + std::to_string(i) + ": " + slots_[i].transport->broken_reason());
+  return r;
+}
+
+}  // namespace
+
+VmResult run_vm(const VmConfig& config) {
+  Machine m(config);
+  return m.run();
+}
+
+void request_stop() {
+  g_stop_requested = true;
+  int fd = g_stop_fd.load();
+  if (fd >= 0) signal_eventfd(fd);
+}
+
+}  // namespace hvrun::vmm
