@@ -254,8 +254,8 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   }
 
   SignalGate gate;
-  UniqueFd pty = backend->take_pty_master();
-  if (pty) set_nonblock(pty.get());
+  int pty = backend->pty_master();
+  if (pty >= 0) set_nonblock(pty);
   std::unique_ptr<RawMode> raw;
   if (foreground && spec.tty && spec.interactive) raw = std::make_unique<RawMode>(0);
   UniqueFd pidfd = pidfd_open(st.pid);
@@ -263,15 +263,24 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   Relay r;
   r.out = out.read.get();
   r.err = err.read.get();
-  r.pty = pty.get();
+  r.pty = pty;
   r.stdin_pipe = in.write ? &in.write : nullptr;
   r.forward_stdin = foreground && spec.interactive;
   r.echo = foreground;
   r.pidfd = pidfd.get();
   r.log = &log;
-  r.on_signal = [&](int sig) { backend->kill(sig); };
+  r.on_signal = [&](int sig) {
+    try {
+      backend->kill(sig);
+    } catch (const std::exception&) {
+      // it is exiting anyway
+    }
+  };
   r.on_winch = [&] {
-    if (auto w = window_size(0)) backend->resize(*w);
+    try {
+      if (auto w = window_size(0)) backend->resize(*w);
+    } catch (const std::exception&) {
+    }
   };
   relay(r, gate.fd());
   log.flush();
