@@ -180,6 +180,14 @@ void relay(Relay& r, int sigfd) {
   }
 }
 
+// Whether `pid` runs this same hvrun binary (guards a kill by a stale pid).
+bool is_hvrun(pid_t pid) {
+  char a[4096], b[4096];
+  ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), a, sizeof a);
+  ssize_t m = ::readlink("/proc/self/exe", b, sizeof b);
+  return n > 0 && n == m && std::memcmp(a, b, static_cast<size_t>(n)) == 0;
+}
+
 bool wait_monitor_gone(const Records& rec, const std::string& id, double seconds) {
   auto until = Clock::now() + std::chrono::duration<double>(seconds);
   for (;;) {
@@ -418,7 +426,7 @@ void remove_container(const Records& rec, const std::string& id, bool force) {
     if (!wait_monitor_gone(rec, id, 5)) {
       // A monitor that does not end by itself after its workload died.
       State st = rec.load_state(id);
-      if (st.monitor_pid > 0) ::kill(st.monitor_pid, SIGKILL);
+      if (st.monitor_pid > 0 && is_hvrun(st.monitor_pid)) ::kill(st.monitor_pid, SIGKILL);
       wait_monitor_gone(rec, id, 5);
     }
     lock = FileLock::try_lock(rec.lock_path(id));
@@ -444,8 +452,17 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
   if (o.spec.user.empty()) o.spec.user = cfg.spec.user;
   container::Stdio stdio{o.interactive && !o.spec.tty ? 0 : -1, 1, 2};
   container::ExecHandle h = container::exec_start(st.pid, cfg.spec, o.spec, stdio);
-  if (o.spec.tty && h.pty_master) {
-    SignalGate gate;
+  // Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT to the exec'd process; with -t also
+  // relay the pty and window size.
+  SignalGate gate;
+  UniqueFd pidfd = pidfd_open(h.pid);
+  pid_t pid = h.pid;
+  Relay r;
+  r.pidfd = pidfd.get();
+  r.on_signal = [pid](int sig) { ::kill(pid, sig); };
+  if (!o.spec.tty || !h.pty_master) {
+    relay(r, gate.fd());
+  } else {
     set_nonblock(h.pty_master.get());
     if (auto w = window_size(0)) {
       winsize wsz{w->rows, w->cols, 0, 0};
@@ -453,14 +470,9 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
     }
     std::unique_ptr<RawMode> raw;
     if (o.interactive) raw = std::make_unique<RawMode>(0);
-    UniqueFd pidfd = pidfd_open(h.pid);
-    Relay r;
     r.pty = h.pty_master.get();
     r.forward_stdin = o.interactive;
     r.echo = true;
-    r.pidfd = pidfd.get();
-    pid_t pid = h.pid;
-    r.on_signal = [pid](int sig) { ::kill(pid, sig); };
     int master = h.pty_master.get();
     r.on_winch = [master] {
       if (auto w = window_size(0)) {

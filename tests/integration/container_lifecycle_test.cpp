@@ -1,6 +1,10 @@
 // Detached containers and the lifecycle commands: ps, logs, stop, kill, rm,
 // inspect, exec, --rm, -it.
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -138,6 +142,34 @@ TEST_F(ContainerLifecycle, RmLeavesNothingAndNamesCanBeReused) {
   EXPECT_EQ(hv({"run", "--rm", "-d", "--name", "tmp2", "busybox", "true"}).code, 0);
   for (int i = 0; i < 100 && container_dirs() > 0; ++i) usleep(20000);
   EXPECT_EQ(container_dirs(), 0u);
+}
+
+TEST_F(ContainerLifecycle, SigtermToHvrunExecReachesTheExecdProcess) {
+  ASSERT_EQ(hv({"run", "-d", "--name", "host1", "busybox", "sleep", "30"}).code, 0);
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    execl(hvrun_bin().c_str(), "hvrun", "--root", root().c_str(), "exec", "host1", "sh", "-c",
+          "trap 'echo exec-term; exit 9' TERM; echo ready; while :; do sleep 0.05; done", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string got;
+  char buf[256];
+  while (got.find("ready") == std::string::npos) {
+    ssize_t n = read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  kill(pid, SIGTERM);
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  EXPECT_NE(got.find("exec-term"), std::string::npos) << got;
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 9);
 }
 
 TEST_F(ContainerLifecycle, RmForceKillsARunningContainer) {
