@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -625,6 +627,31 @@ TEST(ContainerRuntime, UserNamespaceWithOverlayRootWritesLandInUpperAsTheMappedR
   struct stat st {};
   ASSERT_EQ(::stat((d + "/upper/x").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 100000u);  // container root, as the host sees it
+}
+
+TEST(ContainerRuntime, DeviceNodesMadeInsideCannotBeOpened) {
+  HVRUN_REQUIRE_ROOT();
+  // CAP_MKNOD is a default capability, but the rootfs is nodev (and on v1 the
+  // devices cgroup refuses it too): a block device node is useless.
+  // The host's root block device, which surely exists.
+  struct stat root {};
+  ASSERT_EQ(::stat("/", &root), 0);
+  std::string mm = std::to_string(major(root.st_dev)) + " " + std::to_string(minor(root.st_dev));
+  auto r = run_to_end(sh("mknod /tmp/disk-$$ b " + mm + " && (head -c1 /tmp/disk-$$ >/dev/null 2>&1 && echo opened || echo refused);"
+                         "rm -f /tmp/disk-$$"));
+  EXPECT_EQ(r.out, "refused\n");
+  auto c = sh("mknod /dev/shm/null-$$ c 1 3 && (echo x > /dev/shm/null-$$) 2>/dev/null && echo opened || echo refused");
+  EXPECT_EQ(sh_out(c), "refused\n");
+}
+
+TEST(ContainerRuntime, NetNoneHasOnlyLoopbackAndNetHostSeesTheHost) {
+  HVRUN_REQUIRE_ROOT();
+  EXPECT_EQ(sh_out(sh("ls /sys/class/net")), "lo\n");
+  auto s = sh("ls /sys/class/net | wc -l");
+  s.net = "host";
+  std::string host_count = std::to_string(std::count_if(
+      std::filesystem::directory_iterator("/sys/class/net"), std::filesystem::directory_iterator(), [](auto&) { return true; }));
+  EXPECT_EQ(sh_out(s), host_count + "\n");
 }
 
 }  // namespace
