@@ -608,25 +608,36 @@ TEST(ContainerRuntime, ExecJoinsAUserNamespacedContainer) {
 namespace hvrun::container::testing {
 namespace {
 
-// Image files keep their host owners (root, unmapped in the namespace), so
-// only the overlay root (upperdir, handed to the container's root) and new
-// directories are writable; copy-up of host-root-owned dirs is EOVERFLOW.
-TEST(ContainerRuntime, UserNamespaceWithOverlayRootWritesLandInUpperAsTheMappedRoot) {
+// The image layers are idmapped into the container's user namespace: host
+// root-owned files belong to the container's root, copy-up works, and what
+// the container writes lands in upperdir owned by the mapped root (100000).
+TEST(ContainerRuntime, UserNamespaceOverlayLayersAreIdmappedToTheContainerRoot) {
   HVRUN_REQUIRE_ROOT();
   std::string d = scratch_dir("ovl-userns");
   mkdir_p(d + "/upper");
   mkdir_p(d + "/work");
-  auto s = sh("echo hi > /x && cat /x; id -u");
+  auto s = sh("stat -c %u:%g /bin/busybox /etc/passwd; echo hi > /etc/new && cat /etc/new; id -u");
   s.rootfs.clear();
   s.lowerdirs = {busybox_rootfs()};
   s.upperdir = d + "/upper";
   s.workdir = d + "/work";
   s.userns = true;
   auto r = run_to_end(s);
-  EXPECT_EQ(r.out, "hi\n0\n");
+  EXPECT_EQ(r.out, "0:0\n0:0\nhi\n0\n");
   struct stat st {};
-  ASSERT_EQ(::stat((d + "/upper/x").c_str(), &st), 0);
+  ASSERT_EQ(::stat((d + "/upper/etc/new").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 100000u);  // container root, as the host sees it
+  EXPECT_FALSE(path_exists(busybox_rootfs() + "/etc/new"));
+}
+
+TEST(ContainerRuntime, UserNamespaceRootfsDirIsIdmappedToo) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("stat -c %u:%g /etc/passwd; touch /etc/passwd && echo root-can-write");
+  s.userns = true;
+  s.readonly_rootfs = true;  // keep the shared rootfs untouched: the write must be refused as read-only, not EPERM
+  auto r = run_to_end(s);
+  EXPECT_NE(r.out.find("0:0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Read-only file system"), std::string::npos) << r.out;
 }
 
 TEST(ContainerRuntime, DeviceNodesMadeInsideCannotBeOpened) {
