@@ -640,6 +640,18 @@ TEST(ContainerRuntime, UserNamespaceRootfsDirIsIdmappedToo) {
   EXPECT_NE(r.out.find("Read-only file system"), std::string::npos) << r.out;
 }
 
+TEST(ContainerRuntime, UserNamespaceWithHostNetworkStillGetsAReadOnlySys) {
+  HVRUN_REQUIRE_ROOT();
+  // sysfs cannot be mounted from a userns that does not own the netns: the
+  // host's /sys is bound read-only instead, with the masks on top.
+  auto s = sh("touch /sys/x 2>/dev/null && echo sys-rw || echo sys-ro; ls /sys/firmware | wc -l; ls /sys/class/net | wc -l");
+  s.userns = true;
+  s.net = "host";
+  std::string host_count = std::to_string(std::count_if(
+      std::filesystem::directory_iterator("/sys/class/net"), std::filesystem::directory_iterator(), [](auto&) { return true; }));
+  EXPECT_EQ(sh_out(s), "sys-ro\n0\n" + host_count + "\n");
+}
+
 TEST(ContainerRuntime, DeviceNodesMadeInsideCannotBeOpened) {
   HVRUN_REQUIRE_ROOT();
   // CAP_MKNOD is a default capability, but the rootfs is nodev (and on v1 the
