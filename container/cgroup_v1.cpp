@@ -2,6 +2,7 @@
 // hosts. The pids, memory, cpu(acct), freezer, blkio and devices hierarchies
 // are joined when mounted; cpuset is left alone (it would need cpus/mems
 // copied down and we set no cpuset limits).
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +43,7 @@ class CgroupV1 final : public Cgroup {
   CgroupVersion version() const override { return CgroupVersion::V1; }
 
   void create(const CgroupLimits& l) override {
-    if (dirs_.empty()) throw Error("cgroup v1: no controller hierarchies under " + root_);
+    if (dirs_.empty()) throw Error("cgroup v1: no controller hierarchies under " + root_ + " (is a cgroup filesystem mounted there?)");
     for (auto& d : dirs_) mkdir_parents(d.dir);
     if (auto m = dir_of("memory"); !m.empty() && l.memory_bytes > 0) {
       write_value(m + "/memory.limit_in_bytes", std::to_string(l.memory_bytes));
@@ -80,6 +81,22 @@ class CgroupV1 final : public Cgroup {
   }
 
   void destroy() override {
+    // Freeze first so that nothing can fork while we kill, then thaw so the
+    // SIGKILLs are acted on.
+    auto fz = dir_of("freezer");
+    bool frozen = false;
+    if (!fz.empty() && is_real_dir(fz)) {
+      try {
+        write_value(fz + "/freezer.state", "FROZEN");
+        frozen = true;
+      } catch (const Error&) {
+      }
+    }
+    for (auto& d : dirs_) {
+      if (!is_real_dir(d.dir)) continue;
+      for (pid_t p : read_procs(d.dir)) ::kill(p, SIGKILL);
+    }
+    if (frozen) write_value(fz + "/freezer.state", "THAWED");
     for (auto& d : dirs_) {
       if (!is_real_dir(d.dir)) continue;
       kill_procs_loop(d.dir);

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "container/namespaces.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::container {
@@ -99,23 +100,41 @@ const char* const kMaskedPaths[] = {"/proc/acpi",         "/proc/asound",      "
                                     "/sys/devices/virtual/powercap"};
 const char* const kReadonlyPaths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
 
-void mount_root(const RunSpec& spec, std::string& target) {
+void mount_root(const RunSpec& spec, std::string& target, std::vector<UniqueFd>& idmapped) {
   if (!spec.lowerdirs.empty()) {
     if (spec.upperdir.empty() || spec.workdir.empty())
       throw Error("overlay rootfs needs upperdir and workdir");
     target = overlay_mountpoint(spec);
-    if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", target);
     std::string lower;
-    for (auto& l : spec.lowerdirs) {
-      if (l.find_first_of(":,") != std::string::npos) throw Error("overlay lowerdir " + l + ": ':' or ',' in the path");
-      lower += (lower.empty() ? "" : ":") + l;
+    if (!idmapped.empty()) {
+      // Park the idmapped layers on a private tmpfs at the mount point; the
+      // overlay then stacks on top of it (it holds the layers by reference).
+      check_sys(::mount("hvrun-layers", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700"),
+                "mount tmpfs on", target);
+      for (size_t i = 0; i < idmapped.size(); ++i) {
+        std::string dir = target + "/" + std::to_string(i);
+        check_sys(::mkdir(dir.c_str(), 0700), "mkdir", dir);
+        check_sys(::move_mount(idmapped[i].get(), "", AT_FDCWD, dir.c_str(), MOVE_MOUNT_F_EMPTY_PATH), "attach layer", dir);
+        lower += (lower.empty() ? "" : ":") + dir;
+      }
+      idmapped.clear();
+    } else {
+      for (auto& l : spec.lowerdirs) {
+        if (l.find_first_of(":,") != std::string::npos) throw Error("overlay lowerdir " + l + ": ':' or ',' in the path");
+        lower += (lower.empty() ? "" : ":") + l;
+      }
     }
     std::string opts = "lowerdir=" + lower + ",upperdir=" + spec.upperdir + ",workdir=" + spec.workdir;
     if (spec.userns) opts += ",userxattr";
     check_sys(::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()), "mount overlay on", target);
   } else if (!spec.rootfs.empty()) {
     target = spec.rootfs;
-    check_sys(::mount(target.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind rootfs", target);
+    if (!idmapped.empty()) {
+      check_sys(::move_mount(idmapped[0].get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH), "attach rootfs", target);
+      idmapped.clear();
+    } else {
+      check_sys(::mount(target.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind rootfs", target);
+    }
     mount_attr a{};
     a.attr_set = MOUNT_ATTR_NODEV;
     check_sys(::mount_setattr(AT_FDCWD, target.c_str(), 0, &a, sizeof a), "mount_setattr(nodev)", target);
@@ -139,7 +158,11 @@ void setup_dev(int rootfd, const RunSpec& spec, RootfsResult& result) {
   UniqueFd shm = open_in_root(rootfd, "/dev/shm", Create::Dir);
   mount_new_fs(shm.get(), "tmpfs", {{"mode", "1777"}, {"size", "65536k"}}, kNoSuidDevExec, "/dev/shm");
   UniqueFd mq = open_in_root(rootfd, "/dev/mqueue", Create::Dir);
-  mount_new_fs(mq.get(), "mqueue", {}, kNoSuidDevExec, "/dev/mqueue");
+  try {
+    mount_new_fs(mq.get(), "mqueue", {}, kNoSuidDevExec, "/dev/mqueue");
+  } catch (const Error& e) {
+    if (e.code() != ENODEV) throw;  // a kernel without POSIX_MQUEUE (small guest kernels): no /dev/mqueue
+  }
 
   UniqueFd devdir = open_in_root(rootfd, "/dev", Create::No);
   UniqueFd d(::openat(devdir.get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
@@ -323,6 +346,16 @@ UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlin
   return UniqueFd(fd);
 }
 
+void prepare_rootfs_dirs(const RunSpec& spec) {
+  if (spec.lowerdirs.empty()) return;
+  if (spec.upperdir.empty() || spec.workdir.empty()) throw Error("overlay rootfs needs upperdir and workdir");
+  std::string target = overlay_mountpoint(spec);
+  if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", target);
+  if (!spec.userns) return;
+  for (const std::string* d : {&spec.upperdir, &spec.workdir, static_cast<const std::string*>(&target)})
+    check_sys(::chown(d->c_str(), kUsernsHostBase, kUsernsHostBase), "chown", *d);
+}
+
 std::string overlay_mountpoint(const RunSpec& spec) {
   std::string up = spec.upperdir;
   while (up.size() > 1 && up.back() == '/') up.pop_back();
@@ -331,18 +364,36 @@ std::string overlay_mountpoint(const RunSpec& spec) {
   return (parent == "/" ? "" : parent) + "/merged";
 }
 
-RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv) {
+std::vector<UniqueFd> make_idmapped_layers(const RunSpec& spec, int userns_fd) {
+  std::vector<std::string> layers = spec.lowerdirs;
+  if (layers.empty() && !spec.rootfs.empty()) layers.push_back(spec.rootfs);
+  std::vector<UniqueFd> out;
+  for (auto& l : layers) {
+    UniqueFd t(::open_tree(AT_FDCWD, l.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (!t) throw_sys("open_tree", l);
+    mount_attr a{};
+    a.attr_set = MOUNT_ATTR_IDMAP;
+    a.userns_fd = uint64_t(userns_fd);
+    check_sys(::mount_setattr(t.get(), "", AT_EMPTY_PATH, &a, sizeof a), "idmap layer", l);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::function<void()>& before_cgroup_view,
+                          std::vector<UniqueFd> idmapped_layers) {
   RootfsResult result;
   // Nothing we mount may propagate back to the host.
   check_sys(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
   std::string target;
-  mount_root(spec, target);
+  mount_root(spec, target, idmapped_layers);
   UniqueFd root(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) throw_sys("open rootfs", target);
 
   UniqueFd proc = open_in_root(root.get(), "/proc", Create::Dir);
   mount_new_fs(proc.get(), "proc", {}, kNoSuidDevExec, "/proc");
   setup_dev(root.get(), spec, result);
+  if (before_cgroup_view) before_cgroup_view();
   setup_sys(root.get(), cgv);
   mask_paths(root.get());
   user_mounts(root.get(), spec);

@@ -13,8 +13,10 @@
 // image cannot redirect a mount onto the host. User bind-mount targets may
 // follow symlinks, but only scoped inside the root (RESOLVE_IN_ROOT).
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "container/cgroups.hpp"
 #include "container/pty.hpp"
@@ -35,12 +37,28 @@ UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlin
 // The directory the overlay root is mounted on: <dirname(upperdir)>/merged.
 std::string overlay_mountpoint(const RunSpec& spec);
 
+// Parent side, before clone: creates the overlay mount point and, for a
+// user-namespaced container, hands upperdir/workdir/mount point to the
+// container's root (host uid/gid kUsernsHostBase) so copy-up can write.
+void prepare_rootfs_dirs(const RunSpec& spec);
+
+// Parent side, for a user-namespaced container (after its id maps are
+// written): detached copies of the image layers (spec.lowerdirs, or
+// spec.rootfs) idmapped into `userns_fd`, so that files owned by host uid N
+// appear as N inside (host root-owned image files belong to the container's
+// root). The child attaches them (setup_rootfs's `idmapped_layers`).
+std::vector<UniqueFd> make_idmapped_layers(const RunSpec& spec, int userns_fd);
+
 struct RootfsResult {
   std::optional<PtyPair> pty;  // when spec.tty: made in the container's devpts, slave bound on /dev/console
 };
 
-// Child side, in the new mount (and cgroup) namespace. On return the
-// process's root and cwd are the container's "/".
-RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgroups);
+// Child side, in the new mount namespace. On return the process's root and
+// cwd are the container's "/". `before_cgroup_view` runs just before the
+// cgroup fs is mounted (the caller waits there until it is in its cgroup and
+// unshares the cgroup namespace), so the root, /proc and /dev are set up
+// while the parent is still moving the process into its cgroup.
+RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgroups, const std::function<void()>& before_cgroup_view = {},
+                          std::vector<UniqueFd> idmapped_layers = {});
 
 }  // namespace hvrun::container

@@ -151,7 +151,7 @@ ExitStatus wait_exit(pid_t pid) {
   return s;
 }
 
-void await_exec(int fd, pid_t child) {
+void rethrow_report(int fd) {
   SyncReport r{};
   size_t got = 0;
   while (got < sizeof r) {
@@ -162,11 +162,19 @@ void await_exec(int fd, pid_t child) {
     got += size_t(n);
   }
   if (got == 0) return;  // EOF: the exec happened (the CLOEXEC pipe closed)
-  wait_exit(child);
   r.msg[sizeof r.msg - 1] = 0;
   if (got < sizeof r) throw Error("container process died while starting");
   if (r.kind == kReportExec) throw ExitError(r.msg, r.err == ENOENT ? 127 : 126, r.err);
   throw Error(r.msg);
+}
+
+void await_exec(int fd, pid_t child) {
+  try {
+    rethrow_report(fd);
+  } catch (...) {
+    wait_exit(child);
+    throw;
+  }
 }
 
 }  // namespace hvrun::container

@@ -46,6 +46,9 @@ void setup_stdio(const Stdio& stdio);
 // and throws: ExitError (127 not found / 126 not executable) for exec
 // failures, Error for setup failures.
 void await_exec(int report_read_fd, pid_t child);
+// Reads the report pipe until EOF and throws what the child reported, if it
+// reported anything (no reaping). For error paths that already reaped it.
+void rethrow_report(int report_read_fd);
 
 ExitStatus wait_exit(pid_t pid);
 

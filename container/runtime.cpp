@@ -7,14 +7,19 @@
 //   cgroup mkdir + limits
 //   clone ------------------------> PDEATHSIG, !dumpable, stdio; blocks on `go`
 //   uid/gid maps (userns)
-//   add pid to cgroup(s)
-//   write `go` --------------------> unshare(cgroup ns), hostname, rootfs,
-//                                    pivot_root, pty (master -> parent),
+//   write `go` 1 ------------------> hostname, root mount, /proc, /dev
+//   add pid to cgroup(s)             (in parallel: the first cgroup.procs
+//                                    write waits for an RCU grace period)
+//   write `go` 2 ------------------> unshare(cgroup ns), /sys + cgroup fs,
+//                                    masks, binds, pivot_root, pty
 //   recv pty master  <-------------- user, caps, nnp, close_range, seccomp
 //   read report pipe: EOF = exec'd   execve (or report errno, _exit 127/126)
+// On cgroup v2, clone3(CLONE_INTO_CGROUP) creates the child directly in its
+// cgroup (no migration at all); `go` 2 follows `go` 1 at once.
 #include "container/runtime.hpp"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -37,13 +42,18 @@ namespace {
 
 struct Channels {
   Pipe report;  // child -> parent, CLOEXEC: EOF when the exec succeeded
-  Pipe go;      // parent -> child: cgroup (and id maps) are ready
+  // parent -> child "go" bytes. A socketpair so that a dead child is EPIPE
+  // (MSG_NOSIGNAL), not SIGPIPE, and a dead parent is EOF.
+  UniqueFd go_parent, go_child;
   UniqueFd sock_parent, sock_child;  // pty master travels here
 
   static Channels make(bool tty) {
-    Channels c{Pipe::make(), Pipe::make(), {}, {}};
+    Channels c{Pipe::make(), {}, {}, {}, {}};
+    int sv[2];
+    check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+    c.go_parent.reset(sv[0]);
+    c.go_child.reset(sv[1]);
     if (tty) {
-      int sv[2];
       check_sys(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair");
       c.sock_parent.reset(sv[0]);
       c.sock_child.reset(sv[1]);
@@ -53,32 +63,40 @@ struct Channels {
   // Child side: drop the parent's ends (so a dead parent reads as EOF on `go`).
   void child_side() {
     ::close(report.read.release());
-    ::close(go.write.release());
+    ::close(go_parent.release());
     if (sock_parent) ::close(sock_parent.release());
   }
   void parent_side() {
     report.write.reset();
-    go.read.reset();
+    go_child.reset();
     sock_child.reset();
   }
   void wait_go() {
     char b;
     ssize_t n;
-    do n = ::read(go.read.get(), &b, 1);
+    do n = ::read(go_child.get(), &b, 1);
     while (n < 0 && errno == EINTR);
     if (n != 1) ::_exit(1);  // the parent died or gave up
-    go.read.reset();
   }
   void send_go() {
     char b = 'g';
-    if (::write(go.write.get(), &b, 1) != 1) throw_sys("signal container process");
-    go.write.reset();
+    if (::send(go_parent.get(), &b, 1, MSG_NOSIGNAL) != 1) throw_sys("signal container process");
   }
 };
 
 pid_t raw_clone(unsigned long flags) {
   // fork-like clone: the child continues here on a copy of our stack.
   return pid_t(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+}
+
+// clone3 straight into a cgroup v2 directory. -1 with errno when the kernel
+// (or a seccomp filter around us) does not offer it; the caller falls back.
+pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
+  clone_args args{};
+  args.flags = flags | CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = uint64_t(cgroup_fd);
+  return pid_t(::syscall(SYS_clone3, &args, sizeof args));
 }
 
 [[noreturn]] void start_child(const RunSpec& spec, const Stdio& stdio, Channels& ch, const ProcessSetup& setup,
@@ -89,19 +107,33 @@ pid_t raw_clone(unsigned long flags) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!spec.tty) setup_stdio(stdio);
+    std::vector<UniqueFd> layers;
+    if (spec.userns) {
+      size_t n = spec.lowerdirs.empty() ? 1 : spec.lowerdirs.size();
+      for (size_t i = 0; i < n; ++i) {
+        UniqueFd fd = recv_fd(ch.go_child.get());
+        if (!fd) break;  // no idmapped layers (marker byte) or the parent is gone (wait_go exits)
+        layers.push_back(std::move(fd));
+      }
+      if (layers.size() != n) layers.clear();
+    }
     ch.wait_go();
     if (spec.userns) {
       check_sys(::setresgid(0, 0, 0), "setgid 0 in the user namespace");
       check_sys(::setresuid(0, 0, 0), "setuid 0 in the user namespace");
     }
-    // Now that we are in our cgroup, it becomes the root of our cgroup view.
-    check_sys(::unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
     std::string host = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
     if (host.empty()) host = "hvrun";
     check_sys(::sethostname(host.data(), host.size()), "sethostname", host);
-    RootfsResult rf = setup_rootfs(spec, cgv);
+    RootfsResult rf = setup_rootfs(spec, cgv, [&] {
+      ch.wait_go();
+      ch.go_child.reset();
+      // Now that we are in our cgroup, it becomes the root of our cgroup view.
+      check_sys(::unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
+    }, std::move(layers));
     check_sys(::setsid(), "setsid");
     if (rf.pty) {
+      if (spec.tty_rows && spec.tty_cols) set_window_size(rf.pty->master.get(), spec.tty_rows, spec.tty_cols);
       send_fd(ch.sock_child.get(), rf.pty->master.get());
       rf.pty->master.reset();
       become_tty_session(rf.pty->slave.get());
@@ -123,6 +155,7 @@ pid_t raw_clone(unsigned long flags) {
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!es.tty) setup_stdio(stdio);
     ch.wait_go();
+    ch.go_child.reset();
     join_namespaces(ns);
     if (ns.user) {
       check_sys(::setresgid(0, 0, 0), "setgid 0 in the user namespace");
@@ -136,6 +169,7 @@ pid_t raw_clone(unsigned long flags) {
       UniqueFd pts = open_in_root(root.get(), "/dev/pts", Create::No);
       if (!pts) throw Error("container has no /dev/pts");
       PtyPair pty = open_pty(pts.get(), "ptmx");
+      if (es.tty_rows && es.tty_cols) set_window_size(pty.master.get(), es.tty_rows, es.tty_cols);
       send_fd(ch.sock_child.get(), pty.master.get());
       pty.master.reset();
       become_tty_session(pty.slave.get());
@@ -146,6 +180,8 @@ pid_t raw_clone(unsigned long flags) {
     report_failure_and_exit(report, e.what());
   }
 }
+
+std::string cgroup_root_of(const RunSpec& s) { return s.cgroup_root.empty() ? "/sys/fs/cgroup" : s.cgroup_root; }
 
 std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& over) {
   std::vector<std::string> out = base;
@@ -170,7 +206,8 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
   SeccompProgram prog = compile_seccomp(spec.seccomp, caps);
   ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user, caps, &prog};
 
-  std::shared_ptr<Cgroup> cg = Cgroup::for_container(spec.cgroup_parent, spec.id);
+  prepare_rootfs_dirs(spec);
+  std::shared_ptr<Cgroup> cg = Cgroup::for_container(spec.cgroup_parent, spec.id, cgroup_root_of(spec));
   try {
     cg->create({spec.memory_bytes, spec.cpus, spec.pids_limit});
   } catch (...) {
@@ -181,7 +218,16 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
     throw;
   }
   Channels ch = Channels::make(spec.tty);
-  pid_t pid = raw_clone(clone_flags(spec));
+  pid_t pid = -1;
+  bool in_cgroup = false;
+  if (cg->version() == CgroupVersion::V2) {
+    UniqueFd dir(::open(cg->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir) {
+      pid = raw_clone_into_cgroup(clone_flags(spec), dir.get());
+      in_cgroup = pid >= 0;
+    }
+  }
+  if (!in_cgroup) pid = raw_clone(clone_flags(spec));
   if (pid < 0) {
     int err = errno;
     cg->destroy();
@@ -195,11 +241,28 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
   c.cg_ = cg;
   c.cgroup_ = cg->path();
   try {
-    if (spec.userns) write_id_maps(pid);
-    cg->add(pid);
+    if (spec.userns) {
+      write_id_maps(pid);
+      std::string ns = "/proc/" + std::to_string(pid) + "/ns/user";
+      UniqueFd userns(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!userns) throw_sys("open", ns);
+      std::vector<UniqueFd> layers;
+      try {
+        layers = make_idmapped_layers(spec, userns.get());
+      } catch (const Error&) {
+        // The layers' filesystem cannot be idmapped (e.g. 9p): use them as
+        // they are; image files then show as nobody inside.
+        char none = 'n';
+        if (::send(ch.go_parent.get(), &none, 1, MSG_NOSIGNAL) != 1) throw_sys("signal container process");
+      }
+      for (auto& layer : layers) send_fd(ch.go_parent.get(), layer.get());
+    }
     ch.send_go();
+    if (!in_cgroup) cg->add(pid);
+    ch.send_go();
+    ch.go_parent.reset();
     if (spec.tty) c.pty_master_ = recv_fd(ch.sock_parent.get());
-    await_exec(ch.report.read.get(), pid);  // reaps the child when it throws
+    rethrow_report(ch.report.read.get());  // the catch below reaps the child
   } catch (...) {
     if (!c.reaped_) {
       ::kill(pid, SIGKILL);
@@ -211,6 +274,8 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
       cg->destroy();
     } catch (...) {
     }
+    // What the child reported (e.g. a refused mount) beats our EPIPE/ESRCH.
+    rethrow_report(ch.report.read.get());
     throw;
   }
   return c;
@@ -258,8 +323,8 @@ void Container::set_pty_size(unsigned short rows, unsigned short cols) {
   set_window_size(pty_master_.get(), rows, cols);
 }
 
-void cleanup(const std::string& id, const std::string& cgroup_parent) {
-  Cgroup::for_container(cgroup_parent, id)->destroy();
+void cleanup(const std::string& id, const std::string& cgroup_parent, const std::string& cgroup_root) {
+  Cgroup::for_container(cgroup_parent, id, cgroup_root.empty() ? "/sys/fs/cgroup" : cgroup_root)->destroy();
 }
 
 ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, const Stdio& stdio) {
@@ -269,7 +334,7 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
   ProcessSetup setup{es.args, merge_env(cspec.env, es.env), es.cwd.empty() ? cspec.cwd : es.cwd,
                      es.user.empty() ? cspec.user : es.user, caps, &prog};
   NamespaceFds ns = open_namespaces(init_pid);
-  auto cg = Cgroup::for_container(cspec.cgroup_parent, cspec.id);
+  auto cg = Cgroup::for_container(cspec.cgroup_parent, cspec.id, cgroup_root_of(cspec));
   Channels ch = Channels::make(es.tty);
 
   // Our children (only) are born in the container's pid namespace; this
@@ -294,12 +359,14 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
   try {
     cg->add(pid);
     ch.send_go();
+    ch.go_parent.reset();
     if (es.tty) h.pty_master = recv_fd(ch.sock_parent.get());
-    await_exec(ch.report.read.get(), pid);
-  } catch (const Error& e) {
+    rethrow_report(ch.report.read.get());  // the catch below reaps the child
+  } catch (...) {
     ::kill(pid, SIGKILL);
     int st;
-    ::waitpid(pid, &st, WNOHANG);
+    ::waitpid(pid, &st, 0);
+    rethrow_report(ch.report.read.get());
     throw;
   }
   return h;

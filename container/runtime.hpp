@@ -31,6 +31,13 @@ struct ExitStatus {
   int exit_code() const { return signal ? 128 + signal : code; }
 };
 
+// Threads: start() and exec_start() clone the calling thread straight into
+// the new namespaces (no helper process), and the child runs ordinary C++
+// (it allocates) until it execs. Call them from a single-threaded process
+// (the monitor, guest-init), or at least while no other thread can hold the
+// malloc lock. The container init's parent-death signal fires when the
+// *thread* that called start() exits, so keep that thread alive while the
+// container runs.
 class Container {
  public:
   // Creates cgroup + namespaces + rootfs and execs spec.args as PID 1 of a
@@ -66,7 +73,7 @@ class Container {
 
 // Removes everything a container with this id may have left behind on this
 // kernel (its cgroups, after killing what is in them). Safe to call twice.
-void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun");
+void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun", const std::string& cgroup_root = "");
 
 struct ExecSpec {
   std::vector<std::string> args;
@@ -74,6 +81,8 @@ struct ExecSpec {
   std::string cwd;                // "": the container's cwd
   std::string user;               // "": the container's user
   bool tty = false;
+  unsigned short tty_rows = 0;    // initial terminal size (0: unset)
+  unsigned short tty_cols = 0;
 };
 
 // Runs a process inside the running container whose init is `init_pid`,

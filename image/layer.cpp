@@ -186,7 +186,14 @@ void Extractor::entry(archive* a, archive_entry* e) {
   if (!p) throw Error(name_ + ": archive entry without a name");
   std::string path = p;
   std::vector<std::string> comps = split_path(path, name_);
-  if (comps.empty()) return;  // the root itself
+  if (comps.empty()) {  // the root itself: only its owner and mode apply
+    if (archive_entry_filetype(e) == AE_IFDIR) {
+      if (::fchown(root_, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
+        throw_sys("chown layer root", name_);
+      if (::fchmod(root_, archive_entry_perm(e) & 07777) < 0) throw_sys("chmod layer root", name_);
+    }
+    return;
+  }
   const std::string leaf = comps.back();
   const std::string rel = join(comps, comps.size());
   UniqueFd parent = open_dir(comps, comps.size() - 1);
@@ -353,6 +360,17 @@ la_ssize_t tar_read(archive* a, void* client, const void** out) {
 
 }  // namespace
 
+void support_compressions(archive* a) {
+  // Built-in decompressors only: filter_all would also run external
+  // programs (lrzip, lzop, grzip...) on untrusted input.
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_lzma(a);
+  archive_read_support_filter_zstd(a);
+  archive_read_support_filter_lz4(a);
+}
+
 UniqueFd open_in_root(int dirfd, const std::string& rel, int flags) {
   struct open_how how {};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
@@ -370,7 +388,7 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
   raw->name = name;
   ReadArchive outer(archive_read_new());
   if (!outer) throw Error("libarchive: out of memory");
-  archive_read_support_filter_all(outer.get());
+  support_compressions(outer.get());
   archive_read_support_format_raw(outer.get());
   if (archive_read_open(outer.get(), raw.get(), nullptr, raw_read, nullptr) != ARCHIVE_OK)
     throw Error(name + ": " + arch_err(outer.get()));
@@ -385,7 +403,7 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
   if (!tar) throw Error("libarchive: out of memory");
   archive_read_support_format_tar(tar.get());
   if (archive_read_open(tar.get(), src.get(), nullptr, tar_read, nullptr) != ARCHIVE_OK)
-    throw Error(name + ": " + (src->err.empty() ? arch_err(tar.get()) : src->err));
+    throw Error(name + ": " + (src->err.empty() ? "not a tar archive (" + arch_err(tar.get()) + ")" : src->err));
 
   Extractor x(dest_dirfd, name, opt);
   size_t entries = 0;
@@ -471,7 +489,7 @@ struct DirTarWriter {
     if (S_ISREG(st.st_mode)) {
       total += static_cast<uint64_t>(st.st_size);
       if (total > max_size)
-        throw Error(root + ": too large: contents exceed the layer limit of " + std::to_string(max_size) +
+        throw Error(root + ": layer too large: contents exceed the limit of " + std::to_string(max_size) +
                     " bytes (set HVRUN_MAX_LAYER_SIZE to change it)");
       archive_entry_set_size(e.get(), st.st_size);
       fd.reset(::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -543,6 +561,15 @@ void write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size) {
   archive_write_set_bytes_in_last_block(w.get(), 1);
   if (archive_write_open_fd(w.get(), out_fd) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
   DirTarWriter t{w.get(), dir, max_size};
+  struct stat st;
+  if (::stat(dir.c_str(), &st) < 0) throw_sys("stat", dir);
+  Entry root(archive_entry_new());  // "./": the root's owner and mode
+  archive_entry_set_pathname(root.get(), "./");
+  archive_entry_set_mode(root.get(), st.st_mode);
+  archive_entry_set_uid(root.get(), st.st_uid);
+  archive_entry_set_gid(root.get(), st.st_gid);
+  archive_entry_set_mtime(root.get(), st.st_mtim.tv_sec, 0);
+  if (archive_write_header(w.get(), root.get()) < ARCHIVE_WARN) throw Error("write tar: " + arch_err(w.get()));
   t.walk("");
   if (archive_write_close(w.get()) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
 }

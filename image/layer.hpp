@@ -23,6 +23,8 @@
 
 #include "util/fd.hpp"
 
+struct archive;
+
 namespace hvrun::image {
 
 inline constexpr uint64_t kDefaultMaxLayerSize = 64ull << 30;  // 64 GiB
@@ -48,6 +50,9 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
 // other than 0:0 whiteouts left out (as extract_tar would). Throws if the
 // regular files' apparent sizes add up to more than max_size.
 void write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size = kDefaultMaxLayerSize);
+
+// Enables gzip, bzip2, xz, lzma, zstd and lz4 (libarchive, in process) on a reader.
+void support_compressions(struct archive* a);
 
 // openat2(dirfd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
 UniqueFd open_in_root(int dirfd, const std::string& rel, int flags);

@@ -17,6 +17,7 @@
 
 #include "image/digest.hpp"
 #include "image/layer.hpp"
+#include "image/staging.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/lock.hpp"
@@ -80,6 +81,16 @@ bool valid_domain(const std::string& d) {
   for (char c : host)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-')) return false;
   return true;
+}
+
+std::string host_arch() {
+#if defined(__x86_64__)
+  return "amd64";
+#elif defined(__aarch64__)
+  return "arm64";
+#else
+  return "";
+#endif
 }
 
 std::string short_id(const std::string& id) { return id.substr(0, 12); }
@@ -159,51 +170,6 @@ std::vector<std::string> list_dir(const std::string& path) {
   }
   ::closedir(d);
   return out;
-}
-
-// A staging directory ROOT/tmp/<n>/ kept alive by a flock on ROOT/tmp/<n>.lock.
-class Staging {
- public:
-  explicit Staging(const Store& s) {
-    // Created under the exclusive store lock so that a concurrent cleaner
-    // never sees the directory before its lock is held.
-    FileLock store_lock(s.lock_path(), FileLock::Mode::Exclusive);
-    std::string name = random_hex(8);
-    path_ = s.tmp_dir() + "/" + name;
-    lock_path_ = path_ + ".lock";
-    lock_ = std::make_unique<FileLock>(lock_path_, FileLock::Mode::Exclusive);
-    if (::mkdir(path_.c_str(), 0700) < 0) throw_sys("mkdir", path_);
-  }
-  ~Staging() {
-    try {
-      remove_all(path_);
-    } catch (...) {
-    }
-    ::unlink(lock_path_.c_str());
-  }
-  Staging(const Staging&) = delete;
-  Staging& operator=(const Staging&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_, lock_path_;
-  std::unique_ptr<FileLock> lock_;
-};
-
-// With the exclusive store lock held: removes staging entries whose owner died.
-void clean_stale_tmp(const Store& s) {
-  for (auto& n : list_dir(s.tmp_dir())) {
-    std::string p = s.tmp_dir() + "/" + n;
-    if (n.size() > 5 && n.substr(n.size() - 5) == ".lock") {
-      FileLock l = FileLock::try_lock(p, FileLock::Mode::Exclusive);
-      if (!l.held()) continue;
-      std::string dir = p.substr(0, p.size() - 5);
-      if (path_exists(dir)) remove_all(dir);
-      ::unlink(p.c_str());
-    } else if (!path_exists(p + ".lock")) {
-      remove_all(p);  // a directory whose lock is gone: its owner died
-    }
-  }
 }
 
 std::map<std::string, std::string> load_repos(const Store& s) {
@@ -313,7 +279,7 @@ Staged Importer::stage_layer(int fd, const std::string& what, const std::string&
 
 void Importer::default_config() {
   json cfg;
-  cfg["architecture"] = "amd64";
+  cfg["architecture"] = host_arch();
   cfg["os"] = "linux";
   cfg["config"] = {{"Env", {kDefaultPath}}, {"Cmd", {"/bin/sh"}}};
   json ids = json::array();
@@ -364,16 +330,6 @@ bool is_index_type(const std::string& mt) {
          mt == "application/vnd.docker.distribution.manifest.list.v2+json";
 }
 
-std::string host_arch() {
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#else
-  return "";
-#endif
-}
-
 void Importer::import_oci(int dirfd, const std::string& what) {
   UniqueFd ifd = open_in_root(dirfd, "index.json", O_RDONLY);
   if (!ifd) throw_sys("open", what + ": index.json");
@@ -398,7 +354,13 @@ void Importer::import_oci(int dirfd, const std::string& what) {
     }
     if (!pick) pick = &doc["manifests"][0];
     if (depth == 0 && pick->contains("annotations") && (*pick)["annotations"].is_object()) {
-      std::string rn = (*pick)["annotations"].value("org.opencontainers.image.ref.name", "");
+      // A full name: containerd's (docker save >= 25) or a ref.name that is
+      // more than a bare tag.
+      const json& ann = (*pick)["annotations"];
+      std::string rn = ann.value("io.containerd.image.name", "");
+      if (rn.empty()) rn = ann.value("org.opencontainers.image.ref.name", "");
+      for (const char* pre : {"docker.io/library/", "docker.io/"})
+        if (rn.rfind(pre, 0) == 0) rn = rn.substr(std::strlen(pre));
       if (rn.find(':') != std::string::npos || rn.find('/') != std::string::npos) {
         try {
           found_tags_.push_back(normalize_ref(rn));
@@ -501,7 +463,7 @@ Kind sniff_tar(const std::string& path) {
     void operator()(archive* a) const { archive_read_free(a); }
   };
   std::unique_ptr<archive, Free> a(archive_read_new());
-  archive_read_support_filter_all(a.get());
+  support_compressions(a.get());
   archive_read_support_format_tar(a.get());
   if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) return Kind::RootfsTar;
   bool oci = false, manifest = false;
@@ -615,6 +577,15 @@ void discard(const Store& s, const std::string& path) {
   remove_all(t);
 }
 
+// With the exclusive lock held: after a crash, drops layers no image uses
+// (a commit killed between moving layers in and writing the image record).
+void tidy(const Store& s) {
+  if (!clean_stale_tmp(s)) return;
+  auto used = used_layers(s);
+  for (auto& l : list_dir(s.root() + "/layers"))
+    if (!used.count(l)) discard(s, s.layer_dir(l));
+}
+
 }  // namespace
 
 std::string normalize_ref(const std::string& ref) {
@@ -684,7 +655,7 @@ ImageRecord Store::import(const std::string& path, const std::optional<std::stri
   ensure_layout();
   {
     FileLock lock(lock_path(), FileLock::Mode::Exclusive);
-    clean_stale_tmp(*this);
+    tidy(*this);
   }
   std::vector<std::string> tags;
   std::string id;
@@ -744,7 +715,7 @@ void Store::tag(const std::string& src, const std::string& dst) {
   if (!is_dir(root_)) throw Error("no such image: " + src);
   ensure_layout();
   FileLock lock(lock_path(), FileLock::Mode::Exclusive);
-  clean_stale_tmp(*this);
+  tidy(*this);
   ImageRecord img = resolve_locked(src);
   auto repos = load_repos(*this);
   repos[d] = img.id;
@@ -755,7 +726,7 @@ std::vector<std::string> Store::remove(const std::string& ref, bool force) {
   if (!is_dir(root_)) throw Error("no such image: " + ref);
   ensure_layout();
   FileLock lock(lock_path(), FileLock::Mode::Exclusive);
-  clean_stale_tmp(*this);
+  tidy(*this);
   ImageRecord img = resolve_locked(ref);
   auto repos = load_repos(*this);
   std::vector<std::string> out;
@@ -793,6 +764,7 @@ std::vector<std::string> Store::remove(const std::string& ref, bool force) {
   save_repos(*this, repos);
   discard(*this, image_dir(img.id));
   ::unlink((root_ + "/vmdisks/" + img.id + ".ext4").c_str());
+  ::unlink((root_ + "/vmdisks/" + img.id + ".lock").c_str());
   out.push_back("Deleted: sha256:" + img.id);
   auto used = used_layers(*this);
   for (auto& l : img.layers)

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -134,6 +135,12 @@ TEST(ContainerSeccomp, DefaultProfileAllowsOrdinarySyscallsAndPlainClone) {
             7);
   // clone with a namespace flag is refused.
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0)); }), EPERM);
+}
+
+TEST(ContainerSeccomp, SocketIsAllowedExceptVsock) {
+  auto prog = compile_seccomp("default", default_capabilities());
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::socket(AF_UNIX, SOCK_STREAM, 0)); }), 0);
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::socket(AF_VSOCK, SOCK_STREAM, 0)); }), EPERM);
 }
 
 TEST(ContainerSeccomp, Clone3AnswersEnosysSoLibcFallsBack) {

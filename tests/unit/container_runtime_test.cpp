@@ -1,10 +1,13 @@
 // Container::start/wait/kill/cleanup end to end against a busybox rootfs.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -26,24 +29,43 @@ std::string read_all(int fd) {
   return out;
 }
 
+// Built once per (script, busybox) version and shared by every test process
+// (ctest runs each test case in its own process): flock + build aside + rename.
 const std::string& busybox_rootfs() {
   static const std::string dir = [] {
-    std::string d = "/tmp/hvrun-test-busybox-" + std::to_string(::getpid());
     std::string src = __FILE__;  // <source>/tests/unit/container_runtime_test.cpp
     for (int i = 0; i < 3; ++i) src = src.substr(0, src.rfind('/'));
-    std::string cmd = src + "/scripts/make-busybox-rootfs.sh " + d + " >/dev/null";
+    std::string script = src + "/scripts/make-busybox-rootfs.sh";
+    struct stat bb {};
+    ::stat("/bin/busybox", &bb);
+    size_t h = std::hash<std::string>{}(read_file(script) + std::to_string(bb.st_size) + ":" +
+                                        std::to_string(bb.st_mtim.tv_sec));
+    char hex[32];
+    std::snprintf(hex, sizeof hex, "%016zx", h);
+    std::string d = std::string("/tmp/hvrun-test-busybox-") + hex;
+    if (path_exists(d + "/.complete")) return d;
+    UniqueFd lock(::open((d + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+    if (!lock || ::flock(lock.get(), LOCK_EX) < 0) throw_sys("lock", d + ".lock");
+    if (path_exists(d + "/.complete")) return d;
+    std::string tmp = d + ".tmp." + std::to_string(::getpid());
+    std::string cmd = script + " " + tmp + " >/dev/null && touch " + tmp + "/.complete";
     if (std::system(cmd.c_str()) != 0) throw Error("make-busybox-rootfs.sh failed");
-    std::atexit([] {
-      std::string c = "rm -rf /tmp/hvrun-test-busybox-" + std::to_string(::getpid()) + " /tmp/hvrun-test-scratch-" +
-                      std::to_string(::getpid()) + "-*";
-      (void)std::system(c.c_str());
-    });
+    remove_all(d);
+    if (::rename(tmp.c_str(), d.c_str()) < 0) throw_sys("rename", tmp);
     return d;
   }();
   return dir;
 }
 
 std::string scratch_dir(const std::string& tag) {
+  static const bool registered = [] {
+    std::atexit([] {
+      std::string c = "rm -rf /tmp/hvrun-test-scratch-" + std::to_string(::getpid()) + "-*";
+      (void)std::system(c.c_str());
+    });
+    return true;
+  }();
+  (void)registered;
   std::string d = "/tmp/hvrun-test-scratch-" + std::to_string(::getpid()) + "-" + tag + "-" + random_hex(4);
   mkdir_p(d);
   return d;
@@ -67,10 +89,10 @@ RunResult run_to_end(const RunSpec& spec) {
     r.out = read_all(p.read.get());
     r.status = c.wait();
   } catch (...) {
-    cleanup(spec.id, spec.cgroup_parent);
+    cleanup(spec.id, spec.cgroup_parent, spec.cgroup_root);
     throw;
   }
-  cleanup(spec.id, spec.cgroup_parent);
+  cleanup(spec.id, spec.cgroup_parent, spec.cgroup_root);
   return r;
 }
 
@@ -322,16 +344,20 @@ TEST(ContainerRuntime, PidsLimitStopsAForkLoop) {
   HVRUN_REQUIRE_ROOT();
   // 40 background sleeps, then count processes with a glob (no fork needed).
   const std::string loop =
-      "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); echo $i > /tmp/started; done;"
+      "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); echo $i > $MARK; done;"
       "set -- /proc/[0-9]*; echo procs=$#";
   auto s = sh(loop);
   s.pids_limit = 10;
+  std::string mark = "/tmp/started-" + s.id;
+  s.env = {"MARK=" + mark};
   auto r = run_to_end(s);
   // The shell's fork fails once 10 tasks exist: it gives up before the 10th sleep.
   EXPECT_NE(r.out.find("can't fork"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("procs="), std::string::npos) << r.out;
-  EXPECT_EQ(read_file(busybox_rootfs() + "/tmp/started"), "9\n");
+  EXPECT_EQ(read_file(busybox_rootfs() + mark), "9\n");
+  ::unlink((busybox_rootfs() + mark).c_str());
   auto u = sh(loop);
+  u.env = {"MARK=/dev/null"};
   auto r2 = run_to_end(u);
   EXPECT_NE(r2.out.find("procs=41"), std::string::npos) << r2.out;  // without a limit all 40 start
 }
@@ -381,26 +407,49 @@ TEST(ContainerRuntime, CgroupFsIsReadOnlyAndRootedAtTheContainer) {
   EXPECT_NE(out.find("refused"), std::string::npos) << out;
 }
 
-TEST(ContainerRuntime, TtyIsATerminalInsideAndMasterIsReturned) {
-  HVRUN_REQUIRE_ROOT();
-  auto s = sh("[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty; stty size");
-  s.tty = true;
-  Container c = Container::start(s, Stdio{});
-  ASSERT_GE(c.pty_master(), 0);
-  c.set_pty_size(33, 111);
-  UniqueFd m = c.take_pty_master();
+// Reads the pty master until `marker` shows up (or EOF/EIO).
+std::string read_until(int fd, const std::string& marker) {
   std::string out;
   char buf[512];
-  for (;;) {
-    ssize_t n = ::read(m.get(), buf, sizeof buf);
+  while (marker.empty() || out.find(marker) == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;  // EIO once the slave side is gone
     out.append(buf, size_t(n));
   }
+  return out;
+}
+
+TEST(ContainerRuntime, TtyIsATerminalWithTheInitialSizeAndResizes) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("[ -t 0 ] && [ -t 1 ] && echo is-a-tty; tty; readlink /proc/self/fd/0; stty size; read x; stty size");
+  s.tty = true;
+  s.tty_rows = 33;
+  s.tty_cols = 111;
+  Container c = Container::start(s, Stdio{});
+  ASSERT_GE(c.pty_master(), 0);
+  std::string out = read_until(c.pty_master(), "33 111");
+  c.set_pty_size(40, 100);
+  ASSERT_EQ(::write(c.pty_master(), "\n", 1), 1);
+  UniqueFd m = c.take_pty_master();
+  out += read_until(m.get(), "");
   auto st = c.wait();
   cleanup(s.id, s.cgroup_parent);
   EXPECT_EQ(st.exit_code(), 0);
   EXPECT_NE(out.find("is-a-tty"), std::string::npos) << out;
-  EXPECT_NE(out.find("/dev/pts/0"), std::string::npos) << out;
+  EXPECT_NE(out.find("/dev/pts/0\r\n/dev/pts/0"), std::string::npos) << out;
+  EXPECT_NE(out.find("33 111"), std::string::npos) << out;
+  EXPECT_NE(out.find("40 100"), std::string::npos) << out;
+}
+
+TEST(ContainerRuntime, TtyConsoleIsThePtySlave) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("echo via-console > /dev/console");
+  s.tty = true;
+  Container c = Container::start(s, Stdio{});
+  std::string out = read_until(c.pty_master(), "via-console");
+  c.wait();
+  cleanup(s.id, s.cgroup_parent);
+  EXPECT_NE(out.find("via-console"), std::string::npos) << out;
 }
 
 TEST(ContainerRuntime, UserNamespaceMapsRootToTheUnprivilegedRange) {
@@ -448,6 +497,184 @@ TEST(ContainerRuntime, ExecOfAMissingCommandIs127) {
   c.kill(SIGKILL);
   c.wait();
   cleanup(s.id, s.cgroup_parent);
+}
+
+TEST(ContainerRuntime, CgroupV2PathEndToEndOnTheHostsCgroup2Mount) {
+  HVRUN_REQUIRE_ROOT();
+  std::string root;
+  for (const char* r : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+    if (path_exists(r) && detect_cgroup_version(r) == CgroupVersion::V2) root = r;
+  if (root.empty()) GTEST_SKIP() << "no cgroup2 mount on this host";
+  auto s = sh("grep '^0::' /proc/self/cgroup; grep ' /sys/fs/cgroup ' /proc/self/mounts | cut -d' ' -f3,4 | cut -c1-10;"
+              "echo done; sleep 30 & exec sleep 30");
+  s.cgroup_root = root;
+  Pipe p = Pipe::make();
+  Container c = Container::start(s, Stdio{-1, p.write.get(), p.write.get()});
+  p.write.reset();
+  std::string dir = root + "/hvrun-test/" + s.id;
+  EXPECT_EQ(c.cgroup_path(), dir);
+  std::string out;
+  char buf[256];
+  while (out.find("done\n") == std::string::npos) {
+    ssize_t n = ::read(p.read.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  EXPECT_EQ(out, "0::/\ncgroup2 ro\ndone\n");
+  EXPECT_NE(read_file(dir + "/cgroup.procs").find(std::to_string(c.pid())), std::string::npos);
+  cleanup(s.id, s.cgroup_parent, s.cgroup_root);  // cgroup.kill
+  auto st = c.wait();
+  EXPECT_EQ(st.signal, SIGKILL);
+  EXPECT_FALSE(path_exists(dir));
+}
+
+TEST(ContainerRuntime, ContainerDiesWithTheProcessThatStartedIt) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = base_spec({"/bin/sleep", "30"});
+  Pipe p = Pipe::make();
+  pid_t monitor = ::fork();
+  if (monitor == 0) {
+    try {
+      Container c = Container::start(s, Stdio{});
+      pid_t pid = c.pid();
+      (void)!::write(p.write.get(), &pid, sizeof pid);
+    } catch (...) {
+    }
+    ::_exit(0);  // no destructor, no wait: a monitor that dies abruptly
+  }
+  p.write.reset();
+  pid_t init = -1;
+  ASSERT_EQ(::read(p.read.get(), &init, sizeof init), ssize_t(sizeof init));
+  int st;
+  ::waitpid(monitor, &st, 0);
+  bool gone = false;
+  for (int i = 0; i < 400 && !gone; ++i) {
+    gone = ::kill(init, 0) < 0 && errno == ESRCH;
+    if (!gone) ::usleep(5000);
+  }
+  EXPECT_TRUE(gone) << "container init " << init << " outlived its monitor";
+  cleanup(s.id, s.cgroup_parent);
+}
+
+TEST(ContainerRuntime, ExecWithTtyGetsATerminal) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = base_spec({"/bin/sleep", "30"});
+  Container c = Container::start(s, Stdio{});
+  ExecSpec es;
+  es.args = {"/bin/sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo exec-tty; tty"};
+  es.tty = true;
+  auto h = exec_start(c.pid(), s, es, Stdio{});
+  ASSERT_TRUE(h.pty_master);
+  std::string out;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(h.pty_master.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  auto st = exec_wait(h.pid);
+  c.kill(SIGKILL);
+  c.wait();
+  cleanup(s.id, s.cgroup_parent);
+  EXPECT_EQ(st.exit_code(), 0);
+  EXPECT_NE(out.find("exec-tty"), std::string::npos) << out;
+  EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
+}
+
+TEST(ContainerRuntime, ExecJoinsAUserNamespacedContainer) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = base_spec({"/bin/sleep", "30"});
+  s.userns = true;
+  s.hostname = "userns-box";
+  Container c = Container::start(s, Stdio{});
+  Pipe p = Pipe::make();
+  ExecSpec es;
+  es.args = {"/bin/sh", "-c", "hostname; id -u; cat /proc/self/uid_map"};
+  auto h = exec_start(c.pid(), s, es, Stdio{-1, p.write.get(), p.write.get()});
+  p.write.reset();
+  std::string out = read_all(p.read.get());
+  auto st = exec_wait(h.pid);
+  c.kill(SIGKILL);
+  c.wait();
+  cleanup(s.id, s.cgroup_parent);
+  EXPECT_EQ(st.exit_code(), 0) << out;
+  EXPECT_NE(out.find("userns-box\n0\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("100000"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace hvrun::container::testing
+
+namespace hvrun::container::testing {
+namespace {
+
+// The image layers are idmapped into the container's user namespace: host
+// root-owned files belong to the container's root, copy-up works, and what
+// the container writes lands in upperdir owned by the mapped root (100000).
+TEST(ContainerRuntime, UserNamespaceOverlayLayersAreIdmappedToTheContainerRoot) {
+  HVRUN_REQUIRE_ROOT();
+  std::string d = scratch_dir("ovl-userns");
+  mkdir_p(d + "/upper");
+  mkdir_p(d + "/work");
+  auto s = sh("stat -c %u:%g /bin/busybox /etc/passwd; echo hi > /etc/new && cat /etc/new; id -u");
+  s.rootfs.clear();
+  s.lowerdirs = {busybox_rootfs()};
+  s.upperdir = d + "/upper";
+  s.workdir = d + "/work";
+  s.userns = true;
+  auto r = run_to_end(s);
+  EXPECT_EQ(r.out, "0:0\n0:0\nhi\n0\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((d + "/upper/etc/new").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u);  // container root, as the host sees it
+  EXPECT_FALSE(path_exists(busybox_rootfs() + "/etc/new"));
+}
+
+TEST(ContainerRuntime, UserNamespaceRootfsDirIsIdmappedToo) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("stat -c %u:%g /etc/passwd; touch /etc/passwd && echo root-can-write");
+  s.userns = true;
+  s.readonly_rootfs = true;  // keep the shared rootfs untouched: the write must be refused as read-only, not EPERM
+  auto r = run_to_end(s);
+  EXPECT_NE(r.out.find("0:0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Read-only file system"), std::string::npos) << r.out;
+}
+
+TEST(ContainerRuntime, UserNamespaceWithHostNetworkStillGetsAReadOnlySys) {
+  HVRUN_REQUIRE_ROOT();
+  // sysfs cannot be mounted from a userns that does not own the netns: the
+  // host's /sys is bound read-only instead, with the masks on top.
+  auto s = sh("touch /sys/x 2>/dev/null && echo sys-rw || echo sys-ro; ls /sys/firmware | wc -l; ls /sys/class/net | wc -l");
+  s.userns = true;
+  s.net = "host";
+  std::string host_count = std::to_string(std::count_if(
+      std::filesystem::directory_iterator("/sys/class/net"), std::filesystem::directory_iterator(), [](auto&) { return true; }));
+  EXPECT_EQ(sh_out(s), "sys-ro\n0\n" + host_count + "\n");
+}
+
+TEST(ContainerRuntime, DeviceNodesMadeInsideCannotBeOpened) {
+  HVRUN_REQUIRE_ROOT();
+  // CAP_MKNOD is a default capability, but the rootfs is nodev (and on v1 the
+  // devices cgroup refuses it too): a block device node is useless.
+  // The host's root block device, which surely exists.
+  struct stat root {};
+  ASSERT_EQ(::stat("/", &root), 0);
+  std::string mm = std::to_string(major(root.st_dev)) + " " + std::to_string(minor(root.st_dev));
+  auto r = run_to_end(sh("mknod /tmp/disk-$$ b " + mm + " && (head -c1 /tmp/disk-$$ >/dev/null 2>&1 && echo opened || echo refused);"
+                         "rm -f /tmp/disk-$$"));
+  EXPECT_EQ(r.out, "refused\n");
+  auto c = sh("mknod /dev/shm/null-$$ c 1 3 && (echo x > /dev/shm/null-$$) 2>/dev/null && echo opened || echo refused");
+  EXPECT_EQ(sh_out(c), "refused\n");
+}
+
+TEST(ContainerRuntime, NetNoneHasOnlyLoopbackAndNetHostSeesTheHost) {
+  HVRUN_REQUIRE_ROOT();
+  EXPECT_EQ(sh_out(sh("ls /sys/class/net")), "lo\n");
+  auto s = sh("ls /sys/class/net | wc -l");
+  s.net = "host";
+  std::string host_count = std::to_string(std::count_if(
+      std::filesystem::directory_iterator("/sys/class/net"), std::filesystem::directory_iterator(), [](auto&) { return true; }));
+  EXPECT_EQ(sh_out(s), host_count + "\n");
 }
 
 }  // namespace

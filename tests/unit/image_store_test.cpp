@@ -1,0 +1,184 @@
+// Image store: refs, import/resolve/tag/rm, layer sharing, vm disks.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include "image/flatten.hpp"
+#include "image/store.hpp"
+#include "tests/unit/image_test_util.hpp"
+#include "util/error.hpp"
+#include "util/lock.hpp"
+
+using namespace hvrun;
+using namespace hvrun::image;
+using namespace hvrun::image::testing;
+
+TEST(ImageRef, NormalizeAddsLatestAndKeepsValidRefs) {
+  EXPECT_EQ(normalize_ref("busybox"), "busybox:latest");
+  EXPECT_EQ(normalize_ref("foo/bar:1.0"), "foo/bar:1.0");
+  EXPECT_EQ(normalize_ref("localhost:5000/x/y_z:v-1"), "localhost:5000/x/y_z:v-1");
+  EXPECT_EQ(normalize_ref("registry.example.com/a__b:T_1"), "registry.example.com/a__b:T_1");
+}
+
+TEST(ImageRef, NormalizeRejectsBadRefs) {
+  for (const std::string& bad : std::vector<std::string>{"", "Upper", "a b", "foo:", ":tag", "foo@sha256:abc", "-lead", "a//b", "a/b/", "x:t@g",
+                          std::string(64, 'a')}) {
+    EXPECT_THROW(normalize_ref(bad), Error) << bad;
+  }
+  try {
+    normalize_ref("Bad");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("invalid reference format"), std::string::npos);
+  }
+}
+
+namespace {
+std::string make_rootfs(const std::string& dir, const std::string& marker) {
+  mkdir_p(dir + "/bin");
+  ::chmod(dir.c_str(), 0750);
+  mkdir_p(dir + "/etc");
+  write_file_atomic(dir + "/etc/marker", marker);
+  write_file_atomic(dir + "/bin/tool", "#!/bin/sh\n", 0755);
+  (void)::symlink("tool", (dir + "/bin/alias").c_str());
+  return dir;
+}
+}  // namespace
+
+TEST(ImageStore, DirectoryImportResolvesByNameIdAndPrefix) {
+  Tmp t;
+  Store s(t.path + "/root");
+  auto rec = s.import(make_rootfs(t.path + "/fs", "one"), "demo:1");
+  EXPECT_EQ(rec.tags, std::vector<std::string>{"demo:1"});
+  EXPECT_EQ(rec.config.cmd, std::vector<std::string>{"/bin/sh"});
+  ASSERT_EQ(rec.config.env.size(), 1u);
+  EXPECT_EQ(rec.config.env[0].rfind("PATH=", 0), 0u);
+  EXPECT_EQ(s.resolve("demo:1").id, rec.id);
+  EXPECT_EQ(s.resolve(rec.id).id, rec.id);
+  EXPECT_EQ(s.resolve("sha256:" + rec.id).id, rec.id);
+  EXPECT_EQ(s.resolve(rec.id.substr(0, 8)).id, rec.id);
+  auto dirs = s.layer_dirs(rec);
+  ASSERT_EQ(dirs.size(), 1u);
+  EXPECT_EQ(read_file(dirs[0] + "/etc/marker"), "one");
+  struct stat st;
+  ASSERT_EQ(::stat(dirs[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u) << "layer root takes the imported root's mode";
+  try {
+    s.resolve("nope");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "no such image: nope");
+  }
+}
+
+TEST(ImageStore, SameContentTwiceSharesLayerAndId) {
+  Tmp t;
+  Store s(t.path + "/root");
+  auto a = s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  auto b = s.import(t.path + "/fs", "b");
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(s.list().size(), 1u);
+  EXPECT_EQ(s.resolve("b").tags.size(), 2u);
+}
+
+TEST(ImageStore, RemoveUntagsThenDeletesAndCollectsUnusedLayers) {
+  Tmp t;
+  Store s(t.path + "/root");
+  auto a = s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  s.tag("a", "b:2");
+  EXPECT_EQ(s.remove("a"), std::vector<std::string>{"Untagged: a:latest"});
+  EXPECT_TRUE(exists(s.layer_dir(a.layers[0])));
+  auto out = s.remove("b:2");
+  EXPECT_EQ(out.back(), "Deleted: sha256:" + a.id);
+  EXPECT_FALSE(exists(s.layer_dir(a.layers[0])));
+  EXPECT_FALSE(exists(s.image_dir(a.id)));
+  EXPECT_THROW(s.resolve(a.id), Error);
+}
+
+TEST(ImageStore, RemoveRefusedWhileContainerUsesImageUnlessForced) {
+  Tmp t;
+  Store s(t.path + "/root");
+  auto a = s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  mkdir_p(s.root() + "/containers/c0ffee");
+  write_file_atomic(s.root() + "/containers/c0ffee/config.json", R"({"image_id":")" + a.id + R"("})");
+  try {
+    s.remove("a");
+    FAIL() << "remove should be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by container c0ffee"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.resolve("a").id, a.id);
+  s.remove("a", true);
+  EXPECT_THROW(s.resolve("a"), Error);
+}
+
+TEST(ImageStore, StaleStagingAndOrphanLayersFromKilledImportAreCleanedAtNextMutation) {
+  Tmp t;
+  Store s(t.path + "/root");
+  auto a = s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  std::string orphan = s.layer_dir(std::string(64, 'e'));
+  mkdir_p(orphan + "/diff");
+  mkdir_p(s.tmp_dir() + "/deadbeef/layers/new-0/diff");  // as left by kill -9 (its flock died with it)
+  write_file_atomic(s.tmp_dir() + "/deadbeef.lock", "");
+  s.tag("a", "b");
+  EXPECT_FALSE(exists(s.tmp_dir() + "/deadbeef"));
+  EXPECT_FALSE(exists(s.tmp_dir() + "/deadbeef.lock"));
+  EXPECT_FALSE(exists(orphan));
+  EXPECT_TRUE(exists(s.layer_dir(a.layers[0]) + "/diff/etc/marker"));
+}
+
+TEST(ImageStore, LiveStagingOfAnotherImportIsNotCleaned) {
+  Tmp t;
+  Store s(t.path + "/root");
+  s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  mkdir_p(s.tmp_dir() + "/cafe");
+  hvrun::FileLock live(s.tmp_dir() + "/cafe.lock");  // an import in progress holds this
+  s.tag("a", "b");
+  EXPECT_TRUE(exists(s.tmp_dir() + "/cafe"));
+}
+
+TEST(ImageFlatten, ApplyLayerHonoursWhiteoutsAndOpaqueDirs) {
+  Tmp t;
+  std::string l1 = t.path + "/l1", l2 = t.path + "/l2", out = t.path + "/out";
+  mkdir_p(l1 + "/a");
+  mkdir_p(l1 + "/b");
+  mkdir_p(l2 + "/b");
+  mkdir_p(out);
+  write_file_atomic(l1 + "/a/x", "x");
+  write_file_atomic(l1 + "/b/y", "y");
+  write_file_atomic(l1 + "/keep", "k1");
+  write_file_atomic(l2 + "/keep", "k2");
+  write_file_atomic(l2 + "/b/z", "z");
+  ASSERT_EQ(::mknod((l2 + "/a").c_str(), S_IFCHR, makedev(0, 0)), 0);
+  ASSERT_EQ(::setxattr((l2 + "/b").c_str(), "trusted.overlay.opaque", "y", 1, 0), 0);
+  apply_layer(l1, out);
+  apply_layer(l2, out);
+  EXPECT_FALSE(exists(out + "/a"));
+  EXPECT_FALSE(exists(out + "/b/y"));
+  EXPECT_EQ(read_file(out + "/b/z"), "z");
+  EXPECT_EQ(read_file(out + "/keep"), "k2");
+  EXPECT_EQ(read_file(l1 + "/keep"), "k1");  // layers are never modified
+}
+
+TEST(ImageFlatten, VmDiskIsBuiltOnceAndContainsTheImageFiles) {
+  Tmp t;
+  Store s(t.path + "/root");
+  auto rec = s.import(make_rootfs(t.path + "/fs", "vm"), "vm");
+  mkdir_p(s.root() + "/vmdisks");
+  std::string stale = s.root() + "/vmdisks/.tmp-" + rec.id.substr(0, 12) + "-dead.ext4";  // a killed build
+  write_file_atomic(stale, "partial");
+  std::string disk = ensure_vm_disk(s, rec);
+  EXPECT_FALSE(exists(stale));
+  EXPECT_EQ(disk, s.root() + "/vmdisks/" + rec.id + ".ext4");
+  struct stat st1;
+  ASSERT_EQ(::stat(disk.c_str(), &st1), 0);
+  EXPECT_GE(st1.st_size, 16 << 20);
+  ASSERT_EQ(sh("debugfs -R 'ls -l /bin' " + disk + " 2>/dev/null | grep -q ' tool'"), 0);
+  ASSERT_EQ(sh("debugfs -R 'cat /etc/marker' " + disk + " 2>/dev/null | grep -qx vm"), 0);
+  EXPECT_EQ(ensure_vm_disk(s, rec), disk);
+  struct stat st2;
+  ASSERT_EQ(::stat(disk.c_str(), &st2), 0);
+  EXPECT_EQ(st1.st_ino, st2.st_ino) << "cached disk was rebuilt";
+  s.remove("vm");
+  EXPECT_FALSE(exists(disk));
+}
