@@ -237,6 +237,9 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   }
   std::optional<WinSize> ws;
   if (spec.tty && foreground) ws = window_size(0);
+  // Signals that arrive while the workload starts wait in the signalfd and are
+  // forwarded once it runs (the runtime resets the mask in the workload).
+  SignalGate gate;
   try {
     backend->start(spec, stdio, ws);
   } catch (const ExitError& e) {
@@ -261,7 +264,6 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     ready->reset();
   }
 
-  SignalGate gate;
   int pty = backend->pty_master();
   if (pty >= 0) set_nonblock(pty);
   std::unique_ptr<RawMode> raw;
@@ -290,7 +292,13 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     } catch (const std::exception&) {
     }
   };
-  relay(r, gate.fd());
+  try {
+    relay(r, gate.fd());
+  } catch (const std::exception& e) {
+    // Never leave a workload behind that nobody relays or records.
+    std::fprintf(stderr, "hvrun: %s (killing the container)\n", e.what());
+    r.on_signal(SIGKILL);
+  }
   log.flush();
   raw.reset();
 
@@ -451,10 +459,10 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
   if (o.spec.cwd.empty()) o.spec.cwd = cfg.spec.cwd;
   if (o.spec.user.empty()) o.spec.user = cfg.spec.user;
   container::Stdio stdio{o.interactive && !o.spec.tty ? 0 : -1, 1, 2};
-  container::ExecHandle h = container::exec_start(st.pid, cfg.spec, o.spec, stdio);
-  // Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT to the exec'd process; with -t also
-  // relay the pty and window size.
+  // Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT to the exec'd process (those that
+  // arrive while it starts included); with -t also relay the pty and window size.
   SignalGate gate;
+  container::ExecHandle h = container::exec_start(st.pid, cfg.spec, o.spec, stdio);
   UniqueFd pidfd = pidfd_open(h.pid);
   pid_t pid = h.pid;
   Relay r;
