@@ -37,16 +37,18 @@ void set_nonblock(int fd) {
   if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-void write_all(int fd, const char* p, size_t n) {
+// False when the reader is gone (EPIPE) or the fd broke.
+bool write_all(int fd, const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return;  // the caller went away: keep the container (and its log) going
+      return false;
     }
     p += w;
     n -= static_cast<size_t>(w);
   }
+  return true;
 }
 
 // Blocks the signals a foreground session forwards and reads them from a
@@ -106,7 +108,12 @@ void relay(Relay& r, int sigfd) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
       if (r.log) r.log->write(s, buf, static_cast<size_t>(n));
-      if (r.echo) write_all(s == Stream::Stdout ? 1 : 2, buf, static_cast<size_t>(n));
+      if (r.echo && !write_all(s == Stream::Stdout ? 1 : 2, buf, static_cast<size_t>(n)) && errno == EPIPE) {
+        // The caller's reader left (`hvrun run ... | head -1`): like a writer
+        // in a pipeline, the workload ends instead of running on unseen.
+        r.echo = false;
+        if (!exited && r.on_signal) r.on_signal(SIGKILL);
+      }
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
       open = false;  // EOF, or EIO from a pty whose slave side is gone
     }

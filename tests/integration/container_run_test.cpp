@@ -141,6 +141,14 @@ TEST_F(ContainerRun, SigtermToHvrunReachesTheContainer) {
   EXPECT_EQ(WEXITSTATUS(st), 42);
 }
 
+TEST_F(ContainerRun, ClosedOutputPipeEndsTheWorkload) {
+  Result r = run({"sh", "-c", hvrun_bin() + " --root " + root() + " --container --rm busybox yes | head -2"}, "", 20);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.out, "y\ny\n");
+  for (int i = 0; i < 100 && !hv({"ps", "-aq"}).out.empty(); ++i) usleep(20000);
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "");  // --rm still ran
+}
+
 TEST_F(ContainerRun, OomKillExits137AndInspectShowsOOMKilled) {
   Result r = hv({"run", "--name", "hog", "--memory", "32m", "busybox", "sh", "-c",
                  "x=$(head -c 200m /dev/zero | tr '\\0' a); echo survived"});
