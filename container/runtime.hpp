@@ -4,6 +4,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@
 #include "util/fd.hpp"
 
 namespace hvrun::container {
+
+class Cgroup;
 
 // The workload's stdio as seen by the caller. -1 means /dev/null.
 // Ignored for a tty spec: then the workload gets the pty slave.
@@ -36,8 +39,11 @@ class Container {
   // "not found", 126 for "not executable", as Docker).
   static Container start(const RunSpec& spec, const Stdio& stdio);
 
-  Container(Container&&) noexcept = default;
-  Container& operator=(Container&&) noexcept = default;
+  // Moves transfer ownership of the process. Destroying a Container whose
+  // init was not reaped SIGKILLs and reaps it (its cgroup stays until
+  // cleanup()).
+  Container(Container&& o) noexcept;
+  Container& operator=(Container&& o) noexcept;
   ~Container();
 
   pid_t pid() const { return pid_; }
@@ -55,18 +61,21 @@ class Container {
   UniqueFd pty_master_;
   std::string cgroup_;
   bool reaped_ = false;
+  std::shared_ptr<Cgroup> cg_;
 };
 
 // Removes everything a container with this id may have left behind on this
 // kernel (its cgroups, after killing what is in them). Safe to call twice.
-void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun");
+void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun", const std::string& cgroup_root = "");
 
 struct ExecSpec {
   std::vector<std::string> args;
-  std::vector<std::string> env;
-  std::string cwd;
-  std::string user;
+  std::vector<std::string> env;   // added to (and overriding) the container's env
+  std::string cwd;                // "": the container's cwd
+  std::string user;               // "": the container's user
   bool tty = false;
+  unsigned short tty_rows = 0;    // initial terminal size (0: unset)
+  unsigned short tty_cols = 0;
 };
 
 // Runs a process inside the running container whose init is `init_pid`,

@@ -35,6 +35,9 @@ struct RunSpec {
 
   bool tty = false;
   bool interactive = false;
+  // Terminal size set on the pty before the workload starts (0: leave unset).
+  unsigned short tty_rows = 0;
+  unsigned short tty_cols = 0;
 
   int64_t memory_bytes = 0;  // 0: unlimited
   double cpus = 0;           // 0: unlimited
@@ -45,12 +48,15 @@ struct RunSpec {
   std::string net = "none";         // "none" | "host"
   bool userns = false;
   std::string cgroup_parent = "hvrun";
+  // Where the cgroup hierarchy is mounted ("" = /sys/fs/cgroup); v1 or v2 is
+  // detected there. Lets tests drive the v2 code on a hybrid host.
+  std::string cgroup_root;
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BindMount, source, target, readonly)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
                                                 upperdir, workdir, rootfs, readonly_rootfs, mounts, tty,
-                                                interactive, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
-                                                seccomp, net, userns, cgroup_parent)
+                                                interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
+                                                seccomp, net, userns, cgroup_parent, cgroup_root)
 
 }  // namespace hvrun::container

@@ -1,0 +1,144 @@
+// cgroup v1: one directory per controller hierarchy. Used on v1 and hybrid
+// hosts. The pids, memory, cpu(acct), freezer, blkio and devices hierarchies
+// are joined when mounted; cpuset is left alone (it would need cpus/mems
+// copied down and we set no cpuset limits).
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+
+#include "container/cgroups.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::container {
+namespace {
+
+using namespace cgroup_detail;
+
+const char* const kControllers[] = {"memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "devices"};
+
+bool is_real_dir(const std::string& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+class CgroupV1 final : public Cgroup {
+ public:
+  CgroupV1(std::string root, std::string rel) : root_(std::move(root)), rel_(std::move(rel)) {
+    for (const char* c : kControllers) {
+      std::string hier = root_ + "/" + c;
+      // cpu and cpuacct are often symlinks to "cpu,cpuacct": follow them once.
+      struct stat st {};
+      if (::stat(hier.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) continue;
+      char real[4096];
+      if (!::realpath(hier.c_str(), real)) continue;
+      std::string dir = std::string(real) + "/" + rel_;
+      bool dup = false;
+      for (auto& d : dirs_) dup = dup || d.dir == dir;
+      if (!dup) dirs_.push_back({c, dir});
+    }
+  }
+
+  CgroupVersion version() const override { return CgroupVersion::V1; }
+
+  void create(const CgroupLimits& l) override {
+    if (dirs_.empty()) throw Error("cgroup v1: no controller hierarchies under " + root_);
+    for (auto& d : dirs_) mkdir_parents(d.dir);
+    if (auto m = dir_of("memory"); !m.empty() && l.memory_bytes > 0) {
+      write_value(m + "/memory.limit_in_bytes", std::to_string(l.memory_bytes));
+      if (::access((m + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0)
+        write_value(m + "/memory.memsw.limit_in_bytes", std::to_string(l.memory_bytes));
+    } else if (m.empty() && l.memory_bytes > 0) {
+      throw Error("cgroup v1: memory limit asked but the memory controller is not mounted");
+    }
+    if (auto c = dir_of("cpu"); l.cpus > 0) {
+      if (c.empty()) throw Error("cgroup v1: cpu limit asked but the cpu controller is not mounted");
+      const int64_t period = 100000;
+      write_value(c + "/cpu.cfs_period_us", std::to_string(period));
+      write_value(c + "/cpu.cfs_quota_us", std::to_string(std::max<int64_t>(1000, std::llround(l.cpus * period))));
+    }
+    if (auto p = dir_of("pids"); l.pids_limit > 0) {
+      if (p.empty()) throw Error("cgroup v1: pids limit asked but the pids controller is not mounted");
+      write_value(p + "/pids.max", std::to_string(l.pids_limit));
+    }
+    if (auto dv = dir_of("devices"); !dv.empty()) {
+      // Deny every device node except the ones /dev gets (and ptys).
+      write_value(dv + "/devices.deny", "a");
+      for (const char* rule : {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
+                               "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c *:* m", "b *:* m"})
+        write_value(dv + "/devices.allow", rule);
+    }
+  }
+
+  void add(pid_t pid) override {
+    for (auto& d : dirs_) write_value(d.dir + "/cgroup.procs", std::to_string(pid));
+  }
+
+  bool oom_killed() const override {
+    auto m = dir_of("memory");
+    return !m.empty() && read_keyed(m + "/memory.oom_control", "oom_kill") > 0;
+  }
+
+  void destroy() override {
+    // Freeze first so that nothing can fork while we kill, then thaw so the
+    // SIGKILLs are acted on.
+    auto fz = dir_of("freezer");
+    bool frozen = false;
+    if (!fz.empty() && is_real_dir(fz)) {
+      try {
+        write_value(fz + "/freezer.state", "FROZEN");
+        frozen = true;
+      } catch (const Error&) {
+      }
+    }
+    for (auto& d : dirs_) {
+      if (!is_real_dir(d.dir)) continue;
+      for (pid_t p : read_procs(d.dir)) ::kill(p, SIGKILL);
+    }
+    if (frozen) write_value(fz + "/freezer.state", "THAWED");
+    for (auto& d : dirs_) {
+      if (!is_real_dir(d.dir)) continue;
+      kill_procs_loop(d.dir);
+    }
+    for (auto& d : dirs_) remove_dir(d.dir);
+  }
+
+  std::string path() const override {
+    auto m = dir_of("memory");
+    return m.empty() ? (dirs_.empty() ? "" : dirs_.front().dir) : m;
+  }
+  std::vector<std::string> paths() const override {
+    std::vector<std::string> out;
+    for (auto& d : dirs_) out.push_back(d.dir);
+    return out;
+  }
+
+ private:
+  struct Dir {
+    std::string controller, dir;
+  };
+  std::string dir_of(const std::string& c) const {
+    for (auto& d : dirs_)
+      if (d.controller == c) return d.dir;
+    return "";
+  }
+  static void mkdir_parents(const std::string& dir) {
+    for (size_t pos = 1; pos != std::string::npos;) {
+      pos = dir.find('/', pos + 1);
+      std::string p = dir.substr(0, pos);
+      if (::mkdir(p.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", p);
+    }
+  }
+
+  std::string root_, rel_;
+  std::vector<Dir> dirs_;
+};
+
+}  // namespace
+
+std::unique_ptr<Cgroup> make_cgroup_v1(const std::string& root, const std::string& rel) {
+  return std::make_unique<CgroupV1>(root, rel);
+}
+
+}  // namespace hvrun::container

@@ -1,0 +1,122 @@
+// cgroup v2 (unified hierarchy): the container's cgroup is
+// <root>/<parent>/<id>; memory, cpu and pids are enabled in each ancestor's
+// cgroup.subtree_control on the way down. cgroup.kill (5.14+) takes the
+// whole cgroup down at once; a SIGKILL loop over cgroup.procs otherwise.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "container/cgroups.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace hvrun::container {
+namespace {
+
+using namespace cgroup_detail;
+
+class CgroupV2 final : public Cgroup {
+ public:
+  CgroupV2(std::string root, std::string rel) : root_(std::move(root)), rel_(std::move(rel)), dir_(root_ + "/" + rel_) {}
+
+  CgroupVersion version() const override { return CgroupVersion::V2; }
+
+  void create(const CgroupLimits& l) override {
+    // Walk down from the root: enable controllers in each ancestor, mkdir the next level.
+    std::string cur = root_;
+    std::istringstream in(rel_);
+    std::string comp;
+    while (std::getline(in, comp, '/')) {
+      enable_controllers(cur);
+      cur += "/" + comp;
+      if (::mkdir(cur.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", cur);
+    }
+    require_controller(l.memory_bytes > 0, "memory");
+    require_controller(l.cpus > 0, "cpu");
+    require_controller(l.pids_limit > 0, "pids");
+    if (l.memory_bytes > 0) {
+      write_value(dir_ + "/memory.max", std::to_string(l.memory_bytes));
+      if (::access((dir_ + "/memory.swap.max").c_str(), F_OK) == 0) write_value(dir_ + "/memory.swap.max", "0");
+    }
+    if (l.cpus > 0) {
+      const int64_t period = 100000;
+      write_value(dir_ + "/cpu.max",
+                  std::to_string(std::max<int64_t>(1000, std::llround(l.cpus * period))) + " " + std::to_string(period));
+    }
+    if (l.pids_limit > 0) write_value(dir_ + "/pids.max", std::to_string(l.pids_limit));
+  }
+
+  void add(pid_t pid) override { write_value(dir_ + "/cgroup.procs", std::to_string(pid)); }
+
+  bool oom_killed() const override { return read_keyed(dir_ + "/memory.events", "oom_kill") > 0; }
+
+  void destroy() override {
+    struct stat st {};
+    if (::stat(dir_.c_str(), &st) < 0) return;
+    if (::access((dir_ + "/cgroup.kill").c_str(), F_OK) == 0) {
+      try {
+        write_value(dir_ + "/cgroup.kill", "1");
+      } catch (const Error&) {
+      }
+    }
+    kill_procs_loop(dir_);
+    remove_dir(dir_);
+  }
+
+  std::string path() const override { return dir_; }
+  std::vector<std::string> paths() const override { return {dir_}; }
+
+ private:
+  void require_controller(bool needed, const char* c) const {
+    if (!needed) return;
+    std::string avail;
+    try {
+      avail = read_file(dir_ + "/cgroup.controllers");
+    } catch (const Error&) {
+    }
+    std::istringstream in(avail);
+    std::string w;
+    while (in >> w)
+      if (w == c) return;
+    throw Error(std::string("cgroup v2: the ") + c + " controller is not available in " + dir_ +
+                " (not delegated, or bound to a v1 hierarchy)");
+  }
+
+  static void enable_controllers(const std::string& dir) {
+    std::string avail;
+    try {
+      avail = read_file(dir + "/cgroup.controllers");
+    } catch (const Error&) {
+      return;
+    }
+    std::string want;
+    for (const char* c : {"memory", "cpu", "pids"}) {
+      std::istringstream in(avail);
+      std::string w;
+      while (in >> w)
+        if (w == c) want += std::string(want.empty() ? "" : " ") + "+" + c;
+    }
+    if (want.empty()) return;
+    std::string enabled;
+    try {
+      enabled = read_file(dir + "/cgroup.subtree_control");
+    } catch (const Error&) {
+    }
+    bool all = true;
+    for (const char* c : {"memory", "cpu", "pids"})
+      if (avail.find(c) != std::string::npos && enabled.find(c) == std::string::npos) all = false;
+    if (!all) write_value(dir + "/cgroup.subtree_control", want);
+  }
+
+  std::string root_, rel_, dir_;
+};
+
+}  // namespace
+
+std::unique_ptr<Cgroup> make_cgroup_v2(const std::string& root, const std::string& rel) {
+  return std::make_unique<CgroupV2>(root, rel);
+}
+
+}  // namespace hvrun::container

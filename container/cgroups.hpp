@@ -1,0 +1,66 @@
+// Cgroups behind one interface: v1 (per-controller hierarchies under
+// /sys/fs/cgroup/<ctrl>, as on hybrid hosts) or v2 (unified), detected at run
+// time from the filesystem type of /sys/fs/cgroup. Hybrid hosts (v1
+// controllers + an empty cgroup2 at /sys/fs/cgroup/unified) use v1.
+//
+// Layout: v1 /sys/fs/cgroup/<ctrl>/<parent>/<id>, v2 /sys/fs/cgroup/<parent>/<id>.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hvrun::container {
+
+enum class CgroupVersion { V1, V2 };
+
+// statfs("/sys/fs/cgroup"): CGROUP2_SUPER_MAGIC means pure v2, anything else v1.
+CgroupVersion detect_cgroup_version(const std::string& root = "/sys/fs/cgroup");
+
+struct CgroupLimits {
+  int64_t memory_bytes = 0;  // 0: unlimited; swap is limited to none
+  double cpus = 0;           // 0: unlimited; quota = cpus * period (100 ms)
+  int64_t pids_limit = 0;    // 0: unlimited
+};
+
+class Cgroup {
+ public:
+  virtual ~Cgroup() = default;
+  // A handle for container `id` under `parent`; creates nothing yet.
+  // Throws Error for an id/parent that would escape the hierarchy.
+  static std::unique_ptr<Cgroup> for_container(const std::string& parent, const std::string& id,
+                                               const std::string& root = "/sys/fs/cgroup");
+
+  virtual CgroupVersion version() const = 0;
+  // Makes the cgroup(s) (enabling controllers on v2) and writes the limits.
+  virtual void create(const CgroupLimits& limits) = 0;
+  // Moves a process in (all hierarchies on v1).
+  virtual void add(pid_t pid) = 0;
+  // True once the kernel OOM-killed something in this cgroup.
+  virtual bool oom_killed() const = 0;
+  // Kills every process in the cgroup(s), then removes the directories.
+  // Idempotent: a missing cgroup is not an error.
+  virtual void destroy() = 0;
+  // The main directory (v2: the cgroup; v1: the memory hierarchy's).
+  virtual std::string path() const = 0;
+  // Every directory this container uses (one on v2, one per controller on v1).
+  virtual std::vector<std::string> paths() const = 0;
+};
+
+std::unique_ptr<Cgroup> make_cgroup_v1(const std::string& root, const std::string& rel);
+std::unique_ptr<Cgroup> make_cgroup_v2(const std::string& root, const std::string& rel);
+
+// Shared helpers for the two implementations.
+namespace cgroup_detail {
+std::vector<pid_t> read_procs(const std::string& dir);  // empty when missing
+void write_value(const std::string& file, const std::string& value);
+int64_t read_keyed(const std::string& file, const std::string& key);  // "key N" lines; -1 when absent
+// SIGKILLs the processes listed in dir/cgroup.procs until it is empty (bounded wait).
+void kill_procs_loop(const std::string& dir);
+// rmdir, retrying briefly while the kernel still reports it busy; ENOENT is fine.
+void remove_dir(const std::string& dir);
+}  // namespace cgroup_detail
+
+}  // namespace hvrun::container

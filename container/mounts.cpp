@@ -1,0 +1,377 @@
+#include "container/mounts.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "container/namespaces.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::container {
+namespace {
+
+std::vector<std::string> clean_components(const std::string& path) {
+  std::vector<std::string> out;
+  std::istringstream in(path);
+  std::string c;
+  while (std::getline(in, c, '/')) {
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      if (!out.empty()) out.pop_back();
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& comps, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += (i ? "/" : "") + comps[i];
+  return s.empty() ? "." : s;
+}
+
+int openat2_path(int dirfd, const std::string& rel, Symlinks symlinks) {
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  if (symlinks == Symlinks::Refuse) how.resolve |= RESOLVE_NO_SYMLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) return int(fd);
+  }
+}
+
+[[noreturn]] void throw_resolve(const std::string& path, int err) {
+  if (err == ELOOP || err == EXDEV)
+    throw Error("path " + path + " in the container root: a symbolic link is in the way (refusing to follow it)", err);
+  throw_sys("open container path", path, err);
+}
+
+void mount_fd_onto(int mntfd, int targetfd, const std::string& what) {
+  check_sys(::move_mount(mntfd, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH), "move_mount", what);
+}
+
+// A new filesystem instance mounted on targetfd.
+void mount_new_fs(int targetfd, const char* type, const std::vector<std::pair<const char*, const char*>>& opts,
+                  unsigned attrs, const std::string& what) {
+  UniqueFd fs(::fsopen(type, FSOPEN_CLOEXEC));
+  if (!fs) throw_sys(std::string("fsopen ") + type + " for", what);
+  for (auto& [k, v] : opts) {
+    int rc = v ? ::fsconfig(fs.get(), FSCONFIG_SET_STRING, k, v, 0) : ::fsconfig(fs.get(), FSCONFIG_SET_FLAG, k, nullptr, 0);
+    if (rc < 0) throw_sys(std::string("fsconfig ") + type + " " + k + " for", what);
+  }
+  check_sys(::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0), std::string("create ") + type + " for", what);
+  UniqueFd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, attrs));
+  if (!mnt) throw_sys(std::string("fsmount ") + type + " for", what);
+  mount_fd_onto(mnt.get(), targetfd, what);
+}
+
+void set_readonly(int treefd, bool recursive, const std::string& what) {
+  mount_attr a{};
+  a.attr_set = MOUNT_ATTR_RDONLY;
+  check_sys(::mount_setattr(treefd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a),
+            "mount_setattr(ro)", what);
+}
+
+// Bind (a copy of) the tree at srcdir/src onto targetfd.
+void bind_onto(int targetfd, int srcdirfd, const char* src, bool recursive, bool readonly, const std::string& what) {
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+  if (!*src) flags |= AT_EMPTY_PATH;
+  UniqueFd tree(::open_tree(srcdirfd, src, flags));
+  if (!tree) throw_sys("open_tree", what);
+  if (readonly) set_readonly(tree.get(), recursive, what);
+  mount_fd_onto(tree.get(), targetfd, what);
+}
+
+const unsigned kNoSuidDevExec = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+
+const char* const kMaskedPaths[] = {"/proc/acpi",         "/proc/asound",      "/proc/interrupts", "/proc/kcore",
+                                    "/proc/keys",         "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
+                                    "/proc/timer_list",   "/proc/timer_stats", "/sys/firmware",
+                                    "/sys/devices/virtual/powercap"};
+const char* const kReadonlyPaths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+
+void mount_root(const RunSpec& spec, std::string& target) {
+  if (!spec.lowerdirs.empty()) {
+    if (spec.upperdir.empty() || spec.workdir.empty())
+      throw Error("overlay rootfs needs upperdir and workdir");
+    target = overlay_mountpoint(spec);
+    std::string lower;
+    for (auto& l : spec.lowerdirs) {
+      if (l.find_first_of(":,") != std::string::npos) throw Error("overlay lowerdir " + l + ": ':' or ',' in the path");
+      lower += (lower.empty() ? "" : ":") + l;
+    }
+    std::string opts = "lowerdir=" + lower + ",upperdir=" + spec.upperdir + ",workdir=" + spec.workdir;
+    if (spec.userns) opts += ",userxattr";
+    check_sys(::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()), "mount overlay on", target);
+  } else if (!spec.rootfs.empty()) {
+    target = spec.rootfs;
+    check_sys(::mount(target.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind rootfs", target);
+    mount_attr a{};
+    a.attr_set = MOUNT_ATTR_NODEV;
+    check_sys(::mount_setattr(AT_FDCWD, target.c_str(), 0, &a, sizeof a), "mount_setattr(nodev)", target);
+  } else {
+    throw Error("run spec has neither rootfs nor lowerdirs");
+  }
+}
+
+void setup_dev(int rootfd, const RunSpec& spec, RootfsResult& result) {
+  UniqueFd dev = open_in_root(rootfd, "/dev", Create::Dir);
+  mount_new_fs(dev.get(), "tmpfs", {{"mode", "755"}, {"size", "65536k"}}, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev");
+  // Host nodes bound in (works in a user namespace too, where mknod does not).
+  for (const char* n : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    std::string p = std::string("/dev/") + n;
+    UniqueFd t = open_in_root(rootfd, p, Create::File);
+    bind_onto(t.get(), AT_FDCWD, p.c_str(), false, false, p);
+  }
+  UniqueFd pts = open_in_root(rootfd, "/dev/pts", Create::Dir);
+  mount_new_fs(pts.get(), "devpts", {{"newinstance", nullptr}, {"ptmxmode", "0666"}, {"mode", "0620"}, {"gid", "5"}},
+               MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts");
+  UniqueFd shm = open_in_root(rootfd, "/dev/shm", Create::Dir);
+  mount_new_fs(shm.get(), "tmpfs", {{"mode", "1777"}, {"size", "65536k"}}, kNoSuidDevExec, "/dev/shm");
+  UniqueFd mq = open_in_root(rootfd, "/dev/mqueue", Create::Dir);
+  try {
+    mount_new_fs(mq.get(), "mqueue", {}, kNoSuidDevExec, "/dev/mqueue");
+  } catch (const Error& e) {
+    if (e.code() != ENODEV) throw;  // a kernel without POSIX_MQUEUE (small guest kernels): no /dev/mqueue
+  }
+
+  UniqueFd devdir = open_in_root(rootfd, "/dev", Create::No);
+  UniqueFd d(::openat(devdir.get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!d) throw_sys("open", "/dev");
+  for (auto [name, to] : {std::pair{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+                          {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}, {"core", "/proc/kcore"}})
+    check_sys(::symlinkat(to, d.get(), name), "symlink /dev/", name);
+
+  if (spec.tty) {
+    // Re-resolve: `pts` still names the directory under the new devpts mount.
+    UniqueFd ptsmnt = open_in_root(rootfd, "/dev/pts", Create::No);
+    UniqueFd ptsdir(::openat(ptsmnt.get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (!ptsdir) throw_sys("open", "/dev/pts");
+    result.pty = open_pty(ptsdir.get(), "ptmx");
+    UniqueFd console = open_in_root(rootfd, "/dev/console", Create::File);
+    bind_onto(console.get(), result.pty->slave.get(), "", false, false, "/dev/console");
+  }
+}
+
+// The cgroup v1 hierarchies mounted on the host: mount point name and the
+// options that select the hierarchy (controllers, name=).
+struct V1Hierarchy {
+  std::string dir;
+  std::vector<std::string> flags;
+  std::string name;
+};
+
+std::vector<V1Hierarchy> v1_hierarchies() {
+  std::set<std::string> controllers;
+  {
+    std::ifstream in("/proc/cgroups");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      controllers.insert(line.substr(0, line.find_first_of(" \t")));
+    }
+  }
+  std::vector<V1Hierarchy> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
+    std::string id, parent, devno, root, mp, fstype, source, super;
+    pre >> id >> parent >> devno >> root >> mp;
+    post >> fstype >> source >> super;
+    if (fstype != "cgroup" || mp.rfind("/sys/fs/cgroup/", 0) != 0) continue;
+    V1Hierarchy h;
+    h.dir = mp.substr(15);
+    if (h.dir.empty() || h.dir.find('/') != std::string::npos) continue;
+    std::istringstream opts(super);
+    std::string o;
+    while (std::getline(opts, o, ',')) {
+      if (controllers.count(o)) h.flags.push_back(o);
+      if (o.rfind("name=", 0) == 0) h.name = o.substr(5);
+    }
+    if (!h.flags.empty() || !h.name.empty()) out.push_back(std::move(h));
+  }
+  return out;
+}
+
+void setup_sys(int rootfd, CgroupVersion cgv) {
+  UniqueFd sys = open_in_root(rootfd, "/sys", Create::Dir);
+  try {
+    mount_new_fs(sys.get(), "sysfs", {}, MOUNT_ATTR_RDONLY | kNoSuidDevExec, "/sys");
+  } catch (const Error& e) {
+    // sysfs cannot be mounted from a user namespace that does not own the
+    // network namespace (--net host with userns): bind the host's, read-only.
+    if (e.code() != EPERM) throw;
+    bind_onto(sys.get(), AT_FDCWD, "/sys", true, true, "/sys");
+  }
+  UniqueFd cg = open_in_root(rootfd, "/sys/fs/cgroup", Create::No);
+  if (!cg) return;
+  if (cgv == CgroupVersion::V2) {
+    mount_new_fs(cg.get(), "cgroup2", {}, MOUNT_ATTR_RDONLY | kNoSuidDevExec, "/sys/fs/cgroup");
+    return;
+  }
+  // v1: a tmpfs holding one read-only mount per hierarchy, then the tmpfs made read-only.
+  auto hierarchies = v1_hierarchies();
+  UniqueFd fs(::fsopen("tmpfs", FSOPEN_CLOEXEC));
+  if (!fs) throw_sys("fsopen tmpfs for", "/sys/fs/cgroup");
+  check_sys(::fsconfig(fs.get(), FSCONFIG_SET_STRING, "mode", "755", 0), "fsconfig", "/sys/fs/cgroup");
+  check_sys(::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0), "create tmpfs for", "/sys/fs/cgroup");
+  UniqueFd tmp(::fsmount(fs.get(), FSMOUNT_CLOEXEC, kNoSuidDevExec));
+  if (!tmp) throw_sys("fsmount", "/sys/fs/cgroup");
+  for (auto& h : hierarchies) {
+    std::string what = "/sys/fs/cgroup/" + h.dir;
+    check_sys(::mkdirat(tmp.get(), h.dir.c_str(), 0755), "mkdir", what);
+    UniqueFd t(::openat(tmp.get(), h.dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!t) throw_sys("open", what);
+    std::vector<std::pair<const char*, const char*>> opts;
+    for (auto& f : h.flags) opts.push_back({f.c_str(), nullptr});
+    if (!h.name.empty()) opts.push_back({"name", h.name.c_str()});
+    mount_new_fs(t.get(), "cgroup", opts, MOUNT_ATTR_RDONLY | kNoSuidDevExec, what);
+  }
+  set_readonly(tmp.get(), false, "/sys/fs/cgroup");
+  mount_fd_onto(tmp.get(), cg.get(), "/sys/fs/cgroup");
+}
+
+void mask_paths(int rootfd) {
+  for (const char* p : kMaskedPaths) {
+    UniqueFd t = open_in_root(rootfd, p, Create::No);
+    if (!t) continue;
+    struct stat st {};
+    check_sys(::fstat(t.get(), &st), "stat", p);
+    if (S_ISDIR(st.st_mode))
+      mount_new_fs(t.get(), "tmpfs", {}, MOUNT_ATTR_RDONLY | kNoSuidDevExec, p);
+    else
+      bind_onto(t.get(), AT_FDCWD, "/dev/null", false, false, p);
+  }
+  for (const char* p : kReadonlyPaths) {
+    UniqueFd t = open_in_root(rootfd, p, Create::No);
+    if (!t) continue;
+    bind_onto(t.get(), t.get(), "", true, true, p);
+  }
+}
+
+void user_mounts(int rootfd, const RunSpec& spec) {
+  for (auto& m : spec.mounts) {
+    if (m.target.empty() || m.target.front() != '/') throw Error("bind mount target " + m.target + ": not an absolute path");
+    struct stat st {};
+    if (::stat(m.source.c_str(), &st) < 0) throw_sys("bind mount source", m.source);
+    UniqueFd t = open_in_root(rootfd, m.target, S_ISDIR(st.st_mode) ? Create::Dir : Create::File, Symlinks::FollowInRoot);
+    bind_onto(t.get(), AT_FDCWD, m.source.c_str(), true, m.readonly, m.source + " -> " + m.target);
+  }
+}
+
+}  // namespace
+
+UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlinks symlinks) {
+  auto comps = clean_components(path);
+  std::string rel = join(comps, comps.size());
+  int fd = openat2_path(rootfd, rel, symlinks);
+  if (fd >= 0) return UniqueFd(fd);
+  if (errno != ENOENT) throw_resolve(path, errno);
+  if (create == Create::No) return {};
+  // Create what is missing, one component at a time, each step resolved afresh.
+  int hops = 0;
+  for (size_t i = 1; i <= comps.size(); ++i) {
+    std::string prefix = join(comps, i);
+    UniqueFd cur(openat2_path(rootfd, prefix, symlinks));
+    if (cur) continue;
+    if (errno != ENOENT) throw_resolve(path, errno);
+    UniqueFd parent(openat2_path(rootfd, join(comps, i - 1), symlinks));
+    if (!parent) throw_resolve(path, errno);
+    // O_PATH fds cannot be used with mkdirat; reopen the parent as a directory.
+    UniqueFd pdir(::openat(parent.get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (!pdir) throw_sys("open parent of", path);
+    const char* name = comps[i - 1].c_str();
+    bool last = i == comps.size();
+    if (symlinks == Symlinks::FollowInRoot) {
+      // A dangling symlink: splice its target into the path (resolved in the
+      // root, so an absolute target means the container's /), as Docker does.
+      char buf[4096];
+      ssize_t n = ::readlinkat(pdir.get(), name, buf, sizeof buf - 1);
+      if (n >= 0) {
+        if (++hops > 40) throw_resolve(path, ELOOP);
+        std::string target(buf, size_t(n));
+        std::vector<std::string> head(comps.begin(), comps.begin() + long(i - 1));
+        std::vector<std::string> tail(comps.begin() + long(i), comps.end());
+        std::string spliced = (target.front() == '/' ? "" : join(head, head.size()) + "/") + target;
+        for (auto& t : tail) spliced += "/" + t;
+        comps = clean_components(spliced);
+        i = 0;  // start over on the new path
+        continue;
+      }
+    }
+    if (!last || create == Create::Dir) {
+      if (::mkdirat(pdir.get(), name, 0755) < 0 && errno != EEXIST) throw_sys("mkdir", prefix);
+    } else {
+      int f = ::openat(pdir.get(), name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (f < 0 && errno != EEXIST) throw_sys("create", prefix);
+      if (f >= 0) ::close(f);
+    }
+    UniqueFd again(openat2_path(rootfd, prefix, symlinks));
+    if (!again) throw_resolve(path, errno == ENOENT ? ELOOP : errno);  // a dangling symlink is in the way
+  }
+  fd = openat2_path(rootfd, join(comps, comps.size()), symlinks);
+  if (fd < 0) throw_resolve(path, errno);
+  return UniqueFd(fd);
+}
+
+void prepare_rootfs_dirs(const RunSpec& spec) {
+  if (spec.lowerdirs.empty()) return;
+  if (spec.upperdir.empty() || spec.workdir.empty()) throw Error("overlay rootfs needs upperdir and workdir");
+  std::string target = overlay_mountpoint(spec);
+  if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", target);
+  if (!spec.userns) return;
+  for (const std::string* d : {&spec.upperdir, &spec.workdir, static_cast<const std::string*>(&target)})
+    check_sys(::chown(d->c_str(), kUsernsHostBase, kUsernsHostBase), "chown", *d);
+}
+
+std::string overlay_mountpoint(const RunSpec& spec) {
+  std::string up = spec.upperdir;
+  while (up.size() > 1 && up.back() == '/') up.pop_back();
+  auto slash = up.rfind('/');
+  std::string parent = slash == std::string::npos || slash == 0 ? "/" : up.substr(0, slash);
+  return (parent == "/" ? "" : parent) + "/merged";
+}
+
+RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::function<void()>& before_cgroup_view) {
+  RootfsResult result;
+  // Nothing we mount may propagate back to the host.
+  check_sys(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
+  std::string target;
+  mount_root(spec, target);
+  UniqueFd root(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw_sys("open rootfs", target);
+
+  UniqueFd proc = open_in_root(root.get(), "/proc", Create::Dir);
+  mount_new_fs(proc.get(), "proc", {}, kNoSuidDevExec, "/proc");
+  setup_dev(root.get(), spec, result);
+  if (before_cgroup_view) before_cgroup_view();
+  setup_sys(root.get(), cgv);
+  mask_paths(root.get());
+  user_mounts(root.get(), spec);
+
+  check_sys(::fchdir(root.get()), "chdir", target);
+  check_sys(int(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", target);
+  check_sys(::umount2(".", MNT_DETACH), "detach old root");
+  check_sys(::chdir("/"), "chdir /");
+  if (spec.readonly_rootfs) {
+    mount_attr a{};
+    a.attr_set = MOUNT_ATTR_RDONLY;
+    check_sys(::mount_setattr(AT_FDCWD, "/", 0, &a, sizeof a), "remount / read-only");
+  }
+  return result;
+}
+
+}  // namespace hvrun::container

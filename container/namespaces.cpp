@@ -1,0 +1,65 @@
+#include "container/namespaces.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.hpp"
+
+namespace hvrun::container {
+
+unsigned long clone_flags(const RunSpec& spec) {
+  unsigned long f = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (spec.net != "host") f |= CLONE_NEWNET;
+  if (spec.userns) f |= CLONE_NEWUSER;
+  return f;
+}
+
+void write_id_maps(pid_t pid) {
+  std::string map = "0 " + std::to_string(kUsernsHostBase) + " " + std::to_string(kUsernsSize) + "\n";
+  for (const char* f : {"uid_map", "gid_map"}) {
+    std::string path = "/proc/" + std::to_string(pid) + "/" + f;
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) throw_sys("open", path);
+    if (::write(fd.get(), map.data(), map.size()) != ssize_t(map.size())) throw_sys("write", path);
+  }
+}
+
+namespace {
+UniqueFd open_ns_if_different(pid_t pid, const char* name) {
+  std::string theirs = "/proc/" + std::to_string(pid) + "/ns/" + name;
+  std::string ours = std::string("/proc/self/ns/") + name;
+  UniqueFd fd(::open(theirs.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_sys("open", theirs);
+  struct stat a {}, b {};
+  if (::fstat(fd.get(), &a) == 0 && ::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+    return {};
+  return fd;
+}
+}  // namespace
+
+NamespaceFds open_namespaces(pid_t pid) {
+  NamespaceFds ns;
+  ns.user = open_ns_if_different(pid, "user");
+  ns.mnt = open_ns_if_different(pid, "mnt");
+  ns.uts = open_ns_if_different(pid, "uts");
+  ns.ipc = open_ns_if_different(pid, "ipc");
+  ns.net = open_ns_if_different(pid, "net");
+  ns.cgroup = open_ns_if_different(pid, "cgroup");
+  ns.pid = open_ns_if_different(pid, "pid");
+  return ns;
+}
+
+void join_namespaces(const NamespaceFds& ns) {
+  struct {
+    const UniqueFd& fd;
+    int type;
+    const char* name;
+  } order[] = {{ns.user, CLONE_NEWUSER, "user"}, {ns.mnt, CLONE_NEWNS, "mnt"},     {ns.uts, CLONE_NEWUTS, "uts"},
+               {ns.ipc, CLONE_NEWIPC, "ipc"},    {ns.net, CLONE_NEWNET, "net"},     {ns.cgroup, CLONE_NEWCGROUP, "cgroup"}};
+  for (auto& o : order)
+    if (o.fd) check_sys(::setns(o.fd.get(), o.type), "setns", o.name);
+}
+
+}  // namespace hvrun::container

@@ -1,0 +1,45 @@
+// Namespaces: which ones a container gets, the user-namespace id mapping,
+// and joining a running container's namespaces (exec).
+//
+// User namespaces (spec.userns): container uid/gid 0..65535 map to host
+// kUsernsHostBase..kUsernsHostBase+65535 (100000:65536, the usual subuid
+// range). The image files keep their host owners, so inside they show as
+// "nobody" unless the image was chowned into that range: they stay readable
+// (per their "other" bits) but not writable, and overlay copy-up of a
+// directory owned by an unmapped id fails with EOVERFLOW. start() chowns
+// upperdir/workdir (and the overlay mount point) to the mapped root so the
+// container's root owns "/" and everything it creates. Id-shifted layers or
+// idmapped lower mounts (MOUNT_ATTR_IDMAP) would lift this; not done yet.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "container/spec.hpp"
+#include "util/fd.hpp"
+
+namespace hvrun::container {
+
+inline constexpr unsigned kUsernsHostBase = 100000;
+inline constexpr unsigned kUsernsSize = 65536;
+
+// Flags for clone(): mnt, pid, uts, ipc, net (unless net=="host"), user
+// (when spec.userns). The cgroup namespace is unshared by the child after
+// the parent moved it into its cgroup, so that its cgroup root is the
+// container's cgroup.
+unsigned long clone_flags(const RunSpec& spec);
+
+// Parent side: writes uid_map/gid_map of a child cloned with CLONE_NEWUSER.
+void write_id_maps(pid_t pid);
+
+// The namespaces of a running process, opened before joining any of them.
+struct NamespaceFds {
+  UniqueFd user, mnt, uts, ipc, net, cgroup, pid;
+};
+// Opens /proc/PID/ns/* for the namespaces that differ from ours.
+NamespaceFds open_namespaces(pid_t pid);
+// Joins them all except pid: user first, then mnt, uts, ipc, net, cgroup.
+void join_namespaces(const NamespaceFds& ns);
+
+}  // namespace hvrun::container

@@ -1,0 +1,180 @@
+#include "container/process.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "container/mounts.hpp"
+#include "container/user.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::container {
+namespace {
+
+enum : int32_t { kReportSetup = 1, kReportExec = 2 };
+
+struct SyncReport {
+  int32_t kind;
+  int32_t err;
+  char msg[504];
+};
+
+void write_report(int fd, int32_t kind, int32_t err, const std::string& msg) {
+  SyncReport r{};
+  r.kind = kind;
+  r.err = err;
+  std::strncpy(r.msg, msg.c_str(), sizeof r.msg - 1);
+  ssize_t n;
+  do n = ::write(fd, &r, sizeof r);
+  while (n < 0 && errno == EINTR);
+}
+
+void reset_signals() {
+  sigset_t all;
+  sigemptyset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s) ::sigaction(s, &sa, nullptr);  // fails harmlessly for SIGKILL/SIGSTOP
+}
+
+std::string env_value(const std::vector<std::string>& env, const std::string& key) {
+  for (auto& e : env)
+    if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
+  return "";
+}
+
+}  // namespace
+
+std::vector<std::string> build_env(const std::vector<std::string>& env) {
+  std::vector<std::string> out = env;
+  bool has_path = false;
+  for (auto& e : env) has_path = has_path || e.rfind("PATH=", 0) == 0;
+  if (!has_path) out.push_back(std::string("PATH=") + kDefaultPath);
+  return out;
+}
+
+void setup_stdio(const Stdio& stdio) {
+  int src[3] = {stdio.in, stdio.out, stdio.err};
+  int tmp[3];
+  for (int i = 0; i < 3; ++i) {
+    tmp[i] = src[i] >= 0 ? ::fcntl(src[i], F_DUPFD_CLOEXEC, 3) : ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (tmp[i] < 0) throw_sys("set up stdio");
+  }
+  for (int i = 0; i < 3; ++i) {
+    check_sys(::dup2(tmp[i], i), "dup2 stdio");
+    ::close(tmp[i]);
+  }
+}
+
+void finish_and_exec(const ProcessSetup& p, int report_fd) {
+  if (p.args.empty()) throw Error("no command given");
+  ResolvedUser u = resolve_user_in_root(p.user);
+  std::vector<std::string> env = build_env(p.env);
+
+  {
+    UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_sys("open", "/");
+    UniqueFd cwd = open_in_root(root.get(), p.cwd.empty() ? "/" : p.cwd, Create::Dir, Symlinks::FollowInRoot);
+    check_sys(::fchdir(cwd.get()), "chdir", p.cwd);
+  }
+
+  drop_bounding_set(p.caps);
+  keep_caps_across_setuid();
+  check_sys(::setgroups(u.groups.size(), u.groups.data()), "setgroups");
+  check_sys(::setresgid(u.gid, u.gid, u.gid), "setgid", std::to_string(u.gid));
+  check_sys(::setresuid(u.uid, u.uid, u.uid), "setuid", std::to_string(u.uid));
+  apply_capabilities(p.caps);
+  check_sys(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");
+  // Set again: changing credentials cleared it.
+  check_sys(::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)");
+  reset_signals();
+
+  std::vector<char*> argv, envp;
+  for (auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  // Candidate paths resolved before seccomp, tried after.
+  std::vector<std::string> candidates;
+  const std::string& name = p.args[0];
+  if (name.find('/') != std::string::npos) {
+    candidates.push_back(name);
+  } else {
+    std::string path = env_value(env, "PATH");
+    size_t start = 0;
+    for (;;) {
+      size_t colon = path.find(':', start);
+      std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      candidates.push_back((dir.empty() ? "." : dir) + "/" + name);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  }
+
+  // Nothing inherited reaches the workload but 0, 1, 2 (CVE-2024-21626).
+  check_sys(::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC), "close_range");
+  load_seccomp(*p.seccomp);
+
+  int err = ENOENT;
+  bool saw_eacces = false;
+  for (auto& c : candidates) {
+    ::execve(c.c_str(), argv.data(), envp.data());
+    if (errno == EACCES) saw_eacces = true;
+    else if (errno != ENOENT && errno != ENOTDIR) {
+      err = errno;
+      break;
+    }
+  }
+  if (saw_eacces && err == ENOENT) err = EACCES;
+  write_report(report_fd, kReportExec, err, "exec " + name + ": " + std::strerror(err));
+  ::_exit(err == ENOENT ? 127 : 126);
+}
+
+void report_failure_and_exit(int report_fd, const std::string& msg) {
+  write_report(report_fd, kReportSetup, 0, msg);
+  ::_exit(1);
+}
+
+ExitStatus wait_exit(pid_t pid) {
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) throw_sys("waitpid", std::to_string(pid));
+  ExitStatus s;
+  if (WIFEXITED(st)) s.code = WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) s.signal = WTERMSIG(st);
+  return s;
+}
+
+void rethrow_report(int fd) {
+  SyncReport r{};
+  size_t got = 0;
+  while (got < sizeof r) {
+    ssize_t n = ::read(fd, reinterpret_cast<char*>(&r) + got, sizeof r - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_sys("read child report");
+    if (n == 0) break;
+    got += size_t(n);
+  }
+  if (got == 0) return;  // EOF: the exec happened (the CLOEXEC pipe closed)
+  r.msg[sizeof r.msg - 1] = 0;
+  if (got < sizeof r) throw Error("container process died while starting");
+  if (r.kind == kReportExec) throw ExitError(r.msg, r.err == ENOENT ? 127 : 126, r.err);
+  throw Error(r.msg);
+}
+
+void await_exec(int fd, pid_t child) {
+  try {
+    rethrow_report(fd);
+  } catch (...) {
+    wait_exit(child);
+    throw;
+  }
+}
+
+}  // namespace hvrun::container

@@ -1,0 +1,55 @@
+// The last steps of every container process (init and exec alike), run in
+// the child after its namespaces and root are in place: resolve the user in
+// the image, build the environment, enter the cwd (inside the root, created
+// if missing as Docker does), drop capabilities around the uid switch,
+// no_new_privs, parent-death signal, close-on-exec for every inherited fd,
+// seccomp, execve. Also the child->parent report protocol over a CLOEXEC
+// pipe: EOF means the exec succeeded; a SyncReport means it did not.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "container/capabilities.hpp"
+#include "container/runtime.hpp"
+#include "container/seccomp.hpp"
+
+namespace hvrun::container {
+
+struct ProcessSetup {
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string cwd = "/";
+  std::string user;
+  CapSet caps = 0;
+  const SeccompProgram* seccomp = nullptr;
+};
+
+inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// spec env with PATH added when absent.
+std::vector<std::string> build_env(const std::vector<std::string>& env);
+
+// Points fds 0,1,2 at the caller's stdio (-1: /dev/null, opened now, so
+// call it before pivot_root / setns).
+void setup_stdio(const Stdio& stdio);
+
+// Never returns: execs, or reports why not on report_fd and _exits.
+// Setup failures throw Error (the caller reports them).
+[[noreturn]] void finish_and_exec(const ProcessSetup& p, int report_fd);
+
+// Child side: reports a setup failure and _exits(1).
+[[noreturn]] void report_failure_and_exit(int report_fd, const std::string& msg);
+
+// Parent side: reads the report pipe until EOF. On a report, reaps `child`
+// and throws: ExitError (127 not found / 126 not executable) for exec
+// failures, Error for setup failures.
+void await_exec(int report_read_fd, pid_t child);
+// Reads the report pipe until EOF and throws what the child reported, if it
+// reported anything (no reaping). For error paths that already reaped it.
+void rethrow_report(int report_read_fd);
+
+ExitStatus wait_exit(pid_t pid);
+
+}  // namespace hvrun::container

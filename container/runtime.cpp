@@ -1,0 +1,352 @@
+// Container lifecycle: start (clone straight into the new namespaces, no
+// helper process or re-exec), wait, kill, cleanup, and exec into a running
+// container.
+//
+// start() handshake:
+//   parent                         child (clone: mnt pid uts ipc [net] [user])
+//   cgroup mkdir + limits
+//   clone ------------------------> PDEATHSIG, !dumpable, stdio; blocks on `go`
+//   uid/gid maps (userns)
+//   write `go` 1 ------------------> hostname, root mount, /proc, /dev
+//   add pid to cgroup(s)             (in parallel: the first cgroup.procs
+//                                    write waits for an RCU grace period)
+//   write `go` 2 ------------------> unshare(cgroup ns), /sys + cgroup fs,
+//                                    masks, binds, pivot_root, pty
+//   recv pty master  <-------------- user, caps, nnp, close_range, seccomp
+//   read report pipe: EOF = exec'd   execve (or report errno, _exit 127/126)
+// On cgroup v2, clone3(CLONE_INTO_CGROUP) creates the child directly in its
+// cgroup (no migration at all); `go` 2 follows `go` 1 at once.
+#include "container/runtime.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "container/capabilities.hpp"
+#include "container/cgroups.hpp"
+#include "container/mounts.hpp"
+#include "container/namespaces.hpp"
+#include "container/process.hpp"
+#include "container/pty.hpp"
+#include "container/seccomp.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::container {
+namespace {
+
+struct Channels {
+  Pipe report;  // child -> parent, CLOEXEC: EOF when the exec succeeded
+  // parent -> child "go" bytes. A socketpair so that a dead child is EPIPE
+  // (MSG_NOSIGNAL), not SIGPIPE, and a dead parent is EOF.
+  UniqueFd go_parent, go_child;
+  UniqueFd sock_parent, sock_child;  // pty master travels here
+
+  static Channels make(bool tty) {
+    Channels c{Pipe::make(), {}, {}, {}, {}};
+    int sv[2];
+    check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+    c.go_parent.reset(sv[0]);
+    c.go_child.reset(sv[1]);
+    if (tty) {
+      check_sys(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair");
+      c.sock_parent.reset(sv[0]);
+      c.sock_child.reset(sv[1]);
+    }
+    return c;
+  }
+  // Child side: drop the parent's ends (so a dead parent reads as EOF on `go`).
+  void child_side() {
+    ::close(report.read.release());
+    ::close(go_parent.release());
+    if (sock_parent) ::close(sock_parent.release());
+  }
+  void parent_side() {
+    report.write.reset();
+    go_child.reset();
+    sock_child.reset();
+  }
+  void wait_go() {
+    char b;
+    ssize_t n;
+    do n = ::read(go_child.get(), &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) ::_exit(1);  // the parent died or gave up
+  }
+  void send_go() {
+    char b = 'g';
+    if (::send(go_parent.get(), &b, 1, MSG_NOSIGNAL) != 1) throw_sys("signal container process");
+  }
+};
+
+pid_t raw_clone(unsigned long flags) {
+  // fork-like clone: the child continues here on a copy of our stack.
+  return pid_t(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+}
+
+// clone3 straight into a cgroup v2 directory. -1 with errno when the kernel
+// (or a seccomp filter around us) does not offer it; the caller falls back.
+pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
+  clone_args args{};
+  args.flags = flags | CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = uint64_t(cgroup_fd);
+  return pid_t(::syscall(SYS_clone3, &args, sizeof args));
+}
+
+[[noreturn]] void start_child(const RunSpec& spec, const Stdio& stdio, Channels& ch, const ProcessSetup& setup,
+                              CgroupVersion cgv) {
+  int report = ch.report.write.get();
+  try {
+    ch.child_side();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (!spec.tty) setup_stdio(stdio);
+    ch.wait_go();
+    if (spec.userns) {
+      check_sys(::setresgid(0, 0, 0), "setgid 0 in the user namespace");
+      check_sys(::setresuid(0, 0, 0), "setuid 0 in the user namespace");
+    }
+    std::string host = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
+    if (host.empty()) host = "hvrun";
+    check_sys(::sethostname(host.data(), host.size()), "sethostname", host);
+    RootfsResult rf = setup_rootfs(spec, cgv, [&] {
+      ch.wait_go();
+      ch.go_child.reset();
+      // Now that we are in our cgroup, it becomes the root of our cgroup view.
+      check_sys(::unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
+    });
+    check_sys(::setsid(), "setsid");
+    if (rf.pty) {
+      if (spec.tty_rows && spec.tty_cols) set_window_size(rf.pty->master.get(), spec.tty_rows, spec.tty_cols);
+      send_fd(ch.sock_child.get(), rf.pty->master.get());
+      rf.pty->master.reset();
+      become_tty_session(rf.pty->slave.get());
+      rf.pty->slave.reset();
+    }
+    ch.sock_child.reset();
+    finish_and_exec(setup, report);
+  } catch (const std::exception& e) {
+    report_failure_and_exit(report, e.what());
+  }
+}
+
+[[noreturn]] void exec_child(const NamespaceFds& ns, const ExecSpec& es, const Stdio& stdio, Channels& ch,
+                             const ProcessSetup& setup) {
+  int report = ch.report.write.get();
+  try {
+    ch.child_side();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (!es.tty) setup_stdio(stdio);
+    ch.wait_go();
+    ch.go_child.reset();
+    join_namespaces(ns);
+    if (ns.user) {
+      check_sys(::setresgid(0, 0, 0), "setgid 0 in the user namespace");
+      check_sys(::setresuid(0, 0, 0), "setuid 0 in the user namespace");
+    }
+    check_sys(::chdir("/"), "chdir /");
+    check_sys(::setsid(), "setsid");
+    if (es.tty) {
+      UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root) throw_sys("open", "/");
+      UniqueFd pts = open_in_root(root.get(), "/dev/pts", Create::No);
+      if (!pts) throw Error("container has no /dev/pts");
+      PtyPair pty = open_pty(pts.get(), "ptmx");
+      if (es.tty_rows && es.tty_cols) set_window_size(pty.master.get(), es.tty_rows, es.tty_cols);
+      send_fd(ch.sock_child.get(), pty.master.get());
+      pty.master.reset();
+      become_tty_session(pty.slave.get());
+    }
+    ch.sock_child.reset();
+    finish_and_exec(setup, report);
+  } catch (const std::exception& e) {
+    report_failure_and_exit(report, e.what());
+  }
+}
+
+std::string cgroup_root_of(const RunSpec& s) { return s.cgroup_root.empty() ? "/sys/fs/cgroup" : s.cgroup_root; }
+
+std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& over) {
+  std::vector<std::string> out = base;
+  for (auto& e : over) {
+    std::string key = e.substr(0, e.find('='));
+    bool replaced = false;
+    for (auto& b : out)
+      if (b.substr(0, b.find('=')) == key) {
+        b = e;
+        replaced = true;
+      }
+    if (!replaced) out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace
+
+Container Container::start(const RunSpec& spec, const Stdio& stdio) {
+  if (spec.args.empty()) throw Error("run spec: no command");
+  CapSet caps = resolve_capabilities(spec.cap_add, spec.cap_drop);
+  SeccompProgram prog = compile_seccomp(spec.seccomp, caps);
+  ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user, caps, &prog};
+
+  prepare_rootfs_dirs(spec);
+  std::shared_ptr<Cgroup> cg = Cgroup::for_container(spec.cgroup_parent, spec.id, cgroup_root_of(spec));
+  try {
+    cg->create({spec.memory_bytes, spec.cpus, spec.pids_limit});
+  } catch (...) {
+    try {
+      cg->destroy();
+    } catch (...) {
+    }
+    throw;
+  }
+  Channels ch = Channels::make(spec.tty);
+  pid_t pid = -1;
+  bool in_cgroup = false;
+  if (cg->version() == CgroupVersion::V2) {
+    UniqueFd dir(::open(cg->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir) {
+      pid = raw_clone_into_cgroup(clone_flags(spec), dir.get());
+      in_cgroup = pid >= 0;
+    }
+  }
+  if (!in_cgroup) pid = raw_clone(clone_flags(spec));
+  if (pid < 0) {
+    int err = errno;
+    cg->destroy();
+    throw_sys("clone", err);
+  }
+  if (pid == 0) start_child(spec, stdio, ch, setup, cg->version());
+
+  ch.parent_side();
+  Container c;
+  c.pid_ = pid;
+  c.cg_ = cg;
+  c.cgroup_ = cg->path();
+  try {
+    if (spec.userns) write_id_maps(pid);
+    ch.send_go();
+    if (!in_cgroup) cg->add(pid);
+    ch.send_go();
+    ch.go_parent.reset();
+    if (spec.tty) c.pty_master_ = recv_fd(ch.sock_parent.get());
+    rethrow_report(ch.report.read.get());  // the catch below reaps the child
+  } catch (...) {
+    if (!c.reaped_) {
+      ::kill(pid, SIGKILL);
+      int st;
+      ::waitpid(pid, &st, 0);
+    }
+    c.pid_ = -1;
+    try {
+      cg->destroy();
+    } catch (...) {
+    }
+    // What the child reported (e.g. a refused mount) beats our EPIPE/ESRCH.
+    rethrow_report(ch.report.read.get());
+    throw;
+  }
+  return c;
+}
+
+Container::Container(Container&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)),
+      pty_master_(std::move(o.pty_master_)),
+      cgroup_(std::move(o.cgroup_)),
+      reaped_(o.reaped_),
+      cg_(std::move(o.cg_)) {}
+
+Container& Container::operator=(Container&& o) noexcept {
+  if (this != &o) {
+    this->~Container();
+    new (this) Container(std::move(o));
+  }
+  return *this;
+}
+
+Container::~Container() {
+  if (pid_ > 0 && !reaped_) {
+    ::kill(pid_, SIGKILL);
+    int st;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+ExitStatus Container::wait() {
+  if (pid_ <= 0 || reaped_) throw Error("container process already reaped");
+  ExitStatus s = wait_exit(pid_);
+  reaped_ = true;
+  if (cg_) s.oom_killed = cg_->oom_killed();
+  return s;
+}
+
+void Container::kill(int sig) {
+  if (pid_ <= 0 || reaped_) return;
+  if (::kill(pid_, sig) < 0 && errno != ESRCH) throw_sys("kill", std::to_string(pid_));
+}
+
+void Container::set_pty_size(unsigned short rows, unsigned short cols) {
+  if (!pty_master_) throw Error("container has no tty");
+  set_window_size(pty_master_.get(), rows, cols);
+}
+
+void cleanup(const std::string& id, const std::string& cgroup_parent, const std::string& cgroup_root) {
+  Cgroup::for_container(cgroup_parent, id, cgroup_root.empty() ? "/sys/fs/cgroup" : cgroup_root)->destroy();
+}
+
+ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, const Stdio& stdio) {
+  if (es.args.empty()) throw Error("exec: no command");
+  CapSet caps = resolve_capabilities(cspec.cap_add, cspec.cap_drop);
+  SeccompProgram prog = compile_seccomp(cspec.seccomp, caps);
+  ProcessSetup setup{es.args, merge_env(cspec.env, es.env), es.cwd.empty() ? cspec.cwd : es.cwd,
+                     es.user.empty() ? cspec.user : es.user, caps, &prog};
+  NamespaceFds ns = open_namespaces(init_pid);
+  auto cg = Cgroup::for_container(cspec.cgroup_parent, cspec.id, cgroup_root_of(cspec));
+  Channels ch = Channels::make(es.tty);
+
+  // Our children (only) are born in the container's pid namespace; this
+  // thread's own pid namespace is restored right after the clone.
+  UniqueFd own_pidns;
+  if (ns.pid) {
+    own_pidns.reset(::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC));
+    if (!own_pidns) throw_sys("open", "/proc/thread-self/ns/pid");
+    check_sys(::setns(ns.pid.get(), CLONE_NEWPID), "setns", "pid");
+  }
+  pid_t pid = raw_clone(0);
+  int clone_err = errno;
+  if (pid == 0) exec_child(ns, es, stdio, ch, setup);
+  if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) {
+    // Cannot happen for our own active namespace; refuse to continue half-switched.
+    ::abort();
+  }
+  if (pid < 0) throw_sys("clone", clone_err);
+  ch.parent_side();
+  ExecHandle h;
+  h.pid = pid;
+  try {
+    cg->add(pid);
+    ch.send_go();
+    ch.go_parent.reset();
+    if (es.tty) h.pty_master = recv_fd(ch.sock_parent.get());
+    rethrow_report(ch.report.read.get());  // the catch below reaps the child
+  } catch (...) {
+    ::kill(pid, SIGKILL);
+    int st;
+    ::waitpid(pid, &st, 0);
+    rethrow_report(ch.report.read.get());
+    throw;
+  }
+  return h;
+}
+
+ExitStatus exec_wait(pid_t pid) { return wait_exit(pid); }
+
+}  // namespace hvrun::container

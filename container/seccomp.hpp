@@ -1,0 +1,34 @@
+// Seccomp: Docker-format JSON profiles compiled with libseccomp. The default
+// profile (seccomp_default.cpp) is data in the same format, so one parser
+// serves both. Compiled in the parent before clone, loaded by the child
+// right before exec.
+#pragma once
+#include <linux/filter.h>
+
+#include <string>
+#include <vector>
+
+#include "container/capabilities.hpp"
+
+namespace hvrun::container {
+
+// A compiled BPF program; empty means no filter ("unconfined").
+struct SeccompProgram {
+  std::vector<sock_filter> insns;
+  bool empty() const { return insns.empty(); }
+};
+
+// Our copy of Docker's default profile (JSON text).
+const std::string& default_seccomp_profile();
+
+// `profile` is "default", "unconfined", "" (= default) or a Docker-format
+// JSON profile. `caps` selects the capability-gated rules ("includes":
+// {"caps": [...]}), as Docker does. Throws Error for a malformed profile.
+// The default profile's program is cached per capability set.
+SeccompProgram compile_seccomp(const std::string& profile, CapSet caps);
+
+// Child side: installs the filter in the calling thread (needs
+// no_new_privs or CAP_SYS_ADMIN). No-op for an empty program.
+void load_seccomp(const SeccompProgram& prog);
+
+}  // namespace hvrun::container

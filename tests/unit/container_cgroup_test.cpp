@@ -1,0 +1,105 @@
+// Cgroup v1/v2 behind one interface. The v2 implementation is exercised on
+// the host's cgroup2 mount too (on hybrid hosts: /sys/fs/cgroup/unified).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "container/cgroups.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace hvrun::container {
+namespace {
+
+std::string cgroup2_root() {
+  for (const char* r : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+    if (path_exists(r) && detect_cgroup_version(r) == CgroupVersion::V2) return r;
+  return "";
+}
+
+pid_t spawn_sleeper() {
+  pid_t p = ::fork();
+  if (p == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  return p;
+}
+
+TEST(ContainerCgroup, RejectsIdsAndParentsThatEscapeTheHierarchy) {
+  EXPECT_THROW(Cgroup::for_container("hvrun", "../evil"), Error);
+  EXPECT_THROW(Cgroup::for_container("hvrun", "a/b"), Error);
+  EXPECT_THROW(Cgroup::for_container("../x", "abc"), Error);
+  EXPECT_THROW(Cgroup::for_container("/abs", "abc"), Error);
+  EXPECT_THROW(Cgroup::for_container("hvrun", ""), Error);
+}
+
+TEST(ContainerCgroup, V2LifecycleAddKillAndRemove) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create cgroups";
+  std::string root = cgroup2_root();
+  if (root.empty()) GTEST_SKIP() << "no cgroup2 mount on this host";
+  std::string id = random_hex(16);
+  auto cg = Cgroup::for_container("hvrun-test", id, root);
+  ASSERT_EQ(cg->version(), CgroupVersion::V2);
+  cg->create({});
+  ASSERT_TRUE(is_dir(root + "/hvrun-test/" + id));
+  pid_t p = spawn_sleeper();
+  cg->add(p);
+  EXPECT_NE(read_file(cg->path() + "/cgroup.procs").find(std::to_string(p)), std::string::npos);
+  EXPECT_FALSE(cg->oom_killed());
+  cg->destroy();
+  int st = 0;
+  ASSERT_EQ(::waitpid(p, &st, 0), p);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  EXPECT_FALSE(path_exists(root + "/hvrun-test/" + id));
+  EXPECT_NO_THROW(cg->destroy());
+}
+
+TEST(ContainerCgroup, V2LimitWithoutTheControllerIsAClearError) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create cgroups";
+  std::string root = cgroup2_root();
+  if (root.empty()) GTEST_SKIP() << "no cgroup2 mount on this host";
+  if (read_file(root + "/cgroup.controllers").find("pids") != std::string::npos)
+    GTEST_SKIP() << "pids is available on " << root << ": nothing to refuse";
+  auto cg = Cgroup::for_container("hvrun-test", random_hex(16), root);
+  try {
+    cg->create({0, 0, 10});
+    ADD_FAILURE() << "created a pids limit without the controller";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("pids controller is not available"), std::string::npos) << e.what();
+  }
+  cg->destroy();
+}
+
+TEST(ContainerCgroup, V1HostLimitsAreWrittenAndRemoved) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create cgroups";
+  if (detect_cgroup_version() != CgroupVersion::V1) GTEST_SKIP() << "host is pure cgroup v2";
+  auto cg = Cgroup::for_container("hvrun-test", random_hex(16));
+  cg->create({64 << 20, 1.5, 33});
+  std::string mem = cg->path();
+  EXPECT_EQ(read_file(mem + "/memory.limit_in_bytes"), std::to_string(64 << 20) + "\n");
+  if (path_exists(mem + "/memory.memsw.limit_in_bytes")) {
+    EXPECT_EQ(read_file(mem + "/memory.memsw.limit_in_bytes"), std::to_string(64 << 20) + "\n");
+  }
+  bool saw_cpu = false, saw_pids = false;
+  for (auto& p : cg->paths()) {
+    if (path_exists(p + "/cpu.cfs_quota_us")) {
+      EXPECT_EQ(read_file(p + "/cpu.cfs_quota_us"), "150000\n");
+      saw_cpu = true;
+    }
+    if (path_exists(p + "/pids.max")) {
+      EXPECT_EQ(read_file(p + "/pids.max"), "33\n");
+      saw_pids = true;
+    }
+  }
+  EXPECT_TRUE(saw_cpu && saw_pids);
+  auto paths = cg->paths();
+  cg->destroy();
+  for (auto& p : paths) EXPECT_FALSE(path_exists(p)) << p;
+}
+
+}  // namespace
+}  // namespace hvrun::container
