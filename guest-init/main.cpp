@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -52,11 +53,17 @@ void write_all(int fd, const std::string& s) { write_all(fd, s.data(), s.size())
   ::_exit(125);
 }
 
+void drain(int fd) {
+  if (fd >= 0) ::tcdrain(fd);
+}
+
 [[noreturn]] void fatal(const std::string& msg) {
   std::string line = "hvrun-guest-init: " + msg + "\n";
   write_all(2, line);
   write_all(g_stderr_console, line);
   write_all(g_control, error_event(msg));
+  drain(g_stderr_console);
+  drain(g_control);
   reset_vm();
 }
 
@@ -107,7 +114,21 @@ bool pump(int from, int to) {
   return true;
 }
 
+// The initramfs root cannot be pivot_root'ed away (EINVAL), which the
+// container runtime needs: move onto a tmpfs first, as switch_root does.
+void leave_initramfs(const std::string& newroot) {
+  mkdir_p(newroot);
+  check_sys(::mount("guestroot", newroot.c_str(), "tmpfs", MS_NOSUID, "mode=0755"), "mount tmpfs on", newroot);
+  check_sys(::chdir(newroot.c_str()), "chdir", newroot);
+  check_sys(::mount(".", "/", nullptr, MS_MOVE, nullptr), "move the new root onto /", newroot);
+  check_sys(::chroot("."), "chroot", newroot);
+  check_sys(::chdir("/"), "chdir /");
+}
+
 int run() {
+  Layout layout;
+  const std::string spec_text = read_file(layout.spec_path);  // before leaving the initramfs
+  leave_initramfs("/newroot");
   for (const auto& m : early_mounts()) do_mount(m);
   UniqueFd stdio = open_console(Layout{}.stdio_dev);
   UniqueFd errc = open_console(Layout{}.stderr_dev);
@@ -115,8 +136,7 @@ int run() {
   UniqueFd control = open_console(Layout{}.control_dev);
   g_control = control.get();
 
-  Layout layout;
-  auto spec = plan_spec(parse_spec(read_file(layout.spec_path)), layout);
+  auto spec = plan_spec(parse_spec(spec_text), layout);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
   mkdir_p(spec.upperdir);
   mkdir_p(spec.workdir);
@@ -186,9 +206,9 @@ int run() {
   }
   auto st = c.wait();
   write_all(control.get(), exit_event(st));
-  ::tcdrain(stdio.get());
-  ::tcdrain(errc.get());
-  ::tcdrain(control.get());
+  drain(stdio.get());
+  drain(errc.get());
+  drain(control.get());
   return 0;
 }
 
@@ -198,6 +218,7 @@ int run() {
 int main() {
   using namespace hvrun::guestinit;
   mark_boot();
+  ::signal(SIGPIPE, SIG_IGN);
   try {
     run();
   } catch (const std::exception& e) {
