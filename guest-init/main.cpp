@@ -130,10 +130,13 @@ int run() {
   const std::string spec_text = read_file(layout.spec_path);  // before leaving the initramfs
   leave_initramfs("/newroot");
   for (const auto& m : early_mounts()) do_mount(m);
-  UniqueFd stdio = open_console(Layout{}.stdio_dev);
-  UniqueFd errc = open_console(Layout{}.stderr_dev);
+  // The consoles stay open for the life of PID 1 (fatal() reports on them
+  // after an exception has unwound this function).
+  static UniqueFd stdio, errc, control;
+  stdio = open_console(layout.stdio_dev);
+  errc = open_console(layout.stderr_dev);
   g_stderr_console = errc.get();
-  UniqueFd control = open_console(Layout{}.control_dev);
+  control = open_console(layout.control_dev);
   g_control = control.get();
 
   auto spec = plan_spec(parse_spec(spec_text), layout);
