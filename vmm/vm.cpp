@@ -454,6 +454,8 @@ VmResult Machine::run() {
     std::lock_guard lock(result_mu_);
     if (result_) r = *result_;
   }
+  if (cfg_.debug && r.reason == VmResult::Reason::Shutdown)  // where was it when stopped?
+    for (auto& v : vcpus_) r.detail += "; " + v->dump();
   r.boot_ns = boot_ns_;
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].transport->broken()) r.broken_devices.push_back("virtio slot " + std::to_string(i) + ": " + slots_[i].transport->broken_reason());
