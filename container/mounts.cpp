@@ -397,6 +397,8 @@ RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::fun
   setup_sys(root.get(), cgv);
   mask_paths(root.get());
   user_mounts(root.get(), spec);
+  // The workdir exists before / may turn read-only (Docker creates it too).
+  if (!spec.cwd.empty()) open_in_root(root.get(), spec.cwd, Create::Dir, Symlinks::FollowInRoot);
 
   check_sys(::fchdir(root.get()), "chdir", target);
   check_sys(int(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", target);

@@ -289,6 +289,10 @@ TEST(ContainerRuntime, ReadonlyRootfsRefusesWrites) {
   s.readonly_rootfs = true;
   EXPECT_EQ(sh_out(s), "refused\nshm-ok\n");
   EXPECT_FALSE(path_exists(busybox_rootfs() + "/newfile"));
+  auto t = sh("pwd");  // a missing workdir is still created (before / turns read-only)
+  t.readonly_rootfs = true;
+  t.cwd = "/ro-workdir";
+  EXPECT_EQ(sh_out(t), "/ro-workdir\n");
 }
 
 TEST(ContainerRuntime, BindMountsReadWriteAndReadOnly) {
@@ -469,8 +473,10 @@ TEST(ContainerRuntime, ExecJoinsTheContainersNamespaces) {
   Container c = Container::start(s, Stdio{});
   Pipe p = Pipe::make();
   ExecSpec es;
-  es.args = {"/bin/sh", "-c", "hostname; ps -o pid,comm | grep -c sleep; echo $A$B; readlink /proc/1/exe"};
+  es.args = {"/bin/sh", "-c", "hostname; ps -o pid,comm | grep -c sleep; echo $A$B; readlink /proc/1/exe || echo no-access; id -u; pwd"};
   es.env = {"B=2"};
+  es.user = "nobody";
+  es.cwd = "/tmp";
   auto h = exec_start(c.pid(), s, es, Stdio{-1, p.write.get(), p.write.get()});
   p.write.reset();
   std::string out = read_all(p.read.get());
@@ -479,7 +485,7 @@ TEST(ContainerRuntime, ExecJoinsTheContainersNamespaces) {
   c.wait();
   cleanup(s.id, s.cgroup_parent);
   EXPECT_EQ(st.exit_code(), 0);
-  EXPECT_EQ(out, "exec-target\n1\n12\n/bin/busybox\n");
+  EXPECT_EQ(out, "exec-target\n1\n12\nno-access\n65534\n/tmp\n");
 }
 
 TEST(ContainerRuntime, ExecOfAMissingCommandIs127) {
