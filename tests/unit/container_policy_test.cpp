@@ -181,6 +181,19 @@ TEST(ContainerSeccomp, CustomJsonProfileWithErrnoRetAndArgs) {
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::dup(1)); }), 0);
 }
 
+TEST(ContainerSeccomp, RulesForNewerKernelsAreSkipped) {
+  const std::string profile = R"({
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [
+      {"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "includes": {"minKernel": "99.0"}},
+      {"names": ["dup"], "action": "SCMP_ACT_ERRNO", "errnoRet": 7, "includes": {"minKernel": "3.10"}}
+    ]})";
+  auto prog = compile_seccomp(profile, default_capabilities());
+  char buf[256];
+  EXPECT_EQ(run_filtered(prog, [&] { return ::getcwd(buf, sizeof buf) ? 0 : errno; }), 0);
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::dup(1)); }), 7);
+}
+
 TEST(ContainerSeccomp, MalformedProfilesGiveClearErrors) {
   auto msg = [](const std::string& p) {
     try {
