@@ -100,11 +100,23 @@ const char* const kMaskedPaths[] = {"/proc/acpi",         "/proc/asound",      "
                                     "/sys/devices/virtual/powercap"};
 const char* const kReadonlyPaths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
 
+// `idmapped`: detached layer trees to use instead of the lowerdir paths.
 void mount_root(const RunSpec& spec, std::string& target, std::vector<UniqueFd>& idmapped) {
   if (!spec.lowerdirs.empty()) {
     if (spec.upperdir.empty() || spec.workdir.empty())
       throw Error("overlay rootfs needs upperdir and workdir");
     target = overlay_mountpoint(spec);
+    size_t lower_len = 0;
+    for (auto& l : spec.lowerdirs) lower_len += l.size() + 1;
+    if (idmapped.empty() && lower_len > 2048) {
+      // Too long for the mount options page: park clones of the layers under
+      // short names, like the idmapped ones.
+      for (auto& l : spec.lowerdirs) {
+        UniqueFd t(::open_tree(AT_FDCWD, l.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+        if (!t) throw_sys("open_tree", l);
+        idmapped.push_back(std::move(t));
+      }
+    }
     std::string lower;
     if (!idmapped.empty()) {
       // Park the idmapped layers on a private tmpfs at the mount point; the

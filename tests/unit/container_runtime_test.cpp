@@ -335,6 +335,27 @@ TEST(ContainerRuntime, OverlayWritesLandInUpperdirAndLowerIsUntouched) {
   EXPECT_EQ(::lstat((busybox_rootfs() + "/bin/vi").c_str(), &st), 0);
 }
 
+TEST(ContainerRuntime, ManyLayersWithLongPathsStillMount) {
+  HVRUN_REQUIRE_ROOT();
+  std::string d = scratch_dir("many-layers");
+  mkdir_p(d + "/upper");
+  mkdir_p(d + "/work");
+  auto s = sh("cat /layer-0 /layer-59");
+  s.rootfs.clear();
+  std::string longname(120, 'x');
+  for (int i = 0; i < 60; ++i) {
+    std::string l = d + "/" + longname + "-" + std::to_string(i);
+    mkdir_p(l);
+    std::ofstream(l + "/layer-" + std::to_string(i)) << i << "\n";
+    s.lowerdirs.push_back(l);
+  }
+  s.lowerdirs.push_back(busybox_rootfs());
+  s.upperdir = d + "/upper";
+  s.workdir = d + "/work";
+  auto r = run_to_end(s);
+  EXPECT_EQ(r.out, "0\n59\n");
+}
+
 TEST(ContainerRuntime, MemoryLimitOomKillIsReported) {
   HVRUN_REQUIRE_ROOT();
   auto s = sh("x=aaaaaaaaaaaaaaaa; while :; do x=$x$x; done");
