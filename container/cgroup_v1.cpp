@@ -43,7 +43,7 @@ class CgroupV1 final : public Cgroup {
   CgroupVersion version() const override { return CgroupVersion::V1; }
 
   void create(const CgroupLimits& l) override {
-    if (dirs_.empty()) throw Error("cgroup v1: no controller hierarchies under " + root_);
+    if (dirs_.empty()) throw Error("cgroup v1: no controller hierarchies under " + root_ + " (is a cgroup filesystem mounted there?)");
     for (auto& d : dirs_) mkdir_parents(d.dir);
     if (auto m = dir_of("memory"); !m.empty() && l.memory_bytes > 0) {
       write_value(m + "/memory.limit_in_bytes", std::to_string(l.memory_bytes));

@@ -84,30 +84,31 @@ class CgroupV2 final : public Cgroup {
                 " (not delegated, or bound to a v1 hierarchy)");
   }
 
+  // Enables memory, cpu and pids below `dir`, one at a time and best effort
+  // (e.g. cpu cannot be enabled while realtime tasks sit in the root): a
+  // limit that needs a missing controller is refused by require_controller.
   static void enable_controllers(const std::string& dir) {
-    std::string avail;
+    std::string avail, enabled;
     try {
       avail = read_file(dir + "/cgroup.controllers");
+      enabled = read_file(dir + "/cgroup.subtree_control");
     } catch (const Error&) {
       return;
     }
-    std::string want;
-    for (const char* c : {"memory", "cpu", "pids"}) {
-      std::istringstream in(avail);
+    auto has = [](const std::string& list, const char* c) {
+      std::istringstream in(list);
       std::string w;
       while (in >> w)
-        if (w == c) want += std::string(want.empty() ? "" : " ") + "+" + c;
+        if (w == c) return true;
+      return false;
+    };
+    for (const char* c : {"memory", "cpu", "pids"}) {
+      if (!has(avail, c) || has(enabled, c)) continue;
+      try {
+        write_value(dir + "/cgroup.subtree_control", std::string("+") + c);
+      } catch (const Error&) {
+      }
     }
-    if (want.empty()) return;
-    std::string enabled;
-    try {
-      enabled = read_file(dir + "/cgroup.subtree_control");
-    } catch (const Error&) {
-    }
-    bool all = true;
-    for (const char* c : {"memory", "cpu", "pids"})
-      if (avail.find(c) != std::string::npos && enabled.find(c) == std::string::npos) all = false;
-    if (!all) write_value(dir + "/cgroup.subtree_control", want);
   }
 
   std::string root_, rel_, dir_;

@@ -100,22 +100,53 @@ const char* const kMaskedPaths[] = {"/proc/acpi",         "/proc/asound",      "
                                     "/sys/devices/virtual/powercap"};
 const char* const kReadonlyPaths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
 
-void mount_root(const RunSpec& spec, std::string& target) {
+// `idmapped`: detached layer trees to use instead of the lowerdir paths.
+void mount_root(const RunSpec& spec, std::string& target, std::vector<UniqueFd>& idmapped) {
   if (!spec.lowerdirs.empty()) {
     if (spec.upperdir.empty() || spec.workdir.empty())
       throw Error("overlay rootfs needs upperdir and workdir");
     target = overlay_mountpoint(spec);
+    size_t lower_len = 0;
+    for (auto& l : spec.lowerdirs) lower_len += l.size() + 1;
+    if (idmapped.empty() && lower_len > 2048) {
+      // Too long for the mount options page: park clones of the layers under
+      // short names, like the idmapped ones.
+      for (auto& l : spec.lowerdirs) {
+        UniqueFd t(::open_tree(AT_FDCWD, l.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+        if (!t) throw_sys("open_tree", l);
+        idmapped.push_back(std::move(t));
+      }
+    }
     std::string lower;
-    for (auto& l : spec.lowerdirs) {
-      if (l.find_first_of(":,") != std::string::npos) throw Error("overlay lowerdir " + l + ": ':' or ',' in the path");
-      lower += (lower.empty() ? "" : ":") + l;
+    if (!idmapped.empty()) {
+      // Park the idmapped layers on a private tmpfs at the mount point; the
+      // overlay then stacks on top of it (it holds the layers by reference).
+      check_sys(::mount("hvrun-layers", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700"),
+                "mount tmpfs on", target);
+      for (size_t i = 0; i < idmapped.size(); ++i) {
+        std::string dir = target + "/" + std::to_string(i);
+        check_sys(::mkdir(dir.c_str(), 0700), "mkdir", dir);
+        check_sys(::move_mount(idmapped[i].get(), "", AT_FDCWD, dir.c_str(), MOVE_MOUNT_F_EMPTY_PATH), "attach layer", dir);
+        lower += (lower.empty() ? "" : ":") + dir;
+      }
+      idmapped.clear();
+    } else {
+      for (auto& l : spec.lowerdirs) {
+        if (l.find_first_of(":,") != std::string::npos) throw Error("overlay lowerdir " + l + ": ':' or ',' in the path");
+        lower += (lower.empty() ? "" : ":") + l;
+      }
     }
     std::string opts = "lowerdir=" + lower + ",upperdir=" + spec.upperdir + ",workdir=" + spec.workdir;
     if (spec.userns) opts += ",userxattr";
     check_sys(::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()), "mount overlay on", target);
   } else if (!spec.rootfs.empty()) {
     target = spec.rootfs;
-    check_sys(::mount(target.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind rootfs", target);
+    if (!idmapped.empty()) {
+      check_sys(::move_mount(idmapped[0].get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH), "attach rootfs", target);
+      idmapped.clear();
+    } else {
+      check_sys(::mount(target.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind rootfs", target);
+    }
     mount_attr a{};
     a.attr_set = MOUNT_ATTR_NODEV;
     check_sys(::mount_setattr(AT_FDCWD, target.c_str(), 0, &a, sizeof a), "mount_setattr(nodev)", target);
@@ -345,12 +376,29 @@ std::string overlay_mountpoint(const RunSpec& spec) {
   return (parent == "/" ? "" : parent) + "/merged";
 }
 
-RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::function<void()>& before_cgroup_view) {
+std::vector<UniqueFd> make_idmapped_layers(const RunSpec& spec, int userns_fd) {
+  std::vector<std::string> layers = spec.lowerdirs;
+  if (layers.empty() && !spec.rootfs.empty()) layers.push_back(spec.rootfs);
+  std::vector<UniqueFd> out;
+  for (auto& l : layers) {
+    UniqueFd t(::open_tree(AT_FDCWD, l.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (!t) throw_sys("open_tree", l);
+    mount_attr a{};
+    a.attr_set = MOUNT_ATTR_IDMAP;
+    a.userns_fd = uint64_t(userns_fd);
+    check_sys(::mount_setattr(t.get(), "", AT_EMPTY_PATH, &a, sizeof a), "idmap layer", l);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::function<void()>& before_cgroup_view,
+                          std::vector<UniqueFd> idmapped_layers) {
   RootfsResult result;
   // Nothing we mount may propagate back to the host.
   check_sys(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make / private");
   std::string target;
-  mount_root(spec, target);
+  mount_root(spec, target, idmapped_layers);
   UniqueFd root(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) throw_sys("open rootfs", target);
 
@@ -361,6 +409,8 @@ RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::fun
   setup_sys(root.get(), cgv);
   mask_paths(root.get());
   user_mounts(root.get(), spec);
+  // The workdir exists before / may turn read-only (Docker creates it too).
+  if (!spec.cwd.empty()) open_in_root(root.get(), spec.cwd, Create::Dir, Symlinks::FollowInRoot);
 
   check_sys(::fchdir(root.get()), "chdir", target);
   check_sys(int(::syscall(SYS_pivot_root, ".", ".")), "pivot_root", target);

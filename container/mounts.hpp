@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "container/cgroups.hpp"
 #include "container/pty.hpp"
@@ -41,6 +42,13 @@ std::string overlay_mountpoint(const RunSpec& spec);
 // container's root (host uid/gid kUsernsHostBase) so copy-up can write.
 void prepare_rootfs_dirs(const RunSpec& spec);
 
+// Parent side, for a user-namespaced container (after its id maps are
+// written): detached copies of the image layers (spec.lowerdirs, or
+// spec.rootfs) idmapped into `userns_fd`, so that files owned by host uid N
+// appear as N inside (host root-owned image files belong to the container's
+// root). The child attaches them (setup_rootfs's `idmapped_layers`).
+std::vector<UniqueFd> make_idmapped_layers(const RunSpec& spec, int userns_fd);
+
 struct RootfsResult {
   std::optional<PtyPair> pty;  // when spec.tty: made in the container's devpts, slave bound on /dev/console
 };
@@ -50,6 +58,7 @@ struct RootfsResult {
 // cgroup fs is mounted (the caller waits there until it is in its cgroup and
 // unshares the cgroup namespace), so the root, /proc and /dev are set up
 // while the parent is still moving the process into its cgroup.
-RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgroups, const std::function<void()>& before_cgroup_view = {});
+RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgroups, const std::function<void()>& before_cgroup_view = {},
+                          std::vector<UniqueFd> idmapped_layers = {});
 
 }  // namespace hvrun::container

@@ -3,13 +3,15 @@
 //
 // User namespaces (spec.userns): container uid/gid 0..65535 map to host
 // kUsernsHostBase..kUsernsHostBase+65535 (100000:65536, the usual subuid
-// range). The image files keep their host owners, so inside they show as
-// "nobody" unless the image was chowned into that range: they stay readable
-// (per their "other" bits) but not writable, and overlay copy-up of a
-// directory owned by an unmapped id fails with EOVERFLOW. start() chowns
-// upperdir/workdir (and the overlay mount point) to the mapped root so the
-// container's root owns "/" and everything it creates. Id-shifted layers or
-// idmapped lower mounts (MOUNT_ATTR_IDMAP) would lift this; not done yet.
+// range). The image layers (or spec.rootfs) are attached through idmapped
+// mounts (MOUNT_ATTR_IDMAP, made by the parent, attached by the child), so
+// host root-owned image files belong to the container's root without
+// chowning anything; start() chowns upperdir/workdir and the overlay mount
+// point to the mapped root so copy-ups and new files are owned by it (host
+// uid 100000). On a filesystem that cannot be idmapped the layers are used
+// as they are: image files then show as "nobody" (readable, not writable).
+// The mapped root must be able to reach upperdir/workdir on the host (their
+// parent directories need o+x).
 #pragma once
 #include <sys/types.h>
 

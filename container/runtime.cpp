@@ -107,6 +107,16 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!spec.tty) setup_stdio(stdio);
+    std::vector<UniqueFd> layers;
+    if (spec.userns) {
+      size_t n = spec.lowerdirs.empty() ? 1 : spec.lowerdirs.size();
+      for (size_t i = 0; i < n; ++i) {
+        UniqueFd fd = recv_fd(ch.go_child.get());
+        if (!fd) break;  // no idmapped layers (marker byte) or the parent is gone (wait_go exits)
+        layers.push_back(std::move(fd));
+      }
+      if (layers.size() != n) layers.clear();
+    }
     ch.wait_go();
     if (spec.userns) {
       check_sys(::setresgid(0, 0, 0), "setgid 0 in the user namespace");
@@ -120,7 +130,7 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
       ch.go_child.reset();
       // Now that we are in our cgroup, it becomes the root of our cgroup view.
       check_sys(::unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
-    });
+    }, std::move(layers));
     check_sys(::setsid(), "setsid");
     if (rf.pty) {
       if (spec.tty_rows && spec.tty_cols) set_window_size(rf.pty->master.get(), spec.tty_rows, spec.tty_cols);
@@ -231,7 +241,22 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
   c.cg_ = cg;
   c.cgroup_ = cg->path();
   try {
-    if (spec.userns) write_id_maps(pid);
+    if (spec.userns) {
+      write_id_maps(pid);
+      std::string ns = "/proc/" + std::to_string(pid) + "/ns/user";
+      UniqueFd userns(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!userns) throw_sys("open", ns);
+      std::vector<UniqueFd> layers;
+      try {
+        layers = make_idmapped_layers(spec, userns.get());
+      } catch (const Error&) {
+        // The layers' filesystem cannot be idmapped (e.g. 9p): use them as
+        // they are; image files then show as nobody inside.
+        char none = 'n';
+        if (::send(ch.go_parent.get(), &none, 1, MSG_NOSIGNAL) != 1) throw_sys("signal container process");
+      }
+      for (auto& layer : layers) send_fd(ch.go_parent.get(), layer.get());
+    }
     ch.send_go();
     if (!in_cgroup) cg->add(pid);
     ch.send_go();

@@ -31,6 +31,13 @@ struct ExitStatus {
   int exit_code() const { return signal ? 128 + signal : code; }
 };
 
+// Threads: start() and exec_start() clone the calling thread straight into
+// the new namespaces (no helper process), and the child runs ordinary C++
+// (it allocates) until it execs. Call them from a single-threaded process
+// (the monitor, guest-init), or at least while no other thread can hold the
+// malloc lock. The container init's parent-death signal fires when the
+// *thread* that called start() exits, so keep that thread alive while the
+// container runs.
 class Container {
  public:
   // Creates cgroup + namespaces + rootfs and execs spec.args as PID 1 of a

@@ -4,7 +4,10 @@
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <map>
 #include <mutex>
@@ -75,10 +78,26 @@ bool caps_match(const json& list, CapSet caps) {
   return true;
 }
 
+// "5.8" <= running kernel? Unparsable versions never match.
+bool kernel_at_least(const std::string& want) {
+  static const std::pair<int, int> running = [] {
+    utsname u{};
+    ::uname(&u);
+    int a = 0, b = 0;
+    std::sscanf(u.release, "%d.%d", &a, &b);
+    return std::pair{a, b};
+  }();
+  int a = -1, b = 0;
+  if (std::sscanf(want.c_str(), "%d.%d", &a, &b) < 1 || a < 0) return false;
+  return running >= std::pair{a, b};
+}
+
 // Docker's include/exclude filters: all listed caps/arches must be present
 // for "includes"; any listed one present excludes the rule.
 bool rule_applies(const json& rule, CapSet caps) {
   if (auto inc = rule.find("includes"); inc != rule.end() && inc->is_object()) {
+    if (auto k = inc->find("minKernel"); k != inc->end() && k->is_string() && !kernel_at_least(k->get<std::string>()))
+      return false;
     if (auto c = inc->find("caps"); c != inc->end() && !c->empty() && !caps_match(*c, caps)) return false;
     if (auto a = inc->find("arches"); a != inc->end() && !a->empty()) {
       bool any = false;

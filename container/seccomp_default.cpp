@@ -4,8 +4,11 @@
 // flags, clone3 answering ENOSYS (libc falls back to clone), personality
 // only for the harmless values, and the privileged syscalls (mount, unshare,
 // setns, bpf, ptrace, reboot, modules, ...) only when the matching capability
-// was added. keyctl/add_key/request_key, kexec, userfaultfd,
-// open_by_handle_at, swapon and friends are never allowed.
+// was added. keyctl/add_key/request_key, kexec, userfaultfd, swapon and
+// friends are never allowed; socket(AF_VSOCK) is refused.
+// Deliberate differences from moby's file: ptrace, process_vm_readv/writev
+// need CAP_SYS_PTRACE (moby allows them on kernels >= 4.8), io_uring_* are
+// not allowed (as in recent moby releases).
 #include "container/seccomp.hpp"
 
 namespace hvrun::container {
@@ -60,7 +63,7 @@ const std::string& default_seccomp_profile() {
       "setpgid", "setpriority", "setregid", "setregid32", "setresgid", "setresgid32", "setresuid",
       "setresuid32", "setreuid", "setreuid32", "setrlimit", "set_robust_list", "setsid", "setsockopt",
       "set_thread_area", "set_tid_address", "setuid", "setuid32", "setxattr", "shmat", "shmctl", "shmdt",
-      "shmget", "shutdown", "sigaltstack", "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socket",
+      "shmget", "shutdown", "sigaltstack", "signalfd", "signalfd4", "sigprocmask", "sigreturn",
       "socketcall", "socketpair", "splice", "stat", "stat64", "statfs", "statfs64", "statx", "symlink",
       "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time", "timer_create",
       "timer_delete", "timer_getoverrun", "timer_gettime", "timer_gettime64", "timer_settime",
@@ -68,6 +71,7 @@ const std::string& default_seccomp_profile() {
       "timerfd_settime64", "times", "tkill", "truncate", "truncate64", "ugetrlimit", "umask", "uname", "unlink",
       "unlinkat", "utime", "utimensat", "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4", "waitid",
       "waitpid", "write", "writev"]},
+    {"action": "SCMP_ACT_ALLOW", "names": ["socket"], "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
     {"action": "SCMP_ACT_ALLOW", "names": ["personality"], "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
     {"action": "SCMP_ACT_ALLOW", "names": ["personality"], "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
     {"action": "SCMP_ACT_ALLOW", "names": ["personality"], "args": [{"index": 0, "value": 131072, "op": "SCMP_CMP_EQ"}]},
@@ -82,6 +86,7 @@ const std::string& default_seccomp_profile() {
       "fsopen", "fspick", "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree",
       "perf_event_open", "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog",
       "umount", "umount2", "unshare"], "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+    {"action": "SCMP_ACT_ALLOW", "names": ["open_by_handle_at"], "includes": {"caps": ["CAP_DAC_READ_SEARCH"]}},
     {"action": "SCMP_ACT_ALLOW", "names": ["reboot"], "includes": {"caps": ["CAP_SYS_BOOT"]}},
     {"action": "SCMP_ACT_ALLOW", "names": ["chroot"], "includes": {"caps": ["CAP_SYS_CHROOT"]}},
     {"action": "SCMP_ACT_ALLOW", "names": ["delete_module", "init_module", "finit_module"], "includes": {"caps": ["CAP_SYS_MODULE"]}},

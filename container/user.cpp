@@ -1,6 +1,7 @@
 #include "container/user.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -81,11 +82,16 @@ std::vector<GroupEntry> parse_group(const std::string& text) {
 
 // Reads a small file from the current root; "" when missing.
 std::string read_small(const char* path) {
-  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  // O_NONBLOCK + regular-file check: a FIFO or device planted by the image
+  // must not hang or confuse the runtime.
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!fd) {
     if (errno == ENOENT) return "";
     throw_sys("open", path);
   }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) throw_sys("stat", path);
+  if (!S_ISREG(st.st_mode)) throw Error(std::string(path) + " in the image is not a regular file");
   std::string out;
   char buf[4096];
   for (;;) {

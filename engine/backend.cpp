@@ -13,7 +13,7 @@ class ContainerBackend final : public Backend {
     if (spec.tty && ws && ws->rows && ws->cols) c_->set_pty_size(ws->rows, ws->cols);
   }
   pid_t pid() const override { return c_ ? c_->pid() : -1; }
-  UniqueFd take_pty_master() override { return c_ ? c_->take_pty_master() : UniqueFd(); }
+  int pty_master() const override { return c_ ? c_->pty_master() : -1; }
   container::ExitStatus wait() override { return c_->wait(); }
   void kill(int sig) override {
     if (c_) c_->kill(sig);

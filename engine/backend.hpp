@@ -22,11 +22,11 @@ class Backend {
  public:
   virtual ~Backend() = default;
   // Starts the workload. For a tty spec the pty master is then available from
-  // take_pty_master() and `winsize` (when given) is applied before returning.
+  // pty_master() and `winsize` (when given) is applied before returning.
   virtual void start(const container::RunSpec& spec, const container::Stdio& stdio,
                      std::optional<WinSize> winsize) = 0;
   virtual pid_t pid() const = 0;  // host pid of the workload's init (the VMM for a VM)
-  virtual UniqueFd take_pty_master() = 0;
+  virtual int pty_master() const = 0;  // -1 unless tty; owned by the backend
   virtual container::ExitStatus wait() = 0;
   virtual void kill(int sig) = 0;
   virtual void resize(WinSize ws) = 0;

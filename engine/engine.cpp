@@ -37,16 +37,18 @@ void set_nonblock(int fd) {
   if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-void write_all(int fd, const char* p, size_t n) {
+// False when the reader is gone (EPIPE) or the fd broke.
+bool write_all(int fd, const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return;  // the caller went away: keep the container (and its log) going
+      return false;
     }
     p += w;
     n -= static_cast<size_t>(w);
   }
+  return true;
 }
 
 // Blocks the signals a foreground session forwards and reads them from a
@@ -106,7 +108,12 @@ void relay(Relay& r, int sigfd) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
       if (r.log) r.log->write(s, buf, static_cast<size_t>(n));
-      if (r.echo) write_all(s == Stream::Stdout ? 1 : 2, buf, static_cast<size_t>(n));
+      if (r.echo && !write_all(s == Stream::Stdout ? 1 : 2, buf, static_cast<size_t>(n)) && errno == EPIPE) {
+        // The caller's reader left (`hvrun run ... | head -1`): like a writer
+        // in a pipeline, the workload ends instead of running on unseen.
+        r.echo = false;
+        if (!exited && r.on_signal) r.on_signal(SIGKILL);
+      }
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
       open = false;  // EOF, or EIO from a pty whose slave side is gone
     }
@@ -180,6 +187,14 @@ void relay(Relay& r, int sigfd) {
   }
 }
 
+// Whether `pid` runs this same hvrun binary (guards a kill by a stale pid).
+bool is_hvrun(pid_t pid) {
+  char a[4096], b[4096];
+  ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), a, sizeof a);
+  ssize_t m = ::readlink("/proc/self/exe", b, sizeof b);
+  return n > 0 && n == m && std::memcmp(a, b, static_cast<size_t>(n)) == 0;
+}
+
 bool wait_monitor_gone(const Records& rec, const std::string& id, double seconds) {
   auto until = Clock::now() + std::chrono::duration<double>(seconds);
   for (;;) {
@@ -229,6 +244,9 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   }
   std::optional<WinSize> ws;
   if (spec.tty && foreground) ws = window_size(0);
+  // Signals that arrive while the workload starts wait in the signalfd and are
+  // forwarded once it runs (the runtime resets the mask in the workload).
+  SignalGate gate;
   try {
     backend->start(spec, stdio, ws);
   } catch (const ExitError& e) {
@@ -253,9 +271,8 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     ready->reset();
   }
 
-  SignalGate gate;
-  UniqueFd pty = backend->take_pty_master();
-  if (pty) set_nonblock(pty.get());
+  int pty = backend->pty_master();
+  if (pty >= 0) set_nonblock(pty);
   std::unique_ptr<RawMode> raw;
   if (foreground && spec.tty && spec.interactive) raw = std::make_unique<RawMode>(0);
   UniqueFd pidfd = pidfd_open(st.pid);
@@ -263,17 +280,32 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   Relay r;
   r.out = out.read.get();
   r.err = err.read.get();
-  r.pty = pty.get();
+  r.pty = pty;
   r.stdin_pipe = in.write ? &in.write : nullptr;
   r.forward_stdin = foreground && spec.interactive;
   r.echo = foreground;
   r.pidfd = pidfd.get();
   r.log = &log;
-  r.on_signal = [&](int sig) { backend->kill(sig); };
-  r.on_winch = [&] {
-    if (auto w = window_size(0)) backend->resize(*w);
+  r.on_signal = [&](int sig) {
+    try {
+      backend->kill(sig);
+    } catch (const std::exception&) {
+      // it is exiting anyway
+    }
   };
-  relay(r, gate.fd());
+  r.on_winch = [&] {
+    try {
+      if (auto w = window_size(0)) backend->resize(*w);
+    } catch (const std::exception&) {
+    }
+  };
+  try {
+    relay(r, gate.fd());
+  } catch (const std::exception& e) {
+    // Never leave a workload behind that nobody relays or records.
+    std::fprintf(stderr, "hvrun: %s (killing the container)\n", e.what());
+    r.on_signal(SIGKILL);
+  }
   log.flush();
   raw.reset();
 
@@ -409,7 +441,7 @@ void remove_container(const Records& rec, const std::string& id, bool force) {
     if (!wait_monitor_gone(rec, id, 5)) {
       // A monitor that does not end by itself after its workload died.
       State st = rec.load_state(id);
-      if (st.monitor_pid > 0) ::kill(st.monitor_pid, SIGKILL);
+      if (st.monitor_pid > 0 && is_hvrun(st.monitor_pid)) ::kill(st.monitor_pid, SIGKILL);
       wait_monitor_gone(rec, id, 5);
     }
     lock = FileLock::try_lock(rec.lock_path(id));
@@ -434,9 +466,18 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
   if (o.spec.cwd.empty()) o.spec.cwd = cfg.spec.cwd;
   if (o.spec.user.empty()) o.spec.user = cfg.spec.user;
   container::Stdio stdio{o.interactive && !o.spec.tty ? 0 : -1, 1, 2};
+  // Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT to the exec'd process (those that
+  // arrive while it starts included); with -t also relay the pty and window size.
+  SignalGate gate;
   container::ExecHandle h = container::exec_start(st.pid, cfg.spec, o.spec, stdio);
-  if (o.spec.tty && h.pty_master) {
-    SignalGate gate;
+  UniqueFd pidfd = pidfd_open(h.pid);
+  pid_t pid = h.pid;
+  Relay r;
+  r.pidfd = pidfd.get();
+  r.on_signal = [pid](int sig) { ::kill(pid, sig); };
+  if (!o.spec.tty || !h.pty_master) {
+    relay(r, gate.fd());
+  } else {
     set_nonblock(h.pty_master.get());
     if (auto w = window_size(0)) {
       winsize wsz{w->rows, w->cols, 0, 0};
@@ -444,14 +485,9 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
     }
     std::unique_ptr<RawMode> raw;
     if (o.interactive) raw = std::make_unique<RawMode>(0);
-    UniqueFd pidfd = pidfd_open(h.pid);
-    Relay r;
     r.pty = h.pty_master.get();
     r.forward_stdin = o.interactive;
     r.echo = true;
-    r.pidfd = pidfd.get();
-    pid_t pid = h.pid;
-    r.on_signal = [pid](int sig) { ::kill(pid, sig); };
     int master = h.pty_master.get();
     r.on_winch = [master] {
       if (auto w = window_size(0)) {

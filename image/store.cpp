@@ -83,6 +83,16 @@ bool valid_domain(const std::string& d) {
   return true;
 }
 
+std::string host_arch() {
+#if defined(__x86_64__)
+  return "amd64";
+#elif defined(__aarch64__)
+  return "arm64";
+#else
+  return "";
+#endif
+}
+
 std::string short_id(const std::string& id) { return id.substr(0, 12); }
 
 std::string strip_sha(const std::string& s) { return s.rfind("sha256:", 0) == 0 ? s.substr(7) : s; }
@@ -269,7 +279,7 @@ Staged Importer::stage_layer(int fd, const std::string& what, const std::string&
 
 void Importer::default_config() {
   json cfg;
-  cfg["architecture"] = "amd64";
+  cfg["architecture"] = host_arch();
   cfg["os"] = "linux";
   cfg["config"] = {{"Env", {kDefaultPath}}, {"Cmd", {"/bin/sh"}}};
   json ids = json::array();
@@ -318,16 +328,6 @@ std::string Importer::read_blob(int dirfd, const std::string& hex, const std::st
 bool is_index_type(const std::string& mt) {
   return mt == "application/vnd.oci.image.index.v1+json" ||
          mt == "application/vnd.docker.distribution.manifest.list.v2+json";
-}
-
-std::string host_arch() {
-#if defined(__x86_64__)
-  return "amd64";
-#elif defined(__aarch64__)
-  return "arm64";
-#else
-  return "";
-#endif
 }
 
 void Importer::import_oci(int dirfd, const std::string& what) {

@@ -10,6 +10,7 @@ IO=/run/vmhost-io
 
 halt_now() {
   sync
+  dmesg -D 2>/dev/null  # no kernel chatter after the command's output
   echo b > /proc/sysrq-trigger 2>/dev/null
   # PID 1 exiting panics the kernel; panic=-1 + reboot=t + -no-reboot end QEMU.
   exit 1
@@ -29,7 +30,7 @@ if [ "${1:-}" != stage2 ]; then
     fail "overlay over the 9p root failed"
   umount /proc
   cd /tmp/root || fail "cd /tmp/root failed"
-  mount --move . / || fail "moving the overlay onto / failed"
+  mount -n --move . / || fail "moving the overlay onto / failed"
   exec chroot . /bin/bash "$0" stage2
   fail "chroot into the overlay failed"
 fi

@@ -78,6 +78,30 @@ void drain_eventfd(int fd) {
   (void)n;
 }
 
+// CMOS/RTC register reads: the host's UTC wall clock in binary, 24-hour mode
+// (status B = 0x06), never "update in progress", so a guest's boot-time
+// read of the RTC gets the right date. Other registers read 0.
+uint8_t cmos_read(uint8_t index) {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  tm t{};
+  ::gmtime_r(&ts.tv_sec, &t);
+  switch (index) {
+    case 0x00: return static_cast<uint8_t>(t.tm_sec);
+    case 0x02: return static_cast<uint8_t>(t.tm_min);
+    case 0x04: return static_cast<uint8_t>(t.tm_hour);
+    case 0x06: return static_cast<uint8_t>(t.tm_wday + 1);
+    case 0x07: return static_cast<uint8_t>(t.tm_mday);
+    case 0x08: return static_cast<uint8_t>(t.tm_mon + 1);
+    case 0x09: return static_cast<uint8_t>(t.tm_year % 100);
+    case 0x32: return static_cast<uint8_t>(19 + t.tm_year / 100);  // century
+    case 0x0a: return 0x26;  // divider: 32.768 kHz, 1024 Hz rate; UIP clear
+    case 0x0b: return 0x06;  // binary, 24-hour
+    case 0x0d: return 0x80;  // valid RAM and time
+    default: return 0;
+  }
+}
+
 std::string hex(uint64_t v) {
   char b[24];
   std::snprintf(b, sizeof b, "0x%" PRIx64, v);
@@ -253,7 +277,10 @@ void Machine::handle_pio(Vcpu& v, kvm_run* run) {
     } else if (port == 0x70 || port == 0x71) {
       std::lock_guard lock(cmos_mu_);
       if (out && port == 0x70) cmos_index_ = data[0] & 0x7f;
-      if (!out) std::memset(data, port == 0x70 ? 0xff : 0, run->io.size);
+      if (!out) {
+        std::memset(data, 0, run->io.size);
+        data[0] = port == 0x70 ? 0xff : cmos_read(cmos_index_);
+      }
     } else if (port == kBootTimerPort && out) {
       uint64_t expected = 0;
       boot_ns_.compare_exchange_strong(expected, now_ns() - t0_);
@@ -454,6 +481,8 @@ VmResult Machine::run() {
     std::lock_guard lock(result_mu_);
     if (result_) r = *result_;
   }
+  if (cfg_.debug && r.reason == VmResult::Reason::Shutdown)  // where was it when stopped?
+    for (auto& v : vcpus_) r.detail += "; " + v->dump();
   r.boot_ns = boot_ns_;
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].transport->broken()) r.broken_devices.push_back("virtio slot " + std::to_string(i) + ": " + slots_[i].transport->broken_reason());

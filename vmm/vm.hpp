@@ -18,8 +18,8 @@
 // VmResult::boot_ns is the time from run_vm() entry to that write. guest-init
 // does `outb(0, 0x3f0)` first thing (it needs ioperm(0x3f0, 1, 1)).
 //
-// Other ports: 0x60/0x64 i8042 (0xFE on 0x64 resets), 0x70/0x71 CMOS (reads
-// 0), 0xcf8-0xcff PCI config (all ones: no PCI), everything else reads all
+// Other ports: 0x60/0x64 i8042 (0xFE on 0x64 resets), 0x70/0x71 CMOS RTC (the
+// host's UTC time, binary 24-hour mode; other CMOS bytes read 0), 0xcf8-0xcff PCI config (all ones: no PCI), everything else reads all
 // ones and ignores writes. PIT, PIC, IOAPIC and LAPIC are KVM's in-kernel ones.
 // Guest RAM is one region at 0, at most 3 GiB (below the MMIO hole).
 #pragma once

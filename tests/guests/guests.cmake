@@ -3,7 +3,7 @@
 # HVRUN_TEST_GUEST_DIR. See VmConfig::raw_kernel for how they are booted.
 set(HVRUN_GUEST_SRC ${CMAKE_CURRENT_LIST_DIR})
 set(HVRUN_GUEST_DIR ${CMAKE_BINARY_DIR}/tests/guests)
-set(HVRUN_GUESTS hello triple probe blk echo badring console)
+set(HVRUN_GUESTS hello triple probe blk echo badring console rtc)
 set(HVRUN_GUEST_BINS)
 foreach(g ${HVRUN_GUESTS})
   add_custom_command(

@@ -58,7 +58,9 @@ TEST(Check, JsonReportsTheKvmKindAndCgroupLayoutThisMachineHas) {
   EXPECT_EQ(j["cgroups"]["layout"], expected_cgroup_layout());
   EXPECT_EQ(j["overlayfs"].is_boolean(), true);
   // VM mode is only ready where a stock Linux guest can boot.
-  if (j["kvm"]["kind"] == "pvm" || j["kvm"]["kind"] == "none") EXPECT_EQ(j["vm_mode_ready"], false);
+  if (j["kvm"]["kind"] == "pvm" || j["kvm"]["kind"] == "none") {
+    EXPECT_EQ(j["vm_mode_ready"], false);
+  }
 }
 
 TEST(Check, ExplainsPvmPlainlyWithTheWayOut) {

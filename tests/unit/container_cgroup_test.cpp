@@ -74,6 +74,29 @@ TEST(ContainerCgroup, V2LimitWithoutTheControllerIsAClearError) {
   cg->destroy();
 }
 
+// The v2 limit files on a fake hierarchy (plain files in a temp dir): the
+// host here has no v2 controllers to try them on.
+TEST(ContainerCgroup, V2LimitsAreWrittenInTheirFilesAndControllersEnabledOnTheWay) {
+  std::string root = "/tmp/hvrun-test-fake-cgroup2-" + std::to_string(::getpid());
+  std::string dir = root + "/hvrun/abc";
+  mkdir_p(dir);
+  auto put = [](const std::string& f, const std::string& v) { std::ofstream(f) << v; };
+  for (auto& d : {root, root + "/hvrun", dir}) {
+    put(d + "/cgroup.controllers", "cpuset cpu io memory pids\n");
+    put(d + "/cgroup.subtree_control", "");
+  }
+  for (const char* f : {"memory.max", "memory.swap.max", "cpu.max", "pids.max"}) put(dir + "/" + f, "");
+  auto cg = make_cgroup_v2(root, "hvrun/abc");
+  cg->create({32 << 20, 1.5, 33});
+  EXPECT_EQ(read_file(dir + "/memory.max"), std::to_string(32 << 20));
+  EXPECT_EQ(read_file(dir + "/memory.swap.max"), "0");
+  EXPECT_EQ(read_file(dir + "/cpu.max"), "150000 100000");
+  EXPECT_EQ(read_file(dir + "/pids.max"), "33");
+  // Each controller written on its own ("+memory", "+cpu", "+pids" over the same plain file).
+  EXPECT_EQ(read_file(root + "/hvrun/cgroup.subtree_control").substr(0, 1), "+");
+  remove_all(root);
+}
+
 TEST(ContainerCgroup, V1HostLimitsAreWrittenAndRemoved) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to create cgroups";
   if (detect_cgroup_version() != CgroupVersion::V1) GTEST_SKIP() << "host is pure cgroup v2";

@@ -106,6 +106,21 @@ TEST(ContainerHostileRootfs, CwdThroughASymlinkStaysInsideTheRoot) {
   EXPECT_TRUE(path_exists(root + host + "/here"));
 }
 
+TEST(ContainerHostileRootfs, FifoAsEtcPasswdIsAnErrorNotAHang) {
+  HVRUN_REQUIRE_ROOT();
+  std::string root = copy_rootfs("hostile-fifo");
+  ASSERT_EQ(::mkfifo((root + "/etc/passwd").c_str(), 0644), 0);
+  auto s = base_spec({"/bin/true"});
+  s.rootfs = root;
+  s.user = "nobody";
+  try {
+    run_to_end(s);
+    ADD_FAILURE() << "started";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/etc/passwd in the image is not a regular file"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ContainerHostileRootfs, InheritedHostFdsAreNotVisibleToTheWorkload) {
   HVRUN_REQUIRE_ROOT();
   int leak = ::open("/", O_RDONLY);  // deliberately not O_CLOEXEC

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,6 +137,12 @@ TEST(ContainerSeccomp, DefaultProfileAllowsOrdinarySyscallsAndPlainClone) {
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0)); }), EPERM);
 }
 
+TEST(ContainerSeccomp, SocketIsAllowedExceptVsock) {
+  auto prog = compile_seccomp("default", default_capabilities());
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::socket(AF_UNIX, SOCK_STREAM, 0)); }), 0);
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::socket(AF_VSOCK, SOCK_STREAM, 0)); }), EPERM);
+}
+
 TEST(ContainerSeccomp, Clone3AnswersEnosysSoLibcFallsBack) {
   auto prog = compile_seccomp("default", default_capabilities());
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_clone3, nullptr, 0)); }), ENOSYS);
@@ -172,6 +179,19 @@ TEST(ContainerSeccomp, CustomJsonProfileWithErrnoRetAndArgs) {
   EXPECT_EQ(run_filtered(prog, [&] { return ::getcwd(buf, sizeof buf) ? 0 : errno; }), EACCES);
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::dup(2)); }), 7);
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::dup(1)); }), 0);
+}
+
+TEST(ContainerSeccomp, RulesForNewerKernelsAreSkipped) {
+  const std::string profile = R"({
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [
+      {"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "includes": {"minKernel": "99.0"}},
+      {"names": ["dup"], "action": "SCMP_ACT_ERRNO", "errnoRet": 7, "includes": {"minKernel": "3.10"}}
+    ]})";
+  auto prog = compile_seccomp(profile, default_capabilities());
+  char buf[256];
+  EXPECT_EQ(run_filtered(prog, [&] { return ::getcwd(buf, sizeof buf) ? 0 : errno; }), 0);
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::dup(1)); }), 7);
 }
 
 TEST(ContainerSeccomp, MalformedProfilesGiveClearErrors) {

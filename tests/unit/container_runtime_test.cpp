@@ -4,8 +4,10 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -189,7 +191,7 @@ TEST(ContainerRuntime, CwdIsAppliedAndCreatedWhenMissing) {
   auto s = sh("pwd");
   s.cwd = "/work/dir";
   EXPECT_EQ(sh_out(s), "/work/dir\n");
-  EXPECT_FALSE(is_dir(busybox_rootfs() + "/../work/dir") && false);
+  EXPECT_TRUE(is_dir(busybox_rootfs() + "/work/dir"));  // created inside the root, not on the host
 }
 
 TEST(ContainerRuntime, UserByNumberAndByNameWithGroup) {
@@ -287,6 +289,10 @@ TEST(ContainerRuntime, ReadonlyRootfsRefusesWrites) {
   s.readonly_rootfs = true;
   EXPECT_EQ(sh_out(s), "refused\nshm-ok\n");
   EXPECT_FALSE(path_exists(busybox_rootfs() + "/newfile"));
+  auto t = sh("pwd");  // a missing workdir is still created (before / turns read-only)
+  t.readonly_rootfs = true;
+  t.cwd = "/ro-workdir";
+  EXPECT_EQ(sh_out(t), "/ro-workdir\n");
 }
 
 TEST(ContainerRuntime, BindMountsReadWriteAndReadOnly) {
@@ -327,6 +333,27 @@ TEST(ContainerRuntime, OverlayWritesLandInUpperdirAndLowerIsUntouched) {
   EXPECT_FALSE(path_exists(d + "/top/created"));
   struct stat st {};
   EXPECT_EQ(::lstat((busybox_rootfs() + "/bin/vi").c_str(), &st), 0);
+}
+
+TEST(ContainerRuntime, ManyLayersWithLongPathsStillMount) {
+  HVRUN_REQUIRE_ROOT();
+  std::string d = scratch_dir("many-layers");
+  mkdir_p(d + "/upper");
+  mkdir_p(d + "/work");
+  auto s = sh("cat /layer-0 /layer-59");
+  s.rootfs.clear();
+  std::string longname(120, 'x');
+  for (int i = 0; i < 60; ++i) {
+    std::string l = d + "/" + longname + "-" + std::to_string(i);
+    mkdir_p(l);
+    std::ofstream(l + "/layer-" + std::to_string(i)) << i << "\n";
+    s.lowerdirs.push_back(l);
+  }
+  s.lowerdirs.push_back(busybox_rootfs());
+  s.upperdir = d + "/upper";
+  s.workdir = d + "/work";
+  auto r = run_to_end(s);
+  EXPECT_EQ(r.out, "0\n59\n");
 }
 
 TEST(ContainerRuntime, MemoryLimitOomKillIsReported) {
@@ -467,8 +494,10 @@ TEST(ContainerRuntime, ExecJoinsTheContainersNamespaces) {
   Container c = Container::start(s, Stdio{});
   Pipe p = Pipe::make();
   ExecSpec es;
-  es.args = {"/bin/sh", "-c", "hostname; ps -o pid,comm | grep -c sleep; echo $A$B; readlink /proc/1/exe"};
+  es.args = {"/bin/sh", "-c", "hostname; ps -o pid,comm | grep -c sleep; echo $A$B; readlink /proc/1/exe || echo no-access; id -u; pwd"};
   es.env = {"B=2"};
+  es.user = "nobody";
+  es.cwd = "/tmp";
   auto h = exec_start(c.pid(), s, es, Stdio{-1, p.write.get(), p.write.get()});
   p.write.reset();
   std::string out = read_all(p.read.get());
@@ -477,7 +506,7 @@ TEST(ContainerRuntime, ExecJoinsTheContainersNamespaces) {
   c.wait();
   cleanup(s.id, s.cgroup_parent);
   EXPECT_EQ(st.exit_code(), 0);
-  EXPECT_EQ(out, "exec-target\n1\n12\n/bin/busybox\n");
+  EXPECT_EQ(out, "exec-target\n1\n12\nno-access\n65534\n/tmp\n");
 }
 
 TEST(ContainerRuntime, ExecOfAMissingCommandIs127) {
@@ -606,25 +635,73 @@ TEST(ContainerRuntime, ExecJoinsAUserNamespacedContainer) {
 namespace hvrun::container::testing {
 namespace {
 
-// Image files keep their host owners (root, unmapped in the namespace), so
-// only the overlay root (upperdir, handed to the container's root) and new
-// directories are writable; copy-up of host-root-owned dirs is EOVERFLOW.
-TEST(ContainerRuntime, UserNamespaceWithOverlayRootWritesLandInUpperAsTheMappedRoot) {
+// The image layers are idmapped into the container's user namespace: host
+// root-owned files belong to the container's root, copy-up works, and what
+// the container writes lands in upperdir owned by the mapped root (100000).
+TEST(ContainerRuntime, UserNamespaceOverlayLayersAreIdmappedToTheContainerRoot) {
   HVRUN_REQUIRE_ROOT();
   std::string d = scratch_dir("ovl-userns");
   mkdir_p(d + "/upper");
   mkdir_p(d + "/work");
-  auto s = sh("echo hi > /x && cat /x; id -u");
+  auto s = sh("stat -c %u:%g /bin/busybox /etc/passwd; echo hi > /etc/new && cat /etc/new; id -u");
   s.rootfs.clear();
   s.lowerdirs = {busybox_rootfs()};
   s.upperdir = d + "/upper";
   s.workdir = d + "/work";
   s.userns = true;
   auto r = run_to_end(s);
-  EXPECT_EQ(r.out, "hi\n0\n");
+  EXPECT_EQ(r.out, "0:0\n0:0\nhi\n0\n");
   struct stat st {};
-  ASSERT_EQ(::stat((d + "/upper/x").c_str(), &st), 0);
+  ASSERT_EQ(::stat((d + "/upper/etc/new").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 100000u);  // container root, as the host sees it
+  EXPECT_FALSE(path_exists(busybox_rootfs() + "/etc/new"));
+}
+
+TEST(ContainerRuntime, UserNamespaceRootfsDirIsIdmappedToo) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("stat -c %u:%g /etc/passwd; touch /etc/passwd && echo root-can-write");
+  s.userns = true;
+  s.readonly_rootfs = true;  // keep the shared rootfs untouched: the write must be refused as read-only, not EPERM
+  auto r = run_to_end(s);
+  EXPECT_NE(r.out.find("0:0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Read-only file system"), std::string::npos) << r.out;
+}
+
+TEST(ContainerRuntime, UserNamespaceWithHostNetworkStillGetsAReadOnlySys) {
+  HVRUN_REQUIRE_ROOT();
+  // sysfs cannot be mounted from a userns that does not own the netns: the
+  // host's /sys is bound read-only instead, with the masks on top.
+  auto s = sh("touch /sys/x 2>/dev/null && echo sys-rw || echo sys-ro; ls /sys/firmware | wc -l; ls /sys/class/net | wc -l");
+  s.userns = true;
+  s.net = "host";
+  std::string host_count = std::to_string(std::count_if(
+      std::filesystem::directory_iterator("/sys/class/net"), std::filesystem::directory_iterator(), [](auto&) { return true; }));
+  EXPECT_EQ(sh_out(s), "sys-ro\n0\n" + host_count + "\n");
+}
+
+TEST(ContainerRuntime, DeviceNodesMadeInsideCannotBeOpened) {
+  HVRUN_REQUIRE_ROOT();
+  // CAP_MKNOD is a default capability, but the rootfs is nodev (and on v1 the
+  // devices cgroup refuses it too): a block device node is useless.
+  // The host's root block device, which surely exists.
+  struct stat root {};
+  ASSERT_EQ(::stat("/", &root), 0);
+  std::string mm = std::to_string(major(root.st_dev)) + " " + std::to_string(minor(root.st_dev));
+  auto r = run_to_end(sh("mknod /tmp/disk-$$ b " + mm + " && (head -c1 /tmp/disk-$$ >/dev/null 2>&1 && echo opened || echo refused);"
+                         "rm -f /tmp/disk-$$"));
+  EXPECT_EQ(r.out, "refused\n");
+  auto c = sh("mknod /dev/shm/null-$$ c 1 3 && (echo x > /dev/shm/null-$$) 2>/dev/null && echo opened || echo refused");
+  EXPECT_EQ(sh_out(c), "refused\n");
+}
+
+TEST(ContainerRuntime, NetNoneHasOnlyLoopbackAndNetHostSeesTheHost) {
+  HVRUN_REQUIRE_ROOT();
+  EXPECT_EQ(sh_out(sh("ls /sys/class/net")), "lo\n");
+  auto s = sh("ls /sys/class/net | wc -l");
+  s.net = "host";
+  std::string host_count = std::to_string(std::count_if(
+      std::filesystem::directory_iterator("/sys/class/net"), std::filesystem::directory_iterator(), [](auto&) { return true; }));
+  EXPECT_EQ(sh_out(s), host_count + "\n");
 }
 
 }  // namespace

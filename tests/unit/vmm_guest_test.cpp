@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -252,4 +254,21 @@ TEST(VmmGuest, ConsoleInputArrivingLaterWakesTheIoLoop) {
   writer.join();
   EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
   EXPECT_EQ(r.serial, "rx: late\n");
+}
+
+TEST(VmmGuest, CmosRtcGivesTheHostUtcDate) {
+  REQUIRE_KVM();
+  auto date_line = [] {
+    time_t now = ::time(nullptr);
+    tm t{};
+    ::gmtime_r(&now, &t);
+    char s[96];
+    std::snprintf(s, sizeof s, "rtc %08x %08x %08x %08x \n", 19 + t.tm_year / 100, t.tm_year % 100, t.tm_mon + 1, t.tm_mday);
+    return std::string(s);
+  };
+  const std::string before = date_line();
+  GuestRun r = boot("rtc");
+  const std::string after = date_line();  // the date may roll over at midnight UTC
+  EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
+  EXPECT_TRUE(r.serial == before || r.serial == after) << r.serial << " vs " << before;
 }

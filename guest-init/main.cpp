@@ -1,0 +1,231 @@
+// hvrun-guest-init: PID 1 of the microVM. Mounts the basics and the two
+// disks, runs the RunSpec from /spec.json with the same container stack as the
+// host, forwards stdio over the virtio consoles, reports the exit status on
+// the control console, and resets the VM (reboot=k: i8042 reset). Any fatal
+// error: one line on the console and hvc1, exit code 125 on hvc2, reset.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "container/runtime.hpp"
+#include "guest-init/plan.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/fs.hpp"
+
+namespace hvrun::guestinit {
+namespace {
+
+constexpr unsigned short kBootTimerPort = 0x3f0;
+
+int g_stderr_console = -1;  // hvc1 once open
+int g_control = -1;         // hvc2 once open
+
+void write_all(int fd, const char* p, size_t n) {
+  while (fd >= 0 && n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+void write_all(int fd, const std::string& s) { write_all(fd, s.data(), s.size()); }
+
+[[noreturn]] void reset_vm() {
+  ::sync();
+  ::reboot(RB_AUTOBOOT);
+  // Should not return; if it does, PID 1 exiting panics (panic= reboots).
+  ::_exit(125);
+}
+
+void drain(int fd) {
+  if (fd >= 0) ::tcdrain(fd);
+}
+
+[[noreturn]] void fatal(const std::string& msg) {
+  std::string line = "hvrun-guest-init: " + msg + "\n";
+  write_all(2, line);
+  write_all(g_stderr_console, line);
+  write_all(g_control, error_event(msg));
+  drain(g_stderr_console);
+  drain(g_control);
+  reset_vm();
+}
+
+void mark_boot() {
+  // Tells the VMM's boot timer that userspace is up. Not fatal elsewhere (QEMU).
+  if (::ioperm(kBootTimerPort, 1, 1) == 0) ::outb(1, kBootTimerPort);
+}
+
+void do_mount(const MountStep& m) {
+  mkdir_p(m.target);
+  if (::mount(m.source.c_str(), m.target.c_str(), m.fstype.c_str(), m.flags,
+              m.data.empty() ? nullptr : m.data.c_str()) != 0)
+    throw_sys("mount " + m.fstype + " " + m.source + " on", m.target);
+}
+
+UniqueFd open_console(const std::string& path) {
+  int fd = -1;
+  for (int i = 0; i < 100 && fd < 0; ++i) {  // devices may still be probing: wait up to 1 s
+    fd = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) ::usleep(10000);
+    else if (fd < 0) break;
+  }
+  if (fd < 0) throw_sys("open", path);
+  termios t{};
+  if (::tcgetattr(fd, &t) == 0) {  // raw bytes, no echo, no \n -> \r\n
+    ::cfmakeraw(&t);
+    ::tcsetattr(fd, TCSANOW, &t);
+  }
+  return UniqueFd(fd);
+}
+
+struct Pipe {
+  UniqueFd r, w;
+};
+Pipe make_pipe() {
+  int p[2];
+  check_sys(::pipe2(p, O_CLOEXEC), "pipe2");
+  return {UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+// Copies what is readable on `from` to `to`; false on EOF or error.
+bool pump(int from, int to) {
+  char buf[16384];
+  ssize_t n = ::read(from, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+  if (n <= 0) return false;
+  write_all(to, buf, static_cast<size_t>(n));
+  return true;
+}
+
+// The initramfs root cannot be pivot_root'ed away (EINVAL), which the
+// container runtime needs: move onto a tmpfs first, as switch_root does.
+void leave_initramfs(const std::string& newroot) {
+  mkdir_p(newroot);
+  check_sys(::mount("guestroot", newroot.c_str(), "tmpfs", MS_NOSUID, "mode=0755"), "mount tmpfs on", newroot);
+  check_sys(::chdir(newroot.c_str()), "chdir", newroot);
+  check_sys(::mount(".", "/", nullptr, MS_MOVE, nullptr), "move the new root onto /", newroot);
+  check_sys(::chroot("."), "chroot", newroot);
+  check_sys(::chdir("/"), "chdir /");
+}
+
+int run() {
+  Layout layout;
+  const std::string spec_text = read_file(layout.spec_path);  // before leaving the initramfs
+  leave_initramfs("/newroot");
+  for (const auto& m : early_mounts()) do_mount(m);
+  // The consoles stay open for the life of PID 1 (fatal() reports on them
+  // after an exception has unwound this function).
+  static UniqueFd stdio, errc, control;
+  stdio = open_console(layout.stdio_dev);
+  errc = open_console(layout.stderr_dev);
+  g_stderr_console = errc.get();
+  control = open_console(layout.control_dev);
+  g_control = control.get();
+
+  auto spec = plan_spec(parse_spec(spec_text), layout);
+  for (const auto& m : disk_mounts(layout)) do_mount(m);
+  mkdir_p(spec.upperdir);
+  mkdir_p(spec.workdir);
+
+  Pipe in, out, err;
+  container::Stdio io;
+  if (!spec.tty) {
+    in = make_pipe();
+    out = make_pipe();
+    err = make_pipe();
+    io = {in.r.get(), out.w.get(), err.w.get()};
+  }
+  auto c = container::Container::start(spec, io);
+  in.r.reset();
+  out.w.reset();
+  err.w.reset();
+  UniqueFd pty = spec.tty ? c.take_pty_master() : UniqueFd();
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, c.pid(), 0)));
+
+  // Forward until the workload is gone and its output drained.
+  int workload_in = spec.tty ? pty.get() : in.w.get();
+  bool out_open = true, err_open = !spec.tty, stdin_open = true, exited = false;
+  std::string ctl_buf;
+  while (out_open || err_open) {
+    pollfd p[5] = {{stdio.get(), POLLIN, 0},
+                   {spec.tty ? pty.get() : out.r.get(), POLLIN, 0},
+                   {err.r.get(), POLLIN, 0},
+                   {control.get(), POLLIN, 0},
+                   {pidfd.get(), POLLIN, 0}};
+    if (!stdin_open) p[0].fd = -1;
+    if (!out_open) p[1].fd = -1;
+    if (!err_open) p[2].fd = -1;
+    if (exited) p[4].fd = -1;
+    // Once the workload exited, only drain: its pipes may be held by nobody
+    // else (its pid namespace is gone), a pty master never sees EOF.
+    int rc = ::poll(p, 5, exited ? 50 : -1);
+    if (rc < 0 && errno == EINTR) continue;
+    check_sys(rc, "poll");
+    if (rc == 0) break;  // exited and nothing more to drain
+    if (p[1].revents) out_open = pump(p[1].fd, stdio.get());
+    if (p[2].revents) err_open = pump(p[2].fd, errc.get());
+    if (p[0].revents && !pump(stdio.get(), workload_in)) stdin_open = false;
+    if (p[3].revents & POLLIN) {
+      char buf[512];
+      ssize_t n = ::read(control.get(), buf, sizeof buf);
+      if (n > 0) ctl_buf.append(buf, static_cast<size_t>(n));
+      for (size_t nl; (nl = ctl_buf.find('\n')) != std::string::npos;) {
+        std::string line = ctl_buf.substr(0, nl);
+        ctl_buf.erase(0, nl + 1);
+        std::string why;
+        auto msg = parse_control(line, &why);
+        if (!msg) {
+          write_all(errc.get(), "hvrun-guest-init: ignored control message: " + why + "\n");
+          continue;
+        }
+        if (msg->kind == ControlMsg::Kind::Signal) c.kill(msg->signal);
+        if (msg->kind == ControlMsg::Kind::Winsize && spec.tty) c.set_pty_size(msg->rows, msg->cols);
+        if (msg->kind == ControlMsg::Kind::StdinEof && !spec.tty) {
+          in.w.reset();
+          stdin_open = false;
+        }
+      }
+      if (ctl_buf.size() > 65536) ctl_buf.clear();  // a hostile host gets no memory
+    }
+    if (p[4].revents) exited = true;
+    if (pidfd.get() < 0 && !out_open && !err_open) exited = true;
+  }
+  auto st = c.wait();
+  write_all(control.get(), exit_event(st));
+  drain(stdio.get());
+  drain(errc.get());
+  drain(control.get());
+  return 0;
+}
+
+}  // namespace
+}  // namespace hvrun::guestinit
+
+int main() {
+  using namespace hvrun::guestinit;
+  mark_boot();
+  ::signal(SIGPIPE, SIG_IGN);
+  try {
+    run();
+  } catch (const std::exception& e) {
+    fatal(e.what());
+  }
+  reset_vm();
+}

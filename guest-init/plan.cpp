@@ -1,0 +1,123 @@
+#include "guest-init/plan.hpp"
+
+#include <sys/mount.h>
+
+#include <csignal>
+#include <nlohmann/json.hpp>
+
+#include "util/error.hpp"
+
+namespace hvrun::guestinit {
+
+std::vector<MountStep> early_mounts() {
+  const unsigned long nsd = MS_NOSUID | MS_NODEV;
+  return {
+      {"proc", "/proc", "proc", nsd | MS_NOEXEC, ""},
+      {"sysfs", "/sys", "sysfs", nsd | MS_NOEXEC, ""},
+      {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"},
+      {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666"},
+      {"shm", "/dev/shm", "tmpfs", nsd, "mode=1777"},
+      {"run", "/run", "tmpfs", nsd, "mode=0755"},
+      {"tmp", "/tmp", "tmpfs", nsd, "mode=1777"},
+      {"cgroup2", "/sys/fs/cgroup", "cgroup2", nsd | MS_NOEXEC, ""},
+  };
+}
+
+std::vector<MountStep> disk_mounts(const Layout& l) {
+  return {
+      {l.image_dev, l.image_dir, "ext4", MS_RDONLY | MS_NODEV, ""},
+      {l.rw_dev, l.rw_dir, "ext4", MS_NODEV, ""},
+  };
+}
+
+container::RunSpec parse_spec(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("spec.json is not valid JSON: " + std::string(e.what()));
+  }
+  if (!j.is_object()) throw Error("spec.json must hold a JSON object (a RunSpec)");
+  try {
+    return j.get<container::RunSpec>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("spec.json is not a RunSpec: " + std::string(e.what()));
+  }
+}
+
+namespace {
+// A path inside the image disk: relative or absolute, no "..".
+std::string inside(const std::string& root, const std::string& p) {
+  if (p.find('\0') != std::string::npos) throw Error("lowerdir holds a NUL byte");
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    if (p.compare(i, j - i, "..") == 0 && j - i == 2)
+      throw Error("lowerdir '" + p + "' escapes the image disk ('..' is not allowed)");
+    i = j + 1;
+  }
+  std::string rel = p;
+  while (!rel.empty() && rel.front() == '/') rel.erase(rel.begin());
+  while (!rel.empty() && rel.back() == '/') rel.pop_back();
+  return rel.empty() ? root : root + "/" + rel;
+}
+}  // namespace
+
+container::RunSpec plan_spec(container::RunSpec spec, const Layout& l) {
+  if (spec.args.empty()) throw Error("spec.json has no command (args is empty)");
+  if (!spec.mounts.empty())
+    throw Error("bind mounts (" + spec.mounts.front().source + ") cannot reach into a microVM");
+  std::vector<std::string> lower;
+  if (spec.lowerdirs.empty())
+    lower.push_back(l.image_dir);
+  else
+    for (const auto& d : spec.lowerdirs) lower.push_back(inside(l.image_dir, d));
+  spec.lowerdirs = std::move(lower);
+  spec.upperdir = l.rw_dir + "/upper";
+  spec.workdir = l.rw_dir + "/work";
+  spec.rootfs.clear();
+  return spec;
+}
+
+std::optional<ControlMsg> parse_control(const std::string& line, std::string* why) {
+  auto fail = [&](const std::string& w) -> std::optional<ControlMsg> {
+    if (why) *why = w;
+    return std::nullopt;
+  };
+  auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return fail("not a JSON object");
+  if (auto it = j.find("signal"); it != j.end()) {
+    if (!it->is_number_integer()) return fail("signal must be an integer");
+    int s = it->get<int>();
+    if (s <= 0 || s >= NSIG) return fail("signal " + std::to_string(s) + " out of range");
+    ControlMsg m{ControlMsg::Kind::Signal};
+    m.signal = s;
+    return m;
+  }
+  if (auto it = j.find("winsize"); it != j.end()) {
+    if (!it->is_array() || it->size() != 2 || !(*it)[0].is_number_unsigned() || !(*it)[1].is_number_unsigned())
+      return fail("winsize must be [rows,cols]");
+    auto r = (*it)[0].get<unsigned long>(), c = (*it)[1].get<unsigned long>();
+    if (r > 0xffff || c > 0xffff) return fail("winsize out of range");
+    ControlMsg m{ControlMsg::Kind::Winsize};
+    m.rows = static_cast<unsigned short>(r);
+    m.cols = static_cast<unsigned short>(c);
+    return m;
+  }
+  if (auto it = j.find("stdin_eof"); it != j.end() && it->is_boolean() && it->get<bool>())
+    return ControlMsg{ControlMsg::Kind::StdinEof};
+  return fail("unknown control message");
+}
+
+std::string exit_event(const container::ExitStatus& st) {
+  nlohmann::json j = {{"event", "exit"}, {"code", st.code}, {"signal", st.signal}, {"oom", st.oom_killed}};
+  return j.dump() + "\n";
+}
+
+std::string error_event(const std::string& message) {
+  nlohmann::json j = {{"event", "exit"}, {"code", 125}, {"signal", 0}, {"oom", false}, {"error", message}};
+  return j.dump() + "\n";
+}
+
+}  // namespace hvrun::guestinit

@@ -1,0 +1,65 @@
+// guest-init's decisions, kept apart from the syscalls so they can be unit
+// tested on the host: what to mount, how the RunSpec from the host is
+// rewritten for the guest's disks, and the control-channel protocol (JSON
+// lines on /dev/hvc2, see vmm/vm.hpp).
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "container/runtime.hpp"
+#include "container/spec.hpp"
+
+namespace hvrun::guestinit {
+
+// Where the devices of the plan in vmm/vm.hpp land inside the guest.
+struct Layout {
+  std::string spec_path = "/spec.json";
+  std::string image_dev = "/dev/vda";  // image disk, ext4, mounted read-only
+  std::string image_dir = "/mnt/image";
+  std::string rw_dev = "/dev/vdb";     // per-VM writable disk, ext4
+  std::string rw_dir = "/mnt/rw";
+  std::string stdio_dev = "/dev/hvc0";
+  std::string stderr_dev = "/dev/hvc1";
+  std::string control_dev = "/dev/hvc2";
+};
+
+struct MountStep {
+  std::string source;
+  std::string target;  // created (mkdir -p) before mounting
+  std::string fstype;
+  unsigned long flags = 0;
+  std::string data;
+};
+
+// proc, sys, dev (devtmpfs), dev/pts, dev/shm, run, tmp, cgroup2.
+std::vector<MountStep> early_mounts();
+// The image disk (ro) and the writable disk (rw), both ext4.
+std::vector<MountStep> disk_mounts(const Layout& layout);
+
+// Parses /spec.json; throws hvrun::Error saying what is wrong.
+container::RunSpec parse_spec(const std::string& json_text);
+
+// Rewrites the host's RunSpec for the guest: the rootfs becomes an overlay of
+// the image disk (spec.lowerdirs, if given, are paths inside the image disk,
+// top layer first; none means the disk's root) with upper/work on the
+// writable disk. Rejects what cannot work in a VM (no args, host bind mounts,
+// lowerdirs escaping the image disk) with hvrun::Error.
+container::RunSpec plan_spec(container::RunSpec spec, const Layout& layout);
+
+// host -> guest control messages.
+struct ControlMsg {
+  enum class Kind { Signal, Winsize, StdinEof } kind;
+  int signal = 0;
+  unsigned short rows = 0, cols = 0;
+};
+// One JSON line: {"signal":N}, {"winsize":[rows,cols]}, {"stdin_eof":true}.
+// Returns nullopt (and fills *why) for anything else.
+std::optional<ControlMsg> parse_control(const std::string& line, std::string* why = nullptr);
+
+// guest -> host: {"event":"exit","code":N,"signal":S,"oom":B}\n
+std::string exit_event(const container::ExitStatus& st);
+// A fatal guest-init error: exit code 125 plus the reason.
+std::string error_event(const std::string& message);
+
+}  // namespace hvrun::guestinit

@@ -1,0 +1,232 @@
+// hvrun run --container: output, isolation, exit status, signals, limits,
+// options, bad input. Drives the real binary against a fresh store.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/integration/harness.hpp"
+
+namespace hvrun::test {
+namespace {
+
+class ContainerRun : public StoreFixture {
+ protected:
+  void SetUp() override {
+    HVRUN_REQUIRE_ROOT();
+    StoreFixture::SetUp();
+  }
+  Result runc(std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), {"--container", "--rm"});
+    return hv(args, input);
+  }
+};
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST_F(ContainerRun, EchoHelloPrintsHelloAndExitsZero) {
+  Result r = runc({"busybox", "echo", "hello"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello\n");
+}
+
+TEST_F(ContainerRun, ShorthandPassesCommandFlagsToTheCommand) {
+  Result r = runc({"busybox", "ls", "-1", "/bin/busybox", "/bin/sh"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "/bin/busybox\n/bin/sh\n");
+}
+
+TEST_F(ContainerRun, WorkloadIsPid1WithOwnHostname) {
+  Result r = runc({"busybox", "sh", "-c", "echo $$; hostname"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::string pid, host;
+  in >> pid >> host;
+  EXPECT_EQ(pid, "1");
+  char hn[256] = {};
+  gethostname(hn, sizeof hn - 1);
+  EXPECT_NE(host, hn);
+  EXPECT_EQ(host.size(), 12u);  // default: the short id
+  EXPECT_EQ(trim(runc({"--hostname", "box1", "busybox", "hostname"}).out), "box1");
+}
+
+TEST_F(ContainerRun, NoHostMountsAreVisible) {
+  Result r = runc({"busybox", "cut", "-d", " ", "-f", "2", "/proc/mounts"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream in(r.out);
+  for (std::string mp; std::getline(in, mp);) {
+    bool allowed = mp == "/" || mp.rfind("/proc", 0) == 0 || mp.rfind("/sys", 0) == 0 || mp.rfind("/dev", 0) == 0;
+    EXPECT_TRUE(allowed) << "unexpected mount in the container: " << mp;
+  }
+  EXPECT_EQ(r.out.find(root()), std::string::npos);
+}
+
+TEST_F(ContainerRun, NetNoneSeesOnlyLoopback) {
+  Result r = runc({"busybox", "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "lo\n");
+}
+
+TEST_F(ContainerRun, NetHostSharesTheHostInterfaces) {
+  std::ifstream f("/proc/net/dev");
+  std::string host((std::istreambuf_iterator<char>(f)), {});
+  Result r = runc({"--net", "host", "busybox", "cat", "/proc/net/dev"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(count_lines(r.out), count_lines(host));
+}
+
+TEST_F(ContainerRun, ExitCodePropagates) {
+  EXPECT_EQ(runc({"busybox", "sh", "-c", "exit 3"}).code, 3);
+  EXPECT_EQ(runc({"busybox", "false"}).code, 1);
+}
+
+TEST_F(ContainerRun, ChildKilledBySigtermGives143) {
+  // PID 1 ignores its own signals (kernel rule for namespace init), so the
+  // signal death is a child's; the shell reports it as 128+15.
+  EXPECT_EQ(runc({"busybox", "sh", "-c", "sh -c 'kill -TERM $$'; exit $?"}).code, 143);
+}
+
+TEST_F(ContainerRun, InitKilledByHvrunKillGives137) {
+  Result d = hv({"run", "-d", "--name", "victim", "busybox", "sleep", "30"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  Result k = hv({"kill", "victim"});
+  EXPECT_EQ(k.code, 0) << k.err;
+  Result logs = hv({"logs", "-f", "victim"});  // returns once it has exited
+  EXPECT_EQ(logs.code, 0);
+  Result i = hv({"inspect", "victim"});
+  EXPECT_NE(i.out.find("\"ExitCode\": 137"), std::string::npos) << i.out;
+}
+
+TEST_F(ContainerRun, ExecFailuresExit127And126) {
+  Result nf = runc({"busybox", "/no/such/cmd"});
+  EXPECT_EQ(nf.code, 127);
+  EXPECT_EQ(count_lines(nf.err), 1) << nf.err;
+  Result nx = runc({"busybox", "/etc/passwd"});
+  EXPECT_EQ(nx.code, 126);
+}
+
+TEST_F(ContainerRun, SigtermToHvrunReachesTheContainer) {
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    execl(hvrun_bin().c_str(), "hvrun", "--root", root().c_str(), "--container", "--rm", "busybox", "sh", "-c",
+          "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string got;
+  char buf[256];
+  while (got.find("ready") == std::string::npos) {
+    ssize_t n = read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ASSERT_NE(got.find("ready"), std::string::npos);
+  kill(pid, SIGTERM);
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  EXPECT_NE(got.find("got-term"), std::string::npos) << got;
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 42);
+}
+
+TEST_F(ContainerRun, ClosedOutputPipeEndsTheWorkload) {
+  Result r = run({"sh", "-c", hvrun_bin() + " --root " + root() + " --container --rm busybox yes | head -2"}, "", 20);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.out, "y\ny\n");
+  for (int i = 0; i < 100 && !hv({"ps", "-aq"}).out.empty(); ++i) usleep(20000);
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "");  // --rm still ran
+}
+
+TEST_F(ContainerRun, OomKillExits137AndInspectShowsOOMKilled) {
+  Result r = hv({"run", "--name", "hog", "--memory", "32m", "busybox", "sh", "-c",
+                 "x=$(head -c 200m /dev/zero | tr '\\0' a); echo survived"});
+  EXPECT_EQ(r.code, 137) << r.out << r.err;
+  EXPECT_EQ(r.out.find("survived"), std::string::npos);
+  Result i = hv({"inspect", "hog"});
+  ASSERT_EQ(i.code, 0) << i.err;
+  EXPECT_NE(i.out.find("\"OOMKilled\": true"), std::string::npos) << i.out;
+}
+
+TEST_F(ContainerRun, PidsLimitStopsForks) {
+  Result r = runc({"--pids-limit", "5", "busybox", "sh", "-c", "for i in $(seq 1 20); do sleep 2 & done; echo spawned"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("fork"), std::string::npos) << r.err;
+  EXPECT_EQ(runc({"--pids-limit", "50", "busybox", "sh", "-c", "for i in $(seq 1 20); do true & done; wait"}).code, 0);
+}
+
+TEST_F(ContainerRun, EnvWorkdirUserApply) {
+  setenv("HVRUN_TEST_FROM_CALLER", "passed", 1);
+  std::string envfile = root() + "/envfile";
+  std::ofstream(envfile) << "# c\nFROM_FILE=yes\n";
+  Result r = runc({"-e", "A=1", "-e", "HVRUN_TEST_FROM_CALLER", "--env-file", envfile, "-w", "/tmp", "-u", "nobody",
+                   "busybox", "sh", "-c", "echo $A $HVRUN_TEST_FROM_CALLER $FROM_FILE; pwd; id -u"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1 passed yes\n/tmp\n65534\n");
+}
+
+TEST_F(ContainerRun, VolumesReadOnlyAndReadWrite) {
+  TempDir host;
+  std::ofstream(host.path() + "/in.txt") << "from-host\n";
+  Result rw = runc({"-v", host.path() + ":/data", "busybox", "sh", "-c", "cat /data/in.txt; echo new > /data/out.txt"});
+  EXPECT_EQ(rw.code, 0) << rw.err;
+  EXPECT_EQ(rw.out, "from-host\n");
+  std::ifstream f(host.path() + "/out.txt");
+  std::string line;
+  std::getline(f, line);
+  EXPECT_EQ(line, "new");
+  Result ro = runc({"-v", host.path() + ":/data:ro", "busybox", "sh", "-c", "echo x > /data/ro.txt"});
+  EXPECT_NE(ro.code, 0);
+  EXPECT_FALSE(std::ifstream(host.path() + "/ro.txt").good());
+}
+
+TEST_F(ContainerRun, ReadOnlyRootfsRefusesWrites) {
+  EXPECT_NE(runc({"--read-only", "busybox", "touch", "/x"}).code, 0);
+  EXPECT_EQ(runc({"busybox", "touch", "/x"}).code, 0);
+}
+
+TEST_F(ContainerRun, BadInputGivesOneLineErrorAndNonZeroExit) {
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string needle;
+  };
+  std::vector<Case> cases = {
+      {{"--container", "nosuchimage", "true"}, 125, "nosuchimage"},
+      {{"run", "--memory", "abc", "busybox", "true"}, 125, "--memory"},
+      {{"run", "--cpus", "-1", "busybox", "true"}, 125, "--cpus"},
+      {{"run", "--pids-limit", "many", "busybox", "true"}, 125, "--pids-limit"},
+      {{"run", "-v", "/no/such/host/path:/x", "busybox", "true"}, 125, "/no/such/host/path"},
+      {{"run", "--net", "bridge", "busybox", "true"}, 125, "--net"},
+      {{"run", "--bogus-flag", "busybox", "true"}, 125, "--bogus-flag"},
+      {{"--vm", "busybox", "true"}, 125, "VM mode not available"},
+      {{"logs", "nosuchcontainer"}, 125, "nosuchcontainer"},
+      {{"stop", "nosuchcontainer"}, 125, "nosuchcontainer"},
+      {{"rm", "nosuchcontainer"}, 125, "nosuchcontainer"},
+      {{"exec", "nosuchcontainer", "true"}, 125, "nosuchcontainer"},
+  };
+  for (const auto& c : cases) {
+    Result r = hv(c.args);
+    std::string what;
+    for (auto& a : c.args) what += a + " ";
+    EXPECT_EQ(r.code, c.code) << what << r.err;
+    EXPECT_NE(r.err.find(c.needle), std::string::npos) << what << r.err;
+    EXPECT_LE(count_lines(r.err), 2) << what << r.err;  // the error (+ a "See --help" hint for flag errors)
+  }
+  Result ps = hv({"ps", "-aq"});
+  EXPECT_EQ(ps.out, "");  // none of them left a record
+}
+
+}  // namespace
+}  // namespace hvrun::test
