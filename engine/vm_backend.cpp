@@ -1,0 +1,341 @@
+#include "engine/vm_backend.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "vmm/kvm_kind.hpp"
+#include "vmm/vm.hpp"
+
+extern char** environ;
+
+namespace hvrun::engine {
+
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+// The writable disk holds the container's upper layer; sparse, so only what
+// the workload writes takes host space.
+constexpr uint64_t kRwDiskBytes = 4096 * kMiB;
+
+void write_all_fd(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    off += size_t(n);
+  }
+}
+
+std::string read_available(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    struct pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) break;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  return out;
+}
+
+// Runs argv, output to /dev/null; throws with the command and its status.
+void run_quiet(const std::vector<std::string>& argv) {
+  std::vector<char*> a;
+  for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+  a.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid;
+  int rc = ::posix_spawnp(&pid, a[0], &fa, nullptr, a.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw_sys("run " + argv[0], rc);
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    throw Error(argv[0] + " failed (status " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) +
+                ")");
+}
+
+// The per-VM writable disk: an empty sparse ext4 file system.
+void make_rw_disk(const std::string& path) {
+  {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) throw_sys("create", path);
+    if (::ftruncate(fd.get(), off_t(kRwDiskBytes)) < 0) throw_sys("truncate", path);
+  }
+  run_quiet({"mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard", "-L", "hvrun-rw",
+             path});
+}
+
+// initramfs (cpio newc): /init = guest-init, /spec.json = the RunSpec.
+void make_initramfs(const std::string& path, const std::string& guest_init, const std::string& spec_json) {
+  std::string init = read_file(guest_init);
+  struct archive* a = ::archive_write_new();
+  if (!a) throw Error("archive_write_new failed");
+  auto fail = [&](const std::string& what) {
+    std::string msg = what + " " + path + ": " + (::archive_error_string(a) ? ::archive_error_string(a) : "?");
+    ::archive_write_free(a);
+    throw Error(msg);
+  };
+  if (::archive_write_set_format_cpio_newc(a) != ARCHIVE_OK) fail("cpio format");
+  if (::archive_write_open_filename(a, path.c_str()) != ARCHIVE_OK) fail("write initramfs");
+  auto add = [&](const char* name, const std::string& data, mode_t mode) {
+    struct archive_entry* e = ::archive_entry_new();
+    ::archive_entry_set_pathname(e, name);
+    ::archive_entry_set_filetype(e, AE_IFREG);
+    ::archive_entry_set_perm(e, mode);
+    ::archive_entry_set_size(e, la_int64_t(data.size()));
+    ::archive_entry_set_nlink(e, 1);
+    if (::archive_write_header(a, e) != ARCHIVE_OK) {
+      ::archive_entry_free(e);
+      fail(std::string("write ") + name + " to");
+    }
+    ::archive_entry_free(e);
+    if (::archive_write_data(a, data.data(), data.size()) < 0) fail(std::string("write ") + name + " to");
+  };
+  add("init", init, 0755);
+  add("spec.json", spec_json, 0644);
+  if (::archive_write_close(a) != ARCHIVE_OK) fail("close");
+  ::archive_write_free(a);
+}
+
+class VmBackend final : public Backend {
+ public:
+  explicit VmBackend(VmAssets a) : assets_(std::move(a)) {}
+  ~VmBackend() override {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  void start(const container::RunSpec& host_spec, const container::Stdio& stdio,
+             std::optional<WinSize> ws) override {
+    if (!host_spec.mounts.empty())
+      throw Error("-v is not supported with --vm yet: the guest cannot see host paths (use --container)");
+    if (host_spec.net == "host") throw Error("--net host is not supported with --vm: the guest has its own kernel");
+    // What guest-init needs: the same spec, with the rootfs taken from the
+    // guest's disks (it fills lowerdirs/upperdir/workdir itself).
+    container::RunSpec spec = host_spec;
+    spec.lowerdirs.clear();
+    spec.upperdir.clear();
+    spec.workdir.clear();
+    spec.rootfs.clear();
+    spec.cgroup_root.clear();
+    if (ws) {
+      spec.tty_rows = ws->rows;
+      spec.tty_cols = ws->cols;
+    }
+    std::string rw_disk = assets_.work_dir + "/vm-rw.ext4";
+    std::string initrd = assets_.work_dir + "/initramfs.cpio";
+    console_log_ = assets_.work_dir + "/console.log";
+    make_rw_disk(rw_disk);
+    make_initramfs(initrd, assets_.guest_init, nlohmann::json(spec).dump());
+
+    vmm::VmConfig cfg;
+    cfg.kernel = assets_.kernel;
+    cfg.initrd = initrd;
+    cfg.cmdline = "console=ttyS0 reboot=k panic=-1 quiet";
+    cfg.mem_bytes = vm_guest_memory(spec.memory_bytes);
+    cfg.vcpus = spec.cpus > 0 ? unsigned(std::ceil(spec.cpus)) : 1;
+    cfg.debug = assets_.debug;
+    cfg.disks = {{assets_.image_disk, true}, {rw_disk, false}};
+
+    int sv[2];
+    // Control channel (hvc2): the monitor writes signals/winsize, reads the exit event.
+    check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+    control_.reset(sv[0]);
+    UniqueFd control_vmm(sv[1]);
+    UniqueFd tty_vmm, stdin_vmm, stdin_feed;
+    if (spec.tty) {
+      check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+      tty_.reset(sv[0]);
+      tty_vmm.reset(sv[1]);
+      cfg.consoles = {{tty_vmm.get(), tty_vmm.get()}, {-1, tty_vmm.get()}, {control_vmm.get(), control_vmm.get()}};
+    } else {
+      if (stdio.in >= 0) {
+        check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+        stdin_feed.reset(sv[0]);
+        stdin_vmm.reset(sv[1]);
+      }
+      cfg.consoles = {{stdin_vmm.get(), stdio.out}, {-1, stdio.err}, {control_vmm.get(), control_vmm.get()}};
+    }
+    UniqueFd console(::open(console_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!console) throw_sys("create", console_log_);
+    cfg.serial_out_fd = console.get();
+    Pipe result = Pipe::make();
+
+    pid_t pid = ::fork();
+    if (pid < 0) throw_sys("fork VMM");
+    if (pid == 0) {
+      // The VMM process. It dies with the monitor, like a container's init.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::signal(SIGPIPE, SIG_IGN);
+      ::prctl(PR_SET_NAME, "hvrun-vmm", 0, 0, 0);
+      result.read.reset();
+      std::thread feeder;
+      if (stdin_feed) {
+        // A virtio console cannot say "end of input": relay stdin and tell
+        // guest-init about EOF on the control channel.
+        int in = stdio.in, feed = stdin_feed.get(), ctl = control_.get();
+        feeder = std::thread([in, feed, ctl] {
+          char buf[16384];
+          for (;;) {
+            ssize_t n = ::read(in, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            write_all_fd(feed, std::string(buf, size_t(n)));
+          }
+          write_all_fd(ctl, "{\"stdin_eof\":true}\n");
+        });
+        feeder.detach();
+      }
+      vmm::VmResult r = vmm::run_vm(cfg);
+      nlohmann::json j = {{"reason", int(r.reason)}, {"detail", r.detail}, {"boot_ns", r.boot_ns},
+                          {"broken", r.broken_devices}};
+      write_all_fd(result.write.get(), j.dump());
+      ::_exit(r.reason == vmm::VmResult::Reason::Error ? 125 : 0);
+    }
+    pid_ = pid;
+    result_ = std::move(result.read);
+  }
+
+  pid_t pid() const override { return pid_; }
+  int pty_master() const override { return tty_.get(); }
+
+  container::ExitStatus wait() override {
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0) {
+      if (errno != EINTR) throw_sys("wait for the VMM");
+    }
+    reaped_ = true;
+    std::string res = read_available(result_.get());
+    std::string ctl = read_available(control_.get());
+    // The last exit event guest-init sent wins.
+    container::ExitStatus es;
+    bool have = false;
+    std::string guest_error;
+    size_t pos = 0;
+    while (pos < ctl.size()) {
+      size_t nl = ctl.find('\n', pos);
+      std::string line = ctl.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      pos = nl == std::string::npos ? ctl.size() : nl + 1;
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || j.value("event", "") != "exit") continue;
+      es.code = j.value("code", 125);
+      es.signal = j.value("signal", 0);
+      es.oom_killed = j.value("oom", false);
+      guest_error = j.value("error", "");
+      have = true;
+    }
+    if (!guest_error.empty()) std::fprintf(stderr, "hvrun: in the VM: %s\n", guest_error.c_str());
+    if (have) return es;
+    // No word from the guest: the VMM failed or was killed.
+    auto j = nlohmann::json::parse(res, nullptr, false);
+    std::string detail = j.is_object() ? j.value("detail", "") : "";
+    if (WIFSIGNALED(st)) {
+      es.signal = WTERMSIG(st);
+      return es;
+    }
+    std::fprintf(stderr, "hvrun: the VM ended without an exit status from the guest%s%s (guest console: %s)\n",
+                 detail.empty() ? "" : ": ", detail.c_str(), console_log_.c_str());
+    es.code = 125;
+    return es;
+  }
+
+  void kill(int sig) override {
+    if (pid_ <= 0 || reaped_) return;
+    if (sig == SIGKILL) {
+      ::kill(pid_, SIGKILL);  // a VM killed hard is a VMM killed hard
+      return;
+    }
+    write_all_fd(control_.get(), "{\"signal\":" + std::to_string(sig) + "}\n");
+  }
+
+  void resize(WinSize ws) override {
+    if (pid_ <= 0 || reaped_ || !ws.rows || !ws.cols) return;
+    write_all_fd(control_.get(),
+                 "{\"winsize\":[" + std::to_string(ws.rows) + "," + std::to_string(ws.cols) + "]}\n");
+  }
+
+ private:
+  VmAssets assets_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  UniqueFd control_, tty_, result_;
+  std::string console_log_;
+};
+
+}  // namespace
+
+uint64_t vm_guest_memory(int64_t memory_bytes) {
+  // Room for the guest kernel, guest-init and page cache beside the workload's
+  // own limit (which the cgroup inside the guest enforces).
+  uint64_t base = 256 * kMiB;
+  if (memory_bytes <= 0) return base;
+  uint64_t want = uint64_t(memory_bytes) + 128 * kMiB;
+  want = (want + kMiB - 1) / kMiB * kMiB;
+  return want < base ? base : want;
+}
+
+std::string find_guest_init() {
+  if (const char* e = std::getenv("HVRUN_GUEST_INIT"); e && *e) return e;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = 0;
+    std::string dir(self);
+    dir = dir.substr(0, dir.rfind('/'));
+    std::string built = dir + "/../guest-init/hvrun-guest-init";
+    if (::access(built.c_str(), X_OK) == 0) return built;
+  }
+  return "/usr/local/lib/hvrun/guest-init";
+}
+
+VmAssets locate_vm_assets(bool debug) {
+  VmAssets a;
+  a.debug = debug;
+  const char* force = std::getenv("HVRUN_FORCE_VM");
+  if (!(force && std::string(force) == "1")) {
+    vmm::KvmInfo info = vmm::detect_kvm();
+    vmm::require_linux_capable_kvm(info);
+  }
+  vmm::GuestKernel k = vmm::find_guest_kernel();
+  if (!k.present)
+    throw Error("no guest kernel at " + k.vmlinux + " (build it with scripts/build-kernel.sh, or set HVRUN_GUEST_KERNEL)");
+  a.kernel = k.vmlinux;
+  a.guest_init = find_guest_init();
+  if (::access(a.guest_init.c_str(), X_OK) != 0)
+    throw_sys("guest-init", a.guest_init + " (run scripts/setup.sh, or set HVRUN_GUEST_INIT)");
+  return a;
+}
+
+std::unique_ptr<Backend> make_vm_backend(VmAssets assets) { return std::make_unique<VmBackend>(std::move(assets)); }
+
+}  // namespace hvrun::engine
