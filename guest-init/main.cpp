@@ -156,16 +156,16 @@ int run() {
   in.r.reset();
   out.w.reset();
   err.w.reset();
-  UniqueFd pty = spec.tty ? c.take_pty_master() : UniqueFd();
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, c.pid(), 0)));
 
   // Forward until the workload is gone and its output drained.
-  int workload_in = spec.tty ? pty.get() : in.w.get();
+  const int pty = spec.tty ? c.pty_master() : -1;  // owned by the Container (set_pty_size uses it)
+  int workload_in = spec.tty ? pty : in.w.get();
   bool out_open = true, err_open = !spec.tty, stdin_open = true, exited = false;
   std::string ctl_buf;
   while (out_open || err_open) {
     pollfd p[5] = {{stdio.get(), POLLIN, 0},
-                   {spec.tty ? pty.get() : out.r.get(), POLLIN, 0},
+                   {spec.tty ? pty : out.r.get(), POLLIN, 0},
                    {err.r.get(), POLLIN, 0},
                    {control.get(), POLLIN, 0},
                    {pidfd.get(), POLLIN, 0}};
@@ -195,8 +195,12 @@ int run() {
           write_all(errc.get(), "hvrun-guest-init: ignored control message: " + why + "\n");
           continue;
         }
-        if (msg->kind == ControlMsg::Kind::Signal) c.kill(msg->signal);
-        if (msg->kind == ControlMsg::Kind::Winsize && spec.tty) c.set_pty_size(msg->rows, msg->cols);
+        try {
+          if (msg->kind == ControlMsg::Kind::Signal) c.kill(msg->signal);
+          if (msg->kind == ControlMsg::Kind::Winsize && spec.tty) c.set_pty_size(msg->rows, msg->cols);
+        } catch (const Error& e) {  // e.g. the workload just exited: not fatal
+          write_all(errc.get(), std::string("hvrun-guest-init: control message failed: ") + e.what() + "\n");
+        }
         if (msg->kind == ControlMsg::Kind::StdinEof && !spec.tty) {
           in.w.reset();
           stdin_open = false;

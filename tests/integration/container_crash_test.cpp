@@ -111,5 +111,27 @@ TEST_F(ContainerCrash, SigkillAtRandomPointsThenRmForceLeavesNothing) {
   }
 }
 
+TEST_F(ContainerCrash, PsIsTruthfulAfterTheMonitorIsKilled) {
+  const std::string marker = "hvrun-orphan-" + std::to_string(getpid());
+  Result d = hv({"run", "-d", "--name", "orphan", "busybox", "sh", "-c", "sleep 30; : " + marker});
+  ASSERT_EQ(d.code, 0) << d.err;
+  std::string id = trim(d.out);
+  std::ifstream f(root() + "/containers/" + id + "/state.json");
+  auto st = nlohmann::json::parse(f, nullptr, false);
+  ASSERT_TRUE(st.is_object());
+  ASSERT_GT(st.value("monitor_pid", 0), 0);
+  ASSERT_TRUE(process_with_marker_exists(marker));
+  kill(st["monitor_pid"].get<int>(), SIGKILL);
+  for (int k = 0; k < 100 && fs::exists("/proc/" + std::to_string(st["monitor_pid"].get<int>())); ++k) usleep(10000);
+
+  Result ps = hv({"ps", "-a"});
+  EXPECT_NE(ps.out.find("Exited (255)"), std::string::npos) << ps.out;
+  EXPECT_EQ(hv({"ps", "-q"}).out, "");  // not listed as running
+  for (int k = 0; k < 50 && process_with_marker_exists(marker); ++k) usleep(20000);
+  EXPECT_FALSE(process_with_marker_exists(marker)) << "the workload outlived its monitor";
+  EXPECT_FALSE(fs::exists("/sys/fs/cgroup/pids/hvrun/" + id));
+  EXPECT_EQ(hv({"rm", "orphan"}).code, 0);  // no -f needed: it is not running
+}
+
 }  // namespace
 }  // namespace hvrun::test

@@ -47,25 +47,37 @@ class GuestInitE2E : public ::testing::Test {
   }
   std::string d() const { return dir_->path(); }
 
-  // Boots the guest with this RunSpec; returns QEMU's result.
-  Result boot(const nlohmann::json& spec) {
+  // Boots the guest with this RunSpec; returns QEMU's result. With
+  // `control` set, hvc2 is a FIFO pair: once hvc0 shows `wait_for`, the
+  // control lines are sent to the guest.
+  Result boot(const nlohmann::json& spec, const std::string& wait_for = "", const std::string& control = "") {
     std::ofstream(d() + "/spec.json") << spec.dump();
     auto r = run({source_dir() + "/scripts/make-initramfs.sh", d() + "/initrd.cpio", guest_init_path(),
                   d() + "/spec.json"});
     EXPECT_EQ(r.code, 0) << r.err;
-    std::string c = d();
-    return run({"qemu-system-x86_64", "-M", "microvm,acpi=off", "-accel", "tcg", "-cpu", "max", "-m", "256",
-                "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-chardev",
-                "file,id=ser,path=" + c + "/serial", "-serial", "chardev:ser", "-drive",
-                "id=vda,file=" + c + "/image.ext4,format=raw,if=none,readonly=on", "-device",
-                "virtio-blk-device,drive=vda", "-drive", "id=vdb,file=" + c + "/rw.ext4,format=raw,if=none",
-                "-device", "virtio-blk-device,drive=vdb", "-chardev", "file,id=c0,path=" + c + "/hvc0", "-device",
-                "virtio-serial-device", "-device", "virtconsole,chardev=c0", "-chardev",
-                "file,id=c1,path=" + c + "/hvc1", "-device", "virtio-serial-device", "-device",
-                "virtconsole,chardev=c1", "-chardev", "file,id=c2,path=" + c + "/hvc2", "-device",
-                "virtio-serial-device", "-device", "virtconsole,chardev=c2", "-kernel", kernel_, "-initrd",
-                c + "/initrd.cpio", "-append", "console=ttyS0 reboot=t panic=-1 quiet"},
-               "", 90);
+    std::ofstream(d() + "/control") << control;
+    std::string script = R"(set -u
+c=$1 kernel=$2 wait_for=$3
+ctl="file,id=c2,path=$c/hvc2"
+if [ -s "$c/control" ]; then
+  mkfifo "$c/ctl.in" "$c/ctl.out"
+  ctl="pipe,id=c2,path=$c/ctl"
+  cat "$c/ctl.out" > "$c/hvc2" &
+  ( until grep -q "$wait_for" "$c/hvc0" 2>/dev/null; do sleep 0.05; done; cat "$c/control" > "$c/ctl.in" ) &
+fi
+qemu-system-x86_64 -M microvm,acpi=off -accel tcg -cpu max -m 256 -nodefaults -no-user-config -nographic \
+  -no-reboot -chardev "file,id=ser,path=$c/serial" -serial chardev:ser \
+  -drive "id=vda,file=$c/image.ext4,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=vda \
+  -drive "id=vdb,file=$c/rw.ext4,format=raw,if=none" -device virtio-blk-device,drive=vdb \
+  -chardev "file,id=c0,path=$c/hvc0" -device virtio-serial-device -device virtconsole,chardev=c0 \
+  -chardev "file,id=c1,path=$c/hvc1" -device virtio-serial-device -device virtconsole,chardev=c1 \
+  -chardev "$ctl" -device virtio-serial-device -device virtconsole,chardev=c2 \
+  -kernel "$kernel" -initrd "$c/initrd.cpio" -append "console=ttyS0 reboot=t panic=-1 quiet" </dev/null
+rc=$?
+sleep 0.2; kill $(jobs -p) 2>/dev/null; wait
+exit $rc
+)";
+    return run({"sh", "-c", script, "boot", d(), kernel_, wait_for}, "", 90);
   }
   std::string kernel_;
   std::unique_ptr<TempDir> dir_;
@@ -102,6 +114,23 @@ TEST_F(GuestInitE2E, AFatalSetupErrorIsReportedAsExit125WithTheReason) {
   EXPECT_EQ(ev["code"], 125);
   EXPECT_NE(ev["error"].get<std::string>().find("/host/only"), std::string::npos) << ev.dump();
   EXPECT_NE(slurp(d() + "/hvc1").find("hvrun-guest-init: "), std::string::npos);
+}
+
+TEST_F(GuestInitE2E, TtySpecGetsAPtyAndControlSignalsReachTheWorkload) {
+  nlohmann::json spec = {
+      {"id", std::string(64, 'c')},
+      {"tty", true},
+      {"args", {"sh", "-c", "trap 'stty size; echo got-term; exit 3' TERM; [ -t 0 ] && tty; echo ready; while :; do sleep 0.1; done"}},
+      {"env", {"PATH=/bin:/sbin"}}};
+  auto r = boot(spec, "ready", "not json\n{\"winsize\":[33,77]}\n{\"signal\":15}\n");
+  ASSERT_EQ(r.code, 0) << r.err << slurp(d() + "/serial");
+  auto out = slurp(d() + "/hvc0");
+  EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
+  EXPECT_NE(out.find("got-term"), std::string::npos) << out;
+  EXPECT_NE(out.find("33 77"), std::string::npos) << "winsize from the control channel: " << out;
+  EXPECT_NE(slurp(d() + "/hvc1").find("ignored control message"), std::string::npos);
+  auto ev = nlohmann::json::parse(slurp(d() + "/hvc2"));
+  EXPECT_EQ(ev["code"], 3) << ev.dump();
 }
 
 }  // namespace
