@@ -30,7 +30,6 @@ class ContainerBackend final : public Backend {
 
 std::unique_ptr<Backend> make_backend(const std::string& mode) {
   if (mode == "container") return std::make_unique<ContainerBackend>();
-  if (mode == "vm") throw Error("VM mode not available yet (use --container)");
   throw Error("unknown mode \"" + mode + "\"");
 }
 

@@ -32,8 +32,7 @@ class Backend {
   virtual void resize(WinSize ws) = 0;
 };
 
-// "container" or "vm". Throws "VM mode not available yet" for "vm" until the
-// VM backend lands, and on an unknown mode.
+// Throws on an unknown mode. "vm" is made by make_vm_backend (vm_backend.hpp).
 std::unique_ptr<Backend> make_backend(const std::string& mode);
 
 }  // namespace hvrun::engine

@@ -16,6 +16,8 @@
 #include <memory>
 
 #include "engine/backend.hpp"
+#include "engine/vm_backend.hpp"
+#include "image/flatten.hpp"
 #include "engine/logs.hpp"
 #include "engine/terminal.hpp"
 #include "image/store.hpp"
@@ -225,7 +227,17 @@ void record_failure(const Records& rec, const ContainerConfig& cfg, State& st, i
 // records how it ended. `ready` (detached mode) gets "OK\n" once started.
 int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, UniqueFd* ready) {
   const auto& spec = cfg.spec;
-  auto backend = make_backend(cfg.mode);
+  std::unique_ptr<Backend> backend;
+  if (cfg.mode == "vm") {
+    VmAssets a;
+    a.kernel = cfg.vm_kernel;
+    a.guest_init = cfg.vm_guest_init;
+    a.image_disk = cfg.vm_image_disk;
+    a.work_dir = rec.dir(cfg.id);
+    backend = make_vm_backend(std::move(a));
+  } else {
+    backend = make_backend(cfg.mode);
+  }
   LogWriter log(rec.log_path(cfg.id));
   State st;
   st.monitor_pid = ::getpid();
@@ -375,10 +387,17 @@ void start_detached(const Records& rec, const ContainerConfig& cfg) {
 
 int run(const std::string& store_root, const RunOptions& opts) {
   ::signal(SIGPIPE, SIG_IGN);
-  make_backend(opts.mode);  // "VM mode not available yet" before anything is made
+  std::optional<VmAssets> vm;
+  if (opts.mode == "vm") vm = locate_vm_assets(false);  // refuses fast on a host that cannot boot Linux
+  else make_backend(opts.mode);
   image::Store store(store_root);
   image::ImageRecord img = store.resolve(opts.image);
   ContainerConfig cfg;
+  if (vm) {
+    cfg.vm_kernel = vm->kernel;
+    cfg.vm_guest_init = vm->guest_init;
+    cfg.vm_image_disk = image::ensure_vm_disk(store, img);
+  }
   cfg.spec = build_spec(opts, img.config, process_env());
   cfg.spec.lowerdirs = store.layer_dirs(img);
   cfg.name = opts.name;

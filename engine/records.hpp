@@ -33,9 +33,13 @@ struct ContainerConfig {
   bool auto_remove = false;
   bool detach = false;
   container::RunSpec spec;
+  // VM mode: what the VMM boots (found when the container is created).
+  std::string vm_kernel;
+  std::string vm_guest_init;
+  std::string vm_image_disk;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
-                                                detach, spec)
+                                                detach, spec, vm_kernel, vm_guest_init, vm_image_disk)
 
 struct State {
   std::string status = "created";  // created | running | exited
