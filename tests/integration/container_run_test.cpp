@@ -210,7 +210,6 @@ TEST_F(ContainerRun, BadInputGivesOneLineErrorAndNonZeroExit) {
       {{"run", "-v", "/no/such/host/path:/x", "busybox", "true"}, 125, "/no/such/host/path"},
       {{"run", "--net", "bridge", "busybox", "true"}, 125, "--net"},
       {{"run", "--bogus-flag", "busybox", "true"}, 125, "--bogus-flag"},
-      {{"--vm", "busybox", "true"}, 125, "VM mode not available"},
       {{"logs", "nosuchcontainer"}, 125, "nosuchcontainer"},
       {{"stop", "nosuchcontainer"}, 125, "nosuchcontainer"},
       {{"rm", "nosuchcontainer"}, 125, "nosuchcontainer"},

@@ -1,0 +1,54 @@
+// VM mode on the host itself (not in the test host): what hvrun --vm does
+// before any guest boots.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <string>
+
+#include "tests/integration/harness.hpp"
+
+namespace hvrun::test {
+namespace {
+
+bool host_is_pvm() {
+  struct stat st;
+  if (::stat("/sys/module/kvm_pvm", &st) != 0) return false;
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("flags", 0) == 0 && (line.find(" vmx") != std::string::npos || line.find(" svm") != std::string::npos))
+      return false;
+  return true;
+}
+
+class VmMode : public StoreFixture {};
+
+TEST_F(VmMode, OnAPvmHostRunRefusesAtOnceWithTheWayOut) {
+  HVRUN_REQUIRE_ROOT();
+  if (!host_is_pvm()) GTEST_SKIP() << "this host's KVM is not PVM (kvm_pvm without vmx/svm)";
+  Result r = hv({"--vm", "busybox", "true"}, "", 20);
+  EXPECT_EQ(r.code, 125);
+  EXPECT_NE(r.err.find("PVM"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("scripts/vmhost"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  // Nothing was created.
+  Result ps = hv({"ps", "-aq"});
+  EXPECT_EQ(trim(ps.out), "");
+}
+
+TEST_F(VmMode, BindMountsAreRefusedInVmModeWithAClearError) {
+  HVRUN_REQUIRE_ROOT();
+  // HVRUN_FORCE_VM skips the KVM-kind check, so the refusal tested here is
+  // the backend's own, before any VMM starts.
+  TempDir host;
+  Result r = run({"env", "HVRUN_FORCE_VM=1", hvrun_bin(), "--root", root(), "--vm", "-v", host.path() + ":/data",
+                  "busybox", "true"},
+                 "", 60);
+  EXPECT_EQ(r.code, 125);
+  EXPECT_NE(r.err.find("-v is not supported with --vm"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace hvrun::test
