@@ -138,6 +138,9 @@ int run() {
   g_stderr_console = errc.get();
   control = open_console(layout.control_dev);
   g_control = control.get();
+  // The consoles are raw from here on: bytes the host sends on hvc0 before
+  // this line could be echoed back by the tty (the host waits for it).
+  write_all(control.get(), ready_event());
 
   auto spec = plan_spec(parse_spec(spec_text), layout);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
@@ -160,28 +163,58 @@ int run() {
 
   // Forward until the workload is gone and its output drained.
   const int pty = spec.tty ? c.pty_master() : -1;  // owned by the Container (set_pty_size uses it)
-  int workload_in = spec.tty ? pty : in.w.get();
+  const int workload_in = spec.tty ? pty : in.w.get();
+  // Input to the workload is written non-blocking from a buffer: a workload
+  // that does not read its stdin must not stop its output being forwarded.
+  ::fcntl(workload_in, F_SETFL, ::fcntl(workload_in, F_GETFL) | O_NONBLOCK);
+  std::string pending;
+  bool close_stdin_when_flushed = false;
   bool out_open = true, err_open = !spec.tty, stdin_open = true, exited = false;
   std::string ctl_buf;
+  auto flush_stdin = [&] {
+    while (!pending.empty()) {
+      ssize_t w = ::write(workload_in, pending.data(), pending.size());
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == EAGAIN) return;
+      if (w < 0) {  // the workload closed its stdin: drop what it will never read
+        pending.clear();
+        stdin_open = false;
+        break;
+      }
+      pending.erase(0, static_cast<size_t>(w));
+    }
+    if (close_stdin_when_flushed) {
+      in.w.reset();
+      stdin_open = false;
+    }
+  };
   while (out_open || err_open) {
-    pollfd p[5] = {{stdio.get(), POLLIN, 0},
+    pollfd p[6] = {{stdio.get(), POLLIN, 0},
                    {spec.tty ? pty : out.r.get(), POLLIN, 0},
                    {err.r.get(), POLLIN, 0},
                    {control.get(), POLLIN, 0},
-                   {pidfd.get(), POLLIN, 0}};
-    if (!stdin_open) p[0].fd = -1;
+                   {pidfd.get(), POLLIN, 0},
+                   {workload_in, POLLOUT, 0}};
+    if (!stdin_open || !pending.empty()) p[0].fd = -1;
     if (!out_open) p[1].fd = -1;
     if (!err_open) p[2].fd = -1;
     if (exited) p[4].fd = -1;
+    if (pending.empty() || (in.w.get() < 0 && !spec.tty)) p[5].fd = -1;
     // Once the workload exited, only drain: its pipes may be held by nobody
     // else (its pid namespace is gone), a pty master never sees EOF.
-    int rc = ::poll(p, 5, exited ? 50 : -1);
+    int rc = ::poll(p, 6, exited ? 50 : -1);
     if (rc < 0 && errno == EINTR) continue;
     check_sys(rc, "poll");
     if (rc == 0) break;  // exited and nothing more to drain
     if (p[1].revents) out_open = pump(p[1].fd, stdio.get());
     if (p[2].revents) err_open = pump(p[2].fd, errc.get());
-    if (p[0].revents && !pump(stdio.get(), workload_in)) stdin_open = false;
+    if (p[0].revents) {
+      char buf[16384];
+      ssize_t n = ::read(stdio.get(), buf, sizeof buf);
+      if (n > 0) pending.append(buf, static_cast<size_t>(n));
+      else if (n == 0 || errno != EINTR) stdin_open = false;
+    }
+    if (p[5].revents || !pending.empty()) flush_stdin();
     if (p[3].revents & POLLIN) {
       char buf[512];
       ssize_t n = ::read(control.get(), buf, sizeof buf);
@@ -202,8 +235,8 @@ int run() {
           write_all(errc.get(), std::string("hvrun-guest-init: control message failed: ") + e.what() + "\n");
         }
         if (msg->kind == ControlMsg::Kind::StdinEof && !spec.tty) {
-          in.w.reset();
-          stdin_open = false;
+          close_stdin_when_flushed = true;
+          flush_stdin();
         }
       }
       if (ctl_buf.size() > 65536) ctl_buf.clear();  // a hostile host gets no memory

@@ -110,6 +110,8 @@ std::optional<ControlMsg> parse_control(const std::string& line, std::string* wh
   return fail("unknown control message");
 }
 
+std::string ready_event() { return R"({"event":"ready"})" "\n"; }
+
 std::string exit_event(const container::ExitStatus& st) {
   nlohmann::json j = {{"event", "exit"}, {"code", st.code}, {"signal", st.signal}, {"oom", st.oom_killed}};
   return j.dump() + "\n";

@@ -57,6 +57,8 @@ struct ControlMsg {
 // Returns nullopt (and fills *why) for anything else.
 std::optional<ControlMsg> parse_control(const std::string& line, std::string* why = nullptr);
 
+// guest -> host: {"event":"ready"}\n once the consoles are raw (send stdin after it).
+std::string ready_event();
 // guest -> host: {"event":"exit","code":N,"signal":S,"oom":B}\n
 std::string exit_event(const container::ExitStatus& st);
 // A fatal guest-init error: exit code 125 plus the reason.

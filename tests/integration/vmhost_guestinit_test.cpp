@@ -23,6 +23,14 @@ std::string slurp(const std::string& p) {
   return s.str();
 }
 
+// The control channel's last line: the exit event (a "ready" event comes first).
+nlohmann::json last_event(const std::string& hvc2) {
+  std::string t = hvc2;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  auto nl = t.rfind('\n');
+  return nlohmann::json::parse(nl == std::string::npos ? t : t.substr(nl + 1));
+}
+
 std::string guest_init_path() {
   if (const char* p = std::getenv("HVRUN_GUEST_INIT"); p && *p) return p;
   std::string bin = hvrun_bin();
@@ -50,15 +58,25 @@ class GuestInitE2E : public ::testing::Test {
   // Boots the guest with this RunSpec; returns QEMU's result. With
   // `control` set, hvc2 is a FIFO pair: once hvc0 shows `wait_for`, the
   // control lines are sent to the guest.
-  Result boot(const nlohmann::json& spec, const std::string& wait_for = "", const std::string& control = "") {
+  // With `input`, hvc0 is a FIFO pair too and `input` is sent at boot.
+  Result boot(const nlohmann::json& spec, const std::string& wait_for = "", const std::string& control = "",
+              const std::string& input = "") {
     std::ofstream(d() + "/spec.json") << spec.dump();
     auto r = run({source_dir() + "/scripts/make-initramfs.sh", d() + "/initrd.cpio", guest_init_path(),
                   d() + "/spec.json"});
     EXPECT_EQ(r.code, 0) << r.err;
     std::ofstream(d() + "/control") << control;
+    std::ofstream(d() + "/input") << input;
     std::string script = R"(set -u
 c=$1 kernel=$2 wait_for=$3
 ctl="file,id=c2,path=$c/hvc2"
+con="file,id=c0,path=$c/hvc0"
+if [ -s "$c/input" ]; then
+  mkfifo "$c/con.in" "$c/con.out"
+  con="pipe,id=c0,path=$c/con"
+  cat "$c/con.out" > "$c/hvc0" &
+  ( until grep -q '"event":"ready"' "$c/hvc2" 2>/dev/null; do sleep 0.05; done; cat "$c/input" > "$c/con.in" ) &
+fi
 if [ -s "$c/control" ]; then
   mkfifo "$c/ctl.in" "$c/ctl.out"
   ctl="pipe,id=c2,path=$c/ctl"
@@ -69,7 +87,7 @@ qemu-system-x86_64 -M microvm,acpi=off -accel tcg -cpu max -m 256 -nodefaults -n
   -no-reboot -chardev "file,id=ser,path=$c/serial" -serial chardev:ser \
   -drive "id=vda,file=$c/image.ext4,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=vda \
   -drive "id=vdb,file=$c/rw.ext4,format=raw,if=none" -device virtio-blk-device,drive=vdb \
-  -chardev "file,id=c0,path=$c/hvc0" -device virtio-serial-device -device virtconsole,chardev=c0 \
+  -chardev "$con" -device virtio-serial-device -device virtconsole,chardev=c0 \
   -chardev "file,id=c1,path=$c/hvc1" -device virtio-serial-device -device virtconsole,chardev=c1 \
   -chardev "$ctl" -device virtio-serial-device -device virtconsole,chardev=c2 \
   -kernel "$kernel" -initrd "$c/initrd.cpio" -append "console=ttyS0 reboot=t panic=-1 quiet" </dev/null
@@ -95,7 +113,9 @@ TEST_F(GuestInitE2E, RunsTheSpecInAContainerInsideTheGuestAndReportsItsExit) {
   // PID 1 of its own pid namespace, the RunSpec's hostname (uts namespace).
   EXPECT_EQ(slurp(d() + "/hvc0"), "out-1-guestbox\n") << slurp(d() + "/serial");
   EXPECT_EQ(slurp(d() + "/hvc1"), "err-line\n");
-  auto ev = nlohmann::json::parse(slurp(d() + "/hvc2"));
+  auto ctl = slurp(d() + "/hvc2");
+  EXPECT_EQ(ctl.rfind("{\"event\":\"ready\"}\n", 0), 0u) << ctl;
+  auto ev = last_event(ctl);
   EXPECT_EQ(ev["event"], "exit");
   EXPECT_EQ(ev["code"], 42);
   EXPECT_EQ(ev["signal"], 0);
@@ -110,10 +130,20 @@ TEST_F(GuestInitE2E, AFatalSetupErrorIsReportedAsExit125WithTheReason) {
                          {"mounts", {{{"source", "/host/only"}, {"target", "/x"}}}}};
   auto r = boot(spec);
   ASSERT_EQ(r.code, 0) << r.err;
-  auto ev = nlohmann::json::parse(slurp(d() + "/hvc2"));
+  auto ev = last_event(slurp(d() + "/hvc2"));
   EXPECT_EQ(ev["code"], 125);
   EXPECT_NE(ev["error"].get<std::string>().find("/host/only"), std::string::npos) << ev.dump();
   EXPECT_NE(slurp(d() + "/hvc1").find("hvrun-guest-init: "), std::string::npos);
+}
+
+TEST_F(GuestInitE2E, StdinFromHvc0ReachesTheWorkloadAndStdinEofEndsIt) {
+  nlohmann::json spec = {{"id", std::string(64, 'd')}, {"args", {"sh", "-c", "cat; echo cat-done"}},
+                         {"env", {"PATH=/bin:/sbin"}}};
+  auto r = boot(spec, "line-two", "{\"stdin_eof\":true}\n", "line-one\nline-two\n");
+  ASSERT_EQ(r.code, 0) << r.err << slurp(d() + "/serial");
+  EXPECT_EQ(slurp(d() + "/hvc0"), "line-one\nline-two\ncat-done\n");
+  auto ev = last_event(slurp(d() + "/hvc2"));
+  EXPECT_EQ(ev["code"], 0) << ev.dump();
 }
 
 TEST_F(GuestInitE2E, TtySpecGetsAPtyAndControlSignalsReachTheWorkload) {
@@ -129,7 +159,7 @@ TEST_F(GuestInitE2E, TtySpecGetsAPtyAndControlSignalsReachTheWorkload) {
   EXPECT_NE(out.find("got-term"), std::string::npos) << out;
   EXPECT_NE(out.find("33 77"), std::string::npos) << "winsize from the control channel: " << out;
   EXPECT_NE(slurp(d() + "/hvc1").find("ignored control message"), std::string::npos);
-  auto ev = nlohmann::json::parse(slurp(d() + "/hvc2"));
+  auto ev = last_event(slurp(d() + "/hvc2"));
   EXPECT_EQ(ev["code"], 3) << ev.dump();
 }
 

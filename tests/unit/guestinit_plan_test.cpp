@@ -146,6 +146,7 @@ TEST(GuestInitControl, ExitAndErrorEventsAreOneJsonLineEach) {
   auto f = nlohmann::json::parse(error_event("mount /dev/vda failed:\nline two"));
   EXPECT_EQ(f["code"], 125);
   EXPECT_EQ(f["error"], "mount /dev/vda failed:\nline two");
+  EXPECT_EQ(nlohmann::json::parse(ready_event())["event"], "ready");
   auto two = error_event("a\nb");
   EXPECT_EQ(std::count(two.begin(), two.end(), '\n'), 1);
 }
