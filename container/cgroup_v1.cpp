@@ -2,6 +2,7 @@
 // hosts. The pids, memory, cpu(acct), freezer, blkio and devices hierarchies
 // are joined when mounted; cpuset is left alone (it would need cpus/mems
 // copied down and we set no cpuset limits).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,6 +74,17 @@ class CgroupV1 final : public Cgroup {
 
   void add(pid_t pid) override {
     for (auto& d : dirs_) write_value(d.dir + "/cgroup.procs", std::to_string(pid));
+  }
+
+  std::vector<JoinFile> open_join_files() const override {
+    std::vector<JoinFile> out;
+    for (auto& d : dirs_) {
+      std::string path = d.dir + "/tasks";
+      UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd) throw_sys("open", path);
+      out.push_back({std::move(fd), std::move(path)});
+    }
+    return out;
   }
 
   bool oom_killed() const override {
