@@ -338,6 +338,29 @@ TEST(ContainerRuntime, OverlayWritesLandInUpperdirAndLowerIsUntouched) {
   EXPECT_EQ(::lstat((busybox_rootfs() + "/bin/vi").c_str(), &st), 0);
 }
 
+TEST(ContainerRuntime, VolatileRootfsIsAnOverlayMountedVolatileAndStillWritesToUpperdir) {
+  HVRUN_REQUIRE_ROOT();
+  std::string d = scratch_dir("ovl-v");
+  mkdir_p(d + "/upper");
+  mkdir_p(d + "/work");
+  // Shown as ",volatile" or (6.x) ",fsync=volatile" in the super options.
+  auto s = sh("grep -cE ' / .*[,=]volatile(,|$)' /proc/self/mountinfo; echo kept > /created");
+  s.rootfs.clear();
+  s.lowerdirs = {busybox_rootfs()};
+  s.upperdir = d + "/upper";
+  s.workdir = d + "/work";
+  s.volatile_rootfs = true;
+  EXPECT_EQ(sh_out(s), "1\n");
+  EXPECT_EQ(read_file(d + "/upper/created"), "kept\n");
+  s.volatile_rootfs = false;
+  s.id = random_hex(32);
+  mkdir_p(d + "/upper2");
+  mkdir_p(d + "/work2");
+  s.upperdir = d + "/upper2";
+  s.workdir = d + "/work2";
+  EXPECT_EQ(sh_out(s), "0\n");
+}
+
 TEST(ContainerRuntime, ManyLayersWithLongPathsStillMount) {
   HVRUN_REQUIRE_ROOT();
   std::string d = scratch_dir("many-layers");
