@@ -29,12 +29,20 @@ class CgroupV1 final : public Cgroup {
   CgroupV1(std::string root, std::string rel) : root_(std::move(root)), rel_(std::move(rel)) {
     for (const char* c : kControllers) {
       std::string hier = root_ + "/" + c;
-      // cpu and cpuacct are often symlinks to "cpu,cpuacct": follow them once.
+      // cpu and cpuacct are often symlinks to "cpu,cpuacct": follow them once
+      // (one readlink, not realpath's walk over every component).
       struct stat st {};
-      if (::stat(hier.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) continue;
-      char real[4096];
-      if (!::realpath(hier.c_str(), real)) continue;
-      std::string dir = std::string(real) + "/" + rel_;
+      if (::lstat(hier.c_str(), &st) < 0) continue;
+      if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t n = ::readlink(hier.c_str(), target, sizeof target - 1);
+        if (n <= 0) continue;
+        std::string t(target, size_t(n));
+        hier = t.front() == '/' ? t : root_ + "/" + t;
+        if (::stat(hier.c_str(), &st) < 0) continue;
+      }
+      if (!S_ISDIR(st.st_mode)) continue;
+      std::string dir = hier + "/" + rel_;
       bool dup = false;
       for (auto& d : dirs_) dup = dup || d.dir == dir;
       if (!dup) dirs_.push_back({c, dir});
@@ -136,6 +144,9 @@ class CgroupV1 final : public Cgroup {
     return "";
   }
   static void mkdir_parents(const std::string& dir) {
+    // Usually only the container's own directory is missing: try it first.
+    if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) return;
+    if (errno != ENOENT) throw_sys("mkdir", dir);
     for (size_t pos = 1; pos != std::string::npos;) {
       pos = dir.find('/', pos + 1);
       std::string p = dir.substr(0, pos);

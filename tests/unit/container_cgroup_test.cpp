@@ -162,5 +162,20 @@ TEST(ContainerCgroup, V1ChildJoiningByItselfLandsInEveryHierarchy) {
   for (auto& p : cg->paths()) EXPECT_FALSE(path_exists(p)) << p;
 }
 
+
+TEST(ContainerCgroup, V1SymlinkedHierarchiesAreFollowedOnceAndUsedOnce) {
+  // A fake v1 root: cpu and cpuacct are symlinks to one "cpu,cpuacct" hierarchy.
+  std::string root = "/tmp/hvrun-test-fake-cgroup-" + random_hex(6);
+  mkdir_p(root + "/cpu,cpuacct");
+  mkdir_p(root + "/pids");
+  ASSERT_EQ(::symlink("cpu,cpuacct", (root + "/cpu").c_str()), 0);
+  ASSERT_EQ(::symlink("cpu,cpuacct", (root + "/cpuacct").c_str()), 0);
+  ASSERT_EQ(::symlink("/nonexistent-hvrun", (root + "/memory").c_str()), 0);  // dangling: skipped
+  auto cg = Cgroup::for_container("p", "c1", root);
+  std::vector<std::string> want = {root + "/cpu,cpuacct/p/c1", root + "/pids/p/c1"};
+  EXPECT_EQ(cg->paths(), want);
+  remove_all(root);
+}
+
 }  // namespace
 }  // namespace hvrun::container
