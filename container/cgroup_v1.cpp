@@ -2,6 +2,7 @@
 // hosts. The pids, memory, cpu(acct), freezer, blkio and devices hierarchies
 // are joined when mounted; cpuset is left alone (it would need cpus/mems
 // copied down and we set no cpuset limits).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,12 +29,20 @@ class CgroupV1 final : public Cgroup {
   CgroupV1(std::string root, std::string rel) : root_(std::move(root)), rel_(std::move(rel)) {
     for (const char* c : kControllers) {
       std::string hier = root_ + "/" + c;
-      // cpu and cpuacct are often symlinks to "cpu,cpuacct": follow them once.
+      // cpu and cpuacct are often symlinks to "cpu,cpuacct": follow them once
+      // (one readlink, not realpath's walk over every component).
       struct stat st {};
-      if (::stat(hier.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) continue;
-      char real[4096];
-      if (!::realpath(hier.c_str(), real)) continue;
-      std::string dir = std::string(real) + "/" + rel_;
+      if (::lstat(hier.c_str(), &st) < 0) continue;
+      if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t n = ::readlink(hier.c_str(), target, sizeof target - 1);
+        if (n <= 0) continue;
+        std::string t(target, size_t(n));
+        hier = t.front() == '/' ? t : root_ + "/" + t;
+        if (::stat(hier.c_str(), &st) < 0) continue;
+      }
+      if (!S_ISDIR(st.st_mode)) continue;
+      std::string dir = hier + "/" + rel_;
       bool dup = false;
       for (auto& d : dirs_) dup = dup || d.dir == dir;
       if (!dup) dirs_.push_back({c, dir});
@@ -73,6 +82,17 @@ class CgroupV1 final : public Cgroup {
 
   void add(pid_t pid) override {
     for (auto& d : dirs_) write_value(d.dir + "/cgroup.procs", std::to_string(pid));
+  }
+
+  std::vector<JoinFile> open_join_files() const override {
+    std::vector<JoinFile> out;
+    for (auto& d : dirs_) {
+      std::string path = d.dir + "/tasks";
+      UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd) throw_sys("open", path);
+      out.push_back({std::move(fd), std::move(path)});
+    }
+    return out;
   }
 
   bool oom_killed() const override {
@@ -124,6 +144,9 @@ class CgroupV1 final : public Cgroup {
     return "";
   }
   static void mkdir_parents(const std::string& dir) {
+    // Usually only the container's own directory is missing: try it first.
+    if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) return;
+    if (errno != ENOENT) throw_sys("mkdir", dir);
     for (size_t pos = 1; pos != std::string::npos;) {
       pos = dir.find('/', pos + 1);
       std::string p = dir.substr(0, pos);

@@ -44,6 +44,13 @@ std::unique_ptr<Cgroup> Cgroup::for_container(const std::string& parent, const s
   return detect_cgroup_version(root) == CgroupVersion::V2 ? make_cgroup_v2(root, rel) : make_cgroup_v1(root, rel);
 }
 
+std::vector<Cgroup::JoinFile> Cgroup::open_join_files() const { return {}; }
+
+void Cgroup::join_self(const std::vector<JoinFile>& files) {
+  for (auto& f : files)
+    if (::write(f.fd.get(), "0", 1) != 1) throw_sys("join cgroup: write 0 to", f.path);
+}
+
 namespace cgroup_detail {
 
 std::vector<pid_t> read_procs(const std::string& dir) {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "util/fd.hpp"
+
 namespace hvrun::container {
 
 enum class CgroupVersion { V1, V2 };
@@ -38,6 +40,21 @@ class Cgroup {
   virtual void create(const CgroupLimits& limits) = 0;
   // Moves a process in (all hierarchies on v1).
   virtual void add(pid_t pid) = 0;
+
+  // A process joining by itself: the files to write "0" to, opened now (by
+  // the privileged parent) and written by the child with join_self(). On v1
+  // these are the per-hierarchy `tasks` files: moving the calling thread
+  // alone skips the kernel's global cgroup_threadgroup_rwsem, whose write
+  // side waits for an RCU grace period (10-20 ms) on every cgroup.procs
+  // write by pid. Empty on v2 (clone3(CLONE_INTO_CGROUP) or add() there).
+  struct JoinFile {
+    UniqueFd fd;
+    std::string path;
+  };
+  virtual std::vector<JoinFile> open_join_files() const;
+  // Child side, while single-threaded: moves the calling thread (= the whole
+  // process) into every hierarchy of `files`. Throws Error naming the file.
+  static void join_self(const std::vector<JoinFile>& files);
   // True once the kernel OOM-killed something in this cgroup.
   virtual bool oom_killed() const = 0;
   // Kills every process in the cgroup(s), then removes the directories.

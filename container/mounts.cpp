@@ -138,6 +138,7 @@ void mount_root(const RunSpec& spec, std::string& target, std::vector<UniqueFd>&
     }
     std::string opts = "lowerdir=" + lower + ",upperdir=" + spec.upperdir + ",workdir=" + spec.workdir;
     if (spec.userns) opts += ",userxattr";
+    if (spec.volatile_rootfs) opts += ",volatile";
     check_sys(::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()), "mount overlay on", target);
   } else if (!spec.rootfs.empty()) {
     target = spec.rootfs;

@@ -5,17 +5,20 @@
 // start() handshake:
 //   parent                         child (clone: mnt pid uts ipc [net] [user])
 //   cgroup mkdir + limits
-//   clone ------------------------> PDEATHSIG, !dumpable, stdio; blocks on `go`
+//   open v1 `tasks` files
+//   clone ------------------------> join cgroups (write "0" to each `tasks`),
+//                                    PDEATHSIG, !dumpable, stdio; blocks on `go`
 //   uid/gid maps (userns)
 //   write `go` 1 ------------------> hostname, root mount, /proc, /dev
-//   add pid to cgroup(s)             (in parallel: the first cgroup.procs
-//                                    write waits for an RCU grace period)
 //   write `go` 2 ------------------> unshare(cgroup ns), /sys + cgroup fs,
 //                                    masks, binds, pivot_root, pty
 //   recv pty master  <-------------- user, caps, nnp, close_range, seccomp
 //   read report pipe: EOF = exec'd   execve (or report errno, _exit 127/126)
-// On cgroup v2, clone3(CLONE_INTO_CGROUP) creates the child directly in its
-// cgroup (no migration at all); `go` 2 follows `go` 1 at once.
+// On cgroup v1 the child moves itself (one thread, pid 0: no global
+// threadgroup lock, so no RCU grace period as a cgroup.procs write by pid
+// costs). On cgroup v2, clone3(CLONE_INTO_CGROUP) creates the child directly
+// in its cgroup (no migration at all); the parent adds the pid only when
+// neither works. `go` 2 then follows `go` 1 at once.
 #include "container/runtime.hpp"
 
 #include <fcntl.h>
@@ -100,10 +103,11 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
 }
 
 [[noreturn]] void start_child(const RunSpec& spec, const Stdio& stdio, Channels& ch, const ProcessSetup& setup,
-                              CgroupVersion cgv) {
+                              CgroupVersion cgv, const std::vector<Cgroup::JoinFile>& join) {
   int report = ch.report.write.get();
   try {
     ch.child_side();
+    Cgroup::join_self(join);  // first: nothing of ours runs outside the limits
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!spec.tty) setup_stdio(stdio);
@@ -147,10 +151,11 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
 }
 
 [[noreturn]] void exec_child(const NamespaceFds& ns, const ExecSpec& es, const Stdio& stdio, Channels& ch,
-                             const ProcessSetup& setup) {
+                             const ProcessSetup& setup, const std::vector<Cgroup::JoinFile>& join) {
   int report = ch.report.write.get();
   try {
     ch.child_side();
+    Cgroup::join_self(join);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!es.tty) setup_stdio(stdio);
@@ -220,7 +225,20 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
   Channels ch = Channels::make(spec.tty);
   pid_t pid = -1;
   bool in_cgroup = false;
-  if (cg->version() == CgroupVersion::V2) {
+  std::vector<Cgroup::JoinFile> join;
+  try {
+    join = cg->open_join_files();
+  } catch (...) {
+    try {
+      cg->destroy();
+    } catch (...) {
+    }
+    throw;
+  }
+  if (!join.empty()) {
+    in_cgroup = true;  // the child joins by itself, first thing
+    pid = raw_clone(clone_flags(spec));
+  } else if (cg->version() == CgroupVersion::V2) {
     UniqueFd dir(::open(cg->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir) {
       pid = raw_clone_into_cgroup(clone_flags(spec), dir.get());
@@ -233,9 +251,10 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
     cg->destroy();
     throw_sys("clone", err);
   }
-  if (pid == 0) start_child(spec, stdio, ch, setup, cg->version());
+  if (pid == 0) start_child(spec, stdio, ch, setup, cg->version(), join);
 
   ch.parent_side();
+  join.clear();
   Container c;
   c.pid_ = pid;
   c.cg_ = cg;
@@ -335,6 +354,7 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
                      es.user.empty() ? cspec.user : es.user, caps, &prog};
   NamespaceFds ns = open_namespaces(init_pid);
   auto cg = Cgroup::for_container(cspec.cgroup_parent, cspec.id, cgroup_root_of(cspec));
+  std::vector<Cgroup::JoinFile> join = cg->open_join_files();
   Channels ch = Channels::make(es.tty);
 
   // Our children (only) are born in the container's pid namespace; this
@@ -347,17 +367,19 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
   }
   pid_t pid = raw_clone(0);
   int clone_err = errno;
-  if (pid == 0) exec_child(ns, es, stdio, ch, setup);
+  if (pid == 0) exec_child(ns, es, stdio, ch, setup, join);
   if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) {
     // Cannot happen for our own active namespace; refuse to continue half-switched.
     ::abort();
   }
   if (pid < 0) throw_sys("clone", clone_err);
   ch.parent_side();
+  bool joins_itself = !join.empty();
+  join.clear();
   ExecHandle h;
   h.pid = pid;
   try {
-    cg->add(pid);
+    if (!joins_itself) cg->add(pid);
     ch.send_go();
     ch.go_parent.reset();
     if (es.tty) h.pty_master = recv_fd(ch.sock_parent.get());

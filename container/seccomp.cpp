@@ -1,16 +1,20 @@
 #include "container/seccomp.hpp"
 
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
@@ -204,19 +208,159 @@ SeccompProgram compile_json(const std::string& text, CapSet caps) {
   }
 }
 
+// --- On-disk cache of compiled programs -------------------------------------
+// libseccomp needs 15-20 ms to compile the default profile; loading the
+// exported BPF from a file takes microseconds. One file per key:
+//   <dir>/<fnv64(key) hex>.bpf = CacheHeader, key bytes, sock_filter[insns]
+// The key is the full text of everything the program depends on (our format
+// version, libseccomp version, native arch, kernel release for minKernel
+// rules, capability set, profile text) and is compared byte for byte on load,
+// so a hash collision can only cost a recompile. The directory must be ours
+// (owner = euid, no group/other write); anything odd means "compile".
+
+constexpr char kCacheMagic[8] = {'H', 'V', 'S', 'C', 'M', 'P', '0', '1'};
+
+struct CacheHeader {
+  char magic[8];
+  uint32_t key_len;
+  uint32_t insn_count;
+  uint64_t checksum;  // fnv64 over key bytes then instructions
+};
+
+uint64_t fnv64(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
+  auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+std::string cache_key(const std::string& profile, CapSet caps) {
+  const scmp_version* v = seccomp_version();
+  utsname u{};
+  ::uname(&u);
+  char head[256];
+  std::snprintf(head, sizeof head, "hvrun seccomp cache 1\nlibseccomp %u.%u.%u\narch %u\nkernel %s\ncaps %016llx\n",
+                v ? v->major : 0, v ? v->minor : 0, v ? v->micro : 0, seccomp_arch_native(), u.release,
+                static_cast<unsigned long long>(caps));
+  return head + profile;
+}
+
+std::string cache_file_name(const std::string& key) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx.bpf", static_cast<unsigned long long>(fnv64(key.data(), key.size())));
+  return name;
+}
+
+bool owned_and_private(int fd, bool want_dir) {
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) return false;
+  if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) return false;
+  return st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+}
+
+// Opens (creating when asked) the cache directory; -1 when unusable.
+UniqueFd open_cache_dir(const std::string& dir, bool create) {
+  if (dir.empty() || dir.front() != '/') return {};
+  if (create) {
+    for (size_t pos = 1; pos != std::string::npos;) {
+      pos = dir.find('/', pos + 1);
+      ::mkdir(dir.substr(0, pos).c_str(), 0700);  // EEXIST or a failure: the open below decides
+    }
+  }
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd && !owned_and_private(fd.get(), true)) fd.reset();
+  return fd;
+}
+
+bool read_exact(int fd, void* buf, size_t n) {
+  auto* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= size_t(r);
+  }
+  return true;
+}
+
+// The cached program for `key`, or nothing (missing, foreign, torn, corrupt).
+std::optional<SeccompProgram> cache_load(const std::string& dir, const std::string& key) {
+  UniqueFd d = open_cache_dir(dir, false);
+  if (!d) return std::nullopt;
+  UniqueFd f(::openat(d.get(), cache_file_name(key).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!f || !owned_and_private(f.get(), false)) return std::nullopt;
+  struct stat st {};
+  CacheHeader h{};
+  if (::fstat(f.get(), &st) < 0 || !read_exact(f.get(), &h, sizeof h)) return std::nullopt;
+  if (std::memcmp(h.magic, kCacheMagic, sizeof kCacheMagic) != 0 || h.key_len != key.size() || h.insn_count == 0 ||
+      h.insn_count > BPF_MAXINSNS ||
+      uint64_t(st.st_size) != sizeof h + uint64_t(h.key_len) + uint64_t(h.insn_count) * sizeof(sock_filter))
+    return std::nullopt;
+  std::string stored(h.key_len, '\0');
+  SeccompProgram prog{std::vector<sock_filter>(h.insn_count)};
+  if (!read_exact(f.get(), stored.data(), stored.size()) || stored != key ||
+      !read_exact(f.get(), prog.insns.data(), prog.insns.size() * sizeof(sock_filter)))
+    return std::nullopt;
+  uint64_t sum = fnv64(prog.insns.data(), prog.insns.size() * sizeof(sock_filter), fnv64(key.data(), key.size()));
+  if (sum != h.checksum) return std::nullopt;
+  return prog;
+}
+
+// Best effort: a cache that cannot be written just means compiling next time.
+void cache_store(const std::string& dir, const std::string& key, const SeccompProgram& prog) {
+  if (prog.insns.empty() || prog.insns.size() > BPF_MAXINSNS) return;
+  UniqueFd d = open_cache_dir(dir, true);
+  if (!d) return;
+  CacheHeader h{};
+  std::memcpy(h.magic, kCacheMagic, sizeof kCacheMagic);
+  h.key_len = uint32_t(key.size());
+  h.insn_count = uint32_t(prog.insns.size());
+  size_t code_bytes = prog.insns.size() * sizeof(sock_filter);
+  h.checksum = fnv64(prog.insns.data(), code_bytes, fnv64(key.data(), key.size()));
+  std::string data(reinterpret_cast<const char*>(&h), sizeof h);
+  data += key;
+  data.append(reinterpret_cast<const char*>(prog.insns.data()), code_bytes);
+
+  std::string name = cache_file_name(key);
+  std::string tmp = name + ".tmp." + std::to_string(::getpid());
+  UniqueFd f(::openat(d.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!f) return;
+  bool ok = ::write(f.get(), data.data(), data.size()) == ssize_t(data.size());
+  f.reset();
+  if (!ok || ::renameat(d.get(), tmp.c_str(), d.get(), name.c_str()) < 0) ::unlinkat(d.get(), tmp.c_str(), 0);
+}
+
 }  // namespace
 
+const char* const kSeccompCacheDir = "/run/hvrun/seccomp";
+
 SeccompProgram compile_seccomp(const std::string& profile, CapSet caps) {
+  return compile_seccomp(profile, caps, kSeccompCacheDir);
+}
+
+SeccompProgram compile_seccomp(const std::string& profile, CapSet caps, const std::string& cache_dir) {
   if (profile == "unconfined") return {};
-  if (profile.empty() || profile == "default") {
-    static std::mutex mu;
-    static std::map<CapSet, SeccompProgram> cache;
+  const std::string& text = profile.empty() || profile == "default" ? default_seccomp_profile() : profile;
+  // In-process memo of the default profile (guest-init and tests start many
+  // containers); a caller naming its own cache directory always goes to disk.
+  static std::mutex mu;
+  static std::map<CapSet, SeccompProgram> memo;
+  bool memoize = &text == &default_seccomp_profile() && cache_dir == kSeccompCacheDir;
+  if (memoize) {
     std::lock_guard lock(mu);
-    auto it = cache.find(caps);
-    if (it == cache.end()) it = cache.emplace(caps, compile_json(default_seccomp_profile(), caps)).first;
-    return it->second;
+    if (auto it = memo.find(caps); it != memo.end()) return it->second;
   }
-  return compile_json(profile, caps);
+  std::string key = cache_key(text, caps);
+  std::optional<SeccompProgram> prog = cache_dir.empty() ? std::nullopt : cache_load(cache_dir, key);
+  if (!prog) {
+    prog = compile_json(text, caps);
+    if (!cache_dir.empty()) cache_store(cache_dir, key, *prog);
+  }
+  if (memoize) {
+    std::lock_guard lock(mu);
+    memo.emplace(caps, *prog);
+  }
+  return *prog;
 }
 
 void load_seccomp(const SeccompProgram& prog) {

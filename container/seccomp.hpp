@@ -24,8 +24,14 @@ const std::string& default_seccomp_profile();
 // `profile` is "default", "unconfined", "" (= default) or a Docker-format
 // JSON profile. `caps` selects the capability-gated rules ("includes":
 // {"caps": [...]}), as Docker does. Throws Error for a malformed profile.
-// The default profile's program is cached per capability set.
+// Compiled programs are cached on disk in kSeccompCacheDir (root-owned,
+// 0700; a tmpfs in the VM guest) keyed by everything they depend on, so
+// libseccomp runs once per (profile, capability set, arch, kernel, libseccomp
+// version); a missing, foreign or corrupt cache falls back to compiling.
+extern const char* const kSeccompCacheDir;  // "/run/hvrun/seccomp"
 SeccompProgram compile_seccomp(const std::string& profile, CapSet caps);
+// The same with another cache directory ("" = no cache: always compile).
+SeccompProgram compile_seccomp(const std::string& profile, CapSet caps, const std::string& cache_dir);
 
 // Child side: installs the filter in the calling thread (needs
 // no_new_privs or CAP_SYS_ADMIN). No-op for an empty program.

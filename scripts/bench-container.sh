@@ -32,7 +32,8 @@ else
 fi
 tools+=(bwrap)
 # Where hvrun's time goes: the same run without the seccomp filter (compiled
-# per start by libseccomp), and without a network namespace as well.
+# once by libseccomp, then loaded from /run/hvrun/seccomp: the warm-up run
+# below fills that cache), and without a network namespace as well.
 tools+=(hvrun-noseccomp hvrun-noseccomp-nethost)
 
 run_one() {

@@ -5,10 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "container/cgroups.hpp"
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/fs.hpp"
 
 namespace hvrun::container {
@@ -122,6 +124,57 @@ TEST(ContainerCgroup, V1HostLimitsAreWrittenAndRemoved) {
   auto paths = cg->paths();
   cg->destroy();
   for (auto& p : paths) EXPECT_FALSE(path_exists(p)) << p;
+}
+
+
+TEST(ContainerCgroup, V1ChildJoiningByItselfLandsInEveryHierarchy) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create cgroups";
+  if (detect_cgroup_version() != CgroupVersion::V1) GTEST_SKIP() << "host is pure cgroup v2";
+  auto cg = Cgroup::for_container("hvrun-test", random_hex(16));
+  cg->create({});
+  auto files = cg->open_join_files();
+  ASSERT_EQ(files.size(), cg->paths().size());
+  Pipe ready = Pipe::make();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    try {
+      Cgroup::join_self(files);
+    } catch (...) {
+      ::_exit(1);
+    }
+    char b = 'j';
+    (void)!::write(ready.write.get(), &b, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ready.write.reset();
+  char b = 0;
+  ASSERT_EQ(::read(ready.read.get(), &b, 1), 1) << "the child could not join";
+  for (auto& p : cg->paths()) {
+    auto procs = cgroup_detail::read_procs(p);
+    EXPECT_NE(std::find(procs.begin(), procs.end(), pid), procs.end()) << p;
+  }
+  EXPECT_TRUE(cgroup_detail::read_procs(cg->paths().front()).size() == 1);
+  cg->destroy();  // kills the child
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  for (auto& p : cg->paths()) EXPECT_FALSE(path_exists(p)) << p;
+}
+
+
+TEST(ContainerCgroup, V1SymlinkedHierarchiesAreFollowedOnceAndUsedOnce) {
+  // A fake v1 root: cpu and cpuacct are symlinks to one "cpu,cpuacct" hierarchy.
+  std::string root = "/tmp/hvrun-test-fake-cgroup-" + random_hex(6);
+  mkdir_p(root + "/cpu,cpuacct");
+  mkdir_p(root + "/pids");
+  ASSERT_EQ(::symlink("cpu,cpuacct", (root + "/cpu").c_str()), 0);
+  ASSERT_EQ(::symlink("cpu,cpuacct", (root + "/cpuacct").c_str()), 0);
+  ASSERT_EQ(::symlink("/nonexistent-hvrun", (root + "/memory").c_str()), 0);  // dangling: skipped
+  auto cg = Cgroup::for_container("p", "c1", root);
+  std::vector<std::string> want = {root + "/cpu,cpuacct/p/c1", root + "/pids/p/c1"};
+  EXPECT_EQ(cg->paths(), want);
+  remove_all(root);
 }
 
 }  // namespace

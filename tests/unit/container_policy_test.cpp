@@ -11,12 +11,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <cstring>
+#include <filesystem>
 #include <functional>
 
 #include "container/capabilities.hpp"
 #include "container/seccomp.hpp"
 #include "container/user.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::container {
 namespace {
@@ -215,6 +220,102 @@ TEST(ContainerSeccomp, MalformedProfilesGiveClearErrors) {
   EXPECT_NE(msg(R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "read", "action": "SCMP_ACT_ERRNO"}]})")
                 .find("seccomp profile:"),
             std::string::npos);
+}
+
+
+// --- The on-disk cache of compiled programs ---------------------------------
+
+struct CacheDir {
+  std::string path = "/tmp/hvrun-test-seccomp-cache-" + random_hex(6);
+  ~CacheDir() { remove_all(path); }
+  std::vector<std::string> files() const {
+    std::vector<std::string> out;
+    if (!is_dir(path)) return out;
+    for (auto& e : std::filesystem::directory_iterator(path)) out.push_back(e.path().string());
+    return out;
+  }
+};
+
+bool same_program(const SeccompProgram& a, const SeccompProgram& b) {
+  return a.insns.size() == b.insns.size() &&
+         std::memcmp(a.insns.data(), b.insns.data(), a.insns.size() * sizeof(sock_filter)) == 0;
+}
+
+TEST(ContainerSeccompCache, CachedProgramIsWrittenOnceAndEqualsAFreshCompile) {
+  CacheDir dir;
+  SeccompProgram fresh = compile_seccomp("default", default_capabilities(), "");
+  SeccompProgram first = compile_seccomp("default", default_capabilities(), dir.path);
+  ASSERT_EQ(dir.files().size(), 1u);
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  std::string file = dir.files().front();
+  SeccompProgram second = compile_seccomp("default", default_capabilities(), dir.path);
+  EXPECT_TRUE(same_program(fresh, first));
+  EXPECT_TRUE(same_program(fresh, second));
+  EXPECT_EQ(dir.files(), std::vector<std::string>{file});
+  // Another capability set is another program, in another file.
+  SeccompProgram admin = compile_seccomp("default", default_capabilities() | (1ull << 21), dir.path);
+  EXPECT_FALSE(same_program(fresh, admin));
+  EXPECT_EQ(dir.files().size(), 2u);
+}
+
+TEST(ContainerSeccompCache, ProgramLoadedFromTheCacheStillEnforcesTheProfile) {
+  CacheDir dir;
+  compile_seccomp("default", default_capabilities(), dir.path);
+  SeccompProgram cached = compile_seccomp("default", default_capabilities(), dir.path);
+  EXPECT_EQ(run_filtered(cached, [] { return errno_of(::syscall(SYS_keyctl, 0, 0, 0, 0, 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(cached, [] { return ::getpid() > 0 ? 0 : 1; }), 0);
+}
+
+TEST(ContainerSeccompCache, CorruptOrTruncatedEntriesAreRecompiledNotUsed) {
+  CacheDir dir;
+  SeccompProgram fresh = compile_seccomp("default", default_capabilities(), "");
+  compile_seccomp("default", default_capabilities(), dir.path);
+  std::string file = dir.files().front();
+  std::string good = read_file(file);
+  // One flipped bit in the last instruction; then a torn (truncated) file.
+  std::string flipped = good;
+  flipped[flipped.size() - 3] ^= 1;
+  for (const std::string& bad : {flipped, good.substr(0, good.size() - 4), std::string()}) {
+    write_file_atomic(file, bad, 0600);
+    EXPECT_TRUE(same_program(fresh, compile_seccomp("default", default_capabilities(), dir.path)));
+    EXPECT_EQ(read_file(file), good) << "the bad entry was not replaced";
+  }
+}
+
+TEST(ContainerSeccompCache, AnEntryForAnotherKeyUnderThisKeysNameIsNotUsed) {
+  CacheDir dir;
+  CapSet admin = default_capabilities() | (1ull << 21);
+  compile_seccomp("default", default_capabilities(), dir.path);
+  std::string plain_file = dir.files().front();
+  compile_seccomp("default", admin, dir.path);
+  std::string admin_file;
+  for (auto& f : dir.files())
+    if (f != plain_file) admin_file = f;
+  ASSERT_FALSE(admin_file.empty());
+  // The CAP_SYS_ADMIN program stored under the default capability set's name.
+  write_file_atomic(plain_file, read_file(admin_file), 0600);
+  SeccompProgram got = compile_seccomp("default", default_capabilities(), dir.path);
+  EXPECT_TRUE(same_program(got, compile_seccomp("default", default_capabilities(), "")));
+  EXPECT_FALSE(same_program(got, compile_seccomp("default", admin, "")));
+}
+
+TEST(ContainerSeccompCache, GroupWritableOrUncreatableDirectoryMeansCompileWithoutCaching) {
+  CacheDir dir;
+  mkdir_p(dir.path, 0700);
+  ASSERT_EQ(::chmod(dir.path.c_str(), 0777), 0);
+  SeccompProgram fresh = compile_seccomp("default", default_capabilities(), "");
+  EXPECT_TRUE(same_program(fresh, compile_seccomp("default", default_capabilities(), dir.path)));
+  EXPECT_TRUE(dir.files().empty()) << "wrote into a directory others can write";
+  EXPECT_TRUE(same_program(fresh, compile_seccomp("default", default_capabilities(), "/proc/no-such-dir/seccomp")));
+}
+
+TEST(ContainerSeccompCache, MalformedProfilesStillFailWithACacheDirectory) {
+  CacheDir dir;
+  EXPECT_THROW(compile_seccomp("{not json", 0, dir.path), Error);
+  EXPECT_THROW(compile_seccomp("{not json", 0, dir.path), Error);
+  EXPECT_TRUE(dir.files().empty());
 }
 
 }  // namespace
