@@ -219,6 +219,8 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   for (const auto& v : o.volumes) s.mounts.push_back(parse_volume(v));
   s.readonly_rootfs = o.read_only;
   s.tty = o.tty;
+  // --rm discards the upper layer anyway: skip syncing it at unmount.
+  s.volatile_rootfs = o.auto_remove;
   s.interactive = o.interactive;
   if (!o.memory.empty()) s.memory_bytes = parse_memory(o.memory);
   if (!o.cpus.empty()) s.cpus = parse_cpus(o.cpus);

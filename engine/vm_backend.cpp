@@ -7,11 +7,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -122,6 +125,88 @@ void make_initramfs(const std::string& path, const std::string& guest_init, cons
   ::archive_write_free(a);
 }
 
+void close_other_fds(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned next = 0;
+  for (int fd : keep) {
+    if (fd < 0 || unsigned(fd) < next) continue;
+    if (unsigned(fd) > next) ::close_range(next, unsigned(fd) - 1, 0);
+    next = unsigned(fd) + 1;
+  }
+  ::close_range(next, ~0u, 0);
+}
+
+struct RelayFds {
+  int monitor;  // to/from the monitor (control_)
+  int hvc2;     // to/from the guest's control console
+  int gate;     // into the guest's hvc0
+  int input;    // stdin, or the host side of the tty; -1: none
+  bool tty;
+};
+
+// Runs in the VMM process beside the VMM's own threads: passes control lines
+// both ways, and lets input through to hvc0 only once guest-init said
+// {"event":"ready"} (before that the guest's console could echo it). At the
+// end of non-tty input it waits until the VMM has taken every byte, then
+// sends {"stdin_eof":true}.
+void relay_loop(RelayFds f) {
+  bool ready = false, input_open = f.input >= 0, eof_sent = false;
+  auto send_eof = [&] {
+    if (f.tty || eof_sent) return;
+    eof_sent = true;
+    if (std::getenv("HVRUN_VM_TRACE")) std::fprintf(stderr, "[relay] host->guest: stdin_eof\n");
+    write_all_fd(f.hvc2, "{\"stdin_eof\":true}\n");
+  };
+  std::string from_guest;
+  char buf[16384];
+  const bool trace = std::getenv("HVRUN_VM_TRACE") != nullptr;
+  if (trace) std::fprintf(stderr, "[relay] start monitor=%d hvc2=%d gate=%d input=%d\n", f.monitor, f.hvc2, f.gate, f.input);
+  for (;;) {
+    struct pollfd p[3] = {{f.monitor, POLLIN, 0}, {f.hvc2, POLLIN, 0}, {ready && input_open ? f.input : -1, POLLIN, 0}};
+    if (::poll(p, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (trace) std::fprintf(stderr, "[relay] poll %x %x %x\n", p[0].revents, p[1].revents, p[2].revents);
+    if (p[0].revents) {
+      ssize_t n = ::read(f.monitor, buf, sizeof buf);
+      if (n <= 0) return;  // the monitor is gone; PDEATHSIG follows
+      write_all_fd(f.hvc2, std::string(buf, size_t(n)));
+    }
+    if (p[1].revents) {
+      ssize_t n = ::read(f.hvc2, buf, sizeof buf);
+      if (n <= 0) return;
+      std::string chunk(buf, size_t(n));
+      if (std::getenv("HVRUN_VM_TRACE")) std::fprintf(stderr, "[relay] guest->host: %s", chunk.c_str());
+      write_all_fd(f.monitor, chunk);
+      if (!ready) {
+        from_guest += chunk;
+        if (from_guest.find("\"ready\"") != std::string::npos) {
+          ready = true;
+          if (!input_open) send_eof();  // no stdin at all: like /dev/null
+        }
+      }
+    }
+    if (p[2].revents) {
+      ssize_t n = ::read(f.input, buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n > 0) {
+        write_all_fd(f.gate, std::string(buf, size_t(n)));
+      } else {
+        input_open = false;
+        if (!f.tty) {
+          for (int i = 0; i < 5000; ++i) {  // the VMM drains the gate as the guest reads
+            int queued = 0;
+            if (::ioctl(f.gate, SIOCOUTQ, &queued) < 0 || queued == 0) break;
+            ::usleep(1000);
+          }
+          send_eof();
+        }
+      }
+    }
+  }
+}
+
 class VmBackend final : public Backend {
  public:
   explicit VmBackend(VmAssets a) : assets_(std::move(a)) {}
@@ -164,24 +249,29 @@ class VmBackend final : public Backend {
     cfg.debug = assets_.debug;
     cfg.disks = {{assets_.image_disk, true}, {rw_disk, false}};
 
+    // Wiring (the VMM process relays; see relay_loop):
+    //   hvc0 in  <- gate <- stdin (or the host side of the tty)   [only after "ready"]
+    //   hvc0 out -> stdout (or the tty)     hvc1 out -> stderr
+    //   hvc2     <-> relay <-> control_ (this monitor: signals, winsize, exit event)
     int sv[2];
-    // Control channel (hvc2): the monitor writes signals/winsize, reads the exit event.
     check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
     control_.reset(sv[0]);
-    UniqueFd control_vmm(sv[1]);
-    UniqueFd tty_vmm, stdin_vmm, stdin_feed;
+    UniqueFd control_child(sv[1]);
+    check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+    UniqueFd hvc2_relay(sv[0]), hvc2_vmm(sv[1]);
+    check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
+    UniqueFd hvc0_gate(sv[0]), hvc0_vmm_in(sv[1]);
+    UniqueFd tty_vmm;
+    int input = -1;  // what feeds hvc0 once the guest is ready
     if (spec.tty) {
       check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
       tty_.reset(sv[0]);
       tty_vmm.reset(sv[1]);
-      cfg.consoles = {{tty_vmm.get(), tty_vmm.get()}, {-1, tty_vmm.get()}, {control_vmm.get(), control_vmm.get()}};
+      input = tty_vmm.get();
+      cfg.consoles = {{hvc0_vmm_in.get(), tty_vmm.get()}, {-1, tty_vmm.get()}, {hvc2_vmm.get(), hvc2_vmm.get()}};
     } else {
-      if (stdio.in >= 0) {
-        check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
-        stdin_feed.reset(sv[0]);
-        stdin_vmm.reset(sv[1]);
-      }
-      cfg.consoles = {{stdin_vmm.get(), stdio.out}, {-1, stdio.err}, {control_vmm.get(), control_vmm.get()}};
+      input = stdio.in;
+      cfg.consoles = {{hvc0_vmm_in.get(), stdio.out}, {-1, stdio.err}, {hvc2_vmm.get(), hvc2_vmm.get()}};
     }
     UniqueFd console(::open(console_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!console) throw_sys("create", console_log_);
@@ -199,24 +289,19 @@ class VmBackend final : public Backend {
       ::signal(SIGPIPE, SIG_IGN);
       ::prctl(PR_SET_NAME, "hvrun-vmm", 0, 0, 0);
       result.read.reset();
-      std::thread feeder;
-      if (stdin_feed) {
-        // A virtio console cannot say "end of input": relay stdin and tell
-        // guest-init about EOF on the control channel.
-        int in = stdio.in, feed = stdin_feed.get(), ctl = control_.get();
-        feeder = std::thread([in, feed, ctl] {
-          char buf[16384];
-          for (;;) {
-            ssize_t n = ::read(in, buf, sizeof buf);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            write_all_fd(feed, std::string(buf, size_t(n)));
-          }
-          write_all_fd(ctl, "{\"stdin_eof\":true}\n");
-        });
-        feeder.detach();
-      }
+      control_.reset();
+      tty_.reset();
+      // Only what the VMM uses stays open: an inherited copy of the monitor's
+      // stdin pipe (write end) would keep the guest's stdin from ever ending.
+      close_other_fds({0, 1, 2, stdio.out, stdio.err, input, console.get(), result.write.get(), control_child.get(),
+                       hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), hvc0_vmm_in.get(), tty_vmm.get()});
+      RelayFds fds{control_child.get(), hvc2_relay.get(), hvc0_gate.get(), input, spec.tty};
+      std::thread relay(relay_loop, fds);
       vmm::VmResult r = vmm::run_vm(cfg);
+      // Let the relay pass on the guest's last words (the exit event) before
+      // this process ends: EOF on hvc2 ends its loop once it has read them.
+      ::shutdown(hvc2_vmm.get(), SHUT_WR);
+      relay.join();
       nlohmann::json j = {{"reason", int(r.reason)}, {"detail", r.detail}, {"boot_ns", r.boot_ns},
                           {"broken", r.broken_devices}};
       write_all_fd(result.write.get(), j.dump());

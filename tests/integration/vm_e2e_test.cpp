@@ -1,0 +1,135 @@
+// VM mode end to end: real microVMs (our VMM + the guest kernel + guest-init)
+// inside the nested QEMU-TCG test host, since this machine's /dev/kvm cannot
+// boot Linux (see docs/architecture.md). One test-host boot runs every
+// scenario in vm_scenarios.sh; each test checks its own scenario.
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "tests/integration/harness.hpp"
+
+namespace hvrun::test {
+namespace {
+
+struct Scenario {
+  std::string out;
+  int rc = -1;
+};
+
+class VmE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!is_root()) return;
+    Result r = run({source_dir() + "/scripts/vmhost", "--timeout", "900", "--mem", "3072", "--",
+                    "bash", source_dir() + "/tests/integration/vm_scenarios.sh", hvrun_bin()},
+                   "", 960);
+    log_ = r.out + "\n--- stderr ---\n" + r.err;
+    std::istringstream in(r.out);
+    std::string line, cur;
+    while (std::getline(in, line)) {
+      if (line.rfind("=== BEGIN ", 0) == 0) {
+        cur = line.substr(10);
+        scenarios_[cur] = Scenario{};
+      } else if (line.rfind("=== END ", 0) == 0) {
+        size_t p = line.find(" rc=");
+        if (!cur.empty() && p != std::string::npos) scenarios_[cur].rc = std::atoi(line.c_str() + p + 4);
+        cur.clear();
+      } else if (!cur.empty()) {
+        scenarios_[cur].out += line + "\n";
+      }
+    }
+  }
+  void SetUp() override { HVRUN_REQUIRE_ROOT(); }
+  // The scenario's output; fails the test (with the whole log) if it never ran.
+  static const Scenario* get(const std::string& name) {
+    auto it = scenarios_.find(name);
+    if (it == scenarios_.end()) {
+      ADD_FAILURE() << "scenario " << name << " did not run; test-host log:\n" << log_;
+      return nullptr;
+    }
+    return &it->second;
+  }
+  static std::string file(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return trim(ss.str());
+  }
+  static inline std::map<std::string, Scenario> scenarios_;
+  static inline std::string log_;
+};
+
+TEST_F(VmE2E, UnameInTheVmPrintsTheGuestKernelNotTheTestHosts) {
+  auto* s = get("uname");
+  auto* h = get("host-uname");
+  ASSERT_TRUE(s && h);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  std::string guest_release = file("/var/cache/hvrun/kernels/guest/release");
+  ASSERT_FALSE(guest_release.empty());
+  EXPECT_EQ(trim(s->out), guest_release);
+  EXPECT_NE(trim(s->out), trim(h->out)) << "the guest must not report the test host's kernel";
+}
+
+TEST_F(VmE2E, ExitCodeOfTheWorkloadPropagates) {
+  auto* s = get("exit-code");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 7);
+  EXPECT_NE(s->out.find("before-exit"), std::string::npos) << s->out;
+}
+
+TEST_F(VmE2E, StdinIsPipedThroughAndItsEndReachesTheWorkload) {
+  auto* s = get("stdin");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("piped-into-the-vm\nstdin-closed"), std::string::npos) << s->out;
+}
+
+TEST_F(VmE2E, StderrStaysOnStderr) {
+  auto* s = get("stderr");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0);
+  EXPECT_NE(s->out.find("stderr-got: to-stderr"), std::string::npos) << s->out;
+}
+
+TEST_F(VmE2E, MemoryLimitOomInsideTheGuestExits137AndInspectSaysOomKilled) {
+  auto* s = get("oom");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 137) << s->out;
+  EXPECT_NE(s->out.find("\"OOMKilled\": true"), std::string::npos) << s->out;
+}
+
+TEST_F(VmE2E, SigtermFromHvrunKillReachesTheWorkloadInTheGuest) {
+  auto* s = get("signal");
+  ASSERT_TRUE(s);
+  EXPECT_NE(s->out.find("\"ExitCode\": 42"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("got-term"), std::string::npos) << s->out;
+}
+
+TEST_F(VmE2E, DetachedVmLogsAndStops) {
+  auto* s = get("detach-logs-stop");
+  ASSERT_TRUE(s);
+  EXPECT_NE(s->out.find("running-count: 1"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("started-in-background"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("stop-rc: 0"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("Exited (0)"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("after-rm: 0"), std::string::npos) << s->out;
+}
+
+TEST_F(VmE2E, InteractiveTtyWorksThroughAPtyWithTheWindowSize) {
+  auto* s = get("tty");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 5) << s->out;
+  EXPECT_NE(s->out.find("hi-from-tty"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("30 100"), std::string::npos) << s->out;
+}
+
+TEST_F(VmE2E, TwoVmsRunAtOnce) {
+  auto* s = get("two-at-once");
+  ASSERT_TRUE(s);
+  EXPECT_NE(s->out.find("vm-one"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vm-two"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("rcs: 0 0"), std::string::npos) << s->out;
+}
+
+}  // namespace
+}  // namespace hvrun::test
