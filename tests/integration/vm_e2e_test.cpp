@@ -20,9 +20,9 @@ class VmE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!is_root()) return;
-    Result r = run({source_dir() + "/scripts/vmhost", "--timeout", "900", "--mem", "3072", "--",
+    Result r = run({source_dir() + "/scripts/vmhost", "--timeout", "1500", "--mem", "3072", "--",
                     "bash", source_dir() + "/tests/integration/vm_scenarios.sh", hvrun_bin()},
-                   "", 960);
+                   "", 1560);
     log_ = r.out + "\n--- stderr ---\n" + r.err;
     std::istringstream in(r.out);
     std::string line, cur;
@@ -88,7 +88,8 @@ TEST_F(VmE2E, StderrStaysOnStderr) {
   auto* s = get("stderr");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0);
-  EXPECT_NE(s->out.find("stderr-got: to-stderr"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("stderr-got: to-stderr\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("stdout-got: to-stdout\n"), std::string::npos) << s->out;
 }
 
 TEST_F(VmE2E, MemoryLimitOomInsideTheGuestExits137AndInspectSaysOomKilled) {

@@ -13,49 +13,77 @@ rm -rf "$HVRUN_ROOT"
 
 begin() { echo "=== BEGIN $1"; }
 end() { echo "=== END $1 rc=$2"; }
-wait_status() {  # NAME STATUS: wait until inspect shows it (30 s at most)
-  for _ in $(seq 300); do
+wait_status() {  # NAME STATUS: wait until inspect shows it (60 s at most)
+  for _ in $(seq 600); do
     "$HV" inspect "$1" 2>/dev/null | grep -q "\"Status\": *\"$2\"" && return 0
     sleep 0.1
   done
   return 1
 }
+# The nested test host (QEMU TCG emulating AMD SVM) sometimes hangs a nested
+# guest for good (see docs/architecture.md). Every scenario runs under a time
+# limit; one that hits it is run once more, saying so, after its guest
+# console is shown. A second hang fails the scenario (rc 124).
+scenario() {  # NAME FUNCTION
+  local name=$1 fn=$2 out rc
+  begin "$name"
+  for try in 1 2; do
+    out=$(timeout -k 5 150 bash -c "$(declare -f "$fn" wait_status); HV=$HV; $fn" 2>&1); rc=$?
+    if [ $rc != 124 ] && [ $rc != 137 ]; then break; fi
+    echo "scenario $name: time limit hit (try $try); guest console:" >&2
+    tail -5 "$HVRUN_ROOT"/containers/*/console.log >&2 2>/dev/null
+    "$HV" ps -aq | xargs -r "$HV" rm -f >/dev/null 2>&1
+    rc=124
+  done
+  printf '%s\n' "$out"
+  [ "$try" = 2 ] && echo "(retried once after a test-host hang)"
+  end "$name" $rc
+}
 
 begin host-uname; uname -r; end host-uname 0
 
-begin uname; "$HV" --vm --rm busybox uname -r; end uname $?
+s_uname() { "$HV" --vm --rm busybox uname -r; }
+s_exit() { "$HV" --vm --rm busybox sh -c 'echo before-exit; exit 7'; }
+s_stdin() { echo piped-into-the-vm | "$HV" --vm -i --rm busybox sh -c 'cat; echo stdin-closed'; }
+s_stderr() {
+  "$HV" --vm --rm busybox sh -c 'echo to-stdout; echo to-stderr >&2' 2>/tmp/vm-e2e-err >/tmp/vm-e2e-out; local rc=$?
+  echo "stderr-got: $(cat /tmp/vm-e2e-err)"; echo "stdout-got: $(cat /tmp/vm-e2e-out)"; return $rc
+}
+s_oom() {
+  "$HV" --vm --name oom --memory 32m busybox sh -c 'x=aaaaaaaa; while :; do x=$x$x; done'; local rc=$?
+  "$HV" inspect oom | grep -E '"OOMKilled"'; "$HV" rm oom >/dev/null; return $rc
+}
+s_signal() {
+  "$HV" --vm -d --name sig busybox sh -c 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.1; done' >/dev/null
+  for _ in $(seq 600); do "$HV" logs sig 2>/dev/null | grep -q ready && break; sleep 0.1; done
+  "$HV" kill -s TERM sig; wait_status sig exited
+  "$HV" inspect sig | grep -E '"ExitCode"'; "$HV" logs sig; "$HV" rm sig >/dev/null
+}
+s_detach() {
+  "$HV" --vm -d --name bg busybox sh -c 'echo started-in-background; trap "exit 0" TERM; while :; do sleep 0.1; done' >/dev/null
+  for _ in $(seq 600); do "$HV" logs bg 2>/dev/null | grep -q started && break; sleep 0.1; done
+  "$HV" ps | grep -c ' bg$' | sed 's/^/running-count: /'
+  "$HV" logs bg
+  "$HV" stop -t 10 bg; echo "stop-rc: $?"
+  "$HV" ps -a | grep ' bg$'
+  "$HV" rm bg >/dev/null; echo "after-rm: $("$HV" ps -aq | wc -l)"
+}
+s_tty() {
+  printf 'echo hi-from-tty; stty size; exit 5\n' | script -qec "stty rows 30 cols 100 2>/dev/null; $HV --vm -it --rm busybox sh" /dev/null
+}
+s_two() {
+  "$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-one' > /tmp/vm-e2e-1 & local p1=$!
+  "$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-two' > /tmp/vm-e2e-2 & local p2=$!
+  wait $p1; local r1=$?; wait $p2; local r2=$?
+  cat /tmp/vm-e2e-1 /tmp/vm-e2e-2; echo "rcs: $r1 $r2"
+}
 
-begin exit-code; "$HV" --vm --rm busybox sh -c 'echo before-exit; exit 7'; end exit-code $?
-
-begin stdin; echo piped-into-the-vm | "$HV" --vm -i --rm busybox sh -c 'cat; echo stdin-closed'; end stdin $?
-
-begin stderr; "$HV" --vm --rm busybox sh -c 'echo to-stderr >&2' 2>/tmp/vm-e2e-err >/dev/null; rc=$?
-echo "stderr-got: $(cat /tmp/vm-e2e-err)"; end stderr $rc
-
-begin oom
-"$HV" --vm --name oom --memory 32m busybox sh -c 'x=aaaaaaaa; while :; do x=$x$x; done'; rc=$?
-"$HV" inspect oom | grep -E '"OOMKilled"'; "$HV" rm oom >/dev/null; end oom $rc
-
-begin signal
-"$HV" --vm -d --name sig busybox sh -c 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.1; done' >/dev/null
-for _ in $(seq 300); do "$HV" logs sig 2>/dev/null | grep -q ready && break; sleep 0.1; done
-"$HV" kill -s TERM sig; wait_status sig exited
-"$HV" inspect sig | grep -E '"ExitCode"'; "$HV" logs sig; "$HV" rm sig >/dev/null; end signal 0
-
-begin detach-logs-stop
-"$HV" --vm -d --name bg busybox sh -c 'echo started-in-background; trap "exit 0" TERM; while :; do sleep 0.1; done' >/dev/null
-for _ in $(seq 300); do "$HV" logs bg 2>/dev/null | grep -q started && break; sleep 0.1; done
-"$HV" ps | grep -c ' bg$' | sed 's/^/running-count: /'
-"$HV" logs bg
-"$HV" stop -t 10 bg; echo "stop-rc: $?"
-"$HV" ps -a | grep ' bg$'
-"$HV" rm bg >/dev/null; echo "after-rm: $("$HV" ps -aq | wc -l)"; end detach-logs-stop 0
-
-begin tty
-printf 'echo hi-from-tty; stty size; exit 5\n' | script -qec "stty rows 30 cols 100 2>/dev/null; $HV --vm -it --rm busybox sh" /dev/null; end tty $?
-
-begin two-at-once
-"$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-one' > /tmp/vm-e2e-1 & p1=$!
-"$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-two' > /tmp/vm-e2e-2 & p2=$!
-wait $p1; r1=$?; wait $p2; r2=$?
-cat /tmp/vm-e2e-1 /tmp/vm-e2e-2; echo "rcs: $r1 $r2"; end two-at-once 0
+scenario uname s_uname
+scenario exit-code s_exit
+scenario stdin s_stdin
+scenario stderr s_stderr
+scenario oom s_oom
+scenario signal s_signal
+scenario detach-logs-stop s_detach
+scenario tty s_tty
+scenario two-at-once s_two
