@@ -136,7 +136,20 @@ void close_other_fds(std::vector<int> keep) {
   ::close_range(next, ~0u, 0);
 }
 
+// Signals sent to the VMM process (`hvrun kill -s TERM`, `hvrun stop`) are
+// meant for the workload, as they are for a container's init: the VMM passes
+// them into the guest over the control channel. SIGKILL still ends the VMM.
+constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT};
+int g_signal_pipe = -1;
+extern "C" void forward_signal_handler(int sig) {
+  int saved = errno;
+  unsigned char b = static_cast<unsigned char>(sig);
+  if (g_signal_pipe >= 0) (void)!::write(g_signal_pipe, &b, 1);
+  errno = saved;
+}
+
 struct RelayFds {
+  int signals;  // read end of the signal self-pipe
   int monitor;  // to/from the monitor (control_)
   int hvc2;     // to/from the guest's control console
   int gate;     // into the guest's hvc0
@@ -162,12 +175,20 @@ void relay_loop(RelayFds f) {
   const bool trace = std::getenv("HVRUN_VM_TRACE") != nullptr;
   if (trace) std::fprintf(stderr, "[relay] start monitor=%d hvc2=%d gate=%d input=%d\n", f.monitor, f.hvc2, f.gate, f.input);
   for (;;) {
-    struct pollfd p[3] = {{f.monitor, POLLIN, 0}, {f.hvc2, POLLIN, 0}, {ready && input_open ? f.input : -1, POLLIN, 0}};
-    if (::poll(p, 3, -1) < 0) {
+    struct pollfd p[4] = {{f.monitor, POLLIN, 0},
+                          {f.hvc2, POLLIN, 0},
+                          {ready && input_open ? f.input : -1, POLLIN, 0},
+                          {f.signals, POLLIN, 0}};
+    if (::poll(p, 4, -1) < 0) {
       if (errno == EINTR) continue;
       return;
     }
-    if (trace) std::fprintf(stderr, "[relay] poll %x %x %x\n", p[0].revents, p[1].revents, p[2].revents);
+    if (trace) std::fprintf(stderr, "[relay] poll %x %x %x %x\n", p[0].revents, p[1].revents, p[2].revents, p[3].revents);
+    if (p[3].revents) {
+      unsigned char sigs[64];
+      ssize_t n = ::read(f.signals, sigs, sizeof sigs);
+      for (ssize_t i = 0; i < n; ++i) write_all_fd(f.hvc2, "{\"signal\":" + std::to_string(int(sigs[i])) + "}\n");
+    }
     if (p[0].revents) {
       ssize_t n = ::read(f.monitor, buf, sizeof buf);
       if (n <= 0) return;  // the monitor is gone; PDEATHSIG follows
@@ -295,7 +316,14 @@ class VmBackend final : public Backend {
       // stdin pipe (write end) would keep the guest's stdin from ever ending.
       close_other_fds({0, 1, 2, stdio.out, stdio.err, input, console.get(), result.write.get(), control_child.get(),
                        hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), hvc0_vmm_in.get(), tty_vmm.get()});
-      RelayFds fds{control_child.get(), hvc2_relay.get(), hvc0_gate.get(), input, spec.tty};
+      int sp[2];
+      if (::pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0) ::_exit(125);
+      g_signal_pipe = sp[1];
+      struct sigaction sa {};
+      sa.sa_handler = forward_signal_handler;
+      sa.sa_flags = SA_RESTART;
+      for (int sig : kForwardedSignals) ::sigaction(sig, &sa, nullptr);
+      RelayFds fds{sp[0], control_child.get(), hvc2_relay.get(), hvc0_gate.get(), input, spec.tty};
       std::thread relay(relay_loop, fds);
       vmm::VmResult r = vmm::run_vm(cfg);
       // Let the relay pass on the guest's last words (the exit event) before
