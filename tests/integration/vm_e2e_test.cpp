@@ -132,5 +132,16 @@ TEST_F(VmE2E, TwoVmsRunAtOnce) {
   EXPECT_NE(s->out.find("rcs: 0 0"), std::string::npos) << s->out;
 }
 
+TEST_F(VmE2E, KillingTheMonitorTakesTheVmmDownAndRmLeavesNothing) {
+  auto* s = get("kill9-monitor-then-rm");
+  ASSERT_TRUE(s);
+  EXPECT_NE(s->out.find("vmm-before: 1"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-after-kill: 0"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("listed: 1"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("rm-rc: 0"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("records-left: 0"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("ps-after-rm: 0"), std::string::npos) << s->out;
+}
+
 }  // namespace
 }  // namespace hvrun::test

@@ -82,6 +82,22 @@ s_two() {
   cat /tmp/vm-e2e-1 /tmp/vm-e2e-2; echo "rcs: $r1 $r2"
 }
 
+s_kill9() {
+  "$HV" --vm -d --name k9 busybox sh -c 'echo up; while :; do sleep 0.1; done' >/dev/null
+  for _ in $(seq 600); do "$HV" logs k9 2>/dev/null | grep -q up && break; sleep 0.1; done
+  echo "vmm-before: $(pgrep -xc hvrun-vmm)"
+  local mon
+  mon=$(grep -ho '"monitor_pid":[0-9]*' "$HVRUN_ROOT"/containers/*/state.json | head -1 | cut -d: -f2)
+  echo "monitor: ${mon:-none}"
+  kill -9 "$mon"   # the detached monitor: its VMM must follow it
+  for _ in $(seq 100); do [ "$(pgrep -xc hvrun-vmm)" = 0 ] && break; sleep 0.1; done
+  echo "vmm-after-kill: $(pgrep -xc hvrun-vmm)"
+  "$HV" ps -a | grep -c ' k9$' | sed 's/^/listed: /'
+  "$HV" rm -f k9 >/dev/null; echo "rm-rc: $?"
+  echo "records-left: $(ls "$HVRUN_ROOT/containers" | grep -vc '^names$')"
+  echo "ps-after-rm: $("$HV" ps -aq | wc -l)"
+}
+
 scenario uname s_uname
 scenario exit-code s_exit
 scenario stdin s_stdin
@@ -91,3 +107,4 @@ scenario signal s_signal
 scenario detach-logs-stop s_detach
 scenario tty s_tty
 scenario two-at-once s_two
+scenario kill9-monitor-then-rm s_kill9
