@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,28 @@ void make_rw_disk(const std::string& path) {
   }
   run_quiet({"mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard", "-L", "hvrun-rw",
              path});
+}
+
+// A read-only snapshot of a host directory as an ext4 disk.
+void make_volume_disk(const std::string& dir, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw Error("volume " + dir + ": with --vm a volume must be a directory (it is copied into a disk)");
+  uint64_t bytes = 0, entries = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    ++entries;
+    if (it->is_regular_file(ec)) bytes += it->file_size(ec);
+  }
+  if (ec) throw Error("volume " + dir + ": " + ec.message());
+  uint64_t size = (bytes + entries * 4096) * 13 / 10 + 16 * kMiB;
+  {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) throw_sys("create", path);
+    if (::ftruncate(fd.get(), off_t(size)) < 0) throw_sys("truncate", path);
+  }
+  run_quiet({"mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-E", "nodiscard", "-L", "hvrun-vol", "-d", dir, path});
 }
 
 // initramfs (cpio newc): /init = guest-init, /spec.json = the RunSpec.
@@ -240,8 +263,6 @@ class VmBackend final : public Backend {
 
   void start(const container::RunSpec& host_spec, const container::Stdio& stdio,
              std::optional<WinSize> ws) override {
-    if (!host_spec.mounts.empty())
-      throw Error("-v is not supported with --vm yet: the guest cannot see host paths (use --container)");
     if (host_spec.net == "host") throw Error("--net host is not supported with --vm: the guest has its own kernel");
     // What guest-init needs: the same spec, with the rootfs taken from the
     // guest's disks (it fills lowerdirs/upperdir/workdir itself).
@@ -259,6 +280,20 @@ class VmBackend final : public Backend {
     std::string initrd = assets_.work_dir + "/initramfs.cpio";
     console_log_ = assets_.work_dir + "/console.log";
     make_rw_disk(rw_disk);
+    // -v HOST:CTR:ro: each volume travels as a read-only ext4 snapshot of
+    // HOST taken now (vdc, vdd, ...); guest-init mounts it at CTR.
+    std::vector<std::string> volume_disks;
+    for (size_t i = 0; i < spec.mounts.size(); ++i) {
+      auto& m = spec.mounts[i];
+      if (!m.readonly)
+        throw Error("-v " + m.source + ":" + m.target +
+                    " is writable: with --vm volumes are read-only snapshots (add :ro), or use --container");
+      if (i >= 24) throw Error("too many volumes for a microVM (at most 24)");
+      std::string disk = assets_.work_dir + "/vol" + std::to_string(i) + ".ext4";
+      make_volume_disk(m.source, disk);
+      volume_disks.push_back(disk);
+      m.source = std::string("/dev/vd") + char('c' + i);
+    }
     make_initramfs(initrd, assets_.guest_init, nlohmann::json(spec).dump());
 
     vmm::VmConfig cfg;
@@ -269,6 +304,7 @@ class VmBackend final : public Backend {
     cfg.vcpus = spec.cpus > 0 ? unsigned(std::ceil(spec.cpus)) : 1;
     cfg.debug = assets_.debug;
     cfg.disks = {{assets_.image_disk, true}, {rw_disk, false}};
+    for (auto& d : volume_disks) cfg.disks.push_back({d, true});
 
     // Wiring (the VMM process relays; see relay_loop):
     //   hvc0 in  <- gate <- stdin (or the host side of the tty)   [only after "ready"]

@@ -142,8 +142,10 @@ int run() {
   // this line could be echoed back by the tty (the host waits for it).
   write_all(control.get(), ready_event());
 
-  auto spec = plan_spec(parse_spec(spec_text), layout);
+  const auto host_spec = parse_spec(spec_text);
+  auto spec = plan_spec(host_spec, layout);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
+  for (const auto& m : volume_mounts(host_spec, layout)) do_mount(m);
   mkdir_p(spec.upperdir);
   mkdir_p(spec.workdir);
 

@@ -64,10 +64,35 @@ std::string inside(const std::string& root, const std::string& p) {
 }
 }  // namespace
 
+bool is_volume_disk(const std::string& source) {
+  if (source.size() != 8 || source.compare(0, 7, "/dev/vd") != 0) return false;
+  char c = source[7];
+  return c >= 'c' && c <= 'z';  // vda and vdb are the image and the writable disk
+}
+
+std::string volume_dir(const Layout& l, size_t i) { return l.volumes_dir + "/" + std::to_string(i); }
+
+std::vector<MountStep> volume_mounts(const container::RunSpec& host_spec, const Layout& l) {
+  std::vector<MountStep> out;
+  for (size_t i = 0; i < host_spec.mounts.size(); ++i) {
+    const auto& m = host_spec.mounts[i];
+    if (!is_volume_disk(m.source)) throw Error("not a volume disk: " + m.source);
+    out.push_back({m.source, volume_dir(l, i), "ext4", MS_RDONLY | MS_NOSUID | MS_NODEV, ""});
+  }
+  return out;
+}
+
 container::RunSpec plan_spec(container::RunSpec spec, const Layout& l) {
   if (spec.args.empty()) throw Error("spec.json has no command (args is empty)");
-  if (!spec.mounts.empty())
-    throw Error("bind mounts (" + spec.mounts.front().source + ") cannot reach into a microVM");
+  // Volumes reach the guest as read-only disks (the host snapshots each
+  // `-v HOST:CTR:ro` into one): the source must be such a disk.
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    auto& m = spec.mounts[i];
+    if (!is_volume_disk(m.source))
+      throw Error("bind mounts (" + m.source + ") cannot reach into a microVM: only volume disks (/dev/vdX)");
+    if (!m.readonly) throw Error("volume " + m.source + " must be read-only in a microVM");
+    m.source = volume_dir(l, i);
+  }
   std::vector<std::string> lower;
   if (spec.lowerdirs.empty())
     lower.push_back(l.image_dir);

@@ -22,7 +22,9 @@ struct Layout {
   std::string stdio_dev = "/dev/hvc0";
   std::string stderr_dev = "/dev/hvc1";
   std::string control_dev = "/dev/hvc2";
+  std::string volumes_dir = "/mnt/vol";  // read-only volume disks (vdc...) land in /mnt/vol/<i>
 };
+
 
 struct MountStep {
   std::string source;
@@ -36,6 +38,11 @@ struct MountStep {
 std::vector<MountStep> early_mounts();
 // The image disk (ro) and the writable disk (rw), both ext4.
 std::vector<MountStep> disk_mounts(const Layout& layout);
+// A volume disk the host attached for `-v HOST:CTR:ro`: /dev/vdc .. /dev/vdz.
+bool is_volume_disk(const std::string& source);
+std::string volume_dir(const Layout& l, size_t i);
+// Mounts (ro, ext4) for the spec's volume disks, in spec.mounts order.
+std::vector<MountStep> volume_mounts(const container::RunSpec& host_spec, const Layout& l);
 
 // Parses /spec.json; throws hvrun::Error saying what is wrong.
 container::RunSpec parse_spec(const std::string& json_text);
@@ -43,7 +50,8 @@ container::RunSpec parse_spec(const std::string& json_text);
 // Rewrites the host's RunSpec for the guest: the rootfs becomes an overlay of
 // the image disk (spec.lowerdirs, if given, are paths inside the image disk,
 // top layer first; none means the disk's root) with upper/work on the
-// writable disk. Rejects what cannot work in a VM (no args, host bind mounts,
+// writable disk; spec.mounts whose source is a volume disk (/dev/vdc...,
+// read-only) get /mnt/vol/<i> as their source. Rejects what cannot work in a VM (no args, host bind mounts,
 // lowerdirs escaping the image disk) with hvrun::Error.
 container::RunSpec plan_spec(container::RunSpec spec, const Layout& layout);
 

@@ -2,6 +2,9 @@
 // inside the nested QEMU-TCG test host, since this machine's /dev/kvm cannot
 // boot Linux (see docs/architecture.md). One test-host boot runs every
 // scenario in vm_scenarios.sh; each test checks its own scenario.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -18,24 +21,59 @@ struct Scenario {
 
 class VmE2E : public ::testing::Test {
  protected:
+  // Runs the scenarios in a fresh test host; a test host that hangs as a
+  // whole (no console output for 240 s, see scripts/vmhost --idle-timeout)
+  // gets the scenarios it did not finish rerun in another, within a budget.
   static void SetUpTestSuite() {
     if (!is_root()) return;
-    Result r = run({source_dir() + "/scripts/vmhost", "--timeout", "1500", "--mem", "3072", "--",
-                    "bash", source_dir() + "/tests/integration/vm_scenarios.sh", hvrun_bin()},
-                   "", 1560);
-    log_ = r.out + "\n--- stderr ---\n" + r.err;
-    std::istringstream in(r.out);
+    const auto t0 = std::chrono::steady_clock::now();
+    const int budget_s = 1650;  // ctest's TIMEOUT for this binary is 1800
+    std::vector<std::string> plan;
+    std::string only;  // VM_SCENARIOS for a rerun; empty = all
+    for (int attempt = 1; attempt <= 3; ++attempt) {
+      int used = int(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count());
+      int limit = std::min(900, budget_s - used);
+      if (limit < 240) break;
+      Result r = run({source_dir() + "/scripts/vmhost", "--timeout", std::to_string(limit), "--idle-timeout", "240",
+                      "--mem", "3072", "--cpus", "2", "--env", "VM_SCENARIOS=" + only, "--", "bash",
+                      source_dir() + "/tests/integration/vm_scenarios.sh", hvrun_bin()},
+                     "", limit + 60);
+      log_ += "--- test host, attempt " + std::to_string(attempt) + (only.empty() ? "" : " (rerun: " + only + ")") +
+              " ---\n" + r.out + "\n--- stderr ---\n" + r.err + "\n";
+      parse(r.out, plan);
+      only.clear();
+      for (const auto& name : plan)
+        if (!scenarios_.count(name)) only += (only.empty() ? "" : " ") + name;
+      int took = int(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count()) - used;
+      std::printf("test host attempt %d: exit %d after %d s; unfinished: %s\n%s", attempt, r.code, took,
+                  only.empty() ? "none" : only.c_str(), r.code == 0 ? "" : (r.err + "\n").c_str());
+      std::fflush(stdout);
+      if (plan.empty()) only.clear();  // never got as far as the plan: all again
+      else if (only.empty()) break;
+    }
+  }
+  // Keeps each scenario that reached its END line.
+  static void parse(const std::string& out, std::vector<std::string>& plan) {
+    std::istringstream in(out);
     std::string line, cur;
+    Scenario sc;
     while (std::getline(in, line)) {
-      if (line.rfind("=== BEGIN ", 0) == 0) {
+      if (line.rfind("=== PLAN ", 0) == 0) {
+        if (!plan.empty()) continue;  // the first attempt's plan is the whole plan
+        std::istringstream names(line.substr(9));
+        for (std::string n; names >> n;) plan.push_back(n);
+      } else if (line.rfind("=== BEGIN ", 0) == 0) {
         cur = line.substr(10);
-        scenarios_[cur] = Scenario{};
+        sc = Scenario{};
       } else if (line.rfind("=== END ", 0) == 0) {
         size_t p = line.find(" rc=");
-        if (!cur.empty() && p != std::string::npos) scenarios_[cur].rc = std::atoi(line.c_str() + p + 4);
+        if (!cur.empty() && p != std::string::npos) {
+          sc.rc = std::atoi(line.c_str() + p + 4);
+          scenarios_[cur] = sc;
+        }
         cur.clear();
       } else if (!cur.empty()) {
-        scenarios_[cur].out += line + "\n";
+        sc.out += line + "\n";
       }
     }
   }
@@ -141,6 +179,13 @@ TEST_F(VmE2E, KillingTheMonitorTakesTheVmmDownAndRmLeavesNothing) {
   EXPECT_NE(s->out.find("rm-rc: 0"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("records-left: 0"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("ps-after-rm: 0"), std::string::npos) << s->out;
+}
+
+TEST_F(VmE2E, ReadOnlyVolumeShowsTheHostFilesAndCannotBeWritten) {
+  auto* s = get("ro-volume");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("from-the-host\nread-only"), std::string::npos) << s->out;
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ TEST_F(VmMode, OnAPvmHostRunRefusesAtOnceWithTheWayOut) {
   EXPECT_EQ(trim(ps.out), "");
 }
 
-TEST_F(VmMode, BindMountsAreRefusedInVmModeWithAClearError) {
+TEST_F(VmMode, WritableVolumesAreRefusedInVmModeWithAClearError) {
   HVRUN_REQUIRE_ROOT();
   // HVRUN_FORCE_VM skips the KVM-kind check, so the refusal tested here is
   // the backend's own, before any VMM starts.
@@ -47,7 +47,8 @@ TEST_F(VmMode, BindMountsAreRefusedInVmModeWithAClearError) {
                   "busybox", "true"},
                  "", 60);
   EXPECT_EQ(r.code, 125);
-  EXPECT_NE(r.err.find("-v is not supported with --vm"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("read-only snapshots (add :ro)"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
 }
 
 }  // namespace

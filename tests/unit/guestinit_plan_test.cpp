@@ -95,6 +95,29 @@ TEST(GuestInitPlan, RejectsEmptyArgsAndHostBindMounts) {
   }
 }
 
+TEST(GuestInitPlan, ReadOnlyVolumeDisksBecomeMountsOfTheirGuestMountPoints) {
+  container::RunSpec s;
+  s.args = {"true"};
+  s.mounts = {{"/dev/vdc", "/data", true}, {"/dev/vdd", "/etc/cfg", true}};
+  Layout l;
+  auto p = plan_spec(s, l);
+  ASSERT_EQ(p.mounts.size(), 2u);
+  EXPECT_EQ(p.mounts[0].source, "/mnt/vol/0");
+  EXPECT_EQ(p.mounts[0].target, "/data");
+  EXPECT_EQ(p.mounts[1].source, "/mnt/vol/1");
+  auto v = volume_mounts(s, l);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].source, "/dev/vdc");
+  EXPECT_EQ(v[0].target, "/mnt/vol/0");
+  EXPECT_EQ(v[0].fstype, "ext4");
+  EXPECT_TRUE(v[0].flags & MS_RDONLY);
+  // vda/vdb are the image and writable disks, never volumes; volumes are ro.
+  s.mounts = {{"/dev/vdb", "/data", true}};
+  EXPECT_THROW(plan_spec(s, l), Error);
+  s.mounts = {{"/dev/vdc", "/data", false}};
+  EXPECT_THROW(plan_spec(s, l), Error);
+}
+
 TEST(GuestInitPlan, ParseSpecReadsARunSpecAndNamesWhatIsWrong) {
   auto s = parse_spec(R"({"args":["echo","hi"],"tty":true,"memory_bytes":1048576})");
   EXPECT_EQ(s.args, (std::vector<std::string>{"echo", "hi"}));
