@@ -15,6 +15,23 @@ struct BindMount {
   bool readonly = false;
 };
 
+// The workload's network when it has its own address on an hvrun network
+// (--net bridge / --net NAME). Filled by the host engine from the network's
+// lease; in VM mode it travels to guest-init, which gives the guest's eth0
+// this address and runs the container on the guest's network.
+struct NetConfig {
+  std::string network;          // hvrun network name ("" = none)
+  std::string bridge;           // host bridge the veth/tap joins
+  std::string ifname = "eth0";  // name inside the container / guest
+  std::string address;          // "10.88.0.5" ("" = no address)
+  int prefix = 0;               // 16 for a /16
+  std::string gateway;          // default route via ("" = none)
+  std::string mac;              // "02:42:0a:58:00:05"
+  std::vector<std::string> hosts;  // extra /etc/hosts lines: "10.88.0.3 web"
+  std::vector<std::string> dns;    // resolv.conf nameservers
+  int mtu = 1500;
+};
+
 struct RunSpec {
   std::string id;        // 64-hex container id
   std::string name;      // human name
@@ -51,7 +68,8 @@ struct RunSpec {
   std::vector<std::string> cap_add;   // "NET_ADMIN" or "CAP_NET_ADMIN" or "ALL"
   std::vector<std::string> cap_drop;
   std::string seccomp = "default";  // "default" | "unconfined" | a Docker-format JSON profile (content)
-  std::string net = "none";         // "none" | "host"
+  std::string net = "none";         // "none" | "host" | "bridge" (own netns, wired by the host)
+  NetConfig netcfg;                 // with net == "bridge" (and in the guest)
   bool userns = false;
   std::string cgroup_parent = "hvrun";
   // Where the cgroup hierarchy is mounted ("" = /sys/fs/cgroup); v1 or v2 is
@@ -60,9 +78,11 @@ struct RunSpec {
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BindMount, source, target, readonly)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetConfig, network, bridge, ifname, address, prefix, gateway, mac, hosts,
+                                                dns, mtu)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
                                                 upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tty,
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
-                                                seccomp, net, userns, cgroup_parent, cgroup_root)
+                                                seccomp, net, netcfg, userns, cgroup_parent, cgroup_root)
 
 }  // namespace hvrun::container
