@@ -52,6 +52,10 @@ fi
 [ -e /dev/kvm ] || die "no /dev/kvm"
 export HVRUN_ROOT=/tmp/hvrun-bench-vm
 rm -rf "$HVRUN_ROOT"
+mkdir -p "$HVRUN_ROOT"
+# The test host's root is an overlayfs, which cannot hold an overlay's upper
+# dir: container mode needs the store on a real filesystem (tmpfs here).
+if [ "${BENCH_VM_INSIDE:-}" = 1 ]; then mount -t tmpfs -o mode=0700 hvrun-bench "$HVRUN_ROOT" || die "tmpfs for the store"; fi
 "$HVRUN" image import "$WORK/rootfs" --name busybox:latest >/dev/null || die "image import failed"
 
 exec /usr/bin/python3 - "$N" "$HVRUN" "$KDIR/vmlinux" "$WORK/initramfs.cpio" <<'PY'
@@ -145,8 +149,12 @@ def sample_self(p):
 def sample_vmm_child(p):
     time.sleep(0.6)
     try:
-        kids = open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()
-        vmm = [k for k in kids if open(f"/proc/{k}/comm").read().strip() == "hvrun-vmm"]
+        # (no /proc/PID/task/TID/children in the test-host kernel: scan)
+        vmm = []
+        for k in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if open(f"/proc/{k}/comm").read().strip() == "hvrun-vmm": vmm.append(k)
+            except OSError: pass
         if not vmm: print("  note: no hvrun-vmm child found"); return None
         return smaps(int(vmm[0]), HVRUN_VM_MEM)
     except OSError as e: print(f"  note: sampling failed: {e}"); return None

@@ -119,7 +119,8 @@ size_t Serial::input_room() const {
 
 uint8_t I8042::read(uint16_t port) {
   std::lock_guard lock(mu_);
-  if (port == 0x64) return static_cast<uint8_t>(0x04 | (out_.empty() ? 0 : 0x01));  // system flag, OBF
+  // system flag, keyboard not inhibited (no "keylock active"), OBF
+  if (port == 0x64) return static_cast<uint8_t>(0x14 | (out_.empty() ? 0 : 0x01));
   if (out_.empty()) return 0;
   uint8_t v = out_.front();
   out_.pop_front();

@@ -215,7 +215,7 @@ Machine::Machine(const VmConfig& cfg)
     slots_.back().in_fd = c.in_fd;
   }
 
-  BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + devices);
+  BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);
   write_mptable(mem_, cfg.vcpus);
   const CpuidTable cpuid = kvm_.supported_cpuid();
   for (unsigned i = 0; i < cfg.vcpus; ++i) {
