@@ -223,6 +223,11 @@ TEST_F(Network, UserNetworkCreateJoinInspectRm) {
   ASSERT_TRUE(j.is_array()) << j;
   EXPECT_EQ(j[0]["subnet"], "10.90.0.0/24");
   EXPECT_EQ(j[0]["containers"].size(), 1u);
+  auto ij = nlohmann::json::parse(nv({"inspect", "db"}).out, nullptr, false);
+  ASSERT_TRUE(ij.is_array()) << ij;
+  EXPECT_EQ(ij[0]["NetworkSettings"]["IPAddress"], "10.90.0.2");
+  EXPECT_EQ(ij[0]["NetworkSettings"]["Gateway"], "10.90.0.1");
+  EXPECT_EQ(ij[0]["HostConfig"]["NetworkMode"], "backend");
   EXPECT_EQ(nv({"rm", "-f", "db"}).code, 0);
   Result rm = nv({"network", "rm", "backend"});
   EXPECT_EQ(rm.code, 0) << rm.err;
