@@ -234,6 +234,22 @@ TEST_F(Network, UserNetworkCreateJoinInspectRm) {
   EXPECT_NE(nv({"network", "inspect", "backend"}).code, 0);
 }
 
+TEST_F(Network, PruneRemovesUnusedNetworksAndStaleLeasesButKeepsUsedOnes) {
+  ASSERT_EQ(nv({"network", "create", "idle"}).code, 0);
+  ASSERT_EQ(nv({"network", "create", "busy"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--net", "busy", "busybox", "sleep", "60"}).code, 0);
+  // A lease whose container record is gone (as after a crash mid-rm).
+  std::ofstream(root() + "/networks/busy/leases/10.89.1.9") << R"({"address":"10.89.1.9","container":"gone"})";
+  ASSERT_EQ(lease_files("busy"), 2u);
+  Result p = nv({"network", "prune"});
+  EXPECT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.out.find("idle"), std::string::npos) << p.out;
+  EXPECT_EQ(p.out.find("busy"), std::string::npos) << p.out;
+  EXPECT_NE(nv({"network", "inspect", "idle"}).code, 0);
+  EXPECT_EQ(nv({"network", "inspect", "busy"}).code, 0);
+  EXPECT_EQ(lease_files("busy"), 1u);
+}
+
 TEST_F(Network, BadInputGetsAOneLineError) {
   struct Case {
     std::vector<std::string> args;
