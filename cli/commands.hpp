@@ -29,6 +29,7 @@ void register_inspect(CLI::App& app, Context& ctx, Action& action);  // inspect
 void register_exec(CLI::App& app, Context& ctx, Action& action);     // exec
 void register_check(CLI::App& app, Context& ctx, Action& action);    // check
 void register_version(CLI::App& app, Context& ctx, Action& action);  // version
+void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune
 void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
 
 }  // namespace hvrun::cli

@@ -55,7 +55,16 @@ nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& s
         {"CapAdd", s.cap_add},
         {"CapDrop", s.cap_drop},
         {"SecurityOpt", secopt},
-        {"NetworkMode", s.net}}},
+        {"NetworkMode", s.net == "bridge" ? s.netcfg.network : s.net},
+        {"PortBindings", c.publish}}},
+      {"NetworkSettings",
+       {{"Network", s.netcfg.network},
+        {"Bridge", s.netcfg.bridge},
+        {"IPAddress", s.netcfg.address},
+        {"IPPrefixLen", s.netcfg.prefix},
+        {"Gateway", s.netcfg.gateway},
+        {"MacAddress", s.netcfg.mac},
+        {"Ports", c.publish}}},
   };
 }
 

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   register_exec(app, ctx, action);
   register_check(app, ctx, action);
   register_version(app, ctx, action);
+  register_network(app, ctx, action);
   register_vmm(app, ctx, action);
 
   std::vector<const char*> cargv;

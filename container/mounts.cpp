@@ -1,4 +1,5 @@
 #include "container/mounts.hpp"
+#include "container/net.hpp"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -409,6 +410,8 @@ RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::fun
   if (before_cgroup_view) before_cgroup_view();
   setup_sys(root.get(), cgv);
   mask_paths(root.get());
+  // Before the user's mounts: a -v onto /etc/hosts wins, as in Docker.
+  write_network_files(root.get(), spec);
   user_mounts(root.get(), spec);
   // The workdir exists before / may turn read-only (Docker creates it too).
   if (!spec.cwd.empty()) open_in_root(root.get(), spec.cwd, Create::Dir, Symlinks::FollowInRoot);

@@ -205,7 +205,7 @@ std::vector<std::string> merge_env(const std::vector<std::string>& base, const s
 
 }  // namespace
 
-Container Container::start(const RunSpec& spec, const Stdio& stdio) {
+Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::function<void(pid_t)>& on_namespaces) {
   if (spec.args.empty()) throw Error("run spec: no command");
   CapSet caps = resolve_capabilities(spec.cap_add, spec.cap_drop);
   SeccompProgram prog = compile_seccomp(spec.seccomp, caps);
@@ -276,6 +276,7 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio) {
       }
       for (auto& layer : layers) send_fd(ch.go_parent.get(), layer.get());
     }
+    if (on_namespaces) on_namespaces(pid);
     ch.send_go();
     if (!in_cgroup) cg->add(pid);
     ch.send_go();

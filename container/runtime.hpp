@@ -4,6 +4,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,7 +45,13 @@ class Container {
   // new pid namespace. Returns once the workload has been exec'd. Throws
   // Error with the reason on failure (exec failure included: code 127 for
   // "not found", 126 for "not executable", as Docker).
-  static Container start(const RunSpec& spec, const Stdio& stdio);
+  //
+  // `on_namespaces`, when given, runs in the caller once the workload's
+  // namespaces exist and before its root filesystem is built or anything of
+  // it runs (the host engine wires its network namespace here: veth, address,
+  // route). It gets the init's host pid; an exception from it aborts the start.
+  static Container start(const RunSpec& spec, const Stdio& stdio,
+                         const std::function<void(pid_t)>& on_namespaces = {});
 
   // Moves transfer ownership of the process. Destroying a Container whose
   // init was not reaped SIGKILLs and reaps it (its cgroup stays until

@@ -8,8 +8,9 @@ namespace {
 
 class ContainerBackend final : public Backend {
  public:
+  explicit ContainerBackend(std::function<void(pid_t)> on_ns) : on_ns_(std::move(on_ns)) {}
   void start(const container::RunSpec& spec, const container::Stdio& stdio, std::optional<WinSize> ws) override {
-    c_.emplace(container::Container::start(spec, stdio));
+    c_.emplace(container::Container::start(spec, stdio, on_ns_));
     if (spec.tty && ws && ws->rows && ws->cols) c_->set_pty_size(ws->rows, ws->cols);
   }
   pid_t pid() const override { return c_ ? c_->pid() : -1; }
@@ -24,12 +25,13 @@ class ContainerBackend final : public Backend {
 
  private:
   std::optional<container::Container> c_;
+  std::function<void(pid_t)> on_ns_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_backend(const std::string& mode) {
-  if (mode == "container") return std::make_unique<ContainerBackend>();
+std::unique_ptr<Backend> make_backend(const std::string& mode, std::function<void(pid_t)> on_namespaces) {
+  if (mode == "container") return std::make_unique<ContainerBackend>(std::move(on_namespaces));
   throw Error("unknown mode \"" + mode + "\"");
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,7 @@ class Backend {
 };
 
 // Throws on an unknown mode. "vm" is made by make_vm_backend (vm_backend.hpp).
-std::unique_ptr<Backend> make_backend(const std::string& mode);
+// `on_namespaces`: see container::Container::start (the network wiring).
+std::unique_ptr<Backend> make_backend(const std::string& mode, std::function<void(pid_t)> on_namespaces = {});
 
 }  // namespace hvrun::engine

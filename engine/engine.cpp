@@ -19,6 +19,8 @@
 #include "engine/vm_backend.hpp"
 #include "image/flatten.hpp"
 #include "engine/logs.hpp"
+#include "engine/network.hpp"
+#include "net/proxy.hpp"
 #include "engine/terminal.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
@@ -236,7 +238,9 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     a.work_dir = rec.dir(cfg.id);
     backend = make_vm_backend(std::move(a));
   } else {
-    backend = make_backend(cfg.mode);
+    std::function<void(pid_t)> wire;
+    if (spec.net == "bridge" && !spec.netcfg.address.empty()) wire = wire_container_network(cfg.id, spec.netcfg);
+    backend = make_backend(cfg.mode, std::move(wire));
   }
   LogWriter log(rec.log_path(cfg.id));
   State st;
@@ -259,7 +263,11 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   // Signals that arrive while the workload starts wait in the signalfd and are
   // forwarded once it runs (the runtime resets the mask in the workload).
   SignalGate gate;
+  // -p: the ports are bound before the workload starts (a taken one fails
+  // the run), relayed by a thread of this monitor once it runs.
+  std::unique_ptr<net::PortProxy> proxy;
   try {
+    if (!cfg.publish.empty()) proxy = std::make_unique<net::PortProxy>(parse_ports(cfg.publish), spec.netcfg.address);
     backend->start(spec, stdio, ws);
   } catch (const ExitError& e) {
     record_failure(rec, cfg, st, e.exit_status(), e.what());
@@ -268,6 +276,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     record_failure(rec, cfg, st, 125, e.what());
     throw;
   }
+  if (proxy) proxy->start();
   out.write.reset();
   err.write.reset();
   in.read.reset();
@@ -322,6 +331,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   raw.reset();
 
   container::ExitStatus es = backend->wait();
+  proxy.reset();
   st.status = "exited";
   st.exit_code = es.exit_code();
   st.oom_killed = es.oom_killed;
@@ -406,8 +416,21 @@ int run(const std::string& store_root, const RunOptions& opts) {
   cfg.mode = opts.mode;
   cfg.auto_remove = opts.auto_remove;
   cfg.detach = opts.detach;
+  for (const auto& p : parse_ports(opts.publish)) cfg.publish.push_back(p.str());
   Records rec(store_root);
   FileLock lock = rec.create(cfg);
+  if (cfg.spec.net == "bridge") {
+    try {
+      attach_network(store_root, cfg.id, cfg.spec);
+      rec.save_config(cfg);
+    } catch (...) {
+      try {
+        rec.remove(cfg.id, cfg.name);
+      } catch (const std::exception&) {
+      }
+      throw;
+    }
+  }
   if (opts.detach) {
     start_detached(rec, cfg);
     std::printf("%s\n", cfg.id.c_str());

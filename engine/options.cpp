@@ -187,8 +187,11 @@ void apply_security_opt(const std::string& value, container::RunSpec& spec) {
 }
 
 std::string parse_net(const std::string& value) {
-  if (value == "none" || value == "host") return value;
-  throw Error("invalid value \"" + value + "\" for --net: supported: none, host");
+  if (value == "none" || value == "host" || value == "bridge") return value;
+  bool ok = !value.empty() && value.size() <= 64 && std::isalnum(static_cast<unsigned char>(value[0]));
+  for (char c : value) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+  if (!ok) throw Error("invalid value \"" + value + "\" for --net: want none, host, bridge or a network name");
+  return value;
 }
 
 container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img, const EnvLookup& lookup) {
@@ -228,7 +231,14 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   s.cap_add = o.cap_add;
   s.cap_drop = o.cap_drop;
   for (const auto& so : o.security_opts) apply_security_opt(so, s);
-  s.net = parse_net(o.net);
+  std::string net = parse_net(o.net);
+  if (net == "none" || net == "host") {
+    s.net = net;
+    if (!o.publish.empty()) throw Error("-p needs a bridge network (--net " + net + " has no address to publish)");
+  } else {
+    s.net = "bridge";
+    s.netcfg.network = net == "bridge" ? "hvrun" : net;
+  }
   return s;
 }
 

@@ -39,7 +39,8 @@ container::BindMount parse_volume(const std::string& value);
 // | "no-new-privileges[:true]" (always on). Applies it to `spec`.
 void apply_security_opt(const std::string& value, container::RunSpec& spec);
 
-// "none" | "host".
+// "none" | "host" | "bridge" (the default network) | NAME of an hvrun
+// network. Throws on a malformed name (an unknown one fails at run time).
 std::string parse_net(const std::string& value);
 
 // What the user asked for on the command line (before the image is merged).
@@ -64,6 +65,7 @@ struct RunOptions {
   std::vector<std::string> cap_drop;
   std::vector<std::string> security_opts;
   std::string net = "none";
+  std::vector<std::string> publish;  // -p values, as given
   std::string image;
   std::vector<std::string> command;  // after IMAGE
 };

@@ -1,4 +1,5 @@
 #include "engine/records.hpp"
+#include "engine/network.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -230,6 +231,10 @@ State Records::refresh(const std::string& id) const {
   return st;
 }
 
+void Records::save_config(const ContainerConfig& cfg) const {
+  write_no_sync(config_path(cfg.id), nlohmann::json(cfg).dump());
+}
+
 void Records::remove(const std::string& id, const std::string& name) const {
   std::string parent = "hvrun";
   try {
@@ -237,6 +242,7 @@ void Records::remove(const std::string& id, const std::string& name) const {
   } catch (const Error&) {
   }
   container::cleanup(id, parent);
+  detach_network(store_root(), id);
   FileLock names(base_ + "/.lock");
   std::string link = base_ + "/names/" + name;
   if (auto target = read_link(link); target && *target == id) ::unlink(link.c_str());

@@ -37,9 +37,11 @@ struct ContainerConfig {
   std::string vm_kernel;
   std::string vm_guest_init;
   std::string vm_image_disk;
+  // -p: "[HOSTIP:]HOSTPORT:PORT/PROTO" (canonical), proxied by the monitor.
+  std::vector<std::string> publish;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
-                                                detach, spec, vm_kernel, vm_guest_init, vm_image_disk)
+                                                detach, spec, vm_kernel, vm_guest_init, vm_image_disk, publish)
 
 struct State {
   std::string status = "created";  // created | running | exited
@@ -85,6 +87,7 @@ class Records {
   std::vector<std::string> ids() const;  // every record, oldest first
 
   ContainerConfig load_config(const std::string& id) const;
+  void save_config(const ContainerConfig& cfg) const;  // atomic, no fsync
   State load_state(const std::string& id) const;
   void save_state(const std::string& id, const State& st) const;  // atomic, no fsync
 
@@ -94,7 +97,8 @@ class Records {
   State refresh(const std::string& id) const;
   bool monitor_alive(const std::string& id) const;
 
-  // Removes the record: cgroups (container::cleanup), dir, name. The caller
+  // Removes the record: cgroups (container::cleanup), network leases and
+  // veth (engine/network.hpp), dir, name. The caller
   // makes sure the monitor is gone (or is the monitor, holding the lock).
   void remove(const std::string& id, const std::string& name) const;
 
@@ -102,6 +106,7 @@ class Records {
   void collect_garbage() const;
 
  private:
+  std::string store_root() const { return base_.substr(0, base_.size() - std::string("/containers").size()); }
   std::string base_;
 };
 

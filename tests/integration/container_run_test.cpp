@@ -208,7 +208,7 @@ TEST_F(ContainerRun, BadInputGivesOneLineErrorAndNonZeroExit) {
       {{"run", "--cpus", "-1", "busybox", "true"}, 125, "--cpus"},
       {{"run", "--pids-limit", "many", "busybox", "true"}, 125, "--pids-limit"},
       {{"run", "-v", "/no/such/host/path:/x", "busybox", "true"}, 125, "/no/such/host/path"},
-      {{"run", "--net", "bridge", "busybox", "true"}, 125, "--net"},
+      {{"run", "--net", "bad/name", "busybox", "true"}, 125, "--net"},
       {{"run", "--bogus-flag", "busybox", "true"}, 125, "--bogus-flag"},
       {{"logs", "nosuchcontainer"}, 125, "nosuchcontainer"},
       {{"stop", "nosuchcontainer"}, 125, "nosuchcontainer"},

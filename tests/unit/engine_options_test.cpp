@@ -132,9 +132,30 @@ TEST(EngineOptions, BuildSpecRejectsNoCommandAndBadValues) {
   EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
   o.command = {"sh"};
   EXPECT_EQ(build_spec(o, img, fake_env({})).env.at(0).rfind("PATH=", 0), 0u);
-  o.net = "bridge";
+  o.net = "bad/name";
   EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
   o.net = "host";
+  o.publish = {"80:80"};
+  EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);  // -p needs a bridge network
+  o.publish.clear();
   o.workdir = "relative";
   EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
+}
+
+TEST(EngineOptions, NetBridgeAndNetworkNamesMapToTheBridgeModeAndTheirNetwork) {
+  hvrun::image::ImageConfig img;
+  RunOptions o;
+  o.command = {"sh"};
+  o.net = "bridge";
+  auto s = build_spec(o, img, fake_env({}));
+  EXPECT_EQ(s.net, "bridge");
+  EXPECT_EQ(s.netcfg.network, "hvrun");
+  o.net = "backend";
+  s = build_spec(o, img, fake_env({}));
+  EXPECT_EQ(s.net, "bridge");
+  EXPECT_EQ(s.netcfg.network, "backend");
+  o.net = "none";
+  s = build_spec(o, img, fake_env({}));
+  EXPECT_EQ(s.net, "none");
+  EXPECT_EQ(s.netcfg.address, "");
 }

@@ -1,0 +1,68 @@
+#include "container/net.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "container/mounts.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::container {
+
+namespace {
+
+void write_in(int dirfd, const char* name, const std::string& content, const std::string& what) {
+  // O_NOFOLLOW: an image's /etc/hosts symlink is replaced, not followed.
+  int fd = ::openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 && (errno == ELOOP || errno == EISDIR || errno == ENXIO || errno == EACCES)) {
+    ::unlinkat(dirfd, name, 0);
+    fd = ::openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  }
+  if (fd < 0) throw_sys("write", what);
+  UniqueFd f(fd);
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_sys("write", what);
+    }
+    off += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+std::string hosts_file(const RunSpec& spec) {
+  const NetConfig& n = spec.netcfg;
+  std::string s =
+      "127.0.0.1\tlocalhost\n"
+      "::1\tlocalhost ip6-localhost ip6-loopback\n"
+      "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+  std::string own = n.address + "\t" + spec.hostname;
+  if (!spec.name.empty() && spec.name != spec.hostname) own += " " + spec.name;
+  s += own + "\n";
+  for (const auto& l : n.hosts)
+    if (l.find('\n') == std::string::npos) s += l + "\n";
+  return s;
+}
+
+std::string resolv_conf(const NetConfig& n) {
+  std::string s;
+  for (const auto& d : n.dns)
+    if (d.find('\n') == std::string::npos) s += "nameserver " + d + "\n";
+  if (s.empty()) s = "# no nameservers (the host has none that a container can reach)\n";
+  return s;
+}
+
+void write_network_files(int rootfd, const RunSpec& spec) {
+  if (spec.netcfg.address.empty()) return;
+  UniqueFd etcpath = open_in_root(rootfd, "/etc", Create::Dir);
+  UniqueFd etc(::openat(etcpath.get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!etc) throw_sys("open", "/etc in the container");
+  write_in(etc.get(), "hosts", hosts_file(spec), "/etc/hosts");
+  write_in(etc.get(), "resolv.conf", resolv_conf(spec.netcfg), "/etc/resolv.conf");
+  std::string h = (spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname) + "\n";
+  write_in(etc.get(), "hostname", h, "/etc/hostname");
+}
+
+}  // namespace hvrun::container

@@ -1,0 +1,20 @@
+// The container's /etc/hosts, /etc/resolv.conf and /etc/hostname when it has
+// an address on an hvrun network (spec.netcfg.address). Host and guest-init
+// alike: written by the container process itself into its root filesystem
+// (the per-container overlay upper dir) before pivot_root.
+#pragma once
+#include <string>
+
+#include "container/spec.hpp"
+
+namespace hvrun::container {
+
+// File contents, for tests and for the writer below.
+std::string hosts_file(const RunSpec& spec);
+std::string resolv_conf(const NetConfig& net);
+
+// Writes them under `rootfd` (resolved inside the root, never following a
+// symlink planted in the image: one there is replaced). No-op without an address.
+void write_network_files(int rootfd, const RunSpec& spec);
+
+}  // namespace hvrun::container

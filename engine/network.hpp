@@ -1,0 +1,34 @@
+// The engine's side of hvrun networks (both modes): a lease and the
+// container's NetConfig before the backend starts, the container-mode veth
+// wiring, the -p proxy's ports, and the release on rm.
+#pragma once
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "container/spec.hpp"
+#include "net/ipam.hpp"
+
+namespace hvrun::engine {
+
+// Takes an address on spec.netcfg.network for the container (its record
+// exists), makes the network's bridge ready in the caller's netns and fills
+// spec.netcfg: network, bridge, address/prefix, gateway, mac, hosts (the
+// other members and their names), dns (the host's non-loopback nameservers).
+void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec);
+
+// Container mode: what Container::start runs once the namespaces exist: a veth
+// pair, eth0 in the container's netns with its address, lo and eth0 up, the
+// default route via the gateway, the host end on the bridge and up.
+std::function<void(pid_t)> wire_container_network(const std::string& id, const container::NetConfig& net);
+
+// Drops the container's leases and deletes its host-side veth (when its
+// netns did not take it away already). Safe to call twice.
+void detach_network(const std::string& store_root, const std::string& id);
+
+// Parses every -p value (one-line error on a bad one) into canonical strings.
+std::vector<net::PortSpec> parse_ports(const std::vector<std::string>& values);
+
+}  // namespace hvrun::engine

@@ -1,0 +1,212 @@
+#include "net/netlink.hpp"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <sched.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <thread>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace hvrun::net {
+
+namespace {
+
+std::vector<uint8_t> parse_mac(const std::string& s) {
+  std::vector<uint8_t> m;
+  unsigned v[6];
+  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+    throw Error("invalid MAC address \"" + s + "\"");
+  for (unsigned x : v) m.push_back(static_cast<uint8_t>(x));
+  return m;
+}
+
+struct Msg {
+  std::vector<char> buf = std::vector<char>(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* nlh;
+  Msg(uint16_t type, uint16_t flags) {
+    nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+  }
+  template <typename T>
+  T* extra() {
+    return static_cast<T*>(mnl_nlmsg_put_extra_header(nlh, sizeof(T)));
+  }
+};
+
+}  // namespace
+
+Netlink::Netlink() {
+  sock_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+  if (!sock_) throw_sys("netlink socket");
+  if (mnl_socket_bind(sock_, 0, MNL_SOCKET_AUTOPID) < 0) {
+    int e = errno;
+    mnl_socket_close(sock_);
+    throw_sys("netlink bind", e);
+  }
+  portid_ = mnl_socket_get_portid(sock_);
+}
+
+Netlink::~Netlink() {
+  if (sock_) mnl_socket_close(sock_);
+}
+
+int Netlink::request(nlmsghdr* nlh) {
+  nlh->nlmsg_seq = ++seq_;
+  if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) throw_sys("netlink send");
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  for (;;) {
+    ssize_t n = mnl_socket_recvfrom(sock_, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_sys("netlink receive");
+    }
+    int rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, nullptr, nullptr);
+    if (rc == MNL_CB_ERROR) return -errno;
+    if (rc == MNL_CB_STOP) return 0;
+  }
+}
+
+int Netlink::ifindex(const std::string& ifname) {
+  unsigned idx = ::if_nametoindex(ifname.c_str());
+  if (idx == 0) throw_sys("find network interface", ifname);
+  return static_cast<int>(idx);
+}
+
+bool Netlink::link_exists(const std::string& ifname) { return ::if_nametoindex(ifname.c_str()) != 0; }
+
+void Netlink::ensure_bridge(const std::string& name, uint32_t addr, int prefix, int mtu) {
+  {
+    Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    auto* ifi = m.extra<ifinfomsg>();
+    ifi->ifi_family = AF_UNSPEC;
+    mnl_attr_put_strz(m.nlh, IFLA_IFNAME, name.c_str());
+    mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
+    nlattr* li = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "bridge");
+    mnl_attr_nest_end(m.nlh, li);
+    int rc = request(m.nlh);
+    if (rc < 0 && rc != -EEXIST) throw_sys("create bridge", name, -rc);
+  }
+  try {
+    add_address(name, addr, prefix);
+  } catch (const Error& e) {
+    if (e.code() != EEXIST) throw;
+  }
+  set_up(name);
+}
+
+void Netlink::create_veth(const std::string& host, const std::string& peer, int peer_netns_fd,
+                          const std::string& peer_mac, int mtu) {
+  Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifi = m.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, host.c_str());
+  mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
+  nlattr* li = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "veth");
+  nlattr* data = mnl_attr_nest_start(m.nlh, IFLA_INFO_DATA);
+  nlattr* p = mnl_attr_nest_start(m.nlh, VETH_INFO_PEER);
+  auto* pifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(m.nlh, sizeof(ifinfomsg)));
+  pifi->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, peer.c_str());
+  mnl_attr_put_u32(m.nlh, IFLA_NET_NS_FD, static_cast<uint32_t>(peer_netns_fd));
+  mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
+  if (!peer_mac.empty()) {
+    auto mac = parse_mac(peer_mac);
+    mnl_attr_put(m.nlh, IFLA_ADDRESS, mac.size(), mac.data());
+  }
+  mnl_attr_nest_end(m.nlh, p);
+  mnl_attr_nest_end(m.nlh, data);
+  mnl_attr_nest_end(m.nlh, li);
+  int rc = request(m.nlh);
+  if (rc < 0) throw_sys("create veth pair", host + " <-> " + peer, -rc);
+}
+
+void Netlink::set_master(const std::string& ifname, const std::string& master) {
+  Msg m(RTM_NEWLINK, 0);
+  auto* ifi = m.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex(ifname);
+  mnl_attr_put_u32(m.nlh, IFLA_MASTER, static_cast<uint32_t>(ifindex(master)));
+  int rc = request(m.nlh);
+  if (rc < 0) throw_sys("attach " + ifname + " to bridge", master, -rc);
+}
+
+void Netlink::set_up(const std::string& ifname) {
+  Msg m(RTM_NEWLINK, 0);
+  auto* ifi = m.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex(ifname);
+  ifi->ifi_flags = IFF_UP;
+  ifi->ifi_change = IFF_UP;
+  int rc = request(m.nlh);
+  if (rc < 0) throw_sys("set link up", ifname, -rc);
+}
+
+void Netlink::add_address(const std::string& ifname, uint32_t addr, int prefix) {
+  Msg m(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifa = m.extra<ifaddrmsg>();
+  ifa->ifa_family = AF_INET;
+  ifa->ifa_prefixlen = static_cast<unsigned char>(prefix);
+  ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+  ifa->ifa_index = static_cast<unsigned>(ifindex(ifname));
+  uint32_t be = htonl(addr);
+  mnl_attr_put_u32(m.nlh, IFA_LOCAL, be);
+  mnl_attr_put_u32(m.nlh, IFA_ADDRESS, be);
+  if (prefix < 31) mnl_attr_put_u32(m.nlh, IFA_BROADCAST, htonl(addr | (prefix == 0 ? ~0u : ~(~0u << (32 - prefix)))));
+  int rc = request(m.nlh);
+  if (rc < 0) throw Error("add address to " + ifname + ": " + std::strerror(-rc), -rc);
+}
+
+void Netlink::add_default_route(uint32_t gateway, const std::string& ifname) {
+  Msg m(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+  auto* rt = m.extra<rtmsg>();
+  rt->rtm_family = AF_INET;
+  rt->rtm_table = RT_TABLE_MAIN;
+  rt->rtm_protocol = RTPROT_BOOT;
+  rt->rtm_scope = RT_SCOPE_UNIVERSE;
+  rt->rtm_type = RTN_UNICAST;
+  mnl_attr_put_u32(m.nlh, RTA_GATEWAY, htonl(gateway));
+  mnl_attr_put_u32(m.nlh, RTA_OIF, static_cast<uint32_t>(ifindex(ifname)));
+  int rc = request(m.nlh);
+  if (rc < 0) throw_sys("add default route via", ifname, -rc);
+}
+
+bool Netlink::delete_link(const std::string& ifname) {
+  Msg m(RTM_DELLINK, 0);
+  auto* ifi = m.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, ifname.c_str());
+  int rc = request(m.nlh);
+  if (rc == -ENODEV) return false;
+  if (rc < 0) throw_sys("delete link", ifname, -rc);
+  return true;
+}
+
+void in_netns(int netns_fd, const std::function<void()>& fn) {
+  std::exception_ptr err;
+  std::thread t([&] {
+    try {
+      // A thread of its own so the caller stays where it is; the netns only
+      // applies to this thread (its fs stays shared, which setns(NET) allows).
+      check_sys(::setns(netns_fd, CLONE_NEWNET), "setns", "network namespace");
+      fn();
+    } catch (...) {
+      err = std::current_exception();
+    }
+  });
+  t.join();
+  if (err) std::rethrow_exception(err);
+}
+
+}  // namespace hvrun::net

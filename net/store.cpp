@@ -1,0 +1,237 @@
+#include "net/store.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "net/netlink.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+#include "util/lock.hpp"
+
+namespace hvrun::net {
+
+namespace {
+
+bool valid_network_name(const std::string& n) {
+  if (n.empty() || n.size() > 64 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// A bridge name for a user network: "hvbr-" + 10 hex of a hash of the name
+// (interface names are at most 15 characters).
+std::string bridge_for(const std::string& name) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  char b[16];
+  std::snprintf(b, sizeof b, "hvbr-%010llx", static_cast<unsigned long long>(h & 0xffffffffffull));
+  return b;
+}
+
+std::vector<std::string> list_names(const std::string& dir) {
+  std::vector<std::string> out;
+  if (!is_dir(dir)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string veth_name(const std::string& id) { return "hv" + id.substr(0, 12); }
+
+NetworkStore::NetworkStore(std::string root) : root_(std::move(root)), base_(root_ + "/networks") {}
+
+bool NetworkStore::container_exists(const std::string& id) const {
+  return !id.empty() && is_dir(root_ + "/containers/" + id);
+}
+
+Network NetworkStore::load(const std::string& name) const {
+  std::string p = dir(name) + "/network.json";
+  if (!valid_network_name(name) || !path_exists(p)) throw Error("no such network: " + name);
+  auto j = nlohmann::json::parse(read_file(p), nullptr, false);
+  if (j.is_discarded()) throw Error("network " + name + ": corrupt " + p);
+  return j.get<Network>();
+}
+
+Network NetworkStore::create_locked(const std::string& name, const std::string& subnet, bool default_net) {
+  if (!valid_network_name(name))
+    throw Error("invalid network name \"" + name + "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  if (name == "none" || name == "host" || name == "bridge")
+    throw Error("invalid network name \"" + name + "\": reserved");
+  if (path_exists(dir(name) + "/network.json")) throw Error("network " + name + " already exists");
+  std::vector<std::pair<Subnet, std::string>> taken;
+  for (const auto& n : list_names(base_)) {
+    try {
+      Network o = load(n);
+      taken.emplace_back(Subnet::parse(o.subnet), n);
+    } catch (const Error&) {
+    }
+  }
+  // The default network's subnet is reserved even before it exists.
+  if (!default_net && std::none_of(taken.begin(), taken.end(), [](auto& t) { return t.second == kDefaultNetwork; }))
+    taken.emplace_back(Subnet::parse(kDefaultSubnet), kDefaultNetwork);
+  Subnet s;
+  if (!subnet.empty()) {
+    s = Subnet::parse(subnet);
+    for (auto& [o, n] : taken)
+      if (s.overlaps(o)) throw Error("subnet " + s.str() + " overlaps network " + n + " (" + o.str() + ")");
+  } else {
+    bool found = false;
+    for (uint32_t i = 0; i < 256 && !found; ++i) {
+      s = Subnet::parse("10.89." + std::to_string(i) + ".0/24");
+      found = std::none_of(taken.begin(), taken.end(), [&](auto& t) { return s.overlaps(t.first); });
+    }
+    if (!found) throw Error("no free subnet left in 10.89.0.0/16: give one with --subnet");
+  }
+  Network n;
+  n.name = name;
+  n.bridge = default_net ? kDefaultBridge : bridge_for(name);
+  n.subnet = s.str();
+  n.gateway = ipv4_str(s.gateway());
+  n.created = now_rfc3339_nano();
+  mkdir_p(dir(name) + "/leases");
+  write_file_atomic(dir(name) + "/network.json", nlohmann::json(n).dump(2));
+  return n;
+}
+
+Network NetworkStore::create(const std::string& name, const std::string& subnet) {
+  mkdir_p(base_);
+  FileLock lock(base_ + "/lock");
+  return create_locked(name, subnet, false);
+}
+
+Network NetworkStore::get(const std::string& name) {
+  if (name == kDefaultNetwork && !path_exists(dir(name) + "/network.json")) {
+    mkdir_p(base_);
+    FileLock lock(base_ + "/lock");
+    if (!path_exists(dir(name) + "/network.json")) return create_locked(name, kDefaultSubnet, true);
+  }
+  return load(name);
+}
+
+std::vector<Network> NetworkStore::list() {
+  get(kDefaultNetwork);
+  std::vector<Network> out;
+  for (const auto& n : list_names(base_)) {
+    if (n == "lock") continue;
+    try {
+      out.push_back(load(n));
+    } catch (const Error&) {
+    }
+  }
+  return out;
+}
+
+std::vector<Lease> NetworkStore::live_leases_locked(const std::string& name) {
+  std::vector<std::pair<uint32_t, Lease>> v;
+  std::string ld = dir(name) + "/leases";
+  for (const auto& f : list_names(ld)) {
+    std::string p = ld + "/" + f;
+    auto j = nlohmann::json::parse(read_file(p), nullptr, false);
+    Lease l;
+    if (!j.is_discarded()) l = j.get<Lease>();
+    auto a = parse_ipv4(f);
+    if (j.is_discarded() || !a || !container_exists(l.container)) {
+      ::unlink(p.c_str());  // stale: its container record is gone
+      continue;
+    }
+    v.emplace_back(*a, l);
+  }
+  std::sort(v.begin(), v.end(), [](auto& x, auto& y) { return x.first < y.first; });
+  std::vector<Lease> out;
+  for (auto& [a, l] : v) out.push_back(l);
+  return out;
+}
+
+std::vector<Lease> NetworkStore::leases(const std::string& name) {
+  load(name);
+  FileLock lock(base_ + "/lock");
+  return live_leases_locked(name);
+}
+
+void NetworkStore::remove(const std::string& name) {
+  if (name == kDefaultNetwork) throw Error("network " + name + " is the default network and cannot be removed");
+  mkdir_p(base_);
+  FileLock lock(base_ + "/lock");
+  Network n = load(name);
+  auto live = live_leases_locked(name);
+  if (!live.empty())
+    throw Error("network " + name + " is in use by container " + live[0].name + " (" + live[0].container.substr(0, 12) +
+                ")");
+  try {
+    Netlink nl;
+    nl.delete_link(n.bridge);
+  } catch (const Error&) {
+    // no netlink here: the definition goes anyway
+  }
+  remove_all(dir(name));
+}
+
+std::vector<std::string> NetworkStore::prune() {
+  mkdir_p(base_);
+  FileLock lock(base_ + "/lock");
+  std::vector<std::string> removed;
+  for (const auto& n : list_names(base_)) {
+    if (n == "lock") continue;
+    Network net;
+    try {
+      net = load(n);
+    } catch (const Error&) {
+      continue;
+    }
+    auto live = live_leases_locked(n);
+    if (n == kDefaultNetwork || !live.empty()) continue;
+    try {
+      Netlink nl;
+      nl.delete_link(net.bridge);
+    } catch (const Error&) {
+    }
+    remove_all(dir(n));
+    removed.push_back(n);
+  }
+  return removed;
+}
+
+NetworkStore::Allocation NetworkStore::allocate(const std::string& network, const std::string& id,
+                                                const std::string& cname, const std::string& hostname) {
+  Network n = get(network);
+  FileLock lock(base_ + "/lock");
+  n = load(network);  // removed meanwhile?
+  Subnet s = Subnet::parse(n.subnet);
+  Allocation a;
+  a.network = n;
+  a.others = live_leases_locked(network);
+  std::set<uint32_t> used;
+  for (const auto& l : a.others) used.insert(*parse_ipv4(l.address));
+  auto addr = pick_free(s, used);
+  if (!addr) throw Error("network " + network + " has no free address left (" + n.subnet + ")");
+  a.lease = Lease{ipv4_str(*addr), id, cname, hostname};
+  Netlink nl;
+  nl.ensure_bridge(n.bridge, s.gateway(), s.prefix);
+  mkdir_p(dir(network) + "/leases");
+  write_file_atomic(dir(network) + "/leases/" + a.lease.address, nlohmann::json(a.lease).dump());
+  return a;
+}
+
+void NetworkStore::release(const std::string& id) {
+  if (!is_dir(base_)) return;
+  FileLock lock(base_ + "/lock");
+  for (const auto& n : list_names(base_)) {
+    std::string ld = dir(n) + "/leases";
+    for (const auto& f : list_names(ld)) {
+      std::string p = ld + "/" + f;
+      try {
+        auto j = nlohmann::json::parse(read_file(p), nullptr, false);
+        if (j.is_discarded() || j.value("container", "") == id) ::unlink(p.c_str());
+      } catch (const Error&) {
+      }
+    }
+  }
+}
+
+}  // namespace hvrun::net

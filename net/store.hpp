@@ -1,0 +1,81 @@
+// hvrun networks on disk, shared by every hvrun process:
+//   ROOT/networks/lock                 flock: held while networks or leases change
+//   ROOT/networks/<name>/network.json  Network
+//   ROOT/networks/<name>/leases/<ip>   Lease (one file per address in use)
+// A lease names its container; one whose container record
+// (ROOT/containers/<id>) is gone is stale and collected under the lock, so a
+// kill -9 anywhere leaks nothing that the next allocation or `rm -f` keeps.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "net/ipam.hpp"
+
+namespace hvrun::net {
+
+inline constexpr const char* kDefaultNetwork = "hvrun";
+inline constexpr const char* kDefaultBridge = "hvrun0";
+inline constexpr const char* kDefaultSubnet = "10.88.0.0/16";
+
+struct Network {
+  std::string name;
+  std::string bridge;
+  std::string subnet;   // "10.88.0.0/16"
+  std::string gateway;  // "10.88.0.1" (on the bridge)
+  std::string created;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Network, name, bridge, subnet, gateway, created)
+
+struct Lease {
+  std::string address;
+  std::string container;  // id
+  std::string name;       // container name
+  std::string hostname;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Lease, address, container, name, hostname)
+
+// The host-side name of a container's veth ("hv" + 12 hex of its id).
+std::string veth_name(const std::string& container_id);
+
+class NetworkStore {
+ public:
+  explicit NetworkStore(std::string store_root);
+
+  // Throws on a bad name, a taken name, or a subnet overlapping another
+  // network's. Without a subnet: the first free 10.89.N.0/24.
+  Network create(const std::string& name, const std::string& subnet = "");
+  // By name; the default network is created on first use. Throws "no such network".
+  Network get(const std::string& name);
+  std::vector<Network> list();
+  std::vector<Lease> leases(const std::string& name);  // live leases, address order
+  // Refuses the default network and one with live leases; deletes its bridge
+  // in the caller's netns.
+  void remove(const std::string& name);
+  // Removes networks without live leases (not the default) and stale leases;
+  // returns the names removed.
+  std::vector<std::string> prune();
+
+  // A new address on `network` for a container (never one another live lease
+  // holds), and the bridge made ready in the caller's netns.
+  struct Allocation {
+    Network network;
+    Lease lease;
+    std::vector<Lease> others;  // the network's other members
+  };
+  Allocation allocate(const std::string& network, const std::string& container_id, const std::string& container_name,
+                      const std::string& hostname);
+  // Drops every lease of the container (all networks). Safe to call twice.
+  void release(const std::string& container_id);
+
+ private:
+  std::string dir(const std::string& name) const { return base_ + "/" + name; }
+  Network load(const std::string& name) const;  // no lock, no default creation
+  Network create_locked(const std::string& name, const std::string& subnet, bool default_net);
+  std::vector<Lease> live_leases_locked(const std::string& name);  // collects stale ones
+  bool container_exists(const std::string& id) const;
+  std::string root_;
+  std::string base_;
+};
+
+}  // namespace hvrun::net

@@ -1,0 +1,289 @@
+// hvrun networks end to end. Every test builds its networks inside a network
+// namespace of its own (`ip netns add`) and runs hvrun there (nsenter --net),
+// so no packet
+// leaves it; each has its own store root. The namespace goes at the end.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "tests/integration/harness.hpp"
+
+namespace hvrun::test {
+namespace {
+
+std::atomic<int> g_ns_counter{0};
+
+size_t lines(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+class Network : public StoreFixture {
+ protected:
+  void SetUp() override {
+    HVRUN_REQUIRE_ROOT();
+    if (run({"ip", "netns", "list"}).code != 0) GTEST_SKIP() << "no `ip netns` here";
+    StoreFixture::SetUp();
+    ns_ = "hvt" + std::to_string(::getpid()) + "-" + std::to_string(g_ns_counter++);
+    Result r = run({"ip", "netns", "add", ns_});
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_EQ(in_ns({"ip", "link", "set", "lo", "up"}).code, 0);
+  }
+  void TearDown() override {
+    if (!ns_.empty()) {
+      Result ps = nv({"ps", "-aq"});
+      std::istringstream in(ps.out);
+      std::string id;
+      while (in >> id) nv({"rm", "-f", id});
+    }
+    StoreFixture::TearDown();
+    if (!ns_.empty()) run({"ip", "netns", "del", ns_});
+  }
+  // A command inside the test's namespace. nsenter --net rather than
+  // `ip netns exec`, which also remounts /sys and so hides the cgroup fs.
+  Result in_ns(std::vector<std::string> argv, int timeout_s = 60) {
+    argv.insert(argv.begin(), {"nsenter", "--net=/run/netns/" + ns_});
+    return run(argv, "", timeout_s);
+  }
+  // hvrun --root ROOT ARGS inside the test's namespace.
+  // `run` without --net gets --net bridge (the default is still none).
+  Result nv(std::vector<std::string> args, int timeout_s = 60) {
+    if (!args.empty() && args[0] == "run" && std::find(args.begin(), args.end(), "--net") == args.end())
+      args.insert(args.begin() + 1, {"--net", "bridge"});
+    args.insert(args.begin(), {hvrun_bin(), "--root", root()});
+    return in_ns(args, timeout_s);
+  }
+  nlohmann::json state(const std::string& id) {
+    std::ifstream f(root() + "/containers/" + id + "/state.json");
+    return nlohmann::json::parse(f, nullptr, false);
+  }
+  size_t lease_files(const std::string& net = "hvrun") {
+    size_t n = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(root() + "/networks/" + net + "/leases", ec);
+         it != std::filesystem::directory_iterator(); ++it)
+      ++n;
+    return n;
+  }
+  // `sh -c SCRIPT` retried until it succeeds (a server may still be starting).
+  static std::string retry(const std::string& script) {
+    return "for i in $(seq 100); do if out=$(" + script + ") && [ -n \"$out\" ]; then echo \"$out\"; exit 0; fi; "
+           "sleep 0.1; done; exit 1";
+  }
+  std::string ns_;
+};
+
+TEST_F(Network, TwoContainersExchangeDataOverTcpByName) {
+  Result srv = nv({"run", "-d", "--name", "srv", "busybox", "sh", "-c", "echo pong-from-srv | nc -l -p 7000"});
+  ASSERT_EQ(srv.code, 0) << srv.err;
+  Result cli = nv({"run", "--rm", "--name", "cli", "busybox", "sh", "-c", retry("echo ping-from-cli | nc srv 7000")});
+  EXPECT_EQ(cli.code, 0) << cli.err;
+  EXPECT_NE(cli.out.find("pong-from-srv"), std::string::npos) << cli.out << cli.err;
+  Result logs = nv({"logs", "srv"});
+  EXPECT_NE(logs.out.find("ping-from-cli"), std::string::npos) << logs.out;
+}
+
+TEST_F(Network, ContainerHasEth0AddressDefaultRouteAndHostnameI) {
+  Result r = nv({"run", "--rm", "--hostname", "box1", "busybox", "sh", "-c",
+                 "ip -o -4 addr show eth0; ip route; hostname -i; cat /etc/resolv.conf >/dev/null && echo resolv-ok"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(inet (10\.88\.\d+\.\d+)/16)"))) << r.out;
+  std::string addr = m[1];
+  EXPECT_NE(r.out.find("default via 10.88.0.1 dev eth0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n" + addr + "\n"), std::string::npos) << "hostname -i: " << r.out;
+  EXPECT_NE(r.out.find("resolv-ok"), std::string::npos);
+  // The gateway lives on the default bridge in the namespace.
+  Result br = in_ns({"ip", "-o", "-4", "addr", "show", "hvrun0"});
+  EXPECT_NE(br.out.find("10.88.0.1/16"), std::string::npos) << br.out << br.err;
+}
+
+TEST_F(Network, PublishedPortAnswersFromTheNamespaceLoopback) {
+  Result srv = nv({"run", "-d", "-p", "127.0.0.1:18080:7000", "busybox", "sh", "-c",
+                   "while :; do echo hello-published | nc -l -p 7000; done"});
+  ASSERT_EQ(srv.code, 0) << srv.err;
+  Result c = in_ns({"sh", "-c", retry("busybox nc 127.0.0.1 18080 </dev/null")});
+  EXPECT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("hello-published"), std::string::npos) << c.out;
+}
+
+TEST_F(Network, PublishedUdpPortRelaysDatagramsBothWays) {
+  if (run({"python3", "-c", "pass"}).code != 0) GTEST_SKIP() << "needs python3 (busybox nc has no -u)";
+  Result d = nv({"run", "-d", "-p", "127.0.0.1:18053:53/udp", "busybox", "sleep", "60"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  int pid = state(trim(d.out)).value("pid", 0);
+  ASSERT_GT(pid, 0);
+  // A UDP echo server in the container's network namespace (the host's
+  // python3: busybox has no UDP server), answering "got-<datagram>".
+  std::thread server([&] {
+    run({"nsenter", "-t", std::to_string(pid), "-n", "python3", "-c",
+         "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',53))\n"
+         "s.settimeout(20)\nd,a=s.recvfrom(100)\ns.sendto(b'got-'+d,a)"},
+        "", 30);
+  });
+  Result c = in_ns({"python3", "-c",
+                    "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(0.2)\n"
+                    "for i in range(100):\n"
+                    "  s.sendto(b'dgram',('127.0.0.1',18053))\n"
+                    "  try:\n    print(s.recv(100).decode()); break\n  except socket.timeout: pass\n"});
+  server.join();
+  EXPECT_NE(c.out.find("got-dgram"), std::string::npos) << c.out << c.err;
+}
+
+TEST_F(Network, NetNoneSeesOnlyLoopback) {
+  Result r = nv({"run", "--rm", "--net", "none", "busybox", "cat", "/proc/net/dev"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("lo:"), std::string::npos) << r.out;
+  EXPECT_EQ(lines(r.out), 3u) << r.out;  // two header lines + lo
+}
+
+TEST_F(Network, ContainerCannotSeeAnotherContainersOrTheHostsInterfaces) {
+  Result a = nv({"run", "-d", "--name", "a", "busybox", "sleep", "60"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  Result b = nv({"run", "--rm", "busybox", "cat", "/proc/net/dev"});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(lines(b.out), 4u) << b.out;  // headers, lo, eth0
+  EXPECT_NE(b.out.find("eth0:"), std::string::npos);
+  EXPECT_EQ(b.out.find("hv"), std::string::npos) << b.out;  // no bridge, no host-side veths
+  // ...while the namespace's host side has a's veth on the bridge.
+  Result links = in_ns({"ip", "-o", "link", "show", "master", "hvrun0"});
+  EXPECT_NE(links.out.find("hv" + trim(a.out).substr(0, 12)), std::string::npos) << links.out;
+}
+
+TEST_F(Network, TwentyParallelRunsGetTwentyDistinctAddresses) {
+  std::vector<std::thread> ts;
+  std::vector<Result> rs(20);
+  for (int i = 0; i < 20; ++i)
+    ts.emplace_back([&, i] { rs[i] = nv({"run", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"}, 120); });
+  for (auto& t : ts) t.join();
+  std::set<std::string> addrs;
+  for (auto& r : rs) {
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(inet (10\.88\.\d+\.\d+)/16)"))) << r.out;
+    addrs.insert(m[1]);
+  }
+  EXPECT_EQ(addrs.size(), 20u);
+  EXPECT_EQ(lease_files(), 20u);
+}
+
+TEST_F(Network, KillNineOfTheMonitorLeaksNothingAfterRmF) {
+  Result d = nv({"run", "-d", "-p", "127.0.0.1:18081:7000", "busybox", "sleep", "60"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  std::string id = trim(d.out);
+  auto st = state(id);
+  int mon = st.value("monitor_pid", 0), pid = st.value("pid", 0);
+  ASSERT_GT(mon, 0);
+  ASSERT_EQ(::kill(mon, SIGKILL), 0);
+  EXPECT_EQ(lease_files(), 1u);
+  Result rm = nv({"rm", "-f", id});
+  EXPECT_EQ(rm.code, 0) << rm.err;
+  for (int i = 0; i < 50 && ::kill(pid, 0) == 0; ++i) ::usleep(100000);
+  EXPECT_EQ(lease_files(), 0u);
+  Result links = in_ns({"ip", "-o", "link"});
+  EXPECT_EQ(links.out.find("hv" + id.substr(0, 12)), std::string::npos) << links.out;
+  // The port is free again.
+  Result again = nv({"run", "--rm", "-p", "127.0.0.1:18081:7000", "busybox", "true"});
+  EXPECT_EQ(again.code, 0) << again.err;
+}
+
+TEST_F(Network, KillNineOfTheWorkloadThenRmFReleasesTheLease) {
+  Result d = nv({"run", "-d", "busybox", "sleep", "60"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  std::string id = trim(d.out);
+  ASSERT_EQ(::kill(state(id).value("pid", 0), SIGKILL), 0);
+  EXPECT_EQ(nv({"rm", "-f", id}).code, 0);
+  EXPECT_EQ(lease_files(), 0u);
+  EXPECT_EQ(in_ns({"ip", "-o", "link"}).out.find("hv" + id.substr(0, 12)), std::string::npos);
+}
+
+TEST_F(Network, UserNetworkCreateJoinInspectRm) {
+  Result c = nv({"network", "create", "backend", "--subnet", "10.90.0.0/24"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  Result ls = nv({"network", "ls"});
+  EXPECT_NE(ls.out.find("backend"), std::string::npos);
+  EXPECT_NE(ls.out.find("10.90.0.0/24"), std::string::npos);
+  EXPECT_NE(ls.out.find("10.88.0.0/16"), std::string::npos) << ls.out;  // the default one
+  Result d = nv({"run", "-d", "--name", "db", "--net", "backend", "busybox", "sleep", "60"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  Result r = nv({"run", "--rm", "--net", "backend", "busybox", "sh", "-c", "ip -o -4 addr show eth0; cat /etc/hosts"});
+  EXPECT_NE(r.out.find("inet 10.90.0.3/24"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("10.90.0.2\t"), std::string::npos) << r.out;  // db, by name
+  EXPECT_NE(r.out.find(" db\n"), std::string::npos) << r.out;
+  auto j = nlohmann::json::parse(nv({"network", "inspect", "backend"}).out, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << j;
+  EXPECT_EQ(j[0]["subnet"], "10.90.0.0/24");
+  EXPECT_EQ(j[0]["containers"].size(), 1u);
+  auto ij = nlohmann::json::parse(nv({"inspect", "db"}).out, nullptr, false);
+  ASSERT_TRUE(ij.is_array()) << ij;
+  EXPECT_EQ(ij[0]["NetworkSettings"]["IPAddress"], "10.90.0.2");
+  EXPECT_EQ(ij[0]["NetworkSettings"]["Gateway"], "10.90.0.1");
+  EXPECT_EQ(ij[0]["HostConfig"]["NetworkMode"], "backend");
+  EXPECT_EQ(nv({"rm", "-f", "db"}).code, 0);
+  Result rm = nv({"network", "rm", "backend"});
+  EXPECT_EQ(rm.code, 0) << rm.err;
+  EXPECT_NE(nv({"network", "inspect", "backend"}).code, 0);
+}
+
+TEST_F(Network, PruneRemovesUnusedNetworksAndStaleLeasesButKeepsUsedOnes) {
+  ASSERT_EQ(nv({"network", "create", "idle"}).code, 0);
+  ASSERT_EQ(nv({"network", "create", "busy"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--net", "busy", "busybox", "sleep", "60"}).code, 0);
+  // A lease whose container record is gone (as after a crash mid-rm).
+  std::ofstream(root() + "/networks/busy/leases/10.89.1.9") << R"({"address":"10.89.1.9","container":"gone"})";
+  ASSERT_EQ(lease_files("busy"), 2u);
+  Result p = nv({"network", "prune"});
+  EXPECT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.out.find("idle"), std::string::npos) << p.out;
+  EXPECT_EQ(p.out.find("busy"), std::string::npos) << p.out;
+  EXPECT_NE(nv({"network", "inspect", "idle"}).code, 0);
+  EXPECT_EQ(nv({"network", "inspect", "busy"}).code, 0);
+  EXPECT_EQ(lease_files("busy"), 1u);
+}
+
+TEST_F(Network, BadInputGetsAOneLineError) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  ASSERT_EQ(nv({"network", "create", "used", "--subnet", "10.91.0.0/24"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--name", "user", "--net", "used", "busybox", "sleep", "60"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--name", "holder", "-p", "127.0.0.1:18082:80", "busybox", "sleep", "60"}).code, 0);
+  std::vector<Case> cases = {
+      {{"network", "create", "over", "--subnet", "10.88.5.0/24"}, "overlaps network hvrun"},
+      {{"network", "create", "over2", "--subnet", "10.91.0.0/16"}, "overlaps network used"},
+      {{"network", "create", "bad", "--subnet", "10.92.0.1/24"}, "host bits set"},
+      {{"network", "create", "used"}, "already exists"},
+      {{"run", "--rm", "--net", "nosuch", "busybox", "true"}, "no such network: nosuch"},
+      {{"run", "--rm", "-p", "127.0.0.1:18082:80", "busybox", "true"}, "already in use"},
+      {{"run", "--rm", "-p", "80", "busybox", "true"}, "invalid -p value \"80\""},
+      {{"run", "--rm", "-p", "1:2/sctp", "busybox", "true"}, "protocol must be tcp or udp"},
+      {{"run", "--rm", "--net", "none", "-p", "1:2", "busybox", "true"}, "-p needs a bridge network"},
+      {{"network", "rm", "used"}, "is in use by container user"},
+      {{"network", "rm", "hvrun"}, "default network"},
+      {{"network", "inspect", "nosuch"}, "no such network: nosuch"},
+  };
+  for (const auto& c : cases) {
+    Result r = nv(c.args);
+    std::string cmd;
+    for (auto& a : c.args) cmd += a + " ";
+    EXPECT_NE(r.code, 0) << cmd;
+    EXPECT_EQ(lines(r.err), 1u) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << cmd << ": " << r.err;
+  }
+  // Failed runs leave no record and no lease behind (only user and holder remain).
+  EXPECT_EQ(lease_files("hvrun"), 1u);
+  EXPECT_EQ(lease_files("used"), 1u);
+}
+
+}  // namespace
+}  // namespace hvrun::test
