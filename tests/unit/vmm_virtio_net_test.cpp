@@ -6,7 +6,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <poll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -314,6 +318,118 @@ TEST(VmmTap, JoiningANonBridgeFailsWithAClearError) {
   });
   EXPECT_NE(out.find("error: add hvtest0 to bridge lo"), std::string::npos) << out;
   EXPECT_NE(out.find("exit 1"), std::string::npos) << out;
+}
+
+uint16_t ip_checksum(const uint8_t* p, size_t n) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < n; i += 2) sum += uint32_t(p[i] << 8 | p[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// The device on a real tap in a private netns (host side 10.5.0.1/24, the
+// "guest" 10.5.0.2): a UDP datagram from the host lands in a guest receive
+// buffer, and a frame the guest transmits reaches a host UDP socket.
+TEST(VmmVirtioNetTap, UdpBothWaysThroughARealTap) {
+  std::string out = in_netns([] {
+    std::string name;
+    UniqueFd tap = open_tap("hvtest%d", &name);
+    const std::string cmd = "ip addr add 10.5.0.1/24 dev " + name + " && ip link set " + name +
+                            " up && ip neigh add 10.5.0.2 lladdr 02:42:0a:05:00:02 dev " + name;
+    if (std::system(cmd.c_str()) != 0) throw hvrun::Error("ip setup failed");
+    NetDriver drv;
+    MmioTransport t(std::make_unique<VirtioNet>(tap.get(), kMac), drv.mem, nullptr);
+    const uint64_t f = kVirtioFVersion1 | kVirtioNetFMac;
+    w32(t, mmio::kStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver);
+    w32(t, mmio::kDriverFeatures, static_cast<uint32_t>(f));
+    w32(t, mmio::kDriverFeaturesSel, 1);
+    w32(t, mmio::kDriverFeatures, static_cast<uint32_t>(f >> 32));
+    w32(t, mmio::kStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusFeaturesOk);
+    for (uint32_t q = 0; q < 2; ++q) {
+      w32(t, mmio::kQueueSel, q);
+      w32(t, mmio::kQueueNum, kQSize);
+      w32(t, mmio::kQueueDescLow, static_cast<uint32_t>(kRing[q][0]));
+      w32(t, mmio::kQueueDriverLow, static_cast<uint32_t>(kRing[q][1]));
+      w32(t, mmio::kQueueDeviceLow, static_cast<uint32_t>(kRing[q][2]));
+      w32(t, mmio::kQueueReady, 1);
+    }
+    w32(t, mmio::kStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusFeaturesOk | kVirtioStatusDriverOk);
+
+    // host -> guest
+    for (uint16_t i = 0; i < kQSize; ++i) {
+      drv.desc(0, i, kData + 0x800ull * i, 1526, kWrite);
+      drv.offer(0, i);
+    }
+    UniqueFd u(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(9999);
+    to.sin_addr.s_addr = inet_addr("10.5.0.2");
+    const char msg[] = "ping-from-host";
+    if (::sendto(u.get(), msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0)
+      throw hvrun::Error("sendto failed");
+    bool found = false;
+    for (int tries = 0; tries < 100 && !found; ++tries) {
+      t.kick(0);
+      for (uint16_t i = 0; i < drv.used_idx(0) && !found; ++i) {
+        std::string got(reinterpret_cast<char*>(&drv.buf[kData + 0x800ull * i]), drv.used_len(0, i));
+        found = got.find(msg) != std::string::npos;
+      }
+      ::usleep(10000);
+    }
+    std::printf("host-to-guest: %s\n", found ? "received" : "missing");
+
+    // guest -> host: Ethernet + IPv4 + UDP, UDP checksum 0 (none)
+    UniqueFd r(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(9998);
+    at.sin_addr.s_addr = inet_addr("10.5.0.1");
+    if (::bind(r.get(), reinterpret_cast<sockaddr*>(&at), sizeof at) < 0) throw hvrun::Error("bind failed");
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (::ioctl(r.get(), SIOCGIFHWADDR, &ifr) < 0) throw hvrun::Error("SIOCGIFHWADDR failed");
+    const char pay[] = "pong-from-guest";
+    std::vector<uint8_t> p(12 + 14 + 20 + 8 + sizeof pay - 1, 0);  // vnet header all zero
+    uint8_t* e = &p[12];
+    std::memcpy(e, ifr.ifr_hwaddr.sa_data, 6);
+    std::memcpy(e + 6, kMac, 6);
+    e[12] = 0x08;
+    uint8_t* ip = e + 14;
+    const uint16_t iplen = static_cast<uint16_t>(20 + 8 + sizeof pay - 1);
+    ip[0] = 0x45;
+    ip[2] = uint8_t(iplen >> 8);
+    ip[3] = uint8_t(iplen);
+    ip[8] = 64;
+    ip[9] = 17;
+    const uint8_t src[4] = {10, 5, 0, 2}, dst[4] = {10, 5, 0, 1};
+    std::memcpy(ip + 12, src, 4);
+    std::memcpy(ip + 16, dst, 4);
+    const uint16_t ck = ip_checksum(ip, 20);
+    ip[10] = uint8_t(ck >> 8);
+    ip[11] = uint8_t(ck);
+    uint8_t* udp = ip + 20;
+    udp[0] = 0x30;  // source port 12345
+    udp[1] = 0x39;
+    udp[2] = 9998 >> 8;
+    udp[3] = 9998 & 0xff;
+    udp[4] = uint8_t((iplen - 20) >> 8);
+    udp[5] = uint8_t(iplen - 20);
+    std::memcpy(udp + 8, pay, sizeof pay - 1);
+    std::memcpy(&drv.buf[kData + 0x10000], p.data(), p.size());
+    drv.desc(1, 0, kData + 0x10000, static_cast<uint32_t>(p.size()), 0);
+    drv.offer(1, 0);
+    t.notify(1);
+    char got[64] = {};
+    pollfd pf{r.get(), POLLIN, 0};
+    ssize_t n = ::poll(&pf, 1, 2000) == 1 ? ::recv(r.get(), got, sizeof got - 1, 0) : -1;
+    std::printf("guest-to-host: %s\n", n > 0 ? got : "missing");
+    std::printf("broken: %d\n", t.broken() ? 1 : 0);
+  });
+  EXPECT_NE(out.find("host-to-guest: received"), std::string::npos) << out;
+  EXPECT_NE(out.find("guest-to-host: pong-from-guest"), std::string::npos) << out;
+  EXPECT_NE(out.find("broken: 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("exit 0"), std::string::npos) << out;
 }
 
 TEST(VmmTap, OverlongNameIsRefused) {
