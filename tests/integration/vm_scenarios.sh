@@ -107,36 +107,10 @@ s_kill9() {
   echo "ps-after-rm: $("$HV" ps -aq | wc -l)"
 }
 
-# VM networking: a bridge on the test host (no route out of it), a VM whose
-# card is a tap on it; TCP both ways with busybox nc. The network config
-# comes through the VM backend's test hook (HVRUN_VM_TEST_NETCFG).
-s_net() {
-  ip link del br-test 2>/dev/null
-  ip link add br-test type bridge && ip addr add 10.99.0.1/24 dev br-test && ip link set br-test up || return 1
-  rm -f /tmp/vm-net-got
-  busybox nc -l -p 7001 </dev/null >/tmp/vm-net-got & local lst=$!
-  HVRUN_VM_TEST_NETCFG='{"bridge":"br-test","ifname":"eth0","address":"10.99.0.2","prefix":24,"gateway":"10.99.0.1","mac":"02:42:0a:63:00:02","mtu":1500}' \
-    "$HV" --vm --rm busybox sh -c 'ip addr show dev eth0 | grep -o "inet [0-9./]*"; ip route | grep default;
-      echo guest-to-host | nc 10.99.0.1 7001 && echo sent-to-host;
-      nc -l -p 7002 </dev/null | sed "s/^/guest-got: /"' >/tmp/vm-net-out 2>&1 & local vm=$!
-  wait $lst; echo "host-got: $(cat /tmp/vm-net-got)"
-  local ok=0
-  for _ in $(seq 150); do
-    if echo host-to-guest | busybox nc -w 2 10.99.0.2 7002 2>/dev/null; then ok=1; break; fi
-    sleep 0.2
-  done
-  echo "host-connected: $ok"
-  wait $vm; local rc=$?
-  cat /tmp/vm-net-out
-  echo "taps-left: $(ip -o link show master br-test 2>/dev/null | wc -l)"
-  ip link del br-test
-  return $rc
-}
-
 # name function, in the order they run
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
-     kill9-monitor-then-rm s_kill9 ro-volume s_volume net-tcp-both-ways s_net)
+     kill9-monitor-then-rm s_kill9 ro-volume s_volume)
 plan=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do
   n=${all[i]}
