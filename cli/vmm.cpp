@@ -2,6 +2,7 @@
 // (ELF vmlinux via PVH, or bzImage) with ttyS0 on stdout.
 //   hvrun vmm --kernel K [--initrd I] [--cmdline C] [--mem 256M] [--cpus N]
 //             [--disk PATH[,ro]]... [--console-stdio] [--raw]
+//             [--net-tap NAME[,mac=MAC][,bridge=BR]]...
 // stdin feeds ttyS0, or hvc0 (virtio-console) with --console-stdio. Exit
 // status: 0 when the guest resets or shuts down, 1 on a VM error.
 #include <signal.h>
@@ -13,6 +14,7 @@
 
 #include "cli/commands.hpp"
 #include "util/error.hpp"
+#include "vmm/tap.hpp"
 #include "vmm/vm.hpp"
 
 namespace hvrun::cli {
@@ -62,6 +64,43 @@ class RawTerminal {
 
 void on_stop_signal(int) { vmm::request_stop(); }
 
+// --net-tap NAME[,mac=MAC][,bridge=BR]: a virtio-net card on a fresh
+// (non-persistent) tap NAME, brought up, joined to bridge BR if given.
+struct NetTap {
+  std::string name, mac, bridge;
+};
+NetTap parse_net_tap(const std::string& arg, size_t index) {
+  NetTap t;
+  size_t pos = 0;
+  bool first = true;
+  while (pos <= arg.size()) {
+    size_t comma = arg.find(',', pos);
+    if (comma == std::string::npos) comma = arg.size();
+    std::string item = arg.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (first) {
+      t.name = item;
+      first = false;
+    } else if (item.rfind("mac=", 0) == 0) {
+      t.mac = item.substr(4);
+    } else if (item.rfind("bridge=", 0) == 0) {
+      t.bridge = item.substr(7);
+    } else {
+      throw Error("--net-tap: unknown option '" + item + "' in '" + arg + "' (want NAME[,mac=MAC][,bridge=BR])");
+    }
+  }
+  if (t.name.empty()) throw Error("--net-tap: no tap name in '" + arg + "'");
+  unsigned char m[6];
+  if (t.mac.empty()) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "52:54:00:12:34:%02x", unsigned(0x56 + index) & 0xff);
+    t.mac = buf;
+  } else if (!vmm::parse_mac(t.mac, m)) {
+    throw Error("--net-tap: bad MAC address '" + t.mac + "' (want xx:xx:xx:xx:xx:xx)");
+  }
+  return t;
+}
+
 const char* reason_name(vmm::VmResult::Reason r) {
   switch (r) {
     case vmm::VmResult::Reason::Reset: return "reset";
@@ -82,6 +121,7 @@ void register_vmm(CLI::App& app, Context& ctx, Action& action) {
     std::vector<std::string> disks;
     bool console_stdio = false;
     bool raw = false;
+    std::vector<std::string> net_taps;
   };
   auto opts = std::make_shared<Opts>();
   sub->add_option("--kernel", opts->kernel, "ELF vmlinux (PVH entry) or bzImage")->required();
@@ -91,6 +131,8 @@ void register_vmm(CLI::App& app, Context& ctx, Action& action) {
   sub->add_option("--cpus", opts->cpus, "vCPUs (1-64)");
   sub->add_option("--disk", opts->disks, "virtio-blk disk PATH[,ro]; repeat for vda, vdb, ...");
   sub->add_flag("--console-stdio", opts->console_stdio, "connect stdin/stdout to hvc0 (virtio-console) instead of ttyS0 input");
+  sub->add_option("--net-tap", opts->net_taps,
+                  "virtio-net card on a new tap NAME[,mac=MAC][,bridge=BR] (removed when the VM ends); repeat for eth1...");
   sub->add_flag("--raw", opts->raw, "the kernel is a flat test binary entered in 64-bit mode at 0x100000 (tests/guests)");
   sub->callback([opts, &ctx, &action] {
     action = [opts, &ctx]() -> int {
@@ -112,6 +154,15 @@ void register_vmm(CLI::App& app, Context& ctx, Action& action) {
           dc.path = d.substr(0, d.size() - 3);
         }
         cfg.disks.push_back(dc);
+      }
+      std::vector<UniqueFd> taps;  // open for as long as the VM runs
+      for (size_t i = 0; i < opts->net_taps.size(); ++i) {
+        NetTap t = parse_net_tap(opts->net_taps[i], i);
+        std::string ifname;
+        taps.push_back(vmm::open_tap(t.name, &ifname));
+        if (!t.bridge.empty()) vmm::join_bridge(t.bridge, ifname);
+        vmm::link_up(ifname);
+        cfg.nics.push_back({taps.back().get(), t.mac});
       }
       cfg.serial_out_fd = STDOUT_FILENO;
       if (opts->console_stdio) {

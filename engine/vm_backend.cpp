@@ -25,6 +25,7 @@
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "vmm/kvm_kind.hpp"
+#include "vmm/tap.hpp"
 #include "vmm/vm.hpp"
 
 extern char** environ;
@@ -251,6 +252,50 @@ void relay_loop(RelayFds f) {
   }
 }
 
+// Test hook: HVRUN_VM_TEST_NETCFG holds a NetConfig as JSON; a VM started
+// with it gets net "bridge" with that config, as if the engine had filled it
+// from a network lease (lets the VM network be tested on its own).
+void apply_test_netcfg(container::RunSpec& spec) {
+  const char* e = std::getenv("HVRUN_VM_TEST_NETCFG");
+  if (!e || !*e) return;
+  auto j = nlohmann::json::parse(e, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error("HVRUN_VM_TEST_NETCFG is not a JSON object");
+  try {
+    spec.netcfg = j.get<container::NetConfig>();
+  } catch (const nlohmann::json::exception& ex) {
+    throw Error(std::string("HVRUN_VM_TEST_NETCFG is not a NetConfig: ") + ex.what());
+  }
+  spec.net = "bridge";
+}
+
+// A MAC for a guest whose network config has none: locally administered,
+// unicast (02:...), from the container id so that it is stable.
+std::string default_mac(const std::string& id) {
+  unsigned char b[5] = {};
+  for (size_t i = 0; i < 5 && 2 * i + 1 < id.size(); ++i)
+    b[i] = static_cast<unsigned char>(std::stoul(id.substr(2 * i, 2), nullptr, 16));
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "02:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4]);
+  return buf;
+}
+
+// Opens the VM's tap ("tap" + 12 chars of the id), sets its MTU, joins it to
+// spec.netcfg.bridge and brings it up. Fills in a MAC if there is none.
+UniqueFd open_bridge_tap(container::RunSpec& spec) {
+  auto& n = spec.netcfg;
+  if (n.bridge.empty()) throw Error("--net bridge with --vm: the network config names no bridge to join");
+  bool hex_id = spec.id.size() >= 12 && spec.id.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (n.mac.empty()) n.mac = default_mac(hex_id ? spec.id : std::string());
+  unsigned char mac[6];
+  if (!vmm::parse_mac(n.mac, mac)) throw Error("--net bridge with --vm: bad MAC address '" + n.mac + "'");
+  std::string ifname;
+  UniqueFd tap = vmm::open_tap(hex_id ? "tap" + spec.id.substr(0, 12) : std::string("hvtap%d"), &ifname);
+  if (n.mtu > 0 && n.mtu != 1500) vmm::set_mtu(ifname, n.mtu);
+  vmm::join_bridge(n.bridge, ifname);
+  vmm::link_up(ifname);
+  return tap;
+}
+
 class VmBackend final : public Backend {
  public:
   explicit VmBackend(VmAssets a) : assets_(std::move(a)) {}
@@ -267,6 +312,7 @@ class VmBackend final : public Backend {
     // What guest-init needs: the same spec, with the rootfs taken from the
     // guest's disks (it fills lowerdirs/upperdir/workdir itself).
     container::RunSpec spec = host_spec;
+    apply_test_netcfg(spec);
     spec.lowerdirs.clear();
     spec.upperdir.clear();
     spec.workdir.clear();
@@ -294,6 +340,11 @@ class VmBackend final : public Backend {
       volume_disks.push_back(disk);
       m.source = std::string("/dev/vd") + char('c' + i);
     }
+    // --net bridge: a virtio-net card on a tap that is a port of the
+    // network's bridge. The tap is not persistent: it goes when the VMM
+    // (the only holder of its fd once this function returns) ends.
+    UniqueFd tap;
+    if (spec.net == "bridge") tap = open_bridge_tap(spec);
     make_initramfs(initrd, assets_.guest_init, nlohmann::json(spec).dump());
 
     vmm::VmConfig cfg;
@@ -305,6 +356,7 @@ class VmBackend final : public Backend {
     cfg.debug = assets_.debug;
     cfg.disks = {{assets_.image_disk, true}, {rw_disk, false}};
     for (auto& d : volume_disks) cfg.disks.push_back({d, true});
+    if (tap) cfg.nics.push_back({tap.get(), spec.netcfg.mac});
 
     // Wiring (the VMM process relays; see relay_loop):
     //   hvc0 in  <- gate <- stdin (or the host side of the tty)   [only after "ready"]
@@ -351,7 +403,7 @@ class VmBackend final : public Backend {
       // Only what the VMM uses stays open: an inherited copy of the monitor's
       // stdin pipe (write end) would keep the guest's stdin from ever ending.
       close_other_fds({0, 1, 2, stdio.out, stdio.err, input, console.get(), result.write.get(), control_child.get(),
-                       hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), hvc0_vmm_in.get(), tty_vmm.get()});
+                       hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), hvc0_vmm_in.get(), tty_vmm.get(), tap.get()});
       int sp[2];
       if (::pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0) ::_exit(125);
       g_signal_pipe = sp[1];

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "container/runtime.hpp"
+#include "guest-init/net.hpp"
 #include "guest-init/plan.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -144,6 +145,7 @@ int run() {
 
   const auto host_spec = parse_spec(spec_text);
   auto spec = plan_spec(host_spec, layout);
+  if (!host_spec.netcfg.address.empty()) configure_guest_net(host_spec.netcfg);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
   for (const auto& m : volume_mounts(host_spec, layout)) do_mount(m);
   mkdir_p(spec.upperdir);

@@ -102,6 +102,11 @@ container::RunSpec plan_spec(container::RunSpec spec, const Layout& l) {
   spec.upperdir = l.rw_dir + "/upper";
   spec.workdir = l.rw_dir + "/work";
   spec.rootfs.clear();
+  // The host wired the VM (not the container) to the bridge; guest-init has
+  // given the guest's card the address, so the container shares the guest's
+  // network. netcfg stays: the container stack writes /etc/hosts and
+  // resolv.conf from it.
+  if (spec.net == "bridge") spec.net = "host";
   return spec;
 }
 

@@ -51,7 +51,9 @@ container::RunSpec parse_spec(const std::string& json_text);
 // the image disk (spec.lowerdirs, if given, are paths inside the image disk,
 // top layer first; none means the disk's root) with upper/work on the
 // writable disk; spec.mounts whose source is a volume disk (/dev/vdc...,
-// read-only) get /mnt/vol/<i> as their source. Rejects what cannot work in a VM (no args, host bind mounts,
+// read-only) get /mnt/vol/<i> as their source; net "bridge" becomes "host"
+// (the guest's network, which guest-init configured from netcfg; netcfg is
+// kept). Rejects what cannot work in a VM (no args, host bind mounts,
 // lowerdirs escaping the image disk) with hvrun::Error.
 container::RunSpec plan_spec(container::RunSpec spec, const Layout& layout);
 

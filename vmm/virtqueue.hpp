@@ -48,6 +48,9 @@ class Virtqueue {
   // Takes the next available chain into `out` (its vector is reused); false
   // when the driver has made nothing new available.
   bool pop(const GuestMemory& mem, DescChain& out);
+  // Puts the chain pop() just returned back at the front (the device found
+  // nothing to put in it yet); the next pop() returns it again.
+  void undo_pop() { --last_avail_; }
   // Returns a chain to the driver with `len` bytes written into it.
   void push_used(const GuestMemory& mem, uint16_t head, uint32_t len);
   // The driver did not set VIRTQ_AVAIL_F_NO_INTERRUPT.

@@ -27,6 +27,8 @@
 #include "vmm/virtio_blk.hpp"
 #include "vmm/virtio_console.hpp"
 #include "vmm/virtio_mmio.hpp"
+#include "vmm/virtio_net.hpp"
+#include "vmm/tap.hpp"
 
 namespace hvrun::vmm {
 namespace {
@@ -120,7 +122,8 @@ class Machine {
     UniqueFd irq_fd;
     std::vector<UniqueFd> notify_fds;  // one ioeventfd per queue (empty if unsupported)
     VirtioConsole* console = nullptr;
-    int in_fd = -1;
+    VirtioNet* net = nullptr;
+    int in_fd = -1;  // console input or tap fd, polled by the I/O loop
   };
   // An input fd in the I/O loop: epoll-able, or "always ready" (regular files).
   struct Input {
@@ -156,7 +159,7 @@ class Machine {
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::thread> threads_;
   Input serial_in_;
-  std::vector<Input> console_in_;  // parallel to slots_ (fd -1 for non-consoles)
+  std::vector<Input> console_in_;  // parallel to slots_: console input / tap fds (-1 for disks)
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> boot_ns_{0};
   std::mutex result_mu_;
@@ -213,6 +216,17 @@ Machine::Machine(const VmConfig& cfg)
     add_slot(std::move(con));
     slots_.back().console = p;
     slots_.back().in_fd = c.in_fd;
+  }
+  for (const auto& n : cfg.nics) {
+    unsigned char mac[6];
+    if (!parse_mac(n.mac, mac)) throw Error("network card: bad MAC address '" + n.mac + "' (want 02:xx:xx:xx:xx:xx)");
+    if (mac[0] & 1) throw Error("network card: MAC address " + n.mac + " is a multicast address");
+    if (n.tap_fd < 0) throw Error("network card " + n.mac + ": no tap fd");
+    auto net = std::make_unique<VirtioNet>(n.tap_fd, mac);
+    VirtioNet* p = net.get();
+    add_slot(std::move(net));
+    slots_.back().net = p;
+    slots_.back().in_fd = n.tap_fd;
   }
 
   BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);
@@ -427,6 +441,10 @@ void Machine::io_loop() {
     rearm(serial_in_, serial_room);
     if (serial_in_.always_ready && !serial_in_.eof && serial_room) ready_now = true;
     for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].net) {  // the tap: polled only while the guest has receive buffers
+        rearm(console_in_[i], slots_[i].net->wants_input() && slots_[i].transport->driver_ok());
+        continue;
+      }
       if (!slots_[i].console) continue;
       const bool want = slots_[i].console->wants_input() && slots_[i].transport->driver_ok();
       rearm(console_in_[i], want);
@@ -438,7 +456,7 @@ void Machine::io_loop() {
     if (n < 0) throw_sys("epoll_wait");
     if (serial_in_.always_ready && !serial_in_.eof && serial_.input_room() > 0) serial_input();
     for (size_t i = 0; i < slots_.size(); ++i)
-      if (console_in_[i].always_ready && slots_[i].console->wants_input()) slots_[i].transport->kick(0);
+      if (console_in_[i].always_ready && slots_[i].console && slots_[i].console->wants_input()) slots_[i].transport->kick(0);
     for (int k = 0; k < n; ++k) {
       const uint64_t tag = evs[k].data.u64;
       if (tag == kTagStop) {
@@ -454,7 +472,7 @@ void Machine::io_loop() {
         const int fd = evs[k].data.fd;
         if (fd == serial_in_.fd) serial_input();
         for (size_t i = 0; i < slots_.size(); ++i)
-          if (fd == console_in_[i].fd && slots_[i].console) slots_[i].transport->kick(0);
+          if (fd == console_in_[i].fd && (slots_[i].console || slots_[i].net)) slots_[i].transport->kick(0);
       }
     }
   }

@@ -5,7 +5,8 @@
 //   serial  ttyS0 (0x3f8, IRQ 4): kernel console and guest-init diagnostics
 //   virtio-mmio slot i at 0xd0000000 + i*0x1000, IRQ 5+i, announced on the
 //   kernel command line as virtio_mmio.device=4K@0x...:IRQ, in this order:
-//     disks first (vda, vdb, ...), then consoles (hvc0, hvc1, ...).
+//     disks first (vda, vdb, ...), then consoles (hvc0, hvc1, ...), then
+//     network cards (virtio-net on a tap: eth0, eth1, ... in the guest).
 //   hvrun uses: vda = image disk (read-only, shared by all VMs of the image),
 //   vdb = per-VM writable disk (ext4), hvc0 = workload stdin/stdout (the pty
 //   stream with -t), hvc1 = workload stderr, hvc2 = control channel (JSON
@@ -41,6 +42,14 @@ struct ConsoleConfig {
   int out_fd = -1;
 };
 
+// A virtio-net card whose backend is a tap fd (see vmm/tap.hpp: opened
+// non-blocking with IFF_VNET_HDR and a 12-byte header). The fd stays owned
+// by the caller and must outlive run_vm().
+struct NicConfig {
+  int tap_fd = -1;
+  std::string mac;  // "02:42:0a:58:00:05": the guest's MAC (config space)
+};
+
 struct VmConfig {
   std::string kernel;   // ELF vmlinux (PVH entry) or bzImage
   std::string initrd;   // optional; may be several cpio archives concatenated
@@ -49,6 +58,7 @@ struct VmConfig {
   unsigned vcpus = 1;
   std::vector<DiskConfig> disks;
   std::vector<ConsoleConfig> consoles;
+  std::vector<NicConfig> nics;
   int serial_out_fd = -1;  // where ttyS0 output goes (-1: dropped)
   int serial_in_fd = -1;
   // Raw test guests (tests/guests): `kernel` is a flat binary loaded at

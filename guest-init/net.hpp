@@ -1,0 +1,26 @@
+// The guest's network, set up by guest-init before the workload starts when
+// the RunSpec carries an address (net "bridge"): the virtio-net card gets
+// the name, MTU, address and default route of spec.netcfg; lo comes up. The
+// container then runs on this network (plan_spec turns "bridge" into "host"
+// inside the guest). Plain ioctls: guest-init is a small static binary.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "container/spec.hpp"
+
+namespace hvrun::guestinit {
+
+// "10.88.0.5" -> network byte order; throws hvrun::Error naming `what`.
+uint32_t parse_ipv4(const std::string& text, const std::string& what);
+// 24 -> 0xffffff00 (host byte order); throws for a prefix outside 0-32.
+uint32_t prefix_to_netmask(int prefix);
+
+// Finds the network card (the interface whose MAC is n.mac; with no MAC, the
+// only non-loopback interface), waiting up to `wait_ms` for it to appear,
+// renames it to n.ifname, sets n.mtu, n.address/n.prefix, brings it and lo
+// up, and adds the default route via n.gateway (if any). Throws
+// hvrun::Error saying which step failed.
+void configure_guest_net(const container::NetConfig& n, int wait_ms = 2000);
+
+}  // namespace hvrun::guestinit
