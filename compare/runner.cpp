@@ -329,6 +329,10 @@ Report run_compare(const Options& o, const Progress& progress) {
       RunResult rr = spawn(argv_for(mode, workload), exe, o.timeout_s);
       ++done;
       ParsedOutput p = parse_output(rr.out);
+      // 125 without the marker: hvrun itself failed (no such image, no
+      // KVM, ...); every other run would fail the same way.
+      if (rr.exit_code == 125 && !p.marker)
+        throw Error(mode + " run failed before the workload started: " + one_line_tail(rr.err));
       Sample s;
       s.iteration = i;
       s.exit_code = rr.exit_code;

@@ -109,12 +109,15 @@ TEST_F(CompareCli, BadInputGetsAOneLineErrorAndNonZeroExit) {
            {"compare", "busybox"},
            {"compare", "busybox", "--suite=nosuch"},
            {"compare", "busybox", "--suite", "--", "true"},
+           {"compare", "nosuchimage", "-n", "1", "--modes", "container", "--", "true"},
        }) {
     Result r = hv(args);
     std::string joined;
     for (const auto& a : args) joined += a + " ";
     EXPECT_NE(r.code, 0) << joined;
-    EXPECT_EQ(r.err.rfind("hvrun: ", 0), 0u) << joined << ": " << r.err;
+    // The error is a line of its own starting "hvrun: " (progress lines may come first).
+    EXPECT_TRUE(r.err.rfind("hvrun: ", 0) == 0 || r.err.find("\nhvrun: ") != std::string::npos)
+        << joined << ": " << r.err;
     EXPECT_TRUE(r.out.empty()) << joined;
   }
 }
