@@ -108,7 +108,7 @@ std::string render_isolation(const Report& r) {
   static const std::pair<const char*, const char*> keys[] = {
       {"kernel", "kernel (uname -r)"}, {"cpus", "CPUs seen"},     {"mem_total", "MemTotal"},
       {"cap_eff", "CapEff"},           {"seccomp", "Seccomp"},    {"devices", "/dev"},
-      {"namespaces", "namespaces"},    {"escape", "an escape must break"}};
+      {"namespaces", "namespaces"},    {"error", "error"},        {"escape", "an escape must break"}};
   std::ostringstream o;
   o << "isolation (what the workload sees; host kernel " << r.host_kernel << ")\n";
   for (const auto& m : r.modes) {
@@ -205,7 +205,7 @@ std::string render_html(const Report& r, const std::string& svg) {
   o << "<h2>Isolation</h2>\n<table>\n<tr><th></th>";
   for (const auto& m : r.modes) o << "<th>" << xml_escape(m.mode) << "</th>";
   o << "</tr>\n";
-  for (const char* k : {"kernel", "cpus", "mem_total", "cap_eff", "seccomp", "devices", "namespaces", "escape"}) {
+  for (const char* k : {"kernel", "cpus", "mem_total", "cap_eff", "seccomp", "devices", "namespaces", "error", "escape"}) {
     o << "<tr><th>" << k << "</th>";
     for (const auto& m : r.modes) {
       auto it = m.isolation.find(k);
