@@ -27,6 +27,7 @@ void register_kill(CLI::App& app, Context& ctx, Action& action);     // kill
 void register_rm(CLI::App& app, Context& ctx, Action& action);       // rm
 void register_inspect(CLI::App& app, Context& ctx, Action& action);  // inspect
 void register_exec(CLI::App& app, Context& ctx, Action& action);     // exec
+void register_compare(CLI::App& app, Context& ctx, Action& action);  // compare (container vs vm)
 void register_check(CLI::App& app, Context& ctx, Action& action);    // check
 void register_version(CLI::App& app, Context& ctx, Action& action);  // version
 void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   register_rm(app, ctx, action);
   register_inspect(app, ctx, action);
   register_exec(app, ctx, action);
+  register_compare(app, ctx, action);
   register_check(app, ctx, action);
   register_version(app, ctx, action);
   register_network(app, ctx, action);

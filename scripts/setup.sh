@@ -49,6 +49,10 @@ if [ -x "$BUILD/guest-init/hvrun-guest-init" ]; then
   install -d /usr/local/lib/hvrun
   install -m 0755 "$BUILD/guest-init/hvrun-guest-init" /usr/local/lib/hvrun/guest-init
 fi
+if [ -x "$BUILD/compare/hvrun-suite" ]; then  # hvrun compare's micro-workloads
+  install -d /usr/local/lib/hvrun
+  install -m 0755 "$BUILD/compare/hvrun-suite" /usr/local/lib/hvrun/hvrun-suite
+fi
 
 if [ -x scripts/build-kernel.sh ]; then
   scripts/build-kernel.sh

@@ -107,10 +107,16 @@ s_kill9() {
   echo "ps-after-rm: $("$HV" ps -aq | wc -l)"
 }
 
+s_compare() {
+  "$HV" compare busybox -n 1 --modes vm --suite=getpid,pipe_pingpong --json /tmp/vm-e2e-compare.json; local rc=$?
+  tr -d ' \n' </tmp/vm-e2e-compare.json | grep -o '"suite.getpid":{[^}]*"n":1,' | sed 's/^/json: /'
+  return $rc
+}
+
 # name function, in the order they run
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
-     kill9-monitor-then-rm s_kill9 ro-volume s_volume)
+     kill9-monitor-then-rm s_kill9 ro-volume s_volume compare s_compare)
 plan=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do
   n=${all[i]}
