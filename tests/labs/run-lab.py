@@ -109,7 +109,7 @@ def parse(path):
     return steps
 
 
-def script(steps, place, bindir, source):
+def script(steps, place, bindir, source, real=None):
     """Bash that runs every step of one place, each step's output and status
     framed on stdout (base64, so a serial console cannot mangle it)."""
     out = [
@@ -119,6 +119,9 @@ def script(steps, place, bindir, source):
         f"export HVRUN_ROOT={HVRUN_ROOT}",
         "__o=$(mktemp -d /tmp/lab-step.XXXXXX)",
     ]
+    if real:  # never test another hvrun by mistake (an installed one, say)
+        out.append(f'[ "$(readlink -f "$(command -v hvrun)")" = {sh_quote(real)} ] || '
+                   '{ echo "run-lab: hvrun on PATH is $(command -v hvrun), not the binary under test"; exit 2; }')
     for i, s in enumerate(steps):
         if s.place != place:
             continue
@@ -253,8 +256,14 @@ def main():
             print(f"run-lab: SKIP: this build's hvrun has no `{a.skip_unless_subcommand}` subcommand yet "
                   f"(`hvrun --help` does not list it)")
             return SKIP
-    os.makedirs(a.work or tempfile.gettempdir(), exist_ok=True)
-    work = tempfile.mkdtemp(prefix="lab.", dir=a.work)
+    # The work dir holds the `hvrun` on PATH, so it must stay visible when
+    # the lab's private /tmp covers the real one.
+    base = os.path.realpath(a.work or os.path.join(a.source, "build", "tests", "labs", "work"))
+    if base == "/tmp" or base.startswith("/tmp/"):
+        print(f"run-lab: --work {base}: must not be under /tmp (each lab gets a private /tmp)", file=sys.stderr)
+        return 2
+    os.makedirs(base, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="lab.", dir=base)
     # `hvrun` on PATH means the binary under test, whatever it is called.
     bindir = os.path.join(work, "bin")
     os.mkdir(bindir)
@@ -264,7 +273,7 @@ def main():
         for place in ("host", "vm"):
             if not any(s.place == place for s in steps):
                 continue
-            sh = script(steps, place, bindir, a.source)
+            sh = script(steps, place, bindir, a.source, os.path.realpath(a.hvrun))
             if place == "host":
                 text = run_host(sh, work)
             elif vm_ready_here(a.hvrun):
