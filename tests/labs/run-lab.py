@@ -122,6 +122,10 @@ def script(steps, place, bindir, source, real=None):
     if real:  # never test another hvrun by mistake (an installed one, say)
         out.append(f'[ "$(readlink -f "$(command -v hvrun)")" = {sh_quote(real)} ] || '
                    '{ echo "run-lab: hvrun on PATH is $(command -v hvrun), not the binary under test"; exit 2; }')
+    if place == "vm":
+        # A heartbeat: a slow test host (a busy machine) stays alive for
+        # vmhost --idle-timeout, a frozen one falls silent and is caught.
+        out.append("( while sleep 20; do echo '=== LAB heartbeat'; done ) & __hb=$!")
     for i, s in enumerate(steps):
         if s.place != place:
             continue
@@ -132,6 +136,8 @@ def script(steps, place, bindir, source, real=None):
         out.append(f"echo \"=== LAB STEP {i} rc=$__rc out=$(base64 -w0 \"$__o/out\")\"")
     # Leave nothing running behind: containers a lab forgot (or a failed one left).
     out.append("hvrun ps -aq 2>/dev/null | xargs -r hvrun rm -f >/dev/null 2>&1")
+    if place == "vm":
+        out.append("kill $__hb 2>/dev/null")
     out.append("echo '=== LAB DONE'")
     return "\n".join(out) + "\n"
 
@@ -284,7 +290,7 @@ def main():
             got.update(results(text))
             # The transcript less the framed step results (shown decoded above).
             log += f"=== {place} transcript\n" + "".join(
-                l + "\n" for l in text.splitlines() if not l.startswith("=== LAB STEP"))
+                l + "\n" for l in text.splitlines() if not l.startswith(("=== LAB STEP", "=== LAB heartbeat")))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     failures = check(steps, got, a.lab)
