@@ -198,5 +198,15 @@ TEST_F(VmE2E, CompareTimesTheSuiteInAVmAndReportsTheGuestsIsolation) {
   EXPECT_NE(s->out.find("Seccomp               2"), std::string::npos) << s->out;
 }
 
+TEST_F(VmE2E, ContainerAndVmOnOneBridgeNetworkReachEachOtherByNameOverTcp) {
+  auto* s = get("net-container-vm");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("vm-got: from-the-container"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("container-got: from-the-vm"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vm-\"IPAddress\": \"10.88."), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("taps-left: 0"), std::string::npos) << "the VM's tap must vanish with it:\n" << s->out;
+}
+
 }  // namespace
 }  // namespace hvrun::test

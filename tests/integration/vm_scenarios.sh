@@ -8,6 +8,9 @@ HV=${1:?usage: vm_scenarios.sh HVRUN_BIN}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 export HVRUN_ROOT=/tmp/hvrun-vm-e2e
 rm -rf "$HVRUN_ROOT"
+# A tmpfs store: the test host's root is an overlayfs, which cannot hold the
+# upper dir of a container's overlay (the net scenario runs a container too).
+mkdir -p "$HVRUN_ROOT" && mount -t tmpfs -o mode=0700 hvrun-e2e "$HVRUN_ROOT"
 "$HERE/scripts/make-busybox-rootfs.sh" /tmp/vm-e2e-rootfs
 "$HV" image import /tmp/vm-e2e-rootfs --name busybox:latest >/dev/null || { echo "import failed"; exit 1; }
 
@@ -114,9 +117,24 @@ s_compare() {
 }
 
 # name function, in the order they run
+# A container and a VM on the default bridge network (hvrun0, created in the
+# test host; no route leaves it) reach each other by name over TCP, both ways.
+s_net() {
+  "$HV" run -d --net bridge --name ctr busybox sh -c 'echo from-the-container | nc -l -p 8080' >/dev/null || return 1
+  "$HV" --vm -d --net bridge --name vmx busybox sh -c 'echo from-the-vm | nc -l -p 8081' >/dev/null || return 1
+  wait_status vmx running || return 1
+  sleep 8  # the guest configures eth0 and starts nc after the VMM is up
+  echo "vm-got: $("$HV" --vm --rm --net bridge busybox nc ctr 8080)"
+  echo "container-got: $("$HV" run --rm --net bridge busybox nc vmx 8081)"
+  "$HV" inspect vmx | grep -o '"IPAddress": *"[0-9.]*"' | sed 's/^/vm-/'
+  "$HV" rm -f ctr vmx >/dev/null
+  echo "taps-left: $(ip -o link show type tun 2>/dev/null | wc -l)"
+}
+
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
-     kill9-monitor-then-rm s_kill9 ro-volume s_volume compare s_compare)
+     kill9-monitor-then-rm s_kill9 ro-volume s_volume compare s_compare
+     net-container-vm s_net)
 plan=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do
   n=${all[i]}
