@@ -44,7 +44,15 @@ CapSet default_capabilities() {
 
 CapSet all_capabilities() {
   int last = last_cap();
-  return last >= 63 ? ~CapSet(0) : (CapSet(1) << (last + 1)) - 1;
+  CapSet all = last >= 63 ? ~CapSet(0) : (CapSet(1) << (last + 1)) - 1;
+  // ALL means all that this process holds: a root that was itself started
+  // without some capabilities (a sandboxed CI runner, say) cannot give them,
+  // and asking capset for them fails with EPERM.
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &hdr, data) == 0)
+    all &= CapSet(data[0].permitted) | (CapSet(data[1].permitted) << 32);
+  return all;
 }
 
 int capability_from_name(const std::string& name) {

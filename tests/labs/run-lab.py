@@ -123,6 +123,10 @@ def script(steps, place, bindir, source, real=None):
         out.append(f'[ "$(readlink -f "$(command -v hvrun)")" = {sh_quote(real)} ] || '
                    '{ echo "run-lab: hvrun on PATH is $(command -v hvrun), not the binary under test"; exit 2; }')
     if place == "vm":
+        # In the test host / is an overlayfs, which cannot hold the upper
+        # dir of a container's overlay: the store goes on a tmpfs there.
+        out.append(f'mkdir -p {HVRUN_ROOT} && {{ [ "$(stat -f -c %T /tmp)" != overlayfs ] || '
+                   f'mountpoint -q {HVRUN_ROOT} || mount -t tmpfs -o mode=0700 hvrun-labs {HVRUN_ROOT}; }}')
         # A heartbeat: a slow test host (a busy machine) stays alive for
         # vmhost --idle-timeout, a frozen one falls silent and is caught.
         out.append("( while sleep 20; do echo '=== LAB heartbeat'; done ) & __hb=$!")
