@@ -188,16 +188,6 @@ TEST_F(VmE2E, ReadOnlyVolumeShowsTheHostFilesAndCannotBeWritten) {
   EXPECT_NE(s->out.find("from-the-host\nread-only"), std::string::npos) << s->out;
 }
 
-TEST_F(VmE2E, CompareTimesTheSuiteInAVmAndReportsTheGuestsIsolation) {
-  auto* s = get("compare");
-  ASSERT_TRUE(s);
-  EXPECT_EQ(s->rc, 0) << s->out;
-  EXPECT_NE(s->out.find("pipe_pingpong"), std::string::npos) << s->out;
-  EXPECT_NE(s->out.find("json: "), std::string::npos) << s->out;  // a getpid summary from one run
-  EXPECT_NE(s->out.find("own guest kernel"), std::string::npos) << s->out;
-  EXPECT_NE(s->out.find("Seccomp               2"), std::string::npos) << s->out;
-}
-
 TEST_F(VmE2E, ContainerAndVmOnOneBridgeNetworkReachEachOtherByNameOverTcp) {
   auto* s = get("net-container-vm");
   ASSERT_TRUE(s);
