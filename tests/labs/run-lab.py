@@ -134,9 +134,18 @@ def script(steps, place, bindir, source, real=None):
         if s.place != place:
             continue
         out.append(f"echo '=== LAB STEP {i} BEGIN'")
+        if place == "vm":
+            # A nested guest that hangs (the test host stays alive, so the
+            # heartbeat goes on) ends the step after 240 s and the transcript
+            # with 124: run_vm reruns it once in a fresh test host.
+            out.append('( sleep 240; touch "$__o/stuck"; pkill -9 -x hvrun-vmm ) & __wd=$!')
         out.append("{")
         out.extend(s.cmds)
         out.append(f"\n}} >\"$__o/out\" 2>&1 </dev/null; __rc=$?")
+        if place == "vm":
+            out.append("kill $__wd 2>/dev/null; wait $__wd 2>/dev/null")
+            out.append('[ ! -e "$__o/stuck" ] || { echo "=== LAB step time limit hit: a nested guest hung"; '
+                       'kill $__hb 2>/dev/null; exit 124; }')
         out.append(f"echo \"=== LAB STEP {i} rc=$__rc out=$(base64 -w0 \"$__o/out\")\"")
     # Leave nothing running behind: containers a lab forgot (or a failed one left).
     out.append("hvrun ps -aq 2>/dev/null | xargs -r hvrun rm -f >/dev/null 2>&1")
