@@ -88,7 +88,13 @@ TEST_F(Network, TwoContainersExchangeDataOverTcpByName) {
   Result cli = nv({"run", "--rm", "--name", "cli", "busybox", "sh", "-c", retry("echo ping-from-cli | nc srv 7000")});
   EXPECT_EQ(cli.code, 0) << cli.err;
   EXPECT_NE(cli.out.find("pong-from-srv"), std::string::npos) << cli.out << cli.err;
-  Result logs = nv({"logs", "srv"});
+  // The server's output reaches its log through its monitor: give it a moment.
+  Result logs;
+  for (int i = 0; i < 50; ++i) {
+    logs = nv({"logs", "srv"});
+    if (logs.out.find("ping-from-cli") != std::string::npos) break;
+    usleep(100000);
+  }
   EXPECT_NE(logs.out.find("ping-from-cli"), std::string::npos) << logs.out;
 }
 
