@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 
+#include "tests/unit/netns_test_util.hpp"
 #include "guest-init/net.hpp"
 #include "guest-init/plan.hpp"
 #include "util/error.hpp"
@@ -23,51 +24,11 @@
 using namespace hvrun;
 using namespace hvrun::guestinit;
 
+using hvrun::test::in_netns;
+using hvrun::test::sh;
+
 namespace {
 
-// Runs fn in a child in a new network namespace; returns its stdout and "exit N".
-std::string in_netns(const std::function<void()>& fn) {
-  int p[2];
-  if (::pipe(p) != 0) return "pipe failed";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(p[1], 1);
-    ::close(p[0]);
-    if (::unshare(CLONE_NEWNET) != 0) {
-      std::printf("unshare failed\n");
-      std::fflush(stdout);
-      ::_exit(2);
-    }
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      std::printf("error: %s\n", e.what());
-      std::fflush(stdout);
-      ::_exit(1);
-    }
-    std::fflush(stdout);
-    ::_exit(0);
-  }
-  ::close(p[1]);
-  std::string out;
-  char b[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], b, sizeof b)) > 0) out.append(b, size_t(n));
-  ::close(p[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return out + "exit " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-}
-
-std::string sh(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) return "";
-  char b[512];
-  while (std::fgets(b, sizeof b, f)) out += b;
-  ::pclose(f);
-  return out;
-}
 
 void set_mac(const std::string& ifname, const unsigned char mac[6]) {
   UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/netns_test_util.hpp"
 #include "util/fd.hpp"
 #include "vmm/guest_memory.hpp"
 #include "vmm/tap.hpp"
@@ -29,6 +30,9 @@
 
 using namespace hvrun::vmm;
 using hvrun::UniqueFd;
+
+using hvrun::test::in_netns;
+using hvrun::test::sh;
 
 namespace {
 
@@ -245,50 +249,6 @@ TEST_F(VmmVirtioNet, PacketTooBigForTheBufferDoesNotOverrunIt) {
   }
 }
 
-// Runs fn in a child process in a new network namespace; returns what it
-// printed (stdout) followed by "exit N".
-std::string in_netns(const std::function<void()>& fn) {
-  int p[2];
-  if (::pipe(p) != 0) return "pipe failed";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(p[1], 1);
-    ::close(p[0]);
-    if (::unshare(CLONE_NEWNET) != 0) {
-      std::printf("unshare failed\n");
-      std::fflush(stdout);
-      ::_exit(2);
-    }
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      std::printf("error: %s\n", e.what());
-      std::fflush(stdout);
-      ::_exit(1);
-    }
-    std::fflush(stdout);
-    ::_exit(0);
-  }
-  ::close(p[1]);
-  std::string out;
-  char b[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], b, sizeof b)) > 0) out.append(b, size_t(n));
-  ::close(p[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return out + "exit " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-}
-
-std::string sh(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) return "";
-  char b[512];
-  while (std::fgets(b, sizeof b, f)) out += b;
-  ::pclose(f);
-  return out;
-}
 
 TEST(VmmTap, TapJoinsTheBridgeComesUpAndVanishesWhenItsFdCloses) {
   std::string out = in_netns([] {
