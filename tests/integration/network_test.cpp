@@ -83,7 +83,11 @@ class Network : public StoreFixture {
 };
 
 TEST_F(Network, TwoContainersExchangeDataOverTcpByName) {
-  Result srv = nv({"run", "-d", "--name", "srv", "busybox", "sh", "-c", "echo pong-from-srv | nc -l -p 7000"});
+  // The server reads the client's line before it answers: with `echo pong | nc -l`
+  // it would answer and close at once, and a client whose `echo` had not yet run
+  // would see that close and exit without ever sending its line.
+  Result srv = nv({"run", "-d", "--name", "srv", "busybox", "nc", "-l", "-p", "7000", "-e", "sh", "-c",
+                   "read l; echo \"srv-got:$l\" >&2; echo pong-from-srv"});
   ASSERT_EQ(srv.code, 0) << srv.err;
   Result cli = nv({"run", "--rm", "--name", "cli", "busybox", "sh", "-c", retry("echo ping-from-cli | nc srv 7000")});
   EXPECT_EQ(cli.code, 0) << cli.err;
@@ -92,10 +96,10 @@ TEST_F(Network, TwoContainersExchangeDataOverTcpByName) {
   Result logs;
   for (int i = 0; i < 50; ++i) {
     logs = nv({"logs", "srv"});
-    if (logs.out.find("ping-from-cli") != std::string::npos) break;
+    if (logs.err.find("srv-got:ping-from-cli") != std::string::npos) break;
     usleep(100000);
   }
-  EXPECT_NE(logs.out.find("ping-from-cli"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.err.find("srv-got:ping-from-cli"), std::string::npos) << logs.out << logs.err;
 }
 
 TEST_F(Network, ContainerHasEth0AddressDefaultRouteAndHostnameI) {
