@@ -37,7 +37,7 @@ void register_run(CLI::App& app, Context& ctx, Action& action) {
   one(sub->add_option("--cap-add", o->cap_add, "Add a capability"));
   one(sub->add_option("--cap-drop", o->cap_drop, "Drop a capability"));
   one(sub->add_option("--security-opt", o->security_opts, "seccomp=unconfined|FILE, no-new-privileges"));
-  sub->add_option("--net,--network", o->net, "Network: none (default), host, bridge or a network's name");
+  sub->add_option("--net,--network", o->net, "Network: bridge (the default network; default unless $HVRUN_NETWORK says otherwise), none, host or a network's name");
   one(sub->add_option("-p,--publish", o->publish, "Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]"));
   sub->callback([sub, o, vm, workdir, user, &ctx, &action] {
     std::vector<std::string> rest = sub->remaining();

@@ -412,6 +412,14 @@ RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::fun
   mask_paths(root.get());
   // Before the user's mounts: a -v onto /etc/hosts wins, as in Docker.
   write_network_files(root.get(), spec);
+  if (!spec.netcfg.address.empty() && !spec.netcfg.hosts_path.empty()) {
+    // The host's live copy (rewritten as members join and leave), bound
+    // over the one just written, as Docker binds its hosts file.
+    UniqueFd hosts = open_in_root(root.get(), "/etc/hosts", Create::No);
+    if (!hosts) throw Error("/etc/hosts in the container: gone after it was written");
+    bind_onto(hosts.get(), AT_FDCWD, spec.netcfg.hosts_path.c_str(), false, false,
+              spec.netcfg.hosts_path + " -> /etc/hosts");
+  }
   user_mounts(root.get(), spec);
   // The workdir exists before / may turn read-only (Docker creates it too).
   if (!spec.cwd.empty()) open_in_root(root.get(), spec.cwd, Create::Dir, Symlinks::FollowInRoot);

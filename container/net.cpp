@@ -5,6 +5,7 @@
 
 #include "container/mounts.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::container {
 
@@ -19,31 +20,27 @@ void write_in(int dirfd, const char* name, const std::string& content, const std
   }
   if (fd < 0) throw_sys("write", what);
   UniqueFd f(fd);
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_sys("write", what);
-    }
-    off += static_cast<size_t>(n);
-  }
+  write_fd(fd, content, what);
 }
 
 }  // namespace
 
-std::string hosts_file(const RunSpec& spec) {
-  const NetConfig& n = spec.netcfg;
+std::string hosts_file(const std::string& address, const std::string& hostname, const std::string& name,
+                       const std::vector<std::string>& others) {
   std::string s =
       "127.0.0.1\tlocalhost\n"
       "::1\tlocalhost ip6-localhost ip6-loopback\n"
       "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
-  std::string own = n.address + "\t" + spec.hostname;
-  if (!spec.name.empty() && spec.name != spec.hostname) own += " " + spec.name;
-  s += own + "\n";
-  for (const auto& l : n.hosts)
+  std::string own = address + "\t" + hostname;
+  if (!name.empty() && name != hostname) own += " " + name;
+  if (own.find('\n') == std::string::npos) s += own + "\n";
+  for (const auto& l : others)
     if (l.find('\n') == std::string::npos) s += l + "\n";
   return s;
+}
+
+std::string hosts_file(const RunSpec& spec) {
+  return hosts_file(spec.netcfg.address, spec.hostname, spec.name, spec.netcfg.hosts);
 }
 
 std::string resolv_conf(const NetConfig& n) {

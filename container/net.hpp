@@ -9,7 +9,10 @@
 
 namespace hvrun::container {
 
-// File contents, for tests and for the writer below.
+// File contents, for tests and for the writer below. `others`: the other
+// members' lines ("10.88.0.3\tweb"; a line with a newline is dropped).
+std::string hosts_file(const std::string& address, const std::string& hostname, const std::string& name,
+                       const std::vector<std::string>& others);
 std::string hosts_file(const RunSpec& spec);
 std::string resolv_conf(const NetConfig& net);
 

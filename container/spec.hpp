@@ -30,6 +30,9 @@ struct NetConfig {
   std::vector<std::string> hosts;  // extra /etc/hosts lines: "10.88.0.3 web"
   std::vector<std::string> dns;    // resolv.conf nameservers
   int mtu = 1500;
+  // Container mode: a host file bound onto /etc/hosts, which the host
+  // rewrites as members join and leave the network ("" = a static copy).
+  std::string hosts_path;
 };
 
 struct RunSpec {
@@ -79,7 +82,7 @@ struct RunSpec {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BindMount, source, target, readonly)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetConfig, network, bridge, ifname, address, prefix, gateway, mac, hosts,
-                                                dns, mtu)
+                                                dns, mtu, hosts_path)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
                                                 upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tty,
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,

@@ -421,7 +421,7 @@ int run(const std::string& store_root, const RunOptions& opts) {
   FileLock lock = rec.create(cfg);
   if (cfg.spec.net == "bridge") {
     try {
-      attach_network(store_root, cfg.id, cfg.spec);
+      attach_network(store_root, cfg.id, cfg.spec, cfg.mode != "vm");
       rec.save_config(cfg);
     } catch (...) {
       try {

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "container/net.hpp"
 #include "net/netlink.hpp"
 #include "net/store.hpp"
 #include "util/error.hpp"
@@ -36,9 +37,38 @@ std::vector<std::string> host_nameservers() {
   return out;
 }
 
+std::string hosts_line(const net::Lease& l) {
+  std::string line = l.address + "\t" + l.hostname;
+  if (!l.name.empty() && l.name != l.hostname) line += " " + l.name;
+  return line;
+}
+
+std::string live_hosts_path(const std::string& store_root, const std::string& id) {
+  return store_root + "/containers/" + id + "/hosts";
+}
+
 }  // namespace
 
-void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec) {
+void refresh_hosts(const std::string& store_root, const std::string& network) {
+  net::NetworkStore(store_root).with_leases(network, [&](const std::vector<net::Lease>& members) {
+    for (const auto& m : members) {
+      std::string path = live_hosts_path(store_root, m.container);
+      if (!path_exists(path)) continue;  // a VM's, or a member on its way out
+      std::vector<std::string> others;
+      for (const auto& o : members)
+        if (o.container != m.container) others.push_back(hosts_line(o));
+      try {
+        // In place (the container's bind mount holds this inode).
+        write_file(path, container::hosts_file(m.address, m.hostname, m.name, others));
+      } catch (const Error&) {
+        // removed meanwhile
+      }
+    }
+  });
+}
+
+void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec,
+                    bool live_hosts) {
   net::NetworkStore store(store_root);
   std::string netname = spec.netcfg.network.empty() ? net::kDefaultNetwork : spec.netcfg.network;
   auto a = store.allocate(netname, id, spec.name, spec.hostname);
@@ -51,12 +81,14 @@ void attach_network(const std::string& store_root, const std::string& id, contai
   n.gateway = a.network.gateway;
   n.mac = net::mac_for(*net::parse_ipv4(n.address));
   n.hosts.clear();
-  for (const auto& o : a.others) {
-    std::string line = o.address + "\t" + o.hostname;
-    if (!o.name.empty() && o.name != o.hostname) line += " " + o.name;
-    n.hosts.push_back(line);
-  }
+  for (const auto& o : a.others) n.hosts.push_back(hosts_line(o));
   n.dns = host_nameservers();
+  n.hosts_path.clear();
+  if (live_hosts) {
+    n.hosts_path = live_hosts_path(store_root, id);
+    write_file_atomic(n.hosts_path, container::hosts_file(spec), 0644);
+    refresh_hosts(store_root, n.network);
+  }
 }
 
 std::function<void(pid_t)> wire_container_network(const std::string& id, const container::NetConfig& net) {
@@ -97,7 +129,13 @@ void detach_network(const std::string& store_root, const std::string& id) {
   } catch (const Error&) {
     // no netlink here (or it is gone): the lease still goes
   }
-  net::NetworkStore(store_root).release(id);
+  for (const auto& n : net::NetworkStore(store_root).release(id)) {
+    try {
+      refresh_hosts(store_root, n);
+    } catch (const Error&) {
+      // the network went too
+    }
+  }
 }
 
 std::vector<net::PortSpec> parse_ports(const std::vector<std::string>& values) {

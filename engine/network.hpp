@@ -17,15 +17,25 @@ namespace hvrun::engine {
 // exists), makes the network's bridge ready in the caller's netns and fills
 // spec.netcfg: network, bridge, address/prefix, gateway, mac, hosts (the
 // other members and their names), dns (the host's non-loopback nameservers).
-void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec);
+// live_hosts (container mode): the container's /etc/hosts is a file in its
+// record dir (netcfg.hosts_path) that stays current as members come and go;
+// a VM keeps the copy written at its start.
+void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec,
+                    bool live_hosts);
+
+// Rewrites in place the live hosts file of every member of `network` that has
+// one: its own line and one per other member. Best effort (a member being
+// removed meanwhile is skipped).
+void refresh_hosts(const std::string& store_root, const std::string& network);
 
 // Container mode: what Container::start runs once the namespaces exist: a veth
 // pair, eth0 in the container's netns with its address, lo and eth0 up, the
 // default route via the gateway, the host end on the bridge and up.
 std::function<void(pid_t)> wire_container_network(const std::string& id, const container::NetConfig& net);
 
-// Drops the container's leases and deletes its host-side veth (when its
-// netns did not take it away already). Safe to call twice.
+// Drops the container's leases, deletes its host-side veth (when its netns
+// did not take it away already) and refreshes the other members' hosts
+// files. Safe to call twice.
 void detach_network(const std::string& store_root, const std::string& id);
 
 // Parses every -p value (one-line error on a bad one) into canonical strings.

@@ -231,7 +231,18 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   s.cap_add = o.cap_add;
   s.cap_drop = o.cap_drop;
   for (const auto& so : o.security_opts) apply_security_opt(so, s);
-  std::string net = parse_net(o.net);
+  std::string net = o.net;
+  if (net.empty()) {
+    auto d = lookup("HVRUN_NETWORK");
+    net = d && !d->empty() ? *d : "bridge";
+    try {
+      net = parse_net(net);
+    } catch (const Error&) {
+      throw Error("invalid HVRUN_NETWORK=\"" + net + "\" (the default for --net): want none, host, bridge or a network name");
+    }
+  } else {
+    net = parse_net(net);
+  }
   if (net == "none" || net == "host") {
     s.net = net;
     if (!o.publish.empty()) throw Error("-p needs a bridge network (--net " + net + " has no address to publish)");

@@ -64,7 +64,8 @@ struct RunOptions {
   std::vector<std::string> cap_add;
   std::vector<std::string> cap_drop;
   std::vector<std::string> security_opts;
-  std::string net = "none";
+  // Empty: the default, $HVRUN_NETWORK if set, else "bridge" (as in Docker).
+  std::string net;
   std::vector<std::string> publish;  // -p values, as given
   std::string image;
   std::vector<std::string> command;  // after IMAGE

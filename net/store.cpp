@@ -154,6 +154,12 @@ std::vector<Lease> NetworkStore::leases(const std::string& name) {
   return live_leases_locked(name);
 }
 
+void NetworkStore::with_leases(const std::string& name, const std::function<void(const std::vector<Lease>&)>& fn) {
+  load(name);
+  FileLock lock(base_ + "/lock");
+  fn(live_leases_locked(name));
+}
+
 void NetworkStore::remove(const std::string& name) {
   if (name == kDefaultNetwork) throw Error("network " + name + " is the default network and cannot be removed");
   mkdir_p(base_);
@@ -218,8 +224,9 @@ NetworkStore::Allocation NetworkStore::allocate(const std::string& network, cons
   return a;
 }
 
-void NetworkStore::release(const std::string& id) {
-  if (!is_dir(base_)) return;
+std::vector<std::string> NetworkStore::release(const std::string& id) {
+  std::vector<std::string> left;
+  if (!is_dir(base_)) return left;
   FileLock lock(base_ + "/lock");
   for (const auto& n : list_names(base_)) {
     std::string ld = dir(n) + "/leases";
@@ -227,11 +234,14 @@ void NetworkStore::release(const std::string& id) {
       std::string p = ld + "/" + f;
       try {
         auto j = nlohmann::json::parse(read_file(p), nullptr, false);
-        if (j.is_discarded() || j.value("container", "") == id) ::unlink(p.c_str());
+        bool mine = !j.is_discarded() && j.value("container", "") == id;
+        if (j.is_discarded() || mine) ::unlink(p.c_str());
+        if (mine && (left.empty() || left.back() != n)) left.push_back(n);
       } catch (const Error&) {
       }
     }
   }
+  return left;
 }
 
 }  // namespace hvrun::net

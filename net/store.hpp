@@ -7,6 +7,7 @@
 // kill -9 anywhere leaks nothing that the next allocation or `rm -f` keeps.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ class NetworkStore {
   Network get(const std::string& name);
   std::vector<Network> list();
   std::vector<Lease> leases(const std::string& name);  // live leases, address order
+  // Calls fn with the live leases while holding the store lock (so what fn
+  // writes from them is never overtaken by an older view).
+  void with_leases(const std::string& name, const std::function<void(const std::vector<Lease>&)>& fn);
   // Refuses the default network and one with live leases; deletes its bridge
   // in the caller's netns.
   void remove(const std::string& name);
@@ -65,8 +69,9 @@ class NetworkStore {
   };
   Allocation allocate(const std::string& network, const std::string& container_id, const std::string& container_name,
                       const std::string& hostname);
-  // Drops every lease of the container (all networks). Safe to call twice.
-  void release(const std::string& container_id);
+  // Drops every lease of the container (all networks); returns the networks
+  // it left. Safe to call twice.
+  std::vector<std::string> release(const std::string& container_id);
 
  private:
   std::string dir(const std::string& name) const { return base_ + "/" + name; }

@@ -31,7 +31,7 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
-static void write_all(int fd, const std::string& content, const std::string& path) {
+void write_fd(int fd, const std::string& content, const std::string& path) {
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
@@ -48,7 +48,7 @@ void write_file_atomic(const std::string& path, const std::string& content, mode
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) throw_sys("create", tmp);
   try {
-    write_all(fd.get(), content, tmp);
+    write_fd(fd.get(), content, tmp);
     if (::fsync(fd.get()) < 0) throw_sys("fsync", tmp);
   } catch (...) {
     ::unlink(tmp.c_str());
@@ -65,7 +65,7 @@ void write_file_atomic(const std::string& path, const std::string& content, mode
 void write_file(const std::string& path, const std::string& content) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
   if (!fd) throw_sys("open", path);
-  write_all(fd.get(), content, path);
+  write_fd(fd.get(), content, path);
 }
 
 void mkdir_p(const std::string& path, mode_t mode) {

@@ -10,6 +10,8 @@ std::string read_file(const std::string& path);
 // Writes via a temp file in the same directory, fsync, rename: readers see
 // the old or the new content, never a torn one.
 void write_file_atomic(const std::string& path, const std::string& content, mode_t mode = 0644);
+// All of `content` to `fd` (retrying short writes and EINTR); errors name `what`.
+void write_fd(int fd, const std::string& content, const std::string& what);
 void write_file(const std::string& path, const std::string& content);  // O_WRONLY|O_TRUNC, no create
 void mkdir_p(const std::string& path, mode_t mode = 0755);
 void remove_all(const std::string& path);  // rm -rf, does not cross mount points

@@ -19,6 +19,16 @@ std::string hvrun_bin() {
   return HVRUN_BIN;
 }
 std::string source_dir() { return HVRUN_SOURCE_DIR; }
+
+// hvrun's default network is the bridge, which lives in the caller's network
+// namespace. Tests build networks only inside namespaces of their own
+// (network_test.cpp, which unsets this), so everything else runs without one.
+namespace {
+[[maybe_unused]] const bool g_no_default_network = [] {
+  ::setenv("HVRUN_NETWORK", "none", 1);
+  return true;
+}();
+}  // namespace
 bool is_root() { return ::geteuid() == 0; }
 
 std::string trim(const std::string& s) {

@@ -54,12 +54,10 @@ class Network : public StoreFixture {
     argv.insert(argv.begin(), {"nsenter", "--net=/run/netns/" + ns_});
     return run(argv, "", timeout_s);
   }
-  // hvrun --root ROOT ARGS inside the test's namespace.
-  // `run` without --net gets --net bridge (the default is still none).
+  // hvrun --root ROOT ARGS inside the test's namespace, with hvrun's own
+  // default network (the harness sets HVRUN_NETWORK=none for other tests).
   Result nv(std::vector<std::string> args, int timeout_s = 60) {
-    if (!args.empty() && args[0] == "run" && std::find(args.begin(), args.end(), "--net") == args.end())
-      args.insert(args.begin() + 1, {"--net", "bridge"});
-    args.insert(args.begin(), {hvrun_bin(), "--root", root()});
+    args.insert(args.begin(), {"env", "-u", "HVRUN_NETWORK", hvrun_bin(), "--root", root()});
     return in_ns(args, timeout_s);
   }
   nlohmann::json state(const std::string& id) {
@@ -102,7 +100,7 @@ TEST_F(Network, TwoContainersExchangeDataOverTcpByName) {
   EXPECT_NE(logs.err.find("srv-got:ping-from-cli"), std::string::npos) << logs.out << logs.err;
 }
 
-TEST_F(Network, ContainerHasEth0AddressDefaultRouteAndHostnameI) {
+TEST_F(Network, WithoutNetAContainerGetsEth0AnAddressADefaultRouteAndHostnameI) {
   Result r = nv({"run", "--rm", "--hostname", "box1", "busybox", "sh", "-c",
                  "ip -o -4 addr show eth0; ip route; hostname -i; cat /etc/resolv.conf >/dev/null && echo resolv-ok"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -242,6 +240,28 @@ TEST_F(Network, UserNetworkCreateJoinInspectRm) {
   Result rm = nv({"network", "rm", "backend"});
   EXPECT_EQ(rm.code, 0) << rm.err;
   EXPECT_NE(nv({"network", "inspect", "backend"}).code, 0);
+}
+
+TEST_F(Network, ARunningContainersHostsGainsALaterMemberByNameAndLosesItAfterRm) {
+  ASSERT_EQ(nv({"run", "-d", "--name", "first", "busybox", "sleep", "60"}).code, 0);
+  Result second = nv({"run", "-d", "--name", "second", "busybox", "sleep", "60"});
+  ASSERT_EQ(second.code, 0) << second.err;
+  auto ij = nlohmann::json::parse(nv({"inspect", "second"}).out, nullptr, false);
+  ASSERT_TRUE(ij.is_array()) << ij;
+  std::string addr = ij[0]["NetworkSettings"].value("IPAddress", "");
+  ASSERT_FALSE(addr.empty()) << ij;
+  // `first` started before `second` existed; its /etc/hosts has it now.
+  Result h = nv({"exec", "first", "cat", "/etc/hosts"});
+  ASSERT_EQ(h.code, 0) << h.err;
+  EXPECT_NE(h.out.find(addr + "\t"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find(" second\n"), std::string::npos) << h.out;
+  Result ping = nv({"exec", "first", "ping", "-c", "1", "-W", "5", "second"});
+  EXPECT_EQ(ping.code, 0) << ping.out << ping.err;
+  EXPECT_NE(ping.out.find(addr), std::string::npos) << ping.out;
+  ASSERT_EQ(nv({"rm", "-f", "second"}).code, 0);
+  h = nv({"exec", "first", "cat", "/etc/hosts"});
+  EXPECT_EQ(h.out.find("second"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find(" first\n"), std::string::npos) << "its own line stays: " << h.out;
 }
 
 TEST_F(Network, PruneRemovesUnusedNetworksAndStaleLeasesButKeepsUsedOnes) {

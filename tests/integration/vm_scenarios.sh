@@ -7,6 +7,8 @@ set -uo pipefail
 HV=${1:?usage: vm_scenarios.sh HVRUN_BIN}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 export HVRUN_ROOT=/tmp/hvrun-vm-e2e
+# No network unless a scenario asks for one (the net scenario says --net bridge).
+export HVRUN_NETWORK=none
 rm -rf "$HVRUN_ROOT"
 # A tmpfs store: the test host's root is an overlayfs, which cannot hold the
 # upper dir of a container's overlay (the net scenario runs a container too).

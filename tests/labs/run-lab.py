@@ -18,7 +18,7 @@ REGEX is a Python regular expression searched with re.MULTILINE.
 
 The environment a lab sees (the one docs/labs/README.md asks readers for):
 the working directory is the hvrun checkout, `hvrun` is on PATH (the build's
-binary), HVRUN_ROOT=/tmp/hvrun-labs. On this machine each lab runs in a
+binary), HVRUN_ROOT=/tmp/hvrun-labs, HVRUN_NETWORK=none. On this machine each lab runs in a
 private mount namespace whose /tmp is a fresh directory, so labs running in
 parallel share nothing; containers left behind are removed at the end.
 
@@ -117,6 +117,7 @@ def script(steps, place, bindir, source, real=None):
         f"cd {sh_quote(source)} || exit 2",
         f"export PATH={sh_quote(bindir)}:$PATH",
         f"export HVRUN_ROOT={HVRUN_ROOT}",
+        "export HVRUN_NETWORK=none",
         "__o=$(mktemp -d /tmp/lab-step.XXXXXX)",
     ]
     if real:  # never test another hvrun by mistake (an installed one, say)
@@ -199,7 +200,20 @@ def check(steps, got, path):
     return failures
 
 
-def run_host(sh, work):
+# Inside the lab's mount namespace: $1 becomes /tmp; every further argument
+# is a path that must stay visible (the checkout, the work dir, hvrun's dir):
+# one under /tmp is bound to the same place inside the new /tmp first.
+PRIVATE_TMP = r'''
+exec 9<"$2" || exit 2
+new=$1; shift 2
+for keep in "$@"; do
+  case $keep in /tmp/*) mkdir -p "$new${keep#/tmp}" && mount --rbind "$keep" "$new${keep#/tmp}" || exit 2 ;; esac
+done
+mount --rbind "$new" /tmp && exec bash /dev/fd/9
+'''
+
+
+def run_host(sh, work, keep):
     """Runs on this machine, in a private mount namespace with its own /tmp."""
     tmp = tempfile.mkdtemp(prefix="tmp.", dir=work)
     os.chmod(tmp, 0o1777)
@@ -208,8 +222,8 @@ def run_host(sh, work):
         f.write(sh)
     try:
         p = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c",
-             'exec 9<"$2" && mount --bind "$1" /tmp && exec bash /dev/fd/9', "lab", tmp, path],
+            ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", PRIVATE_TMP, "lab", tmp, path]
+            + keep,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1200)
         text = p.stdout.decode("utf-8", "replace")
     except subprocess.TimeoutExpired as e:
@@ -275,11 +289,12 @@ def main():
             print(f"run-lab: SKIP: this build's hvrun has no `{a.skip_unless_subcommand}` subcommand yet "
                   f"(`hvrun --help` does not list it)")
             return SKIP
-    # The work dir holds the `hvrun` on PATH, so it must stay visible when
-    # the lab's private /tmp covers the real one.
+    # The work dir holds the `hvrun` on PATH: it, the checkout and the
+    # binary's directory stay visible when the lab's private /tmp covers the
+    # real one (run_host binds those under /tmp into it).
     base = os.path.realpath(a.work or os.path.join(a.source, "build", "tests", "labs", "work"))
-    if base == "/tmp" or base.startswith("/tmp/"):
-        print(f"run-lab: --work {base}: must not be under /tmp (each lab gets a private /tmp)", file=sys.stderr)
+    if base == "/tmp":
+        print("run-lab: --work /tmp: give a directory of its own", file=sys.stderr)
         return 2
     os.makedirs(base, exist_ok=True)
     work = tempfile.mkdtemp(prefix="lab.", dir=base)
@@ -289,15 +304,16 @@ def main():
     os.symlink(os.path.abspath(a.hvrun), os.path.join(bindir, "hvrun"))
     got, log = {}, ""
     try:
+        keep = sorted({os.path.realpath(a.source), work, os.path.dirname(os.path.realpath(a.hvrun))})
         for place in ("host", "vm"):
             if not any(s.place == place for s in steps):
                 continue
             sh = script(steps, place, bindir, a.source, os.path.realpath(a.hvrun))
             if place == "host":
-                text = run_host(sh, work)
+                text = run_host(sh, work, keep)
             elif vm_ready_here(a.hvrun):
                 # Hardware virtualization: microVMs boot right here.
-                text = "(VM mode is ready on this host: lab-vm blocks run here)\n" + run_host(sh, work)
+                text = "(VM mode is ready on this host: lab-vm blocks run here)\n" + run_host(sh, work, keep)
             else:
                 text = run_vm(sh, work, a.source)
             got.update(results(text))

@@ -115,7 +115,6 @@ TEST(EngineOptions, BuildSpecMergesImageConfig) {
   EXPECT_EQ(s.env, (std::vector<std::string>{"PATH=/img/bin", "A=cli", "B=img", "C=caller"}));
   EXPECT_EQ(s.cwd, "/srv");
   EXPECT_EQ(s.user, "nobody");
-  EXPECT_EQ(s.net, "none");
 
   o.command = {"x", "-l"};
   o.workdir = "/w";
@@ -140,6 +139,30 @@ TEST(EngineOptions, BuildSpecRejectsNoCommandAndBadValues) {
   o.publish.clear();
   o.workdir = "relative";
   EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
+}
+
+TEST(EngineOptions, WithoutNetTheDefaultIsTheBridgeUnlessHvrunNetworkSaysOtherwise) {
+  hvrun::image::ImageConfig img;
+  RunOptions o;
+  o.command = {"sh"};
+  auto s = build_spec(o, img, fake_env({}));
+  EXPECT_EQ(s.net, "bridge");
+  EXPECT_EQ(s.netcfg.network, "hvrun");
+  s = build_spec(o, img, fake_env({{"HVRUN_NETWORK", "none"}}));
+  EXPECT_EQ(s.net, "none");
+  s = build_spec(o, img, fake_env({{"HVRUN_NETWORK", "backend"}}));
+  EXPECT_EQ(s.net, "bridge");
+  EXPECT_EQ(s.netcfg.network, "backend");
+  o.net = "host";  // an explicit --net wins
+  s = build_spec(o, img, fake_env({{"HVRUN_NETWORK", "none"}}));
+  EXPECT_EQ(s.net, "host");
+  o.net.clear();
+  try {
+    build_spec(o, img, fake_env({{"HVRUN_NETWORK", "bad/name"}}));
+    ADD_FAILURE() << "a malformed HVRUN_NETWORK was accepted";
+  } catch (const hvrun::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("HVRUN_NETWORK"), std::string::npos) << e.what();
+  }
 }
 
 TEST(EngineOptions, NetBridgeAndNetworkNamesMapToTheBridgeModeAndTheirNetwork) {
