@@ -1,7 +1,12 @@
 #include "container/net.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "container/mounts.hpp"
 #include "util/error.hpp"
@@ -60,6 +65,17 @@ void write_network_files(int rootfd, const RunSpec& spec) {
   write_in(etc.get(), "resolv.conf", resolv_conf(spec.netcfg), "/etc/resolv.conf");
   std::string h = (spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname) + "\n";
   write_in(etc.get(), "hostname", h, "/etc/hostname");
+}
+
+void bring_up_loopback() {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) throw_sys("socket for setting lo up");
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, "lo", 3);
+  check_sys(::ioctl(sock.get(), SIOCGIFFLAGS, &ifr), "get flags of lo");
+  if (ifr.ifr_flags & IFF_UP) return;
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  check_sys(::ioctl(sock.get(), SIOCSIFFLAGS, &ifr), "bring up lo");
 }
 
 }  // namespace hvrun::container

@@ -20,4 +20,8 @@ std::string resolv_conf(const NetConfig& net);
 // symlink planted in the image: one there is replaced). No-op without an address.
 void write_network_files(int rootfd, const RunSpec& spec);
 
+// Sets `lo` up in the caller's network namespace (a fresh one has it down),
+// as runc's loopback strategy and Docker's --net none do.
+void bring_up_loopback();
+
 }  // namespace hvrun::container

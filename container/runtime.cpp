@@ -34,6 +34,7 @@
 #include "container/capabilities.hpp"
 #include "container/cgroups.hpp"
 #include "container/mounts.hpp"
+#include "container/net.hpp"
 #include "container/namespaces.hpp"
 #include "container/process.hpp"
 #include "container/pty.hpp"
@@ -129,6 +130,7 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
     std::string host = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
     if (host.empty()) host = "hvrun";
     check_sys(::sethostname(host.data(), host.size()), "sethostname", host);
+    if (spec.net != "host") bring_up_loopback();  // our own netns
     RootfsResult rf = setup_rootfs(spec, cgv, [&] {
       ch.wait_go();
       ch.go_child.reset();

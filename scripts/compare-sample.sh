@@ -15,6 +15,9 @@ trap 'rm -f "$log"' EXIT
 inner=$(cat <<INNER
 set -e
 export HVRUN_ROOT=/tmp/compare-sample-root
+# Both modes without a network: the sample compares the isolation models,
+# not the bridge/tap setup (without this line both get the default bridge).
+export HVRUN_NETWORK=none
 # The test host's / is an overlay: container mode's overlayfs needs its
 # store on a plain tmpfs.
 mkdir -p "\$HVRUN_ROOT" && mount -t tmpfs tmpfs "\$HVRUN_ROOT"
