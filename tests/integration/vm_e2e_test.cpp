@@ -198,5 +198,13 @@ TEST_F(VmE2E, ContainerAndVmOnOneBridgeNetworkReachEachOtherByNameOverTcp) {
   EXPECT_NE(s->out.find("taps-left: 0"), std::string::npos) << "the VM's tap must vanish with it:\n" << s->out;
 }
 
+TEST_F(VmE2E, CompareRunsTheSuiteInAVmAndReportsTheGuestKernel) {
+  auto* s = get("compare-vm");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("json: \"suite.getpid\":{"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("an escape must break  own guest kernel"), std::string::npos) << s->out;
+}
+
 }  // namespace
 }  // namespace hvrun::test

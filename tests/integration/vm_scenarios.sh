@@ -112,8 +112,8 @@ s_kill9() {
   echo "ps-after-rm: $("$HV" ps -aq | wc -l)"
 }
 
-# Not in the list yet: `hvrun compare --modes vm` stalls in the test host
-# (2026-11-29: no output from the VM run within 150 s, twice).
+# `hvrun compare` in VM mode: the suite runs in the guest, the isolation
+# report names the guest's own kernel.
 s_compare() {
   "$HV" compare busybox -n 1 --modes vm --suite=getpid,pipe_pingpong --json /tmp/vm-e2e-compare.json; local rc=$?
   tr -d ' \n' </tmp/vm-e2e-compare.json | grep -o '"suite.getpid":{[^}]*"n":1,' | sed 's/^/json: /'
@@ -138,7 +138,7 @@ s_net() {
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
      kill9-monitor-then-rm s_kill9 ro-volume s_volume
-     net-container-vm s_net)
+     net-container-vm s_net compare-vm s_compare)
 plan=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do
   n=${all[i]}

@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 SKIP = 77
 FENCE = re.compile(r"^(```+|~~~+)\s*(\S*)\s*(.*)$")
@@ -138,8 +139,10 @@ def script(steps, place, bindir, source, real=None):
         if place == "vm":
             # A nested guest that hangs (the test host stays alive, so the
             # heartbeat goes on) ends the step after 240 s and the transcript
-            # with 124: run_vm reruns it once in a fresh test host.
-            out.append('( sleep 240; touch "$__o/stuck"; pkill -9 -x hvrun-vmm ) & __wd=$!')
+            # with 124: run_vm reruns it once in a fresh test host. Every
+            # hvrun process goes, not only the VMM: a caller waiting on a
+            # stuck run (`hvrun compare`, say) must end too.
+            out.append('( sleep 240; touch "$__o/stuck"; pkill -9 -x hvrun-vmm; pkill -9 -x hvrun ) & __wd=$!')
         out.append("{")
         out.extend(s.cmds)
         out.append(f"\n}} >\"$__o/out\" 2>&1 </dev/null; __rc=$?")
@@ -147,12 +150,12 @@ def script(steps, place, bindir, source, real=None):
             out.append("kill $__wd 2>/dev/null; wait $__wd 2>/dev/null")
             out.append('[ ! -e "$__o/stuck" ] || { echo "=== LAB step time limit hit: a nested guest hung"; '
                        'kill $__hb 2>/dev/null; exit 124; }')
-        out.append(f"echo \"=== LAB STEP {i} rc=$__rc out=$(base64 -w0 \"$__o/out\")\"")
+        out.append(f"echo \"=== LAB STEP {i} rc=$__rc out=$(base64 -w0 \"$__o/out\") t=$SECONDS\"")
     # Leave nothing running behind: containers a lab forgot (or a failed one left).
     out.append("hvrun ps -aq 2>/dev/null | xargs -r hvrun rm -f >/dev/null 2>&1")
     if place == "vm":
         out.append("kill $__hb 2>/dev/null")
-    out.append("echo '=== LAB DONE'")
+    out.append('echo "=== LAB DONE t=$SECONDS"')
     return "\n".join(out) + "\n"
 
 
@@ -241,12 +244,22 @@ def run_vm(sh, work, source):
         f.write(sh)
     text = ""
     for attempt in (1, 2):
+        # HVRUN_LAB_VERBOSE=1: the test host's whole console (kernel too).
+        verbose = ["--verbose"] if os.environ.get("HVRUN_LAB_VERBOSE") == "1" else []
         cmd = [os.path.join(source, "scripts/vmhost"), "--mem", "3072", "--timeout", "900",
-               "--idle-timeout", "240", "--", "bash", path]
+               "--idle-timeout", "240"] + verbose + ["--", "bash", path]
+        t0 = time.monotonic()
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1000,
                            env=dict(os.environ, HVRUN_ROOT=HVRUN_ROOT))
         out = p.stdout.decode("utf-8", "replace").replace("\r", "")
-        text += f"--- test host, attempt {attempt}: exit {p.returncode}\n" + out
+        done = re.search(r"^=== LAB DONE t=(\d+)", out, re.MULTILINE)
+        # How long the test host took, and when the lab's script was done
+        # inside it (seconds since the script started): a long gap between
+        # the two is the test host's own start or halt.
+        note = (f"test host attempt {attempt}: exit {p.returncode} after {time.monotonic() - t0:.0f} s; "
+                f"lab script done after {done.group(1) + ' s' if done else '(not done)'}")
+        print(note)
+        text += f"--- {note}\n" + out
         if p.returncode != 124 or "=== LAB DONE" in out:
             break
     return text
