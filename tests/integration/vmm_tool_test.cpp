@@ -105,7 +105,7 @@ TEST(VmmCli, UnreadableKernelIsOneLineAndStatus125) {
 TEST(VmmCli, TheRunningVmmIsProcessHvrunVmmWithHvrunsPid) {
   REQUIRE_KVM();
   // echo.bin echoes serial input until a newline, then resets.
-  auto r = run({"bash", "-c", R"(
+  auto r = run({"bash", "-c", R"SH(
 set -u
 d=$(mktemp -d); mkfifo "$d/in"
 "$0" vmm --raw --kernel "$1" --mem 64M < "$d/in" > "$d/out" & p=$!
@@ -113,7 +113,7 @@ exec 3> "$d/in"
 for i in $(seq 200); do [ "$(cat /proc/$p/comm 2>/dev/null)" = hvrun-vmm ] && break; sleep 0.05; done
 echo "comm=$(cat /proc/$p/comm)"
 echo hi >&3; exec 3>&-
-wait $p; echo "rc=$?"; echo "out=$(cat "$d/out")"; rm -rf "$d")",
+wait $p; echo "rc=$?"; echo "out=$(cat "$d/out")"; rm -rf "$d")SH",
                 hvrun_bin(), guest("echo")});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "comm=hvrun-vmm\nrc=0\nout=hi\n") << r.err;
@@ -249,7 +249,9 @@ TEST(VmmTool, CheckReportsTheHvrunVmmThisHvrunRuns) {
   char a[PATH_MAX], b[PATH_MAX];
   ASSERT_NE(::realpath(j["vmm"]["path"].get<std::string>().c_str(), a), nullptr);
   ASSERT_NE(::realpath(HVRUN_VMM_BIN, b), nullptr);
-  if (std::string(hvrun_bin()).rfind("/usr/local/", 0) != 0) EXPECT_STREQ(a, b);  // the build tree's, beside its hvrun
+  if (std::string(hvrun_bin()).rfind("/usr/local/", 0) != 0) {
+    EXPECT_STREQ(a, b);  // the build tree's, beside its hvrun
+  }
   auto m = run({hvrun_bin(), "check", "--json"}, "", 60, {{"HVRUN_VMM", "/nonexistent/hvrun-vmm"}});
   auto k = nlohmann::json::parse(m.out);
   EXPECT_FALSE(k["vmm"]["present"].get<bool>());

@@ -103,7 +103,7 @@ TEST(VmmToolArgs, BadInputGetsOneLineNamingTheOptionAndValue) {
       {{"--kernel", "/k", "--raw=yes"}, "--raw takes no value"},
       {{"--kernel", "/k", "--net-tap", "t0,speed=10"}, "--net-tap: unknown option 'speed=10'"},
       {{"--kernel", "/k", "--net-tap", "t0,mac=zz"}, "--net-tap: bad MAC address 'zz'"},
-      {{"--kernel", "/k", "--disk", ",ro"}, "--disk: no path"},
+      {{"--kernel", "/k", "--disk", ""}, "--disk: no path"},
       {{"--launch-fd", "3", "--kernel", "/k"}, "--launch-fd takes everything from the launch config"},
   };
   for (const auto& c : cases) {
