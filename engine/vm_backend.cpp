@@ -323,10 +323,9 @@ class VmBackend final : public Backend {
     const std::string launch_fd = std::to_string(config.get());
     const char* argv[] = {vmm_path.c_str(), "--launch-fd", launch_fd.c_str(), nullptr};
     // If exec fails, the child says why on the result pipe: {"reason":3,"detail":"exec PATH failed: errno N"}.
-    std::string exec_failed = nlohmann::json{{"reason", int(vmm::VmResult::Reason::Error)},
-                                             {"detail", "exec " + vmm_path + " failed: errno "}}
-                                  .dump();
-    const std::string exec_failed_head = exec_failed.substr(0, exec_failed.rfind('"'));
+    std::string detail = nlohmann::json("exec " + vmm_path + " failed: errno ").dump();  // quoted, escaped
+    const std::string exec_failed_head = "{\"reason\":" + std::to_string(int(vmm::VmResult::Reason::Error)) +
+                                         ",\"detail\":" + detail.substr(0, detail.size() - 1);
     // The signals hvrun-vmm forwards into the guest stay blocked across exec
     // so that none ends it before its handlers are in place.
     sigset_t blocked;

@@ -259,5 +259,107 @@ TEST(VmmTool, CheckReportsTheHvrunVmmThisHvrunRuns) {
   EXPECT_NE(k["vmm"]["error"].get<std::string>().find("HVRUN_VMM"), std::string::npos);
 }
 
+
+// --- the engine's side: `hvrun --vm` forks and execs hvrun-vmm ---------------
+// On this machine no Linux guest boots (PVM), so a stand-in hvrun-vmm
+// ($HVRUN_VMM, a Python script) reports what it was given and answers as the
+// relay would: output on hvc0, the guest's exit event to the monitor.
+
+const char* kFakeVmm = R"PY(#!/usr/bin/python3
+import json, os, sys
+fd = int(sys.argv[2])
+cfg = json.loads(os.pread(fd, 1 << 20, 0))
+r = cfg["relay"]
+named = {c[k] for c in cfg["consoles"] for k in ("in", "out")} | {cfg["serial_out_fd"], cfg["result_fd"]} | \
+        {r[k] for k in ("monitor", "hvc2", "hvc2_vmm", "gate", "input")} | {n["tap_fd"] for n in cfg["nics"]}
+named.discard(-1)
+def is_open(f):
+    try: os.fstat(f); return True
+    except OSError: return False
+others = []
+for f in os.listdir("/proc/self/fd"):
+    f = int(f)
+    try: target = os.readlink(f"/proc/self/fd/{f}")
+    except OSError: continue  # the listing's own fd, closed by now
+    if f not in named and f not in (0, 1, 2, fd): others.append(target)
+report = {"argv": sys.argv[1:], "comm": open("/proc/self/comm").read().strip(), "cfg": cfg,
+          "closed": sorted(f for f in named if not is_open(f)), "others": others}
+with open(os.environ["FAKE_VMM_REPORT"], "w") as f: json.dump(report, f)
+os.write(cfg["consoles"][0]["out"], b"hello from the stand-in VMM\n")
+os.write(r["monitor"], b'{"event":"exit","code":7,"signal":0,"oom":false}\n')
+os.write(cfg["result_fd"], json.dumps({"reason": 0, "detail": "stand-in", "boot_ns": 1, "broken": []}).encode())
+)PY";
+
+class VmmFromEngine : public StoreFixture {
+ protected:
+  void SetUp() override {
+    StoreFixture::SetUp();
+    if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3 for the stand-in VMM";
+    auto c = run({hvrun_bin(), "check", "--json"});
+    auto j = nlohmann::json::parse(c.out, nullptr, false);
+    if (!j.is_object() || !j["guest_kernel"]["built"].get<bool>() || !j["guest_init"]["present"].get<bool>())
+      GTEST_SKIP() << "no guest kernel or guest-init to hand the VMM (scripts/setup.sh)";
+  }
+  Result vm_run(const std::string& vmm, const std::string& report) {
+    return run({hvrun_bin(), "--root", root(), "--vm", "--rm", "busybox", "true"}, "", 120,
+               {{"HVRUN_FORCE_VM", "1"}, {"HVRUN_VMM", vmm}, {"FAKE_VMM_REPORT", report}});
+  }
+};
+
+TEST_F(VmmFromEngine, MonitorExecsHvrunVmmWithTheVmConfigAndOnlyItsFdsOpen) {
+  HVRUN_REQUIRE_ROOT();
+  TempDir d;
+  std::string fake = d.path() + "/hvrun-vmm", report = d.path() + "/report.json";
+  std::ofstream(fake) << kFakeVmm;
+  ASSERT_EQ(::chmod(fake.c_str(), 0755), 0);
+  Result r = vm_run(fake, report);
+  // The stand-in's exit event and output came back through the monitor.
+  EXPECT_EQ(r.code, 7) << r.err;
+  EXPECT_EQ(r.out, "hello from the stand-in VMM\n") << r.err;
+  std::ifstream in(report);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << "the stand-in wrote no report; stderr: " << r.err;
+  EXPECT_EQ(j["argv"].size(), 2u);
+  EXPECT_EQ(j["argv"][0], "--launch-fd");
+  EXPECT_EQ(j["comm"], "hvrun-vmm");
+  EXPECT_TRUE(j["closed"].empty()) << j["closed"].dump();
+  EXPECT_TRUE(j["others"].empty()) << "fds the VMM should not hold: " << j["others"].dump();
+  const auto& cfg = j["cfg"];
+  EXPECT_NE(cfg["kernel"].get<std::string>().find("vmlinux"), std::string::npos) << cfg.dump();
+  EXPECT_NE(cfg["initrd"].get<std::string>().find("initramfs.cpio"), std::string::npos);
+  EXPECT_NE(cfg["cmdline"].get<std::string>().find("reboot=k"), std::string::npos);
+  EXPECT_EQ(cfg["mem_bytes"], 256ull << 20);
+  EXPECT_EQ(cfg["vcpus"], 1);
+  ASSERT_EQ(cfg["disks"].size(), 2u);
+  EXPECT_TRUE(cfg["disks"][0]["readonly"].get<bool>());
+  EXPECT_NE(cfg["disks"][1]["path"].get<std::string>().find("vm-rw.ext4"), std::string::npos);
+  EXPECT_FALSE(cfg["disks"][1]["readonly"].get<bool>());
+  EXPECT_EQ(cfg["consoles"].size(), 3u);  // hvc0 stdio, hvc1 stderr, hvc2 control
+  EXPECT_GE(cfg["relay"]["monitor"].get<int>(), 0);
+  EXPECT_FALSE(cfg["relay"]["tty"].get<bool>());
+  EXPECT_FALSE(cfg["raw_kernel"].get<bool>());
+}
+
+TEST_F(VmmFromEngine, AnHvrunVmmThatCannotBeExecutedIsReportedInOneLine) {
+  HVRUN_REQUIRE_ROOT();
+  TempDir d;
+  std::string bad = d.path() + "/hvrun-vmm";
+  std::ofstream(bad) << "not a program\n";  // executable bit, no #! and no ELF header: ENOEXEC
+  ASSERT_EQ(::chmod(bad.c_str(), 0755), 0);
+  Result r = vm_run(bad, d.path() + "/unused");
+  EXPECT_EQ(r.code, 125);
+  EXPECT_NE(r.err.find("exec " + bad + " failed: errno " + std::to_string(ENOEXEC)), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+}
+
+TEST_F(VmmFromEngine, AMissingHvrunVmmIsRefusedBeforeAnythingIsCreated) {
+  HVRUN_REQUIRE_ROOT();
+  Result r = vm_run("/nonexistent/hvrun-vmm", "/dev/null");
+  EXPECT_EQ(r.code, 125);
+  EXPECT_NE(r.err.find("HVRUN_VMM=/nonexistent/hvrun-vmm is not an executable file"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_EQ(trim(hv({"ps", "-aq"}).out), "");
+}
+
 }  // namespace
 }  // namespace hvrun::test
