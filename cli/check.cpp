@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "engine/vm_backend.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "vmm/kvm_kind.hpp"
@@ -137,10 +138,19 @@ nlohmann::json gather() {
   j["guest_kernel"] = {{"built", gk.present}, {"path", gk.vmlinux}, {"release", gk.release}};
   auto gi = find_guest_init();
   j["guest_init"] = {{"present", !gi.empty()}, {"path", gi}};
+  // The VMM process of `hvrun vmm` and `hvrun --vm` (the one they would run).
+  std::string vmm_path, vmm_error;
+  try {
+    vmm_path = engine::require_vmm();
+  } catch (const Error& e) {
+    vmm_error = e.what();
+  }
+  j["vmm"] = {{"present", !vmm_path.empty()}, {"path", vmm_path.empty() ? engine::find_vmm() : vmm_path}};
+  if (!vmm_error.empty()) j["vmm"]["error"] = vmm_error;
 
   const bool cgroups_ok = cg.layout != "none";
   j["container_mode_ready"] = cgroups_ok && j["overlayfs"].get<bool>() && all_ns && seccomp && filter;
-  j["vm_mode_ready"] = kvm.boots_linux() && gk.present && !gi.empty();
+  j["vm_mode_ready"] = kvm.boots_linux() && gk.present && !gi.empty() && !vmm_path.empty();
   return j;
 }
 
@@ -187,6 +197,9 @@ void print_human(const nlohmann::json& j) {
   const auto& gi = j["guest_init"];
   std::printf("guest-init:     %s\n", gi["present"].get<bool>() ? gi["path"].get<std::string>().c_str()
                                                                : "missing (build hvrun-guest-init or run scripts/setup.sh)");
+  const auto& v = j["vmm"];
+  std::printf("hvrun-vmm:      %s\n", v["present"].get<bool>() ? v["path"].get<std::string>().c_str()
+                                                              : v["error"].get<std::string>().c_str());
   std::printf("container mode: %s\n", j["container_mode_ready"].get<bool>() ? "ready" : "NOT ready (see above)");
   std::string vm = j["vm_mode_ready"].get<bool>() ? "ready" : "NOT ready: ";
   if (!j["vm_mode_ready"].get<bool>()) {
@@ -194,6 +207,7 @@ void print_human(const nlohmann::json& j) {
     if (!k["boots_linux"].get<bool>()) why += "KVM kind " + k["kind"].get<std::string>() + " cannot boot Linux guests";
     if (!g["built"].get<bool>()) why += std::string(why.empty() ? "" : "; ") + "guest kernel not built";
     if (!gi["present"].get<bool>()) why += std::string(why.empty() ? "" : "; ") + "guest-init missing";
+    if (!v["present"].get<bool>()) why += std::string(why.empty() ? "" : "; ") + "hvrun-vmm missing";
     vm += why;
   }
   std::printf("VM mode:        %s\n", vm.c_str());

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace hvrun::cli {
 
@@ -32,5 +33,9 @@ void register_check(CLI::App& app, Context& ctx, Action& action);    // check
 void register_version(CLI::App& app, Context& ctx, Action& action);  // version
 void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune
 void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
+
+// `hvrun [--debug] vmm WORDS...`: execs hvrun-vmm WORDS... in place (same
+// PID, process name hvrun-vmm). Returns only by throwing Error.
+[[noreturn]] void exec_vmm(const std::vector<std::string>& words, bool debug);
 
 }  // namespace hvrun::cli

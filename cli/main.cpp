@@ -19,17 +19,29 @@ int main(int argc, char** argv) {
   // `hvrun --container IMAGE CMD` and `hvrun --vm IMAGE CMD` are shorthand
   // for `hvrun run --container ...`: insert "run" before the first of them
   // when it comes before any subcommand.
+  // `hvrun vmm ...` becomes hvrun-vmm (vmm/tool/) right away, in place:
+  // the VMM process then carries none of this binary's code or heap.
   std::vector<std::string> args(argv, argv + argc);
+  bool debug = false;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--container" || a == "--vm") {
       args.insert(args.begin() + static_cast<long>(i), "run");
       break;
     }
+    if (a == "vmm") {
+      try {
+        exec_vmm(std::vector<std::string>(args.begin() + static_cast<long>(i) + 1, args.end()), debug);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "hvrun: %s\n", e.what());
+        return 125;
+      }
+    }
     if (a == "--root") {
       ++i;
       continue;
     }
+    if (a == "--debug") debug = true;
     if (a.rfind("--root=", 0) == 0 || a == "--debug") continue;
     break;  // first non-global word: a subcommand, leave as is
   }

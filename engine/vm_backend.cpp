@@ -7,8 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,12 +19,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "vmm/kvm_kind.hpp"
 #include "vmm/tap.hpp"
+#include "vmm/tool/launch.hpp"
+#include "vmm/tool/relay.hpp"
 #include "vmm/vm.hpp"
 
 extern char** environ;
@@ -149,107 +149,24 @@ void make_initramfs(const std::string& path, const std::string& guest_init, cons
   ::archive_write_free(a);
 }
 
-void close_other_fds(std::vector<int> keep) {
-  std::sort(keep.begin(), keep.end());
+// In the forked child, before exec: closes every fd but `keep` (sorted,
+// may hold -1 and duplicates) and clears FD_CLOEXEC on those. Only
+// async-signal-safe calls: the monitor may have other threads.
+void keep_only_fds(const std::vector<int>& keep) {
   unsigned next = 0;
   for (int fd : keep) {
     if (fd < 0 || unsigned(fd) < next) continue;
     if (unsigned(fd) > next) ::close_range(next, unsigned(fd) - 1, 0);
     next = unsigned(fd) + 1;
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC)) ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
   }
   ::close_range(next, ~0u, 0);
 }
 
-// Signals sent to the VMM process (`hvrun kill -s TERM`, `hvrun stop`) are
-// meant for the workload, as they are for a container's init: the VMM passes
-// them into the guest over the control channel. SIGKILL still ends the VMM.
-constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT};
-int g_signal_pipe = -1;
-extern "C" void forward_signal_handler(int sig) {
-  int saved = errno;
-  unsigned char b = static_cast<unsigned char>(sig);
-  if (g_signal_pipe >= 0) (void)!::write(g_signal_pipe, &b, 1);
-  errno = saved;
-}
-
-struct RelayFds {
-  int signals;  // read end of the signal self-pipe
-  int monitor;  // to/from the monitor (control_)
-  int hvc2;     // to/from the guest's control console
-  int gate;     // into the guest's hvc0
-  int input;    // stdin, or the host side of the tty; -1: none
-  bool tty;
-};
-
-// Runs in the VMM process beside the VMM's own threads: passes control lines
-// both ways, and lets input through to hvc0 only once guest-init said
-// {"event":"ready"} (before that the guest's console could echo it). At the
-// end of non-tty input it waits until the VMM has taken every byte, then
-// sends {"stdin_eof":true}.
-void relay_loop(RelayFds f) {
-  bool ready = false, input_open = f.input >= 0, eof_sent = false;
-  auto send_eof = [&] {
-    if (f.tty || eof_sent) return;
-    eof_sent = true;
-    if (std::getenv("HVRUN_VM_TRACE")) std::fprintf(stderr, "[relay] host->guest: stdin_eof\n");
-    write_all_fd(f.hvc2, "{\"stdin_eof\":true}\n");
-  };
-  std::string from_guest;
-  char buf[16384];
-  const bool trace = std::getenv("HVRUN_VM_TRACE") != nullptr;
-  if (trace) std::fprintf(stderr, "[relay] start monitor=%d hvc2=%d gate=%d input=%d\n", f.monitor, f.hvc2, f.gate, f.input);
-  for (;;) {
-    struct pollfd p[4] = {{f.monitor, POLLIN, 0},
-                          {f.hvc2, POLLIN, 0},
-                          {ready && input_open ? f.input : -1, POLLIN, 0},
-                          {f.signals, POLLIN, 0}};
-    if (::poll(p, 4, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (trace) std::fprintf(stderr, "[relay] poll %x %x %x %x\n", p[0].revents, p[1].revents, p[2].revents, p[3].revents);
-    if (p[3].revents) {
-      unsigned char sigs[64];
-      ssize_t n = ::read(f.signals, sigs, sizeof sigs);
-      for (ssize_t i = 0; i < n; ++i) write_all_fd(f.hvc2, "{\"signal\":" + std::to_string(int(sigs[i])) + "}\n");
-    }
-    if (p[0].revents) {
-      ssize_t n = ::read(f.monitor, buf, sizeof buf);
-      if (n <= 0) return;  // the monitor is gone; PDEATHSIG follows
-      write_all_fd(f.hvc2, std::string(buf, size_t(n)));
-    }
-    if (p[1].revents) {
-      ssize_t n = ::read(f.hvc2, buf, sizeof buf);
-      if (n <= 0) return;
-      std::string chunk(buf, size_t(n));
-      if (std::getenv("HVRUN_VM_TRACE")) std::fprintf(stderr, "[relay] guest->host: %s", chunk.c_str());
-      write_all_fd(f.monitor, chunk);
-      if (!ready) {
-        from_guest += chunk;
-        if (from_guest.find("\"ready\"") != std::string::npos) {
-          ready = true;
-          if (!input_open) send_eof();  // no stdin at all: like /dev/null
-        }
-      }
-    }
-    if (p[2].revents) {
-      ssize_t n = ::read(f.input, buf, sizeof buf);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n > 0) {
-        write_all_fd(f.gate, std::string(buf, size_t(n)));
-      } else {
-        input_open = false;
-        if (!f.tty) {
-          for (int i = 0; i < 5000; ++i) {  // the VMM drains the gate as the guest reads
-            int queued = 0;
-            if (::ioctl(f.gate, SIOCOUTQ, &queued) < 0 || queued == 0) break;
-            ::usleep(1000);
-          }
-          send_eof();
-        }
-      }
-    }
-  }
+bool is_executable_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
 // Test hook: HVRUN_VM_TEST_NETCFG holds a NetConfig as JSON; a VM started
@@ -347,7 +264,9 @@ class VmBackend final : public Backend {
     if (spec.net == "bridge") tap = open_bridge_tap(spec);
     make_initramfs(initrd, assets_.guest_init, nlohmann::json(spec).dump());
 
-    vmm::VmConfig cfg;
+    const std::string vmm_path = assets_.vmm.empty() ? require_vmm() : assets_.vmm;
+    vmm::tool::Launch launch;
+    vmm::VmConfig& cfg = launch.vm;
     cfg.kernel = assets_.kernel;
     cfg.initrd = initrd;
     cfg.cmdline = "console=ttyS0 reboot=k panic=-1 quiet";
@@ -358,7 +277,7 @@ class VmBackend final : public Backend {
     for (auto& d : volume_disks) cfg.disks.push_back({d, true});
     if (tap) cfg.nics.push_back({tap.get(), spec.netcfg.mac});
 
-    // Wiring (the VMM process relays; see relay_loop):
+    // Wiring (hvrun-vmm's relay thread passes lines; see vmm/tool/relay.hpp):
     //   hvc0 in  <- gate <- stdin (or the host side of the tty)   [only after "ready"]
     //   hvc0 out -> stdout (or the tty)     hvc1 out -> stderr
     //   hvc2     <-> relay <-> control_ (this monitor: signals, winsize, exit event)
@@ -386,42 +305,55 @@ class VmBackend final : public Backend {
     if (!console) throw_sys("create", console_log_);
     cfg.serial_out_fd = console.get();
     Pipe result = Pipe::make();
+    launch.relay = {control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), input, spec.tty};
+    launch.result_fd = result.write.get();
+
+    // The launch config travels in a memfd (no size limit, nothing on disk).
+    UniqueFd config(::memfd_create("hvrun-vmm-launch", MFD_CLOEXEC));
+    if (!config) throw_sys("memfd_create for the VMM's launch config");
+    write_all_fd(config.get(), vmm::tool::launch_to_json(launch));
+    // Everything the child needs is made now: between fork and exec it may
+    // only make async-signal-safe calls (the monitor may have threads).
+    // Only what the VMM uses stays open: an inherited copy of the monitor's
+    // stdin pipe (write end) would keep the guest's stdin from ever ending.
+    std::vector<int> keep = {0, 1, 2, stdio.out, stdio.err, input, console.get(), result.write.get(),
+                             control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(),
+                             hvc0_vmm_in.get(), tty_vmm.get(), tap.get(), config.get()};
+    std::sort(keep.begin(), keep.end());
+    const std::string launch_fd = std::to_string(config.get());
+    const char* argv[] = {vmm_path.c_str(), "--launch-fd", launch_fd.c_str(), nullptr};
+    // If exec fails, the child says why on the result pipe: {"reason":3,"detail":"exec PATH failed: errno N"}.
+    std::string detail = nlohmann::json("exec " + vmm_path + " failed: errno ").dump();  // quoted, escaped
+    const std::string exec_failed_head = "{\"reason\":" + std::to_string(int(vmm::VmResult::Reason::Error)) +
+                                         ",\"detail\":" + detail.substr(0, detail.size() - 1);
+    // The signals hvrun-vmm forwards into the guest stay blocked across exec
+    // so that none ends it before its handlers are in place.
+    sigset_t blocked;
+    vmm::tool::forwarded_signals(&blocked);
+    const pid_t monitor = ::getpid();
 
     pid_t pid = ::fork();
     if (pid < 0) throw_sys("fork VMM");
     if (pid == 0) {
-      // The VMM process. It dies with the monitor, like a container's init.
+      // The VMM process. It dies with the monitor, like a container's init
+      // (PDEATHSIG survives the exec: hvrun-vmm is not set-user-ID).
       ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::signal(SIGPIPE, SIG_IGN);
-      ::prctl(PR_SET_NAME, "hvrun-vmm", 0, 0, 0);
-      result.read.reset();
-      control_.reset();
-      tty_.reset();
-      // Only what the VMM uses stays open: an inherited copy of the monitor's
-      // stdin pipe (write end) would keep the guest's stdin from ever ending.
-      close_other_fds({0, 1, 2, stdio.out, stdio.err, input, console.get(), result.write.get(), control_child.get(),
-                       hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), hvc0_vmm_in.get(), tty_vmm.get(), tap.get()});
-      int sp[2];
-      if (::pipe2(sp, O_CLOEXEC | O_NONBLOCK) < 0) ::_exit(125);
-      g_signal_pipe = sp[1];
-      struct sigaction sa {};
-      sa.sa_handler = forward_signal_handler;
-      sa.sa_flags = SA_RESTART;
-      for (int sig : kForwardedSignals) ::sigaction(sig, &sa, nullptr);
-      RelayFds fds{sp[0], control_child.get(), hvc2_relay.get(), hvc0_gate.get(), input, spec.tty};
-      std::thread relay(relay_loop, fds);
-      vmm::VmResult r = vmm::run_vm(cfg);
-      // Let the relay pass on the guest's last words (the exit event) before
-      // this process ends: EOF on hvc2 ends its loop once it has read them.
-      ::shutdown(hvc2_vmm.get(), SHUT_WR);
-      relay.join();
-      nlohmann::json j = {{"reason", int(r.reason)}, {"detail", r.detail}, {"boot_ns", r.boot_ns},
-                          {"broken", r.broken_devices}};
-      write_all_fd(result.write.get(), j.dump());
-      ::_exit(r.reason == vmm::VmResult::Reason::Error ? 125 : 0);
+      if (::getppid() != monitor) ::_exit(125);
+      ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
+      const int result_fd = result.write.get();
+      keep_only_fds(keep);
+      ::execv(argv[0], const_cast<char* const*>(argv));
+      int err = errno;
+      char digits[16];
+      int n = 0;
+      do {
+        digits[sizeof digits - 1 - n++] = char('0' + err % 10);
+        err /= 10;
+      } while (err && n < 15);
+      (void)!::write(result_fd, exec_failed_head.data(), exec_failed_head.size());
+      (void)!::write(result_fd, digits + sizeof digits - n, size_t(n));
+      (void)!::write(result_fd, "\"}", 2);
+      ::_exit(127);
     }
     pid_ = pid;
     result_ = std::move(result.read);
@@ -519,6 +451,34 @@ std::string find_guest_init() {
   return "/usr/local/lib/hvrun/guest-init";
 }
 
+std::string find_vmm() {
+  if (const char* e = std::getenv("HVRUN_VMM"); e && *e) return e;
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = 0;
+    std::string dir(self);
+    dir = dir.substr(0, dir.rfind('/'));
+    std::string built = dir + "/../vmm/tool/hvrun-vmm";
+    if (is_executable_file(built)) return built;
+  }
+  const std::string installed = "/usr/local/lib/hvrun/hvrun-vmm";
+  return is_executable_file(installed) ? installed : "";
+}
+
+std::string require_vmm() {
+  if (const char* e = std::getenv("HVRUN_VMM"); e && *e) {
+    if (!is_executable_file(e))
+      throw Error(std::string("HVRUN_VMM=") + e + " is not an executable file (unset it to use the installed hvrun-vmm)");
+    return e;
+  }
+  std::string path = find_vmm();
+  if (path.empty())
+    throw Error("hvrun-vmm not found beside this hvrun (../vmm/tool/) nor at /usr/local/lib/hvrun/hvrun-vmm "
+                "(run scripts/setup.sh, or set HVRUN_VMM)");
+  return path;
+}
+
 VmAssets locate_vm_assets(bool debug) {
   VmAssets a;
   a.debug = debug;
@@ -534,6 +494,7 @@ VmAssets locate_vm_assets(bool debug) {
   a.guest_init = find_guest_init();
   if (::access(a.guest_init.c_str(), X_OK) != 0)
     throw_sys("guest-init", a.guest_init + " (run scripts/setup.sh, or set HVRUN_GUEST_INIT)");
+  a.vmm = require_vmm();
   return a;
 }
 

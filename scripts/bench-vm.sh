@@ -33,7 +33,7 @@ die() { echo "bench-vm.sh: $*" >&2; exit 1; }
 
 if [ "${BENCH_VM_INSIDE:-}" != 1 ]; then
   [ "$(id -u)" = 0 ] || die "run as root"
-  [ -x "$HVRUN" ] || die "$HVRUN missing (build: ninja -C build hvrun hvrun-guest-init)"
+  [ -x "$HVRUN" ] || die "$HVRUN missing (build: ninja -C build hvrun hvrun-vmm hvrun-guest-init)"
   [ -f "$KDIR/vmlinux" ] || die "no guest kernel in $KDIR (scripts/build-kernel.sh)"
   command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found"
   # Everything that needs a compiler or many files is made here, not under TCG.

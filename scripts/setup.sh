@@ -49,6 +49,10 @@ if [ -x "$BUILD/guest-init/hvrun-guest-init" ]; then
   install -d /usr/local/lib/hvrun
   install -m 0755 "$BUILD/guest-init/hvrun-guest-init" /usr/local/lib/hvrun/guest-init
 fi
+if [ -x "$BUILD/vmm/tool/hvrun-vmm" ]; then  # the VMM process of `hvrun vmm` and `hvrun --vm`
+  install -d /usr/local/lib/hvrun
+  install -m 0755 "$BUILD/vmm/tool/hvrun-vmm" /usr/local/lib/hvrun/hvrun-vmm
+fi
 if [ -x "$BUILD/compare/hvrun-suite" ]; then  # hvrun compare's micro-workloads
   install -d /usr/local/lib/hvrun
   install -m 0755 "$BUILD/compare/hvrun-suite" /usr/local/lib/hvrun/hvrun-suite

@@ -19,3 +19,7 @@ if(TARGET hvrun_unit_tests)
   target_compile_definitions(hvrun_unit_tests PRIVATE HVRUN_TEST_GUEST_DIR="${HVRUN_GUEST_DIR}")
   add_dependencies(hvrun_unit_tests hvrun_test_guests)
 endif()
+if(TARGET hvrun_integration_tests)  # vmm_tool_test.cpp boots them through hvrun-vmm
+  target_compile_definitions(hvrun_integration_tests PRIVATE HVRUN_TEST_GUEST_DIR="${HVRUN_GUEST_DIR}")
+  add_dependencies(hvrun_integration_tests hvrun_test_guests)
+endif()

@@ -1,0 +1,108 @@
+#include "vmm/tool/launch.hpp"
+
+#include <fcntl.h>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.hpp"
+
+namespace hvrun::vmm::tool {
+
+using nlohmann::json;
+
+std::string launch_to_json(const Launch& l) {
+  const VmConfig& c = l.vm;
+  json disks = json::array(), consoles = json::array(), nics = json::array();
+  for (const auto& d : c.disks) disks.push_back({{"path", d.path}, {"readonly", d.readonly}});
+  for (const auto& k : c.consoles) consoles.push_back({{"in", k.in_fd}, {"out", k.out_fd}});
+  for (const auto& n : c.nics) nics.push_back({{"tap_fd", n.tap_fd}, {"mac", n.mac}});
+  json j = {{"kernel", c.kernel},
+            {"initrd", c.initrd},
+            {"cmdline", c.cmdline},
+            {"mem_bytes", c.mem_bytes},
+            {"vcpus", c.vcpus},
+            {"disks", disks},
+            {"consoles", consoles},
+            {"nics", nics},
+            {"serial_out_fd", c.serial_out_fd},
+            {"serial_in_fd", c.serial_in_fd},
+            {"raw_kernel", c.raw_kernel},
+            {"debug", c.debug},
+            {"relay",
+             {{"monitor", l.relay.monitor},
+              {"hvc2", l.relay.hvc2},
+              {"hvc2_vmm", l.relay.hvc2_vmm},
+              {"gate", l.relay.gate},
+              {"input", l.relay.input},
+              {"tty", l.relay.tty}}},
+            {"result_fd", l.result_fd}};
+  return j.dump();
+}
+
+namespace {
+
+void check_fd(int fd, const std::string& field) {
+  if (fd < -1) throw Error("launch config: " + field + " is not an fd: " + std::to_string(fd));
+  if (fd >= 0 && ::fcntl(fd, F_GETFD) < 0) throw Error("launch config: " + field + " = fd " + std::to_string(fd) + " is not open");
+}
+
+}  // namespace
+
+Launch launch_from_json(const std::string& text, bool check_fds) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error("launch config: not a JSON object");
+  Launch l;
+  VmConfig& c = l.vm;
+  try {
+    c.kernel = j.at("kernel").get<std::string>();
+    c.initrd = j.at("initrd").get<std::string>();
+    c.cmdline = j.at("cmdline").get<std::string>();
+    c.mem_bytes = j.at("mem_bytes").get<uint64_t>();
+    c.vcpus = j.at("vcpus").get<unsigned>();
+    for (const auto& d : j.at("disks")) c.disks.push_back({d.at("path").get<std::string>(), d.at("readonly").get<bool>()});
+    for (const auto& k : j.at("consoles")) c.consoles.push_back({k.at("in").get<int>(), k.at("out").get<int>()});
+    for (const auto& n : j.at("nics")) c.nics.push_back({n.at("tap_fd").get<int>(), n.at("mac").get<std::string>()});
+    c.serial_out_fd = j.at("serial_out_fd").get<int>();
+    c.serial_in_fd = j.at("serial_in_fd").get<int>();
+    c.raw_kernel = j.at("raw_kernel").get<bool>();
+    c.debug = j.at("debug").get<bool>();
+    const json& r = j.at("relay");
+    l.relay.monitor = r.at("monitor").get<int>();
+    l.relay.hvc2 = r.at("hvc2").get<int>();
+    l.relay.hvc2_vmm = r.at("hvc2_vmm").get<int>();
+    l.relay.gate = r.at("gate").get<int>();
+    l.relay.input = r.at("input").get<int>();
+    l.relay.tty = r.at("tty").get<bool>();
+    l.result_fd = j.at("result_fd").get<int>();
+  } catch (const json::exception& e) {
+    throw Error(std::string("launch config: ") + e.what());
+  }
+  if (c.kernel.empty()) throw Error("launch config: no kernel");
+  if (l.relay.monitor >= 0 && l.relay.hvc2 < 0) throw Error("launch config: a relay needs relay.hvc2");
+  if (check_fds) {
+    for (size_t i = 0; i < c.consoles.size(); ++i) {
+      check_fd(c.consoles[i].in_fd, "consoles[" + std::to_string(i) + "].in");
+      check_fd(c.consoles[i].out_fd, "consoles[" + std::to_string(i) + "].out");
+    }
+    for (size_t i = 0; i < c.nics.size(); ++i) {
+      if (c.nics[i].tap_fd < 0) throw Error("launch config: nics[" + std::to_string(i) + "] has no tap fd");
+      check_fd(c.nics[i].tap_fd, "nics[" + std::to_string(i) + "].tap_fd");
+    }
+    check_fd(c.serial_out_fd, "serial_out_fd");
+    check_fd(c.serial_in_fd, "serial_in_fd");
+    check_fd(l.relay.monitor, "relay.monitor");
+    check_fd(l.relay.hvc2, "relay.hvc2");
+    check_fd(l.relay.hvc2_vmm, "relay.hvc2_vmm");
+    check_fd(l.relay.gate, "relay.gate");
+    check_fd(l.relay.input, "relay.input");
+    check_fd(l.result_fd, "result_fd");
+  }
+  return l;
+}
+
+std::string result_to_json(const VmResult& r) {
+  json j = {{"reason", int(r.reason)}, {"detail", r.detail}, {"boot_ns", r.boot_ns}, {"broken", r.broken_devices}};
+  return j.dump();
+}
+
+}  // namespace hvrun::vmm::tool

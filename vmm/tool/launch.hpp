@@ -1,0 +1,41 @@
+// How the engine's VM backend (engine/vm_backend.cpp) starts hvrun-vmm: it
+// forks, keeps only the fds the VM needs (without FD_CLOEXEC) and execs
+//   hvrun-vmm --launch-fd N
+// where fd N (a memfd) holds one JSON object, the Launch below: the VmConfig
+// with fd numbers as they are in hvrun-vmm, the relay's fds and the fd that
+// gets the result. hvrun-vmm writes to `result_fd`, when the VM has ended,
+//   {"reason":R,"detail":"...","boot_ns":N,"broken":["..."]}
+// (R = int(VmResult::Reason)) and exits 125 on Reason::Error, else 0.
+#pragma once
+#include <string>
+
+#include "vmm/vm.hpp"
+
+namespace hvrun::vmm::tool {
+
+// The relay (relay.hpp) passes control lines between the monitor and the
+// guest's hvc2, and input to hvc0 once the guest is ready.
+struct RelayConfig {
+  int monitor = -1;   // to/from the monitor (its control socket); -1: no relay
+  int hvc2 = -1;      // the relay's end of the guest's control console
+  int hvc2_vmm = -1;  // the VMM's end of it (shut down for writing when the VM ends)
+  int gate = -1;      // into the guest's hvc0
+  int input = -1;     // stdin, or the host side of the tty; -1: none
+  bool tty = false;
+};
+
+struct Launch {
+  VmConfig vm;
+  RelayConfig relay;
+  int result_fd = -1;
+};
+
+std::string launch_to_json(const Launch& l);
+// Throws Error ("launch config: ...") on malformed JSON, a missing or
+// mistyped field, or an fd number that is not open in this process.
+Launch launch_from_json(const std::string& text, bool check_fds = true);
+
+// The result line written to result_fd.
+std::string result_to_json(const VmResult& r);
+
+}  // namespace hvrun::vmm::tool

@@ -1,0 +1,197 @@
+// hvrun-vmm: the VMM process, a small executable of its own (vmm/ + util/
+// only) so that the process that holds a VM costs little memory beside the
+// guest's RAM. Two ways in:
+//   `hvrun vmm ARGS...`  hvrun execs `hvrun-vmm ARGS...` in place (args.hpp):
+//                        the low-level VMM, like a tiny firecracker/lkvm.
+//   `hvrun --vm ...`     the engine's monitor forks and execs
+//                        `hvrun-vmm --launch-fd N` (launch.hpp, relay.hpp).
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "vmm/tap.hpp"
+#include "vmm/tool/args.hpp"
+#include "vmm/tool/launch.hpp"
+#include "vmm/tool/relay.hpp"
+#include "vmm/vm.hpp"
+
+namespace hvrun::vmm::tool {
+namespace {
+
+// Raw terminal on stdin while the VM runs (so keys reach the guest), restored on exit.
+class RawTerminal {
+ public:
+  RawTerminal() {
+    if (!::isatty(STDIN_FILENO) || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+    termios raw = saved_;
+    raw.c_iflag &= ~static_cast<tcflag_t>(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+    raw.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+    raw.c_cc[VMIN] = 1;
+    raw.c_cc[VTIME] = 0;
+    if (::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0) active_ = true;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+void on_stop_signal(int) { request_stop(); }
+
+const char* reason_name(VmResult::Reason r) {
+  switch (r) {
+    case VmResult::Reason::Reset: return "reset";
+    case VmResult::Reason::Halt: return "halt";
+    case VmResult::Reason::Shutdown: return "shutdown";
+    case VmResult::Reason::Error: return "error";
+  }
+  return "?";
+}
+
+void write_all_fd(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    off += size_t(n);
+  }
+}
+
+// `hvrun vmm`: serial console on stdout, stdin to ttyS0 (or hvc0).
+int run_command_line(const Args& a) {
+  VmConfig cfg;
+  cfg.kernel = a.kernel;
+  cfg.initrd = a.initrd;
+  cfg.cmdline = a.cmdline;
+  cfg.mem_bytes = a.mem_bytes;
+  cfg.vcpus = a.cpus;
+  cfg.raw_kernel = a.raw;
+  cfg.debug = a.debug;
+  cfg.disks = a.disks;
+  std::vector<UniqueFd> taps;  // open for as long as the VM runs
+  for (const auto& t : a.net_taps) {
+    std::string ifname;
+    taps.push_back(open_tap(t.name, &ifname));
+    if (!t.bridge.empty()) join_bridge(t.bridge, ifname);
+    link_up(ifname);
+    cfg.nics.push_back({taps.back().get(), t.mac});
+  }
+  cfg.serial_out_fd = STDOUT_FILENO;
+  if (a.console_stdio) {
+    cfg.consoles.push_back({STDIN_FILENO, STDOUT_FILENO});
+    if (cfg.cmdline.find("console=hvc0") == std::string::npos) cfg.cmdline += " console=hvc0";
+  } else {
+    cfg.serial_in_fd = STDIN_FILENO;
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+  VmResult r;
+  {
+    RawTerminal raw;
+    r = run_vm(cfg);
+  }
+  for (const auto& b : r.broken_devices) std::fprintf(stderr, "hvrun: guest broke a device: %s\n", b.c_str());
+  const bool notable = r.detail.find("triple fault") != std::string::npos;
+  if ((a.debug && r.reason != VmResult::Reason::Error) || notable)
+    std::fprintf(stderr, "hvrun: vm ended: %s%s%s\n", reason_name(r.reason), r.detail.empty() ? "" : ": ", r.detail.c_str());
+  if (a.debug && r.boot_ns)
+    std::fprintf(stderr, "hvrun: boot timer: guest init reached after %.3f ms\n", static_cast<double>(r.boot_ns) / 1e6);
+  if (r.reason == VmResult::Reason::Error) throw Error("vm failed: " + r.detail);
+  return 0;
+}
+
+std::string read_launch(int fd) {
+  UniqueFd owned(fd);
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, off_t(text.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_sys("read the launch config from fd " + std::to_string(fd));
+    if (n == 0) break;
+    text.append(buf, size_t(n));
+  }
+  return text;
+}
+
+// `hvrun --vm`: the engine's monitor started us (launch.hpp).
+int run_launched(int launch_fd) {
+  Launch l = launch_from_json(read_launch(launch_fd));
+  ::signal(SIGPIPE, SIG_IGN);
+  // The monitor blocked the forwarded signals before exec so that none
+  // could end this process before their handlers are in place.
+  sigset_t fwd;
+  forwarded_signals(&fwd);
+  std::thread relay;
+  if (l.relay.monitor >= 0) {
+    int signals = install_signal_forwarding();
+    relay = std::thread(relay_loop, RelayFds{signals, l.relay.monitor, l.relay.hvc2, l.relay.gate, l.relay.input, l.relay.tty});
+  } else {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  }
+  ::sigprocmask(SIG_UNBLOCK, &fwd, nullptr);
+  VmResult r;
+  try {
+    r = run_vm(l.vm);
+  } catch (const std::exception& e) {  // e.g. the kernel cannot be read: the monitor reports it
+    r.reason = VmResult::Reason::Error;
+    r.detail = e.what();
+  }
+  // Let the relay pass on the guest's last words (the exit event) before
+  // this process ends: EOF on hvc2 ends its loop once it has read them.
+  if (l.relay.hvc2_vmm >= 0) ::shutdown(l.relay.hvc2_vmm, SHUT_WR);
+  if (relay.joinable()) relay.join();
+  if (l.result_fd >= 0) write_all_fd(l.result_fd, result_to_json(r));
+  return r.reason == VmResult::Reason::Error ? 125 : 0;
+}
+
+}  // namespace
+}  // namespace hvrun::vmm::tool
+
+int main(int argc, char** argv) {
+  using namespace hvrun::vmm::tool;
+  // The name tools look for (pgrep -x hvrun-vmm, bench-vm.sh), whatever the file is called.
+  ::prctl(PR_SET_NAME, "hvrun-vmm", 0, 0, 0);
+  Args a;
+  try {
+    a = parse_args(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hvrun: vmm: %s\n", e.what());
+    return 125;
+  }
+  if (a.help) {
+    std::fputs(usage().c_str(), stdout);
+    return 0;
+  }
+  try {
+    return a.launch_fd >= 0 ? run_launched(a.launch_fd) : run_command_line(a);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hvrun: %s\n", e.what());
+    return 125;
+  }
+}

@@ -1,0 +1,35 @@
+// The relay of an engine-launched VMM (hvrun --vm): a thread beside the
+// VMM's own that passes control lines both ways between the monitor and the
+// guest's hvc2, lets input through to hvc0 only once guest-init said
+// {"event":"ready"} (before that the guest's console could echo it), and at
+// the end of non-tty input waits until the VMM has taken every byte, then
+// sends {"stdin_eof":true}.
+//
+// Signals sent to the VMM process (`hvrun kill -s TERM`, `hvrun stop`) are
+// meant for the workload, as they are for a container's init: they travel
+// into the guest as {"signal":N} on hvc2. SIGKILL still ends the VMM.
+#pragma once
+#include <signal.h>
+
+namespace hvrun::vmm::tool {
+
+// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT.
+void forwarded_signals(sigset_t* set);
+
+// Installs the handlers that queue the forwarded signals for the relay
+// (a self-pipe) and returns the pipe's read end. Call once, before unblocking them.
+int install_signal_forwarding();
+
+struct RelayFds {
+  int signals;  // read end of the signal self-pipe (-1: none)
+  int monitor;  // to/from the monitor
+  int hvc2;     // to/from the guest's control console
+  int gate;     // into the guest's hvc0
+  int input;    // stdin, or the host side of the tty; -1: none
+  bool tty;
+};
+
+// Returns when the monitor or hvc2 reaches end of file.
+void relay_loop(RelayFds f);
+
+}  // namespace hvrun::vmm::tool
