@@ -336,13 +336,14 @@ void setup_boot_vcpu(Vcpu& vcpu, const GuestMemory& mem, const BootEntry& e) {
   vcpu.set_regs(r);
 }
 
-CpuidTable cpuid_for_vcpu(const CpuidTable& supported, unsigned id, unsigned vcpus) {
+CpuidTable cpuid_for_vcpu(const CpuidTable& supported, unsigned id, unsigned vcpus, const CpuidExtras& extras) {
   CpuidTable t = supported;
   for (auto& e : t.entries) {
     if (e.function == 1) {
       e.ebx = (e.ebx & 0x0000ffff) | (std::min(vcpus, 255u) << 16) | (id << 24);
       e.ecx |= 1u << 31;  // running under a hypervisor
       if (vcpus > 1) e.edx |= 1u << 28;  // HTT: the count in ebx is valid
+      if (extras.tsc_deadline) e.ecx |= 1u << 24;  // TSC-deadline LAPIC timer mode
     } else if (e.function == 0xb || e.function == 0x1f) {
       e.edx = id;
     }

@@ -232,9 +232,11 @@ Machine::Machine(const VmConfig& cfg)
   BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);
   write_mptable(mem_, cfg.vcpus);
   const CpuidTable cpuid = kvm_.supported_cpuid();
+  CpuidExtras extras;
+  extras.tsc_deadline = kvm_.has_cap(KVM_CAP_TSC_DEADLINE_TIMER);
   for (unsigned i = 0; i < cfg.vcpus; ++i) {
     auto v = std::make_unique<Vcpu>(kvm_, vm_, i);
-    v->set_cpuid(cpuid_for_vcpu(cpuid, i, cfg.vcpus));
+    v->set_cpuid(cpuid_for_vcpu(cpuid, i, cfg.vcpus, extras));
     try {
       v->set_msrs({{0x2ff, 0x806}});  // MTRRdefType: enabled, write-back default
     } catch (const Error&) {

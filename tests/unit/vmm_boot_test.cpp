@@ -213,3 +213,16 @@ TEST(VmmBoot, CpuidCarriesApicIdPerVcpu) {
   EXPECT_TRUE(c.entries[0].ecx & (1u << 31));
   EXPECT_EQ(c.entries[1].edx, 5u);
 }
+
+TEST(VmmBoot, CpuidAdvertisesTscDeadlineTimerOnlyWhenKvmEmulatesIt) {
+  CpuidTable t;
+  kvm_cpuid_entry2 leaf1{};
+  leaf1.function = 1;
+  t.entries = {leaf1};
+  EXPECT_FALSE(cpuid_for_vcpu(t, 0, 1).entries[0].ecx & (1u << 24));
+  CpuidExtras x;
+  x.tsc_deadline = true;
+  CpuidTable c = cpuid_for_vcpu(t, 0, 1, x);
+  EXPECT_TRUE(c.entries[0].ecx & (1u << 24));
+  EXPECT_TRUE(c.entries[0].ecx & (1u << 31));  // the other bits survive
+}
