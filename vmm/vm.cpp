@@ -162,6 +162,7 @@ class Machine {
   std::vector<Input> console_in_;  // parallel to slots_: console input / tap fds (-1 for disks)
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> boot_ns_{0};
+  uint64_t load_ns_ = 0, setup_ns_ = 0;
   std::mutex result_mu_;
   std::optional<VmResult> result_;
 };
@@ -229,7 +230,9 @@ Machine::Machine(const VmConfig& cfg)
     slots_.back().in_fd = n.tap_fd;
   }
 
+  const uint64_t t_load = now_ns();
   BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);
+  load_ns_ = now_ns() - t_load;
   write_mptable(mem_, cfg.vcpus);
   const CpuidTable cpuid = kvm_.supported_cpuid();
   CpuidExtras extras;
@@ -244,6 +247,7 @@ Machine::Machine(const VmConfig& cfg)
     if (i == 0) setup_boot_vcpu(*v, mem_, entry);  // APs wait for INIT/SIPI in the in-kernel LAPIC
     vcpus_.push_back(std::move(v));
   }
+  setup_ns_ = now_ns() - t0_;
 }
 
 Machine::~Machine() {
@@ -484,6 +488,9 @@ VmResult Machine::run() {
   int expected = -1;
   g_stop_fd.compare_exchange_strong(expected, stop_fd_.get());
   g_stop_requested = false;
+  if (cfg_.debug)
+    std::fprintf(stderr, "hvrun: vmm setup took %.3f ms (loading kernel, initrd: %.3f ms)\n", static_cast<double>(setup_ns_) / 1e6,
+                 static_cast<double>(load_ns_) / 1e6);
   for (unsigned i = 0; i < vcpus_.size(); ++i) threads_.emplace_back([this, i] { vcpu_loop(i); });
   try {
     io_loop();
@@ -504,6 +511,8 @@ VmResult Machine::run() {
   if (cfg_.debug && r.reason == VmResult::Reason::Shutdown)  // where was it when stopped?
     for (auto& v : vcpus_) r.detail += "; " + v->dump();
   r.boot_ns = boot_ns_;
+  r.setup_ns = setup_ns_;
+  r.load_ns = load_ns_;
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].transport->broken()) r.broken_devices.push_back("virtio slot " + std::to_string(i) + ": " + slots_[i].transport->broken_reason());
   return r;
