@@ -49,11 +49,29 @@ struct File {
       done += static_cast<uint64_t>(n);
     }
   }
-  // Copies [off, off+len) of the file to guest memory at gpa (checked).
+  // Puts [off, off+len) of the file into guest memory at gpa (checked).
+  // Whole pages are mapped copy-on-write from the page cache where file
+  // offset and guest address share their page offset (vmlinux segments and
+  // the page-aligned initrd do): the guest faults in only what it touches,
+  // and the VMM copies nothing (reading a 9 MiB vmlinux cost ~100 ms in the
+  // nested test host). Partial pages at either end are copied.
   void load(const GuestMemory& mem, uint64_t gpa, uint64_t len, uint64_t off) const {
     if (!mem.contains(gpa, len)) throw Error(path + ": does not fit in guest memory (" + std::to_string(len) + " bytes at guest address " + std::to_string(gpa) + ")");
+    if (off > size || len > size - off) throw Error(path + ": truncated (need " + std::to_string(len) + " bytes at offset " + std::to_string(off) + ")");
+    constexpr uint64_t kPage = 4096;
+    if (gpa % kPage == off % kPage) {
+      const uint64_t head = std::min(len, (kPage - gpa % kPage) % kPage);
+      const uint64_t whole = (len - head) & ~(kPage - 1);
+      if (whole >= kMapFileMin && mem.map_file(gpa + head, fd.get(), off + head, whole)) {
+        read_at(mem.translate(gpa, head), head, off);
+        const uint64_t tail = len - head - whole;
+        read_at(mem.translate(gpa + head + whole, tail), tail, off + head + whole);
+        return;
+      }
+    }
     read_at(mem.translate(gpa, len), len, off);
   }
+  static constexpr uint64_t kMapFileMin = 64 * 1024;  // smaller pieces: a copy is cheaper than a mapping
 };
 
 void write_cmdline(const GuestMemory& mem, const std::string& cmdline, uint64_t max) {
@@ -336,13 +354,14 @@ void setup_boot_vcpu(Vcpu& vcpu, const GuestMemory& mem, const BootEntry& e) {
   vcpu.set_regs(r);
 }
 
-CpuidTable cpuid_for_vcpu(const CpuidTable& supported, unsigned id, unsigned vcpus) {
+CpuidTable cpuid_for_vcpu(const CpuidTable& supported, unsigned id, unsigned vcpus, const CpuidExtras& extras) {
   CpuidTable t = supported;
   for (auto& e : t.entries) {
     if (e.function == 1) {
       e.ebx = (e.ebx & 0x0000ffff) | (std::min(vcpus, 255u) << 16) | (id << 24);
       e.ecx |= 1u << 31;  // running under a hypervisor
       if (vcpus > 1) e.edx |= 1u << 28;  // HTT: the count in ebx is valid
+      if (extras.tsc_deadline) e.ecx |= 1u << 24;  // TSC-deadline LAPIC timer mode
     } else if (e.function == 0xb || e.function == 0x1f) {
       e.edx = id;
     }

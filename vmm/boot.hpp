@@ -50,7 +50,16 @@ BootEntry load_raw(const GuestMemory& mem, const std::string& image);
 void write_mptable(const GuestMemory& mem, unsigned vcpus);
 // Registers and segments for the entry (page tables and GDT are in memory).
 void setup_boot_vcpu(Vcpu& vcpu, const GuestMemory& mem, const BootEntry& entry);
-// CPUID for one vCPU: the supported table with its APIC id in leaves 1, 0xb and 0x1f.
-CpuidTable cpuid_for_vcpu(const CpuidTable& supported, unsigned id, unsigned vcpus);
+// What the VMM's KVM can give a guest beyond KVM_GET_SUPPORTED_CPUID.
+struct CpuidExtras {
+  // KVM_CAP_TSC_DEADLINE_TIMER: the in-kernel LAPIC emulates TSC-deadline
+  // mode, but KVM leaves it to the VMM to advertise (CPUID.1:ECX[24]). With
+  // it Linux skips its LAPIC timer calibration (about 100 ms of guest time
+  // spent counting ticks; QEMU and Firecracker set it too).
+  bool tsc_deadline = false;
+};
+// CPUID for one vCPU: the supported table with its APIC id in leaves 1, 0xb
+// and 0x1f, the hypervisor bit, and `extras`.
+CpuidTable cpuid_for_vcpu(const CpuidTable& supported, unsigned id, unsigned vcpus, const CpuidExtras& extras = {});
 
 }  // namespace hvrun::vmm

@@ -14,6 +14,14 @@ GuestMemory GuestMemory::allocate(uint64_t size) {
   return GuestMemory(Mapping(p, size), size);
 }
 
+bool GuestMemory::map_file(uint64_t gpa, int fd, uint64_t off, uint64_t len) const {
+  if (!mapping_.data() || len == 0 || (gpa | off | len) % 4096 != 0) return false;
+  uint8_t* at = translate(gpa, len);
+  void* p = ::mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, static_cast<off_t>(off));
+  if (p == MAP_FAILED) return false;  // MAP_FIXED failing leaves the old mapping in place
+  return true;
+}
+
 uint8_t* GuestMemory::translate(uint64_t gpa, uint64_t len) const {
   if (!contains(gpa, len)) {
     char buf[128];

@@ -36,6 +36,15 @@ class GuestMemory {
   uint8_t* translate(uint64_t gpa, uint64_t len) const;
   bool contains(uint64_t gpa, uint64_t len) const { return len <= size_ && gpa <= size_ - len; }
 
+  // Maps [off, off+len) of the file `fd` copy-on-write at [gpa, gpa+len)
+  // in place of the anonymous pages there: no copy, and the guest's first
+  // touch of each page takes it straight from the page cache (a write
+  // makes a private copy; the file never changes). gpa, off and len must
+  // be page aligned and the range inside guest memory. Returns false (and
+  // changes nothing) when this is a view of memory owned elsewhere or the
+  // kernel refuses the mapping: the caller copies instead.
+  bool map_file(uint64_t gpa, int fd, uint64_t off, uint64_t len) const;
+
   void read(uint64_t gpa, void* out, uint64_t len) const { std::memcpy(out, translate(gpa, len), len); }
   void write(uint64_t gpa, const void* in, uint64_t len) const { std::memcpy(translate(gpa, len), in, len); }
   template <typename T>

@@ -45,8 +45,10 @@ class I8042 {
   // Appended to a Linux guest's command line, like virtio_mmio.device=: it
   // tells the kernel what this controller lacks, so it does not spend
   // seconds probing for it (i8042 waits 0.5 s per unanswered command; the
-  // boot went 2.2 s faster). Firecracker passes the same.
-  static constexpr const char* kLinuxParams = " i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd";
+  // boot went 2.2 s faster). Firecracker passes the same, less nokbd:
+  // there is no keyboard behind this controller, so the kernel need not
+  // probe one (atkbd: ~10 ms of port traffic under nested KVM).
+  static constexpr const char* kLinuxParams = " i8042.noaux i8042.nokbd i8042.nomux i8042.nopnp i8042.dumbkbd";
 
   uint8_t read(uint16_t port);
   // Returns true when the guest asked for a reset.

@@ -78,6 +78,8 @@ struct VmResult {
   enum class Reason { Reset, Halt, Shutdown, Error } reason = Reason::Error;
   std::string detail;  // for Error: what broke (e.g. "KVM_EXIT_INTERNAL_ERROR suberror 1 at rip=...")
   uint64_t boot_ns = 0;  // run_vm() entry to the first boot-timer write (0x3f0); 0: never
+  uint64_t setup_ns = 0;  // run_vm() entry to the first vCPU ready to run (VM, devices, images loaded)
+  uint64_t load_ns = 0;   // of which loading the kernel, initrd and command line
   std::vector<std::string> broken_devices;  // "virtio slot N: why" for devices a guest broke
 };
 

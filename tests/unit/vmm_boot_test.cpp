@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -212,4 +214,91 @@ TEST(VmmBoot, CpuidCarriesApicIdPerVcpu) {
   EXPECT_EQ(c.entries[0].ebx & 0xffff, 0xabcdu);
   EXPECT_TRUE(c.entries[0].ecx & (1u << 31));
   EXPECT_EQ(c.entries[1].edx, 5u);
+}
+
+TEST(VmmBoot, CpuidAdvertisesTscDeadlineTimerOnlyWhenKvmEmulatesIt) {
+  CpuidTable t;
+  kvm_cpuid_entry2 leaf1{};
+  leaf1.function = 1;
+  t.entries = {leaf1};
+  EXPECT_FALSE(cpuid_for_vcpu(t, 0, 1).entries[0].ecx & (1u << 24));
+  CpuidExtras x;
+  x.tsc_deadline = true;
+  CpuidTable c = cpuid_for_vcpu(t, 0, 1, x);
+  EXPECT_TRUE(c.entries[0].ecx & (1u << 24));
+  EXPECT_TRUE(c.entries[0].ecx & (1u << 31));  // the other bits survive
+}
+
+// A vmlinux segment big enough to be mapped from the page cache (not
+// copied) and an initrd whose size is not a page multiple: guest memory
+// holds exactly the file bytes, the bss after the segment is zero, and a
+// guest write to loaded pages changes guest memory only, never the file.
+TEST(VmmBoot, LargeSegmentAndInitrdLoadByteExactAndGuestWritesNeverReachTheFile) {
+  const uint64_t seg = 0x40000 + 0x123;  // 256 KiB + a partial page
+  std::vector<uint8_t> b(0x1000 + seg, 0);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_machine = EM_X86_64;
+  eh.e_phoff = sizeof eh;
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = 2;
+  std::memcpy(b.data(), &eh, sizeof eh);
+  Elf64_Phdr load{};
+  load.p_type = PT_LOAD;
+  load.p_offset = 0x1000;
+  load.p_paddr = 0x1000000;
+  load.p_filesz = seg;
+  load.p_memsz = seg + 0x3000;
+  Elf64_Phdr note{};
+  note.p_type = PT_NOTE;
+  note.p_offset = 0x200;
+  note.p_filesz = 20;
+  std::memcpy(&b[sizeof eh], &load, sizeof load);
+  std::memcpy(&b[sizeof eh + sizeof load], &note, sizeof note);
+  Elf64_Nhdr nh{4, 4, 18};
+  std::memcpy(&b[0x200], &nh, sizeof nh);
+  std::memcpy(&b[0x20c], "Xen", 4);
+  put<uint32_t>(b, 0x210, 0x1000000);
+  for (size_t i = 0x1000; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * 13 + (i >> 9));
+  std::vector<uint8_t> initrd(0x30000 + 77);
+  for (size_t i = 0; i < initrd.size(); ++i) initrd[i] = static_cast<uint8_t>(i * 31 + 5);
+  TempFile k(b), rd(initrd);
+
+  GuestMemory mem = GuestMemory::allocate(64 << 20);
+  std::memset(mem.translate(0x1000000 + seg, 0x3000), 0xee, 0x3000);  // stale bytes where the bss goes
+  load_linux(mem, k.path, rd.path, "");
+  auto mapped = [](const std::string& p) {  // is the file mapped into this process?
+    FILE* f = std::fopen("/proc/self/maps", "r");
+    char line[4096];
+    bool found = false;
+    while (f && std::fgets(line, sizeof line, f))
+      if (std::strstr(line, p.c_str())) found = true;
+    if (f) std::fclose(f);
+    return found;
+  };
+  EXPECT_TRUE(mapped(k.path));  // the segment's whole pages come from the page cache
+  EXPECT_TRUE(mapped(rd.path));
+  EXPECT_EQ(std::memcmp(mem.translate(0x1000000, seg), &b[0x1000], seg), 0);
+  const uint8_t* bss = mem.translate(0x1000000 + seg, 0x3000);
+  EXPECT_TRUE(std::all_of(bss, bss + 0x3000, [](uint8_t c) { return c == 0; }));
+  const uint64_t mods = at<uint64_t>(mem, kPvhInfoAddr + 0x10);
+  const uint64_t rd_addr = at<uint64_t>(mem, mods);
+  EXPECT_EQ(at<uint64_t>(mem, mods + 8), initrd.size());
+  EXPECT_EQ(std::memcmp(mem.translate(rd_addr, initrd.size()), initrd.data(), initrd.size()), 0);
+
+  // The guest scribbles over both: the files stay as they were.
+  std::memset(mem.translate(0x1000000, seg), 0, seg);
+  std::memset(mem.translate(rd_addr, initrd.size()), 0, initrd.size());
+  auto slurp = [](const std::string& p) {
+    std::vector<uint8_t> v;
+    FILE* f = std::fopen(p.c_str(), "rb");
+    int c;
+    while (f && (c = std::fgetc(f)) != EOF) v.push_back(static_cast<uint8_t>(c));
+    if (f) std::fclose(f);
+    return v;
+  };
+  EXPECT_EQ(slurp(k.path), b);
+  EXPECT_EQ(slurp(rd.path), initrd);
 }
