@@ -12,7 +12,8 @@
 # default 256), BENCH_VM_MEMRUNS (memory-sampling runs per VMM, default 3),
 # BENCH_VM_CPUS (test-host CPUs, default 2), HVRUN_GUEST_KERNEL_DIR.
 #
-# (a) boot to guest init: `hvrun vmm` vs `qemu-system-x86_64 -M microvm`, the
+# (a) boot to guest init: our VMM executable, hvrun-vmm (what `hvrun --vm`
+#     starts, and `hvrun vmm` execs), vs `qemu-system-x86_64 -M microvm`, the
 #     same PVH vmlinux, the same cmdline, the same initramfs whose /init
 #     (scripts/bench-vm-init.c) writes the boot-timer port 0x3f0, prints a
 #     marker on ttyS0 and reboots. Timed from process start to the marker on
@@ -70,8 +71,16 @@ MARK = b"BENCH-VM-INIT-REACHED"
 CMDLINE = "console=ttyS0 reboot=t panic=-1 quiet"
 HVRUN_VM_MEM = 256  # engine/vm_backend.cpp vm_guest_memory() without --memory
 
+# The VMM executable itself, as QEMU's is run itself ($HVRUN_VMM, else the
+# build's or the installed one, as the engine finds it).
+VMM = os.environ.get("HVRUN_VMM") or next(
+    (p for p in (os.path.join(os.path.dirname(HV), "..", "vmm", "tool", "hvrun-vmm"),
+                 "/usr/local/lib/hvrun/hvrun-vmm") if os.access(p, os.X_OK)), None)
+if not VMM:
+    sys.exit("bench-vm.sh: no hvrun-vmm next to " + HV + " or in /usr/local/lib/hvrun (build or set HVRUN_VMM)")
+
 def ours(extra=""):
-    return [HV, "--debug", "vmm", "--kernel", KERNEL, "--initrd", INITRD,
+    return [VMM, "--debug", "--kernel", KERNEL, "--initrd", INITRD,
             "--cmdline", CMDLINE + extra, "--mem", f"{MEM}M"]
 
 def qemu(extra=""):
@@ -253,7 +262,7 @@ print(f"ratio --vm/--container: {med[('hvrun-vm','exit_ms')]/med[('hvrun-contain
 print("(c) VMM memory while the guest idles after init, MiB (median of runs; overhead = total - guest RAM)")
 print(f"{'':22}{'runs':>5}{'Rss':>8}{'guest':>8}{'overhead':>10}{'private ovh':>13}")
 ovh = {}
-for t, label in (("ours", "hvrun vmm"), ("qemu", "qemu microvm"), ("hvrun-vm", "hvrun --vm (hvrun-vmm)")):
+for t, label in (("ours", "hvrun-vmm"), ("qemu", "qemu microvm"), ("hvrun-vm", "hvrun --vm (hvrun-vmm)")):
     s = mem[t]
     if not s: print(f"{label:22}{0:>5}  (no sample)"); continue
     f = lambda i: statistics.median(x[i] for x in s) / 1024
