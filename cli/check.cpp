@@ -77,24 +77,10 @@ bool filesystem_supported(const std::string& name) {
   return false;
 }
 
-std::string self_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  std::string p(buf, static_cast<size_t>(n));
-  return p.substr(0, p.rfind('/'));
-}
-
-// guest-init: $HVRUN_GUEST_INIT, then the installed copy, then the build tree
-// next to this hvrun binary.
+// guest-init: the one `hvrun --vm` would use (engine::find_guest_init), or "".
 std::string find_guest_init() {
-  std::vector<std::string> candidates;
-  if (const char* p = std::getenv("HVRUN_GUEST_INIT"); p && *p) candidates.push_back(p);
-  candidates.push_back("/usr/local/lib/hvrun/guest-init");
-  if (auto d = self_dir(); !d.empty()) candidates.push_back(d + "/../guest-init/hvrun-guest-init");
-  for (const auto& c : candidates)
-    if (::access(c.c_str(), X_OK) == 0) return c;
-  return "";
+  std::string p = engine::find_guest_init();
+  return ::access(p.c_str(), X_OK) == 0 ? p : "";
 }
 
 nlohmann::json gather() {

@@ -46,9 +46,13 @@ std::string readlink_str(const std::string& p) {
 // hvrun binary: the foreground hvrun (the monitor), the container's
 // pre-exec helpers and hvrun-vmm. The workload's own processes run another
 // executable and are left out.
+// The runtime's own processes: the hvrun binary (monitor, set-up helpers)
+// and the VMM executable it starts, hvrun-vmm.
 long rss_if_hvrun(pid_t pid, const std::string& hvrun_exe) {
   std::string base = "/proc/" + std::to_string(pid);
-  if (readlink_str(base + "/exe") != hvrun_exe) return 0;
+  std::string exe = readlink_str(base + "/exe");
+  bool vmm = exe.size() >= 10 && exe.compare(exe.size() - 10, 10, "/hvrun-vmm") == 0;
+  if (exe != hvrun_exe && !vmm) return 0;
   std::ifstream st(base + "/status");
   std::string line;
   while (std::getline(st, line))

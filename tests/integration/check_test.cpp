@@ -95,5 +95,21 @@ TEST(Check, GuestKernelReportFollowsHvrunKernelCache) {
   EXPECT_EQ(j["guest_kernel"]["release"], "6.1.999-x");
 }
 
+TEST(Check, GuestInitReportedIsTheOneVmModeUsesTheBuildsBesideThisHvrun) {
+  // The build's guest-init sits beside this hvrun (../guest-init/); VM mode
+  // uses it before an installed one, and check must name that same file.
+  std::string bin = hvrun_bin();
+  std::string built = bin.substr(0, bin.rfind('/')) + "/../guest-init/hvrun-guest-init";
+  if (::access(built.c_str(), X_OK) != 0) GTEST_SKIP() << "no guest-init built beside " << bin;
+  auto r = run({"env", "-u", "HVRUN_GUEST_INIT", bin, "check", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["guest_init"]["present"], true);
+  EXPECT_EQ(j["guest_init"]["path"], built) << r.out;
+  r = run({"env", "HVRUN_GUEST_INIT=/nonexistent/guest-init", bin, "check", "--json"});
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["guest_init"]["present"], false) << r.out;
+}
+
 }  // namespace
 }  // namespace hvrun::test

@@ -117,6 +117,7 @@ s_kill9() {
 s_compare() {
   "$HV" compare busybox -n 1 --modes vm --suite=getpid,pipe_pingpong --json /tmp/vm-e2e-compare.json; local rc=$?
   tr -d ' \n' </tmp/vm-e2e-compare.json | grep -o '"suite.getpid":{[^}]*"n":1,' | sed 's/^/json: /'
+  tr -d ' \n' </tmp/vm-e2e-compare.json | grep -o '"overhead_rss_mib":{[^}]*}' | sed 's/^/rss: /'
   return $rc
 }
 
