@@ -24,6 +24,7 @@
 #include "engine/terminal.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/fs.hpp"
 
 namespace hvrun::engine {
@@ -39,20 +40,6 @@ UniqueFd pidfd_open(pid_t pid) {
 void set_nonblock(int fd) {
   int fl = ::fcntl(fd, F_GETFL);
   if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-// False when the reader is gone (EPIPE) or the fd broke.
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 // Blocks the signals a foreground session forwards and reads them from a

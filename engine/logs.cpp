@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/fs.hpp"
 
 namespace hvrun::engine {
@@ -38,16 +39,6 @@ size_t utf8_len(std::string_view s, size_t i) {
   return n;
 }
 
-void write_all(int fd, std::string_view s) {
-  while (!s.empty()) {
-    ssize_t n = ::write(fd, s.data(), s.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // a closed reader must not stop the container's logging
-    }
-    s.remove_prefix(static_cast<size_t>(n));
-  }
-}
 
 }  // namespace
 
@@ -143,7 +134,7 @@ void LogWriter::write(Stream s, const char* data, size_t len) {
     }
     in.remove_prefix(nl + 1);
   }
-  if (!out.empty()) write_all(fd_.get(), out);
+  if (!out.empty()) (void)write_all(fd_.get(), out);  // a closed reader must not stop the logging
 }
 
 void LogWriter::flush() {
@@ -154,7 +145,7 @@ void LogWriter::flush() {
     emit(static_cast<Stream>(i), partial_[i], out);
     partial_[i].clear();
   }
-  if (!out.empty()) write_all(fd_.get(), out);
+  if (!out.empty()) (void)write_all(fd_.get(), out);  // a closed reader must not stop the logging
 }
 
 void print_logs(const std::string& path, const LogReadOptions& opts, int out_fd, int err_fd,
@@ -166,7 +157,7 @@ void print_logs(const std::string& path, const LogReadOptions& opts, int out_fd,
     auto e = parse_log_line(line);
     if (!e) return;
     std::string text = opts.timestamps ? e->time + " " + e->log : e->log;
-    write_all(e->stream == Stream::Stderr ? err_fd : out_fd, text);
+    (void)write_all(e->stream == Stream::Stderr ? err_fd : out_fd, text);
   };
   // Reads what is there now; returns complete lines.
   auto read_lines = [&]() {

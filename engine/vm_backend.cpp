@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "vmm/kvm_kind.hpp"
 #include "vmm/tap.hpp"
@@ -39,17 +40,6 @@ constexpr uint64_t kMiB = 1ull << 20;
 // the workload writes takes host space.
 constexpr uint64_t kRwDiskBytes = 4096 * kMiB;
 
-void write_all_fd(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    off += size_t(n);
-  }
-}
 
 std::string read_available(int fd) {
   std::string out;
@@ -311,7 +301,7 @@ class VmBackend final : public Backend {
     // The launch config travels in a memfd (no size limit, nothing on disk).
     UniqueFd config(::memfd_create("hvrun-vmm-launch", MFD_CLOEXEC));
     if (!config) throw_sys("memfd_create for the VMM's launch config");
-    write_all_fd(config.get(), vmm::tool::launch_to_json(launch));
+    (void)write_all(config.get(), vmm::tool::launch_to_json(launch));
     // Everything the child needs is made now: between fork and exec it may
     // only make async-signal-safe calls (the monitor may have threads).
     // Only what the VMM uses stays open: an inherited copy of the monitor's
@@ -408,12 +398,12 @@ class VmBackend final : public Backend {
       ::kill(pid_, SIGKILL);  // a VM killed hard is a VMM killed hard
       return;
     }
-    write_all_fd(control_.get(), "{\"signal\":" + std::to_string(sig) + "}\n");
+    (void)write_all(control_.get(), "{\"signal\":" + std::to_string(sig) + "}\n");
   }
 
   void resize(WinSize ws) override {
     if (pid_ <= 0 || reaped_ || !ws.rows || !ws.cols) return;
-    write_all_fd(control_.get(),
+    (void)write_all(control_.get(),
                  "{\"winsize\":[" + std::to_string(ws.rows) + "," + std::to_string(ws.cols) + "]}\n");
   }
 
@@ -437,31 +427,27 @@ uint64_t vm_guest_memory(int64_t memory_bytes) {
   return want < base ? base : want;
 }
 
-std::string find_guest_init() {
-  if (const char* e = std::getenv("HVRUN_GUEST_INIT"); e && *e) return e;
+// `rel` resolved against the directory of this hvrun binary (a build tree's
+// sibling outputs), or "" when /proc/self/exe cannot be read.
+static std::string beside_self(const std::string& rel) {
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = 0;
-    std::string dir(self);
-    dir = dir.substr(0, dir.rfind('/'));
-    std::string built = dir + "/../guest-init/hvrun-guest-init";
-    if (::access(built.c_str(), X_OK) == 0) return built;
-  }
+  if (n <= 0) return "";
+  std::string dir(self, size_t(n));
+  return dir.substr(0, dir.rfind('/')) + "/" + rel;
+}
+
+std::string find_guest_init() {
+  if (const char* e = std::getenv("HVRUN_GUEST_INIT"); e && *e) return e;
+  std::string built = beside_self("../guest-init/hvrun-guest-init");
+  if (!built.empty() && ::access(built.c_str(), X_OK) == 0) return built;
   return "/usr/local/lib/hvrun/guest-init";
 }
 
 std::string find_vmm() {
   if (const char* e = std::getenv("HVRUN_VMM"); e && *e) return e;
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = 0;
-    std::string dir(self);
-    dir = dir.substr(0, dir.rfind('/'));
-    std::string built = dir + "/../vmm/tool/hvrun-vmm";
-    if (is_executable_file(built)) return built;
-  }
+  std::string built = beside_self("../vmm/tool/hvrun-vmm");
+  if (!built.empty() && is_executable_file(built)) return built;
   const std::string installed = "/usr/local/lib/hvrun/hvrun-vmm";
   return is_executable_file(installed) ? installed : "";
 }

@@ -34,18 +34,6 @@ constexpr unsigned short kBootTimerPort = 0x3f0;
 int g_stderr_console = -1;  // hvc1 once open
 int g_control = -1;         // hvc2 once open
 
-void write_all(int fd, const char* p, size_t n) {
-  while (fd >= 0 && n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-void write_all(int fd, const std::string& s) { write_all(fd, s.data(), s.size()); }
 
 [[noreturn]] void reset_vm() {
   ::sync();

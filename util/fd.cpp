@@ -1,5 +1,7 @@
 #include "util/fd.hpp"
 
+#include <cerrno>
+
 #include <fcntl.h>
 
 #include "util/error.hpp"
@@ -10,6 +12,20 @@ Pipe Pipe::make() {
   int fds[2];
   check_sys(::pipe2(fds, O_CLOEXEC), "pipe2");
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+bool write_all(int fd, const void* p, size_t n) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    ssize_t w = ::write(fd, c, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    c += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
 }
 
 }  // namespace hvrun

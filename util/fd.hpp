@@ -4,9 +4,16 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <string_view>
 #include <utility>
 
 namespace hvrun {
+
+// Writes all of [p, p+n) to fd, retrying short writes and EINTR. False on
+// any other error, errno saying which (EPIPE: the reader is gone; EBADF for
+// fd -1). Callers that must not stop on a closed reader ignore the result.
+bool write_all(int fd, const void* p, size_t n);
+inline bool write_all(int fd, std::string_view s) { return write_all(fd, s.data(), s.size()); }
 
 class UniqueFd {
  public:

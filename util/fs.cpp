@@ -32,15 +32,7 @@ std::string read_file(const std::string& path) {
 }
 
 void write_fd(int fd, const std::string& content, const std::string& path) {
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_sys("write", path);
-    }
-    off += static_cast<size_t>(n);
-  }
+  if (!write_all(fd, content)) throw_sys("write", path);
 }
 
 void write_file_atomic(const std::string& path, const std::string& content, mode_t mode) {

@@ -63,17 +63,6 @@ const char* reason_name(VmResult::Reason r) {
   return "?";
 }
 
-void write_all_fd(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    off += size_t(n);
-  }
-}
 
 // `hvrun vmm`: serial console on stdout, stdin to ttyS0 (or hvc0).
 int run_command_line(const Args& a) {
@@ -166,7 +155,7 @@ int run_launched(int launch_fd) {
   // this process ends: EOF on hvc2 ends its loop once it has read them.
   if (l.relay.hvc2_vmm >= 0) ::shutdown(l.relay.hvc2_vmm, SHUT_WR);
   if (relay.joinable()) relay.join();
-  if (l.result_fd >= 0) write_all_fd(l.result_fd, result_to_json(r));
+  if (l.result_fd >= 0) (void)write_all(l.result_fd, result_to_json(r));
   return r.reason == VmResult::Reason::Error ? 125 : 0;
 }
 

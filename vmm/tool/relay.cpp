@@ -13,6 +13,7 @@
 #include <string>
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 
 namespace hvrun::vmm::tool {
 
@@ -28,17 +29,6 @@ extern "C" void forward_signal_handler(int sig) {
   errno = saved;
 }
 
-void write_all_fd(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    off += size_t(n);
-  }
-}
 
 }  // namespace
 
@@ -66,7 +56,7 @@ void relay_loop(RelayFds f) {
     if (f.tty || eof_sent) return;
     eof_sent = true;
     if (trace) std::fprintf(stderr, "[relay] host->guest: stdin_eof\n");
-    write_all_fd(f.hvc2, "{\"stdin_eof\":true}\n");
+    (void)write_all(f.hvc2, "{\"stdin_eof\":true}\n");
   };
   std::string from_guest;
   char buf[16384];
@@ -84,19 +74,19 @@ void relay_loop(RelayFds f) {
     if (p[3].revents) {
       unsigned char sigs[64];
       ssize_t n = ::read(f.signals, sigs, sizeof sigs);
-      for (ssize_t i = 0; i < n; ++i) write_all_fd(f.hvc2, "{\"signal\":" + std::to_string(int(sigs[i])) + "}\n");
+      for (ssize_t i = 0; i < n; ++i) (void)write_all(f.hvc2, "{\"signal\":" + std::to_string(int(sigs[i])) + "}\n");
     }
     if (p[0].revents) {
       ssize_t n = ::read(f.monitor, buf, sizeof buf);
       if (n <= 0) return;  // the monitor is gone; PDEATHSIG follows
-      write_all_fd(f.hvc2, std::string(buf, size_t(n)));
+      (void)write_all(f.hvc2, std::string(buf, size_t(n)));
     }
     if (p[1].revents) {
       ssize_t n = ::read(f.hvc2, buf, sizeof buf);
       if (n <= 0) return;
       std::string chunk(buf, size_t(n));
       if (trace) std::fprintf(stderr, "[relay] guest->host: %s", chunk.c_str());
-      write_all_fd(f.monitor, chunk);
+      (void)write_all(f.monitor, chunk);
       if (!ready) {
         from_guest += chunk;
         if (from_guest.find("\"ready\"") != std::string::npos) {
@@ -109,7 +99,7 @@ void relay_loop(RelayFds f) {
       ssize_t n = ::read(f.input, buf, sizeof buf);
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n > 0) {
-        write_all_fd(f.gate, std::string(buf, size_t(n)));
+        (void)write_all(f.gate, std::string(buf, size_t(n)));
       } else {
         input_open = false;
         if (!f.tty) {
