@@ -47,8 +47,11 @@ std::vector<uint8_t> fake_bzimage(uint16_t version = 0x20f) {
   return b;
 }
 
-std::vector<uint8_t> fake_pvh_elf(bool with_note) {
-  std::vector<uint8_t> b(0x1000 + 0x100, 0);
+// A PVH vmlinux: one PT_LOAD of `filesz` bytes (0x5a) at file offset
+// 0x1000 for guest 0x1000000 (memsz with the bss), and the entry note.
+std::vector<uint8_t> fake_pvh_elf(bool with_note, uint64_t filesz = 0x100, uint64_t memsz = 0x2000,
+                                  uint32_t entry = 0x1000abc) {
+  std::vector<uint8_t> b(0x1000 + filesz, 0);
   Elf64_Ehdr eh{};
   std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
   eh.e_ident[EI_CLASS] = ELFCLASS64;
@@ -62,8 +65,8 @@ std::vector<uint8_t> fake_pvh_elf(bool with_note) {
   load.p_type = PT_LOAD;
   load.p_offset = 0x1000;
   load.p_paddr = 0x1000000;
-  load.p_filesz = 0x100;
-  load.p_memsz = 0x2000;
+  load.p_filesz = filesz;
+  load.p_memsz = memsz;
   Elf64_Phdr note{};
   note.p_type = PT_NOTE;
   note.p_offset = 0x200;
@@ -73,7 +76,7 @@ std::vector<uint8_t> fake_pvh_elf(bool with_note) {
   Elf64_Nhdr nh{4, 4, 18};  // "Xen", XEN_ELFNOTE_PHYS32_ENTRY
   std::memcpy(&b[0x200], &nh, sizeof nh);
   std::memcpy(&b[0x20c], "Xen", 4);
-  put<uint32_t>(b, 0x210, 0x1000abc);
+  put<uint32_t>(b, 0x210, entry);
   for (size_t i = 0x1000; i < b.size(); ++i) b[i] = 0x5a;
   return b;
 }
@@ -235,32 +238,7 @@ TEST(VmmBoot, CpuidAdvertisesTscDeadlineTimerOnlyWhenKvmEmulatesIt) {
 // guest write to loaded pages changes guest memory only, never the file.
 TEST(VmmBoot, LargeSegmentAndInitrdLoadByteExactAndGuestWritesNeverReachTheFile) {
   const uint64_t seg = 0x40000 + 0x123;  // 256 KiB + a partial page
-  std::vector<uint8_t> b(0x1000 + seg, 0);
-  Elf64_Ehdr eh{};
-  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-  eh.e_ident[EI_CLASS] = ELFCLASS64;
-  eh.e_ident[EI_DATA] = ELFDATA2LSB;
-  eh.e_machine = EM_X86_64;
-  eh.e_phoff = sizeof eh;
-  eh.e_phentsize = sizeof(Elf64_Phdr);
-  eh.e_phnum = 2;
-  std::memcpy(b.data(), &eh, sizeof eh);
-  Elf64_Phdr load{};
-  load.p_type = PT_LOAD;
-  load.p_offset = 0x1000;
-  load.p_paddr = 0x1000000;
-  load.p_filesz = seg;
-  load.p_memsz = seg + 0x3000;
-  Elf64_Phdr note{};
-  note.p_type = PT_NOTE;
-  note.p_offset = 0x200;
-  note.p_filesz = 20;
-  std::memcpy(&b[sizeof eh], &load, sizeof load);
-  std::memcpy(&b[sizeof eh + sizeof load], &note, sizeof note);
-  Elf64_Nhdr nh{4, 4, 18};
-  std::memcpy(&b[0x200], &nh, sizeof nh);
-  std::memcpy(&b[0x20c], "Xen", 4);
-  put<uint32_t>(b, 0x210, 0x1000000);
+  std::vector<uint8_t> b = fake_pvh_elf(true, seg, seg + 0x3000, 0x1000000);
   for (size_t i = 0x1000; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * 13 + (i >> 9));
   std::vector<uint8_t> initrd(0x30000 + 77);
   for (size_t i = 0; i < initrd.size(); ++i) initrd[i] = static_cast<uint8_t>(i * 31 + 5);
