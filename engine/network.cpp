@@ -106,8 +106,7 @@ std::function<void(pid_t)> wire_container_network(const std::string& id, const c
       nl.set_master(host, net.bridge);
       nl.set_up(host);
       net::in_netns(ns.get(), [&] {
-        net::Netlink in;
-        in.set_up("lo");
+        net::Netlink in;  // lo: the container sets it up itself (bring_up_loopback)
         in.add_address(net.ifname, *addr, net.prefix);
         in.set_up(net.ifname);
         if (gw) in.add_default_route(*gw, net.ifname);

@@ -29,8 +29,9 @@ void attach_network(const std::string& store_root, const std::string& id, contai
 void refresh_hosts(const std::string& store_root, const std::string& network);
 
 // Container mode: what Container::start runs once the namespaces exist: a veth
-// pair, eth0 in the container's netns with its address, lo and eth0 up, the
-// default route via the gateway, the host end on the bridge and up.
+// pair, eth0 in the container's netns with its address and up (lo: the
+// container sets it up itself), the default route via the gateway, the host
+// end on the bridge and up.
 std::function<void(pid_t)> wire_container_network(const std::string& id, const container::NetConfig& net);
 
 // Drops the container's leases, deletes its host-side veth (when its netns
