@@ -24,7 +24,9 @@ class VmE2E : public ::testing::Test {
  protected:
   // Runs the scenarios in a fresh test host; a test host that hangs as a
   // whole (no console output for 240 s, see scripts/vmhost --idle-timeout)
-  // gets the scenarios it did not finish rerun in another, within a budget.
+  // or whose nested guests hang twice in one scenario (vm_scenarios.sh then
+  // stops) gets the scenarios it did not finish rerun in another, within a
+  // budget.
   static void SetUpTestSuite() {
     if (!is_root()) return;
     const auto t0 = std::chrono::steady_clock::now();
@@ -43,8 +45,13 @@ class VmE2E : public ::testing::Test {
               " ---\n" + r.out + "\n--- stderr ---\n" + r.err + "\n";
       parse(r.out, plan);
       only.clear();
-      for (const auto& name : plan)
-        if (!scenarios_.count(name)) only += (only.empty() ? "" : " ") + name;
+      // Rerun what has no result, and what hung twice in this test host (a
+      // sick test host makes every nested guest hang; a hang of our own code
+      // hangs again in the fresh one, and then its rc 124 stands).
+      for (const auto& name : plan) {
+        auto it = scenarios_.find(name);
+        if (it == scenarios_.end() || it->second.rc == 124) only += (only.empty() ? "" : " ") + name;
+      }
       int took = int(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count()) - used;
       std::printf("test host attempt %d: exit %d after %d s; unfinished: %s\n%s", attempt, r.code, took,
                   only.empty() ? "none" : only.c_str(), r.code == 0 ? "" : (r.err + "\n").c_str());
