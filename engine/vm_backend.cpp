@@ -22,6 +22,7 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "guest-init/plan.hpp"
 #include "util/fs.hpp"
 #include "vmm/kvm_kind.hpp"
 #include "vmm/tap.hpp"
@@ -39,6 +40,9 @@ constexpr uint64_t kMiB = 1ull << 20;
 // The writable disk holds the container's upper layer; sparse, so only what
 // the workload writes takes host space.
 constexpr uint64_t kRwDiskBytes = 4096 * kMiB;
+// Virtio slots (IRQs 5-23) left for 9p shares after 2 disks, 3 consoles and a
+// network card (see vmm/vm.hpp).
+constexpr size_t kMaxVolumes = 12;
 
 
 std::string read_available(int fd) {
@@ -83,28 +87,6 @@ void make_rw_disk(const std::string& path) {
   }
   run_quiet({"mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard", "-L", "hvrun-rw",
              path});
-}
-
-// A read-only snapshot of a host directory as an ext4 disk.
-void make_volume_disk(const std::string& dir, const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw Error("volume " + dir + ": with --vm a volume must be a directory (it is copied into a disk)");
-  uint64_t bytes = 0, entries = 0;
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    ++entries;
-    if (it->is_regular_file(ec)) bytes += it->file_size(ec);
-  }
-  if (ec) throw Error("volume " + dir + ": " + ec.message());
-  uint64_t size = (bytes + entries * 4096) * 13 / 10 + 16 * kMiB;
-  {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) throw_sys("create", path);
-    if (::ftruncate(fd.get(), off_t(size)) < 0) throw_sys("truncate", path);
-  }
-  run_quiet({"mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-E", "nodiscard", "-L", "hvrun-vol", "-d", dir, path});
 }
 
 // initramfs (cpio newc): /init = guest-init, /spec.json = the RunSpec.
@@ -233,19 +215,19 @@ class VmBackend final : public Backend {
     std::string initrd = assets_.work_dir + "/initramfs.cpio";
     console_log_ = assets_.work_dir + "/console.log";
     make_rw_disk(rw_disk);
-    // -v HOST:CTR:ro: each volume travels as a read-only ext4 snapshot of
-    // HOST taken now (vdc, vdd, ...); guest-init mounts it at CTR.
-    std::vector<std::string> volume_disks;
+    // -v HOST:CTR[:ro]: each volume is a virtio-9p share of HOST (live, like
+    // a bind mount; the VMM refuses writes to a :ro one), tagged hvrun-vol<i>;
+    // guest-init mounts it and binds it at CTR.
+    std::vector<vmm::ShareConfig> shares;
     for (size_t i = 0; i < spec.mounts.size(); ++i) {
       auto& m = spec.mounts[i];
-      if (!m.readonly)
-        throw Error("-v " + m.source + ":" + m.target +
-                    " is writable: with --vm volumes are read-only snapshots (add :ro), or use --container");
-      if (i >= 24) throw Error("too many volumes for a microVM (at most 24)");
-      std::string disk = assets_.work_dir + "/vol" + std::to_string(i) + ".ext4";
-      make_volume_disk(m.source, disk);
-      volume_disks.push_back(disk);
-      m.source = std::string("/dev/vd") + char('c' + i);
+      std::error_code ec;
+      if (!std::filesystem::is_directory(m.source, ec))
+        throw Error("-v " + m.source + ":" + m.target + ": with --vm a volume must be a directory (" +
+                    (ec ? ec.message() : std::string("not a directory")) + ")");
+      if (i >= kMaxVolumes) throw Error("too many volumes for a microVM (at most " + std::to_string(kMaxVolumes) + ")");
+      shares.push_back({m.source, guestinit::volume_tag(i), m.readonly});
+      m.source = guestinit::volume_tag(i);
     }
     // --net bridge: a virtio-net card on a tap that is a port of the
     // network's bridge. The tap is not persistent: it goes when the VMM
@@ -264,7 +246,7 @@ class VmBackend final : public Backend {
     cfg.vcpus = spec.cpus > 0 ? unsigned(std::ceil(spec.cpus)) : 1;
     cfg.debug = assets_.debug;
     cfg.disks = {{assets_.image_disk, true}, {rw_disk, false}};
-    for (auto& d : volume_disks) cfg.disks.push_back({d, true});
+    cfg.shares = std::move(shares);
     if (tap) cfg.nics.push_back({tap.get(), spec.netcfg.mac});
 
     // Wiring (hvrun-vmm's relay thread passes lines; see vmm/tool/relay.hpp):

@@ -64,11 +64,16 @@ std::string inside(const std::string& root, const std::string& p) {
 }
 }  // namespace
 
-bool is_volume_disk(const std::string& source) {
-  if (source.size() != 8 || source.compare(0, 7, "/dev/vd") != 0) return false;
-  char c = source[7];
-  return c >= 'c' && c <= 'z';  // vda and vdb are the image and the writable disk
+bool is_volume_share(const std::string& source) {
+  const std::string prefix = kVolumeTagPrefix;
+  if (source.size() <= prefix.size() || source.size() > prefix.size() + 2 || source.compare(0, prefix.size(), prefix) != 0)
+    return false;
+  for (size_t i = prefix.size(); i < source.size(); ++i)
+    if (source[i] < '0' || source[i] > '9') return false;
+  return true;
 }
+
+std::string volume_tag(size_t i) { return kVolumeTagPrefix + std::to_string(i); }
 
 std::string volume_dir(const Layout& l, size_t i) { return l.volumes_dir + "/" + std::to_string(i); }
 
@@ -76,21 +81,28 @@ std::vector<MountStep> volume_mounts(const container::RunSpec& host_spec, const 
   std::vector<MountStep> out;
   for (size_t i = 0; i < host_spec.mounts.size(); ++i) {
     const auto& m = host_spec.mounts[i];
-    if (!is_volume_disk(m.source)) throw Error("not a volume disk: " + m.source);
-    out.push_back({m.source, volume_dir(l, i), "ext4", MS_RDONLY | MS_NOSUID | MS_NODEV, ""});
+    if (!is_volume_share(m.source)) throw Error("not a volume share: " + m.source);
+    // cache=none: every read and write goes to the host, so the host and
+    // the workload see each other's changes at once (like a bind mount).
+    // access=client: the guest kernel checks permissions; the VMM's server
+    // gives new files the creating uid/gid (QEMU's "passthrough").
+    out.push_back({m.source, volume_dir(l, i), "9p",
+                   (m.readonly ? (unsigned long)MS_RDONLY : 0ul) | MS_NOSUID | MS_NODEV,
+                   "trans=virtio,version=9p2000.L,access=client,cache=none,msize=262144"});
   }
   return out;
 }
 
 container::RunSpec plan_spec(container::RunSpec spec, const Layout& l) {
   if (spec.args.empty()) throw Error("spec.json has no command (args is empty)");
-  // Volumes reach the guest as read-only disks (the host snapshots each
-  // `-v HOST:CTR:ro` into one): the source must be such a disk.
+  // Volumes reach the guest as virtio-9p shares of the host directories
+  // (tags hvrun-vol<i>, see vmm/virtio_9p.hpp): the source must be one.
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     auto& m = spec.mounts[i];
-    if (!is_volume_disk(m.source))
-      throw Error("bind mounts (" + m.source + ") cannot reach into a microVM: only volume disks (/dev/vdX)");
-    if (!m.readonly) throw Error("volume " + m.source + " must be read-only in a microVM");
+    if (!is_volume_share(m.source))
+      throw Error("bind mounts (" + m.source + ") cannot reach into a microVM: only volume shares (" +
+                  kVolumeTagPrefix + "N)");
+    if (m.source != volume_tag(i)) throw Error("volume " + m.source + " is mount " + std::to_string(i) + ": out of order");
     m.source = volume_dir(l, i);
   }
   std::vector<std::string> lower;

@@ -22,7 +22,7 @@ struct Layout {
   std::string stdio_dev = "/dev/hvc0";
   std::string stderr_dev = "/dev/hvc1";
   std::string control_dev = "/dev/hvc2";
-  std::string volumes_dir = "/mnt/vol";  // read-only volume disks (vdc...) land in /mnt/vol/<i>
+  std::string volumes_dir = "/mnt/vol";  // volume shares (9p) land in /mnt/vol/<i>
 };
 
 
@@ -38,10 +38,15 @@ struct MountStep {
 std::vector<MountStep> early_mounts();
 // The image disk (ro) and the writable disk (rw), both ext4.
 std::vector<MountStep> disk_mounts(const Layout& layout);
-// A volume disk the host attached for `-v HOST:CTR:ro`: /dev/vdc .. /dev/vdz.
-bool is_volume_disk(const std::string& source);
+// `-v HOST:CTR[:ro]` reaches the guest as a virtio-9p share of HOST with the
+// mount tag hvrun-vol<i> (i: its index in spec.mounts), which the host puts
+// in the mount's source.
+constexpr const char* kVolumeTagPrefix = "hvrun-vol";
+bool is_volume_share(const std::string& source);
+std::string volume_tag(size_t i);
 std::string volume_dir(const Layout& l, size_t i);
-// Mounts (ro, ext4) for the spec's volume disks, in spec.mounts order.
+// The 9p mounts (read-only where the volume is) of the spec's volume
+// shares, in spec.mounts order.
 std::vector<MountStep> volume_mounts(const container::RunSpec& host_spec, const Layout& l);
 
 // Parses /spec.json; throws hvrun::Error saying what is wrong.
@@ -50,8 +55,8 @@ container::RunSpec parse_spec(const std::string& json_text);
 // Rewrites the host's RunSpec for the guest: the rootfs becomes an overlay of
 // the image disk (spec.lowerdirs, if given, are paths inside the image disk,
 // top layer first; none means the disk's root) with upper/work on the
-// writable disk; spec.mounts whose source is a volume disk (/dev/vdc...,
-// read-only) get /mnt/vol/<i> as their source; net "bridge" becomes "host"
+// writable disk; spec.mounts whose source is a volume share (hvrun-vol<i>)
+// get /mnt/vol/<i> as their source; net "bridge" becomes "host"
 // (the guest's network, which guest-init configured from netcfg; netcfg is
 // kept). Rejects what cannot work in a VM (no args, host bind mounts,
 // lowerdirs escaping the image disk) with hvrun::Error.

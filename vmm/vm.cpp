@@ -24,6 +24,7 @@
 #include "vmm/guest_memory.hpp"
 #include "vmm/kvm.hpp"
 #include "vmm/serial.hpp"
+#include "vmm/virtio_9p.hpp"
 #include "vmm/virtio_blk.hpp"
 #include "vmm/virtio_console.hpp"
 #include "vmm/virtio_mmio.hpp"
@@ -235,6 +236,8 @@ Machine::Machine(const VmConfig& cfg)
     slots_.back().net = p;
     slots_.back().in_fd = n.tap_fd;
   }
+
+  for (const auto& s : cfg.shares) add_slot(std::make_unique<Virtio9p>(s.path, s.tag, s.readonly));
 
   const uint64_t t_load = now_ns();
   BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);

@@ -6,12 +6,14 @@
 //   virtio-mmio slot i at 0xd0000000 + i*0x1000, IRQ 5+i, announced on the
 //   kernel command line as virtio_mmio.device=4K@0x...:IRQ, in this order:
 //     disks first (vda, vdb, ...), then consoles (hvc0, hvc1, ...), then
-//     network cards (virtio-net on a tap: eth0, eth1, ... in the guest).
+//     network cards (virtio-net on a tap: eth0, eth1, ... in the guest),
+//     then shared directories (virtio-9p, 9P2000.L: `mount -t 9p TAG`).
 //   hvrun uses: vda = image disk (read-only, shared by all VMs of the image),
 //   vdb = per-VM writable disk (ext4), hvc0 = workload stdin/stdout (the pty
 //   stream with -t), hvc1 = workload stderr, hvc2 = control channel (JSON
 //   lines; guest->host {"event":"exit","code":N,"signal":S,"oom":B},
 //   host->guest {"signal":N} and {"winsize":[rows,cols]}).
+//   Volumes (`-v HOST:CTR[:ro]`) are 9p shares tagged hvrun-vol0, -vol1, ...
 //   initramfs: /init = guest-init (static), /spec.json = the RunSpec.
 //
 // Boot-timer port: the guest's first write of any byte to I/O port 0x3f0
@@ -50,6 +52,14 @@ struct NicConfig {
   std::string mac;  // "02:42:0a:58:00:05": the guest's MAC (config space)
 };
 
+// A host directory the guest mounts over virtio-9p with `tag`. readonly:
+// the VMM refuses every change (EROFS), whatever the guest mounts.
+struct ShareConfig {
+  std::string path;
+  std::string tag;
+  bool readonly = false;
+};
+
 struct VmConfig {
   std::string kernel;   // ELF vmlinux (PVH entry) or bzImage
   std::string initrd;   // optional; may be several cpio archives concatenated
@@ -59,6 +69,7 @@ struct VmConfig {
   std::vector<DiskConfig> disks;
   std::vector<ConsoleConfig> consoles;
   std::vector<NicConfig> nics;
+  std::vector<ShareConfig> shares;
   int serial_out_fd = -1;  // where ttyS0 output goes (-1: dropped)
   int serial_in_fd = -1;
   // Raw test guests (tests/guests): `kernel` is a flat binary loaded at

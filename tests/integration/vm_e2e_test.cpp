@@ -194,6 +194,22 @@ TEST_F(VmE2E, ReadOnlyVolumeShowsTheHostFilesAndCannotBeWritten) {
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
   EXPECT_NE(s->out.find("from-the-host\nread-only"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-after: sub \n"), std::string::npos) << "the host dir must be unchanged:\n" << s->out;
+}
+
+TEST_F(VmE2E, WritableVolumeIsTheHostDirectoryBothWays) {
+  auto* s = get("rw-volume");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("from-the-host\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("rc: 0\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-out: from-the-guest appended \n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-moved: deep\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-link: out.txt\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-links: 2\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-in-gone: yes\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("nobody-rc: 0\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-owner: nobody\n"), std::string::npos) << "files keep the uid that wrote them:\n" << s->out;
 }
 
 TEST_F(VmE2E, ContainerAndVmOnOneBridgeNetworkReachEachOtherByNameOverTcp) {

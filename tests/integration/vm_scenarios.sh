@@ -100,6 +100,30 @@ s_two() {
 s_volume() {
   mkdir -p /tmp/vm-e2e-vol/sub && echo from-the-host > /tmp/vm-e2e-vol/sub/hello.txt
   "$HV" --vm --rm -v /tmp/vm-e2e-vol:/data:ro busybox sh -c 'cat /data/sub/hello.txt; touch /data/x 2>/dev/null && echo WRITABLE || echo read-only'
+  echo "host-after: $(ls /tmp/vm-e2e-vol | tr '\n' ' ')"
+}
+# A writable volume is the host directory itself (virtio-9p), as in
+# container mode: the workload sees the host's files and the host sees what
+# the workload writes, with the owner it wrote them as.
+s_rw_volume() {
+  local d=/tmp/vm-e2e-rw
+  rm -rf $d && mkdir -p $d && echo from-the-host > $d/in.txt && chmod 0777 $d
+  "$HV" --vm --rm -v $d:/data busybox sh -c '
+    cat /data/in.txt
+    echo from-the-guest > /data/out.txt && echo appended >> /data/out.txt
+    mkdir -p /data/a/b && echo deep > /data/a/b/f && mv /data/a/b/f /data/a/moved
+    ln -s out.txt /data/link && ln /data/out.txt /data/hard
+    rm /data/in.txt
+    echo "guest-ls: $(ls /data | tr "\n" " ")"'
+  echo "rc: $?"
+  "$HV" --vm --rm -u 65534:65534 -v $d:/data busybox sh -c 'echo by-nobody > /data/nobody.txt'
+  echo "nobody-rc: $?"
+  echo "host-out: $(tr '\n' ' ' < $d/out.txt)"
+  echo "host-moved: $(cat $d/a/moved)"
+  echo "host-link: $(readlink $d/link)"
+  echo "host-links: $(stat -c %h $d/out.txt)"
+  echo "host-in-gone: $([ -e $d/in.txt ] && echo no || echo yes)"
+  echo "host-owner: $(stat -c %U $d/nobody.txt 2>&1)"
 }
 
 s_kill9() {
@@ -144,7 +168,7 @@ s_net() {
 
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
-     kill9-monitor-then-rm s_kill9 ro-volume s_volume
+     kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume
      net-container-vm s_net compare-vm s_compare)
 plan=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do

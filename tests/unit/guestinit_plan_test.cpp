@@ -95,26 +95,40 @@ TEST(GuestInitPlan, RejectsEmptyArgsAndHostBindMounts) {
   }
 }
 
-TEST(GuestInitPlan, ReadOnlyVolumeDisksBecomeMountsOfTheirGuestMountPoints) {
+TEST(GuestInitPlan, VolumeSharesBecome9pMountsReadOnlyOnlyWhereTheVolumeIs) {
   container::RunSpec s;
   s.args = {"true"};
-  s.mounts = {{"/dev/vdc", "/data", true}, {"/dev/vdd", "/etc/cfg", true}};
+  s.mounts = {{"hvrun-vol0", "/data", false}, {"hvrun-vol1", "/etc/cfg", true}};
   Layout l;
   auto p = plan_spec(s, l);
   ASSERT_EQ(p.mounts.size(), 2u);
   EXPECT_EQ(p.mounts[0].source, "/mnt/vol/0");
   EXPECT_EQ(p.mounts[0].target, "/data");
+  EXPECT_FALSE(p.mounts[0].readonly);
   EXPECT_EQ(p.mounts[1].source, "/mnt/vol/1");
+  EXPECT_TRUE(p.mounts[1].readonly);
   auto v = volume_mounts(s, l);
   ASSERT_EQ(v.size(), 2u);
-  EXPECT_EQ(v[0].source, "/dev/vdc");
+  EXPECT_EQ(v[0].source, "hvrun-vol0");
   EXPECT_EQ(v[0].target, "/mnt/vol/0");
-  EXPECT_EQ(v[0].fstype, "ext4");
-  EXPECT_TRUE(v[0].flags & MS_RDONLY);
-  // vda/vdb are the image and writable disks, never volumes; volumes are ro.
-  s.mounts = {{"/dev/vdb", "/data", true}};
-  EXPECT_THROW(plan_spec(s, l), Error);
-  s.mounts = {{"/dev/vdc", "/data", false}};
+  EXPECT_EQ(v[0].fstype, "9p");
+  EXPECT_NE(v[0].data.find("trans=virtio"), std::string::npos) << v[0].data;
+  EXPECT_NE(v[0].data.find("version=9p2000.L"), std::string::npos) << v[0].data;
+  EXPECT_FALSE(v[0].flags & MS_RDONLY);
+  EXPECT_TRUE(v[1].flags & MS_RDONLY);
+  EXPECT_TRUE(v[1].flags & MS_NODEV);
+}
+
+TEST(GuestInitPlan, OnlyTheHostsVolumeTagsInOrderAreAcceptedAsVolumeSources) {
+  container::RunSpec s;
+  s.args = {"true"};
+  Layout l;
+  for (const char* bad : {"/dev/vdc", "/host/data", "hvrun-vol", "hvrun-volx", "hvrun-vol123", "../hvrun-vol0"}) {
+    s.mounts = {{bad, "/data", true}};
+    EXPECT_THROW(plan_spec(s, l), Error) << bad;
+    EXPECT_THROW(volume_mounts(s, l), Error) << bad;
+  }
+  s.mounts = {{"hvrun-vol1", "/data", true}};  // mount 0 must be share 0
   EXPECT_THROW(plan_spec(s, l), Error);
 }
 

@@ -40,7 +40,8 @@ std::string parse_error(const std::vector<std::string>& words) {
 TEST(VmmToolArgs, ParsesEveryOptionOfHvrunVmm) {
   Args a = parse_args({"--kernel", "/k", "--initrd", "/i", "--cmdline", "console=ttyS0 x", "--mem", "1G", "--cpus", "4",
                        "--disk", "/a.img,ro", "--disk", "/b.img", "--disk", "/c.img,rw", "--console-stdio", "--raw",
-                       "--net-tap", "tap0,mac=02:00:00:00:00:01,bridge=br0", "--net-tap", "tap1", "--debug"});
+                       "--net-tap", "tap0,mac=02:00:00:00:00:01,bridge=br0", "--net-tap", "tap1", "--debug",
+                       "--share", "/srv/data,tag=data", "--share", "/etc,ro,tag=etc"});
   EXPECT_EQ(a.kernel, "/k");
   EXPECT_EQ(a.initrd, "/i");
   EXPECT_EQ(a.cmdline, "console=ttyS0 x");
@@ -61,6 +62,13 @@ TEST(VmmToolArgs, ParsesEveryOptionOfHvrunVmm) {
   EXPECT_EQ(a.net_taps[0].mac, "02:00:00:00:00:01");
   EXPECT_EQ(a.net_taps[0].bridge, "br0");
   EXPECT_EQ(a.net_taps[1].mac, "52:54:00:12:34:57");  // second card's default MAC
+  ASSERT_EQ(a.shares.size(), 2u);
+  EXPECT_EQ(a.shares[0].path, "/srv/data");
+  EXPECT_EQ(a.shares[0].tag, "data");
+  EXPECT_FALSE(a.shares[0].readonly);
+  EXPECT_EQ(a.shares[1].path, "/etc");
+  EXPECT_EQ(a.shares[1].tag, "etc");
+  EXPECT_TRUE(a.shares[1].readonly);
   EXPECT_EQ(a.launch_fd, -1);
 }
 
@@ -104,6 +112,10 @@ TEST(VmmToolArgs, BadInputGetsOneLineNamingTheOptionAndValue) {
       {{"--kernel", "/k", "--net-tap", "t0,speed=10"}, "--net-tap: unknown option 'speed=10'"},
       {{"--kernel", "/k", "--net-tap", "t0,mac=zz"}, "--net-tap: bad MAC address 'zz'"},
       {{"--kernel", "/k", "--disk", ""}, "--disk: no path"},
+      {{"--kernel", "/k", "--share", "/d"}, "--share: no tag in '/d'"},
+      {{"--kernel", "/k", "--share", ",tag=x"}, "--share: no directory"},
+      {{"--kernel", "/k", "--share", "/d,tag=x,rw=1"}, "--share: unknown option 'rw=1'"},
+      {{"--launch-fd", "3", "--share", "/d,tag=x"}, "--launch-fd takes everything from the launch config"},
       {{"--launch-fd", "3", "--kernel", "/k"}, "--launch-fd takes everything from the launch config"},
   };
   for (const auto& c : cases) {
@@ -129,6 +141,7 @@ TEST(VmmToolLaunch, RoundTripsEveryField) {
   l.vm.disks = {{"/img", true}, {"/rw", false}};
   l.vm.consoles = {{10, 11}, {-1, 12}, {13, 13}};
   l.vm.nics = {{14, "02:42:0a:58:00:05"}};
+  l.vm.shares = {{"/srv/a", "hvrun-vol0", false}, {"/srv/b", "hvrun-vol1", true}};
   l.vm.serial_out_fd = 15;
   l.vm.serial_in_fd = -1;
   l.vm.raw_kernel = true;
@@ -152,6 +165,12 @@ TEST(VmmToolLaunch, RoundTripsEveryField) {
   ASSERT_EQ(b.vm.nics.size(), 1u);
   EXPECT_EQ(b.vm.nics[0].tap_fd, 14);
   EXPECT_EQ(b.vm.nics[0].mac, "02:42:0a:58:00:05");
+  ASSERT_EQ(b.vm.shares.size(), 2u);
+  EXPECT_EQ(b.vm.shares[0].path, "/srv/a");
+  EXPECT_EQ(b.vm.shares[0].tag, "hvrun-vol0");
+  EXPECT_FALSE(b.vm.shares[0].readonly);
+  EXPECT_EQ(b.vm.shares[1].path, "/srv/b");
+  EXPECT_TRUE(b.vm.shares[1].readonly);
   EXPECT_EQ(b.vm.serial_out_fd, 15);
   EXPECT_EQ(b.vm.serial_in_fd, -1);
   EXPECT_TRUE(b.vm.raw_kernel);

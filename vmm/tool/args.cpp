@@ -84,6 +84,26 @@ DiskConfig parse_disk(const std::string& d) {
 
 }  // namespace
 
+ShareConfig parse_share(const std::string& arg) {
+  ShareConfig s;
+  size_t comma = arg.find(',');
+  s.path = arg.substr(0, comma);
+  if (s.path.empty()) throw Error("--share: no directory in '" + arg + "' (want DIR,tag=TAG[,ro])");
+  while (comma != std::string::npos) {
+    size_t next = arg.find(',', comma + 1);
+    std::string opt = arg.substr(comma + 1, next == std::string::npos ? std::string::npos : next - comma - 1);
+    if (opt.rfind("tag=", 0) == 0)
+      s.tag = opt.substr(4);
+    else if (opt == "ro")
+      s.readonly = true;
+    else
+      throw Error("--share: unknown option '" + opt + "' in '" + arg + "' (want DIR,tag=TAG[,ro])");
+    comma = next;
+  }
+  if (s.tag.empty()) throw Error("--share: no tag in '" + arg + "' (want DIR,tag=TAG[,ro])");
+  return s;
+}
+
 Args parse_args(const std::vector<std::string>& words) {
   Args a;
   bool have_kernel = false, have_cmdline = false;
@@ -126,6 +146,8 @@ Args parse_args(const std::vector<std::string>& words) {
       a.cpus = parse_unsigned(w, value());
     } else if (w == "--disk") {
       a.disks.push_back(parse_disk(value()));
+    } else if (w == "--share") {
+      a.shares.push_back(parse_share(value()));
     } else if (w == "--net-tap") {
       taps.push_back(value());
     } else if (w == "--console-stdio") {
@@ -142,6 +164,7 @@ Args parse_args(const std::vector<std::string>& words) {
   }
   if (a.launch_fd >= 0) {
     if (have_kernel || have_cmdline || !a.initrd.empty() || !a.disks.empty() || !taps.empty() || a.raw ||
+        !a.shares.empty() ||
         a.console_stdio)
       throw Error("--launch-fd takes everything from the launch config: no other VM options beside it");
     return a;
@@ -167,6 +190,8 @@ std::string usage() {
          "  --console-stdio      connect stdin/stdout to hvc0 (virtio-console) instead of ttyS0 input\n"
          "  --net-tap NAME[,mac=MAC][,bridge=BR]\n"
          "                       virtio-net card on a new tap (removed when the VM ends); repeat for eth1...\n"
+         "  --share DIR,tag=TAG[,ro]\n"
+         "                       share DIR over virtio-9p (guest: mount -t 9p -o trans=virtio TAG /mnt)\n"
          "  --raw                the kernel is a flat test binary entered in 64-bit mode at 0x100000\n"
          "  --debug              verbose diagnostics on stderr (also: hvrun --debug vmm ...)\n"
          "  -h, --help           this text\n"

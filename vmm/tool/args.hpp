@@ -4,7 +4,8 @@
 //
 //   hvrun vmm --kernel K [--initrd I] [--cmdline C] [--mem 256M] [--cpus N]
 //             [--disk PATH[,ro]]... [--console-stdio] [--raw]
-//             [--net-tap NAME[,mac=MAC][,bridge=BR]]... [--debug]
+//             [--net-tap NAME[,mac=MAC][,bridge=BR]]... [--share DIR,tag=T[,ro]]...
+//             [--debug]
 //   hvrun-vmm --launch-fd N     (internal: the engine's VM backend, launch.hpp)
 //
 // Options take their value as the next word or after '=' (--mem=1G).
@@ -34,6 +35,7 @@ struct Args {
   bool console_stdio = false;
   bool raw = false;
   std::vector<NetTap> net_taps;
+  std::vector<ShareConfig> shares;
 };
 
 // Parses the words after the program name. Throws Error with a one-line
@@ -45,6 +47,9 @@ uint64_t parse_size(const std::string& s);
 
 // NAME[,mac=MAC][,bridge=BR]; a card without mac= gets 52:54:00:12:34:(56+index).
 NetTap parse_net_tap(const std::string& arg, size_t index);
+
+// DIR,tag=TAG[,ro]: a virtio-9p share (mount -t 9p -o trans=virtio TAG).
+ShareConfig parse_share(const std::string& arg);
 
 // The --help text.
 std::string usage();

@@ -12,10 +12,11 @@ using nlohmann::json;
 
 std::string launch_to_json(const Launch& l) {
   const VmConfig& c = l.vm;
-  json disks = json::array(), consoles = json::array(), nics = json::array();
+  json disks = json::array(), consoles = json::array(), nics = json::array(), shares = json::array();
   for (const auto& d : c.disks) disks.push_back({{"path", d.path}, {"readonly", d.readonly}});
   for (const auto& k : c.consoles) consoles.push_back({{"in", k.in_fd}, {"out", k.out_fd}});
   for (const auto& n : c.nics) nics.push_back({{"tap_fd", n.tap_fd}, {"mac", n.mac}});
+  for (const auto& s : c.shares) shares.push_back({{"path", s.path}, {"tag", s.tag}, {"readonly", s.readonly}});
   json j = {{"kernel", c.kernel},
             {"initrd", c.initrd},
             {"cmdline", c.cmdline},
@@ -24,6 +25,7 @@ std::string launch_to_json(const Launch& l) {
             {"disks", disks},
             {"consoles", consoles},
             {"nics", nics},
+            {"shares", shares},
             {"serial_out_fd", c.serial_out_fd},
             {"serial_in_fd", c.serial_in_fd},
             {"raw_kernel", c.raw_kernel},
@@ -62,6 +64,8 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
     for (const auto& d : j.at("disks")) c.disks.push_back({d.at("path").get<std::string>(), d.at("readonly").get<bool>()});
     for (const auto& k : j.at("consoles")) c.consoles.push_back({k.at("in").get<int>(), k.at("out").get<int>()});
     for (const auto& n : j.at("nics")) c.nics.push_back({n.at("tap_fd").get<int>(), n.at("mac").get<std::string>()});
+    for (const auto& s : j.at("shares"))
+      c.shares.push_back({s.at("path").get<std::string>(), s.at("tag").get<std::string>(), s.at("readonly").get<bool>()});
     c.serial_out_fd = j.at("serial_out_fd").get<int>();
     c.serial_in_fd = j.at("serial_in_fd").get<int>();
     c.raw_kernel = j.at("raw_kernel").get<bool>();

@@ -75,6 +75,7 @@ int run_command_line(const Args& a) {
   cfg.raw_kernel = a.raw;
   cfg.debug = a.debug;
   cfg.disks = a.disks;
+  cfg.shares = a.shares;
   std::vector<UniqueFd> taps;  // open for as long as the VM runs
   for (const auto& t : a.net_taps) {
     std::string ifname;
