@@ -82,13 +82,15 @@ std::vector<MountStep> volume_mounts(const container::RunSpec& host_spec, const 
   for (size_t i = 0; i < host_spec.mounts.size(); ++i) {
     const auto& m = host_spec.mounts[i];
     if (!is_volume_share(m.source)) throw Error("not a volume share: " + m.source);
-    // cache=none: every read and write goes to the host, so the host and
-    // the workload see each other's changes at once (like a bind mount).
+    // cache=mmap: every read and write goes to the host, so the host and
+    // the workload see each other's changes at once (like a bind mount);
+    // only mmap()ed pages are cached (cache=none would refuse shared
+    // writable mappings, which databases use).
     // access=client: the guest kernel checks permissions; the VMM's server
     // gives new files the creating uid/gid (QEMU's "passthrough").
     out.push_back({m.source, volume_dir(l, i), "9p",
                    (m.readonly ? (unsigned long)MS_RDONLY : 0ul) | MS_NOSUID | MS_NODEV,
-                   "trans=virtio,version=9p2000.L,access=client,cache=none,msize=262144"});
+                   "trans=virtio,version=9p2000.L,access=client,cache=mmap,msize=262144"});
   }
   return out;
 }
