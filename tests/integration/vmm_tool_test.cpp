@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tests/guests/test_guests.hpp"
 #include "tests/integration/harness.hpp"
 #include "util/fd.hpp"
 #include "vmm/tool/launch.hpp"
@@ -25,12 +26,7 @@
 namespace hvrun::test {
 namespace {
 
-std::string guest(const char* name) { return std::string(HVRUN_TEST_GUEST_DIR) + "/" + name + ".bin"; }
-
-#define REQUIRE_KVM()                                                                              \
-  do {                                                                                             \
-    if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/kvm is absent or not accessible"; \
-  } while (0)
+std::string guest(const char* name) { return hvrun::test_guests::path(name); }
 
 size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
 
@@ -87,7 +83,7 @@ TEST(VmmCli, HelpComesFromHvrunVmmAndHvrunHelpStillListsVmm) {
 }
 
 TEST(VmmCli, BootsARawGuestWithSerialOnStdoutAndDebugLines) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   auto r = run({hvrun_bin(), "--debug", "vmm", "--raw", "--kernel", guest("hello"), "--mem", "64M"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "hello\n");
@@ -103,7 +99,7 @@ TEST(VmmCli, UnreadableKernelIsOneLineAndStatus125) {
 }
 
 TEST(VmmCli, TheRunningVmmIsProcessHvrunVmmWithHvrunsPid) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   // echo.bin echoes serial input until a newline, then resets.
   auto r = run({"bash", "-c", R"SH(
 set -u
@@ -155,7 +151,7 @@ pid_t launch_vmm(const vmm::tool::Launch& l, const std::vector<int>& fds) {
 }
 
 TEST(VmmLaunched, RunsTheGuestRelaysControlAndSignalsAndReportsTheResult) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   Pipe serial = Pipe::make(), con_in = Pipe::make(), con_out = Pipe::make(), result = Pipe::make();
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);

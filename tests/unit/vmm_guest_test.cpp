@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/guests/test_guests.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "vmm/vm.hpp"
@@ -19,12 +20,7 @@ using namespace hvrun::vmm;
 
 namespace {
 
-std::string guest(const char* name) { return std::string(HVRUN_TEST_GUEST_DIR) + "/" + name + ".bin"; }
-
-#define REQUIRE_KVM()                                                          \
-  do {                                                                         \
-    if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/kvm is absent or not accessible"; \
-  } while (0)
+std::string guest(const char* name) { return hvrun::test_guests::path(name); }
 
 std::string drain(int fd) {
   ::fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -74,7 +70,7 @@ struct TempFile {
 }  // namespace
 
 TEST(VmmGuest, HelloPrintsOnSerialAndI8042ResetEndsVm) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   GuestRun r = boot("hello");
   EXPECT_EQ(r.result.reason, VmResult::Reason::Reset) << r.result.detail;
   EXPECT_EQ(r.result.detail, "i8042 reset");
@@ -83,7 +79,7 @@ TEST(VmmGuest, HelloPrintsOnSerialAndI8042ResetEndsVm) {
 }
 
 TEST(VmmGuest, TripleFaultEndsVmAsResetWithDetail) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   VmConfig cfg;
   cfg.debug = true;
   GuestRun r = boot("triple", cfg);
@@ -95,7 +91,7 @@ TEST(VmmGuest, TripleFaultEndsVmAsResetWithDetail) {
 }
 
 TEST(VmmGuest, ProbeSeesVirtioSlotsInDevicePlanOrder) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   TempFile disk(std::string(4096, '\0'));
   auto con = hvrun::Pipe::make();
   VmConfig cfg;
@@ -110,7 +106,7 @@ TEST(VmmGuest, ProbeSeesVirtioSlotsInDevicePlanOrder) {
 }
 
 TEST(VmmGuest, BlkGuestReadsSectorZeroAndWritesSectorOne) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   std::string content(8 * 512, 'z');
   content.replace(0, 16, "HVRUN-SECTOR-0!!");
   TempFile disk(content);
@@ -129,7 +125,7 @@ TEST(VmmGuest, BlkGuestReadsSectorZeroAndWritesSectorOne) {
 }
 
 TEST(VmmGuest, BlkGuestOnReadOnlyDiskGetsIoErrOnWriteAndFileIsUnchanged) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   std::string content(8 * 512, 'z');
   content.replace(0, 16, "HVRUN-SECTOR-0!!");
   TempFile disk(content);
@@ -142,7 +138,7 @@ TEST(VmmGuest, BlkGuestOnReadOnlyDiskGetsIoErrOnWriteAndFileIsUnchanged) {
 }
 
 TEST(VmmGuest, RequestStopEndsARunningVm) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   // The blk guest spins on the used ring forever when there is no disk.
   std::thread stopper([] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -160,7 +156,7 @@ TEST(VmmGuest, RequestStopEndsARunningVm) {
 }
 
 TEST(VmmGuest, MissingKernelFailsWithClearError) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   VmConfig cfg;
   cfg.kernel = "/nonexistent/vmlinux";
   try {
@@ -172,7 +168,7 @@ TEST(VmmGuest, MissingKernelFailsWithClearError) {
 }
 
 TEST(VmmGuest, SerialInputReachesGuestThroughIoLoop) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   auto in = hvrun::Pipe::make();
   ASSERT_EQ(::write(in.write.get(), "ping\n", 5), 5);
   VmConfig cfg;
@@ -183,7 +179,7 @@ TEST(VmmGuest, SerialInputReachesGuestThroughIoLoop) {
 }
 
 TEST(VmmGuest, SerialInputFromRegularFileIsRead) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   TempFile input("from a file\n");
   int fd = ::open(input.path.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
@@ -196,7 +192,7 @@ TEST(VmmGuest, SerialInputFromRegularFileIsRead) {
 }
 
 TEST(VmmGuest, HostileRingAddressMarksDeviceNeedsResetNotVmmCrash) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   TempFile disk(std::string(4096, '\0'));
   VmConfig cfg;
   cfg.disks.push_back({disk.path, false});
@@ -209,7 +205,7 @@ TEST(VmmGuest, HostileRingAddressMarksDeviceNeedsResetNotVmmCrash) {
 }
 
 TEST(VmmGuest, ExtraVcpusWaitingForSipiDoNotKeepVmAlive) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   VmConfig cfg;
   cfg.vcpus = 4;
   auto t0 = std::chrono::steady_clock::now();
@@ -220,7 +216,7 @@ TEST(VmmGuest, ExtraVcpusWaitingForSipiDoNotKeepVmAlive) {
 }
 
 TEST(VmmGuest, ConsoleGuestTransmitsToOutFdAndReceivesFromInFd) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   auto in = hvrun::Pipe::make();
   auto out = hvrun::Pipe::make();
   ASSERT_EQ(::write(in.write.get(), "abc", 3), 3);
@@ -235,7 +231,7 @@ TEST(VmmGuest, ConsoleGuestTransmitsToOutFdAndReceivesFromInFd) {
 }
 
 TEST(VmmGuest, ConsoleInputArrivingLaterWakesTheIoLoop) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   auto in = hvrun::Pipe::make();
   auto out = hvrun::Pipe::make();
   VmConfig cfg;
@@ -257,7 +253,7 @@ TEST(VmmGuest, ConsoleInputArrivingLaterWakesTheIoLoop) {
 }
 
 TEST(VmmGuest, CmosRtcGivesTheHostUtcDate) {
-  REQUIRE_KVM();
+  HVRUN_REQUIRE_KVM();
   auto date_line = [] {
     time_t now = ::time(nullptr);
     tm t{};
