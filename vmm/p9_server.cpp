@@ -1,44 +1,952 @@
 #include "vmm/p9_server.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <unordered_map>
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 
 namespace hvrun::vmm {
 
-struct P9Server::Impl {
-  std::string root;
-  bool readonly = false;
-  uint32_t msize = kMaxMsize;
+namespace {
+
+// 9P2000.L message types (T = request; the reply is T + 1).
+enum : uint8_t {
+  kTlerror = 6, kRlerror = 7,
+  kTstatfs = 8, kTlopen = 12, kTlcreate = 14, kTsymlink = 16, kTmknod = 18, kTrename = 20,
+  kTreadlink = 22, kTgetattr = 24, kTsetattr = 26, kTxattrwalk = 30, kTxattrcreate = 32,
+  kTreaddir = 40, kTfsync = 50, kTlock = 52, kTgetlock = 54, kTlink = 70, kTmkdir = 72,
+  kTrenameat = 74, kTunlinkat = 76, kTversion = 100, kTauth = 102, kTattach = 104,
+  kTflush = 108, kTwalk = 110, kTread = 116, kTwrite = 118, kTclunk = 120, kTremove = 122,
 };
 
-P9Server::P9Server(const std::string& root, bool readonly) : impl_(std::make_unique<Impl>()) {
+constexpr uint16_t kNoTag = 0xffff;
+constexpr uint32_t kNoFid = 0xffffffff;
+constexpr uint32_t kNoUid = 0xffffffff;
+constexpr uint32_t kNobody = 65534;
+constexpr size_t kHeader = 7;       // size[4] type[1] tag[2]
+constexpr size_t kIoHeader = 11;    // header + count[4] (Rread, Rreaddir)
+constexpr size_t kMaxWalk = 16;     // names in one Twalk
+constexpr uint64_t kGetattrBasic = 0x7ff;
+constexpr uint32_t kDotlAtRemovedir = 0x200;
+
+// Tsetattr valid bits.
+constexpr uint32_t kSetMode = 0x1, kSetUid = 0x2, kSetGid = 0x4, kSetSize = 0x8, kSetAtime = 0x10,
+                   kSetMtime = 0x20, kSetAtimeSet = 0x80, kSetMtimeSet = 0x100;
+
+// Qid types.
+constexpr uint8_t kQtDir = 0x80, kQtSymlink = 0x02, kQtFile = 0;
+
+// A failure that becomes an Rlerror carrying this errno.
+struct P9Errno {
+  int err;
+};
+
+[[noreturn]] void fail(int err) { throw P9Errno{err}; }
+[[noreturn]] void fail_errno() { fail(errno ? errno : EIO); }
+template <typename T>
+T check(T rc) {
+  if (rc < 0) fail_errno();
+  return rc;
+}
+
+// Little-endian reader over one T-message; any read past the end is EPROTO.
+class Reader {
+ public:
+  explicit Reader(std::span<const uint8_t> b) : b_(b) {}
+  uint8_t u8() { return static_cast<uint8_t>(le(1)); }
+  uint16_t u16() { return static_cast<uint16_t>(le(2)); }
+  uint32_t u32() { return static_cast<uint32_t>(le(4)); }
+  uint64_t u64() { return le(8); }
+  std::string_view str() {
+    size_t n = u16();
+    need(n);
+    std::string_view s(reinterpret_cast<const char*>(b_.data() + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  std::span<const uint8_t> bytes(size_t n) {
+    need(n);
+    auto s = b_.subspan(pos_, n);
+    pos_ += n;
+    return s;
+  }
+
+ private:
+  void need(size_t n) const {
+    if (n > b_.size() - pos_) fail(EPROTO);
+  }
+  uint64_t le(size_t n) {
+    need(n);
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) v |= uint64_t{b_[pos_ + i]} << (8 * i);
+    pos_ += n;
+    return v;
+  }
+  std::span<const uint8_t> b_;
+  size_t pos_ = 0;
+};
+
+// Builds one R-message; finish() fills in size[4].
+class Writer {
+ public:
+  Writer(uint8_t type, uint16_t tag) {
+    out_.reserve(64);
+    u32(0);
+    u8(type);
+    u16(tag);
+  }
+  void u8(uint8_t v) { out_.push_back(v); }
+  void u16(uint16_t v) { le(v, 2); }
+  void u32(uint32_t v) { le(v, 4); }
+  void u64(uint64_t v) { le(v, 8); }
+  void str(std::string_view s) {
+    if (s.size() > 0xffff) fail(ENAMETOOLONG);
+    u16(static_cast<uint16_t>(s.size()));
+    out_.insert(out_.end(), s.begin(), s.end());
+  }
+  void qid(const struct stat& st) {
+    u8(S_ISDIR(st.st_mode) ? kQtDir : S_ISLNK(st.st_mode) ? kQtSymlink : kQtFile);
+    u32(0);
+    u64(st.st_ino);
+  }
+  std::vector<uint8_t>& buf() { return out_; }
+  std::vector<uint8_t> finish() {
+    uint32_t n = static_cast<uint32_t>(out_.size());
+    for (int i = 0; i < 4; ++i) out_[i] = static_cast<uint8_t>(n >> (8 * i));
+    return std::move(out_);
+  }
+
+ private:
+  void le(uint64_t v, size_t n) {
+    for (size_t i = 0; i < n; ++i) out_.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  std::vector<uint8_t> out_;
+};
+
+std::vector<uint8_t> lerror(uint16_t tag, int err) {
+  Writer w(kRlerror, tag);
+  w.u32(static_cast<uint32_t>(err));
+  return w.finish();
+}
+
+struct stat stat_fd(int fd) {
   struct stat st{};
-  check_sys(::stat(root.c_str(), &st), "stat 9p share", root);
-  if (!S_ISDIR(st.st_mode)) throw Error("9p share " + root + " is not a directory");
-  impl_->root = root;
+  check(::fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+  return st;
+}
+
+bool same_inode(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+std::string proc_fd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// One path component from the client: not empty, no '/', no NUL. `dots`:
+// "." and ".." are refused too (every use except Twalk).
+std::string component(std::string_view s, bool dots = true) {
+  if (s.empty() || s.find('/') != s.npos || s.find('\0') != s.npos) fail(EINVAL);
+  if (s.size() > NAME_MAX) fail(ENAMETOOLONG);
+  if (dots && (s == "." || s == "..")) fail(EINVAL);
+  return std::string(s);
+}
+
+std::string join(const std::string& rel, const std::string& name) { return rel.empty() ? name : rel + "/" + name; }
+
+// Linux encodes rdev for the client like the kernel's new_encode_dev.
+uint64_t encode_dev(dev_t d) {
+  uint64_t ma = major(d), mi = minor(d);
+  return (mi & 0xff) | (ma << 8) | ((mi & ~uint64_t{0xff}) << 12);
+}
+
+// 9P2000.L open flags (P9_DOTL_*) to host open flags, dropping the ones a
+// server must not honour (O_CREAT/O_EXCL on Tlopen, O_NOCTTY, O_NONBLOCK,
+// O_DIRECT, FASYNC, O_CLOEXEC/O_NOFOLLOW: we add our own).
+int host_open_flags(uint32_t p9) {
+  int acc;
+  switch (p9 & 3) {
+    case 0: acc = O_RDONLY; break;
+    case 1: acc = O_WRONLY; break;
+    case 2: acc = O_RDWR; break;
+    default: fail(EINVAL);
+  }
+  struct FlagMap {
+    uint32_t p9;
+    int host;
+  };
+  static constexpr FlagMap kKeep[] = {
+      {01000, O_TRUNC}, {02000, O_APPEND}, {010000, O_DSYNC}, {0100000, O_LARGEFILE},
+      {0200000, O_DIRECTORY}, {01000000, O_NOATIME}, {04000000, O_SYNC},
+  };
+  int f = acc;
+  for (const auto& k : kKeep)
+    if (p9 & k.p9) f |= k.host;
+  return f;
+}
+constexpr uint32_t kDotlExcl = 0200;
+
+bool writes(int host_flags) { return (host_flags & O_ACCMODE) != O_RDONLY || (host_flags & O_TRUNC); }
+
+}  // namespace
+
+struct P9Server::Impl {
+  struct Fid {
+    UniqueFd path;     // O_PATH | O_NOFOLLOW: never a followed symlink
+    std::string rel;   // path below the share root ("" = the root)
+    uint32_t uid = 0;  // the Tattach n_uname this fid acts as
+    UniqueFd open;     // after Tlopen / Tlcreate
+    bool xattr = false;  // a Txattrwalk list fid: reads as an empty list
+  };
+
+  std::string root_path;
+  UniqueFd root;
+  bool readonly = false;
+  uint32_t msize = kMaxMsize;
+  bool versioned = false;
+  std::unordered_map<uint32_t, Fid> fids;
+
+  Fid& fid(uint32_t id) {
+    auto it = fids.find(id);
+    if (it == fids.end()) fail(EBADF);
+    return it->second;
+  }
+  // A fid number the client may bind now.
+  void check_new(uint32_t id) {
+    if (id == kNoFid || fids.count(id)) fail(EBADF);
+    if (fids.size() >= kMaxFids) fail(EMFILE);
+  }
+  void modifying() {
+    if (readonly) fail(EROFS);
+  }
+
+  // Opens `rel` below the root without following any symlink and without
+  // leaving the root, whatever was renamed on the host meanwhile.
+  UniqueFd beneath(const std::string& rel, int flags) {
+    struct open_how how{};
+    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    const char* p = rel.empty() ? "." : rel.c_str();
+    long fd;
+    do fd = ::syscall(SYS_openat2, root.get(), p, &how, sizeof how);
+    while (fd < 0 && errno == EINTR);
+    check(fd);
+    return UniqueFd(static_cast<int>(fd));
+  }
+
+  // The fid's parent directory and name, checked to still hold the fid's
+  // inode (a rename may have left `rel` stale): ENOENT when it does not.
+  UniqueFd parent_of(const Fid& f, std::string& name) {
+    if (f.rel.empty()) fail(EBUSY);
+    size_t slash = f.rel.rfind('/');
+    std::string parent = slash == std::string::npos ? "" : f.rel.substr(0, slash);
+    name = slash == std::string::npos ? f.rel : f.rel.substr(slash + 1);
+    UniqueFd pfd = beneath(parent, O_PATH | O_DIRECTORY);
+    struct stat there{};
+    check(::fstatat(pfd.get(), name.c_str(), &there, AT_SYMLINK_NOFOLLOW));
+    if (!same_inode(there, stat_fd(f.path.get()))) fail(ENOENT);
+    return pfd;
+  }
+
+  // Fids at or below `from` now live at `to` (a rename by this client).
+  void moved(const std::string& from, const std::string& to) {
+    if (from.empty()) return;
+    for (auto& [id, f] : fids) {
+      if (f.rel == from) {
+        f.rel = to;
+      } else if (f.rel.size() > from.size() && f.rel.compare(0, from.size(), from) == 0 && f.rel[from.size()] == '/') {
+        f.rel = to + f.rel.substr(from.size());
+      }
+    }
+  }
+
+  // A real fd for the inode behind an O_PATH fd (never a symlink: the
+  // caller checked), via its /proc magic link.
+  UniqueFd reopen(int path_fd, const struct stat& st, int flags) {
+    int fd;
+    do fd = ::open(proc_fd(path_fd).c_str(), flags | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    UniqueFd out(check(fd));
+    if (!same_inode(stat_fd(out.get()), st)) fail(ESTALE);
+    return out;
+  }
+
+  // New file `name` in directory fid `dir` (made by `make`): owner (fid
+  // uid, gid) and exactly `mode`; removed again when that fails.
+  struct stat finish_new(Fid& dir, const std::string& name, uint32_t gid, uint32_t mode, bool is_dir) {
+    try {
+      UniqueFd p(check(::openat(dir.path.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
+      check(::fchownat(p.get(), "", dir.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+      struct stat st = stat_fd(p.get());
+      if (!S_ISLNK(st.st_mode)) {
+        check(::chmod(proc_fd(p.get()).c_str(), mode & 07777));
+        st = stat_fd(p.get());
+      }
+      return st;
+    } catch (const P9Errno&) {
+      ::unlinkat(dir.path.get(), name.c_str(), is_dir ? AT_REMOVEDIR : 0);
+      throw;
+    }
+  }
+
+  std::vector<uint8_t> dispatch(uint8_t type, uint16_t tag, Reader& r);
+  std::vector<uint8_t> version(uint16_t tag, Reader& r);
+  std::vector<uint8_t> attach(uint16_t tag, Reader& r);
+  std::vector<uint8_t> walk(uint16_t tag, Reader& r);
+  std::vector<uint8_t> lopen(uint16_t tag, Reader& r);
+  std::vector<uint8_t> lcreate(uint16_t tag, Reader& r);
+  std::vector<uint8_t> read(uint16_t tag, Reader& r);
+  std::vector<uint8_t> write(uint16_t tag, Reader& r);
+  std::vector<uint8_t> remove(uint16_t tag, Reader& r);
+  std::vector<uint8_t> getattr(uint16_t tag, Reader& r);
+  std::vector<uint8_t> setattr(uint16_t tag, Reader& r);
+  std::vector<uint8_t> readdir(uint16_t tag, Reader& r);
+  std::vector<uint8_t> mkdir(uint16_t tag, Reader& r);
+  std::vector<uint8_t> symlink(uint16_t tag, Reader& r);
+  std::vector<uint8_t> readlink(uint16_t tag, Reader& r);
+  std::vector<uint8_t> mknod(uint16_t tag, Reader& r);
+  std::vector<uint8_t> rename(uint16_t tag, Reader& r);
+  std::vector<uint8_t> renameat(uint16_t tag, Reader& r);
+  std::vector<uint8_t> unlinkat(uint16_t tag, Reader& r);
+  std::vector<uint8_t> link(uint16_t tag, Reader& r);
+  std::vector<uint8_t> statfs(uint16_t tag, Reader& r);
+  std::vector<uint8_t> fsync(uint16_t tag, Reader& r);
+  std::vector<uint8_t> xattrwalk(uint16_t tag, Reader& r);
+  std::vector<uint8_t> lock(uint16_t tag, Reader& r);
+  std::vector<uint8_t> getlock(uint16_t tag, Reader& r);
+};
+
+std::vector<uint8_t> P9Server::Impl::dispatch(uint8_t type, uint16_t tag, Reader& r) {
+  if (type == kTversion) return version(tag, r);
+  if (!versioned) fail(EPROTO);
+  switch (type) {
+    case kTattach: return attach(tag, r);
+    case kTwalk: return walk(tag, r);
+    case kTlopen: return lopen(tag, r);
+    case kTlcreate: return lcreate(tag, r);
+    case kTread: return read(tag, r);
+    case kTwrite: return write(tag, r);
+    case kTclunk: {
+      uint32_t id = r.u32();
+      if (!fids.erase(id)) fail(EBADF);
+      return Writer(kTclunk + 1, tag).finish();
+    }
+    case kTremove: return remove(tag, r);
+    case kTgetattr: return getattr(tag, r);
+    case kTsetattr: return setattr(tag, r);
+    case kTreaddir: return readdir(tag, r);
+    case kTmkdir: return mkdir(tag, r);
+    case kTsymlink: return symlink(tag, r);
+    case kTreadlink: return readlink(tag, r);
+    case kTmknod: return mknod(tag, r);
+    case kTrename: return rename(tag, r);
+    case kTrenameat: return renameat(tag, r);
+    case kTunlinkat: return unlinkat(tag, r);
+    case kTlink: return link(tag, r);
+    case kTstatfs: return statfs(tag, r);
+    case kTfsync: return fsync(tag, r);
+    case kTflush:
+      r.u16();  // oldtag: requests are answered synchronously, nothing is in flight
+      return Writer(kTflush + 1, tag).finish();
+    case kTxattrwalk: return xattrwalk(tag, r);
+    case kTxattrcreate: fid(r.u32()); fail(EOPNOTSUPP);
+    case kTlock: return lock(tag, r);
+    case kTgetlock: return getlock(tag, r);
+    default: fail(EOPNOTSUPP);
+  }
+}
+
+// Tversion msize[4] version[s] -> Rversion msize[4] version[s]. Starts a new
+// session: every fid is dropped.
+std::vector<uint8_t> P9Server::Impl::version(uint16_t tag, Reader& r) {
+  uint32_t want = r.u32();
+  std::string_view ver = r.str();
+  fids.clear();
+  versioned = false;
+  msize = kMaxMsize;
+  Writer w(kTversion + 1, tag);
+  if (ver != "9P2000.L") {
+    w.u32(std::min(want, kMaxMsize));
+    w.str("unknown");
+    return w.finish();
+  }
+  if (want < kMinMsize) fail(EINVAL);
+  msize = std::min(want, kMaxMsize);
+  versioned = true;
+  w.u32(msize);
+  w.str("9P2000.L");
+  return w.finish();
+}
+
+// Tattach fid[4] afid[4] uname[s] aname[s] n_uname[4] -> qid. aname is
+// ignored: the one share is the only tree.
+std::vector<uint8_t> P9Server::Impl::attach(uint16_t tag, Reader& r) {
+  uint32_t id = r.u32(), afid = r.u32();
+  r.str();
+  r.str();
+  uint32_t uid = r.u32();
+  if (afid != kNoFid) fail(EBADF);  // no Tauth, so no auth fid
+  check_new(id);
+  Fid f;
+  f.path.reset(check(::fcntl(root.get(), F_DUPFD_CLOEXEC, 0)));
+  f.uid = uid == kNoUid ? kNobody : uid;
+  struct stat st = stat_fd(f.path.get());
+  fids.emplace(id, std::move(f));
+  Writer w(kTattach + 1, tag);
+  w.qid(st);
+  return w.finish();
+}
+
+// Twalk fid[4] newfid[4] nwname[2] nwname*wname[s] -> nwqid[2] nwqid*qid.
+// The first name failing is an error; a later one ends the walk early
+// (fewer qids, newfid not bound). No names: newfid is a clone of fid.
+std::vector<uint8_t> P9Server::Impl::walk(uint16_t tag, Reader& r) {
+  uint32_t id = r.u32(), newid = r.u32();
+  uint16_t n = r.u16();
+  if (n > kMaxWalk) fail(EINVAL);
+  std::vector<std::string_view> names(n);
+  for (auto& s : names) s = r.str();
+  Fid& from = fid(id);
+  if (newid != id) check_new(newid);
+
+  UniqueFd cur(check(::fcntl(from.path.get(), F_DUPFD_CLOEXEC, 0)));
+  std::string rel = from.rel;
+  Writer w(kTwalk + 1, tag);
+  w.u16(0);  // nwqid, patched below
+  uint16_t done = 0;
+  for (std::string_view raw : names) {
+    try {
+      UniqueFd next;
+      std::string next_rel;
+      if (raw == "." || raw == "..") {
+        if (!S_ISDIR(stat_fd(cur.get()).st_mode)) fail(ENOTDIR);
+        if (raw == "." || rel.empty()) {
+          next.reset(check(::fcntl(cur.get(), F_DUPFD_CLOEXEC, 0)));
+          next_rel = rel;
+        } else {
+          size_t slash = rel.rfind('/');
+          next_rel = slash == std::string::npos ? "" : rel.substr(0, slash);
+          next = beneath(next_rel, O_PATH | O_DIRECTORY);
+        }
+      } else {
+        std::string name = component(raw, false);
+        next.reset(check(::openat(cur.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
+        next_rel = join(rel, name);
+      }
+      w.qid(stat_fd(next.get()));
+      cur = std::move(next);
+      rel = std::move(next_rel);
+      ++done;
+    } catch (const P9Errno&) {
+      if (done == 0) throw;
+      break;
+    }
+  }
+  if (done == n) {
+    Fid f;
+    f.path = std::move(cur);
+    f.rel = std::move(rel);
+    f.uid = from.uid;
+    fids.insert_or_assign(newid, std::move(f));  // newid == id: replaces it
+  }
+  std::vector<uint8_t>& b = w.buf();
+  b[kHeader] = static_cast<uint8_t>(done);
+  b[kHeader + 1] = static_cast<uint8_t>(done >> 8);
+  return w.finish();
+}
+
+// Tlopen fid[4] flags[4] -> qid iounit[4]
+std::vector<uint8_t> P9Server::Impl::lopen(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  uint32_t p9flags = r.u32();
+  if (f.open || f.xattr) fail(EINVAL);
+  int flags = host_open_flags(p9flags);
+  if (readonly && writes(flags)) fail(EROFS);
+  struct stat st = stat_fd(f.path.get());
+  if (S_ISLNK(st.st_mode)) fail(ELOOP);  // the client resolves links, never the server
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) fail(EPERM);
+  if (S_ISFIFO(st.st_mode)) flags |= O_NONBLOCK;  // an open must not wait for a peer
+  f.open = reopen(f.path.get(), st, flags);
+  Writer w(kTlopen + 1, tag);
+  w.qid(st);
+  w.u32(0);
+  return w.finish();
+}
+
+// Tlcreate fid[4] name[s] flags[4] mode[4] gid[4] -> qid iounit[4]. The fid
+// (a directory) becomes the new, open file.
+std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
+  Fid& dir = fid(r.u32());
+  std::string_view raw = r.str();
+  uint32_t p9flags = r.u32(), mode = r.u32(), gid = r.u32();
+  modifying();
+  std::string name = component(raw);
+  if (dir.open || dir.xattr) fail(EINVAL);
+  int flags = host_open_flags(p9flags) & ~O_DIRECTORY;
+  int fd;
+  do fd = ::openat(dir.path.get(), name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+  while (fd < 0 && errno == EINTR);
+  bool created = fd >= 0;
+  if (!created && errno == EEXIST && !(p9flags & kDotlExcl)) {
+    // Without O_EXCL an existing regular file is opened as it is.
+    struct stat st{};
+    check(::fstatat(dir.path.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW));
+    if (!S_ISREG(st.st_mode)) fail(S_ISLNK(st.st_mode) ? ELOOP : EEXIST);
+    fd = ::openat(dir.path.get(), name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+  }
+  UniqueFd file(check(fd));
+  UniqueFd path;
+  struct stat st{};
+  try {
+    path.reset(check(::openat(dir.path.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
+    if (created) {
+      check(::fchown(file.get(), dir.uid, gid));
+      check(::fchmod(file.get(), mode & 07777));
+    }
+    st = stat_fd(file.get());
+    if (!same_inode(st, stat_fd(path.get()))) fail(ESTALE);
+  } catch (const P9Errno&) {
+    if (created) ::unlinkat(dir.path.get(), name.c_str(), 0);
+    throw;
+  }
+  dir.rel = join(dir.rel, name);
+  dir.path = std::move(path);
+  dir.open = std::move(file);
+  Writer w(kTlcreate + 1, tag);
+  w.qid(st);
+  w.u32(0);
+  return w.finish();
+}
+
+// Tread fid[4] offset[8] count[4] -> count[4] data
+std::vector<uint8_t> P9Server::Impl::read(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  uint64_t off = r.u64();
+  uint32_t count = r.u32();
+  if (f.xattr) {  // the (empty) xattr list
+    Writer w(kTread + 1, tag);
+    w.u32(0);
+    return w.finish();
+  }
+  if (!f.open) fail(EBADF);
+  if (off > uint64_t{INT64_MAX}) fail(EINVAL);
+  count = std::min<uint32_t>(count, msize - kIoHeader);
+  Writer w(kTread + 1, tag);
+  w.u32(0);
+  std::vector<uint8_t>& b = w.buf();
+  b.resize(kIoHeader + count);
+  ssize_t n;
+  do n = ::pread(f.open.get(), b.data() + kIoHeader, count, static_cast<off_t>(off));
+  while (n < 0 && errno == EINTR);
+  check(n);
+  b.resize(kIoHeader + static_cast<size_t>(n));
+  for (int i = 0; i < 4; ++i) b[kHeader + i] = static_cast<uint8_t>(static_cast<uint32_t>(n) >> (8 * i));
+  return w.finish();
+}
+
+// Twrite fid[4] offset[8] count[4] data[count] -> count[4]
+std::vector<uint8_t> P9Server::Impl::write(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  uint64_t off = r.u64();
+  uint32_t count = r.u32();
+  std::span<const uint8_t> data = r.bytes(count);
+  modifying();
+  if (!f.open) fail(EBADF);
+  if (off > uint64_t{INT64_MAX}) fail(EINVAL);
+  ssize_t n;
+  do n = ::pwrite(f.open.get(), data.data(), data.size(), static_cast<off_t>(off));
+  while (n < 0 && errno == EINTR);
+  check(n);
+  Writer w(kTwrite + 1, tag);
+  w.u32(static_cast<uint32_t>(n));
+  return w.finish();
+}
+
+// Tremove fid[4]: unlinks the fid's file; the fid is clunked either way.
+std::vector<uint8_t> P9Server::Impl::remove(uint16_t tag, Reader& r) {
+  uint32_t id = r.u32();
+  Fid f = std::move(fid(id));
+  fids.erase(id);
+  modifying();
+  std::string name;
+  UniqueFd parent = parent_of(f, name);
+  bool is_dir = S_ISDIR(stat_fd(f.path.get()).st_mode);
+  check(::unlinkat(parent.get(), name.c_str(), is_dir ? AT_REMOVEDIR : 0));
+  return Writer(kTremove + 1, tag).finish();
+}
+
+// Tgetattr fid[4] request_mask[8] -> valid[8] qid mode[4] uid[4] gid[4]
+// nlink[8] rdev[8] size[8] blksize[8] blocks[8] atime mtime ctime btime
+// (sec[8] nsec[8] each) gen[8] data_version[8]
+std::vector<uint8_t> P9Server::Impl::getattr(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  r.u64();
+  struct stat st = stat_fd(f.open ? f.open.get() : f.path.get());
+  Writer w(kTgetattr + 1, tag);
+  w.u64(kGetattrBasic);
+  w.qid(st);
+  w.u32(st.st_mode);
+  w.u32(st.st_uid);
+  w.u32(st.st_gid);
+  w.u64(st.st_nlink);
+  w.u64(encode_dev(st.st_rdev));
+  w.u64(static_cast<uint64_t>(st.st_size));
+  w.u64(static_cast<uint64_t>(st.st_blksize));
+  w.u64(static_cast<uint64_t>(st.st_blocks));
+  for (const struct timespec& t : {st.st_atim, st.st_mtim, st.st_ctim}) {
+    w.u64(static_cast<uint64_t>(t.tv_sec));
+    w.u64(static_cast<uint64_t>(t.tv_nsec));
+  }
+  for (int i = 0; i < 4; ++i) w.u64(0);  // btime sec/nsec, gen, data_version
+  return w.finish();
+}
+
+// Tsetattr fid[4] valid[4] mode[4] uid[4] gid[4] size[8] atime_sec[8]
+// atime_nsec[8] mtime_sec[8] mtime_nsec[8]. Order: owner, mode (so a chown
+// does not clear a setuid bit just set), size, then times (so a truncate
+// does not overwrite times just set). On a symlink nothing follows it.
+std::vector<uint8_t> P9Server::Impl::setattr(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  uint32_t valid = r.u32(), mode = r.u32(), uid = r.u32(), gid = r.u32();
+  uint64_t size = r.u64(), asec = r.u64(), ansec = r.u64(), msec = r.u64(), mnsec = r.u64();
+  modifying();
+  int pfd = f.path.get();
+  struct stat st = stat_fd(pfd);
+  if (valid & (kSetUid | kSetGid)) {
+    check(::fchownat(pfd, "", (valid & kSetUid) ? uid : static_cast<uid_t>(-1), (valid & kSetGid) ? gid : static_cast<gid_t>(-1),
+                     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+  }
+  if (valid & kSetMode) {
+    if (S_ISLNK(st.st_mode)) fail(EOPNOTSUPP);  // like fchmodat(AT_SYMLINK_NOFOLLOW)
+    check(::chmod(proc_fd(pfd).c_str(), mode & 07777));
+  }
+  if (valid & kSetSize) {
+    if (S_ISDIR(st.st_mode)) fail(EISDIR);
+    if (!S_ISREG(st.st_mode)) fail(EINVAL);
+    if (size > uint64_t{INT64_MAX}) fail(EFBIG);
+    check(::truncate(proc_fd(pfd).c_str(), static_cast<off_t>(size)));
+  }
+  if (valid & (kSetAtime | kSetMtime)) {
+    struct timespec ts[2];
+    ts[0].tv_sec = 0;
+    ts[0].tv_nsec = !(valid & kSetAtime) ? UTIME_OMIT : (valid & kSetAtimeSet) ? 0 : UTIME_NOW;
+    ts[1].tv_sec = 0;
+    ts[1].tv_nsec = !(valid & kSetMtime) ? UTIME_OMIT : (valid & kSetMtimeSet) ? 0 : UTIME_NOW;
+    if ((valid & kSetAtime) && (valid & kSetAtimeSet)) {
+      if (ansec >= 1000000000) fail(EINVAL);
+      ts[0].tv_sec = static_cast<time_t>(asec);
+      ts[0].tv_nsec = static_cast<long>(ansec);
+    }
+    if ((valid & kSetMtime) && (valid & kSetMtimeSet)) {
+      if (mnsec >= 1000000000) fail(EINVAL);
+      ts[1].tv_sec = static_cast<time_t>(msec);
+      ts[1].tv_nsec = static_cast<long>(mnsec);
+    }
+    check(::utimensat(pfd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+  }
+  return Writer(kTsetattr + 1, tag).finish();
+}
+
+// Treaddir fid[4] offset[8] count[4] -> count[4] { qid offset[8] type[1]
+// name[s] }*. Offsets are the directory's own cookies (getdents64 d_off),
+// so they stay valid across calls.
+std::vector<uint8_t> P9Server::Impl::readdir(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  uint64_t off = r.u64();
+  uint32_t count = r.u32();
+  if (!f.open) fail(EBADF);
+  count = std::min<uint32_t>(count, msize - kIoHeader);
+  if (off > uint64_t{INT64_MAX}) fail(EINVAL);
+  int fd = f.open.get();
+  check(::lseek(fd, static_cast<off_t>(off), SEEK_SET));
+  Writer w(kTreaddir + 1, tag);
+  w.u32(0);
+  std::vector<uint8_t>& b = w.buf();
+  std::vector<uint8_t> ents(std::min<size_t>(count + 1024, 64 * 1024));
+  bool full = false, any = false, saw = false;
+  while (!full) {
+    ssize_t n = ::getdents64(fd, ents.data(), ents.size());
+    check(n);
+    if (n == 0) break;
+    for (size_t p = 0; p < static_cast<size_t>(n);) {
+      uint64_t ino, doff;
+      uint16_t reclen;
+      uint8_t dtype;
+      std::memcpy(&ino, &ents[p], 8);
+      std::memcpy(&doff, &ents[p + 8], 8);
+      std::memcpy(&reclen, &ents[p + 16], 2);
+      std::memcpy(&dtype, &ents[p + 18], 1);
+      const char* name = reinterpret_cast<const char*>(&ents[p + 19]);
+      size_t len = strnlen(name, reclen - 19);
+      p += reclen;
+      saw = true;
+      size_t need = 13 + 8 + 1 + 2 + len;
+      if (b.size() - kIoHeader + need > count) {
+        full = true;
+        break;
+      }
+      w.u8(dtype == DT_DIR ? kQtDir : dtype == DT_LNK ? kQtSymlink : kQtFile);
+      w.u32(0);
+      w.u64(ino);
+      w.u64(doff);
+      w.u8(dtype);
+      w.str(std::string_view(name, len));
+      any = true;
+    }
+  }
+  if (saw && !any) fail(EINVAL);  // count too small for even one entry
+  uint32_t n = static_cast<uint32_t>(b.size() - kIoHeader);
+  for (int i = 0; i < 4; ++i) b[kHeader + i] = static_cast<uint8_t>(n >> (8 * i));
+  return w.finish();
+}
+
+// Tmkdir dfid[4] name[s] mode[4] gid[4] -> qid
+std::vector<uint8_t> P9Server::Impl::mkdir(uint16_t tag, Reader& r) {
+  Fid& dir = fid(r.u32());
+  std::string_view raw = r.str();
+  uint32_t mode = r.u32(), gid = r.u32();
+  modifying();
+  std::string name = component(raw);
+  check(::mkdirat(dir.path.get(), name.c_str(), mode & 07777));
+  struct stat st = finish_new(dir, name, gid, mode, true);
+  Writer w(kTmkdir + 1, tag);
+  w.qid(st);
+  return w.finish();
+}
+
+// Tsymlink fid[4] name[s] symtgt[s] gid[4] -> qid. The target is only
+// stored, never resolved here.
+std::vector<uint8_t> P9Server::Impl::symlink(uint16_t tag, Reader& r) {
+  Fid& dir = fid(r.u32());
+  std::string_view raw = r.str(), target = r.str();
+  uint32_t gid = r.u32();
+  modifying();
+  std::string name = component(raw);
+  if (target.empty()) fail(ENOENT);
+  if (target.find('\0') != target.npos) fail(EINVAL);
+  check(::symlinkat(std::string(target).c_str(), dir.path.get(), name.c_str()));
+  struct stat st = finish_new(dir, name, gid, 0777, false);
+  Writer w(kTsymlink + 1, tag);
+  w.qid(st);
+  return w.finish();
+}
+
+// Treadlink fid[4] -> target[s]
+std::vector<uint8_t> P9Server::Impl::readlink(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  char buf[PATH_MAX];
+  ssize_t n = check(::readlinkat(f.path.get(), "", buf, sizeof buf));
+  if (static_cast<size_t>(n) >= sizeof buf) fail(ENAMETOOLONG);
+  Writer w(kTreadlink + 1, tag);
+  w.str(std::string_view(buf, static_cast<size_t>(n)));
+  return w.finish();
+}
+
+// Tmknod dfid[4] name[s] mode[4] major[4] minor[4] gid[4] -> qid. Fifos,
+// sockets and regular files only: device nodes would hand the guest host
+// devices.
+std::vector<uint8_t> P9Server::Impl::mknod(uint16_t tag, Reader& r) {
+  Fid& dir = fid(r.u32());
+  std::string_view raw = r.str();
+  uint32_t mode = r.u32();
+  r.u32();
+  r.u32();
+  uint32_t gid = r.u32();
+  modifying();
+  std::string name = component(raw);
+  mode_t type = mode & S_IFMT;
+  if (type == S_IFCHR || type == S_IFBLK) fail(EPERM);
+  if (type == 0) type = S_IFREG;
+  if (type != S_IFIFO && type != S_IFSOCK && type != S_IFREG) fail(EINVAL);
+  check(::mknodat(dir.path.get(), name.c_str(), type | (mode & 07777), 0));
+  struct stat st = finish_new(dir, name, gid, mode, false);
+  Writer w(kTmknod + 1, tag);
+  w.qid(st);
+  return w.finish();
+}
+
+// Trename fid[4] dfid[4] name[s]: moves the fid's file into dfid as name.
+std::vector<uint8_t> P9Server::Impl::rename(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  Fid& dir = fid(r.u32());
+  std::string_view raw = r.str();
+  modifying();
+  std::string name = component(raw);
+  std::string old_name;
+  UniqueFd parent = parent_of(f, old_name);
+  check(::renameat(parent.get(), old_name.c_str(), dir.path.get(), name.c_str()));
+  moved(f.rel, join(dir.rel, name));
+  return Writer(kTrename + 1, tag).finish();
+}
+
+// Trenameat olddirfid[4] oldname[s] newdirfid[4] newname[s]
+std::vector<uint8_t> P9Server::Impl::renameat(uint16_t tag, Reader& r) {
+  Fid& from = fid(r.u32());
+  std::string_view raw_old = r.str();
+  Fid& to = fid(r.u32());
+  std::string_view raw_new = r.str();
+  modifying();
+  std::string old_name = component(raw_old), new_name = component(raw_new);
+  check(::renameat(from.path.get(), old_name.c_str(), to.path.get(), new_name.c_str()));
+  moved(join(from.rel, old_name), join(to.rel, new_name));
+  return Writer(kTrenameat + 1, tag).finish();
+}
+
+// Tunlinkat dirfd[4] name[s] flags[4]
+std::vector<uint8_t> P9Server::Impl::unlinkat(uint16_t tag, Reader& r) {
+  Fid& dir = fid(r.u32());
+  std::string_view raw = r.str();
+  uint32_t flags = r.u32();
+  modifying();
+  std::string name = component(raw);
+  check(::unlinkat(dir.path.get(), name.c_str(), (flags & kDotlAtRemovedir) ? AT_REMOVEDIR : 0));
+  return Writer(kTunlinkat + 1, tag).finish();
+}
+
+// Tlink dfid[4] fid[4] name[s]: a hard link to the fid's inode itself (a
+// symlink fid links the symlink, never its target).
+std::vector<uint8_t> P9Server::Impl::link(uint16_t tag, Reader& r) {
+  Fid& dir = fid(r.u32());
+  Fid& f = fid(r.u32());
+  std::string_view raw = r.str();
+  modifying();
+  std::string name = component(raw);
+  check(::linkat(f.path.get(), "", dir.path.get(), name.c_str(), AT_EMPTY_PATH));
+  return Writer(kTlink + 1, tag).finish();
+}
+
+// Tstatfs fid[4] -> type[4] bsize[4] blocks[8] bfree[8] bavail[8] files[8]
+// ffree[8] fsid[8] namelen[4]
+std::vector<uint8_t> P9Server::Impl::statfs(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  struct statfs s{};
+  check(::fstatfs(f.path.get(), &s));
+  uint64_t fsid;
+  std::memcpy(&fsid, &s.f_fsid, sizeof fsid);
+  Writer w(kTstatfs + 1, tag);
+  w.u32(static_cast<uint32_t>(s.f_type));
+  w.u32(static_cast<uint32_t>(s.f_bsize));
+  w.u64(s.f_blocks);
+  w.u64(s.f_bfree);
+  w.u64(s.f_bavail);
+  w.u64(s.f_files);
+  w.u64(s.f_ffree);
+  w.u64(fsid);
+  w.u32(static_cast<uint32_t>(s.f_namelen));
+  return w.finish();
+}
+
+// Tfsync fid[4] datasync[4]
+std::vector<uint8_t> P9Server::Impl::fsync(uint16_t tag, Reader& r) {
+  Fid& f = fid(r.u32());
+  uint32_t datasync = r.u32();
+  if (!f.open) fail(EBADF);
+  check(datasync ? ::fdatasync(f.open.get()) : ::fsync(f.open.get()));
+  return Writer(kTfsync + 1, tag).finish();
+}
+
+// Txattrwalk fid[4] newfid[4] name[s] -> size[8]. No extended attributes
+// are exported: the list (name "") is empty, any one name is ENODATA.
+std::vector<uint8_t> P9Server::Impl::xattrwalk(uint16_t tag, Reader& r) {
+  uint32_t id = r.u32(), newid = r.u32();
+  std::string_view name = r.str();
+  Fid& f = fid(id);
+  if (!name.empty()) fail(ENODATA);
+  if (newid != id) check_new(newid);
+  Fid x;
+  x.path.reset(check(::fcntl(f.path.get(), F_DUPFD_CLOEXEC, 0)));
+  x.rel = f.rel;
+  x.uid = f.uid;
+  x.xattr = true;
+  fids.insert_or_assign(newid, std::move(x));
+  Writer w(kTxattrwalk + 1, tag);
+  w.u64(0);
+  return w.finish();
+}
+
+// Tlock fid[4] type[1] flags[4] start[8] length[8] proc_id[4] client_id[s]
+// -> status[1]. Locks are the guest kernel's business: always granted.
+std::vector<uint8_t> P9Server::Impl::lock(uint16_t tag, Reader& r) {
+  fid(r.u32());
+  r.u8();
+  r.u32();
+  r.u64();
+  r.u64();
+  r.u32();
+  r.str();
+  Writer w(kTlock + 1, tag);
+  w.u8(0);  // P9_LOCK_SUCCESS
+  return w.finish();
+}
+
+// Tgetlock fid[4] type[1] start[8] length[8] proc_id[4] client_id[s] ->
+// the same fields, type F_UNLCK: nothing here holds a lock.
+std::vector<uint8_t> P9Server::Impl::getlock(uint16_t tag, Reader& r) {
+  fid(r.u32());
+  r.u8();
+  uint64_t start = r.u64(), length = r.u64();
+  uint32_t proc = r.u32();
+  std::string_view client = r.str();
+  Writer w(kTgetlock + 1, tag);
+  w.u8(2);  // P9_LOCK_TYPE_UNLCK
+  w.u64(start);
+  w.u64(length);
+  w.u32(proc);
+  w.str(client);
+  return w.finish();
+}
+
+P9Server::P9Server(const std::string& root, bool readonly) : impl_(std::make_unique<Impl>()) {
+  impl_->root_path = root;
   impl_->readonly = readonly;
+  impl_->root.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!impl_->root) {
+    if (errno == ENOTDIR) throw Error("9p share " + root + " is not a directory", ENOTDIR);
+    throw_sys("open 9p share", root);
+  }
+  // Opening a fid's inode for I/O goes through /proc/self/fd.
+  if (::access("/proc/self/fd", X_OK) != 0) throw_sys("9p share " + root + " needs /proc mounted: access", "/proc/self/fd");
 }
 
 P9Server::~P9Server() = default;
 
 std::vector<uint8_t> P9Server::handle(std::span<const uint8_t> request) {
-  // Stub: Rlerror EOPNOTSUPP for everything.
-  uint16_t tag = request.size() >= 7 ? static_cast<uint16_t>(request[5] | request[6] << 8) : 0xffff;
-  std::vector<uint8_t> r(11);
-  uint32_t size = 11, err = EOPNOTSUPP;
-  for (int i = 0; i < 4; ++i) r[i] = static_cast<uint8_t>(size >> (8 * i));
-  r[4] = 7;
-  r[5] = static_cast<uint8_t>(tag);
-  r[6] = static_cast<uint8_t>(tag >> 8);
-  for (int i = 0; i < 4; ++i) r[7 + i] = static_cast<uint8_t>(err >> (8 * i));
-  return r;
+  uint16_t tag = kNoTag;
+  try {
+    if (request.size() < kHeader) return lerror(kNoTag, EPROTO);
+    Reader r(request);
+    uint32_t size = r.u32();
+    uint8_t type = r.u8();
+    tag = r.u16();
+    if (size != request.size()) return lerror(tag, EPROTO);
+    if (size > impl_->msize) return lerror(tag, EMSGSIZE);
+    return impl_->dispatch(type, tag, r);
+  } catch (const P9Errno& e) {
+    return lerror(tag, e.err);
+  } catch (const std::bad_alloc&) {
+    return lerror(tag, ENOMEM);
+  } catch (...) {
+    return lerror(tag, EIO);
+  }
 }
 
-void P9Server::reset() { impl_->msize = kMaxMsize; }
+void P9Server::reset() {
+  impl_->fids.clear();
+  impl_->msize = kMaxMsize;
+  impl_->versioned = false;
+}
+
 uint32_t P9Server::msize() const { return impl_->msize; }
-size_t P9Server::fid_count() const { return 0; }
+size_t P9Server::fid_count() const { return impl_->fids.size(); }
 
 }  // namespace hvrun::vmm
