@@ -408,7 +408,7 @@ int run(const std::string& store_root, const RunOptions& opts) {
   FileLock lock = rec.create(cfg);
   if (cfg.spec.net == "bridge") {
     try {
-      attach_network(store_root, cfg.id, cfg.spec, cfg.mode != "vm");
+      attach_network(store_root, cfg.id, cfg.spec);
       rec.save_config(cfg);
     } catch (...) {
       try {

@@ -1,7 +1,9 @@
 #include "engine/network.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <sstream>
 
 #include "container/net.hpp"
@@ -43,8 +45,13 @@ std::string hosts_line(const net::Lease& l) {
   return line;
 }
 
+// In a directory of its own: a VM gets that directory as a read-only 9p
+// share (the rest of the record stays out of the guest's reach).
+std::string live_hosts_dir(const std::string& store_root, const std::string& id) {
+  return store_root + "/containers/" + id + "/etc";
+}
 std::string live_hosts_path(const std::string& store_root, const std::string& id) {
-  return store_root + "/containers/" + id + "/hosts";
+  return live_hosts_dir(store_root, id) + "/hosts";
 }
 
 }  // namespace
@@ -53,7 +60,7 @@ void refresh_hosts(const std::string& store_root, const std::string& network) {
   net::NetworkStore(store_root).with_leases(network, [&](const std::vector<net::Lease>& members) {
     for (const auto& m : members) {
       std::string path = live_hosts_path(store_root, m.container);
-      if (!path_exists(path)) continue;  // a VM's, or a member on its way out
+      if (!path_exists(path)) continue;  // a member on its way out
       std::vector<std::string> others;
       for (const auto& o : members)
         if (o.container != m.container) others.push_back(hosts_line(o));
@@ -67,8 +74,7 @@ void refresh_hosts(const std::string& store_root, const std::string& network) {
   });
 }
 
-void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec,
-                    bool live_hosts) {
+void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec) {
   net::NetworkStore store(store_root);
   std::string netname = spec.netcfg.network.empty() ? net::kDefaultNetwork : spec.netcfg.network;
   auto a = store.allocate(netname, id, spec.name, spec.hostname);
@@ -83,12 +89,11 @@ void attach_network(const std::string& store_root, const std::string& id, contai
   n.hosts.clear();
   for (const auto& o : a.others) n.hosts.push_back(hosts_line(o));
   n.dns = host_nameservers();
-  n.hosts_path.clear();
-  if (live_hosts) {
-    n.hosts_path = live_hosts_path(store_root, id);
-    write_file_atomic(n.hosts_path, container::hosts_file(spec), 0644);
-    refresh_hosts(store_root, n.network);
-  }
+  n.hosts_path = live_hosts_path(store_root, id);
+  if (::mkdir(live_hosts_dir(store_root, id).c_str(), 0755) < 0 && errno != EEXIST)
+    throw_sys("mkdir", live_hosts_dir(store_root, id));
+  write_file_atomic(n.hosts_path, container::hosts_file(spec), 0644);
+  refresh_hosts(store_root, n.network);
 }
 
 std::function<void(pid_t)> wire_container_network(const std::string& id, const container::NetConfig& net) {

@@ -17,11 +17,11 @@ namespace hvrun::engine {
 // exists), makes the network's bridge ready in the caller's netns and fills
 // spec.netcfg: network, bridge, address/prefix, gateway, mac, hosts (the
 // other members and their names), dns (the host's non-loopback nameservers).
-// live_hosts (container mode): the container's /etc/hosts is a file in its
-// record dir (netcfg.hosts_path) that stays current as members come and go;
-// a VM keeps the copy written at its start.
-void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec,
-                    bool live_hosts);
+// The container's /etc/hosts is a file in its record dir,
+// ROOT/containers/ID/etc/hosts (netcfg.hosts_path), that stays current as
+// members come and go (container mode binds it over /etc/hosts; a VM gets
+// its directory as a read-only 9p share and guest-init binds it likewise).
+void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec);
 
 // Rewrites in place the live hosts file of every member of `network` that has
 // one: its own line and one per other member. Best effort (a member being

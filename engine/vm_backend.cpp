@@ -40,8 +40,8 @@ constexpr uint64_t kMiB = 1ull << 20;
 // The writable disk holds the container's upper layer; sparse, so only what
 // the workload writes takes host space.
 constexpr uint64_t kRwDiskBytes = 4096 * kMiB;
-// Virtio slots (IRQs 5-23) left for 9p shares after 2 disks, 3 consoles and a
-// network card (see vmm/vm.hpp).
+// Virtio slots (IRQs 5-23) left for 9p shares after 2 disks, 3 consoles, a
+// network card and the /etc/hosts share (see vmm/vm.hpp).
 constexpr size_t kMaxVolumes = 12;
 
 
@@ -228,6 +228,12 @@ class VmBackend final : public Backend {
       if (i >= kMaxVolumes) throw Error("too many volumes for a microVM (at most " + std::to_string(kMaxVolumes) + ")");
       shares.push_back({m.source, guestinit::volume_tag(i), m.readonly});
       m.source = guestinit::volume_tag(i);
+    }
+    // The live /etc/hosts (engine/network.hpp): its directory, read-only.
+    if (!spec.netcfg.hosts_path.empty()) {
+      shares.push_back({std::filesystem::path(spec.netcfg.hosts_path).parent_path().string(),
+                        guestinit::kHostsShareTag, true});
+      spec.netcfg.hosts_path = guestinit::kHostsShareTag;
     }
     // --net bridge: a virtio-net card on a tap that is a port of the
     // network's bridge. The tap is not persistent: it goes when the VMM

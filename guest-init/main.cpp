@@ -135,7 +135,7 @@ int run() {
   auto spec = plan_spec(host_spec, layout);
   if (!host_spec.netcfg.address.empty()) configure_guest_net(host_spec.netcfg);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
-  for (const auto& m : volume_mounts(host_spec, layout)) do_mount(m);
+  for (const auto& m : share_mounts(host_spec, layout)) do_mount(m);
   mkdir_p(spec.upperdir);
   mkdir_p(spec.workdir);
 

@@ -64,6 +64,10 @@ std::string inside(const std::string& root, const std::string& p) {
 }
 }  // namespace
 
+namespace {
+const char* const kNinePOptions = "trans=virtio,version=9p2000.L,access=client,cache=mmap,msize=262144";
+}  // namespace
+
 bool is_volume_share(const std::string& source) {
   const std::string prefix = kVolumeTagPrefix;
   if (source.size() <= prefix.size() || source.size() > prefix.size() + 2 || source.compare(0, prefix.size(), prefix) != 0)
@@ -77,7 +81,7 @@ std::string volume_tag(size_t i) { return kVolumeTagPrefix + std::to_string(i); 
 
 std::string volume_dir(const Layout& l, size_t i) { return l.volumes_dir + "/" + std::to_string(i); }
 
-std::vector<MountStep> volume_mounts(const container::RunSpec& host_spec, const Layout& l) {
+std::vector<MountStep> share_mounts(const container::RunSpec& host_spec, const Layout& l) {
   std::vector<MountStep> out;
   for (size_t i = 0; i < host_spec.mounts.size(); ++i) {
     const auto& m = host_spec.mounts[i];
@@ -90,7 +94,13 @@ std::vector<MountStep> volume_mounts(const container::RunSpec& host_spec, const 
     // gives new files the creating uid/gid (QEMU's "passthrough").
     out.push_back({m.source, volume_dir(l, i), "9p",
                    (m.readonly ? (unsigned long)MS_RDONLY : 0ul) | MS_NOSUID | MS_NODEV,
-                   "trans=virtio,version=9p2000.L,access=client,cache=mmap,msize=262144"});
+                   kNinePOptions});
+  }
+  if (!host_spec.netcfg.hosts_path.empty()) {
+    if (host_spec.netcfg.hosts_path != kHostsShareTag)
+      throw Error("netcfg.hosts_path " + host_spec.netcfg.hosts_path + " cannot reach into a microVM: only the " +
+                  kHostsShareTag + " share");
+    out.push_back({kHostsShareTag, l.hosts_dir, "9p", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, kNinePOptions});
   }
   return out;
 }
@@ -106,6 +116,12 @@ container::RunSpec plan_spec(container::RunSpec spec, const Layout& l) {
                   kVolumeTagPrefix + "N)");
     if (m.source != volume_tag(i)) throw Error("volume " + m.source + " is mount " + std::to_string(i) + ": out of order");
     m.source = volume_dir(l, i);
+  }
+  if (!spec.netcfg.hosts_path.empty()) {
+    if (spec.netcfg.hosts_path != kHostsShareTag)
+      throw Error("netcfg.hosts_path " + spec.netcfg.hosts_path + " cannot reach into a microVM: only the " +
+                  kHostsShareTag + " share");
+    spec.netcfg.hosts_path = l.hosts_dir + "/hosts";
   }
   std::vector<std::string> lower;
   if (spec.lowerdirs.empty())

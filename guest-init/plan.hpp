@@ -23,6 +23,7 @@ struct Layout {
   std::string stderr_dev = "/dev/hvc1";
   std::string control_dev = "/dev/hvc2";
   std::string volumes_dir = "/mnt/vol";  // volume shares (9p) land in /mnt/vol/<i>
+  std::string hosts_dir = "/mnt/hosts";  // the live /etc/hosts share (9p, ro)
 };
 
 
@@ -42,12 +43,16 @@ std::vector<MountStep> disk_mounts(const Layout& layout);
 // mount tag hvrun-vol<i> (i: its index in spec.mounts), which the host puts
 // in the mount's source.
 constexpr const char* kVolumeTagPrefix = "hvrun-vol";
+// The host's live /etc/hosts for this VM (engine/network.hpp) comes as a
+// read-only 9p share of its directory with this tag, which the host puts in
+// spec.netcfg.hosts_path; the file in it is `hosts`.
+constexpr const char* kHostsShareTag = "hvrun-hosts";
 bool is_volume_share(const std::string& source);
 std::string volume_tag(size_t i);
 std::string volume_dir(const Layout& l, size_t i);
 // The 9p mounts (read-only where the volume is) of the spec's volume
-// shares, in spec.mounts order.
-std::vector<MountStep> volume_mounts(const container::RunSpec& host_spec, const Layout& l);
+// shares, in spec.mounts order, then the hosts share if the spec has one.
+std::vector<MountStep> share_mounts(const container::RunSpec& host_spec, const Layout& l);
 
 // Parses /spec.json; throws hvrun::Error saying what is wrong.
 container::RunSpec parse_spec(const std::string& json_text);
@@ -56,7 +61,8 @@ container::RunSpec parse_spec(const std::string& json_text);
 // the image disk (spec.lowerdirs, if given, are paths inside the image disk,
 // top layer first; none means the disk's root) with upper/work on the
 // writable disk; spec.mounts whose source is a volume share (hvrun-vol<i>)
-// get /mnt/vol/<i> as their source; net "bridge" becomes "host"
+// get /mnt/vol/<i> as their source; netcfg.hosts_path kHostsShareTag
+// becomes the hosts file in that share; net "bridge" becomes "host"
 // (the guest's network, which guest-init configured from netcfg; netcfg is
 // kept). Rejects what cannot work in a VM (no args, host bind mounts,
 // lowerdirs escaping the image disk) with hvrun::Error.

@@ -156,13 +156,20 @@ s_compare() {
 # test host; no route leaves it) reach each other by name over TCP, both ways.
 s_net() {
   "$HV" run -d --net bridge --name ctr busybox sh -c 'echo from-the-container | nc -l -p 8080' >/dev/null || return 1
-  "$HV" --vm -d --net bridge --name vmx busybox sh -c 'echo from-the-vm | nc -l -p 8081' >/dev/null || return 1
+  # After serving one client, the VM waits (20 s at most) for a container
+  # started later to appear in its /etc/hosts: a VM's /etc/hosts is live.
+  "$HV" --vm -d --net bridge --name vmx busybox sh -c 'echo from-the-vm | nc -l -p 8081
+    for i in $(seq 100); do grep -q late /etc/hosts && { echo vm-sees-late; break; }; sleep 0.2; done
+    sleep 600' >/dev/null || return 1
   wait_status vmx running || return 1
   sleep 8  # the guest configures eth0 and starts nc after the VMM is up
   echo "vm-got: $("$HV" --vm --rm --net bridge busybox nc ctr 8080)"
   echo "container-got: $("$HV" run --rm --net bridge busybox nc vmx 8081)"
   "$HV" inspect vmx | grep -o '"IPAddress": *"[0-9.]*"' | sed 's/^/vm-/'
-  "$HV" rm -f ctr vmx >/dev/null
+  "$HV" run -d --net bridge --name late busybox sleep 60 >/dev/null
+  for _ in $(seq 100); do "$HV" logs vmx 2>/dev/null | grep -q vm-sees-late && break; sleep 0.2; done
+  "$HV" logs vmx
+  "$HV" rm -f ctr vmx late >/dev/null
   echo "taps-left: $(ip -o link show type tun 2>/dev/null | wc -l)"
 }
 

@@ -107,7 +107,7 @@ TEST(GuestInitPlan, VolumeSharesBecome9pMountsReadOnlyOnlyWhereTheVolumeIs) {
   EXPECT_FALSE(p.mounts[0].readonly);
   EXPECT_EQ(p.mounts[1].source, "/mnt/vol/1");
   EXPECT_TRUE(p.mounts[1].readonly);
-  auto v = volume_mounts(s, l);
+  auto v = share_mounts(s, l);
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].source, "hvrun-vol0");
   EXPECT_EQ(v[0].target, "/mnt/vol/0");
@@ -119,6 +119,31 @@ TEST(GuestInitPlan, VolumeSharesBecome9pMountsReadOnlyOnlyWhereTheVolumeIs) {
   EXPECT_TRUE(v[1].flags & MS_NODEV);
 }
 
+TEST(GuestInitPlan, TheHostsShareIsMountedReadOnlyAndItsFileBecomesTheHostsPath) {
+  container::RunSpec s;
+  s.args = {"true"};
+  s.mounts = {{"hvrun-vol0", "/data", false}};
+  s.netcfg.address = "10.88.0.5";
+  s.netcfg.hosts_path = kHostsShareTag;
+  Layout l;
+  auto p = plan_spec(s, l);
+  EXPECT_EQ(p.netcfg.hosts_path, "/mnt/hosts/hosts");
+  auto v = share_mounts(s, l);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[1].source, "hvrun-hosts");
+  EXPECT_EQ(v[1].target, "/mnt/hosts");
+  EXPECT_EQ(v[1].fstype, "9p");
+  EXPECT_TRUE(v[1].flags & MS_RDONLY);
+  // A host path cannot reach into the guest.
+  s.netcfg.hosts_path = "/var/lib/hvrun/containers/x/etc/hosts";
+  EXPECT_THROW(plan_spec(s, l), Error);
+  EXPECT_THROW(share_mounts(s, l), Error);
+  // No hosts path (no network): no share.
+  s.netcfg.hosts_path.clear();
+  EXPECT_EQ(share_mounts(s, l).size(), 1u);
+  EXPECT_EQ(plan_spec(s, l).netcfg.hosts_path, "");
+}
+
 TEST(GuestInitPlan, OnlyTheHostsVolumeTagsInOrderAreAcceptedAsVolumeSources) {
   container::RunSpec s;
   s.args = {"true"};
@@ -126,7 +151,7 @@ TEST(GuestInitPlan, OnlyTheHostsVolumeTagsInOrderAreAcceptedAsVolumeSources) {
   for (const char* bad : {"/dev/vdc", "/host/data", "hvrun-vol", "hvrun-volx", "hvrun-vol123", "../hvrun-vol0"}) {
     s.mounts = {{bad, "/data", true}};
     EXPECT_THROW(plan_spec(s, l), Error) << bad;
-    EXPECT_THROW(volume_mounts(s, l), Error) << bad;
+    EXPECT_THROW(share_mounts(s, l), Error) << bad;
   }
   s.mounts = {{"hvrun-vol1", "/data", true}};  // mount 0 must be share 0
   EXPECT_THROW(plan_spec(s, l), Error);
