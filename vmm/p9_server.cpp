@@ -151,6 +151,12 @@ struct stat stat_fd(int fd) {
 
 bool same_inode(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
 
+// Sets a new file's owner. Running as root (passthrough) that always works;
+// a VMM running unprivileged keeps its own ownership instead of failing.
+void own(int rc) {
+  if (rc < 0 && !(errno == EPERM && ::geteuid() != 0)) fail_errno();
+}
+
 std::string proc_fd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 // One path component from the client: not empty, no '/', no NUL. `dots`:
@@ -286,7 +292,7 @@ struct P9Server::Impl {
   struct stat finish_new(Fid& dir, const std::string& name, uint32_t gid, uint32_t mode, bool is_dir) {
     try {
       UniqueFd p(check(::openat(dir.path.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
-      check(::fchownat(p.get(), "", dir.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+      own(::fchownat(p.get(), "", dir.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
       struct stat st = stat_fd(p.get());
       if (!S_ISLNK(st.st_mode)) {
         check(::chmod(proc_fd(p.get()).c_str(), mode & 07777));
@@ -510,7 +516,7 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
   try {
     path.reset(check(::openat(dir.path.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
     if (created) {
-      check(::fchown(file.get(), dir.uid, gid));
+      own(::fchown(file.get(), dir.uid, gid));
       check(::fchmod(file.get(), mode & 07777));
     }
     st = stat_fd(file.get());

@@ -15,7 +15,8 @@
 //  - char/block device nodes are never opened or created (EPERM).
 // Ownership follows QEMU's security_model=passthrough: the server runs as
 // root, each fid acts as the uid from its Tattach, and new files get
-// (that uid, the request's gid). Permission checks are the client's
+// (that uid, the request's gid); a server that is not root keeps its own
+// ownership on new files instead. Permission checks are the client's
 // (mount -o access=client).
 //
 // handle() never throws: any failure is an Rlerror carrying a Linux errno.
