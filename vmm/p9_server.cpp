@@ -701,12 +701,24 @@ std::vector<uint8_t> P9Server::Impl::readdir(uint16_t tag, Reader& r) {
         full = true;
         break;
       }
-      w.u8(dtype == DT_DIR ? kQtDir : dtype == DT_LNK ? kQtSymlink : kQtFile);
-      w.u32(0);
-      w.u64(ino);
+      // The qid from a stat of the entry, as Tgetattr will report it (d_ino
+      // differs from st_ino on overlayfs; d_type may be DT_UNKNOWN). ".."
+      // of the share root is the root itself.
+      std::string_view nm(name, len);
+      struct stat est{};
+      int rc = (nm == ".." && f.rel.empty()) ? ::fstatat(root.get(), "", &est, AT_EMPTY_PATH)
+                                             : ::fstatat(fd, std::string(nm).c_str(), &est, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT);
+      if (rc == 0) {
+        w.qid(est);
+        dtype = static_cast<uint8_t>(IFTODT(est.st_mode));
+      } else {  // gone meanwhile: what getdents said
+        w.u8(dtype == DT_DIR ? kQtDir : dtype == DT_LNK ? kQtSymlink : kQtFile);
+        w.u32(0);
+        w.u64(ino);
+      }
       w.u64(doff);
       w.u8(dtype);
-      w.str(std::string_view(name, len));
+      w.str(nm);
       any = true;
     }
   }

@@ -678,7 +678,12 @@ TEST_F(P9, DotDotFromTheRootStaysAtTheRoot) {
   ASSERT_EQ(lopen(4, kRdonly).type(), Tlopen + 1);
   Reply rd = readdir(4, 0, 8192);
   std::set<std::string> names;
-  for (const auto& e : entries(rd)) names.insert(e.name);
+  for (const auto& e : entries(rd)) {
+    names.insert(e.name);
+    if (e.name == "..") {
+      EXPECT_EQ(e.qid.path, root_ino);  // not the host directory above the share
+    }
+  }
   EXPECT_EQ(names, (std::set<std::string>{".", "..", "d"}));
 }
 
@@ -1054,6 +1059,7 @@ TEST_F(P9LinuxClient, ShellWorkloadOnTheMountLandsOnTheHost) {
     chown 1234:5678 hard
     touch -d @1000000 hard
     test "$(stat -c '%a %u %g %Y' hard)" = "640 1234 5678 1000000"
+    touch stamped && touch -m -d @2000000 stamped
     df . > /dev/null
     truncate -s 3 d1/b.txt
     test "$(cat d1/b.txt)" = hel
@@ -1081,7 +1087,9 @@ TEST_F(P9LinuxClient, ShellWorkloadOnTheMountLandsOnTheHost) {
     rm -f many-*
     mkdir -p rmtree/a/b && touch rmtree/a/b/c rmtree/a/x && rm -rf rmtree
     test ! -e rmtree
-    setpriv --reuid=4321 --regid=8765 --clear-groups sh -c 'echo user > byuser.txt'
+    chmod 755 . && mkdir -m 1777 pub
+    setpriv --reuid=4321 --regid=8765 --clear-groups sh -c 'echo user > pub/byuser.txt && mkdir pub/userdir'
+    if setpriv --reuid=4321 --regid=8765 --clear-groups sh -c 'echo no > hard' 2>/dev/null; then exit 99; fi
     ln -s /etc/hostname abs-link
   )SH";
   ASSERT_EQ(sh(script), 0);
@@ -1094,15 +1102,18 @@ TEST_F(P9LinuxClient, ShellWorkloadOnTheMountLandsOnTheHost) {
   EXPECT_EQ(st.st_mode, S_IFREG | 0640u);
   EXPECT_EQ(st.st_uid, 1234u);
   EXPECT_EQ(st.st_gid, 5678u);
-  EXPECT_EQ(st.st_mtim.tv_sec, 1000000);
+  EXPECT_EQ(lstat_of(in_share("stamped")).st_mtim.tv_sec, 2000000);
   EXPECT_EQ(lstat_of(in_share("untar/t/sub")).st_mode, S_IFDIR | 0751u);
   EXPECT_EQ(read_file(in_share("untar/t/sub/x")), "tarred\n");
   EXPECT_EQ(read_file(in_share("big")), read_file("/tmp/p9-big"));
   EXPECT_EQ(lstat_of(in_share("synced")).st_size, 16384);
   EXPECT_TRUE(S_ISFIFO(lstat_of(in_share("pipe")).st_mode));
-  struct stat bu = lstat_of(in_share("byuser.txt"));
-  EXPECT_EQ(bu.st_uid, 4321u);  // owner = the uid the client attached as
-  EXPECT_EQ(bu.st_gid, 8765u);
+  for (const char* rel : {"pub/byuser.txt", "pub/userdir"}) {
+    struct stat bu = lstat_of(in_share(rel));
+    EXPECT_EQ(bu.st_uid, 4321u) << rel;  // owner = the uid the client attached as
+    EXPECT_EQ(bu.st_gid, 8765u) << rel;
+  }
+  EXPECT_EQ(read_file(in_share("pub/byuser.txt")), "user\n");
   EXPECT_EQ(fs::read_symlink(in_share("abs-link")).string(), "/etc/hostname");  // stored, never followed here
   EXPECT_FALSE(fs::exists(in_share("d1copy")));
 }
