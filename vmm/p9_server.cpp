@@ -220,6 +220,7 @@ struct P9Server::Impl {
   bool readonly = false;
   uint32_t msize = kMaxMsize;
   bool versioned = false;
+  size_t max_fids = kMaxFids;
   std::unordered_map<uint32_t, Fid> fids;
 
   Fid& fid(uint32_t id) {
@@ -230,7 +231,7 @@ struct P9Server::Impl {
   // A fid number the client may bind now.
   void check_new(uint32_t id) {
     if (id == kNoFid || fids.count(id)) fail(EBADF);
-    if (fids.size() >= kMaxFids) fail(EMFILE);
+    if (fids.size() >= max_fids) fail(EMFILE);
   }
   void modifying() {
     if (readonly) fail(EROFS);
@@ -924,9 +925,10 @@ std::vector<uint8_t> P9Server::Impl::getlock(uint16_t tag, Reader& r) {
   return w.finish();
 }
 
-P9Server::P9Server(const std::string& root, bool readonly) : impl_(std::make_unique<Impl>()) {
+P9Server::P9Server(const std::string& root, bool readonly, size_t max_fids) : impl_(std::make_unique<Impl>()) {
   impl_->root_path = root;
   impl_->readonly = readonly;
+  impl_->max_fids = max_fids;
   impl_->root.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!impl_->root) {
     if (errno == ENOTDIR) throw Error("9p share " + root + " is not a directory", ENOTDIR);

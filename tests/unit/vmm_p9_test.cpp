@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -907,6 +908,30 @@ TEST_F(P9, RandomGarbageNeverCrashesTheServer) {
   ASSERT_EQ(attach(1).type(), Tattach + 1);
   walk_ok(1, 100, {});
   EXPECT_EQ(getattr(100).qid.path, lstat_of(root).st_ino);
+}
+
+TEST_F(P9, FidsAreBoundedAndTheNextOneFailsWithEmfile) {
+  constexpr size_t kMax = 300;
+  srv = std::make_unique<P9Server>(root, false, kMax);
+  ASSERT_EQ(call(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L")).type(), Tversion + 1);
+  ASSERT_EQ(attach(1).type(), Tattach + 1);
+  uint32_t id = 2;
+  int err = 0;
+  for (; id < kMax + 10; ++id) {
+    Reply r = walk(1, id, {});
+    if (r.type() != Twalk + 1) {
+      err = r.err();
+      break;
+    }
+  }
+  EXPECT_EQ(err, EMFILE);
+  EXPECT_EQ(srv->fid_count(), kMax);
+  EXPECT_EQ(attach(id).err(), EMFILE);
+  EXPECT_EQ(call(Msg(Txattrwalk).u32(1).u32(id).str("")).err(), EMFILE);
+  walk_ok(1, 1, {});  // rebinding an existing fid needs no new slot
+  ASSERT_EQ(clunk(2).type(), Tclunk + 1);  // a clunk frees a slot
+  walk_ok(1, id, {});
+  EXPECT_EQ(P9Server::kMaxFids, 65536u);  // the default
 }
 
 TEST_F(P9, XattrLockAndFlushAnswersTheClientCopesWith) {
