@@ -151,6 +151,12 @@ struct stat stat_fd(int fd) {
 
 bool same_inode(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
 
+// Sets a new file's owner. Running as root (passthrough) that always works;
+// a VMM running unprivileged keeps its own ownership instead of failing.
+void own(int rc) {
+  if (rc < 0 && !(errno == EPERM && ::geteuid() != 0)) fail_errno();
+}
+
 std::string proc_fd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 // One path component from the client: not empty, no '/', no NUL. `dots`:
@@ -214,6 +220,7 @@ struct P9Server::Impl {
   bool readonly = false;
   uint32_t msize = kMaxMsize;
   bool versioned = false;
+  size_t max_fids = kMaxFids;
   std::unordered_map<uint32_t, Fid> fids;
 
   Fid& fid(uint32_t id) {
@@ -224,7 +231,7 @@ struct P9Server::Impl {
   // A fid number the client may bind now.
   void check_new(uint32_t id) {
     if (id == kNoFid || fids.count(id)) fail(EBADF);
-    if (fids.size() >= kMaxFids) fail(EMFILE);
+    if (fids.size() >= max_fids) fail(EMFILE);
   }
   void modifying() {
     if (readonly) fail(EROFS);
@@ -286,7 +293,7 @@ struct P9Server::Impl {
   struct stat finish_new(Fid& dir, const std::string& name, uint32_t gid, uint32_t mode, bool is_dir) {
     try {
       UniqueFd p(check(::openat(dir.path.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
-      check(::fchownat(p.get(), "", dir.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+      own(::fchownat(p.get(), "", dir.uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
       struct stat st = stat_fd(p.get());
       if (!S_ISLNK(st.st_mode)) {
         check(::chmod(proc_fd(p.get()).c_str(), mode & 07777));
@@ -510,7 +517,7 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
   try {
     path.reset(check(::openat(dir.path.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
     if (created) {
-      check(::fchown(file.get(), dir.uid, gid));
+      own(::fchown(file.get(), dir.uid, gid));
       check(::fchmod(file.get(), mode & 07777));
     }
     st = stat_fd(file.get());
@@ -695,12 +702,24 @@ std::vector<uint8_t> P9Server::Impl::readdir(uint16_t tag, Reader& r) {
         full = true;
         break;
       }
-      w.u8(dtype == DT_DIR ? kQtDir : dtype == DT_LNK ? kQtSymlink : kQtFile);
-      w.u32(0);
-      w.u64(ino);
+      // The qid from a stat of the entry, as Tgetattr will report it (d_ino
+      // differs from st_ino on overlayfs; d_type may be DT_UNKNOWN). ".."
+      // of the share root is the root itself.
+      std::string_view nm(name, len);
+      struct stat est{};
+      int rc = (nm == ".." && f.rel.empty()) ? ::fstatat(root.get(), "", &est, AT_EMPTY_PATH)
+                                             : ::fstatat(fd, std::string(nm).c_str(), &est, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT);
+      if (rc == 0) {
+        w.qid(est);
+        dtype = static_cast<uint8_t>(IFTODT(est.st_mode));
+      } else {  // gone meanwhile: what getdents said
+        w.u8(dtype == DT_DIR ? kQtDir : dtype == DT_LNK ? kQtSymlink : kQtFile);
+        w.u32(0);
+        w.u64(ino);
+      }
       w.u64(doff);
       w.u8(dtype);
-      w.str(std::string_view(name, len));
+      w.str(nm);
       any = true;
     }
   }
@@ -906,9 +925,10 @@ std::vector<uint8_t> P9Server::Impl::getlock(uint16_t tag, Reader& r) {
   return w.finish();
 }
 
-P9Server::P9Server(const std::string& root, bool readonly) : impl_(std::make_unique<Impl>()) {
+P9Server::P9Server(const std::string& root, bool readonly, size_t max_fids) : impl_(std::make_unique<Impl>()) {
   impl_->root_path = root;
   impl_->readonly = readonly;
+  impl_->max_fids = max_fids;
   impl_->root.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!impl_->root) {
     if (errno == ENOTDIR) throw Error("9p share " + root + " is not a directory", ENOTDIR);

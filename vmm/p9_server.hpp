@@ -15,7 +15,8 @@
 //  - char/block device nodes are never opened or created (EPERM).
 // Ownership follows QEMU's security_model=passthrough: the server runs as
 // root, each fid acts as the uid from its Tattach, and new files get
-// (that uid, the request's gid). Permission checks are the client's
+// (that uid, the request's gid); a server that is not root keeps its own
+// ownership on new files instead. Permission checks are the client's
 // (mount -o access=client).
 //
 // handle() never throws: any failure is an Rlerror carrying a Linux errno.
@@ -34,12 +35,13 @@ class P9Server {
   static constexpr uint32_t kMaxMsize = 512 * 1024;
   // Smallest msize a Tversion may ask for (the Linux client's own floor).
   static constexpr uint32_t kMinMsize = 4096;
-  // Fids one session may hold at a time; more get EMFILE.
+  // Default bound on the fids one session may hold at a time.
   static constexpr size_t kMaxFids = 65536;
 
   // `root` must be an existing directory (else Error naming it). readonly:
-  // every modifying request fails with EROFS.
-  P9Server(const std::string& root, bool readonly);
+  // every modifying request fails with EROFS. max_fids: fids held at once
+  // (each holds an fd or two), more get EMFILE.
+  P9Server(const std::string& root, bool readonly, size_t max_fids = kMaxFids);
   ~P9Server();
   P9Server(const P9Server&) = delete;
   P9Server& operator=(const P9Server&) = delete;
