@@ -288,7 +288,7 @@ struct P9Server::Impl {
     return out;
   }
 
-  // New file `name` in directory fid `dir` (made by `make`): owner (fid
+  // A file `name` just made in directory fid `dir`: owner (fid
   // uid, gid) and exactly `mode`; removed again when that fails.
   struct stat finish_new(Fid& dir, const std::string& name, uint32_t gid, uint32_t mode, bool is_dir) {
     try {
