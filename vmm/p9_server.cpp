@@ -168,7 +168,12 @@ std::string component(std::string_view s, bool dots = true) {
   return std::string(s);
 }
 
-std::string join(const std::string& rel, const std::string& name) { return rel.empty() ? name : rel + "/" + name; }
+// A fid's path below the root. Bounded by PATH_MAX: without a bound a guest
+// could make every fid hold a path as deep as its disk allows (memory).
+std::string join(const std::string& rel, const std::string& name) {
+  if (rel.size() + 1 + name.size() >= PATH_MAX) fail(ENAMETOOLONG);
+  return rel.empty() ? name : rel + "/" + name;
+}
 
 // Linux encodes rdev for the client like the kernel's new_encode_dev.
 uint64_t encode_dev(dev_t d) {
@@ -499,17 +504,20 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
   modifying();
   std::string name = component(raw);
   if (dir.open || dir.xattr) fail(EINVAL);
+  std::string rel = join(dir.rel, name);  // before anything is made: it may fail
   int flags = host_open_flags(p9flags) & ~O_DIRECTORY;
   int fd;
   do fd = ::openat(dir.path.get(), name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
   while (fd < 0 && errno == EINTR);
   bool created = fd >= 0;
   if (!created && errno == EEXIST && !(p9flags & kDotlExcl)) {
-    // Without O_EXCL an existing regular file is opened as it is.
-    struct stat st{};
-    check(::fstatat(dir.path.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW));
+    // Without O_EXCL an existing regular file is opened as it is: the
+    // inode checked is the inode opened (a FIFO or device node renamed in
+    // between must never be opened: it could block or reach a device).
+    UniqueFd existing(check(::openat(dir.path.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
+    struct stat st = stat_fd(existing.get());
     if (!S_ISREG(st.st_mode)) fail(S_ISLNK(st.st_mode) ? ELOOP : EEXIST);
-    fd = ::openat(dir.path.get(), name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+    fd = reopen(existing.get(), st, flags).release();
   }
   UniqueFd file(check(fd));
   UniqueFd path;
@@ -526,7 +534,7 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
     if (created) ::unlinkat(dir.path.get(), name.c_str(), 0);
     throw;
   }
-  dir.rel = join(dir.rel, name);
+  dir.rel = std::move(rel);
   dir.path = std::move(path);
   dir.open = std::move(file);
   Writer w(kTlcreate + 1, tag);
@@ -766,6 +774,7 @@ std::vector<uint8_t> P9Server::Impl::readlink(uint16_t tag, Reader& r) {
   char buf[PATH_MAX];
   ssize_t n = check(::readlinkat(f.path.get(), "", buf, sizeof buf));
   if (static_cast<size_t>(n) >= sizeof buf) fail(ENAMETOOLONG);
+  if (kHeader + 2 + static_cast<size_t>(n) > msize) fail(ENAMETOOLONG);  // the reply must fit msize
   Writer w(kTreadlink + 1, tag);
   w.str(std::string_view(buf, static_cast<size_t>(n)));
   return w.finish();

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -622,6 +623,63 @@ TEST_F(P9, LopenOfHostDeviceNodeIsRefused) {
   ASSERT_EQ(attach(1).type(), Tattach + 1);
   walk_ok(1, 2, {"null"});
   EXPECT_EQ(lopen(2, kRdwr).err(), EPERM);
+}
+
+TEST_F(P9, LcreateWithoutExclOpensOnlyAnExistingRegularFileNeverAFifoOrDevice) {
+  ASSERT_EQ(::mkfifo(host("fifo").c_str(), 0666), 0);
+  ASSERT_EQ(::mknod(host("null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  write_file(host("plain"), "kept");
+  ASSERT_EQ(attach(1).type(), Tattach + 1);
+  // A fifo would block the server (no writer); a device would reach the host.
+  walk_ok(1, 2, {});
+  EXPECT_EQ(lcreate(2, "fifo", kRdonly, 0644, 0).err(), EEXIST);
+  walk_ok(1, 3, {});
+  EXPECT_EQ(lcreate(3, "null", kRdwr, 0644, 0).err(), EEXIST);
+  walk_ok(1, 4, {});
+  Reply r = lcreate(4, "plain", kRdonly, 0644, 0);
+  ASSERT_EQ(r.type(), Tlcreate + 1) << r.err();
+  EXPECT_EQ(read(4, 0, 100), "kept");
+}
+
+TEST_F(P9, FidPathsAreBoundedByPathMax) {
+  // 255-byte names: after 16 levels the path passes PATH_MAX.
+  ASSERT_EQ(attach(1).type(), Tattach + 1);
+  walk_ok(1, 2, {});
+  const std::string name(255, 'd');
+  int depth = 0;
+  for (; depth < 20; ++depth) {
+    Reply m = mkdir(2, name, 0755, 0);
+    ASSERT_EQ(m.type(), Tmkdir + 1) << m.err();
+    Reply w = walk(2, 2, {name});
+    if (w.type() != Twalk + 1) {
+      EXPECT_EQ(w.err(), ENAMETOOLONG);
+      break;
+    }
+  }
+  EXPECT_EQ(depth, PATH_MAX / 256) << "the walk that passes PATH_MAX fails";
+  // Creating below the deepest fid fails the same way, and makes nothing.
+  const std::string other(255, 'e');
+  EXPECT_EQ(lcreate(2, other, kWronly, 0644, 0).err(), ENAMETOOLONG);
+  // (On the host, one component at a time: the whole path is too long.)
+  hvrun::UniqueFd at(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  for (int i = 0; i < depth && at; ++i) at.reset(::openat(at.get(), name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(at);
+  EXPECT_EQ(::faccessat(at.get(), name.c_str(), F_OK, AT_SYMLINK_NOFOLLOW), 0) << "the last mkdir did happen";
+  EXPECT_NE(::faccessat(at.get(), other.c_str(), F_OK, AT_SYMLINK_NOFOLLOW), 0);
+  // std::filesystem cannot remove a tree this deep; rm can.
+  EXPECT_EQ(std::system(("rm -rf '" + host(name) + "'").c_str()), 0);
+}
+
+TEST_F(P9, ReadlinkReplyNeverExceedsMsize) {
+  const std::string target(PATH_MAX - 1, 't');
+  ASSERT_EQ(::symlink(target.c_str(), host("long").c_str()), 0);
+  Reply v = call(Msg(Tversion, 0xffff).u32(P9Server::kMinMsize).str("9P2000.L"));
+  ASSERT_EQ(v.type(), Tversion + 1);
+  ASSERT_EQ(attach(1).type(), Tattach + 1);
+  walk_ok(1, 2, {"long"});
+  Reply r = call(Msg(Treadlink).u32(2));
+  EXPECT_LE(r.size(), P9Server::kMinMsize);
+  EXPECT_EQ(r.err(), ENAMETOOLONG);
 }
 
 // --- setattr ---------------------------------------------------------------

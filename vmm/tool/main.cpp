@@ -7,6 +7,7 @@
 //                        `hvrun-vmm --launch-fd N` (launch.hpp, relay.hpp).
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
@@ -177,6 +178,13 @@ int main(int argc, char** argv) {
   if (a.help) {
     std::fputs(usage().c_str(), stdout);
     return 0;
+  }
+  // A 9p share holds up to two fds per guest fid: let a guest with many
+  // files open on its volumes use the hard limit, not the soft 1024.
+  struct rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   try {
     return a.launch_fd >= 0 ? run_launched(a.launch_fd) : run_command_line(a);
