@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/unit/virtio_test_driver.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "vmm/guest_memory.hpp"
@@ -1221,41 +1222,21 @@ constexpr uint64_t kMem = 1 << 20;
 constexpr uint64_t kDesc = 0x1000, kAvail = 0x2000, kUsed = 0x3000, kData = 0x10000;
 constexpr uint16_t kQSize = 16;
 
-struct Driver {
-  std::vector<uint8_t> buf = std::vector<uint8_t>(kMem);
-  GuestMemory mem{buf.data(), kMem};
+// The fake driver with the 9p request queue at kDesc/kAvail/kUsed.
+struct Driver : hvrun::vmm::test::FakeDriver {
+  static constexpr hvrun::vmm::test::RingAt kRing{kDesc, kAvail, kUsed};
   uint16_t avail_idx = 0;
+  Driver() : FakeDriver(kMem, kQSize) {}
   void desc(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0) {
-    struct {
-      uint64_t addr;
-      uint32_t len;
-      uint16_t flags, next;
-    } d{addr, len, flags, next};
-    std::memcpy(&buf[kDesc + 16 * i], &d, 16);
+    put_desc(kDesc, i, addr, len, flags, next);
   }
-  void offer(uint16_t head) {
-    std::memcpy(&buf[kAvail + 4 + 2 * (avail_idx % kQSize)], &head, 2);
-    ++avail_idx;
-    std::memcpy(&buf[kAvail + 2], &avail_idx, 2);
-  }
-  uint16_t used_idx() const {
-    uint16_t v;
-    std::memcpy(&v, &buf[kUsed + 2], 2);
-    return v;
-  }
-  uint32_t used_len(uint16_t i) const {
-    uint32_t v;
-    std::memcpy(&v, &buf[kUsed + 4 + 8 * (i % kQSize) + 4], 4);
-    return v;
-  }
+  void offer(uint16_t head) { put_avail(kRing, avail_idx, head); }
+  uint16_t used_idx() const { return FakeDriver::used_idx(kRing); }
+  uint32_t used_len(uint16_t i) const { return FakeDriver::used_len(kRing, i); }
 };
+using hvrun::vmm::test::r32;
+using hvrun::vmm::test::w32;
 
-void w32(MmioTransport& t, uint32_t off, uint32_t v) { t.write(off, reinterpret_cast<uint8_t*>(&v), 4); }
-uint32_t r32(MmioTransport& t, uint32_t off) {
-  uint32_t v = 0;
-  t.read(off, reinterpret_cast<uint8_t*>(&v), 4);
-  return v;
-}
 
 class P9Virtio : public ::testing::Test {
  protected:

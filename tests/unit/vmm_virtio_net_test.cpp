@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tests/unit/netns_test_util.hpp"
+#include "tests/unit/virtio_test_driver.hpp"
 #include "util/fd.hpp"
 #include "vmm/guest_memory.hpp"
 #include "vmm/tap.hpp"
@@ -29,6 +30,7 @@
 #include "vmm/virtio_net.hpp"
 
 using namespace hvrun::vmm;
+using namespace hvrun::vmm::test;
 using hvrun::UniqueFd;
 
 using hvrun::test::in_netns;
@@ -44,42 +46,19 @@ constexpr uint64_t kData = 0x10000;
 constexpr uint16_t kNext = 1, kWrite = 2;
 const unsigned char kMac[6] = {0x02, 0x42, 0x0a, 0x58, 0x00, 0x05};
 
-struct NetDriver {
-  std::vector<uint8_t> buf = std::vector<uint8_t>(kMem);
-  GuestMemory mem{buf.data(), kMem};
+// The fake driver with queue q's rings at kRing[q] (desc, avail, used).
+struct NetDriver : FakeDriver {
   uint16_t avail_idx[2] = {0, 0};
-
+  NetDriver() : FakeDriver(kMem, kQSize) {}
+  static RingAt ring(int q) { return {kRing[q][0], kRing[q][1], kRing[q][2]}; }
   void desc(int q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0) {
-    struct {
-      uint64_t addr;
-      uint32_t len;
-      uint16_t flags, next;
-    } d{addr, len, flags, next};
-    std::memcpy(&buf[kRing[q][0] + 16 * i], &d, 16);
+    put_desc(kRing[q][0], i, addr, len, flags, next);
   }
-  void offer(int q, uint16_t head) {
-    std::memcpy(&buf[kRing[q][1] + 4 + 2 * (avail_idx[q] % kQSize)], &head, 2);
-    ++avail_idx[q];
-    std::memcpy(&buf[kRing[q][1] + 2], &avail_idx[q], 2);
-  }
-  uint16_t used_idx(int q) const {
-    uint16_t v;
-    std::memcpy(&v, &buf[kRing[q][2] + 2], 2);
-    return v;
-  }
-  uint32_t used_len(int q, uint16_t i) const {
-    uint32_t v;
-    std::memcpy(&v, &buf[kRing[q][2] + 4 + 8 * i + 4], 4);
-    return v;
-  }
+  void offer(int q, uint16_t head) { put_avail(ring(q), avail_idx[q], head); }
+  uint16_t used_idx(int q) const { return FakeDriver::used_idx(ring(q)); }
+  uint32_t used_len(int q, uint16_t i) const { return FakeDriver::used_len(ring(q), i); }
 };
 
-void w32(MmioTransport& t, uint32_t off, uint32_t v) { t.write(off, reinterpret_cast<uint8_t*>(&v), 4); }
-uint32_t r32(MmioTransport& t, uint32_t off) {
-  uint32_t v = 0;
-  t.read(off, reinterpret_cast<uint8_t*>(&v), 4);
-  return v;
-}
 
 struct VmmVirtioNet : ::testing::Test {
   NetDriver drv;
