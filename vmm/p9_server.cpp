@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <string_view>
 #include <unordered_map>
@@ -284,10 +285,18 @@ struct P9Server::Impl {
 
   // A real fd for the inode behind an O_PATH fd (never a symlink: the
   // caller checked), via its /proc magic link.
+  // A read-only share leaves the host's access times alone too (O_NOATIME
+  // needs ownership or CAP_FOWNER: without, the open goes on without it).
   UniqueFd reopen(int path_fd, const struct stat& st, int flags) {
-    int fd;
-    do fd = ::open(proc_fd(path_fd).c_str(), flags | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
+    int fd = -1;
+    if (readonly) {
+      do fd = ::open(proc_fd(path_fd).c_str(), flags | O_CLOEXEC | O_NOATIME);
+      while (fd < 0 && errno == EINTR);
+    }
+    if (fd < 0 && (!readonly || errno == EPERM)) {
+      do fd = ::open(proc_fd(path_fd).c_str(), flags | O_CLOEXEC);
+      while (fd < 0 && errno == EINTR);
+    }
     UniqueFd out(check(fd));
     if (!same_inode(stat_fd(out.get()), st)) fail(ESTALE);
     return out;
@@ -902,34 +911,80 @@ std::vector<uint8_t> P9Server::Impl::xattrwalk(uint16_t tag, Reader& r) {
   return w.finish();
 }
 
+// Byte-range locks are open-file-description (OFD) locks on the fid's open
+// file: they conflict with locks of host processes and of other VMs on the
+// same file, as a bind mount's would. The guest kernel keeps its own
+// processes' POSIX locks apart first and retries a BLOCKED blocking request.
+namespace {
+constexpr uint8_t kLockRd = 0, kLockWr = 1, kLockUn = 2;                 // P9_LOCK_TYPE_*
+constexpr uint8_t kLockSuccess = 0, kLockBlocked = 1, kLockError = 2;   // P9_LOCK_*
+
+// The flock for a 9P range; false when it cannot be one (bad type, range past off_t).
+bool to_flock(uint8_t type, uint64_t start, uint64_t length, struct flock& fl) {
+  fl = {};
+  switch (type) {
+    case kLockRd: fl.l_type = F_RDLCK; break;
+    case kLockWr: fl.l_type = F_WRLCK; break;
+    case kLockUn: fl.l_type = F_UNLCK; break;
+    default: return false;
+  }
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<off_t>::max());
+  if (start > kMax || length > kMax || (length != 0 && length - 1 > kMax - start)) return false;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(start);
+  fl.l_len = static_cast<off_t>(length);  // 0: to the end of the file, and beyond
+  return true;
+}
+}  // namespace
+
 // Tlock fid[4] type[1] flags[4] start[8] length[8] proc_id[4] client_id[s]
-// -> status[1]. Locks are the guest kernel's business: always granted.
+// -> status[1]
 std::vector<uint8_t> P9Server::Impl::lock(uint16_t tag, Reader& r) {
-  fid(r.u32());
-  r.u8();
-  r.u32();
-  r.u64();
-  r.u64();
+  Fid& f = fid(r.u32());
+  uint8_t type = r.u8();
+  r.u32();  // flags (BLOCK, RECLAIM): the client retries a blocked request itself
+  uint64_t start = r.u64(), length = r.u64();
   r.u32();
   r.str();
+  if (!f.open) fail(EBADF);
+  struct flock fl{};
+  uint8_t status = kLockError;
+  if (to_flock(type, start, length, fl)) {
+    if (::fcntl(f.open.get(), F_OFD_SETLK, &fl) == 0)
+      status = kLockSuccess;
+    else if (errno == EAGAIN || errno == EACCES)
+      status = kLockBlocked;
+  }
   Writer w(kTlock + 1, tag);
-  w.u8(0);  // P9_LOCK_SUCCESS
+  w.u8(status);
   return w.finish();
 }
 
 // Tgetlock fid[4] type[1] start[8] length[8] proc_id[4] client_id[s] ->
-// the same fields, type F_UNLCK: nothing here holds a lock.
+// type[1] start[8] length[8] proc_id[4] client_id[s]: the first lock that
+// would conflict, or the request with type UNLCK when none would.
 std::vector<uint8_t> P9Server::Impl::getlock(uint16_t tag, Reader& r) {
-  fid(r.u32());
-  r.u8();
+  Fid& f = fid(r.u32());
+  uint8_t type = r.u8();
   uint64_t start = r.u64(), length = r.u64();
   uint32_t proc = r.u32();
   std::string_view client = r.str();
+  if (!f.open) fail(EBADF);
+  struct flock fl{};
+  if (type == kLockUn || !to_flock(type, start, length, fl)) fail(EINVAL);
+  check(::fcntl(f.open.get(), F_OFD_GETLK, &fl));
   Writer w(kTgetlock + 1, tag);
-  w.u8(2);  // P9_LOCK_TYPE_UNLCK
-  w.u64(start);
-  w.u64(length);
-  w.u32(proc);
+  if (fl.l_type == F_UNLCK) {
+    w.u8(kLockUn);
+    w.u64(start);
+    w.u64(length);
+    w.u32(proc);
+  } else {
+    w.u8(fl.l_type == F_WRLCK ? kLockWr : kLockRd);
+    w.u64(static_cast<uint64_t>(fl.l_start));
+    w.u64(static_cast<uint64_t>(fl.l_len));
+    w.u32(fl.l_pid > 0 ? static_cast<uint32_t>(fl.l_pid) : 0);  // an OFD lock has no pid
+  }
   w.str(client);
   return w.finish();
 }

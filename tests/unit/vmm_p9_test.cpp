@@ -850,6 +850,23 @@ TEST_F(P9Outside, StatfsAndFsyncWork) {
 
 // --- readonly --------------------------------------------------------------
 
+TEST_F(P9, ReadingThroughAReadonlyShareLeavesTheHostAtimeAlone) {
+  write_file(host("f"), "data");
+  auto atime_after_read = [&](bool readonly) {
+    struct timespec old[2] = {{946684800, 0}, {0, UTIME_OMIT}};  // atime 2000-01-01, before mtime
+    EXPECT_EQ(::utimensat(AT_FDCWD, host("f").c_str(), old, 0), 0);
+    start(readonly);
+    EXPECT_EQ(attach(1).type(), Tattach + 1);
+    walk_ok(1, 2, {"f"});
+    EXPECT_EQ(lopen(2, kRdonly).type(), Tlopen + 1);
+    EXPECT_EQ(read(2, 0, 100), "data");
+    return lstat_of(host("f")).st_atim.tv_sec;
+  };
+  // The control: a writable share's read does move it (relatime: atime < mtime).
+  ASSERT_NE(atime_after_read(false), 946684800) << "this file system does not update atime: the test proves nothing";
+  EXPECT_EQ(atime_after_read(true), 946684800);
+}
+
 TEST_F(P9, ReadonlyRefusesEveryModifyingOpWithErofs) {
   ::mkdir(host("d").c_str(), 0755);
   write_file(host("d/f"), "keep");
@@ -1006,20 +1023,64 @@ TEST_F(P9, XattrLockAndFlushAnswersTheClientCopesWith) {
   EXPECT_EQ(clunk(3).err(), EBADF);
   EXPECT_EQ(call(Msg(Txattrcreate).u32(2).str("user.x").u64(1).u32(0)).err(), EOPNOTSUPP);
 
-  Reply lk = call(Msg(Tlock).u32(2).u8(1).u32(0).u64(0).u64(0).u32(77).str("host"));
-  ASSERT_EQ(lk.type(), Tlock + 1);
-  EXPECT_EQ(lk.u8(), 0);  // P9_LOCK_SUCCESS
-  Reply gl = call(Msg(Tgetlock).u32(2).u8(1).u64(5).u64(10).u32(77).str("host"));
-  ASSERT_EQ(gl.type(), Tgetlock + 1);
-  EXPECT_EQ(gl.u8(), 2);  // P9_LOCK_TYPE_UNLCK
-  EXPECT_EQ(gl.u64(), 5u);
-  EXPECT_EQ(gl.u64(), 10u);
-  EXPECT_EQ(gl.u32(), 77u);
-  EXPECT_EQ(gl.str(), "host");
+  // Locks need an open fid.
+  EXPECT_EQ(call(Msg(Tlock).u32(2).u8(1).u32(0).u64(0).u64(0).u32(77).str("host")).err(), EBADF);
 
   Reply fl = call(Msg(Tflush, 9).u16(3));
   EXPECT_EQ(fl.type(), Tflush + 1);
   EXPECT_EQ(fl.tag(), 9);
+}
+
+TEST_F(P9, LocksAreRealAndConflictWithHostProcessesAndOtherFids) {
+  write_file(host("db"), "0123456789");
+  ASSERT_EQ(attach(1).type(), Tattach + 1);
+  walk_ok(1, 2, {"db"});
+  ASSERT_EQ(lopen(2, kRdwr).type(), Tlopen + 1);
+  walk_ok(1, 3, {"db"});
+  ASSERT_EQ(lopen(3, kRdwr).type(), Tlopen + 1);
+  auto lock = [&](uint32_t fid, uint8_t type, uint64_t start, uint64_t len) {
+    Reply r = call(Msg(Tlock).u32(fid).u8(type).u32(1).u64(start).u64(len).u32(42).str("guest"));
+    EXPECT_EQ(r.type(), Tlock + 1) << r.err();
+    return r.u8();  // 0 SUCCESS, 1 BLOCKED, 2 ERROR
+  };
+  EXPECT_EQ(lock(2, 1, 0, 5), 0) << "write lock on bytes 0-4";
+  EXPECT_EQ(lock(3, 1, 2, 1), 1) << "another open file may not take byte 2";
+  EXPECT_EQ(lock(3, 1, 5, 0), 0) << "bytes 5.. are free";
+  // Tgetlock reports the conflicting lock.
+  Reply gl = call(Msg(Tgetlock).u32(3).u8(0).u64(0).u64(1).u32(42).str("guest"));
+  ASSERT_EQ(gl.type(), Tgetlock + 1) << gl.err();
+  EXPECT_EQ(gl.u8(), 1);  // WRLCK
+  EXPECT_EQ(gl.u64(), 0u);
+  EXPECT_EQ(gl.u64(), 5u);
+  // A host process sees the guest's lock (and the other way round).
+  hvrun::UniqueFd hostfd(::open(host("db").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(hostfd);
+  struct flock fl{};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 1;
+  fl.l_len = 1;
+  EXPECT_EQ(::fcntl(hostfd.get(), F_OFD_GETLK, &fl), 0);
+  EXPECT_EQ(fl.l_type, F_WRLCK) << "the host sees the guest's lock";
+  EXPECT_EQ(lock(2, 2, 0, 5), 0) << "unlock";
+  fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 2;
+  ASSERT_EQ(::fcntl(hostfd.get(), F_OFD_SETLK, &fl), 0) << "bytes 0-1 are free again";
+  EXPECT_EQ(lock(2, 0, 0, 1), 1) << "the host's lock blocks the guest";
+  // A bad type or a range past off_t is an ERROR status, not a crash.
+  EXPECT_EQ(lock(2, 9, 0, 1), 2);
+  EXPECT_EQ(lock(2, 1, ~0ull, 2), 2);
+  // Clunking the fid drops its locks.
+  ASSERT_EQ(clunk(3).type(), Tclunk + 1);
+  fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 6;
+  fl.l_len = 1;
+  EXPECT_EQ(::fcntl(hostfd.get(), F_OFD_SETLK, &fl), 0) << "fid 3's lock went with it";
 }
 
 TEST(P9Server, ConstructorRejectsMissingRootAndNonDirectory) {
