@@ -1263,6 +1263,35 @@ TEST_F(P9LinuxClient, ShellWorkloadOnTheMountLandsOnTheHost) {
   EXPECT_FALSE(fs::exists(in_share("d1copy")));
 }
 
+TEST_F(P9LinuxClient, FcntlLocksOnTheMountMeetLocksOnTheHostFile) {
+  write_file(in_share("lockme"), "0123456789");
+  mount(false);
+  auto range = [](short type, off_t start, off_t len) {
+    struct flock fl{};
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = len;
+    return fl;
+  };
+  hvrun::UniqueFd hostfd(::open(in_share("lockme").c_str(), O_RDWR | O_CLOEXEC));
+  hvrun::UniqueFd mntfd(::open((mnt.path + "/lockme").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(hostfd && mntfd);
+  struct flock fl = range(F_WRLCK, 0, 5);
+  ASSERT_EQ(::fcntl(hostfd.get(), F_OFD_SETLK, &fl), 0);
+  fl = range(F_WRLCK, 2, 1);
+  EXPECT_EQ(::fcntl(mntfd.get(), F_SETLK, &fl), -1) << "the host holds bytes 0-4";
+  EXPECT_EQ(errno, EAGAIN);
+  fl = range(F_WRLCK, 6, 2);
+  EXPECT_EQ(::fcntl(mntfd.get(), F_SETLK, &fl), 0) << std::strerror(errno);
+  fl = range(F_WRLCK, 7, 1);
+  EXPECT_EQ(::fcntl(hostfd.get(), F_OFD_SETLK, &fl), -1) << "the client's lock is on the host file";
+  fl = range(F_UNLCK, 0, 0);
+  ASSERT_EQ(::fcntl(hostfd.get(), F_OFD_SETLK, &fl), 0);
+  fl = range(F_WRLCK, 0, 5);
+  EXPECT_EQ(::fcntl(mntfd.get(), F_SETLK, &fl), 0) << "free once the host let go: " << std::strerror(errno);
+}
+
 TEST_F(P9LinuxClient, ReadonlyMountRefusesWritesWithErofs) {
   write_file(in_share("f"), "keep");
   ::mkdir(in_share("d").c_str(), 0755);
