@@ -1,5 +1,8 @@
 #include "vmm/virtio_9p.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -19,6 +22,19 @@ Virtio9p::Virtio9p(const std::string& root, const std::string& tag, bool readonl
     : root_(root), tag_(tag), readonly_(readonly) {
   if (!valid_tag(tag)) throw Error("9p mount tag '" + tag + "' must be 1 to 31 characters of [A-Za-z0-9_-]");
   server_ = std::make_unique<P9Server>(root, readonly);
+  msize_ = server_->msize();
+  done_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!done_fd_) throw_sys("eventfd for the 9p share " + root);
+  worker_ = std::thread([this] { work(); });
+}
+
+Virtio9p::~Virtio9p() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
 }
 
 uint64_t Virtio9p::features() const { return kVirtio9pFMountTag | kVirtioRingFIndirectDesc; }
@@ -36,48 +52,118 @@ void Virtio9p::read_config(uint32_t offset, uint8_t* data, unsigned len) {
 
 bool Virtio9p::process(unsigned queue, std::vector<Virtqueue>& queues, const GuestMemory& mem) {
   Virtqueue& q = queues.at(queue);
+  std::vector<Done> done;
+  uint64_t epoch;
+  {
+    std::lock_guard lock(mu_);
+    done.swap(done_);
+    epoch = epoch_;
+  }
   bool used = false;
-  while (q.pop(mem, chain_)) {
+  for (const Done& d : done) {
+    if (d.epoch != epoch) continue;  // from before a reset
+    q.push_used(mem, d.head, d.len);
+    used = true;
+  }
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (pending_ >= kMaxPending) break;  // the rest waits on the ring
+    }
+    if (!q.pop(mem, chain_)) break;
     // Readable segments first (the T-message), then writable ones.
     uint64_t in = 0, out = 0;
+    Job job;
     for (const DescSegment& s : chain_.segs) {
       if (s.device_writable) {
         out += s.len;
+        job.reply_segs.push_back(s);
       } else {
         if (out) throw VirtioError("virtio-9p request has a readable buffer after a writable one");
         in += s.len;
       }
     }
     if (out == 0) throw VirtioError("virtio-9p request without a writable buffer for the reply");
-    if (in > server_->msize())
-      throw VirtioError("virtio-9p request of " + std::to_string(in) + " bytes is larger than msize " + std::to_string(server_->msize()));
-    req_.resize(in);
+    if (out < 11) throw VirtioError("virtio-9p reply buffer of " + std::to_string(out) + " bytes cannot hold even an error");
+    if (in > msize_)
+      throw VirtioError("virtio-9p request of " + std::to_string(in) + " bytes is larger than msize " + std::to_string(msize_));
+    job.request.resize(in);
     size_t pos = 0;
     for (const DescSegment& s : chain_.segs) {
       if (s.device_writable) break;
-      mem.read(s.addr, req_.data() + pos, s.len);
+      mem.read(s.addr, job.request.data() + pos, s.len);
       pos += s.len;
     }
-    std::vector<uint8_t> reply = server_->handle(req_);
-    if (reply.size() > out) {
-      // An Rlerror EMSGSIZE with the same tag: size[4] type[1] tag[2] ecode[4].
-      uint8_t tag0 = reply.size() > 6 ? reply[5] : 0xff, tag1 = reply.size() > 6 ? reply[6] : 0xff;
-      reply = {11, 0, 0, 0, 7, tag0, tag1, static_cast<uint8_t>(EMSGSIZE), 0, 0, 0};
-      if (reply.size() > out) throw VirtioError("virtio-9p reply buffer of " + std::to_string(out) + " bytes cannot hold even an error");
+    job.head = chain_.head;
+    job.epoch = epoch;
+    job.mem = &mem;
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(job));
+      ++pending_;
     }
-    pos = 0;
-    for (const DescSegment& s : chain_.segs) {
-      if (!s.device_writable || pos == reply.size()) continue;
-      size_t n = std::min<size_t>(s.len, reply.size() - pos);
-      mem.write(s.addr, reply.data() + pos, n);
-      pos += n;
-    }
-    q.push_used(mem, chain_.head, static_cast<uint32_t>(reply.size()));
-    used = true;
+    cv_.notify_one();
   }
   return used;
 }
 
-void Virtio9p::reset() { server_->reset(); }
+void Virtio9p::work() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+      if (stop_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    serve(job);
+  }
+}
+
+void Virtio9p::serve(Job& job) {
+  std::lock_guard serving(server_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (job.epoch != epoch_) return;  // reset while it waited (reset() fixed pending_)
+  }
+  std::vector<uint8_t> reply = server_->handle(job.request);
+  msize_ = server_->msize();
+  uint64_t room = 0;
+  for (const DescSegment& s : job.reply_segs) room += s.len;
+  if (reply.size() > room) {
+    // An Rlerror EMSGSIZE with the same tag: size[4] type[1] tag[2] ecode[4] (room >= 11, checked).
+    uint8_t tag0 = reply.size() > 6 ? reply[5] : 0xff, tag1 = reply.size() > 6 ? reply[6] : 0xff;
+    reply = {11, 0, 0, 0, 7, tag0, tag1, static_cast<uint8_t>(EMSGSIZE), 0, 0, 0};
+  }
+  size_t pos = 0;
+  for (const DescSegment& s : job.reply_segs) {
+    if (pos == reply.size()) break;
+    size_t n = std::min<size_t>(s.len, reply.size() - pos);
+    job.mem->write(s.addr, reply.data() + pos, n);
+    pos += n;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (job.epoch != epoch_) return;
+    done_.push_back({job.head, static_cast<uint32_t>(reply.size()), job.epoch});
+    --pending_;
+  }
+  const uint64_t one = 1;
+  (void)!::write(done_fd_.get(), &one, sizeof one);
+}
+
+void Virtio9p::reset() {
+  {
+    std::lock_guard lock(mu_);
+    ++epoch_;
+    jobs_.clear();
+    done_.clear();
+    pending_ = 0;
+  }
+  std::lock_guard serving(server_mu_);  // the request in progress finishes first
+  server_->reset();
+  msize_ = server_->msize();
+}
 
 }  // namespace hvrun::vmm

@@ -6,14 +6,30 @@
 //
 // One request queue. Each chain: device-readable segments hold one
 // T-message, device-writable ones receive the R-message. A request larger
-// than msize or a chain without a writable part breaks the device
-// (VirtioError); a reply that does not fit the writable part is replaced
-// by an Rlerror EMSGSIZE (VirtioError when even that does not fit).
-// Requests are served synchronously in the caller's thread.
+// than msize, a chain without a writable part or with less than 11 bytes of
+// it (an Rlerror) breaks the device (VirtioError); a reply that does not fit
+// the writable part is replaced by an Rlerror EMSGSIZE.
+//
+// Requests are served in order by a worker thread of the device, so that a
+// slow host file operation (fsync, a large directory) never holds up the
+// VMM's I/O loop, the other devices or the transport's lock. process()
+// hands new requests to the worker (at most kMaxPending at a time; the rest
+// wait on the ring) and returns finished ones to the driver. The worker
+// writes each reply into the chain's buffers (checked to lie in guest memory
+// when popped) and signals completion_fd(), an eventfd that the I/O loop
+// polls, reads and answers with a kick of queue 0. A device reset waits for the request in
+// progress, drops the rest and starts a new 9P session.
 #pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "util/fd.hpp"
 #include "vmm/p9_server.hpp"
 #include "vmm/virtio_mmio.hpp"
 
@@ -24,10 +40,14 @@ constexpr uint64_t kVirtio9pFMountTag = 1ull << 0;
 class Virtio9p : public VirtioDevice {
  public:
   static constexpr size_t kMaxTagLen = 31;
+  // Requests taken off the ring and not yet answered (each holds a copy of
+  // its T-message, up to msize).
+  static constexpr size_t kMaxPending = 16;
   // Shares directory `root` (must exist and be a directory, else Error naming
   // it) under mount tag `tag` (1..31 chars [A-Za-z0-9_-], else Error).
   // readonly: every modifying request fails with EROFS.
   Virtio9p(const std::string& root, const std::string& tag, bool readonly);
+  ~Virtio9p() override;
   uint32_t device_id() const override { return 9; }
   uint64_t features() const override;
   unsigned num_queues() const override { return 1; }
@@ -36,14 +56,42 @@ class Virtio9p : public VirtioDevice {
   // The driver reset the device: a new session (all fids dropped).
   void reset() override;
   const std::string& tag() const { return tag_; }
+  // Readable (an eventfd) when replies are ready: read it, then kick queue 0.
+  int completion_fd() const { return done_fd_.get(); }
 
  private:
+  struct Job {
+    uint16_t head = 0;
+    uint64_t epoch = 0;
+    const GuestMemory* mem = nullptr;
+    std::vector<uint8_t> request;
+    std::vector<DescSegment> reply_segs;
+  };
+  struct Done {
+    uint16_t head = 0;
+    uint32_t len = 0;
+    uint64_t epoch = 0;
+  };
+  void work();
+  void serve(Job& job);
+
   std::string root_;
   std::string tag_;
   bool readonly_;
   std::unique_ptr<P9Server> server_;
   DescChain chain_;
-  std::vector<uint8_t> req_;
+  UniqueFd done_fd_;
+  std::atomic<uint32_t> msize_;
+
+  std::mutex server_mu_;  // held by the worker while serving, and by reset()
+  std::mutex mu_;         // guards everything below
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  std::vector<Done> done_;
+  size_t pending_ = 0;  // jobs queued or being served
+  uint64_t epoch_ = 0;  // bumped by reset(): older jobs are dropped
+  bool stop_ = false;
+  std::thread worker_;  // last: it starts once everything above exists
 };
 
 }  // namespace hvrun::vmm

@@ -124,7 +124,8 @@ class Machine {
     std::vector<UniqueFd> notify_fds;  // one ioeventfd per queue (empty if unsupported)
     VirtioConsole* console = nullptr;
     VirtioNet* net = nullptr;
-    int in_fd = -1;  // console input or tap fd, polled by the I/O loop
+    Virtio9p* p9 = nullptr;
+    int in_fd = -1;  // console input, tap fd or 9p completion eventfd, polled by the I/O loop
   };
   // An input fd in the I/O loop: epoll-able, or "always ready" (regular files).
   struct Input {
@@ -237,7 +238,13 @@ Machine::Machine(const VmConfig& cfg)
     slots_.back().in_fd = n.tap_fd;
   }
 
-  for (const auto& s : cfg.shares) add_slot(std::make_unique<Virtio9p>(s.path, s.tag, s.readonly));
+  for (const auto& s : cfg.shares) {
+    auto share = std::make_unique<Virtio9p>(s.path, s.tag, s.readonly);
+    Virtio9p* p = share.get();
+    add_slot(std::move(share));
+    slots_.back().p9 = p;
+    slots_.back().in_fd = p->completion_fd();
+  }
 
   const uint64_t t_load = now_ns();
   BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);
@@ -465,6 +472,10 @@ void Machine::io_loop() {
     rearm(serial_in_, serial_room);
     if (serial_in_.always_ready && !serial_in_.eof && serial_room) ready_now = true;
     for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].p9) {  // replies of the 9p worker: always wanted
+        rearm(console_in_[i], true);
+        continue;
+      }
       if (slots_[i].net) {  // the tap: polled only while the guest has receive buffers
         rearm(console_in_[i], slots_[i].net->wants_input() && slots_[i].transport->driver_ok());
         continue;
@@ -496,7 +507,10 @@ void Machine::io_loop() {
         const int fd = evs[k].data.fd;
         if (fd == serial_in_.fd) serial_input();
         for (size_t i = 0; i < slots_.size(); ++i)
-          if (fd == console_in_[i].fd && (slots_[i].console || slots_[i].net)) slots_[i].transport->kick(0);
+          if (fd == console_in_[i].fd && (slots_[i].console || slots_[i].net || slots_[i].p9)) {
+            if (slots_[i].p9) drain_eventfd(fd);  // level-triggered: cleared here, whatever the transport does
+            slots_[i].transport->kick(0);
+          }
       }
     }
   }

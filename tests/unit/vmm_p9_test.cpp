@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1310,7 +1311,7 @@ TEST_F(P9LinuxClient, ReadonlyMountRefusesWritesWithErofs) {
 
 constexpr uint64_t kMem = 1 << 20;
 constexpr uint64_t kDesc = 0x1000, kAvail = 0x2000, kUsed = 0x3000, kData = 0x10000;
-constexpr uint16_t kQSize = 16;
+constexpr uint16_t kQSize = 64;  // room for more chains than Virtio9p::kMaxPending
 
 // The fake driver with the 9p request queue at kDesc/kAvail/kUsed.
 struct Driver : hvrun::vmm::test::FakeDriver {
@@ -1342,8 +1343,8 @@ class P9Virtio : public ::testing::Test {
   // The virtio 1.x init sequence, rings zeroed.
   void init() {
     drv.avail_idx = 0;
-    std::memset(&drv.buf[kAvail], 0, 0x100);
-    std::memset(&drv.buf[kUsed], 0, 0x100);
+    std::memset(&drv.buf[kAvail], 0, 0x1000);
+    std::memset(&drv.buf[kUsed], 0, 0x1000);
     w32(*t, mmio::kStatus, 0);
     w32(*t, mmio::kStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver);
     EXPECT_EQ(r32(*t, mmio::kDeviceId), 9u);
@@ -1377,6 +1378,21 @@ class P9Virtio : public ::testing::Test {
     }
     drv.offer(0);
     w32(*t, mmio::kQueueNotify, 0);
+    settle();
+  }
+  // Does what the VMM's I/O loop does until the driver has every reply (or
+  // the device broke): the worker's replies come back through
+  // completion_fd() and a kick of queue 0.
+  void settle() {
+    auto& dev = static_cast<Virtio9p&>(t->device());
+    for (int i = 0; i < 1000 && !t->broken() && drv.used_idx() != drv.avail_idx; ++i) {
+      pollfd p{dev.completion_fd(), POLLIN, 0};
+      if (::poll(&p, 1, 10) > 0) {
+        uint64_t v;
+        (void)!::read(p.fd, &v, sizeof v);
+      }
+      t->kick(0);
+    }
   }
   std::vector<uint8_t> at(uint64_t addr, size_t n) const {
     return std::vector<uint8_t>(drv.buf.begin() + static_cast<long>(addr), drv.buf.begin() + static_cast<long>(addr + n));
@@ -1460,6 +1476,64 @@ TEST_F(P9Virtio, RequestLargerThanMsizeBreaksTheDevice) {
   send(big, {4096});
   EXPECT_TRUE(t->broken());
   EXPECT_NE(t->broken_reason().find("msize"), std::string::npos) << t->broken_reason();
+}
+
+TEST_F(P9Virtio, ManyRequestsAtOnceAreAllAnsweredInOrderAFewAtATime) {
+  send(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L").bytes(), {4096});
+  send(Msg(Tattach, 1).u32(1).u32(kNoFid).str("").str("").u32(0).bytes(), {4096});
+  // 24 Tgetattr in 24 two-descriptor chains, offered together: more than the
+  // device takes at once (Virtio9p::kMaxPending); the rest wait on the ring
+  // and are taken as replies come back.
+  constexpr uint16_t kN = 24;
+  static_assert(kN > Virtio9p::kMaxPending && 2 * kN <= kQSize);
+  const uint16_t before = drv.used_idx();
+  for (uint16_t k = 0; k < kN; ++k) {
+    std::vector<uint8_t> req = Msg(Tgetattr, static_cast<uint16_t>(100 + k)).u32(1).u64(0x3fff).bytes();
+    uint64_t in = kData + 0x100 * k, out = kData + 0x4000 + 0x400 * k;
+    std::memcpy(&drv.buf[in], req.data(), req.size());
+    drv.desc(static_cast<uint16_t>(2 * k), in, static_cast<uint32_t>(req.size()), 1, static_cast<uint16_t>(2 * k + 1));
+    drv.desc(static_cast<uint16_t>(2 * k + 1), out, 0x400, 2);
+    drv.offer(static_cast<uint16_t>(2 * k));
+  }
+  w32(*t, mmio::kQueueNotify, 0);
+  settle();
+  ASSERT_FALSE(t->broken()) << t->broken_reason();
+  ASSERT_EQ(drv.used_idx(), before + kN);
+  for (uint16_t k = 0; k < kN; ++k) {
+    uint16_t u = static_cast<uint16_t>(before + k);
+    uint32_t head;
+    std::memcpy(&head, &drv.buf[kUsed + 4 + 8 * (u % kQSize)], 4);
+    EXPECT_EQ(head, 2u * k) << "in order";
+    Reply r(at(kData + 0x4000 + 0x400 * k, drv.used_len(u)));
+    EXPECT_EQ(r.type(), Tgetattr + 1) << r.err();
+    EXPECT_EQ(r.tag(), 100 + k);
+  }
+}
+
+TEST_F(P9Virtio, AResetWithRequestsInFlightNeverAnswersThemAfterwards) {
+  send(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L").bytes(), {4096});
+  send(Msg(Tattach, 1).u32(1).u32(kNoFid).str("").str("").u32(0).bytes(), {4096});
+  for (uint16_t k = 0; k < 8; ++k) {
+    std::vector<uint8_t> req = Msg(Tgetattr, static_cast<uint16_t>(200 + k)).u32(1).u64(0x3fff).bytes();
+    uint64_t in = kData + 0x100 * k, out = kData + 0x4000 + 0x400 * k;
+    std::memcpy(&drv.buf[in], req.data(), req.size());
+    drv.desc(static_cast<uint16_t>(2 * k), in, static_cast<uint32_t>(req.size()), 1, static_cast<uint16_t>(2 * k + 1));
+    drv.desc(static_cast<uint16_t>(2 * k + 1), out, 0x400, 2);
+    drv.offer(static_cast<uint16_t>(2 * k));
+  }
+  w32(*t, mmio::kQueueNotify, 0);
+  init();  // reset at once: replies may be in the works
+  // Whatever the worker finished before the reset must not reach the new rings.
+  auto& dev = static_cast<Virtio9p&>(t->device());
+  pollfd p{dev.completion_fd(), POLLIN, 0};
+  (void)::poll(&p, 1, 200);
+  t->kick(0);
+  EXPECT_EQ(drv.used_idx(), 0);
+  // The new session works, and its first fid is unknown (the old one went).
+  send(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L").bytes(), {4096});
+  send(Msg(Tclunk, 2).u32(1).bytes(), {4096});
+  ASSERT_EQ(drv.used_idx(), 2);
+  EXPECT_EQ(Reply(at(kData + 0x8000, drv.used_len(1))).err(), EBADF);
 }
 
 TEST_F(P9Virtio, DeviceResetDropsTheSession) {
