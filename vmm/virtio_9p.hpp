@@ -10,11 +10,14 @@
 // it (an Rlerror) breaks the device (VirtioError); a reply that does not fit
 // the writable part is replaced by an Rlerror EMSGSIZE.
 //
-// Requests are served in order by a worker thread of the device, so that a
-// slow host file operation (fsync, a large directory) never holds up the
-// VMM's I/O loop, the other devices or the transport's lock. process()
-// hands new requests to the worker (at most kMaxPending at a time; the rest
-// wait on the ring) and returns finished ones to the driver. The worker
+// Reads, writes, fsyncs and directory listings are served in order by a
+// worker thread of the device, so that a slow host file operation never
+// holds up the VMM's I/O loop, the other devices or the transport's lock.
+// process() hands them to the worker (at most kMaxPending at a time; the
+// rest wait on the ring) and returns finished ones to the driver; a
+// metadata request (walk, getattr, clunk, create...) that finds the worker
+// idle is answered at once in process() (no thread hand-off; nothing
+// earlier is unanswered then, so the order holds). The worker
 // writes each reply into the chain's buffers (checked to lie in guest memory
 // when popped) and signals completion_fd(), an eventfd that the I/O loop
 // polls, reads and answers with a kick of queue 0. A device reset waits for the request in
@@ -74,6 +77,8 @@ class Virtio9p : public VirtioDevice {
   };
   void work();
   void serve(Job& job);
+  // Serves one request and writes its reply into the chain: the reply's length.
+  uint32_t answer(Job& job);
 
   std::string root_;
   std::string tag_;

@@ -1394,6 +1394,15 @@ class P9Virtio : public ::testing::Test {
       t->kick(0);
     }
   }
+  // A session with fid 2 open on file f ("abcdefghijklmnopqrstuvwxyz").
+  void open_file_as_fid2() {
+    write_file(dir.path + "/f", "abcdefghijklmnopqrstuvwxyz");
+    send(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L").bytes(), {4096});
+    send(Msg(Tattach, 1).u32(1).u32(kNoFid).str("").str("").u32(0).bytes(), {4096});
+    send(Msg(Twalk, 2).u32(1).u32(2).u16(1).str("f").bytes(), {4096});
+    send(Msg(Tlopen, 3).u32(2).u32(0).bytes(), {4096});
+    ASSERT_EQ(drv.used_idx(), 4);
+  }
   std::vector<uint8_t> at(uint64_t addr, size_t n) const {
     return std::vector<uint8_t>(drv.buf.begin() + static_cast<long>(addr), drv.buf.begin() + static_cast<long>(addr + n));
   }
@@ -1431,11 +1440,7 @@ TEST_F(P9Virtio, TversionRoundTripThroughTheQueue) {
 }
 
 TEST_F(P9Virtio, ReplyIsScatteredOverSeveralWritableBuffers) {
-  write_file(dir.path + "/f", "abcdefghijklmnopqrstuvwxyz");
-  send(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L").bytes(), {4096});
-  send(Msg(Tattach, 1).u32(1).u32(kNoFid).str("").str("").u32(0).bytes(), {4096});
-  send(Msg(Twalk, 2).u32(1).u32(2).u16(1).str("f").bytes(), {4096});
-  send(Msg(Tlopen, 3).u32(2).u32(0).bytes(), {4096});
+  open_file_as_fid2();
   // Like the Linux zero-copy read: an 11-byte header buffer, then data pages.
   send(Msg(Tread, 4).u32(2).u64(0).u32(26).bytes(), {11, 10, 100});
   ASSERT_FALSE(t->broken()) << t->broken_reason();
@@ -1479,16 +1484,15 @@ TEST_F(P9Virtio, RequestLargerThanMsizeBreaksTheDevice) {
 }
 
 TEST_F(P9Virtio, ManyRequestsAtOnceAreAllAnsweredInOrderAFewAtATime) {
-  send(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L").bytes(), {4096});
-  send(Msg(Tattach, 1).u32(1).u32(kNoFid).str("").str("").u32(0).bytes(), {4096});
-  // 24 Tgetattr in 24 two-descriptor chains, offered together: more than the
+  open_file_as_fid2();
+  // 24 Tread in 24 two-descriptor chains, offered together: more than the
   // device takes at once (Virtio9p::kMaxPending); the rest wait on the ring
-  // and are taken as replies come back.
+  // and are taken as the worker's replies come back.
   constexpr uint16_t kN = 24;
   static_assert(kN > Virtio9p::kMaxPending && 2 * kN <= kQSize);
   const uint16_t before = drv.used_idx();
   for (uint16_t k = 0; k < kN; ++k) {
-    std::vector<uint8_t> req = Msg(Tgetattr, static_cast<uint16_t>(100 + k)).u32(1).u64(0x3fff).bytes();
+    std::vector<uint8_t> req = Msg(Tread, static_cast<uint16_t>(100 + k)).u32(2).u64(k).u32(1).bytes();
     uint64_t in = kData + 0x100 * k, out = kData + 0x4000 + 0x400 * k;
     std::memcpy(&drv.buf[in], req.data(), req.size());
     drv.desc(static_cast<uint16_t>(2 * k), in, static_cast<uint32_t>(req.size()), 1, static_cast<uint16_t>(2 * k + 1));
@@ -1505,16 +1509,17 @@ TEST_F(P9Virtio, ManyRequestsAtOnceAreAllAnsweredInOrderAFewAtATime) {
     std::memcpy(&head, &drv.buf[kUsed + 4 + 8 * (u % kQSize)], 4);
     EXPECT_EQ(head, 2u * k) << "in order";
     Reply r(at(kData + 0x4000 + 0x400 * k, drv.used_len(u)));
-    EXPECT_EQ(r.type(), Tgetattr + 1) << r.err();
+    EXPECT_EQ(r.type(), Tread + 1) << r.err();
     EXPECT_EQ(r.tag(), 100 + k);
+    EXPECT_EQ(r.u32(), 1u);
+    EXPECT_EQ(r.u8(), 'a' + k) << "byte k of the file";
   }
 }
 
 TEST_F(P9Virtio, AResetWithRequestsInFlightNeverAnswersThemAfterwards) {
-  send(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L").bytes(), {4096});
-  send(Msg(Tattach, 1).u32(1).u32(kNoFid).str("").str("").u32(0).bytes(), {4096});
+  open_file_as_fid2();
   for (uint16_t k = 0; k < 8; ++k) {
-    std::vector<uint8_t> req = Msg(Tgetattr, static_cast<uint16_t>(200 + k)).u32(1).u64(0x3fff).bytes();
+    std::vector<uint8_t> req = Msg(Tread, static_cast<uint16_t>(200 + k)).u32(2).u64(k).u32(1).bytes();
     uint64_t in = kData + 0x100 * k, out = kData + 0x4000 + 0x400 * k;
     std::memcpy(&drv.buf[in], req.data(), req.size());
     drv.desc(static_cast<uint16_t>(2 * k), in, static_cast<uint32_t>(req.size()), 1, static_cast<uint16_t>(2 * k + 1));
