@@ -1403,6 +1403,20 @@ class P9Virtio : public ::testing::Test {
     send(Msg(Tlopen, 3).u32(2).u32(0).bytes(), {4096});
     ASSERT_EQ(drv.used_idx(), 4);
   }
+  // n one-byte Treads of fid 2 (byte k, tag first_tag + k) in n chains of
+  // two descriptors (2k, 2k+1), offered together, then one notify. Reply k
+  // lands at kData + 0x4000 + 0x400 * k.
+  void offer_reads(uint16_t n, uint16_t first_tag) {
+    for (uint16_t k = 0; k < n; ++k) {
+      std::vector<uint8_t> req = Msg(Tread, static_cast<uint16_t>(first_tag + k)).u32(2).u64(k).u32(1).bytes();
+      uint64_t in = kData + 0x100 * k, out = kData + 0x4000 + 0x400 * k;
+      std::memcpy(&drv.buf[in], req.data(), req.size());
+      drv.desc(static_cast<uint16_t>(2 * k), in, static_cast<uint32_t>(req.size()), 1, static_cast<uint16_t>(2 * k + 1));
+      drv.desc(static_cast<uint16_t>(2 * k + 1), out, 0x400, 2);
+      drv.offer(static_cast<uint16_t>(2 * k));
+    }
+    w32(*t, mmio::kQueueNotify, 0);
+  }
   std::vector<uint8_t> at(uint64_t addr, size_t n) const {
     return std::vector<uint8_t>(drv.buf.begin() + static_cast<long>(addr), drv.buf.begin() + static_cast<long>(addr + n));
   }
@@ -1491,15 +1505,7 @@ TEST_F(P9Virtio, ManyRequestsAtOnceAreAllAnsweredInOrderAFewAtATime) {
   constexpr uint16_t kN = 24;
   static_assert(kN > Virtio9p::kMaxPending && 2 * kN <= kQSize);
   const uint16_t before = drv.used_idx();
-  for (uint16_t k = 0; k < kN; ++k) {
-    std::vector<uint8_t> req = Msg(Tread, static_cast<uint16_t>(100 + k)).u32(2).u64(k).u32(1).bytes();
-    uint64_t in = kData + 0x100 * k, out = kData + 0x4000 + 0x400 * k;
-    std::memcpy(&drv.buf[in], req.data(), req.size());
-    drv.desc(static_cast<uint16_t>(2 * k), in, static_cast<uint32_t>(req.size()), 1, static_cast<uint16_t>(2 * k + 1));
-    drv.desc(static_cast<uint16_t>(2 * k + 1), out, 0x400, 2);
-    drv.offer(static_cast<uint16_t>(2 * k));
-  }
-  w32(*t, mmio::kQueueNotify, 0);
+  offer_reads(kN, 100);
   settle();
   ASSERT_FALSE(t->broken()) << t->broken_reason();
   ASSERT_EQ(drv.used_idx(), before + kN);
@@ -1518,15 +1524,7 @@ TEST_F(P9Virtio, ManyRequestsAtOnceAreAllAnsweredInOrderAFewAtATime) {
 
 TEST_F(P9Virtio, AResetWithRequestsInFlightNeverAnswersThemAfterwards) {
   open_file_as_fid2();
-  for (uint16_t k = 0; k < 8; ++k) {
-    std::vector<uint8_t> req = Msg(Tread, static_cast<uint16_t>(200 + k)).u32(2).u64(k).u32(1).bytes();
-    uint64_t in = kData + 0x100 * k, out = kData + 0x4000 + 0x400 * k;
-    std::memcpy(&drv.buf[in], req.data(), req.size());
-    drv.desc(static_cast<uint16_t>(2 * k), in, static_cast<uint32_t>(req.size()), 1, static_cast<uint16_t>(2 * k + 1));
-    drv.desc(static_cast<uint16_t>(2 * k + 1), out, 0x400, 2);
-    drv.offer(static_cast<uint16_t>(2 * k));
-  }
-  w32(*t, mmio::kQueueNotify, 0);
+  offer_reads(8, 200);
   init();  // reset at once: replies may be in the works
   // Whatever the worker finished before the reset must not reach the new rings.
   auto& dev = static_cast<Virtio9p&>(t->device());
