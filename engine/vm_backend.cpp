@@ -218,16 +218,31 @@ class VmBackend final : public Backend {
     // -v HOST:CTR[:ro]: each volume is a virtio-9p share of HOST (live, like
     // a bind mount; the VMM refuses writes to a :ro one), tagged hvrun-vol<i>;
     // guest-init mounts it and binds it at CTR.
+    // A single file travels as a share of a directory of its own in which
+    // hvrun-vmm, in a private mount namespace, binds the file onto a
+    // placeholder: the guest sees that file and nothing beside it.
     std::vector<vmm::ShareConfig> shares;
+    std::vector<vmm::tool::FileBind> file_binds;
     for (size_t i = 0; i < spec.mounts.size(); ++i) {
       auto& m = spec.mounts[i];
-      std::error_code ec;
-      if (!std::filesystem::is_directory(m.source, ec))
-        throw Error("-v " + m.source + ":" + m.target + ": with --vm a volume must be a directory (" +
-                    (ec ? ec.message() : std::string("not a directory")) + ")");
       if (i >= kMaxVolumes) throw Error("too many volumes for a microVM (at most " + std::to_string(kMaxVolumes) + ")");
-      shares.push_back({m.source, guestinit::volume_tag(i), m.readonly});
-      m.source = guestinit::volume_tag(i);
+      std::error_code ec;
+      if (std::filesystem::is_directory(m.source, ec)) {
+        shares.push_back({m.source, guestinit::volume_tag(i), m.readonly});
+        m.source = guestinit::volume_tag(i);
+        continue;
+      }
+      if (!std::filesystem::exists(m.source, ec))
+        throw Error("-v " + m.source + ":" + m.target + ": " + (ec ? ec.message() : std::string("no such file")));
+      const std::string dir = assets_.work_dir + "/volfile" + std::to_string(i);
+      std::filesystem::remove_all(dir, ec);
+      if (::mkdir(dir.c_str(), 0755) < 0) throw_sys("mkdir", dir);
+      const std::string placeholder = dir + "/" + guestinit::kVolumeFileName;
+      UniqueFd f(::open(placeholder.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+      if (!f) throw_sys("create", placeholder);
+      shares.push_back({dir, guestinit::volume_tag(i), m.readonly});
+      file_binds.push_back({m.source, placeholder, m.readonly});
+      m.source = guestinit::volume_file_source(i);
     }
     // The live /etc/hosts (engine/network.hpp): its directory, read-only.
     if (!spec.netcfg.hosts_path.empty()) {
@@ -285,6 +300,7 @@ class VmBackend final : public Backend {
     Pipe result = Pipe::make();
     launch.relay = {control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), input, spec.tty};
     launch.result_fd = result.write.get();
+    launch.file_binds = std::move(file_binds);
 
     // The launch config travels in a memfd (no size limit, nothing on disk).
     UniqueFd config(::memfd_create("hvrun-vmm-launch", MFD_CLOEXEC));

@@ -68,8 +68,12 @@ namespace {
 const char* const kNinePOptions = "trans=virtio,version=9p2000.L,access=client,cache=mmap,msize=262144";
 }  // namespace
 
-bool is_volume_share(const std::string& source) {
+bool is_volume_share(const std::string& source_in) {
   const std::string prefix = kVolumeTagPrefix;
+  std::string source = source_in;
+  const std::string file = std::string("/") + kVolumeFileName;
+  if (source.size() > file.size() && source.compare(source.size() - file.size(), file.size(), file) == 0)
+    source.resize(source.size() - file.size());  // a file volume: the one file in its share
   if (source.size() <= prefix.size() || source.size() > prefix.size() + 2 || source.compare(0, prefix.size(), prefix) != 0)
     return false;
   for (size_t i = prefix.size(); i < source.size(); ++i)
@@ -79,6 +83,8 @@ bool is_volume_share(const std::string& source) {
 
 std::string volume_tag(size_t i) { return kVolumeTagPrefix + std::to_string(i); }
 
+std::string volume_file_source(size_t i) { return volume_tag(i) + "/" + kVolumeFileName; }
+
 std::string volume_dir(const Layout& l, size_t i) { return l.volumes_dir + "/" + std::to_string(i); }
 
 std::vector<MountStep> share_mounts(const container::RunSpec& host_spec, const Layout& l) {
@@ -86,13 +92,15 @@ std::vector<MountStep> share_mounts(const container::RunSpec& host_spec, const L
   for (size_t i = 0; i < host_spec.mounts.size(); ++i) {
     const auto& m = host_spec.mounts[i];
     if (!is_volume_share(m.source)) throw Error("not a volume share: " + m.source);
+    // The 9p mount is of the share (the tag); a file volume's source names
+    // the file in it.
     // cache=mmap: every read and write goes to the host, so the host and
     // the workload see each other's changes at once (like a bind mount);
     // only mmap()ed pages are cached (cache=none would refuse shared
     // writable mappings, which databases use).
     // access=client: the guest kernel checks permissions; the VMM's server
     // gives new files the creating uid/gid (QEMU's "passthrough").
-    out.push_back({m.source, volume_dir(l, i), "9p",
+    out.push_back({volume_tag(i), volume_dir(l, i), "9p",
                    (m.readonly ? (unsigned long)MS_RDONLY : 0ul) | MS_NOSUID | MS_NODEV,
                    kNinePOptions});
   }
@@ -114,8 +122,12 @@ container::RunSpec plan_spec(container::RunSpec spec, const Layout& l) {
     if (!is_volume_share(m.source))
       throw Error("bind mounts (" + m.source + ") cannot reach into a microVM: only volume shares (" +
                   kVolumeTagPrefix + "N)");
-    if (m.source != volume_tag(i)) throw Error("volume " + m.source + " is mount " + std::to_string(i) + ": out of order");
-    m.source = volume_dir(l, i);
+    if (m.source == volume_tag(i))
+      m.source = volume_dir(l, i);
+    else if (m.source == volume_file_source(i))
+      m.source = volume_dir(l, i) + "/" + kVolumeFileName;
+    else
+      throw Error("volume " + m.source + " is mount " + std::to_string(i) + ": out of order");
   }
   if (!spec.netcfg.hosts_path.empty()) {
     if (spec.netcfg.hosts_path != kHostsShareTag)

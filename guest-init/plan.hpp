@@ -43,12 +43,16 @@ std::vector<MountStep> disk_mounts(const Layout& layout);
 // mount tag hvrun-vol<i> (i: its index in spec.mounts), which the host puts
 // in the mount's source.
 constexpr const char* kVolumeTagPrefix = "hvrun-vol";
+// A single-file volume (`-v FILE:CTR`) is a share holding just that file,
+// under this name; the host puts hvrun-vol<i>/file in the mount's source.
+constexpr const char* kVolumeFileName = "file";
 // The host's live /etc/hosts for this VM (engine/network.hpp) comes as a
 // read-only 9p share of its directory with this tag, which the host puts in
 // spec.netcfg.hosts_path; the file in it is `hosts`.
 constexpr const char* kHostsShareTag = "hvrun-hosts";
 bool is_volume_share(const std::string& source);
 std::string volume_tag(size_t i);
+std::string volume_file_source(size_t i);  // hvrun-vol<i>/file
 std::string volume_dir(const Layout& l, size_t i);
 // The 9p mounts (read-only where the volume is) of the spec's volume
 // shares, in spec.mounts order, then the hosts share if the spec has one.

@@ -212,6 +212,19 @@ TEST_F(VmE2E, WritableVolumeIsTheHostDirectoryBothWays) {
   EXPECT_NE(s->out.find("host-owner: nobody\n"), std::string::npos) << "files keep the uid that wrote them:\n" << s->out;
 }
 
+TEST_F(VmE2E, AFileVolumeIsThatOneHostFileWritableOrReadOnly) {
+  auto* s = get("file-volume");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("v1\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("share-holds: file \n"), std::string::npos) << "nothing beside the file is shared:\n" << s->out;
+  EXPECT_NE(s->out.find("ro-refused\nfixed\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("rc: 0\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-app: v1 v2 \n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-ro: fixed\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("host-binds: 0\n"), std::string::npos) << "the host's mounts must not change:\n" << s->out;
+}
+
 TEST_F(VmE2E, ContainerAndVmOnOneBridgeNetworkReachEachOtherByNameOverTcp) {
   auto* s = get("net-container-vm");
   ASSERT_TRUE(s);

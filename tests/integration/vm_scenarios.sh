@@ -126,6 +126,28 @@ s_rw_volume() {
   echo "host-owner: $(stat -c %U $d/nobody.txt 2>&1)"
 }
 
+# A single file as a volume, as Docker users mount a config file: the
+# guest sees that file only (its share holds nothing else), writes reach the
+# host, a :ro one cannot be written, and the host's mount table is untouched
+# (hvrun-vmm binds the file in a mount namespace of its own).
+s_file_volume() {
+  local d=/tmp/vm-e2e-files
+  rm -rf $d && mkdir -p $d && echo v1 > $d/app.conf && echo secret > $d/neighbour && echo fixed > $d/ro.conf
+  "$HV" --vm --rm -v $d/app.conf:/etc/app.conf -v $d/ro.conf:/etc/ro.conf:ro busybox sh -c '
+    cat /etc/app.conf; echo v2 >> /etc/app.conf
+    echo x > /etc/ro.conf 2>/dev/null && echo RO-WRITABLE || echo ro-refused
+    cat /etc/ro.conf'
+  echo "rc: $?"
+  echo "host-app: $(tr '\n' ' ' < $d/app.conf)"
+  echo "host-ro: $(cat $d/ro.conf)"
+  echo "host-binds: $(grep -c vm-e2e-files /proc/self/mountinfo)"
+  # What the VMM shares for a file volume: a directory holding that file only.
+  "$HV" --vm -d --name fv -v $d/app.conf:/etc/app.conf busybox sleep 60 >/dev/null
+  wait_status fv running
+  echo "share-holds: $(ls "$HVRUN_ROOT"/containers/*/volfile0 | tr '\n' ' ')"
+  "$HV" rm -f fv >/dev/null
+}
+
 s_kill9() {
   "$HV" --vm -d --name k9 busybox sh -c 'echo up; while :; do sleep 0.1; done' >/dev/null
   for _ in $(seq 600); do "$HV" logs k9 2>/dev/null | grep -q up && break; sleep 0.1; done
@@ -175,7 +197,7 @@ s_net() {
 
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
-     kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume
+     kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume file-volume s_file_volume
      net-container-vm s_net compare-vm s_compare)
 plan=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do

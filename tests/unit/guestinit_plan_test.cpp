@@ -144,11 +144,29 @@ TEST(GuestInitPlan, TheHostsShareIsMountedReadOnlyAndItsFileBecomesTheHostsPath)
   EXPECT_EQ(plan_spec(s, l).netcfg.hosts_path, "");
 }
 
+TEST(GuestInitPlan, AFileVolumeMountsItsShareAndBindsTheOneFileInIt) {
+  container::RunSpec s;
+  s.args = {"true"};
+  s.mounts = {{"hvrun-vol0/file", "/app/config.json", false}, {"hvrun-vol1", "/data", true}};
+  Layout l;
+  auto p = plan_spec(s, l);
+  ASSERT_EQ(p.mounts.size(), 2u);
+  EXPECT_EQ(p.mounts[0].source, "/mnt/vol/0/file");
+  EXPECT_EQ(p.mounts[0].target, "/app/config.json");
+  EXPECT_EQ(p.mounts[1].source, "/mnt/vol/1");
+  auto v = share_mounts(s, l);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].source, "hvrun-vol0") << "the 9p mount is of the share, by its tag";
+  EXPECT_EQ(v[0].target, "/mnt/vol/0");
+  EXPECT_FALSE(v[0].flags & MS_RDONLY);
+}
+
 TEST(GuestInitPlan, OnlyTheHostsVolumeTagsInOrderAreAcceptedAsVolumeSources) {
   container::RunSpec s;
   s.args = {"true"};
   Layout l;
-  for (const char* bad : {"/dev/vdc", "/host/data", "hvrun-vol", "hvrun-volx", "hvrun-vol123", "../hvrun-vol0"}) {
+  for (const char* bad : {"/dev/vdc", "/host/data", "hvrun-vol", "hvrun-volx", "hvrun-vol123", "../hvrun-vol0",
+                          "hvrun-vol0/other", "hvrun-vol0/file/x", "hvrun-vol0/../file", "/file"}) {
     s.mounts = {{bad, "/data", true}};
     EXPECT_THROW(plan_spec(s, l), Error) << bad;
     EXPECT_THROW(share_mounts(s, l), Error) << bad;

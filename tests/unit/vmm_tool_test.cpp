@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -142,6 +144,7 @@ TEST(VmmToolLaunch, RoundTripsEveryField) {
   l.vm.consoles = {{10, 11}, {-1, 12}, {13, 13}};
   l.vm.nics = {{14, "02:42:0a:58:00:05"}};
   l.vm.shares = {{"/srv/a", "hvrun-vol0", false}, {"/srv/b", "hvrun-vol1", true}};
+  l.file_binds = {{"/etc/app.conf", "/var/lib/hvrun/containers/x/volfile2/file", true}};
   l.vm.serial_out_fd = 15;
   l.vm.serial_in_fd = -1;
   l.vm.raw_kernel = true;
@@ -171,6 +174,10 @@ TEST(VmmToolLaunch, RoundTripsEveryField) {
   EXPECT_FALSE(b.vm.shares[0].readonly);
   EXPECT_EQ(b.vm.shares[1].path, "/srv/b");
   EXPECT_TRUE(b.vm.shares[1].readonly);
+  ASSERT_EQ(b.file_binds.size(), 1u);
+  EXPECT_EQ(b.file_binds[0].source, "/etc/app.conf");
+  EXPECT_EQ(b.file_binds[0].target, "/var/lib/hvrun/containers/x/volfile2/file");
+  EXPECT_TRUE(b.file_binds[0].readonly);
   EXPECT_EQ(b.vm.serial_out_fd, 15);
   EXPECT_EQ(b.vm.serial_in_fd, -1);
   EXPECT_TRUE(b.vm.raw_kernel);
@@ -262,6 +269,52 @@ struct SocketPair {
 };
 
 }  // namespace
+
+TEST(VmmToolFileBinds, BindTheFileInAPrivateMountNamespaceReadOnlyIfAsked) {
+  char tmpl[] = "/tmp/hvrun-binds-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto put = [](const std::string& path, const std::string& text) {
+    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ASSERT_TRUE(f);
+    ASSERT_EQ(::write(f.get(), text.data(), text.size()), ssize_t(text.size()));
+  };
+  put(dir + "/rw-src", "rw");
+  put(dir + "/ro-src", "ro");
+  put(dir + "/rw-dst", "");
+  put(dir + "/ro-dst", "");
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // exit codes: 10 binds failed, 11 wrong content, 12 rw not writable, 13 ro writable
+    try {
+      apply_file_binds({{dir + "/rw-src", dir + "/rw-dst", false}, {dir + "/ro-src", dir + "/ro-dst", true}});
+    } catch (const Error&) {
+      ::_exit(10);
+    }
+    char buf[8] = {};
+    int fd = ::open((dir + "/ro-dst").c_str(), O_RDONLY);
+    if (fd < 0 || ::read(fd, buf, sizeof buf) != 2 || std::string(buf) != "ro") ::_exit(11);
+    fd = ::open((dir + "/rw-dst").c_str(), O_WRONLY | O_APPEND);
+    if (fd < 0 || ::write(fd, "+x", 2) != 2) ::_exit(12);
+    if (::open((dir + "/ro-dst").c_str(), O_WRONLY) >= 0 || errno != EROFS) ::_exit(13);
+    ::_exit(0);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  // The write went to the source file; here, outside that namespace, the
+  // placeholders are still the empty files (nothing mounted on the host).
+  char buf[8] = {};
+  UniqueFd src(::open((dir + "/rw-src").c_str(), O_RDONLY | O_CLOEXEC));
+  EXPECT_EQ(::read(src.get(), buf, sizeof buf), 4);
+  EXPECT_EQ(std::string(buf), "rw+x");
+  struct stat dst{};
+  EXPECT_EQ(::stat((dir + "/rw-dst").c_str(), &dst), 0);
+  EXPECT_EQ(dst.st_size, 0);
+  EXPECT_EQ(std::system(("rm -rf " + dir).c_str()), 0);
+}
 
 TEST(VmmToolRelay, PassesControlLinesGatesInputUntilReadyAndEndsStdin) {
   SocketPair monitor, hvc2, gate;

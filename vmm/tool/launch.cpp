@@ -1,6 +1,8 @@
 #include "vmm/tool/launch.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +19,8 @@ std::string launch_to_json(const Launch& l) {
   for (const auto& k : c.consoles) consoles.push_back({{"in", k.in_fd}, {"out", k.out_fd}});
   for (const auto& n : c.nics) nics.push_back({{"tap_fd", n.tap_fd}, {"mac", n.mac}});
   for (const auto& s : c.shares) shares.push_back({{"path", s.path}, {"tag", s.tag}, {"readonly", s.readonly}});
+  json binds = json::array();
+  for (const auto& b : l.file_binds) binds.push_back({{"source", b.source}, {"target", b.target}, {"readonly", b.readonly}});
   json j = {{"kernel", c.kernel},
             {"initrd", c.initrd},
             {"cmdline", c.cmdline},
@@ -37,8 +41,22 @@ std::string launch_to_json(const Launch& l) {
               {"gate", l.relay.gate},
               {"input", l.relay.input},
               {"tty", l.relay.tty}}},
+            {"file_binds", binds},
             {"result_fd", l.result_fd}};
   return j.dump();
+}
+
+void apply_file_binds(const std::vector<FileBind>& binds) {
+  if (binds.empty()) return;
+  if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare the VMM's mount namespace (file volumes)");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make the VMM's mounts private");
+  for (const auto& b : binds) {
+    if (::mount(b.source.c_str(), b.target.c_str(), nullptr, MS_BIND, nullptr) < 0)
+      throw_sys("file volume: bind " + b.source + " onto", b.target);
+    if (b.readonly &&
+        ::mount(nullptr, b.target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) < 0)
+      throw_sys("file volume: make read-only", b.target);
+  }
 }
 
 namespace {
@@ -78,6 +96,8 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
     l.relay.input = r.at("input").get<int>();
     l.relay.tty = r.at("tty").get<bool>();
     l.result_fd = j.at("result_fd").get<int>();
+    for (const auto& b : j.at("file_binds"))
+      l.file_binds.push_back({b.at("source").get<std::string>(), b.at("target").get<std::string>(), b.at("readonly").get<bool>()});
   } catch (const json::exception& e) {
     throw Error(std::string("launch config: ") + e.what());
   }

@@ -24,11 +24,26 @@ struct RelayConfig {
   bool tty = false;
 };
 
+// A single host file a share must hold (a file volume, `-v FILE:CTR`): the
+// VMM, in a mount namespace of its own, bind-mounts `source` onto `target`
+// (a placeholder file in a directory that only this share uses), read-only
+// if asked, before the VM starts. The guest sees that one file and nothing
+// beside it on the host; the host's mounts are not touched.
+struct FileBind {
+  std::string source, target;
+  bool readonly = false;
+};
+
 struct Launch {
   VmConfig vm;
   RelayConfig relay;
+  std::vector<FileBind> file_binds;
   int result_fd = -1;
 };
+
+// Makes this process's mount namespace private and does the binds; throws
+// Error naming the file and why.
+void apply_file_binds(const std::vector<FileBind>& binds);
 
 std::string launch_to_json(const Launch& l);
 // Throws Error ("launch config: ...") on malformed JSON, a missing or

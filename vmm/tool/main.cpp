@@ -148,6 +148,7 @@ int run_launched(int launch_fd) {
   ::sigprocmask(SIG_UNBLOCK, &fwd, nullptr);
   VmResult r;
   try {
+    apply_file_binds(l.file_binds);
     r = run_vm(l.vm);
   } catch (const std::exception& e) {  // e.g. the kernel cannot be read: the monitor reports it
     r.reason = VmResult::Reason::Error;
