@@ -234,6 +234,11 @@ class VmBackend final : public Backend {
       }
       if (!std::filesystem::exists(m.source, ec))
         throw Error("-v " + m.source + ":" + m.target + ": " + (ec ? ec.message() : std::string("no such file")));
+      // A fifo, socket or device node cannot work through 9p (the VMM never
+      // opens devices; a socket cannot be connected across the VM boundary).
+      if (!std::filesystem::is_regular_file(m.source, ec))
+        throw Error("-v " + m.source + ":" + m.target +
+                    ": with --vm a volume must be a directory or a regular file (this is a fifo, socket or device)");
       const std::string dir = assets_.work_dir + "/volfile" + std::to_string(i);
       std::filesystem::remove_all(dir, ec);
       if (::mkdir(dir.c_str(), 0755) < 0) throw_sys("mkdir", dir);

@@ -219,6 +219,9 @@ struct P9Server::Impl {
     uint32_t uid = 0;  // the Tattach n_uname this fid acts as
     UniqueFd open;     // after Tlopen / Tlcreate
     bool xattr = false;  // a Txattrwalk list fid: reads as an empty list
+    // Byte-range locks, one open file description per lock owner (the
+    // guest process, Tlock's proc_id): see lock().
+    std::unordered_map<uint32_t, UniqueFd> lock_fds;
   };
 
   std::string root_path;
@@ -271,6 +274,16 @@ struct P9Server::Impl {
     return pfd;
   }
 
+  // Before a rename of `from` to `to`: fails (ENAMETOOLONG) when a fid at
+  // or below `from` would get a path past PATH_MAX, before anything moves.
+  void check_move(const std::string& from, const std::string& to) {
+    if (from.empty()) return;
+    for (const auto& [id, f] : fids) {
+      const bool below = f.rel == from || (f.rel.size() > from.size() && f.rel.compare(0, from.size(), from) == 0 &&
+                                            f.rel[from.size()] == '/');
+      if (below && to.size() + (f.rel.size() - from.size()) >= PATH_MAX) fail(ENAMETOOLONG);
+    }
+  }
   // Fids at or below `from` now live at `to` (a rename by this client).
   void moved(const std::string& from, const std::string& to) {
     if (from.empty()) return;
@@ -377,7 +390,7 @@ std::vector<uint8_t> P9Server::Impl::dispatch(uint8_t type, uint16_t tag, Reader
     case kTstatfs: return statfs(tag, r);
     case kTfsync: return fsync(tag, r);
     case kTflush:
-      r.u16();  // oldtag: requests are answered synchronously, nothing is in flight
+      r.u16();  // oldtag: already answered (virtio_9p.cpp sends every earlier reply before this one)
       return Writer(kTflush + 1, tag).finish();
     case kTxattrwalk: return xattrwalk(tag, r);
     case kTxattrcreate: fid(r.u32()); fail(EOPNOTSUPP);
@@ -821,8 +834,10 @@ std::vector<uint8_t> P9Server::Impl::rename(uint16_t tag, Reader& r) {
   std::string name = component(raw);
   std::string old_name;
   UniqueFd parent = parent_of(f, old_name);
+  const std::string to_rel = join(dir.rel, name);  // every check before the rename
+  check_move(f.rel, to_rel);
   check(::renameat(parent.get(), old_name.c_str(), dir.path.get(), name.c_str()));
-  moved(f.rel, join(dir.rel, name));
+  moved(f.rel, to_rel);
   return Writer(kTrename + 1, tag).finish();
 }
 
@@ -834,8 +849,10 @@ std::vector<uint8_t> P9Server::Impl::renameat(uint16_t tag, Reader& r) {
   std::string_view raw_new = r.str();
   modifying();
   std::string old_name = component(raw_old), new_name = component(raw_new);
+  const std::string from_rel = join(from.rel, old_name), to_rel = join(to.rel, new_name);  // before the rename
+  check_move(from_rel, to_rel);
   check(::renameat(from.path.get(), old_name.c_str(), to.path.get(), new_name.c_str()));
-  moved(join(from.rel, old_name), join(to.rel, new_name));
+  moved(from_rel, to_rel);
   return Writer(kTrenameat + 1, tag).finish();
 }
 
@@ -911,13 +928,19 @@ std::vector<uint8_t> P9Server::Impl::xattrwalk(uint16_t tag, Reader& r) {
   return w.finish();
 }
 
-// Byte-range locks are open-file-description (OFD) locks on the fid's open
-// file: they conflict with locks of host processes and of other VMs on the
-// same file, as a bind mount's would. The guest kernel keeps its own
-// processes' POSIX locks apart first and retries a BLOCKED blocking request.
+// Byte-range locks are open-file-description (OFD) locks on the host file,
+// so they conflict with locks of host processes and of other VMs on the
+// same file, as a bind mount's would. A guest's POSIX locks belong to its
+// processes, not to its open files: each (fid, proc_id) gets an open file
+// description of its own, so one guest process's lock is not dropped when
+// another process sharing the file (a forked child) closes it, and is
+// released when its owner unlocks the whole file (what a close sends) or
+// the fid is clunked. The guest kernel keeps its own processes apart first
+// and retries a BLOCKED blocking request.
 namespace {
 constexpr uint8_t kLockRd = 0, kLockWr = 1, kLockUn = 2;                 // P9_LOCK_TYPE_*
 constexpr uint8_t kLockSuccess = 0, kLockBlocked = 1, kLockError = 2;   // P9_LOCK_*
+constexpr size_t kMaxLockOwners = 64;  // per fid: each holds an fd
 
 // The flock for a 9P range; false when it cannot be one (bad type, range past off_t).
 bool to_flock(uint8_t type, uint64_t start, uint64_t length, struct flock& fl) {
@@ -944,16 +967,34 @@ std::vector<uint8_t> P9Server::Impl::lock(uint16_t tag, Reader& r) {
   uint8_t type = r.u8();
   r.u32();  // flags (BLOCK, RECLAIM): the client retries a blocked request itself
   uint64_t start = r.u64(), length = r.u64();
-  r.u32();
+  const uint32_t proc = r.u32();
   r.str();
   if (!f.open) fail(EBADF);
   struct flock fl{};
   uint8_t status = kLockError;
   if (to_flock(type, start, length, fl)) {
-    if (::fcntl(f.open.get(), F_OFD_SETLK, &fl) == 0)
-      status = kLockSuccess;
-    else if (errno == EAGAIN || errno == EACCES)
-      status = kLockBlocked;
+    auto it = f.lock_fds.find(proc);
+    if (fl.l_type == F_UNLCK) {
+      if (it == f.lock_fds.end()) {
+        status = kLockSuccess;  // nothing held
+      } else if (::fcntl(it->second.get(), F_OFD_SETLK, &fl) == 0) {
+        status = kLockSuccess;
+        if (start == 0 && length == 0) f.lock_fds.erase(it);  // holds nothing now
+      }
+    } else {
+      int fd = it == f.lock_fds.end() ? -1 : it->second.get();
+      if (fd < 0) {
+        struct stat st = stat_fd(f.open.get());
+        if (!S_ISREG(st.st_mode)) fail(EINVAL);
+        if (f.lock_fds.size() >= kMaxLockOwners) fail(ENOLCK);
+        int acc = ::fcntl(f.open.get(), F_GETFL) & O_ACCMODE;
+        fd = (f.lock_fds[proc] = reopen(f.path.get(), st, acc)).get();
+      }
+      if (::fcntl(fd, F_OFD_SETLK, &fl) == 0)
+        status = kLockSuccess;
+      else if (errno == EAGAIN || errno == EACCES)
+        status = kLockBlocked;
+    }
   }
   Writer w(kTlock + 1, tag);
   w.u8(status);
@@ -972,7 +1013,10 @@ std::vector<uint8_t> P9Server::Impl::getlock(uint16_t tag, Reader& r) {
   if (!f.open) fail(EBADF);
   struct flock fl{};
   if (type == kLockUn || !to_flock(type, start, length, fl)) fail(EINVAL);
-  check(::fcntl(f.open.get(), F_OFD_GETLK, &fl));
+  // Through the owner's own description, so that its own locks do not
+  // show as conflicts.
+  auto it = f.lock_fds.find(proc);
+  check(::fcntl(it != f.lock_fds.end() ? it->second.get() : f.open.get(), F_OFD_GETLK, &fl));
   Writer w(kTgetlock + 1, tag);
   if (fl.l_type == F_UNLCK) {
     w.u8(kLockUn);

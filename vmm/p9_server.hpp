@@ -18,8 +18,9 @@
 // (that uid, the request's gid); a server that is not root keeps its own
 // ownership on new files instead. Permission checks are the client's
 // (mount -o access=client).
-// Byte-range locks (Tlock/Tgetlock) are OFD locks on the fid's open file, so
-// they conflict with host processes' and other VMs' locks on the same file.
+// Byte-range locks (Tlock/Tgetlock) are OFD locks on the host file, one open
+// file description per (fid, guest process), so they conflict with host
+// processes' and other VMs' locks on the same file.
 // A read-only share opens files O_NOATIME (the host's atimes stay).
 //
 // handle() never throws: any failure is an Rlerror carrying a Linux errno.

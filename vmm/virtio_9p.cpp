@@ -16,11 +16,17 @@ bool valid_tag(const std::string& tag) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
-// Requests that touch no file data and are answered from metadata: served in
-// the caller's thread when nothing is pending. Reads, writes, fsync and
-// directory listings (what can take long on a big or slow host file
-// system) always go to the worker.
+// Requests that touch no file data: served in the caller's thread when
+// nothing is pending. Reads, writes, fsync, directory listings and
+// truncations (a setattr of the size, an open with O_TRUNC), which can take
+// long on a big or slow host file system, always go to the worker.
 bool quick(const std::vector<uint8_t>& request) {
+  auto u32_at = [&](size_t off) -> uint32_t {
+    if (off + 4 > request.size()) return 0;
+    return uint32_t(request[off]) | uint32_t(request[off + 1]) << 8 | uint32_t(request[off + 2]) << 16 |
+           uint32_t(request[off + 3]) << 24;
+  };
+  constexpr uint32_t kSetattrSize = 0x8, kDotlTrunc = 01000;
   if (request.size() < 5) return true;  // malformed: an Rlerror at once
   switch (request[4]) {
     case 116:  // Tread
@@ -28,6 +34,15 @@ bool quick(const std::vector<uint8_t>& request) {
     case 50:   // Tfsync
     case 40:   // Treaddir
       return false;
+    case 26:  // Tsetattr fid[4] valid[4] ...
+      return !(u32_at(11) & kSetattrSize);
+    case 12:  // Tlopen fid[4] flags[4]
+      return !(u32_at(11) & kDotlTrunc);
+    case 14: {  // Tlcreate fid[4] name[s] flags[4] ...
+      if (request.size() < 13) return true;
+      const size_t name_len = size_t(request[11]) | size_t(request[12]) << 8;
+      return !(u32_at(13 + name_len) & kDotlTrunc);
+    }
     default:
       return true;
   }
@@ -116,9 +131,11 @@ bool Virtio9p::process(unsigned queue, std::vector<Virtqueue>& queues, const Gue
     job.mem = &mem;
     {
       std::unique_lock lock(mu_);
-      if (pending_ == 0 && quick(job.request)) {
-        // The worker is idle (so nothing earlier is unanswered) and this is a
-        // metadata request: answered here, saving two thread hand-offs.
+      if (pending_ == 0 && done_.empty() && quick(job.request)) {
+        // The worker is idle and every reply of its is on the used ring (so
+        // nothing earlier is unanswered: an Rflush never overtakes the reply
+        // it flushes) and this is a metadata request: answered here, saving
+        // two thread hand-offs.
         lock.unlock();
         std::lock_guard serving(server_mu_);
         q.push_used(mem, job.head, answer(job));

@@ -13,7 +13,8 @@
 //   stream with -t), hvc1 = workload stderr, hvc2 = control channel (JSON
 //   lines; guest->host {"event":"exit","code":N,"signal":S,"oom":B},
 //   host->guest {"signal":N} and {"winsize":[rows,cols]}).
-//   Volumes (`-v HOST:CTR[:ro]`) are 9p shares tagged hvrun-vol0, -vol1, ...
+//   Volumes (`-v HOST:CTR[:ro]`) are 9p shares tagged hvrun-vol0, -vol1, ...;
+//   with a network, the live /etc/hosts directory is the share hvrun-hosts.
 //   initramfs: /init = guest-init (static), /spec.json = the RunSpec.
 //
 // Boot-timer port: the guest's first write of any byte to I/O port 0x3f0

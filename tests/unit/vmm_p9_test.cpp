@@ -672,6 +672,30 @@ TEST_F(P9, FidPathsAreBoundedByPathMax) {
   EXPECT_EQ(std::system(("rm -rf '" + host(name) + "'").c_str()), 0);
 }
 
+TEST_F(P9, ARenameThatWouldPushAFidPastPathMaxFailsBeforeMoving) {
+  ASSERT_EQ(attach(1).type(), Tattach + 1);
+  ASSERT_EQ(mkdir(1, "a", 0755, 0).type(), Tmkdir + 1);
+  walk_ok(1, 2, {"a"});
+  // A fid 15 levels of 255-byte names and one of 200 below "a": its path
+  // is 1 + 15 * 256 + 201 = 4042 bytes long.
+  const std::string name(255, 'd');
+  for (int i = 0; i < 15; ++i) {
+    ASSERT_EQ(mkdir(2, name, 0755, 0).type(), Tmkdir + 1);
+    ASSERT_EQ(walk(2, 2, {name}).type(), Twalk + 1);
+  }
+  ASSERT_EQ(mkdir(2, std::string(200, 'e'), 0755, 0).type(), Tmkdir + 1);
+  ASSERT_EQ(walk(2, 2, {std::string(200, 'e')}).type(), Twalk + 1);
+  // Renaming "a" to a 255-byte name would make that path 4042 + 254 long.
+  const std::string longer(255, 'b');
+  EXPECT_EQ(call(Msg(Trenameat).u32(1).str("a").u32(1).str(longer)).err(), ENAMETOOLONG);
+  walk_ok(1, 3, {});
+  EXPECT_EQ(call(Msg(Trename).u32(3).u32(1).str(longer)).err(), EBUSY) << "the root cannot be renamed";
+  EXPECT_TRUE(fs::exists(host("a"))) << "nothing moved";
+  EXPECT_FALSE(fs::exists(host(longer)));
+  EXPECT_EQ(call(Msg(Trenameat).u32(1).str("a").u32(1).str("c")).type(), Trenameat + 1) << "a short name is fine";
+  EXPECT_EQ(std::system(("rm -rf '" + host("c") + "'").c_str()), 0);
+}
+
 TEST_F(P9, ReadlinkReplyNeverExceedsMsize) {
   const std::string target(PATH_MAX - 1, 't');
   ASSERT_EQ(::symlink(target.c_str(), host("long").c_str()), 0);
@@ -1082,6 +1106,39 @@ TEST_F(P9, LocksAreRealAndConflictWithHostProcessesAndOtherFids) {
   fl.l_start = 6;
   fl.l_len = 1;
   EXPECT_EQ(::fcntl(hostfd.get(), F_OFD_SETLK, &fl), 0) << "fid 3's lock went with it";
+}
+
+TEST_F(P9, LocksBelongToTheGuestProcessNotToTheSharedOpenFile) {
+  write_file(host("db"), "0123456789");
+  ASSERT_EQ(attach(1).type(), Tattach + 1);
+  walk_ok(1, 2, {"db"});
+  ASSERT_EQ(lopen(2, kRdwr).type(), Tlopen + 1);
+  auto lock = [&](uint32_t proc, uint8_t type, uint64_t start, uint64_t len) {
+    Reply r = call(Msg(Tlock).u32(2).u8(type).u32(0).u64(start).u64(len).u32(proc).str("guest"));
+    EXPECT_EQ(r.type(), Tlock + 1) << r.err();
+    return r.u8();  // 0 SUCCESS, 1 BLOCKED
+  };
+  hvrun::UniqueFd hostfd(::open(host("db").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(hostfd);
+  auto host_can_lock = [&] {
+    struct flock fl{};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 5;
+    EXPECT_EQ(::fcntl(hostfd.get(), F_OFD_GETLK, &fl), 0);
+    return fl.l_type == F_UNLCK;
+  };
+  // Process 100 locks through the fid it shares with its child, 101.
+  EXPECT_EQ(lock(100, 1, 0, 5), 0);
+  EXPECT_EQ(lock(100, 1, 2, 2), 0) << "a process does not conflict with itself";
+  // The child exits: its close sends a whole-file unlock for its own pid.
+  EXPECT_EQ(lock(101, 2, 0, 0), 0);
+  EXPECT_FALSE(host_can_lock()) << "the parent's lock must survive its child's close";
+  EXPECT_EQ(lock(101, 1, 0, 1), 1) << "another process conflicts with it";
+  // The parent's own close releases it.
+  EXPECT_EQ(lock(100, 2, 0, 0), 0);
+  EXPECT_TRUE(host_can_lock());
 }
 
 TEST(P9Server, ConstructorRejectsMissingRootAndNonDirectory) {
