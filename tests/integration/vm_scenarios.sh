@@ -133,7 +133,7 @@ s_file_volume() {
   rm -rf $d && mkdir -p $d && echo v1 > $d/app.conf && echo secret > $d/neighbour && echo fixed > $d/ro.conf
   "$HV" --vm --rm -v $d/app.conf:/etc/app.conf -v $d/ro.conf:/etc/ro.conf:ro busybox sh -c '
     cat /etc/app.conf; echo v2 >> /etc/app.conf
-    echo x > /etc/ro.conf 2>/dev/null && echo RO-WRITABLE || echo ro-refused
+    { echo x > /etc/ro.conf; } 2>/dev/null && echo RO-WRITABLE || echo ro-refused
     cat /etc/ro.conf'
   echo "rc: $?"
   echo "host-app: $(tr '\n' ' ' < $d/app.conf)"
