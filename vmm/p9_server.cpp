@@ -230,6 +230,33 @@ struct P9Server::Impl {
   uint32_t msize = kMaxMsize;
   bool versioned = false;
   size_t max_fids = kMaxFids;
+  // The bytes of every fid's path together: bounded, so that a guest cannot
+  // make the VMM hold 64K paths of PATH_MAX each (deep trees).
+  size_t max_path_bytes = kMaxPathBytes;
+  size_t path_bytes = 0;
+  // A fid's path grows from `old_len` to `new_len` bytes: fails (ENFILE)
+  // past the budget, before anything changes.
+  void check_growth(size_t old_len, size_t new_len) const {
+    if (new_len > old_len && path_bytes + (new_len - old_len) > max_path_bytes) fail(ENFILE);
+  }
+  void bind_fid(uint32_t id, Fid f) {
+    auto it = fids.find(id);
+    const size_t old_len = it == fids.end() ? 0 : it->second.rel.size();
+    check_growth(old_len, f.rel.size());
+    path_bytes = path_bytes - old_len + f.rel.size();
+    fids.insert_or_assign(id, std::move(f));
+  }
+  bool drop_fid(uint32_t id) {
+    auto it = fids.find(id);
+    if (it == fids.end()) return false;
+    path_bytes -= it->second.rel.size();
+    fids.erase(it);
+    return true;
+  }
+  void drop_all_fids() {
+    fids.clear();
+    path_bytes = 0;
+  }
   std::unordered_map<uint32_t, Fid> fids;
 
   Fid& fid(uint32_t id) {
@@ -278,19 +305,24 @@ struct P9Server::Impl {
   // or below `from` would get a path past PATH_MAX, before anything moves.
   void check_move(const std::string& from, const std::string& to) {
     if (from.empty()) return;
+    size_t moving = 0;
     for (const auto& [id, f] : fids) {
       const bool below = f.rel == from || (f.rel.size() > from.size() && f.rel.compare(0, from.size(), from) == 0 &&
                                             f.rel[from.size()] == '/');
       if (below && to.size() + (f.rel.size() - from.size()) >= PATH_MAX) fail(ENAMETOOLONG);
+      if (below) ++moving;
     }
+    if (to.size() > from.size()) check_growth(0, moving * (to.size() - from.size()));
   }
   // Fids at or below `from` now live at `to` (a rename by this client).
   void moved(const std::string& from, const std::string& to) {
     if (from.empty()) return;
     for (auto& [id, f] : fids) {
       if (f.rel == from) {
+        path_bytes = path_bytes - f.rel.size() + to.size();
         f.rel = to;
       } else if (f.rel.size() > from.size() && f.rel.compare(0, from.size(), from) == 0 && f.rel[from.size()] == '/') {
+        path_bytes = path_bytes - from.size() + to.size();
         f.rel = to + f.rel.substr(from.size());
       }
     }
@@ -372,7 +404,7 @@ std::vector<uint8_t> P9Server::Impl::dispatch(uint8_t type, uint16_t tag, Reader
     case kTwrite: return write(tag, r);
     case kTclunk: {
       uint32_t id = r.u32();
-      if (!fids.erase(id)) fail(EBADF);
+      if (!drop_fid(id)) fail(EBADF);
       return Writer(kTclunk + 1, tag).finish();
     }
     case kTremove: return remove(tag, r);
@@ -405,7 +437,7 @@ std::vector<uint8_t> P9Server::Impl::dispatch(uint8_t type, uint16_t tag, Reader
 std::vector<uint8_t> P9Server::Impl::version(uint16_t tag, Reader& r) {
   uint32_t want = r.u32();
   std::string_view ver = r.str();
-  fids.clear();
+  drop_all_fids();
   versioned = false;
   msize = kMaxMsize;
   Writer w(kTversion + 1, tag);
@@ -491,7 +523,7 @@ std::vector<uint8_t> P9Server::Impl::walk(uint16_t tag, Reader& r) {
     f.path = std::move(cur);
     f.rel = std::move(rel);
     f.uid = from.uid;
-    fids.insert_or_assign(newid, std::move(f));  // newid == id: replaces it
+    bind_fid(newid, std::move(f));  // newid == id: replaces it
   }
   std::vector<uint8_t>& b = w.buf();
   b[kHeader] = static_cast<uint8_t>(done);
@@ -527,6 +559,7 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
   std::string name = component(raw);
   if (dir.open || dir.xattr) fail(EINVAL);
   std::string rel = join(dir.rel, name);  // before anything is made: it may fail
+  check_growth(dir.rel.size(), rel.size());
   int flags = host_open_flags(p9flags) & ~O_DIRECTORY;
   int fd;
   do fd = ::openat(dir.path.get(), name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
@@ -556,6 +589,7 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
     if (created) ::unlinkat(dir.path.get(), name.c_str(), 0);
     throw;
   }
+  path_bytes = path_bytes - dir.rel.size() + rel.size();
   dir.rel = std::move(rel);
   dir.path = std::move(path);
   dir.open = std::move(file);
@@ -613,7 +647,7 @@ std::vector<uint8_t> P9Server::Impl::write(uint16_t tag, Reader& r) {
 std::vector<uint8_t> P9Server::Impl::remove(uint16_t tag, Reader& r) {
   uint32_t id = r.u32();
   Fid f = std::move(fid(id));
-  fids.erase(id);
+  drop_fid(id);
   modifying();
   std::string name;
   UniqueFd parent = parent_of(f, name);
@@ -922,7 +956,7 @@ std::vector<uint8_t> P9Server::Impl::xattrwalk(uint16_t tag, Reader& r) {
   x.rel = f.rel;
   x.uid = f.uid;
   x.xattr = true;
-  fids.insert_or_assign(newid, std::move(x));
+  bind_fid(newid, std::move(x));
   Writer w(kTxattrwalk + 1, tag);
   w.u64(0);
   return w.finish();
@@ -1033,10 +1067,12 @@ std::vector<uint8_t> P9Server::Impl::getlock(uint16_t tag, Reader& r) {
   return w.finish();
 }
 
-P9Server::P9Server(const std::string& root, bool readonly, size_t max_fids) : impl_(std::make_unique<Impl>()) {
+P9Server::P9Server(const std::string& root, bool readonly, size_t max_fids, size_t max_path_bytes)
+    : impl_(std::make_unique<Impl>()) {
   impl_->root_path = root;
   impl_->readonly = readonly;
   impl_->max_fids = max_fids;
+  impl_->max_path_bytes = max_path_bytes;
   impl_->root.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!impl_->root) {
     if (errno == ENOTDIR) throw Error("9p share " + root + " is not a directory", ENOTDIR);
@@ -1069,7 +1105,7 @@ std::vector<uint8_t> P9Server::handle(std::span<const uint8_t> request) {
 }
 
 void P9Server::reset() {
-  impl_->fids.clear();
+  impl_->drop_all_fids();
   impl_->msize = kMaxMsize;
   impl_->versioned = false;
 }

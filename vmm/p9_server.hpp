@@ -41,11 +41,14 @@ class P9Server {
   static constexpr uint32_t kMinMsize = 4096;
   // Default bound on the fids one session may hold at a time.
   static constexpr size_t kMaxFids = 65536;
+  // Default bound on the bytes of all fids' paths together (each fid keeps
+  // its path below the root): a walk, create or rename past it gets ENFILE.
+  static constexpr size_t kMaxPathBytes = 16u << 20;
 
   // `root` must be an existing directory (else Error naming it). readonly:
   // every modifying request fails with EROFS. max_fids: fids held at once
-  // (each holds an fd or two), more get EMFILE.
-  P9Server(const std::string& root, bool readonly, size_t max_fids = kMaxFids);
+  // (each holds an fd or two), more get EMFILE. max_path_bytes: see above.
+  P9Server(const std::string& root, bool readonly, size_t max_fids = kMaxFids, size_t max_path_bytes = kMaxPathBytes);
   ~P9Server();
   P9Server(const P9Server&) = delete;
   P9Server& operator=(const P9Server&) = delete;

@@ -696,6 +696,32 @@ TEST_F(P9, ARenameThatWouldPushAFidPastPathMaxFailsBeforeMoving) {
   EXPECT_EQ(std::system(("rm -rf '" + host("c") + "'").c_str()), 0);
 }
 
+TEST_F(P9, TheBytesOfAllFidPathsAreBoundedAndClunkingFreesThem) {
+  srv = std::make_unique<P9Server>(root, false, P9Server::kMaxFids, 64 * 1024);
+  ASSERT_EQ(call(Msg(Tversion, 0xffff).u32(262144).str("9P2000.L")).type(), Tversion + 1);
+  ASSERT_EQ(attach(1).type(), Tattach + 1);
+  walk_ok(1, 2, {});
+  const std::string name(255, 'd');
+  for (int i = 0; i < 15; ++i) {  // fid 2: a 15 * 256 - 1 = 3839-byte path
+    ASSERT_EQ(mkdir(2, name, 0755, 0).type(), Tmkdir + 1);
+    ASSERT_EQ(walk(2, 2, {name}).type(), Twalk + 1);
+  }
+  // Clones of fid 2 until the 64 KiB budget is spent: 17 fit (17 * 3839).
+  uint32_t id = 100;
+  for (; id < 200; ++id) {
+    Reply r = walk(2, id, {});
+    if (r.type() != Twalk + 1) {
+      EXPECT_EQ(r.err(), ENFILE);
+      break;
+    }
+  }
+  EXPECT_EQ(id - 100, 64u * 1024 / 3839 - 1) << "fid 2 itself counts too";
+  EXPECT_EQ(walk(2, id, {}).err(), ENFILE);
+  ASSERT_EQ(call(Msg(Tclunk).u32(100)).type(), Tclunk + 1);
+  EXPECT_EQ(walk(2, id, {}).type(), Twalk + 1) << "a clunk gives its bytes back";
+  EXPECT_EQ(std::system(("rm -rf '" + host(name) + "'").c_str()), 0);
+}
+
 TEST_F(P9, ReadlinkReplyNeverExceedsMsize) {
   const std::string target(PATH_MAX - 1, 't');
   ASSERT_EQ(::symlink(target.c_str(), host("long").c_str()), 0);
