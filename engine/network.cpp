@@ -90,8 +90,8 @@ void attach_network(const std::string& store_root, const std::string& id, contai
   for (const auto& o : a.others) n.hosts.push_back(hosts_line(o));
   n.dns = host_nameservers();
   n.hosts_path = live_hosts_path(store_root, id);
-  if (::mkdir(live_hosts_dir(store_root, id).c_str(), 0755) < 0 && errno != EEXIST)
-    throw_sys("mkdir", live_hosts_dir(store_root, id));
+  const std::string dir = live_hosts_dir(store_root, id);
+  if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", dir);
   write_file_atomic(n.hosts_path, container::hosts_file(spec), 0644);
   refresh_hosts(store_root, n.network);
 }

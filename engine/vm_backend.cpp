@@ -20,9 +20,9 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "guest-init/plan.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
-#include "guest-init/plan.hpp"
 #include "util/fs.hpp"
 #include "vmm/kvm_kind.hpp"
 #include "vmm/tap.hpp"
@@ -227,16 +227,17 @@ class VmBackend final : public Backend {
       auto& m = spec.mounts[i];
       if (i >= kMaxVolumes) throw Error("too many volumes for a microVM (at most " + std::to_string(kMaxVolumes) + ")");
       std::error_code ec;
-      if (std::filesystem::is_directory(m.source, ec)) {
+      const auto st = std::filesystem::status(m.source, ec);  // follows links, as a bind mount does
+      if (std::filesystem::is_directory(st)) {
         shares.push_back({m.source, guestinit::volume_tag(i), m.readonly});
         m.source = guestinit::volume_tag(i);
         continue;
       }
-      if (!std::filesystem::exists(m.source, ec))
+      if (!std::filesystem::exists(st))
         throw Error("-v " + m.source + ":" + m.target + ": " + (ec ? ec.message() : std::string("no such file")));
       // A fifo, socket or device node cannot work through 9p (the VMM never
       // opens devices; a socket cannot be connected across the VM boundary).
-      if (!std::filesystem::is_regular_file(m.source, ec))
+      if (!std::filesystem::is_regular_file(st))
         throw Error("-v " + m.source + ":" + m.target +
                     ": with --vm a volume must be a directory or a regular file (this is a fifo, socket or device)");
       const std::string dir = assets_.work_dir + "/volfile" + std::to_string(i);

@@ -62,24 +62,9 @@ std::string inside(const std::string& root, const std::string& p) {
   while (!rel.empty() && rel.back() == '/') rel.pop_back();
   return rel.empty() ? root : root + "/" + rel;
 }
-}  // namespace
 
-namespace {
 const char* const kNinePOptions = "trans=virtio,version=9p2000.L,access=client,cache=mmap,msize=262144";
 }  // namespace
-
-bool is_volume_share(const std::string& source_in) {
-  const std::string prefix = kVolumeTagPrefix;
-  std::string source = source_in;
-  const std::string file = std::string("/") + kVolumeFileName;
-  if (source.size() > file.size() && source.compare(source.size() - file.size(), file.size(), file) == 0)
-    source.resize(source.size() - file.size());  // a file volume: the one file in its share
-  if (source.size() <= prefix.size() || source.size() > prefix.size() + 2 || source.compare(0, prefix.size(), prefix) != 0)
-    return false;
-  for (size_t i = prefix.size(); i < source.size(); ++i)
-    if (source[i] < '0' || source[i] > '9') return false;
-  return true;
-}
 
 std::string volume_tag(size_t i) { return kVolumeTagPrefix + std::to_string(i); }
 
@@ -87,11 +72,33 @@ std::string volume_file_source(size_t i) { return volume_tag(i) + "/" + kVolumeF
 
 std::string volume_dir(const Layout& l, size_t i) { return l.volumes_dir + "/" + std::to_string(i); }
 
+namespace {
+// Where volume i's source lands in the guest: hvrun-vol<i> is the share's
+// mount point, hvrun-vol<i>/file the one file in it. Anything else is
+// refused: a host path cannot reach into the VM.
+std::string guest_volume_source(const std::string& source, size_t i, const Layout& l) {
+  if (source == volume_tag(i)) return volume_dir(l, i);
+  if (source == volume_file_source(i)) return volume_dir(l, i) + "/" + kVolumeFileName;
+  if (source.rfind(kVolumeTagPrefix, 0) == 0)
+    throw Error("volume " + source + " is mount " + std::to_string(i) + ": out of order");
+  throw Error("bind mounts (" + source + ") cannot reach into a microVM: only volume shares (" + kVolumeTagPrefix +
+              "N)");
+}
+// The live hosts file in the guest ("" for none); only the hosts share's tag is accepted.
+std::string guest_hosts_path(const std::string& hosts_path, const Layout& l) {
+  if (hosts_path.empty()) return "";
+  if (hosts_path != kHostsShareTag)
+    throw Error("netcfg.hosts_path " + hosts_path + " cannot reach into a microVM: only the " + kHostsShareTag +
+                " share");
+  return l.hosts_dir + "/hosts";
+}
+}  // namespace
+
 std::vector<MountStep> share_mounts(const container::RunSpec& host_spec, const Layout& l) {
   std::vector<MountStep> out;
   for (size_t i = 0; i < host_spec.mounts.size(); ++i) {
     const auto& m = host_spec.mounts[i];
-    if (!is_volume_share(m.source)) throw Error("not a volume share: " + m.source);
+    (void)guest_volume_source(m.source, i, l);  // the same checks as plan_spec
     // The 9p mount is of the share (the tag); a file volume's source names
     // the file in it.
     // cache=mmap: every read and write goes to the host, so the host and
@@ -104,12 +111,8 @@ std::vector<MountStep> share_mounts(const container::RunSpec& host_spec, const L
                    (m.readonly ? (unsigned long)MS_RDONLY : 0ul) | MS_NOSUID | MS_NODEV,
                    kNinePOptions});
   }
-  if (!host_spec.netcfg.hosts_path.empty()) {
-    if (host_spec.netcfg.hosts_path != kHostsShareTag)
-      throw Error("netcfg.hosts_path " + host_spec.netcfg.hosts_path + " cannot reach into a microVM: only the " +
-                  kHostsShareTag + " share");
+  if (!guest_hosts_path(host_spec.netcfg.hosts_path, l).empty())
     out.push_back({kHostsShareTag, l.hosts_dir, "9p", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, kNinePOptions});
-  }
   return out;
 }
 
@@ -117,24 +120,8 @@ container::RunSpec plan_spec(container::RunSpec spec, const Layout& l) {
   if (spec.args.empty()) throw Error("spec.json has no command (args is empty)");
   // Volumes reach the guest as virtio-9p shares of the host directories
   // (tags hvrun-vol<i>, see vmm/virtio_9p.hpp): the source must be one.
-  for (size_t i = 0; i < spec.mounts.size(); ++i) {
-    auto& m = spec.mounts[i];
-    if (!is_volume_share(m.source))
-      throw Error("bind mounts (" + m.source + ") cannot reach into a microVM: only volume shares (" +
-                  kVolumeTagPrefix + "N)");
-    if (m.source == volume_tag(i))
-      m.source = volume_dir(l, i);
-    else if (m.source == volume_file_source(i))
-      m.source = volume_dir(l, i) + "/" + kVolumeFileName;
-    else
-      throw Error("volume " + m.source + " is mount " + std::to_string(i) + ": out of order");
-  }
-  if (!spec.netcfg.hosts_path.empty()) {
-    if (spec.netcfg.hosts_path != kHostsShareTag)
-      throw Error("netcfg.hosts_path " + spec.netcfg.hosts_path + " cannot reach into a microVM: only the " +
-                  kHostsShareTag + " share");
-    spec.netcfg.hosts_path = l.hosts_dir + "/hosts";
-  }
+  for (size_t i = 0; i < spec.mounts.size(); ++i) spec.mounts[i].source = guest_volume_source(spec.mounts[i].source, i, l);
+  spec.netcfg.hosts_path = guest_hosts_path(spec.netcfg.hosts_path, l);
   std::vector<std::string> lower;
   if (spec.lowerdirs.empty())
     lower.push_back(l.image_dir);

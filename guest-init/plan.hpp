@@ -50,7 +50,6 @@ constexpr const char* kVolumeFileName = "file";
 // read-only 9p share of its directory with this tag, which the host puts in
 // spec.netcfg.hosts_path; the file in it is `hosts`.
 constexpr const char* kHostsShareTag = "hvrun-hosts";
-bool is_volume_share(const std::string& source);
 std::string volume_tag(size_t i);
 std::string volume_file_source(size_t i);  // hvrun-vol<i>/file
 std::string volume_dir(const Layout& l, size_t i);
