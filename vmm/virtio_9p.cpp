@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vmm/p9_wire.hpp"
+
 namespace hvrun::vmm {
 
 namespace {
@@ -26,22 +28,21 @@ bool quick(const std::vector<uint8_t>& request) {
     return uint32_t(request[off]) | uint32_t(request[off + 1]) << 8 | uint32_t(request[off + 2]) << 16 |
            uint32_t(request[off + 3]) << 24;
   };
-  constexpr uint32_t kSetattrSize = 0x8, kDotlTrunc = 01000;
   if (request.size() < 5) return true;  // malformed: an Rlerror at once
   switch (request[4]) {
-    case 116:  // Tread
-    case 118:  // Twrite
-    case 50:   // Tfsync
-    case 40:   // Treaddir
+    case p9::kTread:
+    case p9::kTwrite:
+    case p9::kTfsync:
+    case p9::kTreaddir:
       return false;
-    case 26:  // Tsetattr fid[4] valid[4] ...
-      return !(u32_at(11) & kSetattrSize);
-    case 12:  // Tlopen fid[4] flags[4]
-      return !(u32_at(11) & kDotlTrunc);
-    case 14: {  // Tlcreate fid[4] name[s] flags[4] ...
+    case p9::kTsetattr:  // fid[4] valid[4] ...
+      return !(u32_at(11) & p9::kSetSize);
+    case p9::kTlopen:  // fid[4] flags[4]
+      return !(u32_at(11) & p9::kDotlTrunc);
+    case p9::kTlcreate: {  // fid[4] name[s] flags[4] ...
       if (request.size() < 13) return true;
       const size_t name_len = size_t(request[11]) | size_t(request[12]) << 8;
-      return !(u32_at(13 + name_len) & kDotlTrunc);
+      return !(u32_at(13 + name_len) & p9::kDotlTrunc);
     }
     default:
       return true;
@@ -187,9 +188,9 @@ uint32_t Virtio9p::answer(Job& job) {
   uint64_t room = 0;
   for (const DescSegment& s : job.reply_segs) room += s.len;
   if (reply.size() > room) {
-    // An Rlerror EMSGSIZE with the same tag: size[4] type[1] tag[2] ecode[4] (room >= 11, checked).
-    uint8_t tag0 = reply.size() > 6 ? reply[5] : 0xff, tag1 = reply.size() > 6 ? reply[6] : 0xff;
-    reply = {11, 0, 0, 0, 7, tag0, tag1, static_cast<uint8_t>(EMSGSIZE), 0, 0, 0};
+    // An Rlerror EMSGSIZE with the same tag (11 bytes: room >= 11, checked).
+    const uint16_t tag = reply.size() > 6 ? uint16_t(reply[5] | reply[6] << 8) : p9::kNoTag;
+    reply = p9::lerror(tag, EMSGSIZE);
   }
   size_t pos = 0;
   for (const DescSegment& s : job.reply_segs) {
