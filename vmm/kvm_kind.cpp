@@ -76,16 +76,19 @@ KvmInfo detect_kvm(const std::string& root) {
     info.kind = KvmKind::None;
     if (!info.cpu_vmx && !info.cpu_svm)
       info.explanation =
-          "no /dev/kvm and the CPU shows no vmx/svm flag: this machine offers no hardware virtualization "
-          "(on a cloud VM, ask for nested virtualization); --vm cannot run here, --container can";
+          "no /dev/kvm and the CPU shows no vmx/svm flag: this machine offers no hardware virtualization, "
+          "so --vm cannot run here directly (--container can). Way out: run VM mode inside the nested test "
+          "host (scripts/vmhost -- hvrun --vm ..., slow but real) or on a machine with VT-x/AMD-V (on a cloud "
+          "VM, ask for nested virtualization)";
     else
       info.explanation = std::string("no /dev/kvm although the CPU has ") + (info.cpu_vmx ? "vmx" : "svm") +
                          ": load the module (modprobe " + (info.cpu_vmx ? "kvm_intel" : "kvm_amd") +
                          ") or enable virtualization in the firmware";
   } else if (!info.dev_usable) {
     info.kind = KvmKind::None;
-    info.explanation = "/dev/kvm exists but cannot be used (open or KVM_GET_API_VERSION failed: "
-                       "run as root or join the kvm group)";
+    info.explanation = "/dev/kvm exists but cannot be used (open or KVM_GET_API_VERSION failed: run as root or "
+                       "join the kvm group; a plain file there is no KVM device). Meanwhile VM mode runs inside "
+                       "the nested test host (scripts/vmhost -- hvrun --vm ...)";
   } else if (pvm && !info.cpu_vmx && !info.cpu_svm) {
     info.kind = KvmKind::Pvm;
     info.explanation =

@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -562,7 +564,24 @@ VmResult Machine::run() {
 
 }  // namespace
 
+// The user's own inputs are checked before /dev/kvm is opened, so that a
+// mistyped kernel or disk path is what they hear about, on any host.
+static void check_inputs(const VmConfig& cfg) {
+  auto must_open = [](const std::string& path, int flags, const std::string& what) {
+    UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
+    if (!fd) throw_sys("open " + what, path);
+    struct stat st{};
+    check_sys(::fstat(fd.get(), &st), "stat " + what, path);
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) throw Error(what + " " + path + ": not a regular file");
+  };
+  if (cfg.kernel.empty()) throw Error("no kernel given");
+  must_open(cfg.kernel, O_RDONLY, "kernel");
+  if (!cfg.initrd.empty()) must_open(cfg.initrd, O_RDONLY, "initrd");
+  for (const auto& d : cfg.disks) must_open(d.path, d.readonly ? O_RDONLY : O_RDWR, "disk");
+}
+
 VmResult run_vm(const VmConfig& config) {
+  check_inputs(config);
   Machine m(config);
   return m.run();
 }

@@ -1,5 +1,6 @@
 // hvrun check: reports the KVM kind and cgroup layout this machine really
 // has (the test reads the truth from /proc and /sys itself).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -27,7 +28,9 @@ bool cpu_flag(const std::string& flag) {
 }
 
 std::string expected_kind() {
-  if (!exists("/dev/kvm")) return "none";
+  struct stat st{};
+  // Absent, or hidden under a plain file (tests/no-kvm.sh): no KVM.
+  if (::stat("/dev/kvm", &st) != 0 || !S_ISCHR(st.st_mode)) return "none";
   bool vmx = cpu_flag("vmx"), svm = cpu_flag("svm");
   if (exists("/sys/module/kvm_pvm") && !vmx && !svm) return "pvm";
   if (vmx || exists("/sys/module/kvm_intel")) return "vt-x";
@@ -69,6 +72,16 @@ TEST(Check, ExplainsPvmPlainlyWithTheWayOut) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("kind pvm"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("cannot boot in useful time"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("scripts/vmhost"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("VT-x/AMD-V"), std::string::npos) << r.out;
+}
+
+TEST(Check, ExplainsNoKvmPlainlyWithTheWayOut) {
+  if (expected_kind() != "none") GTEST_SKIP() << "this machine has a /dev/kvm (kind " << expected_kind() << ")";
+  auto r = run({hvrun_bin(), "check"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("kind none"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--vm cannot run here"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("scripts/vmhost"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("VT-x/AMD-V"), std::string::npos) << r.out;
 }
