@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "container/mounts.hpp"
 #include "engine/vm_backend.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -83,7 +84,17 @@ std::string find_guest_init() {
   return ::access(p.c_str(), X_OK) == 0 ? p : "";
 }
 
-nlohmann::json gather() {
+// The store's directory, or the nearest existing one above it (a fresh
+// machine has no store yet: it will be made there).
+std::string existing_dir_of(std::string path) {
+  while (!path.empty() && path != "/" && !is_dir(path)) {
+    auto slash = path.rfind('/');
+    path = slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+  }
+  return path.empty() ? "." : path;
+}
+
+nlohmann::json gather(const std::string& store_root) {
   using nlohmann::json;
   json j;
   auto kvm = vmm::detect_kvm();
@@ -104,6 +115,9 @@ nlohmann::json gather() {
                   {"v2_controllers", cg.v2_controllers}};
 
   j["overlayfs"] = filesystem_supported("overlay");
+  const std::string store_problem = container::overlay_upper_problem(existing_dir_of(store_root));
+  j["store"] = {{"path", store_root}, {"holds_container_layers", store_problem.empty()}};
+  if (!store_problem.empty()) j["store"]["problem"] = store_problem;
 
   json ns = json::object();
   bool all_ns = true;
@@ -135,7 +149,7 @@ nlohmann::json gather() {
   if (!vmm_error.empty()) j["vmm"]["error"] = vmm_error;
 
   const bool cgroups_ok = cg.layout != "none";
-  j["container_mode_ready"] = cgroups_ok && j["overlayfs"].get<bool>() && all_ns && seccomp && filter;
+  j["container_mode_ready"] = cgroups_ok && j["overlayfs"].get<bool>() && all_ns && seccomp && filter && store_problem.empty();
   j["vm_mode_ready"] = kvm.boots_linux() && gk.present && !gi.empty() && !vmm_path.empty();
   return j;
 }
@@ -166,6 +180,10 @@ void print_human(const nlohmann::json& j) {
     cg += "; cgroup2 at " + c["v2_path"].get<std::string>() + " with controllers: " + join(c["v2_controllers"]);
   std::printf("cgroups:        %s\n", cg.c_str());
   std::printf("overlayfs:      %s\n", j["overlayfs"].get<bool>() ? "yes" : "no (not in /proc/filesystems)");
+  const auto& st = j["store"];
+  std::printf("store:          %s (%s)\n", st["path"].get<std::string>().c_str(),
+              st["holds_container_layers"].get<bool>() ? "can hold container layers"
+                                                       : st["problem"].get<std::string>().c_str());
   std::string ns, missing;
   for (auto& [name, ok] : j["namespaces"].items()) (ok.get<bool>() ? ns : missing) += name + " ";
   std::printf("namespaces:     %s%s\n", ns.c_str(), missing.empty() ? "" : ("(missing: " + missing + ")").c_str());
@@ -206,9 +224,8 @@ void register_check(CLI::App& app, Context& ctx, Action& action) {
   static bool json_out = false;
   sub->add_flag("--json", json_out, "Print the report as one JSON object");
   sub->callback([&ctx, &action] {
-    (void)ctx;
-    action = [] () -> int {
-      auto j = gather();
+    action = [&ctx] () -> int {
+      auto j = gather(ctx.root());
       if (json_out)
         std::printf("%s\n", j.dump(2).c_str());
       else

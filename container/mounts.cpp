@@ -5,6 +5,7 @@
 #include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -140,7 +141,11 @@ void mount_root(const RunSpec& spec, std::string& target, std::vector<UniqueFd>&
     std::string opts = "lowerdir=" + lower + ",upperdir=" + spec.upperdir + ",workdir=" + spec.workdir;
     if (spec.userns) opts += ",userxattr";
     if (spec.volatile_rootfs) opts += ",volatile";
-    check_sys(::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()), "mount overlay on", target);
+    if (::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()) != 0) {
+      int e = errno;
+      if (std::string why = overlay_upper_problem(spec.upperdir); e == EINVAL && !why.empty()) throw Error(why);
+      throw_sys("mount overlay on", target, e);
+    }
   } else if (!spec.rootfs.empty()) {
     target = spec.rootfs;
     if (!idmapped.empty()) {
@@ -368,6 +373,19 @@ void prepare_rootfs_dirs(const RunSpec& spec) {
   if (!spec.userns) return;
   for (const std::string* d : {&spec.upperdir, &spec.workdir, static_cast<const std::string*>(&target)})
     check_sys(::chown(d->c_str(), kUsernsHostBase, kUsernsHostBase), "chown", *d);
+}
+
+std::string overlay_upper_problem(const std::string& dir) {
+  struct statfs fs{};
+  if (::statfs(dir.c_str(), &fs) != 0) return "";
+  const char* what = nullptr;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0x794c7630UL: what = "overlayfs"; break;  // OVERLAYFS_SUPER_MAGIC
+    case 0x01021997UL: what = "9p"; break;         // V9FS_MAGIC
+    default: return "";
+  }
+  return dir + " is on " + what + ", which cannot hold a container's writable layer (an overlayfs upper "
+         "directory): put the store (--root) on ext4, xfs, btrfs or tmpfs";
 }
 
 std::string overlay_mountpoint(const RunSpec& spec) {

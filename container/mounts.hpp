@@ -34,6 +34,10 @@ enum class Symlinks { Refuse, FollowInRoot };
 // the path; ENOENT without create gives an empty fd instead.
 UniqueFd open_in_root(int rootfd, const std::string& path, Create create, Symlinks symlinks = Symlinks::Refuse);
 
+// Why an overlay upper/work directory cannot live in `dir` (its file system
+// is overlayfs or 9p, which overlayfs refuses as an upper layer), or "".
+std::string overlay_upper_problem(const std::string& dir);
+
 // The directory the overlay root is mounted on: <dirname(upperdir)>/merged.
 std::string overlay_mountpoint(const RunSpec& spec);
 

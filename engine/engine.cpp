@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 
+#include "container/mounts.hpp"
 #include "engine/backend.hpp"
 #include "engine/vm_backend.hpp"
 #include "image/flatten.hpp"
@@ -388,6 +389,10 @@ int run(const std::string& store_root, const RunOptions& opts) {
   if (opts.mode == "vm") vm = locate_vm_assets(false);  // refuses fast on a host that cannot boot Linux
   else make_backend(opts.mode);
   image::Store store(store_root);
+  // Refused before anything is made: the container's upper dir would live here.
+  if (!vm) {
+    if (std::string why = container::overlay_upper_problem(store_root); !why.empty()) throw Error(why);
+  }
   image::ImageRecord img = store.resolve(opts.image);
   ContainerConfig cfg;
   if (vm) {

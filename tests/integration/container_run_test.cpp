@@ -227,5 +227,42 @@ TEST_F(ContainerRun, BadInputGivesOneLineErrorAndNonZeroExit) {
   EXPECT_EQ(ps.out, "");  // none of them left a record
 }
 
+TEST(ContainerStore, AStoreOnOverlayfsIsRefusedInOneLineNamingTheWayOutAndCheckSaysSo) {
+  HVRUN_REQUIRE_ROOT();
+  // The store lives on an overlay mount (as inside the nested test host, or
+  // hvrun run inside a Docker container), made in a private mount namespace.
+  TempDir d;
+  Result r = run({"unshare", "-m", "--propagation", "private", "sh", "-c", R"SH(
+set -e
+d=$1; hv=$2; rootfs=$3
+mkdir "$d/l" "$d/u" "$d/w" "$d/m"
+mount -t overlay overlay -o "lowerdir=$d/l,upperdir=$d/u,workdir=$d/w" "$d/m"
+"$hv" --root "$d/m/store" image import "$rootfs" --name busybox:latest >/dev/null
+set +e
+"$hv" --root "$d/m/store" --container --rm busybox echo ran 2>"$d/err"; echo "rc=$?"
+cat "$d/err" >&2
+echo "ps=$("$hv" --root "$d/m/store" ps -aq | wc -l)"
+"$hv" --root "$d/m/store" check --json > "$d/check.json"; echo "check_rc=$?"
+grep -A1 '"holds_container_layers"' "$d/check.json" | head -1)SH",
+                  "sh", d.path(), hvrun_bin(), busybox_rootfs()},
+                 "", 120);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("rc=125\n"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.out.find("ran"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("is on overlayfs, which cannot hold a container's writable layer"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("put the store (--root) on ext4, xfs, btrfs or tmpfs"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.out.find("ps=0\n"), std::string::npos) << "a refused run leaves no record: " << r.out;
+  EXPECT_NE(r.out.find("check_rc=0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"holds_container_layers\": false"), std::string::npos) << r.out;
+}
+
+TEST(ContainerStore, CheckSaysAStoreOnAnOrdinaryFileSystemHoldsContainerLayers) {
+  TempDir d;
+  Result r = run({hvrun_bin(), "--root", d.path() + "/not/yet/made", "check", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"holds_container_layers\": true"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace hvrun::test
