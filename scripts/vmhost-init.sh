@@ -47,6 +47,7 @@ mount -t tmpfs -o mode=0755 run /run || fail "mount /run failed"
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "mount cgroup2 failed"
 mkdir -p "$IO"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmhostio "$IO" || fail "mount of the vmhostio share failed"
+: > "$IO/started"  # scripts/vmhost: the test host reached its init (CMD not yet run)
 [ -e /dev/kvm ] || echo "vmhost-init: warning: no /dev/kvm in the test host" >&2
 hostname vmhost 2>/dev/null
 stty -F /dev/ttyS0 -onlcr 2>/dev/null

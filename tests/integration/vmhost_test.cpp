@@ -1,8 +1,10 @@
 // scripts/vmhost: runs a command inside the nested QEMU-TCG test host and
 // passes its output and exit status back out.
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 
 #include "harness.hpp"
@@ -61,6 +63,43 @@ TEST(Vmhost, OutputThatLooksLikeAStatusDoesNotChangeTheExitStatus) {
   HVRUN_REQUIRE_VMHOST();
   auto r = run({vmhost(), "--", "sh", "-c", "echo 0; echo status 0; exit 3"}, "", 120);
   EXPECT_EQ(r.code, 3) << r.out << r.err;
+}
+
+// An init for the test host (HVRUN_VMHOST_INIT) written to `path`.
+void write_init(const std::string& path, const std::string& body) {
+  std::ofstream(path) << "#!/bin/bash\n" << body << "\n";
+  ASSERT_EQ(::chmod(path.c_str(), 0755), 0);
+}
+
+// A test host whose boot hangs (its init never starts) is killed after
+// --boot-timeout and booted once more; CMD runs once, in the second.
+TEST(Vmhost, ATestHostThatHangsAtBootIsBootedOnceMoreAndTheCommandRunsOnce) {
+  HVRUN_REQUIRE_VMHOST();
+  TempDir d;
+  const std::string init = d.path() + "/init";
+  write_init(init, "[ \"$vmhost_attempt\" != 1 ] || exec sleep 100000\nexec /bin/bash " + source_dir() +
+                       "/scripts/vmhost-init.sh \"$@\"");
+  auto r = run({"env", "HVRUN_VMHOST_INIT=" + init, vmhost(), "--boot-timeout", "15", "--", "sh", "-c",
+                "echo ran-once; exit 5"},
+               "", 180);
+  EXPECT_EQ(r.code, 5) << r.out << r.err;
+  EXPECT_NE(r.out.find("ran-once"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("ran-once"), r.out.rfind("ran-once")) << r.out;
+  EXPECT_NE(r.err.find("did not reach its init within 15s"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("booting it once more"), std::string::npos) << r.err;
+}
+
+TEST(Vmhost, ATestHostThatHangsAtBootTwiceExits124SayingSo) {
+  HVRUN_REQUIRE_VMHOST();
+  TempDir d;
+  const std::string init = d.path() + "/init";
+  write_init(init, "exec sleep 100000");
+  auto r = run({"env", "HVRUN_VMHOST_INIT=" + init, vmhost(), "--boot-timeout", "8", "--", "echo", "never"}, "",
+               120);
+  EXPECT_EQ(r.code, 124) << r.out << r.err;
+  EXPECT_EQ(r.out.find("never"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("booting it once more"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did not reach its init within 8s, twice"), std::string::npos) << r.err;
 }
 
 // That nested KVM in the test host boots real guests is proven by
