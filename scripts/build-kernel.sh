@@ -12,7 +12,8 @@
 #
 # Each kernel goes to $HVRUN_KERNEL_CACHE (default /var/cache/hvrun/kernels)
 # as NAME-KEY/{vmlinux,bzImage,.config,release}, KEY = hash of the fragments,
-# the source package version and this script. NAME -> NAME-KEY is a symlink
+# the source package version and the recipe (the function make_kernel below;
+# progress output is not part of it). NAME -> NAME-KEY is a symlink
 # kept up to date. A warm cache returns at once; concurrent runs serialise on
 # a lock; a failed build leaves nothing behind. The build fails, listing them,
 # if any CONFIG_X=y asked for in a fragment is not =y in the final .config.
@@ -50,7 +51,7 @@ key_of() {
       [ -f "$f" ] || die "missing config fragment $f"
       echo "== $(basename "$f")"; cat "$f"
     done
-    echo "== build-kernel.sh"; cat "$HERE/scripts/build-kernel.sh"
+    echo "== recipe"; declare -f make_kernel verify_config
   } | sha256sum | cut -c1-16
 }
 
@@ -85,10 +86,46 @@ unpack_source() {
   [ -n "$SRCDIR" ] || die "no linux-source-* directory in $SRC_TAR"
 }
 
-build_one() {
-  local name=$1 dir out frags log
-  dir=$(entry_dir "$name")
+# The recipe: configure (tinyconfig + fragments) and build. Its text is part
+# of the cache key, so change it only to change the kernel.
+make_kernel() {
+  local name=$1 out=$2 log=$3 frags
   frags=$(fragments "$name")
+  # shellcheck disable=SC2086
+  if ! { make -C "$SRCDIR" O="$out" tinyconfig &&
+         (cd "$SRCDIR" && scripts/kconfig/merge_config.sh -m -O "$out" "$out/.config" $frags) &&
+         make -C "$SRCDIR" O="$out" olddefconfig; } >"$log" 2>&1; then
+    tail -20 "$log" >&2; echo "build-kernel.sh: configuring the $name kernel failed" >&2; return 1
+  fi
+  # shellcheck disable=SC2086
+  verify_config "$out/.config" $frags || { echo "build-kernel.sh: the $name kernel config is incomplete (fix kernel-configs/)" >&2; return 1; }
+  if ! make -C "$SRCDIR" O="$out" -j"$(nproc)" bzImage >>"$log" 2>&1; then
+    tail -30 "$log" >&2; echo "build-kernel.sh: building the $name kernel failed" >&2; return 1
+  fi
+}
+
+# Progress (not part of the key): the build steps make has logged so far
+# (CC, LD, AR, ... lines) against the count a full build of that kernel
+# took when measured, every 15 s, until the build ends.
+usual_steps() { case "$1" in guest) echo 1150 ;; testhost) echo 1300 ;; esac; }
+usual_minutes() { case "$1" in guest) echo "7-9" ;; testhost) echo "8-10" ;; esac; }
+show_progress() {
+  local name=$1 log=$2 pid=$3 t0=$4 total steps pct
+  total=$(usual_steps "$name")
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+      kill -0 "$pid" 2>/dev/null || return 0
+      sleep 1
+    done
+    steps=$(grep -cE '^  [A-Z0-9_]+ ' "$log" 2>/dev/null || true)
+    pct=$(( ${steps:-0} * 100 / total )); [ "$pct" -le 99 ] || pct=99
+    echo "build-kernel.sh: $name kernel: ${steps:-0} build steps (~$pct%), $((SECONDS - t0)) s" >&2
+  done
+}
+
+build_one() {
+  local name=$1 dir out log
+  dir=$(entry_dir "$name")
   mkdir -p "$CACHE"
   exec {lockfd}>"$CACHE/.lock-$name"
   flock "$lockfd"
@@ -98,19 +135,12 @@ build_one() {
     out=$WORK/out-$name
     log=$WORK/build-$name.log
     mkdir -p "$out"
-    echo "build-kernel.sh: building $name kernel ($(basename "$dir")), log $log" >&2
+    echo "build-kernel.sh: building the $name kernel ($(basename "$dir")): usually $(usual_minutes "$name") min on 2 cores, once per machine (cached); log $log" >&2
     local t0=$SECONDS
-    # shellcheck disable=SC2086
-    if ! { make -C "$SRCDIR" O="$out" tinyconfig &&
-           (cd "$SRCDIR" && scripts/kconfig/merge_config.sh -m -O "$out" "$out/.config" $frags) &&
-           make -C "$SRCDIR" O="$out" olddefconfig; } >"$log" 2>&1; then
-      tail -20 "$log" >&2; die "configuring the $name kernel failed"
-    fi
-    # shellcheck disable=SC2086
-    verify_config "$out/.config" $frags || die "the $name kernel config is incomplete (fix kernel-configs/)"
-    if ! make -C "$SRCDIR" O="$out" -j"$(nproc)" bzImage >>"$log" 2>&1; then
-      tail -30 "$log" >&2; die "building the $name kernel failed"
-    fi
+    make_kernel "$name" "$out" "$log" &
+    local pid=$!
+    show_progress "$name" "$log" "$pid" "$t0"
+    wait "$pid" || die "building the $name kernel failed (log $log)"
     local stage=$WORK/stage-$name
     mkdir -p "$stage"
     cp "$out/vmlinux" "$stage/vmlinux"

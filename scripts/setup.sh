@@ -44,18 +44,18 @@ fi
 
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHVRUN_WERROR=${HVRUN_WERROR:-ON} >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
-install -m 0755 "$BUILD/cli/hvrun" /usr/local/bin/hvrun
+install -s -m 0755 "$BUILD/cli/hvrun" /usr/local/bin/hvrun
 if [ -x "$BUILD/guest-init/hvrun-guest-init" ]; then
   install -d /usr/local/lib/hvrun
-  install -m 0755 "$BUILD/guest-init/hvrun-guest-init" /usr/local/lib/hvrun/guest-init
+  install -s -m 0755 "$BUILD/guest-init/hvrun-guest-init" /usr/local/lib/hvrun/guest-init
 fi
 if [ -x "$BUILD/vmm/tool/hvrun-vmm" ]; then  # the VMM process of `hvrun vmm` and `hvrun --vm`
   install -d /usr/local/lib/hvrun
-  install -m 0755 "$BUILD/vmm/tool/hvrun-vmm" /usr/local/lib/hvrun/hvrun-vmm
+  install -s -m 0755 "$BUILD/vmm/tool/hvrun-vmm" /usr/local/lib/hvrun/hvrun-vmm
 fi
 if [ -x "$BUILD/compare/hvrun-suite" ]; then  # hvrun compare's micro-workloads
   install -d /usr/local/lib/hvrun
-  install -m 0755 "$BUILD/compare/hvrun-suite" /usr/local/lib/hvrun/hvrun-suite
+  install -s -m 0755 "$BUILD/compare/hvrun-suite" /usr/local/lib/hvrun/hvrun-suite
 fi
 
 if [ -x scripts/build-kernel.sh ]; then
