@@ -86,9 +86,10 @@ KvmInfo detect_kvm(const std::string& root) {
                          ") or enable virtualization in the firmware";
   } else if (!info.dev_usable) {
     info.kind = KvmKind::None;
-    info.explanation = "/dev/kvm exists but cannot be used (open or KVM_GET_API_VERSION failed: run as root or "
-                       "join the kvm group; a plain file there is no KVM device). Meanwhile VM mode runs inside "
-                       "the nested test host (scripts/vmhost -- hvrun --vm ...)";
+    info.explanation = "/dev/kvm exists but cannot be used (open or KVM_GET_API_VERSION failed), so --vm cannot "
+                       "run here: run as root or join the kvm group (a plain file there is no KVM device). Way "
+                       "out meanwhile: the nested test host (scripts/vmhost -- hvrun --vm ...) or a machine with "
+                       "VT-x/AMD-V";
   } else if (pvm && !info.cpu_vmx && !info.cpu_svm) {
     info.kind = KvmKind::Pvm;
     info.explanation =

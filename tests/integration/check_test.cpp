@@ -1,6 +1,5 @@
 // hvrun check: reports the KVM kind and cgroup layout this machine really
 // has (the test reads the truth from /proc and /sys itself).
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +8,7 @@
 #include <string>
 
 #include "harness.hpp"
+#include "tests/guests/test_guests.hpp"
 
 namespace hvrun::test {
 namespace {
@@ -28,9 +28,8 @@ bool cpu_flag(const std::string& flag) {
 }
 
 std::string expected_kind() {
-  struct stat st{};
-  // Absent, or hidden under a plain file (tests/no-kvm.sh): no KVM.
-  if (::stat("/dev/kvm", &st) != 0 || !S_ISCHR(st.st_mode)) return "none";
+  // Absent, hidden under a plain file (tests/no-kvm.sh) or not answering: no KVM.
+  if (!test_guests::kvm_usable()) return "none";
   bool vmx = cpu_flag("vmx"), svm = cpu_flag("svm");
   if (exists("/sys/module/kvm_pvm") && !vmx && !svm) return "pvm";
   if (vmx || exists("/sys/module/kvm_intel")) return "vt-x";
@@ -58,6 +57,7 @@ TEST(Check, JsonReportsTheKvmKindAndCgroupLayoutThisMachineHas) {
   auto j = nlohmann::json::parse(r.out);  // throws (fails the test) if not JSON
   EXPECT_EQ(j["kvm"]["kind"], expected_kind());
   EXPECT_EQ(j["kvm"]["present"], exists("/dev/kvm"));
+  EXPECT_EQ(j["kvm"]["usable"], test_guests::kvm_usable());
   EXPECT_EQ(j["cgroups"]["layout"], expected_cgroup_layout());
   EXPECT_EQ(j["overlayfs"].is_boolean(), true);
   // VM mode is only ready where a stock Linux guest can boot.
