@@ -1,6 +1,7 @@
 // hvrun: one image, two isolation models.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -12,6 +13,30 @@
 
 namespace hvrun::cli {
 std::string Context::root() const { return image::Store::default_root(root_flag); }
+
+namespace {
+
+bool is_command(CLI::App& app, const std::string& word) {
+  try {
+    app.get_subcommand(word);
+    return true;
+  } catch (const CLI::OptionNotFound&) {
+    return false;
+  }
+}
+
+// "Commands:" and one line per subcommand with its description.
+std::string command_list(CLI::App& app) {
+  std::string out = "Commands:";
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    char line[256];
+    std::snprintf(line, sizeof line, "\n  %-10s %s", sub->get_name().c_str(), sub->get_description().c_str());
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace
 }  // namespace hvrun::cli
 
 int main(int argc, char** argv) {
@@ -23,6 +48,7 @@ int main(int argc, char** argv) {
   // the VMM process then carries none of this binary's code or heap.
   std::vector<std::string> args(argv, argv + argc);
   bool debug = false;
+  size_t command_at = 0;  // index of the subcommand word (0: none given)
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--container" || a == "--vm") {
@@ -43,6 +69,7 @@ int main(int argc, char** argv) {
     }
     if (a == "--debug") debug = true;
     if (a.rfind("--root=", 0) == 0 || a == "--debug") continue;
+    if (a.empty() || a[0] != '-') command_at = i;
     break;  // first non-global word: a subcommand, leave as is
   }
 
@@ -69,6 +96,24 @@ int main(int argc, char** argv) {
   register_version(app, ctx, action);
   register_network(app, ctx, action);
   register_vmm(app, ctx, action);
+
+  // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown
+  // command says so and lists the commands.
+  const bool bare = command_at == 0 && std::none_of(args.begin() + 1, args.end(), [](const std::string& a) {
+                      return a.rfind("--root", 0) != 0 && a != "--debug" && !a.empty() && a[0] == '-';
+                    });
+  if (bare || (command_at && args[command_at] == "help" && command_at + 1 == args.size())) {
+    std::printf("%s", app.help().c_str());
+    return 0;
+  }
+  if (command_at && args[command_at] == "help") {
+    args.erase(args.begin() + static_cast<long>(command_at));
+    args.push_back("--help");  // `hvrun help run` is `hvrun run --help`
+  } else if (command_at && !is_command(app, args[command_at])) {
+    std::fprintf(stderr, "hvrun: unknown command \"%s\"\n%s\nSee 'hvrun --help'.\n", args[command_at].c_str(),
+                 command_list(app).c_str());
+    return 125;
+  }
 
   std::vector<const char*> cargv;
   for (auto& a : args) cargv.push_back(a.c_str());

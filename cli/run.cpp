@@ -1,13 +1,30 @@
 // hvrun run [OPTIONS] IMAGE [COMMAND [ARG...]]   (also: hvrun --container|--vm ...)
+#include <unistd.h>
+
 #include "cli/commands.hpp"
 #include "engine/engine.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::cli {
+namespace {
+
+// "Usage: hvrun run [OPTIONS] IMAGE [COMMAND] [ARG...]": IMAGE and the command
+// are left unparsed (prefix_command), so CLI11 alone would not show them.
+class RunUsage : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    std::string u = CLI::Formatter::make_usage(app, std::move(name));
+    auto nl = u.rfind('\n');
+    return (nl == std::string::npos ? u : u.substr(0, nl)) + " IMAGE [COMMAND] [ARG...]\n";
+  }
+};
+
+}  // namespace
 
 void register_run(CLI::App& app, Context& ctx, Action& action) {
   auto* sub = app.add_subcommand("run", "Run a command in a new container or microVM");
   sub->set_help_flag("--help", "Print this help message and exit");  // -h is --hostname, as Docker
+  sub->formatter(std::make_shared<RunUsage>());
   auto o = std::make_shared<engine::RunOptions>();
   auto vm = std::make_shared<bool>(false);
   auto workdir = std::make_shared<std::string>();
@@ -48,7 +65,13 @@ void register_run(CLI::App& app, Context& ctx, Action& action) {
     if (*vm) o->mode = "vm";
     if (sub->count("--workdir")) o->workdir = *workdir;
     if (sub->count("--user")) o->user = *user;
-    action = [o, &ctx]() -> int { return engine::run(ctx.root(), *o); };
+    action = [o, &ctx]() -> int {
+      // Docker's rule: -it wants a terminal on stdin (a pipe's EOF cannot
+      // reach a pty, so the command would wait forever); -dit does not.
+      if (o->tty && o->interactive && !o->detach && !::isatty(STDIN_FILENO))
+        throw Error("the input device is not a TTY: -it needs a terminal on stdin (drop -t to pipe input into -i)");
+      return engine::run(ctx.root(), *o);
+    };
   });
 }
 

@@ -1,0 +1,61 @@
+// The command line itself, as a Docker user meets it: help, unknown
+// commands, usage lines, and the refusals that need no container.
+#include <string>
+
+#include "tests/integration/harness.hpp"
+
+namespace hvrun::test {
+namespace {
+
+TEST(Cli, BareHvrunAndHvrunHelpPrintTheHelpWithTheCommandsAndExitZero) {
+  for (const std::vector<std::string>& argv : {std::vector<std::string>{hvrun_bin()},
+                                                std::vector<std::string>{hvrun_bin(), "help"}}) {
+    Result r = run(argv);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("Usage: hvrun"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("run"), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find("A subcommand is required"), std::string::npos) << r.err;
+  }
+}
+
+TEST(Cli, HelpCommandGivesTheCommandsOwnHelp) {
+  Result r = run({hvrun_bin(), "help", "run"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Usage: hvrun run [OPTIONS] IMAGE [COMMAND] [ARG...]"), std::string::npos) << r.out;
+}
+
+TEST(Cli, AnUnknownCommandIsNamedAndTheCommandsListedWithStatus125) {
+  for (const char* word : {"start", "cp", "frobnicate"}) {
+    Result r = run({hvrun_bin(), word, "x"});
+    EXPECT_EQ(r.code, 125) << word;
+    EXPECT_NE(r.err.find(std::string("hvrun: unknown command \"") + word + "\""), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Commands:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("\n  run "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("\n  ps "), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+TEST(Cli, RunHelpShowsImageAndCommandInItsUsage) {
+  Result r = run({hvrun_bin(), "run", "--help"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Usage: hvrun run [OPTIONS] IMAGE [COMMAND] [ARG...]"), std::string::npos) << r.out;
+}
+
+class CliRun : public StoreFixture {};
+
+TEST_F(CliRun, RunItWithStdinFromAPipeRefusesAtOnceLikeDocker) {
+  HVRUN_REQUIRE_ROOT();
+  Result r = hv({"run", "-it", "--rm", "--net", "none", "busybox", "cat"}, "piped\n", 20);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.code, 125) << r.err;
+  EXPECT_NE(r.err.find("the input device is not a TTY"), std::string::npos) << r.err;
+  EXPECT_EQ(trim(hv({"ps", "-aq"}).out), "") << "nothing was created";
+  // -i alone passes the pipe and its EOF.
+  Result i = hv({"run", "-i", "--rm", "--net", "none", "busybox", "cat"}, "piped\n", 20);
+  EXPECT_EQ(i.code, 0) << i.err;
+  EXPECT_EQ(i.out, "piped\n");
+}
+
+}  // namespace
+}  // namespace hvrun::test
