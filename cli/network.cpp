@@ -15,7 +15,7 @@ void register_network(CLI::App& app, Context& ctx, Action& action) {
   auto cname = std::make_shared<std::string>();
   auto subnet = std::make_shared<std::string>();
   create->add_option("name", *cname, "Network name")->required();
-  create->add_option("--subnet", *subnet, "Subnet in CIDR form (default: a free 10.89.N.0/24)");
+  create->add_option("--subnet", *subnet, "Subnet in CIDR form (default: a free 10.67.N.0/24)");
   create->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
       net::Network n = net::NetworkStore(ctx.root()).create(*cname, *subnet);

@@ -36,7 +36,7 @@ std::string ipv4_str(uint32_t addr) {
 Subnet Subnet::parse(const std::string& cidr) {
   auto bad = [&](const std::string& why) { return Error("invalid subnet \"" + cidr + "\": " + why); };
   size_t slash = cidr.find('/');
-  if (slash == std::string::npos) throw bad("expected ADDRESS/PREFIX, like 10.89.0.0/24");
+  if (slash == std::string::npos) throw bad("expected ADDRESS/PREFIX, like 10.67.0.0/24");
   auto addr = parse_ipv4(cidr.substr(0, slash));
   if (!addr) throw bad("not an IPv4 address");
   auto prefix = parse_uint(cidr.substr(slash + 1), 32);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "net/host_routes.hpp"
 #include "net/netlink.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -31,6 +32,9 @@ std::string bridge_for(const std::string& name) {
   std::snprintf(b, sizeof b, "hvbr-%010llx", static_cast<unsigned long long>(h & 0xffffffffffull));
   return b;
 }
+
+// hvrun's own bridges: their ranges are the store's networks, not a clash.
+bool is_hvrun_bridge(const std::string& dev) { return dev == kDefaultBridge || dev.rfind("hvbr-", 0) == 0; }
 
 std::vector<std::string> list_names(const std::string& dir) {
   std::vector<std::string> out;
@@ -75,18 +79,34 @@ Network NetworkStore::create_locked(const std::string& name, const std::string& 
   // The default network's subnet is reserved even before it exists.
   if (!default_net && std::none_of(taken.begin(), taken.end(), [](auto& t) { return t.second == kDefaultNetwork; }))
     taken.emplace_back(Subnet::parse(kDefaultSubnet), kDefaultNetwork);
+  const std::vector<HostRange> host = host_ranges(is_hvrun_bridge);
+  auto is_free = [&](const Subnet& c) {
+    return !clash(c, host) && std::none_of(taken.begin(), taken.end(), [&](auto& t) { return c.overlaps(t.first); });
+  };
   Subnet s;
   if (!subnet.empty()) {
     s = Subnet::parse(subnet);
     for (auto& [o, n] : taken)
       if (s.overlaps(o)) throw Error("subnet " + s.str() + " overlaps network " + n + " (" + o.str() + ")");
+    if (const HostRange* r = clash(s, host))
+      throw Error("subnet " + s.str() + " overlaps this host's " + r->str() + ": choose another with --subnet");
+  } else if (default_net) {
+    bool found = false;
+    for (int second = Subnet::parse(kDefaultSubnet).network >> 16 & 0xff; second >= kDefaultSubnetLast && !found;
+         --second) {
+      s = Subnet::parse("10." + std::to_string(second) + ".0.0/16");
+      found = is_free(s);
+    }
+    if (!found)
+      throw Error(std::string("no range for the default network: ") + kDefaultSubnet + " down to 10." +
+                  std::to_string(kDefaultSubnetLast) + ".0.0/16 all overlap this host's routes or addresses");
   } else {
     bool found = false;
     for (uint32_t i = 0; i < 256 && !found; ++i) {
-      s = Subnet::parse("10.89." + std::to_string(i) + ".0/24");
-      found = std::none_of(taken.begin(), taken.end(), [&](auto& t) { return s.overlaps(t.first); });
+      s = Subnet::parse("10.67." + std::to_string(i) + ".0/24");
+      found = is_free(s);
     }
-    if (!found) throw Error("no free subnet left in 10.89.0.0/16: give one with --subnet");
+    if (!found) throw Error("no free subnet left in 10.67.0.0/16: give one with --subnet");
   }
   Network n;
   n.name = name;
@@ -109,7 +129,7 @@ Network NetworkStore::get(const std::string& name) {
   if (name == kDefaultNetwork && !path_exists(dir(name) + "/network.json")) {
     mkdir_p(base_);
     FileLock lock(base_ + "/lock");
-    if (!path_exists(dir(name) + "/network.json")) return create_locked(name, kDefaultSubnet, true);
+    if (!path_exists(dir(name) + "/network.json")) return create_locked(name, "", true);
   }
   return load(name);
 }

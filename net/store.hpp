@@ -17,13 +17,20 @@ namespace hvrun::net {
 
 inline constexpr const char* kDefaultNetwork = "hvrun";
 inline constexpr const char* kDefaultBridge = "hvrun0";
-inline constexpr const char* kDefaultSubnet = "10.88.0.0/16";
+// The default network's range: the first of 10.66.0.0/16, 10.65.0.0/16, ...
+// 10.50.0.0/16 that no route or address of the host overlaps when the
+// network is made. Peers' defaults are elsewhere: Docker 172.17.0.0/16 (and
+// 172.18-31, 192.168), Podman 10.88.0.0/16 (new networks 10.89 and up),
+// Kubernetes services 10.96.0.0/12, k3s 10.42-43. Networks made with
+// `network create` take a free 10.67.N.0/24.
+inline constexpr const char* kDefaultSubnet = "10.66.0.0/16";
+inline constexpr int kDefaultSubnetLast = 50;  // second octet of the last candidate
 
 struct Network {
   std::string name;
   std::string bridge;
-  std::string subnet;   // "10.88.0.0/16"
-  std::string gateway;  // "10.88.0.1" (on the bridge)
+  std::string subnet;   // "10.66.0.0/16"
+  std::string gateway;  // "10.66.0.1" (on the bridge)
   std::string created;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Network, name, bridge, subnet, gateway, created)
@@ -44,7 +51,8 @@ class NetworkStore {
   explicit NetworkStore(std::string store_root);
 
   // Throws on a bad name, a taken name, or a subnet overlapping another
-  // network's. Without a subnet: the first free 10.89.N.0/24.
+  // network's or a range the host already routes. Without a subnet: the
+  // first free 10.67.N.0/24.
   Network create(const std::string& name, const std::string& subnet = "");
   // By name; the default network is created on first use. Throws "no such network".
   Network get(const std::string& name);

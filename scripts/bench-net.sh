@@ -75,9 +75,10 @@ loopback() {  # MiB -> "us rtt"
 rtt_of() { sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p'; }
 
 # VM -> host over the default bridge: the sink listens in the namespace, the
-# VM sends to the bridge's gateway address (10.88.0.1 on the default network).
+# VM sends to the bridge's gateway address (the default network's gateway).
 vm_part() {
-  local lo vm_us vm_rtt gw=10.88.0.1
+  local lo vm_us vm_rtt gw
+  gw=$(hv network inspect hvrun | sed -n 's/.*"gateway": *"\([0-9.]*\)".*/\1/p' | head -1)
   read -r lo_us lo_rtt <<<"$(loopback "$VM_MIB")"
   start_sink 5003
   vm_us=$(hv run --vm --rm --net bridge busybox sh -c "$(send_script "$VM_MIB")" $gw 5003 | tail -1)

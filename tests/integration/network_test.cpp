@@ -105,14 +105,14 @@ TEST_F(Network, WithoutNetAContainerGetsEth0AnAddressADefaultRouteAndHostnameI) 
                  "ip -o -4 addr show eth0; ip route; hostname -i; cat /etc/resolv.conf >/dev/null && echo resolv-ok"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(inet (10\.88\.\d+\.\d+)/16)"))) << r.out;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(inet (10\.66\.\d+\.\d+)/16)"))) << r.out;
   std::string addr = m[1];
-  EXPECT_NE(r.out.find("default via 10.88.0.1 dev eth0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("default via 10.66.0.1 dev eth0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\n" + addr + "\n"), std::string::npos) << "hostname -i: " << r.out;
   EXPECT_NE(r.out.find("resolv-ok"), std::string::npos);
   // The gateway lives on the default bridge in the namespace.
   Result br = in_ns({"ip", "-o", "-4", "addr", "show", "hvrun0"});
-  EXPECT_NE(br.out.find("10.88.0.1/16"), std::string::npos) << br.out << br.err;
+  EXPECT_NE(br.out.find("10.66.0.1/16"), std::string::npos) << br.out << br.err;
 }
 
 TEST_F(Network, PublishedPortAnswersFromTheNamespaceLoopback) {
@@ -177,7 +177,7 @@ TEST_F(Network, TwentyParallelRunsGetTwentyDistinctAddresses) {
   for (auto& r : rs) {
     ASSERT_EQ(r.code, 0) << r.err;
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(inet (10\.88\.\d+\.\d+)/16)"))) << r.out;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(inet (10\.66\.\d+\.\d+)/16)"))) << r.out;
     addrs.insert(m[1]);
   }
   EXPECT_EQ(addrs.size(), 20u);
@@ -220,7 +220,7 @@ TEST_F(Network, UserNetworkCreateJoinInspectRm) {
   Result ls = nv({"network", "ls"});
   EXPECT_NE(ls.out.find("backend"), std::string::npos);
   EXPECT_NE(ls.out.find("10.90.0.0/24"), std::string::npos);
-  EXPECT_NE(ls.out.find("10.88.0.0/16"), std::string::npos) << ls.out;  // the default one
+  EXPECT_NE(ls.out.find("10.66.0.0/16"), std::string::npos) << ls.out;  // the default one
   Result d = nv({"run", "-d", "--name", "db", "--net", "backend", "busybox", "sleep", "60"});
   ASSERT_EQ(d.code, 0) << d.err;
   Result r = nv({"run", "--rm", "--net", "backend", "busybox", "sh", "-c", "ip -o -4 addr show eth0; cat /etc/hosts"});
@@ -269,7 +269,7 @@ TEST_F(Network, PruneRemovesUnusedNetworksAndStaleLeasesButKeepsUsedOnes) {
   ASSERT_EQ(nv({"network", "create", "busy"}).code, 0);
   ASSERT_EQ(nv({"run", "-d", "--net", "busy", "busybox", "sleep", "60"}).code, 0);
   // A lease whose container record is gone (as after a crash mid-rm).
-  std::ofstream(root() + "/networks/busy/leases/10.89.1.9") << R"({"address":"10.89.1.9","container":"gone"})";
+  std::ofstream(root() + "/networks/busy/leases/10.67.1.9") << R"({"address":"10.67.1.9","container":"gone"})";
   ASSERT_EQ(lease_files("busy"), 2u);
   Result p = nv({"network", "prune"});
   EXPECT_EQ(p.code, 0) << p.err;
@@ -289,7 +289,7 @@ TEST_F(Network, BadInputGetsAOneLineError) {
   ASSERT_EQ(nv({"run", "-d", "--name", "user", "--net", "used", "busybox", "sleep", "60"}).code, 0);
   ASSERT_EQ(nv({"run", "-d", "--name", "holder", "-p", "127.0.0.1:18082:80", "busybox", "sleep", "60"}).code, 0);
   std::vector<Case> cases = {
-      {{"network", "create", "over", "--subnet", "10.88.5.0/24"}, "overlaps network hvrun"},
+      {{"network", "create", "over", "--subnet", "10.66.5.0/24"}, "overlaps network hvrun"},
       {{"network", "create", "over2", "--subnet", "10.91.0.0/16"}, "overlaps network used"},
       {{"network", "create", "bad", "--subnet", "10.92.0.1/24"}, "host bits set"},
       {{"network", "create", "used"}, "already exists"},
@@ -313,6 +313,28 @@ TEST_F(Network, BadInputGetsAOneLineError) {
   // Failed runs leave no record and no lease behind (only user and holder remain).
   EXPECT_EQ(lease_files("hvrun"), 1u);
   EXPECT_EQ(lease_files("used"), 1u);
+}
+
+TEST_F(Network, TheDefaultNetworkTakesTheNextFreeRangeWhereTheHostAlreadyUsesItsOwn) {
+  // Another runtime (say) already holds 10.66.0.0/16 in this namespace, on a bridge of its own.
+  ASSERT_EQ(in_ns({"ip", "link", "add", "other0", "type", "bridge"}).code, 0);
+  ASSERT_EQ(in_ns({"ip", "addr", "add", "10.66.0.1/16", "dev", "other0"}).code, 0);
+  ASSERT_EQ(in_ns({"ip", "link", "set", "other0", "up"}).code, 0);
+  ASSERT_EQ(in_ns({"ip", "route", "add", "10.67.3.0/24", "dev", "other0"}).code, 0);
+  Result ls = nv({"network", "inspect", "hvrun"});
+  ASSERT_EQ(ls.code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("\"subnet\": \"10.65.0.0/16\""), std::string::npos) << ls.out;
+  Result r = nv({"run", "--rm", "busybox", "ip", "route"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("default via 10.65.0.1 dev eth0"), std::string::npos) << r.out;
+  // A subnet the host already routes is refused in one line; the pool skips it.
+  Result c = nv({"network", "create", "clash", "--subnet", "10.67.3.128/25"});
+  EXPECT_NE(c.code, 0);
+  EXPECT_EQ(lines(c.err), 1u) << c.err;
+  EXPECT_NE(c.err.find("overlaps this host's 10.67.3.0/24 on other0"), std::string::npos) << c.err;
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(nv({"network", "create", "n" + std::to_string(i)}).code, 0);
+  Result n3 = nv({"network", "inspect", "n3"});
+  EXPECT_NE(n3.out.find("\"subnet\": \"10.67.4.0/24\""), std::string::npos) << n3.out;
 }
 
 }  // namespace

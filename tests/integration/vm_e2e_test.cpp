@@ -235,7 +235,7 @@ TEST_F(VmE2E, ContainerAndVmOnOneBridgeNetworkReachEachOtherByNameOverTcp) {
   EXPECT_EQ(s->rc, 0) << s->out;
   EXPECT_NE(s->out.find("vm-got: from-the-container"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("container-got: from-the-vm"), std::string::npos) << s->out;
-  EXPECT_NE(s->out.find("vm-\"IPAddress\": \"10.88."), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vm-\"IPAddress\": \"10.66."), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("taps-left: 0"), std::string::npos) << "the VM's tap must vanish with it:\n" << s->out;
   EXPECT_NE(s->out.find("vm-sees-late"), std::string::npos)
       << "a container started after the VM must appear in the VM's /etc/hosts:\n" << s->out;
