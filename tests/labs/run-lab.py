@@ -22,9 +22,12 @@ binary), HVRUN_ROOT=/tmp/hvrun-labs, HVRUN_NETWORK=none. On this machine each la
 private mount namespace whose /tmp is a fresh directory, so labs running in
 parallel share nothing; containers left behind are removed at the end.
 
+Several labs given at once run one after another in one store (and one
+private /tmp), as a reader who follows them in order would.
+
 Usage:
-  run-lab.py --hvrun BIN [--work DIR] [--skip-unless-subcommand NAME] LAB.md
-  run-lab.py --print host|vm LAB.md     print the script of one place
+  run-lab.py --hvrun BIN [--work DIR] [--skip-unless-subcommand NAME] LAB.md...
+  run-lab.py --print host|vm LAB.md...  print the script of one place
 Exit status: 0 all checks passed, 1 a check failed, 77 skipped (reason
 printed), 2 usage or setup error.
 """
@@ -45,9 +48,10 @@ HVRUN_ROOT = "/tmp/hvrun-labs"
 
 
 class Step:
-    def __init__(self, place, line):
+    def __init__(self, place, line, path):
         self.place = place
         self.line = line  # where in the Markdown it starts
+        self.path = path
         self.cmds = []
         self.expect = []
         self.expect_not = []
@@ -103,7 +107,7 @@ def parse(path):
         if cur is None or closed:
             if cur and cur.has_commands():
                 steps.append(cur)
-            cur, closed = Step(place, n), False
+            cur, closed = Step(place, n, path), False
         cur.cmds.append(line)
     if fence is not None:
         raise SystemExit(f"{path}: unclosed code block")
@@ -175,10 +179,10 @@ def results(text):
     return got
 
 
-def check(steps, got, path):
+def check(steps, got):
     failures = 0
     for i, s in enumerate(steps):
-        head = f"--- {os.path.basename(path)}:{s.line} [{s.place}]"
+        head = f"--- {os.path.basename(s.path)}:{s.line} [{s.place}]"
         cmd = "\n".join("    " + c for c in s.cmds if c.strip())
         if i not in got:
             print(f"{head} NOT RUN\n{cmd}")
@@ -277,12 +281,15 @@ def main():
     ap.add_argument("--work", help="scratch directory (default: a temporary one)")
     ap.add_argument("--skip-unless-subcommand", help="skip (exit 77) unless `hvrun --help` lists subcommand NAME")
     ap.add_argument("--print", choices=["host", "vm"], help="print the script of one place and exit")
-    ap.add_argument("lab")
+    ap.add_argument("lab", nargs="+")
     a = ap.parse_args()
-    steps = parse(a.lab)
-    if not steps:
-        print(f"run-lab: {a.lab} has no `sh lab` or `sh lab-vm` blocks", file=sys.stderr)
-        return 2
+    steps = []
+    for lab in a.lab:
+        more = parse(lab)
+        if not more:
+            print(f"run-lab: {lab} has no `sh lab` or `sh lab-vm` blocks", file=sys.stderr)
+            return 2
+        steps += more
     if a.print:
         bindir = os.path.dirname(os.path.abspath(a.hvrun)) if a.hvrun else "/usr/local/bin"
         sys.stdout.write(script(steps, a.print, bindir, a.source))
@@ -335,11 +342,11 @@ def main():
                 l + "\n" for l in text.splitlines() if not l.startswith(("=== LAB STEP", "=== LAB heartbeat")))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    failures = check(steps, got, a.lab)
+    failures = check(steps, got)
     if failures:
         print(f"\n{failures} of {len(steps)} steps failed; raw transcript:\n{log}")
         return 1
-    print(f"\nall {len(steps)} steps of {os.path.basename(a.lab)} passed")
+    print(f"\nall {len(steps)} steps of {', '.join(os.path.basename(l) for l in a.lab)} passed")
     return 0
 
 
