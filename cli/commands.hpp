@@ -33,6 +33,7 @@ void register_check(CLI::App& app, Context& ctx, Action& action);    // check
 void register_version(CLI::App& app, Context& ctx, Action& action);  // version
 void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune
 void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
+void register_completion(CLI::App& app, Context& ctx, Action& action);  // completion bash (from this definition)
 
 // `hvrun [--debug] vmm WORDS...`: execs hvrun-vmm WORDS... in place (same
 // PID, process name hvrun-vmm). Returns only by throwing Error.

@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   register_version(app, ctx, action);
   register_network(app, ctx, action);
   register_vmm(app, ctx, action);
+  register_completion(app, ctx, action);
 
   // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown
   // command says so and lists the commands.

@@ -42,6 +42,34 @@ TEST(Cli, RunHelpShowsImageAndCommandInItsUsage) {
   EXPECT_NE(r.out.find("Usage: hvrun run [OPTIONS] IMAGE [COMMAND] [ARG...]"), std::string::npos) << r.out;
 }
 
+// Completes `words` (the last one being completed) with the generated script.
+std::string complete(const std::string& words) {
+  Result r = run({"bash", "-c",
+                  "source <(\"$0\" completion bash) || exit 9; COMP_WORDS=($1); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));"
+                  " [[ $1 == *' ' ]] && { COMP_WORDS+=(''); COMP_CWORD=$((COMP_CWORD + 1)); }; _hvrun;"
+                  " printf '%s\\n' \"${COMPREPLY[@]}\"",
+                  hvrun_bin(), words});
+  EXPECT_EQ(r.code, 0) << r.err;
+  return r.out;
+}
+
+TEST(Cli, BashCompletionComesFromTheCliDefinitionCommandsSubcommandsAndFlags) {
+  EXPECT_EQ(complete("hvrun ru"), "run\n");
+  EXPECT_NE(complete("hvrun ").find("network\n"), std::string::npos);
+  EXPECT_NE(complete("hvrun run --me").find("--memory\n"), std::string::npos);
+  EXPECT_NE(complete("hvrun --root /x run --pu").find("--publish\n"), std::string::npos);
+  EXPECT_EQ(complete("hvrun image im"), "import\n");
+  EXPECT_NE(complete("hvrun network ").find("prune\n"), std::string::npos);
+  EXPECT_NE(complete("hvrun network create --su").find("--subnet\n"), std::string::npos);
+  EXPECT_EQ(complete("hvrun completion bash --nosuch"), "");
+}
+
+TEST(Cli, CompletionForAnUnknownShellIsOneLineAndStatus125) {
+  Result r = run({hvrun_bin(), "completion", "tcsh"});
+  EXPECT_EQ(r.code, 125);
+  EXPECT_NE(r.err.find("unsupported shell \"tcsh\""), std::string::npos) << r.err;
+}
+
 class CliRun : public StoreFixture {};
 
 TEST_F(CliRun, RunItWithStdinFromAPipeRefusesAtOnceLikeDocker) {
