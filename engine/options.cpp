@@ -164,13 +164,20 @@ container::BindMount parse_volume(const std::string& value) {
 }
 
 void apply_security_opt(const std::string& value, container::RunSpec& spec) {
-  if (value == "no-new-privileges" || value == "no-new-privileges:true" || value == "no-new-privileges=true") return;
+  const std::string nnp = "no-new-privileges";
+  if (value.rfind(nnp, 0) == 0) {
+    std::string rest = value.substr(nnp.size());
+    if (rest.empty() || rest == "=true" || rest == ":true") spec.no_new_privileges = true;
+    else if (rest == "=false" || rest == ":false") spec.no_new_privileges = false;
+    else throw Error("invalid --security-opt \"" + value + "\": want no-new-privileges, no-new-privileges=true or no-new-privileges=false");
+    return;
+  }
   const std::string p = "seccomp=";
   if (value.rfind(p, 0) != 0 && value.rfind("seccomp:", 0) != 0)
-    throw Error("invalid --security-opt \"" + value + "\": supported: seccomp=unconfined|FILE, no-new-privileges");
+    throw Error("invalid --security-opt \"" + value + "\": supported: seccomp=unconfined|strict|FILE, no-new-privileges[=true|false]");
   std::string arg = value.substr(p.size());
-  if (arg == "unconfined") {
-    spec.seccomp = "unconfined";
+  if (arg == "unconfined" || arg == "strict") {
+    spec.seccomp = arg;
     return;
   }
   if (arg.empty()) throw Error("invalid --security-opt \"" + value + "\": missing profile");
@@ -230,6 +237,7 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   if (!o.pids_limit.empty()) s.pids_limit = parse_pids_limit(o.pids_limit);
   s.cap_add = o.cap_add;
   s.cap_drop = o.cap_drop;
+  s.privileged = o.privileged;
   for (const auto& so : o.security_opts) apply_security_opt(so, s);
   std::string net = o.net;
   if (net.empty()) {

@@ -35,8 +35,10 @@ std::vector<std::string> merge_env(const std::vector<std::string>& base, const s
 // "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist.
 container::BindMount parse_volume(const std::string& value);
 
-// "seccomp=unconfined" | "seccomp=FILE" (content read and checked as JSON)
-// | "no-new-privileges[:true]" (always on). Applies it to `spec`.
+// "seccomp=unconfined" | "seccomp=strict" (ptrace needs CAP_SYS_PTRACE)
+// | "seccomp=FILE" (content read and checked as JSON)
+// | "no-new-privileges[=true|:true|=false|:false]" (off unless asked, as in
+// Docker). Applies it to `spec`.
 void apply_security_opt(const std::string& value, container::RunSpec& spec);
 
 // "none" | "host" | "bridge" (the default network) | NAME of an hvrun
@@ -64,6 +66,7 @@ struct RunOptions {
   std::vector<std::string> cap_add;
   std::vector<std::string> cap_drop;
   std::vector<std::string> security_opts;
+  bool privileged = false;
   // Empty: the default, $HVRUN_NETWORK if set, else "bridge" (as in Docker).
   std::string net;
   std::vector<std::string> publish;  // -p values, as given

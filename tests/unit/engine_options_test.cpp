@@ -101,6 +101,30 @@ TEST(EngineOptions, SecurityOptReadsSeccompProfileContent) {
   EXPECT_THROW(apply_security_opt("apparmor=foo", s), hvrun::Error);
 }
 
+TEST(EngineOptions, NoNewPrivilegesIsOffByDefaultAndTakesDockersForms) {
+  hvrun::container::RunSpec s;
+  EXPECT_FALSE(s.no_new_privileges);
+  for (const char* on : {"no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"}) {
+    hvrun::container::RunSpec t;
+    apply_security_opt(on, t);
+    EXPECT_TRUE(t.no_new_privileges) << on;
+    for (const char* off : {"no-new-privileges=false", "no-new-privileges:false"}) {
+      apply_security_opt(off, t);
+      EXPECT_FALSE(t.no_new_privileges) << off;
+    }
+  }
+  for (const char* bad : {"no-new-privileges=yes", "no-new-privileges=", "no-new-privilegesx"}) {
+    try {
+      apply_security_opt(bad, s);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const hvrun::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("invalid --security-opt"), std::string::npos) << e.what();
+    }
+  }
+  apply_security_opt("seccomp=strict", s);
+  EXPECT_EQ(s.seccomp, "strict");
+}
+
 TEST(EngineOptions, BuildSpecMergesImageConfig) {
   hvrun::image::ImageConfig img;
   img.entrypoint = {"/bin/ep"};
