@@ -193,6 +193,29 @@ void apply_security_opt(const std::string& value, container::RunSpec& spec) {
   spec.seccomp = content;
 }
 
+void validate_hostname(const std::string& h) {
+  if (h.empty()) return;
+  auto bad = [&](const std::string& why) {
+    return Error("invalid hostname \"" + h + "\": " + why);
+  };
+  if (h.size() > 253) throw bad("longer than 253 characters");
+  if (h.size() > 64) throw bad("longer than 64 characters (the kernel's limit for a hostname)");
+  size_t start = 0;
+  for (;;) {
+    size_t dot = h.find('.', start);
+    std::string label = h.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (label.empty()) throw bad("empty label (a leading, trailing or doubled '.')");
+    if (label.size() > 63) throw bad("label \"" + label + "\" is longer than 63 characters");
+    for (char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-')
+        throw bad(std::string("'") + c + "' is not allowed (RFC 1123: letters, digits, '-' and '.')");
+    if (label.front() == '-' || label.back() == '-')
+      throw bad("label \"" + label + "\" starts or ends with '-'");
+    if (dot == std::string::npos) return;
+    start = dot + 1;
+  }
+}
+
 std::string parse_net(const std::string& value) {
   if (value == "none" || value == "host" || value == "bridge") return value;
   bool ok = !value.empty() && value.size() <= 64 && std::isalnum(static_cast<unsigned char>(value[0]));
@@ -224,8 +247,8 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   s.cwd = o.workdir ? *o.workdir : (img.working_dir.empty() ? "/" : img.working_dir);
   if (s.cwd.empty() || s.cwd[0] != '/') throw Error("invalid working directory \"" + s.cwd + "\": must be absolute");
   s.user = o.user ? *o.user : img.user;
+  validate_hostname(o.hostname);
   s.hostname = o.hostname;
-  if (s.hostname.size() > 64) throw Error("invalid hostname \"" + s.hostname + "\": longer than 64 characters");
   for (const auto& v : o.volumes) s.mounts.push_back(parse_volume(v));
   s.readonly_rootfs = o.read_only;
   s.tty = o.tty;

@@ -41,6 +41,12 @@ container::BindMount parse_volume(const std::string& value);
 // Docker). Applies it to `spec`.
 void apply_security_opt(const std::string& value, container::RunSpec& spec);
 
+// --hostname as Docker checks it (RFC 1123): dot-separated labels of
+// letters, digits and '-', 1 to 63 characters each, not starting or ending
+// with '-'; at most 64 characters in all (the kernel's limit, below RFC
+// 1123's 253). "" (the default name) passes. Throws a one-line reason.
+void validate_hostname(const std::string& hostname);
+
 // "none" | "host" | "bridge" (the default network) | NAME of an hvrun
 // network. Throws on a malformed name (an unknown one fails at run time).
 std::string parse_net(const std::string& value);

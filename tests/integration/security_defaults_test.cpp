@@ -1,6 +1,6 @@
 // Security defaults next to Docker's (docs/security.md): what --cap-add
 // SYS_ADMIN may not do (the mount guard), what --privileged does, set-user-ID
-// programs without no_new_privs, ptrace of one's own child.
+// programs without no_new_privs, ptrace of one's own child, and --hostname.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +13,8 @@ namespace hvrun::test {
 namespace {
 
 namespace fs = std::filesystem;
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 class SecurityDefaults : public StoreFixture {
  protected:
@@ -134,6 +136,20 @@ TEST_F(SecurityDefaults, DefaultProfileLetsAProcessPtraceItsOwnChildStrictProfil
   Result c = runc({"--security-opt", "seccomp=strict", "--cap-add", "SYS_PTRACE", "-v", dir + ":/probe:ro", "busybox",
                    "/probe/probe", "ptrace"});
   EXPECT_EQ(c.out, "ptrace: ok\nprocess_vm_readv: ok\n") << c.err;
+}
+
+TEST_F(SecurityDefaults, HostnameOutsideRfc1123IsRefusedInOneLineWithExit125) {
+  for (const std::string& bad : std::vector<std::string>{"a/b", "-x", "x-", "a..b", "sp ace", std::string(64, 'h'), "under_score"}) {
+    Result r = runc({"--hostname", bad, "busybox", "hostname"});
+    EXPECT_EQ(r.code, 125) << bad;
+    EXPECT_EQ(r.out, "") << bad;
+    EXPECT_NE(r.err.find("invalid hostname \"" + bad + "\""), std::string::npos) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "");  // none of them left a record
+  Result ok = runc({"--hostname", "web-1.example.com", "busybox", "hostname"});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(ok.out, "web-1.example.com\n");
 }
 
 }  // namespace

@@ -125,6 +125,31 @@ TEST(EngineOptions, NoNewPrivilegesIsOffByDefaultAndTakesDockersForms) {
   EXPECT_EQ(s.seccomp, "strict");
 }
 
+TEST(EngineOptions, HostnameIsCheckedAsDockerDoesRfc1123) {
+  for (const std::string& good : std::vector<std::string>{"", "box", "box-1", "a.b.c", "Web01.example.com", "0", std::string(63, 'a'),
+                                 std::string(31, 'a') + "." + std::string(32, 'b')}) {
+    EXPECT_NO_THROW(validate_hostname(good)) << good;
+  }
+  for (const std::string& bad : std::vector<std::string>{"a/b", "a b", "-lead", "trail-", "a.-b", "a..b", ".", ".lead", "trail.", "under_score",
+                                "caf\xc3\xa9", "x:1", std::string(64, 'a'), std::string(40, 'a') + "." + std::string(30, 'b')}) {
+    try {
+      validate_hostname(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const hvrun::Error& e) {
+      std::string m = e.what();
+      EXPECT_EQ(m.rfind("invalid hostname \"" + bad + "\": ", 0), 0u) << m;
+      EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    }
+  }
+  hvrun::image::ImageConfig img;
+  RunOptions o;
+  o.command = {"sh"};
+  o.hostname = "bad/host";
+  EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
+  o.hostname = "good-host.local";
+  EXPECT_EQ(build_spec(o, img, fake_env({})).hostname, "good-host.local");
+}
+
 TEST(EngineOptions, BuildSpecMergesImageConfig) {
   hvrun::image::ImageConfig img;
   img.entrypoint = {"/bin/ep"};
