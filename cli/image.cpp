@@ -43,7 +43,12 @@ void register_image(CLI::App& app, Context& ctx, Action& action) {
       image::Store store(ctx.root());
       std::optional<std::string> name;
       if (!opts->name.empty()) name = opts->name;
-      auto rec = store.import(opts->path, name);
+      image::ImportNotes notes;
+      auto rec = store.import(opts->path, name, &notes);
+      if (notes.dropped_devices)
+        std::fprintf(stderr, "hvrun: warning: %llu device node%s in %s left out of the image (containers get /dev from a tmpfs)\n",
+                     static_cast<unsigned long long>(notes.dropped_devices), notes.dropped_devices == 1 ? "" : "s",
+                     opts->path.c_str());
       std::printf("sha256:%s\n", rec.id.c_str());
       return 0;
     };

@@ -15,8 +15,9 @@ nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& s
   json binds = json::array();
   for (const auto& m : s.mounts) binds.push_back(m.source + ":" + m.target + (m.readonly ? ":ro" : ""));
   json secopt = json::array();
-  if (s.seccomp == "unconfined") secopt.push_back("seccomp=unconfined");
+  if (s.seccomp == "unconfined" || s.seccomp == "strict") secopt.push_back("seccomp=" + s.seccomp);
   else if (s.seccomp != "default") secopt.push_back("seccomp=<profile>");
+  if (s.no_new_privileges) secopt.push_back("no-new-privileges");
   std::string path = s.args.empty() ? "" : s.args[0];
   json args = s.args.size() > 1 ? json(std::vector<std::string>(s.args.begin() + 1, s.args.end())) : json::array();
   return json{
@@ -54,6 +55,7 @@ nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& s
         {"ReadonlyRootfs", s.readonly_rootfs},
         {"CapAdd", s.cap_add},
         {"CapDrop", s.cap_drop},
+        {"Privileged", s.privileged},
         {"SecurityOpt", secopt},
         {"NetworkMode", s.net == "bridge" ? s.netcfg.network : s.net},
         {"PortBindings", c.publish}}},

@@ -53,7 +53,9 @@ void register_run(CLI::App& app, Context& ctx, Action& action) {
   sub->add_option("--pids-limit", o->pids_limit, "Process limit (-1: unlimited)");
   one(sub->add_option("--cap-add", o->cap_add, "Add a capability"));
   one(sub->add_option("--cap-drop", o->cap_drop, "Drop a capability"));
-  one(sub->add_option("--security-opt", o->security_opts, "seccomp=unconfined|FILE, no-new-privileges"));
+  one(sub->add_option("--security-opt", o->security_opts, "seccomp=unconfined|strict|FILE, no-new-privileges[=true|false]"));
+  sub->add_flag("--privileged", o->privileged,
+                "Every capability, no seccomp filter or mount guard, nothing masked, /sys writable (docs/security.md)");
   sub->add_option("--net,--network", o->net, "Network: bridge (the default network; default unless $HVRUN_NETWORK says otherwise), none, host or a network's name");
   one(sub->add_option("-p,--publish", o->publish, "Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]"));
   sub->callback([sub, o, vm, workdir, user, &ctx, &action] {

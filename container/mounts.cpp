@@ -244,15 +244,17 @@ std::vector<V1Hierarchy> v1_hierarchies() {
   return out;
 }
 
-void setup_sys(int rootfd, CgroupVersion cgv) {
+// `writable`: /sys itself read-write (--privileged); the cgroup fs stays
+// read-only (its limits are the host's to set).
+void setup_sys(int rootfd, CgroupVersion cgv, bool writable) {
   UniqueFd sys = open_in_root(rootfd, "/sys", Create::Dir);
   try {
-    mount_new_fs(sys.get(), "sysfs", {}, MOUNT_ATTR_RDONLY | kNoSuidDevExec, "/sys");
+    mount_new_fs(sys.get(), "sysfs", {}, (writable ? 0 : MOUNT_ATTR_RDONLY) | kNoSuidDevExec, "/sys");
   } catch (const Error& e) {
     // sysfs cannot be mounted from a user namespace that does not own the
     // network namespace (--net host with userns): bind the host's, read-only.
     if (e.code() != EPERM) throw;
-    bind_onto(sys.get(), AT_FDCWD, "/sys", true, true, "/sys");
+    bind_onto(sys.get(), AT_FDCWD, "/sys", true, !writable, "/sys");
   }
   UniqueFd cg = open_in_root(rootfd, "/sys/fs/cgroup", Create::No);
   if (!cg) return;
@@ -426,8 +428,8 @@ RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::fun
   mount_new_fs(proc.get(), "proc", {}, kNoSuidDevExec, "/proc");
   setup_dev(root.get(), spec, result);
   if (before_cgroup_view) before_cgroup_view();
-  setup_sys(root.get(), cgv);
-  mask_paths(root.get());
+  setup_sys(root.get(), cgv, spec.privileged);
+  if (!spec.privileged) mask_paths(root.get());  // Docker's --privileged masks nothing either
   // Before the user's mounts: a -v onto /etc/hosts wins, as in Docker.
   write_network_files(root.get(), spec);
   if (!spec.netcfg.address.empty() && !spec.netcfg.hosts_path.empty()) {

@@ -5,7 +5,8 @@
 //   itself; fresh /proc; read-only /sys with the cgroup fs (read-only, seen
 //   through the container's cgroup namespace) at /sys/fs/cgroup; a tmpfs /dev
 //   with bind-mounted host nodes, its own devpts, shm and mqueue; Docker's
-//   masked and read-only paths; spec.mounts; pivot_root; optional read-only /.
+//   masked and read-only paths (none, and /sys writable, with
+//   spec.privileged); spec.mounts; pivot_root; optional read-only /.
 //
 // Every target inside the root is resolved with openat2(RESOLVE_IN_ROOT |
 // RESOLVE_NO_SYMLINKS) and mounted through the resulting fd with the new

@@ -59,6 +59,18 @@ std::vector<std::string> build_env(const std::vector<std::string>& env) {
   return out;
 }
 
+void apply_security(const RunSpec& spec, ProcessSetup& p) {
+  p.no_new_privs = spec.no_new_privileges;
+  p.filters.clear();
+  if (spec.privileged) {
+    p.caps = all_capabilities();
+    return;
+  }
+  p.caps = resolve_capabilities(spec.cap_add, spec.cap_drop);
+  p.filters.push_back(compile_seccomp(mount_guard_profile(), 0));
+  p.filters.push_back(compile_seccomp(spec.seccomp, p.caps));
+}
+
 void setup_stdio(const Stdio& stdio) {
   int src[3] = {stdio.in, stdio.out, stdio.err};
   int tmp[3];
@@ -84,13 +96,20 @@ void finish_and_exec(const ProcessSetup& p, int report_fd) {
     check_sys(::fchdir(cwd.get()), "chdir", p.cwd);
   }
 
+  // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
+  // while we still hold every capability (as runc does); what follows then
+  // runs under the filter. With no_new_privs, as late as possible.
+  auto load_filters = [&] {
+    for (auto& f : p.filters) load_seccomp(f);
+  };
+  if (!p.no_new_privs) load_filters();
   drop_bounding_set(p.caps);
   keep_caps_across_setuid();
   check_sys(::setgroups(u.groups.size(), u.groups.data()), "setgroups");
   check_sys(::setresgid(u.gid, u.gid, u.gid), "setgid", std::to_string(u.gid));
   check_sys(::setresuid(u.uid, u.uid, u.uid), "setuid", std::to_string(u.uid));
   apply_capabilities(p.caps);
-  check_sys(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");
+  if (p.no_new_privs) check_sys(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");
   // Set again: changing credentials cleared it.
   check_sys(::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)");
   reset_signals();
@@ -119,7 +138,7 @@ void finish_and_exec(const ProcessSetup& p, int report_fd) {
 
   // Nothing inherited reaches the workload but 0, 1, 2 (CVE-2024-21626).
   check_sys(::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC), "close_range");
-  load_seccomp(*p.seccomp);
+  if (p.no_new_privs) load_filters();
 
   int err = ENOENT;
   bool saw_eacces = false;

@@ -1,10 +1,12 @@
 // The last steps of every container process (init and exec alike), run in
 // the child after its namespaces and root are in place: resolve the user in
 // the image, build the environment, enter the cwd (inside the root, created
-// if missing as Docker does), drop capabilities around the uid switch,
-// no_new_privs, parent-death signal, close-on-exec for every inherited fd,
-// seccomp, execve. Also the child->parent report protocol over a CLOEXEC
-// pipe: EOF means the exec succeeded; a SyncReport means it did not.
+// if missing as Docker does), seccomp (here when no_new_privs is off:
+// loading a filter then needs CAP_SYS_ADMIN), drop capabilities around the
+// uid switch, no_new_privs (when asked), parent-death signal, close-on-exec
+// for every inherited fd, seccomp (here when no_new_privs is on), execve.
+// Also the child->parent report protocol over a CLOEXEC pipe: EOF means the
+// exec succeeded; a SyncReport means it did not.
 #pragma once
 #include <sys/types.h>
 
@@ -23,8 +25,14 @@ struct ProcessSetup {
   std::string cwd = "/";
   std::string user;
   CapSet caps = 0;
-  const SeccompProgram* seccomp = nullptr;
+  std::vector<SeccompProgram> filters;  // loaded in this order; empty programs are skipped
+  bool no_new_privs = false;
 };
+
+// The workload's confinement from its spec: spec.privileged gives every
+// capability and no filter; otherwise the resolved --cap-add/--cap-drop set,
+// the mount guard and the seccomp profile. Compiles the filters (cached).
+void apply_security(const RunSpec& spec, ProcessSetup& p);
 
 inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -12,7 +12,8 @@
 //   write `go` 1 ------------------> hostname, root mount, /proc, /dev
 //   write `go` 2 ------------------> unshare(cgroup ns), /sys + cgroup fs,
 //                                    masks, binds, pivot_root, pty
-//   recv pty master  <-------------- user, caps, nnp, close_range, seccomp
+//   recv pty master  <-------------- seccomp (nnp off), user, caps, nnp (on),
+//                                    close_range, seccomp (nnp on)
 //   read report pipe: EOF = exec'd   execve (or report errno, _exit 127/126)
 // On cgroup v1 the child moves itself (one thread, pid 0: no global
 // threadgroup lock, so no RCU grace period as a cgroup.procs write by pid
@@ -209,9 +210,8 @@ std::vector<std::string> merge_env(const std::vector<std::string>& base, const s
 
 Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::function<void(pid_t)>& on_namespaces) {
   if (spec.args.empty()) throw Error("run spec: no command");
-  CapSet caps = resolve_capabilities(spec.cap_add, spec.cap_drop);
-  SeccompProgram prog = compile_seccomp(spec.seccomp, caps);
-  ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user, caps, &prog};
+  ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user};
+  apply_security(spec, setup);
 
   prepare_rootfs_dirs(spec);
   std::shared_ptr<Cgroup> cg = Cgroup::for_container(spec.cgroup_parent, spec.id, cgroup_root_of(spec));
@@ -351,10 +351,9 @@ void cleanup(const std::string& id, const std::string& cgroup_parent, const std:
 
 ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, const Stdio& stdio) {
   if (es.args.empty()) throw Error("exec: no command");
-  CapSet caps = resolve_capabilities(cspec.cap_add, cspec.cap_drop);
-  SeccompProgram prog = compile_seccomp(cspec.seccomp, caps);
   ProcessSetup setup{es.args, merge_env(cspec.env, es.env), es.cwd.empty() ? cspec.cwd : es.cwd,
-                     es.user.empty() ? cspec.user : es.user, caps, &prog};
+                     es.user.empty() ? cspec.user : es.user};
+  apply_security(cspec, setup);
   NamespaceFds ns = open_namespaces(init_pid);
   auto cg = Cgroup::for_container(cspec.cgroup_parent, cspec.id, cgroup_root_of(cspec));
   std::vector<Cgroup::JoinFile> join = cg->open_join_files();

@@ -340,15 +340,20 @@ SeccompProgram compile_seccomp(const std::string& profile, CapSet caps) {
 
 SeccompProgram compile_seccomp(const std::string& profile, CapSet caps, const std::string& cache_dir) {
   if (profile == "unconfined") return {};
-  const std::string& text = profile.empty() || profile == "default" ? default_seccomp_profile() : profile;
-  // In-process memo of the default profile (guest-init and tests start many
+  const std::string& text = profile.empty() || profile == "default" ? default_seccomp_profile()
+                            : profile == "strict"                      ? strict_seccomp_profile()
+                                                                       : profile;
+  // In-process memo of our built-in profiles (guest-init and tests start many
   // containers); a caller naming its own cache directory always goes to disk.
   static std::mutex mu;
-  static std::map<CapSet, SeccompProgram> memo;
-  bool memoize = &text == &default_seccomp_profile() && cache_dir == kSeccompCacheDir;
+  static std::map<std::pair<const std::string*, CapSet>, SeccompProgram> memo;
+  bool memoize = (&text == &default_seccomp_profile() || &text == &strict_seccomp_profile() ||
+                  &text == &mount_guard_profile()) &&
+                 cache_dir == kSeccompCacheDir;
+  const std::pair<const std::string*, CapSet> memo_key{&text, caps};
   if (memoize) {
     std::lock_guard lock(mu);
-    if (auto it = memo.find(caps); it != memo.end()) return it->second;
+    if (auto it = memo.find(memo_key); it != memo.end()) return it->second;
   }
   std::string key = cache_key(text, caps);
   std::optional<SeccompProgram> prog = cache_dir.empty() ? std::nullopt : cache_load(cache_dir, key);
@@ -358,7 +363,7 @@ SeccompProgram compile_seccomp(const std::string& profile, CapSet caps, const st
   }
   if (memoize) {
     std::lock_guard lock(mu);
-    memo.emplace(caps, *prog);
+    memo.emplace(memo_key, *prog);
   }
   return *prog;
 }

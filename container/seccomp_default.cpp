@@ -6,10 +6,17 @@
 // setns, bpf, ptrace, reboot, modules, ...) only when the matching capability
 // was added. keyctl/add_key/request_key, kexec, userfaultfd, swapon and
 // friends are never allowed; socket(AF_VSOCK) is refused.
-// Deliberate differences from moby's file: ptrace, process_vm_readv/writev
-// need CAP_SYS_PTRACE (moby allows them on kernels >= 4.8), io_uring_* are
+// As in moby's file, ptrace and process_vm_readv/writev are allowed on
+// kernels >= 4.8 (where seccomp is checked again after a tracer changes the
+// syscall, so ptrace cannot bypass the filter); the kernel's own ptrace
+// rules still apply (same uid or CAP_SYS_PTRACE). kcmp, pidfd_getfd and
+// process_madvise need CAP_SYS_PTRACE. Deliberate difference: io_uring_* are
 // not allowed (as in recent moby releases).
+// mount_guard_profile() is loaded beside this profile (see seccomp.hpp).
 #include "container/seccomp.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
 
 namespace hvrun::container {
 
@@ -91,6 +98,8 @@ const std::string& default_seccomp_profile() {
     {"action": "SCMP_ACT_ALLOW", "names": ["chroot"], "includes": {"caps": ["CAP_SYS_CHROOT"]}},
     {"action": "SCMP_ACT_ALLOW", "names": ["delete_module", "init_module", "finit_module"], "includes": {"caps": ["CAP_SYS_MODULE"]}},
     {"action": "SCMP_ACT_ALLOW", "names": ["acct"], "includes": {"caps": ["CAP_SYS_PACCT"]}},
+    {"action": "SCMP_ACT_ALLOW", "names": ["process_vm_readv", "process_vm_writev", "ptrace"],
+     "includes": {"minKernel": "4.8"}},
     {"action": "SCMP_ACT_ALLOW", "names": ["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv",
       "process_vm_writev", "ptrace"], "includes": {"caps": ["CAP_SYS_PTRACE"]}},
     {"action": "SCMP_ACT_ALLOW", "names": ["iopl", "ioperm"], "includes": {"caps": ["CAP_SYS_RAWIO"]}},
@@ -100,6 +109,37 @@ const std::string& default_seccomp_profile() {
     {"action": "SCMP_ACT_ALLOW", "names": ["syslog"], "includes": {"caps": ["CAP_SYSLOG"]}},
     {"action": "SCMP_ACT_ALLOW", "names": ["bpf"], "includes": {"caps": ["CAP_BPF"]}},
     {"action": "SCMP_ACT_ALLOW", "names": ["perf_event_open"], "includes": {"caps": ["CAP_PERFMON"]}}
+  ]
+})JSON";
+  return profile;
+}
+
+const std::string& strict_seccomp_profile() {
+  static const std::string profile = [] {
+    nlohmann::json p = nlohmann::json::parse(default_seccomp_profile());
+    auto& rules = p["syscalls"];
+    for (auto it = rules.begin(); it != rules.end();) {
+      const auto& names = it->value("names", nlohmann::json::array());
+      bool ptrace = std::find(names.begin(), names.end(), "ptrace") != names.end();
+      bool needs_cap = it->contains("includes") && (*it)["includes"].contains("caps");
+      it = ptrace && !needs_cap ? rules.erase(it) : it + 1;
+    }
+    return p.dump();
+  }();
+  return profile;
+}
+
+const std::string& mount_guard_profile() {
+  static const std::string profile = R"JSON({
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "archMap": [
+    {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+    {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}
+  ],
+  "syscalls": [
+    {"action": "SCMP_ACT_ERRNO", "errnoRet": 1, "names": [
+      "mount", "umount", "umount2", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+      "mount_setattr", "pivot_root"]}
   ]
 })JSON";
   return profile;

@@ -70,7 +70,13 @@ struct RunSpec {
   int64_t pids_limit = 0;    // 0: unlimited
   std::vector<std::string> cap_add;   // "NET_ADMIN" or "CAP_NET_ADMIN" or "ALL"
   std::vector<std::string> cap_drop;
-  std::string seccomp = "default";  // "default" | "unconfined" | a Docker-format JSON profile (content)
+  std::string seccomp = "default";  // "default" | "strict" | "unconfined" | a Docker-format JSON profile (content)
+  // PR_SET_NO_NEW_PRIVS for the workload (--security-opt no-new-privileges).
+  // Off by default, as in Docker: set-user-ID programs (su, ping) work.
+  bool no_new_privileges = false;
+  // --privileged: every capability, no seccomp filter and no mount guard, no
+  // masked or read-only /proc paths, /sys writable (docs/security.md).
+  bool privileged = false;
   std::string net = "none";         // "none" | "host" | "bridge" (own netns, wired by the host)
   NetConfig netcfg;                 // with net == "bridge" (and in the guest)
   bool userns = false;
@@ -86,6 +92,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetConfig, network, bridge, ifna
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
                                                 upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tty,
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
-                                                seccomp, net, netcfg, userns, cgroup_parent, cgroup_root)
+                                                seccomp, no_new_privileges, privileged, net, netcfg, userns, cgroup_parent, cgroup_root)
 
 }  // namespace hvrun::container

@@ -164,13 +164,20 @@ container::BindMount parse_volume(const std::string& value) {
 }
 
 void apply_security_opt(const std::string& value, container::RunSpec& spec) {
-  if (value == "no-new-privileges" || value == "no-new-privileges:true" || value == "no-new-privileges=true") return;
+  const std::string nnp = "no-new-privileges";
+  if (value.rfind(nnp, 0) == 0) {
+    std::string rest = value.substr(nnp.size());
+    if (rest.empty() || rest == "=true" || rest == ":true") spec.no_new_privileges = true;
+    else if (rest == "=false" || rest == ":false") spec.no_new_privileges = false;
+    else throw Error("invalid --security-opt \"" + value + "\": want no-new-privileges, no-new-privileges=true or no-new-privileges=false");
+    return;
+  }
   const std::string p = "seccomp=";
   if (value.rfind(p, 0) != 0 && value.rfind("seccomp:", 0) != 0)
-    throw Error("invalid --security-opt \"" + value + "\": supported: seccomp=unconfined|FILE, no-new-privileges");
+    throw Error("invalid --security-opt \"" + value + "\": supported: seccomp=unconfined|strict|FILE, no-new-privileges[=true|false]");
   std::string arg = value.substr(p.size());
-  if (arg == "unconfined") {
-    spec.seccomp = "unconfined";
+  if (arg == "unconfined" || arg == "strict") {
+    spec.seccomp = arg;
     return;
   }
   if (arg.empty()) throw Error("invalid --security-opt \"" + value + "\": missing profile");
@@ -184,6 +191,29 @@ void apply_security_opt(const std::string& value, container::RunSpec& spec) {
   if (j.is_discarded() || !j.is_object())
     throw Error("--security-opt seccomp: " + arg + " is not a JSON seccomp profile");
   spec.seccomp = content;
+}
+
+void validate_hostname(const std::string& h) {
+  if (h.empty()) return;
+  auto bad = [&](const std::string& why) {
+    return Error("invalid hostname \"" + h + "\": " + why);
+  };
+  if (h.size() > 253) throw bad("longer than 253 characters");
+  if (h.size() > 64) throw bad("longer than 64 characters (the kernel's limit for a hostname)");
+  size_t start = 0;
+  for (;;) {
+    size_t dot = h.find('.', start);
+    std::string label = h.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (label.empty()) throw bad("empty label (a leading, trailing or doubled '.')");
+    if (label.size() > 63) throw bad("label \"" + label + "\" is longer than 63 characters");
+    for (char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-')
+        throw bad(std::string("'") + c + "' is not allowed (RFC 1123: letters, digits, '-' and '.')");
+    if (label.front() == '-' || label.back() == '-')
+      throw bad("label \"" + label + "\" starts or ends with '-'");
+    if (dot == std::string::npos) return;
+    start = dot + 1;
+  }
 }
 
 std::string parse_net(const std::string& value) {
@@ -217,8 +247,8 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   s.cwd = o.workdir ? *o.workdir : (img.working_dir.empty() ? "/" : img.working_dir);
   if (s.cwd.empty() || s.cwd[0] != '/') throw Error("invalid working directory \"" + s.cwd + "\": must be absolute");
   s.user = o.user ? *o.user : img.user;
+  validate_hostname(o.hostname);
   s.hostname = o.hostname;
-  if (s.hostname.size() > 64) throw Error("invalid hostname \"" + s.hostname + "\": longer than 64 characters");
   for (const auto& v : o.volumes) s.mounts.push_back(parse_volume(v));
   s.readonly_rootfs = o.read_only;
   s.tty = o.tty;
@@ -230,6 +260,7 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   if (!o.pids_limit.empty()) s.pids_limit = parse_pids_limit(o.pids_limit);
   s.cap_add = o.cap_add;
   s.cap_drop = o.cap_drop;
+  s.privileged = o.privileged;
   for (const auto& so : o.security_opts) apply_security_opt(so, s);
   std::string net = o.net;
   if (net.empty()) {

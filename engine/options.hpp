@@ -35,9 +35,17 @@ std::vector<std::string> merge_env(const std::vector<std::string>& base, const s
 // "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist.
 container::BindMount parse_volume(const std::string& value);
 
-// "seccomp=unconfined" | "seccomp=FILE" (content read and checked as JSON)
-// | "no-new-privileges[:true]" (always on). Applies it to `spec`.
+// "seccomp=unconfined" | "seccomp=strict" (ptrace needs CAP_SYS_PTRACE)
+// | "seccomp=FILE" (content read and checked as JSON)
+// | "no-new-privileges[=true|:true|=false|:false]" (off unless asked, as in
+// Docker). Applies it to `spec`.
 void apply_security_opt(const std::string& value, container::RunSpec& spec);
+
+// --hostname as Docker checks it (RFC 1123): dot-separated labels of
+// letters, digits and '-', 1 to 63 characters each, not starting or ending
+// with '-'; at most 64 characters in all (the kernel's limit, below RFC
+// 1123's 253). "" (the default name) passes. Throws a one-line reason.
+void validate_hostname(const std::string& hostname);
 
 // "none" | "host" | "bridge" (the default network) | NAME of an hvrun
 // network. Throws on a malformed name (an unknown one fails at run time).
@@ -64,6 +72,7 @@ struct RunOptions {
   std::vector<std::string> cap_add;
   std::vector<std::string> cap_drop;
   std::vector<std::string> security_opts;
+  bool privileged = false;
   // Empty: the default, $HVRUN_NETWORK if set, else "bridge" (as in Docker).
   std::string net;
   std::vector<std::string> publish;  // -p values, as given

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,6 +131,16 @@ FileLock Records::create(ContainerConfig& cfg) {
       if (::mkdir((tmp + "/upper").c_str(), 0755) < 0) throw_sys("mkdir", tmp + "/upper");
       if (::mkdir((tmp + "/work").c_str(), 0700) < 0) throw_sys("mkdir", tmp + "/work");
     }
+    if (!generated) {
+      // A --rm container whose monitor died gives its name back (refresh
+      // finishes its removal).
+      if (auto target = read_link(base_ + "/names/" + cfg.name); target && is_container_id(*target) && is_dir(dir(*target))) {
+        try {
+          refresh(*target);
+        } catch (const Error&) {
+        }
+      }
+    }
     FileLock names(base_ + "/.lock");
     for (int attempt = 0;; ++attempt) {
       if (generated) cfg.name = attempt < 20 ? generate_name() : generate_name() + "_" + random_hex(2);
@@ -221,11 +232,25 @@ State Records::refresh(const std::string& id) const {
   FileLock lock = FileLock::try_lock(lock_path(id));
   if (!lock.held()) return st;  // its monitor is alive: the state is true
   st = load_state(id);  // re-read under the lock
+  ContainerConfig cfg = load_config(id);
+  if (cfg.auto_remove) {
+    // --rm whose monitor was killed (kill -9 of a foreground hvrun): finish
+    // the removal it could not do. Its workload died with it (SIGKILL).
+    remove(id, cfg.name);
+    throw Error("no such container: " + id.substr(0, 12) + " (removed: it was started with --rm and its monitor died)");
+  }
   if (st.status == "exited") return st;
-  container::cleanup(id, load_config(id).spec.cgroup_parent);
+  container::cleanup(id, cfg.spec.cgroup_parent);
+  if (st.status == "running") {
+    // The workload died by SIGKILL: the parent-death signal its monitor's
+    // death sent, or the cleanup just now. Docker's 128 + 9.
+    st.exit_code = 128 + SIGKILL;
+    if (st.error.empty()) st.error = "monitor died; the container was killed (SIGKILL)";
+  } else {
+    if (st.exit_code == 0) st.exit_code = 255;  // never started: Docker's code for "lost"
+    if (st.error.empty()) st.error = "monitor died before the container started";
+  }
   st.status = "exited";
-  if (st.exit_code == 0) st.exit_code = 255;  // Docker's code for "lost"
-  if (st.error.empty()) st.error = "monitor died";
   st.finished_at = now_rfc3339_nano();
   save_state(id, st);
   return st;

@@ -92,8 +92,11 @@ class Records {
   void save_state(const std::string& id, const State& st) const;  // atomic, no fsync
 
   // The state as it truly is: if it says created/running but the monitor is
-  // gone (its lock is free), marks it exited, cleans up what the workload left
-  // (container::cleanup) and saves that.
+  // gone (its lock is free), marks it exited (137 when it was running: the
+  // workload died by SIGKILL with its monitor; 255 when it never started),
+  // cleans up what the workload left (container::cleanup) and saves that. A
+  // --rm record whose monitor is gone is removed instead, and refresh throws
+  // "no such container", as if the monitor had finished.
   State refresh(const std::string& id) const;
   bool monitor_alive(const std::string& id) const;
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "image/digest.hpp"
+#include "image/present.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::image {
@@ -79,16 +81,54 @@ struct Timestamp {
   struct timespec ts[2];
 };
 
+// Refuses writes that would leave a file system with less than `reserve`
+// bytes free. statvfs runs when the bytes announced since the last look
+// pass what that look allowed (at most 16 MiB), so others' writes are seen.
+class FreeSpaceGuard {
+ public:
+  FreeSpaceGuard(int fd, uint64_t reserve, std::string what) : fd_(fd), reserve_(reserve), what_(std::move(what)) {}
+  // About to write `bytes` for `item`; throws "<what>: not enough free
+  // space ..." when that would cross the reserve.
+  void need(uint64_t bytes, const std::string& item) {
+    if (reserve_ == 0) return;
+    if (bytes <= allowed_) {
+      allowed_ -= bytes;
+      return;
+    }
+    struct statvfs fs {};
+    if (::fstatvfs(fd_, &fs) < 0) throw_sys("statvfs", what_);
+    uint64_t avail = uint64_t(fs.f_bavail) * fs.f_frsize;
+    if (avail < reserve_ || avail - reserve_ < bytes)
+      throw Error(what_ + ": not enough free space to unpack '" + item + "': " + human_size(avail) +
+                  " free, and imports keep " + std::to_string(reserve_) +
+                  " bytes free (set HVRUN_MIN_FREE_SPACE to change it)");
+    allowed_ = std::min<uint64_t>(avail - reserve_ - bytes, 16ull << 20);
+  }
+
+ private:
+  int fd_;
+  uint64_t reserve_;
+  std::string what_;
+  uint64_t allowed_ = 0;  // bytes that may still be written before looking again
+};
+
+// Metadata an entry costs on disk beyond its data (a guess: one block).
+constexpr uint64_t kEntryOverhead = 4096;
+
 class Extractor {
  public:
-  Extractor(int root, std::string name, const ExtractOptions& opt) : root_(root), name_(std::move(name)), opt_(opt) {}
+  Extractor(int root, std::string name, const ExtractOptions& opt)
+      : root_(root), name_(std::move(name)), opt_(opt), space_(root, opt.min_free_space, name_) {}
 
   void entry(archive* a, archive_entry* e);
   void finish();
   uint64_t size() const { return size_; }
+  uint64_t dropped_devices() const { return dropped_devices_; }
 
  private:
   UniqueFd open_dir(const std::vector<std::string>& comps, size_t n);
+  std::string symlink_in_the_way(const std::vector<std::string>& comps, size_t n);
+  void check_caps(uint64_t sz, const std::string& rel);
   void clear_leaf(int pfd, const std::string& leaf, bool keep_dir, const std::string& rel);
   void write_file(archive* a, int fd, int64_t size, const std::string& rel);
   void set_xattrs(int fd, archive_entry* e);
@@ -96,18 +136,42 @@ class Extractor {
   int root_;
   std::string name_;
   ExtractOptions opt_;
+  FreeSpaceGuard space_;
   uint64_t size_ = 0;
+  uint64_t dropped_devices_ = 0;
   std::vector<Timestamp> dir_times_;
 };
+
+// When comps[0..n) cannot be opened as a directory because a symlink on it
+// does not lead to a directory inside the layer: a message naming the first
+// such symlink and its target; "" when no symlink is to blame.
+std::string Extractor::symlink_in_the_way(const std::vector<std::string>& comps, size_t n) {
+  for (size_t i = 1; i <= n; ++i) {
+    UniqueFd parent = open_in_root(root_, join(comps, i - 1), O_PATH | O_DIRECTORY);
+    if (!parent) return "";
+    char target[4096];
+    ssize_t len = ::readlinkat(parent.get(), comps[i - 1].c_str(), target, sizeof target - 1);
+    if (len < 0) continue;  // not a symlink
+    if (open_in_root(root_, join(comps, i), O_PATH | O_DIRECTORY)) continue;  // leads to a directory in the layer
+    return name_ + ": refusing to write '" + join(comps, comps.size()) + "' through the symbolic link '" +
+           join(comps, i) + "' -> '" + std::string(target, size_t(len)) +
+           "': it does not lead to a directory inside the layer (symlinks are only ever resolved inside it)";
+  }
+  return "";
+}
 
 UniqueFd Extractor::open_dir(const std::vector<std::string>& comps, size_t n) {
   std::string rel = join(comps, n);
   for (int attempt = 0; attempt < 2; ++attempt) {
     UniqueFd fd = open_in_root(root_, rel, O_RDONLY | O_DIRECTORY);
     if (fd) return fd;
-    if (errno == ENOTDIR)
-      throw Error(name_ + ": cannot unpack under '" + rel + "': a path component is not a directory");
-    if (errno != ENOENT || n == 0 || attempt == 1) throw_sys("open directory in layer", name_ + ": " + rel);
+    int err = errno;
+    if (err != ENOENT || n == 0 || attempt == 1) {
+      if (std::string why = symlink_in_the_way(comps, n); !why.empty()) throw Error(why);
+      if (err == ENOTDIR)
+        throw Error(name_ + ": cannot unpack under '" + rel + "': a path component is not a directory");
+      throw_sys("open directory in layer", name_ + ": " + rel, err);
+    }
     UniqueFd parent = open_dir(comps, n - 1);
     if (::mkdirat(parent.get(), comps[n - 1].c_str(), 0755) < 0 && errno != EEXIST)
       throw_sys("mkdir in layer", name_ + ": " + rel);
@@ -152,6 +216,7 @@ void Extractor::write_file(archive* a, int fd, int64_t size, const std::string& 
     if (r < ARCHIVE_WARN) throw Error(name_ + ": reading '" + rel + "': " + arch_err(a));
     if (off < 0 || static_cast<uint64_t>(off) + len > static_cast<uint64_t>(size))
       throw Error(name_ + ": corrupt archive: data of '" + rel + "' runs past its declared size");
+    space_.need(len, rel);
     const char* p = static_cast<const char*>(buf);
     while (len > 0) {
       ssize_t n = ::pwrite(fd, p, len, off);
@@ -180,6 +245,17 @@ void Extractor::set_xattrs(int fd, archive_entry* e) {
   }
 }
 
+void Extractor::check_caps(uint64_t sz, const std::string& rel) {
+  if (sz > opt_.max_size || size_ + sz > opt_.max_size)
+    throw Error(name_ + ": layer too large: unpacked size would exceed the limit of " + std::to_string(opt_.max_size) +
+                " bytes (at '" + rel + "', " + std::to_string(sz) + " bytes; set HVRUN_MAX_LAYER_SIZE to change it)");
+  uint64_t before = opt_.image_size_before;
+  if (before > opt_.max_image_size || sz > opt_.max_image_size - before ||
+      size_ + sz > opt_.max_image_size - before)
+    throw Error(name_ + ": image too large: the unpacked size of its layers would exceed the limit of " +
+                std::to_string(opt_.max_image_size) + " bytes (at '" + rel + "'; set HVRUN_MAX_IMAGE_SIZE to change it)");
+}
+
 void Extractor::entry(archive* a, archive_entry* e) {
   const char* p = archive_entry_pathname_utf8(e);
   if (!p) p = archive_entry_pathname(e);
@@ -196,6 +272,7 @@ void Extractor::entry(archive* a, archive_entry* e) {
   }
   const std::string leaf = comps.back();
   const std::string rel = join(comps, comps.size());
+  space_.need(kEntryOverhead, rel);
   UniqueFd parent = open_dir(comps, comps.size() - 1);
   const int pfd = parent.get();
 
@@ -256,10 +333,7 @@ void Extractor::entry(archive* a, archive_entry* e) {
     case AE_IFREG: {
       int64_t sz = archive_entry_size(e);
       if (sz < 0) throw Error(name_ + ": corrupt archive: negative size for '" + rel + "'");
-      if (static_cast<uint64_t>(sz) > opt_.max_size || size_ + static_cast<uint64_t>(sz) > opt_.max_size)
-        throw Error(name_ + ": layer too large: unpacked size would exceed the limit of " +
-                    std::to_string(opt_.max_size) + " bytes (at '" + rel + "', " + std::to_string(sz) +
-                    " bytes; set HVRUN_MAX_LAYER_SIZE to change it)");
+      check_caps(static_cast<uint64_t>(sz), rel);
       size_ += static_cast<uint64_t>(sz);
       clear_leaf(pfd, leaf, false, rel);
       UniqueFd f(::openat(pfd, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
@@ -296,10 +370,15 @@ void Extractor::entry(archive* a, archive_entry* e) {
         clear_leaf(pfd, leaf, false, rel);
         if (::mknodat(pfd, leaf.c_str(), S_IFCHR | 0, 0) < 0)
           throw_sys("create whiteout in layer", name_ + ": " + rel);
+        return;
       }
-      return;  // other device nodes: skipped (containers get /dev from a tmpfs)
+      ++dropped_devices_;  // other device nodes: skipped (containers get /dev from a tmpfs)
+      return;
+    case AE_IFBLK:
+      ++dropped_devices_;
+      return;
     default:
-      return;  // block devices, sockets: skipped
+      return;  // sockets: skipped
   }
 }
 
@@ -440,6 +519,7 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
   res.diff_id = src->diff.hex();
   res.blob_digest = raw->blob.hex();
   res.size = x.size();
+  res.dropped_devices = x.dropped_devices();
   return res;
 }
 
@@ -449,7 +529,9 @@ struct DirTarWriter {
   archive* w;
   std::string root;
   uint64_t max_size;
+  FreeSpaceGuard space;
   uint64_t total = 0;
+  uint64_t dropped_devices = 0;
   std::map<std::pair<dev_t, ino_t>, std::string> links;
 
   void fail(const std::string& what) { throw Error("write tar of " + root + ": " + what + ": " + arch_err(w)); }
@@ -459,7 +541,12 @@ struct DirTarWriter {
     struct stat st;
     if (::lstat(full.c_str(), &st) < 0) throw_sys("lstat", full);
     const bool chr0 = S_ISCHR(st.st_mode) && st.st_rdev == 0;
-    if (S_ISSOCK(st.st_mode) || S_ISBLK(st.st_mode) || (S_ISCHR(st.st_mode) && !chr0)) return;
+    if (S_ISSOCK(st.st_mode)) return;
+    if (S_ISBLK(st.st_mode) || (S_ISCHR(st.st_mode) && !chr0)) {
+      ++dropped_devices;
+      return;
+    }
+    space.need(kEntryOverhead + (S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0), rel);
     Entry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), rel.c_str());
     archive_entry_set_mode(e.get(), st.st_mode);
@@ -554,13 +641,13 @@ struct DirTarWriter {
 
 }  // namespace
 
-void write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size) {
+uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size, uint64_t min_free_space) {
   WriteArchive w(archive_write_new());
   if (!w) throw Error("libarchive: out of memory");
   archive_write_set_format_pax_restricted(w.get());
   archive_write_set_bytes_in_last_block(w.get(), 1);
   if (archive_write_open_fd(w.get(), out_fd) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
-  DirTarWriter t{w.get(), dir, max_size};
+  DirTarWriter t{w.get(), dir, max_size, FreeSpaceGuard(out_fd, min_free_space, dir)};
   struct stat st;
   if (::stat(dir.c_str(), &st) < 0) throw_sys("stat", dir);
   Entry root(archive_entry_new());  // "./": the root's owner and mode
@@ -572,6 +659,7 @@ void write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size) {
   if (archive_write_header(w.get(), root.get()) < ARCHIVE_WARN) throw Error("write tar: " + arch_err(w.get()));
   t.walk("");
   if (archive_write_close(w.get()) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
+  return t.dropped_devices;
 }
 
 }  // namespace hvrun::image

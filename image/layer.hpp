@@ -10,10 +10,15 @@
 //     resolved inside the layer), and an entry written "through" a symlink
 //     planted earlier in the same archive lands inside the layer;
 //   - hard links must name an entry already inside the layer;
-//   - device nodes and sockets are skipped, except 0:0 character devices
-//     (overlayfs whiteouts); FIFOs are kept; setuid/setgid bits are kept;
+//   - an entry under a symlink that does not resolve to a directory inside
+//     the layer is refused, naming the symlink and its target;
+//   - device nodes and sockets are skipped (device nodes counted, for the
+//     caller to say so), except 0:0 character devices (overlayfs
+//     whiteouts); FIFOs are kept; setuid/setgid bits are kept;
 //   - sparse files keep their holes; the sum of regular files' apparent
-//     sizes is capped (max_size) with a clear error;
+//     sizes is capped (max_size, and max_image_size with the layers before)
+//     with a clear error; data is written only while the destination's file
+//     system keeps min_free_space free (checked at least every 16 MiB);
 //   - `.wh.NAME` becomes a 0:0 char device NAME, `.wh..wh..opq` sets
 //     trusted.overlay.opaque=y on its directory (other `.wh..wh.*` names are
 //     dropped); trusted.overlay.* xattrs in the archive are ignored.
@@ -32,12 +37,20 @@ inline constexpr uint64_t kDefaultMaxLayerSize = 64ull << 30;  // 64 GiB
 struct ExtractOptions {
   uint64_t max_size = kDefaultMaxLayerSize;
   bool whiteouts = true;  // interpret .wh.* names (off for outer image tars)
+  // Image-wide cap: the image's other layers already take image_size_before
+  // of max_image_size (sums of regular files' apparent sizes).
+  uint64_t max_image_size = UINT64_MAX;
+  uint64_t image_size_before = 0;
+  // Bytes the destination's file system must keep free: writing stops with
+  // an error before it would have less.
+  uint64_t min_free_space = 0;
 };
 
 struct ExtractResult {
   std::string diff_id;      // sha256 hex of the uncompressed tar stream
   std::string blob_digest;  // sha256 hex of the bytes as read (compressed)
   uint64_t size = 0;        // sum of regular files' apparent sizes
+  uint64_t dropped_devices = 0;  // character/block device entries skipped
 };
 
 // Reads a tar (plain, gzip, zstd, xz, bzip2...) from src_fd and unpacks it
@@ -48,8 +61,11 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
 // numeric owners only, mtime in whole seconds, no atime/ctime, xattrs sorted
 // (trusted.overlay.* left out), hard links kept, sockets and device nodes
 // other than 0:0 whiteouts left out (as extract_tar would). Throws if the
-// regular files' apparent sizes add up to more than max_size.
-void write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size = kDefaultMaxLayerSize);
+// regular files' apparent sizes add up to more than max_size, or when
+// writing would leave out_fd's file system with less than min_free_space.
+// Returns how many device nodes were left out.
+uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size = kDefaultMaxLayerSize,
+                       uint64_t min_free_space = 0);
 
 // Enables gzip, bzip2, xz, lzma, zstd and lz4 (libarchive, in process) on a reader.
 void support_compressions(struct archive* a);

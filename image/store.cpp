@@ -215,6 +215,7 @@ class Importer {
   }
 
   ImageRecord run(const std::optional<std::string>& name, std::vector<std::string>& tags);
+  uint64_t dropped_devices() const { return dropped_devices_; }
 
  private:
   Staged stage_layer(int fd, const std::string& what, const std::string& want_blob, const std::string& want_diff);
@@ -236,7 +237,15 @@ class Importer {
   json config_;
   std::vector<std::string> found_tags_;
   int counter_ = 0;
+  uint64_t dropped_devices_ = 0;
 };
+
+// The unpacked size of the layers staged so far.
+uint64_t total_size(const std::vector<Staged>& layers) {
+  uint64_t n = 0;
+  for (auto& l : layers) n += l.size;
+  return n;
+}
 
 Staged Importer::stage_layer(int fd, const std::string& what, const std::string& want_blob,
                              const std::string& want_diff) {
@@ -250,6 +259,9 @@ Staged Importer::stage_layer(int fd, const std::string& what, const std::string&
         st.size = parse_json(read_file(s_.layer_dir(want_diff) + "/layer.json"), "layer.json").value("size", 0ull);
       } catch (const std::exception&) {
       }
+      if (uint64_t before = total_size(layers_); st.size > s_.max_image_size() || before > s_.max_image_size() - st.size)
+        throw Error(what + ": image too large: the unpacked size of its layers would exceed the limit of " +
+                    std::to_string(s_.max_image_size()) + " bytes (set HVRUN_MAX_IMAGE_SIZE to change it)");
       return st;
     }
     if (!want_blob.empty())
@@ -262,7 +274,11 @@ Staged Importer::stage_layer(int fd, const std::string& what, const std::string&
   if (!dfd) throw_sys("open", dir + "/diff");
   ExtractOptions opt;
   opt.max_size = s_.max_layer_size();
+  opt.max_image_size = s_.max_image_size();
+  opt.image_size_before = total_size(layers_);
+  opt.min_free_space = s_.min_free_space();
   ExtractResult res = extract_tar(fd, what, dfd.get(), opt);
+  dropped_devices_ += res.dropped_devices;
   if (!want_blob.empty() && res.blob_digest != want_blob)
     throw Error(what + ": digest mismatch: manifest says sha256:" + want_blob + ", content is sha256:" +
                 res.blob_digest);
@@ -307,7 +323,7 @@ void Importer::import_rootfs_dir(const std::string& path) {
   {
     UniqueFd out(::open(tar.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!out) throw_sys("create", tar);
-    write_dir_tar(path, out.get(), s_.max_layer_size());
+    dropped_devices_ += write_dir_tar(path, out.get(), s_.max_layer_size(), s_.min_free_space());
   }
   UniqueFd in(::open(tar.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) throw_sys("open", tar);
@@ -451,7 +467,8 @@ void Importer::unpack_outer(const std::string& path) {
   ExtractOptions opt;
   opt.whiteouts = false;
   opt.max_size = s_.max_layer_size();
-  extract_tar(fd.get(), path, dfd.get(), opt);
+  opt.min_free_space = s_.min_free_space();
+  dropped_devices_ += extract_tar(fd.get(), path, dfd.get(), opt).dropped_devices;
 }
 
 enum class Kind { RootfsTar, RootfsDir, Oci, Docker };
@@ -628,8 +645,23 @@ std::string normalize_ref(const std::string& ref) {
   return name + ":" + tag;
 }
 
-Store::Store(std::string root) : root_(std::move(root)), max_layer_size_(kDefaultMaxLayerSize) {
-  if (const char* e = std::getenv("HVRUN_MAX_LAYER_SIZE"); e && *e) max_layer_size_ = parse_size(e);
+Store::Store(std::string root)
+    : root_(std::move(root)),
+      max_layer_size_(kDefaultMaxLayerSize),
+      max_image_size_(kDefaultMaxImageSize),
+      min_free_space_(kDefaultMinFreeSpace) {
+  auto from_env = [](const char* var, uint64_t& out) {
+    const char* e = std::getenv(var);
+    if (!e || !*e) return;
+    try {
+      out = parse_size(e);
+    } catch (const Error& err) {
+      throw Error(std::string(var) + ": " + err.what());
+    }
+  };
+  from_env("HVRUN_MAX_LAYER_SIZE", max_layer_size_);
+  from_env("HVRUN_MAX_IMAGE_SIZE", max_image_size_);
+  from_env("HVRUN_MIN_FREE_SPACE", min_free_space_);
 }
 
 std::string Store::default_root(const std::string& flag) {
@@ -648,7 +680,7 @@ void Store::ensure_layout() const {
   }
 }
 
-ImageRecord Store::import(const std::string& path, const std::optional<std::string>& name) {
+ImageRecord Store::import(const std::string& path, const std::optional<std::string>& name, ImportNotes* notes) {
   if (name) normalize_ref(*name);  // bad names fail before any work
   struct stat st;
   if (::stat(path.c_str(), &st) < 0) throw_sys("import", path);
@@ -662,6 +694,7 @@ ImageRecord Store::import(const std::string& path, const std::optional<std::stri
   {
     Importer imp(*this, path);
     id = imp.run(name, tags).id;
+    if (notes) notes->dropped_devices = imp.dropped_devices();
   }
   FileLock lock(lock_path(), FileLock::Mode::Shared);
   return load_record(*this, id, load_repos(*this));

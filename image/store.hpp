@@ -36,6 +36,9 @@
 
 namespace hvrun::image {
 
+inline constexpr uint64_t kDefaultMaxImageSize = 128ull << 30;  // 128 GiB
+inline constexpr uint64_t kDefaultMinFreeSpace = 128ull << 20;  // 128 MiB
+
 struct ImageConfig {
   std::vector<std::string> env;
   std::vector<std::string> entrypoint;
@@ -53,6 +56,11 @@ struct ImageRecord {
   uint64_t size = 0;                // bytes unpacked
 };
 
+// What an import did that the user should hear about (one warning line).
+struct ImportNotes {
+  uint64_t dropped_devices = 0;  // device-node entries left out (containers get /dev from a tmpfs)
+};
+
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size)
 
@@ -68,8 +76,10 @@ class Store {
   const std::string& root() const { return root_; }
 
   // Imports a rootfs tar (plain/gz/zstd/xz), a directory, an OCI layout
-  // (dir or tar) or a `docker save` tar. Atomic: all or nothing.
-  ImageRecord import(const std::string& path, const std::optional<std::string>& name);
+  // (dir or tar) or a `docker save` tar. Atomic: all or nothing (a refused
+  // import leaves the store as it was). `notes`, when given, gets what the
+  // caller should tell the user (device nodes left out).
+  ImageRecord import(const std::string& path, const std::optional<std::string>& name, ImportNotes* notes = nullptr);
   std::vector<ImageRecord> list() const;
   // By "name[:tag]", full id, or unique id prefix. Throws "no such image: X".
   ImageRecord resolve(const std::string& ref) const;
@@ -88,6 +98,15 @@ class Store {
   // Default: $HVRUN_MAX_LAYER_SIZE (bytes, or with a K/M/G/T suffix), else 64 GiB.
   void set_max_layer_size(uint64_t bytes) { max_layer_size_ = bytes; }
   uint64_t max_layer_size() const { return max_layer_size_; }
+  // Cap on an image's unpacked size (all its layers together).
+  // Default: $HVRUN_MAX_IMAGE_SIZE (same syntax), else 128 GiB.
+  void set_max_image_size(uint64_t bytes) { max_image_size_ = bytes; }
+  uint64_t max_image_size() const { return max_image_size_; }
+  // Free space an import leaves on the store's file system: it stops with
+  // an error before the disk would have less. Default: $HVRUN_MIN_FREE_SPACE
+  // (same syntax; 0 turns the check off), else 128 MiB.
+  void set_min_free_space(uint64_t bytes) { min_free_space_ = bytes; }
+  uint64_t min_free_space() const { return min_free_space_; }
 
   std::string lock_path() const { return root_ + "/lock"; }
   std::string tmp_dir() const { return root_ + "/tmp"; }
@@ -100,6 +119,8 @@ class Store {
 
   std::string root_;
   uint64_t max_layer_size_;
+  uint64_t max_image_size_;
+  uint64_t min_free_space_;
 };
 
 }  // namespace hvrun::image

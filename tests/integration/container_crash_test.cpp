@@ -125,12 +125,77 @@ TEST_F(ContainerCrash, PsIsTruthfulAfterTheMonitorIsKilled) {
   for (int k = 0; k < 100 && fs::exists("/proc/" + std::to_string(st["monitor_pid"].get<int>())); ++k) usleep(10000);
 
   Result ps = hv({"ps", "-a"});
-  EXPECT_NE(ps.out.find("Exited (255)"), std::string::npos) << ps.out;
+  // Its workload died by SIGKILL with its monitor: 137, as Docker says.
+  EXPECT_NE(ps.out.find("Exited (137)"), std::string::npos) << ps.out;
+  EXPECT_NE(hv({"inspect", "orphan"}).out.find("\"ExitCode\": 137"), std::string::npos);
   EXPECT_EQ(hv({"ps", "-q"}).out, "");  // not listed as running
   for (int k = 0; k < 50 && process_with_marker_exists(marker); ++k) usleep(20000);
   EXPECT_FALSE(process_with_marker_exists(marker)) << "the workload outlived its monitor";
   EXPECT_FALSE(fs::exists("/sys/fs/cgroup/pids/hvrun/" + id));
   EXPECT_EQ(hv({"rm", "orphan"}).code, 0);  // no -f needed: it is not running
+}
+
+// Starts `hvrun run ARGS` in the foreground (it is the monitor), waits until
+// its container runs, and kill -9s it. Returns the container's id.
+std::string start_and_kill_foreground_hvrun(const std::string& root, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{hvrun_bin(), "--root", root, "run"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = spawn(argv);
+  std::string id;
+  for (int k = 0; k < 500 && id.empty(); ++k) {
+    for (const auto& c : ids_on_disk(root)) {
+      std::ifstream f(root + "/containers/" + c + "/state.json");
+      auto j = nlohmann::json::parse(f, nullptr, false);
+      if (j.is_object() && j.value("status", "") == "running") id = c;
+    }
+    if (id.empty()) usleep(10000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return id;
+}
+
+TEST_F(ContainerCrash, RmContainerWhoseHvrunIsKilledIsRemovedByTheNextCommand) {
+  const std::string marker = "hvrun-rm-orphan-" + std::to_string(getpid());
+  std::string id = start_and_kill_foreground_hvrun(root(), {"--rm", "--name", "doomed", "busybox", "sh", "-c", "sleep 30; : " + marker});
+  ASSERT_FALSE(id.empty()) << "the container never ran";
+  ASSERT_TRUE(fs::exists(root() + "/containers/" + id)) << "nothing left to finish: the test proves nothing";
+  Result ps = hv({"ps", "-a"});
+  EXPECT_EQ(ps.code, 0) << ps.err;
+  EXPECT_EQ(ps.out.find("doomed"), std::string::npos) << ps.out;
+  EXPECT_FALSE(fs::exists(root() + "/containers/" + id)) << "ps did not finish the removal";
+  EXPECT_TRUE(ids_on_disk(root()).empty());
+  for (int k = 0; k < 50 && process_with_marker_exists(marker); ++k) usleep(20000);
+  EXPECT_FALSE(process_with_marker_exists(marker)) << "the workload outlived its monitor";
+  for (auto& ctrl : fs::directory_iterator("/sys/fs/cgroup")) EXPECT_FALSE(fs::exists(ctrl.path() / "hvrun" / id));
+  // The name is free again.
+  Result again = hv({"run", "--rm", "--name", "doomed", "busybox", "true"});
+  EXPECT_EQ(again.code, 0) << again.err;
+}
+
+TEST_F(ContainerCrash, RmContainerWhoseHvrunIsKilledIsRemovedByInspectAndGivesUpItsName) {
+  std::string id = start_and_kill_foreground_hvrun(root(), {"--rm", "--name", "gone", "busybox", "sleep", "30"});
+  ASSERT_FALSE(id.empty()) << "the container never ran";
+  Result i = hv({"inspect", id.substr(0, 12)});
+  EXPECT_EQ(i.code, 125);
+  EXPECT_NE(i.err.find("no such container"), std::string::npos) << i.err;
+  EXPECT_FALSE(fs::exists(root() + "/containers/" + id));
+  // Taking the name again finishes the removal by itself too.
+  std::string id2 = start_and_kill_foreground_hvrun(root(), {"--rm", "--name", "gone", "busybox", "sleep", "30"});
+  ASSERT_FALSE(id2.empty());
+  Result again = hv({"run", "--rm", "--name", "gone", "busybox", "true"});
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_FALSE(fs::exists(root() + "/containers/" + id2));
+}
+
+TEST_F(ContainerCrash, ContainerKilledWithItsForegroundHvrunReports137) {
+  std::string id = start_and_kill_foreground_hvrun(root(), {"--name", "killed", "busybox", "sleep", "30"});
+  ASSERT_FALSE(id.empty()) << "the container never ran";
+  Result ps = hv({"ps", "-a"});
+  EXPECT_NE(ps.out.find("Exited (137)"), std::string::npos) << ps.out;
+  EXPECT_EQ(ps.out.find("Exited (255)"), std::string::npos) << ps.out;
+  Result i = hv({"inspect", "killed"});
+  EXPECT_NE(i.out.find("\"ExitCode\": 137"), std::string::npos) << i.out;
 }
 
 }  // namespace

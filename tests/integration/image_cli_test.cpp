@@ -104,6 +104,43 @@ with tarfile.open(out, "w") as t:
     add("ok", b"fine")
     if case == "dotdot": add("../../escape")
     if case == "hardlink": add("h", type=tarfile.LNKTYPE, linkname="../../../etc/passwd")
+    if case == "symlink":
+        add("etc", type=tarfile.SYMTYPE, linkname="/host-etc")
+        add("etc/passwd", b"root::0:0::/:/bin/sh\n")
+    if case == "devices":
+        add("dev/mem", type=tarfile.CHRTYPE, devmajor=1, devminor=1)
+        add("dev/sda", type=tarfile.BLKTYPE, devmajor=8, devminor=0)
+        add("dev/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3)
+)PY";
+
+// A `docker save` tar (OUT.tar) of N layers, each a gzip of one file of
+// SIZE zero bytes (tiny compressed, SIZE unpacked) and, with "devices", two
+// device nodes.
+const char* kZeroLayers = R"PY(
+import tarfile, io, json, hashlib, gzip, os, sys
+out, n, size, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+sha = lambda b: hashlib.sha256(b).hexdigest()
+layers, diff_ids = [], []
+for i in range(n):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        ti = tarfile.TarInfo("zeros%d" % i); ti.size = size; t.addfile(ti, io.BytesIO(bytes(size)))
+        if extra == "devices":
+            for name, kind, mn in (("dev/c%d" % i, tarfile.CHRTYPE, 1), ("dev/b%d" % i, tarfile.BLKTYPE, 8)):
+                ti = tarfile.TarInfo(name); ti.type = kind; ti.devmajor = mn; t.addfile(ti)
+    raw = buf.getvalue()
+    diff_ids.append("sha256:" + sha(raw))
+    layers.append(gzip.compress(raw, mtime=0))
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                  "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+with tarfile.open(out + ".tar", "w") as t:
+    def put(name, data):
+        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+    paths = []
+    for i, l in enumerate(layers):
+        paths.append("%064x/layer.tar" % (i + 1)); put(paths[-1], l)
+    put(sha(cfg) + ".json", cfg)
+    put("manifest.json", json.dumps([{"Config": sha(cfg) + ".json", "RepoTags": ["zeros:1"], "Layers": paths}]).encode())
 )PY";
 
 void python(const char* script, const std::vector<std::string>& args) {
@@ -433,5 +470,107 @@ TEST_F(ImageCli, DockerManifestPathOutsideTheArchiveIsNotFollowed) {
   Result r = hv({"image", "import", t.path() + "/docker.tar"});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("etc/passwd: No such file or directory"), std::string::npos) << r.err;
+  EXPECT_EQ(snapshot(root()), before);
+}
+
+TEST_F(ImageCli, ImageWideSizeLimitRefusesSmallGzipsOfZerosOverSeveralLayers) {
+  TempDir t;
+  python(kZeroLayers, {t.path() + "/zeros", "3", std::to_string(512 << 10), "-"});
+  ASSERT_LT(fs::file_size(t.path() + "/zeros.tar"), 64u << 10) << "the input is small";
+  std::string before = snapshot(root());
+  // Each layer (512 KiB) is under both caps; the three together are not.
+  Result r = run({hvrun_bin(), "--root", root(), "image", "import", t.path() + "/zeros.tar"}, "", 60,
+                 {{"HVRUN_MAX_IMAGE_SIZE", "1M"}, {"HVRUN_MAX_LAYER_SIZE", "1M"}});
+  EXPECT_EQ(r.code, 125);
+  EXPECT_NE(r.err.find("image too large"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("limit of 1048576 bytes"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one-line error: " << r.err;
+  EXPECT_EQ(snapshot(root()), before);
+  Result ok = run({hvrun_bin(), "--root", root(), "image", "import", t.path() + "/zeros.tar"}, "", 60,
+                  {{"HVRUN_MAX_IMAGE_SIZE", "2M"}});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(inspect1(root(), "zeros:1")["RootFS"]["Layers"].size(), 3u);
+}
+
+TEST_F(ImageCli, ImportStopsBeforeTheDiskFillsInOneLineAndLeavesTheStoreAsItWas) {
+  HVRUN_REQUIRE_ROOT();
+  TempDir t;
+  python(kZeroLayers, {t.path() + "/zeros", "3", std::to_string(20 << 20), "-"});
+  // The store on a 48 MiB tmpfs of its own (a private mount namespace); the
+  // image would unpack to 60 MiB; imports keep 16 MiB free.
+  Result r = run({"unshare", "-m", "--propagation", "private", "sh", "-c", R"SH(
+set -e
+d=$1; hv=$2; rootfs=$3; img=$4
+mkdir "$d/m"
+mount -t tmpfs -o size=48m hvrun-test "$d/m"
+"$hv" --root "$d/m/store" image import "$rootfs" --name busybox:latest >/dev/null
+before="$("$hv" --root "$d/m/store" images -q) $(ls "$d/m/store/layers" | tr '\n' ' ')"
+set +e
+"$hv" --root "$d/m/store" image import "$img" 2>"$d/err"; echo "rc=$?"
+cat "$d/err" >&2
+after="$("$hv" --root "$d/m/store" images -q) $(ls "$d/m/store/layers" | tr '\n' ' ')"
+[ "$before" = "$after" ] && echo store-unchanged
+echo "tmp=$(ls "$d/m/store/tmp" | wc -l)"
+echo "free_mib=$(( $(stat -f -c '%a*%S' "$d/m" ) / 1048576 ))"
+umount "$d/m")SH",
+                  "sh", t.path(), hvrun_bin(), busybox_rootfs(), t.path() + "/zeros.tar"},
+                 "", 120, {{"HVRUN_MIN_FREE_SPACE", "16M"}});
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("rc=125\n"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("not enough free space to unpack"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("HVRUN_MIN_FREE_SPACE"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one-line error: " << r.err;
+  EXPECT_NE(r.out.find("store-unchanged\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tmp=0\n"), std::string::npos) << "a partial image was left: " << r.out;
+  size_t at = r.out.find("free_mib=");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_GE(std::stoi(r.out.substr(at + 9)), 40) << "the staging area was not given back: " << r.out;
+}
+
+TEST_F(ImageCli, DroppedDeviceNodesGetOneWarningLinePerImportWithTheCount) {
+  TempDir t;
+  python(kZeroLayers, {t.path() + "/devs", "3", "10", "devices"});
+  Result r = hv({"image", "import", t.path() + "/devs.tar"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "hvrun: warning: 6 device nodes in " + t.path() +
+                       "/devs.tar left out of the image (containers get /dev from a tmpfs)\n");
+  EXPECT_EQ(trim(r.out).rfind("sha256:", 0), 0u) << r.out;
+  std::string tar = t.path() + "/dev.tar";
+  python(kHostileTar, {tar, "devices"});
+  Result one = hv({"image", "import", tar});
+  ASSERT_EQ(one.code, 0) << one.err;
+  EXPECT_NE(one.err.find("warning: 3 device nodes"), std::string::npos) << one.err;
+  EXPECT_EQ(std::count(one.err.begin(), one.err.end(), '\n'), 1) << one.err;
+  Result none = hv({"image", "import", busybox_rootfs(), "--name", "again"});
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(none.err, "") << "no device nodes, no warning";
+}
+
+TEST_F(ImageCli, DroppedDeviceNodesOfADirectoryImportAreCounted) {
+  HVRUN_REQUIRE_ROOT();
+  TempDir t;
+  std::string dir = t.path() + "/fs";
+  fs::create_directories(dir + "/dev");
+  ASSERT_EQ(run({"mknod", dir + "/dev/null", "c", "1", "3"}).code, 0);
+  ASSERT_EQ(run({"mknod", dir + "/dev/loop9", "b", "7", "9"}).code, 0);
+  std::ofstream(dir + "/file") << "x";
+  Result r = hv({"image", "import", dir, "--name", "withdevs"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: 2 device nodes in " + dir), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(ImageCli, WriteThroughASymlinkIsRefusedNamingTheSymlinkAndWhy) {
+  TempDir t;
+  std::string tar = t.path() + "/symlink.tar";
+  python(kHostileTar, {tar, "symlink"});
+  std::string before = snapshot(root());
+  Result r = hv({"image", "import", tar, "--name", "through"});
+  EXPECT_EQ(r.code, 125);
+  EXPECT_NE(r.err.find("refusing to write 'etc/passwd' through the symbolic link 'etc' -> '/host-etc'"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("does not lead to a directory inside the layer"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("No such file or directory"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(snapshot(root()), before);
 }

@@ -7,12 +7,15 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -118,7 +121,6 @@ TEST(ContainerSeccomp, DefaultProfileBlocksDangerousSyscallsWithEperm) {
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_keyctl, 0, 0, 0, 0, 0)); }), EPERM);
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_add_key, 0, 0, 0, 0, 0)); }), EPERM);
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::unshare(CLONE_NEWUTS)); }), EPERM);
-  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_ptrace, 0, 0, 0, 0)); }), EPERM);
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_bpf, 0, 0, 0)); }), EPERM);
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_mount, "x", "/y", "tmpfs", 0, 0)); }), EPERM);
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_umount2, "/", 0)); }), EPERM);
@@ -165,6 +167,61 @@ TEST(ContainerSeccomp, CapSysAdminUnlocksUnshareAndClone3) {
   if (::geteuid() != 0) GTEST_SKIP() << "unshare(CLONE_NEWUTS) needs root";
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::unshare(CLONE_NEWUTS)); }), 0);
   EXPECT_NE(run_filtered(prog, [] { return errno_of(::syscall(SYS_clone3, nullptr, 0)); }), ENOSYS);
+}
+
+bool kernel_at_least_4_8() {
+  utsname u{};
+  ::uname(&u);
+  int a = 0, b = 0;
+  std::sscanf(u.release, "%d.%d", &a, &b);
+  return std::pair{a, b} >= std::pair{4, 8};
+}
+
+// PTRACE_TRACEME: harmless, and refused only by a filter.
+long ptrace_traceme() { return ::syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0); }
+
+TEST(ContainerSeccomp, DefaultProfileAllowsPtraceWithoutCapSysPtraceOnKernelsFrom4_8AsDockerDoes) {
+  auto prog = compile_seccomp("default", default_capabilities());
+  int want = kernel_at_least_4_8() ? 0 : EPERM;
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(ptrace_traceme()); }), want);
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_process_vm_readv, ::getpid(), nullptr, 0, nullptr, 0, 0)); }), want);
+  // Still behind CAP_SYS_PTRACE, as in moby's profile.
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_kcmp, ::getpid(), ::getpid(), 0, 0, 0)); }), EPERM);
+}
+
+TEST(ContainerSeccomp, StrictProfileAllowsPtraceOnlyWithCapSysPtrace) {
+  auto strict = compile_seccomp("strict", default_capabilities());
+  EXPECT_EQ(run_filtered(strict, [] { return errno_of(ptrace_traceme()); }), EPERM);
+  EXPECT_EQ(run_filtered(strict, [] { return errno_of(::syscall(SYS_process_vm_readv, ::getpid(), nullptr, 0, nullptr, 0, 0)); }), EPERM);
+  auto traced = compile_seccomp("strict", default_capabilities() | (1ull << 19));
+  EXPECT_EQ(run_filtered(traced, [] { return errno_of(ptrace_traceme()); }), 0);
+  // Otherwise the same as the default profile.
+  EXPECT_EQ(run_filtered(strict, [] { return errno_of(::syscall(SYS_keyctl, 0, 0, 0, 0, 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(strict, [] { return ::getpid() > 0 ? 0 : 1; }), 0);
+}
+
+TEST(ContainerSeccomp, MountGuardRefusesEveryMountSyscallEvenToRootWithCapSysAdmin) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (CAP_SYS_ADMIN) to show the guard, not the capability check, refuses";
+  auto guard = compile_seccomp(mount_guard_profile(), 0);
+  ASSERT_FALSE(guard.empty());
+  // Without the guard, root gets ENOENT/EBADF/a file descriptor from these
+  // (none of them changes anything); with it, EPERM.
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_umount2, "/no-such-dir-hvrun", 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_mount, "none", "/no-such-dir-hvrun", "tmpfs", 0, nullptr)); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_pivot_root, "/no-such-dir-hvrun", "/no-such-dir-hvrun")); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_fsopen, "tmpfs", 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_fspick, AT_FDCWD, "/", 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_open_tree, AT_FDCWD, "/", 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_fsconfig, -1, 0, nullptr, nullptr, 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_fsmount, -1, 0, 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_move_mount, -1, "", -1, "", 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::syscall(SYS_mount_setattr, -1, "", 0, nullptr, 0)); }), EPERM);
+  // Everything else passes, namespaces included.
+  EXPECT_EQ(run_filtered(guard, [] { return errno_of(::unshare(CLONE_NEWUTS)); }), 0);
+  EXPECT_EQ(run_filtered(guard, [] { return ::getpid() > 0 ? 0 : 1; }), 0);
+  // The same calls unfiltered: the guard is what refused them.
+  EXPECT_EQ(run_filtered(SeccompProgram{}, [] { return errno_of(::syscall(SYS_umount2, "/no-such-dir-hvrun", 0)); }), ENOENT);
+  EXPECT_EQ(run_filtered(SeccompProgram{}, [] { return errno_of(::syscall(SYS_fsmount, -1, 0, 0)); }), EBADF);
 }
 
 TEST(ContainerSeccomp, UnconfinedIsNoFilter) { EXPECT_TRUE(compile_seccomp("unconfined", 0).empty()); }

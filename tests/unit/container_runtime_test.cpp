@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "container/capabilities.hpp"
 #include "container/cgroups.hpp"
 #include "container_test_util.hpp"
 #include "util/error.hpp"
@@ -234,11 +235,42 @@ TEST(ContainerRuntime, CapAddAndDropChangeTheEffectiveSet) {
   EXPECT_THROW(run_to_end(u), Error);
 }
 
-TEST(ContainerRuntime, NonRootUserHasNoCapabilitiesAndNoNewPrivs) {
+TEST(ContainerRuntime, NonRootUserHasNoCapabilitiesAndNoNewPrivsOnlyWhenAsked) {
   HVRUN_REQUIRE_ROOT();
   auto s = sh("grep -E '^(CapEff|NoNewPrivs)' /proc/self/status");
   s.user = "1000";
+  // Docker's default: no_new_privs off, so set-user-ID programs work.
+  EXPECT_EQ(sh_out(s), "CapEff:\t0000000000000000\nNoNewPrivs:\t0\n");
+  s.no_new_privileges = true;
   EXPECT_EQ(sh_out(s), "CapEff:\t0000000000000000\nNoNewPrivs:\t1\n");
+}
+
+TEST(ContainerRuntime, FiltersAreInForceWithAndWithoutNoNewPrivs) {
+  HVRUN_REQUIRE_ROOT();
+  // Without no_new_privs the filters are loaded before the capabilities are
+  // dropped (it needs CAP_SYS_ADMIN then): both still apply to the workload.
+  for (bool nnp : {false, true}) {
+    auto s = sh("grep -E '^Seccomp(_filters)?:' /proc/self/status; unshare -U true 2>/dev/null; echo unshare=$?");
+    s.user = "1000";
+    s.no_new_privileges = nnp;
+    std::string out = sh_out(s);
+    EXPECT_NE(out.find("Seccomp:\t2\n"), std::string::npos) << nnp << ": " << out;
+    EXPECT_NE(out.find("Seccomp_filters:\t2\n"), std::string::npos) << "the mount guard and the profile: " << out;
+    EXPECT_NE(out.find("unshare=1"), std::string::npos) << nnp << ": " << out;
+  }
+}
+
+TEST(ContainerRuntime, PrivilegedHasEveryCapabilityNoFilterNoMasksAndAWritableSys) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("grep -E '^(CapEff|Seccomp):' /proc/self/status; grep -cE ' /proc/(timer_list|sys) ' /proc/self/mounts;"
+              "grep ' /sys ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1");
+  s.privileged = true;
+  s.cap_drop = {"ALL"};  // ignored, as by Docker's --privileged
+  char want[64];
+  std::snprintf(want, sizeof want, "CapEff:\t%016llx\n", static_cast<unsigned long long>(all_capabilities()));
+  EXPECT_EQ(sh_out(s), std::string(want) + "Seccomp:\t0\n0\nrw\n");
+  auto d = sh("grep -cE ' /proc/(timer_list|sys) ' /proc/self/mounts; grep ' /sys ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1");
+  EXPECT_EQ(sh_out(d), "2\nro\n");  // not privileged: masked, read-only
 }
 
 TEST(ContainerRuntime, DefaultSeccompBlocksUnshareAndKeyctlUnconfinedAllowsUnshare) {
@@ -248,11 +280,12 @@ TEST(ContainerRuntime, DefaultSeccompBlocksUnshareAndKeyctlUnconfinedAllowsUnsha
   EXPECT_NE(out.find("Operation not permitted"), std::string::npos) << out;
   EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
   EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
-  auto u = sh("unshare -U true; echo rc=$?; grep Seccomp: /proc/self/status");
+  auto u = sh("unshare -U true; echo rc=$?; grep Seccomp_filters: /proc/self/status");
   u.seccomp = "unconfined";
   out = sh_out(u);
   EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
-  EXPECT_NE(out.find("Seccomp:\t0"), std::string::npos) << out;
+  // No profile; the mount guard alone stays (only --privileged lifts it).
+  EXPECT_NE(out.find("Seccomp_filters:\t1"), std::string::npos) << out;
 }
 
 TEST(ContainerRuntime, MalformedSeccompProfileIsAClearError) {

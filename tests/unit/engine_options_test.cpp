@@ -101,6 +101,55 @@ TEST(EngineOptions, SecurityOptReadsSeccompProfileContent) {
   EXPECT_THROW(apply_security_opt("apparmor=foo", s), hvrun::Error);
 }
 
+TEST(EngineOptions, NoNewPrivilegesIsOffByDefaultAndTakesDockersForms) {
+  hvrun::container::RunSpec s;
+  EXPECT_FALSE(s.no_new_privileges);
+  for (const char* on : {"no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"}) {
+    hvrun::container::RunSpec t;
+    apply_security_opt(on, t);
+    EXPECT_TRUE(t.no_new_privileges) << on;
+    for (const char* off : {"no-new-privileges=false", "no-new-privileges:false"}) {
+      apply_security_opt(off, t);
+      EXPECT_FALSE(t.no_new_privileges) << off;
+    }
+  }
+  for (const char* bad : {"no-new-privileges=yes", "no-new-privileges=", "no-new-privilegesx"}) {
+    try {
+      apply_security_opt(bad, s);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const hvrun::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("invalid --security-opt"), std::string::npos) << e.what();
+    }
+  }
+  apply_security_opt("seccomp=strict", s);
+  EXPECT_EQ(s.seccomp, "strict");
+}
+
+TEST(EngineOptions, HostnameIsCheckedAsDockerDoesRfc1123) {
+  for (const std::string& good : std::vector<std::string>{"", "box", "box-1", "a.b.c", "Web01.example.com", "0", std::string(63, 'a'),
+                                 std::string(31, 'a') + "." + std::string(32, 'b')}) {
+    EXPECT_NO_THROW(validate_hostname(good)) << good;
+  }
+  for (const std::string& bad : std::vector<std::string>{"a/b", "a b", "-lead", "trail-", "a.-b", "a..b", ".", ".lead", "trail.", "under_score",
+                                "caf\xc3\xa9", "x:1", std::string(64, 'a'), std::string(40, 'a') + "." + std::string(30, 'b')}) {
+    try {
+      validate_hostname(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const hvrun::Error& e) {
+      std::string m = e.what();
+      EXPECT_EQ(m.rfind("invalid hostname \"" + bad + "\": ", 0), 0u) << m;
+      EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    }
+  }
+  hvrun::image::ImageConfig img;
+  RunOptions o;
+  o.command = {"sh"};
+  o.hostname = "bad/host";
+  EXPECT_THROW(build_spec(o, img, fake_env({})), hvrun::Error);
+  o.hostname = "good-host.local";
+  EXPECT_EQ(build_spec(o, img, fake_env({})).hostname, "good-host.local");
+}
+
 TEST(EngineOptions, BuildSpecMergesImageConfig) {
   hvrun::image::ImageConfig img;
   img.entrypoint = {"/bin/ep"};

@@ -25,6 +25,17 @@ class EngineRecords : public ::testing::Test {
     c.spec.args = {"true"};
     return c;
   }
+  // Creates the record as its monitor, marks it running (refresh keeps it
+  // so while the monitor lives), then "dies": the record's lock goes, and
+  // its workload with it (SIGKILL).
+  void run_then_lose_the_monitor(Records& rec, ContainerConfig& c) {
+    auto l = rec.create(c);
+    State st;
+    st.status = "running";
+    st.pid = 999999;
+    rec.save_state(c.id, st);
+    EXPECT_EQ(rec.refresh(c.id).status, "running");
+  }
   std::string root_;
 };
 }  // namespace
@@ -88,21 +99,51 @@ TEST_F(EngineRecords, NameIsFreeAgainAfterRemove) {
   EXPECT_EQ(rec.resolve("reuse"), b.id);
 }
 
-TEST_F(EngineRecords, RefreshMarksRunningAsExitedWhenMonitorIsGone) {
+TEST_F(EngineRecords, RefreshMarksRunningAsKilledBySigkill137WhenMonitorIsGone) {
   Records rec(root_);
   auto a = cfg("ghost");
-  {
-    auto l = rec.create(a);
-    State st;
-    st.status = "running";
-    st.pid = 999999;
-    rec.save_state(a.id, st);
-    EXPECT_EQ(rec.refresh(a.id).status, "running");  // monitor (us) alive
-  }  // the monitor "dies": its lock goes
+  run_then_lose_the_monitor(rec, a);
+  State st = rec.refresh(a.id);
+  EXPECT_EQ(st.status, "exited");
+  EXPECT_EQ(st.exit_code, 137);
+  EXPECT_EQ(rec.load_state(a.id).status, "exited");
+  EXPECT_EQ(rec.load_state(a.id).exit_code, 137);
+}
+
+TEST_F(EngineRecords, RefreshGives255WhenTheMonitorDiedBeforeTheContainerStarted) {
+  Records rec(root_);
+  auto a = cfg("never");
+  { auto l = rec.create(a); }  // state "created", monitor gone
   State st = rec.refresh(a.id);
   EXPECT_EQ(st.status, "exited");
   EXPECT_EQ(st.exit_code, 255);
-  EXPECT_EQ(rec.load_state(a.id).status, "exited");
+}
+
+TEST_F(EngineRecords, RefreshFinishesTheRemovalOfAnRmRecordWhoseMonitorIsGone) {
+  Records rec(root_);
+  auto a = cfg("doomed");
+  a.auto_remove = true;
+  run_then_lose_the_monitor(rec, a);
+  try {
+    rec.refresh(a.id);
+    ADD_FAILURE() << "refresh of a removed --rm record returned";
+  } catch (const hvrun::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no such container"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(hvrun::path_exists(rec.dir(a.id)));
+  EXPECT_TRUE(rec.ids().empty());
+  EXPECT_THROW(rec.resolve("doomed"), hvrun::Error);  // its name went with it
+}
+
+TEST_F(EngineRecords, ANewContainerTakesTheNameOfADeadRmContainer) {
+  Records rec(root_);
+  auto a = cfg("again");
+  a.auto_remove = true;
+  { auto l = rec.create(a); }  // its monitor died without removing it
+  auto b = cfg("again");
+  auto l = rec.create(b);  // no "already in use"
+  EXPECT_EQ(rec.resolve("again"), b.id);
+  EXPECT_FALSE(hvrun::path_exists(rec.dir(a.id)));
 }
 
 TEST_F(EngineRecords, GarbageFromAKilledCreatorIsCollected) {

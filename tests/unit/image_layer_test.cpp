@@ -1,6 +1,7 @@
 // Safe layer extraction: hostile archives stay inside the layer or fail clearly.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
@@ -82,6 +83,34 @@ TEST(ImageLayer, WriteThroughPlantedAbsoluteSymlinkNeverLeavesTheLayer) {
   EXPECT_TRUE(s.outside_untouched());
 }
 
+TEST(ImageLayer, WriteThroughASymlinkLeavingTheLayerIsRefusedNamingTheSymlinkAndWhy) {
+  LayerSandbox s;
+  std::string err = error_of([&] {
+    s.extract_entries({{.name = "etc", .type = AE_IFDIR, .perm = 0755},
+                       {.name = "etc/conf", .type = AE_IFLNK, .perm = 0777, .link = s.outside},
+                       {.name = "etc/conf/sub/pwned", .data = "x"}});
+  });
+  EXPECT_NE(err.find("refusing to write 'etc/conf/sub/pwned' through the symbolic link 'etc/conf' -> '" + s.outside + "'"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("does not lead to a directory inside the layer"), std::string::npos) << err;
+  EXPECT_EQ(err.find("No such file or directory"), std::string::npos) << err;
+  EXPECT_TRUE(s.outside_untouched());
+  // A symlink to a regular file is named too.
+  LayerSandbox f;
+  err = error_of([&] {
+    f.extract_entries({{.name = "file", .data = "x"},
+                       {.name = "lnk", .type = AE_IFLNK, .perm = 0777, .link = "file"},
+                       {.name = "lnk/inner", .data = "y"}});
+  });
+  EXPECT_NE(err.find("through the symbolic link 'lnk' -> 'file'"), std::string::npos) << err;
+  // A symlink to a directory inside the layer is followed, inside the layer.
+  LayerSandbox d;
+  d.extract_entries({{.name = "usr/lib", .type = AE_IFDIR, .perm = 0755},
+                     {.name = "lib", .type = AE_IFLNK, .perm = 0777, .link = "usr/lib"},
+                     {.name = "lib/libx.so", .data = "elf"}});
+  EXPECT_EQ(read_file(d.layer + "/usr/lib/libx.so"), "elf");
+}
+
 TEST(ImageLayer, WriteThroughPlantedDotDotSymlinkIsClampedToLayerRoot) {
   LayerSandbox s;
   s.extract_entries({{.name = "up", .type = AE_IFLNK, .perm = 0777, .link = "../../../../.."},
@@ -138,11 +167,12 @@ TEST(ImageLayer, HardlinkInsideTheLayerSharesTheInode) {
   EXPECT_EQ(a.st_ino, b.st_ino);
 }
 
-TEST(ImageLayer, DeviceNodesAreSkippedButZeroZeroWhiteoutIsKept) {
+TEST(ImageLayer, DeviceNodesAreSkippedAndCountedButZeroZeroWhiteoutIsKept) {
   LayerSandbox s;
-  s.extract_entries({{.name = "dev/mem", .type = AE_IFCHR, .perm = 0666, .rdev = makedev(1, 1)},
-                     {.name = "dev/sda", .type = AE_IFBLK, .perm = 0666, .rdev = makedev(8, 0)},
-                     {.name = "wh", .type = AE_IFCHR, .perm = 0, .rdev = makedev(0, 0)}});
+  ExtractResult r = s.extract_entries({{.name = "dev/mem", .type = AE_IFCHR, .perm = 0666, .rdev = makedev(1, 1)},
+                                       {.name = "dev/sda", .type = AE_IFBLK, .perm = 0666, .rdev = makedev(8, 0)},
+                                       {.name = "wh", .type = AE_IFCHR, .perm = 0, .rdev = makedev(0, 0)}});
+  EXPECT_EQ(r.dropped_devices, 2u);  // the whiteout is not a dropped device
   EXPECT_FALSE(exists(s.layer + "/dev/mem"));
   EXPECT_FALSE(exists(s.layer + "/dev/sda"));
   struct stat st;
@@ -215,6 +245,35 @@ TEST(ImageLayer, LayerOverTheSizeCapFailsClearly) {
   small.max_size = 1000;
   err = error_of([&] { s.extract_entries({{.name = "a", .data = std::string(600, 'a')}, {.name = "b", .data = std::string(600, 'b')}}, small); });
   EXPECT_NE(err.find("layer too large"), std::string::npos) << err;
+}
+
+TEST(ImageLayer, ImageWideCapCountsTheLayersUnpackedBefore) {
+  LayerSandbox s;
+  ExtractOptions opt;
+  opt.max_image_size = 1000;
+  opt.image_size_before = 500;
+  std::string err = error_of([&] { s.extract_entries({{.name = "a", .data = std::string(300, 'a')}, {.name = "b", .data = std::string(300, 'b')}}, opt); });
+  EXPECT_NE(err.find("image too large"), std::string::npos) << err;
+  EXPECT_NE(err.find("limit of 1000 bytes"), std::string::npos) << err;
+  EXPECT_NE(err.find("HVRUN_MAX_IMAGE_SIZE"), std::string::npos) << err;
+  LayerSandbox t;
+  opt.image_size_before = 300;  // 300 + 600 fits
+  EXPECT_EQ(t.extract_entries({{.name = "a", .data = std::string(300, 'a')}, {.name = "b", .data = std::string(300, 'b')}}, opt).size, 600u);
+}
+
+TEST(ImageLayer, UnpackingStopsBeforeTheFileSystemWouldKeepLessThanTheReserve) {
+  LayerSandbox s;
+  struct statvfs fs {};
+  ASSERT_EQ(::statvfs(s.layer.c_str(), &fs), 0);
+  ExtractOptions opt;
+  opt.min_free_space = uint64_t(fs.f_blocks) * fs.f_frsize + 1;  // more than the whole file system
+  std::string err = error_of([&] { s.extract_entries({{.name = "big", .data = std::string(100000, 'z')}}, opt); });
+  EXPECT_NE(err.find("not enough free space to unpack"), std::string::npos) << err;
+  EXPECT_NE(err.find("HVRUN_MIN_FREE_SPACE"), std::string::npos) << err;
+  EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  EXPECT_FALSE(exists(s.layer + "/big"));  // refused before anything was written
+  opt.min_free_space = 1;
+  EXPECT_EQ(s.extract_entries({{.name = "big", .data = std::string(100000, 'z')}}, opt).size, 100000u);
 }
 
 TEST(ImageLayer, TruncatedGzipFailsClearly) {
