@@ -58,6 +58,10 @@ if [ -x "$BUILD/compare/hvrun-suite" ]; then  # hvrun compare's micro-workloads
   install -s -m 0755 "$BUILD/compare/hvrun-suite" /usr/local/lib/hvrun/hvrun-suite
 fi
 
+# Bash completion, generated from the CLI definition of the hvrun just built.
+install -d /usr/share/bash-completion/completions
+/usr/local/bin/hvrun completion bash > /usr/share/bash-completion/completions/hvrun
+
 if [ -x scripts/build-kernel.sh ]; then
   scripts/build-kernel.sh
 fi

@@ -47,7 +47,7 @@ std::string complete(const std::string& words) {
   Result r = run({"bash", "-c",
                   "source <(\"$0\" completion bash) || exit 9; COMP_WORDS=($1); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));"
                   " [[ $1 == *' ' ]] && { COMP_WORDS+=(''); COMP_CWORD=$((COMP_CWORD + 1)); }; _hvrun;"
-                  " printf '%s\\n' \"${COMPREPLY[@]}\"",
+                  " [ ${#COMPREPLY[@]} -eq 0 ] || printf '%s\\n' \"${COMPREPLY[@]}\"",
                   hvrun_bin(), words});
   EXPECT_EQ(r.code, 0) << r.err;
   return r.out;
