@@ -51,11 +51,16 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
 
 }  // namespace
 
-std::vector<std::string> build_env(const std::vector<std::string>& env) {
+std::vector<std::string> build_env(const std::vector<std::string>& env, const std::string& home) {
   std::vector<std::string> out = env;
-  bool has_path = false;
-  for (auto& e : env) has_path = has_path || e.rfind("PATH=", 0) == 0;
+  bool has_path = false, has_home = false;
+  for (auto& e : env) {
+    has_path = has_path || e.rfind("PATH=", 0) == 0;
+    has_home = has_home || e.rfind("HOME=", 0) == 0;
+  }
   if (!has_path) out.push_back(std::string("PATH=") + kDefaultPath);
+  // As Docker: the user's home from the container's /etc/passwd, else "/".
+  if (!has_home) out.push_back("HOME=" + (home.empty() ? std::string("/") : home));
   return out;
 }
 
@@ -87,7 +92,7 @@ void setup_stdio(const Stdio& stdio) {
 void finish_and_exec(const ProcessSetup& p, int report_fd) {
   if (p.args.empty()) throw Error("no command given");
   ResolvedUser u = resolve_user_in_root(p.user);
-  std::vector<std::string> env = build_env(p.env);
+  std::vector<std::string> env = build_env(p.env, u.home);
 
   {
     UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));

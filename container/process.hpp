@@ -36,8 +36,9 @@ void apply_security(const RunSpec& spec, ProcessSetup& p);
 
 inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-// spec env with PATH added when absent.
-std::vector<std::string> build_env(const std::vector<std::string>& env);
+// spec env with PATH added when absent, and HOME (the user's home from the
+// container's /etc/passwd, "/" without one) as Docker does.
+std::vector<std::string> build_env(const std::vector<std::string>& env, const std::string& home = "/");
 
 // Points fds 0,1,2 at the caller's stdio (-1: /dev/null, opened now, so
 // call it before pivot_root / setns).

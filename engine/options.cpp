@@ -1,7 +1,12 @@
 #include "engine/options.hpp"
 
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -51,16 +56,29 @@ int64_t parse_memory(const std::string& value) {
   if (!num) throw bad("expected a size like 64m or 1g");
   double bytes = *num * mult;
   if (bytes < 1) throw bad("must be positive");
+  // Docker's floor: below it a container dies at once as OOM, with no word.
+  if (bytes < kMinMemoryBytes) throw bad("the minimum memory limit allowed is 6MB");
   if (bytes > 9.0e18) throw bad("too large");
   return static_cast<int64_t>(bytes);
 }
 
-double parse_cpus(const std::string& value) {
+double parse_cpus(const std::string& value, unsigned host_cpus) {
   auto num = parse_double(value);
   if (!num) throw Error("invalid value \"" + value + "\" for --cpus: expected a number like 0.5 or 2");
-  if (*num <= 0) throw Error("invalid value \"" + value + "\" for --cpus: must be greater than 0");
-  if (*num > 4096) throw Error("invalid value \"" + value + "\" for --cpus: too large");
+  if (*num < 0.01 || *num > host_cpus) {
+    char range[96];
+    std::snprintf(range, sizeof range, "the range of CPUs is from 0.01 to %u.0000 (the CPUs available)", host_cpus);
+    throw Error("invalid value \"" + value + "\" for --cpus: " + range);
+  }
   return *num;
+}
+
+unsigned available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<unsigned>(n) : 1;
 }
 
 int64_t parse_pids_limit(const std::string& value) {
@@ -243,6 +261,9 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   for (const auto& e : base) has_path |= key_of(e) == "PATH";
   if (!has_path) base.insert(base.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   s.env = merge_env(base, user_env);
+  // As Docker: -t sets TERM=xterm unless the image or -e says otherwise.
+  if (o.tty && std::none_of(s.env.begin(), s.env.end(), [](const std::string& e) { return key_of(e) == "TERM"; }))
+    s.env.push_back("TERM=xterm");
 
   s.cwd = o.workdir ? *o.workdir : (img.working_dir.empty() ? "/" : img.working_dir);
   if (s.cwd.empty() || s.cwd[0] != '/') throw Error("invalid working directory \"" + s.cwd + "\": must be absolute");
@@ -256,7 +277,7 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   s.volatile_rootfs = o.auto_remove;
   s.interactive = o.interactive;
   if (!o.memory.empty()) s.memory_bytes = parse_memory(o.memory);
-  if (!o.cpus.empty()) s.cpus = parse_cpus(o.cpus);
+  if (!o.cpus.empty()) s.cpus = parse_cpus(o.cpus, available_cpus());
   if (!o.pids_limit.empty()) s.pids_limit = parse_pids_limit(o.pids_limit);
   s.cap_add = o.cap_add;
   s.cap_drop = o.cap_drop;

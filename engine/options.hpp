@@ -13,10 +13,16 @@
 
 namespace hvrun::engine {
 
-// "64m", "1g", "1.5g", "512k", "1048576", "100b" -> bytes. Throws on junk or <= 0.
+// Docker's minimum --memory: 6 MiB.
+inline constexpr int64_t kMinMemoryBytes = 6ll << 20;
+// "64m", "1g", "1.5g", "512k", "6291456", "100b" -> bytes. Throws on junk or
+// below kMinMemoryBytes.
 int64_t parse_memory(const std::string& value);
-// "0.5", "2" -> cpus. Throws on junk, <= 0, inf/nan.
-double parse_cpus(const std::string& value);
+// "0.5", "2" -> cpus. Throws on junk, inf/nan, or outside 0.01..host_cpus
+// (Docker's range).
+double parse_cpus(const std::string& value, unsigned host_cpus);
+// The CPUs this process may run on (its affinity mask).
+unsigned available_cpus();
 // "100" -> 100; "-1" and "0" -> 0 (unlimited, as Docker). Throws on junk.
 int64_t parse_pids_limit(const std::string& value);
 

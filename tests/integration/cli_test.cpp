@@ -85,5 +85,32 @@ TEST_F(CliRun, RunItWithStdinFromAPipeRefusesAtOnceLikeDocker) {
   EXPECT_EQ(i.out, "piped\n");
 }
 
+TEST_F(CliRun, TermIsXtermWithTAndHomeIsTheUsersAsInDocker) {
+  HVRUN_REQUIRE_ROOT();
+  Result t = hv({"run", "-t", "--rm", "--net", "none", "busybox", "sh", "-c", "echo T=$TERM H=$HOME"}, "", 30);
+  EXPECT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("T=xterm H=/root"), std::string::npos) << t.out;
+  Result n = hv({"run", "--rm", "--net", "none", "-u", "nobody", "-e", "TERM=dumb", "busybox", "sh", "-c",
+                 "echo T=$TERM H=$HOME"},
+                "", 30);
+  EXPECT_EQ(n.code, 0) << n.err;
+  EXPECT_EQ(n.out, "T=dumb H=/\n");  // nobody's home in the harness image is /
+  Result e = hv({"run", "-t", "--rm", "--net", "none", "-e", "TERM=vt100", "-e", "HOME=/h", "busybox", "sh", "-c",
+                 "echo T=$TERM H=$HOME"},
+                "", 30);
+  EXPECT_NE(e.out.find("T=vt100 H=/h"), std::string::npos) << e.out;
+}
+
+TEST_F(CliRun, LimitsOutsideDockersRangesAreRefusedInOneLineBeforeAnythingIsMade) {
+  HVRUN_REQUIRE_ROOT();
+  Result m = hv({"run", "--rm", "--memory", "64", "busybox", "true"});
+  EXPECT_EQ(m.code, 125);
+  EXPECT_NE(m.err.find("the minimum memory limit allowed is 6MB"), std::string::npos) << m.err;
+  Result c = hv({"run", "--rm", "--cpus", "999", "busybox", "true"});
+  EXPECT_EQ(c.code, 125);
+  EXPECT_NE(c.err.find("the range of CPUs is from 0.01 to"), std::string::npos) << c.err;
+  EXPECT_EQ(trim(hv({"ps", "-aq"}).out), "");
+}
+
 }  // namespace
 }  // namespace hvrun::test

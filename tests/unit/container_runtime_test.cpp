@@ -180,14 +180,25 @@ TEST(ContainerRuntime, NonExecutableCommandThrowsExitError126) {
   }
 }
 
-TEST(ContainerRuntime, EnvIsExactlyTheSpecPlusDefaultPath) {
+TEST(ContainerRuntime, EnvIsExactlyTheSpecPlusDefaultPathAndTheUsersHome) {
   HVRUN_REQUIRE_ROOT();
   auto s = base_spec({"/bin/env"});
   s.env = {"FOO=bar", "HELLO=world"};
-  EXPECT_EQ(sh_out(s), "FOO=bar\nHELLO=world\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+  EXPECT_EQ(sh_out(s),
+            "FOO=bar\nHELLO=world\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOME=/root\n");
   auto t = base_spec({"/bin/env"});
-  t.env = {"PATH=/bin"};
-  EXPECT_EQ(sh_out(t), "PATH=/bin\n");
+  t.env = {"PATH=/bin", "HOME=/mine"};
+  EXPECT_EQ(sh_out(t), "PATH=/bin\nHOME=/mine\n");
+}
+
+TEST(ContainerRuntime, HomeComesFromTheContainersPasswdOrIsSlashAsDocker) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("echo $HOME");
+  s.user = "nobody";
+  EXPECT_EQ(sh_out(s), "/nonexistent\n");
+  auto t = sh("echo $HOME");
+  t.user = "4242";  // no passwd entry
+  EXPECT_EQ(sh_out(t), "/\n");
 }
 
 TEST(ContainerRuntime, CwdIsAppliedAndCreatedWhenMissing) {

@@ -21,10 +21,21 @@ TEST(EngineOptions, MemoryAcceptsDockerUnits) {
   EXPECT_EQ(parse_memory("64m"), 64ll << 20);
   EXPECT_EQ(parse_memory("1g"), 1ll << 30);
   EXPECT_EQ(parse_memory("1G"), 1ll << 30);
-  EXPECT_EQ(parse_memory("512k"), 512ll << 10);
-  EXPECT_EQ(parse_memory("512kb"), 512ll << 10);
+  EXPECT_EQ(parse_memory("6144k"), 6ll << 20);
+  EXPECT_EQ(parse_memory("6144kb"), 6ll << 20);
   EXPECT_EQ(parse_memory("1.5g"), 3ll << 29);
-  EXPECT_EQ(parse_memory("4096"), 4096);
+  EXPECT_EQ(parse_memory("6291456"), 6291456);
+}
+
+TEST(EngineOptions, MemoryBelowDockersSixMegabyteFloorIsRefusedSayingSo) {
+  for (const char* small : {"64", "4096", "512k", "5m", "6291455b"}) {
+    try {
+      parse_memory(small);
+      ADD_FAILURE() << "accepted " << small;
+    } catch (const hvrun::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("the minimum memory limit allowed is 6MB"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(EngineOptions, MemoryRejectsJunkWithOneLineError) {
@@ -39,10 +50,18 @@ TEST(EngineOptions, MemoryRejectsJunkWithOneLineError) {
   }
 }
 
-TEST(EngineOptions, CpusMustBePositiveNumbers) {
-  EXPECT_DOUBLE_EQ(parse_cpus("0.5"), 0.5);
-  EXPECT_DOUBLE_EQ(parse_cpus("2"), 2.0);
-  for (const char* bad : {"-1", "0", "abc", "", "nan", "inf", "1.5x"}) EXPECT_THROW(parse_cpus(bad), hvrun::Error) << bad;
+TEST(EngineOptions, CpusMustBeNumbersFromAHundredthToTheHostsCpus) {
+  EXPECT_DOUBLE_EQ(parse_cpus("0.5", 2), 0.5);
+  EXPECT_DOUBLE_EQ(parse_cpus("2", 2), 2.0);
+  EXPECT_DOUBLE_EQ(parse_cpus("0.01", 1), 0.01);
+  for (const char* bad : {"-1", "0", "0.001", "abc", "", "nan", "inf", "1.5x", "3", "99"})
+    EXPECT_THROW(parse_cpus(bad, 2), hvrun::Error) << bad;
+  try {
+    parse_cpus("99", 2);
+  } catch (const hvrun::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the range of CPUs is from 0.01 to 2.0000"), std::string::npos) << e.what();
+  }
+  EXPECT_GE(available_cpus(), 1u);
 }
 
 TEST(EngineOptions, PidsLimitMinusOneMeansUnlimited) {
