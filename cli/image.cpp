@@ -36,7 +36,7 @@ void register_image(CLI::App& app, Context& ctx, Action& action) {
   sub->require_subcommand(1);
 
   auto* imp = sub->add_subcommand("import", "Import a rootfs tar/dir, an OCI layout or a docker-save tar");
-  imp->add_option("path", opts->path, "Tar (plain/gz/zstd/xz), directory, OCI layout or docker save tar")->required();
+  imp->add_option("path", opts->path, "Tar (plain/gz/zstd/xz), directory, OCI layout or docker save tar; - reads it from stdin")->required();
   imp->add_option("-n,--name", opts->name, "Tag the image as NAME[:TAG]");
   imp->callback([&ctx, &action, opts] {
     action = [&ctx, opts]() -> int {

@@ -21,6 +21,7 @@
 #include "image/digest.hpp"
 #include "image/present.hpp"
 #include "util/error.hpp"
+#include "util/fd.hpp"
 
 namespace hvrun::image {
 
@@ -640,6 +641,23 @@ struct DirTarWriter {
 };
 
 }  // namespace
+
+uint64_t spool(int in_fd, int out_fd, const std::string& what, uint64_t max_bytes, uint64_t min_free_space) {
+  FreeSpaceGuard space(out_fd, min_free_space, what);
+  std::vector<char> buf(1 << 20);
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(in_fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_sys("read", what);
+    if (n == 0) return total;
+    total += static_cast<uint64_t>(n);
+    if (total > max_bytes)
+      throw Error(what + ": larger than " + std::to_string(max_bytes) + " bytes (set HVRUN_MAX_IMAGE_SIZE to change it)");
+    space.need(static_cast<uint64_t>(n), what);
+    if (!write_all(out_fd, buf.data(), static_cast<size_t>(n))) throw_sys("write", what);
+  }
+}
 
 uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size, uint64_t min_free_space) {
   WriteArchive w(archive_write_new());

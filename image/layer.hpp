@@ -67,6 +67,11 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
 uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size = kDefaultMaxLayerSize,
                        uint64_t min_free_space = 0);
 
+// Copies in_fd to its end into out_fd (an archive arriving on a pipe, for
+// `image import -`), with the same limits as unpacking: more than max_bytes,
+// or writing past min_free_space, throws naming `what`. Returns the bytes.
+uint64_t spool(int in_fd, int out_fd, const std::string& what, uint64_t max_bytes, uint64_t min_free_space = 0);
+
 // Enables gzip, bzip2, xz, lzma, zstd and lz4 (libarchive, in process) on a reader.
 void support_compressions(struct archive* a);
 

@@ -682,6 +682,27 @@ void Store::ensure_layout() const {
 
 ImageRecord Store::import(const std::string& path, const std::optional<std::string>& name, ImportNotes* notes) {
   if (name) normalize_ref(*name);  // bad names fail before any work
+  if (path == "-") {
+    // An archive on stdin (`docker save x | hvrun image import -`): spooled
+    // into a staging file (the formats need to look at it more than once),
+    // imported from there, and the file goes with the staging dir.
+    ensure_layout();
+    Staging spool_dir(*this);
+    const std::string file = spool_dir.path() + "/stdin";
+    {
+      UniqueFd out(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!out) throw_sys("create", file);
+      if (spool(STDIN_FILENO, out.get(), "stdin", max_image_size(), min_free_space()) == 0)
+        throw Error("import -: nothing on stdin (pipe an image archive in, e.g. docker save IMAGE | hvrun image import -)");
+    }
+    try {
+      return import(file, name, notes);
+    } catch (const Error& e) {
+      std::string m = e.what();  // the user gave stdin, not the staging file
+      for (size_t at; (at = m.find(file)) != std::string::npos;) m.replace(at, file.size(), "stdin");
+      throw Error(m, e.code());
+    }
+  }
   struct stat st;
   if (::stat(path.c_str(), &st) < 0) throw_sys("import", path);
   ensure_layout();

@@ -574,3 +574,28 @@ TEST_F(ImageCli, WriteThroughASymlinkIsRefusedNamingTheSymlinkAndWhy) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(snapshot(root()), before);
 }
+
+TEST_F(ImageCli, ImportDashReadsADockerSaveArchiveFromStdinLikeDockerLoad) {
+  TempDir t;
+  std::string dir = t.path() + "/docker";
+  python(kMakeImage, {dir, "docker", "good"});
+  Result r = run({"sh", "-c", "cat \"$0\" | \"$1\" --root \"$2\" image import -", dir + ".tar", hvrun_bin(), root()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = inspect1(root(), "dock/img:2");
+  EXPECT_EQ(j["RootFS"]["Layers"].size(), 2u);
+  EXPECT_EQ(trim(r.out), j["Id"].get<std::string>());
+  EXPECT_EQ(trim(run({"sh", "-c", "ls -A \"$0\"/tmp", root()}).out), "") << "the spooled copy is gone";
+}
+
+TEST_F(ImageCli, ImportDashWithNothingOrJunkOnStdinIsOneLineAndTheStoreUnchanged) {
+  std::string before = snapshot(root());
+  Result empty = hv({"image", "import", "-"}, "");
+  EXPECT_EQ(empty.code, 125);
+  EXPECT_NE(empty.err.find("nothing on stdin"), std::string::npos) << empty.err;
+  Result junk = hv({"image", "import", "-", "--name", "junk"}, "this is no archive\n");
+  EXPECT_EQ(junk.code, 125);
+  EXPECT_NE(junk.err.find("stdin: not a tar archive"), std::string::npos) << junk.err;
+  EXPECT_EQ(junk.err.find("/tmp/"), std::string::npos) << "names stdin, not the staging file: " << junk.err;
+  for (const Result& x : {empty, junk}) EXPECT_EQ(std::count(x.err.begin(), x.err.end(), '\n'), 1) << x.err;
+  EXPECT_EQ(snapshot(root()), before);
+}
