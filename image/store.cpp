@@ -178,8 +178,17 @@ std::map<std::string, std::string> load_repos(const Store& s) {
   if (!path_exists(p)) return out;
   json j = parse_json(read_file(p), p);
   if (!j.is_object()) throw Error(p + ": corrupt (not a JSON object)");
-  for (auto& [k, v] : j.items())
-    if (v.is_string()) out[k] = v.get<std::string>();
+  for (auto& [k, v] : j.items()) {
+    if (!v.is_string()) continue;
+    // Names stored before normalisation took the familiar form
+    // (docker.io/library/x:2) are read as they are now written (x:2).
+    std::string name = k;
+    try {
+      name = normalize_ref(k);
+    } catch (const Error&) {
+    }
+    if (name == k || !out.count(name)) out[name] = v.get<std::string>();
+  }
   return out;
 }
 
@@ -641,6 +650,16 @@ std::string normalize_ref(const std::string& ref) {
       throw bad("repository name must be lowercase letters, digits and separators ('.', '_', '__', '-'), "
                 "in '/'-separated parts");
   }
+  // Docker Hub names in their familiar form, as `docker images` shows them:
+  // docker.io/library/x, index.docker.io/library/x and library/x are x;
+  // docker.io/u/x is u/x. One form everywhere (import, lookup, tag, rm), so
+  // an image is found by whichever spelling it was imported or asked for.
+  if (comps.size() >= 2 && (comps[0] == "docker.io" || comps[0] == "index.docker.io" ||
+                            comps[0] == "registry-1.docker.io"))
+    comps.erase(comps.begin());
+  if (comps.size() == 2 && comps[0] == "library") comps.erase(comps.begin());
+  name.clear();
+  for (const auto& c : comps) name += (name.empty() ? "" : "/") + c;
   if (comps.size() == 1 && is_hex64(name)) throw bad("a 64-digit hex name is reserved for image ids");
   return name + ":" + tag;
 }

@@ -599,3 +599,30 @@ TEST_F(ImageCli, ImportDashWithNothingOrJunkOnStdinIsOneLineAndTheStoreUnchanged
   for (const Result& x : {empty, junk}) EXPECT_EQ(std::count(x.err.begin(), x.err.end(), '\n'), 1) << x.err;
   EXPECT_EQ(snapshot(root()), before);
 }
+
+TEST_F(ImageCli, OneReferenceFormEverywhereDockerHubSpellingsFindTheSameImage) {
+  ASSERT_EQ(hv({"image", "import", busybox_rootfs(), "--name", "docker.io/library/bb:2"}).code, 0);
+  Result ls = hv({"images"});
+  EXPECT_NE(ls.out.find("\nbb "), std::string::npos) << ls.out;
+  EXPECT_EQ(ls.out.find("docker.io"), std::string::npos) << ls.out;
+  for (const char* ref : {"bb:2", "library/bb:2", "docker.io/library/bb:2"}) {
+    Result r = hv({"--container", "--rm", "--net", "none", ref, "true"});
+    EXPECT_EQ(r.code, 0) << ref << ": " << r.err;
+  }
+  ASSERT_EQ(hv({"tag", "docker.io/library/bb:2", "index.docker.io/library/bb:3"}).code, 0);
+  EXPECT_EQ(inspect1(root(), "bb:3")["Id"], inspect1(root(), "bb:2")["Id"]);
+  EXPECT_EQ(hv({"image", "rm", "library/bb:3"}).code, 0);
+  EXPECT_NE(hv({"image", "inspect", "bb:3"}).code, 0);
+  EXPECT_EQ(hv({"image", "inspect", "bb:2"}).code, 0);
+}
+
+TEST_F(ImageCli, NamesStoredInTheOldFullFormAreFoundByTheFamiliarOne) {
+  Result imp = hv({"image", "import", busybox_rootfs(), "--name", "old:1"});
+  ASSERT_EQ(imp.code, 0) << imp.err;
+  // A store written before: repositories.json keyed by the full Hub name.
+  std::string id = trim(imp.out).substr(7);
+  std::ofstream(root() + "/repositories.json") << "{\"docker.io/library/old:1\": \"" << id << "\"}\n";
+  Result r = hv({"--container", "--rm", "--net", "none", "old:1", "true"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(hv({"images"}).out.find("\nold "), std::string::npos);
+}

@@ -21,6 +21,17 @@ TEST(ImageRef, NormalizeAddsLatestAndKeepsValidRefs) {
   EXPECT_EQ(normalize_ref("registry.example.com/a__b:T_1"), "registry.example.com/a__b:T_1");
 }
 
+TEST(ImageRef, DockerHubNamesTakeTheirFamiliarFormAsDockerShowsThem) {
+  for (const char* same : {"x:2", "library/x:2", "docker.io/library/x:2", "index.docker.io/library/x:2",
+                           "registry-1.docker.io/library/x:2"})
+    EXPECT_EQ(normalize_ref(same), "x:2") << same;
+  EXPECT_EQ(normalize_ref("docker.io/library/x"), "x:latest");
+  EXPECT_EQ(normalize_ref("docker.io/user/app:1"), "user/app:1");
+  EXPECT_EQ(normalize_ref("quay.io/library/x:2"), "quay.io/library/x:2");  // only Docker Hub's
+  EXPECT_EQ(normalize_ref("library/a/b:1"), "library/a/b:1");
+  EXPECT_THROW(normalize_ref("docker.io/library/" + std::string(64, 'a')), Error);
+}
+
 TEST(ImageRef, NormalizeRejectsBadRefs) {
   for (const std::string& bad : std::vector<std::string>{"", "Upper", "a b", "foo:", ":tag", "foo@sha256:abc", "-lead", "a//b", "a/b/", "x:t@g",
                           std::string(64, 'a')}) {
