@@ -10,6 +10,7 @@ namespace hvrun::cli {
 struct Context {
   std::string root_flag;  // --root
   bool debug = false;     // --debug
+  std::string log_level;  // --log-level (util/log.hpp)
   std::string root() const;  // resolved store root
 };
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 namespace hvrun::cli {
 std::string Context::root() const { return image::Store::default_root(root_flag); }
@@ -36,6 +38,27 @@ std::string command_list(CLI::App& app) {
   return out;
 }
 
+// The diagnostics level: --log-level wins over --debug, which wins over
+// $HVRUN_LOG_LEVEL; warn when none is given. What was asked for is exported
+// in HVRUN_LOG_LEVEL so that the processes hvrun starts (the monitor,
+// hvrun-vmm, guest-init via the kernel command line) log alike.
+// Throws on a level it does not know.
+void setup_logging(const std::string& level_flag, bool debug) {
+  using namespace hvrun;
+  if (!level_flag.empty()) {
+    auto l = log::parse_level(level_flag);
+    if (!l) throw Error(log::bad_level_message(level_flag));
+    log::set_level(*l);
+  } else if (debug) {
+    log::set_level(log::Level::debug);
+  } else if (const char* e = std::getenv(log::kEnvVar); e && *e) {
+    if (!log::level_from_env()) throw Error(log::bad_level_message(e) + " in $" + log::kEnvVar);
+  } else {
+    return;
+  }
+  log::export_level();
+}
+
 }  // namespace
 }  // namespace hvrun::cli
 
@@ -48,6 +71,7 @@ int main(int argc, char** argv) {
   // the VMM process then carries none of this binary's code or heap.
   std::vector<std::string> args(argv, argv + argc);
   bool debug = false;
+  std::string log_level;  // --log-level LEVEL or --log-level=LEVEL
   size_t command_at = 0;  // index of the subcommand word (0: none given)
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -57,6 +81,7 @@ int main(int argc, char** argv) {
     }
     if (a == "vmm") {
       try {
+        setup_logging(log_level, debug);
         exec_vmm(std::vector<std::string>(args.begin() + static_cast<long>(i) + 1, args.end()), debug);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "hvrun: %s\n", e.what());
@@ -65,6 +90,14 @@ int main(int argc, char** argv) {
     }
     if (a == "--root") {
       ++i;
+      continue;
+    }
+    if (a == "--log-level" && i + 1 < args.size()) {
+      log_level = args[++i];
+      continue;
+    }
+    if (a.rfind("--log-level=", 0) == 0) {
+      log_level = a.substr(std::strlen("--log-level="));
       continue;
     }
     if (a == "--debug") debug = true;
@@ -78,7 +111,15 @@ int main(int argc, char** argv) {
   app.fallthrough();
   Context ctx;
   app.add_option("--root", ctx.root_flag, "Store root (default $HVRUN_ROOT or /var/lib/hvrun)");
-  app.add_flag("--debug", ctx.debug, "Verbose diagnostics on stderr");
+  app.add_flag("--debug", ctx.debug, "Debug diagnostics on stderr (--log-level debug)");
+  app.add_option("--log-level", ctx.log_level, "Diagnostics on stderr: debug, info, warn (default) or error")
+      ->check([](const std::string& v) { return hvrun::log::parse_level(v) ? std::string() : hvrun::log::bad_level_message(v); });
+  try {
+    setup_logging(log_level, debug);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hvrun: %s\n", e.what());
+    return 125;
+  }
   Action action;
   register_run(app, ctx, action);
   register_image(app, ctx, action);
@@ -132,6 +173,13 @@ int main(int argc, char** argv) {
     return 125;
   }
   try {
+    // Global flags given after the subcommand (`hvrun ps --debug`).
+    if (ctx.log_level != log_level || ctx.debug != debug) setup_logging(ctx.log_level, ctx.debug);
+    if (hvrun::log::enabled(hvrun::log::Level::debug)) {
+      std::string line;
+      for (size_t i = 1; i < args.size(); ++i) line += (i > 1 ? " " : "") + args[i];
+      HVRUN_DEBUG("cli", "log level ", hvrun::log::level_name(hvrun::log::level()), ", arguments: ", line);
+    }
     return action ? action() : 0;
   } catch (const hvrun::ExitError& e) {
     std::fprintf(stderr, "hvrun: %s\n", e.what());

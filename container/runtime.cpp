@@ -41,6 +41,7 @@
 #include "container/pty.hpp"
 #include "container/seccomp.hpp"
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 namespace hvrun::container {
 namespace {
@@ -189,6 +190,15 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
   }
 }
 
+// "mnt pid uts ipc net user" from clone flags, for the diagnostics.
+std::string namespace_names(unsigned long f) {
+  std::string out;
+  for (auto [flag, name] : {std::pair{CLONE_NEWNS, "mnt"}, {CLONE_NEWPID, "pid"}, {CLONE_NEWUTS, "uts"},
+                            {CLONE_NEWIPC, "ipc"}, {CLONE_NEWNET, "net"}, {CLONE_NEWUSER, "user"}})
+    if (f & static_cast<unsigned long>(flag)) out += out.empty() ? name : std::string(" ") + name;
+  return out;
+}
+
 std::string cgroup_root_of(const RunSpec& s) { return s.cgroup_root.empty() ? "/sys/fs/cgroup" : s.cgroup_root; }
 
 std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& over) {
@@ -212,8 +222,13 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::f
   if (spec.args.empty()) throw Error("run spec: no command");
   ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user};
   apply_security(spec, setup);
+  HVRUN_DEBUG("runtime", "security: ", spec.privileged ? "privileged, " : "", setup.filters.size(),
+              " seccomp filter(s) compiled (profile ", spec.seccomp.find('{') != std::string::npos ? "custom JSON" : spec.seccomp,
+              "), no_new_privs ", setup.no_new_privs);
 
   prepare_rootfs_dirs(spec);
+  HVRUN_DEBUG("runtime", "rootfs: ", spec.rootfs.empty() ? "overlay of " + std::to_string(spec.lowerdirs.size()) + " layer(s), upper " + spec.upperdir : spec.rootfs,
+              spec.readonly_rootfs ? " (read-only)" : "", ", ", spec.mounts.size(), " volume(s)");
   std::shared_ptr<Cgroup> cg = Cgroup::for_container(spec.cgroup_parent, spec.id, cgroup_root_of(spec));
   try {
     cg->create({spec.memory_bytes, spec.cpus, spec.pids_limit});
@@ -224,6 +239,8 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::f
     }
     throw;
   }
+  HVRUN_DEBUG("runtime", "cgroup ", cg->version() == CgroupVersion::V2 ? "v2 " : "v1 ", cg->path(), ": memory ",
+              spec.memory_bytes, ", cpus ", spec.cpus, ", pids ", spec.pids_limit, " (0: no limit)");
   Channels ch = Channels::make(spec.tty);
   pid_t pid = -1;
   bool in_cgroup = false;
@@ -256,6 +273,8 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::f
   if (pid == 0) start_child(spec, stdio, ch, setup, cg->version(), join);
 
   ch.parent_side();
+  HVRUN_DEBUG("runtime", "cloned pid ", pid, " into namespaces ", namespace_names(clone_flags(spec)),
+              in_cgroup ? (join.empty() ? " (born in its cgroup)" : " (joins its cgroup itself)") : " (added to its cgroup by pid)");
   join.clear();
   Container c;
   c.pid_ = pid;
@@ -278,14 +297,21 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::f
       }
       for (auto& layer : layers) send_fd(ch.go_parent.get(), layer.get());
     }
-    if (on_namespaces) on_namespaces(pid);
+    if (spec.userns) HVRUN_DEBUG("runtime", "pid ", pid, ": uid/gid maps written");
+    if (on_namespaces) {
+      on_namespaces(pid);
+      HVRUN_DEBUG("runtime", "pid ", pid, ": network namespace wired");
+    }
     ch.send_go();
     if (!in_cgroup) cg->add(pid);
     ch.send_go();
     ch.go_parent.reset();
     if (spec.tty) c.pty_master_ = recv_fd(ch.sock_parent.get());
     rethrow_report(ch.report.read.get());  // the catch below reaps the child
+    HVRUN_DEBUG("runtime", "pid ", pid, ": hostname, mounts, pivot_root, capabilities and seccomp done; exec'd ",
+                spec.args[0]);
   } catch (...) {
+    HVRUN_DEBUG("runtime", "pid ", pid, ": start failed, cleaning up");
     if (!c.reaped_) {
       ::kill(pid, SIGKILL);
       int st;
@@ -332,6 +358,8 @@ ExitStatus Container::wait() {
   ExitStatus s = wait_exit(pid_);
   reaped_ = true;
   if (cg_) s.oom_killed = cg_->oom_killed();
+  HVRUN_DEBUG("runtime", "pid ", pid_, " ended: ", s.signal ? "signal " + std::to_string(s.signal) : "exit code " + std::to_string(s.code),
+              s.oom_killed ? " (OOM killed)" : "");
   return s;
 }
 
@@ -367,6 +395,7 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
     if (!own_pidns) throw_sys("open", "/proc/thread-self/ns/pid");
     check_sys(::setns(ns.pid.get(), CLONE_NEWPID), "setns", "pid");
   }
+  HVRUN_DEBUG("runtime", "exec into pid ", init_pid, ": ", es.args[0]);
   pid_t pid = raw_clone(0);
   int clone_err = errno;
   if (pid == 0) exec_child(ns, es, stdio, ch, setup, join);

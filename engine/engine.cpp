@@ -27,6 +27,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 
 namespace hvrun::engine {
 
@@ -225,10 +226,13 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     a.image_disk = cfg.vm_image_disk;
     a.work_dir = rec.dir(cfg.id);
     backend = make_vm_backend(std::move(a));
+    HVRUN_DEBUG("engine", "monitor ", ::getpid(), ": backend vm (kernel ", cfg.vm_kernel, ", image disk ", cfg.vm_image_disk, ")");
   } else {
     std::function<void(pid_t)> wire;
     if (spec.net == "bridge" && !spec.netcfg.address.empty()) wire = wire_container_network(cfg.id, spec.netcfg);
     backend = make_backend(cfg.mode, std::move(wire));
+    HVRUN_DEBUG("engine", "monitor ", ::getpid(), ": backend ", cfg.mode, ", ", foreground ? "foreground" : "detached",
+                ", tty ", spec.tty, ", interactive ", spec.interactive);
   }
   LogWriter log(rec.log_path(cfg.id));
   State st;
@@ -275,6 +279,8 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.pid_starttime = proc_starttime(st.pid).value_or(0);
   st.started_at = now_rfc3339_nano();
   rec.save_state(cfg.id, st);
+  HVRUN_INFO("engine", "container ", cfg.id.substr(0, 12), " running: pid ", st.pid,
+              proxy ? ", ports published" : "");
   if (ready && *ready) {
     write_all(ready->get(), "OK\n", 3);
     ready->reset();
@@ -319,6 +325,8 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   raw.reset();
 
   container::ExitStatus es = backend->wait();
+  HVRUN_INFO("engine", "container ", cfg.id.substr(0, 12), " exited: status ", es.exit_code(),
+              es.signal ? ", killed by signal " + std::to_string(es.signal) : std::string(), es.oom_killed ? ", OOM killed" : "");
   proxy.reset();
   st.status = "exited";
   st.exit_code = es.exit_code();
@@ -326,6 +334,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.finished_at = now_rfc3339_nano();
   if (cfg.auto_remove) rec.remove(cfg.id, cfg.name);
   else rec.save_state(cfg.id, st);
+  HVRUN_DEBUG("engine", "container ", cfg.id.substr(0, 12), cfg.auto_remove ? " removed (--rm)" : " state saved");
   return st.exit_code;
 }
 
@@ -342,6 +351,7 @@ void start_detached(const Records& rec, const ContainerConfig& cfg) {
     ::setsid();
     pid_t c2 = ::fork();
     if (c2 != 0) ::_exit(c2 < 0 ? 1 : 0);
+    HVRUN_DEBUG("engine", "detached monitor started: pid ", ::getpid(), ", its diagnostics go to ", rec.dir(cfg.id), "/monitor.log");
     if (::chdir("/") < 0) ::_exit(1);
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     std::string mlog = rec.dir(cfg.id) + "/monitor.log";
@@ -388,17 +398,21 @@ int run(const std::string& store_root, const RunOptions& opts) {
   std::optional<VmAssets> vm;
   if (opts.mode == "vm") vm = locate_vm_assets(false);  // refuses fast on a host that cannot boot Linux
   else make_backend(opts.mode);
+  HVRUN_DEBUG("engine", "run: mode ", opts.mode, ", store ", store_root);
   image::Store store(store_root);
   // Refused before anything is made: the container's upper dir would live here.
   if (!vm) {
     if (std::string why = container::overlay_upper_problem(store_root); !why.empty()) throw Error(why);
   }
   image::ImageRecord img = store.resolve(opts.image);
+  HVRUN_DEBUG("engine", "image resolved: ", opts.image, " -> ", img.id.substr(0, 12), " (", img.layers.size(), " layers)");
   ContainerConfig cfg;
   if (vm) {
     cfg.vm_kernel = vm->kernel;
     cfg.vm_guest_init = vm->guest_init;
     cfg.vm_image_disk = image::ensure_vm_disk(store, img);
+    HVRUN_DEBUG("engine", "vm assets: kernel ", vm->kernel, ", guest-init ", vm->guest_init, ", hvrun-vmm ", vm->vmm,
+                ", image disk ", cfg.vm_image_disk);
   }
   cfg.spec = build_spec(opts, img.config, process_env());
   cfg.spec.lowerdirs = store.layer_dirs(img);
@@ -411,10 +425,14 @@ int run(const std::string& store_root, const RunOptions& opts) {
   for (const auto& p : parse_ports(opts.publish)) cfg.publish.push_back(p.str());
   Records rec(store_root);
   FileLock lock = rec.create(cfg);
+  HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));
   if (cfg.spec.net == "bridge") {
     try {
       attach_network(store_root, cfg.id, cfg.spec);
       rec.save_config(cfg);
+      const auto& n = cfg.spec.netcfg;
+      HVRUN_DEBUG("engine", "network attached: ", n.network, " (bridge ", n.bridge, "), address ", n.address, "/", n.prefix,
+                  ", gateway ", n.gateway);
     } catch (...) {
       try {
         rec.remove(cfg.id, cfg.name);
@@ -422,6 +440,8 @@ int run(const std::string& store_root, const RunOptions& opts) {
       }
       throw;
     }
+  } else {
+    HVRUN_DEBUG("engine", "network: ", cfg.spec.net);
   }
   if (opts.detach) {
     start_detached(rec, cfg);

@@ -24,6 +24,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 #include "vmm/kvm_kind.hpp"
 #include "vmm/tap.hpp"
 #include "vmm/tool/launch.hpp"
@@ -269,9 +270,13 @@ class VmBackend final : public Backend {
     cfg.kernel = assets_.kernel;
     cfg.initrd = initrd;
     cfg.cmdline = "console=ttyS0 reboot=k panic=-1 quiet";
+    // guest-init logs at this process's level: the kernel hands unknown
+    // NAME=value words to init as its environment. Its lines go to the
+    // guest console (console.log beside the container's record).
+    if (log::level() != log::Level::warn) cfg.cmdline += std::string(" ") + log::kEnvVar + "=" + log::level_name(log::level());
     cfg.mem_bytes = vm_guest_memory(spec.memory_bytes);
     cfg.vcpus = spec.cpus > 0 ? unsigned(std::ceil(spec.cpus)) : 1;
-    cfg.debug = assets_.debug;
+    cfg.debug = assets_.debug || log::enabled(log::Level::debug);
     cfg.disks = {{assets_.image_disk, true}, {rw_disk, false}};
     cfg.shares = std::move(shares);
     if (tap) cfg.nics.push_back({tap.get(), spec.netcfg.mac});
@@ -357,6 +362,8 @@ class VmBackend final : public Backend {
     }
     pid_ = pid;
     result_ = std::move(result.read);
+    HVRUN_DEBUG("engine", "hvrun-vmm started: pid ", pid, " (", vmm_path, "), ", cfg.mem_bytes >> 20, " MiB, ", cfg.vcpus,
+                " vCPU(s), ", cfg.shares.size(), " share(s)", tap ? ", network card" : "", "; guest console: ", console_log_);
   }
 
   pid_t pid() const override { return pid_; }
@@ -368,6 +375,8 @@ class VmBackend final : public Backend {
       if (errno != EINTR) throw_sys("wait for the VMM");
     }
     reaped_ = true;
+    HVRUN_DEBUG("engine", "hvrun-vmm pid ", pid_, " ended: ",
+                WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st)) : "status " + std::to_string(WEXITSTATUS(st)));
     std::string res = read_available(result_.get());
     std::string ctl = read_available(control_.get());
     // The last exit event guest-init sent wins.

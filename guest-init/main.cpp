@@ -25,6 +25,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 
 namespace hvrun::guestinit {
 namespace {
@@ -133,11 +134,15 @@ int run() {
 
   const auto host_spec = parse_spec(spec_text);
   auto spec = plan_spec(host_spec, layout);
+  HVRUN_DEBUG("guest-init", "spec read: container ", host_spec.id.substr(0, 12), ", command ",
+              spec.args.empty() ? std::string("(none)") : spec.args[0], ", tty ", spec.tty, ", ", host_spec.mounts.size(), " volume(s), network ",
+              host_spec.netcfg.address.empty() ? std::string("none") : host_spec.netcfg.address);
   if (!host_spec.netcfg.address.empty()) configure_guest_net(host_spec.netcfg);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
   for (const auto& m : share_mounts(host_spec, layout)) do_mount(m);
   mkdir_p(spec.upperdir);
   mkdir_p(spec.workdir);
+  HVRUN_DEBUG("guest-init", "disks and shares mounted");
 
   Pipe in, out, err;
   container::Stdio io;
@@ -148,6 +153,7 @@ int run() {
     io = {in.r.get(), out.w.get(), err.w.get()};
   }
   auto c = container::Container::start(spec, io);
+  HVRUN_DEBUG("guest-init", "container started: pid ", c.pid());
   in.r.reset();
   out.w.reset();
   err.w.reset();
@@ -237,6 +243,7 @@ int run() {
     if (pidfd.get() < 0 && !out_open && !err_open) exited = true;
   }
   auto st = c.wait();
+  HVRUN_DEBUG("guest-init", "container exited: status ", st.exit_code(), st.oom_killed ? " (OOM killed)" : "");
   write_all(control.get(), exit_event(st));
   drain(stdio.get());
   drain(errc.get());
@@ -251,6 +258,9 @@ int main() {
   using namespace hvrun::guestinit;
   mark_boot();
   ::signal(SIGPIPE, SIG_IGN);
+  // hvrun's level, from the kernel command line (engine/vm_backend.cpp).
+  hvrun::log::set_program("hvrun-guest-init");
+  hvrun::log::level_from_env();
   try {
     run();
   } catch (const std::exception& e) {

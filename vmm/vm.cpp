@@ -22,6 +22,7 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/log.hpp"
 #include "vmm/boot.hpp"
 #include "vmm/guest_memory.hpp"
 #include "vmm/kvm.hpp"
@@ -248,6 +249,8 @@ Machine::Machine(const VmConfig& cfg)
     slots_.back().in_fd = p->completion_fd();
   }
 
+  HVRUN_DEBUG("vmm", "devices: serial ttyS0, i8042, ", cfg.disks.size(), " virtio-blk, ", cfg.consoles.size(),
+              " virtio-console, ", cfg.nics.size(), " virtio-net, ", cfg.shares.size(), " virtio-9p;", devices);
   const uint64_t t_load = now_ns();
   BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);
   load_ns_ = now_ns() - t_load;
@@ -266,6 +269,8 @@ Machine::Machine(const VmConfig& cfg)
     vcpus_.push_back(std::move(v));
   }
   setup_ns_ = now_ns() - t0_;
+  HVRUN_DEBUG("vmm", "kernel ", cfg.kernel, cfg.initrd.empty() ? "" : " and initrd " + cfg.initrd, " loaded in ", log::ms(load_ns_),
+              "; ", cfg.vcpus, " vCPU(s), ", cfg.mem_bytes >> 20, " MiB; setup took ", log::ms(setup_ns_));
 }
 
 Machine::~Machine() {

@@ -20,6 +20,7 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/log.hpp"
 #include "vmm/tap.hpp"
 #include "vmm/tool/args.hpp"
 #include "vmm/tool/launch.hpp"
@@ -64,6 +65,19 @@ const char* reason_name(VmResult::Reason r) {
   return "?";
 }
 
+// What the VM was, how it booted and how it ended, for the diagnostics.
+// (Not "guest init reached after": scripts/bench-vm.sh counts those lines.)
+void log_start(const VmConfig& cfg) {
+  HVRUN_DEBUG("vmm", "starting a VM: kernel ", cfg.kernel, cfg.raw_kernel ? " (raw)" : "", ", ", cfg.vcpus, " vCPU(s), ",
+              cfg.mem_bytes >> 20, " MiB, ", cfg.disks.size(), " disk(s), ", cfg.shares.size(), " share(s), ", cfg.nics.size(),
+              " network card(s), ", cfg.consoles.size(), " console(s)");
+}
+void log_end(const VmResult& r) {
+  HVRUN_DEBUG("vmm", "VM ended: ", reason_name(r.reason), r.detail.empty() ? "" : ": " + r.detail, "; setup ",
+              log::ms(r.setup_ns), " (kernel and initrd loaded in ", log::ms(r.load_ns), "), boot timer ",
+              r.boot_ns ? "written by the guest at " + log::ms(r.boot_ns) : std::string("never written"));
+}
+
 
 // `hvrun vmm`: serial console on stdout, stdin to ttyS0 (or hvc0).
 int run_command_line(const Args& a) {
@@ -99,10 +113,12 @@ int run_command_line(const Args& a) {
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGHUP, &sa, nullptr);
   VmResult r;
+  log_start(cfg);
   {
     RawTerminal raw;
     r = run_vm(cfg);
   }
+  log_end(r);
   for (const auto& b : r.broken_devices) std::fprintf(stderr, "hvrun: guest broke a device: %s\n", b.c_str());
   const bool notable = r.detail.find("triple fault") != std::string::npos;
   if ((a.debug && r.reason != VmResult::Reason::Error) || notable)
@@ -149,6 +165,7 @@ int run_launched(int launch_fd) {
   VmResult r;
   try {
     apply_file_binds(l.file_binds);
+    log_start(l.vm);
     r = run_vm(l.vm);
   } catch (const std::exception& e) {  // e.g. the kernel cannot be read: the monitor reports it
     r.reason = VmResult::Reason::Error;
@@ -156,6 +173,7 @@ int run_launched(int launch_fd) {
   }
   // Let the relay pass on the guest's last words (the exit event) before
   // this process ends: EOF on hvc2 ends its loop once it has read them.
+  log_end(r);
   if (l.relay.hvc2_vmm >= 0) ::shutdown(l.relay.hvc2_vmm, SHUT_WR);
   if (relay.joinable()) relay.join();
   if (l.result_fd >= 0) (void)write_all(l.result_fd, result_to_json(r));
@@ -169,6 +187,9 @@ int main(int argc, char** argv) {
   using namespace hvrun::vmm::tool;
   // The name tools look for (pgrep -x hvrun-vmm, bench-vm.sh), whatever the file is called.
   ::prctl(PR_SET_NAME, "hvrun-vmm", 0, 0, 0);
+  // The level hvrun was given travels in HVRUN_LOG_LEVEL (util/log.hpp).
+  hvrun::log::set_program("hvrun-vmm");
+  hvrun::log::level_from_env();
   Args a;
   try {
     a = parse_args(std::vector<std::string>(argv + 1, argv + argc));
@@ -176,6 +197,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hvrun: vmm: %s\n", e.what());
     return 125;
   }
+  // --debug and the debug level are one setting.
+  if (a.debug) hvrun::log::set_level(hvrun::log::Level::debug);
+  a.debug = hvrun::log::enabled(hvrun::log::Level::debug);
   if (a.help) {
     std::fputs(usage().c_str(), stdout);
     return 0;
