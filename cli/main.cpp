@@ -73,10 +73,12 @@ int main(int argc, char** argv) {
   bool debug = false;
   std::string log_level;  // --log-level LEVEL or --log-level=LEVEL
   size_t command_at = 0;  // index of the subcommand word (0: none given)
+  bool only_globals = true;  // nothing but global flags (a bare `hvrun`)
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--container" || a == "--vm") {
       args.insert(args.begin() + static_cast<long>(i), "run");
+      only_globals = false;
       break;
     }
     if (a == "vmm") {
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
     if (a == "--debug") debug = true;
     if (a.rfind("--root=", 0) == 0 || a == "--debug") continue;
     if (a.empty() || a[0] != '-') command_at = i;
+    only_globals = false;
     break;  // first non-global word: a subcommand, leave as is
   }
 
@@ -141,9 +144,7 @@ int main(int argc, char** argv) {
 
   // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown
   // command says so and lists the commands.
-  const bool bare = command_at == 0 && std::none_of(args.begin() + 1, args.end(), [](const std::string& a) {
-                      return a.rfind("--root", 0) != 0 && a != "--debug" && !a.empty() && a[0] == '-';
-                    });
+  const bool bare = only_globals;
   if (bare || (command_at && args[command_at] == "help" && command_at + 1 == args.size())) {
     std::printf("%s", app.help().c_str());
     return 0;
