@@ -212,7 +212,9 @@ TEST_F(CliFormat, ExitStatusFollowsOneRuleInEverySubcommand) {
     std::string cmd;
     for (const auto& a : c.args) cmd += a + " ";
     EXPECT_EQ(r.code, c.status) << cmd << "\n" << r.err;
-    if (c.status == 125) EXPECT_EQ(r.err.rfind("hvrun", 0), 0u) << cmd << ": " << r.err;
+    if (c.status == 125) {
+      EXPECT_EQ(r.err.rfind("hvrun", 0), 0u) << cmd << ": " << r.err;
+    }
   }
   // Several names, one missing: the others are handled, the status is 125.
   ASSERT_EQ(hv({"run", "--name", "gone", "busybox", "true"}).code, 0);
