@@ -2,8 +2,12 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "util/format.hpp"
 
 namespace hvrun::cli {
 
@@ -35,6 +39,22 @@ void register_version(CLI::App& app, Context& ctx, Action& action);  // version
 void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune
 void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
 void register_completion(CLI::App& app, Context& ctx, Action& action);  // completion bash (from this definition)
+
+// --format/-f for the inspect commands: added to sub, parsed (a bad template
+// is an Error before any lookup) by the returned function.
+std::function<std::optional<Template>()> add_inspect_format(CLI::App* sub);
+// RFC 3339 -> Docker's CreatedAt text "2024-05-01 10:00:00 +0000 UTC"
+// (unchanged when unparsable).
+std::string docker_time(const std::string& rfc3339);
+// --format for the list commands (ps, images): into `format`.
+void add_list_format(CLI::App* sub, std::string& format);
+// Prints inspect results: the Docker-shaped JSON array, or one line per
+// object through the --format template.
+void print_inspected(const std::vector<nlohmann::json>& objs, const std::optional<Template>& format);
+
+// A parse error as Docker prints it: "hvrun ps: unknown flag: --bogus" and
+// "See 'hvrun ps --help'." (two lines, newline-terminated).
+std::string parse_error_text(const CLI::App& app, const CLI::ParseError& e);
 
 // `hvrun [--debug] vmm WORDS...`: execs hvrun-vmm WORDS... in place (same
 // PID, process name hvrun-vmm). Returns only by throwing Error.

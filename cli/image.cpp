@@ -1,6 +1,7 @@
 // hvrun image import|ls|inspect|rm
 #include <cstdio>
 #include <ctime>
+#include <map>
 
 #include "cli/commands.hpp"
 #include "image/present.hpp"
@@ -15,17 +16,39 @@ struct ImageOpts {
   std::string name;
   bool quiet = false;
   bool force = false;
+  std::string format;
   std::vector<std::string> refs;
 };
 }  // namespace
 
-int list_images(const Context& ctx, bool quiet) {
+// Docker's fields for `images --format`.
+const std::vector<std::string> kImageFields = {"Repository", "Tag", "ID", "CreatedAt", "CreatedSince", "Size"};
+const std::map<std::string, std::string> kImageHeaders = {
+    {"ID", "IMAGE ID"}, {"CreatedAt", "CREATED AT"}, {"CreatedSince", "CREATED"}};
+
+int list_images(const Context& ctx, bool quiet, const std::string& format) {
+  std::optional<Template> tmpl;
+  if (!format.empty()) {
+    tmpl = Template::parse(format);
+    check_fields(*tmpl, format, kImageFields);
+  }
   image::Store store(ctx.root());
   auto imgs = store.list();
+  std::time_t now = std::time(nullptr);
   if (quiet) {
     for (auto& i : imgs) std::printf("%s\n", i.id.substr(0, 12).c_str());
+  } else if (tmpl) {
+    std::vector<nlohmann::json> objs;
+    for (const auto& r : image::image_rows(imgs))
+      objs.push_back({{"Repository", r.repository},
+                      {"Tag", r.tag},
+                      {"ID", r.image->id.substr(0, 12)},
+                      {"CreatedAt", docker_time(r.image->created)},
+                      {"CreatedSince", image::human_age(r.image->created, now)},
+                      {"Size", image::human_size(r.image->size)}});
+    std::fputs(format_objects(*tmpl, objs, kImageHeaders).c_str(), stdout);
   } else {
-    std::fputs(image::images_table(imgs, std::time(nullptr)).c_str(), stdout);
+    std::fputs(image::images_table(imgs, now).c_str(), stdout);
   }
   return 0;
 }
@@ -57,24 +80,27 @@ void register_image(CLI::App& app, Context& ctx, Action& action) {
   auto* ls = sub->add_subcommand("ls", "List images");
   ls->alias("list");
   ls->add_flag("-q,--quiet", opts->quiet, "Only show image ids");
-  ls->callback([&ctx, &action, opts] { action = [&ctx, opts] { return list_images(ctx, opts->quiet); }; });
+  add_list_format(ls, opts->format);
+  ls->callback([&ctx, &action, opts] { action = [&ctx, opts] { return list_images(ctx, opts->quiet, opts->format); }; });
 
   auto* ins = sub->add_subcommand("inspect", "Show images as JSON");
   ins->add_option("ref", opts->refs, "Image name[:tag] or id")->required();
-  ins->callback([&ctx, &action, opts] {
-    action = [&ctx, opts]() -> int {
+  auto format = add_inspect_format(ins);
+  ins->callback([&ctx, &action, opts, format] {
+    action = [&ctx, opts, format]() -> int {
+      std::optional<Template> tmpl = format();
       image::Store store(ctx.root());
-      nlohmann::json out = nlohmann::json::array();
+      std::vector<nlohmann::json> out;
       int rc = 0;
       for (auto& r : opts->refs) {
         try {
           out.push_back(image::inspect_json(store, store.resolve(r)));
         } catch (const std::exception& e) {
           std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = 1;
+          rc = 125;
         }
       }
-      std::printf("%s\n", out.dump(4).c_str());
+      print_inspected(out, tmpl);
       return rc;
     };
   });
@@ -92,7 +118,7 @@ void register_image(CLI::App& app, Context& ctx, Action& action) {
           for (auto& line : store.remove(r, opts->force)) std::printf("%s\n", line.c_str());
         } catch (const std::exception& e) {
           std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = 1;
+          rc = 125;
         }
       }
       return rc;

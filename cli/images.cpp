@@ -3,13 +3,17 @@
 
 namespace hvrun::cli {
 
-int list_images(const Context& ctx, bool quiet);  // cli/image.cpp
+int list_images(const Context& ctx, bool quiet, const std::string& format);  // cli/image.cpp
 
 void register_images(CLI::App& app, Context& ctx, Action& action) {
   auto quiet = std::make_shared<bool>(false);
+  auto format = std::make_shared<std::string>();
   auto* sub = app.add_subcommand("images", "List images");
   sub->add_flag("-q,--quiet", *quiet, "Only show image ids");
-  sub->callback([&ctx, &action, quiet] { action = [&ctx, quiet] { return list_images(ctx, *quiet); }; });
+  add_list_format(sub, *format);
+  sub->callback([&ctx, &action, quiet, format] {
+    action = [&ctx, quiet, format] { return list_images(ctx, *quiet, *format); };
+  });
 }
 
 }  // namespace hvrun::cli

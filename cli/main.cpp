@@ -169,8 +169,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // One line, like docker: "hvrun: <what>. See 'hvrun --help'."
-    std::fprintf(stderr, "hvrun: %s\nSee 'hvrun --help'.\n", e.what());
+    // Like docker: "hvrun ps: unknown flag: --bogus" + "See 'hvrun ps --help'."
+    std::fputs(parse_error_text(app, e).c_str(), stderr);
     return 125;
   }
   try {

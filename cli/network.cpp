@@ -49,16 +49,19 @@ void register_network(CLI::App& app, Context& ctx, Action& action) {
   auto* inspect = net->add_subcommand("inspect", "Show a network as JSON");
   auto inames = std::make_shared<std::vector<std::string>>();
   inspect->add_option("names", *inames, "Networks")->required();
+  auto format = add_inspect_format(inspect);
   inspect->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
+      std::optional<Template> tmpl = format();
       net::NetworkStore store(ctx.root());
-      nlohmann::json out = nlohmann::json::array();
+      std::vector<nlohmann::json> out;
       for (const auto& n : *inames) {
         nlohmann::json j = store.get(n);
         j["containers"] = store.leases(n);
         out.push_back(j);
       }
-      std::printf("%s\n", out.dump(2).c_str());
+      if (tmpl) std::fputs(format_objects(*tmpl, out).c_str(), stdout);
+      else std::printf("%s\n", nlohmann::json(out).dump(2).c_str());
       return 0;
     };
   });
@@ -77,7 +80,7 @@ void register_network(CLI::App& app, Context& ctx, Action& action) {
           std::printf("%s\n", n.c_str());
         } catch (const Error& e) {
           std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = 1;
+          rc = 125;
         }
       }
       return rc;

@@ -1,10 +1,14 @@
-// hvrun ps [-a] [-q]
+// hvrun ps [-a] [-q] [--filter KEY=VALUE]... [--format TEMPLATE]
 #include <cstdio>
 #include <ctime>
+#include <map>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "engine/records.hpp"
+#include "image/store.hpp"
 #include "util/error.hpp"
+#include "util/format.hpp"
 
 namespace hvrun::cli {
 
@@ -44,6 +48,73 @@ std::string command_of(const engine::ContainerConfig& c) {
   return "\"" + cmd + "\"";
 }
 
+// "[HOSTIP:]HOSTPORT:PORT/PROTO" -> Docker's "0.0.0.0:8080->80/tcp".
+std::string ports_of(const engine::ContainerConfig& c) {
+  std::string out;
+  for (const auto& p : c.publish) {
+    size_t last = p.rfind(':');
+    if (last == std::string::npos) continue;
+    std::string host = p.substr(0, last);
+    if (host.find(':') == std::string::npos) host = "0.0.0.0:" + host;
+    out += (out.empty() ? "" : ", ") + host + "->" + p.substr(last + 1);
+  }
+  return out;
+}
+
+// `--filter KEY=VALUE`: values of one key are alternatives, keys all apply
+// (Docker's rule).
+struct Filters {
+  std::map<std::string, std::vector<std::string>> by_key;
+  std::map<std::string, std::string> ancestor_ids;  // --filter ancestor value -> image id, when it names one
+
+  static Filters parse(const std::vector<std::string>& args, const std::string& root) {
+    Filters f;
+    for (const auto& a : args) {
+      size_t eq = a.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw Error("invalid filter \"" + a + "\": expected KEY=VALUE (keys: ancestor, id, name, status)");
+      std::string key = a.substr(0, eq), value = a.substr(eq + 1);
+      if (key != "name" && key != "id" && key != "status" && key != "ancestor")
+        throw Error("invalid filter \"" + a + "\": unknown key \"" + key + "\" (keys: ancestor, id, name, status)");
+      if (key == "status" && value != "created" && value != "running" && value != "exited")
+        throw Error("invalid filter \"" + a + "\": status is one of created, running, exited");
+      if (key == "ancestor") {
+        try {
+          f.ancestor_ids[value] = image::Store(root).resolve(value).id;
+        } catch (const Error&) {
+          // no such image now: containers still match by the name they were run with
+        }
+      }
+      f.by_key[key].push_back(value);
+    }
+    return f;
+  }
+  bool has(const std::string& key) const { return by_key.count(key) != 0; }
+
+  bool match(const engine::ContainerConfig& c, const engine::State& st) const {
+    for (const auto& [key, values] : by_key) {
+      bool any = false;
+      for (const auto& v : values) {
+        if (key == "name") any = c.name.find(v) != std::string::npos;
+        else if (key == "id") any = c.id.rfind(v, 0) == 0;
+        else if (key == "status") any = st.status == v;
+        else {
+          auto it = ancestor_ids.find(v);
+          any = c.image == v || (it != ancestor_ids.end() && it->second == c.image_id);
+        }
+        if (any) break;
+      }
+      if (!any) return false;
+    }
+    return true;
+  }
+};
+
+const std::vector<std::string> kFields = {"ID", "Image", "Command", "CreatedAt", "RunningFor", "Status",
+                                          "State", "Names", "Ports", "Mode"};
+const std::map<std::string, std::string> kHeaders = {{"ID", "CONTAINER ID"}, {"CreatedAt", "CREATED AT"},
+                                                     {"RunningFor", "CREATED"}};
+
 }  // namespace
 
 void register_ps(CLI::App& app, Context& ctx, Action& action) {
@@ -52,10 +123,25 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
   auto quiet = std::make_shared<bool>(false);
   sub->add_flag("-a,--all", *all, "Show all containers (default: running only)");
   sub->add_flag("-q,--quiet", *quiet, "Only print container ids");
-  sub->callback([all, quiet, &ctx, &action] {
-    action = [all, quiet, &ctx]() -> int {
+  auto filters = std::make_shared<std::vector<std::string>>();
+  auto format = std::make_shared<std::string>();
+  sub->add_option("-f,--filter", *filters, "Filter: name=SUBSTRING, id=PREFIX, status=created|running|exited, "
+                                           "ancestor=IMAGE (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_list_format(sub, *format);
+  sub->callback([all, quiet, filters, format, &ctx, &action] {
+    action = [all, quiet, filters, format, &ctx]() -> int {
+      std::optional<Template> tmpl;
+      if (!format->empty()) {
+        tmpl = Template::parse(*format);
+        check_fields(*tmpl, *format, kFields);
+      }
+      Filters f = Filters::parse(*filters, ctx.root());
       engine::Records rec(ctx.root());
       rec.collect_garbage();
+      std::vector<nlohmann::json> objs;
       std::vector<std::vector<std::string>> rows;
       rows.push_back({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"});
       auto ids = rec.ids();
@@ -69,7 +155,8 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
         } catch (const Error&) {
           continue;  // removed while we looked
         }
-        if (!*all && st.status != "running") continue;
+        if (!*all && !f.has("status") && st.status != "running") continue;
+        if (!f.match(c, st)) continue;
         if (*quiet) {
           std::printf("%s\n", id.substr(0, 12).c_str());
           continue;
@@ -80,8 +167,17 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
           status = "Exited (" + std::to_string(st.exit_code) + ") " + since(st.finished_at) + " ago";
         else status = "Created";
         rows.push_back({id.substr(0, 12), c.image, command_of(c), since(c.created) + " ago", status, c.name});
+        if (tmpl)
+          objs.push_back({{"ID", id.substr(0, 12)}, {"Image", c.image}, {"Command", command_of(c)},
+                          {"CreatedAt", docker_time(c.created)}, {"RunningFor", since(c.created) + " ago"},
+                          {"Status", status}, {"State", st.status}, {"Names", c.name}, {"Ports", ports_of(c)},
+                          {"Mode", c.mode}});
       }
       if (*quiet) return 0;
+      if (tmpl) {
+        std::fputs(format_objects(*tmpl, objs, kHeaders).c_str(), stdout);
+        return 0;
+      }
       std::vector<size_t> w(rows[0].size(), 0);
       for (const auto& r : rows)
         for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());

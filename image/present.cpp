@@ -39,8 +39,8 @@ std::string human_age(const std::string& ts, std::time_t now) {
   return fmt(d / (86400 * 365), "year");
 }
 
-std::string images_table(const std::vector<ImageRecord>& imgs, std::time_t now) {
-  std::vector<std::vector<std::string>> rows{{"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"}};
+std::vector<ImageRow> image_rows(const std::vector<ImageRecord>& imgs) {
+  std::vector<ImageRow> rows;
   for (auto& img : imgs) {
     std::vector<std::string> tags = img.tags;
     std::sort(tags.begin(), tags.end());
@@ -52,9 +52,17 @@ std::string images_table(const std::vector<ImageRecord>& imgs, std::time_t now) 
         repo = t.substr(0, c);
         tag = t.substr(c + 1);
       }
-      rows.push_back({repo, tag, img.id.substr(0, 12), human_age(img.created, now), human_size(img.size)});
+      rows.push_back({repo, tag, &img});
     }
   }
+  return rows;
+}
+
+std::string images_table(const std::vector<ImageRecord>& imgs, std::time_t now) {
+  std::vector<std::vector<std::string>> rows{{"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"}};
+  for (auto& r : image_rows(imgs))
+    rows.push_back({r.repository, r.tag, r.image->id.substr(0, 12), human_age(r.image->created, now),
+                    human_size(r.image->size)});
   std::vector<size_t> w(5, 0);
   for (auto& r : rows)
     for (size_t i = 0; i < 5; ++i) w[i] = std::max(w[i], r[i].size());

@@ -15,6 +15,12 @@ namespace hvrun::image {
 std::string human_size(uint64_t bytes);
 // "5 minutes ago" relative to now (seconds since the epoch).
 std::string human_age(const std::string& rfc3339, std::time_t now);
+// One row of `hvrun images`: one per tag, "<none>" when untagged.
+struct ImageRow {
+  std::string repository, tag;
+  const ImageRecord* image;
+};
+std::vector<ImageRow> image_rows(const std::vector<ImageRecord>& imgs);
 // REPOSITORY TAG IMAGE ID CREATED SIZE, one row per tag (<none> when untagged).
 std::string images_table(const std::vector<ImageRecord>& imgs, std::time_t now);
 // Docker-like inspect object.
