@@ -44,11 +44,10 @@ nsenter -t "\$pid" -n sh -c "ip link set lo up && ip addr add 10.231.\$((pid / 2
 HOOK
 chmod 755 "$work/veth-hook"
 mkdir -p "$work/bundle-veth"
-ln -s "$bundle/rootfs" "$work/bundle-veth/rootfs"
-python3 - "$bundle/config.json" "$work/bundle-veth/config.json" "$work/veth-hook" <<'PY'
+python3 - "$bundle/config.json" "$work/bundle-veth/config.json" "$work/veth-hook" "$bundle/rootfs" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["root"]["path"] = "rootfs"
+c["root"]["path"] = sys.argv[4]
 c.setdefault("hooks", {})["createRuntime"] = [{"path": sys.argv[3]}]
 json.dump(c, open(sys.argv[2], "w"))
 PY
