@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // Like docker: "hvrun ps: unknown flag: --bogus" + "See 'hvrun ps --help'."
+    // Like docker: "hvrun: ps: unknown flag: --bogus" + "See 'hvrun ps --help'."
     std::fputs(parse_error_text(app, e).c_str(), stderr);
     return 125;
   }

@@ -58,7 +58,12 @@ std::string parse_error_text(const CLI::App& app, const CLI::ParseError& e) {
     if (flag != list.end()) what = "unknown flag: " + *flag;
     else if (!list.empty()) what = "unexpected argument: " + list.front();
   }
-  return command + ": " + what + "\nSee '" + command + " --help'.\n";
+  // Every hvrun error line starts "hvrun: "; the subcommand follows, once
+  // (a ValidationError's text already starts with its command's name).
+  std::string sub = command.substr(command.find(' ') == std::string::npos ? command.size() : command.find(' ') + 1);
+  std::string last = sub.substr(sub.rfind(' ') == std::string::npos ? 0 : sub.rfind(' ') + 1);
+  if (!last.empty() && what.rfind(last + ": ", 0) == 0) what = what.substr(last.size() + 2);
+  return "hvrun: " + (sub.empty() ? "" : sub + ": ") + what + "\nSee '" + command + " --help'.\n";
 }
 
 }  // namespace hvrun::cli

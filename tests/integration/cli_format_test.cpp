@@ -166,13 +166,13 @@ TEST(CliParseErrors, AnUnknownFlagIsOneDockerLikeLineNamingTheCommand) {
   TempDir t;
   Result r = hvrun::test::hvrun(t.path(), {"ps", "--bogus"});
   EXPECT_EQ(r.code, 125);
-  EXPECT_EQ(r.err, "hvrun ps: unknown flag: --bogus\nSee 'hvrun ps --help'.\n");
+  EXPECT_EQ(r.err, "hvrun: ps: unknown flag: --bogus\nSee 'hvrun ps --help'.\n");
   r = hvrun::test::hvrun(t.path(), {"image", "inspect", "--nope", "x"});
   EXPECT_EQ(r.code, 125);
-  EXPECT_EQ(r.err, "hvrun image inspect: unknown flag: --nope\nSee 'hvrun image inspect --help'.\n");
+  EXPECT_EQ(r.err, "hvrun: image inspect: unknown flag: --nope\nSee 'hvrun image inspect --help'.\n");
   r = hvrun::test::hvrun(t.path(), {"stop"});
   EXPECT_EQ(r.code, 125);
-  EXPECT_EQ(r.err.rfind("hvrun stop: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.rfind("hvrun: stop: ", 0), 0u) << r.err;
   EXPECT_EQ(r.err.find("not expected"), std::string::npos) << r.err;
 }
 
