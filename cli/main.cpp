@@ -144,8 +144,7 @@ int main(int argc, char** argv) {
 
   // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown
   // command says so and lists the commands.
-  const bool bare = only_globals;
-  if (bare || (command_at && args[command_at] == "help" && command_at + 1 == args.size())) {
+  if (only_globals || (command_at && args[command_at] == "help" && command_at + 1 == args.size())) {
     std::printf("%s", app.help().c_str());
     return 0;
   }
