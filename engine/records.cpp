@@ -48,21 +48,6 @@ void write_no_sync(const std::string& path, const std::string& content) {
   if (::rename(tmp.c_str(), path.c_str()) < 0) throw_sys("rename to", path);
 }
 
-std::vector<std::string> list_dir(const std::string& path) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(path.c_str());
-  if (!d) {
-    if (errno == ENOENT) return out;
-    throw_sys("opendir", path);
-  }
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    out.emplace_back(e->d_name);
-  }
-  ::closedir(d);
-  return out;
-}
-
 std::optional<std::string> read_link(const std::string& path) {
   char buf[256];
   ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);

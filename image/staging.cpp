@@ -11,22 +11,6 @@
 
 namespace hvrun::image {
 
-namespace {
-std::vector<std::string> entries(const std::string& path) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(path.c_str());
-  if (!d) {
-    if (errno == ENOENT) return out;
-    throw_sys("opendir", path);
-  }
-  while (dirent* de = ::readdir(d)) {
-    std::string n = de->d_name;
-    if (n != "." && n != "..") out.push_back(n);
-  }
-  ::closedir(d);
-  return out;
-}
-}  // namespace
 
 Staging::Staging(const Store& s) {
   mkdir_p(s.tmp_dir());
@@ -49,7 +33,7 @@ Staging::~Staging() {
 // With the exclusive store lock held: removes staging entries whose owner died.
 bool clean_stale_tmp(const Store& s) {
   bool found = false;
-  for (auto& n : entries(s.tmp_dir())) {
+  for (auto& n : list_dir(s.tmp_dir())) {
     std::string p = s.tmp_dir() + "/" + n;
     if (n.size() > 5 && n.substr(n.size() - 5) == ".lock") {
       FileLock l = FileLock::try_lock(p, FileLock::Mode::Exclusive);

@@ -34,38 +34,18 @@
 #include <string>
 #include <vector>
 
+#include "image/record.hpp"
+#include "image/reference.hpp"
+
 namespace hvrun::image {
 
 inline constexpr uint64_t kDefaultMaxImageSize = 128ull << 30;  // 128 GiB
 inline constexpr uint64_t kDefaultMinFreeSpace = 128ull << 20;  // 128 MiB
 
-struct ImageConfig {
-  std::vector<std::string> env;
-  std::vector<std::string> entrypoint;
-  std::vector<std::string> cmd;
-  std::string working_dir;
-  std::string user;
-};
-
-struct ImageRecord {
-  std::string id;                   // sha256 hex of the image config
-  std::vector<std::string> tags;    // "name:tag"
-  std::vector<std::string> layers;  // layer diff ids (sha256 hex), bottom first
-  ImageConfig config;
-  std::string created;              // RFC 3339
-  uint64_t size = 0;                // bytes unpacked
-};
-
 // What an import did that the user should hear about (one warning line).
 struct ImportNotes {
   uint64_t dropped_devices = 0;  // device-node entries left out (containers get /dev from a tmpfs)
 };
-
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size)
-
-// "busybox" -> "busybox:latest"; validates characters. Throws on bad refs.
-std::string normalize_ref(const std::string& ref);
 
 class Store {
  public:
@@ -115,6 +95,8 @@ class Store {
 
  private:
   ImageRecord resolve_locked(const std::string& ref) const;
+  ImageRecord import_from(const std::string& path, const std::string& display, const std::optional<std::string>& name,
+                          ImportNotes* notes);
   void ensure_layout() const;
 
   std::string root_;

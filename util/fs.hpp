@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace hvrun {
 
@@ -17,6 +18,9 @@ void mkdir_p(const std::string& path, mode_t mode = 0755);
 void remove_all(const std::string& path);  // rm -rf, does not cross mount points
 bool path_exists(const std::string& path);
 bool is_dir(const std::string& path);
+// A directory's entry names (no "." or ".."), unsorted; empty when it does
+// not exist. Other errors throw, naming the path.
+std::vector<std::string> list_dir(const std::string& path);
 // Current time as RFC 3339 with nanoseconds, UTC ("2026-11-29T04:30:59.123456789Z").
 std::string now_rfc3339_nano();
 std::string random_hex(size_t bytes);

@@ -1,0 +1,31 @@
+// What the store keeps of an image: its record (image.json) and the parts of
+// its config that running it needs.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace hvrun::image {
+
+struct ImageConfig {
+  std::vector<std::string> env;
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::string working_dir;
+  std::string user;
+};
+
+struct ImageRecord {
+  std::string id;                   // sha256 hex of the image config
+  std::vector<std::string> tags;    // "name:tag"
+  std::vector<std::string> layers;  // layer diff ids (sha256 hex), bottom first
+  ImageConfig config;
+  std::string created;              // RFC 3339
+  uint64_t size = 0;                // bytes unpacked
+};
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size)
+
+}  // namespace hvrun::image
