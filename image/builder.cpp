@@ -64,7 +64,13 @@ const StagedLayer& ImageBuilder::add_layer(int fd, const std::string& what, cons
   opt.max_image_size = s_.max_image_size();
   opt.image_size_before = total_size(layers_);
   opt.min_free_space = s_.min_free_space();
+  // The layer as distributed, kept beside its unpacked tree (save and push
+  // give back the very digests an image came with).
+  UniqueFd keep(::open((dir + "/blob").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!keep) throw_sys("create", dir + "/blob");
+  opt.keep_fd = keep.get();
   ExtractResult res = extract_tar(fd, what, dfd.get(), opt);
+  keep.reset();
   dropped_devices_ += res.dropped_devices;
   if (!want_blob.empty() && res.blob_digest != want_blob)
     throw Error(what + ": digest mismatch: manifest says sha256:" + want_blob + ", content is sha256:" +
@@ -72,7 +78,9 @@ const StagedLayer& ImageBuilder::add_layer(int fd, const std::string& what, cons
   if (!want_diff.empty() && res.diff_id != want_diff)
     throw Error(what + ": diff id mismatch: image config says sha256:" + want_diff + ", layer is sha256:" +
                 res.diff_id);
-  json lj = {{"diff_id", "sha256:" + res.diff_id}, {"size", res.size}};
+  json lj = {{"diff_id", "sha256:" + res.diff_id},
+             {"size", res.size},
+             {"blob", {{"digest", "sha256:" + res.kept_digest}, {"size", res.kept_size}, {"media_type", res.kept_media_type}}}};
   write_file_atomic(dir + "/layer.json", lj.dump() + "\n");
   std::string final_dir = stage_.path() + "/layers/" + res.diff_id;
   if (path_exists(final_dir)) remove_all(dir);  // same layer twice in one image

@@ -398,7 +398,21 @@ struct RawSource {
   Sha256 blob;
   char buf[1 << 16];
   int err = 0;
+  int keep_fd = -1;  // the raw bytes go here too while keeping them
+  uint64_t kept = 0;
 };
+
+// A copy for ExtractOptions::keep_fd; false with errno set when it failed.
+bool keep_bytes(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
 
 la_ssize_t raw_read(archive* a, void* client, const void** out) {
   auto* s = static_cast<RawSource*>(client);
@@ -411,6 +425,14 @@ la_ssize_t raw_read(archive* a, void* client, const void** out) {
       return -1;
     }
     s->blob.update(s->buf, static_cast<size_t>(n));
+    if (s->keep_fd >= 0) {
+      if (!keep_bytes(s->keep_fd, s->buf, static_cast<size_t>(n))) {
+        s->err = errno;
+        archive_set_error(a, errno, "keeping the layer blob: %s", std::strerror(errno));
+        return -1;
+      }
+      s->kept += static_cast<uint64_t>(n);
+    }
     *out = s->buf;
     return n;
   }
@@ -423,6 +445,8 @@ struct TarSource {
   Sha256 diff;
   char buf[1 << 16];
   std::string err;
+  int keep_fd = -1;  // the decompressed stream goes here too while keeping it
+  uint64_t kept = 0;
 };
 
 la_ssize_t tar_read(archive* a, void* client, const void** out) {
@@ -434,6 +458,14 @@ la_ssize_t tar_read(archive* a, void* client, const void** out) {
     return -1;
   }
   s->diff.update(s->buf, static_cast<size_t>(n));
+  if (s->keep_fd >= 0) {
+    if (!keep_bytes(s->keep_fd, s->buf, static_cast<size_t>(n))) {
+      s->err = std::string("keeping the layer blob: ") + std::strerror(errno);
+      archive_set_error(a, EIO, "%s", s->err.c_str());
+      return -1;
+    }
+    s->kept += static_cast<uint64_t>(n);
+  }
   *out = s->buf;
   return n;
 }
@@ -466,6 +498,7 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
   auto raw = std::make_unique<RawSource>();
   raw->fd = src_fd;
   raw->name = name;
+  raw->keep_fd = opt.keep_fd;
   ReadArchive outer(archive_read_new());
   if (!outer) throw Error("libarchive: out of memory");
   support_compressions(outer.get());
@@ -479,6 +512,22 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
 
   auto src = std::make_unique<TarSource>();
   src->outer = outer.get();
+  std::string kept_type;
+  if (opt.keep_fd >= 0) {
+    // Plain, gzip and zstd tars are kept as read; any other compression
+    // (xz, bzip2, ...) has no OCI media type: the decompressed tar is kept.
+    switch (archive_filter_code(outer.get(), 0)) {
+      case ARCHIVE_FILTER_NONE: kept_type = kLayerTar; break;
+      case ARCHIVE_FILTER_GZIP: kept_type = kLayerTarGzip; break;
+      case ARCHIVE_FILTER_ZSTD: kept_type = kLayerTarZstd; break;
+      default:
+        kept_type = kLayerTar;
+        raw->keep_fd = -1;
+        if (::ftruncate(opt.keep_fd, 0) < 0 || ::lseek(opt.keep_fd, 0, SEEK_SET) < 0)
+          throw_sys("truncate the kept blob of", name);
+        src->keep_fd = opt.keep_fd;
+    }
+  }
   ReadArchive tar(archive_read_new());
   if (!tar) throw Error("libarchive: out of memory");
   archive_read_support_format_tar(tar.get());
@@ -507,6 +556,10 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
     if (n < 0) throw Error(name + ": " + arch_err(outer.get()));
     if (n == 0) break;
     src->diff.update(src->buf, static_cast<size_t>(n));
+    if (src->keep_fd >= 0) {
+      if (!keep_bytes(src->keep_fd, src->buf, static_cast<size_t>(n))) throw_sys("keep the layer blob of", name);
+      src->kept += static_cast<uint64_t>(n);
+    }
   }
   for (;;) {
     ssize_t n = ::read(src_fd, raw->buf, sizeof raw->buf);
@@ -514,6 +567,10 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
     if (n < 0) throw_sys("read", name);
     if (n == 0) break;
     raw->blob.update(raw->buf, static_cast<size_t>(n));
+    if (raw->keep_fd >= 0) {
+      if (!keep_bytes(raw->keep_fd, raw->buf, static_cast<size_t>(n))) throw_sys("keep the layer blob of", name);
+      raw->kept += static_cast<uint64_t>(n);
+    }
   }
   x.finish();
   ExtractResult res;
@@ -521,6 +578,12 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
   res.blob_digest = raw->blob.hex();
   res.size = x.size();
   res.dropped_devices = x.dropped_devices();
+  if (opt.keep_fd >= 0) {
+    res.kept_media_type = kept_type;
+    bool raw_kept = raw->keep_fd >= 0;
+    res.kept_digest = raw_kept ? res.blob_digest : res.diff_id;
+    res.kept_size = raw_kept ? raw->kept : src->kept;
+  }
   return res;
 }
 

@@ -44,6 +44,10 @@ struct ExtractOptions {
   // Bytes the destination's file system must keep free: writing stops with
   // an error before it would have less.
   uint64_t min_free_space = 0;
+  // When >= 0, the layer as it should be kept for distribution is written
+  // here on the way (one pass): the bytes as read when they are a plain,
+  // gzip or zstd tar (the OCI layer media types), else the decompressed tar.
+  int keep_fd = -1;
 };
 
 struct ExtractResult {
@@ -51,7 +55,15 @@ struct ExtractResult {
   std::string blob_digest;  // sha256 hex of the bytes as read (compressed)
   uint64_t size = 0;        // sum of regular files' apparent sizes
   uint64_t dropped_devices = 0;  // character/block device entries skipped
+  // What went to keep_fd: its sha256 hex, bytes and OCI media type.
+  std::string kept_digest;
+  uint64_t kept_size = 0;
+  std::string kept_media_type;
 };
+
+inline constexpr const char* kLayerTar = "application/vnd.oci.image.layer.v1.tar";
+inline constexpr const char* kLayerTarGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+inline constexpr const char* kLayerTarZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 // Reads a tar (plain, gzip, zstd, xz, bzip2...) from src_fd and unpacks it
 // into the directory dest_dirfd. `name` is used in error messages.

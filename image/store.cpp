@@ -237,6 +237,25 @@ std::vector<std::string> Store::layer_dirs(const ImageRecord& img) const {
   return out;
 }
 
+LayerBlob Store::layer_blob(const std::string& diff_id) const {
+  std::string dir = layer_dir(diff_id);
+  json lj;
+  try {
+    lj = parse_json(read_file(dir + "/layer.json"), dir + "/layer.json");
+  } catch (const Error& e) {
+    throw Error("layer sha256:" + diff_id + ": " + e.what());
+  }
+  if (!lj.is_object() || !lj.contains("blob") || !lj["blob"].is_object() || !path_exists(dir + "/blob"))
+    throw Error("layer sha256:" + diff_id + " has no kept blob (stored by an older hvrun); remove the image and import or pull it again");
+  const json& b = lj["blob"];
+  LayerBlob out;
+  out.path = dir + "/blob";
+  out.digest = digest_hex(b, "layer sha256:" + diff_id + " blob");
+  out.size = b.value("size", 0ull);
+  out.media_type = b.value("media_type", std::string(kLayerTar));
+  return out;
+}
+
 std::string Store::config_blob(const ImageRecord& img) const { return read_file(image_dir(img.id) + "/config.json"); }
 
 }  // namespace hvrun::image

@@ -5,7 +5,12 @@
 //   ROOT/lock                    flock: exclusive for writers, shared for readers
 //   ROOT/layers/<sha256>/diff/   unpacked layer, overlay-ready (whiteouts as
 //                                0:0 char devices, opaque dirs as xattr)
-//   ROOT/layers/<sha256>/layer.json
+//   ROOT/layers/<sha256>/layer.json  {"diff_id", "size", "blob": {"digest",
+//                                "size", "media_type"}}
+//   ROOT/layers/<sha256>/blob    the layer as distributed: the tar as it came
+//                                (plain, gzip or zstd) or, for other
+//                                compressions, decompressed; save and push
+//                                send it, so digests survive a round trip
 //   ROOT/images/<image-id>/image.json   ImageRecord
 //   ROOT/repositories.json       {"name:tag": "<image-id>"}
 //   ROOT/containers/<id>/config.json    written by the engine; holds "image_id"
@@ -42,6 +47,15 @@ namespace hvrun::image {
 inline constexpr uint64_t kDefaultMaxImageSize = 128ull << 30;  // 128 GiB
 inline constexpr uint64_t kDefaultMinFreeSpace = 128ull << 20;  // 128 MiB
 
+// A layer as distributed (save, push): the bytes whose sha256 a manifest
+// names, kept since the layer came into the store.
+struct LayerBlob {
+  std::string path;        // ROOT/layers/<diff id>/blob
+  std::string digest;      // sha256 hex
+  uint64_t size = 0;       // bytes
+  std::string media_type;  // application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]
+};
+
 // What an import did that the user should hear about (one warning line).
 struct ImportNotes {
   uint64_t dropped_devices = 0;  // device-node entries left out (containers get /dev from a tmpfs)
@@ -70,6 +84,10 @@ class Store {
 
   // Overlay lowerdirs for an image: top layer first.
   std::vector<std::string> layer_dirs(const ImageRecord& img) const;
+
+  // The layer's kept blob. Throws for a layer stored before blobs were kept
+  // (re-import or pull the image to get one).
+  LayerBlob layer_blob(const std::string& diff_id) const;
 
   // The image's config blob as stored (JSON text).
   std::string config_blob(const ImageRecord& img) const;

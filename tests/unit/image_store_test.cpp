@@ -5,7 +5,10 @@
 #include <sys/xattr.h>
 
 #include "image/flatten.hpp"
+#include "image/digest.hpp"
+#include "image/layer.hpp"
 #include "image/store.hpp"
+#include "util/fs.hpp"
 #include "tests/unit/image_test_util.hpp"
 #include "util/error.hpp"
 #include "util/lock.hpp"
@@ -192,4 +195,51 @@ TEST(ImageFlatten, VmDiskIsBuiltOnceAndContainsTheImageFiles) {
   EXPECT_EQ(st1.st_ino, st2.st_ino) << "cached disk was rebuilt";
   s.remove("vm");
   EXPECT_FALSE(exists(disk));
+}
+
+// save and push send the kept blob: it must be the layer exactly as it came
+// (gzip, zstd, plain) with the digest a manifest would name, or the
+// decompressed tar (digest = diff id) for compressions OCI has no type for.
+TEST(ImageStore, EachLayerKeepsItsBlobAsDistributedWithDigestSizeAndMediaType) {
+  Tmp t;
+  Store s(t.path + "/root");
+  std::vector<TarEntry> files = {{"bin/", AE_IFDIR, 0755}, {"bin/sh", AE_IFREG, 0755, "#!x"}};
+  struct Case {
+    std::string filter, media_type;
+  };
+  for (const Case& c : {Case{"gzip", kLayerTarGzip}, Case{"zstd", kLayerTarZstd}, Case{"none", kLayerTar}}) {
+    std::string tar = t.path + "/l-" + c.filter + ".tar";
+    files[1].data = "#!" + c.filter;  // a different layer each time
+    write_tar(tar, files, c.filter);
+    auto img = s.import(tar, "k:" + c.filter);
+    ASSERT_EQ(img.layers.size(), 1u);
+    LayerBlob b = s.layer_blob(img.layers[0]);
+    EXPECT_EQ(b.media_type, c.media_type) << c.filter;
+    EXPECT_EQ(read_file(b.path), read_file(tar)) << c.filter;
+    EXPECT_EQ(b.digest, sha256_hex(read_file(tar))) << c.filter;
+    EXPECT_EQ(b.size, read_file(tar).size()) << c.filter;
+  }
+  std::string xz = t.path + "/l.tar.xz";
+  files[1].data = "#!xz";
+  write_tar(xz, files, "xz");
+  auto img = s.import(xz, "k:xz");
+  LayerBlob b = s.layer_blob(img.layers[0]);
+  EXPECT_EQ(b.media_type, kLayerTar);
+  EXPECT_EQ(b.digest, img.layers[0]) << "a decompressed tar's digest is the diff id";
+  EXPECT_EQ(sha256_hex(read_file(b.path)), img.layers[0]);
+}
+
+TEST(ImageStore, LayerBlobOfALayerStoredWithoutOneSaysHowToGetIt) {
+  Tmp t;
+  Store s(t.path + "/root");
+  auto img = s.import(make_rootfs(t.path + "/fs", "x"), "old");
+  std::string dir = s.layer_dir(img.layers[0]);
+  write_file_atomic(dir + "/layer.json", "{\"diff_id\":\"sha256:" + img.layers[0] + "\",\"size\":1}\n");
+  ::unlink((dir + "/blob").c_str());
+  try {
+    s.layer_blob(img.layers[0]);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("import or pull it again"), std::string::npos) << e.what();
+  }
 }
