@@ -39,6 +39,13 @@ void register_version(CLI::App& app, Context& ctx, Action& action);  // version
 void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune
 void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
 void register_completion(CLI::App& app, Context& ctx, Action& action);  // completion bash (from this definition)
+void register_rmi(CLI::App& app, Context& ctx, Action& action);      // rmi (= image rm)
+void register_save(CLI::App& app, Context& ctx, Action& action);     // save
+void register_load(CLI::App& app, Context& ctx, Action& action);     // load
+void register_system(CLI::App& app, Context& ctx, Action& action);   // system df
+
+// `image rm` and `rmi`: removes each image, a line per error; 125 if any failed.
+int remove_images(const Context& ctx, const std::vector<std::string>& refs, bool force);
 
 // --format/-f for the inspect commands: added to sub, parsed (a bad template
 // is an Error before any lookup) by the returned function.

@@ -1,10 +1,12 @@
-// hvrun image import|ls|inspect|rm
+// hvrun image import|ls|inspect|rm|prune
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "image/present.hpp"
+#include "image/prune.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
 
@@ -16,6 +18,7 @@ struct ImageOpts {
   std::string name;
   bool quiet = false;
   bool force = false;
+  bool all = false;
   std::string format;
   std::vector<std::string> refs;
 };
@@ -53,9 +56,38 @@ int list_images(const Context& ctx, bool quiet, const std::string& format) {
   return 0;
 }
 
+int remove_images(const Context& ctx, const std::vector<std::string>& refs, bool force) {
+  image::Store store(ctx.root());
+  int rc = 0;
+  for (auto& r : refs) {
+    try {
+      for (auto& line : store.remove(r, force)) std::printf("%s\n", line.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hvrun: %s\n", e.what());
+      rc = 125;
+    }
+  }
+  return rc;
+}
+
+namespace {
+
+// Docker's prune question, asked only at a terminal (a script gets on with it).
+bool confirmed(bool all) {
+  if (!::isatty(STDIN_FILENO)) return true;
+  std::printf("WARNING! This will remove all %s.\nAre you sure you want to continue? [y/N] ",
+              all ? "images without at least one container associated to them" : "dangling images");
+  std::fflush(stdout);
+  char buf[16] = {};
+  if (!std::fgets(buf, sizeof buf, stdin)) return false;
+  return buf[0] == 'y' || buf[0] == 'Y';
+}
+
+}  // namespace
+
 void register_image(CLI::App& app, Context& ctx, Action& action) {
   auto opts = std::make_shared<ImageOpts>();
-  auto* sub = app.add_subcommand("image", "Manage images (import, ls, inspect, rm)");
+  auto* sub = app.add_subcommand("image", "Manage images (import, ls, inspect, rm, prune)");
   sub->require_subcommand(1);
 
   auto* imp = sub->add_subcommand("import", "Import a rootfs tar/dir, an OCI layout or a docker-save tar");
@@ -110,18 +142,24 @@ void register_image(CLI::App& app, Context& ctx, Action& action) {
   rm->add_flag("-f,--force", opts->force, "Remove even if containers use it or several tags point at it");
   rm->add_option("ref", opts->refs, "Image name[:tag] or id")->required();
   rm->callback([&ctx, &action, opts] {
+    action = [&ctx, opts] { return remove_images(ctx, opts->refs, opts->force); };
+  });
+
+  auto* prune = sub->add_subcommand("prune", "Remove dangling images (-a: every image no container uses), then unused layers");
+  prune->add_flag("-a,--all", opts->all, "Remove every image no container uses, not only untagged ones");
+  prune->add_flag("-f,--force", opts->force, "Do not ask (asked only when stdin is a terminal)");
+  prune->callback([&ctx, &action, opts] {
     action = [&ctx, opts]() -> int {
+      if (!opts->force && !confirmed(opts->all)) return 0;
       image::Store store(ctx.root());
-      int rc = 0;
-      for (auto& r : opts->refs) {
-        try {
-          for (auto& line : store.remove(r, opts->force)) std::printf("%s\n", line.c_str());
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = 125;
-        }
+      image::PruneReport r = image::prune_images(store, opts->all);
+      if (!r.lines.empty()) {
+        std::printf("Deleted Images:\n");
+        for (auto& l : r.lines) std::printf("%s\n", l.c_str());
+        std::printf("\n");
       }
-      return rc;
+      std::printf("Total reclaimed space: %s\n", image::human_size(r.reclaimed).c_str());
+      return 0;
     };
   });
 }
