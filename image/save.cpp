@@ -235,7 +235,11 @@ void write_docker(Sink& out, const std::vector<SavedImage>& imgs) {
   for (const auto& img : imgs) {
     json entry;
     entry["Config"] = blob_path(img.config.hex);
-    entry["RepoTags"] = img.names;
+    // Fully qualified, as podman reads them (it would take a bare "busybox:latest"
+    // for localhost/busybox); docker and hvrun read both spellings alike.
+    json tags = json::array();
+    for (const auto& n : img.names) tags.push_back(full_name(n));
+    entry["RepoTags"] = tags;
     json layers = json::array();
     for (const Blob* b : [&] {
            std::vector<const Blob*> v{&img.config};
