@@ -283,8 +283,12 @@ TarKind sniff_tar(const std::string& path, const std::string& display) {
   archive_read_support_format_tar(a.get());
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && st.st_size == 0) throw Error(display + ": empty file, not a tar archive");
+  auto why = [&] {
+    const char* w = archive_error_string(a.get());
+    return std::string(w ? w : "unreadable");
+  };
   if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
-    throw Error(display + ": not a tar archive (" + std::string(archive_error_string(a.get()) ? archive_error_string(a.get()) : "unreadable") + ")");
+    throw Error(display + ": not a tar archive (" + why() + ")");
   bool oci = false, manifest = false, image_like = false, rootfs_like = false;
   size_t entries = 0;
   archive_entry* e;
@@ -292,10 +296,8 @@ TarKind sniff_tar(const std::string& path, const std::string& display) {
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      const char* why = archive_error_string(a.get());
-      std::string w = why ? why : "unreadable";
-      if (entries == 0) throw Error(display + ": not a tar archive (" + w + ")");
-      throw Error(display + ": corrupt or truncated archive after " + std::to_string(entries) + " entries (" + w + ")");
+      if (entries == 0) throw Error(display + ": not a tar archive (" + why() + ")");
+      throw Error(display + ": corrupt or truncated archive after " + std::to_string(entries) + " entries (" + why() + ")");
     }
     ++entries;
     const char* p = archive_entry_pathname(e);
