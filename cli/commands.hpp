@@ -39,6 +39,11 @@ void register_version(CLI::App& app, Context& ctx, Action& action);  // version
 void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune
 void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
 void register_completion(CLI::App& app, Context& ctx, Action& action);  // completion bash (from this definition)
+void register_pull(CLI::App& app, Context& ctx, Action& action);      // pull (registry/)
+void register_push(CLI::App& app, Context& ctx, Action& action);      // push
+void register_login(CLI::App& app, Context& ctx, Action& action);     // login + logout
+void register_registry(CLI::App& app, Context& ctx, Action& action);  // registry ls
+void register_search(CLI::App& app, Context& ctx, Action& action);    // search
 
 // --format/-f for the inspect commands: added to sub, parsed (a bad template
 // is an Error before any lookup) by the returned function.

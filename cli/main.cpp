@@ -141,6 +141,11 @@ int main(int argc, char** argv) {
   register_network(app, ctx, action);
   register_vmm(app, ctx, action);
   register_completion(app, ctx, action);
+  register_pull(app, ctx, action);
+  register_push(app, ctx, action);
+  register_login(app, ctx, action);
+  register_registry(app, ctx, action);
+  register_search(app, ctx, action);
 
   // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown
   // command says so and lists the commands.

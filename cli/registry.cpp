@@ -1,0 +1,36 @@
+// hvrun registry ls HOST [REPO]: the repositories a registry holds, or a
+// repository's tags (the catalog and tags/list APIs, every page).
+#include "cli/commands.hpp"
+#include "cli/registry_flags.hpp"
+#include "registry/catalog.hpp"
+
+namespace hvrun::cli {
+
+void register_registry(CLI::App& app, Context& ctx, Action& action) {
+  struct Args {
+    std::string host, repo;
+    RegistryFlags flags;
+  };
+  auto a = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("registry", "Browse a registry: hvrun registry ls HOST [REPO]");
+  sub->require_subcommand(1);
+  auto* ls = sub->add_subcommand("ls", "List a registry's repositories, or a repository's tags");
+  ls->add_option("host", a->host, "Registry host[:port]")->required();
+  ls->add_option("repo", a->repo, "Repository: list its tags");
+  a->flags.add(ls);
+  ls->callback([&ctx, &action, a] {
+    action = [&ctx, a]() -> int {
+      registry::Client c(registry::registry_host(a->host), a->flags.options(ctx.root()));
+      if (a->repo.empty()) {
+        c.add_scope("registry:catalog:*");
+        for (auto& r : registry::list_repositories(c)) std::printf("%s/%s\n", a->host.c_str(), r.c_str());
+      } else {
+        c.add_scope("repository:" + a->repo + ":pull");
+        for (auto& t : registry::list_tags(c, a->repo)) std::printf("%s/%s:%s\n", a->host.c_str(), a->repo.c_str(), t.c_str());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace hvrun::cli
