@@ -10,6 +10,7 @@ void register_registry(CLI::App& app, Context& ctx, Action& action) {
   struct Args {
     std::string host, repo;
     RegistryFlags flags;
+    size_t page_size = 100;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("registry", "Browse a registry: hvrun registry ls HOST [REPO]");
@@ -18,15 +19,17 @@ void register_registry(CLI::App& app, Context& ctx, Action& action) {
   ls->add_option("host", a->host, "Registry host[:port]")->required();
   ls->add_option("repo", a->repo, "Repository: list its tags");
   a->flags.add(ls);
+  ls->add_option("--page-size", a->page_size, "Entries asked for per request (the Link header gives the next page)")
+      ->check(CLI::Range(1, 10000));
   ls->callback([&ctx, &action, a] {
     action = [&ctx, a]() -> int {
       registry::Client c(registry::registry_host(a->host), a->flags.options(ctx.root()));
       if (a->repo.empty()) {
         c.add_scope("registry:catalog:*");
-        for (auto& r : registry::list_repositories(c)) std::printf("%s/%s\n", a->host.c_str(), r.c_str());
+        for (auto& r : registry::list_repositories(c, a->page_size)) std::printf("%s/%s\n", a->host.c_str(), r.c_str());
       } else {
         c.add_scope("repository:" + a->repo + ":pull");
-        for (auto& t : registry::list_tags(c, a->repo)) std::printf("%s/%s:%s\n", a->host.c_str(), a->repo.c_str(), t.c_str());
+        for (auto& t : registry::list_tags(c, a->repo, a->page_size)) std::printf("%s/%s:%s\n", a->host.c_str(), a->repo.c_str(), t.c_str());
       }
       return 0;
     };

@@ -162,7 +162,15 @@ PullResult pull(const image::Store& s, const std::string& ref, const PullOptions
   c.add_scope("repository:" + t.repo + ":pull");
   std::string what = t.host + "/" + t.repo + ":" + t.tag;
 
-  Manifest top = get_manifest(c, t, t.tag, "");
+  Manifest top;
+  try {
+    top = get_manifest(c, t, t.tag, "");
+  } catch (const Error& e) {
+    // "busybox" means Docker Hub: say so when it cannot be reached.
+    if (t.host != registry_host("") || std::string(e.what()).find("/v2/:") == std::string::npos) throw;
+    throw Error(std::string(e.what()) + " (the name '" + ref + "' has no registry host, so it means Docker Hub; " +
+                "name a registry: HOST[:PORT]/NAME[:TAG])");
+  }
   res.digest = "sha256:" + top.digest;
   Manifest man = top;
   if (image::is_index_type(top.media_type)) {
