@@ -1,5 +1,7 @@
 // hvrun registry ls HOST [REPO]: the repositories a registry holds, or a
 // repository's tags (the catalog and tags/list APIs, every page).
+#include <algorithm>
+
 #include "cli/commands.hpp"
 #include "cli/registry_flags.hpp"
 #include "registry/catalog.hpp"
@@ -24,12 +26,17 @@ void register_registry(CLI::App& app, Context& ctx, Action& action) {
   ls->callback([&ctx, &action, a] {
     action = [&ctx, a]() -> int {
       registry::Client c(registry::registry_host(a->host), a->flags.options(ctx.root()));
+      // Sorted: registries page in their own order.
       if (a->repo.empty()) {
         c.add_scope("registry:catalog:*");
-        for (auto& r : registry::list_repositories(c, a->page_size)) std::printf("%s/%s\n", a->host.c_str(), r.c_str());
+        auto repos = registry::list_repositories(c, a->page_size);
+        std::sort(repos.begin(), repos.end());
+        for (auto& r : repos) std::printf("%s/%s\n", a->host.c_str(), r.c_str());
       } else {
         c.add_scope("repository:" + a->repo + ":pull");
-        for (auto& t : registry::list_tags(c, a->repo, a->page_size)) std::printf("%s/%s:%s\n", a->host.c_str(), a->repo.c_str(), t.c_str());
+        auto tags = registry::list_tags(c, a->repo, a->page_size);
+        std::sort(tags.begin(), tags.end());
+        for (auto& t : tags) std::printf("%s/%s:%s\n", a->host.c_str(), a->repo.c_str(), t.c_str());
       }
       return 0;
     };
