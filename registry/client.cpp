@@ -444,7 +444,15 @@ void Client::ping() {
 }
 
 Response Client::send(const Request& r) {
-  if (r.target.rfind("http", 0) != 0) ping();
+  bool full = r.target.rfind("http", 0) == 0;
+  if (!full) ping();
+  if (full) {
+    // A Location elsewhere (blob storage) gets no registry credentials.
+    auto p = r.target.find("://");
+    std::string h = p == std::string::npos ? "" : r.target.substr(p + 3);
+    h = h.substr(0, h.find_first_of("/?"));
+    if (h != host_) return perform(r, "");
+  }
   Response resp = perform(r, authorization());
   if (resp.status == 401) {
     std::string ch = resp.header("www-authenticate");
@@ -465,8 +473,14 @@ void Client::fail(const Request& r, const Response& resp, const std::string& wha
   } catch (const json::exception&) {
   }
   if (msg.empty()) msg = reason(resp.status);
-  std::string out = what + ": " + msg + " (" + r.method + " " + host_ + r.target.substr(r.target.rfind("http", 0) == 0 ? r.target.find('/', r.target.find("://") + 3) : 0) +
-                    ": HTTP " + std::to_string(resp.status) + ")";
+  // The path, without scheme and host, and without a query string's secrets.
+  std::string path = r.target;
+  if (path.rfind("http", 0) == 0) {
+    auto p = path.find('/', path.find("://") == std::string::npos ? 0 : path.find("://") + 3);
+    path = p == std::string::npos ? "/" : path.substr(p);
+  }
+  if (auto q = path.find('?'); q != std::string::npos && path.find("/blobs/uploads/") != std::string::npos) path.resize(q);
+  std::string out = what + ": " + msg + " (" + r.method + " " + host_ + path + ": HTTP " + std::to_string(resp.status) + ")";
   if (resp.status == 401) {
     std::lock_guard<std::mutex> g(mu_);
     out += creds_ ? "; the registry refused the credentials of '" + creds_->user + "'" : "; log in with: hvrun login " + host_;

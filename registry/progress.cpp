@@ -35,7 +35,7 @@ std::string Progress::render(const Line& l) const {
   if (fill > width) fill = width;
   std::string bar = "[" + std::string(fill > 0 ? fill - 1 : 0, '=') + (fill > 0 ? ">" : "") + std::string(width - fill, ' ') + "]";
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - l.start).count();
-  std::string rate = secs > 0.05 ? "  " + human_size(static_cast<double>(l.done) / secs) + "/s" : "";
+  std::string rate = secs > 0.0005 ? "  " + human_size(static_cast<double>(l.done) / secs) + "/s" : "";
   return s + " " + bar + " " + human_size(static_cast<double>(l.done)) + "/" + human_size(static_cast<double>(l.total)) + rate;
 }
 

@@ -328,6 +328,19 @@ TEST_F(RegistryTest, SkopeoPushedGzipAndZstdImagesPullAndRun) {
   }
 }
 
+TEST_F(RegistryTest, PullOnATerminalRedrawsEachLayerWithBytesAndRate) {
+  TestRegistry reg;
+  TempDir tmp;
+  skopeo_push(reg, make_layout(tmp.path() + "/lay", "--random 2:3"), "tty:1");
+  Result r = run_in_pty({hvrun_bin(), "--root", root(), "pull", reg.host() + "/tty:1"}, {}, 120, 24, 160);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Downloading ["), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("MB/3.15MB"), std::string::npos) << r.out;  // bytes of total
+  EXPECT_NE(r.out.find("B/s"), std::string::npos) << r.out;        // rate
+  EXPECT_NE(r.out.find("\x1b[2K"), std::string::npos) << r.out;   // lines redrawn in place
+  EXPECT_NE(r.out.find("Pull complete"), std::string::npos) << r.out;
+}
+
 TEST_F(RegistryTest, PullPicksLinuxAmd64FromAnOciIndex) {
   TestRegistry reg;
   TempDir tmp;
