@@ -20,7 +20,7 @@ Progress::Progress(FILE* out, int tty) : out_(out), tty_(tty < 0 ? ::isatty(::fi
 
 size_t Progress::add(const std::string& id, const std::string& status, uint64_t total) {
   std::lock_guard<std::mutex> g(mu_);
-  lines_.push_back(Line{id, status, total, 0, {}, false});
+  lines_.push_back(Line{id, status, total, 0, {}, false, rows_++});
   size_t i = lines_.size() - 1;
   std::fprintf(out_, "%s\n", render(lines_[i]).c_str());
   std::fflush(out_);
@@ -44,7 +44,7 @@ void Progress::draw_locked(size_t i) {
     std::fprintf(out_, "%s\n", render(lines_[i]).c_str());
   } else {
     // Up to the line, redraw it, back down.
-    size_t up = lines_.size() - i;
+    size_t up = rows_ - lines_[i].row;
     std::fprintf(out_, "\x1b[%zuA\r\x1b[2K%s\x1b[%zuB\r", up, render(lines_[i]).c_str(), up);
   }
   std::fflush(out_);
@@ -83,6 +83,7 @@ void Progress::message(const std::string& line) {
   std::lock_guard<std::mutex> g(mu_);
   std::fprintf(out_, "%s\n", line.c_str());
   std::fflush(out_);
+  ++rows_;
 }
 
 }  // namespace hvrun::registry

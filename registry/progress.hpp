@@ -32,6 +32,7 @@ class Progress {
     uint64_t total = 0, done = 0;
     std::chrono::steady_clock::time_point start;
     bool started = false;
+    size_t row = 0;  // printed lines before it
   };
   void draw_locked(size_t i);
   std::string render(const Line& l) const;
@@ -41,6 +42,7 @@ class Progress {
   std::mutex mu_;
   std::vector<Line> lines_;
   std::chrono::steady_clock::time_point last_draw_;
+  size_t rows_ = 0;  // lines printed so far
 };
 
 // "12.3MB" (docker's decimal units).

@@ -102,7 +102,13 @@ PushResult push(const image::Store& s, const std::string& local, const std::stri
         c.add_scope("repository:" + r + ":pull");
       }
   progress.message("The push refers to repository [" + t.host + "/" + t.repo + "]");
-  c.ping();
+  try {
+    c.ping();
+  } catch (const Error& e) {
+    if (t.host != registry_host("")) throw;
+    throw Error(std::string(e.what()) + " (the name '" + dest + "' has no registry host, so it means Docker Hub; " +
+                "name a registry: hvrun push IMAGE HOST[:PORT]/NAME[:TAG])");
+  }
   for (auto& b : blobs) b.line = progress.add(b.lb.digest.substr(0, 12), "Preparing", b.lb.size);
 
   std::atomic<size_t> next{0};

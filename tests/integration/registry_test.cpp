@@ -526,7 +526,7 @@ TEST_F(RegistryTest, KilledPullLeavesTheStoreIntactAndTheNextPullCompletes) {
   TestRegistry reg;
   BigImage big(reg, "big:1");
   std::string before = snapshot(root());
-  Process pull({hvrun_bin(), "--root", root(), "pull", reg.host() + "/big:1"}, root() + "/../pull.log", env());
+  Process pull({hvrun_bin(), "--root", root(), "pull", reg.host() + "/big:1"}, auth_->path() + "/pull.log", env());
   // Half-way through the big layer, freeze the registry, then kill the pull.
   auto t0 = std::chrono::steady_clock::now();
   uint64_t got = 0;
@@ -558,7 +558,7 @@ TEST_F(RegistryTest, KilledPushLeavesTheStoreIntactAndTheNextPushCompletes) {
   TestRegistry dst;
   std::string before = snapshot(root());
   std::string ref = dst.host() + "/pushed/big:1";
-  Process push({hvrun_bin(), "--root", root(), "push", src.host() + "/big:1", ref}, root() + "/../push.log", env());
+  Process push({hvrun_bin(), "--root", root(), "push", src.host() + "/big:1", ref}, auth_->path() + "/push.log", env());
   auto t0 = std::chrono::steady_clock::now();
   uint64_t got = 0;
   std::string uploads = dst.data() + "/docker/registry/v2/repositories/pushed/big/_uploads";
@@ -587,10 +587,10 @@ TEST_F(RegistryTest, KilledPushLeavesTheStoreIntactAndTheNextPushCompletes) {
 TEST_F(RegistryTest, ConcurrentPullsDownloadASharedLayerOnce) {
   TestRegistry reg;
   BigImage big(reg, "big:1");
-  Process a({hvrun_bin(), "--root", root(), "pull", reg.host() + "/big:1"}, root() + "/../a.log", env());
-  Process b({hvrun_bin(), "--root", root(), "pull", reg.host() + "/big:1"}, root() + "/../b.log", env());
-  EXPECT_EQ(a.wait(), 0) << slurp(root() + "/../a.log");
-  EXPECT_EQ(b.wait(), 0) << slurp(root() + "/../b.log");
+  Process a({hvrun_bin(), "--root", root(), "pull", reg.host() + "/big:1"}, auth_->path() + "/a.log", env());
+  Process b({hvrun_bin(), "--root", root(), "pull", reg.host() + "/big:1"}, auth_->path() + "/b.log", env());
+  EXPECT_EQ(a.wait(), 0) << slurp(auth_->path() + "/a.log");
+  EXPECT_EQ(b.wait(), 0) << slurp(auth_->path() + "/b.log");
   std::string log = reg.log(), needle = "\"GET /v2/big/blobs/sha256:" + big.big_hex + " HTTP/1.1\" 200";
   size_t n = 0;
   for (size_t p = log.find(needle); p != std::string::npos; p = log.find(needle, p + 1)) ++n;
