@@ -14,7 +14,7 @@ void register_push(CLI::App& app, Context& ctx, Action& action) {
     bool quiet = false;
   };
   auto a = std::make_shared<Args>();
-  auto* sub = app.add_subcommand("push", "Push an image to a registry: hvrun push HOST[:PORT]/NAME[:TAG] [DEST]");
+  auto* sub = app.add_subcommand("push", "Push an image to a registry: hvrun push HOST[:PORT]/NAME[:TAG] | IMAGE DEST");
   sub->add_option("image", a->image, "Local image (its name is the destination unless DEST is given)")->required();
   sub->add_option("dest", a->dest, "Destination reference HOST[:PORT]/NAME[:TAG]");
   a->flags.add(sub);
