@@ -337,6 +337,9 @@ Response Client::perform(const Request& r, const std::string& authz) {
   if (t.sink_stopped) throw Error(url + ": transfer stopped");
   if (rc != CURLE_OK) {
     std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    bool transient = rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_RECV_ERROR ||
+                     rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE || rc == CURLE_GOT_NOTHING;
+    if (transient) throw TransientError(host_ + ": " + r.method + " " + url + ": " + why);
     throw Error(host_ + ": " + r.method + " " + url + ": " + why);
   }
   // Relative Locations are resolved against the URL that gave them.
@@ -485,6 +488,7 @@ void Client::fail(const Request& r, const Response& resp, const std::string& wha
     std::lock_guard<std::mutex> g(mu_);
     out += creds_ ? "; the registry refused the credentials of '" + creds_->user + "'" : "; log in with: hvrun login " + host_;
   }
+  if (resp.status >= 500 || resp.status == 429) throw TransientError(out);
   throw Error(out);
 }
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "util/error.hpp"
+
 namespace hvrun::registry {
 
 struct Credentials {
@@ -63,6 +65,13 @@ std::string registry_host(const std::string& domain);
 // loopback, $HVRUN_INSECURE_REGISTRIES (comma-separated hosts) or a line in
 // ROOT/insecure-registries.
 bool is_insecure_default(const std::string& host, const std::string& store_root);
+
+// A failure worth one more try: the connection broke or timed out, or the
+// registry answered 5xx or 429.
+class TransientError : public Error {
+ public:
+  using Error::Error;
+};
 
 class Client {
  public:

@@ -264,7 +264,19 @@ PullResult pull(const image::Store& s, const std::string& ref, const PullOptions
       LayerJob& j = jobs[todo[k]];
       std::string err;
       try {
-        download_blob(c, t, j.hex, j.size, j.file, [&](uint64_t n) { progress.bytes(j.line, "Downloading", n); }, abort);
+        // A broken connection or a 5xx is tried again (twice, after 1 and
+        // 2 s), as docker does; a digest mismatch is not.
+        for (int attempt = 1;; ++attempt) {
+          try {
+            download_blob(c, t, j.hex, j.size, j.file, [&](uint64_t n) { progress.bytes(j.line, "Downloading", n); }, abort);
+            break;
+          } catch (const TransientError& e) {
+            if (attempt >= 3 || abort.load()) throw;
+            HVRUN_INFO("registry", "layer ", j.hex, ": ", e.what(), "; retrying");
+            progress.status(j.line, "Retrying in " + std::to_string(attempt) + " second" + (attempt > 1 ? "s" : ""));
+            for (int k = 0; k < attempt * 10 && !abort.load(); ++k) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          }
+        }
         progress.status(j.line, "Download complete");
       } catch (const std::exception& e) {
         err = e.what();

@@ -494,6 +494,41 @@ TEST_F(RegistryTest, BadInputFailsWithOneLineAndKeepsTheStore) {
   EXPECT_EQ(snapshot(root()), before);
 }
 
+TEST_F(RegistryTest, PullRetriesALayerWhoseFirstDownloadGot500) {
+  TempDir tmp;
+  std::string lay = make_layout(tmp.path() + "/lay", "--random 1:1");
+  // A stand-in registry serving the layout; the first GET of each layer blob
+  // (over 100 kB) answers 500.
+  std::string script =
+      "import http.server,json,os,sys\n"
+      "lay=sys.argv[1]; failed=set(); hits={}\n"
+      "top=json.load(open(lay+'/index.json'))['manifests'][0]['digest'][7:]\n"
+      "class H(http.server.BaseHTTPRequestHandler):\n"
+      "  def log_message(self,*a): pass\n"
+      "  def do_GET(self):\n"
+      "    ct='application/octet-stream'\n"
+      "    if self.path=='/v2/': b=b'{}'\n"
+      "    elif '/manifests/' in self.path: b=open(lay+'/blobs/sha256/'+top,'rb').read(); ct='application/vnd.oci.image.manifest.v1+json'\n"
+      "    elif '/blobs/sha256:' in self.path:\n"
+      "      h=self.path.split('sha256:')[1]; b=open(lay+'/blobs/sha256/'+h,'rb').read()\n"
+      "      if len(b)>100000 and h not in failed:\n"
+      "        failed.add(h); self.send_response(500); self.send_header('Content-Length','0'); self.end_headers(); return\n"
+      "    else: self.send_response(404); self.send_header('Content-Length','0'); self.end_headers(); return\n"
+      "    self.send_response(200); self.send_header('Content-Type',ct); self.send_header('Content-Length',str(len(b))); self.end_headers(); self.wfile.write(b)\n"
+      "s=http.server.ThreadingHTTPServer(('127.0.0.1',0),H)\n"
+      "open(sys.argv[2]+'.t','w').write(str(s.server_address[1])); os.rename(sys.argv[2]+'.t',sys.argv[2])\n"
+      "s.serve_forever()\n";
+  std::ofstream(tmp.path() + "/srv.py") << script;
+  Process srv({"/usr/bin/python3", tmp.path() + "/srv.py", lay, tmp.path() + "/port"}, tmp.path() + "/log");
+  for (int i = 0; i < 500 && !fs::exists(tmp.path() + "/port"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::string ref = "127.0.0.1:" + slurp(tmp.path() + "/port") + "/flaky:1";
+  Result p = hr({"pull", ref});
+  ASSERT_EQ(p.code, 0) << p.out << p.err;
+  EXPECT_NE(p.out.find("Retrying in 1 second"), std::string::npos) << p.out;
+  Result ran = hr({"run", "--rm", "--net", "none", ref, "ls", "/data"});
+  EXPECT_EQ(trim(ran.out), "random-0.bin") << ran.err;
+}
+
 // The big image for the kill and concurrency tests: busybox and one 160 MB layer.
 class BigImage {
  public:
