@@ -341,7 +341,7 @@ TEST_F(RegistryTest, PullOnATerminalRedrawsEachLayerWithBytesAndRate) {
   EXPECT_NE(r.out.find("Pull complete"), std::string::npos) << r.out;
 }
 
-TEST_F(RegistryTest, PullPicksLinuxAmd64FromAnOciIndex) {
+TEST_F(RegistryTest, PullPicksLinuxAmd64FromAnOciIndexAndADockerManifestList) {
   TestRegistry reg;
   TempDir tmp;
   std::string lay = make_layout(tmp.path() + "/lay", "--index");
@@ -352,6 +352,14 @@ TEST_F(RegistryTest, PullPicksLinuxAmd64FromAnOciIndex) {
   ASSERT_EQ(p.code, 0) << p.err;
   Result ran = hr({"run", "--rm", "--net", "none", reg.host() + "/multi:1", "sh", "-c", "echo $PICK"});
   EXPECT_EQ(trim(ran.out), "amd64") << ran.err;
+  // The same as a docker manifest list of docker schema 2 manifests.
+  skopeo_push(reg, lay, "dlist:1", {"--all", "--format", "v2s2"});
+  json dl = raw_manifest(reg, "dlist:1", "application/vnd.docker.distribution.manifest.list.v2+json");
+  ASSERT_EQ(dl["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
+  TempDir other;
+  ASSERT_EQ(hx(other.path(), {"pull", reg.host() + "/dlist:1"}).code, 0);
+  Result ran2 = hx(other.path(), {"run", "--rm", "--net", "none", reg.host() + "/dlist:1", "sh", "-c", "echo $PICK"});
+  EXPECT_EQ(trim(ran2.out), "amd64") << ran2.err;
 }
 
 TEST_F(RegistryTest, TlsRegistryWithHtpasswdNeedsLoginAndTrustsTheTestCa) {
