@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -224,6 +225,7 @@ struct Transfer {
   bool too_big = false;
   bool sink_stopped = false;
   uint64_t read_pos = 0;
+  std::exception_ptr error;  // thrown by a callback: rethrown after the transfer
 };
 
 size_t on_header(char* p, size_t size, size_t n, void* ud) {
@@ -244,8 +246,13 @@ size_t on_body(char* p, size_t size, size_t n, void* ud) {
   auto* t = static_cast<Transfer*>(ud);
   size_t len = size * n;
   if (t->req->sink && t->resp->status >= 200 && t->resp->status < 300) {
-    if (!t->req->sink(p, len)) {
-      t->sink_stopped = true;
+    try {
+      if (!t->req->sink(p, len)) {
+        t->sink_stopped = true;
+        return 0;
+      }
+    } catch (...) {
+      t->error = std::current_exception();
       return 0;
     }
     return len;
@@ -265,7 +272,12 @@ size_t on_read(char* p, size_t size, size_t n, void* ud) {
   while (r < 0 && errno == EINTR);
   if (r < 0) return CURL_READFUNC_ABORT;
   t->read_pos += static_cast<uint64_t>(r);
-  if (t->req->on_upload) t->req->on_upload(t->read_pos);
+  try {
+    if (t->req->on_upload) t->req->on_upload(t->read_pos);
+  } catch (...) {
+    t->error = std::current_exception();
+    return CURL_READFUNC_ABORT;
+  }
   return static_cast<size_t>(r);
 }
 
@@ -299,6 +311,7 @@ Response Client::perform(const Request& r, const std::string& authz) {
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+  if (r.upload_fd >= 0 && ::lseek(r.upload_fd, 0, SEEK_SET) < 0) throw_sys("seek upload source", host_);
   struct curl_slist* hl = nullptr;
   for (auto& x : r.headers) hl = curl_slist_append(hl, x.c_str());
   if (!authz.empty()) hl = curl_slist_append(hl, ("Authorization: " + authz).c_str());
@@ -308,7 +321,6 @@ Response Client::perform(const Request& r, const std::string& authz) {
   } else if (r.method == "GET") {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else if (r.upload_fd >= 0) {
-    if (::lseek(r.upload_fd, 0, SEEK_SET) < 0) throw_sys("seek upload source", host_);
     curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
@@ -333,6 +345,7 @@ Response Client::perform(const Request& r, const std::string& authz) {
   if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) effective_url = eff;
   give_handle(std::move(h));
   HVRUN_DEBUG("registry", r.method, " ", url, " -> ", resp.status, rc ? std::string(" (") + curl_easy_strerror(rc) + ")" : "");
+  if (t.error) std::rethrow_exception(t.error);
   if (t.too_big) throw Error(url + ": response larger than " + std::to_string(r.max_body) + " bytes");
   if (t.sink_stopped) throw Error(url + ": transfer stopped");
   if (rc != CURLE_OK) {
