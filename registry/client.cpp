@@ -1,6 +1,5 @@
 #include "registry/client.hpp"
 
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <sstream>
 
 #include "registry/auth.hpp"
+#include "registry/curl_api.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -22,10 +22,6 @@ using json = nlohmann::json;
 
 namespace {
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -167,14 +163,14 @@ bool is_insecure_default(const std::string& host, const std::string& store_root)
 
 struct Client::Handle {
   CURL* easy = nullptr;
-  Handle() : easy(curl_easy_init()) {
+  Handle() : easy(curl_api().easy_init()) {
     if (!easy) throw Error("libcurl: curl_easy_init failed");
   }
-  ~Handle() { curl_easy_cleanup(easy); }
+  ~Handle() { curl_api().easy_cleanup(easy); }
 };
 
 Client::Client(std::string host, ClientOptions opt) : host_(std::move(host)), opt_(std::move(opt)) {
-  global_init();
+  curl_api();  // loads libcurl, or says what is missing
   if (opt_.tls_verify) {
     verify_ = *opt_.tls_verify;
   } else {
@@ -284,72 +280,73 @@ size_t on_read(char* p, size_t size, size_t n, void* ud) {
 }  // namespace
 
 Response Client::perform(const Request& r, const std::string& authz) {
+  const CurlApi& C = curl_api();
   auto h = take_handle();
   CURL* e = h->easy;
-  curl_easy_reset(e);
+  C.easy_reset(e);
   Response resp;
   Transfer t{&r, &resp};
   std::string url = r.target.rfind("http", 0) == 0 ? r.target : base_url() + r.target;
   // A Location may be relative ("/v2/x/blobs/uploads/uuid?...").
   char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "hvrun/0.1");
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, opt_.connect_timeout_s);
+  C.easy_setopt(e, CURLOPT_URL, url.c_str());
+  C.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+  C.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  C.easy_setopt(e, CURLOPT_USERAGENT, "hvrun/0.1");
+  C.easy_setopt(e, CURLOPT_CONNECTTIMEOUT, opt_.connect_timeout_s);
   // A stalled transfer (no byte for 60 s) fails instead of hanging.
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify_ ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify_ ? 2L : 0L);
-  if (!cainfo_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, cainfo_.c_str());
-  if (!capath_.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, capath_.c_str());
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+  C.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  C.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+  C.easy_setopt(e, CURLOPT_FOLLOWLOCATION, r.follow_redirects ? 1L : 0L);
+  C.easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  C.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify_ ? 1L : 0L);
+  C.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify_ ? 2L : 0L);
+  if (!cainfo_.empty()) C.easy_setopt(e, CURLOPT_CAINFO, cainfo_.c_str());
+  if (!capath_.empty()) C.easy_setopt(e, CURLOPT_CAPATH, capath_.c_str());
+  C.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  C.easy_setopt(e, CURLOPT_HEADERDATA, &t);
+  C.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  C.easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  C.easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
   if (r.upload_fd >= 0 && ::lseek(r.upload_fd, 0, SEEK_SET) < 0) throw_sys("seek upload source", host_);
   struct curl_slist* hl = nullptr;
-  for (auto& x : r.headers) hl = curl_slist_append(hl, x.c_str());
-  if (!authz.empty()) hl = curl_slist_append(hl, ("Authorization: " + authz).c_str());
-  hl = curl_slist_append(hl, "Expect:");
+  for (auto& x : r.headers) hl = C.slist_append(hl, x.c_str());
+  if (!authz.empty()) hl = C.slist_append(hl, ("Authorization: " + authz).c_str());
+  hl = C.slist_append(hl, "Expect:");
   if (r.method == "HEAD") {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    C.easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (r.method == "GET") {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    C.easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else if (r.upload_fd >= 0) {
-    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(e, CURLOPT_READDATA, &t);
-    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.upload_size));
+    C.easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    C.easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    C.easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    C.easy_setopt(e, CURLOPT_READDATA, &t);
+    C.easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.upload_size));
   } else {
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r.body.c_str());
-    if (r.method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-    if (r.body.empty()) hl = curl_slist_append(hl, "Content-Type:");
+    C.easy_setopt(e, CURLOPT_POST, 1L);
+    C.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    C.easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r.body.c_str());
+    if (r.method != "POST") C.easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    if (r.body.empty()) hl = C.slist_append(hl, "Content-Type:");
   }
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+  C.easy_setopt(e, CURLOPT_HTTPHEADER, hl);
   HVRUN_DEBUG("registry", r.method, " ", url);
-  CURLcode rc = curl_easy_perform(e);
-  curl_slist_free_all(hl);
+  CURLcode rc = C.easy_perform(e);
+  C.slist_free_all(hl);
   long code = 0;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+  C.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
   if (code) resp.status = code;
   char* eff = nullptr;
   std::string effective_url;
-  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) effective_url = eff;
+  if (C.easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) effective_url = eff;
   give_handle(std::move(h));
-  HVRUN_DEBUG("registry", r.method, " ", url, " -> ", resp.status, rc ? std::string(" (") + curl_easy_strerror(rc) + ")" : "");
+  HVRUN_DEBUG("registry", r.method, " ", url, " -> ", resp.status, rc ? std::string(" (") + C.easy_strerror(rc) + ")" : "");
   if (t.error) std::rethrow_exception(t.error);
   if (t.too_big) throw Error(url + ": response larger than " + std::to_string(r.max_body) + " bytes");
   if (t.sink_stopped) throw Error(url + ": transfer stopped");
   if (rc != CURLE_OK) {
-    std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    std::string why = errbuf[0] ? errbuf : C.easy_strerror(rc);
     bool transient = rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_RECV_ERROR ||
                      rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE || rc == CURLE_GOT_NOTHING;
     if (transient) throw TransientError(host_ + ": " + r.method + " " + url + ": " + why);
