@@ -312,15 +312,15 @@ PullResult pull(const image::Store& s, const std::string& ref, const PullOptions
     }
     {
       std::unique_lock<std::mutex> g(mu);
-      cv.wait(g, [&] {
-        if (j.done) return true;
+      // Done, or some download failed ("aborted" only follows a real error:
+      // wait for that one, to report it).
+      auto failed = [&]() -> const LayerJob* {
         for (auto& o : jobs)
-          if (o.done && !o.error.empty()) return true;
-        return false;
-      });
-      for (auto& o : jobs)
-        if (o.done && !o.error.empty() && o.error != "aborted") throw Error(what + ": " + o.error);
-      if (!j.error.empty()) throw Error(what + ": " + j.error);
+          if (o.done && !o.error.empty() && o.error != "aborted") return &o;
+        return nullptr;
+      };
+      cv.wait(g, [&] { return (j.done && j.error.empty()) || failed(); });
+      if (const LayerJob* f = failed()) throw Error(what + ": " + f->error);
     }
     progress.status(j.line, "Extracting");
     UniqueFd fd(::open(j.file.c_str(), O_RDONLY | O_CLOEXEC));
