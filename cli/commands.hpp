@@ -46,6 +46,11 @@ void register_system(CLI::App& app, Context& ctx, Action& action);   // system d
 
 // `image rm` and `rmi`: removes each image, a line per error; 125 if any failed.
 int remove_images(const Context& ctx, const std::vector<std::string>& refs, bool force);
+void register_pull(CLI::App& app, Context& ctx, Action& action);      // pull (registry/)
+void register_push(CLI::App& app, Context& ctx, Action& action);      // push
+void register_login(CLI::App& app, Context& ctx, Action& action);     // login + logout
+void register_registry(CLI::App& app, Context& ctx, Action& action);  // registry ls
+void register_search(CLI::App& app, Context& ctx, Action& action);    // search
 
 // --format/-f for the inspect commands: added to sub, parsed (a bad template
 // is an Error before any lookup) by the returned function.

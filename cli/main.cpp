@@ -145,6 +145,11 @@ int main(int argc, char** argv) {
   register_save(app, ctx, action);
   register_load(app, ctx, action);
   register_system(app, ctx, action);
+  register_pull(app, ctx, action);
+  register_push(app, ctx, action);
+  register_login(app, ctx, action);
+  register_registry(app, ctx, action);
+  register_search(app, ctx, action);
 
   // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown
   // command says so and lists the commands.

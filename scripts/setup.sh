@@ -27,6 +27,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libcli11-dev libspdlog-dev libfmt-dev libseccomp-dev libcap-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libarchive-dev libssl-dev libmnl-dev
+  libcurl4-openssl-dev  # registry/: pull, push, login (HTTP via libcurl, dlopen-ed: registry/curl_api.hpp)
+  docker-registry skopeo podman apache2-utils python3-jwt python3-cryptography  # registry tests and bench
   nettle-dev liblzma-dev libbz2-dev zlib1g-dev  # static archives hvrun links (image/CMakeLists.txt)
   busybox-static e2fsprogs erofs-utils zstd xz-utils gzip cpio iproute2 util-linux
   runc crun bubblewrap qemu-system-x86
