@@ -39,6 +39,10 @@ void register_version(CLI::App& app, Context& ctx, Action& action);  // version
 void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune
 void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
 void register_completion(CLI::App& app, Context& ctx, Action& action);  // completion bash (from this definition)
+void register_diff(CLI::App& app, Context& ctx, Action& action);     // diff CONTAINER
+void register_commit(CLI::App& app, Context& ctx, Action& action);   // commit CONTAINER [REPO[:TAG]]
+void register_history(CLI::App& app, Context& ctx, Action& action);  // history IMAGE | --graph
+void register_export(CLI::App& app, Context& ctx, Action& action);   // export CONTAINER [-o FILE]
 
 // --format/-f for the inspect commands: added to sub, parsed (a bad template
 // is an Error before any lookup) by the returned function.

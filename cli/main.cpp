@@ -141,6 +141,10 @@ int main(int argc, char** argv) {
   register_network(app, ctx, action);
   register_vmm(app, ctx, action);
   register_completion(app, ctx, action);
+  register_diff(app, ctx, action);
+  register_commit(app, ctx, action);
+  register_history(app, ctx, action);
+  register_export(app, ctx, action);
 
   // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown
   // command says so and lists the commands.

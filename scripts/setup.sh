@@ -28,6 +28,7 @@ PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev libseccomp-dev libcap-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libarchive-dev libssl-dev libmnl-dev
   nettle-dev liblzma-dev libbz2-dev zlib1g-dev  # static archives hvrun links (image/CMakeLists.txt)
+  libext2fs-dev  # static libext2fs: VM-mode diff/commit read the guest disk (engine/CMakeLists.txt)
   busybox-static e2fsprogs erofs-utils zstd xz-utils gzip cpio iproute2 util-linux
   runc crun bubblewrap qemu-system-x86
   linux-source-6.1 flex bison bc libelf-dev
