@@ -1,4 +1,6 @@
 // hvrun history [--no-trunc] [-q] [-H=false] [--format T] IMAGE
+// (--format fields: ID CreatedSince CreatedAt CreatedBy Size Comment, and
+// Author, which docker's history does not have)
 // hvrun history --graph: how the store's images descend from each other.
 #include <cstdio>
 #include <ctime>
@@ -45,7 +47,7 @@ void register_history(CLI::App& app, Context& ctx, Action& action) {
       std::optional<Template> tmpl;
       if (!a->format.empty()) {
         tmpl = Template::parse(a->format);
-        check_fields(*tmpl, a->format, {"ID", "CreatedSince", "CreatedAt", "CreatedBy", "Size", "Comment"});
+        check_fields(*tmpl, a->format, {"ID", "CreatedSince", "CreatedAt", "CreatedBy", "Size", "Comment", "Author"});
       }
       auto img = store.resolve(a->image);
       auto rows = image::image_history(store, img);
@@ -65,7 +67,8 @@ void register_history(CLI::App& app, Context& ctx, Action& action) {
                         {"CreatedAt", r.created.empty() ? "N/A" : docker_time(r.created)},
                         {"CreatedBy", by},
                         {"Size", a->human ? image::human_size(r.size) : std::to_string(r.size)},
-                        {"Comment", r.comment}});
+                        {"Comment", r.comment},
+                        {"Author", r.author}});
       }
       if (!tmpl) {
         tmpl = Template::parse("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}");
@@ -77,7 +80,8 @@ void register_history(CLI::App& app, Context& ctx, Action& action) {
                                  {"CreatedAt", "CREATED AT"},
                                  {"CreatedBy", "CREATED BY"},
                                  {"Size", "SIZE"},
-                                 {"Comment", "COMMENT"}})
+                                 {"Comment", "COMMENT"},
+                                 {"Author", "AUTHOR"}})
                      .c_str(),
                  stdout);
       return 0;
