@@ -17,6 +17,8 @@ check() {  # WHAT EXPECTED ACTUAL
     echo "FAIL: $1"; echo "--- expected"; printf '%s\n' "$2"; echo "--- got"; printf '%s\n' "$3"; fails=$((fails + 1))
   fi
 }
+step() { echo "--- $(date +%T) $*"; }  # progress, also for vmhost's --idle-timeout
+step "make the base image"
 rootfs=/tmp/vm-changes-rootfs
 "$HERE/scripts/make-busybox-rootfs.sh" "$rootfs" >/dev/null
 mkdir -p "$rootfs/data" && echo a > "$rootfs/data/a" && echo b > "$rootfs/data/b"
@@ -24,6 +26,7 @@ echo keep > "$rootfs/etc/keep" && echo gone > "$rootfs/etc/gone"
 "$HV" image import "$rootfs" --name base >/dev/null || { echo "import failed"; exit 1; }
 
 # A VM that adds, changes and deletes files (a lower dir made opaque), then stops.
+step "run a microVM that changes files"
 timeout 300 "$HV" --vm --name v1 base sh -c 'echo new > /added.txt; mkdir /newdir; echo n > /newdir/f;
   echo more >> /etc/keep; rm /etc/gone; rm -rf /data; mkdir /data; echo fresh > /data/fresh'
 check "the VM ran" 0 $?
@@ -36,6 +39,7 @@ C /etc/keep
 A /newdir
 A /newdir/f" "$("$HV" diff v1 2>&1)"
 
+step "commit it"
 out=$("$HV" commit -m "from a vm" -c 'CMD ["cat","/added.txt"]' v1 vmapp:1 2>&1)
 check "commit prints the new image id" 1 "$(printf '%s\n' "$out" | grep -cE '^sha256:[0-9a-f]{64}$')"
 check "the image runs (container mode) with the VM's changes" "new
@@ -43,6 +47,7 @@ fresh
 keep
 more
 gone-absent" "$("$HV" run --rm vmapp:1 2>&1; "$HV" run --rm vmapp:1 sh -c 'ls /data; cat /etc/keep; test -e /etc/gone || echo gone-absent' 2>&1)"
+step "run the new image as a microVM"
 check "and as a microVM" "new" "$(timeout 300 "$HV" --vm --rm vmapp:1 2>&1)"
 check "history has the message" 1 "$("$HV" history --format '{{.Comment}}' vmapp:1 | grep -c '^from a vm$')"
 
@@ -52,6 +57,7 @@ data/fresh
 etc/keep
 newdir/f" "$(tar -tf /tmp/v1.tar | grep -E '^(added.txt|data/|etc/keep|etc/gone|newdir/f)' | grep -v '/$' | sort)"
 
+step "a running microVM"
 # A running VM: commit refuses, saying why and what to do; the VM runs on.
 "$HV" --vm -d --name v2 base sh -c 'echo x > /x; while :; do sleep 0.2; done' >/dev/null
 for _ in $(seq 300); do "$HV" ps --format '{{.Names}}' | grep -qx v2 && break; sleep 0.2; done
