@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -29,6 +30,11 @@ const char* kDiff =
     "C /etc/keep\n"
     "A /newdir\n"
     "A /newdir/f\n";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 class Changes : public StoreFixture {
  protected:
@@ -240,6 +246,44 @@ TEST_F(Changes, BadInputIsOneLineWithStatus125AndLeavesTheStoreAlone) {
   EXPECT_TRUE(fs::is_empty(root() + "/tmp")) << "staging left behind";
   // The container is as it was.
   EXPECT_EQ(hv({"diff", "c1"}).out, kDiff);
+}
+
+// A microVM's changes are /upper on its writable disk (vm-rw.ext4), read
+// on the host without mounting it. This machine cannot boot a microVM (the
+// real one runs in VmChanges.DiffCommitExportOfAStoppedMicroVm, in the nested
+// test host): the record of a stopped container is made a VM's here, its
+// upper directory moved onto a disk laid out as guest-init leaves it.
+TEST_F(Changes, AStoppedMicroVmsChangesAreReadFromItsWritableDisk) {
+  HVRUN_REQUIRE_ROOT();
+  ASSERT_EQ(hv({"run", "--name", "c1", "base", "sh", "-c", kChanges}).code, 0);
+  const std::string id = trim(hv({"inspect", "--format", "{{.Id}}", "c1"}).out);
+  const std::string dir = root() + "/containers/" + id;
+  TempDir t;
+  ASSERT_EQ(run({"sh", "-c",
+                 "mkdir '" + t.path() + "/src' && mv '" + dir + "/upper' '" + t.path() + "/src/upper' && truncate -s 64M '" +
+                     dir + "/vm-rw.ext4' && mkfs.ext4 -q -F -O ^has_journal -d '" + t.path() + "/src' '" + dir +
+                     "/vm-rw.ext4' && sed -i 's/\"mode\":\"container\"/\"mode\":\"vm\"/' '" + dir + "/config.json'"})
+                .code,
+            0);
+  ASSERT_NE(read_text(dir + "/config.json").find("\"mode\":\"vm\""), std::string::npos);
+  Result d = hv({"diff", "c1"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_EQ(d.out, kDiff);
+  Result c = hv({"commit", "-m", "from the disk", "c1", "fromvm:1"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  Result look = hv({"run", "--rm", "fromvm:1", "sh", "-c", "cat /added.txt; ls /data; cat /etc/keep; test -e /etc/gone || echo gone-absent"});
+  EXPECT_EQ(look.out, "new\nfresh\nkeep\nmore\ngone-absent\n") << look.err;
+  Result list = run({"sh", "-c", "'" + hvrun_bin() + "' --root '" + root() + "' export c1 | tar -tf -"});
+  EXPECT_NE(list.out.find("data/fresh\n"), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find("etc/gone\n"), std::string::npos);
+  // The copies taken out of the disk are gone again, the disk unchanged.
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename().string().rfind("vm-upper", 0), std::string::npos) << e.path();
+  // A disk that is not there: the VM never ran.
+  ASSERT_EQ(::unlink((dir + "/vm-rw.ext4").c_str()), 0);
+  Result none = hv({"diff", "c1"});
+  EXPECT_EQ(none.code, 125);
+  EXPECT_NE(none.err.find("has no writable disk"), std::string::npos) << none.err;
 }
 
 }  // namespace

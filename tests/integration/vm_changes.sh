@@ -27,9 +27,11 @@ echo keep > "$rootfs/etc/keep" && echo gone > "$rootfs/etc/gone"
 
 # A VM that adds, changes and deletes files (a lower dir made opaque), then stops.
 step "run a microVM that changes files"
-timeout 300 "$HV" --vm --name v1 base sh -c 'echo new > /added.txt; mkdir /newdir; echo n > /newdir/f;
+timeout -k 10 300 "$HV" --vm --name v1 base sh -c 'echo new > /added.txt; mkdir /newdir; echo n > /newdir/f;
   echo more >> /etc/keep; rm /etc/gone; rm -rf /data; mkdir /data; echo fresh > /data/fresh'
-check "the VM ran" 0 $?
+rc=$?
+check "the VM ran" 0 $rc
+[ $rc = 0 ] || { echo "guest console:"; tail -20 "$HVRUN_ROOT"/containers/*/console.log 2>/dev/null; }
 check "diff of the stopped VM" "A /added.txt
 D /data
 A /data/fresh
@@ -48,7 +50,7 @@ keep
 more
 gone-absent" "$("$HV" run --rm vmapp:1 2>&1; "$HV" run --rm vmapp:1 sh -c 'ls /data; cat /etc/keep; test -e /etc/gone || echo gone-absent' 2>&1)"
 step "run the new image as a microVM"
-check "and as a microVM" "new" "$(timeout 300 "$HV" --vm --rm vmapp:1 2>&1)"
+check "and as a microVM" "new" "$(timeout -k 10 300 "$HV" --vm --rm vmapp:1 2>&1)"
 check "history has the message" 1 "$("$HV" history --format '{{.Comment}}' vmapp:1 | grep -c '^from a vm$')"
 
 "$HV" export v1 -o /tmp/v1.tar
