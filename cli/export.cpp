@@ -1,11 +1,13 @@
 // hvrun export [-o FILE] CONTAINER: the container's filesystem as a tar.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 
 #include "cli/commands.hpp"
 #include "engine/changes.hpp"
+#include "engine/records.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -23,6 +25,15 @@ void register_export(CLI::App& app, Context& ctx, Action& action) {
         if (::isatty(STDOUT_FILENO))
           throw Error("refusing to write a tar archive to a terminal: use -o FILE or redirect stdout");
         engine::export_container(ctx.root(), *name, STDOUT_FILENO);
+        return 0;
+      }
+      engine::Records(ctx.root()).resolve(*name);  // a missing container: nothing is created
+      struct stat st {};
+      if (::stat(output->c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        // A device or fifo (-o /dev/null): written as it is.
+        UniqueFd fd(::open(output->c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd) throw_sys("open", *output);
+        engine::export_container(ctx.root(), *name, fd.get());
         return 0;
       }
       // Into a temporary name beside FILE, renamed when complete: a failed

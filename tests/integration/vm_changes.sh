@@ -25,11 +25,15 @@ mkdir -p "$rootfs/data" && echo a > "$rootfs/data/a" && echo b > "$rootfs/data/b
 echo keep > "$rootfs/etc/keep" && echo gone > "$rootfs/etc/gone"
 "$HV" image import "$rootfs" --name base >/dev/null || { echo "import failed"; exit 1; }
 
+# Like vm_scenarios.sh: a VM's stdin is /dev/null and its output goes to a
+# file (the test host's console as stdin/stdout stalled foreground VMs).
 # A VM that adds, changes and deletes files (a lower dir made opaque), then stops.
 step "run a microVM that changes files"
 timeout -k 10 300 "$HV" --vm --name v1 base sh -c 'echo new > /added.txt; mkdir /newdir; echo n > /newdir/f;
-  echo more >> /etc/keep; rm /etc/gone; rm -rf /data; mkdir /data; echo fresh > /data/fresh'
+  echo more >> /etc/keep; rm /etc/gone; rm -rf /data; mkdir /data; echo fresh > /data/fresh' \
+  </dev/null >/tmp/vm-changes-run.out 2>&1
 rc=$?
+cat /tmp/vm-changes-run.out
 check "the VM ran" 0 $rc
 [ $rc = 0 ] || { echo "guest console:"; tail -20 "$HVRUN_ROOT"/containers/*/console.log 2>/dev/null; }
 check "diff of the stopped VM" "A /added.txt
@@ -50,7 +54,8 @@ keep
 more
 gone-absent" "$("$HV" run --rm vmapp:1 2>&1; "$HV" run --rm vmapp:1 sh -c 'ls /data; cat /etc/keep; test -e /etc/gone || echo gone-absent' 2>&1)"
 step "run the new image as a microVM"
-check "and as a microVM" "new" "$(timeout -k 10 300 "$HV" --vm --rm vmapp:1 2>&1)"
+timeout -k 10 300 "$HV" --vm --rm vmapp:1 </dev/null >/tmp/vm-changes-run.out 2>&1
+check "and as a microVM" "new" "$(cat /tmp/vm-changes-run.out)"
 check "history has the message" 1 "$("$HV" history --format '{{.Comment}}' vmapp:1 | grep -c '^from a vm$')"
 
 "$HV" export v1 -o /tmp/v1.tar
@@ -61,7 +66,7 @@ newdir/f" "$(tar -tf /tmp/v1.tar | grep -E '^(added.txt|data/|etc/keep|etc/gone|
 
 step "a running microVM"
 # A running VM: commit refuses, saying why and what to do; the VM runs on.
-"$HV" --vm -d --name v2 base sh -c 'echo x > /x; while :; do sleep 0.2; done' >/dev/null
+"$HV" --vm -d --name v2 base sh -c 'echo x > /x; while :; do sleep 0.2; done' </dev/null >/dev/null
 for _ in $(seq 300); do "$HV" ps --format '{{.Names}}' | grep -qx v2 && break; sleep 0.2; done
 out=$("$HV" commit v2 vmapp:2 2>&1); rc=$?
 check "commit of a running VM: status" 125 "$rc"
