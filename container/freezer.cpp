@@ -56,6 +56,7 @@ CgroupFreeze::CgroupFreeze(const std::string& id, const std::string& cgroup_pare
                            int timeout_ms) {
   Where w = locate(id, cgroup_parent, cgroup_root);
   v2_ = w.v2;
+  dir_ = w.dir;
   file_ = w.dir + (v2_ ? "/cgroup.freeze" : "/freezer.state");
   if (!path_exists(file_))
     throw Error("cannot pause the container: " + file_ +
@@ -83,7 +84,8 @@ void CgroupFreeze::thaw() {
   if (!frozen_) return;
   frozen_ = false;
   cgroup_detail::write_value(file_, v2_ ? "0" : "THAWED");
-  HVRUN_DEBUG("freezer", "thawed ", file_, ": ", trimmed(read_file(file_)));
+  // Read back: v2 reports FROZEN until every task runs again.
+  HVRUN_DEBUG("freezer", "thawed ", dir_, ": ", v2_ ? v2_state(dir_) : trimmed(read_file(file_)));
 }
 
 CgroupFreeze::~CgroupFreeze() {

@@ -28,6 +28,7 @@ class CgroupFreeze {
   const std::string& state_after_freeze() const { return frozen_state_; }
 
  private:
+  std::string dir_;   // the container's freezer cgroup
   std::string file_;  // freezer.state (v1) or cgroup.freeze (v2)
   bool v2_ = false;
   bool frozen_ = false;
