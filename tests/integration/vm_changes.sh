@@ -18,6 +18,24 @@ check() {  # WHAT EXPECTED ACTUAL
   fi
 }
 step() { echo "--- $(date +%T) $*"; }  # progress, also for vmhost's --idle-timeout
+# A foreground microVM: stdin /dev/null, output to /tmp/vm-changes-run.out.
+# The nested test host (QEMU TCG emulating SVM) sometimes hangs a nested
+# guest for good, mostly on a loaded machine (docs/architecture.md): a run
+# that hits its 150 s limit is shown and run once more; a second hang exits
+# 124, and vm_changes_host.sh runs everything again in a fresh test host.
+vm_run() {  # NAME-TO-REMOVE-ON-HANG HVRUN-ARGS...
+  local name=$1 rc
+  shift
+  for try in 1 2; do
+    timeout -k 10 150 "$HV" "$@" </dev/null >/tmp/vm-changes-run.out 2>&1; rc=$?
+    [ $rc = 124 ] || [ $rc = 137 ] || return $rc
+    echo "a nested guest hung (try $try); its console:"
+    tail -5 "$HVRUN_ROOT"/containers/*/console.log 2>/dev/null
+    [ -n "$name" ] && "$HV" rm -f "$name" >/dev/null 2>&1
+  done
+  echo "VM-CHANGES: the nested guests hang in this test host"
+  exit 124
+}
 step "make the base image"
 rootfs=/tmp/vm-changes-rootfs
 "$HERE/scripts/make-busybox-rootfs.sh" "$rootfs" >/dev/null
@@ -26,12 +44,11 @@ echo keep > "$rootfs/etc/keep" && echo gone > "$rootfs/etc/gone"
 "$HV" image import "$rootfs" --name base >/dev/null || { echo "import failed"; exit 1; }
 
 # Like vm_scenarios.sh: a VM's stdin is /dev/null and its output goes to a
-# file (the test host's console as stdin/stdout stalled foreground VMs).
+# file, never the test host's console.
 # A VM that adds, changes and deletes files (a lower dir made opaque), then stops.
 step "run a microVM that changes files"
-timeout -k 10 300 "$HV" --vm --name v1 base sh -c 'echo new > /added.txt; mkdir /newdir; echo n > /newdir/f;
-  echo more >> /etc/keep; rm /etc/gone; rm -rf /data; mkdir /data; echo fresh > /data/fresh' \
-  </dev/null >/tmp/vm-changes-run.out 2>&1
+vm_run v1 --vm --name v1 base sh -c 'echo new > /added.txt; mkdir /newdir; echo n > /newdir/f;
+  echo more >> /etc/keep; rm /etc/gone; rm -rf /data; mkdir /data; echo fresh > /data/fresh'
 rc=$?
 cat /tmp/vm-changes-run.out
 check "the VM ran" 0 $rc
@@ -54,7 +71,7 @@ keep
 more
 gone-absent" "$("$HV" run --rm vmapp:1 2>&1; "$HV" run --rm vmapp:1 sh -c 'ls /data; cat /etc/keep; test -e /etc/gone || echo gone-absent' 2>&1)"
 step "run the new image as a microVM"
-timeout -k 10 300 "$HV" --vm --rm vmapp:1 </dev/null >/tmp/vm-changes-run.out 2>&1
+vm_run "" --vm --rm vmapp:1
 check "and as a microVM" "new" "$(cat /tmp/vm-changes-run.out)"
 check "history has the message" 1 "$("$HV" history --format '{{.Comment}}' vmapp:1 | grep -c '^from a vm$')"
 
