@@ -51,6 +51,10 @@ void register_push(CLI::App& app, Context& ctx, Action& action);      // push
 void register_login(CLI::App& app, Context& ctx, Action& action);     // login + logout
 void register_registry(CLI::App& app, Context& ctx, Action& action);  // registry ls
 void register_search(CLI::App& app, Context& ctx, Action& action);    // search
+void register_diff(CLI::App& app, Context& ctx, Action& action);     // diff CONTAINER
+void register_commit(CLI::App& app, Context& ctx, Action& action);   // commit CONTAINER [REPO[:TAG]]
+void register_history(CLI::App& app, Context& ctx, Action& action);  // history IMAGE | --graph
+void register_export(CLI::App& app, Context& ctx, Action& action);   // export CONTAINER [-o FILE]
 
 // --format/-f for the inspect commands: added to sub, parsed (a bad template
 // is an Error before any lookup) by the returned function.

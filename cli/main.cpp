@@ -150,6 +150,10 @@ int main(int argc, char** argv) {
   register_login(app, ctx, action);
   register_registry(app, ctx, action);
   register_search(app, ctx, action);
+  register_diff(app, ctx, action);
+  register_commit(app, ctx, action);
+  register_history(app, ctx, action);
+  register_export(app, ctx, action);
 
   // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown
   // command says so and lists the commands.

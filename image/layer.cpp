@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 #include <vector>
 
@@ -597,15 +598,44 @@ struct DirTarWriter {
   uint64_t total = 0;
   uint64_t dropped_devices = 0;
   std::map<std::pair<dev_t, ino_t>, std::string> links;
+  // write_layer_tar: whiteouts and opaque directories as OCI entries, and
+  // paths left out.
+  bool oci_whiteouts = false;
+  const std::set<std::string>* exclude = nullptr;
+
+  // An empty regular file entry (the OCI whiteout markers).
+  void add_marker(const std::string& rel, const struct stat& like) {
+    Entry e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), rel.c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0);
+    archive_entry_set_uid(e.get(), 0);
+    archive_entry_set_gid(e.get(), 0);
+    archive_entry_set_mtime(e.get(), like.st_mtim.tv_sec, 0);
+    archive_entry_set_size(e.get(), 0);
+    if (archive_write_header(w, e.get()) < ARCHIVE_WARN) fail(rel);
+  }
+
+  static bool opaque(const std::string& full) {
+    char v[2];
+    return ::lgetxattr(full.c_str(), "trusted.overlay.opaque", v, sizeof v) == 1 && v[0] == 'y';
+  }
 
   void fail(const std::string& what) { throw Error("write tar of " + root + ": " + what + ": " + arch_err(w)); }
 
   void add(const std::string& rel) {
     std::string full = root + "/" + rel;
+    if (exclude && exclude->count(rel)) return;
     struct stat st;
     if (::lstat(full.c_str(), &st) < 0) throw_sys("lstat", full);
     const bool chr0 = S_ISCHR(st.st_mode) && st.st_rdev == 0;
     if (S_ISSOCK(st.st_mode)) return;
+    if (chr0 && oci_whiteouts) {
+      const size_t slash = rel.rfind('/');
+      const std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
+      add_marker(dir + ".wh." + rel.substr(slash == std::string::npos ? 0 : slash + 1), st);
+      return;
+    }
     if (S_ISBLK(st.st_mode) || (S_ISCHR(st.st_mode) && !chr0)) {
       ++dropped_devices;
       return;
@@ -662,7 +692,10 @@ struct DirTarWriter {
         left -= n;
       }
     }
-    if (S_ISDIR(st.st_mode)) walk(rel);
+    if (S_ISDIR(st.st_mode)) {
+      if (oci_whiteouts && opaque(full)) add_marker(rel + "/.wh..wh..opq", st);
+      walk(rel);
+    }
   }
 
   void add_xattrs(archive_entry* e, const std::string& full) {
@@ -723,12 +756,24 @@ uint64_t spool(int in_fd, int out_fd, const std::string& what, uint64_t max_byte
 }
 
 uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size, uint64_t min_free_space) {
+  LayerTarOptions opt;
+  opt.oci_whiteouts = false;
+  opt.max_size = max_size;
+  opt.min_free_space = min_free_space;
+  return write_layer_tar(dir, out_fd, opt);
+}
+
+uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptions& opt) {
+  const uint64_t max_size = opt.max_size;
+  const uint64_t min_free_space = opt.min_free_space;
   WriteArchive w(archive_write_new());
   if (!w) throw Error("libarchive: out of memory");
   archive_write_set_format_pax_restricted(w.get());
   archive_write_set_bytes_in_last_block(w.get(), 1);
   if (archive_write_open_fd(w.get(), out_fd) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
   DirTarWriter t{w.get(), dir, max_size, FreeSpaceGuard(out_fd, min_free_space, dir)};
+  t.oci_whiteouts = opt.oci_whiteouts;
+  t.exclude = &opt.exclude;
   struct stat st;
   if (::stat(dir.c_str(), &st) < 0) throw_sys("stat", dir);
   Entry root(archive_entry_new());  // "./": the root's owner and mode

@@ -24,6 +24,7 @@
 //     dropped); trusted.overlay.* xattrs in the archive are ignored.
 #pragma once
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "util/fd.hpp"
@@ -78,6 +79,19 @@ ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, c
 // Returns how many device nodes were left out.
 uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size = kDefaultMaxLayerSize,
                        uint64_t min_free_space = 0);
+
+// write_dir_tar's tar with choices: an overlay directory as an OCI layer
+// (`hvrun commit`): each 0:0 whiteout becomes an empty `.wh.NAME` entry and
+// a directory with trusted.overlay.opaque=y gets a `.wh..wh..opq` entry
+// right after its own; `exclude` names paths relative to `dir` ("etc/hosts")
+// left out with what is under them.
+struct LayerTarOptions {
+  bool oci_whiteouts = true;
+  std::set<std::string> exclude;
+  uint64_t max_size = kDefaultMaxLayerSize;
+  uint64_t min_free_space = 0;
+};
+uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptions& opt);
 
 // Copies in_fd to its end into out_fd (an archive arriving on a pipe, for
 // `image import -`), with the same limits as unpacking: more than max_bytes,

@@ -1,0 +1,247 @@
+#include "engine/changes.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <exception>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "container/freezer.hpp"
+#include "engine/records.hpp"
+#include "engine/vm_changes.hpp"
+#include "image/builder.hpp"
+#include "image/config_change.hpp"
+#include "image/history.hpp"
+#include "image/layer.hpp"
+#include "image/oci.hpp"
+#include "image/reference.hpp"
+#include "image/store.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+namespace hvrun::engine {
+
+using json = nlohmann::json;
+
+namespace {
+
+// What hvrun wrote into the container's root itself (container/net.cpp).
+std::set<std::string> written_by_hvrun(const ContainerConfig& cfg) {
+  if (cfg.spec.netcfg.address.empty()) return {};
+  return {"etc/hosts", "etc/resolv.conf", "etc/hostname"};
+}
+
+// A container and the upper directory to read: container mode's own, or a
+// copy taken out of a stopped VM's writable disk (removed with this).
+struct Subject {
+  std::string id;
+  ContainerConfig cfg;
+  State state;
+  std::string upper;
+  std::unique_ptr<VmUpper> vm;  // VM mode
+};
+
+Subject open_subject(const Records& rec, const std::string& ref, VmUpper::Content content, const char* verb) {
+  Subject s;
+  s.id = rec.resolve(ref);
+  s.cfg = rec.load_config(s.id);
+  s.state = rec.refresh(s.id);
+  if (s.cfg.mode == "vm") {
+    if (s.state.status == "running" && content == VmUpper::Content::Data)
+      throw Error("cannot " + std::string(verb) + " the running microVM " + s.cfg.name +
+                  ": its guest may hold writes not on its disk yet; stop it first (hvrun stop " + s.cfg.name + ")");
+    s.vm = std::make_unique<VmUpper>(rec.dir(s.id) + "/vm-rw.ext4", rec.dir(s.id), content);
+    s.upper = s.vm->path();
+    return s;
+  }
+  if (!s.cfg.spec.rootfs.empty())
+    throw Error("container " + s.cfg.name + " runs on a plain root directory, not an image: nothing to compare");
+  s.upper = s.cfg.spec.upperdir;
+  if (!is_dir(s.upper)) throw Error("container " + s.cfg.name + ": its upper directory " + s.upper + " is missing");
+  return s;
+}
+
+std::string join_args(const std::vector<std::string>& args) {
+  std::string s;
+  for (auto& a : args) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+// Runs write_layer_tar(upper) on a thread into a pipe whose read end
+// add_layer consumes: one pass, no temporary tar file.
+class TarPipe {
+ public:
+  TarPipe(std::string upper, image::LayerTarOptions opt) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) throw_sys("pipe");
+    read_.reset(fds[0]);
+    write_.reset(fds[1]);
+    ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups; best effort
+    thread_ = std::thread([this, upper = std::move(upper), opt = std::move(opt)] {
+      try {
+        image::write_layer_tar(upper, write_.get(), opt);
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+      write_.reset();
+    });
+  }
+  ~TarPipe() { finish(false); }
+  int fd() const { return read_.get(); }
+  // Waits for the writer; rethrows its error when `rethrow`.
+  void finish(bool rethrow) {
+    if (!thread_.joinable()) return;
+    read_.reset();  // a writer still writing gets EPIPE rather than blocking
+    thread_.join();
+    if (rethrow && error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  UniqueFd read_, write_;
+  std::thread thread_;
+  std::exception_ptr error_;
+};
+
+}  // namespace
+
+std::vector<image::Change> container_diff(const std::string& store_root, const std::string& ref) {
+  Records rec(store_root);
+  Subject s = open_subject(rec, ref, VmUpper::Content::MetadataOnly, "diff");
+  return image::upper_changes(s.upper, s.cfg.spec.lowerdirs, written_by_hvrun(s.cfg));
+}
+
+std::string commit_container(const std::string& store_root, const std::string& ref, const CommitOptions& opts) {
+  // The user's input first: nothing is read or written when it is bad.
+  std::vector<std::string> tags;
+  if (opts.reference) tags.push_back(image::normalize_ref(*opts.reference));
+  json probe = json::object();
+  for (auto& c : opts.changes) image::apply_config_change(probe, c);
+
+  image::Store store(store_root);
+  Records rec(store_root);
+  Subject s = open_subject(rec, ref, VmUpper::Content::Data, "commit");
+  image::ImageRecord parent;
+  try {
+    parent = store.resolve(s.cfg.image_id);
+  } catch (const Error&) {
+    throw Error("container " + s.cfg.name + ": its image " + image::short_id(s.cfg.image_id) +
+                " is no longer in the store");
+  }
+  json cfg = image::parse_json(store.config_blob(parent), "image config of " + s.cfg.image);
+  if (!cfg.is_object()) throw Error("image config of " + s.cfg.image + " is not a JSON object");
+
+  image::ImageBuilder b(store, "container " + s.cfg.name);
+  for (auto& l : parent.layers) b.reuse_layer(l);
+
+  image::LayerTarOptions topt;
+  topt.oci_whiteouts = true;
+  topt.exclude = written_by_hvrun(s.cfg);
+  topt.max_size = store.max_layer_size();
+  topt.min_free_space = 0;  // a pipe: add_layer guards the store's free space itself
+  {
+    // A running container stands still while its files are read.
+    std::optional<container::CgroupFreeze> frozen;
+    if (s.cfg.mode != "vm" && s.state.status == "running" && opts.pause)
+      frozen.emplace(s.id, s.cfg.spec.cgroup_parent, s.cfg.spec.cgroup_root);
+    struct sigaction ign {}, old {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ign, &old);  // a failed add_layer must not kill us through the writer
+    try {
+      TarPipe tar(s.upper, topt);
+      try {
+        b.add_layer(tar.fd(), "changes of container " + s.cfg.name);
+      } catch (...) {
+        tar.finish(false);
+        throw;
+      }
+      tar.finish(true);
+    } catch (...) {
+      ::sigaction(SIGPIPE, &old, nullptr);
+      throw;
+    }
+    ::sigaction(SIGPIPE, &old, nullptr);
+  }
+
+  const std::string now = now_rfc3339_nano();
+  json history = image::aligned_history(cfg, parent.layers.size());
+  json step = {{"created", now}, {"created_by", join_args(s.cfg.spec.args)}};
+  if (!opts.author.empty()) step["author"] = opts.author;
+  if (!opts.message.empty()) step["comment"] = opts.message;
+  history.push_back(step);
+  cfg["history"] = history;
+  cfg["created"] = now;
+  if (!opts.author.empty()) cfg["author"] = opts.author;
+  else cfg.erase("author");
+  json inner = cfg.contains("config") && cfg["config"].is_object() ? cfg["config"] : json::object();
+  for (auto& c : opts.changes) image::apply_config_change(inner, c);
+  cfg["config"] = inner;
+  json ids = json::array();
+  for (auto& l : b.layers()) ids.push_back("sha256:" + l.diff_id);
+  cfg["rootfs"] = {{"type", "layers"}, {"diff_ids", ids}};
+  b.set_config(cfg.dump(), "new image config");
+  std::string id = b.commit(tags);
+  HVRUN_DEBUG("commit", "container ", s.id, " -> image ", id, " (", b.layers().size(), " layers)");
+  return id;
+}
+
+void export_container(const std::string& store_root, const std::string& ref, int out_fd) {
+  Records rec(store_root);
+  Subject s = open_subject(rec, ref, VmUpper::Content::Data, "export");
+  std::vector<std::string> lowers = s.cfg.spec.lowerdirs;
+  if (lowers.empty()) throw Error("container " + s.cfg.name + " has no image layers to export");
+  // The merged view: a read-only overlay of upper over the image's layers
+  // (whiteouts and opaque directories in `upper` act as in any lower
+  // layer), mounted in a mount namespace of a child of our own so the
+  // host's mount table never changes.
+  std::string opts = "lowerdir=" + s.upper;
+  for (auto& l : lowers) opts += ":" + l;
+  if (opts.size() > 4000)
+    throw Error("container " + s.cfg.name + ": too many image layers to mount at once (" +
+                std::to_string(lowers.size()) + ")");
+  const std::string mnt = rec.dir(s.id) + "/export." + std::to_string(::getpid());
+  mkdir_p(mnt, 0700);
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) < 0) throw_sys("pipe");
+  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_sys("fork");
+  if (pid == 0) {
+    err_r.reset();
+    try {
+      if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
+      if (::mount("overlay", mnt.c_str(), "overlay", MS_RDONLY, opts.c_str()) < 0)
+        throw_sys("mount the merged view of container " + s.cfg.name + " at", mnt);
+      image::write_dir_tar(mnt, out_fd, UINT64_MAX);
+      ::_exit(0);
+    } catch (const std::exception& e) {
+      std::string m = e.what();
+      (void)!::write(err_w.get(), m.data(), m.size());
+      ::_exit(1);
+    }
+  }
+  err_w.reset();
+  std::string msg;
+  char buf[512];
+  for (ssize_t n; (n = ::read(err_r.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    msg.append(buf, size_t(n));
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  ::rmdir(mnt.c_str());
+  if (!msg.empty()) throw Error("export " + s.cfg.name + ": " + msg);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) throw Error("export " + s.cfg.name + ": the exporting process failed");
+}
+
+}  // namespace hvrun::engine

@@ -1,0 +1,39 @@
+// A microVM's upper layer, read from its writable disk on the host.
+//
+// guest-init keeps the container's overlay upper directory at /upper of the
+// VM's ext4 writable disk (ROOT/containers/<id>/vm-rw.ext4, guest-init/
+// plan.hpp). VmUpper copies that tree out into a scratch directory beside
+// the disk, in the same overlay format (0:0 whiteouts, trusted.overlay.opaque
+// and other xattrs, owners, modes, mtimes, hard links), reading the file
+// system with libext2fs: no loop device and no mount (the nested test host
+// has no loop driver, and the host's mount table never changes). The copy
+// is removed with the object.
+//
+// Consistency: a stopped VM's disk is final. A running guest may still hold
+// writes in its page cache: diff reads such a disk as it is on the host
+// (what the guest has written back), commit and export refuse it
+// (engine/changes.cpp).
+#pragma once
+#include <string>
+
+namespace hvrun::engine {
+
+class VmUpper {
+ public:
+  enum class Content { Data, MetadataOnly };  // MetadataOnly: regular files copied empty (diff)
+  // Throws Error naming the disk when it cannot be read.
+  VmUpper(const std::string& rw_disk, const std::string& scratch_parent, Content content);
+  ~VmUpper();
+  VmUpper(const VmUpper&) = delete;
+  VmUpper& operator=(const VmUpper&) = delete;
+  const std::string& path() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+// Copies directory `from` (absolute, inside the ext4 image `disk`) to `to`
+// (created). Exposed for tests.
+void copy_out_of_ext4(const std::string& disk, const std::string& from, const std::string& to, bool with_data);
+
+}  // namespace hvrun::engine
