@@ -90,7 +90,7 @@ uint32_t prefix_to_netmask(int prefix) {
   return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
 }
 
-void configure_guest_net(const container::NetConfig& n, int wait_ms) {
+void configure_guest_net(const contract::GuestNetwork& n, int wait_ms) {
   const uint32_t addr = parse_ipv4(n.address, "guest address");
   const uint32_t mask = htonl(prefix_to_netmask(n.prefix));
   const uint32_t gw = n.gateway.empty() ? 0 : parse_ipv4(n.gateway, "gateway");

@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "contract/plan.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/log.hpp"
@@ -42,7 +43,7 @@ constexpr uint64_t kVirtioStride = 0x1000;
 constexpr uint32_t kVirtioFirstIrq = 5;
 constexpr uint16_t kSerialPort = 0x3f8;
 constexpr uint32_t kSerialIrq = 4;
-constexpr uint16_t kBootTimerPort = 0x3f0;
+using contract::kBootTimerPort;  // guest-init writes it first thing
 
 std::atomic<int> g_stop_fd{-1};
 std::atomic<bool> g_stop_requested{false};
