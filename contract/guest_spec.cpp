@@ -17,7 +17,7 @@ GuestSpec make_guest_spec(const container::RunSpec& host_spec, std::vector<Volum
                 std::to_string(host_spec.mounts.size()) + " mount(s)");
   if (volumes.size() > kMaxVolumes)
     throw Error("too many volumes for a microVM (at most " + std::to_string(kMaxVolumes) + ")");
-  if (host_spec.net == "host") throw Error("--net host is not supported with --vm: the guest has its own kernel");
+  if (host_spec.net == container::NetMode::Host) throw Error("--net host is not supported with --vm: the guest has its own kernel");
   GuestSpec g;
   g.workload = host_spec;
   auto& w = g.workload;
@@ -30,15 +30,15 @@ GuestSpec make_guest_spec(const container::RunSpec& host_spec, std::vector<Volum
   g.volumes = std::move(volumes);
   g.hosts_share = !host_spec.netcfg.hosts_path.empty();
   w.netcfg.hosts_path.clear();
-  if (host_spec.net == "bridge") {
+  if (host_spec.net == container::NetMode::Bridge) {
     // The host wired the VM (its tap) to the bridge; inside the guest the
     // workload shares the guest's network, which guest-init configures.
     const auto& n = host_spec.netcfg;
     g.has_network = true;
     g.network = {n.mac, n.ifname, n.address, n.prefix, n.gateway, n.mtu};
-    w.net = "host";
+    w.net = container::NetMode::Host;
   } else {
-    w.net = "none";
+    w.net = container::NetMode::None;
   }
   return g;
 }

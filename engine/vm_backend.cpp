@@ -23,10 +23,12 @@
 #include "contract/control.hpp"
 #include "contract/guest_spec.hpp"
 #include "contract/plan.hpp"
+#include "engine/network.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/netif.hpp"
 #include "vmm/kvm_kind.hpp"
 #include "vmm/tap.hpp"
 #include "vmm/tool/launch.hpp"
@@ -153,7 +155,7 @@ void apply_test_netcfg(container::RunSpec& spec) {
   } catch (const nlohmann::json::exception& ex) {
     throw Error(std::string("HVRUN_VM_TEST_NETCFG is not a NetConfig: ") + ex.what());
   }
-  spec.net = "bridge";
+  spec.net = container::NetMode::Bridge;
 }
 
 // A MAC for a guest whose network config has none: locally administered,
@@ -167,20 +169,18 @@ std::string default_mac(const std::string& id) {
   return buf;
 }
 
-// Opens the VM's tap ("tap" + 12 chars of the id), sets its MTU, joins it to
-// spec.netcfg.bridge and brings it up. Fills in a MAC if there is none.
+// Opens the VM's tap ("tap" + 12 chars of the id) and wires it as the
+// network wiring does a veth's host end: MTU, a port of spec.netcfg.bridge, up. Fills in a MAC if there is none.
 UniqueFd open_bridge_tap(container::RunSpec& spec) {
   auto& n = spec.netcfg;
   if (n.bridge.empty()) throw Error("--net bridge with --vm: the network config names no bridge to join");
   bool hex_id = spec.id.size() >= 12 && spec.id.find_first_not_of("0123456789abcdef") == std::string::npos;
   if (n.mac.empty()) n.mac = default_mac(hex_id ? spec.id : std::string());
   unsigned char mac[6];
-  if (!vmm::parse_mac(n.mac, mac)) throw Error("--net bridge with --vm: bad MAC address '" + n.mac + "'");
+  if (!parse_mac(n.mac, mac)) throw Error("--net bridge with --vm: bad MAC address '" + n.mac + "'");
   std::string ifname;
   UniqueFd tap = vmm::open_tap(hex_id ? "tap" + spec.id.substr(0, 12) : std::string("hvtap%d"), &ifname);
-  if (n.mtu > 0 && n.mtu != 1500) vmm::set_mtu(ifname, n.mtu);
-  vmm::join_bridge(n.bridge, ifname);
-  vmm::link_up(ifname);
+  wire_vm_tap(ifname, n);  // as a veth's host end (engine/network.hpp)
   return tap;
 }
 
@@ -196,7 +196,7 @@ class VmBackend final : public Backend {
 
   void start(const container::RunSpec& host_spec, const container::Stdio& stdio,
              std::optional<WinSize> ws) override {
-    if (host_spec.net == "host") throw Error("--net host is not supported with --vm: the guest has its own kernel");
+    if (host_spec.net == container::NetMode::Host) throw Error("--net host is not supported with --vm: the guest has its own kernel");
     container::RunSpec spec = host_spec;
     apply_test_netcfg(spec);
     if (ws) {
@@ -252,7 +252,7 @@ class VmBackend final : public Backend {
     // network's bridge. The tap is not persistent: it goes when the VMM
     // (the only holder of its fd once this function returns) ends.
     UniqueFd tap;
-    if (spec.net == "bridge") tap = open_bridge_tap(spec);
+    if (spec.net == container::NetMode::Bridge) tap = open_bridge_tap(spec);
     make_initramfs(initrd, assets_.guest_init, contract::to_json(contract::make_guest_spec(spec, std::move(volumes))));
 
     const std::string vmm_path = assets_.vmm.empty() ? require_vmm() : assets_.vmm;

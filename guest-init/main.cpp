@@ -41,7 +41,7 @@ int g_control = -1;         // hvc2 once open
   ::sync();
   ::reboot(RB_AUTOBOOT);
   // Should not return; if it does, PID 1 exiting panics (panic= reboots).
-  ::_exit(125);
+  ::_exit(kHvrunErrorStatus);
 }
 
 void drain(int fd) {

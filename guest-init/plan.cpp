@@ -79,7 +79,7 @@ container::RunSpec plan_spec(const contract::GuestSpec& g, const Layout& l) {
   if (!spec.netcfg.hosts_path.empty())
     throw Error("netcfg.hosts_path " + spec.netcfg.hosts_path + " cannot reach into a microVM: only the " +
                 contract::kHostsShareTag + " share");
-  if (spec.net == "bridge")
+  if (spec.net == container::NetMode::Bridge)
     throw Error("net \"bridge\" cannot be wired inside the guest: the host wires the VM, the workload gets \"host\"");
   for (size_t i = 0; i < g.volumes.size(); ++i) {
     const auto& v = g.volumes[i];

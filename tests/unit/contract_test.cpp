@@ -125,13 +125,13 @@ TEST(ContractGuestSpec, HostPathsStayOnTheHostAndVolumesBecomeShares) {
   EXPECT_TRUE(g.volumes[1].file);
   EXPECT_FALSE(g.hosts_share);
   EXPECT_FALSE(g.has_network);
-  EXPECT_EQ(g.workload.net, "none");
+  EXPECT_EQ(g.workload.net, container::NetMode::None);
 }
 
 TEST(ContractGuestSpec, BridgeNetBecomesTheGuestsNetworkPlanWithTheWorkloadOnIt) {
   auto s = host_spec();
   s.mounts.clear();
-  s.net = "bridge";
+  s.net = container::NetMode::Bridge;
   s.netcfg.address = "10.66.0.7";
   s.netcfg.prefix = 16;
   s.netcfg.gateway = "10.66.0.1";
@@ -145,7 +145,7 @@ TEST(ContractGuestSpec, BridgeNetBecomesTheGuestsNetworkPlanWithTheWorkloadOnIt)
   EXPECT_EQ(g.network.gateway, "10.66.0.1");
   EXPECT_EQ(g.network.mac, "02:42:0a:42:00:07");
   EXPECT_EQ(g.network.mtu, 1400);
-  EXPECT_EQ(g.workload.net, "host");
+  EXPECT_EQ(g.workload.net, container::NetMode::Host);
   EXPECT_TRUE(g.hosts_share);
   EXPECT_EQ(g.workload.netcfg.hosts_path, "") << "the host's path never reaches the guest";
   EXPECT_EQ(g.workload.netcfg.address, "10.66.0.7") << "kept for /etc/hosts";
@@ -164,18 +164,18 @@ TEST(ContractGuestSpec, RefusesTooManyVolumesAMismatchAndHostNet) {
   }
   s = host_spec();
   s.mounts.clear();
-  s.net = "host";
+  s.net = container::NetMode::Host;
   EXPECT_THROW(make_guest_spec(s, {}), Error);
 }
 
 TEST(ContractGuestSpec, JsonRoundTripsAndBadTextIsRefusedSayingWhy) {
   auto s = host_spec();
-  s.net = "bridge";
+  s.net = container::NetMode::Bridge;
   s.netcfg.address = "10.66.0.7";
   auto g = make_guest_spec(s, {{"/data", false, false}, {"/etc/app.conf", true, true}});
   auto back = parse_guest_spec(to_json(g));
   EXPECT_EQ(back.workload.args, g.workload.args);
-  EXPECT_EQ(back.workload.net, "host");
+  EXPECT_EQ(back.workload.net, container::NetMode::Host);
   ASSERT_EQ(back.volumes.size(), 2u);
   EXPECT_TRUE(back.volumes[1].readonly);
   EXPECT_TRUE(back.has_network);

@@ -101,10 +101,10 @@ TEST(GuestInitPlan, RejectsEmptyArgsHostBindMountsAHostHostsFileAndBridgeNet) {
   s.netcfg.hosts_path = "/var/lib/hvrun/containers/x/etc/hosts";
   EXPECT_THROW(plan_spec(guest(s), Layout{}), Error);
   s.netcfg.hosts_path.clear();
-  s.net = "bridge";
+  s.net = container::NetMode::Bridge;
   EXPECT_THROW(plan_spec(guest(s), Layout{}), Error);
-  s.net = "host";
-  EXPECT_EQ(plan_spec(guest(s), Layout{}).net, "host");
+  s.net = container::NetMode::Host;
+  EXPECT_EQ(plan_spec(guest(s), Layout{}).net, container::NetMode::Host);
 }
 
 TEST(GuestInitPlan, VolumeSharesBecome9pMountsReadOnlyOnlyWhereTheVolumeIs) {
