@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "container/cgroup_host.hpp"
 #include "container/mounts.hpp"
 #include "engine/vm_backend.hpp"
 #include "util/error.hpp"
@@ -20,53 +21,11 @@
 namespace hvrun::cli {
 namespace {
 
-struct CgroupInfo {
-  std::string layout = "none";  // v1 | v2 | hybrid | none
-  std::vector<std::string> v1_controllers;
-  std::string v2_path;
-  std::vector<std::string> v2_controllers;
-};
-
 std::vector<std::string> split_ws(const std::string& s) {
   std::istringstream in(s);
   std::vector<std::string> out;
   for (std::string w; in >> w;) out.push_back(w);
   return out;
-}
-
-CgroupInfo detect_cgroups() {
-  CgroupInfo info;
-  static const std::set<std::string> known = {"cpu",    "cpuacct", "cpuset",  "memory",   "devices", "freezer",
-                                              "blkio",  "pids",    "net_cls", "net_prio", "perf_event",
-                                              "hugetlb", "rdma",   "misc"};
-  std::set<std::string> v1;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
-    auto f = split_ws(line);
-    auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() < 5 || dash == f.end() || dash + 3 > f.end()) continue;
-    const std::string& type = *(dash + 1);
-    const std::string super = (dash + 3 < f.end()) ? *(dash + 3) : "";
-    if (type == "cgroup2" && info.v2_path.empty()) {
-      info.v2_path = f[4];
-    } else if (type == "cgroup") {
-      std::istringstream opts(super);
-      for (std::string o; std::getline(opts, o, ',');)
-        if (known.count(o)) v1.insert(o);
-    }
-  }
-  info.v1_controllers.assign(v1.begin(), v1.end());
-  if (!info.v2_path.empty()) {
-    try {
-      info.v2_controllers = split_ws(read_file(info.v2_path + "/cgroup.controllers"));
-    } catch (const Error&) {
-    }
-  }
-  const bool has_v1 = !v1.empty();
-  const bool has_v2 = !info.v2_path.empty();
-  info.layout = has_v1 && has_v2 ? "hybrid" : has_v1 ? "v1" : has_v2 ? "v2" : "none";
-  return info;
 }
 
 bool filesystem_supported(const std::string& name) {
@@ -108,11 +67,12 @@ nlohmann::json gather(const std::string& store_root) {
               {"boots_linux", kvm.boots_linux()},
               {"explanation", kvm.explanation}};
 
-  auto cg = detect_cgroups();
+  auto cg = container::probe_cgroup_host();
   j["cgroups"] = {{"layout", cg.layout},
                   {"v1_controllers", cg.v1_controllers},
                   {"v2_path", cg.v2_path},
-                  {"v2_controllers", cg.v2_controllers}};
+                  {"v2_controllers", cg.v2_controllers},
+                  {"runtime", cg.runtime == container::CgroupVersion::V2 ? "v2" : "v1"}};
 
   j["overlayfs"] = filesystem_supported("overlay");
   const std::string store_problem = container::overlay_upper_problem(existing_dir_of(store_root));

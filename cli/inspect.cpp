@@ -19,8 +19,8 @@ nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& s
   json binds = json::array();
   for (const auto& m : s.mounts) binds.push_back(m.source + ":" + m.target + (m.readonly ? ":ro" : ""));
   json secopt = json::array();
-  if (s.seccomp == "unconfined" || s.seccomp == "strict") secopt.push_back("seccomp=" + s.seccomp);
-  else if (s.seccomp != "default") secopt.push_back("seccomp=<profile>");
+  if (s.seccomp.mode == container::SeccompMode::Custom) secopt.push_back("seccomp=<profile>");
+  else if (s.seccomp.mode != container::SeccompMode::Default) secopt.push_back("seccomp=" + s.seccomp.to_string());
   if (s.no_new_privileges) secopt.push_back("no-new-privileges");
   std::string path = s.args.empty() ? "" : s.args[0];
   json args = s.args.size() > 1 ? json(std::vector<std::string>(s.args.begin() + 1, s.args.end())) : json::array();
@@ -40,7 +40,7 @@ nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& s
         {"FinishedAt", st.finished_at}}},
       {"Image", c.image_id},
       {"Name", c.name},
-      {"Mode", c.mode},
+      {"Mode", engine::to_string(c.mode)},
       {"Config",
        {{"Hostname", s.hostname},
         {"User", s.user},
@@ -61,7 +61,7 @@ nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& s
         {"CapDrop", s.cap_drop},
         {"Privileged", s.privileged},
         {"SecurityOpt", secopt},
-        {"NetworkMode", s.net == "bridge" ? s.netcfg.network : s.net},
+        {"NetworkMode", s.net == container::NetMode::Bridge ? s.netcfg.network : container::to_string(s.net)},
         {"PortBindings", c.publish}}},
       {"NetworkSettings",
        {{"Network", s.netcfg.network},
@@ -113,7 +113,7 @@ void register_inspect(CLI::App& app, Context& ctx, Action& action) {
           }
         } catch (const Error& e) {
           std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = 125;
+          rc = kHvrunErrorStatus;
         }
       }
       print_inspected(out, tmpl);

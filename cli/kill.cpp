@@ -24,7 +24,7 @@ void register_kill(CLI::App& app, Context& ctx, Action& action) {
           std::printf("%s\n", n.c_str());
         } catch (const Error& e) {
           std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = 125;
+          rc = kHvrunErrorStatus;
         }
       }
       return rc;

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
         exec_vmm(std::vector<std::string>(args.begin() + static_cast<long>(i) + 1, args.end()), debug);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "hvrun: %s\n", e.what());
-        return 125;
+        return hvrun::kHvrunErrorStatus;
       }
     }
     if (a == "--root") {
@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
     setup_logging(log_level, debug);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hvrun: %s\n", e.what());
-    return 125;
+    return hvrun::kHvrunErrorStatus;
   }
   Action action;
   register_run(app, ctx, action);
@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
   } else if (command_at && !is_command(app, args[command_at])) {
     std::fprintf(stderr, "hvrun: unknown command \"%s\"\n%s\nSee 'hvrun --help'.\n", args[command_at].c_str(),
                  command_list(app).c_str());
-    return 125;
+    return hvrun::kHvrunErrorStatus;
   }
 
   std::vector<const char*> cargv;
@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // Like docker: "hvrun: ps: unknown flag: --bogus" + "See 'hvrun ps --help'."
     std::fputs(parse_error_text(app, e).c_str(), stderr);
-    return 125;
+    return hvrun::kHvrunErrorStatus;
   }
   try {
     // Global flags given after the subcommand (`hvrun ps --debug`).
@@ -199,6 +199,6 @@ int main(int argc, char** argv) {
     return e.exit_status();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hvrun: %s\n", e.what());
-    return 125;
+    return hvrun::kHvrunErrorStatus;
   }
 }

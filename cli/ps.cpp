@@ -171,7 +171,7 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
           objs.push_back({{"ID", id.substr(0, 12)}, {"Image", c.image}, {"Command", command_of(c)},
                           {"CreatedAt", docker_time(c.created)}, {"RunningFor", since(c.created) + " ago"},
                           {"Status", status}, {"State", st.status}, {"Names", c.name}, {"Ports", ports_of(c)},
-                          {"Mode", c.mode}});
+                          {"Mode", engine::to_string(c.mode)}});
       }
       if (*quiet) return 0;
       if (tmpl) {

@@ -64,7 +64,7 @@ void register_run(CLI::App& app, Context& ctx, Action& action) {
     if (rest[0].size() > 1 && rest[0][0] == '-') throw CLI::ValidationError("run", "unknown flag: " + rest[0]);
     o->image = rest[0];
     o->command.assign(rest.begin() + 1, rest.end());
-    if (*vm) o->mode = "vm";
+    if (*vm) o->mode = engine::Mode::Vm;
     if (sub->count("--workdir")) o->workdir = *workdir;
     if (sub->count("--user")) o->user = *user;
     action = [o, &ctx]() -> int {

@@ -23,7 +23,7 @@ void register_stop(CLI::App& app, Context& ctx, Action& action) {
           std::printf("%s\n", n.c_str());
         } catch (const Error& e) {
           std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = 125;
+          rc = kHvrunErrorStatus;
         }
       }
       return rc;

@@ -33,7 +33,7 @@ void register_vmm(CLI::App& app, Context& ctx, Action& action) {
   sub->callback([sub, &ctx, &action] {
     action = [sub, &ctx]() -> int {
       exec_vmm(sub->remaining(), ctx.debug);
-      return 125;
+      return kHvrunErrorStatus;
     };
   });
 }

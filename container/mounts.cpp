@@ -16,6 +16,7 @@
 
 #include "container/namespaces.hpp"
 #include "util/error.hpp"
+#include "util/openat2.hpp"
 
 namespace hvrun::container {
 namespace {
@@ -42,14 +43,9 @@ std::string join(const std::vector<std::string>& comps, size_t n) {
 }
 
 int openat2_path(int dirfd, const std::string& rel, Symlinks symlinks) {
-  open_how how{};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  if (symlinks == Symlinks::Refuse) how.resolve |= RESOLVE_NO_SYMLINKS;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
-    if (fd >= 0 || errno != EAGAIN) return int(fd);
-  }
+  uint64_t resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  if (symlinks == Symlinks::Refuse) resolve |= RESOLVE_NO_SYMLINKS;
+  return openat2_fd(dirfd, rel.c_str(), O_PATH, resolve);
 }
 
 [[noreturn]] void throw_resolve(const std::string& path, int err) {

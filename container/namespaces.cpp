@@ -11,7 +11,7 @@ namespace hvrun::container {
 
 unsigned long clone_flags(const RunSpec& spec) {
   unsigned long f = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (spec.net != "host") f |= CLONE_NEWNET;
+  if (spec.net != NetMode::Host) f |= CLONE_NEWNET;
   if (spec.userns) f |= CLONE_NEWUSER;
   return f;
 }

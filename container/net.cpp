@@ -11,6 +11,7 @@
 #include "container/mounts.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/netif.hpp"
 
 namespace hvrun::container {
 
@@ -67,15 +68,6 @@ void write_network_files(int rootfd, const RunSpec& spec) {
   write_in(etc.get(), "hostname", h, "/etc/hostname");
 }
 
-void bring_up_loopback() {
-  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!sock) throw_sys("socket for setting lo up");
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, "lo", 3);
-  check_sys(::ioctl(sock.get(), SIOCGIFFLAGS, &ifr), "get flags of lo");
-  if (ifr.ifr_flags & IFF_UP) return;
-  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-  check_sys(::ioctl(sock.get(), SIOCSIFFLAGS, &ifr), "bring up lo");
-}
+void bring_up_loopback() { link_up("lo"); }
 
 }  // namespace hvrun::container

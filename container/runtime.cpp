@@ -36,6 +36,7 @@
 #include "container/cgroups.hpp"
 #include "container/mounts.hpp"
 #include "container/net.hpp"
+#include "container/env.hpp"
 #include "container/namespaces.hpp"
 #include "container/process.hpp"
 #include "container/pty.hpp"
@@ -132,7 +133,7 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
     std::string host = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
     if (host.empty()) host = "hvrun";
     check_sys(::sethostname(host.data(), host.size()), "sethostname", host);
-    if (spec.net != "host") bring_up_loopback();  // our own netns
+    if (spec.net != NetMode::Host) bring_up_loopback();  // our own netns
     RootfsResult rf = setup_rootfs(spec, cgv, [&] {
       ch.wait_go();
       ch.go_child.reset();
@@ -201,21 +202,6 @@ std::string namespace_names(unsigned long f) {
 
 std::string cgroup_root_of(const RunSpec& s) { return s.cgroup_root.empty() ? "/sys/fs/cgroup" : s.cgroup_root; }
 
-std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& over) {
-  std::vector<std::string> out = base;
-  for (auto& e : over) {
-    std::string key = e.substr(0, e.find('='));
-    bool replaced = false;
-    for (auto& b : out)
-      if (b.substr(0, b.find('=')) == key) {
-        b = e;
-        replaced = true;
-      }
-    if (!replaced) out.push_back(e);
-  }
-  return out;
-}
-
 }  // namespace
 
 Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::function<void(pid_t)>& on_namespaces) {
@@ -223,7 +209,7 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::f
   ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user};
   apply_security(spec, setup);
   HVRUN_DEBUG("runtime", "security: ", spec.privileged ? "privileged, " : "", setup.filters.size(),
-              " seccomp filter(s) compiled (profile ", spec.seccomp.find('{') != std::string::npos ? "custom JSON" : spec.seccomp,
+              " seccomp filter(s) compiled (profile ", spec.seccomp.mode == SeccompMode::Custom ? "custom JSON" : spec.seccomp.to_string(),
               "), no_new_privs ", setup.no_new_privs);
 
   prepare_rootfs_dirs(spec);

@@ -338,11 +338,16 @@ SeccompProgram compile_seccomp(const std::string& profile, CapSet caps) {
   return compile_seccomp(profile, caps, kSeccompCacheDir);
 }
 
+SeccompProgram compile_seccomp(const Seccomp& choice, CapSet caps) {
+  return compile_seccomp(choice.to_string(), caps, kSeccompCacheDir);
+}
+
 SeccompProgram compile_seccomp(const std::string& profile, CapSet caps, const std::string& cache_dir) {
-  if (profile == "unconfined") return {};
-  const std::string& text = profile.empty() || profile == "default" ? default_seccomp_profile()
-                            : profile == "strict"                      ? strict_seccomp_profile()
-                                                                       : profile;
+  const Seccomp choice = Seccomp::from_string(profile);
+  if (choice.mode == SeccompMode::Unconfined) return {};
+  const std::string& text = choice.mode == SeccompMode::Default  ? default_seccomp_profile()
+                            : choice.mode == SeccompMode::Strict ? strict_seccomp_profile()
+                                                                 : profile;
   // In-process memo of our built-in profiles (guest-init and tests start many
   // containers); a caller naming its own cache directory always goes to disk.
   static std::mutex mu;

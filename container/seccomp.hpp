@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "container/capabilities.hpp"
+#include "container/spec.hpp"
 
 namespace hvrun::container {
 
@@ -43,6 +44,8 @@ const std::string& mount_guard_profile();
 // version); a missing, foreign or corrupt cache falls back to compiling.
 extern const char* const kSeccompCacheDir;  // "/run/hvrun/seccomp"
 SeccompProgram compile_seccomp(const std::string& profile, CapSet caps);
+// The same for the RunSpec's choice (Unconfined: no filter).
+SeccompProgram compile_seccomp(const Seccomp& choice, CapSet caps);
 // The same with another cache directory ("" = no cache: always compile).
 SeccompProgram compile_seccomp(const std::string& profile, CapSet caps, const std::string& cache_dir);
 

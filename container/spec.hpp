@@ -9,6 +9,51 @@
 
 namespace hvrun::container {
 
+// The workload's network.
+enum class NetMode {
+  None,    // own netns with only lo
+  Host,    // the caller's netns (inside a microVM: the guest's network)
+  Bridge,  // own netns wired by the host to an hvrun network (netcfg)
+};
+NLOHMANN_JSON_SERIALIZE_ENUM(NetMode, {{NetMode::None, "none"}, {NetMode::Host, "host"}, {NetMode::Bridge, "bridge"}})
+inline const char* to_string(NetMode m) {
+  switch (m) {
+    case NetMode::None: return "none";
+    case NetMode::Host: return "host";
+    case NetMode::Bridge: return "bridge";
+  }
+  return "?";
+}
+
+// The workload's seccomp filter: hvrun's default (Docker's default profile),
+// the strict one, none, or a Docker-format JSON profile of the user's.
+enum class SeccompMode { Default, Strict, Unconfined, Custom };
+struct Seccomp {
+  SeccompMode mode = SeccompMode::Default;
+  std::string profile;  // Custom: the profile's JSON text
+  // "default" (or ""), "strict", "unconfined", else a profile's JSON text.
+  static Seccomp from_string(const std::string& s) {
+    if (s.empty() || s == "default") return {};
+    if (s == "strict") return {SeccompMode::Strict, ""};
+    if (s == "unconfined") return {SeccompMode::Unconfined, ""};
+    return {SeccompMode::Custom, s};
+  }
+  // The inverse: a name, or the custom profile's text.
+  std::string to_string() const {
+    switch (mode) {
+      case SeccompMode::Default: return "default";
+      case SeccompMode::Strict: return "strict";
+      case SeccompMode::Unconfined: return "unconfined";
+      case SeccompMode::Custom: return profile;
+    }
+    return "default";
+  }
+  bool operator==(const Seccomp&) const = default;
+};
+// In JSON one string, as RunSpec has always stored it (records keep working).
+inline void to_json(nlohmann::json& j, const Seccomp& s) { j = s.to_string(); }
+inline void from_json(const nlohmann::json& j, Seccomp& s) { s = Seccomp::from_string(j.get<std::string>()); }
+
 struct BindMount {
   std::string source;  // host path (absolute)
   std::string target;  // path inside the container (absolute)
@@ -70,15 +115,15 @@ struct RunSpec {
   int64_t pids_limit = 0;    // 0: unlimited
   std::vector<std::string> cap_add;   // "NET_ADMIN" or "CAP_NET_ADMIN" or "ALL"
   std::vector<std::string> cap_drop;
-  std::string seccomp = "default";  // "default" | "strict" | "unconfined" | a Docker-format JSON profile (content)
+  Seccomp seccomp;
   // PR_SET_NO_NEW_PRIVS for the workload (--security-opt no-new-privileges).
   // Off by default, as in Docker: set-user-ID programs (su, ping) work.
   bool no_new_privileges = false;
   // --privileged: every capability, no seccomp filter and no mount guard, no
   // masked or read-only /proc paths, /sys writable (docs/security.md).
   bool privileged = false;
-  std::string net = "none";         // "none" | "host" | "bridge" (own netns, wired by the host)
-  NetConfig netcfg;                 // with net == "bridge" (and in the guest)
+  NetMode net = NetMode::None;
+  NetConfig netcfg;  // with NetMode::Bridge (and, for /etc/hosts, inside a microVM)
   bool userns = false;
   std::string cgroup_parent = "hvrun";
   // Where the cgroup hierarchy is mounted ("" = /sys/fs/cgroup); v1 or v2 is

@@ -30,9 +30,9 @@ class ContainerBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_backend(const std::string& mode, std::function<void(pid_t)> on_namespaces) {
-  if (mode == "container") return std::make_unique<ContainerBackend>(std::move(on_namespaces));
-  throw Error("unknown mode \"" + mode + "\"");
+std::unique_ptr<Backend> make_backend(Mode mode, std::function<void(pid_t)> on_namespaces) {
+  if (mode == Mode::Container) return std::make_unique<ContainerBackend>(std::move(on_namespaces));
+  throw Error(std::string("no backend for mode ") + to_string(mode) + " without its assets (make_vm_backend)");
 }
 
 }  // namespace hvrun::engine

@@ -10,6 +10,7 @@
 
 #include "container/runtime.hpp"
 #include "container/spec.hpp"
+#include "engine/mode.hpp"
 #include "util/fd.hpp"
 
 namespace hvrun::engine {
@@ -33,8 +34,9 @@ class Backend {
   virtual void resize(WinSize ws) = 0;
 };
 
-// Throws on an unknown mode. "vm" is made by make_vm_backend (vm_backend.hpp).
+// Mode::Container only: a VM's backend is made by make_vm_backend
+// (vm_backend.hpp), which needs its assets.
 // `on_namespaces`: see container::Container::start (the network wiring).
-std::unique_ptr<Backend> make_backend(const std::string& mode, std::function<void(pid_t)> on_namespaces = {});
+std::unique_ptr<Backend> make_backend(Mode mode, std::function<void(pid_t)> on_namespaces = {});
 
 }  // namespace hvrun::engine

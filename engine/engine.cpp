@@ -219,7 +219,7 @@ void record_failure(const Records& rec, const ContainerConfig& cfg, State& st, i
 int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, UniqueFd* ready) {
   const auto& spec = cfg.spec;
   std::unique_ptr<Backend> backend;
-  if (cfg.mode == "vm") {
+  if (cfg.mode == Mode::Vm) {
     VmAssets a;
     a.kernel = cfg.vm_kernel;
     a.guest_init = cfg.vm_guest_init;
@@ -229,9 +229,9 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     HVRUN_DEBUG("engine", "monitor ", ::getpid(), ": backend vm (kernel ", cfg.vm_kernel, ", image disk ", cfg.vm_image_disk, ")");
   } else {
     std::function<void(pid_t)> wire;
-    if (spec.net == "bridge" && !spec.netcfg.address.empty()) wire = wire_container_network(cfg.id, spec.netcfg);
+    if (spec.net == container::NetMode::Bridge && !spec.netcfg.address.empty()) wire = wire_container_network(cfg.id, spec.netcfg);
     backend = make_backend(cfg.mode, std::move(wire));
-    HVRUN_DEBUG("engine", "monitor ", ::getpid(), ": backend ", cfg.mode, ", ", foreground ? "foreground" : "detached",
+    HVRUN_DEBUG("engine", "monitor ", ::getpid(), ": backend ", to_string(cfg.mode), ", ", foreground ? "foreground" : "detached",
                 ", tty ", spec.tty, ", interactive ", spec.interactive);
   }
   LogWriter log(rec.log_path(cfg.id));
@@ -265,7 +265,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     record_failure(rec, cfg, st, e.exit_status(), e.what());
     throw;
   } catch (const std::exception& e) {
-    record_failure(rec, cfg, st, 125, e.what());
+    record_failure(rec, cfg, st, kHvrunErrorStatus, e.what());
     throw;
   }
   if (proxy) proxy->start();
@@ -366,7 +366,7 @@ void start_detached(const Records& rec, const ContainerConfig& cfg) {
     } catch (const ExitError& e) {
       msg = std::to_string(e.exit_status()) + " " + e.what();
     } catch (const std::exception& e) {
-      msg = "125 " + std::string(e.what());
+      msg = std::to_string(kHvrunErrorStatus) + " " + e.what();
     }
     std::fprintf(stderr, "monitor: %s\n", msg.c_str());
     if (ready.write) write_all(ready.write.get(), msg.data(), msg.size());
@@ -388,7 +388,7 @@ void start_detached(const Records& rec, const ContainerConfig& cfg) {
   if (got.empty()) throw Error("the container's monitor died before the container started");
   size_t sp = got.find(' ');
   int status = std::atoi(got.substr(0, sp).c_str());
-  throw ExitError(sp == std::string::npos ? got : got.substr(sp + 1), status ? status : 125);
+  throw ExitError(sp == std::string::npos ? got : got.substr(sp + 1), status ? status : kHvrunErrorStatus);
 }
 
 }  // namespace
@@ -396,9 +396,8 @@ void start_detached(const Records& rec, const ContainerConfig& cfg) {
 int run(const std::string& store_root, const RunOptions& opts) {
   ::signal(SIGPIPE, SIG_IGN);
   std::optional<VmAssets> vm;
-  if (opts.mode == "vm") vm = locate_vm_assets(false);  // refuses fast on a host that cannot boot Linux
-  else make_backend(opts.mode);
-  HVRUN_DEBUG("engine", "run: mode ", opts.mode, ", store ", store_root);
+  if (opts.mode == Mode::Vm) vm = locate_vm_assets(false);  // refuses fast on a host that cannot boot Linux
+  HVRUN_DEBUG("engine", "run: mode ", to_string(opts.mode), ", store ", store_root);
   image::Store store(store_root);
   // Refused before anything is made: the container's upper dir would live here.
   if (!vm) {
@@ -426,7 +425,7 @@ int run(const std::string& store_root, const RunOptions& opts) {
   Records rec(store_root);
   FileLock lock = rec.create(cfg);
   HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));
-  if (cfg.spec.net == "bridge") {
+  if (cfg.spec.net == container::NetMode::Bridge) {
     try {
       attach_network(store_root, cfg.id, cfg.spec);
       rec.save_config(cfg);
@@ -441,7 +440,7 @@ int run(const std::string& store_root, const RunOptions& opts) {
       throw;
     }
   } else {
-    HVRUN_DEBUG("engine", "network: ", cfg.spec.net);
+    HVRUN_DEBUG("engine", "network: ", to_string(cfg.spec.net));
   }
   if (opts.detach) {
     start_detached(rec, cfg);
@@ -514,7 +513,7 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
   ContainerConfig cfg = rec.load_config(id);
   if (st.status != "running" || proc_starttime(st.pid) != st.pid_starttime)
     throw Error("container " + id.substr(0, 12) + " is not running");
-  if (cfg.mode != "container") throw Error("exec into a VM is not available yet");
+  if (cfg.mode != Mode::Container) throw Error("exec into a VM is not available yet");
   if (o.spec.env.empty()) o.spec.env = cfg.spec.env;
   else o.spec.env = merge_env(cfg.spec.env, o.spec.env);
   if (o.spec.cwd.empty()) o.spec.cwd = cfg.spec.cwd;

@@ -126,6 +126,13 @@ std::function<void(pid_t)> wire_container_network(const std::string& id, const c
   };
 }
 
+void wire_vm_tap(const std::string& tap, const container::NetConfig& net) {
+  net::Netlink nl;
+  if (net.mtu > 0 && net.mtu != 1500) nl.set_mtu(tap, net.mtu);
+  nl.set_master(tap, net.bridge);
+  nl.set_up(tap);
+}
+
 void detach_network(const std::string& store_root, const std::string& id) {
   try {
     net::Netlink nl;

@@ -34,6 +34,10 @@ void refresh_hosts(const std::string& store_root, const std::string& network);
 // end on the bridge and up.
 std::function<void(pid_t)> wire_container_network(const std::string& id, const container::NetConfig& net);
 
+// VM mode: what the veth's host end gets in container mode, for the VM's tap
+// `tap` (vmm/tap.hpp): net.mtu, a port of net.bridge, up.
+void wire_vm_tap(const std::string& tap, const container::NetConfig& net);
+
 // Drops the container's leases, deletes its host-side veth (when its netns
 // did not take it away already) and refreshes the other members' hosts
 // files. Safe to call twice.

@@ -140,22 +140,6 @@ std::vector<std::string> read_env_file(const std::string& path, const EnvLookup&
   return out;
 }
 
-std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& overrides) {
-  std::vector<std::string> out = base;
-  for (const auto& kv : overrides) {
-    std::string k = key_of(kv);
-    bool replaced = false;
-    for (auto& e : out) {
-      if (key_of(e) == k) {
-        e = kv;
-        replaced = true;
-      }
-    }
-    if (!replaced) out.push_back(kv);
-  }
-  return out;
-}
-
 container::BindMount parse_volume(const std::string& value) {
   auto bad = [&](const std::string& why) { return Error("invalid volume \"" + value + "\": " + why); };
   std::vector<std::string> parts;
@@ -195,7 +179,7 @@ void apply_security_opt(const std::string& value, container::RunSpec& spec) {
     throw Error("invalid --security-opt \"" + value + "\": supported: seccomp=unconfined|strict|FILE, no-new-privileges[=true|false]");
   std::string arg = value.substr(p.size());
   if (arg == "unconfined" || arg == "strict") {
-    spec.seccomp = arg;
+    spec.seccomp = container::Seccomp::from_string(arg);
     return;
   }
   if (arg.empty()) throw Error("invalid --security-opt \"" + value + "\": missing profile");
@@ -208,7 +192,7 @@ void apply_security_opt(const std::string& value, container::RunSpec& spec) {
   auto j = nlohmann::json::parse(content, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     throw Error("--security-opt seccomp: " + arg + " is not a JSON seccomp profile");
-  spec.seccomp = content;
+  spec.seccomp = {container::SeccompMode::Custom, content};
 }
 
 void validate_hostname(const std::string& h) {
@@ -296,10 +280,10 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
     net = parse_net(net);
   }
   if (net == "none" || net == "host") {
-    s.net = net;
+    s.net = net == "none" ? container::NetMode::None : container::NetMode::Host;
     if (!o.publish.empty()) throw Error("-p needs a bridge network (--net " + net + " has no address to publish)");
   } else {
-    s.net = "bridge";
+    s.net = container::NetMode::Bridge;
     s.netcfg.network = net == "bridge" ? "hvrun" : net;
   }
   return s;

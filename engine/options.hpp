@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "container/env.hpp"
 #include "container/spec.hpp"
+#include "engine/mode.hpp"
 #include "image/store.hpp"
 
 namespace hvrun::engine {
@@ -35,8 +37,8 @@ EnvLookup process_env();
 std::optional<std::string> expand_env(const std::string& arg, const EnvLookup& lookup);
 // Reads an --env-file: one K=V or K per line; blank lines and # comments skipped.
 std::vector<std::string> read_env_file(const std::string& path, const EnvLookup& lookup);
-// Overlays `overrides` on `base` by key, keeping base's order; new keys appended.
-std::vector<std::string> merge_env(const std::vector<std::string>& base, const std::vector<std::string>& overrides);
+// Overlays `overrides` on `base` by key (container/env.hpp: exec uses it too).
+using container::merge_env;
 
 // "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist.
 container::BindMount parse_volume(const std::string& value);
@@ -59,7 +61,7 @@ std::string parse_net(const std::string& value);
 
 // What the user asked for on the command line (before the image is merged).
 struct RunOptions {
-  std::string mode = "container";  // "container" | "vm"
+  Mode mode = Mode::Container;
   std::string name;
   bool detach = false;
   bool interactive = false;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "container/spec.hpp"
+#include "engine/mode.hpp"
 #include "util/lock.hpp"
 
 namespace hvrun::engine {
@@ -29,7 +30,7 @@ struct ContainerConfig {
   std::string image;     // the reference the user gave
   std::string image_id;  // resolved image id (the store refuses `image rm` while used)
   std::string created;   // RFC 3339
-  std::string mode = "container";  // "container" | "vm"
+  Mode mode = Mode::Container;
   bool auto_remove = false;
   bool detach = false;
   container::RunSpec spec;

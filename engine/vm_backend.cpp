@@ -20,11 +20,15 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "guest-init/plan.hpp"
+#include "contract/control.hpp"
+#include "contract/guest_spec.hpp"
+#include "contract/plan.hpp"
+#include "engine/network.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/netif.hpp"
 #include "vmm/kvm_kind.hpp"
 #include "vmm/tap.hpp"
 #include "vmm/tool/launch.hpp"
@@ -41,10 +45,6 @@ constexpr uint64_t kMiB = 1ull << 20;
 // The writable disk holds the container's upper layer; sparse, so only what
 // the workload writes takes host space.
 constexpr uint64_t kRwDiskBytes = 4096 * kMiB;
-// Virtio slots (IRQs 5-23) left for 9p shares after 2 disks, 3 consoles, a
-// network card and the /etc/hosts share (see vmm/vm.hpp).
-constexpr size_t kMaxVolumes = 12;
-
 
 std::string read_available(int fd) {
   std::string out;
@@ -90,7 +90,7 @@ void make_rw_disk(const std::string& path) {
              path});
 }
 
-// initramfs (cpio newc): /init = guest-init, /spec.json = the RunSpec.
+// initramfs (cpio newc): /init = guest-init, /spec.json = the GuestSpec (contract/plan.hpp).
 void make_initramfs(const std::string& path, const std::string& guest_init, const std::string& spec_json) {
   std::string init = read_file(guest_init);
   struct archive* a = ::archive_write_new();
@@ -116,8 +116,8 @@ void make_initramfs(const std::string& path, const std::string& guest_init, cons
     ::archive_entry_free(e);
     if (::archive_write_data(a, data.data(), data.size()) < 0) fail(std::string("write ") + name + " to");
   };
-  add("init", init, 0755);
-  add("spec.json", spec_json, 0644);
+  add(contract::kInitName, init, 0755);
+  add(contract::kSpecName, spec_json, 0644);
   if (::archive_write_close(a) != ARCHIVE_OK) fail("close");
   ::archive_write_free(a);
 }
@@ -155,7 +155,7 @@ void apply_test_netcfg(container::RunSpec& spec) {
   } catch (const nlohmann::json::exception& ex) {
     throw Error(std::string("HVRUN_VM_TEST_NETCFG is not a NetConfig: ") + ex.what());
   }
-  spec.net = "bridge";
+  spec.net = container::NetMode::Bridge;
 }
 
 // A MAC for a guest whose network config has none: locally administered,
@@ -169,20 +169,18 @@ std::string default_mac(const std::string& id) {
   return buf;
 }
 
-// Opens the VM's tap ("tap" + 12 chars of the id), sets its MTU, joins it to
-// spec.netcfg.bridge and brings it up. Fills in a MAC if there is none.
+// Opens the VM's tap ("tap" + 12 chars of the id) and wires it as the
+// network wiring does a veth's host end: MTU, a port of spec.netcfg.bridge, up. Fills in a MAC if there is none.
 UniqueFd open_bridge_tap(container::RunSpec& spec) {
   auto& n = spec.netcfg;
   if (n.bridge.empty()) throw Error("--net bridge with --vm: the network config names no bridge to join");
   bool hex_id = spec.id.size() >= 12 && spec.id.find_first_not_of("0123456789abcdef") == std::string::npos;
   if (n.mac.empty()) n.mac = default_mac(hex_id ? spec.id : std::string());
   unsigned char mac[6];
-  if (!vmm::parse_mac(n.mac, mac)) throw Error("--net bridge with --vm: bad MAC address '" + n.mac + "'");
+  if (!parse_mac(n.mac, mac)) throw Error("--net bridge with --vm: bad MAC address '" + n.mac + "'");
   std::string ifname;
   UniqueFd tap = vmm::open_tap(hex_id ? "tap" + spec.id.substr(0, 12) : std::string("hvtap%d"), &ifname);
-  if (n.mtu > 0 && n.mtu != 1500) vmm::set_mtu(ifname, n.mtu);
-  vmm::join_bridge(n.bridge, ifname);
-  vmm::link_up(ifname);
+  wire_vm_tap(ifname, n);  // as a veth's host end (engine/network.hpp)
   return tap;
 }
 
@@ -198,16 +196,9 @@ class VmBackend final : public Backend {
 
   void start(const container::RunSpec& host_spec, const container::Stdio& stdio,
              std::optional<WinSize> ws) override {
-    if (host_spec.net == "host") throw Error("--net host is not supported with --vm: the guest has its own kernel");
-    // What guest-init needs: the same spec, with the rootfs taken from the
-    // guest's disks (it fills lowerdirs/upperdir/workdir itself).
+    if (host_spec.net == container::NetMode::Host) throw Error("--net host is not supported with --vm: the guest has its own kernel");
     container::RunSpec spec = host_spec;
     apply_test_netcfg(spec);
-    spec.lowerdirs.clear();
-    spec.upperdir.clear();
-    spec.workdir.clear();
-    spec.rootfs.clear();
-    spec.cgroup_root.clear();
     if (ws) {
       spec.tty_rows = ws->rows;
       spec.tty_cols = ws->cols;
@@ -217,21 +208,23 @@ class VmBackend final : public Backend {
     console_log_ = assets_.work_dir + "/console.log";
     make_rw_disk(rw_disk);
     // -v HOST:CTR[:ro]: each volume is a virtio-9p share of HOST (live, like
-    // a bind mount; the VMM refuses writes to a :ro one), tagged hvrun-vol<i>;
-    // guest-init mounts it and binds it at CTR.
+    // a bind mount; the VMM refuses writes to a :ro one), tagged
+    // contract::volume_tag(i); guest-init mounts it and binds it at CTR.
     // A single file travels as a share of a directory of its own in which
     // hvrun-vmm, in a private mount namespace, binds the file onto a
     // placeholder: the guest sees that file and nothing beside it.
     std::vector<vmm::ShareConfig> shares;
     std::vector<vmm::tool::FileBind> file_binds;
+    std::vector<contract::Volume> volumes;
     for (size_t i = 0; i < spec.mounts.size(); ++i) {
-      auto& m = spec.mounts[i];
-      if (i >= kMaxVolumes) throw Error("too many volumes for a microVM (at most " + std::to_string(kMaxVolumes) + ")");
+      const auto& m = spec.mounts[i];
+      if (i >= contract::kMaxVolumes)
+        throw Error("too many volumes for a microVM (at most " + std::to_string(contract::kMaxVolumes) + ")");
       std::error_code ec;
       const auto st = std::filesystem::status(m.source, ec);  // follows links, as a bind mount does
       if (std::filesystem::is_directory(st)) {
-        shares.push_back({m.source, guestinit::volume_tag(i), m.readonly});
-        m.source = guestinit::volume_tag(i);
+        shares.push_back({m.source, contract::volume_tag(i), m.readonly});
+        volumes.push_back({m.target, m.readonly, false});
         continue;
       }
       if (!std::filesystem::exists(st))
@@ -244,32 +237,30 @@ class VmBackend final : public Backend {
       const std::string dir = assets_.work_dir + "/volfile" + std::to_string(i);
       std::filesystem::remove_all(dir, ec);
       if (::mkdir(dir.c_str(), 0755) < 0) throw_sys("mkdir", dir);
-      const std::string placeholder = dir + "/" + guestinit::kVolumeFileName;
+      const std::string placeholder = dir + "/" + contract::kVolumeFileName;
       UniqueFd f(::open(placeholder.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
       if (!f) throw_sys("create", placeholder);
-      shares.push_back({dir, guestinit::volume_tag(i), m.readonly});
+      shares.push_back({dir, contract::volume_tag(i), m.readonly});
       file_binds.push_back({m.source, placeholder, m.readonly});
-      m.source = guestinit::volume_file_source(i);
+      volumes.push_back({m.target, m.readonly, true});
     }
     // The live /etc/hosts (engine/network.hpp): its directory, read-only.
-    if (!spec.netcfg.hosts_path.empty()) {
-      shares.push_back({std::filesystem::path(spec.netcfg.hosts_path).parent_path().string(),
-                        guestinit::kHostsShareTag, true});
-      spec.netcfg.hosts_path = guestinit::kHostsShareTag;
-    }
+    if (!spec.netcfg.hosts_path.empty())
+      shares.push_back({std::filesystem::path(spec.netcfg.hosts_path).parent_path().string(), contract::kHostsShareTag,
+                        true});
     // --net bridge: a virtio-net card on a tap that is a port of the
     // network's bridge. The tap is not persistent: it goes when the VMM
     // (the only holder of its fd once this function returns) ends.
     UniqueFd tap;
-    if (spec.net == "bridge") tap = open_bridge_tap(spec);
-    make_initramfs(initrd, assets_.guest_init, nlohmann::json(spec).dump());
+    if (spec.net == container::NetMode::Bridge) tap = open_bridge_tap(spec);
+    make_initramfs(initrd, assets_.guest_init, contract::to_json(contract::make_guest_spec(spec, std::move(volumes))));
 
     const std::string vmm_path = assets_.vmm.empty() ? require_vmm() : assets_.vmm;
     vmm::tool::Launch launch;
     vmm::VmConfig& cfg = launch.vm;
     cfg.kernel = assets_.kernel;
     cfg.initrd = initrd;
-    cfg.cmdline = "console=ttyS0 reboot=k panic=-1 quiet";
+    cfg.cmdline = contract::kKernelCmdline;
     // guest-init logs at this process's level: the kernel hands unknown
     // NAME=value words to init as its environment. Its lines go to the
     // guest console (console.log beside the container's record).
@@ -277,7 +268,9 @@ class VmBackend final : public Backend {
     cfg.mem_bytes = vm_guest_memory(spec.memory_bytes);
     cfg.vcpus = spec.cpus > 0 ? unsigned(std::ceil(spec.cpus)) : 1;
     cfg.debug = assets_.debug || log::enabled(log::Level::debug);
-    cfg.disks = {{assets_.image_disk, true}, {rw_disk, false}};
+    cfg.disks.resize(contract::kDiskCount);
+    cfg.disks[unsigned(contract::Disk::Image)] = {assets_.image_disk, true};
+    cfg.disks[unsigned(contract::Disk::Writable)] = {rw_disk, false};
     cfg.shares = std::move(shares);
     if (tap) cfg.nics.push_back({tap.get(), spec.netcfg.mac});
 
@@ -295,15 +288,21 @@ class VmBackend final : public Backend {
     UniqueFd hvc0_gate(sv[0]), hvc0_vmm_in(sv[1]);
     UniqueFd tty_vmm;
     int input = -1;  // what feeds hvc0 once the guest is ready
+    cfg.consoles.resize(contract::kConsoleCount);
+    auto& con_stdio = cfg.consoles[unsigned(contract::Console::Stdio)];
+    auto& con_stderr = cfg.consoles[unsigned(contract::Console::Stderr)];
+    cfg.consoles[unsigned(contract::Console::Control)] = {hvc2_vmm.get(), hvc2_vmm.get()};
     if (spec.tty) {
       check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
       tty_.reset(sv[0]);
       tty_vmm.reset(sv[1]);
       input = tty_vmm.get();
-      cfg.consoles = {{hvc0_vmm_in.get(), tty_vmm.get()}, {-1, tty_vmm.get()}, {hvc2_vmm.get(), hvc2_vmm.get()}};
+      con_stdio = {hvc0_vmm_in.get(), tty_vmm.get()};
+      con_stderr = {-1, tty_vmm.get()};
     } else {
       input = stdio.in;
-      cfg.consoles = {{hvc0_vmm_in.get(), stdio.out}, {-1, stdio.err}, {hvc2_vmm.get(), hvc2_vmm.get()}};
+      con_stdio = {hvc0_vmm_in.get(), stdio.out};
+      con_stderr = {-1, stdio.err};
     }
     UniqueFd console(::open(console_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!console) throw_sys("create", console_log_);
@@ -343,7 +342,7 @@ class VmBackend final : public Backend {
       // The VMM process. It dies with the monitor, like a container's init
       // (PDEATHSIG survives the exec: hvrun-vmm is not set-user-ID).
       ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-      if (::getppid() != monitor) ::_exit(125);
+      if (::getppid() != monitor) ::_exit(kHvrunErrorStatus);
       ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
       const int result_fd = result.write.get();
       keep_only_fds(keep);
@@ -383,17 +382,16 @@ class VmBackend final : public Backend {
     container::ExitStatus es;
     bool have = false;
     std::string guest_error;
-    size_t pos = 0;
-    while (pos < ctl.size()) {
-      size_t nl = ctl.find('\n', pos);
-      std::string line = ctl.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-      pos = nl == std::string::npos ? ctl.size() : nl + 1;
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || j.value("event", "") != "exit") continue;
-      es.code = j.value("code", 125);
-      es.signal = j.value("signal", 0);
-      es.oom_killed = j.value("oom", false);
-      guest_error = j.value("error", "");
+    contract::LineBuffer lines;
+    lines.append(ctl);
+    while (auto line = lines.next()) {
+      auto ev = contract::decode_guest_event(*line);
+      const auto* exit = ev ? std::get_if<contract::ExitEvent>(&*ev) : nullptr;
+      if (!exit) continue;
+      es.code = exit->code;
+      es.signal = exit->signal;
+      es.oom_killed = exit->oom;
+      guest_error = exit->error;
       have = true;
     }
     if (!guest_error.empty()) std::fprintf(stderr, "hvrun: in the VM: %s\n", guest_error.c_str());
@@ -407,7 +405,7 @@ class VmBackend final : public Backend {
     }
     std::fprintf(stderr, "hvrun: the VM ended without an exit status from the guest%s%s (guest console: %s)\n",
                  detail.empty() ? "" : ": ", detail.c_str(), console_log_.c_str());
-    es.code = 125;
+    es.code = kHvrunErrorStatus;
     return es;
   }
 
@@ -417,13 +415,12 @@ class VmBackend final : public Backend {
       ::kill(pid_, SIGKILL);  // a VM killed hard is a VMM killed hard
       return;
     }
-    (void)write_all(control_.get(), "{\"signal\":" + std::to_string(sig) + "}\n");
+    (void)write_all(control_.get(), contract::encode(contract::SignalMsg{sig}));
   }
 
   void resize(WinSize ws) override {
     if (pid_ <= 0 || reaped_ || !ws.rows || !ws.cols) return;
-    (void)write_all(control_.get(),
-                 "{\"winsize\":[" + std::to_string(ws.rows) + "," + std::to_string(ws.cols) + "]}\n");
+    (void)write_all(control_.get(), contract::encode(contract::WinsizeMsg{ws.rows, ws.cols}));
   }
 
  private:

@@ -1,8 +1,9 @@
 // The VM backend: runs a RunSpec inside a microVM. The monitor forks and
 // execs one VMM process, hvrun-vmm (vmm/tool/: launch.hpp says how it is
 // configured), that boots the guest kernel with guest-init as PID 1;
-// guest-init runs the same container/ stack inside the guest. The device plan
-// (disks, hvc0..2, control protocol) is described in vmm/vm.hpp.
+// guest-init runs the same container/ stack inside the guest. What the host
+// and guest-init agree on (device plan, the GuestSpec, the control channel)
+// is the contract module: contract/plan.hpp, guest_spec.hpp, control.hpp.
 #pragma once
 #include <memory>
 #include <string>

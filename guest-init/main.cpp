@@ -1,5 +1,5 @@
 // hvrun-guest-init: PID 1 of the microVM. Mounts the basics and the two
-// disks, runs the RunSpec from /spec.json with the same container stack as the
+// disks, runs the workload of /spec.json (contract/guest_spec.hpp) with the same container stack as the
 // host, forwards stdio over the virtio consoles, reports the exit status on
 // the control console, and resets the VM (reboot=k: i8042 reset). Any fatal
 // error: one line on the console and hvc1, exit code 125 on hvc2, reset.
@@ -20,6 +20,9 @@
 #include <string>
 
 #include "container/runtime.hpp"
+#include "contract/control.hpp"
+#include "contract/guest_spec.hpp"
+#include "contract/plan.hpp"
 #include "guest-init/net.hpp"
 #include "guest-init/plan.hpp"
 #include "util/error.hpp"
@@ -30,8 +33,6 @@
 namespace hvrun::guestinit {
 namespace {
 
-constexpr unsigned short kBootTimerPort = 0x3f0;
-
 int g_stderr_console = -1;  // hvc1 once open
 int g_control = -1;         // hvc2 once open
 
@@ -40,7 +41,7 @@ int g_control = -1;         // hvc2 once open
   ::sync();
   ::reboot(RB_AUTOBOOT);
   // Should not return; if it does, PID 1 exiting panics (panic= reboots).
-  ::_exit(125);
+  ::_exit(kHvrunErrorStatus);
 }
 
 void drain(int fd) {
@@ -51,7 +52,7 @@ void drain(int fd) {
   std::string line = "hvrun-guest-init: " + msg + "\n";
   write_all(2, line);
   write_all(g_stderr_console, line);
-  write_all(g_control, error_event(msg));
+  write_all(g_control, contract::encode(contract::guest_error(msg)));
   drain(g_stderr_console);
   drain(g_control);
   reset_vm();
@@ -59,7 +60,7 @@ void drain(int fd) {
 
 void mark_boot() {
   // Tells the VMM's boot timer that userspace is up. Not fatal elsewhere (QEMU).
-  if (::ioperm(kBootTimerPort, 1, 1) == 0) ::outb(1, kBootTimerPort);
+  if (::ioperm(contract::kBootTimerPort, 1, 1) == 0) ::outb(1, contract::kBootTimerPort);
 }
 
 void do_mount(const MountStep& m) {
@@ -83,15 +84,6 @@ UniqueFd open_console(const std::string& path) {
     ::tcsetattr(fd, TCSANOW, &t);
   }
   return UniqueFd(fd);
-}
-
-struct Pipe {
-  UniqueFd r, w;
-};
-Pipe make_pipe() {
-  int p[2];
-  check_sys(::pipe2(p, O_CLOEXEC), "pipe2");
-  return {UniqueFd(p[0]), UniqueFd(p[1])};
 }
 
 // Copies what is readable on `from` to `to`; false on EOF or error.
@@ -130,16 +122,16 @@ int run() {
   g_control = control.get();
   // The consoles are raw from here on: bytes the host sends on hvc0 before
   // this line could be echoed back by the tty (the host waits for it).
-  write_all(control.get(), ready_event());
+  write_all(control.get(), contract::encode(contract::ReadyEvent{}));
 
-  const auto host_spec = parse_spec(spec_text);
-  auto spec = plan_spec(host_spec, layout);
-  HVRUN_DEBUG("guest-init", "spec read: container ", host_spec.id.substr(0, 12), ", command ",
-              spec.args.empty() ? std::string("(none)") : spec.args[0], ", tty ", spec.tty, ", ", host_spec.mounts.size(), " volume(s), network ",
-              host_spec.netcfg.address.empty() ? std::string("none") : host_spec.netcfg.address);
-  if (!host_spec.netcfg.address.empty()) configure_guest_net(host_spec.netcfg);
+  const auto guest = contract::parse_guest_spec(spec_text);
+  auto spec = plan_spec(guest, layout);
+  HVRUN_DEBUG("guest-init", "spec read: container ", spec.id.substr(0, 12), ", command ",
+              spec.args.empty() ? std::string("(none)") : spec.args[0], ", tty ", spec.tty, ", ", guest.volumes.size(),
+              " volume(s), network ", guest.has_network ? guest.network.address : std::string("none"));
+  if (guest.has_network) configure_guest_net(guest.network);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
-  for (const auto& m : share_mounts(host_spec, layout)) do_mount(m);
+  for (const auto& m : share_mounts(guest, layout)) do_mount(m);
   mkdir_p(spec.upperdir);
   mkdir_p(spec.workdir);
   HVRUN_DEBUG("guest-init", "disks and shares mounted");
@@ -147,28 +139,28 @@ int run() {
   Pipe in, out, err;
   container::Stdio io;
   if (!spec.tty) {
-    in = make_pipe();
-    out = make_pipe();
-    err = make_pipe();
-    io = {in.r.get(), out.w.get(), err.w.get()};
+    in = Pipe::make();
+    out = Pipe::make();
+    err = Pipe::make();
+    io = {in.read.get(), out.write.get(), err.write.get()};
   }
   auto c = container::Container::start(spec, io);
   HVRUN_DEBUG("guest-init", "container started: pid ", c.pid());
-  in.r.reset();
-  out.w.reset();
-  err.w.reset();
+  in.read.reset();
+  out.write.reset();
+  err.write.reset();
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, c.pid(), 0)));
 
   // Forward until the workload is gone and its output drained.
   const int pty = spec.tty ? c.pty_master() : -1;  // owned by the Container (set_pty_size uses it)
-  const int workload_in = spec.tty ? pty : in.w.get();
+  const int workload_in = spec.tty ? pty : in.write.get();
   // Input to the workload is written non-blocking from a buffer: a workload
   // that does not read its stdin must not stop its output being forwarded.
   ::fcntl(workload_in, F_SETFL, ::fcntl(workload_in, F_GETFL) | O_NONBLOCK);
   std::string pending;
   bool close_stdin_when_flushed = false;
   bool out_open = true, err_open = !spec.tty, stdin_open = true, exited = false;
-  std::string ctl_buf;
+  contract::LineBuffer ctl_lines;
   auto flush_stdin = [&] {
     while (!pending.empty()) {
       ssize_t w = ::write(workload_in, pending.data(), pending.size());
@@ -182,14 +174,14 @@ int run() {
       pending.erase(0, static_cast<size_t>(w));
     }
     if (close_stdin_when_flushed) {
-      in.w.reset();
+      in.write.reset();
       stdin_open = false;
     }
   };
   while (out_open || err_open) {
     pollfd p[6] = {{stdio.get(), POLLIN, 0},
-                   {spec.tty ? pty : out.r.get(), POLLIN, 0},
-                   {err.r.get(), POLLIN, 0},
+                   {spec.tty ? pty : out.read.get(), POLLIN, 0},
+                   {err.read.get(), POLLIN, 0},
                    {control.get(), POLLIN, 0},
                    {pidfd.get(), POLLIN, 0},
                    {workload_in, POLLOUT, 0}};
@@ -197,7 +189,7 @@ int run() {
     if (!out_open) p[1].fd = -1;
     if (!err_open) p[2].fd = -1;
     if (exited) p[4].fd = -1;
-    if (pending.empty() || (in.w.get() < 0 && !spec.tty)) p[5].fd = -1;
+    if (pending.empty() || (in.write.get() < 0 && !spec.tty)) p[5].fd = -1;
     // Once the workload exited, only drain: its pipes may be held by nobody
     // else (its pid namespace is gone), a pty master never sees EOF.
     int rc = ::poll(p, 6, exited ? 50 : -1);
@@ -216,35 +208,32 @@ int run() {
     if (p[3].revents & POLLIN) {
       char buf[512];
       ssize_t n = ::read(control.get(), buf, sizeof buf);
-      if (n > 0) ctl_buf.append(buf, static_cast<size_t>(n));
-      for (size_t nl; (nl = ctl_buf.find('\n')) != std::string::npos;) {
-        std::string line = ctl_buf.substr(0, nl);
-        ctl_buf.erase(0, nl + 1);
+      if (n > 0) ctl_lines.append({buf, static_cast<size_t>(n)});
+      while (auto line = ctl_lines.next()) {
         std::string why;
-        auto msg = parse_control(line, &why);
+        auto msg = contract::decode_host_message(*line, &why);
         if (!msg) {
           write_all(errc.get(), "hvrun-guest-init: ignored control message: " + why + "\n");
           continue;
         }
         try {
-          if (msg->kind == ControlMsg::Kind::Signal) c.kill(msg->signal);
-          if (msg->kind == ControlMsg::Kind::Winsize && spec.tty) c.set_pty_size(msg->rows, msg->cols);
+          if (auto* s = std::get_if<contract::SignalMsg>(&*msg)) c.kill(s->signal);
+          if (auto* w = std::get_if<contract::WinsizeMsg>(&*msg); w && spec.tty) c.set_pty_size(w->rows, w->cols);
         } catch (const Error& e) {  // e.g. the workload just exited: not fatal
           write_all(errc.get(), std::string("hvrun-guest-init: control message failed: ") + e.what() + "\n");
         }
-        if (msg->kind == ControlMsg::Kind::StdinEof && !spec.tty) {
+        if (std::holds_alternative<contract::StdinEofMsg>(*msg) && !spec.tty) {
           close_stdin_when_flushed = true;
           flush_stdin();
         }
       }
-      if (ctl_buf.size() > 65536) ctl_buf.clear();  // a hostile host gets no memory
     }
     if (p[4].revents) exited = true;
     if (pidfd.get() < 0 && !out_open && !err_open) exited = true;
   }
   auto st = c.wait();
   HVRUN_DEBUG("guest-init", "container exited: status ", st.exit_code(), st.oom_killed ? " (OOM killed)" : "");
-  write_all(control.get(), exit_event(st));
+  write_all(control.get(), contract::encode(contract::ExitEvent{st.code, st.signal, st.oom_killed, ""}));
   drain(stdio.get());
   drain(errc.get());
   drain(control.get());

@@ -14,6 +14,7 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/netif.hpp"
 
 namespace hvrun::guestinit {
 namespace {
@@ -70,13 +71,6 @@ std::string find_card(int sock, const std::string& mac, std::string* why) {
   return "";
 }
 
-void set_flag_up(int sock, const std::string& ifname) {
-  ifreq ifr = make_ifreq(ifname);
-  check_sys(::ioctl(sock, SIOCGIFFLAGS, &ifr), "get flags of interface", ifname);
-  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-  check_sys(::ioctl(sock, SIOCSIFFLAGS, &ifr), "bring up interface", ifname);
-}
-
 }  // namespace
 
 uint32_t parse_ipv4(const std::string& text, const std::string& what) {
@@ -90,7 +84,7 @@ uint32_t prefix_to_netmask(int prefix) {
   return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
 }
 
-void configure_guest_net(const container::NetConfig& n, int wait_ms) {
+void configure_guest_net(const contract::GuestNetwork& n, int wait_ms) {
   const uint32_t addr = parse_ipv4(n.address, "guest address");
   const uint32_t mask = htonl(prefix_to_netmask(n.prefix));
   const uint32_t gw = n.gateway.empty() ? 0 : parse_ipv4(n.gateway, "gateway");
@@ -123,8 +117,8 @@ void configure_guest_net(const container::NetConfig& n, int wait_ms) {
   ifr = make_ifreq(name);
   ifr.ifr_netmask = in_addr_of(mask);
   check_sys(::ioctl(sock, SIOCSIFNETMASK, &ifr), "set netmask /" + std::to_string(n.prefix) + " of", name);
-  set_flag_up(sock, "lo");
-  set_flag_up(sock, name);
+  link_up("lo");
+  link_up(name);
   if (gw) {
     rtentry rt{};
     rt.rt_dst = in_addr_of(0);

@@ -1,13 +1,13 @@
 // The guest's network, set up by guest-init before the workload starts when
-// the RunSpec carries an address (net "bridge"): the virtio-net card gets
-// the name, MTU, address and default route of spec.netcfg; lo comes up. The
-// container then runs on this network (plan_spec turns "bridge" into "host"
-// inside the guest). Plain ioctls: guest-init is a small static binary.
+// the GuestSpec has one (contract/guest_spec.hpp): the virtio-net card gets
+// the name, MTU, address and default route of its network plan; lo comes
+// up. The workload then runs on this network (its net is "host" in the
+// guest). Plain ioctls: guest-init is a small static binary.
 #pragma once
 #include <cstdint>
 #include <string>
 
-#include "container/spec.hpp"
+#include "contract/guest_spec.hpp"
 
 namespace hvrun::guestinit {
 
@@ -21,6 +21,6 @@ uint32_t prefix_to_netmask(int prefix);
 // renames it to n.ifname, sets n.mtu, n.address/n.prefix, brings it and lo
 // up, and adds the default route via n.gateway (if any). Throws
 // hvrun::Error saying which step failed.
-void configure_guest_net(const container::NetConfig& n, int wait_ms = 2000);
+void configure_guest_net(const contract::GuestNetwork& n, int wait_ms = 2000);
 
 }  // namespace hvrun::guestinit

@@ -22,6 +22,7 @@
 #include "image/digest.hpp"
 #include "image/present.hpp"
 #include "util/error.hpp"
+#include "util/openat2.hpp"
 #include "util/fd.hpp"
 
 namespace hvrun::image {
@@ -485,14 +486,7 @@ void support_compressions(archive* a) {
 }
 
 UniqueFd open_in_root(int dirfd, const std::string& rel, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
-    if (fd < 0 && errno == EAGAIN) continue;  // a concurrent rename: retry
-    return UniqueFd(static_cast<int>(fd));
-  }
+  return UniqueFd(openat2_fd(dirfd, rel.c_str(), flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
 }
 
 ExtractResult extract_tar(int src_fd, const std::string& name, int dest_dirfd, const ExtractOptions& opt) {

@@ -15,18 +15,16 @@
 #include <vector>
 
 #include "util/error.hpp"
+#include "util/netif.hpp"
 
 namespace hvrun::net {
 
 namespace {
 
-std::vector<uint8_t> parse_mac(const std::string& s) {
-  std::vector<uint8_t> m;
-  unsigned v[6];
-  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
-    throw Error("invalid MAC address \"" + s + "\"");
-  for (unsigned x : v) m.push_back(static_cast<uint8_t>(x));
-  return m;
+std::vector<uint8_t> mac_bytes(const std::string& s) {
+  unsigned char m[6];
+  if (!parse_mac(s, m)) throw Error("invalid MAC address \"" + s + "\"");
+  return {m, m + 6};
 }
 
 struct Msg {
@@ -122,7 +120,7 @@ void Netlink::create_veth(const std::string& host, const std::string& peer, int 
   mnl_attr_put_u32(m.nlh, IFLA_NET_NS_FD, static_cast<uint32_t>(peer_netns_fd));
   mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
   if (!peer_mac.empty()) {
-    auto mac = parse_mac(peer_mac);
+    auto mac = mac_bytes(peer_mac);
     mnl_attr_put(m.nlh, IFLA_ADDRESS, mac.size(), mac.data());
   }
   mnl_attr_nest_end(m.nlh, p);
@@ -140,6 +138,16 @@ void Netlink::set_master(const std::string& ifname, const std::string& master) {
   mnl_attr_put_u32(m.nlh, IFLA_MASTER, static_cast<uint32_t>(ifindex(master)));
   int rc = request(m.nlh);
   if (rc < 0) throw_sys("attach " + ifname + " to bridge", master, -rc);
+}
+
+void Netlink::set_mtu(const std::string& ifname, int mtu) {
+  Msg m(RTM_NEWLINK, 0);
+  auto* ifi = m.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex(ifname);
+  mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
+  int rc = request(m.nlh);
+  if (rc < 0) throw_sys("set MTU " + std::to_string(mtu) + " of", ifname, -rc);
 }
 
 void Netlink::set_up(const std::string& ifname) {

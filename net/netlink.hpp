@@ -27,6 +27,7 @@ class Netlink {
                    int mtu);
   void set_master(const std::string& ifname, const std::string& master);
   void set_up(const std::string& ifname);
+  void set_mtu(const std::string& ifname, int mtu);
   void add_address(const std::string& ifname, uint32_t addr, int prefix);
   void add_default_route(uint32_t gateway, const std::string& ifname);
   // Deletes a link; false when there was none.

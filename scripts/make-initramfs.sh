@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs the microVM's initramfs (cpio newc): /init = guest-init (static),
-# /spec.json = the RunSpec.
+# /spec.json = the GuestSpec (contract/guest_spec.hpp).
 #
 #   scripts/make-initramfs.sh OUT.cpio GUEST_INIT SPEC.json
 set -euo pipefail

@@ -8,6 +8,10 @@
 
 namespace hvrun {
 
+// The exit status of hvrun's own errors (a bad flag, a missing image, a
+// failure in hvrun itself), as Docker's 125: docs/architecture.md.
+inline constexpr int kHvrunErrorStatus = 125;
+
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& msg, int err = 0) : std::runtime_error(msg), errno_(err) {}

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -19,6 +18,7 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "vmm/p9_fids.hpp"
 #include "vmm/p9_wire.hpp"
 
 namespace hvrun::vmm {
@@ -58,13 +58,6 @@ std::string component(std::string_view s, bool dots = true) {
   return std::string(s);
 }
 
-// A fid's path below the root. Bounded by PATH_MAX: without a bound a guest
-// could make every fid hold a path as deep as its disk allows (memory).
-std::string join(const std::string& rel, const std::string& name) {
-  if (rel.size() + 1 + name.size() >= PATH_MAX) fail(ENAMETOOLONG);
-  return rel.empty() ? name : rel + "/" + name;
-}
-
 // Linux encodes rdev for the client like the kernel's new_encode_dev.
 uint64_t encode_dev(dev_t d) {
   uint64_t ma = major(d), mi = minor(d);
@@ -102,138 +95,19 @@ bool writes(int host_flags) { return (host_flags & O_ACCMODE) != O_RDONLY || (ho
 }  // namespace
 
 struct P9Server::Impl {
-  struct Fid {
-    UniqueFd path;     // O_PATH | O_NOFOLLOW: never a followed symlink
-    std::string rel;   // path below the share root ("" = the root)
-    uint32_t uid = 0;  // the Tattach n_uname this fid acts as
-    UniqueFd open;     // after Tlopen / Tlcreate
-    bool xattr = false;  // a Txattrwalk list fid: reads as an empty list
-    // Byte-range locks, one open file description per lock owner (the
-    // guest process, Tlock's proc_id): see lock().
-    std::unordered_map<uint32_t, UniqueFd> lock_fds;
-  };
+  using Fid = P9FidTable::Fid;
+  explicit Impl(P9FidTable t) : fids(std::move(t)) {}
 
-  std::string root_path;
-  UniqueFd root;
-  bool readonly = false;
+  // Fids and the confinement rules (vmm/p9_fids.hpp).
+  P9FidTable fids;
   uint32_t msize = kMaxMsize;
   bool versioned = false;
-  size_t max_fids = kMaxFids;
-  // The bytes of every fid's path together: bounded, so that a guest cannot
-  // make the VMM hold 64K paths of PATH_MAX each (deep trees).
-  size_t max_path_bytes = kMaxPathBytes;
-  size_t path_bytes = 0;
-  // A fid's path grows from `old_len` to `new_len` bytes: fails (ENFILE)
-  // past the budget, before anything changes.
-  void check_growth(size_t old_len, size_t new_len) const {
-    if (new_len > old_len && path_bytes + (new_len - old_len) > max_path_bytes) fail(ENFILE);
-  }
-  void bind_fid(uint32_t id, Fid f) {
-    auto it = fids.find(id);
-    const size_t old_len = it == fids.end() ? 0 : it->second.rel.size();
-    check_growth(old_len, f.rel.size());
-    path_bytes = path_bytes - old_len + f.rel.size();
-    fids.insert_or_assign(id, std::move(f));
-  }
-  bool drop_fid(uint32_t id) {
-    auto it = fids.find(id);
-    if (it == fids.end()) return false;
-    path_bytes -= it->second.rel.size();
-    fids.erase(it);
-    return true;
-  }
-  void drop_all_fids() {
-    fids.clear();
-    path_bytes = 0;
-  }
-  std::unordered_map<uint32_t, Fid> fids;
 
-  Fid& fid(uint32_t id) {
-    auto it = fids.find(id);
-    if (it == fids.end()) fail(EBADF);
-    return it->second;
-  }
-  // A fid number the client may bind now.
-  void check_new(uint32_t id) {
-    if (id == kNoFid || fids.count(id)) fail(EBADF);
-    if (fids.size() >= max_fids) fail(EMFILE);
-  }
+  Fid& fid(uint32_t id) { return fids.get(id); }
+  int root() const { return fids.root(); }
+  bool readonly() const { return fids.readonly(); }
   void modifying() {
-    if (readonly) fail(EROFS);
-  }
-
-  // Opens `rel` below the root without following any symlink and without
-  // leaving the root, whatever was renamed on the host meanwhile.
-  UniqueFd beneath(const std::string& rel, int flags) {
-    struct open_how how{};
-    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    const char* p = rel.empty() ? "." : rel.c_str();
-    long fd;
-    do fd = ::syscall(SYS_openat2, root.get(), p, &how, sizeof how);
-    while (fd < 0 && errno == EINTR);
-    check(fd);
-    return UniqueFd(static_cast<int>(fd));
-  }
-
-  // The fid's parent directory and name, checked to still hold the fid's
-  // inode (a rename may have left `rel` stale): ENOENT when it does not.
-  UniqueFd parent_of(const Fid& f, std::string& name) {
-    if (f.rel.empty()) fail(EBUSY);
-    size_t slash = f.rel.rfind('/');
-    std::string parent = slash == std::string::npos ? "" : f.rel.substr(0, slash);
-    name = slash == std::string::npos ? f.rel : f.rel.substr(slash + 1);
-    UniqueFd pfd = beneath(parent, O_PATH | O_DIRECTORY);
-    struct stat there{};
-    check(::fstatat(pfd.get(), name.c_str(), &there, AT_SYMLINK_NOFOLLOW));
-    if (!same_inode(there, stat_fd(f.path.get()))) fail(ENOENT);
-    return pfd;
-  }
-
-  // Before a rename of `from` to `to`: fails (ENAMETOOLONG) when a fid at
-  // or below `from` would get a path past PATH_MAX, before anything moves.
-  void check_move(const std::string& from, const std::string& to) {
-    if (from.empty()) return;
-    size_t moving = 0;
-    for (const auto& [id, f] : fids) {
-      const bool below = f.rel == from || (f.rel.size() > from.size() && f.rel.compare(0, from.size(), from) == 0 &&
-                                            f.rel[from.size()] == '/');
-      if (below && to.size() + (f.rel.size() - from.size()) >= PATH_MAX) fail(ENAMETOOLONG);
-      if (below) ++moving;
-    }
-    if (to.size() > from.size()) check_growth(0, moving * (to.size() - from.size()));
-  }
-  // Fids at or below `from` now live at `to` (a rename by this client).
-  void moved(const std::string& from, const std::string& to) {
-    if (from.empty()) return;
-    for (auto& [id, f] : fids) {
-      if (f.rel == from) {
-        path_bytes = path_bytes - f.rel.size() + to.size();
-        f.rel = to;
-      } else if (f.rel.size() > from.size() && f.rel.compare(0, from.size(), from) == 0 && f.rel[from.size()] == '/') {
-        path_bytes = path_bytes - from.size() + to.size();
-        f.rel = to + f.rel.substr(from.size());
-      }
-    }
-  }
-
-  // A real fd for the inode behind an O_PATH fd (never a symlink: the
-  // caller checked), via its /proc magic link.
-  // A read-only share leaves the host's access times alone too (O_NOATIME
-  // needs ownership or CAP_FOWNER: without, the open goes on without it).
-  UniqueFd reopen(int path_fd, const struct stat& st, int flags) {
-    int fd = -1;
-    if (readonly) {
-      do fd = ::open(proc_fd(path_fd).c_str(), flags | O_CLOEXEC | O_NOATIME);
-      while (fd < 0 && errno == EINTR);
-    }
-    if (fd < 0 && (!readonly || errno == EPERM)) {
-      do fd = ::open(proc_fd(path_fd).c_str(), flags | O_CLOEXEC);
-      while (fd < 0 && errno == EINTR);
-    }
-    UniqueFd out(check(fd));
-    if (!same_inode(stat_fd(out.get()), st)) fail(ESTALE);
-    return out;
+    if (readonly()) fail(EROFS);
   }
 
   // A file `name` just made in directory fid `dir`: owner (fid
@@ -293,7 +167,7 @@ std::vector<uint8_t> P9Server::Impl::dispatch(uint8_t type, uint16_t tag, Reader
     case kTwrite: return write(tag, r);
     case kTclunk: {
       uint32_t id = r.u32();
-      if (!drop_fid(id)) fail(EBADF);
+      if (!fids.drop(id)) fail(EBADF);
       return Writer(kTclunk + 1, tag).finish();
     }
     case kTremove: return remove(tag, r);
@@ -326,7 +200,7 @@ std::vector<uint8_t> P9Server::Impl::dispatch(uint8_t type, uint16_t tag, Reader
 std::vector<uint8_t> P9Server::Impl::version(uint16_t tag, Reader& r) {
   uint32_t want = r.u32();
   std::string_view ver = r.str();
-  drop_all_fids();
+  fids.clear();
   versioned = false;
   msize = kMaxMsize;
   Writer w(kTversion + 1, tag);
@@ -351,12 +225,12 @@ std::vector<uint8_t> P9Server::Impl::attach(uint16_t tag, Reader& r) {
   r.str();
   uint32_t uid = r.u32();
   if (afid != kNoFid) fail(EBADF);  // no Tauth, so no auth fid
-  check_new(id);
+  fids.check_new(id);
   Fid f;
-  f.path.reset(check(::fcntl(root.get(), F_DUPFD_CLOEXEC, 0)));
+  f.path.reset(check(::fcntl(root(), F_DUPFD_CLOEXEC, 0)));
   f.uid = uid == kNoUid ? kNobody : uid;
   struct stat st = stat_fd(f.path.get());
-  fids.emplace(id, std::move(f));
+  fids.bind(id, std::move(f));
   Writer w(kTattach + 1, tag);
   w.qid(st);
   return w.finish();
@@ -372,7 +246,7 @@ std::vector<uint8_t> P9Server::Impl::walk(uint16_t tag, Reader& r) {
   std::vector<std::string_view> names(n);
   for (auto& s : names) s = r.str();
   Fid& from = fid(id);
-  if (newid != id) check_new(newid);
+  if (newid != id) fids.check_new(newid);
 
   UniqueFd cur(check(::fcntl(from.path.get(), F_DUPFD_CLOEXEC, 0)));
   std::string rel = from.rel;
@@ -391,12 +265,12 @@ std::vector<uint8_t> P9Server::Impl::walk(uint16_t tag, Reader& r) {
         } else {
           size_t slash = rel.rfind('/');
           next_rel = slash == std::string::npos ? "" : rel.substr(0, slash);
-          next = beneath(next_rel, O_PATH | O_DIRECTORY);
+          next = fids.beneath(next_rel, O_PATH | O_DIRECTORY);
         }
       } else {
         std::string name = component(raw, false);
         next.reset(check(::openat(cur.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
-        next_rel = join(rel, name);
+        next_rel = p9_join(rel, name);
       }
       w.qid(stat_fd(next.get()));
       cur = std::move(next);
@@ -412,7 +286,7 @@ std::vector<uint8_t> P9Server::Impl::walk(uint16_t tag, Reader& r) {
     f.path = std::move(cur);
     f.rel = std::move(rel);
     f.uid = from.uid;
-    bind_fid(newid, std::move(f));  // newid == id: replaces it
+    fids.bind(newid, std::move(f));  // newid == id: replaces it
   }
   std::vector<uint8_t>& b = w.buf();
   b[kHeader] = static_cast<uint8_t>(done);
@@ -426,12 +300,12 @@ std::vector<uint8_t> P9Server::Impl::lopen(uint16_t tag, Reader& r) {
   uint32_t p9flags = r.u32();
   if (f.open || f.xattr) fail(EINVAL);
   int flags = host_open_flags(p9flags);
-  if (readonly && writes(flags)) fail(EROFS);
+  if (readonly() && writes(flags)) fail(EROFS);
   struct stat st = stat_fd(f.path.get());
   if (S_ISLNK(st.st_mode)) fail(ELOOP);  // the client resolves links, never the server
   if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) fail(EPERM);
   if (S_ISFIFO(st.st_mode)) flags |= O_NONBLOCK;  // an open must not wait for a peer
-  f.open = reopen(f.path.get(), st, flags);
+  f.open = fids.reopen(f.path.get(), st, flags);
   Writer w(kTlopen + 1, tag);
   w.qid(st);
   w.u32(0);
@@ -447,8 +321,8 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
   modifying();
   std::string name = component(raw);
   if (dir.open || dir.xattr) fail(EINVAL);
-  std::string rel = join(dir.rel, name);  // before anything is made: it may fail
-  check_growth(dir.rel.size(), rel.size());
+  std::string rel = p9_join(dir.rel, name);  // before anything is made: it may fail
+  fids.check_growth(dir.rel.size(), rel.size());
   int flags = host_open_flags(p9flags) & ~O_DIRECTORY;
   int fd;
   do fd = ::openat(dir.path.get(), name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
@@ -461,7 +335,7 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
     UniqueFd existing(check(::openat(dir.path.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)));
     struct stat st = stat_fd(existing.get());
     if (!S_ISREG(st.st_mode)) fail(S_ISLNK(st.st_mode) ? ELOOP : EEXIST);
-    fd = reopen(existing.get(), st, flags).release();
+    fd = fids.reopen(existing.get(), st, flags).release();
   }
   UniqueFd file(check(fd));
   UniqueFd path;
@@ -478,8 +352,7 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
     if (created) ::unlinkat(dir.path.get(), name.c_str(), 0);
     throw;
   }
-  path_bytes = path_bytes - dir.rel.size() + rel.size();
-  dir.rel = std::move(rel);
+  fids.set_rel(dir, std::move(rel));
   dir.path = std::move(path);
   dir.open = std::move(file);
   Writer w(kTlcreate + 1, tag);
@@ -536,10 +409,10 @@ std::vector<uint8_t> P9Server::Impl::write(uint16_t tag, Reader& r) {
 std::vector<uint8_t> P9Server::Impl::remove(uint16_t tag, Reader& r) {
   uint32_t id = r.u32();
   Fid f = std::move(fid(id));
-  drop_fid(id);
+  fids.drop(id);
   modifying();
   std::string name;
-  UniqueFd parent = parent_of(f, name);
+  UniqueFd parent = fids.parent_of(f, name);
   bool is_dir = S_ISDIR(stat_fd(f.path.get()).st_mode);
   check(::unlinkat(parent.get(), name.c_str(), is_dir ? AT_REMOVEDIR : 0));
   return Writer(kTremove + 1, tag).finish();
@@ -660,7 +533,7 @@ std::vector<uint8_t> P9Server::Impl::readdir(uint16_t tag, Reader& r) {
       // of the share root is the root itself.
       std::string_view nm(name, len);
       struct stat est{};
-      int rc = (nm == ".." && f.rel.empty()) ? ::fstatat(root.get(), "", &est, AT_EMPTY_PATH)
+      int rc = (nm == ".." && f.rel.empty()) ? ::fstatat(root(), "", &est, AT_EMPTY_PATH)
                                              : ::fstatat(fd, std::string(nm).c_str(), &est, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT);
       if (rc == 0) {
         w.qid(est);
@@ -756,11 +629,11 @@ std::vector<uint8_t> P9Server::Impl::rename(uint16_t tag, Reader& r) {
   modifying();
   std::string name = component(raw);
   std::string old_name;
-  UniqueFd parent = parent_of(f, old_name);
-  const std::string to_rel = join(dir.rel, name);  // every check before the rename
-  check_move(f.rel, to_rel);
+  UniqueFd parent = fids.parent_of(f, old_name);
+  const std::string to_rel = p9_join(dir.rel, name);  // every check before the rename
+  fids.check_move(f.rel, to_rel);
   check(::renameat(parent.get(), old_name.c_str(), dir.path.get(), name.c_str()));
-  moved(f.rel, to_rel);
+  fids.moved(f.rel, to_rel);
   return Writer(kTrename + 1, tag).finish();
 }
 
@@ -772,10 +645,10 @@ std::vector<uint8_t> P9Server::Impl::renameat(uint16_t tag, Reader& r) {
   std::string_view raw_new = r.str();
   modifying();
   std::string old_name = component(raw_old), new_name = component(raw_new);
-  const std::string from_rel = join(from.rel, old_name), to_rel = join(to.rel, new_name);  // before the rename
-  check_move(from_rel, to_rel);
+  const std::string from_rel = p9_join(from.rel, old_name), to_rel = p9_join(to.rel, new_name);  // before the rename
+  fids.check_move(from_rel, to_rel);
   check(::renameat(from.path.get(), old_name.c_str(), to.path.get(), new_name.c_str()));
-  moved(from_rel, to_rel);
+  fids.moved(from_rel, to_rel);
   return Writer(kTrenameat + 1, tag).finish();
 }
 
@@ -839,13 +712,13 @@ std::vector<uint8_t> P9Server::Impl::xattrwalk(uint16_t tag, Reader& r) {
   std::string_view name = r.str();
   Fid& f = fid(id);
   if (!name.empty()) fail(ENODATA);
-  if (newid != id) check_new(newid);
+  if (newid != id) fids.check_new(newid);
   Fid x;
   x.path.reset(check(::fcntl(f.path.get(), F_DUPFD_CLOEXEC, 0)));
   x.rel = f.rel;
   x.uid = f.uid;
   x.xattr = true;
-  bind_fid(newid, std::move(x));
+  fids.bind(newid, std::move(x));
   Writer w(kTxattrwalk + 1, tag);
   w.u64(0);
   return w.finish();
@@ -911,7 +784,7 @@ std::vector<uint8_t> P9Server::Impl::lock(uint16_t tag, Reader& r) {
         if (!S_ISREG(st.st_mode)) fail(EINVAL);
         if (f.lock_fds.size() >= kMaxLockOwners) fail(ENOLCK);
         int acc = ::fcntl(f.open.get(), F_GETFL) & O_ACCMODE;
-        fd = (f.lock_fds[proc] = reopen(f.path.get(), st, acc)).get();
+        fd = (f.lock_fds[proc] = fids.reopen(f.path.get(), st, acc)).get();
       }
       if (::fcntl(fd, F_OFD_SETLK, &fl) == 0)
         status = kLockSuccess;
@@ -956,17 +829,13 @@ std::vector<uint8_t> P9Server::Impl::getlock(uint16_t tag, Reader& r) {
   return w.finish();
 }
 
-P9Server::P9Server(const std::string& root, bool readonly, size_t max_fids, size_t max_path_bytes)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->root_path = root;
-  impl_->readonly = readonly;
-  impl_->max_fids = max_fids;
-  impl_->max_path_bytes = max_path_bytes;
-  impl_->root.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!impl_->root) {
+P9Server::P9Server(const std::string& root, bool readonly, size_t max_fids, size_t max_path_bytes) {
+  UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd) {
     if (errno == ENOTDIR) throw Error("9p share " + root + " is not a directory", ENOTDIR);
     throw_sys("open 9p share", root);
   }
+  impl_ = std::make_unique<Impl>(P9FidTable(std::move(root_fd), readonly, max_fids, max_path_bytes));
   // Opening a fid's inode for I/O goes through /proc/self/fd.
   if (::access("/proc/self/fd", X_OK) != 0) throw_sys("9p share " + root + " needs /proc mounted: access", "/proc/self/fd");
 }
@@ -994,7 +863,7 @@ std::vector<uint8_t> P9Server::handle(std::span<const uint8_t> request) {
 }
 
 void P9Server::reset() {
-  impl_->drop_all_fids();
+  impl_->fids.clear();
   impl_->msize = kMaxMsize;
   impl_->versioned = false;
 }

@@ -3,7 +3,7 @@
 // with byte buffers).
 //
 // The client (a guest kernel) is hostile. Nothing it sends may reach outside
-// `root`:
+// `root` (the fid table, vmm/p9_fids.hpp, holds these rules):
 //  - every fid holds an O_PATH fd and its path relative to the share root;
 //  - walks go one component at a time with O_NOFOLLOW; names that are empty
 //    or contain '/' or NUL are refused; ".." at the root stays at the root,

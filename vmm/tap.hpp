@@ -1,5 +1,7 @@
 // Host side of a VM's network card: a tap device (the VMM's virtio-net
-// backend) and the ioctls that join it to a Linux bridge and bring it up.
+// backend). Joining it to a bridge is the engine's network wiring
+// (engine/network.hpp, over netlink as for a veth); `hvrun vmm --net-tap`
+// uses util/netif.hpp.
 // The tap is NOT persistent: it disappears when the last fd to it closes, so
 // a VMM killed with SIGKILL leaves no interface behind.
 #pragma once
@@ -19,15 +21,5 @@ constexpr int kVnetHdrLen = 12;
 // goes to *actual when given. Throws Error (e.g. name too long, no
 // /dev/net/tun, name taken).
 UniqueFd open_tap(const std::string& name, std::string* actual = nullptr);
-
-// Sets IFF_UP on the interface.
-void link_up(const std::string& ifname);
-// Sets the interface's MTU.
-void set_mtu(const std::string& ifname, int mtu);
-// Makes `ifname` a port of the Linux bridge `bridge` (SIOCBRADDIF).
-void join_bridge(const std::string& bridge, const std::string& ifname);
-
-// "02:42:0a:58:00:05" -> 6 bytes; false if malformed.
-bool parse_mac(const std::string& text, unsigned char out[6]);
 
 }  // namespace hvrun::vmm

@@ -20,12 +20,16 @@
 #include <optional>
 #include <thread>
 
+#include "contract/plan.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/log.hpp"
+#include "util/netif.hpp"
 #include "vmm/boot.hpp"
 #include "vmm/guest_memory.hpp"
+#include "vmm/i8042.hpp"
 #include "vmm/kvm.hpp"
+#include "vmm/rtc.hpp"
 #include "vmm/serial.hpp"
 #include "vmm/virtio_9p.hpp"
 #include "vmm/virtio_blk.hpp"
@@ -42,7 +46,7 @@ constexpr uint64_t kVirtioStride = 0x1000;
 constexpr uint32_t kVirtioFirstIrq = 5;
 constexpr uint16_t kSerialPort = 0x3f8;
 constexpr uint32_t kSerialIrq = 4;
-constexpr uint16_t kBootTimerPort = 0x3f0;
+using contract::kBootTimerPort;  // guest-init writes it first thing
 
 std::atomic<int> g_stop_fd{-1};
 std::atomic<bool> g_stop_requested{false};
@@ -82,30 +86,6 @@ void drain_eventfd(int fd) {
   uint64_t v;
   ssize_t n = ::read(fd, &v, 8);
   (void)n;
-}
-
-// CMOS/RTC register reads: the host's UTC wall clock in binary, 24-hour mode
-// (status B = 0x06), never "update in progress", so a guest's boot-time
-// read of the RTC gets the right date. Other registers read 0.
-uint8_t cmos_read(uint8_t index) {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  ::gmtime_r(&ts.tv_sec, &t);
-  switch (index) {
-    case 0x00: return static_cast<uint8_t>(t.tm_sec);
-    case 0x02: return static_cast<uint8_t>(t.tm_min);
-    case 0x04: return static_cast<uint8_t>(t.tm_hour);
-    case 0x06: return static_cast<uint8_t>(t.tm_wday + 1);
-    case 0x07: return static_cast<uint8_t>(t.tm_mday);
-    case 0x08: return static_cast<uint8_t>(t.tm_mon + 1);
-    case 0x09: return static_cast<uint8_t>(t.tm_year % 100);
-    case 0x32: return static_cast<uint8_t>(19 + t.tm_year / 100);  // century
-    case 0x0a: return 0x26;  // divider: 32.768 kHz, 1024 Hz rate; UIP clear
-    case 0x0b: return 0x06;  // binary, 24-hour
-    case 0x0d: return 0x80;  // valid RAM and time
-    default: return 0;
-  }
 }
 
 std::string hex(uint64_t v) {
@@ -158,8 +138,7 @@ class Machine {
   UniqueFd serial_irq_ = make_eventfd();
   Serial serial_;
   I8042 i8042_;
-  std::mutex cmos_mu_;
-  uint8_t cmos_index_ = 0;
+  CmosRtc rtc_;
   std::vector<VirtioSlot> slots_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::thread> threads_;
@@ -306,8 +285,8 @@ void Machine::handle_pio(Vcpu& v, kvm_run* run) {
   const bool out = run->io.direction == KVM_EXIT_IO_OUT;
   if (cfg_.debug) {
     const ExitKind k = port >= kSerialPort && port < kSerialPort + 8 ? kExitSerial
-                       : port == 0x60 || port == 0x64              ? kExitI8042
-                       : port == 0x70 || port == 0x71              ? kExitCmos
+                       : I8042::handles(port)                      ? kExitI8042
+                       : CmosRtc::handles(port)                    ? kExitCmos
                                                                    : kExitOtherPio;
     exits_[k].fetch_add(1, std::memory_order_relaxed);
   }
@@ -317,19 +296,19 @@ void Machine::handle_pio(Vcpu& v, kvm_run* run) {
       if (out) serial_.write(off, data[0]);
       else data[0] = serial_.read(off);
       if (!out) std::memset(data + 1, 0, run->io.size - 1);
-    } else if (port == 0x60 || port == 0x64) {
+    } else if (I8042::handles(port)) {
       if (out) {
         if (i8042_.write(port, data[0])) finish(VmResult::Reason::Reset, "i8042 reset");
       } else {
         std::memset(data, 0, run->io.size);
         data[0] = i8042_.read(port);
       }
-    } else if (port == 0x70 || port == 0x71) {
-      std::lock_guard lock(cmos_mu_);
-      if (out && port == 0x70) cmos_index_ = data[0] & 0x7f;
-      if (!out) {
+    } else if (CmosRtc::handles(port)) {
+      if (out) {
+        rtc_.write(port, data[0]);
+      } else {
         std::memset(data, 0, run->io.size);
-        data[0] = port == 0x70 ? 0xff : cmos_read(cmos_index_);
+        data[0] = rtc_.read(port);
       }
     } else if (port == kBootTimerPort && out) {
       uint64_t expected = 0;

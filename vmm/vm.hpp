@@ -1,23 +1,17 @@
 // The VMM's public face: boot one microVM and run it until the guest resets
 // (i8042 0xFE / triple fault), halts, or the VMM is told to stop.
 //
-// Device plan shared with guest-init (keep both in sync):
+// Device layout (generic; what hvrun puts in each slot is the contract
+// module's device plan, contract/plan.hpp):
 //   serial  ttyS0 (0x3f8, IRQ 4): kernel console and guest-init diagnostics
 //   virtio-mmio slot i at 0xd0000000 + i*0x1000, IRQ 5+i, announced on the
 //   kernel command line as virtio_mmio.device=4K@0x...:IRQ, in this order:
 //     disks first (vda, vdb, ...), then consoles (hvc0, hvc1, ...), then
 //     network cards (virtio-net on a tap: eth0, eth1, ... in the guest),
 //     then shared directories (virtio-9p, 9P2000.L: `mount -t 9p TAG`).
-//   hvrun uses: vda = image disk (read-only, shared by all VMs of the image),
-//   vdb = per-VM writable disk (ext4), hvc0 = workload stdin/stdout (the pty
-//   stream with -t), hvc1 = workload stderr, hvc2 = control channel (JSON
-//   lines; guest->host {"event":"exit","code":N,"signal":S,"oom":B},
-//   host->guest {"signal":N} and {"winsize":[rows,cols]}).
-//   Volumes (`-v HOST:CTR[:ro]`) are 9p shares tagged hvrun-vol0, -vol1, ...;
-//   with a network, the live /etc/hosts directory is the share hvrun-hosts.
-//   initramfs: /init = guest-init (static), /spec.json = the RunSpec.
 //
 // Boot-timer port: the guest's first write of any byte to I/O port 0x3f0
+// (contract::kBootTimerPort)
 // records "guest init reached" (like Firecracker's boot-timer device);
 // VmResult::boot_ns is the time from run_vm() entry to that write. guest-init
 // does `outb(0, 0x3f0)` first thing (it needs ioperm(0x3f0, 1, 1)).

@@ -2,7 +2,7 @@
 // (-M microvm, TCG: no KVM needed) with an initramfs of guest-init +
 // /spec.json, an ext4 image disk (vda), a writable ext4 disk (vdb) and three
 // virtio consoles (hvc0 stdio, hvc1 stderr, hvc2 control), the device plan of
-// vmm/vm.hpp. Proves the container stack runs inside the guest and the
+// contract/plan.hpp. Proves the container stack runs inside the guest and the
 // exit status comes back on the control console.
 #include <unistd.h>
 
@@ -55,13 +55,14 @@ class GuestInitE2E : public ::testing::Test {
   }
   std::string d() const { return dir_->path(); }
 
-  // Boots the guest with this RunSpec; returns QEMU's result. With
+  // Boots the guest with this workload (a RunSpec, the GuestSpec's
+  // workload: contract/guest_spec.hpp); returns QEMU's result. With
   // `control` set, hvc2 is a FIFO pair: once hvc0 shows `wait_for`, the
   // control lines are sent to the guest.
   // With `input`, hvc0 is a FIFO pair too and `input` is sent at boot.
-  Result boot(const nlohmann::json& spec, const std::string& wait_for = "", const std::string& control = "",
+  Result boot(const nlohmann::json& workload, const std::string& wait_for = "", const std::string& control = "",
               const std::string& input = "") {
-    std::ofstream(d() + "/spec.json") << spec.dump();
+    std::ofstream(d() + "/spec.json") << nlohmann::json{{"workload", workload}}.dump();
     auto r = run({source_dir() + "/scripts/make-initramfs.sh", d() + "/initrd.cpio", guest_init_path(),
                   d() + "/spec.json"});
     EXPECT_EQ(r.code, 0) << r.err;

@@ -292,7 +292,7 @@ TEST(ContainerRuntime, DefaultSeccompBlocksUnshareAndKeyctlUnconfinedAllowsUnsha
   EXPECT_NE(out.find("rc=1"), std::string::npos) << out;
   EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
   auto u = sh("unshare -U true; echo rc=$?; grep Seccomp_filters: /proc/self/status");
-  u.seccomp = "unconfined";
+  u.seccomp = Seccomp::from_string("unconfined");
   out = sh_out(u);
   EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
   // No profile; the mount guard alone stays (only --privileged lifts it).
@@ -302,7 +302,7 @@ TEST(ContainerRuntime, DefaultSeccompBlocksUnshareAndKeyctlUnconfinedAllowsUnsha
 TEST(ContainerRuntime, MalformedSeccompProfileIsAClearError) {
   HVRUN_REQUIRE_ROOT();
   auto s = sh("true");
-  s.seccomp = "{\"defaultAction\": ";
+  s.seccomp = Seccomp::from_string("{\"defaultAction\": ");
   try {
     run_to_end(s);
     FAIL() << "started";
@@ -743,7 +743,7 @@ TEST(ContainerRuntime, UserNamespaceWithHostNetworkStillGetsAReadOnlySys) {
   // host's /sys is bound read-only instead, with the masks on top.
   auto s = sh("touch /sys/x 2>/dev/null && echo sys-rw || echo sys-ro; ls /sys/firmware | wc -l; ls /sys/class/net | wc -l");
   s.userns = true;
-  s.net = "host";
+  s.net = NetMode::Host;
   std::string host_count = std::to_string(std::count_if(
       std::filesystem::directory_iterator("/sys/class/net"), std::filesystem::directory_iterator(), [](auto&) { return true; }));
   EXPECT_EQ(sh_out(s), "sys-ro\n0\n" + host_count + "\n");
@@ -768,7 +768,7 @@ TEST(ContainerRuntime, NetNoneHasOnlyLoopbackAndNetHostSeesTheHost) {
   HVRUN_REQUIRE_ROOT();
   EXPECT_EQ(sh_out(sh("ls /sys/class/net")), "lo\n");
   auto s = sh("ls /sys/class/net | wc -l");
-  s.net = "host";
+  s.net = NetMode::Host;
   std::string host_count = std::to_string(std::count_if(
       std::filesystem::directory_iterator("/sys/class/net"), std::filesystem::directory_iterator(), [](auto&) { return true; }));
   EXPECT_EQ(sh_out(s), host_count + "\n");

@@ -110,11 +110,12 @@ TEST(EngineOptions, VolumeParsesModesAndRequiresExistingHostPath) {
 TEST(EngineOptions, SecurityOptReadsSeccompProfileContent) {
   hvrun::container::RunSpec s;
   apply_security_opt("seccomp=unconfined", s);
-  EXPECT_EQ(s.seccomp, "unconfined");
+  EXPECT_EQ(s.seccomp.to_string(), "unconfined");
   std::string path = testing::TempDir() + "/profile.json";
   std::ofstream(path) << R"({"defaultAction":"SCMP_ACT_ALLOW"})";
   apply_security_opt("seccomp=" + path, s);
-  EXPECT_EQ(s.seccomp, R"({"defaultAction":"SCMP_ACT_ALLOW"})");
+  EXPECT_EQ(s.seccomp.mode, hvrun::container::SeccompMode::Custom);
+  EXPECT_EQ(s.seccomp.profile, R"({"defaultAction":"SCMP_ACT_ALLOW"})");
   std::ofstream(path) << "not json";
   EXPECT_THROW(apply_security_opt("seccomp=" + path, s), hvrun::Error);
   EXPECT_THROW(apply_security_opt("apparmor=foo", s), hvrun::Error);
@@ -141,7 +142,7 @@ TEST(EngineOptions, NoNewPrivilegesIsOffByDefaultAndTakesDockersForms) {
     }
   }
   apply_security_opt("seccomp=strict", s);
-  EXPECT_EQ(s.seccomp, "strict");
+  EXPECT_EQ(s.seccomp.mode, hvrun::container::SeccompMode::Strict);
 }
 
 TEST(EngineOptions, HostnameIsCheckedAsDockerDoesRfc1123) {
@@ -214,16 +215,16 @@ TEST(EngineOptions, WithoutNetTheDefaultIsTheBridgeUnlessHvrunNetworkSaysOtherwi
   RunOptions o;
   o.command = {"sh"};
   auto s = build_spec(o, img, fake_env({}));
-  EXPECT_EQ(s.net, "bridge");
+  EXPECT_EQ(s.net, hvrun::container::NetMode::Bridge);
   EXPECT_EQ(s.netcfg.network, "hvrun");
   s = build_spec(o, img, fake_env({{"HVRUN_NETWORK", "none"}}));
-  EXPECT_EQ(s.net, "none");
+  EXPECT_EQ(s.net, hvrun::container::NetMode::None);
   s = build_spec(o, img, fake_env({{"HVRUN_NETWORK", "backend"}}));
-  EXPECT_EQ(s.net, "bridge");
+  EXPECT_EQ(s.net, hvrun::container::NetMode::Bridge);
   EXPECT_EQ(s.netcfg.network, "backend");
   o.net = "host";  // an explicit --net wins
   s = build_spec(o, img, fake_env({{"HVRUN_NETWORK", "none"}}));
-  EXPECT_EQ(s.net, "host");
+  EXPECT_EQ(s.net, hvrun::container::NetMode::Host);
   o.net.clear();
   try {
     build_spec(o, img, fake_env({{"HVRUN_NETWORK", "bad/name"}}));
@@ -239,14 +240,14 @@ TEST(EngineOptions, NetBridgeAndNetworkNamesMapToTheBridgeModeAndTheirNetwork) {
   o.command = {"sh"};
   o.net = "bridge";
   auto s = build_spec(o, img, fake_env({}));
-  EXPECT_EQ(s.net, "bridge");
+  EXPECT_EQ(s.net, hvrun::container::NetMode::Bridge);
   EXPECT_EQ(s.netcfg.network, "hvrun");
   o.net = "backend";
   s = build_spec(o, img, fake_env({}));
-  EXPECT_EQ(s.net, "bridge");
+  EXPECT_EQ(s.net, hvrun::container::NetMode::Bridge);
   EXPECT_EQ(s.netcfg.network, "backend");
   o.net = "none";
   s = build_spec(o, img, fake_env({}));
-  EXPECT_EQ(s.net, "none");
+  EXPECT_EQ(s.net, hvrun::container::NetMode::None);
   EXPECT_EQ(s.netcfg.address, "");
 }

@@ -38,6 +38,28 @@ class EngineRecords : public ::testing::Test {
   }
   std::string root_;
 };
+// Records written before mode, net and seccomp were enums read the same, and
+// are written back in the same strings.
+TEST(EngineRecordJson, ModeNetAndSeccompKeepTheirJsonStrings) {
+  for (const char* profile : {"unconfined", "strict", "default", R"({"defaultAction":"SCMP_ACT_ALLOW"})"}) {
+    nlohmann::json j = {{"id", "abc"}, {"mode", "vm"}, {"spec", {{"net", "bridge"}, {"seccomp", profile}}}};
+    auto c = j.get<ContainerConfig>();
+    EXPECT_EQ(c.mode, Mode::Vm);
+    EXPECT_EQ(c.spec.net, hvrun::container::NetMode::Bridge);
+    EXPECT_EQ(c.spec.seccomp.to_string(), profile);
+    nlohmann::json back = c;
+    EXPECT_EQ(back["mode"], "vm");
+    EXPECT_EQ(back["spec"]["net"], "bridge");
+    EXPECT_EQ(back["spec"]["seccomp"], profile);
+  }
+  auto custom = nlohmann::json(R"({"defaultAction":"SCMP_ACT_ALLOW"})").get<hvrun::container::Seccomp>();
+  EXPECT_EQ(custom.mode, hvrun::container::SeccompMode::Custom);
+  EXPECT_EQ(nlohmann::json::parse(R"({"spec":{"net":"host"}})").get<ContainerConfig>().spec.net,
+            hvrun::container::NetMode::Host);
+  EXPECT_EQ(ContainerConfig{}.mode, Mode::Container);
+  EXPECT_EQ(nlohmann::json(ContainerConfig{})["mode"], "container");
+}
+
 }  // namespace
 
 TEST_F(EngineRecords, CreateWritesConfigWithImageIdAndCreatedState) {

@@ -39,8 +39,8 @@ void set_mac(const std::string& ifname, const unsigned char mac[6]) {
   check_sys(::ioctl(s.get(), SIOCSIFHWADDR, &ifr), "set MAC of", ifname);
 }
 
-container::NetConfig sample() {
-  container::NetConfig n;
+contract::GuestNetwork sample() {
+  contract::GuestNetwork n;
   n.ifname = "eth9";
   n.address = "10.77.0.2";
   n.prefix = 24;
@@ -113,19 +113,6 @@ TEST(GuestInitNet, BadAddressPrefixOrMtuIsRefusedBeforeTouchingAnything) {
   EXPECT_EQ(prefix_to_netmask(24), 0xffffff00u);
   EXPECT_EQ(prefix_to_netmask(0), 0u);
   EXPECT_EQ(prefix_to_netmask(32), 0xffffffffu);
-}
-
-TEST(GuestInitPlan, BridgeNetBecomesTheGuestsOwnNetworkKeepingNetcfg) {
-  container::RunSpec s;
-  s.args = {"sh"};
-  s.net = "bridge";
-  s.netcfg = sample();
-  auto p = plan_spec(s, Layout{});
-  EXPECT_EQ(p.net, "host");
-  EXPECT_EQ(p.netcfg.address, "10.77.0.2");
-  EXPECT_EQ(p.netcfg.gateway, "10.77.0.1");
-  s.net = "none";
-  EXPECT_EQ(plan_spec(s, Layout{}).net, "none");
 }
 
 }  // namespace

@@ -1,11 +1,9 @@
-// guest-init's decisions: mounts, RunSpec rewrite for the guest disks, and
-// the control-channel protocol.
+// guest-init's decisions: mounts, and the RunSpec planned from the host's
+// GuestSpec for the guest's disks and shares.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 
 #include <algorithm>
-#include <csignal>
-#include <nlohmann/json.hpp>
 
 #include "guest-init/plan.hpp"
 #include "util/error.hpp"
@@ -49,13 +47,19 @@ TEST(GuestInitPlan, ImageDiskIsMountedReadOnlyAndWritableDiskReadWrite) {
   EXPECT_FALSE(rw->flags & MS_RDONLY);
 }
 
+contract::GuestSpec guest(container::RunSpec w) {
+  contract::GuestSpec g;
+  g.workload = std::move(w);
+  return g;
+}
+
 TEST(GuestInitPlan, SpecWithoutLowerdirsGetsTheImageDiskRootAndUpperWorkOnTheWritableDisk) {
   container::RunSpec s;
   s.args = {"/bin/sh"};
   s.rootfs = "/host/path/that/does/not/exist/in/the/guest";
   s.upperdir = "/var/lib/hvrun/host-upper";
   Layout l;
-  auto p = plan_spec(s, l);
+  auto p = plan_spec(guest(s), l);
   EXPECT_EQ(p.lowerdirs, std::vector<std::string>{"/mnt/image"});
   EXPECT_EQ(p.upperdir, "/mnt/rw/upper");
   EXPECT_EQ(p.workdir, "/mnt/rw/work");
@@ -67,7 +71,7 @@ TEST(GuestInitPlan, LowerdirsArePathsInsideTheImageDiskKeepingTheirOrder) {
   container::RunSpec s;
   s.args = {"true"};
   s.lowerdirs = {"/layers/top/", "layers/base", "/"};
-  auto p = plan_spec(s, Layout{});
+  auto p = plan_spec(guest(s), Layout{});
   EXPECT_EQ(p.lowerdirs, (std::vector<std::string>{"/mnt/image/layers/top", "/mnt/image/layers/base", "/mnt/image"}));
 }
 
@@ -76,41 +80,52 @@ TEST(GuestInitPlan, RejectsLowerdirsThatEscapeTheImageDisk) {
   s.args = {"true"};
   for (std::string bad : {"..", "../etc", "/layers/../../x", "a/.."}) {
     s.lowerdirs = {bad};
-    EXPECT_THROW(plan_spec(s, Layout{}), Error) << bad;
+    EXPECT_THROW(plan_spec(guest(s), Layout{}), Error) << bad;
   }
   s.lowerdirs = {"a..b/..c"};  // dots inside names are fine
-  EXPECT_NO_THROW(plan_spec(s, Layout{}));
+  EXPECT_NO_THROW(plan_spec(guest(s), Layout{}));
 }
 
-TEST(GuestInitPlan, RejectsEmptyArgsAndHostBindMounts) {
+TEST(GuestInitPlan, RejectsEmptyArgsHostBindMountsAHostHostsFileAndBridgeNet) {
   container::RunSpec s;
-  EXPECT_THROW(plan_spec(s, Layout{}), Error);
+  EXPECT_THROW(plan_spec(guest(s), Layout{}), Error);
   s.args = {"true"};
   s.mounts = {{"/host/data", "/data", false}};
   try {
-    plan_spec(s, Layout{});
+    plan_spec(guest(s), Layout{});
     FAIL() << "bind mount accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/host/data"), std::string::npos) << e.what();
   }
+  s.mounts.clear();
+  s.netcfg.hosts_path = "/var/lib/hvrun/containers/x/etc/hosts";
+  EXPECT_THROW(plan_spec(guest(s), Layout{}), Error);
+  s.netcfg.hosts_path.clear();
+  s.net = container::NetMode::Bridge;
+  EXPECT_THROW(plan_spec(guest(s), Layout{}), Error);
+  s.net = container::NetMode::Host;
+  EXPECT_EQ(plan_spec(guest(s), Layout{}).net, container::NetMode::Host);
 }
 
 TEST(GuestInitPlan, VolumeSharesBecome9pMountsReadOnlyOnlyWhereTheVolumeIs) {
   container::RunSpec s;
   s.args = {"true"};
-  s.mounts = {{"hvrun-vol0", "/data", false}, {"hvrun-vol1", "/etc/cfg", true}};
+  auto g = guest(s);
+  g.volumes = {{"/data", false, false}, {"/etc/cfg", true, false}};
   Layout l;
-  auto p = plan_spec(s, l);
+  auto p = plan_spec(g, l);
   ASSERT_EQ(p.mounts.size(), 2u);
   EXPECT_EQ(p.mounts[0].source, "/mnt/vol/0");
   EXPECT_EQ(p.mounts[0].target, "/data");
   EXPECT_FALSE(p.mounts[0].readonly);
   EXPECT_EQ(p.mounts[1].source, "/mnt/vol/1");
+  EXPECT_EQ(p.mounts[1].target, "/etc/cfg");
   EXPECT_TRUE(p.mounts[1].readonly);
-  auto v = share_mounts(s, l);
+  auto v = share_mounts(g, l);
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].source, "hvrun-vol0");
   EXPECT_EQ(v[0].target, "/mnt/vol/0");
+  EXPECT_EQ(v[1].source, "hvrun-vol1");
   EXPECT_EQ(v[0].fstype, "9p");
   EXPECT_NE(v[0].data.find("trans=virtio"), std::string::npos) << v[0].data;
   EXPECT_NE(v[0].data.find("version=9p2000.L"), std::string::npos) << v[0].data;
@@ -122,113 +137,51 @@ TEST(GuestInitPlan, VolumeSharesBecome9pMountsReadOnlyOnlyWhereTheVolumeIs) {
 TEST(GuestInitPlan, TheHostsShareIsMountedReadOnlyAndItsFileBecomesTheHostsPath) {
   container::RunSpec s;
   s.args = {"true"};
-  s.mounts = {{"hvrun-vol0", "/data", false}};
   s.netcfg.address = "10.88.0.5";
-  s.netcfg.hosts_path = kHostsShareTag;
+  auto g = guest(s);
+  g.volumes = {{"/data", false, false}};
+  g.hosts_share = true;
   Layout l;
-  auto p = plan_spec(s, l);
+  auto p = plan_spec(g, l);
   EXPECT_EQ(p.netcfg.hosts_path, "/mnt/hosts/hosts");
-  auto v = share_mounts(s, l);
+  auto v = share_mounts(g, l);
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[1].source, "hvrun-hosts");
   EXPECT_EQ(v[1].target, "/mnt/hosts");
   EXPECT_EQ(v[1].fstype, "9p");
   EXPECT_TRUE(v[1].flags & MS_RDONLY);
-  // A host path cannot reach into the guest.
-  s.netcfg.hosts_path = "/var/lib/hvrun/containers/x/etc/hosts";
-  EXPECT_THROW(plan_spec(s, l), Error);
-  EXPECT_THROW(share_mounts(s, l), Error);
-  // No hosts path (no network): no share.
-  s.netcfg.hosts_path.clear();
-  EXPECT_EQ(share_mounts(s, l).size(), 1u);
-  EXPECT_EQ(plan_spec(s, l).netcfg.hosts_path, "");
+  // No hosts share (no network): no mount, no hosts path.
+  g.hosts_share = false;
+  EXPECT_EQ(share_mounts(g, l).size(), 1u);
+  EXPECT_EQ(plan_spec(g, l).netcfg.hosts_path, "");
 }
 
 TEST(GuestInitPlan, AFileVolumeMountsItsShareAndBindsTheOneFileInIt) {
   container::RunSpec s;
   s.args = {"true"};
-  s.mounts = {{"hvrun-vol0/file", "/app/config.json", false}, {"hvrun-vol1", "/data", true}};
+  auto g = guest(s);
+  g.volumes = {{"/app/config.json", false, true}, {"/data", true, false}};
   Layout l;
-  auto p = plan_spec(s, l);
+  auto p = plan_spec(g, l);
   ASSERT_EQ(p.mounts.size(), 2u);
   EXPECT_EQ(p.mounts[0].source, "/mnt/vol/0/file");
   EXPECT_EQ(p.mounts[0].target, "/app/config.json");
   EXPECT_EQ(p.mounts[1].source, "/mnt/vol/1");
-  auto v = share_mounts(s, l);
+  auto v = share_mounts(g, l);
   ASSERT_EQ(v.size(), 2u);
   EXPECT_EQ(v[0].source, "hvrun-vol0") << "the 9p mount is of the share, by its tag";
   EXPECT_EQ(v[0].target, "/mnt/vol/0");
   EXPECT_FALSE(v[0].flags & MS_RDONLY);
 }
 
-TEST(GuestInitPlan, OnlyTheHostsVolumeTagsInOrderAreAcceptedAsVolumeSources) {
-  container::RunSpec s;
-  s.args = {"true"};
+TEST(GuestInitPlan, TheLayoutIsTheContractsDevicePlan) {
   Layout l;
-  for (const char* bad : {"/dev/vdc", "/host/data", "hvrun-vol", "hvrun-volx", "hvrun-vol123", "../hvrun-vol0",
-                          "hvrun-vol0/other", "hvrun-vol0/file/x", "hvrun-vol0/../file", "/file"}) {
-    s.mounts = {{bad, "/data", true}};
-    EXPECT_THROW(plan_spec(s, l), Error) << bad;
-    EXPECT_THROW(share_mounts(s, l), Error) << bad;
-  }
-  s.mounts = {{"hvrun-vol1", "/data", true}};  // mount 0 must be share 0
-  EXPECT_THROW(plan_spec(s, l), Error);
-}
-
-TEST(GuestInitPlan, ParseSpecReadsARunSpecAndNamesWhatIsWrong) {
-  auto s = parse_spec(R"({"args":["echo","hi"],"tty":true,"memory_bytes":1048576})");
-  EXPECT_EQ(s.args, (std::vector<std::string>{"echo", "hi"}));
-  EXPECT_TRUE(s.tty);
-  EXPECT_EQ(s.memory_bytes, 1048576);
-  EXPECT_EQ(s.cwd, "/");  // defaults kept for absent fields
-  EXPECT_THROW(parse_spec("{not json"), Error);
-  EXPECT_THROW(parse_spec("[1,2]"), Error);
-  EXPECT_THROW(parse_spec(R"({"args":"not-a-list"})"), Error);
-}
-
-TEST(GuestInitControl, ParsesSignalWinsizeAndStdinEof) {
-  auto sig = parse_control(R"({"signal":15})");
-  ASSERT_TRUE(sig);
-  EXPECT_EQ(sig->kind, ControlMsg::Kind::Signal);
-  EXPECT_EQ(sig->signal, SIGTERM);
-  auto ws = parse_control(R"({"winsize":[40,120]})");
-  ASSERT_TRUE(ws);
-  EXPECT_EQ(ws->kind, ControlMsg::Kind::Winsize);
-  EXPECT_EQ(ws->rows, 40);
-  EXPECT_EQ(ws->cols, 120);
-  auto eof = parse_control(R"({"stdin_eof":true})");
-  ASSERT_TRUE(eof);
-  EXPECT_EQ(eof->kind, ControlMsg::Kind::StdinEof);
-}
-
-TEST(GuestInitControl, RejectsMalformedOrHostileMessagesWithAReason) {
-  for (std::string bad : {"", "garbage", "[]", R"({"signal":0})", R"({"signal":99999})", R"({"signal":"9"})",
-                          R"({"winsize":[1]})", R"({"winsize":[-1,5]})", R"({"winsize":[70000,5]})",
-                          R"({"stdin_eof":false})", R"({"other":1})"}) {
-    std::string why;
-    EXPECT_FALSE(parse_control(bad, &why)) << bad;
-    EXPECT_FALSE(why.empty()) << bad;
-  }
-}
-
-TEST(GuestInitControl, ExitAndErrorEventsAreOneJsonLineEach) {
-  container::ExitStatus st;
-  st.code = 0;
-  st.signal = 9;
-  st.oom_killed = true;
-  auto e = exit_event(st);
-  ASSERT_EQ(e.back(), '\n');
-  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1);
-  auto j = nlohmann::json::parse(e);
-  EXPECT_EQ(j["event"], "exit");
-  EXPECT_EQ(j["signal"], 9);
-  EXPECT_EQ(j["oom"], true);
-  auto f = nlohmann::json::parse(error_event("mount /dev/vda failed:\nline two"));
-  EXPECT_EQ(f["code"], 125);
-  EXPECT_EQ(f["error"], "mount /dev/vda failed:\nline two");
-  EXPECT_EQ(nlohmann::json::parse(ready_event())["event"], "ready");
-  auto two = error_event("a\nb");
-  EXPECT_EQ(std::count(two.begin(), two.end(), '\n'), 1);
+  EXPECT_EQ(l.spec_path, "/spec.json");
+  EXPECT_EQ(l.stdio_dev, "/dev/hvc0");
+  EXPECT_EQ(l.stderr_dev, "/dev/hvc1");
+  EXPECT_EQ(l.control_dev, "/dev/hvc2");
+  EXPECT_EQ(l.image_dev, "/dev/vda");
+  EXPECT_EQ(l.rw_dev, "/dev/vdb");
 }
 
 }  // namespace

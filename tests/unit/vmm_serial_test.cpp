@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <string>
 
 #include "util/fd.hpp"
+#include "vmm/i8042.hpp"
+#include "vmm/rtc.hpp"
 #include "vmm/serial.hpp"
 
 using namespace hvrun::vmm;
@@ -78,4 +81,24 @@ TEST(VmmI8042, SelfTestAnswersAndResetCommandsAreRecognised) {
   EXPECT_TRUE(k.write(0x60, 0xfe));  // output port bit 0 low: reset
   EXPECT_FALSE(k.write(0x64, 0xd1));
   EXPECT_FALSE(k.write(0x60, 0xff));
+}
+
+TEST(VmmCmosRtc, TheClockReadsTheHostsUtcDateInBinary24HourMode) {
+  CmosRtc rtc;
+  auto reg = [&](uint8_t index) {
+    rtc.write(CmosRtc::kIndexPort, index | 0x80);  // bit 7 (NMI disable) is not part of the index
+    return rtc.read(CmosRtc::kDataPort);
+  };
+  EXPECT_EQ(reg(0x0b), 0x06) << "status B: binary, 24-hour";
+  EXPECT_EQ(reg(0x0a) & 0x80, 0) << "never update-in-progress";
+  EXPECT_EQ(reg(0x0d), 0x80) << "valid RAM and time";
+  time_t now = ::time(nullptr);
+  tm t{};
+  ::gmtime_r(&now, &t);
+  EXPECT_EQ(reg(0x32) * 100 + reg(0x09), t.tm_year + 1900);
+  EXPECT_EQ(reg(0x08), t.tm_mon + 1);
+  EXPECT_EQ(reg(0x33), 0) << "other CMOS bytes read 0";
+  EXPECT_EQ(rtc.read(CmosRtc::kIndexPort), 0xff);
+  EXPECT_TRUE(CmosRtc::handles(0x70) && CmosRtc::handles(0x71) && !CmosRtc::handles(0x72));
+  EXPECT_TRUE(I8042::handles(0x60) && I8042::handles(0x64) && !I8042::handles(0x61));
 }

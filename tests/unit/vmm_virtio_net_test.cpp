@@ -25,6 +25,7 @@
 #include "tests/unit/virtio_test_driver.hpp"
 #include "util/fd.hpp"
 #include "vmm/guest_memory.hpp"
+#include "util/netif.hpp"
 #include "vmm/tap.hpp"
 #include "vmm/virtio_mmio.hpp"
 #include "vmm/virtio_net.hpp"
@@ -236,8 +237,8 @@ TEST(VmmTap, TapJoinsTheBridgeComesUpAndVanishesWhenItsFdCloses) {
     {
       UniqueFd tap = open_tap("hvtest%d", &name);
       std::printf("name=%s\n", name.c_str());
-      join_bridge("br-t", name);
-      link_up(name);
+      hvrun::join_bridge("br-t", name);
+      hvrun::link_up(name);
       std::printf("link: %s", sh("ip -o link show dev " + name).c_str());
     }
     std::printf("after-close-index=%u\n", ::if_nametoindex(name.c_str()));
@@ -253,7 +254,7 @@ TEST(VmmTap, JoiningANonBridgeFailsWithAClearError) {
   std::string out = in_netns([] {
     std::string name;
     UniqueFd tap = open_tap("hvtest%d", &name);
-    join_bridge("lo", name);
+    hvrun::join_bridge("lo", name);
   });
   EXPECT_NE(out.find("error: add hvtest0 to bridge lo"), std::string::npos) << out;
   EXPECT_NE(out.find("exit 1"), std::string::npos) << out;
@@ -377,13 +378,13 @@ TEST(VmmTap, OverlongNameIsRefused) {
 
 TEST(VmmTap, ParseMacAcceptsColonHexOnly) {
   unsigned char m[6];
-  ASSERT_TRUE(parse_mac("02:42:0A:58:00:ff", m));
+  ASSERT_TRUE(hvrun::parse_mac("02:42:0A:58:00:ff", m));
   EXPECT_EQ(m[0], 0x02);
   EXPECT_EQ(m[3], 0x58);
   EXPECT_EQ(m[5], 0xff);
-  EXPECT_FALSE(parse_mac("02:42:0a:58:00", m));
-  EXPECT_FALSE(parse_mac("02-42-0a-58-00-05", m));
-  EXPECT_FALSE(parse_mac("02:42:0a:58:00:0g", m));
+  EXPECT_FALSE(hvrun::parse_mac("02:42:0a:58:00", m));
+  EXPECT_FALSE(hvrun::parse_mac("02-42-0a-58-00-05", m));
+  EXPECT_FALSE(hvrun::parse_mac("02:42:0a:58:00:0g", m));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "util/error.hpp"
+#include "util/netif.hpp"
 #include "vmm/tap.hpp"
 
 namespace hvrun::vmm::tool {

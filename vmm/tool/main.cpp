@@ -21,6 +21,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/log.hpp"
+#include "util/netif.hpp"
 #include "vmm/tap.hpp"
 #include "vmm/tool/args.hpp"
 #include "vmm/tool/launch.hpp"
@@ -177,7 +178,7 @@ int run_launched(int launch_fd) {
   if (l.relay.hvc2_vmm >= 0) ::shutdown(l.relay.hvc2_vmm, SHUT_WR);
   if (relay.joinable()) relay.join();
   if (l.result_fd >= 0) (void)write_all(l.result_fd, result_to_json(r));
-  return r.reason == VmResult::Reason::Error ? 125 : 0;
+  return r.reason == VmResult::Reason::Error ? kHvrunErrorStatus : 0;
 }
 
 }  // namespace
@@ -195,7 +196,7 @@ int main(int argc, char** argv) {
     a = parse_args(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hvrun: vmm: %s\n", e.what());
-    return 125;
+    return hvrun::kHvrunErrorStatus;
   }
   // --debug and the debug level are one setting.
   if (a.debug) hvrun::log::set_level(hvrun::log::Level::debug);
@@ -215,6 +216,6 @@ int main(int argc, char** argv) {
     return a.launch_fd >= 0 ? run_launched(a.launch_fd) : run_command_line(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hvrun: %s\n", e.what());
-    return 125;
+    return hvrun::kHvrunErrorStatus;
   }
 }

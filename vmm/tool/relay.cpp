@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <variant>
 
+#include "contract/control.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -56,9 +58,9 @@ void relay_loop(RelayFds f) {
     if (f.tty || eof_sent) return;
     eof_sent = true;
     if (trace) std::fprintf(stderr, "[relay] host->guest: stdin_eof\n");
-    (void)write_all(f.hvc2, "{\"stdin_eof\":true}\n");
+    (void)write_all(f.hvc2, contract::encode(contract::StdinEofMsg{}));
   };
-  std::string from_guest;
+  contract::LineBuffer from_guest;  // until guest-init is ready
   char buf[16384];
   if (trace) std::fprintf(stderr, "[relay] start monitor=%d hvc2=%d gate=%d input=%d\n", f.monitor, f.hvc2, f.gate, f.input);
   for (;;) {
@@ -74,7 +76,7 @@ void relay_loop(RelayFds f) {
     if (p[3].revents) {
       unsigned char sigs[64];
       ssize_t n = ::read(f.signals, sigs, sizeof sigs);
-      for (ssize_t i = 0; i < n; ++i) (void)write_all(f.hvc2, "{\"signal\":" + std::to_string(int(sigs[i])) + "}\n");
+      for (ssize_t i = 0; i < n; ++i) (void)write_all(f.hvc2, contract::encode(contract::SignalMsg{int(sigs[i])}));
     }
     if (p[0].revents) {
       ssize_t n = ::read(f.monitor, buf, sizeof buf);
@@ -88,10 +90,13 @@ void relay_loop(RelayFds f) {
       if (trace) std::fprintf(stderr, "[relay] guest->host: %s", chunk.c_str());
       (void)write_all(f.monitor, chunk);
       if (!ready) {
-        from_guest += chunk;
-        if (from_guest.find("\"ready\"") != std::string::npos) {
+        from_guest.append(chunk);
+        while (auto line = from_guest.next()) {
+          auto ev = contract::decode_guest_event(*line);
+          if (!ev || !std::holds_alternative<contract::ReadyEvent>(*ev)) continue;
           ready = true;
           if (!input_open) send_eof();  // no stdin at all: like /dev/null
+          break;
         }
       }
     }

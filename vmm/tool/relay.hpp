@@ -1,13 +1,13 @@
 // The relay of an engine-launched VMM (hvrun --vm): a thread beside the
-// VMM's own that passes control lines both ways between the monitor and the
-// guest's hvc2, lets input through to hvc0 only once guest-init said
-// {"event":"ready"} (before that the guest's console could echo it), and at
-// the end of non-tty input waits until the VMM has taken every byte, then
-// sends {"stdin_eof":true}.
+// VMM's own that passes control lines (contract/control.hpp) both ways
+// between the monitor and the guest's hvc2, lets input through to hvc0 only
+// once guest-init sent its ready event (before that the guest's console
+// could echo it), and at the end of non-tty input waits until the VMM has
+// taken every byte, then sends the stdin-EOF message.
 //
 // Signals sent to the VMM process (`hvrun kill -s TERM`, `hvrun stop`) are
 // meant for the workload, as they are for a container's init: they travel
-// into the guest as {"signal":N} on hvc2. SIGKILL still ends the VMM.
+// into the guest as signal messages on hvc2. SIGKILL still ends the VMM.
 #pragma once
 #include <signal.h>
 

@@ -1,0 +1,204 @@
+// The host-guest contract of a microVM (contract/): the control channel's
+// messages both ways, the line splitter, the GuestSpec the host builds and
+// its JSON, and the device plan's names and limits.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <nlohmann/json.hpp>
+
+#include "contract/control.hpp"
+#include "contract/guest_spec.hpp"
+#include "contract/plan.hpp"
+#include "util/error.hpp"
+
+namespace hvrun::contract {
+namespace {
+
+TEST(ContractControl, HostMessagesRoundTripAsTheDocumentedJsonLines) {
+  EXPECT_EQ(encode(HostMessage{SignalMsg{15}}), "{\"signal\":15}\n");
+  EXPECT_EQ(encode(HostMessage{WinsizeMsg{40, 120}}), "{\"winsize\":[40,120]}\n");
+  EXPECT_EQ(encode(HostMessage{StdinEofMsg{}}), "{\"stdin_eof\":true}\n");
+  auto sig = decode_host_message("{\"signal\":15}");
+  ASSERT_TRUE(sig);
+  ASSERT_TRUE(std::holds_alternative<SignalMsg>(*sig));
+  EXPECT_EQ(std::get<SignalMsg>(*sig).signal, SIGTERM);
+  auto ws = decode_host_message(R"({"winsize":[40,120]})");
+  ASSERT_TRUE(ws && std::holds_alternative<WinsizeMsg>(*ws));
+  EXPECT_EQ(std::get<WinsizeMsg>(*ws).rows, 40);
+  EXPECT_EQ(std::get<WinsizeMsg>(*ws).cols, 120);
+  auto eof = decode_host_message(R"({"stdin_eof":true})");
+  ASSERT_TRUE(eof && std::holds_alternative<StdinEofMsg>(*eof));
+}
+
+TEST(ContractControl, RejectsMalformedOrHostileHostMessagesWithAReason) {
+  for (std::string bad : {"", "garbage", "[]", R"({"signal":0})", R"({"signal":99999})", R"({"signal":"9"})",
+                          R"({"signal":4294967311})", R"({"winsize":[1]})", R"({"winsize":[-1,5]})",
+                          R"({"winsize":[70000,5]})", R"({"stdin_eof":false})", R"({"other":1})",
+                          R"({"event":"ready"})"}) {
+    std::string why;
+    EXPECT_FALSE(decode_host_message(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+}
+
+TEST(ContractControl, GuestEventsAreOneJsonLineEachAndDecodeBack) {
+  EXPECT_EQ(encode(GuestEvent{ReadyEvent{}}), "{\"event\":\"ready\"}\n");
+  auto e = encode(GuestEvent{ExitEvent{0, 9, true, ""}});
+  ASSERT_EQ(e.back(), '\n');
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1);
+  auto j = nlohmann::json::parse(e);
+  EXPECT_EQ(j["event"], "exit");
+  EXPECT_EQ(j["signal"], 9);
+  EXPECT_EQ(j["oom"], true);
+  EXPECT_FALSE(j.contains("error"));
+  auto back = decode_guest_event(e.substr(0, e.size() - 1));
+  ASSERT_TRUE(back && std::holds_alternative<ExitEvent>(*back));
+  EXPECT_EQ(std::get<ExitEvent>(*back).signal, 9);
+  EXPECT_TRUE(std::get<ExitEvent>(*back).oom);
+
+  auto f = encode(GuestEvent{guest_error("mount /dev/vda failed:\nline two")});
+  EXPECT_EQ(std::count(f.begin(), f.end(), '\n'), 1) << "a newline in the reason stays escaped";
+  auto fj = nlohmann::json::parse(f);
+  EXPECT_EQ(fj["code"], kHvrunErrorStatus);
+  EXPECT_EQ(fj["error"], "mount /dev/vda failed:\nline two");
+  auto fb = decode_guest_event(f.substr(0, f.size() - 1));
+  ASSERT_TRUE(fb && std::holds_alternative<ExitEvent>(*fb));
+  EXPECT_EQ(std::get<ExitEvent>(*fb).code, 125);
+  EXPECT_EQ(std::get<ExitEvent>(*fb).error, "mount /dev/vda failed:\nline two");
+
+  auto ready = decode_guest_event("{\"event\":\"ready\"}");
+  ASSERT_TRUE(ready && std::holds_alternative<ReadyEvent>(*ready));
+}
+
+TEST(ContractControl, AnExitEventWithoutACodeIsAnErrorAndOtherLinesAreNotEvents) {
+  auto x = decode_guest_event(R"({"event":"exit"})");
+  ASSERT_TRUE(x && std::holds_alternative<ExitEvent>(*x));
+  EXPECT_EQ(std::get<ExitEvent>(*x).code, kHvrunErrorStatus);
+  for (std::string bad : {"", "ready", "\"ready\"", R"({"event":"later"})", R"({"signal":15})",
+                          R"({"event":"exit","code":"zero"})", R"({"text":"{\"event\":\"ready\"}"})"}) {
+    std::string why;
+    EXPECT_FALSE(decode_guest_event(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+}
+
+TEST(ContractLineBuffer, SplitsChunksIntoLinesAndDropsOverlongOnes) {
+  LineBuffer b;
+  b.append("{\"a\":1}\n{\"b\"");
+  EXPECT_EQ(b.next(), "{\"a\":1}");
+  EXPECT_FALSE(b.next());
+  b.append(":2}\n");
+  EXPECT_EQ(b.next(), "{\"b\":2}");
+  EXPECT_FALSE(b.next());
+  // An overlong line is dropped whole, even when it arrives in pieces; the
+  // next line is intact.
+  b.append(std::string(LineBuffer::kMaxLine, 'x'));
+  b.append("yy");
+  EXPECT_FALSE(b.next());
+  b.append(std::string(1000, 'z') + "\nafter\n");
+  EXPECT_EQ(b.next(), "after");
+  EXPECT_FALSE(b.next());
+}
+
+container::RunSpec host_spec() {
+  container::RunSpec s;
+  s.id = std::string(64, 'a');
+  s.args = {"sh"};
+  s.lowerdirs = {"/var/lib/hvrun/layers/x/diff"};
+  s.upperdir = "/var/lib/hvrun/containers/a/upper";
+  s.workdir = "/var/lib/hvrun/containers/a/work";
+  s.cgroup_root = "/sys/fs/cgroup";
+  s.mounts = {{"/srv/data", "/data", false}, {"/etc/app.conf", "/etc/app.conf", true}};
+  return s;
+}
+
+TEST(ContractGuestSpec, HostPathsStayOnTheHostAndVolumesBecomeShares) {
+  auto g = make_guest_spec(host_spec(), {{"/data", false, false}, {"/etc/app.conf", true, true}});
+  EXPECT_TRUE(g.workload.mounts.empty());
+  EXPECT_TRUE(g.workload.lowerdirs.empty());
+  EXPECT_TRUE(g.workload.upperdir.empty());
+  EXPECT_TRUE(g.workload.workdir.empty());
+  EXPECT_TRUE(g.workload.cgroup_root.empty());
+  ASSERT_EQ(g.volumes.size(), 2u);
+  EXPECT_EQ(g.volumes[1].target, "/etc/app.conf");
+  EXPECT_TRUE(g.volumes[1].file);
+  EXPECT_FALSE(g.hosts_share);
+  EXPECT_FALSE(g.has_network);
+  EXPECT_EQ(g.workload.net, container::NetMode::None);
+}
+
+TEST(ContractGuestSpec, BridgeNetBecomesTheGuestsNetworkPlanWithTheWorkloadOnIt) {
+  auto s = host_spec();
+  s.mounts.clear();
+  s.net = container::NetMode::Bridge;
+  s.netcfg.address = "10.66.0.7";
+  s.netcfg.prefix = 16;
+  s.netcfg.gateway = "10.66.0.1";
+  s.netcfg.mac = "02:42:0a:42:00:07";
+  s.netcfg.mtu = 1400;
+  s.netcfg.hosts_path = "/var/lib/hvrun/containers/a/etc/hosts";
+  auto g = make_guest_spec(s, {});
+  ASSERT_TRUE(g.has_network);
+  EXPECT_EQ(g.network.address, "10.66.0.7");
+  EXPECT_EQ(g.network.prefix, 16);
+  EXPECT_EQ(g.network.gateway, "10.66.0.1");
+  EXPECT_EQ(g.network.mac, "02:42:0a:42:00:07");
+  EXPECT_EQ(g.network.mtu, 1400);
+  EXPECT_EQ(g.workload.net, container::NetMode::Host);
+  EXPECT_TRUE(g.hosts_share);
+  EXPECT_EQ(g.workload.netcfg.hosts_path, "") << "the host's path never reaches the guest";
+  EXPECT_EQ(g.workload.netcfg.address, "10.66.0.7") << "kept for /etc/hosts";
+}
+
+TEST(ContractGuestSpec, RefusesTooManyVolumesAMismatchAndHostNet) {
+  auto s = host_spec();
+  EXPECT_THROW(make_guest_spec(s, {{"/data", false, false}}), Error);
+  s.mounts.assign(kMaxVolumes + 1, {"/srv", "/srv", false});
+  std::vector<Volume> v(kMaxVolumes + 1, Volume{"/srv", false, false});
+  try {
+    make_guest_spec(s, v);
+    FAIL() << "13 volumes accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 12"), std::string::npos) << e.what();
+  }
+  s = host_spec();
+  s.mounts.clear();
+  s.net = container::NetMode::Host;
+  EXPECT_THROW(make_guest_spec(s, {}), Error);
+}
+
+TEST(ContractGuestSpec, JsonRoundTripsAndBadTextIsRefusedSayingWhy) {
+  auto s = host_spec();
+  s.net = container::NetMode::Bridge;
+  s.netcfg.address = "10.66.0.7";
+  auto g = make_guest_spec(s, {{"/data", false, false}, {"/etc/app.conf", true, true}});
+  auto back = parse_guest_spec(to_json(g));
+  EXPECT_EQ(back.workload.args, g.workload.args);
+  EXPECT_EQ(back.workload.net, container::NetMode::Host);
+  ASSERT_EQ(back.volumes.size(), 2u);
+  EXPECT_TRUE(back.volumes[1].readonly);
+  EXPECT_TRUE(back.has_network);
+  EXPECT_EQ(back.network.address, "10.66.0.7");
+  // Absent fields keep their defaults.
+  auto min = parse_guest_spec(R"({"workload":{"args":["true"]}})");
+  EXPECT_EQ(min.workload.cwd, "/");
+  EXPECT_FALSE(min.has_network);
+  for (std::string bad : {"{not json", "[1,2]", R"({"args":["true"]})", R"({"workload":{"args":"x"}})"}) {
+    EXPECT_THROW(parse_guest_spec(bad), Error) << bad;
+  }
+}
+
+TEST(ContractPlan, NamesDevicesAndLimitsAsGuestInitFindsThem) {
+  EXPECT_EQ(disk_device(Disk::Image), "/dev/vda");
+  EXPECT_EQ(disk_device(Disk::Writable), "/dev/vdb");
+  EXPECT_EQ(console_device(Console::Stdio), "/dev/hvc0");
+  EXPECT_EQ(console_device(Console::Stderr), "/dev/hvc1");
+  EXPECT_EQ(console_device(Console::Control), "/dev/hvc2");
+  EXPECT_EQ(volume_tag(3), "hvrun-vol3");
+  EXPECT_EQ(kDiskCount + kConsoleCount + kMaxNics + 1 + kMaxVolumes, kMaxVirtioSlots);
+  EXPECT_EQ(kBootTimerPort, 0x3f0);
+}
+
+}  // namespace
+}  // namespace hvrun::contract

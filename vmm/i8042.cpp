@@ -1,0 +1,38 @@
+#include "vmm/i8042.hpp"
+
+namespace hvrun::vmm {
+
+uint8_t I8042::read(uint16_t port) {
+  std::lock_guard lock(mu_);
+  // system flag, keyboard not inhibited (no "keylock active"), OBF
+  if (port == kCommandPort) return static_cast<uint8_t>(0x14 | (out_.empty() ? 0 : 0x01));
+  if (out_.empty()) return 0;
+  uint8_t v = out_.front();
+  out_.pop_front();
+  return v;
+}
+
+bool I8042::write(uint16_t port, uint8_t v) {
+  std::lock_guard lock(mu_);
+  if (port == kCommandPort) {
+    pending_cmd_ = 0;
+    switch (v) {
+      case 0xfe: return true;  // pulse reset line
+      case 0x20: out_.push_back(ctr_); break;
+      case 0xaa: out_.push_back(0x55); break;  // self-test passed
+      case 0xab: out_.push_back(0x00); break;  // kbd interface test passed
+      case 0x60:
+      case 0xd1: pending_cmd_ = v; break;
+      default: break;
+    }
+    return false;
+  }
+  if (port == kDataPort) {
+    if (pending_cmd_ == 0x60) ctr_ = v;
+    else if (pending_cmd_ == 0xd1 && !(v & 1)) return true;  // output port bit 0 low = reset
+    pending_cmd_ = 0;
+  }
+  return false;
+}
+
+}  // namespace hvrun::vmm
