@@ -44,7 +44,7 @@ void register_save(CLI::App& app, Context& ctx, Action& action);     // save
 void register_load(CLI::App& app, Context& ctx, Action& action);     // load
 void register_system(CLI::App& app, Context& ctx, Action& action);   // system df
 
-// `image rm` and `rmi`: removes each image, a line per error; 125 if any failed.
+// `image rm` and `rmi`: removes each image, a line per error; kHvrunErrorStatus (125) if any failed.
 int remove_images(const Context& ctx, const std::vector<std::string>& refs, bool force);
 void register_pull(CLI::App& app, Context& ctx, Action& action);      // pull (registry/)
 void register_push(CLI::App& app, Context& ctx, Action& action);      // push

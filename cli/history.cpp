@@ -19,6 +19,21 @@ std::string truncated(const std::string& s, size_t n) {
   return s.size() <= n ? s : s.substr(0, n - 3) + "...";
 }
 
+// A command as one table cell: tabs become spaces (as docker does), and in
+// the truncated view every run of white space (a multi-line `sh -c` script)
+// becomes one space, so that each layer stays one line of the table.
+std::string one_line(const std::string& s, bool collapse) {
+  std::string out;
+  for (char c : s) {
+    const bool space = c == '\t' || (collapse && (c == '\n' || c == '\r' || c == ' '));
+    if (!space) out += c;
+    else if (!collapse) out += ' ';
+    else if (!out.empty() && out.back() != ' ') out += ' ';
+  }
+  if (collapse && !out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 }  // namespace
 
 void register_history(CLI::App& app, Context& ctx, Action& action) {
@@ -61,7 +76,7 @@ void register_history(CLI::App& app, Context& ctx, Action& action) {
       }
       std::vector<nlohmann::json> objs;
       for (auto& r : rows) {
-        std::string by = a->no_trunc ? r.created_by : truncated(r.created_by, 45);
+        std::string by = a->no_trunc ? one_line(r.created_by, false) : truncated(one_line(r.created_by, true), 45);
         objs.push_back({{"ID", id_of(r)},
                         {"CreatedSince", r.created.empty() ? "N/A" : image::human_age(r.created, now)},
                         {"CreatedAt", r.created.empty() ? "N/A" : docker_time(r.created)},

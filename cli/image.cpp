@@ -64,7 +64,7 @@ int remove_images(const Context& ctx, const std::vector<std::string>& refs, bool
       for (auto& line : store.remove(r, force)) std::printf("%s\n", line.c_str());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "hvrun: %s\n", e.what());
-      rc = 125;
+      rc = kHvrunErrorStatus;
     }
   }
   return rc;
@@ -129,7 +129,7 @@ void register_image(CLI::App& app, Context& ctx, Action& action) {
           out.push_back(image::inspect_json(store, store.resolve(r)));
         } catch (const std::exception& e) {
           std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = 125;
+          rc = kHvrunErrorStatus;
         }
       }
       print_inspected(out, tmpl);

@@ -54,7 +54,7 @@ Subject open_subject(const Records& rec, const std::string& ref, VmUpper::Conten
   s.id = rec.resolve(ref);
   s.cfg = rec.load_config(s.id);
   s.state = rec.refresh(s.id);
-  if (s.cfg.mode == "vm") {
+  if (s.cfg.mode == Mode::Vm) {
     if (s.state.status == "running" && content == VmUpper::Content::Data)
       throw Error("cannot " + std::string(verb) + " the running microVM " + s.cfg.name +
                   ": its guest may hold writes not on its disk yet; stop it first (hvrun stop " + s.cfg.name + ")");
@@ -149,7 +149,7 @@ std::string commit_container(const std::string& store_root, const std::string& r
   {
     // A running container stands still while its files are read.
     std::optional<container::CgroupFreeze> frozen;
-    if (s.cfg.mode != "vm" && s.state.status == "running" && opts.pause)
+    if (s.cfg.mode != Mode::Vm && s.state.status == "running" && opts.pause)
       frozen.emplace(s.id, s.cfg.spec.cgroup_parent, s.cfg.spec.cgroup_root);
     struct sigaction ign {}, old {};
     ign.sa_handler = SIG_IGN;

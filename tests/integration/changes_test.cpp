@@ -148,6 +148,24 @@ TEST_F(Changes, HistoryShowsTheCommitsMessageAuthorAndLayersAndTheGraphTheDescen
   EXPECT_NE(g.out.find("app:branch"), std::string::npos) << g.out;
 }
 
+TEST_F(Changes, HistoryShowsAMultiLineCommandOnOneRowAndNoTruncKeepsItsLines) {
+  HVRUN_REQUIRE_ROOT();
+  ASSERT_EQ(hv({"run", "--name", "ml", "base", "sh", "-c", "\n  echo a > /a\n\techo b > /b"}).code, 0);
+  ASSERT_EQ(hv({"commit", "-m", "two lines", "ml", "ml:1"}).code, 0);
+  Result h = hv({"history", "ml:1"});
+  ASSERT_EQ(h.code, 0) << h.err;
+  // Header, the commit's row, the base image's row: three lines, and the
+  // commit's row carries the command with its white space folded.
+  std::vector<std::string> rows;
+  for (size_t p = 0, n; p < h.out.size(); p = n + 1) rows.push_back(h.out.substr(p, (n = h.out.find('\n', p)) - p));
+  ASSERT_EQ(rows.size(), 3u) << h.out;
+  EXPECT_NE(rows[1].find("sh -c echo a > /a echo b > /b"), std::string::npos) << h.out;
+  EXPECT_NE(rows[1].find("two lines"), std::string::npos) << h.out;
+  Result full = hv({"history", "--no-trunc", "--format", "{{.CreatedBy}}", "ml:1"});
+  ASSERT_EQ(full.code, 0) << full.err;
+  EXPECT_EQ(full.out.substr(0, full.out.find("\n\n") + 1), "sh -c \n  echo a > /a\n echo b > /b\n") << full.out;
+}
+
 TEST_F(Changes, CommitOfARunningContainerFreezesItAndItKeepsRunning) {
   HVRUN_REQUIRE_ROOT();
   Result d = hv({"run", "-d", "--name", "loop", "base", "sh", "-c",
