@@ -16,22 +16,16 @@
 #include "engine/vm_backend.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/strings.hpp"
 #include "vmm/kvm_kind.hpp"
 
 namespace hvrun::cli {
 namespace {
 
-std::vector<std::string> split_ws(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
-
 bool filesystem_supported(const std::string& name) {
   std::ifstream in("/proc/filesystems");
   for (std::string line; std::getline(in, line);) {
-    auto w = split_ws(line);
+    auto w = split_words(line);
     if (!w.empty() && w.back() == name) return true;
   }
   return false;

@@ -7,18 +7,9 @@
 
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/strings.hpp"
 
 namespace hvrun::container {
-namespace {
-
-std::vector<std::string> split_ws(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string w; in >> w;) out.push_back(w);
-  return out;
-}
-
-}  // namespace
 
 CgroupHost probe_cgroup_host(const std::string& root, const std::string& mountinfo) {
   CgroupHost info;
@@ -29,7 +20,7 @@ CgroupHost probe_cgroup_host(const std::string& root, const std::string& mountin
   std::ifstream in(mountinfo);
   for (std::string line; std::getline(in, line);) {
     // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
-    auto f = split_ws(line);
+    auto f = split_words(line);
     auto dash = std::find(f.begin(), f.end(), "-");
     if (f.size() < 5 || dash == f.end() || dash + 3 > f.end()) continue;
     const std::string& type = *(dash + 1);
@@ -45,7 +36,7 @@ CgroupHost probe_cgroup_host(const std::string& root, const std::string& mountin
   info.v1_controllers.assign(v1.begin(), v1.end());
   if (!info.v2_path.empty()) {
     try {
-      info.v2_controllers = split_ws(read_file(info.v2_path + "/cgroup.controllers"));
+      info.v2_controllers = split_words(read_file(info.v2_path + "/cgroup.controllers"));
     } catch (const Error&) {
     }
   }

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::image {
 
@@ -22,14 +23,7 @@ bool is_opaque(const std::string& path) {
 }
 
 std::vector<std::string> sorted_names(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) throw_sys("opendir", dir);
-  std::vector<std::string> names;
-  while (dirent* de = ::readdir(d)) {
-    std::string n = de->d_name;
-    if (n != "." && n != "..") names.push_back(std::move(n));
-  }
-  ::closedir(d);
+  auto names = list_dir(dir);
   std::sort(names.begin(), names.end());
   return names;
 }

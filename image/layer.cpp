@@ -24,6 +24,7 @@
 #include "util/error.hpp"
 #include "util/openat2.hpp"
 #include "util/fd.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::image {
 
@@ -717,14 +718,7 @@ struct DirTarWriter {
 
   void walk(const std::string& rel) {
     std::string full = rel.empty() ? root : root + "/" + rel;
-    DIR* d = ::opendir(full.c_str());
-    if (!d) throw_sys("opendir", full);
-    std::vector<std::string> names;
-    while (dirent* de = ::readdir(d)) {
-      std::string n = de->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
+    std::vector<std::string> names = list_dir(full);
     std::sort(names.begin(), names.end());
     for (auto& n : names) add(rel.empty() ? n : rel + "/" + n);
   }
