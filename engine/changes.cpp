@@ -113,8 +113,10 @@ Subject open_subject(const Records& rec, const std::string& ref, VmUpper::Conten
     s.vm = std::make_unique<VmUpper>(rec.dir(s.id) + "/vm-rw.ext4", rec.dir(s.id), content);
     s.upper = s.vm->path();
     if (frozen) {
-      if (std::string why = frozen->thaw(); !why.empty())
+      if (std::string why = frozen->thaw(); !why.empty() && rec.monitor_alive(s.id))
         HVRUN_WARN("changes", "thaw of microVM ", s.id.substr(0, 12), ": ", why, " (closing the connection thaws it)");
+      else if (!why.empty())
+        HVRUN_DEBUG("changes", "microVM ", s.id.substr(0, 12), " stopped during the copy: ", why);
       else
         HVRUN_DEBUG("changes", "microVM ", s.id.substr(0, 12), ": file system thawed");
     }
