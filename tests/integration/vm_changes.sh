@@ -116,7 +116,12 @@ echo "commit of the running VM took $(( $(ms) - t0 )) ms"
 n=$(ticks)
 check "commit of a running VM: status" 0 "$rc"
 check "commit of a running VM prints the new image id" 1 "$(printf '%s\n' "$out" | grep -cE '^sha256:[0-9a-f]{64}$')"
-[ "$rc" = 0 ] || printf '%s\n' "$out"
+if [ "$rc" != 0 ]; then
+  printf '%s\n' "$out"
+  v2dir=$HVRUN_ROOT/containers/$("$HV" inspect --format '{{.Id}}' v2 2>/dev/null)
+  echo "v2's guest console:"; tail -15 "$v2dir/console.log" 2>/dev/null
+  echo "v2's monitor log:"; tail -15 "$v2dir/monitor.log" 2>/dev/null
+fi
 check "the running VM still runs" v2 "$("$HV" ps --format '{{.Names}}')"
 runs_on "$n" && thawed=yes || thawed=no
 check "the VM is not frozen after the commit (its counter goes on)" yes "$thawed"
