@@ -19,7 +19,7 @@ void register_commit(CLI::App& app, Context& ctx, Action& action) {
                   "Dockerfile instruction for the new config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, "
                   "VOLUME, WORKDIR")
       ->allow_extra_args(false);
-  sub->add_flag("-p,--pause", a->opts.pause, "Pause a running container while its files are read (default true)")
+  sub->add_flag("-p,--pause", a->opts.pause, "Pause a running container (a microVM: freeze its file system) while its files are read (default true)")
       ->default_val(true);
   sub->add_option("container", a->container, "Container name or id")->required();
   sub->add_option("repository", a->reference, "REPO[:TAG] for the new image");

@@ -33,6 +33,7 @@ std::string encode(const HostMessage& m) {
                                     [](const SignalMsg& s) { return nlohmann::json{{"signal", s.signal}}; },
                                     [](const WinsizeMsg& w) { return nlohmann::json{{"winsize", {w.rows, w.cols}}}; },
                                     [](const StdinEofMsg&) { return nlohmann::json{{"stdin_eof", true}}; },
+                                    [](const FreezeMsg& f) { return nlohmann::json{{"freeze", f.freeze}}; },
                                 },
                                 m);
   return j.dump() + "\n";
@@ -45,6 +46,11 @@ std::string encode(const GuestEvent& e) {
                                       nlohmann::json o = {
                                           {"event", "exit"}, {"code", x.code}, {"signal", x.signal}, {"oom", x.oom}};
                                       if (!x.error.empty()) o["error"] = x.error;
+                                      return o;
+                                    },
+                                    [](const FrozenEvent& f) {
+                                      nlohmann::json o = {{"event", "frozen"}, {"frozen", f.frozen}};
+                                      if (!f.error.empty()) o["error"] = f.error;
                                       return o;
                                     },
                                 },
@@ -74,6 +80,10 @@ std::optional<HostMessage> decode_host_message(std::string_view line, std::strin
     return WinsizeMsg{static_cast<unsigned short>(r), static_cast<unsigned short>(c)};
   }
   if (auto it = j.find("stdin_eof"); it != j.end() && it->is_boolean() && it->get<bool>()) return StdinEofMsg{};
+  if (auto it = j.find("freeze"); it != j.end()) {
+    if (!it->is_boolean()) return fail("freeze must be true or false");
+    return FreezeMsg{it->get<bool>()};
+  }
   return fail("unknown control message");
 }
 
@@ -88,6 +98,13 @@ std::optional<GuestEvent> decode_guest_event(std::string_view line, std::string*
   if (ev == j.end() || !ev->is_string()) return fail("no event name");
   const std::string name = ev->get<std::string>();
   if (name == "ready") return ReadyEvent{};
+  if (name == "frozen") {
+    auto f = j.find("frozen");
+    if (f == j.end() || !f->is_boolean()) return fail("frozen event without a boolean \"frozen\"");
+    auto e = j.find("error");
+    if (e != j.end() && !e->is_string()) return fail("frozen event: error must be a string");
+    return FrozenEvent{f->get<bool>(), e == j.end() ? std::string() : e->get<std::string>()};
+  }
   if (name != "exit") return fail("unknown event '" + name + "'");
   try {
     // A field that is missing reads as an error status: the guest said it

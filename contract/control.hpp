@@ -6,10 +6,17 @@
 //   host -> guest  {"signal":N}            deliver signal N to the workload
 //                  {"winsize":[rows,cols]} resize its terminal
 //                  {"stdin_eof":true}      its stdin ends (once hvc0 is drained)
+//                  {"freeze":true}         freeze the writable disk's file system
+//                                          (FIFREEZE: synced, then writes wait)
+//                  {"freeze":false}        thaw it (FITHAW)
 //   guest -> host  {"event":"ready"}       the consoles are raw: input may flow
 //                  {"event":"exit","code":N,"signal":S,"oom":B[,"error":"why"]}
 //                                          the workload ended (or guest-init
 //                                          failed: code 125 and the reason)
+//                  {"event":"frozen","frozen":B[,"error":"why"]}
+//                                          the answer to each freeze message:
+//                                          whether the file system is frozen
+//                                          now, and why a request failed
 #pragma once
 #include <cstddef>
 #include <optional>
@@ -27,7 +34,10 @@ struct WinsizeMsg {
   unsigned short rows = 0, cols = 0;
 };
 struct StdinEofMsg {};
-using HostMessage = std::variant<SignalMsg, WinsizeMsg, StdinEofMsg>;
+struct FreezeMsg {
+  bool freeze = true;  // false: thaw
+};
+using HostMessage = std::variant<SignalMsg, WinsizeMsg, StdinEofMsg, FreezeMsg>;
 
 // guest -> host
 struct ReadyEvent {};
@@ -37,7 +47,12 @@ struct ExitEvent {
   bool oom = false;
   std::string error;  // guest-init's own failure (code 125); empty otherwise
 };
-using GuestEvent = std::variant<ReadyEvent, ExitEvent>;
+// guest-init's answer to each FreezeMsg, in the order they came.
+struct FrozenEvent {
+  bool frozen = false;  // the file system's state after the request
+  std::string error;    // why the request failed; empty when it did what was asked
+};
+using GuestEvent = std::variant<ReadyEvent, ExitEvent, FrozenEvent>;
 
 // guest-init's own failure: code 125 (hvrun's error status) and the reason.
 ExitEvent guest_error(const std::string& message);

@@ -15,6 +15,7 @@
 #include "container/freezer.hpp"
 #include "engine/records.hpp"
 #include "engine/vm_changes.hpp"
+#include "engine/vm_control.hpp"
 #include "image/builder.hpp"
 #include "image/config_change.hpp"
 #include "image/history.hpp"
@@ -40,7 +41,7 @@ std::set<std::string> written_by_hvrun(const ContainerConfig& cfg) {
 }
 
 // A container and the upper directory to read: container mode's own, or a
-// copy taken out of a stopped VM's writable disk (removed with this).
+// copy taken out of a VM's writable disk (removed with this).
 struct Subject {
   std::string id;
   ContainerConfig cfg;
@@ -49,17 +50,76 @@ struct Subject {
   std::unique_ptr<VmUpper> vm;  // VM mode
 };
 
-Subject open_subject(const Records& rec, const std::string& ref, VmUpper::Content content, const char* verb) {
+// How a running microVM's disk is read.
+enum class VmRead {
+  Frozen,       // commit, export: its file system frozen, or refused saying why
+  FrozenIfCan,  // diff: frozen when its monitor can, else as it is
+  AsIs,         // commit --pause=false: as it is on the host now
+};
+
+// Holds a running microVM's writable file system frozen (guest-init's
+// FIFREEZE, asked through its monitor: engine/vm_control.hpp) while its
+// disk is copied. The thaw comes from thaw(), or from the disconnect when
+// this goes (also when the copy throws, or this process dies).
+std::unique_ptr<VmFreeze> freeze_running_vm(const Records& rec, const Subject& s, VmRead how, const char* verb) {
+  const std::string name = s.cfg.name.empty() ? s.id.substr(0, 12) : s.cfg.name;
+  auto fail = [&](const std::string& why) -> std::unique_ptr<VmFreeze> {
+    if (how == VmRead::FrozenIfCan) {
+      HVRUN_DEBUG("changes", "reading the running microVM ", name, "'s disk as it is: ", why);
+      return nullptr;
+    }
+    throw Error("cannot " + std::string(verb) + " the running microVM " + name + ": " + why);
+  };
+  std::unique_ptr<VmFreeze> hold;
+  try {
+    hold = VmFreeze::connect(vm_control_socket(rec.dir(s.id)));
+  } catch (const Error& e) {
+    return fail(e.what());
+  }
+  if (!hold)
+    return fail("its monitor offers no freeze (no " + vm_control_socket(rec.dir(s.id)) +
+                ": started by an older hvrun?); its final disk can be read once it stopped (hvrun stop " + name + ")" +
+                (std::string(verb) == "commit" ? ", or its disk as it is now with --pause=false" : ""));
+  try {
+    hold->freeze();
+  } catch (const Error& e) {
+    return fail(std::string("freezing its file system failed: ") + e.what());
+  }
+  HVRUN_DEBUG("changes", "microVM ", name, ": file system frozen for ", verb);
+  return hold;
+}
+
+Subject open_subject(const Records& rec, const std::string& ref, VmUpper::Content content, const char* verb,
+                     VmRead how = VmRead::Frozen) {
   Subject s;
   s.id = rec.resolve(ref);
   s.cfg = rec.load_config(s.id);
   s.state = rec.refresh(s.id);
   if (s.cfg.mode == Mode::Vm) {
-    if (s.state.status == "running" && content == VmUpper::Content::Data)
-      throw Error("cannot " + std::string(verb) + " the running microVM " + s.cfg.name +
-                  ": its guest may hold writes not on its disk yet; stop it first (hvrun stop " + s.cfg.name + ")");
+    // A stopped VM's disk is final (the guest synced before it reset). A
+    // running one's is copied while its file system is frozen, so that what
+    // its page cache held is on the disk and nothing changes under the copy;
+    // the copy is the snapshot, so the guest runs on as soon as it is made.
+    std::unique_ptr<VmFreeze> frozen;
+    if (s.state.status == "running" && how != VmRead::AsIs) {
+      try {
+        frozen = freeze_running_vm(rec, s, how, verb);
+      } catch (const Error&) {
+        // It may have stopped meanwhile: then its disk is final.
+        if (rec.refresh(s.id).status == "running") throw;
+        HVRUN_DEBUG("changes", "microVM ", s.id.substr(0, 12), " stopped: reading its final disk");
+      }
+    }
     s.vm = std::make_unique<VmUpper>(rec.dir(s.id) + "/vm-rw.ext4", rec.dir(s.id), content);
     s.upper = s.vm->path();
+    if (frozen) {
+      if (std::string why = frozen->thaw(); !why.empty() && rec.monitor_alive(s.id))
+        HVRUN_WARN("changes", "thaw of microVM ", s.id.substr(0, 12), ": ", why, " (closing the connection thaws it)");
+      else if (!why.empty())
+        HVRUN_DEBUG("changes", "microVM ", s.id.substr(0, 12), " stopped during the copy: ", why);
+      else
+        HVRUN_DEBUG("changes", "microVM ", s.id.substr(0, 12), ": file system thawed");
+    }
     return s;
   }
   if (!s.cfg.spec.rootfs.empty())
@@ -114,7 +174,7 @@ class TarPipe {
 
 std::vector<image::Change> container_diff(const std::string& store_root, const std::string& ref) {
   Records rec(store_root);
-  Subject s = open_subject(rec, ref, VmUpper::Content::MetadataOnly, "diff");
+  Subject s = open_subject(rec, ref, VmUpper::Content::MetadataOnly, "diff", VmRead::FrozenIfCan);
   return image::upper_changes(s.upper, s.cfg.spec.lowerdirs, written_by_hvrun(s.cfg));
 }
 
@@ -127,7 +187,7 @@ std::string commit_container(const std::string& store_root, const std::string& r
 
   image::Store store(store_root);
   Records rec(store_root);
-  Subject s = open_subject(rec, ref, VmUpper::Content::Data, "commit");
+  Subject s = open_subject(rec, ref, VmUpper::Content::Data, "commit", opts.pause ? VmRead::Frozen : VmRead::AsIs);
   image::ImageRecord parent;
   try {
     parent = store.resolve(s.cfg.image_id);

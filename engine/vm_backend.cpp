@@ -24,6 +24,7 @@
 #include "contract/guest_spec.hpp"
 #include "contract/plan.hpp"
 #include "engine/network.hpp"
+#include "engine/vm_control.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -280,7 +281,7 @@ class VmBackend final : public Backend {
     //   hvc2     <-> relay <-> control_ (this monitor: signals, winsize, exit event)
     int sv[2];
     check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
-    control_.reset(sv[0]);
+    UniqueFd control(sv[0]);
     UniqueFd control_child(sv[1]);
     check_sys(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "socketpair");
     UniqueFd hvc2_relay(sv[0]), hvc2_vmm(sv[1]);
@@ -361,6 +362,17 @@ class VmBackend final : public Backend {
     }
     pid_ = pid;
     result_ = std::move(result.read);
+    // The guest's control lines are read as they come (a thread): freeze
+    // answers go to the control socket's clients, the rest waits for wait().
+    control_ = std::make_unique<GuestChannel>(std::move(control));
+    // Other hvrun processes (commit, export, diff of this running VM) ask
+    // for a consistent disk here (engine/vm_control.hpp). Not fatal: the
+    // VM runs without it, only those would fail.
+    try {
+      freeze_server_ = std::make_unique<FreezeServer>(vm_control_socket(assets_.work_dir), *control_);
+    } catch (const std::exception& e) {
+      HVRUN_WARN("engine", "no control socket for this VM (commit of it while it runs will fail): ", e.what());
+    }
     HVRUN_DEBUG("engine", "hvrun-vmm started: pid ", pid, " (", vmm_path, "), ", cfg.mem_bytes >> 20, " MiB, ", cfg.vcpus,
                 " vCPU(s), ", cfg.shares.size(), " share(s)", tap ? ", network card" : "", "; guest console: ", console_log_);
   }
@@ -377,7 +389,8 @@ class VmBackend final : public Backend {
     HVRUN_DEBUG("engine", "hvrun-vmm pid ", pid_, " ended: ",
                 WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st)) : "status " + std::to_string(WEXITSTATUS(st)));
     std::string res = read_available(result_.get());
-    std::string ctl = read_available(control_.get());
+    freeze_server_.reset();  // nothing left to freeze; the socket goes
+    std::string ctl = control_ ? control_->finish() : std::string();
     // The last exit event guest-init sent wins.
     container::ExitStatus es;
     bool have = false;
@@ -415,19 +428,23 @@ class VmBackend final : public Backend {
       ::kill(pid_, SIGKILL);  // a VM killed hard is a VMM killed hard
       return;
     }
-    (void)write_all(control_.get(), contract::encode(contract::SignalMsg{sig}));
+    if (control_) (void)control_->send(contract::SignalMsg{sig});
   }
 
   void resize(WinSize ws) override {
     if (pid_ <= 0 || reaped_ || !ws.rows || !ws.cols) return;
-    (void)write_all(control_.get(), contract::encode(contract::WinsizeMsg{ws.rows, ws.cols}));
+    if (control_) (void)control_->send(contract::WinsizeMsg{ws.rows, ws.cols});
   }
 
  private:
   VmAssets assets_;
   pid_t pid_ = -1;
   bool reaped_ = false;
-  UniqueFd control_, tty_, result_;
+  UniqueFd tty_, result_;
+  // The server uses the channel: it goes first (members end in reverse
+  // order, after ~VmBackend killed the VMM, so neither waits on the guest).
+  std::unique_ptr<GuestChannel> control_;
+  std::unique_ptr<FreezeServer> freeze_server_;
   std::string console_log_;
 };
 

@@ -10,9 +10,10 @@
 // is removed with the object.
 //
 // Consistency: a stopped VM's disk is final. A running guest may still hold
-// writes in its page cache: diff reads such a disk as it is on the host
-// (what the guest has written back), commit and export refuse it
-// (engine/changes.cpp).
+// writes in its page cache: engine/changes.cpp has its file system frozen
+// (FIFREEZE in the guest, engine/vm_control.hpp) while this copy is made,
+// or reads the disk as it is when asked to (commit --pause=false) or when
+// it cannot (diff only).
 #pragma once
 #include <string>
 

@@ -23,6 +23,7 @@
 #include "contract/control.hpp"
 #include "contract/guest_spec.hpp"
 #include "contract/plan.hpp"
+#include "guest-init/freeze.hpp"
 #include "guest-init/net.hpp"
 #include "guest-init/plan.hpp"
 #include "util/error.hpp"
@@ -145,6 +146,12 @@ int run() {
     io = {in.read.get(), out.write.get(), err.write.get()};
   }
   auto c = container::Container::start(spec, io);
+  // The host may freeze the writable disk's file system for a consistent
+  // copy (hvrun commit of a running VM). Thawed, at the latest, when this
+  // goes out of scope, before the container is torn down (an exception on
+  // its way to fatal(), whose reset syncs: that would wait forever on a
+  // frozen file system).
+  FsFreeze rw_freeze(layout.rw_dir);
   HVRUN_DEBUG("guest-init", "container started: pid ", c.pid());
   in.read.reset();
   out.write.reset();
@@ -222,6 +229,14 @@ int run() {
         } catch (const Error& e) {  // e.g. the workload just exited: not fatal
           write_all(errc.get(), std::string("hvrun-guest-init: control message failed: ") + e.what() + "\n");
         }
+        if (auto* f = std::get_if<contract::FreezeMsg>(&*msg)) {
+          // Once the workload ended, the VM is on its way down: no new freeze.
+          auto answer = exited && f->freeze ? contract::FrozenEvent{false, "the workload has ended"}
+                                            : rw_freeze.apply(*f);
+          HVRUN_DEBUG("guest-init", f->freeze ? "freeze " : "thaw ", layout.rw_dir, ": ",
+                      answer.error.empty() ? (answer.frozen ? "frozen" : "thawed") : answer.error);
+          write_all(control.get(), contract::encode(answer));
+        }
         if (std::holds_alternative<contract::StdinEofMsg>(*msg) && !spec.tty) {
           close_stdin_when_flushed = true;
           flush_stdin();
@@ -230,7 +245,11 @@ int run() {
     }
     if (p[4].revents) exited = true;
     if (pidfd.get() < 0 && !out_open && !err_open) exited = true;
+    // The workload is gone: nothing may stay frozen behind it (the
+    // container's teardown and the final sync would wait on it).
+    if (exited) rw_freeze.thaw_if_frozen();
   }
+  rw_freeze.thaw_if_frozen();
   auto st = c.wait();
   HVRUN_DEBUG("guest-init", "container exited: status ", st.exit_code(), st.oom_killed ? " (OOM killed)" : "");
   write_all(control.get(), contract::encode(contract::ExitEvent{st.code, st.signal, st.oom_killed, ""}));

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -268,7 +269,7 @@ TEST_F(Changes, BadInputIsOneLineWithStatus125AndLeavesTheStoreAlone) {
 
 // A microVM's changes are /upper on its writable disk (vm-rw.ext4), read
 // on the host without mounting it. This machine cannot boot a microVM (the
-// real one runs in VmChanges.DiffCommitExportOfAStoppedMicroVm, in the nested
+// real one runs in VmChanges.DiffCommitExportOfStoppedAndRunningMicroVms, in the nested
 // test host): the record of a stopped container is made a VM's here, its
 // upper directory moved onto a disk laid out as guest-init leaves it.
 TEST_F(Changes, AStoppedMicroVmsChangesAreReadFromItsWritableDisk) {
@@ -302,6 +303,130 @@ TEST_F(Changes, AStoppedMicroVmsChangesAreReadFromItsWritableDisk) {
   Result none = hv({"diff", "c1"});
   EXPECT_EQ(none.code, 125);
   EXPECT_NE(none.err.find("has no writable disk"), std::string::npos) << none.err;
+}
+
+// A fake monitor of a running microVM: holds the container's lock (so the
+// record reads "running") and, unless told "nosocket", answers freeze/thaw on
+// ROOT/containers/<id>/control.sock as the real one does (engine/
+// vm_control.hpp), logging each request and each disconnect to fake.log.
+// A file fake.fail makes it refuse the freeze with the guest's reason.
+const char* kFakeMonitor = R"(import fcntl, os, socket, sys, time
+os.chdir(sys.argv[1])
+lk = open("lock", "a")
+fcntl.flock(lk, fcntl.LOCK_EX)
+if sys.argv[2] == "nosocket":
+    open("fake.ready", "w").close()
+    time.sleep(600)
+    sys.exit(0)
+try:
+    os.unlink("control.sock")
+except FileNotFoundError:
+    pass
+s = socket.socket(socket.AF_UNIX)
+s.bind("control.sock")
+s.listen(4)
+log = open("fake.log", "a", buffering=1)
+open("fake.ready", "w").close()
+while True:
+    c, _ = s.accept()
+    f = c.makefile("rw", buffering=1)
+    for line in f:
+        req = line.strip()
+        log.write(req + "\n")
+        if req == "freeze" and os.path.exists("fake.fail"):
+            f.write("error: FIFREEZE /mnt/rw: Operation not supported\n")
+        else:
+            f.write({"freeze": "frozen", "thaw": "thawed"}.get(req, "error: ?") + "\n")
+        f.flush()
+    log.write("bye\n")
+    c.close()
+)";
+
+// A running microVM's commit and export freeze its guest's file system
+// through its monitor's control socket, and thaw it when the disk is read;
+// diff freezes when it can, and --pause=false reads the disk as it is. (The
+// real guest runs in VmChanges.*, in the nested test host.)
+TEST_F(Changes, ARunningMicroVmIsFrozenThroughItsMonitorWhileItsDiskIsRead) {
+  HVRUN_REQUIRE_ROOT();
+  ASSERT_EQ(hv({"run", "--name", "c1", "base", "sh", "-c", kChanges}).code, 0);
+  const std::string id = trim(hv({"inspect", "--format", "{{.Id}}", "c1"}).out);
+  const std::string dir = root() + "/containers/" + id;
+  TempDir t;
+  ASSERT_EQ(run({"sh", "-c",
+                 "mkdir '" + t.path() + "/src' && mv '" + dir + "/upper' '" + t.path() + "/src/upper' && truncate -s 64M '" +
+                     dir + "/vm-rw.ext4' && mkfs.ext4 -q -F -O ^has_journal -d '" + t.path() + "/src' '" + dir +
+                     "/vm-rw.ext4' && sed -i 's/\"mode\":\"container\"/\"mode\":\"vm\"/' '" + dir +
+                     "/config.json' && sed -i 's/\"status\":\"exited\"/\"status\":\"running\"/' '" + dir + "/state.json'"})
+                .code,
+            0);
+  ASSERT_NE(read_text(dir + "/state.json").find("\"status\":\"running\""), std::string::npos);
+  const std::string script = t.path() + "/fake_monitor.py";
+  {
+    std::ofstream(script) << kFakeMonitor;
+  }
+  struct Fake {
+    std::string pid;
+    ~Fake() {
+      if (!pid.empty()) (void)run({"kill", pid});
+    }
+  };
+  auto start_fake = [&](const char* mode) {
+    ::unlink((dir + "/fake.ready").c_str());
+    Result r = run({"sh", "-c", "python3 '" + script + "' '" + dir + "' " + mode + " </dev/null >/dev/null 2>&1 & echo $!"});
+    for (int i = 0; i < 500 && !fs::exists(dir + "/fake.ready"); ++i) ::usleep(10000);
+    EXPECT_TRUE(fs::exists(dir + "/fake.ready"));
+    return trim(r.out);
+  };
+  auto one_line = [](const Result& r) { return std::count(r.err.begin(), r.err.end(), '\n') == 1; };
+  {
+    // A monitor with no control socket (an older hvrun's): commit and export
+    // refuse in one line; diff and commit --pause=false read the disk as it is.
+    Fake fake{start_fake("nosocket")};
+    Result c = hv({"commit", "c1", "nofreeze:1"});
+    EXPECT_EQ(c.code, 125);
+    EXPECT_TRUE(one_line(c)) << c.err;
+    EXPECT_NE(c.err.find("cannot commit the running microVM c1: its monitor offers no freeze"), std::string::npos)
+        << c.err;
+    Result e = hv({"export", "c1", "-o", t.path() + "/no.tar"});
+    EXPECT_EQ(e.code, 125);
+    EXPECT_TRUE(one_line(e)) << e.err;
+    EXPECT_NE(e.err.find("cannot export the running microVM c1: its monitor offers no freeze"), std::string::npos)
+        << e.err;
+    EXPECT_FALSE(fs::exists(t.path() + "/no.tar"));
+    Result d = hv({"diff", "c1"});
+    EXPECT_EQ(d.code, 0) << d.err;
+    EXPECT_EQ(d.out, kDiff);
+    Result p = hv({"commit", "--pause=false", "c1", "asis:1"});
+    EXPECT_EQ(p.code, 0) << p.err;
+  }
+  Fake fake{start_fake("serve")};
+  auto log = [&] { return read_text(dir + "/fake.log"); };
+  Result c = hv({"commit", "-m", "while it ran", "c1", "frozen:1"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_EQ(log(), "freeze\nthaw\nbye\n");
+  Result look = hv({"run", "--rm", "frozen:1", "sh", "-c", "cat /added.txt; ls /data"});
+  EXPECT_EQ(look.out, "new\nfresh\n") << look.err;
+  Result list = run({"sh", "-c", "'" + hvrun_bin() + "' --root '" + root() + "' export c1 | tar -tf -"});
+  EXPECT_NE(list.out.find("data/fresh\n"), std::string::npos) << list.out << list.err;
+  EXPECT_EQ(log(), "freeze\nthaw\nbye\nfreeze\nthaw\nbye\n");
+  Result d = hv({"diff", "c1"});
+  EXPECT_EQ(d.out, kDiff) << d.err;
+  EXPECT_EQ(log(), "freeze\nthaw\nbye\nfreeze\nthaw\nbye\nfreeze\nthaw\nbye\n");
+  // The guest cannot freeze: commit fails with its reason, in one line,
+  // and the store is as it was.
+  ASSERT_EQ(run({"touch", dir + "/fake.fail"}).code, 0);
+  const std::string before = store_listing();
+  Result f = hv({"commit", "c1", "failed:1"});
+  EXPECT_EQ(f.code, 125);
+  EXPECT_TRUE(one_line(f)) << f.err;
+  EXPECT_NE(f.err.find("cannot commit the running microVM c1: freezing its file system failed: FIFREEZE /mnt/rw: "
+                       "Operation not supported"),
+            std::string::npos)
+      << f.err;
+  EXPECT_EQ(store_listing(), before);
+  // diff still answers, reading the disk as it is.
+  d = hv({"diff", "c1"});
+  EXPECT_EQ(d.out, kDiff) << d.err;
 }
 
 }  // namespace

@@ -83,6 +83,43 @@ TEST(ContractControl, AnExitEventWithoutACodeIsAnErrorAndOtherLinesAreNotEvents)
   }
 }
 
+TEST(ContractControl, FreezeMessagesAndFrozenEventsRoundTrip) {
+  EXPECT_EQ(encode(HostMessage{FreezeMsg{true}}), "{\"freeze\":true}\n");
+  EXPECT_EQ(encode(HostMessage{FreezeMsg{false}}), "{\"freeze\":false}\n");
+  for (bool want : {true, false}) {
+    auto line = encode(HostMessage{FreezeMsg{want}});
+    auto m = decode_host_message(line.substr(0, line.size() - 1));
+    ASSERT_TRUE(m && std::holds_alternative<FreezeMsg>(*m));
+    EXPECT_EQ(std::get<FreezeMsg>(*m).freeze, want);
+  }
+  EXPECT_EQ(encode(GuestEvent{FrozenEvent{true, ""}}), "{\"event\":\"frozen\",\"frozen\":true}\n");
+  auto e = encode(GuestEvent{FrozenEvent{false, "FIFREEZE /mnt/rw:\nOperation not supported"}});
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << "a newline in the reason stays escaped";
+  auto back = decode_guest_event(e.substr(0, e.size() - 1));
+  ASSERT_TRUE(back && std::holds_alternative<FrozenEvent>(*back));
+  EXPECT_FALSE(std::get<FrozenEvent>(*back).frozen);
+  EXPECT_EQ(std::get<FrozenEvent>(*back).error, "FIFREEZE /mnt/rw:\nOperation not supported");
+  auto ok = decode_guest_event(R"({"event":"frozen","frozen":true})");
+  ASSERT_TRUE(ok && std::holds_alternative<FrozenEvent>(*ok));
+  EXPECT_TRUE(std::get<FrozenEvent>(*ok).frozen);
+  EXPECT_TRUE(std::get<FrozenEvent>(*ok).error.empty());
+}
+
+TEST(ContractControl, MalformedFreezeMessagesAndFrozenEventsAreRefusedSayingWhy) {
+  for (std::string bad : {R"({"freeze":1})", R"({"freeze":"true"})", R"({"freeze":null})", R"({"frozen":true})"}) {
+    std::string why;
+    EXPECT_FALSE(decode_host_message(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+  for (std::string bad : {R"({"event":"frozen"})", R"({"event":"frozen","frozen":1})",
+                          R"({"event":"frozen","frozen":"yes"})", R"({"event":"frozen","frozen":true,"error":5})",
+                          R"({"freeze":true})"}) {
+    std::string why;
+    EXPECT_FALSE(decode_guest_event(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+}
+
 TEST(ContractLineBuffer, SplitsChunksIntoLinesAndDropsOverlongOnes) {
   LineBuffer b;
   b.append("{\"a\":1}\n{\"b\"");

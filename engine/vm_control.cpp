@@ -1,0 +1,336 @@
+#include "engine/vm_control.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace hvrun::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string seconds_text(std::chrono::milliseconds t) {
+  auto ms = t.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+// Sends all of `s` (MSG_NOSIGNAL: a peer gone is EPIPE, not a signal).
+bool send_all(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += size_t(n);
+  }
+  return true;
+}
+
+// An AF_UNIX address for `path`. A path too long for sun_path (a deep
+// --root) is reached through its directory: /proc/self/fd/N/NAME, with N
+// an O_PATH descriptor held in `dir` for as long as the address is used.
+sockaddr_un unix_address(const std::string& path, UniqueFd& dir) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::string p = path;
+  if (p.size() >= sizeof a.sun_path) {
+    const size_t slash = path.rfind('/');
+    const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    dir.reset(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) throw_sys("open", parent);
+    p = "/proc/self/fd/" + std::to_string(dir.get()) + "/" + path.substr(slash + 1);
+    if (p.size() >= sizeof a.sun_path) throw Error("socket name too long: " + path);
+  }
+  std::memcpy(a.sun_path, p.c_str(), p.size() + 1);
+  return a;
+}
+
+}  // namespace
+
+std::string vm_control_socket(const std::string& container_dir) { return container_dir + "/control.sock"; }
+
+// ---- GuestChannel ----
+
+GuestChannel::GuestChannel(UniqueFd fd) : fd_(std::move(fd)), stop_(Pipe::make()) {
+  thread_ = std::thread([this] { reader(); });
+}
+
+GuestChannel::~GuestChannel() {
+  if (thread_.joinable()) {
+    (void)write_all(stop_.write.get(), "x", 1);
+    thread_.join();
+  }
+}
+
+bool GuestChannel::send(const contract::HostMessage& m) {
+  std::lock_guard<std::mutex> lk(write_mu_);
+  return send_all(fd_.get(), contract::encode(m));
+}
+
+void GuestChannel::take(const char* p, size_t n) {
+  lines_.append({p, n});
+  while (auto line = lines_.next()) {
+    auto ev = contract::decode_guest_event(*line);
+    const auto* f = ev ? std::get_if<contract::FrozenEvent>(&*ev) : nullptr;
+    if (!f) {
+      other_ += *line + "\n";
+    } else if (stale_ > 0) {
+      --stale_;  // the late answer to a request given up on
+    } else {
+      answers_.push_back(*f);
+    }
+  }
+}
+
+void GuestChannel::reader() {
+  char buf[4096];
+  for (;;) {
+    pollfd p[2] = {{fd_.get(), POLLIN, 0}, {stop_.read.get(), POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[1].revents) return;  // finish(): it reads the rest itself
+    if (!p[0].revents) continue;
+    ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) break;
+    std::lock_guard<std::mutex> lk(mu_);
+    take(buf, size_t(n));
+    cv_.notify_all();
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  closed_ = true;
+  cv_.notify_all();
+}
+
+contract::FrozenEvent GuestChannel::request_freeze(bool freeze, std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> one(request_mu_);
+  const char* what = freeze ? "freeze" : "thaw";
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_) return {false, std::string("cannot ") + what + ": the VM has stopped"};
+  }
+  if (!send(contract::FreezeMsg{freeze})) {
+    const int err = errno;
+    return {false, std::string("cannot ") + what + ": the VM's control channel is closed (" + std::strerror(err) + ")"};
+  }
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait_for(lk, timeout, [&] { return !answers_.empty() || closed_; });
+  if (!answers_.empty()) {
+    contract::FrozenEvent ev = answers_.front();
+    answers_.pop_front();
+    return ev;
+  }
+  if (closed_) return {false, std::string("the VM stopped before it answered the ") + what + " request"};
+  ++stale_;
+  return {false, std::string("the guest did not answer the ") + what + " request within " + seconds_text(timeout) +
+                     " (its guest-init may predate this hvrun)"};
+}
+
+std::string GuestChannel::finish() {
+  if (thread_.joinable()) {
+    (void)write_all(stop_.write.get(), "x", 1);
+    thread_.join();
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) break;
+    ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    take(buf, size_t(n));
+  }
+  closed_ = true;
+  cv_.notify_all();
+  return std::move(other_);
+}
+
+// ---- FreezeServer ----
+
+FreezeServer::FreezeServer(std::string path, GuestChannel& guest, std::chrono::milliseconds guest_timeout)
+    : path_(std::move(path)), guest_(guest), timeout_(guest_timeout), stop_(Pipe::make()) {
+  UniqueFd dir;
+  sockaddr_un a = unix_address(path_, dir);
+  listen_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!listen_) throw_sys("socket for", path_);
+  if (::unlink(path_.c_str()) < 0 && errno != ENOENT) throw_sys("remove the old", path_);
+  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) throw_sys("bind", path_);
+  // Only root (the store's owner) may freeze a VM.
+  if (::chmod(path_.c_str(), 0600) < 0 || ::listen(listen_.get(), 8) < 0) {
+    int err = errno;
+    ::unlink(path_.c_str());
+    throw_sys("listen on", path_, err);
+  }
+  thread_ = std::thread([this] { serve(); });
+}
+
+FreezeServer::~FreezeServer() {
+  if (thread_.joinable()) {
+    (void)write_all(stop_.write.get(), "x", 1);
+    thread_.join();
+  }
+  ::unlink(path_.c_str());
+}
+
+std::string FreezeServer::release(Client& c) {
+  if (!c.holds) return "";
+  c.holds = false;
+  if (--holders_ > 0) return "";  // another client still needs it frozen
+  auto ev = guest_.request_freeze(false, timeout_);
+  if (!ev.error.empty()) return ev.error;
+  if (ev.frozen) return "the guest's file system is still frozen";
+  return "";
+}
+
+std::string FreezeServer::handle(Client& c, const std::string& request) {
+  if (request == "freeze") {
+    if (c.holds) return "frozen";
+    if (holders_ > 0) {
+      c.holds = true;
+      ++holders_;
+      return "frozen";
+    }
+    auto ev = guest_.request_freeze(true, timeout_);
+    if (ev.error.empty() && ev.frozen) {
+      c.holds = true;
+      ++holders_;
+      HVRUN_DEBUG("engine", "guest file system frozen (for a client of ", path_, ")");
+      return "frozen";
+    }
+    // Whatever state the guest is left in by a failed or unanswered
+    // request, ask for a thaw (a no-op on a thawed file system).
+    (void)guest_.request_freeze(false, std::min(timeout_, std::chrono::milliseconds(5000)));
+    return "error: " + (ev.error.empty() ? std::string("the guest did not freeze its file system") : ev.error);
+  }
+  if (request == "thaw") {
+    std::string why;
+    if (c.holds) {
+      why = release(c);
+    } else if (holders_ == 0) {
+      auto ev = guest_.request_freeze(false, timeout_);
+      why = ev.error;
+    }
+    if (!why.empty()) return "error: " + why;
+    HVRUN_DEBUG("engine", "guest file system thawed (", holders_, " holder(s) left)");
+    return "thawed";
+  }
+  std::string shown = request.substr(0, 64);
+  return "error: unknown request '" + shown + "' (freeze or thaw)";
+}
+
+void FreezeServer::serve() {
+  constexpr size_t kMaxClients = 16;
+  char buf[512];
+  for (;;) {
+    std::vector<pollfd> p;
+    p.push_back({stop_.read.get(), POLLIN, 0});
+    p.push_back({listen_.get(), POLLIN, 0});
+    for (auto& c : clients_) p.push_back({c->fd.get(), POLLIN, 0});
+    if (::poll(p.data(), nfds_t(p.size()), -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[0].revents) break;
+    if (p[1].revents) {
+      UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (fd && clients_.size() < kMaxClients) {
+        auto c = std::make_unique<Client>();
+        c->fd = std::move(fd);
+        clients_.push_back(std::move(c));
+      } else if (fd) {
+        (void)send_all(fd.get(), "error: too many clients\n");
+      }
+    }
+    // Clients in the order polled; one that leaves is dropped after the loop.
+    for (size_t i = 0; i + 2 < p.size(); ++i) {
+      Client& c = *clients_[i];
+      if (!p[i + 2].revents) continue;
+      ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        if (std::string why = release(c); !why.empty())
+          HVRUN_WARN("engine", "thaw after a client of ", path_, " left: ", why);
+        c.fd.reset();
+        continue;
+      }
+      c.lines.append({buf, size_t(n)});
+      while (auto line = c.lines.next()) {
+        if (!line->empty() && line->back() == '\r') line->pop_back();
+        if (!send_all(c.fd.get(), handle(c, *line) + "\n")) break;  // it left: EOF comes next
+      }
+    }
+    std::erase_if(clients_, [](const std::unique_ptr<Client>& c) { return !c->fd; });
+  }
+  // Stopping (the VM ended, or the monitor is unwinding): nothing stays frozen.
+  for (auto& c : clients_) (void)release(*c);
+  clients_.clear();
+}
+
+// ---- VmFreeze ----
+
+std::unique_ptr<VmFreeze> VmFreeze::connect(const std::string& path) {
+  UniqueFd dir;
+  sockaddr_un a = unix_address(path, dir);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw_sys("socket");
+  while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
+    if (errno == EINTR) continue;
+    if (errno == ENOENT || errno == ECONNREFUSED) return nullptr;
+    throw_sys("connect to", path);
+  }
+  return std::unique_ptr<VmFreeze>(new VmFreeze(std::move(fd)));
+}
+
+std::string VmFreeze::ask(const std::string& request, std::chrono::milliseconds timeout) {
+  if (!send_all(fd_.get(), request + "\n")) throw_sys("send '" + request + "' to the VM's monitor");
+  const auto until = Clock::now() + timeout;
+  char buf[512];
+  for (;;) {
+    if (auto line = lines_.next()) return *line;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+    if (left <= 0)
+      throw Error("the VM's monitor did not answer '" + request + "' within " + seconds_text(timeout));
+    pollfd p{fd_.get(), POLLIN, 0};
+    int rc = ::poll(&p, 1, int(left));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) throw_sys("poll");
+    if (rc == 0) continue;
+    ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_sys("read the answer of the VM's monitor");
+    if (n == 0) throw Error("the VM's monitor ended before it answered '" + request + "' (the VM stopped)");
+    lines_.append({buf, size_t(n)});
+  }
+}
+
+void VmFreeze::freeze(std::chrono::milliseconds timeout) {
+  std::string answer = ask("freeze", timeout);
+  if (answer == "frozen") return;
+  if (answer.rfind("error: ", 0) == 0) throw Error(answer.substr(7));
+  throw Error("unexpected answer from the VM's monitor: '" + answer.substr(0, 64) + "'");
+}
+
+std::string VmFreeze::thaw(std::chrono::milliseconds timeout) {
+  try {
+    std::string answer = ask("thaw", timeout);
+    if (answer == "thawed") return "";
+    if (answer.rfind("error: ", 0) == 0) return answer.substr(7);
+    return "unexpected answer from the VM's monitor: '" + answer.substr(0, 64) + "'";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+}  // namespace hvrun::engine

@@ -1,0 +1,136 @@
+// Freezing a running microVM's writable file system from another hvrun
+// process (commit, export and diff of a running VM: engine/changes.cpp).
+//
+//   hvrun commit --(control.sock: "freeze")--> FreezeServer (a thread of the
+//     VM's monitor) --GuestChannel: {"freeze":true}--> relay --> hvc2 -->
+//     guest-init: sync + FIFREEZE on the writable disk's mount point
+//     <-- {"event":"frozen","frozen":true} <-- ... <-- "frozen"
+//   then the host reads ROOT/containers/<id>/vm-rw.ext4 (engine/vm_changes.hpp),
+//   and "thaw" (or the client's disconnect: a killed commit never leaves the
+//   guest frozen) sends {"freeze":false}.
+//
+// Why a file-system freeze and not only paused vCPUs: the guest's page cache
+// may hold writes that are not on the disk; FIFREEZE writes them back and
+// holds new ones until the thaw, as QEMU's guest agent does for snapshots.
+#pragma once
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "contract/control.hpp"
+#include "util/fd.hpp"
+
+namespace hvrun::engine {
+
+// Where a running microVM's monitor listens: DIR/control.sock, DIR being
+// the container's directory (ROOT/containers/<id>).
+std::string vm_control_socket(const std::string& container_dir);
+
+// The monitor's end of the guest's control channel (hvc2 through
+// hvrun-vmm's relay). A reader thread takes the guest's lines as they
+// come: FrozenEvents answer request_freeze(), everything else (the exit
+// event) is kept for finish(). Writes from any thread are whole lines,
+// never interleaved.
+class GuestChannel {
+ public:
+  explicit GuestChannel(UniqueFd fd);
+  ~GuestChannel();
+  GuestChannel(const GuestChannel&) = delete;
+  GuestChannel& operator=(const GuestChannel&) = delete;
+
+  // False when the channel is closed (the VM ended).
+  bool send(const contract::HostMessage& m);
+  // Sends {"freeze":B} and waits up to `timeout` for the guest's answer.
+  // An unanswered request (timeout, or the VM ended) comes back as an event
+  // whose error says so; a late answer is discarded when it comes. One
+  // request at a time (others wait their turn).
+  contract::FrozenEvent request_freeze(bool freeze, std::chrono::milliseconds timeout);
+  // Stops the reader, reads what is still buffered and returns every line
+  // the guest sent that was not a FrozenEvent, each ending in '\n'.
+  std::string finish();
+  int fd() const { return fd_.get(); }
+
+ private:
+  void take(const char* p, size_t n);  // under mu_
+  void reader();
+
+  UniqueFd fd_;
+  Pipe stop_;
+  std::mutex write_mu_;    // whole lines
+  std::mutex request_mu_;  // one freeze request at a time
+  std::mutex mu_;          // what follows
+  std::condition_variable cv_;
+  contract::LineBuffer lines_;
+  std::deque<contract::FrozenEvent> answers_;
+  std::string other_;
+  unsigned stale_ = 0;  // answers still owed to requests given up on
+  bool closed_ = false;
+  std::thread thread_;
+};
+
+// The monitor's control socket (a thread of its own): one line per request,
+// one line per answer.
+//   "freeze" -> "frozen" | "error: WHY"   (the first holder freezes the guest)
+//   "thaw"   -> "thawed" | "error: WHY"   (the last holder thaws it)
+// A client that disconnects releases what it holds, so a killed client
+// never leaves the guest frozen; so does the server when it stops.
+class FreezeServer {
+ public:
+  // Listens on `path` (an old file there is replaced; mode 0600). Throws
+  // Error naming the path when it cannot.
+  FreezeServer(std::string path, GuestChannel& guest,
+               std::chrono::milliseconds guest_timeout = std::chrono::seconds(30));
+  ~FreezeServer();  // stops serving, thaws, removes the socket
+  FreezeServer(const FreezeServer&) = delete;
+  FreezeServer& operator=(const FreezeServer&) = delete;
+
+ private:
+  struct Client {
+    UniqueFd fd;
+    contract::LineBuffer lines;
+    bool holds = false;
+  };
+  void serve();
+  std::string handle(Client& c, const std::string& request);
+  std::string release(Client& c);  // "" or why the thaw failed
+
+  std::string path_;
+  GuestChannel& guest_;
+  std::chrono::milliseconds timeout_;
+  UniqueFd listen_;
+  Pipe stop_;
+  std::vector<std::unique_ptr<Client>> clients_;  // the serving thread's own
+  unsigned holders_ = 0;
+  std::thread thread_;
+};
+
+// A client's hold on a running microVM's freeze (engine/changes.cpp).
+class VmFreeze {
+ public:
+  // Connects to the monitor's socket; nullptr when nothing listens there
+  // (no socket: the VM is not running, or its monitor predates this hvrun).
+  // Throws Error on any other failure.
+  static std::unique_ptr<VmFreeze> connect(const std::string& path);
+  ~VmFreeze() = default;  // the disconnect thaws (FreezeServer)
+  VmFreeze(const VmFreeze&) = delete;
+  VmFreeze& operator=(const VmFreeze&) = delete;
+
+  // Freezes; throws Error with the monitor's or guest's reason.
+  void freeze(std::chrono::milliseconds timeout = std::chrono::seconds(70));
+  // Thaws and waits for the answer; "" or why it failed. Never throws.
+  std::string thaw(std::chrono::milliseconds timeout = std::chrono::seconds(70));
+
+ private:
+  explicit VmFreeze(UniqueFd fd) : fd_(std::move(fd)) {}
+  // Sends `request` and returns the answer line; throws Error.
+  std::string ask(const std::string& request, std::chrono::milliseconds timeout);
+  UniqueFd fd_;
+  contract::LineBuffer lines_;
+};
+
+}  // namespace hvrun::engine

@@ -1,0 +1,332 @@
+// Freezing a running microVM from another hvrun process (engine/vm_control):
+// the monitor's GuestChannel and FreezeServer, and the client VmFreeze, with
+// a fake guest-init on the far end of a socketpair (what hvc2 is through
+// hvrun-vmm's relay).
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <thread>
+
+#include "contract/control.hpp"
+#include "engine/vm_control.hpp"
+#include "tests/unit/image_test_util.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+using namespace hvrun;
+using namespace hvrun::engine;
+using namespace std::chrono_literals;
+
+namespace {
+
+// guest-init's side of the control channel: answers freeze messages as
+// guest-init does (or stays silent, or answers late), counts signals.
+class FakeGuest {
+ public:
+  FakeGuest() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) throw std::runtime_error("socketpair");
+    host_.reset(sv[0]);
+    guest_.reset(sv[1]);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~FakeGuest() { close(); }
+  // The host's end, for a GuestChannel.
+  UniqueFd take_host_end() { return std::move(host_); }
+  void say(const contract::GuestEvent& e) { (void)write_all(guest_.get(), contract::encode(e)); }
+  // The guest goes away (the VM ended).
+  void close() {
+    if (thread_.joinable()) {
+      ::shutdown(guest_.get(), SHUT_RDWR);
+      thread_.join();
+    }
+    guest_.reset();
+  }
+
+  std::atomic<bool> frozen{false};
+  std::atomic<bool> silent{false};         // answer nothing
+  std::atomic<int> delay_ms{0};            // answer this late
+  std::atomic<int> freezes{0}, thaws{0}, signals{0};
+  std::string fail_freeze_with;            // set before use
+
+ private:
+  void loop() {
+    contract::LineBuffer lines;
+    char buf[512];
+    for (;;) {
+      ssize_t n = ::read(guest_.get(), buf, sizeof buf);
+      if (n <= 0) return;
+      lines.append({buf, size_t(n)});
+      while (auto line = lines.next()) {
+        auto m = contract::decode_host_message(*line);
+        if (!m) continue;
+        if (std::holds_alternative<contract::SignalMsg>(*m)) ++signals;
+        auto* f = std::get_if<contract::FreezeMsg>(&*m);
+        if (!f) continue;
+        ++(f->freeze ? freezes : thaws);
+        if (silent) continue;
+        if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+        contract::FrozenEvent ev;
+        if (f->freeze && !fail_freeze_with.empty()) {
+          ev.error = fail_freeze_with;
+        } else {
+          frozen = f->freeze;
+        }
+        ev.frozen = frozen;
+        say(ev);
+      }
+    }
+  }
+  UniqueFd host_, guest_;
+  std::thread thread_;
+};
+
+bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds within = 5s) {
+  auto until = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+TEST(GuestChannel, FreezeAnswersGoToTheRequestAndEveryOtherLineWaitsForFinish) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  g.say(contract::ReadyEvent{});
+  auto ev = ch.request_freeze(true, 5s);
+  EXPECT_TRUE(ev.error.empty()) << ev.error;
+  EXPECT_TRUE(ev.frozen);
+  EXPECT_TRUE(g.frozen);
+  EXPECT_TRUE(ch.send(contract::SignalMsg{15}));
+  ev = ch.request_freeze(false, 5s);
+  EXPECT_TRUE(ev.error.empty()) << ev.error;
+  EXPECT_FALSE(ev.frozen);
+  EXPECT_FALSE(g.frozen);
+  EXPECT_TRUE(eventually([&] { return g.signals == 1; }));
+  g.say(contract::ExitEvent{3, 0, false, ""});
+  g.close();
+  // What wait() reads: the ready and exit events, no frozen event.
+  std::string rest = ch.finish();
+  EXPECT_EQ(rest, "{\"event\":\"ready\"}\n{\"code\":3,\"event\":\"exit\",\"oom\":false,\"signal\":0}\n");
+}
+
+TEST(GuestChannel, AnUnansweredRequestTimesOutAndItsLateAnswerIsNotTakenForTheNext) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  g.delay_ms = 400;
+  auto ev = ch.request_freeze(true, 100ms);
+  EXPECT_NE(ev.error.find("did not answer the freeze request within 100 ms"), std::string::npos) << ev.error;
+  // The late "frozen: true" is dropped; the thaw gets its own answer.
+  g.delay_ms = 0;
+  ev = ch.request_freeze(false, 5s);
+  EXPECT_TRUE(ev.error.empty()) << ev.error;
+  EXPECT_FALSE(ev.frozen);
+}
+
+TEST(GuestChannel, ARequestToAVmThatEndedFailsAtOnceSayingSo) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  g.silent = true;
+  std::thread ender([&] {
+    std::this_thread::sleep_for(100ms);
+    g.close();
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  auto ev = ch.request_freeze(true, 20s);
+  ender.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_NE(ev.error.find("stopped"), std::string::npos) << ev.error;
+  ev = ch.request_freeze(false, 20s);
+  EXPECT_NE(ev.error.find("the VM has stopped"), std::string::npos) << ev.error;
+  EXPECT_EQ(ch.finish(), "");
+}
+
+TEST(GuestChannel, LinesFromManyThreadsReachTheGuestWhole) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) ch.send(contract::SignalMsg{10});
+    });
+  auto ev = ch.request_freeze(true, 5s);
+  for (auto& t : ts) t.join();
+  EXPECT_TRUE(ev.frozen) << ev.error;
+  EXPECT_TRUE(eventually([&] { return g.signals == 800; })) << g.signals;
+}
+
+class FreezeServerTest : public ::testing::Test {
+ protected:
+  image::testing::Tmp tmp;
+  std::string path = tmp.path + "/control.sock";
+};
+
+TEST_F(FreezeServerTest, AClientFreezesAndThawsTheGuestThroughAPrivateSocket) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  {
+    FreezeServer srv(path, ch, 5s);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    auto c = VmFreeze::connect(path);
+    ASSERT_TRUE(c);
+    c->freeze(5s);
+    EXPECT_TRUE(g.frozen);
+    EXPECT_EQ(c->thaw(5s), "");
+    EXPECT_FALSE(g.frozen);
+    c->freeze(5s);
+    EXPECT_TRUE(g.frozen);
+  }
+  // The server stopped with a client still holding the freeze: thawed, and
+  // the socket is gone.
+  EXPECT_FALSE(g.frozen);
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+  EXPECT_EQ(VmFreeze::connect(path), nullptr);
+}
+
+TEST_F(FreezeServerTest, AClientThatGoesAwayNeverLeavesTheGuestFrozen) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  {
+    auto c = VmFreeze::connect(path);
+    ASSERT_TRUE(c);
+    c->freeze(5s);
+    EXPECT_TRUE(g.frozen);
+  }  // disconnected without a thaw (a killed hvrun commit)
+  EXPECT_TRUE(eventually([&] { return !g.frozen; }));
+  EXPECT_EQ(g.thaws, 1);
+}
+
+TEST_F(FreezeServerTest, TheGuestStaysFrozenUntilItsLastHolderLetsGo) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  auto a = VmFreeze::connect(path), b = VmFreeze::connect(path);
+  ASSERT_TRUE(a && b);
+  a->freeze(5s);
+  b->freeze(5s);
+  EXPECT_EQ(g.freezes, 1) << "the second holder joins the freeze";
+  EXPECT_EQ(a->thaw(5s), "");
+  EXPECT_TRUE(g.frozen);
+  b.reset();
+  EXPECT_TRUE(eventually([&] { return !g.frozen; }));
+  EXPECT_EQ(g.thaws, 1);
+}
+
+TEST_F(FreezeServerTest, TheGuestsReasonReachesTheClientAndNothingStaysFrozen) {
+  FakeGuest g;
+  g.fail_freeze_with = "FIFREEZE /mnt/rw: Operation not supported";
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  auto c = VmFreeze::connect(path);
+  ASSERT_TRUE(c);
+  try {
+    c->freeze(5s);
+    FAIL() << "freeze succeeded";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "FIFREEZE /mnt/rw: Operation not supported");
+  }
+  EXPECT_FALSE(g.frozen);
+  EXPECT_TRUE(eventually([&] { return g.thaws == 1; })) << "a failed freeze is followed by a thaw, to be sure";
+}
+
+TEST_F(FreezeServerTest, ASilentGuestIsAnErrorAfterTheTimeoutNotAHang) {
+  FakeGuest g;
+  g.silent = true;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 200ms);
+  auto c = VmFreeze::connect(path);
+  ASSERT_TRUE(c);
+  try {
+    c->freeze(10s);
+    FAIL() << "freeze succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did not answer the freeze request within 200 ms"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(FreezeServerTest, AVmThatEndsWhileAClientWaitsEndsTheWait) {
+  FakeGuest g;
+  g.silent = true;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 30s);
+  auto c = VmFreeze::connect(path);
+  ASSERT_TRUE(c);
+  std::thread ender([&] {
+    std::this_thread::sleep_for(200ms);
+    g.close();
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(c->freeze(60s), Error);
+  ender.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+}
+
+TEST_F(FreezeServerTest, UnknownRequestsAreRefusedAndTheConnectionServesOn) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strcpy(a.sun_path, path.c_str());
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_TRUE(write_all(fd.get(), "bogus\nfreeze\r\nthaw\n"));
+  std::string got;
+  char buf[256];
+  while (std::count(got.begin(), got.end(), '\n') < 3) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    got.append(buf, size_t(n));
+  }
+  EXPECT_EQ(got, "error: unknown request 'bogus' (freeze or thaw)\nfrozen\nthawed\n");
+}
+
+TEST_F(FreezeServerTest, ASocketPathTooLongForSunPathStillWorks) {
+  std::string dir = tmp.path + "/" + std::string(60, 'd') + "/" + std::string(60, 'e');
+  ASSERT_EQ(image::testing::sh("mkdir -p " + dir), 0);
+  std::string longpath = dir + "/control.sock";
+  ASSERT_GT(longpath.size(), sizeof(sockaddr_un::sun_path));
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(longpath, ch, 5s);
+  EXPECT_EQ(::access(longpath.c_str(), F_OK), 0);
+  auto c = VmFreeze::connect(longpath);
+  ASSERT_TRUE(c);
+  c->freeze(5s);
+  EXPECT_TRUE(g.frozen);
+}
+
+TEST_F(FreezeServerTest, NothingListeningIsNullNotAnError) {
+  EXPECT_EQ(VmFreeze::connect(path), nullptr);
+  // A socket left by a monitor that was killed: refused, the same answer.
+  {
+    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strcpy(a.sun_path, path.c_str());
+    ASSERT_EQ(::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }
+  EXPECT_EQ(::access(path.c_str(), F_OK), 0);
+  EXPECT_EQ(VmFreeze::connect(path), nullptr);
+  // And a new monitor replaces it.
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  EXPECT_TRUE(VmFreeze::connect(path));
+}
+
+}  // namespace
