@@ -26,16 +26,8 @@ void register_pull(CLI::App& app, Context& ctx, Action& action) {
       registry::PullOptions opt;
       opt.client = a->flags.options(ctx.root());
       opt.parallel = a->parallel;
-      FILE* devnull = a->quiet ? std::fopen("/dev/null", "w") : nullptr;
-      registry::Progress progress(devnull ? devnull : stdout);
-      registry::PullResult r;
-      try {
-        r = registry::pull(store, a->ref, opt, progress);
-      } catch (...) {
-        if (devnull) std::fclose(devnull);
-        throw;
-      }
-      if (devnull) std::fclose(devnull);
+      registry::Progress progress(a->quiet ? nullptr : stdout);
+      registry::PullResult r = registry::pull(store, a->ref, opt, progress);
       if (!a->quiet) {
         std::printf("Digest: %s\n", r.digest.c_str());
         std::printf("Status: %s for %s\n", r.up_to_date ? "Image is up to date" : "Downloaded newer image", r.name.c_str());

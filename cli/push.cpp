@@ -27,16 +27,8 @@ void register_push(CLI::App& app, Context& ctx, Action& action) {
       registry::PushOptions opt;
       opt.client = a->flags.options(ctx.root());
       opt.format = a->format;
-      FILE* devnull = a->quiet ? std::fopen("/dev/null", "w") : nullptr;
-      registry::Progress progress(devnull ? devnull : stdout);
-      registry::PushResult r;
-      try {
-        r = registry::push(store, a->image, a->dest.empty() ? a->image : a->dest, opt, progress);
-      } catch (...) {
-        if (devnull) std::fclose(devnull);
-        throw;
-      }
-      if (devnull) std::fclose(devnull);
+      registry::Progress progress(a->quiet ? nullptr : stdout);
+      registry::PushResult r = registry::push(store, a->image, a->dest.empty() ? a->image : a->dest, opt, progress);
       if (a->quiet) {
         std::printf("%s\n", r.digest.c_str());
       } else {

@@ -16,12 +16,13 @@ std::string human_size(double b) {
   return buf;
 }
 
-Progress::Progress(FILE* out, int tty) : out_(out), tty_(tty < 0 ? ::isatty(::fileno(out)) : tty != 0) {}
+Progress::Progress(FILE* out, int tty) : out_(out), tty_(out && (tty < 0 ? ::isatty(::fileno(out)) : tty != 0)) {}
 
 size_t Progress::add(const std::string& id, const std::string& status, uint64_t total) {
   std::lock_guard<std::mutex> g(mu_);
   lines_.push_back(Line{id, status, total, 0, {}, false, rows_++});
   size_t i = lines_.size() - 1;
+  if (!out_) return i;
   std::fprintf(out_, "%s\n", render(lines_[i]).c_str());
   std::fflush(out_);
   return i;
@@ -40,6 +41,7 @@ std::string Progress::render(const Line& l) const {
 }
 
 void Progress::draw_locked(size_t i) {
+  if (!out_) return;
   if (!tty_) {
     std::fprintf(out_, "%s\n", render(lines_[i]).c_str());
   } else {
@@ -81,6 +83,7 @@ void Progress::bytes(size_t i, const std::string& verb, uint64_t done) {
 
 void Progress::message(const std::string& line) {
   std::lock_guard<std::mutex> g(mu_);
+  if (!out_) return;
   std::fprintf(out_, "%s\n", line.c_str());
   std::fflush(out_);
   ++rows_;

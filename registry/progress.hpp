@@ -14,7 +14,8 @@ namespace hvrun::registry {
 
 class Progress {
  public:
-  // tty: redraw in place (default: whether `out` is a terminal).
+  // tty: redraw in place (default: whether `out` is a terminal). A null
+  // `out` prints nothing (-q).
   explicit Progress(FILE* out = stdout, int tty = -1);
   // Adds a line for an id (a layer's short digest); returns its index.
   size_t add(const std::string& id, const std::string& status, uint64_t total = 0);
