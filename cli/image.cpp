@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <set>
 #include <unistd.h>
 
 #include "cli/commands.hpp"
@@ -29,7 +30,7 @@ const std::vector<std::string> kImageFields = {"Repository", "Tag", "ID", "Creat
 const std::map<std::string, std::string> kImageHeaders = {
     {"ID", "IMAGE ID"}, {"CreatedAt", "CREATED AT"}, {"CreatedSince", "CREATED"}};
 
-int list_images(const Context& ctx, bool quiet, const std::string& format) {
+int list_images(const Context& ctx, bool quiet, const std::string& format, bool all) {
   std::optional<Template> tmpl;
   if (!format.empty()) {
     tmpl = Template::parse(format);
@@ -37,6 +38,13 @@ int list_images(const Context& ctx, bool quiet, const std::string& format) {
   }
   image::Store store(ctx.root());
   auto imgs = store.list();
+  if (!all) {
+    // Intermediate images (a build's steps): untagged, and another image's parent.
+    std::set<std::string> parents;
+    for (auto& i : imgs)
+      if (!i.parent.empty()) parents.insert(i.parent);
+    std::erase_if(imgs, [&](const image::ImageRecord& i) { return i.tags.empty() && parents.count(i.id); });
+  }
   std::time_t now = std::time(nullptr);
   if (quiet) {
     for (auto& i : imgs) std::printf("%s\n", i.id.substr(0, 12).c_str());
@@ -112,8 +120,11 @@ void register_image(CLI::App& app, Context& ctx, Action& action) {
   auto* ls = sub->add_subcommand("ls", "List images");
   ls->alias("list");
   ls->add_flag("-q,--quiet", opts->quiet, "Only show image ids");
+  ls->add_flag("-a,--all", opts->all, "Show intermediate images too (a build's steps)");
   add_list_format(ls, opts->format);
-  ls->callback([&ctx, &action, opts] { action = [&ctx, opts] { return list_images(ctx, opts->quiet, opts->format); }; });
+  ls->callback([&ctx, &action, opts] {
+    action = [&ctx, opts] { return list_images(ctx, opts->quiet, opts->format, opts->all); };
+  });
 
   auto* ins = sub->add_subcommand("inspect", "Show images as JSON");
   ins->add_option("ref", opts->refs, "Image name[:tag] or id")->required();

@@ -3,16 +3,18 @@
 
 namespace hvrun::cli {
 
-int list_images(const Context& ctx, bool quiet, const std::string& format);  // cli/image.cpp
+int list_images(const Context& ctx, bool quiet, const std::string& format, bool all);  // cli/image.cpp
 
 void register_images(CLI::App& app, Context& ctx, Action& action) {
   auto quiet = std::make_shared<bool>(false);
   auto format = std::make_shared<std::string>();
+  auto all = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("images", "List images");
   sub->add_flag("-q,--quiet", *quiet, "Only show image ids");
+  sub->add_flag("-a,--all", *all, "Show intermediate images too (a build's steps)");
   add_list_format(sub, *format);
-  sub->callback([&ctx, &action, quiet, format] {
-    action = [&ctx, quiet, format] { return list_images(ctx, *quiet, *format); };
+  sub->callback([&ctx, &action, quiet, format, all] {
+    action = [&ctx, quiet, format, all] { return list_images(ctx, *quiet, *format, *all); };
   });
 }
 

@@ -16,7 +16,7 @@
 #include "engine/records.hpp"
 #include "engine/vm_changes.hpp"
 #include "engine/vm_control.hpp"
-#include "image/builder.hpp"
+#include "image/commit.hpp"
 #include "image/config_change.hpp"
 #include "image/history.hpp"
 #include "image/layer.hpp"
@@ -135,41 +135,6 @@ std::string join_args(const std::vector<std::string>& args) {
   return s;
 }
 
-// Runs write_layer_tar(upper) on a thread into a pipe whose read end
-// add_layer consumes: one pass, no temporary tar file.
-class TarPipe {
- public:
-  TarPipe(std::string upper, image::LayerTarOptions opt) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) < 0) throw_sys("pipe");
-    read_.reset(fds[0]);
-    write_.reset(fds[1]);
-    ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // fewer wake-ups; best effort
-    thread_ = std::thread([this, upper = std::move(upper), opt = std::move(opt)] {
-      try {
-        image::write_layer_tar(upper, write_.get(), opt);
-      } catch (...) {
-        error_ = std::current_exception();
-      }
-      write_.reset();
-    });
-  }
-  ~TarPipe() { finish(false); }
-  int fd() const { return read_.get(); }
-  // Waits for the writer; rethrows its error when `rethrow`.
-  void finish(bool rethrow) {
-    if (!thread_.joinable()) return;
-    read_.reset();  // a writer still writing gets EPIPE rather than blocking
-    thread_.join();
-    if (rethrow && error_) std::rethrow_exception(error_);
-  }
-
- private:
-  UniqueFd read_, write_;
-  std::thread thread_;
-  std::exception_ptr error_;
-};
-
 }  // namespace
 
 std::vector<image::Change> container_diff(const std::string& store_root, const std::string& ref) {
@@ -198,41 +163,18 @@ std::string commit_container(const std::string& store_root, const std::string& r
   json cfg = image::parse_json(store.config_blob(parent), "image config of " + s.cfg.image);
   if (!cfg.is_object()) throw Error("image config of " + s.cfg.image + " is not a JSON object");
 
-  image::ImageBuilder b(store, "container " + s.cfg.name);
-  for (auto& l : parent.layers) b.reuse_layer(l);
-
-  image::LayerTarOptions topt;
-  topt.oci_whiteouts = true;
-  topt.exclude = written_by_hvrun(s.cfg);
-  topt.max_size = store.max_layer_size();
-  topt.min_free_space = 0;  // a pipe: add_layer guards the store's free space itself
-  {
-    // A running container stands still while its files are read.
-    std::optional<container::CgroupFreeze> frozen;
-    if (s.cfg.mode != Mode::Vm && s.state.status == "running" && opts.pause)
-      frozen.emplace(s.id, s.cfg.spec.cgroup_parent, s.cfg.spec.cgroup_root);
-    struct sigaction ign {}, old {};
-    ign.sa_handler = SIG_IGN;
-    ::sigaction(SIGPIPE, &ign, &old);  // a failed add_layer must not kill us through the writer
-    try {
-      TarPipe tar(s.upper, topt);
-      try {
-        b.add_layer(tar.fd(), "changes of container " + s.cfg.name);
-      } catch (...) {
-        tar.finish(false);
-        throw;
-      }
-      tar.finish(true);
-    } catch (...) {
-      ::sigaction(SIGPIPE, &old, nullptr);
-      throw;
-    }
-    ::sigaction(SIGPIPE, &old, nullptr);
-  }
+  image::ImageCommit c;
+  c.base_layers = parent.layers;
+  c.upper = s.upper;
+  c.tar.oci_whiteouts = true;
+  c.tar.exclude = written_by_hvrun(s.cfg);
+  c.parent = parent.id;
+  c.tags = tags;
+  c.what = "container " + s.cfg.name;
 
   const std::string now = now_rfc3339_nano();
   json history = image::aligned_history(cfg, parent.layers.size());
-  json step = {{"created", now}, {"created_by", join_args(s.cfg.spec.args)}};
+  json step = {{"created", now}, {"created_by", opts.created_by ? *opts.created_by : join_args(s.cfg.spec.args)}};
   if (!opts.author.empty()) step["author"] = opts.author;
   if (!opts.message.empty()) step["comment"] = opts.message;
   history.push_back(step);
@@ -241,14 +183,19 @@ std::string commit_container(const std::string& store_root, const std::string& r
   if (!opts.author.empty()) cfg["author"] = opts.author;
   else cfg.erase("author");
   json inner = cfg.contains("config") && cfg["config"].is_object() ? cfg["config"] : json::object();
-  for (auto& c : opts.changes) image::apply_config_change(inner, c);
+  for (auto& ch : opts.changes) image::apply_config_change(inner, ch);
   cfg["config"] = inner;
-  json ids = json::array();
-  for (auto& l : b.layers()) ids.push_back("sha256:" + l.diff_id);
-  cfg["rootfs"] = {{"type", "layers"}, {"diff_ids", ids}};
-  b.set_config(cfg.dump(), "new image config");
-  std::string id = b.commit(tags);
-  HVRUN_DEBUG("commit", "container ", s.id, " -> image ", id, " (", b.layers().size(), " layers)");
+  c.config = std::move(cfg);
+
+  std::string id;
+  {
+    // A running container stands still while its files are read.
+    std::optional<container::CgroupFreeze> frozen;
+    if (s.cfg.mode != Mode::Vm && s.state.status == "running" && opts.pause)
+      frozen.emplace(s.id, s.cfg.spec.cgroup_parent, s.cfg.spec.cgroup_root);
+    id = image::commit_image(store, std::move(c));
+  }
+  HVRUN_DEBUG("commit", "container ", s.id, " -> image ", id);
   return id;
 }
 

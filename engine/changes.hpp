@@ -24,6 +24,8 @@ struct CommitOptions {
   std::vector<std::string> changes;      // -c: Dockerfile instructions
   bool pause = true;                     // -p: freeze a running container while its files are read
   std::optional<std::string> reference;  // REPO[:TAG]
+  // The history entry's created_by; default: the container's command.
+  std::optional<std::string> created_by;
 };
 // Returns the new image id (hex). Everything the user gave (reference, -c)
 // is checked before anything is read or written.

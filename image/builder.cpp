@@ -128,6 +128,7 @@ std::string ImageBuilder::commit(const std::vector<std::string>& tags) {
     rec.size += l.size;
   }
   rec.config = config_from(config_);
+  rec.parent = parent_;
   rec.created = config_.contains("created") && config_["created"].is_string() ? config_["created"].get<std::string>()
                                                                                : now_rfc3339_nano();
   std::string img_stage = stage_.path() + "/image";

@@ -45,6 +45,9 @@ class ImageBuilder {
   void default_config();
   const nlohmann::json& config() const { return config_; }
 
+  // The image this one is made on (ImageRecord::parent).
+  void set_parent(std::string id) { parent_ = std::move(id); }
+
   // Device nodes left out of the layers (see ImportNotes).
   uint64_t dropped_devices() const { return dropped_devices_; }
   void note_dropped_devices(uint64_t n) { dropped_devices_ += n; }
@@ -62,6 +65,7 @@ class ImageBuilder {
   nlohmann::json config_;
   int counter_ = 0;
   uint64_t dropped_devices_ = 0;
+  std::string parent_;
 };
 
 }  // namespace hvrun::image

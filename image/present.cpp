@@ -89,6 +89,7 @@ nlohmann::json inspect_json(const Store& store, const ImageRecord& img) {
               {"User", img.config.user}};
   json j = {{"Id", "sha256:" + img.id},
             {"RepoTags", img.tags},
+            {"Parent", img.parent.empty() ? "" : "sha256:" + img.parent},
             {"Created", img.created},
             {"Size", img.size},
             {"Config", cfg},

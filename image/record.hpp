@@ -23,9 +23,13 @@ struct ImageRecord {
   ImageConfig config;
   std::string created;              // RFC 3339
   uint64_t size = 0;                // bytes unpacked
+  // The image this one was made on (commit, build), "" when none or unknown:
+  // `images` hides an untagged image that is another's parent, as Docker
+  // hides a build's intermediate images (shown with -a).
+  std::string parent;
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size, parent)
 
 }  // namespace hvrun::image
