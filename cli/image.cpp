@@ -5,6 +5,7 @@
 #include <set>
 #include <unistd.h>
 
+#include "builder/cache.hpp"
 #include "cli/commands.hpp"
 #include "image/present.hpp"
 #include "image/prune.hpp"
@@ -39,8 +40,9 @@ int list_images(const Context& ctx, bool quiet, const std::string& format, bool 
   image::Store store(ctx.root());
   auto imgs = store.list();
   if (!all) {
-    // Intermediate images (a build's steps): untagged, and another image's parent.
-    std::set<std::string> parents;
+    // Intermediate images (a build's steps): untagged, and another image's
+    // parent or a build step's result (a stage's last step).
+    std::set<std::string> parents = builder::BuildCache(store).image_ids();
     for (auto& i : imgs)
       if (!i.parent.empty()) parents.insert(i.parent);
     std::erase_if(imgs, [&](const image::ImageRecord& i) { return i.tags.empty() && parents.count(i.id); });

@@ -228,8 +228,8 @@ std::string parse_net(const std::string& value) {
 
 container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img, const EnvLookup& lookup) {
   container::RunSpec s;
-  s.args = img.entrypoint;
-  const auto& cmd = o.command.empty() ? img.cmd : o.command;
+  s.args = o.entrypoint ? *o.entrypoint : img.entrypoint;
+  const auto& cmd = o.command.empty() && !o.entrypoint ? img.cmd : o.command;
   s.args.insert(s.args.end(), cmd.begin(), cmd.end());
   if (s.args.empty()) throw Error("no command specified (the image has no Entrypoint or Cmd)");
 

@@ -85,6 +85,9 @@ struct RunOptions {
   std::string net;
   std::vector<std::string> publish;  // -p values, as given
   std::string image;
+  // --entrypoint: replaces the image's Entrypoint, and then the image's Cmd
+  // is not used either (as in Docker); an empty list runs `command` alone.
+  std::optional<std::vector<std::string>> entrypoint;
   std::vector<std::string> command;  // after IMAGE
 };
 

@@ -100,6 +100,12 @@ nlohmann::json inspect_json(const Store& store, const ImageRecord& img) {
     if (raw.is_object()) {
       if (raw.contains("architecture")) j["Architecture"] = raw["architecture"];
       if (raw.contains("os")) j["Os"] = raw["os"];
+      if (raw.contains("author") && raw["author"].is_string()) j["Author"] = raw["author"];
+      // The rest of the stored config as Docker shows it (Labels,
+      // ExposedPorts, Volumes, StopSignal, Healthcheck, Shell, OnBuild).
+      if (raw.contains("config") && raw["config"].is_object())
+        for (auto& [k, v] : raw["config"].items())
+          if (!j["Config"].contains(k)) j["Config"][k] = v;
     }
   } catch (const std::exception&) {
   }
