@@ -36,8 +36,10 @@ std::optional<std::pair<uint32_t, uint32_t>> lookup(const char* file, const std:
     std::vector<std::string> f;
     std::stringstream ss(line);
     for (std::string x; std::getline(ss, x, ':');) f.push_back(x);
-    if (f.size() >= 4 && f[0] == name && is_number(f[2]) && (is_number(f[3]) || std::string(file) == "/etc/group"))
-      return std::make_pair(uint32_t(std::stoul(f[2])), is_number(f[3]) ? uint32_t(std::stoul(f[3])) : 0u);
+    // A group line may end at its gid field ("nogroup:x:65534:" reads as 3 fields).
+    const bool group = std::string(file) == "/etc/group";
+    if (f.size() >= (group ? 3u : 4u) && f[0] == name && is_number(f[2]) && (group || is_number(f[3])))
+      return std::make_pair(uint32_t(std::stoul(f[2])), !group ? uint32_t(std::stoul(f[3])) : 0u);
   }
   return std::nullopt;
 }
@@ -77,16 +79,17 @@ bool is_dir_path(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void mkdirs(const std::string& path) {
+// mkdir -p; the directories it makes get 0755 and uid:gid.
+void mkdirs(const std::string& path, uid_t uid = 0, gid_t gid = 0) {
   if (path == "/" || path.empty()) return;
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) throw Error("cannot make directory " + path + ": a file of that name is in the way");
     return;
   }
-  mkdirs(parent_of(path));
+  mkdirs(parent_of(path), uid, gid);
   if (::mkdir(path.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", path);
-  ::chown(path.c_str(), 0, 0);
+  if (::chown(path.c_str(), uid, gid) < 0) throw_sys("chown", path);
 }
 
 // Sniffs what ADD would unpack: a tar, or a compressed stream (gzip,
@@ -104,7 +107,13 @@ bool looks_like_archive(int fd) {
 
 class Copier {
  public:
-  Copier(const CopyPlan& p) : plan_(p) { std::tie(uid_, gid_) = resolve_chown(p.chown); }
+  // keep_owners: a stage's or image's files keep their owners (as
+  // BuildKit's COPY --from does); the context's become 0:0.
+  Copier(const CopyPlan& p, bool keep_owners) : plan_(p), keep_owners_(keep_owners && p.chown.empty()) {
+    std::tie(uid_, gid_) = resolve_chown(p.chown);
+  }
+  uid_t uid() const { return uid_; }
+  gid_t gid() const { return gid_; }
 
   void copy_entry(int pfd, const std::string& name, const struct stat& st, const std::string& dst) {
     mode_t perm = plan_.chmod ? *plan_.chmod : (st.st_mode & 07777);
@@ -155,8 +164,16 @@ class Copier {
     // Sockets and device nodes are not copied (Docker's context has none that matter).
   }
 
-  void finish(const std::string& dst, mode_t perm, const struct stat& st, bool symlink) {
+  void make_dest_dir(const std::string& dst) {
+    mkdirs(parent_of(dst), uid_, gid_);
+    if (::mkdir(dst.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", dst);
     if (::lchown(dst.c_str(), uid_, gid_) < 0) throw_sys("chown", dst);
+    if (plan_.chmod && ::chmod(dst.c_str(), *plan_.chmod) < 0) throw_sys("chmod", dst);
+  }
+
+  void finish(const std::string& dst, mode_t perm, const struct stat& st, bool symlink) {
+    if (::lchown(dst.c_str(), keep_owners_ ? st.st_uid : uid_, keep_owners_ ? st.st_gid : gid_) < 0)
+      throw_sys("chown", dst);
     if (!symlink && ::chmod(dst.c_str(), perm) < 0) throw_sys("chmod", dst);
     struct timespec ts[2] = {st.st_mtim, st.st_mtim};
     ::utimensat(AT_FDCWD, dst.c_str(), ts, AT_SYMLINK_NOFOLLOW);
@@ -176,6 +193,7 @@ class Copier {
 
  private:
   const CopyPlan& plan_;
+  bool keep_owners_ = false;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
@@ -189,22 +207,22 @@ mode_t parse_chmod(const std::string& v) {
   return mode_t(std::stoul(v, nullptr, 8));
 }
 
-void make_dirs(const std::string& path) { mkdirs(path); }
+void make_dirs(const std::string& path) { mkdirs(path, 0, 0); }
 
 void apply_copy(const SourceRoot& src, const CopyPlan& plan) {
-  Copier c(plan);
+  Copier c(plan, !src.context);
   std::vector<std::pair<std::string, struct timespec>> dirs;
   for (const auto& s : plan.sources) {
     const std::string top = s.rel;
     std::string base;  // where the source's own entry lands
     if (s.is_dir) {
       base = plan.dest;
-      mkdirs(parent_of(base));
+      mkdirs(parent_of(base), c.uid(), c.gid());
     } else if (plan.dest_is_dir || is_dir_path(plan.dest)) {
-      mkdirs(plan.dest);
+      if (!is_dir_path(plan.dest)) c.make_dest_dir(plan.dest);
       base = join(plan.dest, base_of(top.empty() ? "." : top));
     } else {
-      mkdirs(parent_of(plan.dest));
+      mkdirs(parent_of(plan.dest), c.uid(), c.gid());
       base = plan.dest;
     }
     walk_source(src, s, [&](const std::string& rel, const struct stat& st, int pfd, const std::string& name) {
@@ -212,9 +230,9 @@ void apply_copy(const SourceRoot& src, const CopyPlan& plan) {
       std::string dst = sub.empty() ? base : join(base, sub);
       if (sub.empty() && s.is_dir) {
         // The directory itself: its contents go into dest, which is made
-        // when missing (with the source directory's mode) and kept as it is
-        // when the image already has it.
-        if (!is_dir_path(dst)) c.copy_entry(pfd, name, st, dst);
+        // when missing (0755, as Docker makes it, owned as --chown says)
+        // and kept as it is when the image already has it.
+        if (!is_dir_path(dst)) c.make_dest_dir(dst);
         return;
       }
       if (sub.empty() && plan.extract_archives && S_ISREG(st.st_mode)) {
@@ -231,6 +249,9 @@ void apply_copy(const SourceRoot& src, const CopyPlan& plan) {
           return;
         }
       }
+      // An entry brought back by a .dockerignore exception inside an
+      // excluded directory: its parents were not copied.
+      if (!sub.empty() && !is_dir_path(parent_of(dst))) mkdirs(parent_of(dst), c.uid(), c.gid());
       c.copy_entry(pfd, name, st, dst);
       if (S_ISDIR(st.st_mode)) dirs.emplace_back(dst, st.st_mtim);
     });
