@@ -691,7 +691,7 @@ class Builder {
     ro.entrypoint = std::vector<std::string>{};
     ro.command = argv;
     ro.env = arg_env;
-    ro.net = o_.network;
+    ro.net = o_.network;  // "" = run's default
     std::fflush(out_);
     std::fflush(stdout);
     int status;

@@ -26,7 +26,7 @@ struct BuildOptions {
   std::string target;                   // stage name; "" = the last
   bool no_cache = false;
   engine::Mode isolation = engine::Mode::Container;
-  std::string network = "bridge";       // RUN steps: none | bridge
+  std::string network;                  // RUN steps: none | bridge; "" = as `hvrun run` ($HVRUN_NETWORK, else bridge)
 };
 
 // Builds; progress goes to `progress` (BuildKit's plain form), RUN output

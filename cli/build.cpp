@@ -29,7 +29,7 @@ void register_build(CLI::App& app, Context& ctx, Action& action) {
   sub->add_flag("--no-cache", a->opts.no_cache, "Run every step again (the results still fill the cache)");
   sub->add_option("--isolation", a->isolation, "Where RUN steps run: container or vm (each in its own microVM)")
       ->check(CLI::IsMember({"container", "vm"}));
-  sub->add_option("--network", a->opts.network, "The network of RUN steps: bridge (default) or none")
+  sub->add_option("--network", a->opts.network, "The network of RUN steps: bridge or none (default: $HVRUN_NETWORK, else bridge)")
       ->check(CLI::IsMember({"none", "bridge", "default"}));
   sub->add_option("--progress", a->progress, "Progress output: auto or plain (the same here: BuildKit's plain form)")
       ->check(CLI::IsMember({"auto", "plain", "tty"}));
