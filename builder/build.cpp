@@ -447,7 +447,15 @@ class Builder {
       done(false);
     }
     size_t n = 1;
-    for (const Instruction* in : st.steps) id = step(st, *in, id, ++n, steps);
+    for (const Instruction* in : st.steps) {
+      try {
+        id = step(st, *in, id, ++n, steps);
+      } catch (const Error& e) {
+        // Expansion and the other helpers say what is wrong; the line is ours to add.
+        if (std::string(e.what()).rfind(fname_ + ":", 0) == 0) throw;
+        fail(*in, e.what());
+      }
+    }
     st.image_id = id;
     st.built = true;
   }
@@ -457,6 +465,7 @@ class Builder {
     const std::string& k = in.keyword;
     if (k == "ARG") {
       // No image: args only change what later steps see (and RUN's keys).
+      begin(st, n, steps, in.text);
       for (auto& kv : parse_key_values(in.args, vars_of(st, parent_of(id).cfg), df_.escape, false, true)) {
         if (build_args_.count(kv.key)) {
           st.args[kv.key] = build_args_[kv.key];
@@ -469,6 +478,7 @@ class Builder {
           st.args.erase(kv.key);
         }
       }
+      done(false);
       return id;
     }
     Parent p = parent_of(id);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,6 +119,10 @@ void finish_and_exec(const ProcessSetup& p, int report_fd) {
   // Set again: changing credentials cleared it.
   check_sys(::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)");
   reset_signals();
+  // The OCI default (runc's, Docker's): 0022, whatever umask hvrun was
+  // started with, or, in a microVM, the one guest-init got from the kernel
+  // (0: files a RUN step made came out 0666).
+  ::umask(022);
 
   std::vector<char*> argv, envp;
   for (auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));

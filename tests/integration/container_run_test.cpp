@@ -37,6 +37,16 @@ TEST_F(ContainerRun, EchoHelloPrintsHelloAndExitsZero) {
   EXPECT_EQ(r.out, "hello\n");
 }
 
+TEST_F(ContainerRun, WorkloadUmaskIs022WhateverUmaskHvrunHad) {
+  // As runc: the OCI default, not the caller's (here 077, and 0 in a
+  // microVM's guest-init: the VM build test caught that).
+  Result r = run({"sh", "-c", "umask 077; exec \"$0\" --root \"$1\" --container --rm --network none busybox sh -c 'umask; "
+                  "echo x > /f; mkdir /d; stat -c %a /f /d'",
+                  hvrun_bin(), root()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "0022\n644\n755\n");
+}
+
 TEST_F(ContainerRun, ShorthandPassesCommandFlagsToTheCommand) {
   Result r = runc({"busybox", "ls", "-1", "/bin/busybox", "/bin/sh"});
   EXPECT_EQ(r.code, 0) << r.err;
