@@ -34,6 +34,7 @@
 #include "image/store.hpp"
 #include "registry/pull.hpp"
 #include "util/error.hpp"
+#include "util/child.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -112,66 +113,55 @@ void in_rootfs(const std::string& scratch, const std::vector<std::string>& lower
   mkdir_p(work, 0700);
   mkdir_p(mnt, 0755);
   if (src_lowers) mkdir_p(srcmnt, 0755);
-  int err_pipe[2];
-  if (::pipe2(err_pipe, O_CLOEXEC) < 0) throw_sys("pipe");
-  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
-  pid_t pid = ::fork();
-  if (pid < 0) throw_sys("fork");
-  if (pid == 0) {
-    err_r.reset();
-    try {
-      if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
-      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
-      std::string root = upper;
-      if (!lowers.empty()) {
-        std::string o = "lowerdir=" + join_words(lowers, ":") + ",upperdir=" + upper + ",workdir=" + work;
-        if (o.size() > 4000) throw Error("too many layers to mount at once (" + std::to_string(lowers.size()) + ")");
-        if (::mount("overlay", mnt.c_str(), "overlay", 0, o.c_str()) < 0) throw_sys("mount the image so far at", mnt);
-        root = mnt;
-      }
-      int sfd = src_fd;
-      UniqueFd src_root;
-      if (src_lowers) {
-        if (src_lowers->empty()) {
-          // scratch: nothing to copy from; an empty directory.
-        } else if (src_lowers->size() == 1) {
-          if (::mount((*src_lowers)[0].c_str(), srcmnt.c_str(), nullptr, MS_BIND, nullptr) < 0)
-            throw_sys("bind the source image at", srcmnt);
-          ::mount(nullptr, srcmnt.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
-        } else {
-          std::string o = "lowerdir=" + join_words(*src_lowers, ":");
-          if (::mount("overlay", srcmnt.c_str(), "overlay", MS_RDONLY, o.c_str()) < 0)
-            throw_sys("mount the source image at", srcmnt);
+  run_in_child(
+      [&] {
+        if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
+        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
+        // Layers are named by short links (as Docker's overlay2 does), so
+        // that a few hundred fit in the one page mount options may take.
+        auto short_names = [&](const std::vector<std::string>& dirs, const std::string& prefix) {
+          std::vector<std::string> names;
+          mkdir_p(scratch + "/" + prefix, 0700);
+          for (size_t i = 0; i < dirs.size(); ++i) {
+            names.push_back(prefix + "/" + std::to_string(i));
+            if (::symlink(dirs[i].c_str(), (scratch + "/" + names.back()).c_str()) < 0)
+              throw_sys("symlink", scratch + "/" + names.back());
+          }
+          return join_words(names, ":");
+        };
+        if (::chdir(scratch.c_str()) < 0) throw_sys("chdir", scratch);
+        std::string root = upper;
+        if (!lowers.empty()) {
+          std::string o = "lowerdir=" + short_names(lowers, "l") + ",upperdir=" + upper + ",workdir=" + work;
+          if (o.size() > 4000) throw Error("too many layers to mount at once (" + std::to_string(lowers.size()) + ")");
+          if (::mount("overlay", mnt.c_str(), "overlay", 0, o.c_str()) < 0) throw_sys("mount the image so far at", mnt);
+          root = mnt;
         }
-        src_root.reset(::open(srcmnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!src_root) throw_sys("open", srcmnt);
-        sfd = src_root.get();
-      }
-      if (before_chroot) before_chroot(sfd);  // /proc still there (sources resolve through it)
-      if (::chroot(root.c_str()) < 0) throw_sys("chroot", root);
-      if (::chdir("/") < 0) throw_sys("chdir /");
-      ::umask(0);
-      fn(sfd);
-      ::_exit(0);
-    } catch (const std::exception& e) {
-      std::string m = e.what();
-      (void)!::write(err_w.get(), m.data(), m.size());
-      ::_exit(1);
-    }
-  }
-  err_w.reset();
-  std::string msg;
-  char buf[512];
-  for (ssize_t n; (n = ::read(err_r.get(), buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    msg.append(buf, size_t(n));
-  }
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (!msg.empty()) throw Error(msg);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) throw Error("the copying process failed");
+        int sfd = src_fd;
+        UniqueFd src_root;
+        if (src_lowers) {
+          if (src_lowers->empty()) {
+            // scratch: nothing to copy from; an empty directory.
+          } else if (src_lowers->size() == 1) {
+            if (::mount((*src_lowers)[0].c_str(), srcmnt.c_str(), nullptr, MS_BIND, nullptr) < 0)
+              throw_sys("bind the source image at", srcmnt);
+            ::mount(nullptr, srcmnt.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
+          } else {
+            std::string o = "lowerdir=" + short_names(*src_lowers, "s");
+            if (::mount("overlay", srcmnt.c_str(), "overlay", MS_RDONLY, o.c_str()) < 0)
+              throw_sys("mount the source image at", srcmnt);
+          }
+          src_root.reset(::open(srcmnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+          if (!src_root) throw_sys("open", srcmnt);
+          sfd = src_root.get();
+        }
+        if (before_chroot) before_chroot(sfd);  // /proc still there (sources resolve through it)
+        if (::chroot(root.c_str()) < 0) throw_sys("chroot", root);
+        if (::chdir("/") < 0) throw_sys("chdir /");
+        ::umask(0);
+        fn(sfd);
+      },
+      "the copying process");
 }
 
 // A directory under the store's tmp/, removed with this.

@@ -24,6 +24,7 @@
 #include "image/reference.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
+#include "util/child.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -215,40 +216,21 @@ void export_container(const std::string& store_root, const std::string& ref, int
                 std::to_string(lowers.size()) + ")");
   const std::string mnt = rec.dir(s.id) + "/export." + std::to_string(::getpid());
   mkdir_p(mnt, 0700);
-  int err_pipe[2];
-  if (::pipe2(err_pipe, O_CLOEXEC) < 0) throw_sys("pipe");
-  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
-  pid_t pid = ::fork();
-  if (pid < 0) throw_sys("fork");
-  if (pid == 0) {
-    err_r.reset();
-    try {
-      if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
-      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
-      if (::mount("overlay", mnt.c_str(), "overlay", MS_RDONLY, opts.c_str()) < 0)
-        throw_sys("mount the merged view of container " + s.cfg.name + " at", mnt);
-      image::write_dir_tar(mnt, out_fd, UINT64_MAX);
-      ::_exit(0);
-    } catch (const std::exception& e) {
-      std::string m = e.what();
-      (void)!::write(err_w.get(), m.data(), m.size());
-      ::_exit(1);
-    }
-  }
-  err_w.reset();
-  std::string msg;
-  char buf[512];
-  for (ssize_t n; (n = ::read(err_r.get(), buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    msg.append(buf, size_t(n));
-  }
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  try {
+    run_in_child(
+        [&] {
+          if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
+          if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
+          if (::mount("overlay", mnt.c_str(), "overlay", MS_RDONLY, opts.c_str()) < 0)
+            throw_sys("mount the merged view of container " + s.cfg.name + " at", mnt);
+          image::write_dir_tar(mnt, out_fd, UINT64_MAX);
+        },
+        "the exporting process");
+  } catch (const Error& e) {
+    ::rmdir(mnt.c_str());
+    throw Error("export " + s.cfg.name + ": " + e.what());
   }
   ::rmdir(mnt.c_str());
-  if (!msg.empty()) throw Error("export " + s.cfg.name + ": " + msg);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) throw Error("export " + s.cfg.name + ": the exporting process failed");
 }
 
 }  // namespace hvrun::engine
