@@ -15,6 +15,7 @@
 #
 #   scripts/bench-build.sh [N]      (default 5; HVRUN=path/to/hvrun)
 set -euo pipefail
+shopt -s inherit_errexit  # a failed build inside $(timed ...) stops the script
 cd "$(dirname "$0")/.."
 N=${1:-5}
 HVRUN=${HVRUN:-$PWD/build/cli/hvrun}
@@ -83,6 +84,14 @@ one_tool hv 0; one_tool pm 0; T=()
 for k in $(seq 1 "$N"); do
   if [ $((k % 2)) = 1 ]; then one_tool hv "$k"; one_tool pm "$k"; else one_tool pm "$k"; one_tool hv "$k"; fi
 done
+
+# Both made the image the last build asked for (the changed app.conf).
+got_hv=$("$HVRUN" --root "$work/hv" run --rm --network none app:1)
+got_pm=$("${P[@]}" run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 app:1)
+[ "$got_hv" = "$got_pm" ] && [ "$got_hv" = "setting=$N" ] ||
+  { echo "bench-build.sh: the images differ: hvrun '$got_hv', podman '$got_pm' (want setting=$N)" >&2; exit 1; }
+"$HVRUN" --root "$work/hv" run --rm --network none app:1 sh -c 'test -f /app/gen299 && test ! -e /etc/passwd && cat /app/lines' |
+  grep -qx 400 || { echo "bench-build.sh: hvrun's image lacks the RUN steps' files" >&2; exit 1; }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 printf '%-8s %12s %12s %8s %6s\n' case "hvrun ms" "podman ms" ratio goal
