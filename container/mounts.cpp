@@ -116,6 +116,7 @@ void mount_root(const RunSpec& spec, std::string& target, std::vector<UniqueFd>&
       }
     }
     std::string lower;
+    bool parked = false;
     if (!idmapped.empty()) {
       // Park the idmapped layers on a private tmpfs at the mount point; the
       // overlay then stacks on top of it (it holds the layers by reference).
@@ -125,9 +126,12 @@ void mount_root(const RunSpec& spec, std::string& target, std::vector<UniqueFd>&
         std::string dir = target + "/" + std::to_string(i);
         check_sys(::mkdir(dir.c_str(), 0700), "mkdir", dir);
         check_sys(::move_mount(idmapped[i].get(), "", AT_FDCWD, dir.c_str(), MOVE_MOUNT_F_EMPTY_PATH), "attach layer", dir);
-        lower += (lower.empty() ? "" : ":") + dir;
+        // Relative to the mount point (the mount below runs there): a few
+        // characters a layer, so that 127 layers fit in the options page.
+        lower += (lower.empty() ? "" : ":") + std::to_string(i);
       }
       idmapped.clear();
+      parked = true;
     } else {
       for (auto& l : spec.lowerdirs) {
         if (l.find_first_of(":,") != std::string::npos) throw Error("overlay lowerdir " + l + ": ':' or ',' in the path");
@@ -137,8 +141,17 @@ void mount_root(const RunSpec& spec, std::string& target, std::vector<UniqueFd>&
     std::string opts = "lowerdir=" + lower + ",upperdir=" + spec.upperdir + ",workdir=" + spec.workdir;
     if (spec.userns) opts += ",userxattr";
     if (spec.volatile_rootfs) opts += ",volatile";
-    if (::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str()) != 0) {
-      int e = errno;
+    // Parked layers are named relative to the mount point: mount from there.
+    UniqueFd saved_cwd;
+    if (parked) {
+      saved_cwd.reset(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!saved_cwd) throw_sys("open the working directory");
+      check_sys(::chdir(target.c_str()), "chdir", target);
+    }
+    int rc = ::mount("overlay", target.c_str(), "overlay", MS_NODEV, opts.c_str());
+    int e = errno;
+    if (parked) check_sys(::fchdir(saved_cwd.get()), "return to the working directory");
+    if (rc != 0) {
       if (std::string why = overlay_upper_problem(spec.upperdir); e == EINVAL && !why.empty()) throw Error(why);
       throw_sys("mount overlay on", target, e);
     }

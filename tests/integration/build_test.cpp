@@ -189,6 +189,25 @@ TEST_F(Build, BuildArgsTargetAndTheHistoryDockerWrites) {
   EXPECT_EQ(j["Parent"].get<std::string>().size(), 71u) << "sha256: + the step before";
 }
 
+TEST_F(Build, SeventyLayersStackForCopyRunAndTheFinalImage) {
+  HVRUN_REQUIRE_ROOT();
+  // Layer paths alone would overflow overlay's one page of mount options
+  // long before Docker's limit of 127 layers.
+  std::string file = "FROM busybox\n";
+  for (int i = 0; i < 70; ++i) {
+    write(ctx() + "/f" + std::to_string(i), std::to_string(i) + "\n");
+    file += "COPY f" + std::to_string(i) + " /layers/\n";
+  }
+  file += "RUN ls /layers | wc -l > /count\n";
+  write(ctx() + "/Dockerfile", file);
+  Result r = build({"-t", "tall:1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Result c = hv({"run", "--rm", "--network", "none", "tall:1", "cat", "/count", "/layers/f69"});
+  EXPECT_EQ(c.out, "70\n69\n") << c.err;
+  json j = json::parse(hv({"image", "inspect", "tall:1"}).out)[0];
+  EXPECT_EQ(j["RootFS"]["Layers"].size(), 72u) << "busybox, 70 COPY, RUN";
+}
+
 TEST_F(Build, QuietPrintsOnlyTheImageId) {
   HVRUN_REQUIRE_ROOT();
   write(ctx() + "/Dockerfile", "FROM busybox\nRUN echo noisy\nLABEL a=b\n");
