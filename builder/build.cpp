@@ -38,6 +38,7 @@
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/strings.hpp"
 
 namespace hvrun::builder {
 
@@ -62,17 +63,9 @@ std::string lower(std::string s) {
 // "/a/./b/../c/" -> "/a/c"
 std::string clean_abs(const std::string& p) {
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    std::string c = p.substr(i, j - i);
-    if (c == "..") {
-      if (!out.empty()) out.pop_back();
-    } else if (!c.empty() && c != ".") {
-      out.push_back(c);
-    }
-    i = j + 1;
+  for (auto& c : path_components(p)) {
+    if (c != "..") out.push_back(c);
+    else if (!out.empty()) out.pop_back();
   }
   return "/" + join_words(out, "/");
 }

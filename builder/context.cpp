@@ -14,25 +14,13 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/openat2.hpp"
+#include "util/strings.hpp"
 
 namespace hvrun::builder {
 
 namespace {
 
 bool has_glob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
-
-std::vector<std::string> split_path(const std::string& p) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    std::string c = p.substr(i, j - i);
-    if (!c.empty() && c != ".") out.push_back(c);
-    i = j + 1;
-  }
-  return out;
-}
 
 std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
 
@@ -88,7 +76,7 @@ std::vector<Source> resolve_sources(const SourceRoot& root, const std::vector<st
       throw Error("source " + arg + ": URLs are not supported (download the file into the build context)");
     if (root.context && !arg.empty() && arg[0] == '/')
       throw Error("source " + arg + ": an absolute path is outside the build context");
-    std::vector<std::string> parts = split_path(arg);
+    std::vector<std::string> parts = path_components(arg);
     if (root.context && std::find(parts.begin(), parts.end(), "..") != parts.end()) {
       // `a/../b` stays inside; a path that climbs above the root does not.
       int depth = 0;

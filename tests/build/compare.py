@@ -102,6 +102,14 @@ def make_busybox_rootfs(path):
         f.write("root:x:0:\nnogroup:x:65534:\n")
 
 
+def build_flags(build_args, target):
+    """--build-arg and --target, as both builders take them."""
+    extra = []
+    for a in build_args:
+        extra += ["--build-arg", a]
+    return extra + (["--target", target] if target else [])
+
+
 class Podman:
     def __init__(self, work, exe, isolation):
         self.isolation = isolation
@@ -125,11 +133,7 @@ class Podman:
         self("tag", "localhost/busybox:latest", "docker.io/library/busybox:latest", check=True)
 
     def build(self, ctx, tag, build_args, target):
-        extra = []
-        for a in build_args:
-            extra += ["--build-arg", a]
-        if target:
-            extra += ["--target", target]
+        extra = build_flags(build_args, target)
         # oci (runc, as root) takes --network none; chroot isolation refuses it.
         net = ["--network", "none"] if self.isolation != "chroot" else []
         # --format docker: buildah honours SHELL (and HEALTHCHECK) only in
@@ -166,11 +170,7 @@ class Hvrun:
         self("image", "import", rootfs, "--name", "busybox:latest", check=True)
 
     def build(self, ctx, tag, build_args, target):
-        extra = []
-        for a in build_args:
-            extra += ["--build-arg", a]
-        if target:
-            extra += ["--target", target]
+        extra = build_flags(build_args, target)
         if self.isolation:
             extra += ["--isolation", self.isolation]
         return self("build", "-t", tag, "--progress", "plain", *extra, "-f", os.path.join(ctx, "Containerfile"),

@@ -24,7 +24,7 @@ step() { echo "--- $(date +%T) $*"; }  # progress, also for vmhost's --idle-time
 # The nested test host (QEMU TCG emulating SVM) sometimes hangs a nested
 # guest for good, mostly on a loaded machine (docs/architecture.md): a run
 # that hits its 150 s limit is shown and run once more; a second hang exits
-# 124, and vm_changes_host.sh runs everything again in a fresh test host.
+# 124, and tests/vmhost-retry.sh runs everything again in a fresh test host.
 vm_run() {  # NAME-TO-REMOVE-ON-HANG HVRUN-ARGS...
   local name=$1 rc
   shift
@@ -125,7 +125,7 @@ if [ "$rc" != 0 ]; then
   # The beat loop writes no file, so a frozen file system does not stop it:
   # no beat for 10 s means the whole nested guest hangs (the test host's
   # known nested-guest hang, docs/architecture.md), not our freeze. Then
-  # vm_changes_host.sh runs everything again in a fresh test host.
+  # tests/vmhost-retry.sh runs everything again in a fresh test host.
   beats() { "$HV" logs v2 2>/dev/null | grep -c '^beat'; }
   b0=$(beats); sleep 10
   if [ "$(beats)" = "$b0" ]; then
