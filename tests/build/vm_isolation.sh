@@ -10,7 +10,7 @@ HV=${1:?usage: vm_isolation.sh HVRUN_BIN}
 here=$(cd "$(dirname "$0")" && pwd)
 work=/tmp/hvrun-vm-build
 mkdir -p "$work" && mount -t tmpfs -o mode=0700 hvrun-vm-build "$work"  # overlay uppers need a real file system
-export HVRUN_NETWORK=none
+export HVRUN_NETWORK=none PYTHONUNBUFFERED=1  # progress reaches the console (vmhost --idle-timeout) as it happens
 python3 "$here/compare.py" --hvrun "$HV" --peer hvrun-container --isolation vm --workdir "$work/w" \
   --case 03-user-run-chown --case 07-whiteout-deletes --case 08-opaque-dir --case 20-run-exec-form
 rc=$?
