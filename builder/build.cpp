@@ -1,10 +1,7 @@
 #include "builder/build.hpp"
 
 #include <fcntl.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +19,7 @@
 #include "builder/dockerfile.hpp"
 #include "builder/dockerignore.hpp"
 #include "builder/expand.hpp"
+#include "builder/rootfs.hpp"
 #include "container/env.hpp"
 #include "engine/changes.hpp"
 #include "engine/engine.hpp"
@@ -34,7 +32,6 @@
 #include "image/store.hpp"
 #include "registry/pull.hpp"
 #include "util/error.hpp"
-#include "util/child.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
@@ -49,25 +46,9 @@ namespace {
 constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr const char* kComment = "buildkit.dockerfile.v0";
 
-std::string join_words(const std::vector<std::string>& v, const std::string& sep = " ") {
-  std::string s;
-  for (const auto& w : v) s += (s.empty() ? "" : sep) + w;
-  return s;
-}
-
 std::string lower(std::string s) {
   for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-// "/a/./b/../c/" -> "/a/c"
-std::string clean_abs(const std::string& p) {
-  std::vector<std::string> out;
-  for (auto& c : path_components(p)) {
-    if (c != "..") out.push_back(c);
-    else if (!out.empty()) out.pop_back();
-  }
-  return "/" + join_words(out, "/");
 }
 
 std::string key_of(const std::string& kv) { return kv.substr(0, kv.find('=')); }
@@ -93,92 +74,6 @@ std::string elapsed(std::chrono::steady_clock::time_point since) {
   std::snprintf(buf, sizeof buf, "%.1fs", s);
   return buf;
 }
-
-// Runs `fn` in a child process whose root is the merged view of `lowers`
-// (top first) plus `upper`: a private mount namespace, the overlay, a
-// chroot. `src_lowers`, when non-empty, is mounted read-only too and its
-// root fd handed to fn (a --from stage or image); else `src_fd` is. Errors
-// come back as one line.
-void in_rootfs(const std::string& scratch, const std::vector<std::string>& lowers, const std::string& upper,
-               const std::vector<std::string>* src_lowers, int src_fd, const std::function<void(int)>& fn,
-               const std::function<void(int)>& before_chroot = nullptr) {
-  const std::string work = scratch + "/work", mnt = scratch + "/mnt", srcmnt = scratch + "/src";
-  mkdir_p(work, 0700);
-  mkdir_p(mnt, 0755);
-  if (src_lowers) mkdir_p(srcmnt, 0755);
-  run_in_child(
-      [&] {
-        if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
-        // Layers are named by short links (as Docker's overlay2 does), so
-        // that a few hundred fit in the one page mount options may take.
-        auto short_names = [&](const std::vector<std::string>& dirs, const std::string& prefix) {
-          std::vector<std::string> names;
-          mkdir_p(scratch + "/" + prefix, 0700);
-          for (size_t i = 0; i < dirs.size(); ++i) {
-            names.push_back(prefix + "/" + std::to_string(i));
-            if (::symlink(dirs[i].c_str(), (scratch + "/" + names.back()).c_str()) < 0)
-              throw_sys("symlink", scratch + "/" + names.back());
-          }
-          return join_words(names, ":");
-        };
-        if (::chdir(scratch.c_str()) < 0) throw_sys("chdir", scratch);
-        std::string root = upper;
-        if (!lowers.empty()) {
-          std::string o = "lowerdir=" + short_names(lowers, "l") + ",upperdir=" + upper + ",workdir=" + work;
-          if (o.size() > 4000) throw Error("too many layers to mount at once (" + std::to_string(lowers.size()) + ")");
-          if (::mount("overlay", mnt.c_str(), "overlay", 0, o.c_str()) < 0) throw_sys("mount the image so far at", mnt);
-          root = mnt;
-        }
-        int sfd = src_fd;
-        UniqueFd src_root;
-        if (src_lowers) {
-          if (src_lowers->empty()) {
-            // scratch: nothing to copy from; an empty directory.
-          } else if (src_lowers->size() == 1) {
-            if (::mount((*src_lowers)[0].c_str(), srcmnt.c_str(), nullptr, MS_BIND, nullptr) < 0)
-              throw_sys("bind the source image at", srcmnt);
-            ::mount(nullptr, srcmnt.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
-          } else {
-            std::string o = "lowerdir=" + short_names(*src_lowers, "s");
-            if (::mount("overlay", srcmnt.c_str(), "overlay", MS_RDONLY, o.c_str()) < 0)
-              throw_sys("mount the source image at", srcmnt);
-          }
-          src_root.reset(::open(srcmnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-          if (!src_root) throw_sys("open", srcmnt);
-          sfd = src_root.get();
-        }
-        if (before_chroot) before_chroot(sfd);  // /proc still there (sources resolve through it)
-        if (::chroot(root.c_str()) < 0) throw_sys("chroot", root);
-        if (::chdir("/") < 0) throw_sys("chdir /");
-        ::umask(0);
-        fn(sfd);
-      },
-      "the copying process");
-}
-
-// A directory under the store's tmp/, removed with this.
-class Scratch {
- public:
-  explicit Scratch(const image::Store& s) {
-    mkdir_p(s.tmp_dir(), 0700);
-    path_ = s.tmp_dir() + "/build-" + random_hex(8);
-    mkdir_p(path_ + "/upper", 0755);
-  }
-  ~Scratch() {
-    try {
-      remove_all(path_);
-    } catch (const std::exception&) {
-    }
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  const std::string& path() const { return path_; }
-  std::string upper() const { return path_ + "/upper"; }
-
- private:
-  std::string path_;
-};
 
 struct Stage {
   int index = 0;
@@ -231,7 +126,7 @@ class Builder {
     for (auto& [k, v] : build_args_)
       if (!consumed_.count(k)) unused.push_back(k);
     if (!unused.empty())
-      std::fprintf(out_, "[Warning] one or more build args were not consumed: [%s]\n", join_words(unused).c_str());
+      std::fprintf(out_, "[Warning] one or more build args were not consumed: [%s]\n", join_strings(unused).c_str());
     std::string id = target->image_id;
     if (id.empty()) {
       Parent p = parent_of("");
@@ -483,7 +378,7 @@ class Builder {
         shown.push_back(kv.key + "=" + kv.value);
       }
       c["Env"] = env;
-      created_by = "ENV " + join_words(shown);
+      created_by = "ENV " + join_strings(shown);
     } else if (k == "LABEL") {
       if (!c.contains("Labels") || !c["Labels"].is_object()) c["Labels"] = json::object();
       std::vector<std::string> shown;
@@ -491,12 +386,12 @@ class Builder {
         c["Labels"][kv.key] = kv.value;
         shown.push_back(kv.key + "=" + kv.value);
       }
-      created_by = "LABEL " + join_words(shown);
+      created_by = "LABEL " + join_strings(shown);
     } else if (k == "WORKDIR") {
       std::string w = expand(in.args, vars, df_.escape);
       std::string cur = c.value("WorkingDir", std::string("/"));
       if (cur.empty()) cur = "/";
-      w = clean_abs(!w.empty() && w[0] == '/' ? w : cur + "/" + w);
+      w = clean_path(!w.empty() && w[0] == '/' ? w : cur + "/" + w);
       c["WorkingDir"] = w;
       created_by = "WORKDIR " + w;
       mkdir = w;
@@ -516,7 +411,7 @@ class Builder {
         c["ExposedPorts"][port + "/" + proto] = json::object();
         shown.push_back(port + "/" + proto);
       }
-      created_by = "EXPOSE map[" + join_words(shown) + "]";
+      created_by = "EXPOSE map[" + join_strings(shown) + "]";
     } else if (k == "VOLUME") {
       if (!c.contains("Volumes") || !c["Volumes"].is_object()) c["Volumes"] = json::object();
       std::vector<std::string> vols = in.json_form ? in.json : expand_words(in.args, vars, df_.escape);
@@ -525,7 +420,7 @@ class Builder {
         if (v.empty()) fail(in, "VOLUME with an empty path");
         c["Volumes"][v] = json::object();
       }
-      created_by = "VOLUME [" + join_words(vols) + "]";
+      created_by = "VOLUME [" + join_strings(vols) + "]";
     } else if (k == "STOPSIGNAL") {
       std::string s = expand(in.args, vars, df_.escape);
       try {
@@ -668,7 +563,7 @@ class Builder {
     std::vector<std::string> arg_env;
     for (const auto& [k, v] : st.args)
       if (!env_keys.count(k)) arg_env.push_back(k + "=" + v);
-    const std::string created_by = "RUN " + (in.json_form ? json(argv).dump() : join_words(argv)) + " # buildkit";
+    const std::string created_by = "RUN " + (in.json_form ? json(argv).dump() : join_strings(argv)) + " # buildkit";
     begin(st, n, steps, in.text);
     std::vector<std::string> parts{"run", json(argv).dump(), json(arg_env).dump()};
     std::string key = cache_key(p.id, parts);
@@ -751,7 +646,7 @@ class Builder {
     words.pop_back();
     plan.dest_is_dir = !dest.empty() && (dest.back() == '/' || dest == "." || dest.ends_with("/."));
     const std::string wd = workdir_of(p.cfg);
-    plan.dest = clean_abs(!dest.empty() && dest[0] == '/' ? dest : wd + "/" + dest);
+    plan.dest = clean_path(!dest.empty() && dest[0] == '/' ? dest : wd + "/" + dest);
     if (plan.dest == "/") plan.dest_is_dir = true;
     plan.chown = chown;
     if (!chmod_s.empty()) {
@@ -780,8 +675,8 @@ class Builder {
       }
       src_lowers = lowers_of(src_id);
     }
-    const std::string created_by = in.keyword + " " + join_words(shown_flags) + (shown_flags.empty() ? "" : " ") +
-                                   join_words(words) + " " + dest + " # buildkit";
+    const std::string created_by = in.keyword + " " + join_strings(shown_flags) + (shown_flags.empty() ? "" : " ") +
+                                   join_strings(words) + " " + dest + " # buildkit";
     begin(st, n, steps, in.text);
     std::string content;
     if (from.empty()) {

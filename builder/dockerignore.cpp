@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "util/error.hpp"
+#include "util/strings.hpp"
 #include "util/fs.hpp"
 
 namespace hvrun::builder {
@@ -111,31 +112,6 @@ bool run(const std::vector<Token>& toks, size_t k, std::string_view s) {
   return s.empty();
 }
 
-// Go's filepath.Clean on '/'-separated paths.
-std::string clean(const std::string& p) {
-  bool rooted = !p.empty() && p[0] == '/';
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    std::string part = p.substr(i, j - i);
-    i = j + 1;
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (!parts.empty() && parts.back() != "..")
-        parts.pop_back();
-      else if (!rooted)
-        parts.push_back(part);
-      continue;
-    }
-    parts.push_back(part);
-  }
-  std::string out = rooted ? "/" : "";
-  for (size_t n = 0; n < parts.size(); ++n) out += (n ? "/" : "") + parts[n];
-  return out.empty() ? "." : out;
-}
-
 std::vector<std::string> split_path(const std::string& p) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -182,7 +158,7 @@ DockerIgnore DockerIgnore::parse(const std::string& text) {
       if (line.empty()) throw Error("illegal exclusion pattern \"!\" in .dockerignore");
     }
     // Patterns are relative to the context: "/a" and "./a" are "a".
-    line = clean(line);
+    line = clean_path(line);
     if (line.size() > 1 && line[0] == '/') line.erase(0, 1);
     try {
       compile(line);
@@ -204,7 +180,7 @@ DockerIgnore DockerIgnore::load(const std::string& context_dir) {
 }
 
 bool DockerIgnore::excluded(const std::string& path) const {
-  std::string file = clean(path);
+  std::string file = clean_path(path);
   if (file == "." || patterns_.empty()) return false;
   std::vector<std::string> parents = split_path(file);
   parents.pop_back();
@@ -225,7 +201,7 @@ bool DockerIgnore::excluded(const std::string& path) const {
 }
 
 bool DockerIgnore::has_exceptions_under(const std::string& dir) const {
-  std::string d = clean(dir);
+  std::string d = clean_path(dir);
   std::vector<std::string> dirs = d == "." ? std::vector<std::string>{} : split_path(d);
   for (const Pattern& p : patterns_) {
     if (!p.exception) continue;

@@ -28,6 +28,7 @@
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/log.hpp"
+#include "util/strings.hpp"
 
 namespace hvrun::engine {
 
@@ -130,12 +131,6 @@ Subject open_subject(const Records& rec, const std::string& ref, VmUpper::Conten
   return s;
 }
 
-std::string join_args(const std::vector<std::string>& args) {
-  std::string s;
-  for (auto& a : args) s += (s.empty() ? "" : " ") + a;
-  return s;
-}
-
 }  // namespace
 
 std::vector<image::Change> container_diff(const std::string& store_root, const std::string& ref) {
@@ -175,7 +170,7 @@ std::string commit_container(const std::string& store_root, const std::string& r
 
   const std::string now = now_rfc3339_nano();
   json history = image::aligned_history(cfg, parent.layers.size());
-  json step = {{"created", now}, {"created_by", opts.created_by ? *opts.created_by : join_args(s.cfg.spec.args)}};
+  json step = {{"created", now}, {"created_by", opts.created_by ? *opts.created_by : join_strings(s.cfg.spec.args)}};
   if (!opts.author.empty()) step["author"] = opts.author;
   if (!opts.message.empty()) step["comment"] = opts.message;
   history.push_back(step);

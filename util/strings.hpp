@@ -14,6 +14,13 @@ inline std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
+// v's elements with `sep` between them ({"a", "b"} -> "a b").
+inline std::string join_strings(const std::vector<std::string>& v, const std::string& sep = " ") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
 // The components of a '/'-separated path, without empty ones and "."
 // ("/a//./b/" -> {"a", "b"}); ".." is kept for the caller to judge.
 inline std::vector<std::string> path_components(const std::string& p) {
@@ -27,6 +34,22 @@ inline std::vector<std::string> path_components(const std::string& p) {
     i = j + 1;
   }
   return out;
+}
+
+// Go's filepath.Clean on '/'-separated paths: "." and empty components
+// dropped, ".." resolved lexically (above "/" it stays at "/"; a relative
+// path keeps its leading ".."s), "" -> ".".
+inline std::string clean_path(const std::string& p) {
+  const bool rooted = !p.empty() && p[0] == '/';
+  std::vector<std::string> parts;
+  for (auto& part : path_components(p)) {
+    if (part != "..") parts.push_back(part);
+    else if (!parts.empty() && parts.back() != "..") parts.pop_back();
+    else if (!rooted) parts.push_back(part);
+  }
+  std::string out = rooted ? "/" : "";
+  for (size_t n = 0; n < parts.size(); ++n) out += (n ? "/" : "") + parts[n];
+  return out.empty() ? "." : out;
 }
 
 }  // namespace hvrun
