@@ -14,6 +14,7 @@
 #include "container/cgroup_host.hpp"
 #include "container/mounts.hpp"
 #include "engine/vm_backend.hpp"
+#include "engine/vmm_jail.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/strings.hpp"
@@ -101,6 +102,18 @@ nlohmann::json gather(const std::string& store_root) {
   }
   j["vmm"] = {{"present", !vmm_path.empty()}, {"path", vmm_path.empty() ? engine::find_vmm() : vmm_path}};
   if (!vmm_error.empty()) j["vmm"]["error"] = vmm_error;
+  // The jail hvrun-vmm enters before the guest runs (vmm/jail.hpp).
+  const engine::VmmJailChoice jail = engine::choose_vmm_jail();
+  j["vmm"]["jail"] = {{"enabled", jail.config.enabled}};
+  if (jail.config.enabled)
+    j["vmm"]["jail"].update({{"user", jail.user},
+                             {"uid", jail.config.uid},
+                             {"gid", jail.config.gid},
+                             {"seccomp", "a filter per thread (vcpu, io, p9, relay), default kill-process"},
+                             {"capabilities", "none (a 9p worker keeps CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID)"},
+                             {"namespaces", "mount (pivoted into the VM's own files), ipc"}});
+  else
+    j["vmm"]["jail"]["why_not"] = jail.why_not;
 
   const bool cgroups_ok = cg.layout != "none";
   j["container_mode_ready"] = cgroups_ok && j["overlayfs"].get<bool>() && all_ns && seccomp && filter && store_problem.empty();
@@ -158,6 +171,12 @@ void print_human(const nlohmann::json& j) {
   const auto& v = j["vmm"];
   std::printf("hvrun-vmm:      %s\n", v["present"].get<bool>() ? v["path"].get<std::string>().c_str()
                                                               : v["error"].get<std::string>().c_str());
+  const auto& jl = v["jail"];
+  if (jl["enabled"].get<bool>())
+    std::printf("vmm jail:       user %s (%u:%u), no capabilities, seccomp filter per thread, own mount+ipc namespaces\n",
+                jl["user"].get<std::string>().c_str(), jl["uid"].get<unsigned>(), jl["gid"].get<unsigned>());
+  else
+    std::printf("vmm jail:       none (%s)\n", jl["why_not"].get<std::string>().c_str());
   std::printf("container mode: %s\n", j["container_mode_ready"].get<bool>() ? "ready" : "NOT ready (see above)");
   std::string vm = j["vm_mode_ready"].get<bool>() ? "ready" : "NOT ready: ";
   if (!j["vm_mode_ready"].get<bool>()) {

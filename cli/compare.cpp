@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "compare/compare.hpp"
+#include "engine/vmm_jail.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -82,6 +83,7 @@ void register_compare(CLI::App& app, Context& ctx, Action& action) {
     }
     if (a->o.timeout_s < 1) throw CLI::ValidationError("compare", "--timeout must be at least 1 second");
     a->o.isolation = !a->no_report;
+    a->o.vmm_jailed = engine::choose_vmm_jail().config.enabled;
     action = [a, &ctx]() -> int {
       a->o.root = ctx.root();
       a->o.debug = ctx.debug;

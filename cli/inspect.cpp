@@ -2,6 +2,8 @@
 // Docker-shaped JSON array; a name is a container or, when no container has
 // it, an image (as `docker inspect`).
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "engine/records.hpp"
@@ -12,6 +14,30 @@
 namespace hvrun::cli {
 
 namespace {
+
+// A running microVM's VMM as the kernel sees it (its jail, vmm/jail.hpp):
+// null when it is not running or the process is not hvrun-vmm.
+nlohmann::json vmm_jail_of(const engine::ContainerConfig& c, const engine::State& st) {
+  if (c.mode != engine::Mode::Vm || st.status != "running" || st.pid <= 0) return nullptr;
+  const std::string dir = "/proc/" + std::to_string(st.pid);
+  std::ifstream comm(dir + "/comm");
+  std::string name;
+  if (!std::getline(comm, name) || name != "hvrun-vmm") return nullptr;
+  std::ifstream status(dir + "/status");
+  nlohmann::json j = nlohmann::json::object();
+  for (std::string line; std::getline(status, line);) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, colon);
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    if (key == "Uid" || key == "Gid") j[key] = std::stoul(value);  // the real id, first of four
+    else if (key == "Seccomp" || key == "NoNewPrivs") j[key] = std::stoi(value);
+    else if (key == "CapEff" || key == "CapBnd") j[key] = value;
+  }
+  j["Jailed"] = j.value("Seccomp", 0) == 2 && j.value("Uid", 0ul) != 0;
+  return j;
+}
 
 nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& st) {
   using nlohmann::json;
@@ -41,6 +67,7 @@ nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& s
       {"Image", c.image_id},
       {"Name", c.name},
       {"Mode", engine::to_string(c.mode)},
+      {"VmmJail", vmm_jail_of(c, st)},
       {"Config",
        {{"Hostname", s.hostname},
         {"User", s.user},

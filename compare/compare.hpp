@@ -61,8 +61,9 @@ void summarize_report(Report& r);
 // Ratio of `mode`'s median to the first mode's median for a metric; < 0
 // when either is missing or the base is 0.
 double ratio_to_base(const Report& r, size_t mode_index, const std::string& key);
-// Text on what an escape from this mode would have to break.
-std::string escape_text(const std::string& mode);
+// Text on what an escape from this mode would have to break (vmm_jailed:
+// whether hvrun-vmm jails itself, engine/vmm_jail.hpp).
+std::string escape_text(const std::string& mode, bool vmm_jailed = true);
 
 nlohmann::json to_json(const Report& r);
 
@@ -100,6 +101,7 @@ struct Options {
   std::vector<std::string> suite_names;  // empty: all
   bool isolation = true;     // the isolation report after the timed runs
   bool report_only = false;  // only the isolation report, no timed runs
+  bool vmm_jailed = true;    // hvrun-vmm jails itself (the caller asks engine/vmm_jail.hpp)
   int timeout_s = 600;  // per run
   std::string suite_binary;  // default: find_suite_binary()
 };

@@ -36,14 +36,17 @@ double ratio_to_base(const Report& r, size_t i, const std::string& key) {
   return m->second.median / b->second.median;
 }
 
-std::string escape_text(const std::string& mode) {
+std::string escape_text(const std::string& mode, bool vmm_jailed) {
   if (mode == "container")
     return "shared host kernel: an escape needs one kernel bug reachable through the seccomp filter "
            "(syscalls, namespaces, cgroups, overlayfs, /proc and /sys), past dropped capabilities";
   if (mode == "vm")
-    return "own guest kernel: an escape to the host must break the container inside the guest, then the guest "
-           "kernel, then the VMM (hvrun-vmm: virtio device emulation, a root process with no seccomp filter of "
-           "its own yet) or KVM (the host kernel's CPU virtualization and exit handling)";
+    return std::string("own guest kernel: an escape to the host must break the container inside the guest, then the guest "
+                       "kernel, then the VMM (hvrun-vmm: virtio device emulation, ") +
+           (vmm_jailed ? "jailed: an unprivileged user without capabilities, a seccomp filter per thread, a root holding "
+                         "only the VM's own files"
+                       : "running unjailed as root: no seccomp filter of its own") +
+           ") or KVM (the host kernel's CPU virtualization and exit handling)";
   return "unknown mode";
 }
 

@@ -404,7 +404,7 @@ Report run_compare(const Options& o, const Progress& progress) {
       m.isolation = p.isolation;
       if (rr.exit_code != 0)
         m.isolation["error"] = "report run failed (exit " + std::to_string(rr.exit_code) + "): " + one_line_tail(rr.err);
-      m.isolation["escape"] = escape_text(m.mode);
+      m.isolation["escape"] = escape_text(m.mode, o.vmm_jailed);
     }
   }
   if (progress) progress(done, total, "done");

@@ -25,6 +25,7 @@
 #include "contract/plan.hpp"
 #include "engine/network.hpp"
 #include "engine/vm_control.hpp"
+#include "engine/vmm_jail.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -312,6 +313,12 @@ class VmBackend final : public Backend {
     launch.relay = {control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), input, spec.tty};
     launch.result_fd = result.write.get();
     launch.file_binds = std::move(file_binds);
+    const VmmJailChoice jail = choose_vmm_jail();
+    launch.jail = jail.config;
+    if (jail.config.enabled)
+      HVRUN_DEBUG("engine", "hvrun-vmm jails itself as ", jail.user, " (", jail.config.uid, ":", jail.config.gid, ")");
+    else
+      HVRUN_DEBUG("engine", "hvrun-vmm runs unjailed: ", jail.why_not);
 
     // The launch config travels in a memfd (no size limit, nothing on disk).
     UniqueFd config(::memfd_create("hvrun-vmm-launch", MFD_CLOEXEC));
@@ -413,6 +420,9 @@ class VmBackend final : public Backend {
     auto j = nlohmann::json::parse(res, nullptr, false);
     std::string detail = j.is_object() ? j.value("detail", "") : "";
     if (WIFSIGNALED(st)) {
+      if (WTERMSIG(st) == SIGSYS)
+        std::fprintf(stderr, "hvrun: the VMM (pid %d) was killed by its seccomp filter (SIGSYS): it made a syscall its jail "
+                     "forbids (the kernel log names it; HVRUN_VMM_JAIL=off runs the VMM unjailed)\n", int(pid_));
       es.signal = WTERMSIG(st);
       return es;
     }

@@ -45,6 +45,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The unprivileged user hvrun-vmm becomes in its jail (vmm/jail.hpp,
+# docs/security.md): no home, no shell, no files of its own.
+if ! getent passwd hvrun-vmm >/dev/null; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin hvrun-vmm
+fi
+
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHVRUN_WERROR=${HVRUN_WERROR:-ON} >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 install -s -m 0755 "$BUILD/cli/hvrun" /usr/local/bin/hvrun

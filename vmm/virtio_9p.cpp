@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "vmm/p9_wire.hpp"
@@ -51,8 +53,8 @@ bool quick(const std::vector<uint8_t>& request) {
 
 }  // namespace
 
-Virtio9p::Virtio9p(const std::string& root, const std::string& tag, bool readonly)
-    : root_(root), tag_(tag), readonly_(readonly) {
+Virtio9p::Virtio9p(const std::string& root, const std::string& tag, bool readonly, std::function<void()> enter_worker)
+    : root_(root), tag_(tag), readonly_(readonly), enter_worker_(std::move(enter_worker)) {
   if (!valid_tag(tag)) throw Error("9p mount tag '" + tag + "' must be 1 to 31 characters of [A-Za-z0-9_-]");
   server_ = std::make_unique<P9Server>(root, readonly);
   msize_ = server_->msize();
@@ -132,7 +134,7 @@ bool Virtio9p::process(unsigned queue, std::vector<Virtqueue>& queues, const Gue
     job.mem = &mem;
     {
       std::unique_lock lock(mu_);
-      if (pending_ == 0 && done_.empty() && quick(job.request)) {
+      if (!enter_worker_ && pending_ == 0 && done_.empty() && quick(job.request)) {
         // The worker is idle and every reply of its is on the used ring (so
         // nothing earlier is unanswered: an Rflush never overtakes the reply
         // it flushes) and this is a metadata request: answered here, saving
@@ -152,6 +154,7 @@ bool Virtio9p::process(unsigned queue, std::vector<Virtqueue>& queues, const Gue
 }
 
 void Virtio9p::work() {
+  bool entered = !enter_worker_;
   for (;;) {
     Job job;
     {
@@ -160,6 +163,15 @@ void Virtio9p::work() {
       if (stop_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+    }
+    if (!entered) {
+      try {
+        enter_worker_();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "hvrun-vmm: 9p worker of %s: %s\n", root_.c_str(), e.what());
+        std::_Exit(kHvrunErrorStatus);
+      }
+      entered = true;
     }
     serve(job);
   }

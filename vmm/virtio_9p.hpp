@@ -27,6 +27,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -49,7 +50,11 @@ class Virtio9p : public VirtioDevice {
   // Shares directory `root` (must exist and be a directory, else Error naming
   // it) under mount tag `tag` (1..31 chars [A-Za-z0-9_-], else Error).
   // readonly: every modifying request fails with EROFS.
-  Virtio9p(const std::string& root, const std::string& tag, bool readonly);
+  // enter_worker (a jail, vmm/jail.hpp): run by the worker thread before it
+  // serves its first request; with it, every request goes to the worker
+  // (the only thread whose filter lets it open files). If it throws, the
+  // VMM process ends (exit 125) rather than serve a guest unjailed.
+  Virtio9p(const std::string& root, const std::string& tag, bool readonly, std::function<void()> enter_worker = {});
   ~Virtio9p() override;
   uint32_t device_id() const override { return 9; }
   uint64_t features() const override;
@@ -87,6 +92,7 @@ class Virtio9p : public VirtioDevice {
   DescChain chain_;
   UniqueFd done_fd_;
   std::atomic<uint32_t> msize_;
+  std::function<void()> enter_worker_;
 
   std::mutex server_mu_;  // held by the worker while serving, and by reset()
   std::mutex mu_;         // guards everything below

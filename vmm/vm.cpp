@@ -221,7 +221,9 @@ Machine::Machine(const VmConfig& cfg)
   }
 
   for (const auto& s : cfg.shares) {
-    auto share = std::make_unique<Virtio9p>(s.path, s.tag, s.readonly);
+    std::function<void()> enter_worker;
+    if (cfg.enter_thread) enter_worker = [hook = cfg.enter_thread] { hook(ThreadRole::P9Worker); };
+    auto share = std::make_unique<Virtio9p>(s.path, s.tag, s.readonly, std::move(enter_worker));
     Virtio9p* p = share.get();
     add_slot(std::move(share));
     slots_.back().p9 = p;
@@ -351,6 +353,7 @@ void Machine::vcpu_loop(unsigned i) {
   kvm_run* run = v.run_struct();
   auto where = [&] { return cfg_.debug ? " (" + v.dump() + ")" : " at rip=" + hex(v.regs().rip); };
   try {
+    if (cfg_.enter_thread) cfg_.enter_thread(ThreadRole::Vcpu);
     while (!stopping_) {
       if (!v.run()) {
         run->immediate_exit = 0;
@@ -509,9 +512,26 @@ VmResult Machine::run() {
   if (cfg_.debug)
     std::fprintf(stderr, "hvrun: vmm setup took %.3f ms (loading kernel, initrd: %.3f ms)\n", static_cast<double>(setup_ns_) / 1e6,
                  static_cast<double>(load_ns_) / 1e6);
-  for (unsigned i = 0; i < vcpus_.size(); ++i) threads_.emplace_back([this, i] { vcpu_loop(i); });
+  bool set_up = true;
+  if (cfg_.after_setup) {
+    try {
+      cfg_.after_setup();
+    } catch (const std::exception& e) {
+      finish(VmResult::Reason::Error, std::string("jail: ") + e.what());
+      set_up = false;
+    }
+  }
+  if (set_up) {
+    for (unsigned i = 0; i < vcpus_.size(); ++i) threads_.emplace_back([this, i] { vcpu_loop(i); });
+    try {
+      if (cfg_.enter_thread) cfg_.enter_thread(ThreadRole::IoLoop);
+    } catch (const std::exception& e) {
+      finish(VmResult::Reason::Error, std::string("jail of the I/O loop: ") + e.what());
+      set_up = false;
+    }
+  }
   try {
-    io_loop();
+    if (set_up) io_loop();
   } catch (const std::exception& e) {
     finish(VmResult::Reason::Error, std::string("I/O loop: ") + e.what());
   }
@@ -547,6 +567,16 @@ VmResult Machine::run() {
 }
 
 }  // namespace
+
+const char* thread_role_name(ThreadRole r) {
+  switch (r) {
+    case ThreadRole::Vcpu: return "vcpu";
+    case ThreadRole::IoLoop: return "io";
+    case ThreadRole::P9Worker: return "p9";
+    case ThreadRole::Relay: return "relay";
+  }
+  return "?";
+}
 
 // The user's own inputs are checked before /dev/kvm is opened, so that a
 // mistyped kernel or disk path is what they hear about, on any host.

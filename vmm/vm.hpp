@@ -22,6 +22,7 @@
 // Guest RAM is one region at 0, at most 3 GiB (below the MMIO hole).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,16 @@ struct ShareConfig {
   bool readonly = false;
 };
 
+// The VMM's threads, each of which gets its own seccomp filter and
+// capabilities when the VMM is jailed (vmm/jail.hpp).
+enum class ThreadRole {
+  Vcpu,      // KVM_RUN and the port/MMIO exits it handles
+  IoLoop,    // the calling thread of run_vm: epoll over the devices' fds
+  P9Worker,  // one per virtio-9p share: the only thread that opens files
+  Relay,     // vmm/tool's relay between the monitor and the guest
+};
+const char* thread_role_name(ThreadRole r);
+
 struct VmConfig {
   std::string kernel;   // ELF vmlinux (PVH entry) or bzImage
   std::string initrd;   // optional; may be several cpio archives concatenated
@@ -73,6 +84,14 @@ struct VmConfig {
   // interrupts off; initrd and cmdline are ignored.
   bool raw_kernel = false;
   bool debug = false;  // Error details carry a full register dump of the vCPU
+  // Jail hooks (vmm/jail.hpp; empty: none). after_setup runs on the calling
+  // thread once the VM, its devices and images are set up and before any
+  // vCPU thread exists; enter_thread runs first thing in each thread that
+  // serves the guest (vCPUs, the I/O loop once the vCPUs are started, each
+  // 9p worker before its first request). A hook that throws ends the VM
+  // with Reason::Error before the guest runs an instruction.
+  std::function<void()> after_setup;
+  std::function<void(ThreadRole)> enter_thread;
 };
 
 struct VmResult {

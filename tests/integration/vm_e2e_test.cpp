@@ -255,5 +255,27 @@ TEST_F(VmE2E, CompareRunsTheSuiteInAVmAndReportsTheGuestKernel) {
   EXPECT_GT(std::stod(m[1]), 10.0) << s->out;
 }
 
+TEST_F(VmE2E, TheVmmRunsJailedUnprivilegedAndSeccompFilteredAndDiesBySigsysOnAForbiddenSyscall) {
+  auto* s = get("jail");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("jailed-share\nup\n"), std::string::npos) << "a jailed VMM still serves its volume:\n" << s->out;
+  EXPECT_NE(s->out.find("vmm-uid: non-root\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-main: Seccomp: 2\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-main: CapEff: 0000000000000000\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-main: CapBnd: 0000000000000000\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-main: NoNewPrivs: 1\n"), std::string::npos) << s->out;
+  // Four threads (I/O loop, one vCPU, the relay, the volume's 9p worker):
+  // three without any capability, the worker with the five file ones.
+  EXPECT_NE(s->out.find("3 task: Seccomp: 2 CapEff: 0000000000000000 \n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("1 task: Seccomp: 2 CapEff: 000000000000001f \n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-root: dev disk0 disk1 initrd kernel proc share0 \n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-dumpable-owner: root\n"), std::string::npos) << s->out;
+  for (const char* role : {"vcpu", "io", "p9", "relay"})
+    EXPECT_NE(s->out.find(std::string("forbidden-") + role + ": rc=159 1\n"), std::string::npos)
+        << role << " thread's forbidden syscall must kill the VMM by SIGSYS (128+31):\n" << s->out;
+  EXPECT_NE(s->out.find("vmm-left: 0\n"), std::string::npos) << s->out;
+}
+
 }  // namespace
 }  // namespace hvrun::test

@@ -171,6 +171,34 @@ s_compare() {
   return $rc
 }
 
+# hvrun-vmm's jail (vmm/jail.hpp): a running VMM is an unprivileged user,
+# each thread under a seccomp filter with no capabilities (the 9p worker of a
+# volume keeps the file ones), in a root holding only what the VM uses; a
+# thread of each role that makes a forbidden syscall (a test-only hook) takes
+# the VMM down by SIGSYS, and hvrun says so.
+s_jail() {
+  local d=/tmp/vm-e2e-jail
+  rm -rf $d && mkdir -p $d && echo jailed-share > $d/f
+  "$HV" --vm -d --name jl -v $d:/data busybox sh -c 'cat /data/f; echo up; while :; do sleep 0.1; done' >/dev/null
+  for _ in $(seq 600); do "$HV" logs jl 2>/dev/null | grep -q up && break; sleep 0.1; done
+  "$HV" logs jl
+  local pid
+  pid=$(pgrep -x hvrun-vmm | head -1)
+  echo "vmm-uid: $(awk '/^Uid:/ {print ($2 == 0 ? "root" : "non-root")}' /proc/$pid/status)"
+  grep -E '^(Seccomp|CapEff|CapBnd|NoNewPrivs):' /proc/$pid/status | tr -s '\t' ' ' | sed 's/^/vmm-main: /'
+  for t in /proc/$pid/task/*; do
+    echo "task: $(grep -E '^(Seccomp|CapEff):' $t/status | tr -s '\t' ' ' | tr '\n' ' ')"
+  done | sort | uniq -c | sed 's/^ *//'
+  echo "vmm-root: $(ls /proc/$pid/root/ | tr '\n' ' ')"
+  echo "vmm-dumpable-owner: $(stat -c %U /proc/$pid/mem)"
+  "$HV" rm -f jl >/dev/null
+  for role in vcpu io p9 relay; do
+    HVRUN_TEST_VMM_FORBIDDEN_SYSCALL=$role "$HV" --vm --rm -v $d:/data busybox cat /data/f 2>/tmp/vm-e2e-jail.err
+    echo "forbidden-$role: rc=$? $(grep -c 'killed by its seccomp filter (SIGSYS)' /tmp/vm-e2e-jail.err)"
+  done
+  echo "vmm-left: $(pgrep -xc hvrun-vmm)"
+}
+
 # name function, in the order they run
 # A container and a VM on the default bridge network (hvrun0, created in the
 # test host; no route leaves it) reach each other by name over TCP, both ways.
@@ -196,7 +224,7 @@ s_net() {
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
      kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume file-volume s_file_volume
-     net-container-vm s_net compare-vm s_compare)
+     net-container-vm s_net compare-vm s_compare jail s_jail)
 declare -A fn_of=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do fn_of[${all[i]}]=${all[i+1]}; done
 # VM_SCENARIOS="a b": only those, in that order (a rerun puts the ones that

@@ -43,6 +43,7 @@ std::string launch_to_json(const Launch& l) {
               {"tty", l.relay.tty}}},
             {"file_binds", binds},
             {"result_fd", l.result_fd}};
+  if (l.jail.enabled) j["jail"] = {{"uid", l.jail.uid}, {"gid", l.jail.gid}};
   return j.dump();
 }
 
@@ -96,12 +97,20 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
     l.relay.input = r.at("input").get<int>();
     l.relay.tty = r.at("tty").get<bool>();
     l.result_fd = j.at("result_fd").get<int>();
+    if (j.contains("jail")) {
+      const json& jl = j.at("jail");
+      l.jail.enabled = true;
+      l.jail.uid = jl.at("uid").get<uint32_t>();
+      l.jail.gid = jl.at("gid").get<uint32_t>();
+    }
     for (const auto& b : j.at("file_binds"))
       l.file_binds.push_back({b.at("source").get<std::string>(), b.at("target").get<std::string>(), b.at("readonly").get<bool>()});
   } catch (const json::exception& e) {
     throw Error(std::string("launch config: ") + e.what());
   }
   if (c.kernel.empty()) throw Error("launch config: no kernel");
+  if (l.jail.enabled && (l.jail.uid == 0 || l.jail.gid == 0))
+    throw Error("launch config: the jail's uid and gid must not be root's (0)");
   if (l.relay.monitor >= 0 && l.relay.hvc2 < 0) throw Error("launch config: a relay needs relay.hvc2");
   if (check_fds) {
     for (size_t i = 0; i < c.consoles.size(); ++i) {

@@ -9,6 +9,7 @@
 #pragma once
 #include <string>
 
+#include "vmm/jail.hpp"
 #include "vmm/vm.hpp"
 
 namespace hvrun::vmm::tool {
@@ -39,6 +40,10 @@ struct Launch {
   RelayConfig relay;
   std::vector<FileBind> file_binds;
   int result_fd = -1;
+  // {"jail":{"uid":U,"gid":G}}: hvrun-vmm jails itself (vmm/jail.hpp) as
+  // that uid/gid; no "jail" key: it runs unjailed (`hvrun --vm` as non-root,
+  // or HVRUN_VMM_JAIL=off).
+  JailConfig jail;
 };
 
 // Makes this process's mount namespace private and does the binds; throws

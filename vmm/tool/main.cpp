@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "util/log.hpp"
 #include "util/netif.hpp"
 #include "vmm/tap.hpp"
+#include "vmm/jail.hpp"
 #include "vmm/tool/args.hpp"
 #include "vmm/tool/launch.hpp"
 #include "vmm/tool/relay.hpp"
@@ -149,13 +151,13 @@ int run_launched(int launch_fd) {
   Launch l = launch_from_json(read_launch(launch_fd));
   ::signal(SIGPIPE, SIG_IGN);
   // The monitor blocked the forwarded signals before exec so that none
-  // could end this process before their handlers are in place.
+  // could end this process before their handlers are in place. They queue
+  // on the relay's pipe until the relay runs.
   sigset_t fwd;
   forwarded_signals(&fwd);
-  std::thread relay;
+  int signals = -1;
   if (l.relay.monitor >= 0) {
-    int signals = install_signal_forwarding();
-    relay = std::thread(relay_loop, RelayFds{signals, l.relay.monitor, l.relay.hvc2, l.relay.gate, l.relay.input, l.relay.tty});
+    signals = install_signal_forwarding();
   } else {
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
@@ -163,15 +165,48 @@ int run_launched(int launch_fd) {
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   }
   ::sigprocmask(SIG_UNBLOCK, &fwd, nullptr);
+  // The relay starts once the VM is set up (and, jailed, once this process
+  // is the unprivileged user): its first step is its own filter.
+  std::thread relay;
+  const bool jailed = l.jail.enabled;
+  auto start_relay = [&](bool jailed) {
+    if (l.relay.monitor < 0) return;
+    RelayFds fds{signals, l.relay.monitor, l.relay.hvc2, l.relay.gate, l.relay.input, l.relay.tty};
+    relay = std::thread([fds, jailed] {
+      if (jailed) {
+        try {
+          jail_thread(ThreadRole::Relay);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "hvrun-vmm: relay: %s\n", e.what());
+          std::_Exit(hvrun::kHvrunErrorStatus);
+        }
+      }
+      relay_loop(fds);
+    });
+  };
   VmResult r;
   try {
     apply_file_binds(l.file_binds);
+    if (jailed) {
+      enter_jail_root(l.vm);
+      const unsigned threads = l.vm.vcpus + unsigned(l.vm.shares.size()) + 2;
+      l.vm.after_setup = [&] {
+        jail_identity(l.jail, l.vm.mem_bytes, threads);
+        start_relay(true);
+      };
+      l.vm.enter_thread = jail_thread;
+    } else {
+      l.vm.after_setup = [&] { start_relay(false); };
+    }
     log_start(l.vm);
     r = run_vm(l.vm);
   } catch (const std::exception& e) {  // e.g. the kernel cannot be read: the monitor reports it
     r.reason = VmResult::Reason::Error;
     r.detail = e.what();
   }
+  // The VM never got that far (no guest instruction ran): the relay still
+  // passes on what is left for the monitor.
+  if (!relay.joinable()) start_relay(false);
   // Let the relay pass on the guest's last words (the exit event) before
   // this process ends: EOF on hvc2 ends its loop once it has read them.
   log_end(r);
@@ -213,7 +248,13 @@ int main(int argc, char** argv) {
     (void)::setrlimit(RLIMIT_NOFILE, &nofile);
   }
   try {
-    return a.launch_fd >= 0 ? run_launched(a.launch_fd) : run_command_line(a);
+    if (a.launch_fd < 0) return run_command_line(a);
+    // A jailed VMM ends here, without the exit handlers: glibc's and the
+    // static destructors' work at exit (they open files) is not in the
+    // main thread's seccomp filter, and nothing of theirs is needed.
+    const int rc = run_launched(a.launch_fd);
+    std::fflush(nullptr);
+    ::_exit(rc);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hvrun: %s\n", e.what());
     return hvrun::kHvrunErrorStatus;
