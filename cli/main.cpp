@@ -12,6 +12,7 @@
 #include "image/store.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/self_exe.hpp"
 
 namespace hvrun::cli {
 std::string Context::root() const { return image::Store::default_root(root_flag); }
@@ -64,6 +65,9 @@ void setup_logging(const std::string& level_flag, bool debug) {
 
 int main(int argc, char** argv) {
   using namespace hvrun::cli;
+  // First of all: no container may reach a writable copy of this binary
+  // through /proc/self/exe (CVE-2019-5736, util/self_exe.hpp).
+  hvrun::reexec_from_readonly_self(argv);
   // `hvrun --container IMAGE CMD` and `hvrun --vm IMAGE CMD` are shorthand
   // for `hvrun run --container ...`: insert "run" before the first of them
   // when it comes before any subcommand.

@@ -24,6 +24,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/self_exe.hpp"
 
 namespace hvrun::compare {
 
@@ -249,7 +250,7 @@ std::vector<std::string> suite_benchmarks() {
 
 std::string find_suite_binary() {
   if (const char* e = std::getenv("HVRUN_SUITE"); e && *e) return e;
-  std::string self = readlink_str("/proc/self/exe");
+  std::string self = self_exe_path();
   if (!self.empty()) {
     std::string built = self.substr(0, self.rfind('/')) + "/../compare/hvrun-suite";
     if (::access(built.c_str(), X_OK) == 0) return built;
@@ -320,7 +321,7 @@ Report run_compare(const Options& o, const Progress& progress) {
       }() + ")");
   if (o.suite && names.empty()) names = all;
 
-  std::string exe = o.hvrun_exe.empty() ? readlink_str("/proc/self/exe") : o.hvrun_exe;
+  std::string exe = o.hvrun_exe.empty() ? self_exe_path() : o.hvrun_exe;
   std::string suite_bin = o.suite_binary.empty() ? find_suite_binary() : o.suite_binary;
   if (::access(suite_bin.c_str(), X_OK) != 0)
     throw_sys("hvrun-suite", suite_bin + " (build it, run scripts/setup.sh, or set HVRUN_SUITE)");

@@ -31,6 +31,7 @@
 #include "util/fs.hpp"
 #include "util/log.hpp"
 #include "util/netif.hpp"
+#include "util/self_exe.hpp"
 #include "vmm/kvm_kind.hpp"
 #include "vmm/tap.hpp"
 #include "vmm/tool/launch.hpp"
@@ -473,10 +474,8 @@ uint64_t vm_guest_memory(int64_t memory_bytes) {
 // `rel` resolved against the directory of this hvrun binary (a build tree's
 // sibling outputs), or "" when /proc/self/exe cannot be read.
 static std::string beside_self(const std::string& rel) {
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "";
-  std::string dir(self, size_t(n));
+  std::string dir = self_exe_path();
+  if (dir.empty()) return "";
   return dir.substr(0, dir.rfind('/')) + "/" + rel;
 }
 
