@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -181,11 +182,12 @@ void relay(Relay& r, int sigfd) {
 }
 
 // Whether `pid` runs this same hvrun binary (guards a kill by a stale pid).
+// By inode, not by path: hvrun runs from a read-only view of its binary
+// (util/self_exe.hpp), whose /proc/PID/exe link reads "/".
 bool is_hvrun(pid_t pid) {
-  char a[4096], b[4096];
-  ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), a, sizeof a);
-  ssize_t m = ::readlink("/proc/self/exe", b, sizeof b);
-  return n > 0 && n == m && std::memcmp(a, b, static_cast<size_t>(n)) == 0;
+  struct stat other{}, self{};
+  return ::stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &other) == 0 && ::stat("/proc/self/exe", &self) == 0 &&
+         other.st_dev == self.st_dev && other.st_ino == self.st_ino;
 }
 
 bool wait_monitor_gone(const Records& rec, const std::string& id, double seconds) {
