@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -48,6 +49,19 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// HVRUN_FUZZ_VERBOSE=1: targets print why an input was refused (to check
+// that a seed gets as far as it should: `fuzz_replay_X seed`).
+inline bool verbose() {
+  static const bool v = [] {
+    const char* e = std::getenv("HVRUN_FUZZ_VERBOSE");
+    return e && *e && *e != '0';
+  }();
+  return v;
+}
+inline void refused(const char* what, const std::exception& e) {
+  if (verbose()) std::fprintf(stderr, "fuzz: %s refused: %s\n", what, e.what());
+}
 
 inline std::string as_string(const uint8_t* data, size_t size) {
   return std::string(reinterpret_cast<const char*>(data), size);

@@ -53,7 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto s = scratch_store(root);
     try {
       s.import(input, std::nullopt);
-    } catch (const Error&) {
+    } catch (const Error& e) {
+      fuzz::refused("import", e);
       check_empty(s, "import");
     }
   }
@@ -62,7 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto s = scratch_store(root);
     try {
       image::load_images(s, input);
-    } catch (const Error&) {
+    } catch (const Error& e) {
+      fuzz::refused("load", e);
       check_empty(s, "load");
     }
   }

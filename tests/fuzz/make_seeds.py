@@ -220,7 +220,7 @@ def p9_seeds():
     walkd = msg(110, 6, struct.pack("<IIH", 0, 2, 1) + s("dir"))
     opend = msg(12, 7, struct.pack("<II", 2, 0o200000))
     readdir = msg(40, 8, struct.pack("<IQI", 2, 0, 4096))
-    create = msg(14, 9, struct.pack("<II", 0, 0) + s("x") + struct.pack("<III", 2, 0o644, 0))  # fid 0 becomes x
+    create = msg(14, 9, struct.pack("<I", 0) + s("x") + struct.pack("<III", 2, 0o644, 0))  # fid 0 becomes x
     write = msg(118, 10, struct.pack("<IQI", 0, 0, 5) + b"hello")
     clunk = msg(120, 11, struct.pack("<I", 1))
     walkdot = msg(110, 12, struct.pack("<IIH", 2, 3, 2) + s("..") + s(".."))
@@ -229,7 +229,7 @@ def p9_seeds():
         walkdot + create + write)
     wl = msg(110, 2, struct.pack("<IIH", 0, 1, 1) + s("link"))
     put("p9_server", "symlink", version + attach + wl + msg(22, 3, struct.pack("<I", 1)) + msg(12, 4, struct.pack("<II", 1, 0)) +
-        readlink)
+        msg(22, 5, struct.pack("<I", 1)))
     mk = msg(72, 2, struct.pack("<I", 0) + s("newdir") + struct.pack("<II", 0o755, 0))
     ren = msg(74, 3, struct.pack("<I", 0) + s("file") + struct.pack("<I", 0) + s("renamed"))
     unl = msg(76, 4, struct.pack("<I", 0) + s("renamed") + struct.pack("<I", 0))

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -49,6 +50,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::span<const uint8_t> req(data + off, len);
     off += len;
     auto reply = server.handle(req);
+    if (fuzz::verbose() && reply.size() >= 11 && reply[4] == 7) {
+      uint32_t err;
+      std::memcpy(&err, &reply[7], 4);
+      std::fprintf(stderr, "fuzz: 9p message %d (type %u) got Rlerror %u\n", n, req.size() > 4 ? req[4] : 0, err);
+    }
     uint32_t rlen = 0;
     if (reply.size() < 7) fuzz::invariant_failed("a reply shorter than 7 bytes");
     std::memcpy(&rlen, reply.data(), 4);

@@ -11,11 +11,13 @@
 // or an exception the transport lets through is a finding.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "vmm/guest_memory.hpp"
+#include "tests/fuzz/fuzz_util.hpp"
 #include "vmm/virtio_mmio.hpp"
 
 namespace hvrun::fuzz {
@@ -58,6 +60,7 @@ inline void drive_virtio(std::unique_ptr<vmm::VirtioDevice> dev, std::vector<uin
   std::memcpy(mem_buf.data(), data, size < kGuestMem ? size : kGuestMem);
   for (int round = 0; round < 2; ++round)
     for (unsigned q = 0; q < nq; ++q) t.notify(q);
+  if (verbose() && t.broken()) std::fprintf(stderr, "fuzz: device broken: %s\n", t.broken_reason().c_str());
   // The config space, byte by byte, as a driver may read it.
   for (uint32_t off = 0; off < 64; ++off) {
     uint8_t b;
