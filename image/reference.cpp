@@ -50,7 +50,6 @@ Reference parse_reference(const std::string& ref) {
     return Error("invalid reference format: '" + ref + "': " + why);
   };
   if (ref.empty()) throw bad("empty name");
-  if (ref.size() > 255) throw bad("longer than 255 characters");
   if (ref.find('@') != std::string::npos) throw bad("digest references are not supported");
   std::string name = ref, tag = "latest";
   size_t colon = ref.rfind(':');
@@ -59,6 +58,10 @@ Reference parse_reference(const std::string& ref) {
     name = ref.substr(0, colon);
     tag = ref.substr(colon + 1);
   }
+  // The name's length, as Docker's NameTotalLengthMax, not the whole
+  // reference's: a 255-character name given without a tag was accepted
+  // while its normal form (":latest" added) was refused (tests/fuzz/cli_values).
+  if (name.size() > 255) throw bad("name longer than 255 characters");
   if (tag.empty() || tag.size() > 128) throw bad("tag must be 1 to 128 characters");
   if (!(std::isalnum(static_cast<unsigned char>(tag[0])) || tag[0] == '_')) throw bad("tag must start with a letter, digit or '_'");
   for (char c : tag)

@@ -35,6 +35,19 @@ TEST(ImageRef, DockerHubNamesTakeTheirFamiliarFormAsDockerShowsThem) {
   EXPECT_THROW(normalize_ref("docker.io/library/" + std::string(64, 'a')), Error);
 }
 
+// Found by tests/fuzz/cli_values: a 255-character name without a tag was
+// accepted, and its normal form (with ":latest", 262 characters) refused.
+// The limit is the name's (Docker's NameTotalLengthMax), the tag apart.
+TEST(ImageRef, TheNameLimitIs255CharactersTagApartSoANormalFormAlwaysParses) {
+  const std::string name = std::string(127, 'a') + "/" + std::string(127, 'b');
+  ASSERT_EQ(name.size(), 255u);
+  EXPECT_EQ(normalize_ref(name), name + ":latest");
+  EXPECT_EQ(normalize_ref(normalize_ref(name)), name + ":latest");
+  EXPECT_EQ(normalize_ref(name + ":" + std::string(128, 't')), name + ":" + std::string(128, 't'));
+  EXPECT_THROW(normalize_ref(name + "c"), Error);
+  EXPECT_THROW(normalize_ref(name + "c:v1"), Error);
+}
+
 TEST(ImageRef, NormalizeRejectsBadRefs) {
   for (const std::string& bad : std::vector<std::string>{"", "Upper", "a b", "foo:", ":tag", "foo@sha256:abc", "-lead", "a//b", "a/b/", "x:t@g",
                           std::string(64, 'a')}) {
