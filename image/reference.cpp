@@ -88,9 +88,18 @@ Reference parse_reference(const std::string& ref) {
   // docker.io/library/x, index.docker.io/library/x and library/x are x;
   // docker.io/u/x is u/x. One form everywhere (import, lookup, tag, rm), so
   // an image is found by whichever spelling it was imported or asked for.
+  // The Hub's domain stays when what follows it would read as a domain of
+  // its own ("docker.io/quay.io/x" is the Hub's repository quay.io/x):
+  // dropped, the normal form would name another registry's image
+  // (tests/fuzz/cli_values found normal forms that were not fixed points).
+  auto looks_like_domain = [](const std::string& c) { return c.find_first_of(".:") != std::string::npos || c == "localhost"; };
   if (comps.size() >= 2 && (comps[0] == "docker.io" || comps[0] == "index.docker.io" ||
-                            comps[0] == "registry-1.docker.io"))
-    comps.erase(comps.begin());
+                            comps[0] == "registry-1.docker.io")) {
+    if (comps.size() >= 3 && looks_like_domain(comps[1]))
+      comps[0] = "docker.io";
+    else
+      comps.erase(comps.begin());
+  }
   if (comps.size() == 2 && comps[0] == "library") comps.erase(comps.begin());
   if (comps.size() == 1 && is_hex64(comps[0])) throw bad("a 64-digit hex name is reserved for image ids");
   Reference r;

@@ -48,6 +48,21 @@ TEST(ImageRef, TheNameLimitIs255CharactersTagApartSoANormalFormAlwaysParses) {
   EXPECT_THROW(normalize_ref(name + "c:v1"), Error);
 }
 
+// Found by tests/fuzz/cli_values: "docker.io/registry-1.docker.io/a/b" lost
+// its Hub domain and its normal form, "registry-1.docker.io/a/b", then
+// normalized to "a/b": another image. The Hub's domain now stays when the
+// path's first part reads as a domain.
+TEST(ImageRef, AHubPathThatLooksLikeADomainKeepsTheHubDomainSoTheNormalFormIsAFixedPoint) {
+  for (const std::string ref : {"docker.io/registry-1.docker.io/a/b", "index.docker.io/quay.io/x/y:2",
+                                "registry-1.docker.io/localhost/x/y"}) {
+    const std::string n = normalize_ref(ref);
+    EXPECT_EQ(n.rfind("docker.io/", 0), 0u) << ref << " -> " << n;
+    EXPECT_EQ(normalize_ref(n), n) << ref;
+  }
+  EXPECT_EQ(normalize_ref("docker.io/quay.io/x:2"), "docker.io/quay.io/x:2");
+  EXPECT_EQ(normalize_ref("docker.io/user/app:1"), "user/app:1");
+}
+
 TEST(ImageRef, NormalizeRejectsBadRefs) {
   for (const std::string& bad : std::vector<std::string>{"", "Upper", "a b", "foo:", ":tag", "foo@sha256:abc", "-lead", "a//b", "a/b/", "x:t@g",
                           std::string(64, 'a')}) {
