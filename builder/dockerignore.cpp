@@ -3,7 +3,9 @@
 // against every pattern and its parent directories, the last match winning.
 #include "builder/dockerignore.hpp"
 
+#include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "util/error.hpp"
 #include "util/strings.hpp"
@@ -76,41 +78,63 @@ std::vector<Token> compile(const std::string& p) {
   return out;
 }
 
-bool run(const std::vector<Token>& toks, size_t k, std::string_view s) {
-  for (; k < toks.size(); ++k) {
-    const Token& t = toks[k];
-    switch (t.kind) {
-      case Token::kAnyRest:
-        return true;
-      case Token::kAnyDirs:
-        // Nothing, or any prefix that ends at a '/'.
-        if (run(toks, k + 1, s)) return true;
-        for (size_t j = 0; j < s.size(); ++j)
-          if (s[j] == '/' && run(toks, k + 1, s.substr(j + 1))) return true;
-        return false;
-      case Token::kStar:
-        for (size_t n = 0;; ++n) {
-          if (run(toks, k + 1, s.substr(n))) return true;
-          if (n == s.size() || s[n] == '/') return false;
-        }
-      case Token::kOne:
-        if (s.empty() || s[0] == '/') return false;
-        break;
-      case Token::kClass: {
-        if (s.empty()) return false;
-        bool in = false;
-        for (auto [lo, hi] : t.ranges) in = in || (lo <= s[0] && s[0] <= hi);
-        if (in == t.negated) return false;
-        break;
-      }
-      case Token::kLiteral:
-        if (s.empty() || s[0] != t.c) return false;
-        break;
-    }
-    s.remove_prefix(1);
+// The glob machine: tokens k.. against s[i..]. Each (k, i) a '*' or "**"
+// tries is worked out once (memo_), so that a pattern of many stars costs
+// O(tokens x length^2) rather than exponential time: tests/fuzz/dockerignore
+// hung on "/tmp/ ***...*c" (a backtracking matcher tries every split).
+class Glob {
+ public:
+  Glob(const std::vector<Token>& toks, std::string_view s) : toks_(toks), s_(s) {}
+  bool match() { return run(0, 0); }
+
+ private:
+  enum : int8_t { kUnknown = -1, kNo = 0, kYes = 1 };
+  bool run(size_t k, size_t i) {
+    if (memo_.empty()) memo_.assign((toks_.size() + 1) * (s_.size() + 1), kUnknown);
+    const size_t at = k * (s_.size() + 1) + i;
+    if (memo_[at] == kUnknown) memo_[at] = step(k, i) ? kYes : kNo;
+    return memo_[at] == kYes;
   }
-  return s.empty();
-}
+  bool step(size_t k, size_t i) {
+    for (; k < toks_.size(); ++k) {
+      const Token& t = toks_[k];
+      switch (t.kind) {
+        case Token::kAnyRest:
+          return true;
+        case Token::kAnyDirs:
+          // Nothing, or any prefix that ends at a '/'.
+          if (run(k + 1, i)) return true;
+          for (size_t j = i; j < s_.size(); ++j)
+            if (s_[j] == '/' && run(k + 1, j + 1)) return true;
+          return false;
+        case Token::kStar:
+          for (size_t j = i;; ++j) {
+            if (run(k + 1, j)) return true;
+            if (j == s_.size() || s_[j] == '/') return false;
+          }
+        case Token::kOne:
+          if (i == s_.size() || s_[i] == '/') return false;
+          break;
+        case Token::kClass: {
+          if (i == s_.size()) return false;
+          bool in = false;
+          for (auto [lo, hi] : t.ranges) in = in || (lo <= s_[i] && s_[i] <= hi);
+          if (in == t.negated) return false;
+          break;
+        }
+        case Token::kLiteral:
+          if (i == s_.size() || s_[i] != t.c) return false;
+          break;
+      }
+      ++i;
+    }
+    return i == s_.size();
+  }
+
+  const std::vector<Token>& toks_;
+  std::string_view s_;
+  std::vector<int8_t> memo_;
+};
 
 std::vector<std::string> split_path(const std::string& p) {
   std::vector<std::string> out;
@@ -136,7 +160,7 @@ bool match_path(const std::string& pattern, const std::string& path) {
     std::string suffix = pattern.substr(2);
     return path.ends_with(suffix) || (suffix[0] == '/' && path == suffix.substr(1));
   }
-  return run(toks, 0, path);
+  return Glob(toks, path).match();
 }
 
 DockerIgnore DockerIgnore::parse(const std::string& text) {

@@ -1,5 +1,6 @@
 #include "contract/control.hpp"
 
+#include <climits>
 #include <csignal>
 #include <nlohmann/json.hpp>
 
@@ -106,6 +107,17 @@ std::optional<GuestEvent> decode_guest_event(std::string_view line, std::string*
     return FrozenEvent{f->get<bool>(), e == j.end() ? std::string() : e->get<std::string>()};
   }
   if (name != "exit") return fail("unknown event '" + name + "'");
+  // code and signal are integers that fit an int: nlohmann's conversion of
+  // a float out of range (1e30) is undefined behaviour, and a larger
+  // integer would wrap (tests/fuzz/guest_spec under UBSan shows the first).
+  for (const char* key : {"code", "signal"}) {
+    auto it = j.find(key);
+    if (it == j.end()) continue;
+    const bool fits = it->is_number_unsigned() ? it->get<unsigned long long>() <= INT_MAX
+                      : it->is_number_integer() && it->get<long long>() >= INT_MIN && it->get<long long>() <= INT_MAX;
+    if (!fits)
+      return fail(std::string("malformed exit event: ") + key + " must be an integer, not " + it->dump());
+  }
   try {
     // A field that is missing reads as an error status: the guest said it
     // ended but not how.

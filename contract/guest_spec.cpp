@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "contract/json_numbers.hpp"
 #include "contract/plan.hpp"
 #include "util/error.hpp"
 
@@ -53,6 +54,7 @@ GuestSpec parse_guest_spec(const std::string& text) {
     throw Error("spec.json is not valid JSON: " + std::string(e.what()));
   }
   if (!j.is_object() || !j.contains("workload")) throw Error("spec.json must hold a JSON object with a workload");
+  require_integers(j, "spec.json", {"/workload/cpus"});
   try {
     return j.get<GuestSpec>();
   } catch (const nlohmann::json::exception& e) {

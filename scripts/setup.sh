@@ -34,6 +34,7 @@ PACKAGES=(
   busybox-static e2fsprogs erofs-utils zstd xz-utils gzip cpio iproute2 util-linux
   runc crun bubblewrap qemu-system-x86
   linux-source-6.1 flex bison bc libelf-dev
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer targets (tests/fuzz), clang's ASan/UBSan runtimes
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

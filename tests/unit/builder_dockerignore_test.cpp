@@ -37,6 +37,25 @@ TEST(BuilderDockerIgnore, DoubleStarMatchesAnyNumberOfDirectories) {
   EXPECT_TRUE(match_path("**/node_modules", "node_modules"));
 }
 
+// Found by tests/fuzz/dockerignore: the matcher backtracked through every
+// way to split the path among the stars, so a .dockerignore line of many
+// '*' (or "**") against a long path took exponential time and `hvrun build`
+// hung. Each of these took far beyond ctest's timeout before; now each is
+// answered at once, and the same as before.
+TEST(BuilderDockerIgnore, ManyStarsAgainstALongPathAnswerWithoutBacktrackingForever) {
+  std::string stars, doubles;
+  for (int i = 0; i < 30; ++i) stars += "*a";
+  for (int i = 0; i < 30; ++i) doubles += "**/a";
+  const std::string as(200, 'a');
+  std::string dirs;
+  for (int i = 0; i < 100; ++i) dirs += "a/";
+  EXPECT_FALSE(match_path(stars + "b", as));
+  EXPECT_TRUE(match_path(stars, as));
+  EXPECT_FALSE(match_path(doubles + "/b", dirs + "c"));
+  EXPECT_TRUE(match_path(doubles, dirs + "a"));
+  EXPECT_FALSE(match_path("/tmp/ " + std::string(40, '*') + "c", "/tmp/ " + std::string(100, 'x')));
+}
+
 TEST(BuilderDockerIgnore, MalformedPatternIsAnError) {
   EXPECT_THROW(match_path("[a", "a"), hvrun::Error);
   EXPECT_THROW(match_path("[]", "a"), hvrun::Error);

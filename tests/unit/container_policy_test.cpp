@@ -184,7 +184,7 @@ TEST(ContainerSeccomp, DefaultProfileAllowsPtraceWithoutCapSysPtraceOnKernelsFro
   auto prog = compile_seccomp("default", default_capabilities());
   int want = kernel_at_least_4_8() ? 0 : EPERM;
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(ptrace_traceme()); }), want);
-  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_process_vm_readv, ::getpid(), nullptr, 0, nullptr, 0, 0)); }), want);
+  EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_process_vm_readv, ::getpid(), nullptr, 0UL, nullptr, 0UL, 0UL)); }), want);
   // Still behind CAP_SYS_PTRACE, as in moby's profile.
   EXPECT_EQ(run_filtered(prog, [] { return errno_of(::syscall(SYS_kcmp, ::getpid(), ::getpid(), 0, 0, 0)); }), EPERM);
 }
@@ -192,7 +192,7 @@ TEST(ContainerSeccomp, DefaultProfileAllowsPtraceWithoutCapSysPtraceOnKernelsFro
 TEST(ContainerSeccomp, StrictProfileAllowsPtraceOnlyWithCapSysPtrace) {
   auto strict = compile_seccomp("strict", default_capabilities());
   EXPECT_EQ(run_filtered(strict, [] { return errno_of(ptrace_traceme()); }), EPERM);
-  EXPECT_EQ(run_filtered(strict, [] { return errno_of(::syscall(SYS_process_vm_readv, ::getpid(), nullptr, 0, nullptr, 0, 0)); }), EPERM);
+  EXPECT_EQ(run_filtered(strict, [] { return errno_of(::syscall(SYS_process_vm_readv, ::getpid(), nullptr, 0UL, nullptr, 0UL, 0UL)); }), EPERM);
   auto traced = compile_seccomp("strict", default_capabilities() | (1ull << 19));
   EXPECT_EQ(run_filtered(traced, [] { return errno_of(ptrace_traceme()); }), 0);
   // Otherwise the same as the default profile.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
 #include <csignal>
 #include <nlohmann/json.hpp>
 
@@ -81,6 +82,24 @@ TEST(ContractControl, AnExitEventWithoutACodeIsAnErrorAndOtherLinesAreNotEvents)
     EXPECT_FALSE(decode_guest_event(bad, &why)) << bad;
     EXPECT_FALSE(why.empty()) << bad;
   }
+}
+
+// Found writing tests/fuzz/guest_spec (its UBSan build reports it): an
+// exit event's code 1e30 went through nlohmann's get<int>() of a float out
+// of range, undefined behaviour in the host on a hostile guest's line. A code or signal that is not an
+// integer that fits an int is refused.
+TEST(ContractControl, AnExitEventWhoseCodeOrSignalIsNotAnIntIsRefused) {
+  for (std::string bad : {R"({"event":"exit","code":1e30})", R"({"event":"exit","code":1.5})",
+                          R"({"event":"exit","code":4294967296})", R"({"event":"exit","signal":-1e300})",
+                          R"({"event":"exit","code":18446744073709551615})"}) {
+    std::string why;
+    EXPECT_FALSE(decode_guest_event(bad, &why)) << bad;
+    EXPECT_NE(why.find("must be an integer"), std::string::npos) << bad << ": " << why;
+  }
+  auto x = decode_guest_event(R"({"event":"exit","code":-2147483648,"signal":9})");
+  ASSERT_TRUE(x && std::holds_alternative<ExitEvent>(*x));
+  EXPECT_EQ(std::get<ExitEvent>(*x).code, INT_MIN);
+  EXPECT_EQ(std::get<ExitEvent>(*x).signal, 9);
 }
 
 TEST(ContractControl, FreezeMessagesAndFrozenEventsRoundTrip) {
@@ -224,6 +243,30 @@ TEST(ContractGuestSpec, JsonRoundTripsAndBadTextIsRefusedSayingWhy) {
   for (std::string bad : {"{not json", "[1,2]", R"({"args":["true"]})", R"({"workload":{"args":"x"}})"}) {
     EXPECT_THROW(parse_guest_spec(bad), Error) << bad;
   }
+}
+
+// Found writing tests/fuzz/guest_spec (its UBSan build reports it):
+// {"prefix":1e30} reached nlohmann's get<int>() of a float out of range
+// (undefined behaviour in guest-init).
+// Only workload.cpus may be a non-integer number.
+TEST(ContractGuestSpec, FloatsOutsideCpusAreRefusedNamingTheField) {
+  auto error_of = [](const std::string& text) {
+    try {
+      parse_guest_spec(text);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error_of(R"({"workload":{"args":["true"]},"network":{"prefix":1e30}})"),
+            "spec.json: /network/prefix must be an integer, not 1e+30");
+  EXPECT_NE(error_of(R"({"workload":{"args":["true"],"tty_rows":-7.5}})").find("/workload/tty_rows must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"workload":{"args":["true"],"netcfg":{"mtu":1e10}}})").find("/workload/netcfg/mtu"),
+            std::string::npos);
+  auto ok = parse_guest_spec(R"({"workload":{"args":["true"],"cpus":1.5,"memory_bytes":67108864}})");
+  EXPECT_DOUBLE_EQ(ok.workload.cpus, 1.5);
+  EXPECT_EQ(ok.workload.memory_bytes, 67108864);
 }
 
 TEST(ContractPlan, NamesDevicesAndLimitsAsGuestInitFindsThem) {

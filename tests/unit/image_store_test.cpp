@@ -35,6 +35,34 @@ TEST(ImageRef, DockerHubNamesTakeTheirFamiliarFormAsDockerShowsThem) {
   EXPECT_THROW(normalize_ref("docker.io/library/" + std::string(64, 'a')), Error);
 }
 
+// Found by tests/fuzz/cli_values: a 255-character name without a tag was
+// accepted, and its normal form (with ":latest", 262 characters) refused.
+// The limit is the name's (Docker's NameTotalLengthMax), the tag apart.
+TEST(ImageRef, TheNameLimitIs255CharactersTagApartSoANormalFormAlwaysParses) {
+  const std::string name = std::string(127, 'a') + "/" + std::string(127, 'b');
+  ASSERT_EQ(name.size(), 255u);
+  EXPECT_EQ(normalize_ref(name), name + ":latest");
+  EXPECT_EQ(normalize_ref(normalize_ref(name)), name + ":latest");
+  EXPECT_EQ(normalize_ref(name + ":" + std::string(128, 't')), name + ":" + std::string(128, 't'));
+  EXPECT_THROW(normalize_ref(name + "c"), Error);
+  EXPECT_THROW(normalize_ref(name + "c:v1"), Error);
+}
+
+// Found by tests/fuzz/cli_values: "docker.io/registry-1.docker.io/a/b" lost
+// its Hub domain and its normal form, "registry-1.docker.io/a/b", then
+// normalized to "a/b": another image. The Hub's domain now stays when the
+// path's first part reads as a domain.
+TEST(ImageRef, AHubPathThatLooksLikeADomainKeepsTheHubDomainSoTheNormalFormIsAFixedPoint) {
+  for (const std::string ref : {"docker.io/registry-1.docker.io/a/b", "index.docker.io/quay.io/x/y:2",
+                                "registry-1.docker.io/localhost/x/y"}) {
+    const std::string n = normalize_ref(ref);
+    EXPECT_EQ(n.rfind("docker.io/", 0), 0u) << ref << " -> " << n;
+    EXPECT_EQ(normalize_ref(n), n) << ref;
+  }
+  EXPECT_EQ(normalize_ref("docker.io/quay.io/x:2"), "docker.io/quay.io/x:2");
+  EXPECT_EQ(normalize_ref("docker.io/user/app:1"), "user/app:1");
+}
+
 TEST(ImageRef, NormalizeRejectsBadRefs) {
   for (const std::string& bad : std::vector<std::string>{"", "Upper", "a b", "foo:", ":tag", "foo@sha256:abc", "-lead", "a//b", "a/b/", "x:t@g",
                           std::string(64, 'a')}) {

@@ -214,6 +214,35 @@ TEST(VmmToolLaunch, MalformedOrIncompleteConfigIsAClearError) {
   EXPECT_EQ(error_of(j.dump()), "launch config: no kernel");
 }
 
+// Found writing tests/fuzz/vmm_launch (its UBSan build reports it):
+// nlohmann's get<unsigned>() of 1e30 is undefined behaviour ("outside the
+// range of representable values").
+// A float in any field, wherever it is, is refused naming the field.
+TEST(VmmToolLaunch, FloatsInIntegerFieldsAreRefusedNamingTheField) {
+  Launch l;
+  l.vm.kernel = "/k";
+  l.vm.consoles = {{10, 11}};
+  auto error_of = [](const nlohmann::json& j) {
+    try {
+      launch_from_json(j.dump(), false);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  auto j = nlohmann::json::parse(launch_to_json(l));
+  j["vcpus"] = 1e30;
+  EXPECT_EQ(error_of(j), "launch config: /vcpus must be an integer, not 1e+30");
+  j = nlohmann::json::parse(launch_to_json(l));
+  j["consoles"][0]["in"] = -3e9;
+  EXPECT_NE(error_of(j).find("/consoles/0/in must be an integer"), std::string::npos) << error_of(j);
+  j = nlohmann::json::parse(launch_to_json(l));
+  j["relay"]["gate"] = 2.5;
+  EXPECT_NE(error_of(j).find("/relay/gate must be an integer"), std::string::npos) << error_of(j);
+  j = nlohmann::json::parse(launch_to_json(l));
+  EXPECT_EQ(error_of(j), "");
+}
+
 TEST(VmmToolLaunch, AnFdThatIsNotOpenIsNamed) {
   Launch l;
   l.vm.kernel = "/k";

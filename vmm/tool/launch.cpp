@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "contract/json_numbers.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::vmm::tool {
@@ -72,6 +73,7 @@ void check_fd(int fd, const std::string& field) {
 Launch launch_from_json(const std::string& text, bool check_fds) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw Error("launch config: not a JSON object");
+  contract::require_integers(j, "launch config");
   Launch l;
   VmConfig& c = l.vm;
   try {
