@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -127,6 +128,9 @@ void enter_jail_root(VmConfig& cfg) {
 }
 
 void jail_identity(const JailConfig& jail, uint64_t mem_bytes, unsigned threads) {
+  const pid_t parent = ::getppid();
+  int pdeath = 0;  // the monitor's PR_SET_PDEATHSIG, which the uid switch clears
+  if (::prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0) < 0) throw_sys("jail: PR_GET_PDEATHSIG");
   const rlimit no_core{0, 0};
   if (::setrlimit(RLIMIT_CORE, &no_core) < 0) throw_sys("jail: setrlimit RLIMIT_CORE");
   rlimit nofile{};
@@ -147,6 +151,12 @@ void jail_identity(const JailConfig& jail, uint64_t mem_bytes, unsigned threads)
   if (::setresuid(jail.uid, jail.uid, jail.uid) < 0) throw_sys("jail: setresuid", std::to_string(jail.uid));
   set_thread_caps(0);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw_sys("jail: PR_SET_NO_NEW_PRIVS");
+  // A change of credentials clears the parent-death signal: the VMM must
+  // still die with its monitor (and if the monitor died meanwhile, now).
+  if (pdeath != 0) {
+    if (::prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0) throw_sys("jail: PR_SET_PDEATHSIG");
+    if (::getppid() != parent) throw Error("jail: the monitor is gone");
+  }
   if (::getuid() != jail.uid || ::geteuid() != jail.uid || ::getgid() != jail.gid)
     throw Error("jail: the uid/gid switch to " + std::to_string(jail.uid) + ":" + std::to_string(jail.gid) + " did not hold");
 }

@@ -260,6 +260,8 @@ TEST_F(VmE2E, TheVmmRunsJailedUnprivilegedAndSeccompFilteredAndDiesBySigsysOnAFo
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
   EXPECT_NE(s->out.find("jailed-share\nup\n"), std::string::npos) << "a jailed VMM still serves its volume:\n" << s->out;
+  EXPECT_NE(s->out.find("inspect: \"Jailed\":true\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-comm: hvrun-vmm\n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("vmm-uid: non-root\n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("vmm-main: Seccomp: 2\n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("vmm-main: CapEff: 0000000000000000\n"), std::string::npos) << s->out;

@@ -183,7 +183,9 @@ s_jail() {
   for _ in $(seq 600); do "$HV" logs jl 2>/dev/null | grep -q up && break; sleep 0.1; done
   "$HV" logs jl
   local pid
-  pid=$(pgrep -x hvrun-vmm | head -1)
+  pid=$("$HV" inspect jl | grep -o '"Pid": *[0-9]*' | grep -o '[0-9]*$')
+  "$HV" inspect jl | tr -d ' \n' | grep -o '"Jailed":[a-z]*' | sed 's/^/inspect: /'
+  echo "vmm-comm: $(cat /proc/$pid/comm)"
   echo "vmm-uid: $(awk '/^Uid:/ {print ($2 == 0 ? "root" : "non-root")}' /proc/$pid/status)"
   grep -E '^(Seccomp|CapEff|CapBnd|NoNewPrivs):' /proc/$pid/status | tr -s '\t' ' ' | sed 's/^/vmm-main: /'
   for t in /proc/$pid/task/*; do

@@ -245,7 +245,7 @@ TEST_F(VmmJail, RootHoldsOnlyWhatTheVmUsesReadOnlyWithPathsRewritten) {
   EXPECT_TRUE(fs::exists(dir_ + "/outside"));
 }
 
-TEST_F(VmmJail, IdentityDropsRootAndEveryCapabilityButThe9pWorkersFileOnes) {
+TEST_F(VmmJail, IdentityDropsRootAndEveryCapabilityButThe9pWorkersFileOnesAndKeepsTheParentDeathSignal) {
   ChildResult r = in_child([&](int fd) {
     VmConfig c = config();
     enter_jail_root(c);
@@ -271,7 +271,11 @@ TEST_F(VmmJail, IdentityDropsRootAndEveryCapabilityButThe9pWorkersFileOnes) {
         worker_report = std::string("worker threw: ") + e.what();
       }
     });
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // as the monitor sets it for the VMM
     jail_identity(JailConfig{true, 65534, 65534}, 256ull << 20, 4);
+    int pdeath = 0;
+    ::prctl(PR_GET_PDEATHSIG, &pdeath);
+    say(fd, "parent-death signal kept: " + std::to_string(pdeath == SIGKILL));
     const std::string st = "/proc/self/status";
     say(fd, "main uid " + status_field(st, "Uid") + "; gid " + status_field(st, "Gid") + "; CapEff " + status_field(st, "CapEff") +
                 "; CapPrm " + status_field(st, "CapPrm") + "; CapBnd " + status_field(st, "CapBnd") + "; NoNewPrivs " +
@@ -293,6 +297,7 @@ TEST_F(VmmJail, IdentityDropsRootAndEveryCapabilityButThe9pWorkersFileOnes) {
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("dumpable: 0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("parent-death signal kept: 1\n"), std::string::npos) << "the VMM must still die with its monitor:\n" << r.out;
   EXPECT_NE(r.out.find("main opens secret: Permission denied\n"), std::string::npos) << r.out;
   uint64_t caps = 0;
   for (int cap : kP9WorkerCaps) caps |= 1ull << cap;
