@@ -269,8 +269,8 @@ TEST_F(VmE2E, TheVmmRunsJailedUnprivilegedAndSeccompFilteredAndDiesBySigsysOnAFo
   EXPECT_NE(s->out.find("vmm-main: NoNewPrivs: 1\n"), std::string::npos) << s->out;
   // Four threads (I/O loop, one vCPU, the relay, the volume's 9p worker):
   // three without any capability, the worker with the five file ones.
-  EXPECT_NE(s->out.find("3 task: Seccomp: 2 CapEff: 0000000000000000 \n"), std::string::npos) << s->out;
-  EXPECT_NE(s->out.find("1 task: Seccomp: 2 CapEff: 000000000000001f \n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("3 task: CapEff: 0000000000000000 Seccomp: 2 \n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("1 task: CapEff: 000000000000001f Seccomp: 2 \n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("vmm-root: dev disk0 disk1 initrd kernel proc share0 \n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("vmm-dumpable-owner: root\n"), std::string::npos) << s->out;
   for (const char* role : {"vcpu", "io", "p9", "relay"})
