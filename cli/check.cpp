@@ -111,7 +111,9 @@ nlohmann::json gather(const std::string& store_root) {
                              {"gid", jail.config.gid},
                              {"seccomp", "a filter per thread (vcpu, io, p9, relay), default kill-process"},
                              {"capabilities", "none (a 9p worker keeps CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID)"},
-                             {"namespaces", "mount (pivoted into the VM's own files), ipc"}});
+                             {"namespaces", "mount (pivoted into the VM's own files), ipc, pid"},
+                             {"cgroup", "its own: memory guest RAM + " + std::to_string(engine::kVmmOwnMemory >> 20) +
+                                            " MiB, pids its threads + " + std::to_string(engine::kVmmSparePids)}});
   else
     j["vmm"]["jail"]["why_not"] = jail.why_not;
 
@@ -173,7 +175,8 @@ void print_human(const nlohmann::json& j) {
                                                               : v["error"].get<std::string>().c_str());
   const auto& jl = v["jail"];
   if (jl["enabled"].get<bool>())
-    std::printf("vmm jail:       user %s (%u:%u), no capabilities, seccomp filter per thread, own mount+ipc namespaces\n",
+    std::printf("vmm jail:       user %s (%u:%u), no capabilities, seccomp filter per thread, own mount+ipc+pid "
+                "namespaces and cgroup\n",
                 jl["user"].get<std::string>().c_str(), jl["uid"].get<unsigned>(), jl["gid"].get<unsigned>());
   else
     std::printf("vmm jail:       none (%s)\n", jl["why_not"].get<std::string>().c_str());

@@ -1,6 +1,8 @@
 // hvrun inspect [--type container|image] [-f FORMAT] NAME...
 // Docker-shaped JSON array; a name is a container or, when no container has
 // it, an image (as `docker inspect`).
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -35,6 +37,18 @@ nlohmann::json vmm_jail_of(const engine::ContainerConfig& c, const engine::State
     else if (key == "Seccomp" || key == "NoNewPrivs") j[key] = std::stoi(value);
     else if (key == "CapEff" || key == "CapBnd") j[key] = value;
   }
+  // Its PID namespace (its own when jailed) and its cgroup (v2 "0::/P", or
+  // v1's memory hierarchy "N:memory:/P").
+  char ns[64] = {}, own[64] = {};
+  if (::readlink((dir + "/ns/pid").c_str(), ns, sizeof ns - 1) > 0 && ::readlink("/proc/self/ns/pid", own, sizeof own - 1) > 0)
+    j["OwnPidNamespace"] = std::string(ns) != own;
+  std::ifstream cgroup(dir + "/cgroup");
+  std::string v1_memory, v2;  // a hybrid host lists both: hvrun uses v1 there
+  for (std::string line; std::getline(cgroup, line);) {
+    if (line.rfind("0::", 0) == 0) v2 = line.substr(3);
+    else if (const size_t at = line.find(":memory:"); at != std::string::npos) v1_memory = line.substr(at + 8);
+  }
+  if (!v1_memory.empty() || !v2.empty()) j["Cgroup"] = v1_memory.empty() ? v2 : v1_memory;
   j["Jailed"] = j.value("Seccomp", 0) == 2 && j.value("Uid", 0ul) != 0;
   return j;
 }

@@ -9,7 +9,9 @@
 #include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include <filesystem>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "contract/control.hpp"
@@ -195,6 +198,7 @@ class VmBackend final : public Backend {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    remove_vmm_cgroup();
   }
 
   void start(const container::RunSpec& host_spec, const container::Stdio& stdio,
@@ -320,6 +324,22 @@ class VmBackend final : public Backend {
       HVRUN_DEBUG("engine", "hvrun-vmm jails itself as ", jail.user, " (", jail.config.uid, ":", jail.config.gid, ")");
     else
       HVRUN_DEBUG("engine", "hvrun-vmm runs unjailed: ", jail.why_not);
+    // Its own cgroup (engine/vmm_jail.hpp), joined before it execs.
+    VmmCgroup vcg = make_vmm_cgroup(host_spec, cfg.mem_bytes, cfg.vcpus + unsigned(cfg.shares.size()) + 2);
+    std::vector<int> join_fds;
+    for (const auto& f : vcg.join) join_fds.push_back(f.fd.get());
+    if (vcg.cgroup)
+      HVRUN_DEBUG("engine", "hvrun-vmm runs in cgroup ", vcg.cgroup->path(), " (memory ", vcg.memory_max >> 20,
+                  " MiB: guest RAM + ", kVmmOwnMemory >> 20, " MiB)");
+    else
+      HVRUN_DEBUG("engine", "hvrun-vmm runs without a cgroup of its own: ", vcg.why_not);
+    // A jailed VMM starts in a PID namespace of its own, where getppid() is
+    // 0: a pidfd of this monitor tells it whether the monitor still lives.
+    UniqueFd monitor_pidfd;
+    if (jail.config.enabled) {
+      monitor_pidfd.reset(int(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+      launch.jail.monitor_pidfd = monitor_pidfd.get();  // -1 on a kernel without pidfds: getppid() then
+    }
 
     // The launch config travels in a memfd (no size limit, nothing on disk).
     UniqueFd config(::memfd_create("hvrun-vmm-launch", MFD_CLOEXEC));
@@ -331,7 +351,7 @@ class VmBackend final : public Backend {
     // stdin pipe (write end) would keep the guest's stdin from ever ending.
     std::vector<int> keep = {0, 1, 2, stdio.out, stdio.err, input, console.get(), result.write.get(),
                              control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(),
-                             hvc0_vmm_in.get(), tty_vmm.get(), tap.get(), config.get()};
+                             hvc0_vmm_in.get(), tty_vmm.get(), tap.get(), config.get(), monitor_pidfd.get()};
     std::sort(keep.begin(), keep.end());
     const std::string launch_fd = std::to_string(config.get());
     const char* argv[] = {vmm_path.c_str(), "--launch-fd", launch_fd.c_str(), nullptr};
@@ -339,36 +359,61 @@ class VmBackend final : public Backend {
     std::string detail = nlohmann::json("exec " + vmm_path + " failed: errno ").dump();  // quoted, escaped
     const std::string exec_failed_head = "{\"reason\":" + std::to_string(int(vmm::VmResult::Reason::Error)) +
                                          ",\"detail\":" + detail.substr(0, detail.size() - 1);
+    detail = nlohmann::json("join the VMM's cgroup " + (vcg.cgroup ? vcg.cgroup->path() : std::string()) +
+                            " failed: errno ").dump();
+    const std::string join_failed_head = "{\"reason\":" + std::to_string(int(vmm::VmResult::Reason::Error)) +
+                                         ",\"detail\":" + detail.substr(0, detail.size() - 1);
     // The signals hvrun-vmm forwards into the guest stay blocked across exec
     // so that none ends it before its handlers are in place.
     sigset_t blocked;
     vmm::tool::forwarded_signals(&blocked);
     const pid_t monitor = ::getpid();
+    const int monitor_fd = monitor_pidfd.get();
 
-    pid_t pid = ::fork();
+    // A jailed VMM is PID 1 of a new PID namespace: it sees no other
+    // process, and its /proc (vmm/jail.cpp) shows only itself. The raw
+    // clone is a fork (no CLONE_VM) whose child only makes the same
+    // async-signal-safe calls a forked one would.
+    pid_t pid = -1;
+    if (jail.config.enabled) {
+      pid = pid_t(::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+      if (pid < 0) HVRUN_DEBUG("engine", "no PID namespace for hvrun-vmm (", std::strerror(errno), "): it shares hvrun's");
+    }
+    if (pid < 0) pid = ::fork();
     if (pid < 0) throw_sys("fork VMM");
     if (pid == 0) {
       // The VMM process. It dies with the monitor, like a container's init
       // (PDEATHSIG survives the exec: hvrun-vmm is not set-user-ID).
       ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-      if (::getppid() != monitor) ::_exit(kHvrunErrorStatus);
+      if (monitor_fd >= 0) {
+        struct pollfd p{monitor_fd, POLLIN, 0};
+        if (::poll(&p, 1, 0) != 0) ::_exit(kHvrunErrorStatus);
+      } else if (::getppid() != monitor) {
+        ::_exit(kHvrunErrorStatus);
+      }
       ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
       const int result_fd = result.write.get();
+      auto fail = [result_fd](const std::string& head, int err) {
+        char digits[16];
+        int n = 0;
+        do {
+          digits[sizeof digits - 1 - n++] = char('0' + err % 10);
+          err /= 10;
+        } while (err && n < 15);
+        (void)!::write(result_fd, head.data(), head.size());
+        (void)!::write(result_fd, digits + sizeof digits - n, size_t(n));
+        (void)!::write(result_fd, "\"}", 2);
+        ::_exit(127);
+      };
+      for (int fd : join_fds)
+        if (::write(fd, "0", 1) != 1) fail(join_failed_head, errno);
       keep_only_fds(keep);
       ::execv(argv[0], const_cast<char* const*>(argv));
-      int err = errno;
-      char digits[16];
-      int n = 0;
-      do {
-        digits[sizeof digits - 1 - n++] = char('0' + err % 10);
-        err /= 10;
-      } while (err && n < 15);
-      (void)!::write(result_fd, exec_failed_head.data(), exec_failed_head.size());
-      (void)!::write(result_fd, digits + sizeof digits - n, size_t(n));
-      (void)!::write(result_fd, "\"}", 2);
-      ::_exit(127);
+      fail(exec_failed_head, errno);
     }
     pid_ = pid;
+    vmm_cgroup_ = std::move(vcg.cgroup);
+    vmm_memory_max_ = vcg.memory_max;
     result_ = std::move(result.read);
     // The guest's control lines are read as they come (a thread): freeze
     // answers go to the control socket's clients, the rest waits for wait().
@@ -394,6 +439,8 @@ class VmBackend final : public Backend {
       if (errno != EINTR) throw_sys("wait for the VMM");
     }
     reaped_ = true;
+    const bool host_oom = vmm_cgroup_ && vmm_cgroup_->oom_killed();
+    remove_vmm_cgroup();
     HVRUN_DEBUG("engine", "hvrun-vmm pid ", pid_, " ended: ",
                 WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st)) : "status " + std::to_string(WEXITSTATUS(st)));
     std::string res = read_available(result_.get());
@@ -424,6 +471,10 @@ class VmBackend final : public Backend {
       if (WTERMSIG(st) == SIGSYS)
         std::fprintf(stderr, "hvrun: the VMM (pid %d) was killed by its seccomp filter (SIGSYS): it made a syscall its jail "
                      "forbids (the kernel log names it; HVRUN_VMM_JAIL=off runs the VMM unjailed)\n", int(pid_));
+      if (WTERMSIG(st) == SIGKILL && host_oom)
+        std::fprintf(stderr, "hvrun: the VMM (pid %d) was killed by the host's OOM killer: its cgroup's memory limit is "
+                     "%lld MiB (guest RAM + %llu MiB for the VMM itself)\n", int(pid_), (long long)(vmm_memory_max_ >> 20),
+                     (unsigned long long)(kVmmOwnMemory >> 20));
       es.signal = WTERMSIG(st);
       return es;
     }
@@ -448,7 +499,19 @@ class VmBackend final : public Backend {
   }
 
  private:
+  void remove_vmm_cgroup() noexcept {
+    if (!vmm_cgroup_) return;
+    try {
+      vmm_cgroup_->destroy();
+    } catch (const std::exception& e) {
+      HVRUN_WARN("engine", "removing the VMM's cgroup: ", e.what());
+    }
+    vmm_cgroup_.reset();
+  }
+
   VmAssets assets_;
+  std::unique_ptr<container::Cgroup> vmm_cgroup_;  // engine/vmm_jail.hpp
+  int64_t vmm_memory_max_ = 0;
   pid_t pid_ = -1;
   bool reaped_ = false;
   UniqueFd tty_, result_;

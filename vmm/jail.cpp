@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -156,6 +157,12 @@ void jail_identity(const JailConfig& jail, uint64_t mem_bytes, unsigned threads)
   if (pdeath != 0) {
     if (::prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0) throw_sys("jail: PR_SET_PDEATHSIG");
     if (::getppid() != parent) throw Error("jail: the monitor is gone");
+  }
+  if (jail.monitor_pidfd >= 0) {
+    pollfd p{jail.monitor_pidfd, POLLIN, 0};
+    const int n = ::poll(&p, 1, 0);
+    ::close(jail.monitor_pidfd);
+    if (n != 0) throw Error("jail: the monitor is gone");
   }
   if (::getuid() != jail.uid || ::geteuid() != jail.uid || ::getgid() != jail.gid)
     throw Error("jail: the uid/gid switch to " + std::to_string(jail.uid) + ":" + std::to_string(jail.gid) + " did not hold");

@@ -21,9 +21,11 @@
 //     the guest's file ownership needs) and its seccomp filter
 //     (vmm/seccomp_filters.hpp).
 //
-// Not done (docs/security.md says why): a new PID namespace (the VMM is the
-// monitor's direct child, which waits for and signals it by PID), a new
-// network namespace (no role may open a socket anyway).
+// The monitor starts a jailed VMM in a PID namespace of its own
+// (engine/vm_backend.cpp: it is PID 1 there, sees no other process, and its
+// /proc shows only itself) and in a cgroup of its own that caps its memory
+// at guest RAM plus its own needs. Not done: a new network namespace (no
+// role may open a socket anyway).
 #pragma once
 #include <sys/types.h>
 
@@ -38,6 +40,9 @@ struct JailConfig {
   bool enabled = false;
   uint32_t uid = 65534;  // the hvrun-vmm user; nobody if there is none
   uint32_t gid = 65534;
+  // A pidfd of the monitor (-1: none). In a PID namespace of its own the
+  // VMM's getppid() is 0, so this is how it learns that its monitor is gone.
+  int monitor_pidfd = -1;
 };
 
 // The 9p worker's capabilities (passthrough of file ownership and modes).
@@ -47,7 +52,8 @@ extern const int kP9WorkerCaps[5];
 void enter_jail_root(VmConfig& cfg);
 
 // Step 2. `mem_bytes` (guest RAM) and `threads` (how many threads the VMM
-// will run) size the address-space limit. Throws Error.
+// will run) size the address-space limit. Closes jail.monitor_pidfd after
+// checking by it that the monitor still lives. Throws Error.
 void jail_identity(const JailConfig& jail, uint64_t mem_bytes, unsigned threads);
 
 // Step 3, on the calling thread. Throws Error.

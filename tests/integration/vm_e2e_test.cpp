@@ -273,6 +273,15 @@ TEST_F(VmE2E, TheVmmRunsJailedUnprivilegedAndSeccompFilteredAndDiesBySigsysOnAFo
   EXPECT_NE(s->out.find("1 task: CapEff: 000000000000001f Seccomp: 2 \n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("vmm-root: dev disk0 disk1 initrd kernel proc share0 \n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("vmm-dumpable-owner: root\n"), std::string::npos) << s->out;
+  // PID 1 of a PID namespace of its own, seeing only itself in its /proc.
+  EXPECT_NE(s->out.find("inspect: \"OwnPidNamespace\":true\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-nspid: 2 1\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-proc-pids: 1 \n"), std::string::npos) << s->out;
+  // A cgroup of its own: 256 MiB guest RAM + 256 MiB; 4 threads + 16 pids; gone with the container.
+  EXPECT_NE(s->out.find("vmm-cgroup-memory-mib: 512\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-cgroup-pids: 20\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-cgroup-is-the-container-id: yes\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("vmm-cgroup-left-after-rm: no\n"), std::string::npos) << s->out;
   for (const char* role : {"vcpu", "io", "p9", "relay"})
     EXPECT_NE(s->out.find(std::string("forbidden-") + role + ": rc=159 1\n"), std::string::npos)
         << role << " thread's forbidden syscall must kill the VMM by SIGSYS (128+31):\n" << s->out;

@@ -193,7 +193,28 @@ s_jail() {
   done | sort | uniq -c | sed 's/^ *//'
   echo "vmm-root: $(ls /proc/$pid/root/ | tr '\n' ' ')"
   echo "vmm-dumpable-owner: $(stat -c %U /proc/$pid/mem)"
+  # Its own PID namespace (PID 1 there; its /proc lists only itself) and
+  # cgroup (guest RAM 256 MiB + 256 MiB for itself; its threads + 16 pids).
+  "$HV" inspect jl | tr -d ' \n' | grep -o '"OwnPidNamespace":[a-z]*' | sed 's/^/inspect: /'
+  echo "vmm-nspid: $(awk '/^NSpid:/ {print NF - 1, $NF}' /proc/$pid/status)"
+  echo "vmm-proc-pids: $(ls /proc/$pid/root/proc | grep -E '^[0-9]+$' | tr '\n' ' ')"
+  local cg
+  cg=$("$HV" inspect jl | tr -d ' \n' | grep -o '"Cgroup":"[^"]*"' | cut -d'"' -f4)
+  echo "vmm-cgroup: ${cg##*/}"
+  if [ -f /sys/fs/cgroup$cg/memory.max ]; then
+    echo "vmm-cgroup-memory-mib: $(( $(cat /sys/fs/cgroup$cg/memory.max) >> 20 ))"
+    echo "vmm-cgroup-pids: $(cat /sys/fs/cgroup$cg/pids.max)"
+    local cgdir=/sys/fs/cgroup$cg
+  else
+    echo "vmm-cgroup-memory-mib: $(( $(cat /sys/fs/cgroup/memory$cg/memory.limit_in_bytes) >> 20 ))"
+    echo "vmm-cgroup-pids: $(cat /sys/fs/cgroup/pids$cg/pids.max)"
+    local cgdir=/sys/fs/cgroup/memory$cg
+  fi
+  local id
+  id=$("$HV" inspect -f '{{.Id}}' jl)
   "$HV" rm -f jl >/dev/null
+  echo "vmm-cgroup-is-the-container-id: $([ "${cg##*/}" = "$id" ] && echo yes || echo no)"
+  echo "vmm-cgroup-left-after-rm: $([ -d "$cgdir" ] && echo yes || echo no)"
   for role in vcpu io p9 relay; do
     HVRUN_TEST_VMM_FORBIDDEN_SYSCALL=$role "$HV" --vm --rm -v $d:/data busybox cat /data/f 2>/tmp/vm-e2e-jail.err
     echo "forbidden-$role: rc=$? $(grep -c 'killed by its seccomp filter (SIGSYS)' /tmp/vm-e2e-jail.err)"

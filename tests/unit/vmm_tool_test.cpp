@@ -151,6 +151,7 @@ TEST(VmmToolLaunch, RoundTripsEveryField) {
   l.vm.debug = true;
   l.relay = {16, 17, 13, 18, 0, true};
   l.result_fd = 19;
+  l.jail = {true, 999, 995, 20};
   Launch b = launch_from_json(launch_to_json(l), /*check_fds=*/false);
   EXPECT_EQ(b.vm.kernel, l.vm.kernel);
   EXPECT_EQ(b.vm.initrd, "/i");
@@ -189,6 +190,15 @@ TEST(VmmToolLaunch, RoundTripsEveryField) {
   EXPECT_EQ(b.relay.input, 0);
   EXPECT_TRUE(b.relay.tty);
   EXPECT_EQ(b.result_fd, 19);
+  EXPECT_TRUE(b.jail.enabled);
+  EXPECT_EQ(b.jail.uid, 999u);
+  EXPECT_EQ(b.jail.gid, 995u);
+  EXPECT_EQ(b.jail.monitor_pidfd, 20);
+  // Without a pidfd (an older launcher): -1, the VMM checks getppid().
+  l.jail.monitor_pidfd = -1;
+  EXPECT_EQ(launch_from_json(launch_to_json(l), false).jail.monitor_pidfd, -1);
+  l.jail.enabled = false;
+  EXPECT_FALSE(launch_from_json(launch_to_json(l), false).jail.enabled);
 }
 
 TEST(VmmToolLaunch, MalformedOrIncompleteConfigIsAClearError) {
@@ -253,6 +263,14 @@ TEST(VmmToolLaunch, AnFdThatIsNotOpenIsNamed) {
     FAIL() << "no error for a closed result fd";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), "launch config: result_fd = fd 987 is not open");
+  }
+  l.result_fd = 1;
+  l.jail = {true, 999, 995, 988};
+  try {
+    launch_from_json(launch_to_json(l));
+    FAIL() << "no error for a closed monitor pidfd";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "launch config: jail.monitor_pidfd = fd 988 is not open");
   }
 }
 

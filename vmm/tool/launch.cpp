@@ -44,7 +44,10 @@ std::string launch_to_json(const Launch& l) {
               {"tty", l.relay.tty}}},
             {"file_binds", binds},
             {"result_fd", l.result_fd}};
-  if (l.jail.enabled) j["jail"] = {{"uid", l.jail.uid}, {"gid", l.jail.gid}};
+  if (l.jail.enabled) {
+    j["jail"] = {{"uid", l.jail.uid}, {"gid", l.jail.gid}};
+    if (l.jail.monitor_pidfd >= 0) j["jail"]["monitor_pidfd"] = l.jail.monitor_pidfd;
+  }
   return j.dump();
 }
 
@@ -104,6 +107,7 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
       l.jail.enabled = true;
       l.jail.uid = jl.at("uid").get<uint32_t>();
       l.jail.gid = jl.at("gid").get<uint32_t>();
+      if (jl.contains("monitor_pidfd")) l.jail.monitor_pidfd = jl.at("monitor_pidfd").get<int>();
     }
     for (const auto& b : j.at("file_binds"))
       l.file_binds.push_back({b.at("source").get<std::string>(), b.at("target").get<std::string>(), b.at("readonly").get<bool>()});
@@ -131,6 +135,7 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
     check_fd(l.relay.gate, "relay.gate");
     check_fd(l.relay.input, "relay.input");
     check_fd(l.result_fd, "result_fd");
+    if (l.jail.monitor_pidfd >= 0) check_fd(l.jail.monitor_pidfd, "jail.monitor_pidfd");
   }
   return l;
 }

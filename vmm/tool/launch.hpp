@@ -40,7 +40,7 @@ struct Launch {
   RelayConfig relay;
   std::vector<FileBind> file_binds;
   int result_fd = -1;
-  // {"jail":{"uid":U,"gid":G}}: hvrun-vmm jails itself (vmm/jail.hpp) as
+  // {"jail":{"uid":U,"gid":G[,"monitor_pidfd":FD]}}: hvrun-vmm jails itself (vmm/jail.hpp) as
   // that uid/gid; no "jail" key: it runs unjailed (`hvrun --vm` as non-root,
   // or HVRUN_VMM_JAIL=off).
   JailConfig jail;
