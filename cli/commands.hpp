@@ -30,6 +30,7 @@ void register_ps(CLI::App& app, Context& ctx, Action& action);       // ps
 void register_logs(CLI::App& app, Context& ctx, Action& action);     // logs
 void register_stop(CLI::App& app, Context& ctx, Action& action);     // stop
 void register_kill(CLI::App& app, Context& ctx, Action& action);     // kill
+void register_pause(CLI::App& app, Context& ctx, Action& action);    // pause, unpause
 void register_rm(CLI::App& app, Context& ctx, Action& action);       // rm
 void register_inspect(CLI::App& app, Context& ctx, Action& action);  // inspect
 void register_exec(CLI::App& app, Context& ctx, Action& action);     // exec

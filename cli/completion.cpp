@@ -65,7 +65,7 @@ std::string bash_script(const CLI::App& app) {
       "  elif [ -n \"$subs\" ]; then COMPREPLY=($(compgen -W \"$subs\" -- \"$cur\"))\n"
       "  else case $path in\n"
       "    run|image\\ inspect|image\\ rm|rmi|save|tag|compare) COMPREPLY=($(compgen -W \"$(hvrun images 2>/dev/null | awk 'NR>1 {print $1\":\"$2}')\" -- \"$cur\")) ;;\n"
-      "    logs|stop|kill|rm|inspect|exec) COMPREPLY=($(compgen -W \"$(hvrun ps -a 2>/dev/null | awk 'NR>1 {print $NF}')\" -- \"$cur\")) ;;\n"
+      "    logs|stop|kill|rm|inspect|exec|pause|unpause) COMPREPLY=($(compgen -W \"$(hvrun ps -a 2>/dev/null | awk 'NR>1 {print $NF}')\" -- \"$cur\")) ;;\n"
       "    *) COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
       "  esac; fi\n"
       "}\n"

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "engine/pause.hpp"
 #include "engine/records.hpp"
 #include "image/present.hpp"
 #include "image/store.hpp"
@@ -70,8 +71,9 @@ nlohmann::json describe(const engine::ContainerConfig& c, const engine::State& s
       {"Path", path},
       {"Args", args},
       {"State",
-       {{"Status", st.status},
+       {{"Status", engine::status_of(c, st)},
         {"Running", st.status == "running"},
+        {"Paused", engine::is_paused(c, st)},
         {"OOMKilled", st.oom_killed},
         {"Pid", st.status == "running" ? st.pid : 0},
         {"ExitCode", st.exit_code},

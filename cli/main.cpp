@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
   register_logs(app, ctx, action);
   register_stop(app, ctx, action);
   register_kill(app, ctx, action);
+  register_pause(app, ctx, action);
   register_rm(app, ctx, action);
   register_inspect(app, ctx, action);
   register_exec(app, ctx, action);

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "engine/pause.hpp"
 #include "engine/records.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
@@ -76,8 +77,8 @@ struct Filters {
       std::string key = a.substr(0, eq), value = a.substr(eq + 1);
       if (key != "name" && key != "id" && key != "status" && key != "ancestor")
         throw Error("invalid filter \"" + a + "\": unknown key \"" + key + "\" (keys: ancestor, id, name, status)");
-      if (key == "status" && value != "created" && value != "running" && value != "exited")
-        throw Error("invalid filter \"" + a + "\": status is one of created, running, exited");
+      if (key == "status" && value != "created" && value != "running" && value != "paused" && value != "exited")
+        throw Error("invalid filter \"" + a + "\": status is one of created, running, paused, exited");
       if (key == "ancestor") {
         try {
           f.ancestor_ids[value] = image::Store(root).resolve(value).id;
@@ -97,7 +98,7 @@ struct Filters {
       for (const auto& v : values) {
         if (key == "name") any = c.name.find(v) != std::string::npos;
         else if (key == "id") any = c.id.rfind(v, 0) == 0;
-        else if (key == "status") any = st.status == v;
+        else if (key == "status") any = engine::status_of(c, st) == v;
         else {
           auto it = ancestor_ids.find(v);
           any = c.image == v || (it != ancestor_ids.end() && it->second == c.image_id);
@@ -162,7 +163,9 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
           continue;
         }
         std::string status;
-        if (st.status == "running") status = "Up " + since(st.started_at);
+        const std::string state = engine::status_of(c, st);
+        if (state == "paused") status = "Up " + since(st.started_at) + " (Paused)";
+        else if (st.status == "running") status = "Up " + since(st.started_at);
         else if (st.status == "exited")
           status = "Exited (" + std::to_string(st.exit_code) + ") " + since(st.finished_at) + " ago";
         else status = "Created";
@@ -170,7 +173,7 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
         if (tmpl)
           objs.push_back({{"ID", id.substr(0, 12)}, {"Image", c.image}, {"Command", command_of(c)},
                           {"CreatedAt", docker_time(c.created)}, {"RunningFor", since(c.created) + " ago"},
-                          {"Status", status}, {"State", st.status}, {"Names", c.name}, {"Ports", ports_of(c)},
+                          {"Status", status}, {"State", state}, {"Names", c.name}, {"Ports", ports_of(c)},
                           {"Mode", engine::to_string(c.mode)}});
       }
       if (*quiet) return 0;

@@ -77,6 +77,7 @@ class CgroupV1 final : public Cgroup {
       for (const char* rule : {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
                                "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c *:* m", "b *:* m"})
         write_value(dv + "/devices.allow", rule);
+      for (const auto& rule : l.allow_devices) write_value(dv + "/devices.allow", rule);
     }
   }
 

@@ -25,6 +25,10 @@ struct CgroupLimits {
   int64_t memory_bytes = 0;  // 0: unlimited; swap is limited to none
   double cpus = 0;           // 0: unlimited; quota = cpus * period (100 ms)
   int64_t pids_limit = 0;    // 0: unlimited
+  // v1 devices.allow rules beyond a container's own set, e.g. "c 10:232 rwm"
+  // (/dev/kvm, for the VMM's cgroup: engine/vmm_jail.hpp). v2 has no
+  // device controller of its own; nothing to do there.
+  std::vector<std::string> allow_devices;
 };
 
 class Cgroup {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "container/cgroups.hpp"
@@ -16,14 +17,52 @@ namespace {
 struct Where {
   std::string dir;  // the container's freezer cgroup
   bool v2 = false;
+  std::string root;  // the hierarchy's root
 };
 
 Where locate(const std::string& id, const std::string& parent, const std::string& root_in) {
   const std::string root = root_in.empty() ? "/sys/fs/cgroup" : root_in;
   auto cg = Cgroup::for_container(parent, id, root);  // validates id and parent
   const std::string rel = parent.empty() ? id : parent + "/" + id;
-  if (cg->version() == CgroupVersion::V2) return {root + "/" + rel, true};
-  return {root + "/freezer/" + rel, false};
+  if (cg->version() == CgroupVersion::V2) return {root + "/" + rel, true, root};
+  return {root + "/freezer/" + rel, false, root + "/freezer"};
+}
+
+// A v2 cgroup never reports "frozen 1" while a kernel thread is in it: the
+// freezer skips kthreads but counts them. KVM puts one in the cgroup of the
+// process that made a VM (x86 "kvm-nx-lpage-recovery", Linux 5.x/6.x), so a
+// microVM's VMM would stay FREEZING for ever. Such threads move to the
+// hierarchy's root (as root may; they are KVM's housekeeping, not the
+// VMM's work). Returns how many moved.
+int move_out_kernel_threads(const std::string& dir, const std::string& root) {
+  int moved = 0;
+  for (pid_t pid : cgroup_detail::read_procs(dir)) {
+    std::string stat;
+    try {
+      stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    } catch (const Error&) {
+      continue;  // gone
+    }
+    // Field 9 (flags) after "pid (comm) state ppid pgrp session tty tpgid".
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    unsigned long flags = 0;
+    char state = 0;
+    int ppid = 0, pgrp = 0, session = 0, tty = 0, tpgid = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d %d %d %d %d %lu", &state, &ppid, &pgrp, &session, &tty, &tpgid,
+                    &flags) != 7)
+      continue;
+    constexpr unsigned long kPfKthread = 0x00200000;
+    if (!(flags & kPfKthread)) continue;
+    try {
+      cgroup_detail::write_value(root + "/cgroup.procs", std::to_string(pid));
+      ++moved;
+      HVRUN_DEBUG("freezer", "moved kernel thread ", pid, " out of ", dir, " (a v2 cgroup with one never freezes)");
+    } catch (const Error& e) {
+      HVRUN_DEBUG("freezer", "kernel thread ", pid, " in ", dir, " stays: ", e.what());
+    }
+  }
+  return moved;
 }
 
 std::string trimmed(std::string s) {
@@ -61,6 +100,11 @@ CgroupFreeze::CgroupFreeze(const std::string& id, const std::string& cgroup_pare
   if (!path_exists(file_))
     throw Error("cannot pause the container: " + file_ +
                 (v2_ ? " is missing (cgroup v2 freezer needs Linux 5.2+)" : " is missing (no v1 freezer hierarchy)"));
+  if ((v2_ ? v2_state(w.dir) : trimmed(read_file(file_))) == "FROZEN") {
+    frozen_state_ = "FROZEN";  // paused already: it stays so
+    return;
+  }
+  if (v2_) move_out_kernel_threads(w.dir, w.root);
   cgroup_detail::write_value(file_, v2_ ? "1" : "FROZEN");
   frozen_ = true;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -86,6 +130,13 @@ void CgroupFreeze::thaw() {
   cgroup_detail::write_value(file_, v2_ ? "0" : "THAWED");
   // Read back: v2 reports FROZEN until every task runs again.
   HVRUN_DEBUG("freezer", "thawed ", dir_, ": ", v2_ ? v2_state(dir_) : trimmed(read_file(file_)));
+}
+
+void thaw_container(const std::string& id, const std::string& cgroup_parent, const std::string& cgroup_root) {
+  Where w = locate(id, cgroup_parent, cgroup_root);
+  const std::string file = w.dir + (w.v2 ? "/cgroup.freeze" : "/freezer.state");
+  cgroup_detail::write_value(file, w.v2 ? "0" : "THAWED");
+  HVRUN_DEBUG("freezer", "thawed ", w.dir);
 }
 
 CgroupFreeze::~CgroupFreeze() {

@@ -1,5 +1,6 @@
 // Freezing a running container's processes (cgroup freezer) while its
-// filesystem is copied (`hvrun commit --pause`): v1 freezer.state
+// filesystem is copied (`hvrun commit --pause`), or until `hvrun unpause`
+// (engine/pause.hpp): v1 freezer.state
 // (FROZEN/THAWED, FREEZING on the way) or v2 cgroup.freeze (cgroup.events
 // says "frozen 1" once every task stopped), whichever the host has.
 #pragma once
@@ -14,8 +15,10 @@ std::string freezer_state(const std::string& id, const std::string& cgroup_paren
                           const std::string& cgroup_root = "");
 
 // RAII: freezes the container's cgroup and waits (up to `timeout_ms`) until
-// the kernel says every task is frozen; thaws in the destructor (or thaw()).
-// Throws Error naming the cgroup file when it cannot freeze.
+// the kernel says every task is frozen; thaws in the destructor (or thaw()),
+// unless it was frozen already (a paused container stays paused) or
+// release() was called (`hvrun pause`). Throws Error naming the cgroup file
+// when it cannot freeze.
 class CgroupFreeze {
  public:
   CgroupFreeze(const std::string& id, const std::string& cgroup_parent = "hvrun", const std::string& cgroup_root = "",
@@ -24,6 +27,8 @@ class CgroupFreeze {
   CgroupFreeze(const CgroupFreeze&) = delete;
   CgroupFreeze& operator=(const CgroupFreeze&) = delete;
   void thaw();
+  // Leaves the cgroup frozen when this goes.
+  void release() { frozen_ = false; }
   // The state read back after freezing ("FROZEN").
   const std::string& state_after_freeze() const { return frozen_state_; }
 
@@ -34,5 +39,9 @@ class CgroupFreeze {
   bool frozen_ = false;
   std::string frozen_state_;
 };
+
+// Thaws the container's cgroup (v1 THAWED, v2 cgroup.freeze 0). Throws
+// Error naming the file when it cannot.
+void thaw_container(const std::string& id, const std::string& cgroup_parent = "hvrun", const std::string& cgroup_root = "");
 
 }  // namespace hvrun::container

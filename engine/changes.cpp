@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "container/freezer.hpp"
+#include "engine/pause.hpp"
 #include "engine/records.hpp"
 #include "engine/vm_changes.hpp"
 #include "engine/vm_control.hpp"
@@ -72,6 +73,10 @@ std::unique_ptr<VmFreeze> freeze_running_vm(const Records& rec, const Subject& s
     }
     throw Error("cannot " + std::string(verb) + " the running microVM " + name + ": " + why);
   };
+  // Its guest cannot answer while its VMM is frozen (engine/pause.hpp).
+  if (is_paused(s.cfg, s.state))
+    return fail("it is paused, so its guest cannot freeze its file system: unpause it first" +
+                std::string(std::string(verb) == "commit" ? ", or commit its disk as it is with --pause=false" : ""));
   std::unique_ptr<VmFreeze> hold;
   try {
     hold = VmFreeze::connect(vm_control_socket(rec.dir(s.id)));

@@ -22,6 +22,7 @@
 #include "image/flatten.hpp"
 #include "engine/logs.hpp"
 #include "engine/network.hpp"
+#include "engine/pause.hpp"
 #include "net/proxy.hpp"
 #include "engine/terminal.hpp"
 #include "image/store.hpp"
@@ -465,6 +466,9 @@ void signal_container(const Records& rec, const std::string& id, int sig) {
     if (errno == ESRCH) throw not_running();
     throw_sys("signal container", id.substr(0, 12));
   }
+  // A paused container dies only once thawed (a v1 freezer holds even
+  // SIGKILL); other signals wait for unpause, as Docker's do.
+  if (sig == SIGKILL) thaw_if_paused(rec.load_config(id), st);
 }
 
 void stop_container(const Records& rec, const std::string& id, int timeout_s) {
@@ -516,6 +520,8 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
   if (st.status != "running" || proc_starttime(st.pid) != st.pid_starttime)
     throw Error("container " + id.substr(0, 12) + " is not running");
   if (cfg.mode != Mode::Container) throw Error("exec into a VM is not available yet");
+  if (is_paused(cfg, st))
+    throw Error("container " + id.substr(0, 12) + " is paused: unpause it first (hvrun unpause " + id.substr(0, 12) + ")");
   if (o.spec.env.empty()) o.spec.env = cfg.spec.env;
   else o.spec.env = merge_env(cfg.spec.env, o.spec.env);
   if (o.spec.cwd.empty()) o.spec.cwd = cfg.spec.cwd;

@@ -45,6 +45,7 @@ VmmCgroup make_vmm_cgroup(const container::RunSpec& spec, uint64_t guest_mem_byt
     container::CgroupLimits limits;
     limits.memory_bytes = int64_t(guest_mem_bytes + kVmmOwnMemory);
     limits.pids_limit = int64_t(threads) + kVmmSparePids;
+    limits.allow_devices = {kKvmDeviceRule};  // it opens /dev/kvm after it joined
     cg->create(limits);
     v.join = cg->open_join_files();
     if (v.join.empty()) {  // v2: the process's own cgroup.procs, "0" = itself

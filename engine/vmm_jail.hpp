@@ -32,6 +32,8 @@ VmmJailChoice choose_vmm_jail();
 
 constexpr uint64_t kVmmOwnMemory = 256ull << 20;
 constexpr int64_t kVmmSparePids = 16;
+// A v1 device cgroup denies every node but a container's: the VMM needs /dev/kvm.
+constexpr const char* kKvmDeviceRule = "c 10:232 rwm";
 
 struct VmmCgroup {
   std::unique_ptr<container::Cgroup> cgroup;  // null: none (why_not says why)

@@ -288,5 +288,17 @@ TEST_F(VmE2E, TheVmmRunsJailedUnprivilegedAndSeccompFilteredAndDiesBySigsysOnAFo
   EXPECT_NE(s->out.find("vmm-left: 0\n"), std::string::npos) << s->out;
 }
 
+TEST_F(VmE2E, PauseFreezesTheMicroVmAndUnpauseGoesOnWhereItStopped) {
+  auto* s = get("pause");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("paused\ngrew-while-paused: no\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("state: paused true true\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("ps: (Paused)\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("unpaused\ngrew-after-unpause: yes\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("count-unbroken: yes\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("removed-while-paused\nvmm-left: 0\n"), std::string::npos) << s->out;
+}
+
 }  // namespace
 }  // namespace hvrun::test

@@ -222,6 +222,30 @@ s_jail() {
   echo "vmm-left: $(pgrep -xc hvrun-vmm)"
 }
 
+# hvrun pause / unpause of a microVM (engine/pause.hpp): its VMM's cgroup
+# frozen, so the guest neither runs nor writes; unpause goes on where it
+# stopped (no number of the count lost or repeated); rm -f ends it paused.
+s_pause() {
+  "$HV" --vm -d --name pv busybox sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done' >/dev/null
+  for _ in $(seq 600); do [ "$("$HV" logs pv 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.1; done
+  "$HV" pause pv >/dev/null && echo paused
+  sleep 0.5  # what the VMM wrote before it froze reaches the log
+  local a b c
+  a=$("$HV" logs pv | wc -l); sleep 3; b=$("$HV" logs pv | wc -l)
+  echo "grew-while-paused: $([ "$b" -gt "$a" ] && echo "yes ($a -> $b)" || echo no)"
+  echo "state: $("$HV" inspect -f '{{.State.Status}} {{.State.Paused}} {{.State.Running}}' pv)"
+  echo "ps: $("$HV" ps --filter name=pv --format '{{.Status}}' | grep -o '(Paused)')"
+  "$HV" unpause pv >/dev/null && echo unpaused
+  for _ in $(seq 100); do [ "$("$HV" logs pv | wc -l)" -gt $((b + 5)) ] && break; sleep 0.1; done
+  c=$("$HV" logs pv | wc -l)
+  echo "grew-after-unpause: $([ "$c" -gt $((b + 5)) ] && echo yes || echo "no ($b -> $c)")"
+  echo "count-unbroken: $("$HV" logs pv | awk '$1 + 0 != NR {bad = 1} END {print bad ? "no" : "yes"}')"
+  "$HV" pause pv >/dev/null
+  "$HV" rm -f pv >/dev/null && echo removed-while-paused
+  for _ in $(seq 50); do pgrep -x hvrun-vmm >/dev/null || break; sleep 0.1; done
+  echo "vmm-left: $(pgrep -xc hvrun-vmm)"
+}
+
 # name function, in the order they run
 # A container and a VM on the default bridge network (hvrun0, created in the
 # test host; no route leaves it) reach each other by name over TCP, both ways.
@@ -247,7 +271,7 @@ s_net() {
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
      kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume file-volume s_file_volume
-     net-container-vm s_net compare-vm s_compare jail s_jail)
+     net-container-vm s_net compare-vm s_compare jail s_jail pause s_pause)
 declare -A fn_of=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do fn_of[${all[i]}]=${all[i+1]}; done
 # VM_SCENARIOS="a b": only those, in that order (a rerun puts the ones that

@@ -45,6 +45,14 @@ TEST(VmmJailCgroup, CapsTheVmmAtGuestRamPlusItsOwnMemoryIsJoinedBeforeExecAndGoe
   EXPECT_EQ(limit_of(*v.cgroup, "memory.max", "memory.limit_in_bytes"), std::to_string(512 << 20));
   EXPECT_EQ(limit_of(*v.cgroup, "pids.max", "pids.max"), std::to_string(4 + kVmmSparePids));
   ASSERT_FALSE(v.join.empty());
+  // A v1 device cgroup lets the VMM open /dev/kvm (10:232), which it does after joining.
+  for (const auto& dir : v.cgroup->paths())
+    if (std::filesystem::exists(dir + "/devices.list")) {
+      std::ifstream l(dir + "/devices.list");
+      std::string list((std::istreambuf_iterator<char>(l)), {});
+      EXPECT_NE(list.find("c 10:232 rwm"), std::string::npos) << list;
+      EXPECT_EQ(list.find("a *:* rwm"), std::string::npos) << "every other device stays denied:\n" << list;
+    }
 
   int go[2];
   ASSERT_EQ(::pipe(go), 0);
