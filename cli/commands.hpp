@@ -9,6 +9,10 @@
 
 #include "util/format.hpp"
 
+namespace hvrun::engine {
+class Records;
+}
+
 namespace hvrun::cli {
 
 struct Context {
@@ -44,6 +48,12 @@ void register_rmi(CLI::App& app, Context& ctx, Action& action);      // rmi (= i
 void register_save(CLI::App& app, Context& ctx, Action& action);     // save
 void register_load(CLI::App& app, Context& ctx, Action& action);     // load
 void register_system(CLI::App& app, Context& ctx, Action& action);   // system df
+
+// The lifecycle commands' loop (stop, kill, rm, pause, unpause): `apply` to
+// each named container (resolved by name or id prefix), its name printed
+// when it succeeded, one line per error; kHvrunErrorStatus (125) if any failed.
+int for_each_container(const Context& ctx, const std::vector<std::string>& names,
+                       const std::function<void(const engine::Records&, const std::string& id)>& apply);
 
 // `image rm` and `rmi`: removes each image, a line per error; kHvrunErrorStatus (125) if any failed.
 int remove_images(const Context& ctx, const std::vector<std::string>& refs, bool force);

@@ -1,9 +1,7 @@
 // hvrun kill [-s SIGNAL] CONTAINER...
-#include <cstdio>
 
 #include "cli/commands.hpp"
 #include "engine/engine.hpp"
-#include "util/error.hpp"
 
 namespace hvrun::cli {
 
@@ -16,18 +14,9 @@ void register_kill(CLI::App& app, Context& ctx, Action& action) {
   sub->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
       int s = engine::parse_signal(*sig);
-      engine::Records rec(ctx.root());
-      int rc = 0;
-      for (const auto& n : *names) {
-        try {
-          engine::signal_container(rec, rec.resolve(n), s);
-          std::printf("%s\n", n.c_str());
-        } catch (const Error& e) {
-          std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = kHvrunErrorStatus;
-        }
-      }
-      return rc;
+      return for_each_container(ctx, *names, [&](const engine::Records& rec, const std::string& id) {
+        engine::signal_container(rec, id, s);
+      });
     };
   });
 }

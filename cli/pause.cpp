@@ -1,11 +1,8 @@
 // hvrun pause CONTAINER...  /  hvrun unpause CONTAINER...
 // Both modes: a container's processes, or a microVM's VMM (vCPUs and
 // devices), frozen by the cgroup freezer until unpause (engine/pause.hpp).
-#include <cstdio>
-
 #include "cli/commands.hpp"
 #include "engine/pause.hpp"
-#include "util/error.hpp"
 
 namespace hvrun::cli {
 
@@ -17,20 +14,7 @@ void register_one(CLI::App& app, Context& ctx, Action& action, const char* name,
   auto names = std::make_shared<std::vector<std::string>>();
   sub->add_option("containers", *names, "Containers")->required();
   sub->callback([=, &ctx, &action] {
-    action = [=, &ctx]() -> int {
-      engine::Records rec(ctx.root());
-      int rc = 0;
-      for (const auto& n : *names) {
-        try {
-          apply(rec, rec.resolve(n));
-          std::printf("%s\n", n.c_str());
-        } catch (const Error& e) {
-          std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = kHvrunErrorStatus;
-        }
-      }
-      return rc;
-    };
+    action = [=, &ctx]() -> int { return for_each_container(ctx, *names, apply); };
   });
 }
 

@@ -1,9 +1,7 @@
 // hvrun rm [-f] CONTAINER...
-#include <cstdio>
 
 #include "cli/commands.hpp"
 #include "engine/engine.hpp"
-#include "util/error.hpp"
 
 namespace hvrun::cli {
 
@@ -15,18 +13,9 @@ void register_rm(CLI::App& app, Context& ctx, Action& action) {
   sub->add_option("containers", *names, "Containers")->required();
   sub->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
-      engine::Records rec(ctx.root());
-      int rc = 0;
-      for (const auto& n : *names) {
-        try {
-          engine::remove_container(rec, rec.resolve(n), *force);
-          std::printf("%s\n", n.c_str());
-        } catch (const Error& e) {
-          std::fprintf(stderr, "hvrun: %s\n", e.what());
-          rc = kHvrunErrorStatus;
-        }
-      }
-      return rc;
+      return for_each_container(ctx, *names, [&](const engine::Records& rec, const std::string& id) {
+        engine::remove_container(rec, id, *force);
+      });
     };
   });
 }

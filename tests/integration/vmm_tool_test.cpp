@@ -267,7 +267,8 @@ fd = int(sys.argv[2])
 cfg = json.loads(os.pread(fd, 1 << 20, 0))
 r = cfg["relay"]
 named = {c[k] for c in cfg["consoles"] for k in ("in", "out")} | {cfg["serial_out_fd"], cfg["result_fd"]} | \
-        {r[k] for k in ("monitor", "hvc2", "hvc2_vmm", "gate", "input")} | {n["tap_fd"] for n in cfg["nics"]}
+        {r[k] for k in ("monitor", "hvc2", "hvc2_vmm", "gate", "input")} | {n["tap_fd"] for n in cfg["nics"]} | \
+        {cfg.get("jail", {}).get("monitor_pidfd", -1)}
 named.discard(-1)
 def is_open(f):
     try: os.fstat(f); return True
@@ -326,6 +327,10 @@ TEST_F(VmmFromEngine, MonitorExecsHvrunVmmWithTheVmConfigAndOnlyItsFdsOpen) {
   EXPECT_NE(cfg["cmdline"].get<std::string>().find("reboot=k"), std::string::npos);
   EXPECT_EQ(cfg["mem_bytes"], 256ull << 20);
   EXPECT_EQ(cfg["vcpus"], 1);
+  // As root the VMM is jailed, in a PID namespace of its own, and holds a
+  // pidfd of its monitor (vmm/jail.hpp) among its named fds.
+  ASSERT_TRUE(cfg.contains("jail")) << cfg.dump();
+  EXPECT_GE(cfg["jail"].value("monitor_pidfd", -1), 3) << cfg.dump();
   ASSERT_EQ(cfg["disks"].size(), 2u);
   EXPECT_TRUE(cfg["disks"][0]["readonly"].get<bool>());
   EXPECT_NE(cfg["disks"][1]["path"].get<std::string>().find("vm-rw.ext4"), std::string::npos);
