@@ -43,17 +43,32 @@ std::string readlink_str(const std::string& p) {
   return std::string(b, size_t(n));
 }
 
-// The RSS (KiB) of every process in `root`'s tree whose executable is the
-// hvrun binary: the foreground hvrun (the monitor), the container's
-// pre-exec helpers and hvrun-vmm. The workload's own processes run another
-// executable and are left out.
-// The runtime's own processes: the hvrun binary (monitor, set-up helpers)
-// and the VMM executable it starts, hvrun-vmm.
-long rss_if_hvrun(pid_t pid, const std::string& hvrun_exe) {
+// The RSS (KiB) of pid when it is one of the runtime's own processes: the
+// hvrun binary (the foreground hvrun, the monitor, the container's pre-exec
+// helpers) or the VMM executable it starts, hvrun-vmm. The workload's own
+// processes run another executable and are left out. hvrun is matched by
+// the binary's inode, not by its path: it runs from a read-only view of
+// its binary (util/self_exe.hpp), whose /proc/PID/exe link reads "/".
+struct ExeId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+ExeId exe_id(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino};
+}
+
+long rss_if_hvrun(pid_t pid, const ExeId& hvrun) {
   std::string base = "/proc/" + std::to_string(pid);
-  std::string exe = readlink_str(base + "/exe");
-  bool vmm = exe.size() >= 10 && exe.compare(exe.size() - 10, 10, "/hvrun-vmm") == 0;
-  if (exe != hvrun_exe && !vmm) return 0;
+  ExeId id = exe_id(base + "/exe");
+  bool is_hvrun = id.ino != 0 && id.dev == hvrun.dev && id.ino == hvrun.ino;
+  if (!is_hvrun) {
+    std::string exe = readlink_str(base + "/exe");
+    bool vmm = exe.size() >= 10 && exe.compare(exe.size() - 10, 10, "/hvrun-vmm") == 0;
+    if (!vmm) return 0;
+  }
   std::ifstream st(base + "/status");
   std::string line;
   while (std::getline(st, line))
@@ -80,7 +95,7 @@ bool children_of(pid_t pid, std::vector<pid_t>& out) {
   return have;
 }
 
-long runtime_rss_kib(pid_t root, const std::string& hvrun_exe) {
+long runtime_rss_kib(pid_t root, const ExeId& hvrun_exe) {
   // Walk the tree from root: cheap, a few processes.
   {
     std::vector<pid_t> todo{root};
@@ -136,7 +151,7 @@ struct RunResult {
   std::string out, err;
 };
 
-RunResult spawn(const std::vector<std::string>& argv, const std::string& hvrun_exe, int timeout_s) {
+RunResult spawn(const std::vector<std::string>& argv, const ExeId& hvrun_exe, int timeout_s) {
   int op[2], ep[2];
   check_sys(::pipe2(op, O_CLOEXEC), "pipe");
   UniqueFd out_r(op[0]), out_w(op[1]);
@@ -322,6 +337,7 @@ Report run_compare(const Options& o, const Progress& progress) {
   if (o.suite && names.empty()) names = all;
 
   std::string exe = o.hvrun_exe.empty() ? self_exe_path() : o.hvrun_exe;
+  const ExeId exe_ident = exe_id(o.hvrun_exe.empty() ? "/proc/self/exe" : exe);
   std::string suite_bin = o.suite_binary.empty() ? find_suite_binary() : o.suite_binary;
   if (::access(suite_bin.c_str(), X_OK) != 0)
     throw_sys("hvrun-suite", suite_bin + " (build it, run scripts/setup.sh, or set HVRUN_SUITE)");
@@ -369,7 +385,7 @@ Report run_compare(const Options& o, const Progress& progress) {
   for (int i = 0; i < iterations; ++i) {
     for (const auto& mode : mode_order(o.modes, i)) {
       if (progress) progress(done, total, mode + " run " + std::to_string(i + 1) + "/" + std::to_string(o.iterations));
-      RunResult rr = spawn(argv_for(mode, workload), exe, o.timeout_s);
+      RunResult rr = spawn(argv_for(mode, workload), exe_ident, o.timeout_s);
       ++done;
       ParsedOutput p = parse_output(rr.out);
       // 125 without the marker: hvrun itself failed (no such image, no
@@ -399,7 +415,7 @@ Report run_compare(const Options& o, const Progress& progress) {
   if (o.isolation || o.report_only) {
     for (auto& m : r.modes) {
       if (progress) progress(done, total, m.mode + " isolation report");
-      RunResult rr = spawn(argv_for(m.mode, {in_suite, "report"}), exe, o.timeout_s);
+      RunResult rr = spawn(argv_for(m.mode, {in_suite, "report"}), exe_ident, o.timeout_s);
       ++done;
       ParsedOutput p = parse_output(rr.out);
       m.isolation = p.isolation;
