@@ -82,16 +82,6 @@ class Container {
 // kernel (its cgroups, after killing what is in them). Safe to call twice.
 void cleanup(const std::string& id, const std::string& cgroup_parent = "hvrun", const std::string& cgroup_root = "");
 
-struct ExecSpec {
-  std::vector<std::string> args;
-  std::vector<std::string> env;   // added to (and overriding) the container's env
-  std::string cwd;                // "": the container's cwd
-  std::string user;               // "": the container's user
-  bool tty = false;
-  unsigned short tty_rows = 0;    // initial terminal size (0: unset)
-  unsigned short tty_cols = 0;
-};
-
 // Runs a process inside the running container whose init is `init_pid`,
 // with the same namespaces, cgroup, capabilities and seccomp filter as the
 // workload. Returns the exit status of the exec'd process (waits for it).

@@ -139,4 +139,16 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, arg
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
                                                 seccomp, no_new_privileges, privileged, net, netcfg, userns, cgroup_parent, cgroup_root)
 
+// A process to start in a running container (hvrun exec; in a microVM,
+// guest-init gets it in the control channel's exec message).
+struct ExecSpec {
+  std::vector<std::string> args;
+  std::vector<std::string> env;   // added to (and overriding) the container's env
+  std::string cwd;                // "": the container's cwd
+  std::string user;               // "": the container's user
+  bool tty = false;
+  unsigned short tty_rows = 0;    // initial terminal size (0: unset)
+  unsigned short tty_cols = 0;
+};
+
 }  // namespace hvrun::container

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <nlohmann/json.hpp>
 
+#include "util/base64.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::contract {
@@ -20,7 +21,71 @@ nlohmann::json parse_object(std::string_view line) {
   auto j = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   return j.is_object() ? j : nlohmann::json();
 }
+
+// o[key] as an unsigned integer <= max; nullopt when missing or not one.
+std::optional<unsigned long long> get_uint(const nlohmann::json& o, const char* key, unsigned long long max) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->is_number_unsigned()) return std::nullopt;
+  auto v = it->get<unsigned long long>();
+  if (v > max) return std::nullopt;
+  return v;
+}
+
+// o[key] as a string, "" when missing; nullopt when it is not a string.
+std::optional<std::string> get_string(const nlohmann::json& o, const char* key) {
+  auto it = o.find(key);
+  if (it == o.end()) return std::string();
+  if (!it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+std::optional<std::vector<std::string>> get_strings(const nlohmann::json& o, const char* key) {
+  auto it = o.find(key);
+  if (it == o.end()) return std::vector<std::string>{};
+  if (!it->is_array()) return std::nullopt;
+  std::vector<std::string> v;
+  for (const auto& e : *it) {
+    if (!e.is_string()) return std::nullopt;
+    v.push_back(e.get<std::string>());
+  }
+  return v;
+}
+
+constexpr unsigned long long kMaxSession = 0xffffffffULL;
+
+// {"data":BASE64} of an exec message: at most kExecChunk bytes.
+std::optional<std::string> get_data(const nlohmann::json& o) {
+  auto text = get_string(o, "data");
+  if (!text) return std::nullopt;
+  auto bytes = base64_decode(*text);
+  if (!bytes || bytes->size() > kExecChunk) return std::nullopt;
+  return bytes;
+}
+
+template <class V>
+std::optional<unsigned> session_of(const V& v) {
+  return std::visit(
+      [](const auto& m) -> std::optional<unsigned> {
+        if constexpr (requires { m.id; }) return m.id;
+        else return std::nullopt;
+      },
+      v);
+}
+
+template <class V>
+void set_session_of(V& v, unsigned id) {
+  std::visit(
+      [id](auto& m) {
+        if constexpr (requires { m.id; }) m.id = id;
+      },
+      v);
+}
 }  // namespace
+
+std::optional<unsigned> exec_session(const HostMessage& m) { return session_of(m); }
+void set_exec_session(HostMessage& m, unsigned id) { set_session_of(m, id); }
+std::optional<unsigned> exec_session(const GuestEvent& e) { return session_of(e); }
+void set_exec_session(GuestEvent& e, unsigned id) { set_session_of(e, id); }
 
 ExitEvent guest_error(const std::string& message) {
   ExitEvent e;
@@ -35,9 +100,34 @@ std::string encode(const HostMessage& m) {
                                     [](const WinsizeMsg& w) { return nlohmann::json{{"winsize", {w.rows, w.cols}}}; },
                                     [](const StdinEofMsg&) { return nlohmann::json{{"stdin_eof", true}}; },
                                     [](const FreezeMsg& f) { return nlohmann::json{{"freeze", f.freeze}}; },
+                                    [](const ExecStartMsg& x) {
+                                      return nlohmann::json{{"exec",
+                                                             {{"id", x.id},
+                                                              {"args", x.spec.args},
+                                                              {"env", x.spec.env},
+                                                              {"cwd", x.spec.cwd},
+                                                              {"user", x.spec.user},
+                                                              {"tty", x.spec.tty},
+                                                              {"stdin", x.stdin_open},
+                                                              {"rows", x.spec.tty_rows},
+                                                              {"cols", x.spec.tty_cols}}}};
+                                    },
+                                    [](const ExecInputMsg& x) {
+                                      return nlohmann::json{
+                                          {"exec_stdin", {{"id", x.id}, {"data", base64_encode(x.data)}}}};
+                                    },
+                                    [](const ExecEofMsg& x) { return nlohmann::json{{"exec_eof", x.id}}; },
+                                    [](const ExecSignalMsg& x) {
+                                      return nlohmann::json{{"exec_signal", {{"id", x.id}, {"signal", x.signal}}}};
+                                    },
+                                    [](const ExecWinsizeMsg& x) {
+                                      return nlohmann::json{
+                                          {"exec_winsize", {{"id", x.id}, {"rows", x.rows}, {"cols", x.cols}}}};
+                                    },
                                 },
                                 m);
-  return j.dump() + "\n";
+  // Arguments and environment are the user's: not always UTF-8.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string encode(const GuestEvent& e) {
@@ -52,6 +142,18 @@ std::string encode(const GuestEvent& e) {
                                     [](const FrozenEvent& f) {
                                       nlohmann::json o = {{"event", "frozen"}, {"frozen", f.frozen}};
                                       if (!f.error.empty()) o["error"] = f.error;
+                                      return o;
+                                    },
+                                    [](const ExecOutputEvent& x) {
+                                      return nlohmann::json{{"event", "exec_output"},
+                                                            {"id", x.id},
+                                                            {"fd", x.fd},
+                                                            {"data", base64_encode(x.data)}};
+                                    },
+                                    [](const ExecExitEvent& x) {
+                                      nlohmann::json o = {
+                                          {"event", "exec_exit"}, {"id", x.id}, {"code", x.code}, {"signal", x.signal}};
+                                      if (!x.error.empty()) o["error"] = x.error;
                                       return o;
                                     },
                                 },
@@ -85,6 +187,61 @@ std::optional<HostMessage> decode_host_message(std::string_view line, std::strin
     if (!it->is_boolean()) return fail("freeze must be true or false");
     return FreezeMsg{it->get<bool>()};
   }
+  if (auto it = j.find("exec"); it != j.end()) {
+    if (!it->is_object()) return fail("exec must be an object");
+    const auto& o = *it;
+    ExecStartMsg x;
+    auto id = get_uint(o, "id", kMaxSession);
+    auto args = get_strings(o, "args");
+    auto env = get_strings(o, "env");
+    auto cwd = get_string(o, "cwd");
+    auto user = get_string(o, "user");
+    auto rows = get_uint(o, "rows", 0xffff), cols = get_uint(o, "cols", 0xffff);
+    if (!id) return fail("exec: id must be an unsigned integer");
+    if (!args || args->empty()) return fail("exec: args must be a non-empty list of strings");
+    if (!env) return fail("exec: env must be a list of strings");
+    if (!cwd || !user) return fail("exec: cwd and user must be strings");
+    if (!rows || !cols) return fail("exec: rows and cols must be integers up to 65535");
+    auto tty = o.find("tty"), in = o.find("stdin");
+    if (tty == o.end() || !tty->is_boolean() || in == o.end() || !in->is_boolean())
+      return fail("exec: tty and stdin must be true or false");
+    x.id = unsigned(*id);
+    x.spec.args = std::move(*args);
+    x.spec.env = std::move(*env);
+    x.spec.cwd = std::move(*cwd);
+    x.spec.user = std::move(*user);
+    x.spec.tty = tty->get<bool>();
+    x.spec.tty_rows = static_cast<unsigned short>(*rows);
+    x.spec.tty_cols = static_cast<unsigned short>(*cols);
+    x.stdin_open = in->get<bool>();
+    return x;
+  }
+  if (auto it = j.find("exec_stdin"); it != j.end()) {
+    if (!it->is_object()) return fail("exec_stdin must be an object");
+    auto id = get_uint(*it, "id", kMaxSession);
+    auto data = get_data(*it);
+    if (!id || !data) return fail("exec_stdin: needs an id and base64 data of at most 16 KiB");
+    return ExecInputMsg{unsigned(*id), std::move(*data)};
+  }
+  if (auto it = j.find("exec_eof"); it != j.end()) {
+    if (!it->is_number_unsigned() || it->get<unsigned long long>() > kMaxSession)
+      return fail("exec_eof must be a session id");
+    return ExecEofMsg{unsigned(it->get<unsigned long long>())};
+  }
+  if (auto it = j.find("exec_signal"); it != j.end()) {
+    if (!it->is_object()) return fail("exec_signal must be an object");
+    auto id = get_uint(*it, "id", kMaxSession);
+    auto sig = get_uint(*it, "signal", NSIG - 1);
+    if (!id || !sig || *sig == 0) return fail("exec_signal: needs an id and a signal from 1 to " + std::to_string(NSIG - 1));
+    return ExecSignalMsg{unsigned(*id), int(*sig)};
+  }
+  if (auto it = j.find("exec_winsize"); it != j.end()) {
+    if (!it->is_object()) return fail("exec_winsize must be an object");
+    auto id = get_uint(*it, "id", kMaxSession);
+    auto rows = get_uint(*it, "rows", 0xffff), cols = get_uint(*it, "cols", 0xffff);
+    if (!id || !rows || !cols) return fail("exec_winsize: needs an id, rows and cols");
+    return ExecWinsizeMsg{unsigned(*id), static_cast<unsigned short>(*rows), static_cast<unsigned short>(*cols)};
+  }
   return fail("unknown control message");
 }
 
@@ -105,6 +262,21 @@ std::optional<GuestEvent> decode_guest_event(std::string_view line, std::string*
     auto e = j.find("error");
     if (e != j.end() && !e->is_string()) return fail("frozen event: error must be a string");
     return FrozenEvent{f->get<bool>(), e == j.end() ? std::string() : e->get<std::string>()};
+  }
+  if (name == "exec_output") {
+    auto id = get_uint(j, "id", kMaxSession);
+    auto fd = get_uint(j, "fd", 2);
+    auto data = get_data(j);
+    if (!id || !fd || *fd == 0 || !data) return fail("exec_output: needs an id, fd 1 or 2 and base64 data of at most 16 KiB");
+    return ExecOutputEvent{unsigned(*id), int(*fd), std::move(*data)};
+  }
+  if (name == "exec_exit") {
+    auto id = get_uint(j, "id", kMaxSession);
+    auto code = get_uint(j, "code", 255);
+    auto sig = get_uint(j, "signal", NSIG - 1);
+    auto error = get_string(j, "error");
+    if (!id || !code || !sig || !error) return fail("exec_exit: needs an id, a code 0-255, a signal and an optional error");
+    return ExecExitEvent{unsigned(*id), int(*code), int(*sig), std::move(*error)};
   }
   if (name != "exit") return fail("unknown event '" + name + "'");
   // code and signal are integers that fit an int: nlohmann's conversion of

@@ -9,6 +9,14 @@
 //                  {"freeze":true}         freeze the writable disk's file system
 //                                          (FIFREEZE: synced, then writes wait)
 //                  {"freeze":false}        thaw it (FITHAW)
+//                  {"exec":{"id":N,"args":[..],"env":[..],"cwd":S,"user":S,
+//                           "tty":B,"stdin":B,"rows":R,"cols":C}}
+//                                          run a process in the running workload's
+//                                          container (hvrun exec), session N
+//                  {"exec_stdin":{"id":N,"data":BASE64}}  input for session N
+//                  {"exec_eof":N}          session N's stdin ends
+//                  {"exec_signal":{"id":N,"signal":S}}    signal its process
+//                  {"exec_winsize":{"id":N,"rows":R,"cols":C}}  resize its tty
 //   guest -> host  {"event":"ready"}       the consoles are raw: input may flow
 //                  {"event":"exit","code":N,"signal":S,"oom":B[,"error":"why"]}
 //                                          the workload ended (or guest-init
@@ -17,12 +25,21 @@
 //                                          the answer to each freeze message:
 //                                          whether the file system is frozen
 //                                          now, and why a request failed
+//                  {"event":"exec_output","id":N,"fd":1|2,"data":BASE64}
+//                                          session N's output (a tty's on fd 1)
+//                  {"event":"exec_exit","id":N,"code":C,"signal":S[,"error":"why"]}
+//                                          session N ended (or never started:
+//                                          126/127/125 and the reason), after
+//                                          all of its output
 #pragma once
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
+
+#include "container/spec.hpp"
 
 namespace hvrun::contract {
 
@@ -37,7 +54,36 @@ struct StdinEofMsg {};
 struct FreezeMsg {
   bool freeze = true;  // false: thaw
 };
-using HostMessage = std::variant<SignalMsg, WinsizeMsg, StdinEofMsg, FreezeMsg>;
+// hvrun exec into a running microVM: session `id` (the host numbers them).
+struct ExecStartMsg {
+  unsigned id = 0;
+  container::ExecSpec spec;  // args (at least one); env: the whole environment
+                             // (the host merged it); cwd, user: "" the container's
+  bool stdin_open = false;   // -i: input follows (else stdin is /dev/null)
+};
+// Bytes of stdin or output per message: a line stays well under
+// LineBuffer::kMaxLine once base64-encoded.
+constexpr size_t kExecChunk = 16384;
+struct ExecInputMsg {
+  unsigned id = 0;
+  std::string data;  // at most kExecChunk bytes
+};
+struct ExecEofMsg {
+  unsigned id = 0;
+};
+struct ExecSignalMsg {
+  unsigned id = 0;
+  int signal = 0;
+};
+struct ExecWinsizeMsg {
+  unsigned id = 0;
+  unsigned short rows = 0, cols = 0;
+};
+using HostMessage = std::variant<SignalMsg, WinsizeMsg, StdinEofMsg, FreezeMsg, ExecStartMsg, ExecInputMsg, ExecEofMsg,
+                                 ExecSignalMsg, ExecWinsizeMsg>;
+// The session an exec message is for; nullopt for the workload's messages.
+std::optional<unsigned> exec_session(const HostMessage& m);
+void set_exec_session(HostMessage& m, unsigned id);
 
 // guest -> host
 struct ReadyEvent {};
@@ -52,7 +98,20 @@ struct FrozenEvent {
   bool frozen = false;  // the file system's state after the request
   std::string error;    // why the request failed; empty when it did what was asked
 };
-using GuestEvent = std::variant<ReadyEvent, ExitEvent, FrozenEvent>;
+struct ExecOutputEvent {
+  unsigned id = 0;
+  int fd = 1;        // 1 or 2
+  std::string data;  // at most kExecChunk bytes
+};
+struct ExecExitEvent {
+  unsigned id = 0;
+  int code = 0;
+  int signal = 0;
+  std::string error;  // it never ran: why (code 125, 126 or 127)
+};
+using GuestEvent = std::variant<ReadyEvent, ExitEvent, FrozenEvent, ExecOutputEvent, ExecExitEvent>;
+std::optional<unsigned> exec_session(const GuestEvent& e);
+void set_exec_session(GuestEvent& e, unsigned id);
 
 // guest-init's own failure: code 125 (hvrun's error status) and the reason.
 ExitEvent guest_error(const std::string& message);

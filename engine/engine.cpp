@@ -19,6 +19,8 @@
 #include "container/mounts.hpp"
 #include "engine/backend.hpp"
 #include "engine/vm_backend.hpp"
+#include "engine/vm_control.hpp"
+#include "engine/vm_exec.hpp"
 #include "image/flatten.hpp"
 #include "engine/logs.hpp"
 #include "engine/network.hpp"
@@ -45,33 +47,6 @@ void set_nonblock(int fd) {
   int fl = ::fcntl(fd, F_GETFL);
   if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
-
-// Blocks the signals a foreground session forwards and reads them from a
-// signalfd; the old mask comes back on destruction.
-class SignalGate {
- public:
-  SignalGate() {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH}) sigaddset(&set, s);
-    ::sigprocmask(SIG_BLOCK, &set, &old_);
-    fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!fd_) throw_sys("signalfd");
-  }
-  ~SignalGate() {
-    signalfd_siginfo si;
-    while (::read(fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-    }
-    ::sigprocmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SignalGate(const SignalGate&) = delete;
-  SignalGate& operator=(const SignalGate&) = delete;
-  int fd() const { return fd_.get(); }
-
- private:
-  sigset_t old_;
-  UniqueFd fd_;
-};
 
 // Moves bytes between the workload and the caller until the workload exits
 // (its pidfd turns readable) and its output is drained.
@@ -519,13 +494,13 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
   ContainerConfig cfg = rec.load_config(id);
   if (st.status != "running" || proc_starttime(st.pid) != st.pid_starttime)
     throw Error("container " + id.substr(0, 12) + " is not running");
-  if (cfg.mode != Mode::Container) throw Error("exec into a VM is not available yet");
   if (is_paused(cfg, st))
     throw Error("container " + id.substr(0, 12) + " is paused: unpause it first (hvrun unpause " + id.substr(0, 12) + ")");
   if (o.spec.env.empty()) o.spec.env = cfg.spec.env;
   else o.spec.env = merge_env(cfg.spec.env, o.spec.env);
   if (o.spec.cwd.empty()) o.spec.cwd = cfg.spec.cwd;
   if (o.spec.user.empty()) o.spec.user = cfg.spec.user;
+  if (cfg.mode == Mode::Vm) return exec_in_vm(vm_control_socket(rec.dir(id)), id.substr(0, 12), o.spec, o.interactive);
   container::Stdio stdio{o.interactive && !o.spec.tty ? 0 : -1, 1, 2};
   // Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT to the exec'd process (those that
   // arrive while it starts included); with -t also relay the pty and window size.

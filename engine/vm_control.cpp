@@ -77,12 +77,19 @@ bool GuestChannel::send(const contract::HostMessage& m) {
   return send_all(fd_.get(), contract::encode(m));
 }
 
+void GuestChannel::set_exec_sink(std::function<void(const contract::GuestEvent&)> sink) {
+  std::lock_guard<std::mutex> lk(sink_mu_);
+  exec_sink_ = std::move(sink);
+}
+
 void GuestChannel::take(const char* p, size_t n) {
   lines_.append({p, n});
   while (auto line = lines_.next()) {
     auto ev = contract::decode_guest_event(*line);
     const auto* f = ev ? std::get_if<contract::FrozenEvent>(&*ev) : nullptr;
-    if (!f) {
+    if (ev && contract::exec_session(*ev)) {
+      exec_events_.push_back(std::move(*ev));
+    } else if (!f) {
       other_ += *line + "\n";
     } else if (stale_ > 0) {
       --stale_;  // the late answer to a request given up on
@@ -105,9 +112,18 @@ void GuestChannel::reader() {
     ssize_t n = ::read(fd_.get(), buf, sizeof buf);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) break;
-    std::lock_guard<std::mutex> lk(mu_);
-    take(buf, size_t(n));
-    cv_.notify_all();
+    std::vector<contract::GuestEvent> exec_events;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      take(buf, size_t(n));
+      exec_events.swap(exec_events_);
+      cv_.notify_all();
+    }
+    if (!exec_events.empty()) {
+      std::lock_guard<std::mutex> lk(sink_mu_);
+      if (exec_sink_)
+        for (const auto& e : exec_events) exec_sink_(e);
+    }
   }
   std::lock_guard<std::mutex> lk(mu_);
   closed_ = true;
@@ -173,15 +189,79 @@ FreezeServer::FreezeServer(std::string path, GuestChannel& guest, std::chrono::m
     ::unlink(path_.c_str());
     throw_sys("listen on", path_, err);
   }
+  guest_.set_exec_sink([this](const contract::GuestEvent& e) { on_exec_event(e); });
   thread_ = std::thread([this] { serve(); });
 }
 
 FreezeServer::~FreezeServer() {
+  guest_.set_exec_sink(nullptr);
   if (thread_.joinable()) {
     (void)write_all(stop_.write.get(), "x", 1);
     thread_.join();
   }
   ::unlink(path_.c_str());
+}
+
+void FreezeServer::on_exec_event(const contract::GuestEvent& e) {
+  const unsigned id = *contract::exec_session(e);
+  std::shared_ptr<Writer> w;
+  {
+    std::lock_guard<std::mutex> lk(sessions_mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;  // its client left: dropped
+    w = it->second;
+    if (std::holds_alternative<contract::ExecExitEvent>(e)) sessions_.erase(it);
+  }
+  std::lock_guard<std::mutex> lk(w->mu);
+  if (!send_all(w->fd.get(), contract::encode(e))) {
+    // The client is gone or stalled past its send timeout: its output is
+    // dropped from here on, the guest is never held up by it.
+    std::lock_guard<std::mutex> sl(sessions_mu_);
+    sessions_.erase(id);
+  }
+}
+
+void FreezeServer::end_session(Client& c) {
+  if (!c.session) return;
+  bool open;
+  {
+    std::lock_guard<std::mutex> lk(sessions_mu_);
+    open = sessions_.erase(c.session) > 0;
+  }
+  if (open) (void)guest_.send(contract::ExecEofMsg{c.session});
+  c.session = 0;
+}
+
+std::string FreezeServer::handle_exec(Client& c, const std::string& line) {
+  std::string why;
+  auto msg = contract::decode_host_message(line, &why);
+  if (!msg) return "error: " + why;
+  if (!contract::exec_session(*msg)) return "error: only exec messages may be sent here";
+  if (std::holds_alternative<contract::ExecStartMsg>(*msg)) {
+    if (c.session) return "error: this connection already runs an exec session";
+    auto w = std::make_shared<Writer>();
+    w->fd.reset(::fcntl(c.fd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!w->fd) return std::string("error: dup: ") + std::strerror(errno);
+    // A client that stops reading (a stopped terminal) for this long has
+    // its output dropped rather than stall the VM's control channel.
+    timeval tv{10, 0};
+    ::setsockopt(w->fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    c.session = next_session_++;
+    {
+      std::lock_guard<std::mutex> lk(sessions_mu_);
+      sessions_[c.session] = w;
+    }
+    contract::set_exec_session(*msg, c.session);
+    HVRUN_DEBUG("engine", "exec session ", c.session, ": ", std::get<contract::ExecStartMsg>(*msg).spec.args[0]);
+  } else {
+    if (!c.session) return "error: no exec session on this connection";
+    contract::set_exec_session(*msg, c.session);
+  }
+  if (!guest_.send(*msg)) {
+    end_session(c);
+    return std::string("error: the VM's control channel is closed (") + std::strerror(errno) + ")";
+  }
+  return "";
 }
 
 std::string FreezeServer::release(Client& c) {
@@ -195,6 +275,7 @@ std::string FreezeServer::release(Client& c) {
 }
 
 std::string FreezeServer::handle(Client& c, const std::string& request) {
+  if (!request.empty() && request[0] == '{') return handle_exec(c, request);
   if (request == "freeze") {
     if (c.holds) return "frozen";
     if (holders_ > 0) {
@@ -232,7 +313,7 @@ std::string FreezeServer::handle(Client& c, const std::string& request) {
 
 void FreezeServer::serve() {
   constexpr size_t kMaxClients = 16;
-  char buf[512];
+  char buf[32768];  // exec input: lines of base64
   for (;;) {
     std::vector<pollfd> p;
     p.push_back({stop_.read.get(), POLLIN, 0});
@@ -262,34 +343,61 @@ void FreezeServer::serve() {
       if (n <= 0) {
         if (std::string why = release(c); !why.empty())
           HVRUN_WARN("engine", "thaw after a client of ", path_, " left: ", why);
+        end_session(c);
         c.fd.reset();
         continue;
       }
       c.lines.append({buf, size_t(n)});
       while (auto line = c.lines.next()) {
         if (!line->empty() && line->back() == '\r') line->pop_back();
-        if (!send_all(c.fd.get(), handle(c, *line) + "\n")) break;  // it left: EOF comes next
+        std::string answer = handle(c, *line);
+        if (answer.empty()) continue;  // exec messages are answered by events
+        if (c.session) {  // its line must not cut into an event the reader thread writes
+          std::shared_ptr<Writer> w;
+          {
+            std::lock_guard<std::mutex> lk(sessions_mu_);
+            if (auto it = sessions_.find(c.session); it != sessions_.end()) w = it->second;
+          }
+          if (w) {
+            std::lock_guard<std::mutex> lk(w->mu);
+            if (!send_all(c.fd.get(), answer + "\n")) break;
+            continue;
+          }
+        }
+        if (!send_all(c.fd.get(), answer + "\n")) break;  // it left: EOF comes next
       }
     }
     std::erase_if(clients_, [](const std::unique_ptr<Client>& c) { return !c->fd; });
   }
   // Stopping (the VM ended, or the monitor is unwinding): nothing stays frozen.
   for (auto& c : clients_) (void)release(*c);
+  {
+    std::lock_guard<std::mutex> lk(sessions_mu_);
+    sessions_.clear();
+  }
   clients_.clear();
 }
 
 // ---- VmFreeze ----
 
-std::unique_ptr<VmFreeze> VmFreeze::connect(const std::string& path) {
+UniqueFd connect_control(const std::string& path) {
   UniqueFd dir;
   sockaddr_un a = unix_address(path, dir);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) throw_sys("socket");
   while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
     if (errno == EINTR) continue;
-    if (errno == ENOENT || errno == ECONNREFUSED) return nullptr;
+    if (errno == ENOENT || errno == ECONNREFUSED) return UniqueFd();
     throw_sys("connect to", path);
   }
+  return fd;
+}
+
+bool send_line(int fd, const std::string& s) { return send_all(fd, s); }
+
+std::unique_ptr<VmFreeze> VmFreeze::connect(const std::string& path) {
+  UniqueFd fd = connect_control(path);
+  if (!fd) return nullptr;
   return std::unique_ptr<VmFreeze>(new VmFreeze(std::move(fd)));
 }
 

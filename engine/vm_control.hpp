@@ -16,6 +16,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +52,11 @@ class GuestChannel {
   // whose error says so; a late answer is discarded when it comes. One
   // request at a time (others wait their turn).
   contract::FrozenEvent request_freeze(bool freeze, std::chrono::milliseconds timeout);
+  // Where the guest's exec events (exec_output, exec_exit) go: called on
+  // the reader thread, in the order they came, outside the channel's lock.
+  // Without a sink they are dropped. Returns once no call of the old sink
+  // is running.
+  void set_exec_sink(std::function<void(const contract::GuestEvent&)> sink);
   // Stops the reader, reads what is still buffered and returns every line
   // the guest sent that was not a FrozenEvent, each ending in '\n'.
   std::string finish();
@@ -70,6 +77,9 @@ class GuestChannel {
   std::string other_;
   unsigned stale_ = 0;  // answers still owed to requests given up on
   bool closed_ = false;
+  std::vector<contract::GuestEvent> exec_events_;  // taken, not yet given to the sink
+  std::mutex sink_mu_;  // held while the sink runs: set_exec_sink waits for it
+  std::function<void(const contract::GuestEvent&)> exec_sink_;
   std::thread thread_;
 };
 
@@ -77,6 +87,12 @@ class GuestChannel {
 // one line per answer.
 //   "freeze" -> "frozen" | "error: WHY"   (the first holder freezes the guest)
 //   "thaw"   -> "thawed" | "error: WHY"   (the last holder thaws it)
+// and hvrun exec (engine/vm_exec.hpp): a client sends an exec message
+// (contract/control.hpp, its id ignored) and then exec_stdin, exec_eof,
+// exec_signal, exec_winsize for its session; it gets that session's
+// exec_output and exec_exit events (or "error: WHY"). The server numbers
+// the sessions; a client holds at most one, and one that leaves early has
+// its session's stdin closed (the process goes on, as with docker exec).
 // A client that disconnects releases what it holds, so a killed client
 // never leaves the guest frozen; so does the server when it stops.
 class FreezeServer {
@@ -90,13 +106,22 @@ class FreezeServer {
   FreezeServer& operator=(const FreezeServer&) = delete;
 
  private:
+  // A client's socket as the guest channel's reader thread writes to it.
+  struct Writer {
+    UniqueFd fd;  // a dup of the client's
+    std::mutex mu;
+  };
   struct Client {
     UniqueFd fd;
     contract::LineBuffer lines;
     bool holds = false;
+    unsigned session = 0;  // its exec session; 0: none
   };
   void serve();
   std::string handle(Client& c, const std::string& request);
+  std::string handle_exec(Client& c, const std::string& line);  // "" or the answer
+  void end_session(Client& c);
+  void on_exec_event(const contract::GuestEvent& e);  // the reader thread
   std::string release(Client& c);  // "" or why the thaw failed
 
   std::string path_;
@@ -106,8 +131,19 @@ class FreezeServer {
   Pipe stop_;
   std::vector<std::unique_ptr<Client>> clients_;  // the serving thread's own
   unsigned holders_ = 0;
+  unsigned next_session_ = 1;
+  std::mutex sessions_mu_;
+  std::map<unsigned, std::shared_ptr<Writer>> sessions_;
   std::thread thread_;
 };
+
+// Connects to a monitor's control socket: an invalid fd when nothing
+// listens there (no socket: the VM is not running, or its monitor predates
+// this hvrun). Throws Error on any other failure.
+UniqueFd connect_control(const std::string& path);
+
+// Sends all of `s` (a peer gone is false, never SIGPIPE).
+bool send_line(int fd, const std::string& s);
 
 // A client's hold on a running microVM's freeze (engine/changes.cpp).
 class VmFreeze {

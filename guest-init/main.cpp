@@ -18,11 +18,13 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "container/runtime.hpp"
 #include "contract/control.hpp"
 #include "contract/guest_spec.hpp"
 #include "contract/plan.hpp"
+#include "guest-init/exec.hpp"
 #include "guest-init/freeze.hpp"
 #include "guest-init/net.hpp"
 #include "guest-init/plan.hpp"
@@ -157,6 +159,8 @@ int run() {
   out.write.reset();
   err.write.reset();
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, c.pid(), 0)));
+  // hvrun exec: processes started in the running container on the host's request.
+  ExecSessions sessions(spec, c.pid(), control.get());
 
   // Forward until the workload is gone and its output drained.
   const int pty = spec.tty ? c.pty_master() : -1;  // owned by the Container (set_pty_size uses it)
@@ -186,12 +190,14 @@ int run() {
     }
   };
   while (out_open || err_open) {
-    pollfd p[6] = {{stdio.get(), POLLIN, 0},
-                   {spec.tty ? pty : out.read.get(), POLLIN, 0},
-                   {err.read.get(), POLLIN, 0},
-                   {control.get(), POLLIN, 0},
-                   {pidfd.get(), POLLIN, 0},
-                   {workload_in, POLLOUT, 0}};
+    std::vector<pollfd> p = {{stdio.get(), POLLIN, 0},
+                             {spec.tty ? pty : out.read.get(), POLLIN, 0},
+                             {err.read.get(), POLLIN, 0},
+                             {control.get(), POLLIN, 0},
+                             {pidfd.get(), POLLIN, 0},
+                             {workload_in, POLLOUT, 0}};
+    constexpr size_t kSessionsFrom = 6;
+    sessions.poll_fds(p);
     if (!stdin_open || !pending.empty()) p[0].fd = -1;
     if (!out_open) p[1].fd = -1;
     if (!err_open) p[2].fd = -1;
@@ -199,10 +205,11 @@ int run() {
     if (pending.empty() || (in.write.get() < 0 && !spec.tty)) p[5].fd = -1;
     // Once the workload exited, only drain: its pipes may be held by nobody
     // else (its pid namespace is gone), a pty master never sees EOF.
-    int rc = ::poll(p, 6, exited ? 50 : -1);
+    int rc = ::poll(p.data(), p.size(), exited ? 50 : -1);
     if (rc < 0 && errno == EINTR) continue;
     check_sys(rc, "poll");
     if (rc == 0) break;  // exited and nothing more to drain
+    sessions.dispatch(p, kSessionsFrom);
     if (p[1].revents) out_open = pump(p[1].fd, stdio.get());
     if (p[2].revents) err_open = pump(p[2].fd, errc.get());
     if (p[0].revents) {
@@ -237,6 +244,14 @@ int run() {
                       answer.error.empty() ? (answer.frozen ? "frozen" : "thawed") : answer.error);
           write_all(control.get(), contract::encode(answer));
         }
+        if (contract::exec_session(*msg)) {
+          if (exited && std::holds_alternative<contract::ExecStartMsg>(*msg)) {
+            write_all(control.get(), contract::encode(contract::ExecExitEvent{
+                                         *contract::exec_session(*msg), kHvrunErrorStatus, 0, "the workload has ended"}));
+          } else {
+            sessions.handle(*msg);
+          }
+        }
         if (std::holds_alternative<contract::StdinEofMsg>(*msg) && !spec.tty) {
           close_stdin_when_flushed = true;
           flush_stdin();
@@ -250,6 +265,7 @@ int run() {
     if (exited) rw_freeze.thaw_if_frozen();
   }
   rw_freeze.thaw_if_frozen();
+  sessions.finish_all();  // their processes died with the workload's pid namespace
   auto st = c.wait();
   HVRUN_DEBUG("guest-init", "container exited: status ", st.exit_code(), st.oom_killed ? " (OOM killed)" : "");
   write_all(control.get(), contract::encode(contract::ExitEvent{st.code, st.signal, st.oom_killed, ""}));

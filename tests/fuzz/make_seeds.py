@@ -112,7 +112,13 @@ def guest_spec_seeds():
     put("guest_spec", "min.json", '{"workload":{"args":["true"]}}')
     for i, line in enumerate(['{"signal":15}', '{"winsize":[40,120]}', '{"stdin_eof":true}', '{"freeze":true}',
                               '{"event":"ready"}', '{"event":"exit","code":3,"signal":0,"oom":false}',
-                              '{"event":"frozen","frozen":true}']):
+                              '{"event":"frozen","frozen":true}',
+                              '{"exec":{"id":1,"args":["sh","-c","id"],"env":["A=b"],"cwd":"/tmp","user":"nobody",'
+                              '"tty":true,"stdin":true,"rows":24,"cols":80}}',
+                              '{"exec_stdin":{"id":1,"data":"aGVsbG8K"}}', '{"exec_eof":1}',
+                              '{"exec_signal":{"id":1,"signal":2}}', '{"exec_winsize":{"id":1,"rows":50,"cols":132}}',
+                              '{"event":"exec_output","id":1,"fd":2,"data":"b29wcw=="}',
+                              '{"event":"exec_exit","id":1,"code":127,"signal":0,"error":"not found"}']):
         put("guest_spec", "control-%d" % i, line)
 
 

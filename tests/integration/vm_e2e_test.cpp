@@ -300,5 +300,21 @@ TEST_F(VmE2E, PauseFreezesTheMicroVmAndUnpauseGoesOnWhereItStopped) {
   EXPECT_NE(s->out.find("removed-while-paused\nvmm-left: 0\n"), std::string::npos) << s->out;
 }
 
+TEST_F(VmE2E, ExecRunsInTheRunningMicroVmsContainerWithStdioExitCodesSignalsAndATty) {
+  auto* s = get("exec");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  for (const char* want : {"kernel-is-the-guests: yes\n", "sees-the-workload: 1\n", "exit-code: 5\n",
+                           "missing-cmd: 127 1\n", "stdin-got: into-the-exec stdin-closed \n",
+                           "exec-stderr: to-err exec-stdout: to-out\n", "big-output: 3000000\n",
+                           "env-cwd-user: y /tmp 65534\n", "signalled: 9 waiting got-term \n", "exec-tty: 30 100\n",
+                           "exec-tty: /dev/pts/", "workload-untouched: running up\n"})
+    EXPECT_NE(s->out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << s->out;
+  EXPECT_NE(s->out.find("while-paused: hvrun: container "), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("is paused: unpause it first"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("after-stop: hvrun: container "), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("is not running\n"), std::string::npos) << s->out;
+}
+
 }  // namespace
 }  // namespace hvrun::test

@@ -246,6 +246,35 @@ s_pause() {
   echo "vmm-left: $(pgrep -xc hvrun-vmm)"
 }
 
+# hvrun exec into a running microVM (engine/vm_exec.hpp -> the monitor's
+# control socket -> guest-init/exec.cpp): the process runs in the guest's
+# container, beside the workload; stdio, exit codes, signals and a tty as
+# with a container.
+s_exec() {
+  "$HV" --vm -d --name ev busybox sh -c 'echo up; exec sleep 600' >/dev/null || return 1
+  for _ in $(seq 600); do "$HV" logs ev 2>/dev/null | grep -q up && break; sleep 0.1; done
+  echo "kernel-is-the-guests: $([ "$("$HV" exec ev uname -r)" != "$(uname -r)" ] && echo yes || echo no)"
+  echo "sees-the-workload: $("$HV" exec ev sh -c 'ps -o comm | grep -c sleep')"
+  "$HV" exec ev sh -c 'exit 5'; echo "exit-code: $?"
+  "$HV" exec ev /no/such/cmd 2>/tmp/vm-e2e-exec-err; echo "missing-cmd: $? $(grep -c /no/such/cmd /tmp/vm-e2e-exec-err)"
+  echo "stdin-got: $(echo into-the-exec | "$HV" exec -i ev sh -c 'cat; echo stdin-closed' | tr '\n' ' ')"
+  "$HV" exec ev sh -c 'echo to-out; echo to-err >&2' 2>/tmp/vm-e2e-err >/tmp/vm-e2e-out
+  echo "exec-stderr: $(cat /tmp/vm-e2e-err) exec-stdout: $(cat /tmp/vm-e2e-out)"
+  echo "big-output: $("$HV" exec ev sh -c 'head -c 3000000 /dev/zero | tr "\0" x' | wc -c)"
+  echo "env-cwd-user: $("$HV" exec -e X=y -w /tmp -u nobody ev sh -c 'echo $X $(pwd) $(id -u)')"
+  "$HV" exec ev sh -c 'trap "echo got-term; exit 9" TERM; echo waiting; while :; do sleep 0.1; done' >/tmp/vm-e2e-sig &
+  local p=$!
+  for _ in $(seq 300); do grep -q waiting /tmp/vm-e2e-sig && break; sleep 0.1; done
+  kill -TERM $p; wait $p; echo "signalled: $? $(tr '\n' ' ' </tmp/vm-e2e-sig)"
+  printf 'stty size; tty; exit 4\n' | script -qec "stty rows 30 cols 100 2>/dev/null; $HV exec -it ev sh" /dev/null |
+    tr -d '\r' | grep -E '^(30 100|/dev/pts/)' | sed 's/^/exec-tty: /'
+  "$HV" pause ev >/dev/null; "$HV" exec ev true 2>&1 | sed 's/^/while-paused: /'; "$HV" unpause ev >/dev/null
+  echo "workload-untouched: $("$HV" inspect -f '{{.State.Status}}' ev) $("$HV" logs ev)"
+  "$HV" stop -t 2 ev >/dev/null
+  "$HV" exec ev true 2>&1 | sed 's/^/after-stop: /'
+  "$HV" rm ev >/dev/null
+}
+
 # name function, in the order they run
 # A container and a VM on the default bridge network (hvrun0, created in the
 # test host; no route leaves it) reach each other by name over TCP, both ways.
@@ -271,7 +300,7 @@ s_net() {
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
      kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume file-volume s_file_volume
-     net-container-vm s_net compare-vm s_compare jail s_jail pause s_pause)
+     net-container-vm s_net compare-vm s_compare jail s_jail pause s_pause exec s_exec)
 declare -A fn_of=()
 for ((i = 0; i < ${#all[@]}; i += 2)); do fn_of[${all[i]}]=${all[i+1]}; done
 # VM_SCENARIOS="a b": only those, in that order (a rerun puts the ones that

@@ -139,6 +139,121 @@ TEST(ContractControl, MalformedFreezeMessagesAndFrozenEventsAreRefusedSayingWhy)
   }
 }
 
+// Decodes the line encode() made (without its newline).
+template <class T, class V>
+T round_trip(const V& v) {
+  std::string line = encode(v);
+  EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1) << line;
+  std::string why;
+  std::optional<V> back;
+  if constexpr (std::is_same_v<V, HostMessage>) back = decode_host_message(line.substr(0, line.size() - 1), &why);
+  else back = decode_guest_event(line.substr(0, line.size() - 1), &why);
+  EXPECT_TRUE(back) << line << ": " << why;
+  if (!back || !std::holds_alternative<T>(*back)) return T{};
+  return std::get<T>(*back);
+}
+
+TEST(ContractControl, ExecMessagesRoundTripWithTheirSessionAndBinaryData) {
+  ExecStartMsg s;
+  s.id = 7;
+  s.spec.args = {"/bin/sh", "-c", "echo \"hi\"\nthere"};
+  s.spec.env = {"PATH=/bin", "A=b=c"};
+  s.spec.cwd = "/tmp";
+  s.spec.user = "1000:1000";
+  s.spec.tty = true;
+  s.spec.tty_rows = 40;
+  s.spec.tty_cols = 132;
+  s.stdin_open = true;
+  auto sb = round_trip<ExecStartMsg>(HostMessage{s});
+  EXPECT_EQ(sb.id, 7u);
+  EXPECT_EQ(sb.spec.args, s.spec.args);
+  EXPECT_EQ(sb.spec.env, s.spec.env);
+  EXPECT_EQ(sb.spec.cwd, "/tmp");
+  EXPECT_EQ(sb.spec.user, "1000:1000");
+  EXPECT_TRUE(sb.spec.tty);
+  EXPECT_EQ(sb.spec.tty_rows, 40);
+  EXPECT_EQ(sb.spec.tty_cols, 132);
+  EXPECT_TRUE(sb.stdin_open);
+
+  std::string binary;
+  for (int i = 0; i < int(kExecChunk); ++i) binary.push_back(char(i * 7));
+  auto in = round_trip<ExecInputMsg>(HostMessage{ExecInputMsg{9, binary}});
+  EXPECT_EQ(in.id, 9u);
+  EXPECT_EQ(in.data, binary);
+  EXPECT_LT(encode(HostMessage{ExecInputMsg{9, binary}}).size(), LineBuffer::kMaxLine);
+  EXPECT_EQ(round_trip<ExecEofMsg>(HostMessage{ExecEofMsg{4294967295u}}).id, 4294967295u);
+  auto sig = round_trip<ExecSignalMsg>(HostMessage{ExecSignalMsg{3, SIGINT}});
+  EXPECT_EQ(sig.id, 3u);
+  EXPECT_EQ(sig.signal, SIGINT);
+  auto ws = round_trip<ExecWinsizeMsg>(HostMessage{ExecWinsizeMsg{3, 50, 200}});
+  EXPECT_EQ(ws.rows, 50);
+  EXPECT_EQ(ws.cols, 200);
+
+  auto out = round_trip<ExecOutputEvent>(GuestEvent{ExecOutputEvent{5, 2, binary}});
+  EXPECT_EQ(out.id, 5u);
+  EXPECT_EQ(out.fd, 2);
+  EXPECT_EQ(out.data, binary);
+  auto ex = round_trip<ExecExitEvent>(GuestEvent{ExecExitEvent{5, 127, 0, "exec: \"nope\": not found"}});
+  EXPECT_EQ(ex.code, 127);
+  EXPECT_EQ(ex.error, "exec: \"nope\": not found");
+  EXPECT_EQ(round_trip<ExecExitEvent>(GuestEvent{ExecExitEvent{5, 0, 9, ""}}).signal, 9);
+}
+
+TEST(ContractControl, OnlyExecMessagesHaveASessionAndItCanBeRewritten) {
+  HostMessage m = ExecSignalMsg{1, SIGTERM};
+  EXPECT_EQ(exec_session(m), 1u);
+  set_exec_session(m, 42);
+  EXPECT_EQ(std::get<ExecSignalMsg>(m).id, 42u);
+  EXPECT_EQ(exec_session(HostMessage{SignalMsg{15}}), std::nullopt);
+  EXPECT_EQ(exec_session(HostMessage{FreezeMsg{true}}), std::nullopt);
+  HostMessage w = WinsizeMsg{1, 2};
+  set_exec_session(w, 42);  // no session: unchanged
+  EXPECT_EQ(std::get<WinsizeMsg>(w).rows, 1);
+  GuestEvent e = ExecOutputEvent{3, 1, "x"};
+  EXPECT_EQ(exec_session(e), 3u);
+  set_exec_session(e, 8);
+  EXPECT_EQ(exec_session(e), 8u);
+  EXPECT_EQ(exec_session(GuestEvent{ExitEvent{0, 0, false, ""}}), std::nullopt);
+}
+
+TEST(ContractControl, HostileExecMessagesAndEventsAreRefusedSayingWhy) {
+  const std::string big = std::string(((kExecChunk + 3) / 3 + 1) * 4, 'A');  // decodes to > 16 KiB
+  for (const std::string& bad : std::vector<std::string>{
+           R"({"exec":1})", R"({"exec":{"id":1,"args":[],"env":[],"tty":false,"stdin":false,"rows":0,"cols":0}})",
+        R"({"exec":{"id":1,"args":["sh",1],"env":[],"tty":false,"stdin":false,"rows":0,"cols":0}})",
+        R"({"exec":{"id":-1,"args":["sh"],"env":[],"tty":false,"stdin":false,"rows":0,"cols":0}})",
+        R"({"exec":{"id":4294967296,"args":["sh"],"env":[],"tty":false,"stdin":false,"rows":0,"cols":0}})",
+        R"({"exec":{"id":1,"args":["sh"],"env":"A=b","tty":false,"stdin":false,"rows":0,"cols":0}})",
+        R"({"exec":{"id":1,"args":["sh"],"env":[],"cwd":5,"tty":false,"stdin":false,"rows":0,"cols":0}})",
+        R"({"exec":{"id":1,"args":["sh"],"env":[],"tty":"yes","stdin":false,"rows":0,"cols":0}})",
+        R"({"exec":{"id":1,"args":["sh"],"env":[],"tty":false,"rows":0,"cols":0}})",
+        R"({"exec":{"id":1,"args":["sh"],"env":[],"tty":false,"stdin":false,"rows":70000,"cols":0}})",
+        R"({"exec":{"id":1,"args":["sh"],"env":[],"tty":false,"stdin":false,"rows":1.5,"cols":0}})",
+        R"({"exec_stdin":{"id":1,"data":"Zg="}})", R"({"exec_stdin":{"id":1,"data":5}})",
+        R"({"exec_stdin":{"data":"Zg=="}})", R"({"exec_stdin":{"id":1,"data":")" + big + R"("}})",
+        R"({"exec_eof":-1})", R"({"exec_eof":"1"})", R"({"exec_signal":{"id":1,"signal":0}})",
+        R"({"exec_signal":{"id":1,"signal":65}})", R"({"exec_signal":{"id":1}})",
+        R"({"exec_winsize":{"id":1,"rows":-2,"cols":80}})", R"({"exec_winsize":[1,2]})"}) {
+    std::string why;
+    EXPECT_FALSE(decode_host_message(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+  for (const std::string& bad : std::vector<std::string>{
+           R"({"event":"exec_output","id":1,"fd":0,"data":""})",
+                          R"({"event":"exec_output","id":1,"fd":3,"data":""})",
+                          R"({"event":"exec_output","id":1,"fd":1,"data":"!!!!"})",
+                          R"({"event":"exec_output","id":1,"fd":1,"data":")" + big + R"("})",
+                          R"({"event":"exec_output","fd":1,"data":""})",
+                          R"({"event":"exec_exit","id":1,"code":256,"signal":0})",
+                          R"({"event":"exec_exit","id":1,"code":-1,"signal":0})",
+                          R"({"event":"exec_exit","id":1,"code":0,"signal":65})",
+                          R"({"event":"exec_exit","id":1,"code":0,"signal":0,"error":[]})"}) {
+    std::string why;
+    EXPECT_FALSE(decode_guest_event(bad, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+}
+
 TEST(ContractLineBuffer, SplitsChunksIntoLinesAndDropsOverlongOnes) {
   LineBuffer b;
   b.append("{\"a\":1}\n{\"b\"");

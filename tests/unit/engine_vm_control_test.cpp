@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "contract/control.hpp"
@@ -69,6 +70,10 @@ class FakeGuest {
         auto m = contract::decode_host_message(*line);
         if (!m) continue;
         if (std::holds_alternative<contract::SignalMsg>(*m)) ++signals;
+        if (contract::exec_session(*m)) {
+          exec(*m);
+          continue;
+        }
         auto* f = std::get_if<contract::FreezeMsg>(&*m);
         if (!f) continue;
         ++(f->freeze ? freezes : thaws);
@@ -85,8 +90,32 @@ class FakeGuest {
       }
     }
   }
+  // A pretend exec: the output says what came; stdin is echoed; eof ends
+  // the session with status 3, a signal with that signal.
+  void exec(const contract::HostMessage& m) {
+    const unsigned id = *contract::exec_session(m);
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      exec_log.push_back(contract::encode(m));
+    }
+    if (const auto* s = std::get_if<contract::ExecStartMsg>(&m)) {
+      if (s->spec.args[0] == "nope") return say(contract::ExecExitEvent{id, 127, 0, "exec: nope: not found"});
+      say(contract::ExecOutputEvent{id, 1, "started " + s->spec.args[0] + "\n"});
+      say(contract::ExecOutputEvent{id, 2, "on stderr\n"});
+    } else if (const auto* in = std::get_if<contract::ExecInputMsg>(&m)) {
+      say(contract::ExecOutputEvent{id, 1, in->data});
+    } else if (std::holds_alternative<contract::ExecEofMsg>(m)) {
+      say(contract::ExecExitEvent{id, 3, 0, ""});
+    } else if (const auto* sig = std::get_if<contract::ExecSignalMsg>(&m)) {
+      say(contract::ExecExitEvent{id, 128 + sig->signal, sig->signal, ""});
+    }
+  }
   UniqueFd host_, guest_;
   std::thread thread_;
+
+ public:
+  std::mutex mu;
+  std::vector<std::string> exec_log;  // the exec messages that came, encoded
 };
 
 bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds within = 5s) {
@@ -327,6 +356,162 @@ TEST_F(FreezeServerTest, NothingListeningIsNullNotAnError) {
   GuestChannel ch(g.take_host_end());
   FreezeServer srv(path, ch, 5s);
   EXPECT_TRUE(VmFreeze::connect(path));
+}
+
+// A client of the control socket speaking exec messages, as hvrun exec does.
+class ExecClient {
+ public:
+  explicit ExecClient(const std::string& path) : fd_(connect_control(path)) {
+    if (!fd_) throw std::runtime_error("nothing listens on " + path);
+    timeval tv{5, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void send(const contract::HostMessage& m) { ASSERT_TRUE(send_line(fd_.get(), contract::encode(m))); }
+  void send_raw(const std::string& s) { ASSERT_TRUE(send_line(fd_.get(), s)); }
+  // The next line the server sends; "" at EOF or after 5 s of silence.
+  std::string line() {
+    for (;;) {
+      if (auto l = lines_.next()) return *l;
+      char buf[4096];
+      ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+      if (n <= 0) return "";
+      lines_.append({buf, size_t(n)});
+    }
+  }
+  contract::GuestEvent event() {
+    std::string l = line();
+    std::string why;
+    auto e = contract::decode_guest_event(l, &why);
+    if (!e) throw std::runtime_error("not an event: '" + l + "': " + why);
+    return *e;
+  }
+  void close() { fd_.reset(); }
+
+ private:
+  UniqueFd fd_;
+  contract::LineBuffer lines_;
+};
+
+contract::ExecStartMsg exec_of(const std::string& cmd, unsigned id = 0) {
+  contract::ExecStartMsg m;
+  m.id = id;
+  m.spec.args = {cmd};
+  return m;
+}
+
+TEST_F(FreezeServerTest, AnExecSessionGetsItsOutputAndExitUnderTheServersNumbering) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  ExecClient c(path);
+  c.send(exec_of("/bin/top", 77));  // the client's id is replaced by the server's
+  auto out = std::get<contract::ExecOutputEvent>(c.event());
+  EXPECT_EQ(out.fd, 1);
+  EXPECT_EQ(out.data, "started /bin/top\n");
+  const unsigned id = out.id;
+  EXPECT_NE(id, 77u);
+  auto err = std::get<contract::ExecOutputEvent>(c.event());
+  EXPECT_EQ(err.fd, 2);
+  c.send(contract::ExecInputMsg{0, std::string("bin\0ary\n", 8)});
+  auto echo = std::get<contract::ExecOutputEvent>(c.event());
+  EXPECT_EQ(echo.data, std::string("bin\0ary\n", 8));
+  EXPECT_EQ(echo.id, id);
+  c.send(contract::ExecEofMsg{0});
+  auto ex = std::get<contract::ExecExitEvent>(c.event());
+  EXPECT_EQ(ex.code, 3);
+  std::lock_guard<std::mutex> lk(g.mu);
+  ASSERT_EQ(g.exec_log.size(), 3u);
+  for (int i : {0, 1}) EXPECT_NE(g.exec_log[i].find("\"id\":" + std::to_string(id)), std::string::npos) << g.exec_log[i];
+  EXPECT_EQ(g.exec_log[2], "{\"exec_eof\":" + std::to_string(id) + "}\n");
+}
+
+TEST_F(FreezeServerTest, TwoClientsExecAtOnceAndEachSeesOnlyItsOwnSession) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  ExecClient a(path), b(path);
+  a.send(exec_of("/a"));
+  b.send(exec_of("/b"));
+  EXPECT_EQ(std::get<contract::ExecOutputEvent>(a.event()).data, "started /a\n");
+  EXPECT_EQ(std::get<contract::ExecOutputEvent>(b.event()).data, "started /b\n");
+  (void)a.event();
+  (void)b.event();
+  for (int i = 0; i < 50; ++i) {
+    a.send(contract::ExecInputMsg{0, "a" + std::to_string(i)});
+    b.send(contract::ExecInputMsg{0, "b" + std::to_string(i)});
+  }
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(std::get<contract::ExecOutputEvent>(a.event()).data, "a" + std::to_string(i));
+    EXPECT_EQ(std::get<contract::ExecOutputEvent>(b.event()).data, "b" + std::to_string(i));
+  }
+  b.send(contract::ExecSignalMsg{0, SIGINT});
+  auto bx = std::get<contract::ExecExitEvent>(b.event());
+  EXPECT_EQ(bx.signal, SIGINT);
+  a.send(contract::ExecEofMsg{0});
+  EXPECT_EQ(std::get<contract::ExecExitEvent>(a.event()).code, 3);
+}
+
+TEST_F(FreezeServerTest, AnExecClientThatLeavesHasItsSessionsStdinClosedAndTheServerServesOn) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  {
+    ExecClient c(path);
+    c.send(exec_of("/bin/sh"));
+    (void)c.event();
+  }
+  // The guest is told the session's stdin ended; its later events have
+  // nowhere to go and are dropped.
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lk(g.mu);
+    return !g.exec_log.empty() && g.exec_log.back().rfind("{\"exec_eof\":", 0) == 0;
+  }));
+  ExecClient d(path);
+  d.send(exec_of("/bin/true"));
+  EXPECT_EQ(std::get<contract::ExecOutputEvent>(d.event()).data, "started /bin/true\n");
+  auto c = VmFreeze::connect(path);
+  ASSERT_TRUE(c);
+  c->freeze(5s);
+  EXPECT_TRUE(g.frozen);
+}
+
+TEST_F(FreezeServerTest, ExecMisuseIsRefusedWithAReasonAndARefusedStartIsAnExitEvent) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  ExecClient c(path);
+  c.send(contract::ExecInputMsg{0, "x"});
+  EXPECT_EQ(c.line(), "error: no exec session on this connection");
+  c.send(contract::SignalMsg{9});
+  EXPECT_EQ(c.line(), "error: only exec messages may be sent here");
+  c.send_raw("{\"exec\":{\"id\":1}}\n");
+  EXPECT_EQ(c.line().rfind("error: exec: ", 0), 0u);
+  c.send(exec_of("nope"));
+  auto x = std::get<contract::ExecExitEvent>(c.event());
+  EXPECT_EQ(x.code, 127);
+  EXPECT_EQ(x.error, "exec: nope: not found");
+  ExecClient d(path);
+  d.send(exec_of("/bin/sh"));
+  (void)d.event();
+  d.send(exec_of("/bin/sh"));
+  std::string l;
+  do l = d.line();
+  while (l.rfind("{", 0) == 0);  // its session's output may come first
+  EXPECT_EQ(l, "error: this connection already runs an exec session");
+  EXPECT_EQ(ch.finish(), "") << "exec events never reach the workload's stream";
+}
+
+TEST_F(FreezeServerTest, AVmThatEndsDuringAnExecEndsTheClientsConnection) {
+  auto g = std::make_unique<FakeGuest>();
+  GuestChannel ch(g->take_host_end());
+  auto srv = std::make_unique<FreezeServer>(path, ch, 5s);
+  ExecClient c(path);
+  c.send(exec_of("/bin/sleep"));
+  (void)c.event();
+  (void)c.event();
+  g->close();
+  srv.reset();  // the monitor unwinds when the VM ends
+  EXPECT_EQ(c.line(), "");
 }
 
 }  // namespace

@@ -61,6 +61,7 @@ void relay_loop(RelayFds f) {
     (void)write_all(f.hvc2, contract::encode(contract::StdinEofMsg{}));
   };
   contract::LineBuffer from_guest;  // until guest-init is ready
+  std::string from_monitor;         // a line not yet complete
   char buf[16384];
   if (trace) std::fprintf(stderr, "[relay] start monitor=%d hvc2=%d gate=%d input=%d\n", f.monitor, f.hvc2, f.gate, f.input);
   for (;;) {
@@ -81,7 +82,16 @@ void relay_loop(RelayFds f) {
     if (p[0].revents) {
       ssize_t n = ::read(f.monitor, buf, sizeof buf);
       if (n <= 0) return;  // the monitor is gone; PDEATHSIG follows
-      (void)write_all(f.hvc2, std::string(buf, size_t(n)));
+      // Whole lines only: a signal message written above must never land
+      // inside one of the monitor's lines (exec input comes in long ones).
+      from_monitor.append(buf, size_t(n));
+      const size_t end = from_monitor.rfind('\n');
+      if (end != std::string::npos) {
+        (void)write_all(f.hvc2, std::string_view(from_monitor).substr(0, end + 1));
+        from_monitor.erase(0, end + 1);
+      } else if (from_monitor.size() > contract::LineBuffer::kMaxLine) {
+        from_monitor.clear();  // the guest would drop the whole line anyway
+      }
     }
     if (p[1].revents) {
       ssize_t n = ::read(f.hvc2, buf, sizeof buf);

@@ -1,0 +1,95 @@
+#include "engine/vm_exec.hpp"
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "contract/control.hpp"
+#include "engine/terminal.hpp"
+#include "engine/vm_control.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+namespace hvrun::engine {
+
+int exec_in_vm(const std::string& control_socket, const std::string& short_id, const container::ExecSpec& spec,
+               bool interactive) {
+  UniqueFd sock = connect_control(control_socket);
+  if (!sock) throw Error("container " + short_id + " is not running (its microVM's monitor does not answer)");
+  SignalGate gate;
+  contract::ExecStartMsg start;
+  start.spec = spec;
+  start.stdin_open = interactive;
+  if (spec.tty)
+    if (auto w = window_size(0)) {
+      start.spec.tty_rows = w->rows;
+      start.spec.tty_cols = w->cols;
+    }
+  auto send = [&](const contract::HostMessage& m) {
+    if (!send_line(sock.get(), contract::encode(m))) throw_sys("send to the microVM's monitor", control_socket);
+  };
+  send(start);
+  std::unique_ptr<RawMode> raw;
+  if (spec.tty && interactive) raw = std::make_unique<RawMode>(0);
+
+  bool stdin_open = interactive, echo = true;
+  contract::LineBuffer lines;
+  std::string buf(64 * 1024, '\0');
+  for (;;) {
+    pollfd p[3] = {{gate.fd(), POLLIN, 0}, {sock.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+    if (::poll(p, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw_sys("poll");
+    }
+    if (p[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (::read(gate.fd(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        const int sig = static_cast<int>(si.ssi_signo);
+        if (sig != SIGWINCH) {
+          send(contract::ExecSignalMsg{0, sig});
+        } else if (spec.tty) {
+          if (auto w = window_size(0)) send(contract::ExecWinsizeMsg{0, w->rows, w->cols});
+        }
+      }
+    }
+    if (p[2].revents) {
+      ssize_t n = ::read(0, buf.data(), contract::kExecChunk);
+      if (n > 0) {
+        send(contract::ExecInputMsg{0, buf.substr(0, size_t(n))});
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        stdin_open = false;
+        send(contract::ExecEofMsg{0});
+      }
+    }
+    if (p[1].revents) {
+      ssize_t n = ::read(sock.get(), buf.data(), buf.size());
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0)
+        throw Error("container " + short_id + ": the microVM stopped before the exec'd process ended");
+      lines.append({buf.data(), size_t(n)});
+      while (auto line = lines.next()) {
+        if (line->rfind("error: ", 0) == 0) throw Error(line->substr(7));
+        std::string why;
+        auto ev = contract::decode_guest_event(*line, &why);
+        if (!ev) throw Error("unexpected answer from the microVM's monitor: " + why);
+        if (auto* o = std::get_if<contract::ExecOutputEvent>(&*ev)) {
+          if (echo && !write_all(o->fd, o->data) && errno == EPIPE) {
+            // Our reader left (`hvrun exec ... | head -1`): the process ends
+            // instead of running on unseen, as with a container.
+            echo = false;
+            send(contract::ExecSignalMsg{0, SIGKILL});
+          }
+        } else if (auto* x = std::get_if<contract::ExecExitEvent>(&*ev)) {
+          raw.reset();
+          if (!x->error.empty()) throw ExitError(x->error, x->code);
+          return x->code;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace hvrun::engine

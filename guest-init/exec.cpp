@@ -1,0 +1,224 @@
+#include "guest-init/exec.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "container/runtime.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace hvrun::guestinit {
+namespace {
+
+// Input the host sent that the process has not read yet, per session: more
+// is dropped (the host does not wait for the guest's reads).
+constexpr size_t kMaxPendingInput = size_t(4) << 20;
+
+void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+}  // namespace
+
+ExecSessions::ExecSessions(const container::RunSpec& spec, pid_t init_pid, int control)
+    : spec_(spec), init_pid_(init_pid), control_(control) {}
+
+ExecSessions::~ExecSessions() {
+  for (auto& [id, s] : sessions_) {
+    ::kill(s.pid, SIGKILL);
+    int st;
+    while (::waitpid(s.pid, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void ExecSessions::send(const contract::GuestEvent& e) { (void)write_all(control_, contract::encode(e)); }
+
+void ExecSessions::start(const contract::ExecStartMsg& m) {
+  if (sessions_.count(m.id)) return;  // the host never reuses an id: a confused or hostile host
+  if (sessions_.size() >= kMaxSessions) {
+    send(contract::ExecExitEvent{m.id, kHvrunErrorStatus, 0,
+                                 "too many exec sessions at once (" + std::to_string(kMaxSessions) + ")"});
+    return;
+  }
+  Session s;
+  s.tty = m.spec.tty;
+  Pipe in, out, err;
+  container::Stdio io;
+  try {
+    if (!m.spec.tty) {
+      if (m.stdin_open) in = Pipe::make();
+      out = Pipe::make();
+      err = Pipe::make();
+      io = {m.stdin_open ? in.read.get() : -1, out.write.get(), err.write.get()};
+    }
+    container::ExecHandle h = container::exec_start(init_pid_, spec_, m.spec, io);
+    s.pid = h.pid;
+    s.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, h.pid, 0)));
+    if (m.spec.tty) {
+      s.out = std::move(h.pty_master);
+      set_nonblock(s.out.get());
+      if (m.stdin_open) s.in.reset(::fcntl(s.out.get(), F_DUPFD_CLOEXEC, 3));
+    } else {
+      s.out = std::move(out.read);
+      s.err = std::move(err.read);
+      s.in = std::move(in.write);
+    }
+    if (s.in) set_nonblock(s.in.get());
+  } catch (const ExitError& e) {
+    send(contract::ExecExitEvent{m.id, e.exit_status(), 0, e.what()});
+    return;
+  } catch (const std::exception& e) {
+    send(contract::ExecExitEvent{m.id, kHvrunErrorStatus, 0, e.what()});
+    return;
+  }
+  HVRUN_DEBUG("guest-init", "exec session ", m.id, ": pid ", s.pid, ", ", m.spec.args[0]);
+  sessions_.emplace(m.id, std::move(s));
+}
+
+void ExecSessions::write_input(Session& s) {
+  while (s.in && !s.pending.empty()) {
+    ssize_t w = ::write(s.in.get(), s.pending.data(), s.pending.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w < 0) {  // the process closed its stdin: what it would not read is dropped
+      s.pending.clear();
+      s.in.reset();
+      return;
+    }
+    s.pending.erase(0, size_t(w));
+  }
+  if (s.eof_asked && s.pending.empty() && !s.tty) s.in.reset();
+}
+
+void ExecSessions::handle(const contract::HostMessage& m) {
+  if (const auto* x = std::get_if<contract::ExecStartMsg>(&m)) return start(*x);
+  auto id = contract::exec_session(m);
+  if (!id) return;
+  auto it = sessions_.find(*id);
+  if (it == sessions_.end()) return;
+  Session& s = it->second;
+  if (const auto* x = std::get_if<contract::ExecInputMsg>(&m)) {
+    if (!s.in) return;
+    if (s.pending.size() + x->data.size() > kMaxPendingInput) {
+      HVRUN_WARN("guest-init", "exec session ", *id, ": its process does not read its input; input dropped");
+      return;
+    }
+    s.pending += x->data;
+    write_input(s);
+  } else if (std::holds_alternative<contract::ExecEofMsg>(m)) {
+    s.eof_asked = true;
+    write_input(s);
+  } else if (const auto* x = std::get_if<contract::ExecSignalMsg>(&m)) {
+    if (!s.exited) ::kill(s.pid, x->signal);  // not reaped yet: the pid is still its own
+  } else if (const auto* x = std::get_if<contract::ExecWinsizeMsg>(&m)) {
+    if (s.tty && s.out) {
+      winsize w{x->rows, x->cols, 0, 0};
+      ::ioctl(s.out.get(), TIOCSWINSZ, &w);
+    }
+  }
+}
+
+void ExecSessions::poll_fds(std::vector<pollfd>& p) {
+  polled_.clear();
+  for (auto& [id, s] : sessions_) {
+    if (s.out) {
+      p.push_back({s.out.get(), POLLIN, 0});
+      polled_.push_back({id, Kind::Out});
+    }
+    if (s.err) {
+      p.push_back({s.err.get(), POLLIN, 0});
+      polled_.push_back({id, Kind::Err});
+    }
+    if (!s.exited && s.pidfd) {
+      p.push_back({s.pidfd.get(), POLLIN, 0});
+      polled_.push_back({id, Kind::Exited});
+    }
+    if (s.in && !s.pending.empty()) {
+      p.push_back({s.in.get(), POLLOUT, 0});
+      polled_.push_back({id, Kind::In});
+    }
+  }
+}
+
+bool ExecSessions::forward(unsigned id, int fd_number, UniqueFd& fd) {
+  char buf[contract::kExecChunk];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+  if (n <= 0) {  // EOF, or EIO: a tty whose last user has gone
+    fd.reset();
+    return false;
+  }
+  send(contract::ExecOutputEvent{id, fd_number, std::string(buf, size_t(n))});
+  return true;
+}
+
+bool ExecSessions::try_finish(unsigned id, Session& s) {
+  if (!s.exited && s.pidfd) return false;
+  // A tty's master never reads EOF while someone else holds the terminal:
+  // once the process is gone, take what is buffered and stop.
+  if (s.tty && s.out) {
+    for (int i = 0; i < 1024 && s.out; ++i) {
+      pollfd p{s.out.get(), POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0) break;
+      forward(id, 1, s.out);
+    }
+    s.out.reset();
+  }
+  if (s.out || s.err) return false;  // pipes: until their EOF (after all output)
+  container::ExitStatus st = container::exec_wait(s.pid);
+  HVRUN_DEBUG("guest-init", "exec session ", id, " ended: status ", st.exit_code());
+  send(contract::ExecExitEvent{id, st.exit_code(), st.signal, ""});
+  return true;
+}
+
+void ExecSessions::dispatch(const std::vector<pollfd>& p, size_t first) {
+  std::vector<unsigned> touched;
+  for (size_t i = 0; i < polled_.size() && first + i < p.size(); ++i) {
+    if (!p[first + i].revents) continue;
+    auto [id, kind] = polled_[i];
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;
+    Session& s = it->second;
+    switch (kind) {
+      case Kind::Out: forward(id, 1, s.out); break;
+      case Kind::Err: forward(id, 2, s.err); break;
+      case Kind::Exited: s.exited = true; break;
+      case Kind::In: write_input(s); break;
+    }
+    touched.push_back(id);
+  }
+  polled_.clear();
+  for (unsigned id : touched)
+    if (auto it = sessions_.find(id); it != sessions_.end() && try_finish(id, it->second)) sessions_.erase(it);
+}
+
+void ExecSessions::finish_all() {
+  // The processes are dying with their pid namespace; give their output
+  // up to 2 s to drain, then report each.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!sessions_.empty() && std::chrono::steady_clock::now() < until) {
+    std::vector<pollfd> p;
+    poll_fds(p);
+    if (p.empty()) break;
+    int rc = ::poll(p.data(), nfds_t(p.size()), 50);
+    if (rc < 0 && errno != EINTR) break;
+    if (rc > 0) dispatch(p, 0);
+    for (auto it = sessions_.begin(); it != sessions_.end();)
+      it = try_finish(it->first, it->second) ? sessions_.erase(it) : std::next(it);
+  }
+  for (auto& [id, s] : sessions_) {  // whatever still holds a pipe: killed, reported
+    ::kill(s.pid, SIGKILL);
+    container::ExitStatus st = container::exec_wait(s.pid);
+    send(contract::ExecExitEvent{id, st.exit_code(), st.signal, ""});
+  }
+  sessions_.clear();
+}
+
+}  // namespace hvrun::guestinit
