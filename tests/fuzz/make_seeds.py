@@ -242,6 +242,41 @@ def p9_seeds():
     put("p9_server", "modify", version + attach + mk + ren + unl + msg(8, 5, struct.pack("<I", 0)))
 
 
+def snapshot_seeds():
+    """Snapshot files as vmm/snapshot_file.cpp writes them, origin fixed to
+    the fuzz target's ("0.1.0", "fuzz cpu", "fuzz kernel")."""
+    import zlib
+
+    def text(s):
+        return struct.pack("<H", len(s)) + s.encode()
+
+    def snap(states, memory):
+        sections, body, at = [], b"", 4096
+        for typ, idx, data in states:
+            sections.append((typ, idx, at, len(data), zlib.crc32(data)))
+            body += data
+            at += len(data)
+        if memory is not None:
+            pad = (-at) % 4096
+            body += b"\0" * pad
+            at += pad
+            sections.append((7, 0, at, len(memory), zlib.crc32(memory)))
+            body += memory
+        head = b"HVRUNSNP" + struct.pack("<II", 1, len(sections))
+        head += text("0.1.0") + text("fuzz cpu") + text("fuzz kernel")
+        for typ, idx, off, ln, crc in sections:
+            head += struct.pack("<IIQQII", typ, idx, off, ln, crc, 0)
+        head = head.ljust(4092, b"\0")
+        head += struct.pack("<I", zlib.crc32(head))
+        return head + body
+
+    put("snapshot_file", "full", snap([(1, 0, b'{"mem":8192}'), (2, 0, b"r" * 64), (2, 1, b"s" * 64),
+                                       (3, 0, b"pic"), (4, 0, b"pit"), (5, 0, b"clock"), (6, 3, b"blk")],
+                                      bytes(range(256)) * 32))
+    put("snapshot_file", "no-memory", snap([(1, 0, b"{}")], None))
+    put("snapshot_file", "empty-table", snap([], None))
+
+
 def main():
     image_seeds()
     guest_spec_seeds()
@@ -249,6 +284,7 @@ def main():
     cli_seeds()
     builder_seeds()
     virtio_seeds()
+    snapshot_seeds()
     p9_seeds()
     return 0
 
