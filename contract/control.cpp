@@ -130,6 +130,26 @@ std::string encode(const HostMessage& m) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
+std::string exec_start_problem(const ExecStartMsg& m) {
+  auto utf8 = [](const std::string& s) {
+    try {
+      (void)nlohmann::json(s).dump();
+      return true;
+    } catch (const nlohmann::json::exception&) {
+      return false;
+    }
+  };
+  for (const auto* list : {&m.spec.args, &m.spec.env})
+    for (const auto& s : *list)
+      if (!utf8(s)) return "a microVM exec takes UTF-8 arguments and environment; not UTF-8: " + nlohmann::json(s).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  if (!utf8(m.spec.cwd) || !utf8(m.spec.user)) return "a microVM exec takes a UTF-8 working directory and user";
+  const size_t n = encode(HostMessage{m}).size();
+  if (n >= LineBuffer::kMaxLine)
+    return "the command and its environment are too long for a microVM exec (" + std::to_string(n) +
+           " bytes of JSON; at most " + std::to_string(LineBuffer::kMaxLine) + ")";
+  return "";
+}
+
 std::string encode(const GuestEvent& e) {
   nlohmann::json j = std::visit(Overload{
                                     [](const ReadyEvent&) { return nlohmann::json{{"event", "ready"}}; },
@@ -149,6 +169,9 @@ std::string encode(const GuestEvent& e) {
                                                             {"id", x.id},
                                                             {"fd", x.fd},
                                                             {"data", base64_encode(x.data)}};
+                                    },
+                                    [](const ExecReadEvent& x) {
+                                      return nlohmann::json{{"event", "exec_read"}, {"id", x.id}, {"bytes", x.bytes}};
                                     },
                                     [](const ExecExitEvent& x) {
                                       nlohmann::json o = {
@@ -269,6 +292,12 @@ std::optional<GuestEvent> decode_guest_event(std::string_view line, std::string*
     auto data = get_data(j);
     if (!id || !fd || *fd == 0 || !data) return fail("exec_output: needs an id, fd 1 or 2 and base64 data of at most 16 KiB");
     return ExecOutputEvent{unsigned(*id), int(*fd), std::move(*data)};
+  }
+  if (name == "exec_read") {
+    auto id = get_uint(j, "id", kMaxSession);
+    auto bytes = get_uint(j, "bytes", ~0ULL);
+    if (!id || !bytes) return fail("exec_read: needs an id and a byte count");
+    return ExecReadEvent{unsigned(*id), uint64_t(*bytes)};
   }
   if (name == "exec_exit") {
     auto id = get_uint(j, "id", kMaxSession);

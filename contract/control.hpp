@@ -27,12 +27,17 @@
 //                                          now, and why a request failed
 //                  {"event":"exec_output","id":N,"fd":1|2,"data":BASE64}
 //                                          session N's output (a tty's on fd 1)
+//                  {"event":"exec_read","id":N,"bytes":B}
+//                                          session N's process took B more bytes
+//                                          of its input: the host keeps at most
+//                                          kExecStdinWindow bytes unanswered
 //                  {"event":"exec_exit","id":N,"code":C,"signal":S[,"error":"why"]}
 //                                          session N ended (or never started:
 //                                          126/127/125 and the reason), after
 //                                          all of its output
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +69,10 @@ struct ExecStartMsg {
 // Bytes of stdin or output per message: a line stays well under
 // LineBuffer::kMaxLine once base64-encoded.
 constexpr size_t kExecChunk = 16384;
+// Input sent to a session and not yet taken by its process (exec_read
+// answers): the sender waits beyond it, so a slow reader slows the sender
+// down instead of losing input.
+constexpr size_t kExecStdinWindow = size_t(1) << 20;
 struct ExecInputMsg {
   unsigned id = 0;
   std::string data;  // at most kExecChunk bytes
@@ -103,14 +112,22 @@ struct ExecOutputEvent {
   int fd = 1;        // 1 or 2
   std::string data;  // at most kExecChunk bytes
 };
+struct ExecReadEvent {
+  unsigned id = 0;
+  uint64_t bytes = 0;
+};
 struct ExecExitEvent {
   unsigned id = 0;
   int code = 0;
   int signal = 0;
   std::string error;  // it never ran: why (code 125, 126 or 127)
 };
-using GuestEvent = std::variant<ReadyEvent, ExitEvent, FrozenEvent, ExecOutputEvent, ExecExitEvent>;
+using GuestEvent = std::variant<ReadyEvent, ExitEvent, FrozenEvent, ExecOutputEvent, ExecReadEvent, ExecExitEvent>;
 std::optional<unsigned> exec_session(const GuestEvent& e);
+// Why an exec message cannot go down the channel ("" when it can): its
+// arguments, environment, cwd or user are not UTF-8 (JSON text), or the
+// line is longer than LineBuffer::kMaxLine.
+std::string exec_start_problem(const ExecStartMsg& m);
 void set_exec_session(GuestEvent& e, unsigned id);
 
 // guest-init's own failure: code 125 (hvrun's error status) and the reason.

@@ -444,8 +444,10 @@ class VmBackend final : public Backend {
     HVRUN_DEBUG("engine", "hvrun-vmm pid ", pid_, " ended: ",
                 WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st)) : "status " + std::to_string(WEXITSTATUS(st)));
     std::string res = read_available(result_.get());
-    freeze_server_.reset();  // nothing left to freeze; the socket goes
+    // The rest of the guest's lines first: exec sessions' last events reach
+    // their clients through the server; then nothing is left to serve.
     std::string ctl = control_ ? control_->finish() : std::string();
+    freeze_server_.reset();  // the socket goes
     // The last exit event guest-init sent wins.
     container::ExitStatus es;
     bool have = false;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "util/error.hpp"
@@ -35,6 +36,30 @@ bool send_all(int fd, const std::string& s) {
   }
   return true;
 }
+
+// All of `s`, unless the peer goes or takes longer than `limit` over all.
+bool send_within(int fd, const std::string& s, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, int(left.count())) < 0 && errno != EINTR) return false;
+      continue;
+    }
+    if (n <= 0) return false;
+    done += size_t(n);
+  }
+  return true;
+}
+
+// A client that does not take a line for this long (a stopped terminal) is
+// cut off, so that the guest's other output is not held up for long.
+constexpr std::chrono::seconds kClientSendLimit{10};
 
 // An AF_UNIX address for `path`. A path too long for sun_path (a deep
 // --root) is reached through its directory: /proc/self/fd/N/NAME, with N
@@ -159,7 +184,7 @@ std::string GuestChannel::finish() {
     (void)write_all(stop_.write.get(), "x", 1);
     thread_.join();
   }
-  std::lock_guard<std::mutex> lk(mu_);
+  std::unique_lock<std::mutex> lk(mu_);
   char buf[4096];
   for (;;) {
     pollfd p{fd_.get(), POLLIN, 0};
@@ -170,7 +195,15 @@ std::string GuestChannel::finish() {
   }
   closed_ = true;
   cv_.notify_all();
-  return std::move(other_);
+  std::vector<contract::GuestEvent> exec_events;
+  exec_events.swap(exec_events_);
+  std::string rest = std::move(other_);
+  lk.unlock();
+  // The last exec_exit events guest-init sent as the workload ended.
+  std::lock_guard<std::mutex> sl(sink_mu_);
+  if (exec_sink_)
+    for (const auto& e : exec_events) exec_sink_(e);
+  return rest;
 }
 
 // ---- FreezeServer ----
@@ -208,27 +241,36 @@ void FreezeServer::on_exec_event(const contract::GuestEvent& e) {
   {
     std::lock_guard<std::mutex> lk(sessions_mu_);
     auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;  // its client left: dropped
+    if (it == sessions_.end()) return;  // its client left, or a session the guest made up: dropped
     w = it->second;
     if (std::holds_alternative<contract::ExecExitEvent>(e)) sessions_.erase(it);
   }
-  std::lock_guard<std::mutex> lk(w->mu);
-  if (!send_all(w->fd.get(), contract::encode(e))) {
-    // The client is gone or stalled past its send timeout: its output is
-    // dropped from here on, the guest is never held up by it.
-    std::lock_guard<std::mutex> sl(sessions_mu_);
+  if (!w->send(contract::encode(e))) {
+    std::lock_guard<std::mutex> lk(sessions_mu_);
     sessions_.erase(id);
   }
 }
 
+bool FreezeServer::Writer::send(const std::string& line) {
+  std::lock_guard<std::mutex> lk(mu);
+  if (broken) return false;
+  if (send_within(fd.get(), line, kClientSendLimit)) return true;
+  // Gone, or stalled (perhaps mid-line): it gets nothing more, and EOF.
+  broken = true;
+  ::shutdown(fd.get(), SHUT_RDWR);
+  return false;
+}
+
 void FreezeServer::end_session(Client& c) {
   if (!c.session) return;
-  bool open;
   {
     std::lock_guard<std::mutex> lk(sessions_mu_);
-    open = sessions_.erase(c.session) > 0;
+    sessions_.erase(c.session);
   }
-  if (open) (void)guest_.send(contract::ExecEofMsg{c.session});
+  // Its input ends; a terminal's user has gone (SIGHUP, as a pty's hangup
+  // does). For a session already over, the guest ignores both.
+  (void)guest_.send(contract::ExecEofMsg{c.session});
+  if (c.tty) (void)guest_.send(contract::ExecSignalMsg{c.session, SIGHUP});
   c.session = 0;
 }
 
@@ -238,18 +280,16 @@ std::string FreezeServer::handle_exec(Client& c, const std::string& line) {
   if (!msg) return "error: " + why;
   if (!contract::exec_session(*msg)) return "error: only exec messages may be sent here";
   if (std::holds_alternative<contract::ExecStartMsg>(*msg)) {
-    if (c.session) return "error: this connection already runs an exec session";
-    auto w = std::make_shared<Writer>();
-    w->fd.reset(::fcntl(c.fd.get(), F_DUPFD_CLOEXEC, 3));
-    if (!w->fd) return std::string("error: dup: ") + std::strerror(errno);
-    // A client that stops reading (a stopped terminal) for this long has
-    // its output dropped rather than stall the VM's control channel.
-    timeval tv{10, 0};
-    ::setsockopt(w->fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    c.session = next_session_++;
+    if (c.session || c.had_session) return "error: this connection already ran an exec session";
+    if (std::string why = contract::exec_start_problem(std::get<contract::ExecStartMsg>(*msg)); !why.empty())
+      return "error: " + why;
+    if (++next_session_ == 0) ++next_session_;  // 0 is "none"
+    c.session = next_session_;
+    c.had_session = true;
+    c.tty = std::get<contract::ExecStartMsg>(*msg).spec.tty;
     {
       std::lock_guard<std::mutex> lk(sessions_mu_);
-      sessions_[c.session] = w;
+      sessions_[c.session] = c.writer;
     }
     contract::set_exec_session(*msg, c.session);
     HVRUN_DEBUG("engine", "exec session ", c.session, ": ", std::get<contract::ExecStartMsg>(*msg).spec.args[0]);
@@ -328,8 +368,10 @@ void FreezeServer::serve() {
       UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
       if (fd && clients_.size() < kMaxClients) {
         auto c = std::make_unique<Client>();
+        c->writer = std::make_shared<Writer>();
+        c->writer->fd.reset(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
         c->fd = std::move(fd);
-        clients_.push_back(std::move(c));
+        if (c->writer->fd) clients_.push_back(std::move(c));
       } else if (fd) {
         (void)send_all(fd.get(), "error: too many clients\n");
       }
@@ -352,19 +394,8 @@ void FreezeServer::serve() {
         if (!line->empty() && line->back() == '\r') line->pop_back();
         std::string answer = handle(c, *line);
         if (answer.empty()) continue;  // exec messages are answered by events
-        if (c.session) {  // its line must not cut into an event the reader thread writes
-          std::shared_ptr<Writer> w;
-          {
-            std::lock_guard<std::mutex> lk(sessions_mu_);
-            if (auto it = sessions_.find(c.session); it != sessions_.end()) w = it->second;
-          }
-          if (w) {
-            std::lock_guard<std::mutex> lk(w->mu);
-            if (!send_all(c.fd.get(), answer + "\n")) break;
-            continue;
-          }
-        }
-        if (!send_all(c.fd.get(), answer + "\n")) break;  // it left: EOF comes next
+        // Through the writer: never inside an event the reader thread writes.
+        if (!c.writer->send(answer + "\n")) break;  // it left: EOF comes next
       }
     }
     std::erase_if(clients_, [](const std::unique_ptr<Client>& c) { return !c->fd; });
@@ -392,8 +423,6 @@ UniqueFd connect_control(const std::string& path) {
   }
   return fd;
 }
-
-bool send_line(int fd, const std::string& s) { return send_all(fd, s); }
 
 std::unique_ptr<VmFreeze> VmFreeze::connect(const std::string& path) {
   UniqueFd fd = connect_control(path);

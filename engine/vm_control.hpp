@@ -90,9 +90,11 @@ class GuestChannel {
 // and hvrun exec (engine/vm_exec.hpp): a client sends an exec message
 // (contract/control.hpp, its id ignored) and then exec_stdin, exec_eof,
 // exec_signal, exec_winsize for its session; it gets that session's
-// exec_output and exec_exit events (or "error: WHY"). The server numbers
-// the sessions; a client holds at most one, and one that leaves early has
-// its session's stdin closed (the process goes on, as with docker exec).
+// exec_output, exec_read and exec_exit events (or "error: WHY"). The
+// server numbers the sessions (the id a client writes is replaced); a
+// connection runs one session, and a client that leaves early has its
+// session's stdin closed and, with a terminal, a SIGHUP sent (the process
+// goes on unless that ends it, as with docker exec).
 // A client that disconnects releases what it holds, so a killed client
 // never leaves the guest frozen; so does the server when it stops.
 class FreezeServer {
@@ -106,16 +108,24 @@ class FreezeServer {
   FreezeServer& operator=(const FreezeServer&) = delete;
 
  private:
-  // A client's socket as the guest channel's reader thread writes to it.
+  // How lines reach a client, from the serving thread (answers) and the
+  // guest channel's reader thread (its session's events) alike: one at a
+  // time, each whole. A client that does not take a line within 10 s is
+  // cut off (shutdown: it reads EOF) rather than hold the guest's output up.
   struct Writer {
-    UniqueFd fd;  // a dup of the client's
+    UniqueFd fd;  // a dup of the client's: it outlives the Client if a session does
     std::mutex mu;
+    bool broken = false;
+    bool send(const std::string& line);  // false once cut off
   };
   struct Client {
     UniqueFd fd;
+    std::shared_ptr<Writer> writer;
     contract::LineBuffer lines;
     bool holds = false;
     unsigned session = 0;  // its exec session; 0: none
+    bool had_session = false;
+    bool tty = false;      // its session has a terminal
   };
   void serve();
   std::string handle(Client& c, const std::string& request);
@@ -142,8 +152,6 @@ class FreezeServer {
 // this hvrun). Throws Error on any other failure.
 UniqueFd connect_control(const std::string& path);
 
-// Sends all of `s` (a peer gone is false, never SIGPIPE).
-bool send_line(int fd, const std::string& s);
 
 // A client's hold on a running microVM's freeze (engine/changes.cpp).
 class VmFreeze {

@@ -2,9 +2,11 @@
 
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <memory>
 
 #include "contract/control.hpp"
@@ -28,18 +30,38 @@ int exec_in_vm(const std::string& control_socket, const std::string& short_id, c
       start.spec.tty_rows = w->rows;
       start.spec.tty_cols = w->cols;
     }
-  auto send = [&](const contract::HostMessage& m) {
-    if (!send_line(sock.get(), contract::encode(m))) throw_sys("send to the microVM's monitor", control_socket);
+  if (std::string why = contract::exec_start_problem(start); !why.empty()) throw Error(why);
+  // What goes to the monitor waits here and is written only as the socket
+  // takes it: this process never blocks on the monitor while the monitor
+  // may be writing the session's output to it (that would close a cycle
+  // through the monitor, hvrun-vmm's relay and guest-init).
+  std::string outq = contract::encode(start);
+  auto send = [&](const contract::HostMessage& m) { outq += contract::encode(m); };
+  auto flush = [&] {
+    while (!outq.empty()) {
+      ssize_t n = ::send(sock.get(), outq.data(), outq.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) throw_sys("send to the microVM's monitor", control_socket);
+      outq.erase(0, size_t(n));
+    }
   };
-  send(start);
+  flush();
   std::unique_ptr<RawMode> raw;
   if (spec.tty && interactive) raw = std::make_unique<RawMode>(0);
 
   bool stdin_open = interactive, echo = true;
+  uint64_t in_flight = 0;  // input sent that the process has not taken yet
   contract::LineBuffer lines;
   std::string buf(64 * 1024, '\0');
   for (;;) {
-    pollfd p[3] = {{gate.fd(), POLLIN, 0}, {sock.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+    // Stdin is read only while the window has room: a process that reads
+    // slowly slows this reader down, nothing is dropped.
+    const bool want_input = stdin_open && in_flight + contract::kExecChunk <= contract::kExecStdinWindow &&
+                            outq.size() < 4 * contract::kExecChunk;
+    pollfd p[3] = {{gate.fd(), POLLIN, 0},
+                   {sock.get(), short(POLLIN | (outq.empty() ? 0 : POLLOUT)), 0},
+                   {want_input ? 0 : -1, POLLIN, 0}};
     if (::poll(p, 3, -1) < 0) {
       if (errno == EINTR) continue;
       throw_sys("poll");
@@ -59,16 +81,20 @@ int exec_in_vm(const std::string& control_socket, const std::string& short_id, c
       ssize_t n = ::read(0, buf.data(), contract::kExecChunk);
       if (n > 0) {
         send(contract::ExecInputMsg{0, buf.substr(0, size_t(n))});
+        in_flight += uint64_t(n);
       } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         stdin_open = false;
         send(contract::ExecEofMsg{0});
       }
     }
-    if (p[1].revents) {
+    flush();
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(sock.get(), buf.data(), buf.size());
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0)
-        throw Error("container " + short_id + ": the microVM stopped before the exec'd process ended");
+        throw Error("container " + short_id +
+                    ": lost the microVM's monitor before the exec'd process ended (the VM stopped, or this exec did "
+                    "not read its output for 10 s)");
       lines.append({buf.data(), size_t(n)});
       while (auto line = lines.next()) {
         if (line->rfind("error: ", 0) == 0) throw Error(line->substr(7));
@@ -82,6 +108,8 @@ int exec_in_vm(const std::string& control_socket, const std::string& short_id, c
             echo = false;
             send(contract::ExecSignalMsg{0, SIGKILL});
           }
+        } else if (auto* r = std::get_if<contract::ExecReadEvent>(&*ev)) {
+          in_flight -= std::min(in_flight, r->bytes);
         } else if (auto* x = std::get_if<contract::ExecExitEvent>(&*ev)) {
           raw.reset();
           if (!x->error.empty()) throw ExitError(x->error, x->code);

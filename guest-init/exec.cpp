@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 
 #include "container/runtime.hpp"
@@ -18,9 +19,14 @@
 namespace hvrun::guestinit {
 namespace {
 
-// Input the host sent that the process has not read yet, per session: more
-// is dropped (the host does not wait for the guest's reads).
-constexpr size_t kMaxPendingInput = size_t(4) << 20;
+// Input the host sent that the process has not read yet, per session: the
+// host keeps to kExecStdinWindow; a host that does not is cut off here.
+constexpr size_t kMaxPendingInput = contract::kExecStdinWindow + 4 * contract::kExecChunk;
+// Events waiting for the control channel: beyond this, output is not read.
+constexpr size_t kMaxQueue = size_t(1) << 20;
+// After its process exits, a session's output is drained this long at most
+// (something it left running may hold the pipes open).
+constexpr auto kDrainAfterExit = std::chrono::seconds(2);
 
 void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -38,7 +44,21 @@ ExecSessions::~ExecSessions() {
   }
 }
 
-void ExecSessions::send(const contract::GuestEvent& e) { (void)write_all(control_, contract::encode(e)); }
+void ExecSessions::send(const contract::GuestEvent& e) { queue_ += contract::encode(e); }
+
+void ExecSessions::write_queue() {
+  // The control channel is guest-init's blocking fd, shared with its other
+  // writes: non-blocking for these writes only (guest-init has one thread).
+  const int fl = ::fcntl(control_, F_GETFL);
+  ::fcntl(control_, F_SETFL, fl | O_NONBLOCK);
+  while (!queue_.empty()) {
+    ssize_t w = ::write(control_, queue_.data(), queue_.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;  // EAGAIN: later; an error: the host is gone and so are we soon
+    queue_.erase(0, size_t(w));
+  }
+  ::fcntl(control_, F_SETFL, fl);
+}
 
 void ExecSessions::start(const contract::ExecStartMsg& m) {
   if (sessions_.count(m.id)) return;  // the host never reuses an id: a confused or hostile host
@@ -61,6 +81,12 @@ void ExecSessions::start(const contract::ExecStartMsg& m) {
     container::ExecHandle h = container::exec_start(init_pid_, spec_, m.spec, io);
     s.pid = h.pid;
     s.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, h.pid, 0)));
+    if (!s.pidfd) {  // without it its end cannot be waited for without blocking
+      const int err = errno;
+      ::kill(h.pid, SIGKILL);
+      (void)container::exec_wait(h.pid);
+      throw Error(std::string("pidfd_open: ") + std::strerror(err));
+    }
     if (m.spec.tty) {
       s.out = std::move(h.pty_master);
       set_nonblock(s.out.get());
@@ -82,17 +108,23 @@ void ExecSessions::start(const contract::ExecStartMsg& m) {
   sessions_.emplace(m.id, std::move(s));
 }
 
-void ExecSessions::write_input(Session& s) {
+void ExecSessions::write_input(unsigned id, Session& s) {
   while (s.in && !s.pending.empty()) {
     ssize_t w = ::write(s.in.get(), s.pending.data(), s.pending.size());
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) return;
-    if (w < 0) {  // the process closed its stdin: what it would not read is dropped
+    if (w < 0 && errno == EAGAIN) break;
+    if (w < 0) {  // the process closed its stdin: what it would not read is dropped (and acknowledged)
+      s.taken += s.pending.size();
       s.pending.clear();
       s.in.reset();
-      return;
+      break;
     }
     s.pending.erase(0, size_t(w));
+    s.taken += uint64_t(w);
+  }
+  if (s.taken > 0) {
+    send(contract::ExecReadEvent{id, s.taken});
+    s.taken = 0;
   }
   if (s.eof_asked && s.pending.empty() && !s.tty) s.in.reset();
 }
@@ -105,16 +137,19 @@ void ExecSessions::handle(const contract::HostMessage& m) {
   if (it == sessions_.end()) return;
   Session& s = it->second;
   if (const auto* x = std::get_if<contract::ExecInputMsg>(&m)) {
-    if (!s.in) return;
+    if (!s.in) {  // nobody reads it: taken at once, so the host is not held up
+      send(contract::ExecReadEvent{*id, x->data.size()});
+      return;
+    }
     if (s.pending.size() + x->data.size() > kMaxPendingInput) {
-      HVRUN_WARN("guest-init", "exec session ", *id, ": its process does not read its input; input dropped");
+      HVRUN_WARN("guest-init", "exec session ", *id, ": the host sent more input than its window; input dropped");
       return;
     }
     s.pending += x->data;
-    write_input(s);
+    write_input(*id, s);
   } else if (std::holds_alternative<contract::ExecEofMsg>(m)) {
     s.eof_asked = true;
-    write_input(s);
+    write_input(*id, s);
   } else if (const auto* x = std::get_if<contract::ExecSignalMsg>(&m)) {
     if (!s.exited) ::kill(s.pid, x->signal);  // not reaped yet: the pid is still its own
   } else if (const auto* x = std::get_if<contract::ExecWinsizeMsg>(&m)) {
@@ -127,12 +162,17 @@ void ExecSessions::handle(const contract::HostMessage& m) {
 
 void ExecSessions::poll_fds(std::vector<pollfd>& p) {
   polled_.clear();
+  if (!queue_.empty()) {
+    p.push_back({control_, POLLOUT, 0});
+    polled_.push_back({0, Kind::Control});
+  }
+  const bool read_output = queue_.size() < kMaxQueue;
   for (auto& [id, s] : sessions_) {
-    if (s.out) {
+    if (s.out && read_output) {
       p.push_back({s.out.get(), POLLIN, 0});
       polled_.push_back({id, Kind::Out});
     }
-    if (s.err) {
+    if (s.err && read_output) {
       p.push_back({s.err.get(), POLLIN, 0});
       polled_.push_back({id, Kind::Err});
     }
@@ -159,8 +199,24 @@ bool ExecSessions::forward(unsigned id, int fd_number, UniqueFd& fd) {
   return true;
 }
 
+int ExecSessions::timeout_ms() const {
+  int ms = -1;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, s] : sessions_) {
+    if (!s.exited) continue;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(s.exited_at + kDrainAfterExit - now).count();
+    const int m = left < 0 ? 0 : int(left) + 1;
+    if (ms < 0 || m < ms) ms = m;
+  }
+  return ms;
+}
+
 bool ExecSessions::try_finish(unsigned id, Session& s) {
-  if (!s.exited && s.pidfd) return false;
+  if (!s.exited) return false;
+  if ((s.out || s.err) && std::chrono::steady_clock::now() >= s.exited_at + kDrainAfterExit) {
+    s.out.reset();  // held open by something it started: what came is sent, the rest is not waited for
+    s.err.reset();
+  }
   // A tty's master never reads EOF while someone else holds the terminal:
   // once the process is gone, take what is buffered and stop.
   if (s.tty && s.out) {
@@ -179,24 +235,28 @@ bool ExecSessions::try_finish(unsigned id, Session& s) {
 }
 
 void ExecSessions::dispatch(const std::vector<pollfd>& p, size_t first) {
-  std::vector<unsigned> touched;
   for (size_t i = 0; i < polled_.size() && first + i < p.size(); ++i) {
     if (!p[first + i].revents) continue;
     auto [id, kind] = polled_[i];
+    if (kind == Kind::Control) continue;  // written below
     auto it = sessions_.find(id);
     if (it == sessions_.end()) continue;
     Session& s = it->second;
     switch (kind) {
       case Kind::Out: forward(id, 1, s.out); break;
       case Kind::Err: forward(id, 2, s.err); break;
-      case Kind::Exited: s.exited = true; break;
-      case Kind::In: write_input(s); break;
+      case Kind::Exited:
+        s.exited = true;
+        s.exited_at = std::chrono::steady_clock::now();
+        break;
+      case Kind::In: write_input(id, s); break;
+      case Kind::Control: break;
     }
-    touched.push_back(id);
   }
   polled_.clear();
-  for (unsigned id : touched)
-    if (auto it = sessions_.find(id); it != sessions_.end() && try_finish(id, it->second)) sessions_.erase(it);
+  for (auto it = sessions_.begin(); it != sessions_.end();)
+    it = try_finish(it->first, it->second) ? sessions_.erase(it) : std::next(it);
+  write_queue();
 }
 
 void ExecSessions::finish_all() {
@@ -209,9 +269,7 @@ void ExecSessions::finish_all() {
     if (p.empty()) break;
     int rc = ::poll(p.data(), nfds_t(p.size()), 50);
     if (rc < 0 && errno != EINTR) break;
-    if (rc > 0) dispatch(p, 0);
-    for (auto it = sessions_.begin(); it != sessions_.end();)
-      it = try_finish(it->first, it->second) ? sessions_.erase(it) : std::next(it);
+    if (rc >= 0) dispatch(p, 0);
   }
   for (auto& [id, s] : sessions_) {  // whatever still holds a pipe: killed, reported
     ::kill(s.pid, SIGKILL);
@@ -219,6 +277,8 @@ void ExecSessions::finish_all() {
     send(contract::ExecExitEvent{id, st.exit_code(), st.signal, ""});
   }
   sessions_.clear();
+  (void)write_all(control_, queue_);  // blocking: the workload's exit event comes after these
+  queue_.clear();
 }
 
 }  // namespace hvrun::guestinit

@@ -205,11 +205,11 @@ int run() {
     if (pending.empty() || (in.write.get() < 0 && !spec.tty)) p[5].fd = -1;
     // Once the workload exited, only drain: its pipes may be held by nobody
     // else (its pid namespace is gone), a pty master never sees EOF.
-    int rc = ::poll(p.data(), p.size(), exited ? 50 : -1);
+    int rc = ::poll(p.data(), p.size(), exited ? 50 : sessions.timeout_ms());
     if (rc < 0 && errno == EINTR) continue;
     check_sys(rc, "poll");
-    if (rc == 0) break;  // exited and nothing more to drain
     sessions.dispatch(p, kSessionsFrom);
+    if (rc == 0 && exited) break;  // exited and nothing more to drain
     if (p[1].revents) out_open = pump(p[1].fd, stdio.get());
     if (p[2].revents) err_open = pump(p[2].fd, errc.get());
     if (p[0].revents) {

@@ -14,15 +14,6 @@
 namespace hvrun::vmm {
 namespace {
 
-template <typename Arg>
-int xioctl(int fd, unsigned long req, Arg arg, const char* what) {
-  int rc;
-  do rc = ::ioctl(fd, req, arg);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) throw_sys(what);
-  return rc;
-}
-
 // <linux/kvm.h> declares kvm_cpuid2 and kvm_msrs with __DECLARE_FLEX_ARRAY,
 // which C++ compiles with an extra empty member: wrong sizeof, wrong entries
 // offset, wrong ioctl numbers. Use the C layout explicitly: an 8-byte header

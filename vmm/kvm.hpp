@@ -2,14 +2,28 @@
 // Every failing ioctl throws hvrun::Error naming the ioctl and errno.
 #pragma once
 #include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "util/error.hpp"
 #include "util/fd.hpp"
 
 namespace hvrun::vmm {
+
+// ioctl(fd, req, arg), retried on EINTR; throws Error naming `what` and errno.
+template <typename Arg>
+int xioctl(int fd, unsigned long req, Arg arg, const char* what) {
+  int rc;
+  do rc = ::ioctl(fd, req, arg);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) throw_sys(what);
+  return rc;
+}
 
 // kvm_cpuid2 with room for its entries.
 struct CpuidTable {

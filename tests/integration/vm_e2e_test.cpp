@@ -307,6 +307,7 @@ TEST_F(VmE2E, ExecRunsInTheRunningMicroVmsContainerWithStdioExitCodesSignalsAndA
   for (const char* want : {"kernel-is-the-guests: yes\n", "sees-the-workload: 1\n", "exit-code: 5\n",
                            "missing-cmd: 127 1\n", "stdin-got: into-the-exec stdin-closed \n",
                            "exec-stderr: to-err exec-stdout: to-out\n", "big-output: 3000000\n",
+                           "big-both-ways: same\n", "left-a-child: started\nrc=3 fast=yes\n",
                            "env-cwd-user: y /tmp 65534\n", "signalled: 9 waiting got-term \n", "exec-tty: 30 100\n",
                            "exec-tty: /dev/pts/", "workload-untouched: running up\n"})
     EXPECT_NE(s->out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << s->out;

@@ -261,6 +261,18 @@ s_exec() {
   "$HV" exec ev sh -c 'echo to-out; echo to-err >&2' 2>/tmp/vm-e2e-err >/tmp/vm-e2e-out
   echo "exec-stderr: $(cat /tmp/vm-e2e-err) exec-stdout: $(cat /tmp/vm-e2e-out)"
   echo "big-output: $("$HV" exec ev sh -c 'head -c 3000000 /dev/zero | tr "\0" x' | wc -c)"
+  # Input and output at once, each larger than every buffer on the way.
+  head -c 2500000 /dev/urandom >/tmp/vm-e2e-in  # more than every buffer and window on the way
+  local same
+  same=$("$HV" exec -i ev cat </tmp/vm-e2e-in | cmp - /tmp/vm-e2e-in && echo same)
+  echo "big-both-ways: $same"
+  if [ "$same" != same ]; then  # what ended it, for the test's report
+    "$HV" inspect ev | grep -E '"(Status|ExitCode|Error)"'
+    local d; d=$(ls -d "$HVRUN_ROOT"/containers/*/ | head -1)
+    tail -n 15 "$d/monitor.log" "$d/console.log"
+  fi
+  local t0=$SECONDS
+  echo "left-a-child: $("$HV" exec ev sh -c 'sleep 300 & echo started; exit 3'; echo "rc=$? fast=$([ $((SECONDS - t0)) -lt 15 ] && echo yes || echo no)")"
   echo "env-cwd-user: $("$HV" exec -e X=y -w /tmp -u nobody ev sh -c 'echo $X $(pwd) $(id -u)')"
   "$HV" exec ev sh -c 'trap "echo got-term; exit 9" TERM; echo waiting; while :; do sleep 0.1; done' >/tmp/vm-e2e-sig &
   local p=$!

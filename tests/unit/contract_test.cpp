@@ -193,10 +193,27 @@ TEST(ContractControl, ExecMessagesRoundTripWithTheirSessionAndBinaryData) {
   EXPECT_EQ(out.id, 5u);
   EXPECT_EQ(out.fd, 2);
   EXPECT_EQ(out.data, binary);
+  auto rd = round_trip<ExecReadEvent>(GuestEvent{ExecReadEvent{5, 1u << 20}});
+  EXPECT_EQ(rd.id, 5u);
+  EXPECT_EQ(rd.bytes, 1u << 20);
   auto ex = round_trip<ExecExitEvent>(GuestEvent{ExecExitEvent{5, 127, 0, "exec: \"nope\": not found"}});
   EXPECT_EQ(ex.code, 127);
   EXPECT_EQ(ex.error, "exec: \"nope\": not found");
   EXPECT_EQ(round_trip<ExecExitEvent>(GuestEvent{ExecExitEvent{5, 0, 9, ""}}).signal, 9);
+}
+
+TEST(ContractControl, AnExecThatCannotTravelAsOneJsonLineIsRefusedBeforeItIsSent) {
+  ExecStartMsg m;
+  m.spec.args = {"/bin/echo", "fine"};
+  EXPECT_EQ(exec_start_problem(m), "");
+  m.spec.args = {"/bin/echo", std::string("\xff\xfe", 2)};
+  EXPECT_NE(exec_start_problem(m).find("UTF-8"), std::string::npos) << exec_start_problem(m);
+  m.spec.args = {"/bin/echo"};
+  m.spec.env = {std::string(70000, 'x')};
+  EXPECT_NE(exec_start_problem(m).find("too long"), std::string::npos) << exec_start_problem(m);
+  m.spec.env = {};
+  m.spec.cwd = std::string("/\xc3", 2);
+  EXPECT_NE(exec_start_problem(m).find("UTF-8"), std::string::npos);
 }
 
 TEST(ContractControl, OnlyExecMessagesHaveASessionAndItCanBeRewritten) {
@@ -247,7 +264,8 @@ TEST(ContractControl, HostileExecMessagesAndEventsAreRefusedSayingWhy) {
                           R"({"event":"exec_exit","id":1,"code":256,"signal":0})",
                           R"({"event":"exec_exit","id":1,"code":-1,"signal":0})",
                           R"({"event":"exec_exit","id":1,"code":0,"signal":65})",
-                          R"({"event":"exec_exit","id":1,"code":0,"signal":0,"error":[]})"}) {
+                          R"({"event":"exec_exit","id":1,"code":0,"signal":0,"error":[]})",
+                          R"({"event":"exec_read","id":1,"bytes":-5})", R"({"event":"exec_read","id":1})"}) {
     std::string why;
     EXPECT_FALSE(decode_guest_event(bad, &why)) << bad;
     EXPECT_FALSE(why.empty()) << bad;

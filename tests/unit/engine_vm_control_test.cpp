@@ -366,8 +366,8 @@ class ExecClient {
     timeval tv{5, 0};
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
-  void send(const contract::HostMessage& m) { ASSERT_TRUE(send_line(fd_.get(), contract::encode(m))); }
-  void send_raw(const std::string& s) { ASSERT_TRUE(send_line(fd_.get(), s)); }
+  void send(const contract::HostMessage& m) { ASSERT_TRUE(write_all(fd_.get(), contract::encode(m))); }
+  void send_raw(const std::string& s) { ASSERT_TRUE(write_all(fd_.get(), s)); }
   // The next line the server sends; "" at EOF or after 5 s of silence.
   std::string line() {
     for (;;) {
@@ -497,7 +497,7 @@ TEST_F(FreezeServerTest, ExecMisuseIsRefusedWithAReasonAndARefusedStartIsAnExitE
   std::string l;
   do l = d.line();
   while (l.rfind("{", 0) == 0);  // its session's output may come first
-  EXPECT_EQ(l, "error: this connection already runs an exec session");
+  EXPECT_EQ(l, "error: this connection already ran an exec session");
   EXPECT_EQ(ch.finish(), "") << "exec events never reach the workload's stream";
 }
 

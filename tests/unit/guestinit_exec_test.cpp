@@ -65,7 +65,7 @@ class GuestInitExec : public ::testing::Test {
       if (done()) return true;
       std::vector<pollfd> p;
       sessions_->poll_fds(p);
-      if (::poll(p.data(), p.size(), 20) > 0) sessions_->dispatch(p, 0);
+      if (::poll(p.data(), p.size(), 20) >= 0) sessions_->dispatch(p, 0);  // a timeout too, as guest-init does
     }
     take_events();
     return done();
@@ -84,6 +84,8 @@ class GuestInitExec : public ::testing::Test {
       if (auto* o = std::get_if<contract::ExecOutputEvent>(&*e)) {
         EXPECT_FALSE(exits_.count(o->id)) << "output after the exit of session " << o->id;
         out_[o->id][o->fd] += o->data;
+      } else if (auto* r = std::get_if<contract::ExecReadEvent>(&*e)) {
+        taken_[r->id] += r->bytes;
       } else if (auto* x = std::get_if<contract::ExecExitEvent>(&*e)) {
         EXPECT_FALSE(exits_.count(x->id)) << "two exits for session " << x->id;
         exits_[x->id] = *x;
@@ -101,6 +103,7 @@ class GuestInitExec : public ::testing::Test {
   contract::LineBuffer lines_;
   std::map<unsigned, std::map<int, std::string>> out_;  // session -> fd -> bytes
   std::map<unsigned, contract::ExecExitEvent> exits_;
+  std::map<unsigned, uint64_t> taken_;  // exec_read acknowledgements
 };
 
 TEST_F(GuestInitExec, RunsInTheWorkloadsContainerAndSendsItsOutputThenItsExitStatus) {
@@ -126,6 +129,41 @@ TEST_F(GuestInitExec, StdinFlowsInAndItsEofEndsTheReader) {
   ASSERT_TRUE(pump_until(exited(2)));
   EXPECT_EQ(out_[2][1], "200000\n");
   EXPECT_EQ(exits_[2].code, 0);
+  EXPECT_EQ(taken_[2], big.size()) << "every byte the process took is acknowledged, once";
+}
+
+TEST_F(GuestInitExec, InputForASessionWithoutStdinIsAcknowledgedAndDropped) {
+  sessions_->handle(exec(12, {"/bin/sleep", "0.2"}));
+  sessions_->handle(contract::ExecInputMsg{12, "ignored"});
+  ASSERT_TRUE(pump_until(exited(12)));
+  EXPECT_EQ(taken_[12], 7u);
+}
+
+TEST_F(GuestInitExec, AProcessThatLeftAChildHoldingItsOutputIsReportedSoonAfterItExits) {
+  const auto t0 = std::chrono::steady_clock::now();
+  sessions_->handle(exec(13, {"/bin/sh", "-c", "sleep 30 & echo started; exit 4"}));
+  ASSERT_TRUE(pump_until(exited(13)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 6s);
+  EXPECT_EQ(out_[13][1], "started\n");
+  EXPECT_EQ(exits_[13].code, 4);
+}
+
+TEST_F(GuestInitExec, OutputWaitsInTheQueueWhileTheHostDoesNotReadAndNothingIsLost) {
+  // The host reads nothing for a while: guest-init keeps serving (no
+  // blocking write), the process is held back, then everything arrives.
+  sessions_->handle(exec(14, {"/bin/sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' y; echo; echo done"}));
+  const auto until = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < until) {
+    std::vector<pollfd> p;
+    sessions_->poll_fds(p);
+    const auto t = std::chrono::steady_clock::now();
+    if (::poll(p.data(), p.size(), 20) >= 0) sessions_->dispatch(p, 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - t, 500ms) << "guest-init blocked";
+  }
+  ASSERT_TRUE(pump_until(exited(14)));
+  EXPECT_EQ(out_[14][1].size(), 3000000u + 6);
+  EXPECT_EQ(out_[14][1].substr(out_[14][1].size() - 6), "\ndone\n");
+  EXPECT_EQ(out_[14][1].find_first_not_of('y'), 3000000u);
 }
 
 TEST_F(GuestInitExec, WithoutStdinTheProcessReadsEofAtOnce) {

@@ -3,6 +3,7 @@
 // the engine finds the executable.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -364,6 +365,7 @@ TEST(VmmToolFileBinds, BindTheFileInAPrivateMountNamespaceReadOnlyIfAsked) {
 }
 
 TEST(VmmToolRelay, PassesControlLinesGatesInputUntilReadyAndEndsStdin) {
+  ::signal(SIGPIPE, SIG_IGN);  // as hvrun-vmm does: the relay writes to peers that may be gone
   SocketPair monitor, hvc2, gate;
   hvrun::Pipe input = hvrun::Pipe::make(), signals = hvrun::Pipe::make();
   RelayFds f{signals.read.get(), monitor.a.get(), hvc2.a.get(), gate.a.get(), input.read.get(), false};
@@ -394,6 +396,7 @@ TEST(VmmToolRelay, PassesControlLinesGatesInputUntilReadyAndEndsStdin) {
 }
 
 TEST(VmmToolRelay, WithoutInputSendsStdinEofOnceReady) {
+  ::signal(SIGPIPE, SIG_IGN);  // as hvrun-vmm does: the relay writes to peers that may be gone
   SocketPair monitor, hvc2, gate;
   RelayFds f{-1, monitor.a.get(), hvc2.a.get(), gate.a.get(), -1, false};
   std::thread relay(relay_loop, f);

@@ -29,7 +29,8 @@ struct RelayFds {
   bool tty;
 };
 
-// Returns when the monitor or hvc2 reaches end of file.
+// Returns when the monitor or hvc2 reaches end of file. Its peers may go at
+// any time: SIGPIPE must be ignored (hvrun-vmm's main does).
 void relay_loop(RelayFds f);
 
 }  // namespace hvrun::vmm::tool
