@@ -1,5 +1,7 @@
 #include "vmm/i8042.hpp"
 
+#include "vmm/state_codec.hpp"
+
 namespace hvrun::vmm {
 
 uint8_t I8042::read(uint16_t port) {
@@ -33,6 +35,28 @@ bool I8042::write(uint16_t port, uint8_t v) {
     pending_cmd_ = 0;
   }
   return false;
+}
+
+constexpr char kI8042Tag[4] = {'8', '0', '4', '2'};
+
+std::string I8042::save_state() {
+  std::lock_guard lock(mu_);
+  StateOut o(kI8042Tag, 1);
+  o.u8(ctr_);
+  o.u8(pending_cmd_);
+  o.str(std::string(out_.begin(), out_.end()));
+  return o.take();
+}
+
+void I8042::restore_state(std::string_view blob) {
+  StateIn in(blob, kI8042Tag, 1, "i8042");
+  const uint8_t ctr = in.u8("CTR"), cmd = in.u8("pending command");
+  const std::string out = in.str("output buffer", 16);
+  in.end();
+  std::lock_guard lock(mu_);
+  ctr_ = ctr;
+  pending_cmd_ = cmd;
+  out_.assign(out.begin(), out.end());
 }
 
 }  // namespace hvrun::vmm

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 namespace hvrun::vmm {
 
@@ -28,6 +30,9 @@ class I8042 {
   uint8_t read(uint16_t port);
   // Returns true when the guest asked for a reset.
   bool write(uint16_t port, uint8_t value);
+  // For snapshots (state_codec.hpp); restore throws Error on a corrupt blob.
+  std::string save_state();
+  void restore_state(std::string_view blob);
 
  private:
   std::mutex mu_;

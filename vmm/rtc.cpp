@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "vmm/state_codec.hpp"
+
 namespace hvrun::vmm {
 
 uint8_t CmosRtc::reg(uint8_t index) {
@@ -33,6 +35,23 @@ uint8_t CmosRtc::read(uint16_t port) {
 void CmosRtc::write(uint16_t port, uint8_t value) {
   std::lock_guard lock(mu_);
   if (port == kIndexPort) index_ = value & 0x7f;  // bit 7: NMI disable
+}
+
+constexpr char kRtcTag[4] = {'C', 'M', 'O', 'S'};
+
+std::string CmosRtc::save_state() {
+  std::lock_guard lock(mu_);
+  StateOut o(kRtcTag, 1);
+  o.u8(index_);
+  return o.take();
+}
+
+void CmosRtc::restore_state(std::string_view blob) {
+  StateIn in(blob, kRtcTag, 1, "CMOS clock");
+  const uint8_t index = in.u8("index");
+  in.end();
+  std::lock_guard lock(mu_);
+  index_ = index & 0x7f;
 }
 
 }  // namespace hvrun::vmm

@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 namespace hvrun::vmm {
 
@@ -20,6 +22,10 @@ class CmosRtc {
 
   // The value of CMOS register `index` now.
   static uint8_t reg(uint8_t index);
+
+  // The index register, for snapshots (the clock itself is the host's).
+  std::string save_state();
+  void restore_state(std::string_view blob);
 
  private:
   std::mutex mu_;

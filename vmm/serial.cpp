@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "vmm/state_codec.hpp"
+
 namespace hvrun::vmm {
 namespace {
 constexpr uint8_t kIerRdi = 1, kIerThri = 2;
@@ -115,6 +117,36 @@ size_t Serial::push_input(const uint8_t* data, size_t len) {
 size_t Serial::input_room() const {
   std::lock_guard lock(mu_);
   return kFifoSize - rx_.size();
+}
+
+constexpr char kSerialTag[4] = {'U', 'A', 'R', 'T'};
+
+std::string Serial::save_state() const {
+  std::lock_guard lock(mu_);
+  StateOut o(kSerialTag, 1);
+  for (uint8_t r : {ier_, lcr_, mcr_, scr_, dll_, dlm_, fcr_}) o.u8(r);
+  o.u8(thr_irq_pending_);
+  o.str(std::string(rx_.begin(), rx_.end()));
+  return o.take();
+}
+
+void Serial::restore_state(std::string_view blob) {
+  StateIn in(blob, kSerialTag, 1, "serial port");
+  uint8_t regs[7];
+  for (auto& r : regs) r = in.u8("register");
+  const bool thr = in.flag("THRE pending");
+  const std::string rx = in.str("receive FIFO", kFifoSize);
+  in.end();
+  std::lock_guard lock(mu_);
+  ier_ = regs[0] & 0x0f;
+  lcr_ = regs[1];
+  mcr_ = regs[2] & 0x1f;
+  scr_ = regs[3];
+  dll_ = regs[4];
+  dlm_ = regs[5];
+  fcr_ = regs[6];
+  thr_irq_pending_ = thr;
+  rx_.assign(rx.begin(), rx.end());
 }
 
 }  // namespace hvrun::vmm

@@ -7,6 +7,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 namespace hvrun::vmm {
 
@@ -22,6 +24,10 @@ class Serial {
   // Appends up to the free FIFO space; returns how many bytes were taken.
   size_t push_input(const uint8_t* data, size_t len);
   size_t input_room() const;
+  // Registers and the rx FIFO, for snapshots (state_codec.hpp); restore
+  // reads a snapshot as hostile input and throws Error saying what is wrong.
+  std::string save_state() const;
+  void restore_state(std::string_view blob);
 
  private:
   uint8_t iir_locked() const;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "util/error.hpp"
+#include "vmm/state_codec.hpp"
 
 namespace hvrun::vmm {
 namespace {
@@ -37,42 +38,11 @@ int msr_ioctl(int fd, unsigned long req, std::vector<kvm_msr_entry>& e, const ch
   return n;
 }
 
-// The blob: "VCPU", a version, then each struct as a (size, bytes) pair so
-// that a blob from a kernel whose structs differ is refused, not misread.
-constexpr char kMagic[4] = {'V', 'C', 'P', 'U'};
+// The blob (state_codec.hpp): "VCPU", a version, then each struct as a
+// (size, bytes) pair so that a blob from a kernel whose structs differ is
+// refused, not misread.
+constexpr char kTag[4] = {'V', 'C', 'P', 'U'};
 constexpr uint32_t kBlobVersion = 1;
-
-struct Blob {
-  std::string out;
-  void u32(uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
-  void bytes(const void* p, size_t n) {
-    u32(static_cast<uint32_t>(n));
-    out.append(static_cast<const char*>(p), n);
-  }
-};
-
-struct Parse {
-  std::string_view in;
-  size_t at = 0;
-  [[noreturn]] void fail(const std::string& why) const {
-    throw Error("vCPU state in the snapshot is corrupt: " + why);
-  }
-  uint32_t u32(const char* what) {
-    if (in.size() - at < 4) fail(std::string("truncated at ") + what);
-    uint32_t v;
-    std::memcpy(&v, in.data() + at, 4);
-    at += 4;
-    return v;
-  }
-  void bytes(void* p, size_t n, const char* what) {
-    const uint32_t len = u32(what);
-    if (len != n)
-      fail(std::string(what) + " is " + std::to_string(len) + " bytes; this host's KVM uses " + std::to_string(n));
-    if (in.size() - at < n) fail(std::string("truncated in ") + what);
-    std::memcpy(p, in.data() + at, n);
-    at += n;
-  }
-};
 
 }  // namespace
 
@@ -148,9 +118,7 @@ void restore_vcpu(Vcpu& v, const VcpuState& s) {
 }
 
 std::string encode_vcpu_state(const VcpuState& s) {
-  Blob b;
-  b.out.append(kMagic, sizeof kMagic);
-  b.u32(kBlobVersion);
+  StateOut b(kTag, kBlobVersion);
   b.bytes(&s.regs, sizeof s.regs);
   b.bytes(&s.sregs, sizeof s.sregs);
   b.bytes(s.xsave.data(), s.xsave.size());
@@ -162,17 +130,13 @@ std::string encode_vcpu_state(const VcpuState& s) {
   b.u32(static_cast<uint32_t>(s.msrs.size()));
   for (const auto& [i, val] : s.msrs) {
     b.u32(i);
-    b.out.append(reinterpret_cast<const char*>(&val), 8);
+    b.u64(val);
   }
-  return b.out;
+  return b.take();
 }
 
 VcpuState decode_vcpu_state(std::string_view blob) {
-  Parse p{blob};
-  if (blob.size() < sizeof kMagic || std::memcmp(blob.data(), kMagic, sizeof kMagic) != 0) p.fail("not a vCPU state");
-  p.at = sizeof kMagic;
-  if (uint32_t v = p.u32("version"); v != kBlobVersion)
-    p.fail("version " + std::to_string(v) + " (this hvrun reads " + std::to_string(kBlobVersion) + ")");
+  StateIn p(blob, kTag, kBlobVersion, "vCPU");
   VcpuState s;
   p.bytes(&s.regs, sizeof s.regs, "regs");
   p.bytes(&s.sregs, sizeof s.sregs, "sregs");
@@ -184,13 +148,10 @@ VcpuState decode_vcpu_state(std::string_view blob) {
   p.bytes(&s.mp_state, sizeof s.mp_state, "mp_state");
   const uint32_t n = p.u32("msr count");
   if (n > VcpuState::kMaxMsrs) p.fail(std::to_string(n) + " MSRs (at most 1024)");
-  if (blob.size() - p.at != size_t(n) * 12) p.fail("its MSR list is not " + std::to_string(n) + " entries long");
+  if (p.left() != size_t(n) * 12) p.fail("its MSR list is not " + std::to_string(n) + " entries long");
   for (uint32_t k = 0; k < n; ++k) {
     const uint32_t index = p.u32("msr");
-    uint64_t val;
-    std::memcpy(&val, blob.data() + p.at, 8);
-    p.at += 8;
-    s.msrs.emplace_back(index, val);
+    s.msrs.emplace_back(index, p.u64("msr value"));
   }
   return s;
 }

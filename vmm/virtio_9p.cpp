@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "vmm/p9_wire.hpp"
+#include "vmm/state_codec.hpp"
 
 namespace hvrun::vmm {
 
@@ -225,6 +226,31 @@ void Virtio9p::reset() {
   std::lock_guard serving(server_mu_);  // the request in progress finishes first
   server_->reset();
   msize_ = server_->msize();
+}
+
+constexpr char k9pTag[4] = {'V', '9', 'P', 'S'};
+
+bool Virtio9p::busy() const {
+  std::lock_guard lock(mu_);
+  return pending_ > 0 || !done_.empty();
+}
+
+std::string Virtio9p::save_state() const {
+  StateOut o(k9pTag, 1);
+  o.str(tag_);
+  o.u64(server_->fid_count());
+  return o.take();
+}
+
+std::string Virtio9p::restore_state(std::string_view blob) {
+  StateIn in(blob, k9pTag, 1, "virtio-9p");
+  const std::string tag = in.str("mount tag", kMaxTagLen);
+  const uint64_t fids = in.u64("fid count");
+  in.end();
+  if (tag != tag_) in.fail("its share has mount tag '" + tag + "', this one '" + tag_ + "'");
+  if (fids == 0) return {};
+  return "virtio-9p share " + tag_ + ": the guest's " + std::to_string(fids) +
+         " open fid(s) are lost (9p fids are not restored): its mount there fails until remounted";
 }
 
 }  // namespace hvrun::vmm

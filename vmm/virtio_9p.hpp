@@ -64,6 +64,13 @@ class Virtio9p : public VirtioDevice {
   // The driver reset the device: a new session (all fids dropped).
   void reset() override;
   const std::string& tag() const { return tag_; }
+  // Snapshots: requests are busy while queued or served. The state is the
+  // session's fid count only: open fids are not carried over yet, so a
+  // restored guest's open files on this share are lost, and the note that
+  // restore_state() returns says how many.
+  bool busy() const override;
+  std::string save_state() const override;
+  std::string restore_state(std::string_view blob) override;
   // Readable (an eventfd) when replies are ready: read it, then kick queue 0.
   int completion_fd() const { return done_fd_.get(); }
 
@@ -95,7 +102,7 @@ class Virtio9p : public VirtioDevice {
   std::function<void()> enter_worker_;
 
   std::mutex server_mu_;  // held by the worker while serving, and by reset()
-  std::mutex mu_;         // guards everything below
+  mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
   std::deque<Job> jobs_;
   std::vector<Done> done_;

@@ -173,4 +173,63 @@ void MmioTransport::run_queue(unsigned queue) {
   }
 }
 
+constexpr char kMmioTag[4] = {'V', 'M', 'I', 'O'};
+constexpr uint32_t kKnownStatus = kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusDriverOk |
+                                  kVirtioStatusFeaturesOk | kVirtioStatusNeedsReset | kVirtioStatusFailed;
+
+std::string MmioTransport::save_state() const {
+  std::lock_guard lock(mu_);
+  StateOut o(kMmioTag, 1);
+  o.u32(dev_->device_id());
+  o.u32(status_);
+  o.u32(isr_);
+  o.u32(device_features_sel_);
+  o.u32(driver_features_sel_);
+  o.u64(driver_features_);
+  o.u32(queue_sel_);
+  o.u32(config_generation_);
+  o.str(broken_reason_);
+  o.u32(static_cast<uint32_t>(queues_.size()));
+  for (const auto& q : queues_) q.save(o);
+  o.str(dev_->save_state());
+  return o.take();
+}
+
+std::string MmioTransport::restore_state(std::string_view blob) {
+  StateIn in(blob, kMmioTag, 1, "virtio device");
+  if (const uint32_t id = in.u32("device id"); id != dev_->device_id())
+    in.fail("it is virtio device type " + std::to_string(id) + ", this slot holds type " + std::to_string(dev_->device_id()));
+  const uint32_t status = in.u32("status"), isr = in.u32("interrupt status");
+  const uint32_t dev_sel = in.u32("device features select"), drv_sel = in.u32("driver features select");
+  const uint64_t features = in.u64("driver features");
+  const uint32_t queue_sel = in.u32("queue select"), generation = in.u32("config generation");
+  std::string broken = in.str("broken reason", 4096);
+  if (status & ~kKnownStatus) in.fail("unknown status bits " + std::to_string(status));
+  if (isr > 3) in.fail("interrupt status " + std::to_string(isr));
+  const uint64_t offered = dev_->features() | kVirtioFVersion1;
+  if (features & ~offered) in.fail("driver features the device does not offer");
+  if ((status & kVirtioStatusFeaturesOk) && !(features & kVirtioFVersion1)) in.fail("features accepted without VERSION_1");
+  if (in.u32("queue count") != queues_.size()) in.fail("another number of queues than the device has");
+  std::vector<Virtqueue> queues(queues_.size());
+  for (auto& q : queues) {
+    q.restore(in, mem_);
+    if (q.indirect_enabled && !(features & kVirtioRingFIndirectDesc)) in.fail("indirect descriptors that were not negotiated");
+  }
+  const std::string dev_blob = in.str("device state", 1 << 20);
+  in.end();
+  std::lock_guard lock(mu_);
+  std::string note = dev_->restore_state(dev_blob);
+  status_ = status;
+  isr_ = isr;
+  device_features_sel_ = dev_sel;
+  driver_features_sel_ = drv_sel;
+  driver_features_ = features;
+  queue_sel_ = queue_sel;
+  config_generation_ = generation;
+  broken_reason_ = std::move(broken);
+  queues_ = std::move(queues);
+  if ((status_ & kVirtioStatusDriverOk) && !(status_ & kVirtioStatusNeedsReset)) dev_->activate();
+  return note;
+}
+
 }  // namespace hvrun::vmm

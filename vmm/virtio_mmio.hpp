@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vmm/guest_memory.hpp"
@@ -59,6 +60,17 @@ class VirtioDevice {
   // DRIVER_OK was set (queues are valid) / the driver reset the device.
   virtual void activate() {}
   virtual void reset() {}
+  // Snapshots. busy(): requests are in progress off the rings (wait for
+  // them before saving). save_state(): the device's own state beside its
+  // queues (most devices have none). restore_state(): reads it back as
+  // hostile input; returns a note for the user on what could not be
+  // restored ("" when everything was).
+  virtual bool busy() const { return false; }
+  virtual std::string save_state() const { return {}; }
+  virtual std::string restore_state(std::string_view blob) {
+    if (!blob.empty()) throw Error("virtio device " + std::to_string(device_id()) + ": unexpected state in the snapshot");
+    return {};
+  }
 };
 
 class MmioTransport {
@@ -79,6 +91,14 @@ class MmioTransport {
   bool driver_ok() const;
   std::string broken_reason() const;  // why DEVICE_NEEDS_RESET was set
   VirtioDevice& device() { return *dev_; }
+
+  // Snapshots, with the vCPUs stopped and the device not busy(): the
+  // registers, each queue and the device's own state. restore() reads a
+  // blob as hostile input (Error naming what is wrong): another device
+  // type or queue count, features the device does not offer, unknown
+  // status bits, queues that fail their checks; it returns the device's note.
+  std::string save_state() const;
+  std::string restore_state(std::string_view blob);
 
  private:
   void do_reset();

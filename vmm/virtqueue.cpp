@@ -116,4 +116,43 @@ bool Virtqueue::wants_interrupt(const GuestMemory& mem) const {
   return !(mem.load<uint16_t>(avail_addr) & kAvailNoInterrupt);
 }
 
+void Virtqueue::save(StateOut& o) const {
+  if (in_flight()) throw Error(std::to_string(in_flight()) + " request(s) of the guest still in the device");
+  o.u16(size);
+  o.u64(desc_addr);
+  o.u64(avail_addr);
+  o.u64(used_addr);
+  o.u8(ready);
+  o.u8(indirect_enabled);
+  o.u16(last_avail_);
+  o.u16(used_idx_);
+}
+
+void Virtqueue::restore(StateIn& in, const GuestMemory& mem) {
+  Virtqueue q;
+  q.size = in.u16("queue size");
+  q.desc_addr = in.u64("descriptor table");
+  q.avail_addr = in.u64("available ring");
+  q.used_addr = in.u64("used ring");
+  q.ready = in.flag("queue ready");
+  q.indirect_enabled = in.flag("indirect descriptors");
+  q.last_avail_ = in.u16("last available index");
+  q.used_idx_ = in.u16("used index");
+  if (q.in_flight()) in.fail("a queue holds " + std::to_string(q.in_flight()) + " request(s) in flight");
+  if (q.ready) {
+    try {
+      q.validate(mem);
+    } catch (const Error& e) {
+      in.fail(e.what());
+    }
+    const uint16_t seen = mem.load<uint16_t>(q.used_addr + 2);
+    if (seen != q.used_idx_)
+      in.fail("used index " + std::to_string(q.used_idx_) + " but the guest's ring says " + std::to_string(seen));
+    const uint16_t avail = mem.load<uint16_t>(q.avail_addr + 2);
+    if (static_cast<uint16_t>(avail - q.last_avail_) > q.size)
+      in.fail("available index " + std::to_string(avail) + " is more than a queue ahead of " + std::to_string(q.last_avail_));
+  }
+  *this = q;
+}
+
 }  // namespace hvrun::vmm

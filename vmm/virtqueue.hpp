@@ -7,6 +7,7 @@
 
 #include "util/error.hpp"
 #include "vmm/guest_memory.hpp"
+#include "vmm/state_codec.hpp"
 
 namespace hvrun::vmm {
 
@@ -55,6 +56,16 @@ class Virtqueue {
   void push_used(const GuestMemory& mem, uint16_t head, uint32_t len);
   // The driver did not set VIRTQ_AVAIL_F_NO_INTERRUPT.
   bool wants_interrupt(const GuestMemory& mem) const;
+
+  // Chains popped and not yet returned (in flight in the device).
+  uint16_t in_flight() const { return static_cast<uint16_t>(last_avail_ - used_idx_); }
+  // For snapshots (state_codec.hpp), with no chain in flight: the queue's
+  // registers and the device's ring positions.
+  void save(StateOut& o) const;
+  // Reads them back as hostile input (StateIn::fail on a bad value): a
+  // ready queue must pass validate() in `mem`, hold no chain, and agree
+  // with the used index the guest sees there.
+  void restore(StateIn& in, const GuestMemory& mem);
 
  private:
   void add_segment(const GuestMemory& mem, DescChain& out, uint64_t addr, uint32_t len, uint16_t flags) const;

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cinttypes>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -31,6 +33,10 @@
 #include "vmm/kvm.hpp"
 #include "vmm/rtc.hpp"
 #include "vmm/serial.hpp"
+#include "vmm/snapshot_file.hpp"
+#include "vmm/state_codec.hpp"
+#include "vmm/vcpu_state.hpp"
+#include "vmm/vm_state.hpp"
 #include "vmm/virtio_9p.hpp"
 #include "vmm/virtio_blk.hpp"
 #include "vmm/virtio_console.hpp"
@@ -50,6 +56,55 @@ using contract::kBootTimerPort;  // guest-init writes it first thing
 
 std::atomic<int> g_stop_fd{-1};
 std::atomic<bool> g_stop_requested{false};
+std::atomic<int> g_snapshot_requested{0};  // 1: snapshot and go on, 2: snapshot and stop
+
+// Device sections of the legacy devices (virtio slots use their slot index).
+constexpr uint32_t kSerialSection = 1000, kI8042Section = 1001, kRtcSection = 1002;
+
+// The Config section: the VM's shape, which a restore must reproduce.
+struct Shape {
+  uint64_t mem_bytes = 0;
+  uint32_t vcpus = 0;
+  std::vector<uint32_t> devices;  // virtio device type per slot
+};
+constexpr char kShapeTag[4] = {'C', 'O', 'N', 'F'};
+
+std::string encode_shape(const Shape& s) {
+  StateOut o(kShapeTag, 1);
+  o.u64(s.mem_bytes);
+  o.u32(s.vcpus);
+  o.u32(uint32_t(s.devices.size()));
+  for (uint32_t d : s.devices) o.u32(d);
+  return o.take();
+}
+
+Shape decode_shape(std::string_view blob) {
+  StateIn in(blob, kShapeTag, 1, "VM configuration");
+  Shape s;
+  s.mem_bytes = in.u64("memory size");
+  s.vcpus = in.u32("vCPU count");
+  const uint32_t n = in.u32("device count");
+  if (n > 64) in.fail(std::to_string(n) + " devices");
+  for (uint32_t i = 0; i < n; ++i) s.devices.push_back(in.u32("device type"));
+  in.end();
+  return s;
+}
+
+const char* virtio_name(uint32_t id) {
+  switch (id) {
+    case 1: return "net";
+    case 2: return "blk";
+    case 3: return "console";
+    case 9: return "9p";
+    default: return "?";
+  }
+}
+
+std::string shape_devices(const std::vector<uint32_t>& ids) {
+  std::string s;
+  for (uint32_t id : ids) s += (s.empty() ? "" : ", ") + std::string(virtio_name(id));
+  return s.empty() ? "none" : s;
+}
 
 uint64_t now_ns() {
   timespec ts;
@@ -96,7 +151,8 @@ std::string hex(uint64_t v) {
 
 class Machine {
  public:
-  explicit Machine(const VmConfig& cfg);
+  // snap: the snapshot to restore (cfg.restore_from, opened and checked), or null.
+  Machine(const VmConfig& cfg, const snapshot::Reader* snap);
   ~Machine();
   VmResult run();
 
@@ -119,6 +175,13 @@ class Machine {
   };
 
   void vcpu_loop(unsigned i);
+  // Handles the exit KVM_RUN returned; false when the vCPU's loop ends.
+  bool handle_exit(unsigned i);
+  void park(unsigned i);
+  void take_snapshot(bool then_stop);
+  void write_snapshot();
+  void restore(const snapshot::Reader& snap);
+  void note(std::string line);
   void handle_pio(Vcpu& v, kvm_run* run);
   void handle_mmio(kvm_run* run);
   void finish(VmResult::Reason r, std::string detail);
@@ -155,9 +218,19 @@ class Machine {
   uint64_t exits_at_boot_[kExitKinds] = {};
   std::mutex result_mu_;
   std::optional<VmResult> result_;
+  std::vector<std::string> notes_;  // guarded by result_mu_
+  uint64_t restore_ns_ = 0;
+  // Pausing the vCPUs for a snapshot: each parks in park(), saves its state
+  // into vcpu_blobs_ (or the error into vcpu_errors_) and waits.
+  std::vector<uint32_t> msrs_;
+  std::mutex pause_mu_;
+  std::condition_variable pause_cv_;
+  std::atomic<bool> pause_{false};
+  unsigned parked_ = 0;
+  std::vector<std::string> vcpu_blobs_, vcpu_errors_;
 };
 
-Machine::Machine(const VmConfig& cfg)
+Machine::Machine(const VmConfig& cfg, const snapshot::Reader* snap)
     : cfg_(cfg),
       vm_(kvm_),
       mem_([&] {
@@ -170,6 +243,21 @@ Machine::Machine(const VmConfig& cfg)
   install_kick_handler();
   vm_.set_tss_addr(kTssAddr);
   vm_.create_irqchip();
+  if (snap) {
+    // Guest memory straight from the file, copy-on-write: clones of one
+    // snapshot share its page cache; only what a clone writes is its own.
+    const snapshot::Section* m = snap->memory();
+    if (!m || m->length != mem_.size())
+      throw Error("snapshot " + cfg.restore_from + ": its memory section is not the VM's " + std::to_string(mem_.size() >> 20) + " MiB");
+    if (!mem_.map_file(0, snap->fd(), m->offset, m->length)) {
+      for (uint64_t done = 0; done < m->length;) {
+        ssize_t n = ::pread(snap->fd(), mem_.host_base() + done, size_t(std::min<uint64_t>(m->length - done, 1 << 20)), off_t(m->offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw_sys("read the snapshot's memory", cfg.restore_from);
+        done += uint64_t(n);
+      }
+    }
+  }
   vm_.set_memory(0, 0, mem_.size(), mem_.host_base());
   vm_.add_irqfd(serial_irq_.get(), kSerialIrq);
 
@@ -233,9 +321,12 @@ Machine::Machine(const VmConfig& cfg)
   HVRUN_DEBUG("vmm", "devices: serial ttyS0, i8042, ", cfg.disks.size(), " virtio-blk, ", cfg.consoles.size(),
               " virtio-console, ", cfg.nics.size(), " virtio-net, ", cfg.shares.size(), " virtio-9p;", devices);
   const uint64_t t_load = now_ns();
-  BootEntry entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);
-  load_ns_ = now_ns() - t_load;
-  write_mptable(mem_, cfg.vcpus);
+  BootEntry entry{};
+  if (!snap) {
+    entry = cfg.raw_kernel ? load_raw(mem_, cfg.kernel) : load_linux(mem_, cfg.kernel, cfg.initrd, cfg.cmdline + I8042::kLinuxParams + devices);
+    load_ns_ = now_ns() - t_load;
+    write_mptable(mem_, cfg.vcpus);
+  }
   const CpuidTable cpuid = kvm_.supported_cpuid();
   CpuidExtras extras;
   extras.tsc_deadline = kvm_.has_cap(KVM_CAP_TSC_DEADLINE_TIMER);
@@ -246,10 +337,13 @@ Machine::Machine(const VmConfig& cfg)
       v->set_msrs({{0x2ff, 0x806}});  // MTRRdefType: enabled, write-back default
     } catch (const Error&) {
     }
-    if (i == 0) setup_boot_vcpu(*v, mem_, entry);  // APs wait for INIT/SIPI in the in-kernel LAPIC
+    if (i == 0 && !snap) setup_boot_vcpu(*v, mem_, entry);  // APs wait for INIT/SIPI in the in-kernel LAPIC
     vcpus_.push_back(std::move(v));
   }
+  if (snap) restore(*snap);
+  if (!cfg.snapshot_path.empty()) msrs_ = saveable_msrs(kvm_);
   setup_ns_ = now_ns() - t0_;
+  if (snap) restore_ns_ = setup_ns_;
   HVRUN_DEBUG("vmm", "kernel ", cfg.kernel, cfg.initrd.empty() ? "" : " and initrd " + cfg.initrd, " loaded in ", log::ms(load_ns_),
               "; ", cfg.vcpus, " vCPU(s), ", cfg.mem_bytes >> 20, " MiB; setup took ", log::ms(setup_ns_));
 }
@@ -341,6 +435,50 @@ void Machine::handle_mmio(kvm_run* run) {
   if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, len);
 }
 
+bool Machine::handle_exit(unsigned i) {
+  Vcpu& v = *vcpus_[i];
+  kvm_run* run = v.run_struct();
+  auto where = [&] { return cfg_.debug ? " (" + v.dump() + ")" : " at rip=" + hex(v.regs().rip); };
+  switch (run->exit_reason) {
+    case KVM_EXIT_IO: handle_pio(v, run); return true;
+    case KVM_EXIT_MMIO: handle_mmio(run); return true;
+    case KVM_EXIT_HLT: finish(VmResult::Reason::Halt, "vcpu " + std::to_string(i) + " halted" + where()); return false;
+    case KVM_EXIT_SHUTDOWN: finish(VmResult::Reason::Reset, "triple fault (KVM_EXIT_SHUTDOWN) on vcpu " + std::to_string(i) + where()); return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+      if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) finish(VmResult::Reason::Reset, "system reset event");
+      else finish(VmResult::Reason::Shutdown, "system event " + std::to_string(run->system_event.type));
+      return false;
+    case KVM_EXIT_INTERNAL_ERROR: {
+      std::string d = "KVM_EXIT_INTERNAL_ERROR suberror " + std::to_string(run->internal.suberror);
+      if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) d += " (instruction emulation failed)";
+      finish(VmResult::Reason::Error, d + " on vcpu " + std::to_string(i) + where());
+      return false;
+    }
+    case KVM_EXIT_FAIL_ENTRY:
+      finish(VmResult::Reason::Error, "KVM_EXIT_FAIL_ENTRY hardware reason " + hex(run->fail_entry.hardware_entry_failure_reason) + " on vcpu " + std::to_string(i) + where());
+      return false;
+    case KVM_EXIT_INTR: return true;
+    default:
+      finish(VmResult::Reason::Error, "unexpected KVM exit " + std::to_string(run->exit_reason) + " on vcpu " + std::to_string(i) + where());
+      return false;
+  }
+}
+
+// A vCPU asked to stop for a snapshot: its state is saved by this thread
+// (the one that runs it), then it waits until the snapshot is written.
+void Machine::park(unsigned i) {
+  std::unique_lock lock(pause_mu_);
+  try {
+    vcpu_blobs_[i] = encode_vcpu_state(save_vcpu(*vcpus_[i], msrs_));
+  } catch (const std::exception& e) {
+    vcpu_errors_[i] = "vCPU " + std::to_string(i) + ": " + e.what();
+  }
+  ++parked_;
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [&] { return !pause_ || stopping_; });
+  --parked_;
+}
+
 void Machine::vcpu_loop(unsigned i) {
   // Only the kick signal reaches vCPU threads: process signals (SIGINT,
   // SIGTERM...) go to other threads, and a caller that blocks signals for a
@@ -351,41 +489,162 @@ void Machine::vcpu_loop(unsigned i) {
   ::pthread_sigmask(SIG_SETMASK, &set, nullptr);
   Vcpu& v = *vcpus_[i];
   kvm_run* run = v.run_struct();
-  auto where = [&] { return cfg_.debug ? " (" + v.dump() + ")" : " at rip=" + hex(v.regs().rip); };
   try {
     if (cfg_.enter_thread) cfg_.enter_thread(ThreadRole::Vcpu);
     while (!stopping_) {
+      if (pause_) {
+        // Finish the exit in progress first (a string I/O may need more
+        // of the VMM): KVM_RUN with immediate_exit returns EINTR once
+        // nothing is left for the VMM to do.
+        run->immediate_exit = 1;
+        const bool exited = v.run();
+        run->immediate_exit = 0;
+        if (exited) {
+          if (!handle_exit(i)) return;
+          continue;
+        }
+        park(i);
+        continue;
+      }
       if (!v.run()) {
         run->immediate_exit = 0;
         continue;
       }
-      switch (run->exit_reason) {
-        case KVM_EXIT_IO: handle_pio(v, run); break;
-        case KVM_EXIT_MMIO: handle_mmio(run); break;
-        case KVM_EXIT_HLT: finish(VmResult::Reason::Halt, "vcpu " + std::to_string(i) + " halted" + where()); return;
-        case KVM_EXIT_SHUTDOWN: finish(VmResult::Reason::Reset, "triple fault (KVM_EXIT_SHUTDOWN) on vcpu " + std::to_string(i) + where()); return;
-        case KVM_EXIT_SYSTEM_EVENT:
-          if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) finish(VmResult::Reason::Reset, "system reset event");
-          else finish(VmResult::Reason::Shutdown, "system event " + std::to_string(run->system_event.type));
-          return;
-        case KVM_EXIT_INTERNAL_ERROR: {
-          std::string d = "KVM_EXIT_INTERNAL_ERROR suberror " + std::to_string(run->internal.suberror);
-          if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) d += " (instruction emulation failed)";
-          finish(VmResult::Reason::Error, d + " on vcpu " + std::to_string(i) + where());
-          return;
-        }
-        case KVM_EXIT_FAIL_ENTRY:
-          finish(VmResult::Reason::Error, "KVM_EXIT_FAIL_ENTRY hardware reason " + hex(run->fail_entry.hardware_entry_failure_reason) + " on vcpu " + std::to_string(i) + where());
-          return;
-        case KVM_EXIT_INTR: break;
-        default:
-          finish(VmResult::Reason::Error, "unexpected KVM exit " + std::to_string(run->exit_reason) + " on vcpu " + std::to_string(i) + where());
-          return;
-      }
+      if (!handle_exit(i)) return;
     }
   } catch (const std::exception& e) {
     finish(VmResult::Reason::Error, std::string(e.what()) + " on vcpu " + std::to_string(i));
   }
+}
+
+void Machine::note(std::string line) {
+  std::fprintf(stderr, "hvrun: %s\n", line.c_str());
+  std::lock_guard lock(result_mu_);
+  notes_.push_back(std::move(line));
+}
+
+void Machine::take_snapshot(bool then_stop) {
+  if (cfg_.snapshot_path.empty()) {
+    note("snapshot failed: this VM has no snapshot path");
+    return;
+  }
+  const uint64_t t = now_ns();
+  {
+    std::lock_guard lock(pause_mu_);
+    vcpu_blobs_.assign(vcpus_.size(), {});
+    vcpu_errors_.assign(vcpus_.size(), {});
+    parked_ = 0;
+    pause_ = true;
+  }
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    vcpus_[i]->run_struct()->immediate_exit = 1;
+    ::pthread_kill(threads_[i].native_handle(), kick_signal());
+  }
+  std::string failed;
+  {
+    std::unique_lock lock(pause_mu_);
+    if (!pause_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return parked_ == vcpus_.size() || stopping_; }))
+      failed = "the vCPUs did not stop within 10 s";
+    else if (stopping_)
+      failed = "the VM ended meanwhile";
+    for (const auto& e : vcpu_errors_)
+      if (failed.empty() && !e.empty()) failed = e;
+  }
+  if (failed.empty()) {
+    try {
+      write_snapshot();
+    } catch (const std::exception& e) {
+      failed = e.what();
+    }
+  }
+  if (failed.empty()) {
+    char line[512];
+    std::snprintf(line, sizeof line, "snapshot written to %s in %.1f ms (%" PRIu64 " MiB of memory)%s", cfg_.snapshot_path.c_str(),
+                  double(now_ns() - t) / 1e6, mem_.size() >> 20, then_stop ? "; the VM stops" : "");
+    note(line);
+    if (then_stop) finish(VmResult::Reason::Shutdown, "stopped after a snapshot to " + cfg_.snapshot_path);
+  } else {
+    note("snapshot failed: " + failed + "; the VM goes on");
+  }
+  {
+    std::lock_guard lock(pause_mu_);
+    pause_ = false;
+  }
+  pause_cv_.notify_all();
+}
+
+// With every vCPU parked and its state saved: the devices' in-flight
+// requests finish, then everything goes to the file.
+void Machine::write_snapshot() {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    bool busy = false;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (!slots_[i].transport->device().busy()) continue;
+      busy = true;
+      if (slots_[i].p9) {
+        drain_eventfd(slots_[i].in_fd);
+        slots_[i].transport->kick(0);
+      }
+    }
+    if (!busy) break;
+    if (std::chrono::steady_clock::now() > deadline) throw Error("a device still had requests in progress after 10 s");
+    ::usleep(1000);
+  }
+  snapshot::Writer w(cfg_.snapshot_path, snapshot::Origin::here());
+  Shape shape;
+  shape.mem_bytes = mem_.size();
+  shape.vcpus = uint32_t(vcpus_.size());
+  for (const auto& s : slots_) shape.devices.push_back(s.transport->device().device_id());
+  w.add(snapshot::SectionType::Config, 0, encode_shape(shape));
+  for (size_t i = 0; i < vcpu_blobs_.size(); ++i) w.add(snapshot::SectionType::Vcpu, uint32_t(i), vcpu_blobs_[i]);
+  w.add(snapshot::SectionType::IrqChip, 0, encode_vm_state(save_vm_state(vm_)));
+  w.add(snapshot::SectionType::Device, kSerialSection, serial_.save_state());
+  w.add(snapshot::SectionType::Device, kI8042Section, i8042_.save_state());
+  w.add(snapshot::SectionType::Device, kRtcSection, rtc_.save_state());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    try {
+      w.add(snapshot::SectionType::Device, uint32_t(i), slots_[i].transport->save_state());
+    } catch (const std::exception& e) {
+      throw Error("virtio slot " + std::to_string(i) + " (" + virtio_name(shape.devices[i]) + "): " + e.what());
+    }
+  }
+  w.add_memory(mem_.host_base(), mem_.size());
+  w.finish();
+}
+
+// The vCPUs exist (CPUID set); memory is the snapshot's.
+void Machine::restore(const snapshot::Reader& snap) {
+  auto section = [&](snapshot::SectionType t, uint32_t index, const std::string& what) {
+    const snapshot::Section* s = snap.find(t, index);
+    if (!s) throw Error("snapshot " + cfg_.restore_from + " has no " + what);
+    return snap.read(*s);
+  };
+  const Shape shape = decode_shape(section(snapshot::SectionType::Config, 0, "VM configuration"));
+  std::vector<uint32_t> here;
+  for (const auto& s : slots_) here.push_back(s.transport->device().device_id());
+  if (here != shape.devices)
+    throw Error("snapshot " + cfg_.restore_from + " is of a VM with devices (" + shape_devices(shape.devices) +
+                "); this one has (" + shape_devices(here) + ")");
+  // The PIT and the interrupt controllers before the vCPUs' LAPICs; the
+  // clock again last, once the vCPUs' TSCs are back.
+  const VmState vm = decode_vm_state(section(snapshot::SectionType::IrqChip, 0, "interrupt controller state"));
+  restore_vm_state(vm_, vm);
+  for (size_t i = 0; i < vcpus_.size(); ++i)
+    restore_vcpu(*vcpus_[i], decode_vcpu_state(section(snapshot::SectionType::Vcpu, uint32_t(i), "state of vCPU " + std::to_string(i))));
+  serial_.restore_state(section(snapshot::SectionType::Device, kSerialSection, "serial port"));
+  i8042_.restore_state(section(snapshot::SectionType::Device, kI8042Section, "i8042"));
+  rtc_.restore_state(section(snapshot::SectionType::Device, kRtcSection, "CMOS clock"));
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    std::string n;
+    try {
+      n = slots_[i].transport->restore_state(section(snapshot::SectionType::Device, uint32_t(i), "virtio slot " + std::to_string(i)));
+    } catch (const std::exception& e) {
+      throw Error("snapshot " + cfg_.restore_from + ", virtio slot " + std::to_string(i) + ": " + e.what());
+    }
+    if (!n.empty()) note(n);
+  }
+  restore_vm_clock(vm_, vm);
 }
 
 void Machine::add_input(Input& in) {
@@ -485,6 +744,7 @@ void Machine::io_loop() {
       const uint64_t tag = evs[k].data.u64;
       if (tag == kTagStop) {
         drain_eventfd(stop_fd_.get());
+        if (const int req = g_snapshot_requested.exchange(0); req && !stopping_) take_snapshot(req == 2);
         if (g_stop_requested.exchange(false)) finish(VmResult::Reason::Shutdown, "stop requested");
       } else if (tag == kTagWake) {
         drain_eventfd(wake_fd_.get());
@@ -509,6 +769,7 @@ VmResult Machine::run() {
   int expected = -1;
   g_stop_fd.compare_exchange_strong(expected, stop_fd_.get());
   g_stop_requested = false;
+  g_snapshot_requested = 0;
   if (cfg_.debug)
     std::fprintf(stderr, "hvrun: vmm setup took %.3f ms (loading kernel, initrd: %.3f ms)\n", static_cast<double>(setup_ns_) / 1e6,
                  static_cast<double>(load_ns_) / 1e6);
@@ -535,6 +796,11 @@ VmResult Machine::run() {
   } catch (const std::exception& e) {
     finish(VmResult::Reason::Error, std::string("I/O loop: ") + e.what());
   }
+  {
+    std::lock_guard lock(pause_mu_);  // parked vCPUs: see stopping_
+    stopping_ = true;
+  }
+  pause_cv_.notify_all();
   for (size_t i = 0; i < threads_.size(); ++i) {
     vcpus_[i]->run_struct()->immediate_exit = 1;
     ::pthread_kill(threads_[i].native_handle(), kick_signal());
@@ -561,6 +827,11 @@ VmResult Machine::run() {
   }
   r.setup_ns = setup_ns_;
   r.load_ns = load_ns_;
+  r.restore_ns = restore_ns_;
+  {
+    std::lock_guard lock(result_mu_);
+    r.notes = notes_;
+  }
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].transport->broken()) r.broken_devices.push_back("virtio slot " + std::to_string(i) + ": " + slots_[i].transport->broken_reason());
   return r;
@@ -588,20 +859,51 @@ static void check_inputs(const VmConfig& cfg) {
     check_sys(::fstat(fd.get(), &st), "stat " + what, path);
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) throw Error(what + " " + path + ": not a regular file");
   };
-  if (cfg.kernel.empty()) throw Error("no kernel given");
-  must_open(cfg.kernel, O_RDONLY, "kernel");
-  if (!cfg.initrd.empty()) must_open(cfg.initrd, O_RDONLY, "initrd");
+  if (cfg.restore_from.empty()) {
+    if (cfg.kernel.empty()) throw Error("no kernel given");
+    must_open(cfg.kernel, O_RDONLY, "kernel");
+    if (!cfg.initrd.empty()) must_open(cfg.initrd, O_RDONLY, "initrd");
+  }
   for (const auto& d : cfg.disks) must_open(d.path, d.readonly ? O_RDONLY : O_RDWR, "disk");
 }
 
 VmResult run_vm(const VmConfig& config) {
   check_inputs(config);
-  Machine m(config);
+  if (config.restore_from.empty()) {
+    Machine m(config, nullptr);
+    return m.run();
+  }
+  // A snapshot is checked whole (origin, header, every state section's
+  // CRC) before anything of it is used; the VM takes its shape from it.
+  const snapshot::Reader snap = snapshot::Reader::open(config.restore_from, snapshot::Origin::here());
+  const snapshot::Section* conf = snap.find(snapshot::SectionType::Config);
+  if (!conf) throw Error("snapshot " + config.restore_from + " has no VM configuration");
+  const Shape shape = decode_shape(snap.read(*conf));
+  // The slots in the order the Machine makes them (vm.hpp): told here,
+  // before /dev/kvm is opened, so that any host says what is wrong.
+  std::vector<uint32_t> here;
+  here.insert(here.end(), config.disks.size(), 2);
+  here.insert(here.end(), config.consoles.size(), 3);
+  here.insert(here.end(), config.nics.size(), 1);
+  here.insert(here.end(), config.shares.size(), 9);
+  if (here != shape.devices)
+    throw Error("snapshot " + config.restore_from + " is of a VM with devices (" + shape_devices(shape.devices) +
+                "); this one has (" + shape_devices(here) + ")");
+  VmConfig cfg = config;
+  cfg.mem_bytes = shape.mem_bytes;
+  cfg.vcpus = shape.vcpus;
+  Machine m(cfg, &snap);
   return m.run();
 }
 
 void request_stop() {
   g_stop_requested = true;
+  int fd = g_stop_fd.load();
+  if (fd >= 0) signal_eventfd(fd);
+}
+
+void request_snapshot(bool then_stop) {
+  g_snapshot_requested = then_stop ? 2 : 1;
   int fd = g_stop_fd.load();
   if (fd >= 0) signal_eventfd(fd);
 }

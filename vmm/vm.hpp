@@ -92,6 +92,14 @@ struct VmConfig {
   // with Reason::Error before the guest runs an instruction.
   std::function<void()> after_setup;
   std::function<void(ThreadRole)> enter_thread;
+  // Snapshots (vmm/snapshot_file.hpp). restore_from: start from this
+  // snapshot instead of booting: kernel, initrd, cmdline, mem_bytes and
+  // vcpus are the snapshot's; the devices given here must be the same
+  // kinds in the same order as the snapshotted VM's (their backends, the
+  // fds and files, are this run's), else run_vm throws saying so.
+  // snapshot_path: where request_snapshot() writes ("": refused).
+  std::string restore_from;
+  std::string snapshot_path;
 };
 
 struct VmResult {
@@ -106,6 +114,11 @@ struct VmResult {
   uint64_t setup_ns = 0;  // run_vm() entry to the first vCPU ready to run (VM, devices, images loaded)
   uint64_t load_ns = 0;   // of which loading the kernel, initrd and command line
   std::vector<std::string> broken_devices;  // "virtio slot N: why" for devices a guest broke
+  uint64_t restore_ns = 0;  // restore_from: run_vm() entry to the restored vCPUs ready to run
+  // What snapshots did: "snapshot written to PATH in T ms (M MiB)" or
+  // "snapshot failed: why", and notes of a restore on what it could not
+  // carry over (e.g. a 9p share's open files).
+  std::vector<std::string> notes;
 };
 
 // Boots and runs the VM on the calling thread (+ one thread per vCPU). The
@@ -116,5 +129,14 @@ VmResult run_vm(const VmConfig& config);
 
 // Asks a running VM (from a signal handler or another thread) to stop.
 void request_stop();
+
+// Asks a running VM (async-signal-safe) to write a snapshot to
+// VmConfig::snapshot_path: the vCPUs stop (each finishing the I/O exit it
+// is in), requests in flight in the devices finish, then the vCPUs, the
+// interrupt controllers and clock, every device and guest memory are
+// written (to a temporary file renamed into place). Then the VM goes on,
+// or with then_stop ends with Reason::Shutdown. Each outcome is a line in
+// VmResult::notes and on stderr.
+void request_snapshot(bool then_stop);
 
 }  // namespace hvrun::vmm

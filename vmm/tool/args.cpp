@@ -143,8 +143,10 @@ Args parse_args(const std::vector<std::string>& words) {
       have_cmdline = true;
     } else if (w == "--mem") {
       a.mem_bytes = parse_size(value());
+      a.mem_set = true;
     } else if (w == "--cpus") {
       a.cpus = parse_unsigned(w, value());
+      a.cpus_set = true;
     } else if (w == "--disk") {
       a.disks.push_back(parse_disk(value()));
     } else if (w == "--share") {
@@ -157,6 +159,12 @@ Args parse_args(const std::vector<std::string>& words) {
       a.raw = flag();
     } else if (w == "--debug") {
       a.debug = flag();
+    } else if (w == "--restore") {
+      a.restore = value();
+      if (a.restore.empty()) throw Error("--restore: empty path");
+    } else if (w == "--snapshot-to") {
+      a.snapshot_to = value();
+      if (a.snapshot_to.empty()) throw Error("--snapshot-to: empty path");
     } else if (w == "--launch-fd") {
       a.launch_fd = int(parse_unsigned(w, value()));
     } else {
@@ -165,13 +173,19 @@ Args parse_args(const std::vector<std::string>& words) {
   }
   if (a.launch_fd >= 0) {
     if (have_kernel || have_cmdline || !a.initrd.empty() || !a.disks.empty() || !taps.empty() || a.raw ||
-        !a.shares.empty() ||
-        a.console_stdio)
+        !a.shares.empty() || a.console_stdio || !a.restore.empty() || !a.snapshot_to.empty())
       throw Error("--launch-fd takes everything from the launch config: no other VM options beside it");
     return a;
   }
-  if (!have_kernel) throw Error("--kernel is required (see 'hvrun vmm --help')");
-  if (a.kernel.empty()) throw Error("--kernel: empty path");
+  if (!a.restore.empty()) {
+    // The snapshot holds the booted kernel, its command line, memory and vCPUs.
+    if (have_kernel || have_cmdline || !a.initrd.empty() || a.raw || a.mem_set || a.cpus_set)
+      throw Error("--restore takes the kernel, command line, memory and vCPUs from the snapshot: "
+                  "give only devices (--disk, --console-stdio, --net-tap, --share) beside it");
+  } else {
+    if (!have_kernel) throw Error("--kernel is required (see 'hvrun vmm --help')");
+    if (a.kernel.empty()) throw Error("--kernel: empty path");
+  }
   for (size_t i = 0; i < taps.size(); ++i) a.net_taps.push_back(parse_net_tap(taps[i], i));
   return a;
 }
@@ -179,6 +193,7 @@ Args parse_args(const std::vector<std::string>& words) {
 std::string usage() {
   return "Boot a kernel in a microVM (low level: serial console on stdout)\n"
          "Usage: hvrun vmm --kernel K [OPTIONS]\n"
+         "       hvrun vmm --restore SNAPSHOT [DEVICE OPTIONS]\n"
          "\n"
          "Options:\n"
          "  --kernel PATH        ELF vmlinux (PVH entry) or bzImage (required)\n"
@@ -194,6 +209,10 @@ std::string usage() {
          "  --share DIR,tag=TAG[,ro]\n"
          "                       share DIR over virtio-9p (guest: mount -t 9p -o trans=virtio TAG /mnt)\n"
          "  --raw                the kernel is a flat test binary entered in 64-bit mode at 0x100000\n"
+         "  --snapshot-to PATH   on SIGUSR1 write a snapshot of the VM to PATH and go on;\n"
+         "                       on SIGUSR2 write it and stop the VM\n"
+         "  --restore PATH       start from a snapshot instead of a kernel: the VM goes on\n"
+         "                       where it was; give the same kinds of devices in the same order\n"
          "  --debug              verbose diagnostics on stderr (also: hvrun --debug vmm ...)\n"
          "  -h, --help           this text\n"
          "\n"

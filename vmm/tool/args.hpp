@@ -5,7 +5,8 @@
 //   hvrun vmm --kernel K [--initrd I] [--cmdline C] [--mem 256M] [--cpus N]
 //             [--disk PATH[,ro]]... [--console-stdio] [--raw]
 //             [--net-tap NAME[,mac=MAC][,bridge=BR]]... [--share DIR,tag=T[,ro]]...
-//             [--debug]
+//             [--snapshot-to SNAP] [--debug]
+//   hvrun vmm --restore SNAP [device options]
 //   hvrun-vmm --launch-fd N     (internal: the engine's VM backend, launch.hpp)
 //
 // Options take their value as the next word or after '=' (--mem=1G).
@@ -36,6 +37,9 @@ struct Args {
   bool raw = false;
   std::vector<NetTap> net_taps;
   std::vector<ShareConfig> shares;
+  std::string restore;      // --restore: a snapshot to start from
+  std::string snapshot_to;  // --snapshot-to: where SIGUSR1/SIGUSR2 write one
+  bool mem_set = false, cpus_set = false;
 };
 
 // Parses the words after the program name. Throws Error with a one-line

@@ -57,6 +57,7 @@ class RawTerminal {
 };
 
 void on_stop_signal(int) { request_stop(); }
+void on_snapshot_signal(int sig) { request_snapshot(sig == SIGUSR2); }
 
 const char* reason_name(VmResult::Reason r) {
   switch (r) {
@@ -94,6 +95,8 @@ int run_command_line(const Args& a) {
   cfg.debug = a.debug;
   cfg.disks = a.disks;
   cfg.shares = a.shares;
+  cfg.restore_from = a.restore;
+  cfg.snapshot_path = a.snapshot_to;
   std::vector<UniqueFd> taps;  // open for as long as the VM runs
   for (const auto& t : a.net_taps) {
     std::string ifname;
@@ -115,6 +118,11 @@ int run_command_line(const Args& a) {
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGHUP, &sa, nullptr);
+  if (!a.snapshot_to.empty()) {
+    sa.sa_handler = on_snapshot_signal;
+    ::sigaction(SIGUSR1, &sa, nullptr);
+    ::sigaction(SIGUSR2, &sa, nullptr);
+  }
   VmResult r;
   log_start(cfg);
   {
@@ -128,6 +136,8 @@ int run_command_line(const Args& a) {
     std::fprintf(stderr, "hvrun: vm ended: %s%s%s\n", reason_name(r.reason), r.detail.empty() ? "" : ": ", r.detail.c_str());
   if (a.debug && r.boot_ns)
     std::fprintf(stderr, "hvrun: boot timer: guest init reached after %.3f ms\n", static_cast<double>(r.boot_ns) / 1e6);
+  if (a.debug && r.restore_ns)
+    std::fprintf(stderr, "hvrun: restored from %s: ready to run after %.3f ms\n", a.restore.c_str(), static_cast<double>(r.restore_ns) / 1e6);
   if (r.reason == VmResult::Reason::Error) throw Error("vm failed: " + r.detail);
   return 0;
 }

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# microVM snapshot benchmark (issue 12), paired in one run. As root.
+#
+#   scripts/bench-snapshot.sh [N]      (N paired iterations, default 10)
+#
+# Where /dev/kvm cannot boot Linux (PVM, or no VT-x/AMD-V: see
+# shared/notes/kvm-on-these-machines.md) the script runs itself inside the
+# nested test host (scripts/vmhost). Environment: HVRUN (default
+# build/cli/hvrun), BENCH_SNAP_MEM (guest MiB, default 256), BENCH_SNAP_CLONES
+# (default 20), HVRUN_GUEST_KERNEL_DIR.
+#
+# The guest: the project's guest kernel and an initramfs whose /init
+# (scripts/bench-snapshot-init.c) fills 64 MiB of heap, prints a marker and
+# then writes the boot-timer port every 5 ms.
+# (a) restore to running vs cold boot to guest init, interleaved: both are
+#     the VMM's boot_ns, from run_vm() entry to the guest's first boot-timer
+#     write of that run (cold: init's first instruction; restored: the
+#     guest running again). Goal: restore <= 0.1x cold boot.
+# (b) `hvrun --vm --rm busybox /bin/true` from a template snapshot: not
+#     built yet (issue 12's "fast start from a template"); printed as such.
+# (c) BENCH_SNAP_CLONES clones of one snapshot running at once: each
+#     clone's private memory (smaps: Private_Clean + Private_Dirty) in its
+#     guest-RAM mapping, which maps the snapshot file copy-on-write, and in
+#     the whole process. Goal: guest private <= 10% of guest RAM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-10}
+[[ $N =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] || { echo "bench-snapshot.sh: N must be a positive number" >&2; exit 2; }
+HVRUN=${HVRUN:-$PWD/build/cli/hvrun}
+KDIR=${HVRUN_GUEST_KERNEL_DIR:-$(scripts/build-kernel.sh --print-path guest 2>/dev/null || echo /var/cache/hvrun/kernels/guest)}
+WORK=$PWD/build/bench-snapshot
+die() { echo "bench-snapshot.sh: $*" >&2; exit 1; }
+
+if [ "${BENCH_SNAP_INSIDE:-}" != 1 ]; then
+  [ "$(id -u)" = 0 ] || die "run as root"
+  [ -x "$HVRUN" ] || die "$HVRUN missing (build: ninja -C build)"
+  [ -f "$KDIR/vmlinux" ] || die "no guest kernel in $KDIR (scripts/build-kernel.sh guest)"
+  mkdir -p "$WORK/initramfs/dev"
+  gcc -static -O2 -s -o "$WORK/initramfs/init" scripts/bench-snapshot-init.c
+  [ -e "$WORK/initramfs/dev/console" ] || mknod -m 600 "$WORK/initramfs/dev/console" c 5 1
+  (cd "$WORK/initramfs" && printf '%s\n' dev dev/console init | cpio --quiet -o -H newc -R 0:0) > "$WORK/initramfs.cpio"
+  if [ -d /sys/module/kvm_pvm ] || ! grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then
+    echo "bench-snapshot.sh: this /dev/kvm cannot boot Linux; running inside the nested test host (scripts/vmhost)"
+    exec scripts/vmhost --timeout 900 --mem 3072 --cpus 2 --env BENCH_SNAP_INSIDE=1 --env HVRUN="$HVRUN" \
+      --env HVRUN_GUEST_KERNEL_DIR="$KDIR" --env BENCH_SNAP_MEM="${BENCH_SNAP_MEM:-256}" \
+      --env BENCH_SNAP_CLONES="${BENCH_SNAP_CLONES:-20}" -- "$0" "$N"
+  fi
+fi
+[ -e /dev/kvm ] || die "no /dev/kvm"
+# The snapshots on a tmpfs (the test host's root is an overlayfs).
+mkdir -p /tmp/bench-snapshot
+mountpoint -q /tmp/bench-snapshot || mount -t tmpfs -o size=2g bench-snapshot /tmp/bench-snapshot
+
+exec /usr/bin/python3 - "$N" "$HVRUN" "$KDIR/vmlinux" "$WORK/initramfs.cpio" <<'PY'
+import os, re, select, signal, statistics, subprocess, sys, time
+
+N, HV, KERNEL, INITRD = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+MEM = int(os.environ.get("BENCH_SNAP_MEM", "256"))
+CLONES = int(os.environ.get("BENCH_SNAP_CLONES", "20"))
+MARK = b"BENCH-SNAP-READY"
+SNAP = "/tmp/bench-snapshot/snap"
+VMM = next((p for p in (os.path.join(os.path.dirname(HV), "..", "vmm", "tool", "hvrun-vmm"),
+                        "/usr/local/lib/hvrun/hvrun-vmm") if os.access(p, os.X_OK)), None)
+if not VMM: sys.exit("bench-snapshot.sh: no hvrun-vmm next to " + HV)
+COLD = [VMM, "--debug", "--kernel", KERNEL, "--initrd", INITRD, "--cmdline", "console=ttyS0 reboot=t panic=-1 quiet",
+        "--mem", f"{MEM}M"]
+BOOT = re.compile(r"guest init reached after ([0-9.]+) ms")
+READY = re.compile(r"ready to run after ([0-9.]+) ms")
+
+def start(argv, out=subprocess.PIPE):
+    errf = open(f"/tmp/bench-snapshot/err.{len(argv)}.{time.monotonic_ns()}", "w+b")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=errf, start_new_session=True)
+    p.errf = errf
+    return p
+
+def wait_marker(p, timeout=60):
+    fd, out, deadline = p.stdout.fileno(), b"", time.monotonic() + timeout
+    while MARK not in out:
+        left = deadline - time.monotonic()
+        if left <= 0: return False
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            chunk = os.read(fd, 65536)
+            if not chunk: return False
+            out += chunk
+    return True
+
+def stop(p, sig=signal.SIGTERM):
+    try: os.kill(p.pid, sig)
+    except ProcessLookupError: pass
+    try: p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL); p.wait()
+    p.errf.seek(0); err = p.errf.read().decode(errors="replace"); p.errf.close(); os.unlink(p.errf.name)
+    return err
+
+def cold_boot():
+    p = start(COLD)
+    ok = wait_marker(p)
+    err = stop(p)
+    m = BOOT.search(err)
+    return float(m.group(1)) if ok and m else None
+
+def restore():
+    p = start([VMM, "--debug", "--restore", SNAP], out=subprocess.DEVNULL)
+    time.sleep(0.5)
+    err = stop(p)
+    m, r = BOOT.search(err), READY.search(err)
+    if not m: print("  restore: no boot-timer write after the restore:", err.strip().splitlines()[-3:])
+    return (float(m.group(1)) if m else None, float(r.group(1)) if r else None)
+
+print(f"bench-snapshot: guest {MEM} MiB, kernel {KERNEL}, {N} paired iterations, {CLONES} clones")
+# The snapshot: boot, wait for the marker, SIGUSR2 (snapshot and stop).
+p = start(COLD + ["--snapshot-to", SNAP])
+if not wait_marker(p): sys.exit("bench-snapshot.sh: the guest never printed its marker: " + stop(p, signal.SIGKILL))
+time.sleep(0.3)
+os.kill(p.pid, signal.SIGUSR2)
+err = stop(p)
+w = re.search(r"snapshot written to \S+ in ([0-9.]+) ms", err)
+if not w: sys.exit("bench-snapshot.sh: no snapshot: " + err)
+print(f"snapshot of the running guest written in {w.group(1)} ms ({os.path.getsize(SNAP) >> 20} MiB file)")
+
+cold, rest, ready = [], [], []
+for i in range(N):
+    for kind in (("cold", "restore") if i % 2 == 0 else ("restore", "cold")):
+        if kind == "cold":
+            v = cold_boot()
+            if v is None: print(f"  iteration {i}: cold boot failed or hung (left out)")
+            else: cold.append(v)
+        else:
+            v, r = restore()
+            if v is not None: rest.append(v)
+            if r is not None: ready.append(r)
+def s(xs): return f"median {statistics.median(xs):8.2f} ms  min {min(xs):8.2f}  max {max(xs):8.2f}  (n={len(xs)})" if xs else "no samples"
+print("(a) restore to running vs cold boot to guest init (VMM boot_ns)")
+print(f"    cold boot to guest init:   {s(cold)}")
+print(f"    restore to running guest:  {s(rest)}")
+print(f"      of which VMM restore work (snapshot read, KVM state set): {s(ready)}")
+if cold and rest:
+    ratio = statistics.median(rest) / statistics.median(cold)
+    print(f"    ratio restore/cold: {ratio:.3f}x (goal <= 0.1x): {'MET' if ratio <= 0.1 else 'NOT MET'}")
+print("(b) hvrun --vm --rm busybox /bin/true from a template snapshot: not measured (the template fast start is not built yet)")
+
+# (c) clones at once.
+clones = [start([VMM, "--restore", SNAP], out=subprocess.DEVNULL) for _ in range(CLONES)]
+time.sleep(5)
+def private(pid):
+    tot, guest = 0, 0
+    cur = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            m = re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line)
+            if m: cur = m.group(1).strip(); continue
+            k = line.split(":")[0]
+            if k in ("Private_Clean", "Private_Dirty"):
+                v = int(line.split()[1]); tot += v
+                if cur == SNAP: guest += v
+    return tot, guest
+alive = [c for c in clones if c.poll() is None]
+samples = []
+for c in alive:
+    try: samples.append(private(c.pid))
+    except OSError: pass
+for c in clones: stop(c)
+print(f"(c) {CLONES} clones of one {MEM} MiB snapshot at once ({len(alive)} running after 5 s)")
+if samples:
+    g = [x[1] / 1024 for x in samples]; t = [x[0] / 1024 for x in samples]
+    print(f"    private guest RAM per clone: median {statistics.median(g):.1f} MiB, max {max(g):.1f} MiB"
+          f" = {100 * statistics.median(g) / MEM:.1f}% of guest RAM (goal <= 10%): {'MET' if max(g) <= MEM * 0.1 else 'NOT MET'}")
+    print(f"    private memory per clone process (guest + VMM): median {statistics.median(t):.1f} MiB")
+PY

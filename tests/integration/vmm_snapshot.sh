@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# microVM snapshots at the VMM (`hvrun vmm --snapshot-to` / `--restore`),
+# run INSIDE the nested test host (scripts/vmhost; ctest:
+# VmmSnapshot.AGuestGoesOnFromItsSnapshotInTwoClonesThatDiverge). The
+# project's guest kernel boots a busybox /init that counts in a shell
+# variable, appends each count to a file in its tmpfs root and reads a
+# word from its serial console. SIGUSR2 writes a snapshot and stops the VM;
+# two clones restored from it at once go on counting from where it stopped,
+# with the file as it was, and each takes its own word: they diverge.
+# Hostile snapshot files are refused with one line, never half-restored.
+# Prints "VMM-SNAPSHOT: PASS" when all checks hold.
+# Usage: vmm_snapshot.sh HVRUN_BIN
+set -uo pipefail
+HV=${1:?usage: vmm_snapshot.sh HVRUN_BIN}
+HERE=$(cd "$(dirname "$0")/../.." && pwd)
+W=/tmp/vmm-snapshot
+fails=0
+ok() { echo "ok: $1"; }
+fail() { echo "FAIL: $1"; fails=$((fails + 1)); }
+check() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+step() { echo "--- $(date +%T) $*"; }
+# wait_for FILE REGEX SECONDS
+wait_for() {
+  for _ in $(seq $(($3 * 10))); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+KDIR=$("$HERE/scripts/build-kernel.sh" --print-path guest) || { echo "VMM-SNAPSHOT: 1 FAILED (no guest kernel)"; exit 1; }
+rm -rf "$W" && mkdir -p "$W/root/bin" "$W/root/proc" "$W/root/tmp"
+# The snapshots on a tmpfs: the test host's root is an overlayfs.
+mkdir -p "$W/snaps" && mount -t tmpfs -o size=1g vmm-snaps "$W/snaps"
+cp /bin/busybox "$W/root/bin/busybox"
+cat > "$W/root/init" <<'EOF'
+#!/bin/busybox sh
+PATH=/bin
+/bin/busybox mount -t proc proc /proc
+i=0 word=none
+while :; do
+  i=$((i + 1))
+  echo $i >> /tmp/log
+  if read -t 1 line; then word=$line; fi
+  echo "count $i lines $(/bin/busybox wc -l < /tmp/log) word $word"
+done
+EOF
+chmod 0755 "$W/root/init"
+(cd "$W/root" && find . | cpio --quiet -o -H newc -R 0:0) > "$W/init.cpio" || { echo "VMM-SNAPSHOT: 1 FAILED (cpio)"; exit 1; }
+S=$W/snaps/snap
+
+step "boot, count to 3, snapshot and stop (SIGUSR2)"
+"$HV" vmm --kernel "$KDIR/vmlinux" --initrd "$W/init.cpio" --mem 128M --snapshot-to "$S" </dev/null >"$W/boot.out" 2>"$W/boot.err" &
+pid=$!
+if wait_for "$W/boot.out" '^count 3 ' 240; then ok "the guest boots and counts"; else fail "the guest boots and counts"; tail -20 "$W/boot.out"; fi
+kill -USR2 $pid
+timeout 60 tail --pid=$pid -f /dev/null; wait $pid; rc=$?
+check "the VMM stops after the snapshot with status 0 (got $rc)" '[ $rc = 0 ]'
+check "it says where the snapshot went" 'grep -q "snapshot written to $S" "$W/boot.err"'
+cat "$W/boot.err"
+last=$(grep -oE '^count [0-9]+' "$W/boot.out" | tail -1 | cut -d' ' -f2)
+echo "last count before the snapshot: $last"
+check "the snapshot file is there" '[ -s "$S" ]'
+
+step "two clones of the snapshot at once, each given its own word"
+# Each clone's serial input is a FIFO that gets its word 3 s after the start.
+mkfifo "$W/a.in" "$W/b.in"
+{ sleep 3; echo apple; } >"$W/a.in" &
+{ sleep 3; echo banana; } >"$W/b.in" &
+"$HV" vmm --restore "$S" <"$W/a.in" >"$W/a.out" 2>"$W/a.err" &
+a=$!
+"$HV" vmm --restore "$S" <"$W/b.in" >"$W/b.out" 2>"$W/b.err" &
+b=$!
+want=$((last + 4))
+wait_for "$W/a.out" "^count $want .*word apple" 120
+wait_for "$W/b.out" "^count $want .*word banana" 120
+for c in a b; do
+  echo "clone $c:"; grep -E '^count' "$W/$c.out" | head -8; cat "$W/$c.err"
+done
+for c in a b; do
+  check "clone $c goes on from count $last (no reboot: no count 1)" '! grep -qE "^count 1 " "$W/$c.out" && grep -qE "^count $((last + 2)) " "$W/$c.out"'
+  check "clone $c kept the file of its counts (lines = count)" 'grep -qE "^count $((last + 2)) lines $((last + 2)) " "$W/$c.out"'
+done
+check "clone a took its own word" 'grep -q "word apple" "$W/a.out" && ! grep -q banana "$W/a.out"'
+check "clone b took its own word" 'grep -q "word banana" "$W/b.out" && ! grep -q apple "$W/b.out"'
+check "clones keep running: a reaches count $want" 'grep -qE "^count $want " "$W/a.out"'
+check "clones keep running: b reaches count $want" 'grep -qE "^count $want " "$W/b.out"'
+# Copy-on-write: each clone's guest memory maps the snapshot file privately.
+vmm_pids=$(pgrep -x hvrun-vmm | tr '\n' ' ')
+for p in $vmm_pids; do
+  grep -q "$S" /proc/$p/maps 2>/dev/null && echo "pid $p maps the snapshot: $(awk -v f="$S" '$0 ~ f {n++} END {print n}' /proc/$p/maps) mapping(s)"
+done
+check "the clones map the snapshot file (copy-on-write)" 'for p in $vmm_pids; do grep -q "$S" /proc/$p/maps || exit 1; done; true'
+kill -TERM $a $b
+wait $a; ra=$?
+wait $b; rb=$?
+check "SIGTERM stops both clones with status 0 (got $ra $rb)" '[ $ra = 0 ] && [ $rb = 0 ]'
+
+
+step "hostile or foreign snapshot files are refused with one line"
+refused() {  # WHAT FILE EXTRA-ARGS... : exit 125, one line of error
+  local what=$1 f=$2
+  shift 2
+  timeout 60 "$HV" vmm --restore "$f" "$@" </dev/null >"$W/h.out" 2>"$W/h.err"
+  local rc=$? lines
+  lines=$(wc -l < "$W/h.err")
+  echo "  $what: rc $rc: $(cat "$W/h.err")"
+  check "$what is refused (rc 125, one line)" '[ $rc = 125 ] && [ "$lines" = 1 ] && ! grep -q "^count" "$W/h.out"'
+}
+head -c 100000 "$S" > "$W/snaps/trunc"
+refused "a truncated snapshot" "$W/snaps/trunc"
+cp "$S" "$W/snaps/flip" && printf '\xff' | dd of="$W/snaps/flip" bs=1 seek=5000 conv=notrunc status=none
+refused "a snapshot with a flipped byte in its state" "$W/snaps/flip"
+refused "a snapshot restored with other devices" "$S" --console-stdio
+refused "a missing snapshot" "$W/snaps/none"
+
+if [ $fails = 0 ]; then echo "VMM-SNAPSHOT: PASS"; else echo "VMM-SNAPSHOT: $fails FAILED"; fi
