@@ -190,7 +190,7 @@ std::string MmioTransport::save_state() const {
   o.u32(config_generation_);
   o.str(broken_reason_);
   o.u32(static_cast<uint32_t>(queues_.size()));
-  for (const auto& q : queues_) q.save(o);
+  for (const auto& q : queues_) q.save(o, status_ & kVirtioStatusNeedsReset);
   o.str(dev_->save_state());
   return o.take();
 }

@@ -116,15 +116,15 @@ bool Virtqueue::wants_interrupt(const GuestMemory& mem) const {
   return !(mem.load<uint16_t>(avail_addr) & kAvailNoInterrupt);
 }
 
-void Virtqueue::save(StateOut& o) const {
-  if (in_flight()) throw Error(std::to_string(in_flight()) + " request(s) of the guest still in the device");
+void Virtqueue::save(StateOut& o, bool drop_in_flight) const {
+  if (in_flight() && !drop_in_flight) throw Error(std::to_string(in_flight()) + " request(s) of the guest still in the device");
   o.u16(size);
   o.u64(desc_addr);
   o.u64(avail_addr);
   o.u64(used_addr);
   o.u8(ready);
   o.u8(indirect_enabled);
-  o.u16(last_avail_);
+  o.u16(drop_in_flight ? used_idx_ : last_avail_);
   o.u16(used_idx_);
 }
 

@@ -60,8 +60,10 @@ class Virtqueue {
   // Chains popped and not yet returned (in flight in the device).
   uint16_t in_flight() const { return static_cast<uint16_t>(last_avail_ - used_idx_); }
   // For snapshots (state_codec.hpp), with no chain in flight: the queue's
-  // registers and the device's ring positions.
-  void save(StateOut& o) const;
+  // registers and the device's ring positions. drop_in_flight: the device
+  // is broken (DEVICE_NEEDS_RESET) and its chains are void; only a reset,
+  // which empties the queue, gets it going again.
+  void save(StateOut& o, bool drop_in_flight = false) const;
   // Reads them back as hostile input (StateIn::fail on a bad value): a
   // ready queue must pass validate() in `mem`, hold no chain, and agree
   // with the used index the guest sees there.

@@ -277,6 +277,38 @@ def snapshot_seeds():
     put("snapshot_file", "empty-table", snap([], None))
 
 
+def snapshot_state_seeds():
+    """State blobs as vmm/ writes them (state_codec.hpp), the first byte
+    picking the reader (tests/fuzz/snapshot_state.cpp). KVM struct sizes
+    are x86-64 linux/kvm.h's."""
+    def blob(tag, *parts):
+        return tag + struct.pack("<I", 1) + b"".join(parts)
+
+    def sized(n, fill=b"\0"):
+        return struct.pack("<I", n) + (fill * n)[:n]
+
+    def chip(chip_id):
+        return struct.pack("<I", 520) + struct.pack("<I", chip_id) + b"\0" * 516
+
+    vcpu = blob(b"VCPU", sized(144), sized(312), sized(4096), sized(392), sized(1024), sized(64), sized(128),
+                sized(4), struct.pack("<I", 2), struct.pack("<IQ", 0x10, 12345), struct.pack("<IQ", 0x4b564d01, 0x1001))
+    put("snapshot_state", "vcpu", b"\0" + vcpu)
+    put("snapshot_state", "vm", b"\1" + blob(b"VMST", chip(0), chip(1), chip(2), sized(112), sized(48)))
+    put("snapshot_state", "serial", b"\2" + blob(b"UART", bytes([1, 3, 0x0b, 0x5a, 1, 0, 0xc7, 1]), struct.pack("<I", 2) + b"hi"))
+    put("snapshot_state", "i8042", b"\3" + blob(b"8042", bytes([0x47, 0]), struct.pack("<I", 1) + b"\x55"))
+    put("snapshot_state", "cmos", b"\4" + blob(b"CMOS", bytes([0x0b])))
+
+    def queue(base):
+        return struct.pack("<HQQQBBHH", 16, base, base + 0x100, base + 0x200, 1, 0, 3, 3)
+
+    def transport(device_id, features, dev_state=b""):
+        return blob(b"VMIO", struct.pack("<IIIIIQII", device_id, 0x0f, 0, 0, 0, features, 1, 0), struct.pack("<I", 0),
+                    struct.pack("<I", 2), queue(0), queue(0x400), struct.pack("<I", len(dev_state)) + dev_state)
+
+    put("snapshot_state", "console", b"\5" + transport(3, 1 << 32))
+    put("snapshot_state", "net", b"\6" + transport(1, (1 << 32) | (1 << 28) | (1 << 16) | (1 << 5)))
+
+
 def main():
     image_seeds()
     guest_spec_seeds()
@@ -285,6 +317,7 @@ def main():
     builder_seeds()
     virtio_seeds()
     snapshot_seeds()
+    snapshot_state_seeds()
     p9_seeds()
     return 0
 
