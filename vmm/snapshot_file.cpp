@@ -188,7 +188,30 @@ void Writer::add_memory(const void* mem, uint64_t len) {
   if (len == 0 || len % kPageSize) throw Error("snapshot: guest memory of " + std::to_string(len) + " bytes is not whole pages");
   if (sections_.size() >= kMaxSections) throw Error("snapshot: more than 128 sections");
   const uint64_t off = (end_ + kPageSize - 1) / kPageSize * kPageSize;
-  pwrite_all(fd_.get(), mem, size_t(len), off, tmp_);
+  // Pages that are all zeros (most of a guest's RAM it never touched) stay
+  // holes in a sparse file: they read back as zeros, and cost neither the
+  // write nor the disk space.
+  if (::ftruncate(fd_.get(), off_t(off + len)) != 0) throw_sys("size snapshot file", tmp_);
+  const auto* p = static_cast<const uint8_t*>(mem);
+  auto zero_page = [](const uint8_t* page) {
+    uint64_t acc = 0;
+    for (size_t i = 0; i < kPageSize; i += 8) {
+      uint64_t v;
+      std::memcpy(&v, page + i, 8);
+      acc |= v;
+    }
+    return acc == 0;
+  };
+  for (uint64_t at = 0; at < len;) {
+    if (zero_page(p + at)) {
+      at += kPageSize;
+      continue;
+    }
+    uint64_t run = at + kPageSize;
+    while (run < len && run - at < (uint64_t(8) << 20) && !zero_page(p + run)) run += kPageSize;
+    pwrite_all(fd_.get(), p + at, size_t(run - at), off + at, tmp_);
+    at = run;
+  }
   sections_.push_back({SectionType::Memory, 0, off, len, crc_of(mem, size_t(len))});
   end_ = off + len;
   memory_ = true;

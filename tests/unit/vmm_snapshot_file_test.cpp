@@ -262,3 +262,35 @@ TEST_F(HostileTable, SectionsOutsideTheFileOverlappingRepeatedOrUnknownAreRefuse
 
 }  // namespace
 }  // namespace hvrun::vmm::snapshot
+
+namespace hvrun::vmm::snapshot {
+namespace {
+
+// Guest RAM a guest never touched is zeros: those pages stay holes.
+TEST(SnapshotFileMemory, ZeroPagesAreHolesThatReadBackAsZerosAndTheCrcCoversThem) {
+  image::testing::Tmp tmp;
+  const std::string path = tmp.path + "/sparse.snap";
+  std::vector<char> mem(256 * kPageSize, 0);
+  mem[3 * kPageSize + 7] = 'x';
+  for (size_t i = 0; i < kPageSize; ++i) mem[200 * kPageSize + i] = char(i);
+  {
+    Writer w(path, test_origin());
+    w.add(SectionType::Config, 0, "{}");
+    w.add_memory(mem.data(), mem.size());
+    w.finish();
+  }
+  struct stat st{};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  const Reader r = Reader::open(path, test_origin());
+  const Section* m = r.memory();
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(uint64_t(st.st_size), m->offset + mem.size());
+  EXPECT_LT(uint64_t(st.st_blocks) * 512, mem.size() / 4) << "the untouched pages take disk space";
+  r.verify_memory();
+  std::vector<char> back(mem.size());
+  ASSERT_EQ(::pread(r.fd(), back.data(), back.size(), off_t(m->offset)), ssize_t(back.size()));
+  EXPECT_EQ(back, mem);
+}
+
+}  // namespace
+}  // namespace hvrun::vmm::snapshot
