@@ -9,6 +9,8 @@
 # with the file as it was, and each takes its own word: they diverge.
 # Hostile snapshot files are refused with one line, never half-restored.
 # Prints "VMM-SNAPSHOT: PASS" when all checks hold.
+# A second guest does the same on an ext4 disk (virtio-blk) with its console
+# on virtio-console: each clone writes its own copy of the disk.
 # Usage: vmm_snapshot.sh HVRUN_BIN
 set -uo pipefail
 HV=${1:?usage: vmm_snapshot.sh HVRUN_BIN}
@@ -93,6 +95,63 @@ wait $a; ra=$?
 wait $b; rb=$?
 check "SIGTERM stops both clones with status 0 (got $ra $rb)" '[ $ra = 0 ] && [ $rb = 0 ]'
 
+
+step "virtio devices: a disk and a virtio console, snapshot and two clones on copies of the disk"
+# init2 logs each count to a file on the ext4 disk (vda) and syncs it; its
+# console is hvc0 (virtio-console, --console-stdio), input included.
+mkdir -p "$W/root2/bin" "$W/root2/proc" "$W/root2/dev" "$W/root2/mnt"
+cp /bin/busybox "$W/root2/bin/busybox"
+cat > "$W/root2/init" <<'EOF2'
+#!/bin/busybox sh
+PATH=/bin
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs dev /dev
+/bin/busybox mount -t ext4 /dev/vda /mnt || echo "MOUNT FAILED"
+exec </dev/hvc0 >/dev/hvc0 2>&1
+i=0 word=none
+while :; do
+  i=$((i + 1))
+  echo "$i $word" >> /mnt/log
+  /bin/busybox sync
+  if read -t 1 line; then word=$line; fi
+  echo "disk-count $i lines $(/bin/busybox wc -l < /mnt/log) word $word"
+done
+EOF2
+chmod 0755 "$W/root2/init"
+(cd "$W/root2" && find . | cpio --quiet -o -H newc -R 0:0) > "$W/init2.cpio"
+truncate -s 32M "$W/snaps/disk.ext4" && mkfs.ext4 -q -F "$W/snaps/disk.ext4"
+S2=$W/snaps/snap2
+"$HV" vmm --kernel "$KDIR/vmlinux" --initrd "$W/init2.cpio" --mem 128M --disk "$W/snaps/disk.ext4" --console-stdio \
+  --snapshot-to "$S2" </dev/null >"$W/boot2.out" 2>"$W/boot2.err" &
+pid=$!
+if wait_for "$W/boot2.out" '^disk-count 3 ' 240; then ok "the disk guest boots and counts"; else fail "the disk guest boots and counts"; tail -20 "$W/boot2.out"; fi
+kill -USR2 $pid
+timeout 60 tail --pid=$pid -f /dev/null; wait $pid; rc=$?
+check "the disk guest's VMM stops after the snapshot (rc $rc)" '[ $rc = 0 ] && grep -q "snapshot written to $S2" "$W/boot2.err"'
+last2=$(grep -oE '^disk-count [0-9]+' "$W/boot2.out" | tail -1 | cut -d' ' -f2)
+# Each clone gets its own copy of the disk as it was at the snapshot.
+cp --sparse=always "$W/snaps/disk.ext4" "$W/snaps/a.ext4"
+cp --sparse=always "$W/snaps/disk.ext4" "$W/snaps/b.ext4"
+mkfifo "$W/a2.in" "$W/b2.in"
+{ sleep 3; echo apple; } >"$W/a2.in" &
+{ sleep 3; echo banana; } >"$W/b2.in" &
+"$HV" vmm --restore "$S2" --disk "$W/snaps/a.ext4" --console-stdio <"$W/a2.in" >"$W/a2.out" 2>"$W/a2.err" &
+a=$!
+"$HV" vmm --restore "$S2" --disk "$W/snaps/b.ext4" --console-stdio <"$W/b2.in" >"$W/b2.out" 2>"$W/b2.err" &
+b=$!
+want=$((last2 + 4))
+wait_for "$W/a2.out" "^disk-count $want .*word apple" 120
+wait_for "$W/b2.out" "^disk-count $want .*word banana" 120
+kill -TERM $a $b; wait $a; wait $b
+for c in a b; do echo "disk clone $c:"; grep -E '^disk-count' "$W/${c}2.out" | head -6; cat "$W/${c}2.err"; done
+for c in a b; do
+  check "disk clone $c goes on from count $last2 over virtio-console" 'grep -qE "^disk-count $((last2 + 2)) lines $((last2 + 2)) " "$W/${c}2.out" && ! grep -qE "^disk-count 1 " "$W/${c}2.out"'
+  debugfs -R "cat /log" "$W/snaps/$c.ext4" 2>/dev/null > "$W/$c.log"
+  n=$(wc -l < "$W/$c.log")
+  check "disk clone $c's disk holds every count 1..$n in order (got $n lines)" '[ "$n" -ge $want ] && [ "$(cut -d" " -f1 "$W/$c.log" | tr "\n" " ")" = "$(seq 1 $n | tr "\n" " ")" ]'
+done
+check "disk clone a wrote apple, not banana, on its disk" 'grep -q apple "$W/a.log" && ! grep -q banana "$W/a.log"'
+check "disk clone b wrote banana, not apple, on its disk" 'grep -q banana "$W/b.log" && ! grep -q apple "$W/b.log"'
 
 step "hostile or foreign snapshot files are refused with one line"
 refused() {  # WHAT FILE EXTRA-ARGS... : exit 125, one line of error
