@@ -89,8 +89,10 @@ void enter_jail_root(VmConfig& cfg) {
     if (readonly) remount_readonly(target);
     return "/" + name;
   };
-  cfg.kernel = bind_file(cfg.kernel, "kernel", true);
+  if (!cfg.kernel.empty()) cfg.kernel = bind_file(cfg.kernel, "kernel", true);
   if (!cfg.initrd.empty()) cfg.initrd = bind_file(cfg.initrd, "initrd", true);
+  // A restore maps the snapshot's memory from the file (copy-on-write).
+  if (!cfg.restore_from.empty()) cfg.restore_from = bind_file(cfg.restore_from, "snapshot", true);
   for (size_t i = 0; i < cfg.disks.size(); ++i)
     cfg.disks[i].path = bind_file(cfg.disks[i].path, "disk" + std::to_string(i), cfg.disks[i].readonly);
   for (size_t i = 0; i < cfg.shares.size(); ++i) {

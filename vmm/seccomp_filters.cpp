@@ -18,6 +18,8 @@
 #include <memory>
 
 #include "util/error.hpp"
+#include "vmm/vcpu_state.hpp"
+#include "vmm/vm_state.hpp"
 
 namespace hvrun::vmm {
 
@@ -31,7 +33,8 @@ const char* const kCommon[] = {
     "gettimeofday", "restart_syscall", "getrandom", "fsync", "fdatasync", "poll", "ppoll",
 };
 const char* const kVcpu[] = {"fallocate"};
-const char* const kIo[] = {"epoll_create1", "epoll_wait", "epoll_pwait", "epoll_ctl", "shutdown", "fallocate"};
+// (ftruncate: a snapshot empties the file it was given, then sizes it.)
+const char* const kIo[] = {"epoll_create1", "epoll_wait", "epoll_pwait", "epoll_ctl", "shutdown", "fallocate", "ftruncate"};
 const char* const kRelay[] = {"sched_yield"};  // (poll, in common: consoles and the serial port wait with it too)
 const char* const kP9[] = {
     "openat", "openat2", "open", "mkdirat", "mknodat", "symlinkat", "linkat", "renameat", "renameat2", "unlinkat",
@@ -64,8 +67,12 @@ std::vector<std::string> seccomp_allowed(ThreadRole role) {
   auto take = [&](auto& list) { out.insert(out.end(), std::begin(list), std::end(list)); };
   out.insert(out.end(), {"mmap (not PROT_EXEC)", "mprotect (not PROT_EXEC)", "tgkill (own threads)", "fcntl"});
   switch (role) {
-    case ThreadRole::Vcpu: take(kVcpu); out.push_back("ioctl (KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS)"); break;
-    case ThreadRole::IoLoop: take(kIo); break;
+    case ThreadRole::Vcpu:
+      take(kVcpu);
+      out.push_back("ioctl (KVM_RUN; for error dumps and snapshots the KVM_GET_* of regs, sregs, XSAVE, XCRs, LAPIC, "
+                    "events, debug registers, MP state, MSRs)");
+      break;
+    case ThreadRole::IoLoop: take(kIo); out.push_back("ioctl (KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK: snapshots)"); break;
     case ThreadRole::P9Worker: take(kP9); break;
     case ThreadRole::Relay: take(kRelay); out.push_back("ioctl (SIOCOUTQ)"); break;
   }
@@ -123,13 +130,20 @@ void install_seccomp_filter(ThreadRole role) {
   switch (role) {
     case ThreadRole::Vcpu:
       add_all(ctx, kVcpu);
-      for (unsigned long req : {static_cast<unsigned long>(KVM_RUN), static_cast<unsigned long>(KVM_GET_REGS),
-                                static_cast<unsigned long>(KVM_GET_SREGS)}) {
+      // KVM_RUN, and reading the vCPU's state (error dumps, snapshots).
+      for (unsigned long req : save_vcpu_ioctls()) {
         const scmp_arg_cmp a = SCMP_A1(SCMP_CMP_EQ, req);
         add(ctx, "ioctl", 1, &a);
       }
       break;
-    case ThreadRole::IoLoop: add_all(ctx, kIo); break;
+    case ThreadRole::IoLoop:
+      add_all(ctx, kIo);
+      // Reading the VM's interrupt controllers, PIT and clock (snapshots).
+      for (unsigned long req : save_vm_state_ioctls()) {
+        const scmp_arg_cmp a = SCMP_A1(SCMP_CMP_EQ, req);
+        add(ctx, "ioctl", 1, &a);
+      }
+      break;
     case ThreadRole::P9Worker: add_all(ctx, kP9); break;
     case ThreadRole::Relay: {
       add_all(ctx, kRelay);

@@ -8,10 +8,13 @@
 //
 // What each role may do (common: memory, futexes, reading and writing fds it
 // already holds, poll, time, its own signals and threads):
-//   vcpu   ioctl only KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS (error dumps),
-//          the device I/O of port and MMIO exits (disk pread/pwrite/
-//          fdatasync, tap and console writes, eventfds)
-//   io     epoll, the devices' I/O, shutdown(2) of its control socket
+//   vcpu   ioctl only KVM_RUN and the KVM_GET_* that read its state (error
+//          dumps, snapshots: vcpu_state.hpp), the device I/O of port and
+//          MMIO exits (disk pread/pwrite/fdatasync, tap and console
+//          writes, eventfds)
+//   io     epoll, the devices' I/O, shutdown(2) of its control socket,
+//          ioctl only KVM_GET_IRQCHIP/PIT2/CLOCK and ftruncate (writing a
+//          snapshot into the fd it was given: vm.hpp)
 //   p9     the file system calls of 9P2000.L passthrough (openat, openat2,
 //          mkdirat, renameat2, unlinkat, fchownat, getdents64, ...): the
 //          only thread allowed to open anything, and it sees only its share

@@ -162,11 +162,20 @@ Writer::Writer(std::string path, Origin origin) : path_(std::move(path)), origin
   tmp_ = path_ + ".partial-XXXXXX";
   fd_.reset(::mkostemp(tmp_.data(), O_CLOEXEC));
   if (!fd_) throw_sys("create snapshot file", tmp_);
-  ::fchmod(fd_.get(), 0600);  // guest memory: the tenant's secrets
+  out_ = fd_.get();
+  ::fchmod(out_, 0600);  // guest memory: the tenant's secrets
+}
+
+Writer::Writer(int fd, std::string name, Origin origin) : path_(std::move(name)), origin_(std::move(origin)), out_(fd) {
+  for (const std::string* s : {&origin_.vmm_version, &origin_.cpu, &origin_.host_kernel})
+    if (s->size() > kMaxOriginText) throw Error("snapshot origin text longer than 256 bytes: " + *s);
+  tmp_ = path_;
+  if (::ftruncate(out_, 0) < 0) throw_sys("empty the snapshot file", path_);
 }
 
 Writer::~Writer() {
   if (!done_ && fd_) ::unlink(tmp_.c_str());
+  // A borrowed fd keeps what was written, without a header: no snapshot.
 }
 
 void Writer::add(SectionType type, uint32_t index, std::string_view bytes) {
@@ -178,7 +187,7 @@ void Writer::add(SectionType type, uint32_t index, std::string_view bytes) {
   if (sections_.size() >= kMaxSections) throw Error("snapshot: more than 128 sections");
   for (const auto& s : sections_)
     if (s.type == type && s.index == index) throw Error(std::string("snapshot: two ") + describe(s) + " sections");
-  pwrite_all(fd_.get(), bytes.data(), bytes.size(), end_, tmp_);
+  pwrite_all(out_, bytes.data(), bytes.size(), end_, tmp_);
   sections_.push_back({type, index, end_, bytes.size(), crc_of(bytes.data(), bytes.size())});
   end_ += bytes.size();
 }
@@ -191,7 +200,7 @@ void Writer::add_memory(const void* mem, uint64_t len) {
   // Pages that are all zeros (most of a guest's RAM it never touched) stay
   // holes in a sparse file: they read back as zeros, and cost neither the
   // write nor the disk space.
-  if (::ftruncate(fd_.get(), off_t(off + len)) != 0) throw_sys("size snapshot file", tmp_);
+  if (::ftruncate(out_, off_t(off + len)) != 0) throw_sys("size snapshot file", tmp_);
   const auto* p = static_cast<const uint8_t*>(mem);
   auto zero_page = [](const uint8_t* page) {
     uint64_t acc = 0;
@@ -209,7 +218,7 @@ void Writer::add_memory(const void* mem, uint64_t len) {
     }
     uint64_t run = at + kPageSize;
     while (run < len && run - at < (uint64_t(8) << 20) && !zero_page(p + run)) run += kPageSize;
-    pwrite_all(fd_.get(), p + at, size_t(run - at), off + at, tmp_);
+    pwrite_all(out_, p + at, size_t(run - at), off + at, tmp_);
     at = run;
   }
   sections_.push_back({SectionType::Memory, 0, off, len, crc_of(mem, size_t(len))});
@@ -236,10 +245,10 @@ void Writer::finish() {
   if (h.buf.size() > kHeaderSize - 4) throw Error("snapshot: the header does not fit in 4 KiB");
   h.buf.resize(kHeaderSize - 4, '\0');
   h.u32(crc_of(h.buf.data(), h.buf.size()));
-  pwrite_all(fd_.get(), h.buf.data(), h.buf.size(), 0, tmp_);
-  if (::ftruncate(fd_.get(), off_t(end_)) < 0) throw_sys("size snapshot file", tmp_);
-  if (::fsync(fd_.get()) < 0) throw_sys("fsync", tmp_);
-  if (::rename(tmp_.c_str(), path_.c_str()) < 0) throw_sys("rename " + tmp_ + " to", path_);
+  pwrite_all(out_, h.buf.data(), h.buf.size(), 0, tmp_);
+  if (::ftruncate(out_, off_t(end_)) < 0) throw_sys("size snapshot file", tmp_);
+  if (::fsync(out_) < 0) throw_sys("fsync", tmp_);
+  if (fd_ && ::rename(tmp_.c_str(), path_.c_str()) < 0) throw_sys("rename " + tmp_ + " to", path_);
   done_ = true;
 }
 

@@ -72,6 +72,11 @@ struct Section {
 class Writer {
  public:
   Writer(std::string path, Origin origin);
+  // Writes into `fd`, an open regular file that the caller keeps (a jailed
+  // VMM opens no files): emptied first, written, fsynced by finish(); an
+  // unfinished one has no header, so no reader takes it. `name` is for
+  // errors.
+  Writer(int fd, std::string name, Origin origin);
   ~Writer();  // without finish(): the temporary file is removed
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -84,7 +89,8 @@ class Writer {
  private:
   std::string path_, tmp_;
   Origin origin_;
-  UniqueFd fd_;
+  UniqueFd fd_;  // the temporary file; empty for a borrowed fd
+  int out_ = -1;
   uint64_t end_ = kHeaderSize;
   std::vector<Section> sections_;
   bool memory_ = false, done_ = false;

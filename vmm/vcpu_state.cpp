@@ -58,6 +58,11 @@ std::vector<uint32_t> saveable_msrs(const Kvm& kvm) {
   return std::vector<uint32_t>(buf.begin() + 1, buf.begin() + 1 + buf[0]);
 }
 
+std::vector<unsigned long> save_vcpu_ioctls() {
+  return {KVM_RUN, KVM_GET_MP_STATE, KVM_GET_REGS, KVM_GET_SREGS, kGetXsave, KVM_GET_XCRS, KVM_GET_LAPIC,
+          KVM_GET_VCPU_EVENTS, KVM_GET_DEBUGREGS, kGetMsrs};
+}
+
 VcpuState save_vcpu(const Vcpu& v, const std::vector<uint32_t>& msrs) {
   const int fd = v.fd();
   // An exit to userspace (port or MMIO I/O) is finished by the next

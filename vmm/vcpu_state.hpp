@@ -45,6 +45,8 @@ struct VcpuState {
 std::vector<uint32_t> saveable_msrs(const Kvm& kvm);
 
 VcpuState save_vcpu(const Vcpu& v, const std::vector<uint32_t>& msrs);
+// The ioctls save_vcpu() makes (all reading; for the vCPU threads' seccomp filter).
+std::vector<unsigned long> save_vcpu_ioctls();
 void restore_vcpu(Vcpu& v, const VcpuState& s);
 
 std::string encode_vcpu_state(const VcpuState& s);

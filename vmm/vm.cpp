@@ -182,6 +182,9 @@ class Machine {
   void write_snapshot();
   void restore(const snapshot::Reader& snap);
   void note(std::string line);
+  std::string snapshot_name() const {
+    return cfg_.snapshot_fd >= 0 ? "fd " + std::to_string(cfg_.snapshot_fd) : cfg_.snapshot_path;
+  }
   void handle_pio(Vcpu& v, kvm_run* run);
   void handle_mmio(kvm_run* run);
   void finish(VmResult::Reason r, std::string detail);
@@ -223,6 +226,7 @@ class Machine {
   // Pausing the vCPUs for a snapshot: each parks in park(), saves its state
   // into vcpu_blobs_ (or the error into vcpu_errors_) and waits.
   std::vector<uint32_t> msrs_;
+  snapshot::Origin origin_;
   std::mutex pause_mu_;
   std::condition_variable pause_cv_;
   std::atomic<bool> pause_{false};
@@ -341,7 +345,11 @@ Machine::Machine(const VmConfig& cfg, const snapshot::Reader* snap)
     vcpus_.push_back(std::move(v));
   }
   if (snap) restore(*snap);
-  if (!cfg.snapshot_path.empty()) msrs_ = saveable_msrs(kvm_);
+  if (!cfg.snapshot_path.empty() || cfg.snapshot_fd >= 0) {
+    // Now, before a jail: the I/O loop that writes a snapshot opens no files.
+    msrs_ = saveable_msrs(kvm_);
+    origin_ = snapshot::Origin::here();
+  }
   setup_ns_ = now_ns() - t0_;
   if (snap) restore_ns_ = setup_ns_;
   HVRUN_DEBUG("vmm", "kernel ", cfg.kernel, cfg.initrd.empty() ? "" : " and initrd " + cfg.initrd, " loaded in ", log::ms(load_ns_),
@@ -519,13 +527,14 @@ void Machine::vcpu_loop(unsigned i) {
 
 void Machine::note(std::string line) {
   std::fprintf(stderr, "hvrun: %s\n", line.c_str());
+  if (cfg_.snapshot_done_fd >= 0 && line.rfind("snapshot ", 0) == 0) (void)write_all(cfg_.snapshot_done_fd, line + "\n");
   std::lock_guard lock(result_mu_);
   notes_.push_back(std::move(line));
 }
 
 void Machine::take_snapshot(bool then_stop) {
-  if (cfg_.snapshot_path.empty()) {
-    note("snapshot failed: this VM has no snapshot path");
+  if (cfg_.snapshot_path.empty() && cfg_.snapshot_fd < 0) {
+    note("snapshot failed: this VM has no snapshot file");
     return;
   }
   const uint64_t t = now_ns();
@@ -559,10 +568,10 @@ void Machine::take_snapshot(bool then_stop) {
   }
   if (failed.empty()) {
     char line[512];
-    std::snprintf(line, sizeof line, "snapshot written to %s in %.1f ms (%" PRIu64 " MiB of memory)%s", cfg_.snapshot_path.c_str(),
+    std::snprintf(line, sizeof line, "snapshot written to %s in %.1f ms (%" PRIu64 " MiB of memory)%s", snapshot_name().c_str(),
                   double(now_ns() - t) / 1e6, mem_.size() >> 20, then_stop ? "; the VM stops" : "");
     note(line);
-    if (then_stop) finish(VmResult::Reason::Shutdown, "stopped after a snapshot to " + cfg_.snapshot_path);
+    if (then_stop) finish(VmResult::Reason::Shutdown, "stopped after a snapshot to " + snapshot_name());
   } else {
     note("snapshot failed: " + failed + "; the VM goes on");
   }
@@ -591,7 +600,10 @@ void Machine::write_snapshot() {
     if (std::chrono::steady_clock::now() > deadline) throw Error("a device still had requests in progress after 10 s");
     ::usleep(1000);
   }
-  snapshot::Writer w(cfg_.snapshot_path, snapshot::Origin::here());
+  std::optional<snapshot::Writer> writer;
+  if (cfg_.snapshot_fd >= 0) writer.emplace(cfg_.snapshot_fd, snapshot_name(), origin_);
+  else writer.emplace(cfg_.snapshot_path, origin_);
+  snapshot::Writer& w = *writer;
   Shape shape;
   shape.mem_bytes = mem_.size();
   shape.vcpus = uint32_t(vcpus_.size());

@@ -97,9 +97,15 @@ struct VmConfig {
   // vcpus are the snapshot's; the devices given here must be the same
   // kinds in the same order as the snapshotted VM's (their backends, the
   // fds and files, are this run's), else run_vm throws saying so.
-  // snapshot_path: where request_snapshot() writes ("": refused).
+  // snapshot_path: where request_snapshot() writes. snapshot_fd instead
+  // (a jailed VMM opens no files): an open regular file, rewritten by each
+  // snapshot. Neither: request_snapshot() is refused. snapshot_done_fd
+  // (-1: none) gets each outcome as a line: "snapshot written ..." or
+  // "snapshot failed: ...".
   std::string restore_from;
   std::string snapshot_path;
+  int snapshot_fd = -1;
+  int snapshot_done_fd = -1;
 };
 
 struct VmResult {

@@ -17,6 +17,8 @@ kvm_irqchip get_chip(const VmFd& vm, uint32_t id, const char* what) {
 
 }  // namespace
 
+std::vector<unsigned long> save_vm_state_ioctls() { return {KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK}; }
+
 VmState save_vm_state(const VmFd& vm) {
   VmState s;
   s.pic_master = get_chip(vm, KVM_IRQCHIP_PIC_MASTER, "KVM_GET_IRQCHIP (PIC master)");

@@ -17,6 +17,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vmm/kvm.hpp"
 
@@ -31,6 +32,8 @@ struct VmState {
 };
 
 VmState save_vm_state(const VmFd& vm);
+// The ioctls save_vm_state() makes (all reading; for the I/O loop's seccomp filter).
+std::vector<unsigned long> save_vm_state_ioctls();
 // The PIT and the interrupt controllers; then, once the vCPUs' state (and
 // TSCs) are back, the clock.
 void restore_vm_state(VmFd& vm, const VmState& s);

@@ -153,6 +153,49 @@ done
 check "disk clone a wrote apple, not banana, on its disk" 'grep -q apple "$W/a.log" && ! grep -q banana "$W/a.log"'
 check "disk clone b wrote banana, not apple, on its disk" 'grep -q banana "$W/b.log" && ! grep -q apple "$W/b.log"'
 
+step "a jailed VMM as the engine starts it: a snapshot into the fd it was given (SIGRTMIN+4), restored jailed"
+# hvrun-vmm --launch-fd (vmm/tool/launch.hpp) with a jail: its own root, the
+# unprivileged uid, per-thread seccomp filters. It opens no files: the
+# snapshot goes into fd 4, the outcome line into fd 6.
+launch() {  # OUT.json [restore_from]
+  python3 - "$1" "$KDIR/vmlinux" "$W/init.cpio" "${2:-}" <<'PY'
+import json, sys
+out, kernel, initrd, restore = sys.argv[1:5]
+j = {"kernel": "" if restore else kernel, "initrd": "" if restore else initrd,
+     "cmdline": "console=ttyS0 reboot=k panic=1", "mem_bytes": 128 << 20, "vcpus": 1,
+     "disks": [], "consoles": [], "nics": [], "shares": [], "serial_out_fd": 1, "serial_in_fd": -1,
+     "raw_kernel": False, "debug": False,
+     "relay": {"monitor": -1, "hvc2": -1, "hvc2_vmm": -1, "gate": -1, "input": -1, "tty": False},
+     "file_binds": [], "result_fd": 5, "jail": {"uid": 65534, "gid": 65534},
+     "snapshot_fd": 4, "snapshot_done_fd": 6}
+if restore: j["restore_from"] = restore
+json.dump(j, open(out, "w"))
+PY
+}
+launch "$W/boot3.json"
+: > "$W/snaps/snap3"
+"$HV" vmm --launch-fd 3 3<"$W/boot3.json" 4<>"$W/snaps/snap3" 5>"$W/boot3.result" 6>"$W/boot3.done" \
+  </dev/null >"$W/boot3.out" 2>"$W/boot3.err" &
+pid=$!
+if wait_for "$W/boot3.out" '^count 3 ' 240; then ok "the jailed VMM's guest boots and counts"; else fail "the jailed VMM's guest boots and counts"; tail -5 "$W/boot3.out" "$W/boot3.err"; fi
+kill -s RTMIN+4 $pid
+timeout 60 tail --pid=$pid -f /dev/null; wait $pid; rc=$?
+cat "$W/boot3.done" "$W/boot3.err"
+check "the jailed VMM wrote the snapshot into its fd and stopped (rc $rc)" '[ $rc = 0 ] && grep -q "^snapshot written to fd 4" "$W/boot3.done" && [ -s "$W/snaps/snap3" ]'
+last3=$(grep -oE '^count [0-9]+' "$W/boot3.out" | tail -1 | cut -d' ' -f2)
+launch "$W/restore3.json" "$W/snaps/snap3"
+"$HV" vmm --launch-fd 3 3<"$W/restore3.json" 4<>"$W/snaps/snap3-again" 5>"$W/restore3.result" 6>"$W/restore3.done" \
+  </dev/null >"$W/restore3.out" 2>"$W/restore3.err" &
+pid=$!
+wait_for "$W/restore3.out" "^count $((last3 + 3)) " 120
+check "a jailed VMM restores it and the guest goes on from count $last3" 'grep -qE "^count $((last3 + 2)) lines $((last3 + 2)) " "$W/restore3.out" && ! grep -qE "^count 1 " "$W/restore3.out"'
+kill -s RTMIN+3 $pid
+wait_for "$W/restore3.done" "^snapshot" 60
+check "the restored jailed VMM snapshots again and goes on" 'grep -q "^snapshot written to fd 4" "$W/restore3.done" && kill -0 $pid'
+kill -TERM $pid; wait $pid; rc=$?
+cat "$W/restore3.err"
+check "the restored jailed VMM stops on SIGTERM (rc $rc)" '[ $rc = 0 ]'
+
 step "hostile or foreign snapshot files are refused with one line"
 refused() {  # WHAT FILE EXTRA-ARGS... : exit 125, one line of error
   local what=$1 f=$2

@@ -44,6 +44,9 @@ std::string launch_to_json(const Launch& l) {
               {"tty", l.relay.tty}}},
             {"file_binds", binds},
             {"result_fd", l.result_fd}};
+  if (!c.restore_from.empty()) j["restore_from"] = c.restore_from;
+  if (c.snapshot_fd >= 0) j["snapshot_fd"] = c.snapshot_fd;
+  if (c.snapshot_done_fd >= 0) j["snapshot_done_fd"] = c.snapshot_done_fd;
   if (l.jail.enabled) {
     j["jail"] = {{"uid", l.jail.uid}, {"gid", l.jail.gid}};
     if (l.jail.monitor_pidfd >= 0) j["jail"]["monitor_pidfd"] = l.jail.monitor_pidfd;
@@ -109,12 +112,15 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
       l.jail.gid = jl.at("gid").get<uint32_t>();
       if (jl.contains("monitor_pidfd")) l.jail.monitor_pidfd = jl.at("monitor_pidfd").get<int>();
     }
+    if (j.contains("restore_from")) c.restore_from = j.at("restore_from").get<std::string>();
+    if (j.contains("snapshot_fd")) c.snapshot_fd = j.at("snapshot_fd").get<int>();
+    if (j.contains("snapshot_done_fd")) c.snapshot_done_fd = j.at("snapshot_done_fd").get<int>();
     for (const auto& b : j.at("file_binds"))
       l.file_binds.push_back({b.at("source").get<std::string>(), b.at("target").get<std::string>(), b.at("readonly").get<bool>()});
   } catch (const json::exception& e) {
     throw Error(std::string("launch config: ") + e.what());
   }
-  if (c.kernel.empty()) throw Error("launch config: no kernel");
+  if (c.kernel.empty() && c.restore_from.empty()) throw Error("launch config: no kernel");
   if (l.jail.enabled && (l.jail.uid == 0 || l.jail.gid == 0))
     throw Error("launch config: the jail's uid and gid must not be root's (0)");
   if (l.relay.monitor >= 0 && l.relay.hvc2 < 0) throw Error("launch config: a relay needs relay.hvc2");
@@ -135,6 +141,8 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
     check_fd(l.relay.gate, "relay.gate");
     check_fd(l.relay.input, "relay.input");
     check_fd(l.result_fd, "result_fd");
+    check_fd(c.snapshot_fd, "snapshot_fd");
+    check_fd(c.snapshot_done_fd, "snapshot_done_fd");
     if (l.jail.monitor_pidfd >= 0) check_fd(l.jail.monitor_pidfd, "jail.monitor_pidfd");
   }
   return l;

@@ -5,6 +5,10 @@
 // with fd numbers as they are in hvrun-vmm, the relay's fds and the fd that
 // gets the result. hvrun-vmm writes to `result_fd`, when the VM has ended,
 //   {"reason":R,"detail":"...","boot_ns":N,"broken":["..."]}
+// Snapshots: "restore_from" (a snapshot to start from), "snapshot_fd" and
+// "snapshot_done_fd" (VmConfig's). With a snapshot_fd, SIGRTMIN+3 asks for a
+// snapshot into it (the VM goes on) and SIGRTMIN+4 for one and a stop; the
+// forwarded signals (relay.hpp) stay the workload's.
 // (R = int(VmResult::Reason)) and exits 125 on Reason::Error, else 0.
 #pragma once
 #include <string>

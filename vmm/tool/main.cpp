@@ -57,7 +57,7 @@ class RawTerminal {
 };
 
 void on_stop_signal(int) { request_stop(); }
-void on_snapshot_signal(int sig) { request_snapshot(sig == SIGUSR2); }
+void on_snapshot_signal(int sig) { request_snapshot(sig == SIGUSR2 || sig == SIGRTMIN + 4); }
 
 const char* reason_name(VmResult::Reason r) {
   switch (r) {
@@ -175,6 +175,13 @@ int run_launched(int launch_fd) {
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   }
   ::sigprocmask(SIG_UNBLOCK, &fwd, nullptr);
+  if (l.vm.snapshot_fd >= 0) {
+    struct sigaction sa {};
+    sa.sa_handler = on_snapshot_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGRTMIN + 3, &sa, nullptr);
+    ::sigaction(SIGRTMIN + 4, &sa, nullptr);
+  }
   // The relay starts once the VM is set up (and, jailed, once this process
   // is the unprivileged user): its first step is its own filter.
   std::thread relay;
