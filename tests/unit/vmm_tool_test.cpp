@@ -202,6 +202,57 @@ TEST(VmmToolLaunch, RoundTripsEveryField) {
   EXPECT_FALSE(launch_from_json(launch_to_json(l), false).jail.enabled);
 }
 
+TEST(VmmToolLaunch, SnapshotFieldsRoundTripAndARestoreNeedsNoKernel) {
+  Launch l;
+  l.vm.restore_from = "/var/lib/hvrun/snapshots/s1/vm.snap";
+  l.vm.snapshot_fd = 21;
+  l.vm.snapshot_done_fd = 22;
+  Launch b = launch_from_json(launch_to_json(l), /*check_fds=*/false);
+  EXPECT_EQ(b.vm.restore_from, l.vm.restore_from);
+  EXPECT_TRUE(b.vm.kernel.empty());
+  EXPECT_EQ(b.vm.snapshot_fd, 21);
+  EXPECT_EQ(b.vm.snapshot_done_fd, 22);
+  // Without them (an older launcher): none.
+  l.vm.restore_from.clear();
+  l.vm.kernel = "/k";
+  l.vm.snapshot_fd = l.vm.snapshot_done_fd = -1;
+  b = launch_from_json(launch_to_json(l), false);
+  EXPECT_EQ(b.vm.snapshot_fd, -1);
+  EXPECT_EQ(b.vm.snapshot_done_fd, -1);
+  EXPECT_TRUE(b.vm.restore_from.empty());
+  // Neither a kernel nor a snapshot: refused.
+  l.vm.kernel.clear();
+  try {
+    launch_from_json(launch_to_json(l), false);
+    ADD_FAILURE() << "a launch config with neither a kernel nor a snapshot was accepted";
+  } catch (const hvrun::Error& e) {
+    EXPECT_STREQ(e.what(), "launch config: no kernel");
+  }
+}
+
+TEST(VmmToolArgs, RestoreTakesOnlyDevicesBesideIt) {
+  Args a = parse_args({"--restore", "/s/snap", "--disk", "/d.ext4", "--console-stdio", "--snapshot-to", "/s/next"});
+  EXPECT_EQ(a.restore, "/s/snap");
+  EXPECT_EQ(a.snapshot_to, "/s/next");
+  EXPECT_TRUE(a.kernel.empty());
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--restore", "/s/snap", "--kernel", "/k"}, {"--restore", "/s/snap", "--mem", "1G"}, {"--restore", "/s/snap", "--cpus", "2"}}) {
+    try {
+      parse_args(bad);
+      ADD_FAILURE() << "accepted " << bad[2];
+    } catch (const hvrun::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--restore takes the kernel, command line, memory and vCPUs from the snapshot"), std::string::npos)
+          << e.what();
+    }
+  }
+  try {
+    parse_args({"--launch-fd", "3", "--restore", "/s/snap"});
+    ADD_FAILURE() << "--launch-fd with --restore was accepted";
+  } catch (const hvrun::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--launch-fd takes everything from the launch config"), std::string::npos);
+  }
+}
+
 TEST(VmmToolLaunch, MalformedOrIncompleteConfigIsAClearError) {
   auto error_of = [](const std::string& text) {
     try {
