@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <fstream>
 #include <map>
 
@@ -141,16 +143,24 @@ const char* section_name(SectionType t) {
 }
 
 Origin Origin::here() {
+  // Read once and kept: a jailed VMM (vmm/jail.hpp) has no /proc/cpuinfo
+  // (hvrun-vmm calls this before it jails itself).
+  static std::mutex mu;
+  static std::optional<Origin> cached;
+  std::lock_guard lock(mu);
+  if (cached) return *cached;
   Origin o;
   o.vmm_version = HVRUN_VERSION;
   std::ifstream f("/proc/cpuinfo");
   std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (all.find("vendor_id") == std::string::npos) throw Error("snapshot: cannot read this host's CPU from /proc/cpuinfo");
   o.cpu = first_cpuinfo(all, "vendor_id") + " family " + first_cpuinfo(all, "cpu family") + " model " +
           first_cpuinfo(all, "model\t") + " stepping " + first_cpuinfo(all, "stepping") + " (" +
           first_cpuinfo(all, "model name") + ")";
   if (o.cpu.size() > kMaxOriginText) o.cpu.resize(kMaxOriginText);
   utsname u{};
   o.host_kernel = ::uname(&u) == 0 ? u.release : "?";
+  cached = o;
   return o;
 }
 

@@ -44,7 +44,9 @@ struct Origin {
   std::string vmm_version;  // hvrun's version and the snapshot code's
   std::string cpu;          // vendor, family, model, stepping and model name
   std::string host_kernel;  // uname -r: KVM's state layout follows it
-  static Origin here();     // this host, this build
+  // This host, this build; read once (from /proc/cpuinfo, uname) and kept.
+  // Throws Error when /proc/cpuinfo cannot be read.
+  static Origin here();
 };
 
 enum class SectionType : uint32_t {

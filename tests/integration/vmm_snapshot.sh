@@ -195,6 +195,15 @@ check "the restored jailed VMM snapshots again and goes on" 'grep -q "^snapshot 
 kill -TERM $pid; wait $pid; rc=$?
 cat "$W/restore3.err"
 check "the restored jailed VMM stops on SIGTERM (rc $rc)" '[ $rc = 0 ]'
+# The snapshot of a clone (its memory mapped from the first snapshot) restores too.
+again=$(grep -oE '^count [0-9]+' "$W/restore3.out" | tail -1 | cut -d' ' -f2)
+timeout 60 "$HV" vmm --restore "$W/snaps/snap3-again" </dev/null >"$W/again.out" 2>"$W/again.err" &
+pid=$!
+wait_for "$W/again.out" "^count $((again + 3)) " 60
+kill -TERM $pid 2>/dev/null; wait $pid
+echo "restored from the clone's snapshot:"; grep -aE '^count' "$W/again.out" | head -3; cat "$W/again.err"
+check "a snapshot taken of a restored clone restores and goes on (from about count $again)" \
+  'grep -qE "^count $((again + 3)) " "$W/again.out" && ! grep -qE "^count 1 " "$W/again.out"'
 
 step "hostile or foreign snapshot files are refused with one line"
 refused() {  # WHAT FILE EXTRA-ARGS... : exit 125, one line of error

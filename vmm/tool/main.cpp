@@ -25,6 +25,7 @@
 #include "util/netif.hpp"
 #include "vmm/tap.hpp"
 #include "vmm/jail.hpp"
+#include "vmm/snapshot_file.hpp"
 #include "vmm/tool/args.hpp"
 #include "vmm/tool/launch.hpp"
 #include "vmm/tool/relay.hpp"
@@ -203,6 +204,9 @@ int run_launched(int launch_fd) {
   };
   VmResult r;
   try {
+    // A snapshot names the CPU it was taken on, from /proc/cpuinfo, which
+    // the jail's root does not have: read it now.
+    if (l.vm.snapshot_fd >= 0 || !l.vm.restore_from.empty()) (void)snapshot::Origin::here();
     apply_file_binds(l.file_binds);
     if (jailed) {
       enter_jail_root(l.vm);
