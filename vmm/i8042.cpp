@@ -4,6 +4,12 @@
 
 namespace hvrun::vmm {
 
+namespace {
+// Replies queue here until the guest reads them; a guest that asks and
+// never reads keeps only the last few (what a snapshot carries).
+constexpr size_t kMaxOut = 16;
+}  // namespace
+
 uint8_t I8042::read(uint16_t port) {
   std::lock_guard lock(mu_);
   // system flag, keyboard not inhibited (no "keylock active"), OBF
@@ -18,6 +24,7 @@ bool I8042::write(uint16_t port, uint8_t v) {
   std::lock_guard lock(mu_);
   if (port == kCommandPort) {
     pending_cmd_ = 0;
+    if (out_.size() >= kMaxOut) out_.pop_front();
     switch (v) {
       case 0xfe: return true;  // pulse reset line
       case 0x20: out_.push_back(ctr_); break;
@@ -51,7 +58,7 @@ std::string I8042::save_state() {
 void I8042::restore_state(std::string_view blob) {
   StateIn in(blob, kI8042Tag, 1, "i8042");
   const uint8_t ctr = in.u8("CTR"), cmd = in.u8("pending command");
-  const std::string out = in.str("output buffer", 16);
+  const std::string out = in.str("output buffer", kMaxOut);
   in.end();
   std::lock_guard lock(mu_);
   ctr_ = ctr;

@@ -149,4 +149,9 @@ void Serial::restore_state(std::string_view blob) {
   rx_.assign(rx.begin(), rx.end());
 }
 
+void Serial::reraise_pending_irq() {
+  std::lock_guard lock(mu_);
+  update_irq_locked(true);
+}
+
 }  // namespace hvrun::vmm

@@ -28,6 +28,9 @@ class Serial {
   // reads a snapshot as hostile input and throws Error saying what is wrong.
   std::string save_state() const;
   void restore_state(std::string_view blob);
+  // After a restore: raises the interrupt again if one is pending (it may
+  // not have reached the interrupt controller before the snapshot).
+  void reraise_pending_irq();
 
  private:
   uint8_t iir_locked() const;

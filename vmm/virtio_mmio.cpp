@@ -232,4 +232,10 @@ std::string MmioTransport::restore_state(std::string_view blob) {
   return note;
 }
 
+void MmioTransport::resume_after_restore() {
+  std::lock_guard lock(mu_);
+  for (unsigned q = 0; q < queues_.size(); ++q) run_queue(q);  // (returns at once unless DRIVER_OK and ready)
+  if (isr_ && raise_irq_) raise_irq_();
+}
+
 }  // namespace hvrun::vmm

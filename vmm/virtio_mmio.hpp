@@ -99,6 +99,10 @@ class MmioTransport {
   // status bits, queues that fail their checks; it returns the device's note.
   std::string save_state() const;
   std::string restore_state(std::string_view blob);
+  // After a restore, before the guest runs: every ready queue is run once
+  // (a notification may have been on its way) and a pending interrupt
+  // status raised again.
+  void resume_after_restore();
 
  private:
   void do_reset();

@@ -90,6 +90,12 @@ Shape decode_shape(std::string_view blob) {
   return s;
 }
 
+Shape read_shape(const snapshot::Reader& snap, const std::string& path) {
+  const snapshot::Section* conf = snap.find(snapshot::SectionType::Config);
+  if (!conf) throw Error("snapshot " + path + " has no VM configuration");
+  return decode_shape(snap.read(*conf));
+}
+
 const char* virtio_name(uint32_t id) {
   switch (id) {
     case 1: return "net";
@@ -227,10 +233,12 @@ class Machine {
   // into vcpu_blobs_ (or the error into vcpu_errors_) and waits.
   std::vector<uint32_t> msrs_;
   snapshot::Origin origin_;
+  struct stat restored_from_{};  // the snapshot file memory is mapped from (st_ino 0: none)
   std::mutex pause_mu_;
   std::condition_variable pause_cv_;
   std::atomic<bool> pause_{false};
-  unsigned parked_ = 0;
+  unsigned parked_ = 0;     // vCPUs parked in this pause
+  uint64_t pause_gen_ = 0;  // bumped when a pause ends
   std::vector<std::string> vcpu_blobs_, vcpu_errors_;
 };
 
@@ -253,6 +261,7 @@ Machine::Machine(const VmConfig& cfg, const snapshot::Reader* snap)
     const snapshot::Section* m = snap->memory();
     if (!m || m->length != mem_.size())
       throw Error("snapshot " + cfg.restore_from + ": its memory section is not the VM's " + std::to_string(mem_.size() >> 20) + " MiB");
+    ::fstat(snap->fd(), &restored_from_);
     if (!mem_.map_file(0, snap->fd(), m->offset, m->length)) {
       for (uint64_t done = 0; done < m->length;) {
         ssize_t n = ::pread(snap->fd(), mem_.host_base() + done, size_t(std::min<uint64_t>(m->length - done, 1 << 20)), off_t(m->offset + done));
@@ -357,7 +366,11 @@ Machine::Machine(const VmConfig& cfg, const snapshot::Reader* snap)
 }
 
 Machine::~Machine() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(pause_mu_);
+    stopping_ = true;
+  }
+  pause_cv_.notify_all();
   for (size_t i = 0; i < threads_.size(); ++i) {
     vcpus_[i]->run_struct()->immediate_exit = 1;
     if (threads_[i].joinable()) ::pthread_kill(threads_[i].native_handle(), kick_signal());
@@ -378,7 +391,11 @@ void Machine::finish(VmResult::Reason r, std::string detail) {
       result_ = std::move(res);
     }
   }
-  stopping_ = true;
+  {
+    std::lock_guard lock(pause_mu_);  // a parked vCPU or a snapshot waiting for them sees it at once
+    stopping_ = true;
+  }
+  pause_cv_.notify_all();
   signal_eventfd(stop_fd_.get());
 }
 
@@ -483,8 +500,10 @@ void Machine::park(unsigned i) {
   }
   ++parked_;
   pause_cv_.notify_all();
-  pause_cv_.wait(lock, [&] { return !pause_ || stopping_; });
-  --parked_;
+  // Until this pause ends: a next one (a new generation) may begin before
+  // this thread wakes, and it must park again for that one.
+  const uint64_t gen = pause_gen_;
+  pause_cv_.wait(lock, [&] { return pause_gen_ != gen || stopping_; });
 }
 
 void Machine::vcpu_loop(unsigned i) {
@@ -578,6 +597,7 @@ void Machine::take_snapshot(bool then_stop) {
   {
     std::lock_guard lock(pause_mu_);
     pause_ = false;
+    ++pause_gen_;
   }
   pause_cv_.notify_all();
 }
@@ -589,7 +609,8 @@ void Machine::write_snapshot() {
   for (;;) {
     bool busy = false;
     for (size_t i = 0; i < slots_.size(); ++i) {
-      if (!slots_[i].transport->device().busy()) continue;
+      // (A broken device's requests are void: only a reset revives it.)
+      if (slots_[i].transport->broken() || !slots_[i].transport->device().busy()) continue;
       busy = true;
       if (slots_[i].p9) {
         drain_eventfd(slots_[i].in_fd);
@@ -601,6 +622,13 @@ void Machine::write_snapshot() {
     ::usleep(1000);
   }
   std::optional<snapshot::Writer> writer;
+  if (cfg_.snapshot_fd >= 0 && restored_from_.st_ino) {
+    // Guest memory pages not yet written are read from the restored file:
+    // emptying it to write a new snapshot would zero them under the guest.
+    struct stat st{};
+    if (::fstat(cfg_.snapshot_fd, &st) == 0 && st.st_dev == restored_from_.st_dev && st.st_ino == restored_from_.st_ino)
+      throw Error("the snapshot file is the one this VM was restored from and maps its memory from: give a new file");
+  }
   if (cfg_.snapshot_fd >= 0) writer.emplace(cfg_.snapshot_fd, snapshot_name(), origin_);
   else writer.emplace(cfg_.snapshot_path, origin_);
   snapshot::Writer& w = *writer;
@@ -657,6 +685,13 @@ void Machine::restore(const snapshot::Reader& snap) {
     if (!n.empty()) note(n);
   }
   restore_vm_clock(vm_, vm);
+  // What was on its way when the snapshot was taken: a queue notification
+  // the I/O loop had not read yet (its eventfd is not carried over), an
+  // interrupt KVM had not yet delivered to the interrupt controllers. So
+  // every ready queue is looked at once and every pending interrupt raised
+  // again (an extra one is harmless: the guest finds nothing new).
+  serial_.reraise_pending_irq();
+  for (auto& s : slots_) s.transport->resume_after_restore();
 }
 
 void Machine::add_input(Input& in) {
@@ -756,7 +791,10 @@ void Machine::io_loop() {
       const uint64_t tag = evs[k].data.u64;
       if (tag == kTagStop) {
         drain_eventfd(stop_fd_.get());
-        if (const int req = g_snapshot_requested.exchange(0); req && !stopping_) take_snapshot(req == 2);
+        if (const int req = g_snapshot_requested.exchange(0); req) {
+          if (stopping_) note("snapshot failed: the VM is ending");
+          else take_snapshot(req == 2);
+        }
         if (g_stop_requested.exchange(false)) finish(VmResult::Reason::Shutdown, "stop requested");
       } else if (tag == kTagWake) {
         drain_eventfd(wake_fd_.get());
@@ -781,7 +819,9 @@ VmResult Machine::run() {
   int expected = -1;
   g_stop_fd.compare_exchange_strong(expected, stop_fd_.get());
   g_stop_requested = false;
-  g_snapshot_requested = 0;
+  // A snapshot asked for while the VM was being set up (or restored) is
+  // taken as soon as the I/O loop runs.
+  if (g_snapshot_requested) signal_eventfd(stop_fd_.get());
   if (cfg_.debug)
     std::fprintf(stderr, "hvrun: vmm setup took %.3f ms (loading kernel, initrd: %.3f ms)\n", static_cast<double>(setup_ns_) / 1e6,
                  static_cast<double>(load_ns_) / 1e6);
@@ -846,6 +886,7 @@ VmResult Machine::run() {
   }
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].transport->broken()) r.broken_devices.push_back("virtio slot " + std::to_string(i) + ": " + slots_[i].transport->broken_reason());
+  g_snapshot_requested = 0;  // not for the next VM of this process
   return r;
 }
 
@@ -888,9 +929,7 @@ VmResult run_vm(const VmConfig& config) {
   // A snapshot is checked whole (origin, header, every state section's
   // CRC) before anything of it is used; the VM takes its shape from it.
   const snapshot::Reader snap = snapshot::Reader::open(config.restore_from, snapshot::Origin::here());
-  const snapshot::Section* conf = snap.find(snapshot::SectionType::Config);
-  if (!conf) throw Error("snapshot " + config.restore_from + " has no VM configuration");
-  const Shape shape = decode_shape(snap.read(*conf));
+  const Shape shape = read_shape(snap, config.restore_from);
   // The slots in the order the Machine makes them (vm.hpp): told here,
   // before /dev/kvm is opened, so that any host says what is wrong.
   std::vector<uint32_t> here;
@@ -912,6 +951,12 @@ void request_stop() {
   g_stop_requested = true;
   int fd = g_stop_fd.load();
   if (fd >= 0) signal_eventfd(fd);
+}
+
+void take_shape_from_snapshot(const std::string& path, VmConfig& cfg) {
+  const Shape shape = read_shape(snapshot::Reader::open(path, snapshot::Origin::here()), path);
+  cfg.mem_bytes = shape.mem_bytes;
+  cfg.vcpus = shape.vcpus;
 }
 
 void request_snapshot(bool then_stop) {

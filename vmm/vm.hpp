@@ -136,6 +136,11 @@ VmResult run_vm(const VmConfig& config);
 // Asks a running VM (from a signal handler or another thread) to stop.
 void request_stop();
 
+// The memory size and vCPU count of the VM in snapshot `path`, which a
+// restore takes (run_vm does this itself; a caller that sizes limits by
+// them, such as the jail, calls it first). Throws Error saying what is wrong.
+void take_shape_from_snapshot(const std::string& path, VmConfig& cfg);
+
 // Asks a running VM (async-signal-safe) to write a snapshot to
 // VmConfig::snapshot_path: the vCPUs stop (each finishing the I/O exit it
 // is in), requests in flight in the devices finish, then the vCPUs, the

@@ -195,6 +195,18 @@ check "the restored jailed VMM snapshots again and goes on" 'grep -q "^snapshot 
 kill -TERM $pid; wait $pid; rc=$?
 cat "$W/restore3.err"
 check "the restored jailed VMM stops on SIGTERM (rc $rc)" '[ $rc = 0 ]'
+# A VM must not rewrite the file it was restored from (its memory maps it):
+# refused with a line, and the VM goes on.
+"$HV" vmm --launch-fd 3 3<"$W/restore3.json" 4<>"$W/snaps/snap3" 5>"$W/self.result" 6>"$W/self.done" \
+  </dev/null >"$W/self.out" 2>"$W/self.err" &
+pid=$!
+wait_for "$W/self.out" "^count $((last3 + 2)) " 120
+kill -s RTMIN+3 $pid
+wait_for "$W/self.done" "^snapshot" 60
+cat "$W/self.done"
+check "a snapshot into the file the VM was restored from is refused and the VM goes on" \
+  'grep -q "^snapshot failed: the snapshot file is the one this VM was restored from" "$W/self.done" && kill -0 $pid'
+kill -TERM $pid; wait $pid
 # The snapshot of a clone (its memory mapped from the first snapshot) restores too.
 again=$(grep -oE '^count [0-9]+' "$W/restore3.out" | tail -1 | cut -d' ' -f2)
 timeout 60 "$HV" vmm --restore "$W/snaps/snap3-again" </dev/null >"$W/again.out" 2>"$W/again.err" &

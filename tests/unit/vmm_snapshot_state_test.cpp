@@ -211,6 +211,33 @@ TEST(SnapshotVirtioDevice, AConsoleRestoredIntoAFreshTransportGoesOnWithTheGuest
   EXPECT_FALSE(b.broken()) << b.broken_reason();
 }
 
+// A snapshot taken after the guest made a buffer available but before its
+// notification reached the device: the restored device serves it at once,
+// and an interrupt status that was set is raised again.
+TEST(SnapshotVirtioDevice, WhatWasOnItsWayWhenTheSnapshotWasTakenIsServedAfterTheRestore) {
+  FakeDriver d(kMem, kQSize);
+  int irqs_a = 0;
+  MmioTransport a(std::make_unique<VirtioConsole>(-1, -1), d.mem, [&] { ++irqs_a; });
+  init_console(a);
+  uint16_t avail = 0;
+  send(d, a, avail, 0, "seen");  // used, interrupt status set
+  ASSERT_EQ(r32(a, mmio::kInterruptStatus), 1u);
+  std::memcpy(&d.buf[kData + 0x100], "in flight", 9);
+  d.put_desc(kTxDesc, 1, kData + 0x100, 9, 0, 0);
+  d.put_avail(kTx, avail, 1);  // ... and no notify: it was still in the ioeventfd
+  const std::string blob = a.save_state();
+
+  auto out = hvrun::Pipe::make();
+  int irqs_b = 0;
+  MmioTransport b(std::make_unique<VirtioConsole>(-1, out.write.get()), d.mem, [&] { ++irqs_b; });
+  b.restore_state(blob);
+  EXPECT_EQ(irqs_b, 0) << "nothing is raised before the restore is complete";
+  b.resume_after_restore();
+  EXPECT_EQ(read_some(out.read.get()), "in flight");
+  EXPECT_EQ(d.used_idx(kTx), 2);
+  EXPECT_GE(irqs_b, 1) << "the pending interrupt status is raised again";
+}
+
 TEST(SnapshotVirtioDevice, HostileDeviceStatesAreRefusedSayingWhyAndChangeNothing) {
   FakeDriver d(kMem, kQSize);
   MmioTransport a(std::make_unique<VirtioConsole>(-1, -1), d.mem, [] {});

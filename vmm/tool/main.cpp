@@ -207,6 +207,8 @@ int run_launched(int launch_fd) {
     // A snapshot names the CPU it was taken on, from /proc/cpuinfo, which
     // the jail's root does not have: read it now.
     if (l.vm.snapshot_fd >= 0 || !l.vm.restore_from.empty()) (void)snapshot::Origin::here();
+    // The jail's limits (address space, threads) follow the restored VM's size.
+    if (!l.vm.restore_from.empty()) take_shape_from_snapshot(l.vm.restore_from, l.vm);
     apply_file_binds(l.file_binds);
     if (jailed) {
       enter_jail_root(l.vm);
@@ -244,6 +246,10 @@ int main(int argc, char** argv) {
   using namespace hvrun::vmm::tool;
   // The name tools look for (pgrep -x hvrun-vmm, bench-vm.sh), whatever the file is called.
   ::prctl(PR_SET_NAME, "hvrun-vmm", 0, 0, 0);
+  // Snapshot requests of the engine (launch.hpp) that come before their
+  // handlers are in place must not end the VMM (their default action).
+  ::signal(SIGRTMIN + 3, SIG_IGN);
+  ::signal(SIGRTMIN + 4, SIG_IGN);
   // The level hvrun was given travels in HVRUN_LOG_LEVEL (util/log.hpp).
   hvrun::log::set_program("hvrun-vmm");
   hvrun::log::level_from_env();
