@@ -45,7 +45,8 @@ void restore_transport(Make make, std::string_view blob) {
   const unsigned nq = dev->num_queues();
   MmioTransport t(std::move(dev), mem, nullptr);
   t.restore_state(blob);
-  for (unsigned q = 0; q < nq; ++q) t.notify(q);  // restored queues serve the guest's rings from where they were
+  t.resume_after_restore();  // restored queues serve the guest's rings from where they were
+  for (unsigned q = 0; q < nq; ++q) t.notify(q);
   // What a restored transport saves restores again (a snapshot of a clone).
   MmioTransport again(make(), mem, nullptr);
   again.restore_state(t.save_state());
