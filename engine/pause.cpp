@@ -4,7 +4,6 @@
 
 #include "container/freezer.hpp"
 #include "util/error.hpp"
-#include "util/fs.hpp"
 #include "util/log.hpp"
 
 namespace hvrun::engine {
