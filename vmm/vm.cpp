@@ -1,116 +1,16 @@
 // run_vm: one KVM VM, one thread per vCPU, and the calling thread as the
-// I/O loop (epoll over input fds, ioeventfds and a stop eventfd).
+// I/O loop (epoll over input fds, ioeventfds and a stop eventfd). The
+// Machine is in machine.hpp; its snapshots in vm_snapshot.cpp.
 #include "vmm/vm.hpp"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/epoll.h>
-#include <fcntl.h>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
-#include <cinttypes>
-#include <condition_variable>
-#include <cstdio>
-#include <cstring>
-#include <ctime>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <thread>
-
-#include "contract/plan.hpp"
-#include "util/error.hpp"
-#include "util/fd.hpp"
-#include "util/log.hpp"
-#include "util/netif.hpp"
-#include "vmm/boot.hpp"
-#include "vmm/guest_memory.hpp"
-#include "vmm/i8042.hpp"
-#include "vmm/kvm.hpp"
-#include "vmm/rtc.hpp"
-#include "vmm/serial.hpp"
-#include "vmm/snapshot_file.hpp"
-#include "vmm/state_codec.hpp"
-#include "vmm/vcpu_state.hpp"
-#include "vmm/vm_state.hpp"
-#include "vmm/virtio_9p.hpp"
-#include "vmm/virtio_blk.hpp"
-#include "vmm/virtio_console.hpp"
-#include "vmm/virtio_mmio.hpp"
-#include "vmm/virtio_net.hpp"
-#include "vmm/tap.hpp"
+#include "vmm/machine.hpp"
 
 namespace hvrun::vmm {
-namespace {
-
-constexpr uint64_t kVirtioBase = 0xd0000000;
-constexpr uint64_t kVirtioStride = 0x1000;
-constexpr uint32_t kVirtioFirstIrq = 5;
-constexpr uint16_t kSerialPort = 0x3f8;
-constexpr uint32_t kSerialIrq = 4;
-using contract::kBootTimerPort;  // guest-init writes it first thing
+namespace machine {
 
 std::atomic<int> g_stop_fd{-1};
 std::atomic<bool> g_stop_requested{false};
-std::atomic<int> g_snapshot_requested{0};  // 1: snapshot and go on, 2: snapshot and stop
-
-// Device sections of the legacy devices (virtio slots use their slot index).
-constexpr uint32_t kSerialSection = 1000, kI8042Section = 1001, kRtcSection = 1002;
-
-// The Config section: the VM's shape, which a restore must reproduce.
-struct Shape {
-  uint64_t mem_bytes = 0;
-  uint32_t vcpus = 0;
-  std::vector<uint32_t> devices;  // virtio device type per slot
-};
-constexpr char kShapeTag[4] = {'C', 'O', 'N', 'F'};
-
-std::string encode_shape(const Shape& s) {
-  StateOut o(kShapeTag, 1);
-  o.u64(s.mem_bytes);
-  o.u32(s.vcpus);
-  o.u32(uint32_t(s.devices.size()));
-  for (uint32_t d : s.devices) o.u32(d);
-  return o.take();
-}
-
-Shape decode_shape(std::string_view blob) {
-  StateIn in(blob, kShapeTag, 1, "VM configuration");
-  Shape s;
-  s.mem_bytes = in.u64("memory size");
-  s.vcpus = in.u32("vCPU count");
-  const uint32_t n = in.u32("device count");
-  if (n > 64) in.fail(std::to_string(n) + " devices");
-  for (uint32_t i = 0; i < n; ++i) s.devices.push_back(in.u32("device type"));
-  in.end();
-  return s;
-}
-
-Shape read_shape(const snapshot::Reader& snap, const std::string& path) {
-  const snapshot::Section* conf = snap.find(snapshot::SectionType::Config);
-  if (!conf) throw Error("snapshot " + path + " has no VM configuration");
-  return decode_shape(snap.read(*conf));
-}
-
-const char* virtio_name(uint32_t id) {
-  switch (id) {
-    case 1: return "net";
-    case 2: return "blk";
-    case 3: return "console";
-    case 9: return "9p";
-    default: return "?";
-  }
-}
-
-std::string shape_devices(const std::vector<uint32_t>& ids) {
-  std::string s;
-  for (uint32_t id : ids) s += (s.empty() ? "" : ", ") + std::string(virtio_name(id));
-  return s.empty() ? "none" : s;
-}
+std::atomic<int> g_snapshot_requested{0};
 
 uint64_t now_ns() {
   timespec ts;
@@ -154,93 +54,6 @@ std::string hex(uint64_t v) {
   std::snprintf(b, sizeof b, "0x%" PRIx64, v);
   return b;
 }
-
-class Machine {
- public:
-  // snap: the snapshot to restore (cfg.restore_from, opened and checked), or null.
-  Machine(const VmConfig& cfg, const snapshot::Reader* snap);
-  ~Machine();
-  VmResult run();
-
- private:
-  struct VirtioSlot {
-    std::unique_ptr<MmioTransport> transport;
-    UniqueFd irq_fd;
-    std::vector<UniqueFd> notify_fds;  // one ioeventfd per queue (empty if unsupported)
-    VirtioConsole* console = nullptr;
-    VirtioNet* net = nullptr;
-    Virtio9p* p9 = nullptr;
-    int in_fd = -1;  // console input, tap fd or 9p completion eventfd, polled by the I/O loop
-  };
-  // An input fd in the I/O loop: epoll-able, or "always ready" (regular files).
-  struct Input {
-    int fd = -1;
-    bool always_ready = false;
-    bool armed = false;
-    bool eof = false;
-  };
-
-  void vcpu_loop(unsigned i);
-  // Handles the exit KVM_RUN returned; false when the vCPU's loop ends.
-  bool handle_exit(unsigned i);
-  void park(unsigned i);
-  void take_snapshot(bool then_stop);
-  void write_snapshot();
-  void restore(const snapshot::Reader& snap);
-  void note(std::string line);
-  std::string snapshot_name() const {
-    return cfg_.snapshot_fd >= 0 ? "fd " + std::to_string(cfg_.snapshot_fd) : cfg_.snapshot_path;
-  }
-  void handle_pio(Vcpu& v, kvm_run* run);
-  void handle_mmio(kvm_run* run);
-  void finish(VmResult::Reason r, std::string detail);
-  void add_input(Input& in);
-  void rearm(Input& in, bool want);
-  void io_loop();
-  void serial_input();
-
-  VmConfig cfg_;
-  uint64_t t0_ = now_ns();
-  Kvm kvm_;
-  VmFd vm_;
-  GuestMemory mem_;
-  UniqueFd epoll_;
-  UniqueFd stop_fd_ = make_eventfd();
-  UniqueFd wake_fd_ = make_eventfd();
-  UniqueFd serial_irq_ = make_eventfd();
-  Serial serial_;
-  I8042 i8042_;
-  CmosRtc rtc_;
-  std::vector<VirtioSlot> slots_;
-  std::vector<std::unique_ptr<Vcpu>> vcpus_;
-  std::vector<std::thread> threads_;
-  Input serial_in_;
-  std::vector<Input> console_in_;  // parallel to slots_: console input / tap fds (-1 for disks)
-  std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> boot_ns_{0};
-  uint64_t load_ns_ = 0, setup_ns_ = 0;
-  // Exits to this process, for --debug: each costs a round trip through the
-  // host kernel (under nested KVM, ~0.1-0.2 ms), so they show where a boot
-  // spends VMM time. Up to the boot-timer write and in all.
-  enum ExitKind { kExitSerial, kExitI8042, kExitCmos, kExitOtherPio, kExitMmio, kExitKinds };
-  std::atomic<uint64_t> exits_[kExitKinds] = {};
-  uint64_t exits_at_boot_[kExitKinds] = {};
-  std::mutex result_mu_;
-  std::optional<VmResult> result_;
-  std::vector<std::string> notes_;  // guarded by result_mu_
-  uint64_t restore_ns_ = 0;
-  // Pausing the vCPUs for a snapshot: each parks in park(), saves its state
-  // into vcpu_blobs_ (or the error into vcpu_errors_) and waits.
-  std::vector<uint32_t> msrs_;
-  snapshot::Origin origin_;
-  struct stat restored_from_{};  // the snapshot file memory is mapped from (st_ino 0: none)
-  std::mutex pause_mu_;
-  std::condition_variable pause_cv_;
-  std::atomic<bool> pause_{false};
-  unsigned parked_ = 0;     // vCPUs parked in this pause
-  uint64_t pause_gen_ = 0;  // bumped when a pause ends
-  std::vector<std::string> vcpu_blobs_, vcpu_errors_;
-};
 
 Machine::Machine(const VmConfig& cfg, const snapshot::Reader* snap)
     : cfg_(cfg),
@@ -489,23 +302,6 @@ bool Machine::handle_exit(unsigned i) {
   }
 }
 
-// A vCPU asked to stop for a snapshot: its state is saved by this thread
-// (the one that runs it), then it waits until the snapshot is written.
-void Machine::park(unsigned i) {
-  std::unique_lock lock(pause_mu_);
-  try {
-    vcpu_blobs_[i] = encode_vcpu_state(save_vcpu(*vcpus_[i], msrs_));
-  } catch (const std::exception& e) {
-    vcpu_errors_[i] = "vCPU " + std::to_string(i) + ": " + e.what();
-  }
-  ++parked_;
-  pause_cv_.notify_all();
-  // Until this pause ends: a next one (a new generation) may begin before
-  // this thread wakes, and it must park again for that one.
-  const uint64_t gen = pause_gen_;
-  pause_cv_.wait(lock, [&] { return pause_gen_ != gen || stopping_; });
-}
-
 void Machine::vcpu_loop(unsigned i) {
   // Only the kick signal reaches vCPU threads: process signals (SIGINT,
   // SIGTERM...) go to other threads, and a caller that blocks signals for a
@@ -542,156 +338,6 @@ void Machine::vcpu_loop(unsigned i) {
   } catch (const std::exception& e) {
     finish(VmResult::Reason::Error, std::string(e.what()) + " on vcpu " + std::to_string(i));
   }
-}
-
-void Machine::note(std::string line) {
-  std::fprintf(stderr, "hvrun: %s\n", line.c_str());
-  if (cfg_.snapshot_done_fd >= 0 && line.rfind("snapshot ", 0) == 0) (void)write_all(cfg_.snapshot_done_fd, line + "\n");
-  std::lock_guard lock(result_mu_);
-  notes_.push_back(std::move(line));
-}
-
-void Machine::take_snapshot(bool then_stop) {
-  if (cfg_.snapshot_path.empty() && cfg_.snapshot_fd < 0) {
-    note("snapshot failed: this VM has no snapshot file");
-    return;
-  }
-  const uint64_t t = now_ns();
-  {
-    std::lock_guard lock(pause_mu_);
-    vcpu_blobs_.assign(vcpus_.size(), {});
-    vcpu_errors_.assign(vcpus_.size(), {});
-    parked_ = 0;
-    pause_ = true;
-  }
-  for (size_t i = 0; i < threads_.size(); ++i) {
-    vcpus_[i]->run_struct()->immediate_exit = 1;
-    ::pthread_kill(threads_[i].native_handle(), kick_signal());
-  }
-  std::string failed;
-  {
-    std::unique_lock lock(pause_mu_);
-    if (!pause_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return parked_ == vcpus_.size() || stopping_; }))
-      failed = "the vCPUs did not stop within 10 s";
-    else if (stopping_)
-      failed = "the VM ended meanwhile";
-    for (const auto& e : vcpu_errors_)
-      if (failed.empty() && !e.empty()) failed = e;
-  }
-  if (failed.empty()) {
-    try {
-      write_snapshot();
-    } catch (const std::exception& e) {
-      failed = e.what();
-    }
-  }
-  if (failed.empty()) {
-    char line[512];
-    std::snprintf(line, sizeof line, "snapshot written to %s in %.1f ms (%" PRIu64 " MiB of memory)%s", snapshot_name().c_str(),
-                  double(now_ns() - t) / 1e6, mem_.size() >> 20, then_stop ? "; the VM stops" : "");
-    note(line);
-    if (then_stop) finish(VmResult::Reason::Shutdown, "stopped after a snapshot to " + snapshot_name());
-  } else {
-    note("snapshot failed: " + failed + "; the VM goes on");
-  }
-  {
-    std::lock_guard lock(pause_mu_);
-    pause_ = false;
-    ++pause_gen_;
-  }
-  pause_cv_.notify_all();
-}
-
-// With every vCPU parked and its state saved: the devices' in-flight
-// requests finish, then everything goes to the file.
-void Machine::write_snapshot() {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (;;) {
-    bool busy = false;
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      // (A broken device's requests are void: only a reset revives it.)
-      if (slots_[i].transport->broken() || !slots_[i].transport->device().busy()) continue;
-      busy = true;
-      if (slots_[i].p9) {
-        drain_eventfd(slots_[i].in_fd);
-        slots_[i].transport->kick(0);
-      }
-    }
-    if (!busy) break;
-    if (std::chrono::steady_clock::now() > deadline) throw Error("a device still had requests in progress after 10 s");
-    ::usleep(1000);
-  }
-  std::optional<snapshot::Writer> writer;
-  if (cfg_.snapshot_fd >= 0 && restored_from_.st_ino) {
-    // Guest memory pages not yet written are read from the restored file:
-    // emptying it to write a new snapshot would zero them under the guest.
-    struct stat st{};
-    if (::fstat(cfg_.snapshot_fd, &st) == 0 && st.st_dev == restored_from_.st_dev && st.st_ino == restored_from_.st_ino)
-      throw Error("the snapshot file is the one this VM was restored from and maps its memory from: give a new file");
-  }
-  if (cfg_.snapshot_fd >= 0) writer.emplace(cfg_.snapshot_fd, snapshot_name(), origin_);
-  else writer.emplace(cfg_.snapshot_path, origin_);
-  snapshot::Writer& w = *writer;
-  Shape shape;
-  shape.mem_bytes = mem_.size();
-  shape.vcpus = uint32_t(vcpus_.size());
-  for (const auto& s : slots_) shape.devices.push_back(s.transport->device().device_id());
-  w.add(snapshot::SectionType::Config, 0, encode_shape(shape));
-  for (size_t i = 0; i < vcpu_blobs_.size(); ++i) w.add(snapshot::SectionType::Vcpu, uint32_t(i), vcpu_blobs_[i]);
-  w.add(snapshot::SectionType::IrqChip, 0, encode_vm_state(save_vm_state(vm_)));
-  w.add(snapshot::SectionType::Device, kSerialSection, serial_.save_state());
-  w.add(snapshot::SectionType::Device, kI8042Section, i8042_.save_state());
-  w.add(snapshot::SectionType::Device, kRtcSection, rtc_.save_state());
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    try {
-      w.add(snapshot::SectionType::Device, uint32_t(i), slots_[i].transport->save_state());
-    } catch (const std::exception& e) {
-      throw Error("virtio slot " + std::to_string(i) + " (" + virtio_name(shape.devices[i]) + "): " + e.what());
-    }
-  }
-  w.add_memory(mem_.host_base(), mem_.size());
-  w.finish();
-}
-
-// The vCPUs exist (CPUID set); memory is the snapshot's.
-void Machine::restore(const snapshot::Reader& snap) {
-  auto section = [&](snapshot::SectionType t, uint32_t index, const std::string& what) {
-    const snapshot::Section* s = snap.find(t, index);
-    if (!s) throw Error("snapshot " + cfg_.restore_from + " has no " + what);
-    return snap.read(*s);
-  };
-  const Shape shape = decode_shape(section(snapshot::SectionType::Config, 0, "VM configuration"));
-  std::vector<uint32_t> here;
-  for (const auto& s : slots_) here.push_back(s.transport->device().device_id());
-  if (here != shape.devices)
-    throw Error("snapshot " + cfg_.restore_from + " is of a VM with devices (" + shape_devices(shape.devices) +
-                "); this one has (" + shape_devices(here) + ")");
-  // The PIT and the interrupt controllers before the vCPUs' LAPICs; the
-  // clock again last, once the vCPUs' TSCs are back.
-  const VmState vm = decode_vm_state(section(snapshot::SectionType::IrqChip, 0, "interrupt controller state"));
-  restore_vm_state(vm_, vm);
-  for (size_t i = 0; i < vcpus_.size(); ++i)
-    restore_vcpu(*vcpus_[i], decode_vcpu_state(section(snapshot::SectionType::Vcpu, uint32_t(i), "state of vCPU " + std::to_string(i))));
-  serial_.restore_state(section(snapshot::SectionType::Device, kSerialSection, "serial port"));
-  i8042_.restore_state(section(snapshot::SectionType::Device, kI8042Section, "i8042"));
-  rtc_.restore_state(section(snapshot::SectionType::Device, kRtcSection, "CMOS clock"));
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    std::string n;
-    try {
-      n = slots_[i].transport->restore_state(section(snapshot::SectionType::Device, uint32_t(i), "virtio slot " + std::to_string(i)));
-    } catch (const std::exception& e) {
-      throw Error("snapshot " + cfg_.restore_from + ", virtio slot " + std::to_string(i) + ": " + e.what());
-    }
-    if (!n.empty()) note(n);
-  }
-  restore_vm_clock(vm_, vm);
-  // What was on its way when the snapshot was taken: a queue notification
-  // the I/O loop had not read yet (its eventfd is not carried over), an
-  // interrupt KVM had not yet delivered to the interrupt controllers. So
-  // every ready queue is looked at once and every pending interrupt raised
-  // again (an extra one is harmless: the guest finds nothing new).
-  serial_.reraise_pending_irq();
-  for (auto& s : slots_) s.transport->resume_after_restore();
 }
 
 void Machine::add_input(Input& in) {
@@ -890,7 +536,10 @@ VmResult Machine::run() {
   return r;
 }
 
-}  // namespace
+}  // namespace machine
+
+using machine::Machine;
+using namespace machine;
 
 const char* thread_role_name(ThreadRole r) {
   switch (r) {
@@ -949,18 +598,6 @@ VmResult run_vm(const VmConfig& config) {
 
 void request_stop() {
   g_stop_requested = true;
-  int fd = g_stop_fd.load();
-  if (fd >= 0) signal_eventfd(fd);
-}
-
-void take_shape_from_snapshot(const std::string& path, VmConfig& cfg) {
-  const Shape shape = read_shape(snapshot::Reader::open(path, snapshot::Origin::here()), path);
-  cfg.mem_bytes = shape.mem_bytes;
-  cfg.vcpus = shape.vcpus;
-}
-
-void request_snapshot(bool then_stop) {
-  g_snapshot_requested = then_stop ? 2 : 1;
   int fd = g_stop_fd.load();
   if (fd >= 0) signal_eventfd(fd);
 }
