@@ -35,6 +35,7 @@ void register_logs(CLI::App& app, Context& ctx, Action& action);     // logs
 void register_stop(CLI::App& app, Context& ctx, Action& action);     // stop
 void register_kill(CLI::App& app, Context& ctx, Action& action);     // kill
 void register_pause(CLI::App& app, Context& ctx, Action& action);    // pause, unpause
+void register_snapshot(CLI::App& app, Context& ctx, Action& action);  // snapshot create|ls|inspect|rm|restore
 void register_rm(CLI::App& app, Context& ctx, Action& action);       // rm
 void register_inspect(CLI::App& app, Context& ctx, Action& action);  // inspect
 void register_exec(CLI::App& app, Context& ctx, Action& action);     // exec
@@ -48,6 +49,7 @@ void register_rmi(CLI::App& app, Context& ctx, Action& action);      // rmi (= i
 void register_save(CLI::App& app, Context& ctx, Action& action);     // save
 void register_load(CLI::App& app, Context& ctx, Action& action);     // load
 void register_system(CLI::App& app, Context& ctx, Action& action);   // system df
+void register_vm(CLI::App& app, Context& ctx, Action& action);       // vm warm|ls|prune (templates)
 
 // The lifecycle commands' loop (stop, kill, rm, pause, unpause): `apply` to
 // each named container (resolved by name or id prefix), its name printed

@@ -144,12 +144,14 @@ int main(int argc, char** argv) {
   register_check(app, ctx, action);
   register_version(app, ctx, action);
   register_network(app, ctx, action);
+  register_snapshot(app, ctx, action);
   register_vmm(app, ctx, action);
   register_completion(app, ctx, action);
   register_rmi(app, ctx, action);
   register_save(app, ctx, action);
   register_load(app, ctx, action);
   register_system(app, ctx, action);
+  register_vm(app, ctx, action);
   register_pull(app, ctx, action);
   register_push(app, ctx, action);
   register_login(app, ctx, action);

@@ -124,6 +124,14 @@ std::string encode(const HostMessage& m) {
                                       return nlohmann::json{
                                           {"exec_winsize", {{"id", x.id}, {"rows", x.rows}, {"cols", x.cols}}}};
                                     },
+                                    [](const RestoredMsg& r) {
+                                      nlohmann::json o{{"time_ns", r.time_ns}, {"seed", hex_encode(r.seed)}};
+                                      if (r.network) o["network"] = nlohmann::json::parse(to_json(*r.network));
+                                      return nlohmann::json{{"restored", std::move(o)}};
+                                    },
+                                    [](const SpecMsg& m) {
+                                      return nlohmann::json{{"spec", {{"text", m.text}, {"disks", m.disk_bytes}}}};
+                                    },
                                 },
                                 m);
   // Arguments and environment are the user's: not always UTF-8.
@@ -264,6 +272,38 @@ std::optional<HostMessage> decode_host_message(std::string_view line, std::strin
     auto rows = get_uint(*it, "rows", 0xffff), cols = get_uint(*it, "cols", 0xffff);
     if (!id || !rows || !cols) return fail("exec_winsize: needs an id, rows and cols");
     return ExecWinsizeMsg{unsigned(*id), static_cast<unsigned short>(*rows), static_cast<unsigned short>(*cols)};
+  }
+  if (auto it = j.find("restored"); it != j.end()) {
+    if (!it->is_object()) return fail("restored must be an object");
+    auto t = it->find("time_ns");
+    auto seed = get_string(*it, "seed");
+    if (t == it->end() || !t->is_number_integer() || t->get<long long>() <= 0)
+      return fail("restored: time_ns must be a positive integer");
+    auto bytes = seed ? hex_decode(*seed) : std::nullopt;
+    if (!bytes || bytes->size() != kRestoreSeedBytes)
+      return fail("restored: seed must be " + std::to_string(kRestoreSeedBytes) + " bytes in hex");
+    RestoredMsg r{int64_t(t->get<long long>()), std::move(*bytes), std::nullopt};
+    if (auto n = it->find("network"); n != it->end()) {
+      try {
+        r.network = parse_guest_network(n->dump());
+      } catch (const Error& e) {
+        return fail(std::string("restored: network: ") + e.what());
+      }
+    }
+    return r;
+  }
+  if (auto it = j.find("spec"); it != j.end()) {
+    if (!it->is_object()) return fail("spec must be an object");
+    auto text = get_string(*it, "text");
+    if (!text || text->empty()) return fail("spec: text must be a non-empty string");
+    auto d = it->find("disks");
+    if (d == it->end() || !d->is_array() || d->size() > 16) return fail("spec: disks must be a list of byte sizes");
+    SpecMsg m{std::move(*text), {}};
+    for (const auto& b : *d) {
+      if (!b.is_number_unsigned()) return fail("spec: disks must be a list of byte sizes");
+      m.disk_bytes.push_back(b.get<uint64_t>());
+    }
+    return m;
   }
   return fail("unknown control message");
 }

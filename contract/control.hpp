@@ -17,6 +17,17 @@
 //                  {"exec_eof":N}          session N's stdin ends
 //                  {"exec_signal":{"id":N,"signal":S}}    signal its process
 //                  {"exec_winsize":{"id":N,"rows":R,"cols":C}}  resize its tty
+//                  {"restored":{"time_ns":T,"seed":HEX}}
+//                                          the VM was restored from a snapshot:
+//                                          set the clock to T (ns since the
+//                                          epoch) and reseed the kernel's RNG
+//                                          with the 32 bytes of HEX, so that no
+//                                          two clones share random state
+//                  {"spec":{"text":S,"disks":[B,..]}}
+//                                          a template VM (engine/vm_template.hpp)
+//                                          restored: its GuestSpec (JSON text, as
+//                                          spec.json would hold it) and the byte
+//                                          size of each disk, to wait for
 //   guest -> host  {"event":"ready"}       the consoles are raw: input may flow
 //                  {"event":"exit","code":N,"signal":S,"oom":B[,"error":"why"]}
 //                                          the workload ended (or guest-init
@@ -45,6 +56,7 @@
 #include <vector>
 
 #include "container/spec.hpp"
+#include "contract/guest_spec.hpp"
 
 namespace hvrun::contract {
 
@@ -88,8 +100,24 @@ struct ExecWinsizeMsg {
   unsigned id = 0;
   unsigned short rows = 0, cols = 0;
 };
+// A snapshot restore (engine: hvrun snapshot restore): the guest's clock
+// stood still while it was saved, and its RNG state is every clone's.
+constexpr size_t kRestoreSeedBytes = 32;
+// A clone of a VM with a network card has an address, MAC and tap of its
+// own: `network` is its card's new plan (guest_spec.hpp), which guest-init
+// puts on the card the snapshot's guest had configured.
+struct RestoredMsg {
+  int64_t time_ns = 0;
+  std::string seed;  // kRestoreSeedBytes raw bytes (hex on the wire)
+  std::optional<GuestNetwork> network;
+};
+// A template VM's guest-init waits for this after its restore.
+struct SpecMsg {
+  std::string text;                 // contract::GuestSpec as JSON (guest_spec.hpp)
+  std::vector<uint64_t> disk_bytes;  // per disk, in contract::Disk order
+};
 using HostMessage = std::variant<SignalMsg, WinsizeMsg, StdinEofMsg, FreezeMsg, ExecStartMsg, ExecInputMsg, ExecEofMsg,
-                                 ExecSignalMsg, ExecWinsizeMsg>;
+                                 ExecSignalMsg, ExecWinsizeMsg, RestoredMsg, SpecMsg>;
 // The session an exec message is for; nullopt for the workload's messages.
 std::optional<unsigned> exec_session(const HostMessage& m);
 void set_exec_session(HostMessage& m, unsigned id);

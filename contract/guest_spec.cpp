@@ -46,6 +46,24 @@ GuestSpec make_guest_spec(const container::RunSpec& host_spec, std::vector<Volum
 
 std::string to_json(const GuestSpec& g) { return nlohmann::json(g).dump(); }
 
+std::string to_json(const GuestNetwork& n) { return nlohmann::json(n).dump(); }
+
+GuestNetwork parse_guest_network(const std::string& text) {
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    if (!j.is_object()) throw Error("a network plan must be a JSON object");
+    require_integers(j, "network plan");
+    GuestNetwork n = j.get<GuestNetwork>();
+    if (n.address.empty() || n.mac.empty() || n.ifname.empty())
+      throw Error("a network plan needs an address, a MAC and an interface name");
+    return n;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("not a network plan: " + std::string(e.what()));
+  }
+}
+
+bool is_template_spec(const std::string& text) { return text == kTemplateSpecJson; }
+
 GuestSpec parse_guest_spec(const std::string& text) {
   nlohmann::json j;
   try {

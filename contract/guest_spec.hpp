@@ -54,6 +54,16 @@ struct GuestSpec {
 GuestSpec make_guest_spec(const container::RunSpec& host_spec, std::vector<Volume> volumes);
 
 std::string to_json(const GuestSpec& g);
+// A card's plan alone (a restored clone's new address: control.hpp's
+// RestoredMsg). parse throws hvrun::Error saying what is wrong.
+std::string to_json(const GuestNetwork& n);
+GuestNetwork parse_guest_network(const std::string& text);
+
+// The spec.json of a template VM (engine/vm_template.hpp): its guest-init
+// prepares, asks to be saved (kTemplateReadyPort) and, once restored, reads
+// its GuestSpec from the control channel (control.hpp's SpecMsg).
+inline constexpr const char* kTemplateSpecJson = "{\"template\":true}";
+bool is_template_spec(const std::string& text);
 // Throws hvrun::Error saying what is wrong ("spec.json is not valid JSON: ...").
 GuestSpec parse_guest_spec(const std::string& text);
 

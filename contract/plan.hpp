@@ -65,5 +65,9 @@ static_assert(kMaxVolumes == 12);
 // I/O ports. The guest's first write of any byte to kBootTimerPort marks
 // "guest init reached" (like Firecracker's boot-timer device).
 inline constexpr uint16_t kBootTimerPort = 0x3f0;
+// A template VM's guest-init (engine/vm_template.hpp) writes a byte here
+// once it waits for its spec: the VMM saves the VM and stops. Only a VMM
+// told to (VmConfig::snapshot_on_guest_request) listens; others ignore it.
+inline constexpr uint16_t kTemplateReadyPort = 0x3f1;
 
 }  // namespace hvrun::contract

@@ -25,6 +25,8 @@
 #include "engine/logs.hpp"
 #include "engine/network.hpp"
 #include "engine/pause.hpp"
+#include "engine/snapshots.hpp"
+#include "engine/vm_template.hpp"
 #include "net/proxy.hpp"
 #include "engine/terminal.hpp"
 #include "image/store.hpp"
@@ -203,6 +205,26 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     a.guest_init = cfg.vm_guest_init;
     a.image_disk = cfg.vm_image_disk;
     a.work_dir = rec.dir(cfg.id);
+    a.snapshot_store = snapshots_dir(rec.store_root());
+    a.restore_dir = cfg.vm_restore;
+    try {
+      mkdir_p(a.snapshot_store, 0700);
+    } catch (const std::exception& e) {
+      HVRUN_WARN("engine", "no snapshots of this VM: ", e.what());
+      a.snapshot_store.clear();
+    }
+    try {
+      mkdir_p(vm_templates_dir(rec.store_root()), 0700);
+      a.blank_rw_disk = vm_blank_rw_disk(rec.store_root());
+    } catch (const std::exception& e) {
+      HVRUN_DEBUG("engine", "no blank writable disk to copy: ", e.what());
+    }
+    if (a.restore_dir.empty()) {
+      const TemplateChoice t = vm_template_for(rec.store_root(), a, spec);
+      a.template_dir = t.dir;
+      if (t.dir.empty()) HVRUN_DEBUG("engine", "the VM boots: ", t.why_not);
+      else HVRUN_DEBUG("engine", "the VM starts from the template ", t.dir, t.made ? " (made now)" : "");
+    }
     backend = make_vm_backend(std::move(a));
     HVRUN_DEBUG("engine", "monitor ", ::getpid(), ": backend vm (kernel ", cfg.vm_kernel, ", image disk ", cfg.vm_image_disk, ")");
   } else {
@@ -403,24 +425,32 @@ int run(const std::string& store_root, const RunOptions& opts) {
   Records rec(store_root);
   FileLock lock = rec.create(cfg);
   HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));
-  if (cfg.spec.net == container::NetMode::Bridge) {
-    try {
-      attach_network(store_root, cfg.id, cfg.spec);
-      rec.save_config(cfg);
-      const auto& n = cfg.spec.netcfg;
-      HVRUN_DEBUG("engine", "network attached: ", n.network, " (bridge ", n.bridge, "), address ", n.address, "/", n.prefix,
-                  ", gateway ", n.gateway);
-    } catch (...) {
-      try {
-        rec.remove(cfg.id, cfg.name);
-      } catch (const std::exception&) {
-      }
-      throw;
-    }
-  } else {
+  attach_record_network(store_root, rec, cfg);
+  return run_record(rec, cfg, opts.detach);
+}
+
+void attach_record_network(const std::string& store_root, const Records& rec, ContainerConfig& cfg) {
+  if (cfg.spec.net != container::NetMode::Bridge) {
     HVRUN_DEBUG("engine", "network: ", to_string(cfg.spec.net));
+    return;
   }
-  if (opts.detach) {
+  try {
+    attach_network(store_root, cfg.id, cfg.spec);
+    rec.save_config(cfg);
+    const auto& n = cfg.spec.netcfg;
+    HVRUN_DEBUG("engine", "network attached: ", n.network, " (bridge ", n.bridge, "), address ", n.address, "/", n.prefix,
+                ", gateway ", n.gateway);
+  } catch (...) {
+    try {
+      rec.remove(cfg.id, cfg.name);
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+}
+
+int run_record(const Records& rec, const ContainerConfig& cfg, bool detach) {
+  if (detach) {
     start_detached(rec, cfg);
     std::printf("%s\n", cfg.id.c_str());
     return 0;

@@ -15,6 +15,17 @@ namespace hvrun::engine {
 // (128+N for signal N). Detached: prints the id and returns 0.
 int run(const std::string& store_root, const RunOptions& opts);
 
+// Runs a container whose record the caller has just made (Records::create,
+// its lock held, network attached): its monitor in this process (returns
+// the exit status), or detached (prints the id, returns 0). run() ends so;
+// so does a snapshot's restore (engine/snapshots.hpp).
+int run_record(const Records& rec, const ContainerConfig& cfg, bool detach);
+
+// For a record just made (Records::create) whose spec has --net bridge:
+// its lease and network config (engine/network.hpp: attach_network), saved
+// in the record. On failure the record is removed and the error rethrown.
+void attach_record_network(const std::string& store_root, const Records& rec, ContainerConfig& cfg);
+
 // Sends `sig` to a running container's init. Throws when it is not running.
 void signal_container(const Records& rec, const std::string& id, int sig);
 

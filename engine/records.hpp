@@ -38,11 +38,15 @@ struct ContainerConfig {
   std::string vm_kernel;
   std::string vm_guest_init;
   std::string vm_image_disk;
+  // Restored from this snapshot's directory (hvrun snapshot restore) rather
+  // than booted; empty: booted.
+  std::string vm_restore;
   // -p: "[HOSTIP:]HOSTPORT:PORT/PROTO" (canonical), proxied by the monitor.
   std::vector<std::string> publish;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
-                                                detach, spec, vm_kernel, vm_guest_init, vm_image_disk, publish)
+                                                detach, spec, vm_kernel, vm_guest_init, vm_image_disk, vm_restore,
+                                                publish)
 
 struct State {
   std::string status = "created";  // created | running | exited
@@ -109,8 +113,9 @@ class Records {
   // Removes .tmp records whose creator died. Cheap when there are none.
   void collect_garbage() const;
 
- private:
   std::string store_root() const { return base_.substr(0, base_.size() - std::string("/containers").size()); }
+
+ private:
   std::string base_;
 };
 

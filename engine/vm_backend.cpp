@@ -1,11 +1,8 @@
 #include "engine/vm_backend.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -16,6 +13,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <cstdio>
@@ -28,6 +27,7 @@
 #include "contract/plan.hpp"
 #include "engine/network.hpp"
 #include "engine/vm_control.hpp"
+#include "engine/vm_files.hpp"
 #include "engine/vmm_jail.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -41,16 +41,11 @@
 #include "vmm/tool/relay.hpp"
 #include "vmm/vm.hpp"
 
-extern char** environ;
-
 namespace hvrun::engine {
 
 namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
-// The writable disk holds the container's upper layer; sparse, so only what
-// the workload writes takes host space.
-constexpr uint64_t kRwDiskBytes = 4096 * kMiB;
 
 std::string read_available(int fd) {
   std::string out;
@@ -63,69 +58,6 @@ std::string read_available(int fd) {
     out.append(buf, size_t(n));
   }
   return out;
-}
-
-// Runs argv, output to /dev/null; throws with the command and its status.
-void run_quiet(const std::vector<std::string>& argv) {
-  std::vector<char*> a;
-  for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-  a.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  int rc = ::posix_spawnp(&pid, a[0], &fa, nullptr, a.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw_sys("run " + argv[0], rc);
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    throw Error(argv[0] + " failed (status " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) +
-                ")");
-}
-
-// The per-VM writable disk: an empty sparse ext4 file system.
-void make_rw_disk(const std::string& path) {
-  {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) throw_sys("create", path);
-    if (::ftruncate(fd.get(), off_t(kRwDiskBytes)) < 0) throw_sys("truncate", path);
-  }
-  run_quiet({"mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard", "-L", "hvrun-rw",
-             path});
-}
-
-// initramfs (cpio newc): /init = guest-init, /spec.json = the GuestSpec (contract/plan.hpp).
-void make_initramfs(const std::string& path, const std::string& guest_init, const std::string& spec_json) {
-  std::string init = read_file(guest_init);
-  struct archive* a = ::archive_write_new();
-  if (!a) throw Error("archive_write_new failed");
-  auto fail = [&](const std::string& what) {
-    std::string msg = what + " " + path + ": " + (::archive_error_string(a) ? ::archive_error_string(a) : "?");
-    ::archive_write_free(a);
-    throw Error(msg);
-  };
-  if (::archive_write_set_format_cpio_newc(a) != ARCHIVE_OK) fail("cpio format");
-  if (::archive_write_open_filename(a, path.c_str()) != ARCHIVE_OK) fail("write initramfs");
-  auto add = [&](const char* name, const std::string& data, mode_t mode) {
-    struct archive_entry* e = ::archive_entry_new();
-    ::archive_entry_set_pathname(e, name);
-    ::archive_entry_set_filetype(e, AE_IFREG);
-    ::archive_entry_set_perm(e, mode);
-    ::archive_entry_set_size(e, la_int64_t(data.size()));
-    ::archive_entry_set_nlink(e, 1);
-    if (::archive_write_header(a, e) != ARCHIVE_OK) {
-      ::archive_entry_free(e);
-      fail(std::string("write ") + name + " to");
-    }
-    ::archive_entry_free(e);
-    if (::archive_write_data(a, data.data(), data.size()) < 0) fail(std::string("write ") + name + " to");
-  };
-  add(contract::kInitName, init, 0755);
-  add(contract::kSpecName, spec_json, 0644);
-  if (::archive_write_close(a) != ARCHIVE_OK) fail("close");
-  ::archive_write_free(a);
 }
 
 // In the forked child, before exec: closes every fd but `keep` (sorted,
@@ -163,6 +95,10 @@ void apply_test_netcfg(container::RunSpec& spec) {
   }
   spec.net = container::NetMode::Bridge;
 }
+
+// The template VM's card (engine/vm_template.hpp); each run's guest-init
+// gives it the run's MAC.
+constexpr const char* kTemplateMac = "02:00:00:00:00:01";
 
 // A MAC for a guest whose network config has none: locally administered,
 // unicast (02:...), from the container id so that it is stable.
@@ -210,10 +146,31 @@ class VmBackend final : public Backend {
       spec.tty_rows = ws->rows;
       spec.tty_cols = ws->cols;
     }
-    std::string rw_disk = assets_.work_dir + "/vm-rw.ext4";
+    rw_disk_ = assets_.work_dir + "/vm-rw.ext4";
+    const std::string& rw_disk = rw_disk_;
     std::string initrd = assets_.work_dir + "/initramfs.cpio";
     console_log_ = assets_.work_dir + "/console.log";
-    make_rw_disk(rw_disk);
+    const bool restoring = !assets_.restore_dir.empty();
+    const bool from_template = !restoring && !assets_.template_dir.empty();
+    const bool making_template = assets_.make_template;
+    std::string image_disk = assets_.image_disk;
+    if ((from_template || making_template) && !vm_template_refusal(spec).empty())
+      throw Error("a template cannot carry this VM: " + vm_template_refusal(spec));
+    if (restoring) {
+      // The clone's own copy of the snapshot's disk (holes kept).
+      ::unlink(rw_disk.c_str());
+      copy_file_sparse(assets_.restore_dir + "/" + kSnapshotDiskFile, rw_disk);
+    } else if (making_template) {
+      // Placeholders: the guest's kernel only probes them (their size
+      // changes under it when a run restores the template).
+      image_disk = assets_.work_dir + "/image-placeholder";
+      for (const std::string& p : {image_disk, rw_disk}) {
+        UniqueFd f(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        if (!f || ::ftruncate(f.get(), 1 << 20) < 0) throw_sys("create the placeholder disk", p);
+      }
+    } else {
+      make_rw_disk(rw_disk, assets_.blank_rw_disk);
+    }
     // -v HOST:CTR[:ro]: each volume is a virtio-9p share of HOST (live, like
     // a bind mount; the VMM refuses writes to a :ro one), tagged
     // contract::volume_tag(i); guest-init mounts it and binds it at CTR.
@@ -251,22 +208,43 @@ class VmBackend final : public Backend {
       file_binds.push_back({m.source, placeholder, m.readonly});
       volumes.push_back({m.target, m.readonly, true});
     }
-    // The live /etc/hosts (engine/network.hpp): its directory, read-only.
-    if (!spec.netcfg.hosts_path.empty())
-      shares.push_back({std::filesystem::path(spec.netcfg.hosts_path).parent_path().string(), contract::kHostsShareTag,
-                        true});
-    // --net bridge: a virtio-net card on a tap that is a port of the
-    // network's bridge. The tap is not persistent: it goes when the VMM
-    // (the only holder of its fd once this function returns) ends.
     UniqueFd tap;
-    if (spec.net == container::NetMode::Bridge) tap = open_bridge_tap(spec);
-    make_initramfs(initrd, assets_.guest_init, contract::to_json(contract::make_guest_spec(spec, std::move(volumes))));
+    std::string guest_spec;
+    std::optional<contract::GuestNetwork> restored_network;  // a clone's card's new plan
+    if (making_template && spec.net == container::NetMode::Bridge) {
+      // A template for VMs with a network: the same devices, on stand-ins.
+      // Its guest only probes them (guest-init configures the card and
+      // mounts the hosts share once a run hands it the spec): a tap wired
+      // to nothing, and the work directory as the hosts share.
+      shares.push_back({assets_.work_dir, contract::kHostsShareTag, true});
+      tap = vmm::open_tap("hvtpl%d");
+      spec.netcfg.mac = kTemplateMac;
+    } else {
+      // The live /etc/hosts (engine/network.hpp): its directory, read-only.
+      if (!spec.netcfg.hosts_path.empty())
+        shares.push_back({std::filesystem::path(spec.netcfg.hosts_path).parent_path().string(),
+                          contract::kHostsShareTag, true});
+      // --net bridge: a virtio-net card on a tap that is a port of the
+      // network's bridge. The tap is not persistent: it goes when the VMM
+      // (the only holder of its fd once this function returns) ends.
+      if (spec.net == container::NetMode::Bridge) tap = open_bridge_tap(spec);
+      const contract::GuestSpec gs = contract::make_guest_spec(spec, std::move(volumes));
+      guest_spec = contract::to_json(gs);
+      if (gs.has_network) restored_network = gs.network;
+    }
+    if (!restoring && !from_template)
+      make_initramfs(initrd, assets_.guest_init, making_template ? std::string(contract::kTemplateSpecJson) : guest_spec);
 
     const std::string vmm_path = assets_.vmm.empty() ? require_vmm() : assets_.vmm;
     vmm::tool::Launch launch;
     vmm::VmConfig& cfg = launch.vm;
-    cfg.kernel = assets_.kernel;
-    cfg.initrd = initrd;
+    if (restoring || from_template) {
+      // Memory, vCPUs and every device's state are the snapshot's.
+      cfg.restore_from = (restoring ? assets_.restore_dir : assets_.template_dir) + "/" + kSnapshotMemoryFile;
+    } else {
+      cfg.kernel = assets_.kernel;
+      cfg.initrd = initrd;
+    }
     cfg.cmdline = contract::kKernelCmdline;
     // guest-init logs at this process's level: the kernel hands unknown
     // NAME=value words to init as its environment. Its lines go to the
@@ -276,7 +254,8 @@ class VmBackend final : public Backend {
     cfg.vcpus = spec.cpus > 0 ? unsigned(std::ceil(spec.cpus)) : 1;
     cfg.debug = assets_.debug || log::enabled(log::Level::debug);
     cfg.disks.resize(contract::kDiskCount);
-    cfg.disks[unsigned(contract::Disk::Image)] = {assets_.image_disk, true};
+    cfg.disks[unsigned(contract::Disk::Image)] = {image_disk, true};
+    cfg.snapshot_on_guest_request = making_template;
     cfg.disks[unsigned(contract::Disk::Writable)] = {rw_disk, false};
     cfg.shares = std::move(shares);
     if (tap) cfg.nics.push_back({tap.get(), spec.netcfg.mac});
@@ -314,8 +293,22 @@ class VmBackend final : public Backend {
     UniqueFd console(::open(console_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!console) throw_sys("create", console_log_);
     cfg.serial_out_fd = console.get();
+    // The file a snapshot of this VM is written into: unnamed (O_TMPFILE)
+    // in the snapshot store until a snapshot links it into its directory,
+    // so that nothing is left behind by a VM that takes none.
+    snapshot_why_not_ = assets_.snapshot_store.empty() ? "this VM's monitor keeps no snapshots" : "";
+    if (snapshot_why_not_.empty()) {
+      snapshot_file_.reset(::open(assets_.snapshot_store.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+      if (!snapshot_file_)
+        snapshot_why_not_ = "no snapshot file in " + assets_.snapshot_store + ": " + std::strerror(errno);
+    }
+    if (snapshot_file_) {
+      snapshot_done_ = Pipe::make();
+      cfg.snapshot_fd = snapshot_file_.get();
+      cfg.snapshot_done_fd = snapshot_done_.write.get();
+    }
     Pipe result = Pipe::make();
-    launch.relay = {control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), input, spec.tty};
+    launch.relay = {control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(), input, spec.tty, restoring};
     launch.result_fd = result.write.get();
     launch.file_binds = std::move(file_binds);
     const VmmJailChoice jail = choose_vmm_jail();
@@ -351,7 +344,8 @@ class VmBackend final : public Backend {
     // stdin pipe (write end) would keep the guest's stdin from ever ending.
     std::vector<int> keep = {0, 1, 2, stdio.out, stdio.err, input, console.get(), result.write.get(),
                              control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(),
-                             hvc0_vmm_in.get(), tty_vmm.get(), tap.get(), config.get(), monitor_pidfd.get()};
+                             hvc0_vmm_in.get(), tty_vmm.get(), tap.get(), config.get(), monitor_pidfd.get(),
+                             snapshot_file_.get(), snapshot_done_.write.get()};
     std::sort(keep.begin(), keep.end());
     const std::string launch_fd = std::to_string(config.get());
     const char* argv[] = {vmm_path.c_str(), "--launch-fd", launch_fd.c_str(), nullptr};
@@ -412,6 +406,7 @@ class VmBackend final : public Backend {
       fail(exec_failed_head, errno);
     }
     pid_ = pid;
+    snapshot_done_.write.reset();  // the VMM's alone: its end reads EOF once the VMM is gone
     vmm_cgroup_ = std::move(vcg.cgroup);
     vmm_memory_max_ = vcg.memory_max;
     result_ = std::move(result.read);
@@ -422,12 +417,40 @@ class VmBackend final : public Backend {
     // for a consistent disk here (engine/vm_control.hpp). Not fatal: the
     // VM runs without it, only those would fail.
     try {
-      freeze_server_ = std::make_unique<FreezeServer>(vm_control_socket(assets_.work_dir), *control_);
+      freeze_server_ = std::make_unique<FreezeServer>(vm_control_socket(assets_.work_dir), *control_, std::chrono::seconds(30),
+                                                      [this](const std::string& dir, bool leave_running) {
+                                                        return take_snapshot(dir, leave_running);
+                                                      });
     } catch (const std::exception& e) {
       HVRUN_WARN("engine", "no control socket for this VM (commit of it while it runs will fail): ", e.what());
     }
     HVRUN_DEBUG("engine", "hvrun-vmm started: pid ", pid, " (", vmm_path, "), ", cfg.mem_bytes >> 20, " MiB, ", cfg.vcpus,
-                " vCPU(s), ", cfg.shares.size(), " share(s)", tap ? ", network card" : "", "; guest console: ", console_log_);
+                " vCPU(s), ", cfg.shares.size(), " share(s)", tap ? ", network card" : "", "; guest console: ", console_log_,
+                restoring ? "; restored from " + assets_.restore_dir : std::string(),
+                from_template ? "; restored from the template " + assets_.template_dir : std::string(),
+                making_template ? "; a template VM" : std::string());
+    if (restoring || from_template) {
+      // The guest's clock stood still since the snapshot, and its RNG is
+      // every clone's: guest-init sets the one and reseeds the other.
+      struct timespec now{};
+      ::clock_gettime(CLOCK_REALTIME, &now);
+      // A clone's card gets its own address (a template's guest has not
+      // configured its card yet: the spec below does that).
+      (void)control_->send(contract::RestoredMsg{int64_t(now.tv_sec) * 1000000000 + now.tv_nsec,
+                                                 random_bytes(contract::kRestoreSeedBytes),
+                                                 restoring ? restored_network : std::nullopt});
+    }
+    if (from_template) {
+      // What spec.json would have said, and the disks' sizes to wait for.
+      contract::SpecMsg m{guest_spec, {}};
+      for (const auto& d : cfg.disks) {
+        struct stat st{};
+        if (::stat(d.path.c_str(), &st) < 0) throw_sys("stat disk", d.path);
+        m.disk_bytes.push_back(uint64_t(st.st_size) / 512 * 512);
+      }
+      (void)control_->send(m);
+    }
+    if (!snapshot_why_not_.empty()) HVRUN_DEBUG("engine", "no snapshots of this VM: ", snapshot_why_not_);
   }
 
   pid_t pid() const override { return pid_; }
@@ -466,6 +489,11 @@ class VmBackend final : public Backend {
     }
     if (!guest_error.empty()) std::fprintf(stderr, "hvrun: in the VM: %s\n", guest_error.c_str());
     if (have) return es;
+    if (assets_.make_template) return finish_template(st);
+    if (snapshotted_) {
+      std::fprintf(stderr, "hvrun: the VM was saved by hvrun snapshot create and stopped (hvrun snapshot restore goes on from there)\n");
+      return es;  // status 0: it was stopped on purpose, as a checkpoint stops a container
+    }
     // No word from the guest: the VMM failed or was killed.
     auto j = nlohmann::json::parse(res, nullptr, false);
     std::string detail = j.is_object() ? j.value("detail", "") : "";
@@ -501,6 +529,92 @@ class VmBackend final : public Backend {
   }
 
  private:
+  // The control socket's "snapshot DIR" (a FreezeServer thread): asks the
+  // VMM for a snapshot and a stop (SIGRTMIN+4; vmm/tool/launch.hpp), waits
+  // for its word, then links the memory file into DIR and copies the
+  // writable disk beside it: once the VMM has written the snapshot, no vCPU
+  // runs again, so the disk is the one the memory expects. leave_running:
+  // a held snapshot instead (SIGRTMIN+5): the vCPUs wait while the disk is
+  // copied, then SIGRTMIN+6 lets them go on. The memory file is then the
+  // snapshot's for good: this VM takes no other (each run has one file).
+  std::string take_snapshot(const std::string& dir, bool leave_running) {
+    if (!snapshot_file_) return "error: " + snapshot_why_not_;
+    if (snapshot_taken_)
+      return left_running_ ? "error: this VM's snapshot was taken already (one per run: restore a clone and snapshot that)"
+                          : "error: a snapshot of this VM was taken already (it is stopping)";
+    if (pid_ <= 0 || reaped_ || ::kill(pid_, leave_running ? SIGRTMIN + 5 : SIGRTMIN + 4) < 0)
+      return "error: the VM is not running";
+    struct Release {  // a held VM goes on, whatever happens here
+      pid_t pid;
+      bool on;
+      ~Release() {
+        if (on) ::kill(pid, SIGRTMIN + 6);
+      }
+    } release{pid_, leave_running};
+    std::string line;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+    while (line.find('\n') == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      if (left <= 0) return "error: the VMM did not write the snapshot within 5 minutes";
+      struct pollfd p{snapshot_done_.read.get(), POLLIN, 0};
+      int rc = ::poll(&p, 1, int(left));
+      if (rc < 0 && errno == EINTR) continue;
+      char buf[512];
+      ssize_t n = rc > 0 ? ::read(p.fd, buf, sizeof buf) : 0;
+      if (n < 0 && errno == EINTR) continue;
+      if (rc > 0 && n <= 0) return "error: the VMM ended before it wrote the snapshot";
+      line.append(buf, size_t(n));
+    }
+    line.resize(line.find('\n'));
+    if (line.rfind("snapshot written", 0) != 0) return "error: " + line;
+    snapshot_taken_ = true;
+    HVRUN_DEBUG("engine", "hvrun-vmm: ", line);
+    const auto copy_start = std::chrono::steady_clock::now();
+    try {
+      copy_file_sparse(rw_disk_, dir + "/" + kSnapshotDiskFile);
+      // A held VM goes on by itself after 60 s: a copy slower than that
+      // may hold writes the memory does not expect.
+      if (leave_running && std::chrono::steady_clock::now() - copy_start > std::chrono::seconds(50))
+        throw Error("copying the VM's disk took longer than the VM waits for it (60 s)");
+      const std::string mem = dir + "/" + kSnapshotMemoryFile;
+      const std::string self = "/proc/self/fd/" + std::to_string(snapshot_file_.get());
+      if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, mem.c_str(), AT_SYMLINK_FOLLOW) < 0) throw_sys("link the snapshot as", mem);
+    } catch (const std::exception& e) {
+      return std::string("error: ") + e.what();
+    }
+    (leave_running ? left_running_ : snapshotted_) = true;
+    return "snapshotted";
+  }
+
+  // A template VM has ended: saved (its VMM's word on the done pipe says
+  // "snapshot written") and linked into template_out, or not (why on stderr).
+  container::ExitStatus finish_template(int wait_status) {
+    container::ExitStatus es;
+    std::string said = read_available(snapshot_done_.read.get());
+    said = said.substr(0, said.find('\n'));
+    std::string why;
+    if (said.rfind("snapshot written", 0) != 0) {
+      why = said.empty() ? "the VM ended before it was saved (status " + std::to_string(wait_status) + "; guest console: " +
+                               console_log_ + ")"
+                         : said;
+    } else {
+      const std::string mem = assets_.template_out + "/" + kSnapshotMemoryFile;
+      const std::string self = "/proc/self/fd/" + std::to_string(snapshot_file_.get());
+      if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, mem.c_str(), AT_SYMLINK_FOLLOW) < 0)
+        why = "link the template as " + mem + ": " + std::strerror(errno);
+    }
+    if (!why.empty()) {
+      // The run boots instead; --debug says why (vm_template.cpp reads it).
+      HVRUN_DEBUG("engine", "no template VM: ", why);
+      try {
+        write_file_atomic(assets_.template_out + "/" + kTemplateFailureFile, why, 0600);
+      } catch (const std::exception&) {
+      }
+      es.code = kHvrunErrorStatus;
+    }
+    return es;
+  }
+
   void remove_vmm_cgroup() noexcept {
     if (!vmm_cgroup_) return;
     try {
@@ -515,16 +629,31 @@ class VmBackend final : public Backend {
   std::unique_ptr<container::Cgroup> vmm_cgroup_;  // engine/vmm_jail.hpp
   int64_t vmm_memory_max_ = 0;
   pid_t pid_ = -1;
-  bool reaped_ = false;
+  std::atomic<bool> reaped_{false};  // read by take_snapshot (a FreezeServer thread)
   UniqueFd tty_, result_;
   // The server uses the channel: it goes first (members end in reverse
   // order, after ~VmBackend killed the VMM, so neither waits on the guest).
   std::unique_ptr<GuestChannel> control_;
   std::unique_ptr<FreezeServer> freeze_server_;
   std::string console_log_;
+  std::string rw_disk_;
+  UniqueFd snapshot_file_;  // O_TMPFILE in the snapshot store; invalid: no snapshots (snapshot_why_not_)
+  Pipe snapshot_done_;      // the VMM's word on each snapshot ("snapshot written ..." / "snapshot failed: ...")
+  std::string snapshot_why_not_;
+  // snapshot_taken_: the snapshot file is used; snapshotted_: the VM was
+  // stopped by its snapshot; left_running_: it went on after it.
+  std::atomic<bool> snapshot_taken_{false}, snapshotted_{false}, left_running_{false};
 };
 
 }  // namespace
+
+std::string vm_template_refusal(const container::RunSpec& spec) {
+  if (!spec.mounts.empty()) return "it has volumes (-v): templates are of microVMs without volumes for now";
+  if (spec.net == container::NetMode::Bridge && spec.netcfg.hosts_path.empty())
+    return "its network has no hosts file to share";
+  if (const char* e = std::getenv("HVRUN_VM_TEST_NETCFG"); e && *e) return "HVRUN_VM_TEST_NETCFG is set (a test's network)";
+  return "";
+}
 
 uint64_t vm_guest_memory(int64_t memory_bytes) {
   // Room for the guest kernel, guest-init and page cache beside the workload's

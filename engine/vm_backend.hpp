@@ -19,7 +19,37 @@ struct VmAssets {
   std::string image_disk;  // ext4 disk of the flattened image (read-only, shared)
   std::string work_dir;    // per-container dir: writable disk, initramfs, console.log
   bool debug = false;
+  // Snapshots (engine/snapshots.hpp). snapshot_store: the directory the
+  // VM's snapshot file is made in (unnamed until a snapshot is taken: it
+  // must be on the file system of the snapshots it is linked into); empty:
+  // this VM takes none. restore_dir: a snapshot's directory to start from
+  // (vm.snap, rw.ext4) instead of booting the kernel.
+  std::string snapshot_store;
+  std::string restore_dir;
+  // Template VMs (engine/vm_template.hpp). make_template: boot on
+  // placeholder disks with guest-init in template mode; the VMM saves the
+  // VM when guest-init asks and stops; wait() links the snapshot as
+  // template_out/vm.snap (status 0, else 125 saying why). template_dir:
+  // start from that template instead of booting: the spec and the real
+  // disks are handed over once it is restored.
+  bool make_template = false;
+  // A formatted empty writable disk to copy for each VM ("" : mkfs each).
+  std::string blank_rw_disk;
+  std::string template_out;
+  std::string template_dir;
 };
+
+// Why a microVM run with `spec` cannot start from a template (engine/
+// vm_template.hpp; "" when it can): volumes (their count changes the
+// devices), a network without its hosts file, a test's network hook.
+std::string vm_template_refusal(const container::RunSpec& spec);
+
+
+// The files of a snapshot directory (engine/snapshots.hpp).
+inline constexpr const char* kSnapshotMemoryFile = "vm.snap";
+inline constexpr const char* kSnapshotDiskFile = "rw.ext4";
+// Why a template VM was not saved, in its template_out directory.
+inline constexpr const char* kTemplateFailureFile = "failed";
 
 // Finds the guest kernel, guest-init and hvrun-vmm (see find_guest_init,
 // require_vmm) and refuses,

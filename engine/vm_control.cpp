@@ -208,8 +208,9 @@ std::string GuestChannel::finish() {
 
 // ---- FreezeServer ----
 
-FreezeServer::FreezeServer(std::string path, GuestChannel& guest, std::chrono::milliseconds guest_timeout)
-    : path_(std::move(path)), guest_(guest), timeout_(guest_timeout), stop_(Pipe::make()) {
+FreezeServer::FreezeServer(std::string path, GuestChannel& guest, std::chrono::milliseconds guest_timeout,
+                           SnapshotHook snapshot)
+    : path_(std::move(path)), guest_(guest), timeout_(guest_timeout), snapshot_(std::move(snapshot)), stop_(Pipe::make()) {
   UniqueFd dir;
   sockaddr_un a = unix_address(path_, dir);
   listen_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -347,8 +348,16 @@ std::string FreezeServer::handle(Client& c, const std::string& request) {
     HVRUN_DEBUG("engine", "guest file system thawed (", holders_, " holder(s) left)");
     return "thawed";
   }
+  for (const std::string verb : {"snapshot ", "snapshot-leave-running "}) {
+    if (request.rfind(verb, 0) != 0) continue;
+    if (!snapshot_) return "error: this VM's monitor takes no snapshots";
+    const std::string dir = request.substr(verb.size());
+    if (dir.empty() || dir[0] != '/') return "error: snapshot needs an absolute directory";
+    if (holders_ > 0) return "error: the VM's file system is frozen by another client (a commit or export of it)";
+    return snapshot_(dir, verb != "snapshot ");
+  }
   std::string shown = request.substr(0, 64);
-  return "error: unknown request '" + shown + "' (freeze or thaw)";
+  return "error: unknown request '" + shown + "' (freeze, thaw, snapshot DIR or snapshot-leave-running DIR)";
 }
 
 void FreezeServer::serve() {
@@ -431,24 +440,28 @@ std::unique_ptr<VmFreeze> VmFreeze::connect(const std::string& path) {
 }
 
 std::string VmFreeze::ask(const std::string& request, std::chrono::milliseconds timeout) {
-  if (!send_all(fd_.get(), request + "\n")) throw_sys("send '" + request + "' to the VM's monitor");
+  return ask_control(fd_.get(), lines_, request, timeout);
+}
+
+std::string ask_control(int fd, contract::LineBuffer& lines, const std::string& request, std::chrono::milliseconds timeout) {
+  if (!send_all(fd, request + "\n")) throw_sys("send '" + request + "' to the VM's monitor");
   const auto until = Clock::now() + timeout;
   char buf[512];
   for (;;) {
-    if (auto line = lines_.next()) return *line;
+    if (auto line = lines.next()) return *line;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
     if (left <= 0)
       throw Error("the VM's monitor did not answer '" + request + "' within " + seconds_text(timeout));
-    pollfd p{fd_.get(), POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     int rc = ::poll(&p, 1, int(left));
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) throw_sys("poll");
     if (rc == 0) continue;
-    ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw_sys("read the answer of the VM's monitor");
     if (n == 0) throw Error("the VM's monitor ended before it answered '" + request + "' (the VM stopped)");
-    lines_.append({buf, size_t(n)});
+    lines.append({buf, size_t(n)});
   }
 }
 

@@ -87,6 +87,10 @@ class GuestChannel {
 // one line per answer.
 //   "freeze" -> "frozen" | "error: WHY"   (the first holder freezes the guest)
 //   "thaw"   -> "thawed" | "error: WHY"   (the last holder thaws it)
+//   "snapshot DIR" -> "snapshotted" | "error: WHY"
+//            (the VM is saved into the new directory DIR and stops:
+//            engine/vm_snapshots.hpp; the monitor's SnapshotHook does it)
+//   "snapshot-leave-running DIR" -> the same, and the VM goes on
 // and hvrun exec (engine/vm_exec.hpp): a client sends an exec message
 // (contract/control.hpp, its id ignored) and then exec_stdin, exec_eof,
 // exec_signal, exec_winsize for its session; it gets that session's
@@ -99,10 +103,14 @@ class GuestChannel {
 // never leaves the guest frozen; so does the server when it stops.
 class FreezeServer {
  public:
+  // Takes a snapshot into a directory: "snapshotted" or "error: WHY";
+  // leave_running: the VM goes on afterwards (else it stops).
+  using SnapshotHook = std::function<std::string(const std::string& dir, bool leave_running)>;
   // Listens on `path` (an old file there is replaced; mode 0600). Throws
-  // Error naming the path when it cannot.
+  // Error naming the path when it cannot. Without a snapshot hook,
+  // snapshot requests are refused.
   FreezeServer(std::string path, GuestChannel& guest,
-               std::chrono::milliseconds guest_timeout = std::chrono::seconds(30));
+               std::chrono::milliseconds guest_timeout = std::chrono::seconds(30), SnapshotHook snapshot = {});
   ~FreezeServer();  // stops serving, thaws, removes the socket
   FreezeServer(const FreezeServer&) = delete;
   FreezeServer& operator=(const FreezeServer&) = delete;
@@ -137,6 +145,7 @@ class FreezeServer {
   std::string path_;
   GuestChannel& guest_;
   std::chrono::milliseconds timeout_;
+  SnapshotHook snapshot_;
   UniqueFd listen_;
   Pipe stop_;
   std::vector<std::unique_ptr<Client>> clients_;  // the serving thread's own
@@ -152,6 +161,12 @@ class FreezeServer {
 // this hvrun). Throws Error on any other failure.
 UniqueFd connect_control(const std::string& path);
 
+
+// Sends one request line on a connection to a monitor's control socket and
+// returns the answer line (without its newline). Throws Error when the
+// monitor does not answer within `timeout` or goes first.
+std::string ask_control(int fd, contract::LineBuffer& lines, const std::string& request,
+                        std::chrono::milliseconds timeout);
 
 // A client's hold on a running microVM's freeze (engine/changes.cpp).
 class VmFreeze {

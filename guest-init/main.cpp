@@ -28,6 +28,8 @@
 #include "guest-init/freeze.hpp"
 #include "guest-init/net.hpp"
 #include "guest-init/plan.hpp"
+#include "guest-init/restore.hpp"
+#include "guest-init/template.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -112,7 +114,7 @@ void leave_initramfs(const std::string& newroot) {
 
 int run() {
   Layout layout;
-  const std::string spec_text = read_file(layout.spec_path);  // before leaving the initramfs
+  std::string spec_text = read_file(layout.spec_path);  // before leaving the initramfs
   leave_initramfs("/newroot");
   for (const auto& m : early_mounts()) do_mount(m);
   // The consoles stay open for the life of PID 1 (fatal() reports on them
@@ -123,6 +125,9 @@ int run() {
   g_stderr_console = errc.get();
   control = open_console(layout.control_dev);
   g_control = control.get();
+  // A template VM is saved here; each restore of it goes on with its spec.
+  const bool from_template = contract::is_template_spec(spec_text);
+  if (from_template) spec_text = wait_as_template(control.get(), {layout.image_dev, layout.rw_dev});
   // The consoles are raw from here on: bytes the host sends on hvc0 before
   // this line could be echoed back by the tty (the host waits for it).
   write_all(control.get(), contract::encode(contract::ReadyEvent{}));
@@ -132,7 +137,7 @@ int run() {
   HVRUN_DEBUG("guest-init", "spec read: container ", spec.id.substr(0, 12), ", command ",
               spec.args.empty() ? std::string("(none)") : spec.args[0], ", tty ", spec.tty, ", ", guest.volumes.size(),
               " volume(s), network ", guest.has_network ? guest.network.address : std::string("none"));
-  if (guest.has_network) configure_guest_net(guest.network);
+  if (guest.has_network) configure_guest_net(guest.network, 2000, from_template);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
   for (const auto& m : share_mounts(guest, layout)) do_mount(m);
   mkdir_p(spec.upperdir);
@@ -243,6 +248,20 @@ int run() {
           HVRUN_DEBUG("guest-init", f->freeze ? "freeze " : "thaw ", layout.rw_dir, ": ",
                       answer.error.empty() ? (answer.frozen ? "frozen" : "thawed") : answer.error);
           write_all(control.get(), contract::encode(answer));
+        }
+        if (auto* r = std::get_if<contract::RestoredMsg>(&*msg)) {
+          std::string failed = apply_restore(*r);
+          if (r->network) {
+            try {
+              readdress_guest_net(*r->network);
+            } catch (const std::exception& e) {
+              failed += (failed.empty() ? "" : "; ") + std::string(e.what());
+            }
+          }
+          HVRUN_DEBUG("guest-init", "restored from a snapshot: clock set, RNG reseeded",
+                      r->network ? ", card re-addressed to " + r->network->address : std::string(),
+                      failed.empty() ? "" : ": " + failed);
+          if (!failed.empty()) write_all(errc.get(), "hvrun-guest-init: after the restore: " + failed + "\n");
         }
         if (contract::exec_session(*msg)) {
           if (exited && std::holds_alternative<contract::ExecStartMsg>(*msg)) {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -71,6 +74,18 @@ std::string find_card(int sock, const std::string& mac, std::string* why) {
   return "";
 }
 
+// Gives (down) interface `ifname` the MAC `mac` ("02:42:0a:...").
+void set_mac(int sock, const std::string& ifname, const std::string& mac) {
+  unsigned b[6];
+  char end;
+  if (std::sscanf(mac.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
+    throw Error("network setup: MAC '" + mac + "' is not six hex bytes");
+  ifreq ifr = make_ifreq(ifname);
+  ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+  for (int i = 0; i < 6; ++i) ifr.ifr_hwaddr.sa_data[i] = static_cast<char>(b[i]);
+  check_sys(::ioctl(sock, SIOCSIFHWADDR, &ifr), "set MAC " + mac + " of", ifname);
+}
+
 }  // namespace
 
 uint32_t parse_ipv4(const std::string& text, const std::string& what) {
@@ -84,7 +99,7 @@ uint32_t prefix_to_netmask(int prefix) {
   return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
 }
 
-void configure_guest_net(const contract::GuestNetwork& n, int wait_ms) {
+void configure_guest_net(const contract::GuestNetwork& n, int wait_ms, bool adopt_only_card) {
   const uint32_t addr = parse_ipv4(n.address, "guest address");
   const uint32_t mask = htonl(prefix_to_netmask(n.prefix));
   const uint32_t gw = n.gateway.empty() ? 0 : parse_ipv4(n.gateway, "gateway");
@@ -96,6 +111,16 @@ void configure_guest_net(const contract::GuestNetwork& n, int wait_ms) {
   std::string why, card;
   for (int waited = 0;; waited += 10) {  // virtio probing normally ends before init runs
     card = find_card(sock, n.mac, &why);
+    if (card.empty() && !n.mac.empty() && adopt_only_card) {
+      // A VM restored from a template (engine/vm_template.hpp): its one
+      // card is the host's, but the guest's driver still holds the MAC it
+      // read when the template booted. It takes the host's (still down).
+      std::string unused;
+      if (std::string only = find_card(sock, "", &unused); !only.empty()) {
+        set_mac(sock, only, n.mac);
+        card = only;
+      }
+    }
     if (!card.empty() || waited >= wait_ms) break;
     ::usleep(10000);
   }
@@ -127,8 +152,17 @@ void configure_guest_net(const contract::GuestNetwork& n, int wait_ms) {
     rt.rt_flags = RTF_UP | RTF_GATEWAY;
     std::string dev = name;
     rt.rt_dev = dev.data();
-    check_sys(::ioctl(sock, SIOCADDRT, &rt), "add default route via " + n.gateway + " on", name);
+    // EEXIST: a re-addressed card's route survived (readdress_guest_net).
+    if (::ioctl(sock, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+      throw_sys("add default route via " + n.gateway + " on", name);
   }
+}
+
+void readdress_guest_net(const contract::GuestNetwork& n) {
+  // Down first: the MAC changes only on a card that is down (set_mac), and
+  // the old address's routes go with it.
+  link_down(n.ifname.empty() ? "eth0" : n.ifname);
+  configure_guest_net(n, 0, true);
 }
 
 }  // namespace hvrun::guestinit

@@ -20,7 +20,17 @@ uint32_t prefix_to_netmask(int prefix);
 // only non-loopback interface), waiting up to `wait_ms` for it to appear,
 // renames it to n.ifname, sets n.mtu, n.address/n.prefix, brings it and lo
 // up, and adds the default route via n.gateway (if any). Throws
-// hvrun::Error saying which step failed.
-void configure_guest_net(const contract::GuestNetwork& n, int wait_ms = 2000);
+// hvrun::Error saying which step failed. adopt_only_card: a VM restored
+// from a template, whose one card still has the template's MAC: no card
+// with n.mac and exactly one other is that card, and it takes n.mac.
+void configure_guest_net(const contract::GuestNetwork& n, int wait_ms = 2000, bool adopt_only_card = false);
+
+// A clone restored from a snapshot (control.hpp's RestoredMsg): the card
+// the snapshot's guest configured (named n.ifname, up, with the old MAC,
+// address and routes) is taken down, given n's MAC, MTU and address, and
+// brought up with n's default route. Its sockets stay; connections to the
+// old address are gone, as on any re-addressed host. Throws hvrun::Error
+// saying which step failed.
+void readdress_guest_net(const contract::GuestNetwork& n);
 
 }  // namespace hvrun::guestinit

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include "util/base64.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::image {
@@ -20,14 +21,7 @@ std::string Sha256::hex() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   if (EVP_DigestFinal_ex(ctx_, md, &n) != 1) throw Error("sha256: digest final failed");
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (unsigned i = 0; i < n; ++i) {
-    out.push_back(digits[md[i] >> 4]);
-    out.push_back(digits[md[i] & 15]);
-  }
-  return out;
+  return hex_encode({reinterpret_cast<const char*>(md), n});
 }
 
 std::string sha256_hex(std::string_view data) {

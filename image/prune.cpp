@@ -20,17 +20,7 @@ namespace fs = std::filesystem;
 
 std::set<std::string> images_in_use(const Store& s) {
   std::set<std::string> out;
-  const std::string base = s.root() + "/containers";
-  for (const auto& cid : list_dir(base)) {
-    std::string cp = base + "/" + cid + "/config.json";
-    if (!path_exists(cp)) continue;
-    try {
-      auto c = nlohmann::json::parse(read_file(cp));
-      if (c.is_object() && c.contains("image_id") && c["image_id"].is_string()) out.insert(c["image_id"].get<std::string>());
-    } catch (const std::exception&) {
-      // being written or removed right now: its image stays by the store lock's rules
-    }
-  }
+  for (auto& [user, id] : image_users(s.root())) out.insert(std::move(id));
   return out;
 }
 

@@ -14,8 +14,8 @@
 
 namespace hvrun::image {
 
-// The image ids some container record (ROOT/containers/<id>/config.json,
-// records being created included) was made from.
+// The image ids some container record or VM snapshot was made from
+// (image_users, store.hpp).
 std::set<std::string> images_in_use(const Store& s);
 
 // Bytes a file or tree takes on disk (0 when it does not exist).

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <tuple>
 
 #include "image/digest.hpp"
 #include "image/importer.hpp"
@@ -200,16 +201,12 @@ std::vector<std::string> Store::remove(const std::string& ref, bool force) {
     throw Error("image " + short_id(img.id) + " is referenced by " + std::to_string(img.tags.size()) +
                 " tags; remove them by name, or use -f");
   if (!force) {
-    for (auto& cid : list_dir(root_ + "/containers")) {
-      std::string cp = root_ + "/containers/" + cid + "/config.json";
-      if (!path_exists(cp)) continue;
-      try {
-        json c = json::parse(read_file(cp));
-        if (c.is_object() && c.value("image_id", "") == img.id)
-          throw Error("image " + ref + " (" + short_id(img.id) + ") is in use by container " + cid.substr(0, 12) +
-                      "; remove the container first, or use -f");
-      } catch (const json::exception&) {
-      }
+    for (const auto& [user, id] : image_users(root_)) {
+      if (id != img.id) continue;
+      const bool snapshot = user.rfind("snapshot ", 0) == 0;
+      throw Error("image " + ref + " (" + short_id(img.id) + ") is in use by " +
+                  (snapshot ? user : user.substr(0, 10 + 12)) + "; remove the " + (snapshot ? "snapshot" : "container") +
+                  " first, or use -f");
     }
   }
   for (auto& t : img.tags) {
@@ -257,5 +254,27 @@ LayerBlob Store::layer_blob(const std::string& diff_id) const {
 }
 
 std::string Store::config_blob(const ImageRecord& img) const { return read_file(image_dir(img.id) + "/config.json"); }
+
+std::vector<std::pair<std::string, std::string>> image_users(const std::string& store_root) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [kind, dir, file] : {std::tuple<const char*, const char*, const char*>{"container ", "/containers/", "/config.json"},
+                                        {"snapshot ", "/snapshots/", "/snapshot.json"}}) {
+    const std::string base = store_root + dir;
+    if (!path_exists(base)) continue;
+    for (const auto& name : list_dir(base)) {
+      if (name.empty() || name[0] == '.') continue;  // a snapshot being made
+      const std::string p = base + name + file;
+      try {
+        if (!path_exists(p)) continue;
+        json c = json::parse(read_file(p));
+        if (c.is_object() && c.contains("image_id") && c["image_id"].is_string())
+          out.emplace_back(kind + name, c["image_id"].get<std::string>());
+      } catch (const std::exception&) {
+        // being written or removed right now
+      }
+    }
+  }
+  return out;
+}
 
 }  // namespace hvrun::image

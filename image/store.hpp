@@ -37,6 +37,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "image/record.hpp"
@@ -122,5 +123,12 @@ class Store {
   uint64_t max_image_size_;
   uint64_t min_free_space_;
 };
+
+// What keeps an image: each container record (ROOT/containers/ID/
+// config.json, records being created included) and each VM snapshot
+// (ROOT/snapshots/NAME/snapshot.json: a restore needs the image's disk),
+// as {"container ID" or "snapshot NAME", image id}. A record that cannot
+// be read (being written or removed) is left out.
+std::vector<std::pair<std::string, std::string>> image_users(const std::string& store_root);
 
 }  // namespace hvrun::image

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "util/base64.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -68,6 +71,40 @@ void mkdir_p(const std::string& path, mode_t mode) {
   (void)mode;
 }
 
+void copy_file_sparse(const std::string& from, const std::string& to) {
+  UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) throw_sys("open", from);
+  struct stat st{};
+  check_sys(::fstat(in.get(), &st), "stat", from);
+  if (!S_ISREG(st.st_mode)) throw Error(from + ": not a regular file");
+  UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) throw_sys("create", to);
+  try {
+    if (::ioctl(out.get(), FICLONE, in.get()) == 0) return;
+    check_sys(::ftruncate(out.get(), st.st_size), "truncate", to);
+    for (off_t pos = 0; pos < st.st_size;) {
+      off_t data = ::lseek(in.get(), pos, SEEK_DATA);
+      if (data < 0 && errno == ENXIO) break;  // only a hole is left
+      if (data < 0) throw_sys("seek", from);
+      off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
+      if (hole < 0) throw_sys("seek", from);
+      for (off_t at = data; at < hole;) {
+        loff_t src = at, dst = at;
+        ssize_t n = ::copy_file_range(in.get(), &src, out.get(), &dst, size_t(hole - at), 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw_sys("copy " + from + " to", to);
+        if (n == 0) throw Error("copy " + from + " to " + to + ": the file shrank under the copy");
+        at += n;
+      }
+      pos = hole;
+    }
+    check_sys(::fsync(out.get()), "fsync", to);
+  } catch (...) {
+    ::unlink(to.c_str());
+    throw;
+  }
+}
+
 void remove_all(const std::string& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
@@ -110,7 +147,7 @@ std::string now_rfc3339_nano() {
   return buf;
 }
 
-std::string random_hex(size_t bytes) {
+std::string random_bytes(size_t bytes) {
   std::string raw(bytes, '\0');
   size_t got = 0;
   while (got < bytes) {
@@ -121,13 +158,9 @@ std::string random_hex(size_t bytes) {
     }
     got += static_cast<size_t>(n);
   }
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(hex[c >> 4]);
-    out.push_back(hex[c & 15]);
-  }
-  return out;
+  return raw;
 }
+
+std::string random_hex(size_t bytes) { return hex_encode(random_bytes(bytes)); }
 
 }  // namespace hvrun

@@ -58,6 +58,15 @@ void link_up(const std::string& ifname) {
   check_sys(::ioctl(s.get(), SIOCSIFFLAGS, &ifr), "bring up interface", ifname);
 }
 
+void link_down(const std::string& ifname) {
+  UniqueFd s = ioctl_socket();
+  ifreq ifr = make_ifreq(ifname);
+  check_sys(::ioctl(s.get(), SIOCGIFFLAGS, &ifr), "get flags of interface", ifname);
+  if (!(ifr.ifr_flags & IFF_UP)) return;
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags & ~IFF_UP);
+  check_sys(::ioctl(s.get(), SIOCSIFFLAGS, &ifr), "bring down interface", ifname);
+}
+
 void set_mtu(const std::string& ifname, int mtu) {
   UniqueFd s = ioctl_socket();
   ifreq ifr = make_ifreq(ifname);

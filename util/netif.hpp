@@ -12,6 +12,8 @@ bool parse_mac(const std::string& text, unsigned char out[6]);
 // Sets IFF_UP on the interface (nothing when it is up already). Throws Error
 // naming the interface.
 void link_up(const std::string& ifname);
+// Clears IFF_UP (nothing when it is down already).
+void link_down(const std::string& ifname);
 // Sets the interface's MTU.
 void set_mtu(const std::string& ifname, int mtu);
 // Makes `ifname` a port of the Linux bridge `bridge` (SIOCBRADDIF).

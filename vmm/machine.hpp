@@ -51,10 +51,14 @@ constexpr uint32_t kVirtioFirstIrq = 5;
 constexpr uint16_t kSerialPort = 0x3f8;
 constexpr uint32_t kSerialIrq = 4;
 using contract::kBootTimerPort;  // guest-init writes it first thing
+using contract::kTemplateReadyPort;
 
 extern std::atomic<int> g_stop_fd;
 extern std::atomic<bool> g_stop_requested;
-extern std::atomic<int> g_snapshot_requested;  // 1: snapshot and go on, 2: snapshot and stop
+// 1: snapshot and go on, 2: snapshot and stop, 3: snapshot, then hold the
+// vCPUs until g_snapshot_release (or 60 s), then go on.
+extern std::atomic<int> g_snapshot_requested;
+extern std::atomic<bool> g_snapshot_release;
 
 uint64_t now_ns();
 int kick_signal();  // SIGRTMIN+2: kicks a vCPU thread out of KVM_RUN
@@ -109,8 +113,11 @@ class Machine {
   // Handles the exit KVM_RUN returned; false when the vCPU's loop ends.
   bool handle_exit(unsigned i);
   void park(unsigned i);
-  void take_snapshot(bool then_stop);
+  void take_snapshot(bool then_stop, bool hold = false);
   void write_snapshot();
+  // After a held snapshot: the vCPUs stay parked until
+  // release_held_snapshot(), a stop request or 60 s (then it says so).
+  void hold_until_released();
   void restore(const snapshot::Reader& snap);
   void note(std::string line);
   std::string snapshot_name() const {
@@ -143,6 +150,7 @@ class Machine {
   std::vector<Input> console_in_;  // parallel to slots_: console input / tap fds (-1 for disks)
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> boot_ns_{0};
+  std::atomic<bool> template_asked_{false};  // kTemplateReadyPort: one snapshot at most
   uint64_t load_ns_ = 0, setup_ns_ = 0;
   // Exits to this process, for --debug: each costs a round trip through the
   // host kernel (under nested KVM, ~0.1-0.2 ms), so they show where a boot

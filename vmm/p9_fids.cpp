@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <algorithm>
 #include <climits>
 
 #include "util/openat2.hpp"
 #include "vmm/p9_wire.hpp"
+#include "vmm/state_codec.hpp"
 
 namespace hvrun::vmm {
 
@@ -119,6 +122,92 @@ UniqueFd P9FidTable::reopen(int path_fd, const struct stat& st, int flags) const
   UniqueFd out(check(fd));
   if (!same_inode(stat_fd(out.get()), st)) fail(ESTALE);
   return out;
+}
+
+namespace {
+
+constexpr char kFidsTag[4] = {'9', 'F', 'I', 'D'};
+// What a restored open may ask for: never create, truncate or exclude again.
+constexpr int kRestorableFlags = O_ACCMODE | O_APPEND | O_DIRECTORY | O_NONBLOCK | O_DSYNC | O_LARGEFILE | O_SYNC;
+
+// A path as walks make them: names joined by single slashes, none empty,
+// "." or "..", no NUL ("" is the root).
+bool canonical_rel(const std::string& rel) {
+  if (rel.empty()) return true;
+  if (rel.find('\0') != std::string::npos) return false;
+  size_t at = 0;
+  for (;;) {
+    const size_t slash = rel.find('/', at);
+    const std::string_view name = std::string_view(rel).substr(at, slash == std::string::npos ? std::string::npos : slash - at);
+    if (name.empty() || name == "." || name == "..") return false;
+    if (slash == std::string::npos) return true;
+    at = slash + 1;
+  }
+}
+
+}  // namespace
+
+std::string P9FidTable::save() const {
+  // In fid order, so that one table always saves the same bytes.
+  std::vector<uint32_t> ids;
+  for (const auto& [id, f] : fids_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  StateOut o(kFidsTag, 1);
+  o.u32(uint32_t(ids.size()));
+  for (uint32_t id : ids) {
+    const Fid& f = fids_.at(id);
+    o.u32(id);
+    o.str(f.rel);
+    o.u32(f.uid);
+    o.u8(f.xattr ? 1 : 0);
+    o.u8(f.open ? 1 : 0);
+    o.u32(uint32_t(f.open_flags));
+    o.u32(uint32_t(f.lock_fds.size()));
+  }
+  return o.take();
+}
+
+std::vector<std::string> P9FidTable::restore(std::string_view blob) {
+  StateIn in(blob, kFidsTag, 1, "9p fid table");
+  const uint32_t n = in.u32("fid count");
+  if (n > max_fids_) in.fail(std::to_string(n) + " fids (at most " + std::to_string(max_fids_) + ")");
+  std::vector<std::string> lost;
+  size_t locks = 0;
+  try {
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint32_t id = in.u32("fid");
+    std::string rel = in.str("fid path", PATH_MAX - 1);
+    Fid f;
+    f.uid = in.u32("fid uid");
+    f.xattr = in.flag("xattr fid");
+    const bool open = in.flag("open fid");
+    const int flags = int(in.u32("open flags")) & kRestorableFlags;
+    locks += in.u32("lock count");
+    if (id == p9::kNoFid || fids_.count(id)) in.fail("fid " + std::to_string(id) + " twice or NOFID");
+    if (!canonical_rel(rel)) in.fail("fid " + std::to_string(id) + " has path '" + rel + "'");
+    try {
+      f.path = beneath(rel, O_PATH | O_CLOEXEC);
+      if (open) {
+        const struct stat st = stat_fd(f.path.get());
+        if (S_ISLNK(st.st_mode)) fail(ELOOP);
+        if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) fail(EPERM);
+        if (readonly_ && (flags & O_ACCMODE) != O_RDONLY) fail(EROFS);
+        f.open_flags = S_ISFIFO(st.st_mode) ? flags | O_NONBLOCK : flags;
+        f.open = reopen(f.path.get(), st, f.open_flags);
+      }
+      f.rel = std::move(rel);
+      bind(id, std::move(f));
+    } catch (const p9::P9Errno& e) {
+      lost.push_back("fid " + std::to_string(id) + " (/" + rel + "): " + std::strerror(e.err));
+    }
+  }
+  in.end();
+  } catch (...) {
+    clear();  // a corrupt blob binds nothing
+    throw;
+  }
+  if (locks > 0) lost.push_back(std::to_string(locks) + " byte-range lock(s) let go");
+  return lost;
 }
 
 void P9FidTable::check_move(const std::string& from, const std::string& to) const {

@@ -21,7 +21,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "util/fd.hpp"
 
@@ -34,6 +36,7 @@ class P9FidTable {
     std::string rel;     // path below the share root ("" = the root)
     uint32_t uid = 0;    // the Tattach n_uname this fid acts as
     UniqueFd open;       // after Tlopen / Tlcreate
+    int open_flags = 0;  // the host flags `open` was opened with
     bool xattr = false;  // a Txattrwalk list fid: reads as an empty list
     // Byte-range locks, one open file description per lock owner (the
     // guest process, Tlock's proc_id).
@@ -74,6 +77,17 @@ class P9FidTable {
   // A real fd (flags) for the inode behind `path_fd` (an O_PATH fd whose
   // stat is `st`, never a symlink), checked to be that inode (ESTALE).
   UniqueFd reopen(int path_fd, const struct stat& st, int flags) const;
+
+  // Snapshots (virtio_9p.cpp): save() gives every fid by its path below
+  // the root, its uid and how it was opened. restore() (into an empty
+  // table) binds each again by that path, as a walk would, and reopens the
+  // open ones, under the same rules as a client's requests (beneath the
+  // root, no symlink, no device node, nothing written on a read-only
+  // share, the fid and path budgets). A fid whose path is gone or no longer
+  // opens stays unbound (the guest gets EBADF for it): the returned lines
+  // say which, and how many byte-range locks were let go.
+  std::string save() const;
+  std::vector<std::string> restore(std::string_view blob);
 
   // Before a rename of `from` to `to`: fails (ENAMETOOLONG, ENFILE) when a
   // fid at or below `from` could not follow it, before anything moves.

@@ -29,6 +29,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hvrun::vmm {
@@ -65,6 +66,13 @@ class P9Server {
   uint32_t msize() const;
   // Fids currently held (tests check clunk/remove release them).
   size_t fid_count() const;
+
+  // Snapshots (virtio_9p.cpp): the session (Tversion's msize) and every fid
+  // by path (P9FidTable::save). restore_state() starts over from the blob
+  // (a hostile one is an Error, nothing bound) and returns what could not
+  // be restored, one line each (P9FidTable::restore).
+  std::string save_state() const;
+  std::vector<std::string> restore_state(std::string_view blob);
 
   struct Impl;
 

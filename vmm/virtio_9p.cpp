@@ -236,21 +236,27 @@ bool Virtio9p::busy() const {
 }
 
 std::string Virtio9p::save_state() const {
-  StateOut o(k9pTag, 1);
+  std::lock_guard serving(server_mu_);
+  StateOut o(k9pTag, 2);
   o.str(tag_);
-  o.u64(server_->fid_count());
+  o.str(server_->save_state());
   return o.take();
 }
 
 std::string Virtio9p::restore_state(std::string_view blob) {
-  StateIn in(blob, k9pTag, 1, "virtio-9p");
+  StateIn in(blob, k9pTag, 2, "virtio-9p");
   const std::string tag = in.str("mount tag", kMaxTagLen);
-  const uint64_t fids = in.u64("fid count");
+  const std::string session = in.str("9p session", blob.size());
   in.end();
   if (tag != tag_) in.fail("its share has mount tag '" + tag + "', this one '" + tag_ + "'");
-  if (fids == 0) return {};
-  return "virtio-9p share " + tag_ + ": the guest's " + std::to_string(fids) +
-         " open fid(s) are lost (9p fids are not restored): its mount there fails until remounted";
+  std::lock_guard serving(server_mu_);
+  const std::vector<std::string> lost = server_->restore_state(session);
+  msize_ = server_->msize();
+  if (lost.empty()) return {};
+  std::string note = "virtio-9p share " + tag_ + ": not restored: ";
+  for (size_t i = 0; i < lost.size() && i < 8; ++i) note += (i ? "; " : "") + lost[i];
+  if (lost.size() > 8) note += "; and " + std::to_string(lost.size() - 8) + " more";
+  return note;
 }
 
 }  // namespace hvrun::vmm

@@ -65,9 +65,10 @@ class Virtio9p : public VirtioDevice {
   void reset() override;
   const std::string& tag() const { return tag_; }
   // Snapshots: requests are busy while queued or served. The state is the
-  // session's fid count only: open fids are not carried over yet, so a
-  // restored guest's open files on this share are lost, and the note that
-  // restore_state() returns says how many.
+  // mount tag and the 9p session: msize and every fid by its path below
+  // the share, reopened on restore as it was opened (P9Server::save_state);
+  // the note restore_state() returns names the fids that could not be
+  // (a file removed meanwhile) and the byte-range locks let go.
   bool busy() const override;
   std::string save_state() const override;
   std::string restore_state(std::string_view blob) override;
@@ -101,7 +102,7 @@ class Virtio9p : public VirtioDevice {
   std::atomic<uint32_t> msize_;
   std::function<void()> enter_worker_;
 
-  std::mutex server_mu_;  // held by the worker while serving, and by reset()
+  mutable std::mutex server_mu_;  // held by the worker while serving, by reset() and by save/restore
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
   std::deque<Job> jobs_;

@@ -1,5 +1,7 @@
 #include "vmm/virtio_blk.hpp"
 
+#include "vmm/state_codec.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +24,31 @@ VirtioBlk::VirtioBlk(const std::string& path, bool readonly) : path_(path), read
     bytes = static_cast<uint64_t>(end);
   }
   capacity_ = bytes / 512;
+}
+
+namespace {
+constexpr char kBlkTag[4] = {'V', 'B', 'L', 'K'};
+}
+
+std::string VirtioBlk::save_state() const {
+  StateOut o(kBlkTag, 1);
+  o.u64(capacity_);
+  return o.take();
+}
+
+std::string VirtioBlk::restore_state(std::string_view blob) {
+  if (blob.empty()) return {};  // a snapshot from before disks saved their capacity
+  StateIn in(blob, kBlkTag, 1, "virtio-blk " + path_);
+  const uint64_t was = in.u64("capacity");
+  in.end();
+  capacity_changed_ = was != capacity_;
+  return {};
+}
+
+bool VirtioBlk::take_config_change() {
+  const bool changed = capacity_changed_;
+  capacity_changed_ = false;
+  return changed;
 }
 
 uint64_t VirtioBlk::features() const {

@@ -30,6 +30,13 @@ class VirtioBlk : public VirtioDevice {
   void read_config(uint32_t offset, uint8_t* data, unsigned len) override;
   bool process(unsigned queue, std::vector<Virtqueue>& queues, const GuestMemory& mem) override;
   uint64_t capacity_sectors() const { return capacity_; }
+  // Snapshots: the capacity the guest knew. A restore onto a disk of
+  // another size (a template VM's placeholder, engine/vm_template.hpp)
+  // makes the transport raise a configuration-change interrupt, and the
+  // guest's driver reads the new capacity.
+  std::string save_state() const override;
+  std::string restore_state(std::string_view blob) override;
+  bool take_config_change() override;
 
  private:
   uint8_t handle(const DescChain& c, const GuestMemory& mem, uint32_t& written);
@@ -37,6 +44,7 @@ class VirtioBlk : public VirtioDevice {
   std::string path_;
   bool readonly_;
   uint64_t capacity_ = 0;
+  bool capacity_changed_ = false;
   DescChain chain_;
 };
 

@@ -234,6 +234,10 @@ std::string MmioTransport::restore_state(std::string_view blob) {
 
 void MmioTransport::resume_after_restore() {
   std::lock_guard lock(mu_);
+  if (dev_->take_config_change() && (status_ & kVirtioStatusDriverOk)) {
+    ++config_generation_;
+    isr_ |= 2;  // configuration change
+  }
   for (unsigned q = 0; q < queues_.size(); ++q) run_queue(q);  // (returns at once unless DRIVER_OK and ready)
   if (isr_ && raise_irq_) raise_irq_();
 }

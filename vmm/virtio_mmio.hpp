@@ -71,6 +71,10 @@ class VirtioDevice {
     if (!blob.empty()) throw Error("virtio device " + std::to_string(device_id()) + ": unexpected state in the snapshot");
     return {};
   }
+  // After a restore: true (once) when the device's configuration space
+  // differs from what the guest read (a disk of another size), so that the
+  // transport tells the guest with a configuration-change interrupt.
+  virtual bool take_config_change() { return false; }
 };
 
 class MmioTransport {

@@ -11,6 +11,7 @@ namespace machine {
 std::atomic<int> g_stop_fd{-1};
 std::atomic<bool> g_stop_requested{false};
 std::atomic<int> g_snapshot_requested{0};
+std::atomic<bool> g_snapshot_release{false};
 
 uint64_t now_ns() {
   timespec ts;
@@ -248,6 +249,8 @@ void Machine::handle_pio(Vcpu& v, kvm_run* run) {
       uint64_t expected = 0;
       if (boot_ns_.compare_exchange_strong(expected, now_ns() - t0_) && cfg_.debug)
         for (int k = 0; k < kExitKinds; ++k) exits_at_boot_[k] = exits_[k].load(std::memory_order_relaxed);
+    } else if (port == kTemplateReadyPort && out) {
+      if (cfg_.snapshot_on_guest_request && !template_asked_.exchange(true)) request_snapshot(true);
     } else if (!out) {
       std::memset(data, 0xff, run->io.size);  // PCI 0xcf8-0xcff included: no PCI
     }
@@ -281,7 +284,14 @@ bool Machine::handle_exit(unsigned i) {
     case KVM_EXIT_IO: handle_pio(v, run); return true;
     case KVM_EXIT_MMIO: handle_mmio(run); return true;
     case KVM_EXIT_HLT: finish(VmResult::Reason::Halt, "vcpu " + std::to_string(i) + " halted" + where()); return false;
-    case KVM_EXIT_SHUTDOWN: finish(VmResult::Reason::Reset, "triple fault (KVM_EXIT_SHUTDOWN) on vcpu " + std::to_string(i) + where()); return false;
+    case KVM_EXIT_SHUTDOWN: {
+      // On AMD (SVM), KVM resets the vCPU's state on a shutdown intercept:
+      // rip 0xfff0 is then the reset vector, not where the guest faulted.
+      std::string d = "triple fault (KVM_EXIT_SHUTDOWN) on vcpu " + std::to_string(i) + where();
+      if (v.regs().rip == 0xfff0) d += " (the reset vector: this host's KVM reset the vCPU, where it faulted is lost)";
+      finish(VmResult::Reason::Reset, d);
+      return false;
+    }
     case KVM_EXIT_SYSTEM_EVENT:
       if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) finish(VmResult::Reason::Reset, "system reset event");
       else finish(VmResult::Reason::Shutdown, "system event " + std::to_string(run->system_event.type));
@@ -439,8 +449,11 @@ void Machine::io_loop() {
         drain_eventfd(stop_fd_.get());
         if (const int req = g_snapshot_requested.exchange(0); req) {
           if (stopping_) note("snapshot failed: the VM is ending");
-          else take_snapshot(req == 2);
+          else take_snapshot(req == 2, req == 3);
         }
+        // A VM stopped by its snapshot handles nothing more of this batch:
+        // what the guest did after it is not the snapshotted VM's.
+        if (stopping_) break;
         if (g_stop_requested.exchange(false)) finish(VmResult::Reason::Shutdown, "stop requested");
       } else if (tag == kTagWake) {
         drain_eventfd(wake_fd_.get());
@@ -577,8 +590,10 @@ VmResult run_vm(const VmConfig& config) {
   }
   // A snapshot is checked whole (origin, header, every state section's
   // CRC) before anything of it is used; the VM takes its shape from it.
-  const snapshot::Reader snap = snapshot::Reader::open(config.restore_from, snapshot::Origin::here());
-  const Shape shape = read_shape(snap, config.restore_from);
+  VmConfig cfg = config;
+  if (!cfg.restore_snapshot) open_restore_snapshot(cfg);
+  const snapshot::Reader& snap = *cfg.restore_snapshot;
+  const Shape shape = read_shape(snap, cfg.restore_from);
   // The slots in the order the Machine makes them (vm.hpp): told here,
   // before /dev/kvm is opened, so that any host says what is wrong.
   std::vector<uint32_t> here;
@@ -589,9 +604,6 @@ VmResult run_vm(const VmConfig& config) {
   if (here != shape.devices)
     throw Error("snapshot " + config.restore_from + " is of a VM with devices (" + shape_devices(shape.devices) +
                 "); this one has (" + shape_devices(here) + ")");
-  VmConfig cfg = config;
-  cfg.mem_bytes = shape.mem_bytes;
-  cfg.vcpus = shape.vcpus;
   Machine m(cfg, &snap);
   return m.run();
 }

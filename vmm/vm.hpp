@@ -23,8 +23,13 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace hvrun::vmm::snapshot {
+class Reader;
+}
 
 namespace hvrun::vmm {
 
@@ -103,9 +108,16 @@ struct VmConfig {
   // (-1: none) gets each outcome as a line: "snapshot written ..." or
   // "snapshot failed: ...".
   std::string restore_from;
+  // restore_from already opened and checked by open_restore_snapshot(),
+  // or null (run_vm opens it).
+  std::shared_ptr<const snapshot::Reader> restore_snapshot;
   std::string snapshot_path;
   int snapshot_fd = -1;
   int snapshot_done_fd = -1;
+  // A template VM (engine/vm_template.hpp): the guest's first write to
+  // contract::kTemplateReadyPort asks for a snapshot and a stop, as
+  // request_snapshot(true) does. Off: the port is ignored.
+  bool snapshot_on_guest_request = false;
 };
 
 struct VmResult {
@@ -136,10 +148,12 @@ VmResult run_vm(const VmConfig& config);
 // Asks a running VM (from a signal handler or another thread) to stop.
 void request_stop();
 
-// The memory size and vCPU count of the VM in snapshot `path`, which a
-// restore takes (run_vm does this itself; a caller that sizes limits by
-// them, such as the jail, calls it first). Throws Error saying what is wrong.
-void take_shape_from_snapshot(const std::string& path, VmConfig& cfg);
+// Opens cfg.restore_from and checks it whole (origin, header, every state
+// section's CRC) into cfg.restore_snapshot, and takes the snapshotted VM's
+// memory size and vCPU count into cfg. run_vm does this itself; a caller
+// that sizes limits by them, such as the jail, calls it first, and the
+// file is then opened and checked once. Throws Error saying what is wrong.
+void open_restore_snapshot(VmConfig& cfg);
 
 // Asks a running VM (async-signal-safe) to write a snapshot to
 // VmConfig::snapshot_path: the vCPUs stop (each finishing the I/O exit it
@@ -149,5 +163,11 @@ void take_shape_from_snapshot(const std::string& path, VmConfig& cfg);
 // or with then_stop ends with Reason::Shutdown. Each outcome is a line in
 // VmResult::notes and on stderr.
 void request_snapshot(bool then_stop);
+// A snapshot after which the vCPUs stay parked (the guest sees no time
+// pass) until release_held_snapshot(), or for 60 s at most, then the VM
+// goes on: what the engine needs to copy the VM's disk as the snapshot's
+// memory expects it (snapshot create --leave-running). Async-signal-safe.
+void request_held_snapshot();
+void release_held_snapshot();
 
 }  // namespace hvrun::vmm

@@ -73,13 +73,15 @@ void Machine::park(unsigned i) {
 }
 
 void Machine::note(std::string line) {
-  std::fprintf(stderr, "hvrun: %s\n", line.c_str());
+  // A snapshot's outcome goes to whoever asked for it (the done fd) when
+  // one listens; everything else, and that without one, to stderr.
   if (cfg_.snapshot_done_fd >= 0 && line.rfind("snapshot ", 0) == 0) (void)write_all(cfg_.snapshot_done_fd, line + "\n");
+  else std::fprintf(stderr, "hvrun: %s\n", line.c_str());
   std::lock_guard lock(result_mu_);
   notes_.push_back(std::move(line));
 }
 
-void Machine::take_snapshot(bool then_stop) {
+void Machine::take_snapshot(bool then_stop, bool hold) {
   if (cfg_.snapshot_path.empty() && cfg_.snapshot_fd < 0) {
     note("snapshot failed: this VM has no snapshot file");
     return;
@@ -116,9 +118,11 @@ void Machine::take_snapshot(bool then_stop) {
   if (failed.empty()) {
     char line[512];
     std::snprintf(line, sizeof line, "snapshot written to %s in %.1f ms (%" PRIu64 " MiB of memory)%s", snapshot_name().c_str(),
-                  double(now_ns() - t) / 1e6, mem_.size() >> 20, then_stop ? "; the VM stops" : "");
+                  double(now_ns() - t) / 1e6, mem_.size() >> 20,
+                  then_stop ? "; the VM stops" : hold ? "; the vCPUs wait to be released" : "");
     note(line);
     if (then_stop) finish(VmResult::Reason::Shutdown, "stopped after a snapshot to " + snapshot_name());
+    if (hold) hold_until_released();
   } else {
     note("snapshot failed: " + failed + "; the VM goes on");
   }
@@ -130,9 +134,33 @@ void Machine::take_snapshot(bool then_stop) {
   pause_cv_.notify_all();
 }
 
+void Machine::hold_until_released() {
+  const uint64_t until = now_ns() + 60'000'000'000ull;
+  while (!g_snapshot_release.load() && !g_stop_requested.load() && !stopping_) {
+    if (now_ns() > until) {
+      note("snapshot hold: not released within 60 s; the VM goes on");
+      break;
+    }
+    ::usleep(2000);
+  }
+  g_snapshot_release = false;
+}
+
 // With every vCPU parked and its state saved: the devices' in-flight
 // requests finish, then everything goes to the file.
 void Machine::write_snapshot() {
+  // Notifications the guest sent before its vCPUs stopped but the I/O loop
+  // has not handled yet (an ioeventfd that fired in the same epoll batch as
+  // the snapshot request, or after it): handled now, so that the queues
+  // are saved with those requests done. Otherwise the snapshotted VM would
+  // emit them afterwards (a line in its log) and every clone again.
+  for (auto& slot : slots_)
+    for (size_t q = 0; q < slot.notify_fds.size(); ++q) {
+      uint64_t pending = 0;
+      if (::read(slot.notify_fds[q].get(), &pending, sizeof pending) == ssize_t(sizeof pending) && pending &&
+          !slot.transport->broken())
+        slot.transport->notify(unsigned(q));
+    }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (;;) {
     bool busy = false;
@@ -188,12 +216,7 @@ void Machine::restore(const snapshot::Reader& snap) {
     if (!s) throw Error("snapshot " + cfg_.restore_from + " has no " + what);
     return snap.read(*s);
   };
-  const Shape shape = decode_shape(section(snapshot::SectionType::Config, 0, "VM configuration"));
-  std::vector<uint32_t> here;
-  for (const auto& s : slots_) here.push_back(s.transport->device().device_id());
-  if (here != shape.devices)
-    throw Error("snapshot " + cfg_.restore_from + " is of a VM with devices (" + shape_devices(shape.devices) +
-                "); this one has (" + shape_devices(here) + ")");
+  // The shape (memory, vCPUs, device kinds per slot) was checked by run_vm.
   // The PIT and the interrupt controllers before the vCPUs' LAPICs; the
   // clock again last, once the vCPUs' TSCs are back.
   const VmState vm = decode_vm_state(section(snapshot::SectionType::IrqChip, 0, "interrupt controller state"));
@@ -226,10 +249,12 @@ void Machine::restore(const snapshot::Reader& snap) {
 
 using namespace machine;
 
-void take_shape_from_snapshot(const std::string& path, VmConfig& cfg) {
-  const Shape shape = read_shape(snapshot::Reader::open(path, snapshot::Origin::here()), path);
+void open_restore_snapshot(VmConfig& cfg) {
+  auto snap = std::make_shared<const snapshot::Reader>(snapshot::Reader::open(cfg.restore_from, snapshot::Origin::here()));
+  const Shape shape = read_shape(*snap, cfg.restore_from);
   cfg.mem_bytes = shape.mem_bytes;
   cfg.vcpus = shape.vcpus;
+  cfg.restore_snapshot = std::move(snap);
 }
 
 void request_snapshot(bool then_stop) {
@@ -237,5 +262,14 @@ void request_snapshot(bool then_stop) {
   int fd = g_stop_fd.load();
   if (fd >= 0) signal_eventfd(fd);
 }
+
+void request_held_snapshot() {
+  g_snapshot_release = false;
+  g_snapshot_requested = 3;
+  int fd = g_stop_fd.load();
+  if (fd >= 0) signal_eventfd(fd);
+}
+
+void release_held_snapshot() { g_snapshot_release = true; }
 
 }  // namespace hvrun::vmm

@@ -118,7 +118,10 @@ def guest_spec_seeds():
                               '{"exec_stdin":{"id":1,"data":"aGVsbG8K"}}', '{"exec_eof":1}',
                               '{"exec_signal":{"id":1,"signal":2}}', '{"exec_winsize":{"id":1,"rows":50,"cols":132}}',
                               '{"event":"exec_output","id":1,"fd":2,"data":"b29wcw=="}',
-                              '{"event":"exec_exit","id":1,"code":127,"signal":0,"error":"not found"}']):
+                              '{"event":"exec_exit","id":1,"code":127,"signal":0,"error":"not found"}',
+                              '{"restored":{"time_ns":1764960000123456789,"seed":"' + "ab" * 32 + '",'
+                              '"network":{"mac":"02:42:0a:58:00:07","ifname":"eth0","address":"10.88.0.7",'
+                              '"prefix":16,"gateway":"10.88.0.1","mtu":1500}}}']):
         put("guest_spec", "control-%d" % i, line)
 
 
@@ -307,6 +310,14 @@ def snapshot_state_seeds():
 
     put("snapshot_state", "console", b"\5" + transport(3, 1 << 32))
     put("snapshot_state", "net", b"\6" + transport(1, (1 << 32) | (1 << 28) | (1 << 16) | (1 << 5)))
+    blk = blob(b"VMIO", struct.pack("<IIIIIQII", 2, 0x0f, 0, 0, 0, (1 << 32) | (1 << 9), 0, 0), struct.pack("<I", 0),
+               struct.pack("<I", 1), queue(0), struct.pack("<I", 16) + blob(b"VBLK", struct.pack("<Q", 4096)))
+    put("snapshot_state", "blk", b"\7" + blk)
+
+    def fid(fid_id, path, open_, flags):
+        return (struct.pack("<I", fid_id) + struct.pack("<I", len(path)) + path + struct.pack("<IBBII", 0, 0, open_, flags, 0))
+    fids = blob(b"9FID", struct.pack("<I", 3), fid(1, b"", 1, 0o200000), fid(2, b"f", 1, 0o2002), fid(3, b"d", 0, 0))
+    put("snapshot_state", "p9", b"\x08" + blob(b"P9SN", struct.pack("<BI", 1, 65536), struct.pack("<I", len(fids)) + fids))
 
 
 def main():

@@ -6,9 +6,19 @@
 //   5 a virtio-console's transport (vmm/virtio_mmio.hpp restore_state),
 //     over a 64 KiB fake guest memory whose rings hold a few used entries
 //   6 a virtio-net's transport (tap fd -1: nothing is sent)
+//   7 a virtio-blk's transport, its own state (the capacity the guest saw)
+//     included, over a 1 MiB read-only disk in a memfd
+//   8 a 9p session (vmm/p9_server.hpp restore_state) into a server on a
+//     small share (a file, a directory, a symlink to /): its fids are bound
+//     and reopened by path, never creating, truncating or leaving the share
 // Whatever the bytes, a reader ends in hvrun::Error or a restored part; a
 // restored transport's ready queues lie inside guest memory, hold nothing
 // in flight, and notifying each of them afterwards stays inside memory.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -18,9 +28,11 @@
 #include "tests/fuzz/fuzz_util.hpp"
 #include "util/error.hpp"
 #include "vmm/i8042.hpp"
+#include "vmm/p9_server.hpp"
 #include "vmm/rtc.hpp"
 #include "vmm/serial.hpp"
 #include "vmm/vcpu_state.hpp"
+#include "vmm/virtio_blk.hpp"
 #include "vmm/virtio_console.hpp"
 #include "vmm/virtio_mmio.hpp"
 #include "vmm/virtio_net.hpp"
@@ -52,13 +64,54 @@ void restore_transport(Make make, std::string_view blob) {
   again.restore_state(t.save_state());
 }
 
+// The share case 8 restores into, made once; its entries never change.
+const std::string& share() {
+  static const std::string dir = [] {
+    char t[] = "/tmp/hvrun-fuzz-p9-XXXXXX";
+    if (!::mkdtemp(t)) std::abort();
+    const std::string d = t;
+    const int fd = ::open((d + "/f").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0 || ::write(fd, "data", 4) != 4 || ::mkdir((d + "/d").c_str(), 0755) < 0 || ::symlink("/", (d + "/l").c_str()) < 0)
+      std::abort();
+    ::close(fd);
+    return d;
+  }();
+  return dir;
+}
+
+std::string share_listing() {
+  std::string out;
+  DIR* d = ::opendir(share().c_str());
+  if (!d) std::abort();
+  while (dirent* e = ::readdir(d)) out += std::string(e->d_name) + "/";
+  ::closedir(d);
+  struct stat st{};
+  if (::stat((share() + "/f").c_str(), &st) == 0) out += std::to_string(st.st_size);
+  return out;
+}
+
+void restore_9p(std::string_view blob) {
+  static const std::string before = share_listing();
+  P9Server s(share(), false);
+  try {
+    (void)s.restore_state(blob);
+  } catch (const Error&) {
+    if (s.fid_count() != 0) fuzz::invariant_failed("a refused 9p session left fids bound");
+    throw;
+  }
+  P9Server again(share(), true);
+  (void)again.restore_state(s.save_state());
+  if (again.fid_count() > s.fid_count()) fuzz::invariant_failed("a saved 9p session restored more fids than it had");
+  if (share_listing() != before) fuzz::invariant_failed("restoring a 9p session changed the share");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view blob(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
-    switch (data[0] % 7) {
+    switch (data[0] % 9) {
       case 0: {
         const VcpuState s = decode_vcpu_state(blob);
         if (s.msrs.size() > VcpuState::kMaxMsrs) fuzz::invariant_failed("more MSRs than the limit were accepted");
@@ -93,6 +146,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }, blob);
         break;
       }
+      case 7: {
+        static const std::string disk = [] {
+          const int fd = ::memfd_create("fuzz-disk", 0);  // kept open for the process's life
+          if (fd < 0 || ::ftruncate(fd, 1 << 20) < 0) std::abort();
+          return "/proc/self/fd/" + std::to_string(fd);
+        }();
+        restore_transport([] { return std::make_unique<VirtioBlk>(disk, true); }, blob);
+        break;
+      }
+      case 8: restore_9p(blob); break;
     }
   } catch (const Error& e) {
     if (fuzz::verbose()) std::fprintf(stderr, "refused: %s\n", e.what());

@@ -9,17 +9,8 @@
 set -uo pipefail
 HV=${1:?usage: vm_changes.sh HVRUN_BIN}
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
-export HVRUN_ROOT=/tmp/hvrun-vm-changes HVRUN_NETWORK=none
-rm -rf "$HVRUN_ROOT"
-# tmpfs: the test host's root is an overlayfs (no overlay upper dirs on it).
-mkdir -p "$HVRUN_ROOT" && mount -t tmpfs -o mode=0700 hvrun-vm-changes "$HVRUN_ROOT"
-fails=0
-check() {  # WHAT EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then echo "ok: $1"; else
-    echo "FAIL: $1"; echo "--- expected"; printf '%s\n' "$2"; echo "--- got"; printf '%s\n' "$3"; fails=$((fails + 1))
-  fi
-}
-step() { echo "--- $(date +%T) $*"; }  # progress, also for vmhost's --idle-timeout
+. "$(dirname "$0")/vmhost_checks.sh"
+vmhost_store hvrun-vm-changes
 # A foreground microVM: stdin /dev/null, output to /tmp/vm-changes-run.out.
 # The nested test host (QEMU TCG emulating SVM) sometimes hangs a nested
 # guest for good, mostly on a loaded machine (docs/architecture.md): a run

@@ -42,7 +42,7 @@ scenario() {  # NAME FUNCTION
     # 124: timeout's TERM ended it; 137 after >= 150 s: its KILL did.
     if [ $rc != 124 ] && { [ $rc != 137 ] || [ $((SECONDS - t0)) -lt 150 ]; }; then break; fi
     echo "scenario $name: time limit hit (try $try); guest console:"
-    tail -5 "$HVRUN_ROOT"/containers/*/console.log 2>/dev/null
+    tail -5 "$HVRUN_ROOT"/containers/*/console.log "$HVRUN_ROOT"/templates/.tmp-*/console.log 2>/dev/null
     "$HV" ps -aq | xargs -r "$HV" rm -f >/dev/null 2>&1
     pkill -9 -x hvrun-vmm
     rc=124
@@ -300,7 +300,18 @@ s_net() {
   wait_status vmx running || return 1
   sleep 8  # the guest configures eth0 and starts nc after the VMM is up
   echo "vm-got: $("$HV" --vm --rm --net bridge busybox nc ctr 8080)"
-  echo "container-got: $("$HV" run --rm --net bridge busybox nc vmx 8081)"
+  # Up to 3 tries, 5 s apart: once (1 VmE2E run in 4, 2026-12-06) a VM
+  # started from a template did not answer ARP for a few seconds after
+  # this point; how many tries it took is printed, the cause is open
+  # (issue 12's note).
+  local got="" tries=0
+  while [ $tries -lt 3 ] && [ "$got" != "from-the-vm" ]; do
+    [ $tries -gt 0 ] && sleep 5
+    tries=$((tries + 1))
+    got=$("$HV" run --rm --net bridge busybox nc vmx 8081 2>&1)
+  done
+  echo "container-got: $got"
+  echo "container-tries: $tries"
   "$HV" inspect vmx | grep -o '"IPAddress": *"[0-9.]*"' | sed 's/^/vm-/'
   "$HV" run -d --net bridge --name late busybox sleep 60 >/dev/null
   for _ in $(seq 100); do "$HV" logs vmx 2>/dev/null | grep -q vm-sees-late && break; sleep 0.2; done

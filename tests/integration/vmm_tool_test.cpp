@@ -268,7 +268,7 @@ cfg = json.loads(os.pread(fd, 1 << 20, 0))
 r = cfg["relay"]
 named = {c[k] for c in cfg["consoles"] for k in ("in", "out")} | {cfg["serial_out_fd"], cfg["result_fd"]} | \
         {r[k] for k in ("monitor", "hvc2", "hvc2_vmm", "gate", "input")} | {n["tap_fd"] for n in cfg["nics"]} | \
-        {cfg.get("jail", {}).get("monitor_pidfd", -1)}
+        {cfg.get("jail", {}).get("monitor_pidfd", -1), cfg.get("snapshot_fd", -1), cfg.get("snapshot_done_fd", -1)}
 named.discard(-1)
 def is_open(f):
     try: os.fstat(f); return True
@@ -299,7 +299,8 @@ class VmmFromEngine : public StoreFixture {
   }
   Result vm_run(const std::string& vmm, const std::string& report) {
     return run({hvrun_bin(), "--root", root(), "--vm", "--rm", "busybox", "true"}, "", 120,
-               {{"HVRUN_FORCE_VM", "1"}, {"HVRUN_VMM", vmm}, {"FAKE_VMM_REPORT", report}});
+               {{"HVRUN_FORCE_VM", "1"}, {"HVRUN_VMM", vmm}, {"FAKE_VMM_REPORT", report},
+                {"HVRUN_VM_TEMPLATE", "off"}});  // a cold boot: the stand-in cannot make a template
   }
 };
 

@@ -216,6 +216,103 @@ TEST(ContractControl, AnExecThatCannotTravelAsOneJsonLineIsRefusedBeforeItIsSent
   EXPECT_NE(exec_start_problem(m).find("UTF-8"), std::string::npos);
 }
 
+TEST(ContractControl, ARestoredMessageCarriesTheClockAndASeedAsHex) {
+  const std::string seed(kRestoreSeedBytes, '\xab');
+  const std::string line = encode(HostMessage{RestoredMsg{1764960000123456789, seed}});
+  std::string hex;
+  for (size_t i = 0; i < kRestoreSeedBytes; ++i) hex += "ab";
+  EXPECT_EQ(line, "{\"restored\":{\"seed\":\"" + hex + "\",\"time_ns\":1764960000123456789}}\n");
+  auto back = decode_host_message(line);
+  ASSERT_TRUE(back);
+  const auto* r = std::get_if<RestoredMsg>(&*back);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->time_ns, 1764960000123456789);
+  EXPECT_EQ(r->seed, seed);
+  EXPECT_FALSE(exec_session(*back));
+}
+
+TEST(ContractControl, ARestoredMessageWithABadClockOrSeedIsRefusedSayingWhy) {
+  const std::string seed64(64, 'a');
+  for (const auto& [line, why] : std::vector<std::pair<std::string, std::string>>{
+           {"{\"restored\":1}", "restored must be an object"},
+           {"{\"restored\":{\"seed\":\"" + seed64 + "\"}}", "time_ns"},
+           {"{\"restored\":{\"time_ns\":-5,\"seed\":\"" + seed64 + "\"}}", "time_ns"},
+           {"{\"restored\":{\"time_ns\":\"1\",\"seed\":\"" + seed64 + "\"}}", "time_ns"},
+           {"{\"restored\":{\"time_ns\":1,\"seed\":\"abcd\"}}", "seed must be 32 bytes"},
+           {"{\"restored\":{\"time_ns\":1,\"seed\":\"" + std::string(64, 'z') + "\"}}", "seed must be 32 bytes"},
+           {"{\"restored\":{\"time_ns\":1}}", "seed must be 32 bytes"}}) {
+    std::string got;
+    EXPECT_FALSE(decode_host_message(line, &got)) << line;
+    EXPECT_NE(got.find(why), std::string::npos) << line << " -> " << got;
+  }
+}
+
+TEST(ContractControl, ARestoredCloneOfANetworkedVmGetsItsCardsNewPlan) {
+  const std::string seed(kRestoreSeedBytes, '\x01');
+  GuestNetwork n;
+  n.mac = "02:42:0a:58:00:07";
+  n.address = "10.88.0.7";
+  n.prefix = 16;
+  n.gateway = "10.88.0.1";
+  n.mtu = 1400;
+  auto back = decode_host_message(encode(HostMessage{RestoredMsg{5, seed, n}}));
+  ASSERT_TRUE(back);
+  const auto* r = std::get_if<RestoredMsg>(&*back);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->network);
+  EXPECT_EQ(r->network->mac, n.mac);
+  EXPECT_EQ(r->network->ifname, "eth0");
+  EXPECT_EQ(r->network->address, n.address);
+  EXPECT_EQ(r->network->prefix, 16);
+  EXPECT_EQ(r->network->gateway, n.gateway);
+  EXPECT_EQ(r->network->mtu, 1400);
+  // Without one (a VM with no card, or a template's restore): none.
+  back = decode_host_message(encode(HostMessage{RestoredMsg{5, seed, std::nullopt}}));
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(std::get<RestoredMsg>(*back).network);
+}
+
+TEST(ContractControl, ARestoredMessageWithAMalformedNetworkPlanIsRefusedSayingWhy) {
+  const std::string head = "{\"restored\":{\"time_ns\":1,\"seed\":\"" + std::string(64, 'a') + "\",\"network\":";
+  for (const auto& [net, why] : std::vector<std::pair<std::string, std::string>>{
+           {"7", "must be a JSON object"},
+           {"{\"mac\":\"02:00:00:00:00:01\"}", "needs an address"},
+           {"{\"address\":\"10.0.0.2\",\"mac\":\"02:00:00:00:00:01\",\"prefix\":\"x\"}", "not a network plan"},
+           {"{\"address\":\"10.0.0.2\",\"mac\":\"02:00:00:00:00:01\",\"mtu\":1e30}", "must be an integer"}}) {
+    std::string got;
+    EXPECT_FALSE(decode_host_message(head + net + "}}", &got)) << net;
+    EXPECT_NE(got.find("restored: network: "), std::string::npos) << net << " -> " << got;
+    EXPECT_NE(got.find(why), std::string::npos) << net << " -> " << got;
+  }
+}
+
+TEST(ContractControl, ASpecMessageCarriesTheGuestSpecTextAndTheDiskSizes) {
+  const std::string text = "{\"workload\":{\"args\":[\"true\"]}}";
+  const std::string line = encode(HostMessage{SpecMsg{text, {4194304, 4294967296}}});
+  auto back = decode_host_message(line);
+  ASSERT_TRUE(back);
+  const auto* m = std::get_if<SpecMsg>(&*back);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text, text);
+  EXPECT_EQ(m->disk_bytes, (std::vector<uint64_t>{4194304, 4294967296}));
+  for (const auto& [bad, why] : std::vector<std::pair<std::string, std::string>>{
+           {"{\"spec\":\"x\"}", "spec must be an object"},
+           {"{\"spec\":{\"disks\":[]}}", "text must be a non-empty string"},
+           {"{\"spec\":{\"text\":\"{}\"}}", "disks must be a list"},
+           {"{\"spec\":{\"text\":\"{}\",\"disks\":[-1]}}", "disks must be a list"},
+           {"{\"spec\":{\"text\":\"{}\",\"disks\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}}", "disks must be a list"}}) {
+    std::string got;
+    EXPECT_FALSE(decode_host_message(bad, &got)) << bad;
+    EXPECT_NE(got.find(why), std::string::npos) << bad << " -> " << got;
+  }
+}
+
+TEST(ContractGuestSpec, OnlyTheExactTemplateMarkerMakesATemplateGuest) {
+  EXPECT_TRUE(is_template_spec(kTemplateSpecJson));
+  EXPECT_FALSE(is_template_spec("{\"template\": true}"));
+  EXPECT_FALSE(is_template_spec(to_json(GuestSpec{})));
+}
+
 TEST(ContractControl, OnlyExecMessagesHaveASessionAndItCanBeRewritten) {
   HostMessage m = ExecSignalMsg{1, SIGTERM};
   EXPECT_EQ(exec_session(m), 1u);

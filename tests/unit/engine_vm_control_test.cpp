@@ -30,6 +30,18 @@ namespace {
 
 // guest-init's side of the control channel: answers freeze messages as
 // guest-init does (or stays silent, or answers late), counts signals.
+// Sends all of `s` over a socket; a peer gone is false, never SIGPIPE
+// (the guest's end may still answer after the test closed the host's end).
+bool send_line(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    s.remove_prefix(size_t(n));
+  }
+  return true;
+}
+
 class FakeGuest {
  public:
   FakeGuest() {
@@ -42,7 +54,7 @@ class FakeGuest {
   ~FakeGuest() { close(); }
   // The host's end, for a GuestChannel.
   UniqueFd take_host_end() { return std::move(host_); }
-  void say(const contract::GuestEvent& e) { (void)write_all(guest_.get(), contract::encode(e)); }
+  void say(const contract::GuestEvent& e) { (void)send_line(guest_.get(), contract::encode(e)); }
   // The guest goes away (the VM ended).
   void close() {
     if (thread_.joinable()) {
@@ -321,7 +333,62 @@ TEST_F(FreezeServerTest, UnknownRequestsAreRefusedAndTheConnectionServesOn) {
     ASSERT_GT(n, 0);
     got.append(buf, size_t(n));
   }
-  EXPECT_EQ(got, "error: unknown request 'bogus' (freeze or thaw)\nfrozen\nthawed\n");
+  EXPECT_EQ(got, "error: unknown request 'bogus' (freeze, thaw, snapshot DIR or snapshot-leave-running DIR)\nfrozen\nthawed\n");
+}
+
+// Sends `lines` on one connection to the server at `path` and returns the
+// first `answers` answer lines.
+std::string ask_raw(const std::string& path, const std::string& lines, int answers) {
+  UniqueFd fd = connect_control(path);
+  EXPECT_TRUE(fd);
+  if (!fd) return "";
+  EXPECT_TRUE(write_all(fd.get(), lines));
+  std::string got;
+  char buf[256];
+  while (std::count(got.begin(), got.end(), '\n') < answers) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, size_t(n));
+  }
+  return got;
+}
+
+TEST_F(FreezeServerTest, ASnapshotRequestReachesTheHookWithItsDirectoryAndTheHooksAnswerComesBack) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  std::vector<std::string> dirs;
+  FreezeServer srv(path, ch, 5s, [&](const std::string& dir, bool leave_running) {
+    dirs.push_back(dir + (leave_running ? " (leave running)" : ""));
+    return dir == "/fail" ? std::string("error: the VMM said no") : std::string("snapshotted");
+  });
+  EXPECT_EQ(ask_raw(path,
+                    "snapshot /store/snapshots/.tmp-s1\nsnapshot relative\nsnapshot \nsnapshot /fail\n"
+                    "snapshot-leave-running /store/snapshots/.tmp-s2\nsnapshot-leave-running x\n",
+                    6),
+            "snapshotted\nerror: snapshot needs an absolute directory\nerror: snapshot needs an absolute directory\n"
+            "error: the VMM said no\nsnapshotted\nerror: snapshot needs an absolute directory\n");
+  EXPECT_EQ(dirs, (std::vector<std::string>{"/store/snapshots/.tmp-s1", "/fail", "/store/snapshots/.tmp-s2 (leave running)"}));
+}
+
+TEST_F(FreezeServerTest, ASnapshotIsRefusedWithoutAHookOrWhileAClientHoldsTheGuestFrozen) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  {
+    FreezeServer srv(path, ch, 5s);
+    EXPECT_EQ(ask_raw(path, "snapshot /d\n", 1), "error: this VM's monitor takes no snapshots\n");
+  }
+  bool called = false;
+  FreezeServer srv(path, ch, 5s, [&](const std::string&, bool) {
+    called = true;
+    return std::string("snapshotted");
+  });
+  auto holder = VmFreeze::connect(path);
+  ASSERT_TRUE(holder);
+  holder->freeze(5s);
+  EXPECT_EQ(ask_raw(path, "snapshot /d\n", 1),
+            "error: the VM's file system is frozen by another client (a commit or export of it)\n");
+  EXPECT_FALSE(called);
+  EXPECT_EQ(holder->thaw(5s), "");
 }
 
 TEST_F(FreezeServerTest, ASocketPathTooLongForSunPathStillWorks) {
@@ -366,8 +433,8 @@ class ExecClient {
     timeval tv{5, 0};
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
-  void send(const contract::HostMessage& m) { ASSERT_TRUE(write_all(fd_.get(), contract::encode(m))); }
-  void send_raw(const std::string& s) { ASSERT_TRUE(write_all(fd_.get(), s)); }
+  void send(const contract::HostMessage& m) { ASSERT_TRUE(send_line(fd_.get(), contract::encode(m))); }
+  void send_raw(const std::string& s) { ASSERT_TRUE(send_line(fd_.get(), s)); }
   // The next line the server sends; "" at EOF or after 5 s of silence.
   std::string line() {
     for (;;) {

@@ -81,6 +81,44 @@ TEST(GuestInitNet, NoCardWithTheMacFailsSayingSo) {
   EXPECT_NE(out.find("exit 1"), std::string::npos) << out;
 }
 
+TEST(GuestInitNet, ARestoredTemplatesOnlyCardTakesTheHostsMacAndIsSetUp) {
+  std::string out = in_netns([] {
+    std::string card;
+    UniqueFd c = vmm::open_tap("card%d", &card);
+    const unsigned char template_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+    set_mac(card, template_mac);
+    configure_guest_net(sample(), 0, true);
+    std::printf("%s", sh("ip -o link show dev eth9; ip -o -4 addr show dev eth9").c_str());
+  });
+  EXPECT_NE(out.find("link/ether 02:42:0a:4d:00:02"), std::string::npos) << out;
+  EXPECT_NE(out.find("inet 10.77.0.2/24"), std::string::npos) << out;
+  EXPECT_NE(out.find("exit 0"), std::string::npos) << out;
+}
+
+TEST(GuestInitNet, ARestoredClonesConfiguredCardTakesItsNewMacAndAddressOnlyWithTheRouteAndUp) {
+  std::string out = in_netns([] {
+    std::string card;
+    UniqueFd c = vmm::open_tap("card%d", &card);
+    const unsigned char mac[6] = {0x02, 0x42, 0x0a, 0x4d, 0x00, 0x02};
+    set_mac(card, mac);
+    configure_guest_net(sample(), 0);  // as the snapshot's guest had it
+    auto n = sample();
+    n.address = "10.77.0.9";
+    n.mac = "02:42:0a:4d:00:09";
+    readdress_guest_net(n);
+    std::printf("%s", sh("ip -o link show dev eth9; ip -o -4 addr show dev eth9; ip route show default").c_str());
+    readdress_guest_net(n);  // again, with nothing to change: still fine
+    std::printf("again: %s", sh("ip -o -4 addr show dev eth9 | wc -l; ip route show default").c_str());
+  });
+  EXPECT_NE(out.find("link/ether 02:42:0a:4d:00:09"), std::string::npos) << out;
+  EXPECT_NE(out.find(",UP"), std::string::npos) << out;
+  EXPECT_NE(out.find("inet 10.77.0.9/24"), std::string::npos) << out;
+  EXPECT_EQ(out.find("inet 10.77.0.2/"), std::string::npos) << out;  // the old address is gone
+  EXPECT_NE(out.find("default via 10.77.0.1 dev eth9"), std::string::npos) << out;
+  EXPECT_NE(out.find("again: 1\ndefault via 10.77.0.1 dev eth9"), std::string::npos) << out;
+  EXPECT_NE(out.find("exit 0"), std::string::npos) << out;
+}
+
 TEST(GuestInitNet, WithoutMacTheOnlyCardIsUsedAndNoGatewayMeansNoDefaultRoute) {
   std::string out = in_netns([] {
     std::string card;

@@ -7,6 +7,7 @@
 #include "image/flatten.hpp"
 #include "image/digest.hpp"
 #include "image/layer.hpp"
+#include "image/prune.hpp"
 #include "image/store.hpp"
 #include "util/fs.hpp"
 #include "tests/unit/image_test_util.hpp"
@@ -148,6 +149,27 @@ TEST(ImageStore, RemoveRefusedWhileContainerUsesImageUnlessForced) {
     FAIL() << "remove should be refused";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("in use by container c0ffee"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.resolve("a").id, a.id);
+  s.remove("a", true);
+  EXPECT_THROW(s.resolve("a"), Error);
+}
+
+TEST(ImageStore, RemoveAndPruneKeepAnImageAVmSnapshotNeedsUnlessForced) {
+  Tmp t;
+  Store s(t.path + "/root");
+  auto a = s.import(make_rootfs(t.path + "/fs", "x"), "a");
+  mkdir_p(s.root() + "/snapshots/counted");
+  write_file_atomic(s.root() + "/snapshots/counted/snapshot.json", R"({"name":"counted","image_id":")" + a.id + R"("})");
+  mkdir_p(s.root() + "/snapshots/.tmp-half");  // one being made: no record yet
+  EXPECT_EQ(image_users(s.root()), (std::vector<std::pair<std::string, std::string>>{{"snapshot counted", a.id}}));
+  EXPECT_EQ(images_in_use(s), std::set<std::string>{a.id});
+  try {
+    s.remove("a");
+    FAIL() << "remove should be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by snapshot counted; remove the snapshot first, or use -f"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(s.resolve("a").id, a.id);
   s.remove("a", true);

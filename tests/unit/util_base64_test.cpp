@@ -44,5 +44,19 @@ TEST(Base64, RefusesTextThatIsNotCanonicalPaddedBase64) {
   }
 }
 
+TEST(Hex, EncodesLowercaseAndEveryByteRoundTrips) {
+  EXPECT_EQ(hex_encode(""), "");
+  EXPECT_EQ(hex_encode(std::string("\x00\x0f\xa5\xff", 4)), "000fa5ff");
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(char(i));
+  auto back = hex_decode(hex_encode(all));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, all);
+}
+
+TEST(Hex, RefusesAnOddLengthAndAnythingButLowercaseHexDigits) {
+  for (const char* bad : {"0", "abc", "0g", "AB", " 00", "00\n", "--"}) EXPECT_FALSE(hex_decode(bad)) << bad;
+}
+
 }  // namespace
 }  // namespace hvrun

@@ -286,6 +286,46 @@ TEST(SnapshotVirtioDevice, HostileDeviceStatesAreRefusedSayingWhyAndChangeNothin
             std::string::npos);
 }
 
+// A disk of another size under a restored virtio-blk (a template VM's
+// placeholder replaced by the image's disk): the guest hears of it once, by
+// a configuration-change interrupt, and reads the new capacity.
+TEST(SnapshotVirtioDevice, ADiskOfAnotherSizeUnderARestoredBlkRaisesOneConfigChange) {
+  auto disk_of = [](off_t bytes) {
+    char path[] = "/tmp/hvrun-snap-blk-XXXXXX";
+    hvrun::UniqueFd fd(::mkstemp(path));
+    EXPECT_EQ(::ftruncate(fd.get(), bytes), 0);
+    return std::string(path);
+  };
+  const std::string small = disk_of(1 << 20), big = disk_of(64 << 20);
+  FakeDriver d(kMem);
+  MmioTransport a(std::make_unique<VirtioBlk>(small, true), d.mem, [] {});
+  w32(a, mmio::kStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver);
+  w32(a, mmio::kDriverFeaturesSel, 1);
+  w32(a, mmio::kDriverFeatures, 1);
+  w32(a, mmio::kStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusFeaturesOk | kVirtioStatusDriverOk);
+  const std::string saved = a.save_state();
+  const uint32_t generation = r32(a, mmio::kConfigGeneration);
+
+  int irqs = 0;
+  MmioTransport same(std::make_unique<VirtioBlk>(small, true), d.mem, [&] { ++irqs; });
+  same.restore_state(saved);
+  same.resume_after_restore();
+  EXPECT_EQ(irqs, 0) << "the same disk: nothing changed";
+  EXPECT_EQ(r32(same, mmio::kInterruptStatus), 0u);
+
+  MmioTransport other(std::make_unique<VirtioBlk>(big, true), d.mem, [&] { ++irqs; });
+  other.restore_state(saved);
+  other.resume_after_restore();
+  EXPECT_EQ(irqs, 1);
+  EXPECT_EQ(r32(other, mmio::kInterruptStatus), 2u) << "configuration change";
+  EXPECT_EQ(r32(other, mmio::kConfigGeneration), generation + 1);
+  EXPECT_EQ(r32(other, mmio::kConfig) | uint64_t(r32(other, mmio::kConfig + 4)) << 32, uint64_t(64 << 20) / 512);
+  other.resume_after_restore();  // (a pending interrupt is raised again, as after any restore)
+  EXPECT_EQ(r32(other, mmio::kConfigGeneration), generation + 1) << "one change, counted once";
+  ::unlink(small.c_str());
+  ::unlink(big.c_str());
+}
+
 // A snapshot file whose VM had one console; `hvrun vmm --restore` without one.
 TEST(SnapshotRestore, ASnapshotOfOtherDevicesIsRefusedBeforeAnyKvmIsNeeded) {
   char dir[] = "/tmp/hvrun-snap-test-XXXXXX";

@@ -190,6 +190,10 @@ TEST(VmmToolLaunch, RoundTripsEveryField) {
   EXPECT_EQ(b.relay.gate, 18);
   EXPECT_EQ(b.relay.input, 0);
   EXPECT_TRUE(b.relay.tty);
+  EXPECT_FALSE(b.relay.guest_ready);  // a booted VM: input waits for guest-init's ready event
+  l.relay.guest_ready = true;         // a restored one: it was ready before
+  EXPECT_TRUE(launch_from_json(launch_to_json(l), false).relay.guest_ready);
+  l.relay.guest_ready = false;
   EXPECT_EQ(b.result_fd, 19);
   EXPECT_TRUE(b.jail.enabled);
   EXPECT_EQ(b.jail.uid, 999u);

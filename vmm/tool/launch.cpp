@@ -41,12 +41,14 @@ std::string launch_to_json(const Launch& l) {
               {"hvc2_vmm", l.relay.hvc2_vmm},
               {"gate", l.relay.gate},
               {"input", l.relay.input},
-              {"tty", l.relay.tty}}},
+              {"tty", l.relay.tty},
+              {"guest_ready", l.relay.guest_ready}}},
             {"file_binds", binds},
             {"result_fd", l.result_fd}};
   if (!c.restore_from.empty()) j["restore_from"] = c.restore_from;
   if (c.snapshot_fd >= 0) j["snapshot_fd"] = c.snapshot_fd;
   if (c.snapshot_done_fd >= 0) j["snapshot_done_fd"] = c.snapshot_done_fd;
+  if (c.snapshot_on_guest_request) j["snapshot_on_guest_request"] = true;
   if (l.jail.enabled) {
     j["jail"] = {{"uid", l.jail.uid}, {"gid", l.jail.gid}};
     if (l.jail.monitor_pidfd >= 0) j["jail"]["monitor_pidfd"] = l.jail.monitor_pidfd;
@@ -104,6 +106,7 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
     l.relay.gate = r.at("gate").get<int>();
     l.relay.input = r.at("input").get<int>();
     l.relay.tty = r.at("tty").get<bool>();
+    l.relay.guest_ready = r.value("guest_ready", false);
     l.result_fd = j.at("result_fd").get<int>();
     if (j.contains("jail")) {
       const json& jl = j.at("jail");
@@ -115,6 +118,7 @@ Launch launch_from_json(const std::string& text, bool check_fds) {
     if (j.contains("restore_from")) c.restore_from = j.at("restore_from").get<std::string>();
     if (j.contains("snapshot_fd")) c.snapshot_fd = j.at("snapshot_fd").get<int>();
     if (j.contains("snapshot_done_fd")) c.snapshot_done_fd = j.at("snapshot_done_fd").get<int>();
+    c.snapshot_on_guest_request = j.value("snapshot_on_guest_request", false);
     for (const auto& b : j.at("file_binds"))
       l.file_binds.push_back({b.at("source").get<std::string>(), b.at("target").get<std::string>(), b.at("readonly").get<bool>()});
   } catch (const json::exception& e) {

@@ -7,8 +7,10 @@
 //   {"reason":R,"detail":"...","boot_ns":N,"broken":["..."]}
 // Snapshots: "restore_from" (a snapshot to start from), "snapshot_fd" and
 // "snapshot_done_fd" (VmConfig's). With a snapshot_fd, SIGRTMIN+3 asks for a
-// snapshot into it (the VM goes on) and SIGRTMIN+4 for one and a stop; the
-// forwarded signals (relay.hpp) stay the workload's.
+// snapshot into it (the VM goes on), SIGRTMIN+4 for one and a stop, and
+// SIGRTMIN+5 for one after which the vCPUs stay parked until SIGRTMIN+6
+// (60 s at most: the engine copies the disk meanwhile); the forwarded
+// signals (relay.hpp) stay the workload's.
 // (R = int(VmResult::Reason)) and exits 125 on Reason::Error, else 0.
 #pragma once
 #include <string>
@@ -27,6 +29,8 @@ struct RelayConfig {
   int gate = -1;      // into the guest's hvc0
   int input = -1;     // stdin, or the host side of the tty; -1: none
   bool tty = false;
+  // guest-init was ready before this run (a restored VM): input flows at once.
+  bool guest_ready = false;
 };
 
 // A single host file a share must hold (a file volume, `-v FILE:CTR`): the

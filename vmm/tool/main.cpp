@@ -58,7 +58,11 @@ class RawTerminal {
 };
 
 void on_stop_signal(int) { request_stop(); }
-void on_snapshot_signal(int sig) { request_snapshot(sig == SIGUSR2 || sig == SIGRTMIN + 4); }
+void on_snapshot_signal(int sig) {
+  if (sig == SIGRTMIN + 5) request_held_snapshot();
+  else if (sig == SIGRTMIN + 6) release_held_snapshot();
+  else request_snapshot(sig == SIGUSR2 || sig == SIGRTMIN + 4);
+}
 
 const char* reason_name(VmResult::Reason r) {
   switch (r) {
@@ -180,8 +184,7 @@ int run_launched(int launch_fd) {
     struct sigaction sa {};
     sa.sa_handler = on_snapshot_signal;
     sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGRTMIN + 3, &sa, nullptr);
-    ::sigaction(SIGRTMIN + 4, &sa, nullptr);
+    for (int sig : {SIGRTMIN + 3, SIGRTMIN + 4, SIGRTMIN + 5, SIGRTMIN + 6}) ::sigaction(sig, &sa, nullptr);
   }
   // The relay starts once the VM is set up (and, jailed, once this process
   // is the unprivileged user): its first step is its own filter.
@@ -189,7 +192,7 @@ int run_launched(int launch_fd) {
   const bool jailed = l.jail.enabled;
   auto start_relay = [&](bool jailed) {
     if (l.relay.monitor < 0) return;
-    RelayFds fds{signals, l.relay.monitor, l.relay.hvc2, l.relay.gate, l.relay.input, l.relay.tty};
+    RelayFds fds{signals, l.relay.monitor, l.relay.hvc2, l.relay.gate, l.relay.input, l.relay.tty, l.relay.guest_ready};
     relay = std::thread([fds, jailed] {
       if (jailed) {
         try {
@@ -207,8 +210,9 @@ int run_launched(int launch_fd) {
     // A snapshot names the CPU it was taken on, from /proc/cpuinfo, which
     // the jail's root does not have: read it now.
     if (l.vm.snapshot_fd >= 0 || !l.vm.restore_from.empty()) (void)snapshot::Origin::here();
-    // The jail's limits (address space, threads) follow the restored VM's size.
-    if (!l.vm.restore_from.empty()) take_shape_from_snapshot(l.vm.restore_from, l.vm);
+    // The jail's limits (address space, threads) follow the restored VM's
+    // size; the snapshot is opened here, before the jail, and run_vm uses it.
+    if (!l.vm.restore_from.empty()) open_restore_snapshot(l.vm);
     apply_file_binds(l.file_binds);
     if (jailed) {
       enter_jail_root(l.vm);
@@ -248,8 +252,7 @@ int main(int argc, char** argv) {
   ::prctl(PR_SET_NAME, "hvrun-vmm", 0, 0, 0);
   // Snapshot requests of the engine (launch.hpp) that come before their
   // handlers are in place must not end the VMM (their default action).
-  ::signal(SIGRTMIN + 3, SIG_IGN);
-  ::signal(SIGRTMIN + 4, SIG_IGN);
+  for (int sig : {SIGRTMIN + 3, SIGRTMIN + 4, SIGRTMIN + 5, SIGRTMIN + 6}) ::signal(sig, SIG_IGN);
   // The level hvrun was given travels in HVRUN_LOG_LEVEL (util/log.hpp).
   hvrun::log::set_program("hvrun-vmm");
   hvrun::log::level_from_env();

@@ -94,7 +94,7 @@ struct Outbox {
 }  // namespace
 
 void relay_loop(RelayFds f) {
-  bool ready = false, input_open = f.input >= 0, eof_sent = false;
+  bool ready = f.guest_ready, input_open = f.input >= 0, eof_sent = false;
   const bool trace = std::getenv("HVRUN_VM_TRACE") != nullptr;
   for (int fd : {f.monitor, f.hvc2, f.gate})
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -116,6 +116,7 @@ void relay_loop(RelayFds f) {
   char buf[16384];
   from_monitor.reserve(contract::LineBuffer::kMaxLine + sizeof buf + 1);
   if (trace) std::fprintf(stderr, "[relay] start monitor=%d hvc2=%d gate=%d input=%d\n", f.monitor, f.hvc2, f.gate, f.input);
+  if (ready && !input_open) send_eof();  // a restored guest: no stdin at all, like /dev/null
   for (;;) {
     if (!to_guest.flush()) return last_words();  // the guest's console is gone
     (void)to_monitor.flush();  // the monitor gone: EOF on its socket ends the loop

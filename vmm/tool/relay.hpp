@@ -27,6 +27,7 @@ struct RelayFds {
   int gate;     // into the guest's hvc0
   int input;    // stdin, or the host side of the tty; -1: none
   bool tty;
+  bool guest_ready = false;  // guest-init was ready before (a restored VM): no wait for its ready event
 };
 
 // Returns when the monitor or hvc2 reaches end of file. Its peers may go at

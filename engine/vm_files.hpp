@@ -1,0 +1,19 @@
+// The files a microVM starts from, made on the host for each VM (engine/
+// vm_backend.cpp): its writable disk and its initramfs.
+#pragma once
+#include <string>
+
+namespace hvrun::engine {
+
+// The per-VM writable disk (the container's upper layer; sparse, so only
+// what the workload writes takes host space): an empty ext4 file system of
+// 4 GiB. A copy of `blank` (formatted once, then copied with its holes: no
+// mkfs process per VM), or formatted at `path` when there is no blank ("")
+// or it cannot be made. Throws Error naming the file and the step.
+void make_rw_disk(const std::string& path, const std::string& blank);
+
+// initramfs (cpio newc): /init = guest-init, /spec.json = the GuestSpec
+// (contract/plan.hpp). Throws Error naming the file.
+void make_initramfs(const std::string& path, const std::string& guest_init, const std::string& spec_json);
+
+}  // namespace hvrun::engine

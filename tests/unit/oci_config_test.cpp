@@ -1,0 +1,180 @@
+// An OCI bundle's config.json read into the RunSpec (oci/config.hpp): the
+// default one, one using every mapped field, the configs runc and crun
+// write, and malformed or unsupported ones refused naming the field.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "oci/config.hpp"
+#include "tests/unit/p9_test_util.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+using hvrun::oci::Bundle;
+using hvrun::oci::parse_config;
+using json = nlohmann::json;
+namespace container = hvrun::container;
+
+namespace {
+
+bool has_warning(const Bundle& b, const std::string& part) {
+  for (const auto& w : b.warnings)
+    if (w.find(part) != std::string::npos) return true;
+  return false;
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    (void)parse_config(text, "/bundle");
+  } catch (const hvrun::Error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+TEST(OciConfig, TheDefaultConfigRunsShOnTheBundlesRootfsWithItsCapabilitiesAndOwnNetwork) {
+  const Bundle b = parse_config(hvrun::oci::default_config(), "/bundle");
+  EXPECT_EQ(b.oci_version, "1.0.2");
+  EXPECT_EQ(b.spec.rootfs, "/bundle/rootfs");
+  EXPECT_TRUE(b.spec.readonly_rootfs);
+  EXPECT_EQ(b.spec.args, std::vector<std::string>{"sh"});
+  EXPECT_TRUE(b.spec.tty);
+  EXPECT_EQ(b.spec.user, "0:0");
+  EXPECT_EQ(b.spec.cwd, "/");
+  EXPECT_EQ(b.spec.hostname, "hvrun");
+  EXPECT_EQ(b.spec.cap_drop, std::vector<std::string>{"ALL"});
+  EXPECT_EQ(b.spec.cap_add, (std::vector<std::string>{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}));
+  EXPECT_TRUE(b.spec.no_new_privileges);
+  EXPECT_EQ(b.spec.net, container::NetMode::None);  // a network namespace of its own, lo only
+  EXPECT_TRUE(b.spec.mounts.empty());                // the standard ones are the stack's own
+  EXPECT_EQ(b.spec.seccomp.mode, container::SeccompMode::Unconfined);  // no profile given
+  EXPECT_FALSE(b.vm);
+  EXPECT_TRUE(has_warning(b, "process.rlimits are not applied yet")) << b.warnings.size();
+  EXPECT_TRUE(has_warning(b, "process.capabilities.inheritable/ambient"));
+  EXPECT_TRUE(has_warning(b, "linux.maskedPaths is not applied yet"));
+  for (const auto& w : b.warnings) EXPECT_EQ(w.rfind("config.json: ", 0), 0u) << w;
+}
+
+TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
+  json j = json::parse(hvrun::oci::default_config());
+  j["root"] = {{"path", "/abs/root"}};
+  j["process"]["terminal"] = false;
+  j["process"]["user"] = {{"uid", 1000}, {"gid", 100}};
+  j["process"]["consoleSize"] = {{"height", 40}, {"width", 132}};
+  j["process"]["env"] = {"A=b", "EMPTY="};
+  j["mounts"].push_back({{"destination", "/data"}, {"type", "bind"}, {"source", "data"}, {"options", {"rbind", "ro"}}});
+  j["mounts"].push_back({{"destination", "/abs"}, {"type", "none"}, {"source", "/srv"}, {"options", {"bind"}}});
+  j["linux"]["namespaces"] = {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "user"}}};
+  j["linux"]["resources"] = {{"memory", {{"limit", 67108864}}},
+                             {"cpu", {{"quota", 50000}, {"period", 100000}}},
+                             {"pids", {{"limit", 100}}}};
+  j["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
+                           {"syscalls", {{{"names", {"mkdir"}}, {"action", "SCMP_ACT_ERRNO"}}}}};
+  j["annotations"] = {{"io.hvrun.isolation", "vm"}, {"org.example", "x"}};
+  const Bundle b = parse_config(j.dump(), "/bundle");
+  EXPECT_EQ(b.spec.rootfs, "/abs/root");
+  EXPECT_FALSE(b.spec.readonly_rootfs);
+  EXPECT_FALSE(b.spec.tty);
+  EXPECT_EQ(b.spec.tty_rows, 40);
+  EXPECT_EQ(b.spec.tty_cols, 132);
+  EXPECT_EQ(b.spec.user, "1000:100");
+  EXPECT_EQ(b.spec.env, (std::vector<std::string>{"A=b", "EMPTY="}));
+  ASSERT_EQ(b.spec.mounts.size(), 2u);
+  EXPECT_EQ(b.spec.mounts[0].source, "/bundle/data");
+  EXPECT_EQ(b.spec.mounts[0].target, "/data");
+  EXPECT_TRUE(b.spec.mounts[0].readonly);
+  EXPECT_EQ(b.spec.mounts[1].source, "/srv");
+  EXPECT_FALSE(b.spec.mounts[1].readonly);
+  EXPECT_EQ(b.spec.net, container::NetMode::Host);  // no network namespace listed
+  EXPECT_TRUE(b.spec.userns);
+  EXPECT_TRUE(has_warning(b, "no ipc namespace"));
+  EXPECT_EQ(b.spec.memory_bytes, 67108864);
+  EXPECT_DOUBLE_EQ(b.spec.cpus, 0.5);
+  EXPECT_EQ(b.spec.pids_limit, 100);
+  ASSERT_EQ(b.spec.seccomp.mode, container::SeccompMode::Custom);
+  EXPECT_EQ(json::parse(b.spec.seccomp.profile)["syscalls"][0]["names"][0], "mkdir");
+  EXPECT_TRUE(b.vm);
+  EXPECT_EQ(b.annotations.at("org.example"), "x");
+}
+
+TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
+  const json base = json::parse(hvrun::oci::default_config());
+  struct Case {
+    std::string what;
+    std::function<void(json&)> change;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"no ociVersion", [](json& j) { j.erase("ociVersion"); }, "config.json: ociVersion: is required"},
+      {"version 2", [](json& j) { j["ociVersion"] = "2.0.0"; }, "ociVersion: \"2.0.0\" is not a 1.x version"},
+      {"no root", [](json& j) { j.erase("root"); }, "config.json: root: is required"},
+      {"no process", [](json& j) { j.erase("process"); }, "config.json: process: is required"},
+      {"empty args", [](json& j) { j["process"]["args"] = json::array(); }, "process.args: must name a program"},
+      {"args not strings", [](json& j) { j["process"]["args"] = {1}; }, "process.args[0]: must be a string"},
+      {"env without =", [](json& j) { j["process"]["env"] = {"A=1", "B"}; }, "process.env[1]: \"B\" is not NAME=value"},
+      {"relative cwd", [](json& j) { j["process"]["cwd"] = "tmp"; }, "process.cwd: \"tmp\" must be an absolute path"},
+      {"no uid", [](json& j) { j["process"]["user"] = {{"gid", 0}}; }, "process.user: needs uid and gid"},
+      {"negative uid", [](json& j) { j["process"]["user"]["uid"] = -1; }, "process.user.uid: -1 is out of range"},
+      {"float gid", [](json& j) { j["process"]["user"]["gid"] = 1.5; }, "process.user.gid: must be an integer"},
+      {"terminal string", [](json& j) { j["process"]["terminal"] = "yes"; }, "process.terminal: must be true or false"},
+      {"capability name", [](json& j) { j["process"]["capabilities"]["bounding"] = {"NET_ADMIN"}; },
+       "process.capabilities.bounding: \"NET_ADMIN\" is not a capability name"},
+      {"tmpfs volume", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}}); },
+       "mounts[7]: a tmpfs mount at /data is not supported yet"},
+      {"bind without source", [](json& j) { j["mounts"].push_back({{"destination", "/d"}, {"type", "bind"}}); },
+       "mounts[7].source: is required for a bind mount"},
+      {"relative destination", [](json& j) { j["mounts"].push_back({{"destination", "d"}, {"type", "bind"}}); },
+       "mounts[7].destination: \"d\" must be an absolute path"},
+      {"joined namespace", [](json& j) { j["linux"]["namespaces"][1]["path"] = "/proc/1/ns/net"; },
+       "linux.namespaces[1].path: joining an existing network namespace is not supported yet"},
+      {"bogus namespace", [](json& j) { j["linux"]["namespaces"].push_back({{"type", "bogus"}}); },
+       "\"bogus\" is not a namespace type"},
+      {"namespace twice", [](json& j) { j["linux"]["namespaces"].push_back({{"type", "pid"}}); }, "\"pid\" is listed twice"},
+      {"memory as text", [](json& j) { j["linux"]["resources"]["memory"] = {{"limit", "1g"}}; },
+       "linux.resources.memory.limit: must be an integer"},
+      {"cpu period", [](json& j) { j["linux"]["resources"]["cpu"] = {{"quota", 1000}, {"period", 10}}; },
+       "linux.resources.cpu.period: 10 is out of range"},
+      {"seccomp notify", [](json& j) { j["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"}, {"listenerPath", "/x"}}; },
+       "linux.seccomp.listenerPath: seccomp notify (SCMP_ACT_NOTIFY) is not supported"},
+      {"isolation", [](json& j) { j["annotations"] = {{"io.hvrun.isolation", "kvm"}}; },
+       "annotations.io.hvrun.isolation: \"kvm\" must be vm or container"},
+  };
+  for (const auto& c : cases) {
+    json j = base;
+    c.change(j);
+    const std::string got = error_of(j.dump());
+    EXPECT_NE(got.find(c.error), std::string::npos) << c.what << ": " << got;
+    EXPECT_EQ(got.find('\n'), std::string::npos) << c.what << ": one line";
+  }
+  EXPECT_NE(error_of("{\"ociVersion\":").find("config.json is not valid JSON"), std::string::npos);
+  EXPECT_EQ(error_of("[]"), "config.json: (top): must be an object");
+}
+
+// The configs the peers write (`runc spec`, `crun spec`) read cleanly.
+TEST(OciConfig, TheConfigsRuncAndCrunWriteAreRead) {
+  int peers = 0;
+  for (const char* peer : {"runc", "crun"}) {
+    const std::string bin = std::string("/usr/sbin/") + peer;
+    const std::string alt = std::string("/usr/bin/") + peer;
+    const std::string exe = ::access(bin.c_str(), X_OK) == 0 ? bin : ::access(alt.c_str(), X_OK) == 0 ? alt : "";
+    if (exe.empty()) continue;
+    hvrun::vmm::p9test::TempDir d;
+    const std::string cmd = "cd " + d.path + " && " + exe + " spec >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const Bundle b = parse_config(hvrun::read_file(d.path + "/config.json"), d.path);
+    EXPECT_EQ(b.spec.rootfs, d.path + "/rootfs") << peer;
+    EXPECT_EQ(b.spec.args, std::vector<std::string>{"sh"}) << peer;
+    EXPECT_EQ(b.spec.user, "0:0") << peer;
+    EXPECT_EQ(b.spec.net, container::NetMode::None) << peer;
+    EXPECT_TRUE(b.spec.mounts.empty()) << peer << ": its standard mounts are the stack's own";
+    ++peers;
+  }
+  if (peers == 0) GTEST_SKIP() << "neither runc nor crun is installed (apt-get install runc crun)";
+}
+
+}  // namespace
