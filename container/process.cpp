@@ -17,7 +17,8 @@
 namespace hvrun::container {
 namespace {
 
-enum : int32_t { kReportSetup = 1, kReportExec = 2 };
+// kReportReady: a gated init is set up and waits at its gate (Gate).
+enum : int32_t { kReportSetup = 1, kReportExec = 2, kReportReady = 3 };
 
 struct SyncReport {
   int32_t kind;
@@ -26,6 +27,7 @@ struct SyncReport {
 };
 
 void write_report(int fd, int32_t kind, int32_t err, const std::string& msg) {
+  if (fd < 0) return;  // past a gate: nobody reads the reports any more
   SyncReport r{};
   r.kind = kind;
   r.err = err;
@@ -48,6 +50,38 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
   for (auto& e : env)
     if (e.compare(0, key.size() + 1, key + "=") == 0) return e.substr(key.size() + 1);
   return "";
+}
+
+// The first candidate that is a regular file we may execute: for a gated
+// init, which checks its command before it reports that it is ready (runc
+// refuses a missing command at create, not at start). 0, or the errno
+// execve would give.
+int check_candidates(const std::vector<std::string>& candidates) {
+  bool saw_eacces = false;
+  for (auto& c : candidates) {
+    struct stat st;
+    if (::stat(c.c_str(), &st) < 0) continue;
+    if (S_ISREG(st.st_mode) && ::access(c.c_str(), X_OK) == 0) return 0;
+    saw_eacces = true;
+  }
+  return saw_eacces ? EACCES : ENOENT;
+}
+
+// A gated init: says it is ready, then blocks opening its FIFO for writing
+// until `hvrun-oci start` opens it for reading, and writes one byte.
+void pass_gate(int gate_fd, int report_fd) {
+  write_report(report_fd, kReportReady, 0, "");
+  std::string path = "/proc/self/fd/" + std::to_string(gate_fd);
+  int fd;
+  do fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) ::_exit(1);  // nobody hears a report now
+  char b = '0';
+  ssize_t n;
+  do n = ::write(fd, &b, 1);
+  while (n < 0 && errno == EINTR);
+  ::close(fd);
+  ::close(gate_fd);
 }
 
 }  // namespace
@@ -117,7 +151,7 @@ void finish_and_exec(const ProcessSetup& p, int report_fd) {
   apply_capabilities(p.caps);
   if (p.no_new_privs) check_sys(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");
   // Set again: changing credentials cleared it.
-  check_sys(::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)");
+  if (p.parent_death_signal) check_sys(::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)");
   reset_signals();
   // The OCI default (runc's, Docker's): 0022, whatever umask hvrun was
   // started with, or, in a microVM, the one guest-init got from the kernel
@@ -146,6 +180,14 @@ void finish_and_exec(const ProcessSetup& p, int report_fd) {
     }
   }
 
+  if (p.gate_fd >= 0) {
+    if (int e = check_candidates(candidates)) {
+      write_report(report_fd, kReportExec, e, "exec " + name + ": " + std::strerror(e));
+      ::_exit(e == ENOENT ? 127 : 126);
+    }
+    pass_gate(p.gate_fd, report_fd);
+    report_fd = -1;
+  }
   // Nothing inherited reaches the workload but 0, 1, 2 (CVE-2024-21626).
   check_sys(::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC), "close_range");
   if (p.no_new_privs) load_filters();
@@ -180,8 +222,9 @@ ExitStatus wait_exit(pid_t pid) {
   return s;
 }
 
-void rethrow_report(int fd) {
-  SyncReport r{};
+namespace {
+// Reads one report. false: EOF before any (the exec happened).
+bool read_report(int fd, SyncReport& r) {
   size_t got = 0;
   while (got < sizeof r) {
     ssize_t n = ::read(fd, reinterpret_cast<char*>(&r) + got, sizeof r - got);
@@ -190,11 +233,29 @@ void rethrow_report(int fd) {
     if (n == 0) break;
     got += size_t(n);
   }
-  if (got == 0) return;  // EOF: the exec happened (the CLOEXEC pipe closed)
+  if (got == 0) return false;
   r.msg[sizeof r.msg - 1] = 0;
   if (got < sizeof r) throw Error("container process died while starting");
+  return true;
+}
+
+[[noreturn]] void throw_report(const SyncReport& r) {
   if (r.kind == kReportExec) throw ExitError(r.msg, r.err == ENOENT ? 127 : 126, r.err);
   throw Error(r.msg);
+}
+}  // namespace
+
+void rethrow_report(int fd) {
+  SyncReport r{};
+  if (!read_report(fd, r)) return;  // EOF: the exec happened (the CLOEXEC pipe closed)
+  if (r.kind == kReportReady) return;  // a gated init: what follows is not ours to read
+  throw_report(r);
+}
+
+void await_gate(int fd) {
+  SyncReport r{};
+  if (!read_report(fd, r)) throw Error("container process died while starting");
+  if (r.kind != kReportReady) throw_report(r);
 }
 
 void await_exec(int fd, pid_t child) {

@@ -27,6 +27,13 @@ struct ProcessSetup {
   CapSet caps = 0;
   std::vector<SeccompProgram> filters;  // loaded in this order; empty programs are skipped
   bool no_new_privs = false;
+  // Re-armed after the credentials change (as start_child arms it first).
+  bool parent_death_signal = true;
+  // A Gate's FIFO, opened O_PATH before pivot_root (-1: none). The init
+  // reports kReady on the report pipe, opens /proc/self/fd/N for writing
+  // (blocking until `hvrun-oci start` reads it), writes one byte, and execs;
+  // nobody reads the report pipe after kReady.
+  int gate_fd = -1;
 };
 
 // The workload's confinement from its spec: spec.privileged gives every
@@ -58,6 +65,9 @@ void await_exec(int report_read_fd, pid_t child);
 // Reads the report pipe until EOF and throws what the child reported, if it
 // reported anything (no reaping). For error paths that already reaped it.
 void rethrow_report(int report_read_fd);
+// As rethrow_report, for a gated init: returns once it reports that it waits
+// at its gate; throws what it reported instead, or that it died.
+void await_gate(int report_read_fd);
 
 ExitStatus wait_exit(pid_t pid);
 

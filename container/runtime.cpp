@@ -24,10 +24,12 @@
 
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -112,7 +114,7 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
   try {
     ch.child_side();
     Cgroup::join_self(join);  // first: nothing of ours runs outside the limits
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (setup.parent_death_signal) ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!spec.tty) setup_stdio(stdio);
     std::vector<UniqueFd> layers;
@@ -161,7 +163,7 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
   try {
     ch.child_side();
     Cgroup::join_self(join);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (setup.parent_death_signal) ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!es.tty) setup_stdio(stdio);
     ch.wait_go();
@@ -205,9 +207,31 @@ std::string cgroup_root_of(const RunSpec& s) { return s.cgroup_root.empty() ? "/
 }  // namespace
 
 Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::function<void(pid_t)>& on_namespaces) {
+  return start_gated(spec, stdio, nullptr, on_namespaces);
+}
+
+Container Container::create(const RunSpec& spec, const Stdio& stdio, const Gate& gate,
+                            const std::function<void(pid_t)>& on_namespaces) {
+  return start_gated(spec, stdio, &gate, on_namespaces);
+}
+
+Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const Gate* gate,
+                                 const std::function<void(pid_t)>& on_namespaces) {
   if (spec.args.empty()) throw Error("run spec: no command");
   ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user};
   apply_security(spec, setup);
+  // The gate's FIFO, opened here (O_PATH: no reader needed) so that the init
+  // reaches it after pivot_root through /proc/self/fd.
+  UniqueFd gate_fd;
+  if (gate) {
+    struct stat st;
+    if (::stat(gate->exec_fifo.c_str(), &st) < 0) throw_sys("stat", gate->exec_fifo);
+    if (!S_ISFIFO(st.st_mode)) throw Error("exec fifo " + gate->exec_fifo + ": not a FIFO");
+    gate_fd.reset(::open(gate->exec_fifo.c_str(), O_PATH | O_CLOEXEC));
+    if (!gate_fd) throw_sys("open", gate->exec_fifo);
+    setup.gate_fd = gate_fd.get();
+    setup.parent_death_signal = !gate->detached;
+  }
   HVRUN_DEBUG("runtime", "security: ", spec.privileged ? "privileged, " : "", setup.filters.size(),
               " seccomp filter(s) compiled (profile ", spec.seccomp.mode == SeccompMode::Custom ? "custom JSON" : spec.seccomp.to_string(),
               "), no_new_privs ", setup.no_new_privs);
@@ -293,9 +317,14 @@ Container Container::start(const RunSpec& spec, const Stdio& stdio, const std::f
     ch.send_go();
     ch.go_parent.reset();
     if (spec.tty) c.pty_master_ = recv_fd(ch.sock_parent.get());
-    rethrow_report(ch.report.read.get());  // the catch below reaps the child
-    HVRUN_DEBUG("runtime", "pid ", pid, ": hostname, mounts, pivot_root, capabilities and seccomp done; exec'd ",
-                spec.args[0]);
+    if (gate) {
+      await_gate(ch.report.read.get());  // the catch below reaps the child
+      HVRUN_DEBUG("runtime", "pid ", pid, ": set up; waits at ", gate->exec_fifo, " to exec ", spec.args[0]);
+    } else {
+      rethrow_report(ch.report.read.get());  // the catch below reaps the child
+      HVRUN_DEBUG("runtime", "pid ", pid, ": hostname, mounts, pivot_root, capabilities and seccomp done; exec'd ",
+                  spec.args[0]);
+    }
   } catch (...) {
     HVRUN_DEBUG("runtime", "pid ", pid, ": start failed, cleaning up");
     if (!c.reaped_) {
@@ -363,11 +392,12 @@ void cleanup(const std::string& id, const std::string& cgroup_parent, const std:
   Cgroup::for_container(cgroup_parent, id, cgroup_root.empty() ? "/sys/fs/cgroup" : cgroup_root)->destroy();
 }
 
-ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, const Stdio& stdio) {
+ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, const Stdio& stdio, bool detached) {
   if (es.args.empty()) throw Error("exec: no command");
   ProcessSetup setup{es.args, merge_env(cspec.env, es.env), es.cwd.empty() ? cspec.cwd : es.cwd,
                      es.user.empty() ? cspec.user : es.user};
   apply_security(cspec, setup);
+  setup.parent_death_signal = !detached;
   NamespaceFds ns = open_namespaces(init_pid);
   auto cg = Cgroup::for_container(cspec.cgroup_parent, cspec.id, cgroup_root_of(cspec));
   std::vector<Cgroup::JoinFile> join = cg->open_join_files();
@@ -412,5 +442,27 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
 }
 
 ExitStatus exec_wait(pid_t pid) { return wait_exit(pid); }
+
+bool open_gate(const std::string& exec_fifo, const std::function<bool()>& init_alive) {
+  // Non-blocking: the open succeeds with no writer yet; then wait for the
+  // init's byte, checking that the init still lives (it may have been killed
+  // while created). A FIFO that never had a writer reports no POLLHUP.
+  UniqueFd fd(::open(exec_fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) throw_sys("open", exec_fifo);
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, 50);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_sys("poll", exec_fifo);
+    if (n > 0) {
+      char b;
+      ssize_t r = ::read(fd.get(), &b, 1);
+      if (r == 1) return true;
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      return false;  // the writer left without its byte
+    }
+    if (init_alive && !init_alive()) return false;
+  }
+}
 
 }  // namespace hvrun::container

@@ -16,6 +16,20 @@ namespace hvrun::container {
 
 class Cgroup;
 
+// The OCI create/start split (hvrun-oci, as runc's exec FIFO): with a gate,
+// Container::create() builds the whole container (namespaces, cgroup, root,
+// capabilities, user) and returns with its init stopped right before its
+// execve, waiting to open `exec_fifo` for writing. Whoever then opens the
+// FIFO for reading (open_gate(), `hvrun-oci start`) lets it exec.
+struct Gate {
+  std::string exec_fifo;  // an existing FIFO (mkfifo), host path
+  // The init outlives the caller: no parent-death signal, and the Container
+  // is released (its init is reparented to the caller's subreaper, e.g.
+  // conmon or containerd's shim). Off: as start(), the init dies with the
+  // thread that created it.
+  bool detached = false;
+};
+
 // The workload's stdio as seen by the caller. -1 means /dev/null.
 // Ignored for a tty spec: then the workload gets the pty slave.
 struct Stdio {
@@ -53,6 +67,12 @@ class Container {
   static Container start(const RunSpec& spec, const Stdio& stdio,
                          const std::function<void(pid_t)>& on_namespaces = {});
 
+  // As start(), but the init waits at `gate` right before its execve; the
+  // command is checked then (not found: ExitError 127, as start()). Returns
+  // once the init waits there.
+  static Container create(const RunSpec& spec, const Stdio& stdio, const Gate& gate,
+                          const std::function<void(pid_t)>& on_namespaces = {});
+
   // Moves transfer ownership of the process. Destroying a Container whose
   // init was not reaped SIGKILLs and reaps it (its cgroup stays until
   // cleanup()).
@@ -68,9 +88,17 @@ class Container {
   ExitStatus wait();              // reaps the init; fills oom_killed from the cgroup
   void kill(int sig);             // signals the init process
   void set_pty_size(unsigned short rows, unsigned short cols);
+  // Gives up the init: it is neither killed nor reaped by this object (a
+  // detached create's caller exits and leaves it to its subreaper).
+  pid_t release() {
+    reaped_ = true;
+    return pid_;
+  }
 
  private:
   Container() = default;
+  static Container start_gated(const RunSpec& spec, const Stdio& stdio, const Gate* gate,
+                               const std::function<void(pid_t)>& on_namespaces);
   pid_t pid_ = -1;
   UniqueFd pty_master_;
   std::string cgroup_;
@@ -90,7 +118,17 @@ struct ExecHandle {
   pid_t pid = -1;
   UniqueFd pty_master;
 };
-ExecHandle exec_start(pid_t init_pid, const RunSpec& container_spec, const ExecSpec& spec, const Stdio& stdio);
+// `detached`: no parent-death signal, the process outlives the caller
+// (hvrun-oci exec --detach: conmon, its subreaper, waits for it).
+ExecHandle exec_start(pid_t init_pid, const RunSpec& container_spec, const ExecSpec& spec, const Stdio& stdio,
+                      bool detached = false);
 ExitStatus exec_wait(pid_t pid);
+
+// `hvrun-oci start`: opens a created container's exec FIFO for reading, so
+// that its init (waiting at its Gate) execs. Returns true once the init went
+// through; false when `init_alive` says the init is gone before it got
+// there. Polls `init_alive` every 50 ms while it waits; throws Error when
+// the FIFO cannot be opened.
+bool open_gate(const std::string& exec_fifo, const std::function<bool()>& init_alive);
 
 }  // namespace hvrun::container

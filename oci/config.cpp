@@ -254,8 +254,9 @@ void read_linux(const json& l, Bundle& b) {
   } else {
     s.seccomp = {container::SeccompMode::Unconfined, ""};  // runc: no profile, no filter
   }
+  if (const json* cp = member(l, "cgroupsPath")) b.cgroups_path = string(*cp, "linux.cgroupsPath");
   for (const char* other : {"sysctl", "devices", "maskedPaths", "readonlyPaths", "rootfsPropagation", "personality",
-                            "cgroupsPath", "mountLabel", "intelRdt"})
+                            "mountLabel", "intelRdt"})
     if (const json* v = member(l, other); v && !v->empty() && !(v->is_string() && v->get<std::string>().empty()))
       b.warnings.push_back(std::string("config.json: linux.") + other +
                            " is not applied yet (the stack's defaults apply: docs/security.md)");
@@ -307,6 +308,32 @@ Bundle parse_config(const std::string& text, const std::string& bundle_dir) {
   if (const json* hooks = member(j, "hooks"); hooks && !hooks->empty())
     b.warnings.push_back("config.json: hooks are not run yet");
   return b;
+}
+
+container::ExecSpec parse_process(const std::string& text) {
+  try {
+    json j;
+    try {
+      j = json::parse(text);
+    } catch (const json::exception& e) {
+      throw Error(std::string("config.json is not valid JSON: ") + e.what());
+    }
+    Bundle b;
+    read_process(object(j, "process"), b);
+    container::ExecSpec es;
+    es.args = b.spec.args;
+    es.env = b.spec.env;
+    es.cwd = b.spec.cwd;
+    es.user = b.spec.user;
+    es.tty = b.spec.tty;
+    es.tty_rows = b.spec.tty_rows;
+    es.tty_cols = b.spec.tty_cols;
+    return es;
+  } catch (const Error& e) {
+    std::string m = e.what();
+    if (m.rfind("config.json", 0) == 0) m = "--process file" + m.substr(std::string("config.json").size());
+    throw Error(m);
+  }
 }
 
 Bundle load_bundle(const std::string& bundle_dir) {

@@ -21,6 +21,7 @@
 //   linux.namespaces: network absent            the host's network, else none
 //   linux.namespaces: user                      a user namespace
 //   linux.resources memory.limit, cpu quota/period, pids.limit
+//   linux.cgroupsPath                           cgroups_path (hvrun-oci places it)
 //   linux.seccomp                               that profile; absent: no filter
 //                                               (runc's meaning, not Docker's)
 //   annotations io.hvrun.isolation: vm          vm (the microVM backend)
@@ -42,6 +43,7 @@ struct Bundle {
   std::vector<std::string> warnings;    // "config.json: FIELD ...": accepted, not applied
   std::map<std::string, std::string> annotations;
   bool vm = false;                      // annotation io.hvrun.isolation: vm
+  std::string cgroups_path;             // linux.cgroupsPath as given ("": the runtime's choice)
 };
 
 // Reads the config text of bundle `bundle_dir`. Throws hvrun::Error with one
@@ -50,6 +52,11 @@ struct Bundle {
 // type or an invalid value, or a feature that cannot be honoured safely
 // (a namespace joined by path, a mount type the stack does not make).
 Bundle parse_config(const std::string& text, const std::string& bundle_dir);
+
+// `hvrun-oci exec --process FILE`: an OCI process object (args, env, cwd,
+// user, terminal, consoleSize) as an ExecSpec; errors as parse_config's,
+// naming "--process file" instead of config.json.
+container::ExecSpec parse_process(const std::string& text);
 
 // BUNDLE/config.json; also checks that the root filesystem is a directory.
 Bundle load_bundle(const std::string& bundle_dir);

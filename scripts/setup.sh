@@ -55,6 +55,8 @@ fi
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHVRUN_WERROR=${HVRUN_WERROR:-ON} >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 install -s -m 0755 "$BUILD/cli/hvrun" /usr/local/bin/hvrun
+# The OCI runtime (runc's command line) for podman --runtime, containerd, CRI-O.
+install -s -m 0755 "$BUILD/oci/hvrun-oci" /usr/local/bin/hvrun-oci
 if [ -x "$BUILD/guest-init/hvrun-guest-init" ]; then
   install -d /usr/local/lib/hvrun
   install -s -m 0755 "$BUILD/guest-init/hvrun-guest-init" /usr/local/lib/hvrun/guest-init

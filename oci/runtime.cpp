@@ -1,0 +1,329 @@
+#include "oci/runtime.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "container/cgroups.hpp"
+#include "container/freezer.hpp"
+#include "container/pty.hpp"
+#include "container/runtime.hpp"
+#include "oci/config.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace hvrun::oci {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kDefaultCgroupParent = "hvrun-oci";
+
+// linux.cgroupsPath to the stack's PARENT/NAME: "" puts it at
+// hvrun-oci/ID; "/a/b/c" (or "a/b/c") at a/b and c; the systemd form
+// "slice:prefix:name" (podman, containerd with --systemd-cgroup) at the
+// slice and "prefix-name", managed as plain cgroupfs directories.
+std::pair<std::string, std::string> cgroup_place(const std::string& path, const std::string& id) {
+  if (path.empty()) return {kDefaultCgroupParent, id};
+  if (size_t c1 = path.find(':'); c1 != std::string::npos) {
+    size_t c2 = path.find(':', c1 + 1);
+    if (c2 == std::string::npos) throw Error("config.json: linux.cgroupsPath: \"" + path + "\" is not slice:prefix:name");
+    std::string slice = path.substr(0, c1), prefix = path.substr(c1 + 1, c2 - c1 - 1), name = path.substr(c2 + 1);
+    if (name.empty()) throw Error("config.json: linux.cgroupsPath: \"" + path + "\" has no name");
+    return {slice, prefix.empty() ? name : prefix + "-" + name};
+  }
+  std::string p = path;
+  while (!p.empty() && p.front() == '/') p.erase(0, 1);
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (p.empty()) throw Error("config.json: linux.cgroupsPath: \"" + path + "\" names the root cgroup");
+  size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return {"", p};
+  return {p.substr(0, slash), p.substr(slash + 1)};
+}
+
+std::string absolute(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (!::getcwd(cwd, sizeof cwd)) throw_sys("getcwd");
+  return path.empty() || path == "." ? std::string(cwd) : std::string(cwd) + "/" + path;
+}
+
+UniqueFd connect_unix(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) throw Error("--console-socket: path too long: " + path);
+  std::memcpy(a.sun_path, path.c_str(), path.size());
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) throw_sys("socket");
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) throw_sys("connect to --console-socket", path);
+  return s;
+}
+
+// Our stdio for the init, or /dev/null for a closed one.
+container::Stdio own_stdio() {
+  container::Stdio s;
+  s.in = ::fcntl(0, F_GETFD) >= 0 ? 0 : -1;
+  s.out = ::fcntl(1, F_GETFD) >= 0 ? 1 : -1;
+  s.err = ::fcntl(2, F_GETFD) >= 0 ? 2 : -1;
+  return s;
+}
+
+bool same_process(const Record& r) { return r.pid_start != 0 && process_start_time(r.pid) == r.pid_start; }
+
+// Builds the container and records it; the Container still owns the init.
+container::Container create_gated(const StateDir& dir, const std::string& id, const CreateOptions& o, bool detached) {
+  check_id(id);
+  std::string bundle = absolute(o.bundle);
+  Bundle b = load_bundle(bundle);
+  for (auto& w : b.warnings)
+    if (o.warn) o.warn(w);
+  if (b.vm)
+    throw Error(std::string("config.json: annotations.") + kIsolationAnnotation +
+                ": vm: microVM bundles are not run by hvrun-oci yet");
+  if (b.spec.tty && o.console_socket.empty()) throw Error("--console-socket is required when process.terminal is true");
+  if (!b.spec.tty && !o.console_socket.empty()) throw Error("--console-socket given but process.terminal is false");
+  auto [parent, name] = cgroup_place(b.cgroups_path, id);
+  container::RunSpec spec = b.spec;
+  spec.id = name;
+  spec.name = id;
+  spec.cgroup_parent = parent;
+  if (spec.hostname.empty()) {  // a new UTS namespace keeps the runtime's name, as runc's does
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    spec.hostname = host;
+  }
+  UniqueFd console;
+  if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
+
+  // No lock held here: the init would inherit it until its exec (and the
+  // `start` that it waits for would wait for the lock). The exclusive mkdir
+  // is the create's claim; the others find no state.json until it is done.
+  dir.make(id);
+  try {
+    std::string fifo = dir.exec_fifo(id);
+    if (::mkfifo(fifo.c_str(), 0622) < 0) throw_sys("mkfifo", fifo);
+    check_sys(::chmod(fifo.c_str(), 0622), "chmod", fifo);  // writable by the container's user, whoever it is
+    container::Container c = container::Container::create(spec, own_stdio(), container::Gate{fifo, detached});
+    if (console) container::send_fd(console.get(), c.pty_master());
+    Record r;
+    r.id = id;
+    r.pid = c.pid();
+    r.pid_start = process_start_time(c.pid());
+    r.bundle = bundle;
+    r.rootfs = spec.rootfs;
+    r.created = now_rfc3339_nano();
+    r.annotations = b.annotations;
+    r.cgroup_parent = parent;
+    r.cgroup_name = name;
+    r.spec = spec;
+    dir.save(r);
+    if (!o.pid_file.empty()) write_file_atomic(absolute(o.pid_file), std::to_string(c.pid()), 0644);
+    return c;
+  } catch (...) {
+    try {
+      container::cleanup(name, parent);
+    } catch (...) {
+    }
+    dir.remove(id);
+    throw;
+  }
+}
+
+// Until the init is gone (the caller's subreaper reaps it): up to `ms`.
+bool wait_gone(const Record& r, int ms) {
+  for (int i = 0; i < ms / 10; ++i) {
+    if (!same_process(r)) return true;
+    ::usleep(10 * 1000);
+  }
+  return !same_process(r);
+}
+
+volatile sig_atomic_t g_run_pid = 0;
+void forward_signal(int sig) {
+  if (g_run_pid > 0) ::kill(g_run_pid, sig);
+}
+
+}  // namespace
+
+void create(const StateDir& dir, const std::string& id, const CreateOptions& o) {
+  create_gated(dir, id, o, true).release();
+}
+
+void start(const StateDir& dir, const std::string& id) {
+  FileLock lock = dir.lock(id);
+  Record r = dir.load(id);
+  std::string st = dir.status(r);
+  if (st != "created") throw Error("cannot start container " + id + ": it is " + st + ", not created");
+  std::string fifo = dir.exec_fifo(id);
+  bool went = container::open_gate(fifo, [&] { return same_process(r); });
+  ::unlink(fifo.c_str());
+  if (!went) throw Error("container " + id + ": its process ended before it was started");
+}
+
+int run(const StateDir& dir, const std::string& id, const CreateOptions& o, bool keep) {
+  container::Container c = create_gated(dir, id, o, false);
+  g_run_pid = c.pid();
+  struct sigaction sa {};
+  sa.sa_handler = forward_signal;
+  sa.sa_flags = SA_RESTART;
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) ::sigaction(s, &sa, nullptr);
+  start(dir, id);
+  container::ExitStatus es = c.wait();
+  g_run_pid = 0;
+  if (!keep) remove(dir, id, true);
+  return es.exit_code();
+}
+
+int exec(const StateDir& dir, const std::string& id, const ExecOptions& o) {
+  if (o.process.args.empty()) throw Error("exec: no command given");
+  if (o.process.tty && o.console_socket.empty()) throw Error("--console-socket is required with a terminal");
+  if (!o.process.tty && !o.console_socket.empty()) throw Error("--console-socket given but there is no terminal");
+  Record r = dir.load(id);
+  std::string st = dir.status(r);
+  if (st != "running") throw Error("cannot exec in container " + id + ": it is " + st + ", not running");
+  UniqueFd console;
+  if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
+  container::ExecHandle h = container::exec_start(r.pid, r.spec, o.process, own_stdio(), o.detach);
+  if (console) container::send_fd(console.get(), h.pty_master.get());
+  if (!o.pid_file.empty()) write_file_atomic(absolute(o.pid_file), std::to_string(h.pid), 0644);
+  if (o.detach) return 0;
+  return container::exec_wait(h.pid).exit_code();
+}
+
+std::string state(const StateDir& dir, const std::string& id) {
+  Record r = dir.load(id);
+  return state_json(r, dir.status(r));
+}
+
+void kill(const StateDir& dir, const std::string& id, const std::string& signal, bool all) {
+  int sig = parse_signal(signal);
+  FileLock lock = dir.lock(id);
+  Record r = dir.load(id);
+  std::string st = dir.status(r);
+  if (st == "stopped") throw Error("container " + id + " is not running");
+  if (all) {
+    for (pid_t p : pids(dir, id))
+      if (::kill(p, sig) < 0 && errno != ESRCH) throw_sys("kill", std::to_string(p));
+    if (st == "paused" && sig == SIGKILL) container::thaw_container(r.cgroup_name, r.cgroup_parent);
+    return;
+  }
+  if (::kill(r.pid, sig) < 0 && errno != ESRCH) throw_sys("kill", std::to_string(r.pid));
+}
+
+void remove(const StateDir& dir, const std::string& id, bool force) {
+  check_id(id);
+  if (!dir.exists(id)) {
+    if (force) {
+      if (is_dir(dir.dir(id))) dir.remove(id);  // a create that died half-way
+      return;
+    }
+    throw Error("container " + id + " does not exist");
+  }
+  FileLock lock = dir.lock(id);
+  Record r = dir.load(id);
+  std::string st = dir.status(r);
+  if ((st == "running" || st == "paused") && !force)
+    throw Error("cannot delete container " + id + " that is not stopped: " + st);
+  if (st != "stopped") {
+    if (st == "paused") container::thaw_container(r.cgroup_name, r.cgroup_parent);
+    ::kill(r.pid, SIGKILL);
+    if (!wait_gone(r, 10000)) throw Error("container " + id + ": process " + std::to_string(r.pid) + " did not die");
+  }
+  container::cleanup(r.cgroup_name, r.cgroup_parent);  // kills what is left in it
+  dir.remove(id);
+}
+
+void pause(const StateDir& dir, const std::string& id) {
+  FileLock lock = dir.lock(id);
+  Record r = dir.load(id);
+  std::string st = dir.status(r);
+  if (st != "running") throw Error("cannot pause container " + id + ": it is " + st);
+  container::CgroupFreeze f(r.cgroup_name, r.cgroup_parent);
+  f.release();
+}
+
+void resume(const StateDir& dir, const std::string& id) {
+  FileLock lock = dir.lock(id);
+  Record r = dir.load(id);
+  std::string st = dir.status(r);
+  if (st != "paused") throw Error("cannot resume container " + id + ": it is " + st + ", not paused");
+  container::thaw_container(r.cgroup_name, r.cgroup_parent);
+}
+
+std::vector<pid_t> pids(const StateDir& dir, const std::string& id) {
+  Record r = dir.load(id);
+  auto cg = container::Cgroup::for_container(r.cgroup_parent, r.cgroup_name);
+  return container::cgroup_detail::read_procs(cg->path());
+}
+
+std::string list(const StateDir& dir, bool as_json, bool quiet) {
+  std::string out;
+  json arr = json::array();
+  if (!as_json && !quiet) out = "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n";
+  for (auto& id : dir.ids()) {
+    Record r;
+    try {
+      r = dir.load(id);
+    } catch (const Error&) {
+      continue;  // being created or deleted right now
+    }
+    std::string st = dir.status(r);
+    if (quiet) {
+      out += id + "\n";
+    } else if (as_json) {
+      arr.push_back(json::parse(state_json(r, st)));
+    } else {
+      out += id + "\t" + std::to_string(st == "stopped" ? 0 : r.pid) + "\t" + st + "\t" + r.bundle + "\t" + r.created +
+             "\t" + (r.owner.empty() ? "root" : r.owner) + "\n";
+    }
+  }
+  return as_json && !quiet ? arr.dump() + "\n" : out;
+}
+
+std::string features() {
+  json j = {
+      {"ociVersionMin", "1.0.0"},
+      {"ociVersionMax", "1.1.0"},
+      {"hooks", json::array()},
+      {"mountOptions", {"bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec"}},
+      {"linux",
+       {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"}},
+        {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
+        {"seccomp", {{"enabled", true}}},
+        {"apparmor", {{"enabled", false}}},
+        {"selinux", {{"enabled", false}}}}},
+      {"annotations", {{kIsolationAnnotation, "container"}}}};
+  return j.dump(2) + "\n";
+}
+
+int parse_signal(const std::string& s) {
+  static const std::pair<const char*, int> names[] = {
+      {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},   {"TRAP", SIGTRAP},
+      {"ABRT", SIGABRT},   {"IOT", SIGIOT},       {"BUS", SIGBUS},     {"FPE", SIGFPE},   {"KILL", SIGKILL},
+      {"USR1", SIGUSR1},   {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},   {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
+      {"TERM", SIGTERM},   {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+      {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},   {"URG", SIGURG},   {"XCPU", SIGXCPU},
+      {"XFSZ", SIGXFSZ},   {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH}, {"IO", SIGIO},
+      {"POLL", SIGPOLL},   {"PWR", SIGPWR},       {"SYS", SIGSYS}};
+  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 4) {
+    int n = std::stoi(s);
+    if (n >= 1 && n < NSIG) return n;
+  }
+  std::string up;
+  for (char c : s) up += char(std::toupper(static_cast<unsigned char>(c)));
+  if (up.rfind("SIG", 0) == 0) up = up.substr(3);
+  for (auto& [name, num] : names)
+    if (up == name) return num;
+  throw Error("invalid signal \"" + s + "\"");
+}
+
+}  // namespace hvrun::oci

@@ -1,0 +1,62 @@
+// hvrun-oci's commands, runc's meaning (runtime-spec "Operations"): create
+// builds the container and leaves its init waiting at the exec FIFO, start
+// lets it exec, state/kill/delete work on what the kernel says. The
+// container stack is container/ (Container::create with a Gate); the state
+// is oci/state.hpp. oci/tool/main.cpp is the command line over these.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "oci/state.hpp"
+
+namespace hvrun::oci {
+
+struct CreateOptions {
+  std::string bundle;          // "": the current directory
+  std::string console_socket;  // AF_UNIX socket that gets the pty master (process.terminal)
+  std::string pid_file;        // the init's pid is written here
+  // Warnings (config.json fields not applied) go here, one line each.
+  std::function<void(const std::string&)> warn;
+};
+
+// create: the container's init is set up and waits at its exec FIFO;
+// detached (it outlives this process: the caller's subreaper or init
+// reaps it).
+void create(const StateDir& dir, const std::string& id, const CreateOptions& o);
+// start: the created container's process execs. Error unless "created".
+void start(const StateDir& dir, const std::string& id);
+// run: create, start, wait (this process stays the init's parent), delete
+// unless `keep`; returns the exit status as a shell would (128+N on signal N).
+int run(const StateDir& dir, const std::string& id, const CreateOptions& o, bool keep);
+struct ExecOptions {
+  container::ExecSpec process;  // from --process FILE, or the command line
+  std::string console_socket;   // with process.tty: gets the pty master
+  std::string pid_file;
+  bool detach = false;          // return once it runs; it outlives us
+};
+// exec: a process in the running container (its namespaces, cgroup and
+// confinement). Returns its exit status as a shell would, or 0 detached.
+int exec(const StateDir& dir, const std::string& id, const ExecOptions& o);
+// state: the runtime-spec state JSON.
+std::string state(const StateDir& dir, const std::string& id);
+// kill: `signal` (a number, or a name with or without SIG) to the init, or
+// with `all` to every process in the container's cgroup. Error once stopped.
+void kill(const StateDir& dir, const std::string& id, const std::string& signal, bool all);
+// delete: removes a stopped (or created) container: its cgroup and state.
+// `force` kills a running one first; a missing container is then no error.
+void remove(const StateDir& dir, const std::string& id, bool force);
+// pause/resume: the cgroup freezer.
+void pause(const StateDir& dir, const std::string& id);
+void resume(const StateDir& dir, const std::string& id);
+// The pids in the container's cgroup.
+std::vector<pid_t> pids(const StateDir& dir, const std::string& id);
+// list: "ID PID STATUS BUNDLE CREATED OWNER" table, or a JSON array of states.
+std::string list(const StateDir& dir, bool json, bool quiet);
+// features: what this runtime supports (runtime-spec features.md).
+std::string features();
+
+// "9", "KILL", "SIGKILL" -> 9. Error for anything else.
+int parse_signal(const std::string& s);
+
+}  // namespace hvrun::oci

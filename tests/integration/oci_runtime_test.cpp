@@ -1,0 +1,279 @@
+// hvrun-oci driven as an engine drives runc: a bundle made by `hvrun-oci
+// spec`, then create / state / start / kill / delete / run / pause / list,
+// the console socket, and bad input (one line, non-zero, in the --log).
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace hvrun::test {
+namespace {
+
+using nlohmann::json;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class OciRuntime : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!is_root()) GTEST_SKIP() << "needs root (CI runs as root)";
+    dir_ = std::make_unique<TempDir>();
+    bundle_ = dir_->path() + "/bundle";
+    state_root_ = dir_->path() + "/state";
+    log_ = dir_->path() + "/runtime.log";
+    ASSERT_EQ(::mkdir(bundle_.c_str(), 0755), 0);
+    Result r = run({HVRUN_OCI_BIN, "spec", "--bundle", bundle_});
+    ASSERT_EQ(r.code, 0) << r.err;
+    config_ = json::parse(slurp(bundle_ + "/config.json"));
+    config_["root"]["path"] = busybox_rootfs();  // read-only in the default spec: shared safely
+    config_["process"]["terminal"] = false;
+  }
+  void TearDown() override {
+    if (!dir_) return;
+    Result ids = oci({"list", "-q"});
+    std::istringstream in(ids.out);
+    for (std::string id; std::getline(in, id);)
+      if (!id.empty()) oci({"delete", "--force", id});
+  }
+  void write_config(const std::vector<std::string>& args) {
+    config_["process"]["args"] = args;
+    std::ofstream(bundle_ + "/config.json") << config_.dump(2);
+  }
+  Result oci(const std::vector<std::string>& args, int timeout_s = 30) {
+    std::vector<std::string> argv = {HVRUN_OCI_BIN, "--root", state_root_, "--log", log_, "--log-format", "json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, "", timeout_s);
+  }
+  // create, with the container's stdio on files (the init keeps them open
+  // until it ends, so the harness's pipes would never see EOF).
+  Result create(const std::string& id, const std::string& extra = "") {
+    std::string cmd = std::string("cd '") + bundle_ + "' && exec '" + HVRUN_OCI_BIN + "' --root '" + state_root_ +
+                      "' --log '" + log_ + "' --log-format json create --pid-file '" + dir_->path() + "/pid' " + extra + " " + id + " >'" + out_file() +
+                      "' 2>'" + dir_->path() + "/create.err' </dev/null";
+    Result r = run({"sh", "-c", cmd});
+    r.err = slurp(dir_->path() + "/create.err");
+    return r;
+  }
+  std::string out_file() const { return dir_->path() + "/out"; }
+  std::string status(const std::string& id) {
+    Result r = oci({"state", id});
+    if (r.code != 0) return "(state failed: " + r.err + ")";
+    return json::parse(r.out).value("status", "?");
+  }
+  // Polls until `id` has `want` (up to 5 s).
+  std::string wait_status(const std::string& id, const std::string& want) {
+    std::string s;
+    for (int i = 0; i < 100; ++i) {
+      s = status(id);
+      if (s == want) break;
+      ::usleep(50 * 1000);
+    }
+    return s;
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::string bundle_, state_root_, log_;
+  json config_;
+};
+
+TEST_F(OciRuntime, CreateLeavesTheProcessWaitingStartRunsItDeleteRemovesEverything) {
+  write_config({"sh", "-c", "echo started as $$; exec sleep 60"});
+  Result c = create("c1");
+  ASSERT_EQ(c.code, 0) << c.err;
+  Result st = oci({"state", "c1"});
+  ASSERT_EQ(st.code, 0) << st.err;
+  json s = json::parse(st.out);
+  EXPECT_EQ(s["status"], "created");
+  EXPECT_EQ(s["id"], "c1");
+  EXPECT_EQ(s["bundle"], bundle_);
+  EXPECT_EQ(s["ociVersion"], "1.0.2");
+  int pid = s["pid"].get<int>();
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(slurp(dir_->path() + "/pid"), std::to_string(pid));
+  ::usleep(200 * 1000);
+  EXPECT_EQ(slurp(out_file()), "") << "the process ran before start";
+
+  Result go = oci({"start", "c1"});
+  ASSERT_EQ(go.code, 0) << go.err;
+  EXPECT_EQ(status("c1"), "running");
+  std::string out;
+  for (int i = 0; i < 100 && out.empty(); ++i, ::usleep(50 * 1000)) out = slurp(out_file());
+  EXPECT_EQ(out, "started as 1\n");
+  Result again = oci({"start", "c1"});
+  EXPECT_NE(again.code, 0);
+  EXPECT_NE(again.err.find("running"), std::string::npos) << again.err;
+
+  Result ps = oci({"ps", "--format", "json", "c1"});
+  ASSERT_EQ(ps.code, 0) << ps.err;
+  EXPECT_EQ(json::parse(ps.out), json::array({pid}));
+
+  ASSERT_EQ(oci({"kill", "c1", "KILL"}).code, 0);
+  EXPECT_EQ(wait_status("c1", "stopped"), "stopped");
+  EXPECT_EQ(json::parse(oci({"state", "c1"}).out)["pid"], 0);
+  Result kill_stopped = oci({"kill", "c1"});
+  EXPECT_NE(kill_stopped.code, 0);
+  EXPECT_NE(kill_stopped.err.find("not running"), std::string::npos) << kill_stopped.err;
+
+  Result del = oci({"delete", "c1"});
+  ASSERT_EQ(del.code, 0) << del.err;
+  Result gone = oci({"state", "c1"});
+  EXPECT_EQ(gone.code, 1);
+  EXPECT_EQ(trim(gone.err), "hvrun-oci: container c1 does not exist");
+  EXPECT_FALSE(std::ifstream("/sys/fs/cgroup/pids/hvrun-oci/c1/cgroup.procs").good()) << "cgroup left behind";
+  EXPECT_EQ(oci({"list", "-q"}).out, "");
+}
+
+TEST_F(OciRuntime, RunWaitsExitsWithTheContainersCodeAndLeavesNoState) {
+  write_config({"sh", "-c", "echo hi; exit 3"});
+  Result r = run({"sh", "-c", std::string("cd '") + bundle_ + "' && exec '" + HVRUN_OCI_BIN + "' --root '" +
+                                  state_root_ + "' run r1 </dev/null"});
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_EQ(r.out, "hi\n");
+  EXPECT_EQ(oci({"list", "-q"}).out, "");
+}
+
+TEST_F(OciRuntime, TheConfigsProcessHostnameAndReadonlyRootAreApplied) {
+  config_["hostname"] = "ocibox";
+  config_["process"]["env"] = {"PATH=/bin", "FOO=bar"};
+  config_["process"]["cwd"] = "/tmp";
+  config_["process"]["user"] = {{"uid", 65534}, {"gid", 65534}};
+  write_config({"sh", "-c", "hostname; echo $FOO; pwd; id -u; id -g; touch /x 2>/dev/null || echo read-only"});
+  Result r = run({HVRUN_OCI_BIN, "--root", state_root_, "run", "--bundle", bundle_, "p1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "ocibox\nbar\n/tmp\n65534\n65534\nread-only\n");
+}
+
+TEST_F(OciRuntime, DeleteRefusesARunningContainerForceKillsIt) {
+  write_config({"sleep", "60"});
+  ASSERT_EQ(create("d1").code, 0);
+  ASSERT_EQ(oci({"start", "d1"}).code, 0);
+  Result no = oci({"delete", "d1"});
+  EXPECT_EQ(no.code, 1);
+  EXPECT_EQ(trim(no.err), "hvrun-oci: cannot delete container d1 that is not stopped: running");
+  EXPECT_EQ(status("d1"), "running");
+  int pid = json::parse(oci({"state", "d1"}).out)["pid"].get<int>();
+  Result yes = oci({"delete", "--force", "d1"});
+  EXPECT_EQ(yes.code, 0) << yes.err;
+  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos) << "still alive: " << stat;
+  EXPECT_EQ(oci({"delete", "--force", "d1"}).code, 0) << "force on a missing container is no error (runc)";
+}
+
+TEST_F(OciRuntime, ACreatedContainerIsDeletedWithoutEverRunning) {
+  write_config({"sh", "-c", "echo ran"});
+  ASSERT_EQ(create("n1").code, 0);
+  EXPECT_EQ(oci({"delete", "n1"}).code, 0);
+  EXPECT_EQ(oci({"list", "-q"}).out, "");
+  ::usleep(100 * 1000);
+  EXPECT_EQ(slurp(out_file()), "");
+}
+
+TEST_F(OciRuntime, PauseFreezesAndResumeThawsTheContainer) {
+  write_config({"sleep", "60"});
+  ASSERT_EQ(create("f1").code, 0);
+  ASSERT_EQ(oci({"start", "f1"}).code, 0);
+  ASSERT_EQ(oci({"pause", "f1"}).code, 0);
+  EXPECT_EQ(status("f1"), "paused");
+  Result list = oci({"list", "--format", "json"});
+  ASSERT_EQ(list.code, 0);
+  EXPECT_EQ(json::parse(list.out)[0]["status"], "paused");
+  Result twice = oci({"pause", "f1"});
+  EXPECT_NE(twice.code, 0);
+  ASSERT_EQ(oci({"resume", "f1"}).code, 0);
+  EXPECT_EQ(status("f1"), "running");
+}
+
+TEST_F(OciRuntime, ATerminalsMasterGoesToTheConsoleSocket) {
+  std::string sock_path = dir_->path() + "/console.sock";
+  int ls = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, sock_path.c_str(), sizeof a.sun_path - 1);
+  ASSERT_EQ(::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(ls, 1), 0);
+  int master = -1;
+  std::thread receiver([&] {
+    int c = ::accept(ls, nullptr, nullptr);
+    if (c < 0) return;
+    char byte[64];
+    char ctl[CMSG_SPACE(sizeof(int))];
+    iovec iov{byte, sizeof byte};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    if (::recvmsg(c, &m, 0) > 0)
+      for (cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+        if (h->cmsg_type == SCM_RIGHTS) std::memcpy(&master, CMSG_DATA(h), sizeof master);
+    ::close(c);
+  });
+  config_["process"]["terminal"] = true;
+  write_config({"sh", "-c", "tty; echo cols $(stty size)"});
+  Result c = create("t1", "--console-socket '" + sock_path + "'");
+  receiver.join();
+  ::close(ls);
+  ASSERT_EQ(c.code, 0) << c.err;
+  ASSERT_GE(master, 0) << "no fd came over the console socket";
+  ASSERT_EQ(oci({"start", "t1"}).code, 0);
+  std::string got;
+  char buf[256];
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) got.append(buf, size_t(n));  // EIO once it ends
+  ::close(master);
+  EXPECT_NE(got.find("/dev/pts/0"), std::string::npos) << got;
+  Result no_socket = create("t2");
+  EXPECT_EQ(no_socket.code, 1);
+  EXPECT_NE(no_socket.err.find("--console-socket is required"), std::string::npos) << no_socket.err;
+}
+
+TEST_F(OciRuntime, BadInputIsOneLineOnStderrAndInTheLogWithANonZeroExit) {
+  write_config({"true"});
+  Result missing = oci({"start", "nosuch"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(trim(missing.err), "hvrun-oci: container nosuch does not exist");
+  Result bad_id = oci({"state", "../etc"});
+  EXPECT_EQ(bad_id.code, 1);
+  EXPECT_NE(bad_id.err.find("invalid container id"), std::string::npos) << bad_id.err;
+  Result bad_signal = oci({"kill", "x", "SIGNOPE"});
+  EXPECT_EQ(bad_signal.code, 1);
+  EXPECT_EQ(trim(bad_signal.err), "hvrun-oci: invalid signal \"SIGNOPE\"");
+  ASSERT_EQ(create("dup").code, 0);
+  Result dup = create("dup");
+  EXPECT_EQ(dup.code, 1);
+  EXPECT_EQ(trim(dup.err), "hvrun-oci: container with id dup exists");
+  EXPECT_EQ(status("dup"), "created") << "the first container was harmed by the second create";
+  std::ofstream(bundle_ + "/config.json") << "{\"ociVersion\": \"1.0.2\", \"root\": ";
+  Result broken = create("broken");
+  EXPECT_EQ(broken.code, 1);
+  EXPECT_NE(broken.err.find("config.json is not valid JSON"), std::string::npos) << broken.err;
+  EXPECT_EQ(std::count(broken.err.begin(), broken.err.end(), '\n'), 1) << broken.err;
+  Result unknown = oci({"frobnicate"});
+  EXPECT_NE(unknown.code, 0);
+  // Every error above is in the JSON log, one object per line.
+  std::istringstream log(slurp(log_));
+  int errors = 0;
+  for (std::string line; std::getline(log, line);) {
+    json j = json::parse(line);
+    EXPECT_TRUE(j.contains("time")) << line;
+    errors += j["level"] == "error";
+  }
+  EXPECT_GE(errors, 4);
+  EXPECT_EQ(oci({"list", "-q"}).out, "dup\n") << "a failed create left state behind";
+}
+
+}  // namespace
+}  // namespace hvrun::test
