@@ -311,6 +311,23 @@ void mask_paths(int rootfd) {
   }
 }
 
+}  // namespace
+
+void check_tmpfs_options(const TmpfsMount& m) {
+  auto bad = [&](const std::string& what) { throw Error("tmpfs " + m.target + ": " + what); };
+  if (!m.mode.empty() && (m.mode.size() > 4 || m.mode.find_first_not_of("01234567") != std::string::npos))
+    bad("mode \"" + m.mode + "\" is not an octal mode");
+  if (!m.size.empty()) {
+    size_t digits = m.size.find_first_not_of("0123456789");
+    std::string unit = digits == std::string::npos ? "" : m.size.substr(digits);
+    if (digits == 0 || !(unit.empty() || unit == "k" || unit == "m" || unit == "g" || unit == "K" || unit == "M" ||
+                         unit == "G" || unit == "%"))
+      bad("size \"" + m.size + "\" is not a number of bytes with k, m or g, or a percentage");
+  }
+}
+
+namespace {
+
 void user_mounts(int rootfd, const RunSpec& spec) {
   for (auto& m : spec.mounts) {
     if (m.target.empty() || m.target.front() != '/') throw Error("bind mount target " + m.target + ": not an absolute path");
@@ -318,6 +335,17 @@ void user_mounts(int rootfd, const RunSpec& spec) {
     if (::stat(m.source.c_str(), &st) < 0) throw_sys("bind mount source", m.source);
     UniqueFd t = open_in_root(rootfd, m.target, S_ISDIR(st.st_mode) ? Create::Dir : Create::File, Symlinks::FollowInRoot);
     bind_onto(t.get(), AT_FDCWD, m.source.c_str(), true, m.readonly, m.source + " -> " + m.target);
+  }
+  for (auto& m : spec.tmpfs) {
+    if (m.target.empty() || m.target.front() != '/') throw Error("tmpfs target " + m.target + ": not an absolute path");
+    check_tmpfs_options(m);
+    UniqueFd t = open_in_root(rootfd, m.target, Create::Dir, Symlinks::FollowInRoot);
+    std::string mode = m.mode.empty() ? "1777" : m.mode;
+    std::vector<std::pair<const char*, const char*>> opts = {{"mode", mode.c_str()}};
+    if (!m.size.empty()) opts.push_back({"size", m.size.c_str()});
+    unsigned attrs = (m.readonly ? MOUNT_ATTR_RDONLY : 0) | (m.noexec ? MOUNT_ATTR_NOEXEC : 0) |
+                     (m.nosuid ? MOUNT_ATTR_NOSUID : 0) | (m.nodev ? MOUNT_ATTR_NODEV : 0);
+    mount_new_fs(t.get(), "tmpfs", opts, attrs, "tmpfs " + m.target);
   }
 }
 

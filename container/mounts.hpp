@@ -54,6 +54,10 @@ void prepare_rootfs_dirs(const RunSpec& spec);
 // root). The child attaches them (setup_rootfs's `idmapped_layers`).
 std::vector<UniqueFd> make_idmapped_layers(const RunSpec& spec, int userns_fd);
 
+// Throws Error naming the target unless mode is octal (up to 4 digits) and
+// size a number with k/m/g or a percentage (both may be empty).
+void check_tmpfs_options(const TmpfsMount& m);
+
 struct RootfsResult {
   std::optional<PtyPair> pty;  // when spec.tty: made in the container's devpts, slave bound on /dev/console
 };

@@ -60,6 +60,17 @@ struct BindMount {
   bool readonly = false;
 };
 
+// A fresh tmpfs inside the container (`--tmpfs`, an OCI tmpfs mount).
+struct TmpfsMount {
+  std::string target;  // path inside the container (absolute)
+  std::string size;    // tmpfs size= ("64m", "50%"; "": the kernel's default, half of RAM)
+  std::string mode;    // octal mode of its root ("": 1777, as Docker's --tmpfs)
+  bool readonly = false;
+  bool noexec = false;
+  bool nosuid = true;
+  bool nodev = true;
+};
+
 // The workload's network when it has its own address on an hvrun network
 // (--net bridge / --net NAME). Filled by the host engine from the network's
 // lease; in VM mode it travels to guest-init, which gives the guest's eth0
@@ -103,6 +114,7 @@ struct RunSpec {
   // to mount it again (workdir/work/incompat/volatile is left behind).
   bool volatile_rootfs = false;
   std::vector<BindMount> mounts;
+  std::vector<TmpfsMount> tmpfs;  // mounted after `mounts`
 
   bool tty = false;
   bool interactive = false;
@@ -132,10 +144,11 @@ struct RunSpec {
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BindMount, source, target, readonly)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TmpfsMount, target, size, mode, readonly, noexec, nosuid, nodev)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetConfig, network, bridge, ifname, address, prefix, gateway, mac, hosts,
                                                 dns, mtu, hosts_path)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
-                                                upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tty,
+                                                upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tmpfs, tty,
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
                                                 seccomp, no_new_privileges, privileged, net, netcfg, userns, cgroup_parent, cgroup_root)
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "container/mounts.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -177,6 +178,35 @@ void read_mounts(const json& ms, Bundle& b) {
       if (o == "ro") ro = true;
     }
     if (standard_mount(target, bind ? "bind" : type)) continue;
+    if (!bind && type == "tmpfs") {
+      container::TmpfsMount t;
+      t.target = target;
+      t.nosuid = t.nodev = false;  // as the options say, no more
+      for (const auto& o : options) {
+        if (o == "ro") t.readonly = true;
+        else if (o == "rw") t.readonly = false;
+        else if (o == "noexec") t.noexec = true;
+        else if (o == "exec") t.noexec = false;
+        else if (o == "nosuid") t.nosuid = true;
+        else if (o == "suid") t.nosuid = false;
+        else if (o == "nodev") t.nodev = true;
+        else if (o == "dev") t.nodev = false;
+        else if (o.rfind("size=", 0) == 0) t.size = o.substr(5);
+        else if (o.rfind("mode=", 0) == 0) t.mode = o.substr(5);
+        else if (o == "strictatime" || o == "relatime" || o == "noatime" || o == "nostrictatime" || o == "private" ||
+                 o == "rprivate" || o == "shared" || o == "rshared" || o == "slave" || o == "rslave" || o == "tmpcopyup")
+          b.warnings.push_back("config.json: " + field + ".options: \"" + o + "\" is not applied yet");
+        else
+          bad(field + ".options", "\"" + o + "\" is not a tmpfs option hvrun knows");
+      }
+      try {
+        container::check_tmpfs_options(t);
+      } catch (const Error& e) {
+        bad(field + ".options", e.what());
+      }
+      b.spec.tmpfs.push_back(t);
+      continue;
+    }
     if (!bind)
       bad(field, "a " + (type.empty() ? std::string("typeless") : type) + " mount at " + target +
                      " is not supported yet (bind mounts and the standard /proc, /dev, /sys mounts are)");

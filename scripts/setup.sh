@@ -33,6 +33,7 @@ PACKAGES=(
   libext2fs-dev  # static libext2fs: VM-mode diff/commit read the guest disk (engine/CMakeLists.txt)
   busybox-static e2fsprogs erofs-utils zstd xz-utils gzip cpio iproute2 util-linux
   runc crun bubblewrap qemu-system-x86
+  containerd  # hvrun-oci under containerd's runc shim (tests/integration/oci_containerd_test.cpp)
   linux-source-6.1 flex bison bc libelf-dev
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer targets (tests/fuzz), clang's ASan/UBSan runtimes
 )

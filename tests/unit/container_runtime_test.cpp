@@ -361,6 +361,41 @@ TEST(ContainerRuntime, BindMountsReadWriteAndReadOnly) {
   }
 }
 
+TEST(ContainerRuntime, TmpfsMountsHaveTheirSizeModeAndFlagsOnAReadonlyRoot) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("grep -E ' /(run|scratch|ro) ' /proc/mounts | cut -d' ' -f2-4; stat -c '%n %a' /run /scratch; "
+              "echo x > /run/f && echo run-writable; touch /ro/f 2>/dev/null || echo ro-refused");
+  s.readonly_rootfs = true;
+  TmpfsMount run;
+  run.target = "/run";
+  run.size = "1m";
+  run.mode = "755";
+  run.noexec = true;
+  TmpfsMount scratch;
+  scratch.target = "/scratch";  // made in a read-only root: as a mount point by the stack
+  TmpfsMount ro;
+  ro.target = "/ro";
+  ro.readonly = true;
+  s.tmpfs = {run, scratch, ro};
+  std::string out = sh_out(s);
+  EXPECT_NE(out.find("/run tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=755"), std::string::npos) << out;
+  EXPECT_NE(out.find("/scratch tmpfs rw,nosuid,nodev,relatime"), std::string::npos) << out;
+  EXPECT_NE(out.find("/ro tmpfs ro,"), std::string::npos) << out;
+  EXPECT_NE(out.find("/run 755\n/scratch 1777\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("run-writable\nro-refused\n"), std::string::npos) << out;
+  auto bad = sh("true");
+  TmpfsMount b;
+  b.target = "/t";
+  b.size = "-1";
+  bad.tmpfs = {b};
+  try {
+    run_to_end(bad);
+    FAIL() << "started";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tmpfs /t: size \"-1\""), std::string::npos) << e.what();
+  }
+}
+
 TEST(ContainerRuntime, OverlayWritesLandInUpperdirAndLowerIsUntouched) {
   HVRUN_REQUIRE_ROOT();
   std::string d = scratch_dir("ovl");

@@ -69,6 +69,8 @@ TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
   j["process"]["env"] = {"A=b", "EMPTY="};
   j["mounts"].push_back({{"destination", "/data"}, {"type", "bind"}, {"source", "data"}, {"options", {"rbind", "ro"}}});
   j["mounts"].push_back({{"destination", "/abs"}, {"type", "none"}, {"source", "/srv"}, {"options", {"bind"}}});
+  j["mounts"].push_back({{"destination", "/run"}, {"type", "tmpfs"}, {"source", "tmpfs"},
+                         {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}});
   j["linux"]["namespaces"] = {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "user"}}};
   j["linux"]["resources"] = {{"memory", {{"limit", 67108864}}},
                              {"cpu", {{"quota", 50000}, {"period", 100000}}},
@@ -90,6 +92,14 @@ TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
   EXPECT_TRUE(b.spec.mounts[0].readonly);
   EXPECT_EQ(b.spec.mounts[1].source, "/srv");
   EXPECT_FALSE(b.spec.mounts[1].readonly);
+  ASSERT_EQ(b.spec.tmpfs.size(), 1u);
+  EXPECT_EQ(b.spec.tmpfs[0].target, "/run");
+  EXPECT_EQ(b.spec.tmpfs[0].mode, "755");
+  EXPECT_EQ(b.spec.tmpfs[0].size, "65536k");
+  EXPECT_TRUE(b.spec.tmpfs[0].nosuid);
+  EXPECT_FALSE(b.spec.tmpfs[0].nodev);
+  EXPECT_FALSE(b.spec.tmpfs[0].noexec);
+  EXPECT_TRUE(has_warning(b, "mounts[9].options: \"strictatime\" is not applied yet"));
   EXPECT_EQ(b.spec.net, container::NetMode::Host);  // no network namespace listed
   EXPECT_TRUE(b.spec.userns);
   EXPECT_TRUE(has_warning(b, "no ipc namespace"));
@@ -124,8 +134,14 @@ TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
       {"terminal string", [](json& j) { j["process"]["terminal"] = "yes"; }, "process.terminal: must be true or false"},
       {"capability name", [](json& j) { j["process"]["capabilities"]["bounding"] = {"NET_ADMIN"}; },
        "process.capabilities.bounding: \"NET_ADMIN\" is not a capability name"},
-      {"tmpfs volume", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}}); },
-       "mounts[7]: a tmpfs mount at /data is not supported yet"},
+      {"tmpfs size", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}, {"options", {"size=lots"}}}); },
+       "mounts[7].options: tmpfs /data: size \"lots\" is not a number of bytes"},
+      {"tmpfs mode", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}, {"options", {"mode=rwx"}}}); },
+       "mounts[7].options: tmpfs /data: mode \"rwx\" is not an octal mode"},
+      {"tmpfs option", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}, {"options", {"uid=5"}}}); },
+       "mounts[7].options: \"uid=5\" is not a tmpfs option hvrun knows"},
+      {"nfs volume", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "nfs"}}); },
+       "mounts[7]: a nfs mount at /data is not supported yet"},
       {"bind without source", [](json& j) { j["mounts"].push_back({{"destination", "/d"}, {"type", "bind"}}); },
        "mounts[7].source: is required for a bind mount"},
       {"relative destination", [](json& j) { j["mounts"].push_back({{"destination", "d"}, {"type", "bind"}}); },
