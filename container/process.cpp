@@ -5,9 +5,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "container/mounts.hpp"
@@ -99,7 +101,24 @@ std::vector<std::string> build_env(const std::vector<std::string>& env, const st
   return out;
 }
 
+int rlimit_resource(const std::string& type) {
+  static const std::pair<const char*, int> kNames[] = {
+      {"RLIMIT_AS", RLIMIT_AS},         {"RLIMIT_CORE", RLIMIT_CORE},     {"RLIMIT_CPU", RLIMIT_CPU},
+      {"RLIMIT_DATA", RLIMIT_DATA},     {"RLIMIT_FSIZE", RLIMIT_FSIZE},   {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME}, {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_STACK", RLIMIT_STACK}};
+  for (auto& [name, r] : kNames)
+    if (type == name) return r;
+  return -1;
+}
+
 void apply_security(const RunSpec& spec, ProcessSetup& p) {
+  p.rlimits = spec.rlimits;
+  p.additional_gids = spec.additional_gids;
+  p.umask = spec.umask;
+  if (spec.set_oom_score_adj) p.oom_score_adj = spec.oom_score_adj;
   p.no_new_privs = spec.no_new_privileges;
   p.filters.clear();
   if (spec.privileged) {
@@ -142,6 +161,20 @@ void finish_and_exec(const ProcessSetup& p, int report_fd) {
   auto load_filters = [&] {
     for (auto& f : p.filters) load_seccomp(f);
   };
+  // While we may still raise hard limits and lower the OOM score.
+  for (auto& l : p.rlimits) {
+    int r = rlimit_resource(l.type);
+    if (r < 0) throw Error("rlimit " + l.type + ": not a resource limit Linux has");
+    rlimit v{l.soft, l.hard};
+    check_sys(::setrlimit(r, &v), "setrlimit", l.type + " " + std::to_string(l.soft) + ":" + std::to_string(l.hard));
+  }
+  if (p.oom_score_adj) {
+    UniqueFd f(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+    std::string v = std::to_string(*p.oom_score_adj);
+    if (!f || ::write(f.get(), v.data(), v.size()) != ssize_t(v.size())) throw_sys("write /proc/self/oom_score_adj", v);
+  }
+  for (uint32_t g : p.additional_gids)
+    if (std::find(u.groups.begin(), u.groups.end(), gid_t(g)) == u.groups.end()) u.groups.push_back(gid_t(g));
   if (!p.no_new_privs) load_filters();
   drop_bounding_set(p.caps);
   keep_caps_across_setuid();
@@ -156,7 +189,7 @@ void finish_and_exec(const ProcessSetup& p, int report_fd) {
   // The OCI default (runc's, Docker's): 0022, whatever umask hvrun was
   // started with, or, in a microVM, the one guest-init got from the kernel
   // (0: files a RUN step made came out 0666).
-  ::umask(022);
+  ::umask(p.umask >= 0 ? mode_t(p.umask) : 022);
 
   std::vector<char*> argv, envp;
   for (auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));

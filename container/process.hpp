@@ -10,6 +10,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct ProcessSetup {
   CapSet caps = 0;
   std::vector<SeccompProgram> filters;  // loaded in this order; empty programs are skipped
   bool no_new_privs = false;
+  std::vector<Rlimit> rlimits;
+  std::vector<uint32_t> additional_gids;
+  int umask = -1;  // -1: 0022
+  std::optional<int> oom_score_adj;
   // Re-armed after the credentials change (as start_child arms it first).
   bool parent_death_signal = true;
   // A Gate's FIFO, opened O_PATH before pivot_root (-1: none). The init
@@ -39,7 +44,11 @@ struct ProcessSetup {
 // The workload's confinement from its spec: spec.privileged gives every
 // capability and no filter; otherwise the resolved --cap-add/--cap-drop set,
 // the mount guard and the seccomp profile. Compiles the filters (cached).
+// Also carries the spec's rlimits, additional groups, umask and oom score.
 void apply_security(const RunSpec& spec, ProcessSetup& p);
+
+// "RLIMIT_NOFILE" -> RLIMIT_NOFILE; -1 for a name Linux has not.
+int rlimit_resource(const std::string& type);
 
 inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

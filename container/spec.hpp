@@ -71,6 +71,14 @@ struct TmpfsMount {
   bool nodev = true;
 };
 
+// A resource limit set on the workload (OCI process.rlimits, --ulimit).
+struct Rlimit {
+  std::string type;  // "RLIMIT_NOFILE" ... (container/process.hpp: rlimit_resource)
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+  bool operator==(const Rlimit&) const = default;
+};
+
 // The workload's network when it has its own address on an hvrun network
 // (--net bridge / --net NAME). Filled by the host engine from the network's
 // lease; in VM mode it travels to guest-init, which gives the guest's eth0
@@ -131,6 +139,13 @@ struct RunSpec {
   // PR_SET_NO_NEW_PRIVS for the workload (--security-opt no-new-privileges).
   // Off by default, as in Docker: set-user-ID programs (su, ping) work.
   bool no_new_privileges = false;
+  // Set on the workload (and on what is exec'd into it) before its
+  // privileges are dropped; none: the runtime's own are inherited.
+  std::vector<Rlimit> rlimits;
+  std::vector<uint32_t> additional_gids;  // supplementary groups beside the user's own
+  int umask = -1;                         // -1: 0022, the OCI default
+  int oom_score_adj = 0;                  // with set_oom_score_adj
+  bool set_oom_score_adj = false;
   // --privileged: every capability, no seccomp filter and no mount guard, no
   // masked or read-only /proc paths, /sys writable (docs/security.md).
   bool privileged = false;
@@ -144,13 +159,15 @@ struct RunSpec {
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BindMount, source, target, readonly)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Rlimit, type, soft, hard)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TmpfsMount, target, size, mode, readonly, noexec, nosuid, nodev)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetConfig, network, bridge, ifname, address, prefix, gateway, mac, hosts,
                                                 dns, mtu, hosts_path)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
                                                 upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tmpfs, tty,
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
-                                                seccomp, no_new_privileges, privileged, net, netcfg, userns, cgroup_parent, cgroup_root)
+                                                seccomp, no_new_privileges, rlimits, additional_gids, umask,
+                                                oom_score_adj, set_oom_score_adj, privileged, net, netcfg, userns, cgroup_parent, cgroup_root)
 
 // A process to start in a running container (hvrun exec; in a microVM,
 // guest-init gets it in the control channel's exec message).

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "container/mounts.hpp"
+#include "container/process.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -101,13 +102,10 @@ void read_process(const json& p, Bundle& b) {
   if (const json* g = member(*user, "additionalGids"); g && !g->empty()) {
     if (!g->is_array()) bad("process.user.additionalGids", "must be a list of integers");
     for (size_t i = 0; i < g->size(); ++i)
-      (void)integer((*g)[i], "process.user.additionalGids[" + std::to_string(i) + "]", 0, 0xfffffffe);
-    b.warnings.push_back("config.json: process.user.additionalGids is not applied yet (the process has its gid only)");
+      s.additional_gids.push_back(
+          uint32_t(integer((*g)[i], "process.user.additionalGids[" + std::to_string(i) + "]", 0, 0xfffffffe)));
   }
-  if (const json* u = member(*user, "umask")) {
-    (void)integer(*u, "process.user.umask", 0, 0777);
-    b.warnings.push_back("config.json: process.user.umask is not applied yet");
-  }
+  if (const json* u = member(*user, "umask")) s.umask = int(integer(*u, "process.user.umask", 0, 0777));
   if (const json* caps = member(p, "capabilities")) {
     object(*caps, "process.capabilities");
     std::set<std::string> all;
@@ -139,16 +137,31 @@ void read_process(const json& p, Bundle& b) {
       const std::string field = "process.rlimits[" + std::to_string(i) + "]";
       const json& one = object((*r)[i], field);
       const json* type = member(one, "type");
-      if (!type || string(*type, field + ".type").rfind("RLIMIT_", 0) != 0) bad(field + ".type", "must be RLIMIT_...");
+      if (!type) bad(field + ".type", "is required");
+      container::Rlimit l;
+      l.type = string(*type, field + ".type");
+      if (container::rlimit_resource(l.type) < 0) bad(field + ".type", "\"" + l.type + "\" is not a Linux resource limit");
+      const json* soft = member(one, "soft");
+      const json* hard = member(one, "hard");
+      if (!soft || !hard) bad(field, "needs soft and hard");
+      if (!soft->is_number_unsigned() && !(soft->is_number_integer() && soft->get<int64_t>() >= 0))
+        bad(field + ".soft", "must be a non-negative integer");
+      if (!hard->is_number_unsigned() && !(hard->is_number_integer() && hard->get<int64_t>() >= 0))
+        bad(field + ".hard", "must be a non-negative integer");
+      l.soft = soft->get<uint64_t>();
+      l.hard = hard->get<uint64_t>();
+      if (l.soft > l.hard) bad(field, "soft " + std::to_string(l.soft) + " is above hard " + std::to_string(l.hard));
+      for (auto& prev : s.rlimits)
+        if (prev.type == l.type) bad(field + ".type", "\"" + l.type + "\" is listed twice");
+      s.rlimits.push_back(l);
     }
-    b.warnings.push_back("config.json: process.rlimits are not applied yet (the runtime's own limits are inherited)");
   }
   for (const char* ignored : {"apparmorProfile", "selinuxLabel"})
     if (const json* v = member(p, ignored); v && !string(*v, std::string("process.") + ignored).empty())
       b.warnings.push_back(std::string("config.json: process.") + ignored + " is ignored (no LSM labels here)");
   if (const json* o = member(p, "oomScoreAdj")) {
-    (void)integer(*o, "process.oomScoreAdj", -1000, 1000);
-    b.warnings.push_back("config.json: process.oomScoreAdj is not applied yet");
+    s.oom_score_adj = int(integer(*o, "process.oomScoreAdj", -1000, 1000));
+    s.set_oom_score_adj = true;
   }
 }
 

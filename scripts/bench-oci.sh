@@ -28,7 +28,7 @@ scripts/make-busybox-rootfs.sh "$work/rootfs" >/dev/null
 tar -C "$work/rootfs" -cf "$work/bb.tar" .
 podman_ import -q "$work/bb.tar" localhost/bb:latest >/dev/null
 # podman asks for rlimits above what some container hosts allow; runc and
-# crun apply them (hvrun-oci does not yet): the same modest ones for all.
+# crun and hvrun-oci apply them: the same modest ones for all.
 ulimits=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
 usable=()

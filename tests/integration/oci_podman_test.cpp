@@ -30,6 +30,12 @@ class OciPodman : public ::testing::Test {
                                   "--tmpdir", dir_->path() + "/tmp", "--storage-driver", "vfs", "--runtime",
                                   HVRUN_OCI_BIN, "--cgroup-manager", "cgroupfs", "--events-backend", "file"};
     argv.insert(argv.end(), args.begin(), args.end());
+    // podman asks for rlimits (nofile, nproc 1048576) above the hard limits
+    // a container host may set, and hvrun-oci applies them as runc does:
+    // the same modest ones as tests/integration/image_archive_test.cpp.
+    if (args[0] == "run")
+      argv.insert(argv.end() - long(args.size()) + 1,
+                  {"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"});
     return run(argv, "", timeout_s);
   }
   std::unique_ptr<TempDir> dir_;
@@ -43,10 +49,10 @@ TEST_F(OciPodman, RunRmGivesTheOutputAndTheExitCodeAndAppliesTheConfig) {
   EXPECT_EQ(seven.code, 7) << seven.err;
   Result cfg = podman({"run", "--rm", "--net", "none", "-e", "FOO=bar", "-w", "/tmp", "-u", "65534:65534",
                        "--hostname", "hh", "--memory", "64m", "localhost/bb", "sh", "-c",
-                       "echo $FOO $(pwd) $(id -u) $(hostname); for f in /sys/fs/cgroup/memory.max "
+                       "echo $FOO $(pwd) $(id -u) $(hostname) $(ulimit -n); for f in /sys/fs/cgroup/memory.max "
                        "/sys/fs/cgroup/memory/memory.limit_in_bytes; do [ ! -e $f ] || cat $f; done"});
   ASSERT_EQ(cfg.code, 0) << cfg.err;
-  EXPECT_EQ(cfg.out, "bar /tmp 65534 hh\n67108864\n");
+  EXPECT_EQ(cfg.out, "bar /tmp 65534 hh 1024\n67108864\n");
   Result missing = podman({"run", "--rm", "--net", "none", "localhost/bb", "/no/such/program"});
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.err.find("/no/such/program"), std::string::npos) << missing.err;

@@ -222,6 +222,26 @@ TEST(ContainerRuntime, UserByNumberAndByNameWithGroup) {
   EXPECT_THROW(run_to_end(u), Error);
 }
 
+TEST(ContainerRuntime, RlimitsExtraGroupsUmaskAndOomScoreAreApplied) {
+  HVRUN_REQUIRE_ROOT();
+  auto s = sh("ulimit -n; ulimit -Hn; id -G; umask; cat /proc/self/oom_score_adj");
+  s.user = "1000:1000";
+  s.rlimits = {{"RLIMIT_NOFILE", 100, 200}};
+  s.additional_gids = {5, 100};
+  s.umask = 077;
+  s.oom_score_adj = 500;
+  s.set_oom_score_adj = true;
+  EXPECT_EQ(sh_out(s), "100\n200\n1000 5 100\n0077\n500\n");
+  auto bad = sh("true");
+  bad.rlimits = {{"RLIMIT_BOGUS", 1, 1}};
+  try {
+    run_to_end(bad);
+    FAIL() << "started";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RLIMIT_BOGUS"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ContainerRuntime, RootGetsDockerDefaultCapabilities) {
   HVRUN_REQUIRE_ROOT();
   std::string out = sh_out(sh("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status"));

@@ -54,7 +54,7 @@ TEST(OciConfig, TheDefaultConfigRunsShOnTheBundlesRootfsWithItsCapabilitiesAndOw
   EXPECT_TRUE(b.spec.mounts.empty());                // the standard ones are the stack's own
   EXPECT_EQ(b.spec.seccomp.mode, container::SeccompMode::Unconfined);  // no profile given
   EXPECT_FALSE(b.vm);
-  EXPECT_TRUE(has_warning(b, "process.rlimits are not applied yet")) << b.warnings.size();
+  EXPECT_EQ(b.spec.rlimits, (std::vector<container::Rlimit>{{"RLIMIT_NOFILE", 1024, 1024}}));
   EXPECT_TRUE(has_warning(b, "process.capabilities.inheritable/ambient"));
   EXPECT_TRUE(has_warning(b, "linux.maskedPaths is not applied yet"));
   for (const auto& w : b.warnings) EXPECT_EQ(w.rfind("config.json: ", 0), 0u) << w;
@@ -67,6 +67,11 @@ TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
   j["process"]["user"] = {{"uid", 1000}, {"gid", 100}};
   j["process"]["consoleSize"] = {{"height", 40}, {"width", 132}};
   j["process"]["env"] = {"A=b", "EMPTY="};
+  j["process"]["user"]["additionalGids"] = {5, 100};
+  j["process"]["user"]["umask"] = 077;
+  j["process"]["oomScoreAdj"] = 500;
+  j["process"]["rlimits"] = {{{"type", "RLIMIT_NPROC"}, {"soft", 64}, {"hard", 128}},
+                             {{"type", "RLIMIT_CORE"}, {"soft", 0}, {"hard", 0}}};
   j["mounts"].push_back({{"destination", "/data"}, {"type", "bind"}, {"source", "data"}, {"options", {"rbind", "ro"}}});
   j["mounts"].push_back({{"destination", "/abs"}, {"type", "none"}, {"source", "/srv"}, {"options", {"bind"}}});
   j["mounts"].push_back({{"destination", "/run"}, {"type", "tmpfs"}, {"source", "tmpfs"},
@@ -86,6 +91,11 @@ TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
   EXPECT_EQ(b.spec.tty_cols, 132);
   EXPECT_EQ(b.spec.user, "1000:100");
   EXPECT_EQ(b.spec.env, (std::vector<std::string>{"A=b", "EMPTY="}));
+  EXPECT_EQ(b.spec.additional_gids, (std::vector<uint32_t>{5, 100}));
+  EXPECT_EQ(b.spec.umask, 077);
+  EXPECT_TRUE(b.spec.set_oom_score_adj);
+  EXPECT_EQ(b.spec.oom_score_adj, 500);
+  EXPECT_EQ(b.spec.rlimits, (std::vector<container::Rlimit>{{"RLIMIT_NPROC", 64, 128}, {"RLIMIT_CORE", 0, 0}}));
   ASSERT_EQ(b.spec.mounts.size(), 2u);
   EXPECT_EQ(b.spec.mounts[0].source, "/bundle/data");
   EXPECT_EQ(b.spec.mounts[0].target, "/data");
@@ -134,6 +144,13 @@ TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
       {"terminal string", [](json& j) { j["process"]["terminal"] = "yes"; }, "process.terminal: must be true or false"},
       {"capability name", [](json& j) { j["process"]["capabilities"]["bounding"] = {"NET_ADMIN"}; },
        "process.capabilities.bounding: \"NET_ADMIN\" is not a capability name"},
+      {"rlimit name", [](json& j) { j["process"]["rlimits"][0]["type"] = "RLIMIT_BOGUS"; },
+       "process.rlimits[0].type: \"RLIMIT_BOGUS\" is not a Linux resource limit"},
+      {"rlimit soft above hard", [](json& j) { j["process"]["rlimits"][0]["soft"] = 2048; },
+       "process.rlimits[0]: soft 2048 is above hard 1024"},
+      {"rlimit negative", [](json& j) { j["process"]["rlimits"][0]["hard"] = -1; },
+       "process.rlimits[0].hard: must be a non-negative integer"},
+      {"oom score", [](json& j) { j["process"]["oomScoreAdj"] = 1001; }, "process.oomScoreAdj: 1001 is out of range"},
       {"tmpfs size", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}, {"options", {"size=lots"}}}); },
        "mounts[7].options: tmpfs /data: size \"lots\" is not a number of bytes"},
       {"tmpfs mode", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}, {"options", {"mode=rwx"}}}); },
