@@ -147,6 +147,21 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::string msg = std::string("hvrun-oci: ") + e.what();
+    // The first word that is neither a global option nor its value, when it
+    // names no command: say so (CLI11 would say a command is required).
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a.rfind("-", 0) == 0) {
+        if (a.find('=') == std::string::npos && (a == "--root" || a == "--log" || a == "--log-format" || a == "--criu" ||
+                                                 a == "--rootless"))
+          ++i;
+        continue;
+      }
+      bool known = false;
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) known |= sub->get_name() == a;
+      if (!known) msg = "hvrun-oci: unknown command \"" + a + "\" (hvrun-oci --help lists them)";
+      break;
+    }
     log.write("error", msg);
     std::fprintf(stderr, "%s\n", msg.c_str());
     return 2;

@@ -263,6 +263,7 @@ TEST_F(OciRuntime, BadInputIsOneLineOnStderrAndInTheLogWithANonZeroExit) {
   EXPECT_EQ(std::count(broken.err.begin(), broken.err.end(), '\n'), 1) << broken.err;
   Result unknown = oci({"frobnicate"});
   EXPECT_NE(unknown.code, 0);
+  EXPECT_EQ(trim(unknown.err), "hvrun-oci: unknown command \"frobnicate\" (hvrun-oci --help lists them)");
   // Every error above is in the JSON log, one object per line.
   std::istringstream log(slurp(log_));
   int errors = 0;
