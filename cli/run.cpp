@@ -47,6 +47,8 @@ void register_run(CLI::App& app, Context& ctx, Action& action) {
   sub->add_option("-u,--user", *user, "User (name|uid[:group|gid])");
   sub->add_option("-h,--hostname", o->hostname, "Container hostname");
   one(sub->add_option("-v,--volume", o->volumes, "Bind mount HOST:CONTAINER[:ro]"));
+  one(sub->add_option("--tmpfs", o->tmpfs, "Mount a tmpfs PATH[:rw|ro,size=64m,mode=1777,exec,suid,dev]"));
+  one(sub->add_option("--ulimit", o->ulimits, "Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:2048)"));
   sub->add_flag("--read-only", o->read_only, "Mount the root filesystem read-only");
   sub->add_option("-m,--memory", o->memory, "Memory limit (64m, 1g)");
   sub->add_option("--cpus", o->cpus, "CPU limit (0.5)");

@@ -1,6 +1,7 @@
 #include "engine/options.hpp"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,8 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "container/mounts.hpp"
+#include "container/process.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -226,6 +229,66 @@ std::string parse_net(const std::string& value) {
   return value;
 }
 
+container::TmpfsMount parse_tmpfs(const std::string& value) {
+  container::TmpfsMount t;
+  size_t colon = value.find(':');
+  t.target = value.substr(0, colon);
+  auto bad = [&](const std::string& why) -> void { throw Error("invalid --tmpfs \"" + value + "\": " + why); };
+  if (t.target.empty() || t.target[0] != '/') bad("the path must be absolute");
+  if (t.target == "/") bad("not on /");
+  t.noexec = true;  // Docker's defaults
+  if (colon != std::string::npos) {
+    std::string opts = value.substr(colon + 1);
+    size_t start = 0;
+    for (;;) {
+      size_t comma = opts.find(',', start);
+      std::string o = opts.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (o == "rw") t.readonly = false;
+      else if (o == "ro") t.readonly = true;
+      else if (o == "exec") t.noexec = false;
+      else if (o == "noexec") t.noexec = true;
+      else if (o == "suid") t.nosuid = false;
+      else if (o == "nosuid") t.nosuid = true;
+      else if (o == "dev") t.nodev = false;
+      else if (o == "nodev") t.nodev = true;
+      else if (o.rfind("size=", 0) == 0) t.size = o.substr(5);
+      else if (o.rfind("mode=", 0) == 0) t.mode = o.substr(5);
+      else bad("unknown option \"" + o + "\" (rw, ro, size=, mode=, exec, noexec, suid, nosuid, dev, nodev)");
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  try {
+    container::check_tmpfs_options(t);
+  } catch (const Error& e) {
+    bad(e.what());
+  }
+  return t;
+}
+
+container::Rlimit parse_ulimit(const std::string& value) {
+  auto bad = [&](const std::string& why) -> void { throw Error("invalid --ulimit \"" + value + "\": " + why); };
+  size_t eq = value.find('=');
+  if (eq == std::string::npos || eq == 0) bad("want NAME=SOFT[:HARD], e.g. nofile=1024:2048");
+  std::string name = value.substr(0, eq);
+  container::Rlimit l;
+  l.type = "RLIMIT_";
+  for (char c : name) l.type += char(std::toupper(static_cast<unsigned char>(c)));
+  if (container::rlimit_resource(l.type) < 0) bad("\"" + name + "\" is not a limit (nofile, nproc, core, memlock, stack, ...)");
+  auto number = [&](const std::string& n) -> uint64_t {
+    if (n == "-1" || n == "unlimited") return RLIM_INFINITY;
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 19)
+      bad("\"" + n + "\" is not a number");
+    return std::stoull(n);
+  };
+  std::string rest = value.substr(eq + 1);
+  size_t colon = rest.find(':');
+  l.soft = number(rest.substr(0, colon));
+  l.hard = colon == std::string::npos ? l.soft : number(rest.substr(colon + 1));
+  if (l.soft > l.hard) bad("the soft limit is above the hard one");
+  return l;
+}
+
 container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img, const EnvLookup& lookup) {
   container::RunSpec s;
   s.args = o.entrypoint ? *o.entrypoint : img.entrypoint;
@@ -255,6 +318,12 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   validate_hostname(o.hostname);
   s.hostname = o.hostname;
   for (const auto& v : o.volumes) s.mounts.push_back(parse_volume(v));
+  for (const auto& t : o.tmpfs) s.tmpfs.push_back(parse_tmpfs(t));
+  for (const auto& u : o.ulimits) {
+    container::Rlimit l = parse_ulimit(u);
+    std::erase_if(s.rlimits, [&](const container::Rlimit& r) { return r.type == l.type; });  // the last one wins
+    s.rlimits.push_back(l);
+  }
   s.readonly_rootfs = o.read_only;
   s.tty = o.tty;
   // --rm discards the upper layer anyway: skip syncing it at unmount.

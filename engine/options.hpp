@@ -43,6 +43,15 @@ using container::merge_env;
 // "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist.
 container::BindMount parse_volume(const std::string& value);
 
+// --tmpfs PATH[:OPTIONS] (Docker's): OPTIONS from rw, ro, size=N[kmg],
+// mode=OCTAL, exec/noexec, suid/nosuid, dev/nodev; noexec, nosuid and
+// nodev unless said otherwise. Throws with a one-line message.
+container::TmpfsMount parse_tmpfs(const std::string& value);
+
+// --ulimit NAME=SOFT[:HARD] (Docker's: nofile=1024:2048; -1 or unlimited
+// for no limit; HARD defaults to SOFT). Throws with a one-line message.
+container::Rlimit parse_ulimit(const std::string& value);
+
 // "seccomp=unconfined" | "seccomp=strict" (ptrace needs CAP_SYS_PTRACE)
 // | "seccomp=FILE" (content read and checked as JSON)
 // | "no-new-privileges[=true|:true|=false|:false]" (off unless asked, as in
@@ -73,6 +82,8 @@ struct RunOptions {
   std::optional<std::string> user;
   std::string hostname;
   std::vector<std::string> volumes;
+  std::vector<std::string> tmpfs;    // --tmpfs values, as given
+  std::vector<std::string> ulimits;  // --ulimit values, as given
   bool read_only = false;
   std::string memory;
   std::string cpus;

@@ -1,6 +1,6 @@
 // The command line's value parsers: `run`'s -p, -v, --memory, --cpus,
-// --pids-limit, --hostname, --net, -e, image references, and hvrun vmm's
-// --mem size. The first byte picks the parser, the rest is the value. Bad
+// --pids-limit, --hostname, --net, -e, image references, hvrun vmm's
+// --mem size, --tmpfs and --ulimit. The first byte picks the parser, the rest is the value. Bad
 // values end in hvrun::Error; what parses obeys the parser's promise:
 // a port's canonical form parses back to the same port, a reference's
 // normal form is a fixed point, a memory size is at least Docker's minimum,
@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const std::string v = fuzz::as_string(data + 1, size - 1);
   try {
-    switch (data[0] % 11) {
+    switch (data[0] % 13) {
       case 0:
         port(v);
         break;
@@ -94,6 +94,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 10:
         vmm::tool::parse_size(v);
         break;
+      case 11: {
+        const container::TmpfsMount t = engine::parse_tmpfs(v);
+        if (t.target.empty() || t.target[0] != '/' || t.target == "/")
+          fuzz::invariant_failed("--tmpfs " + v + ": target " + t.target + " accepted");
+        break;
+      }
+      case 12: {
+        const container::Rlimit l = engine::parse_ulimit(v);
+        if (l.soft > l.hard) fuzz::invariant_failed("--ulimit " + v + ": soft above hard accepted");
+        if (l.type.rfind("RLIMIT_", 0) != 0) fuzz::invariant_failed("--ulimit " + v + ": type " + l.type);
+        break;
+      }
     }
   } catch (const Error&) {
   }

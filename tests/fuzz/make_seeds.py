@@ -142,7 +142,8 @@ def cli_seeds():
               (2, "/tmp:/data:ro"), (2, "/etc/hostname:/etc/hostname"), (3, "64m"), (3, "1.5g"), (3, "6291456"),
               (4, "0.5"), (4, "2"), (5, "100"), (5, "-1"), (6, "web-1.example"), (7, "bridge"), (7, "my_net"),
               (8, "K=V"), (8, "SET"), (9, "busybox"), (9, "localhost:5000/team/app:v2"),
-              (9, "docker.io/library/alpine:3.19"), (10, "256M"), (10, "1GiB")]
+              (9, "docker.io/library/alpine:3.19"), (10, "256M"), (10, "1GiB"),
+              (11, "/run:size=64m,mode=755,exec"), (11, "/scratch"), (12, "nofile=1024:2048"), (12, "core=-1")]
     for i, (sel, v) in enumerate(values):
         put("cli_values", "%02d" % i, bytes([sel]) + v.encode())
 

@@ -37,6 +37,24 @@ TEST_F(ContainerRun, EchoHelloPrintsHelloAndExitsZero) {
   EXPECT_EQ(r.out, "hello\n");
 }
 
+TEST_F(ContainerRun, TmpfsAndUlimitFlagsReachTheWorkloadAndBadOnesAreOneLine) {
+  Result r = runc({"--read-only", "--tmpfs", "/run:size=1m,mode=755", "--tmpfs", "/scratch", "--ulimit",
+                   "nofile=100:200", "busybox", "sh", "-c",
+                   "grep -E ' /(run|scratch) ' /proc/mounts | cut -d' ' -f2-4; echo x > /run/f && echo written; "
+                   "ulimit -n; ulimit -Hn"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "/run tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=755\n"
+            "/scratch tmpfs rw,nosuid,nodev,noexec,relatime\nwritten\n100\n200\n");
+  Result bad = runc({"--tmpfs", "/t:uid=0", "busybox", "true"});
+  EXPECT_EQ(bad.code, 125);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  EXPECT_NE(bad.err.find("invalid --tmpfs \"/t:uid=0\": unknown option \"uid=0\""), std::string::npos) << bad.err;
+  Result badu = runc({"--ulimit", "nofile=lots", "busybox", "true"});
+  EXPECT_EQ(badu.code, 125);
+  EXPECT_NE(badu.err.find("invalid --ulimit \"nofile=lots\""), std::string::npos) << badu.err;
+}
+
 TEST_F(ContainerRun, WorkloadUmaskIs022WhateverUmaskHvrunHad) {
   // As runc: the OCI default, not the caller's (here 077, and 0 in a
   // microVM's guest-init: the VM build test caught that).

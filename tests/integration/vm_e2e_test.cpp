@@ -174,6 +174,15 @@ TEST_F(VmE2E, InteractiveTtyWorksThroughAPtyWithTheWindowSize) {
   EXPECT_NE(s->out.find("30 100"), std::string::npos) << s->out;
 }
 
+TEST_F(VmE2E, TmpfsAndUlimitFlagsApplyInsideTheGuest) {
+  auto* s = get("tmpfs-ulimit");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("/run tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=755\nwritten\n100\n200\n"),
+            std::string::npos)
+      << s->out;
+}
+
 TEST_F(VmE2E, TwoVmsRunAtOnce) {
   auto* s = get("two-at-once");
   ASSERT_TRUE(s);

@@ -88,6 +88,12 @@ s_detach() {
 s_tty() {
   printf 'echo hi-from-tty; stty size; exit 5\n' | script -qec "stty rows 30 cols 100 2>/dev/null; $HV --vm -it --rm busybox sh" /dev/null
 }
+# --tmpfs and --ulimit travel in the RunSpec to guest-init, whose container
+# stack applies them inside the guest as on the host.
+s_tmpfs_ulimit() {
+  "$HV" --vm --rm --read-only --tmpfs /run:size=1m,mode=755 --ulimit nofile=100:200 busybox sh -c \
+    "grep ' /run ' /proc/mounts | cut -d' ' -f2-4; echo x > /run/f && echo written; ulimit -n; ulimit -Hn"
+}
 s_two() {
   "$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-one' > /tmp/vm-e2e-1 & local p1=$!
   "$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-two' > /tmp/vm-e2e-2 & local p2=$!
@@ -321,7 +327,7 @@ s_net() {
 }
 
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
-     signal s_signal detach-logs-stop s_detach tty s_tty two-at-once s_two
+     signal s_signal detach-logs-stop s_detach tty s_tty tmpfs-ulimit s_tmpfs_ulimit two-at-once s_two
      kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume file-volume s_file_volume
      net-container-vm s_net compare-vm s_compare jail s_jail pause s_pause exec s_exec)
 declare -A fn_of=()

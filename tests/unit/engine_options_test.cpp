@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <fstream>
 
 #include "engine/options.hpp"
@@ -250,4 +252,67 @@ TEST(EngineOptions, NetBridgeAndNetworkNamesMapToTheBridgeModeAndTheirNetwork) {
   s = build_spec(o, img, fake_env({}));
   EXPECT_EQ(s.net, hvrun::container::NetMode::None);
   EXPECT_EQ(s.netcfg.address, "");
+}
+
+TEST(EngineOptions, TmpfsTakesDockersOptionsAndDefaultsToNoexecNosuidNodev) {
+  auto t = parse_tmpfs("/run");
+  EXPECT_EQ(t.target, "/run");
+  EXPECT_TRUE(t.noexec && t.nosuid && t.nodev);
+  EXPECT_FALSE(t.readonly);
+  EXPECT_EQ(t.size, "");
+  auto u = parse_tmpfs("/scratch:rw,size=64m,mode=755,exec,suid");
+  EXPECT_EQ(u.size, "64m");
+  EXPECT_EQ(u.mode, "755");
+  EXPECT_FALSE(u.noexec);
+  EXPECT_FALSE(u.nosuid);
+  EXPECT_TRUE(u.nodev);
+  EXPECT_TRUE(parse_tmpfs("/ro:ro").readonly);
+  for (auto [bad, why] : std::vector<std::pair<std::string, std::string>>{
+           {"run", "the path must be absolute"},
+           {"/", "not on /"},
+           {"/t:uid=5", "unknown option \"uid=5\""},
+           {"/t:size=lots", "size \"lots\""},
+           {"/t:mode=999", "mode \"999\""}}) {
+    try {
+      parse_tmpfs(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const hvrun::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("invalid --tmpfs \"" + bad + "\": "), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(EngineOptions, UlimitIsNameSoftHardWithUnlimitedAndTheLastOneWins) {
+  auto l = parse_ulimit("nofile=1024:2048");
+  EXPECT_EQ(l.type, "RLIMIT_NOFILE");
+  EXPECT_EQ(l.soft, 1024u);
+  EXPECT_EQ(l.hard, 2048u);
+  auto c = parse_ulimit("core=0");
+  EXPECT_EQ(c.soft, 0u);
+  EXPECT_EQ(c.hard, 0u);
+  EXPECT_EQ(parse_ulimit("memlock=-1:unlimited").hard, RLIM_INFINITY);
+  for (auto [bad, why] : std::vector<std::pair<std::string, std::string>>{
+           {"nofile", "want NAME=SOFT[:HARD]"},
+           {"bogus=1", "\"bogus\" is not a limit"},
+           {"nofile=lots", "\"lots\" is not a number"},
+           {"nofile=10:5", "the soft limit is above the hard one"}}) {
+    try {
+      parse_ulimit(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const hvrun::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  }
+  RunOptions o;
+  o.command = {"true"};
+  o.ulimits = {"nofile=10:20", "nofile=30:40", "nproc=5"};
+  o.tmpfs = {"/run:size=1m"};
+  auto s = build_spec(o, {}, fake_env({}));
+  ASSERT_EQ(s.rlimits.size(), 2u);
+  EXPECT_EQ(s.rlimits[0].type, "RLIMIT_NOFILE");
+  EXPECT_EQ(s.rlimits[0].soft, 30u);
+  EXPECT_EQ(s.rlimits[1].type, "RLIMIT_NPROC");
+  ASSERT_EQ(s.tmpfs.size(), 1u);
+  EXPECT_EQ(s.tmpfs[0].size, "1m");
 }
