@@ -326,6 +326,17 @@ void check_tmpfs_options(const TmpfsMount& m) {
   }
 }
 
+bool apply_tmpfs_option(TmpfsMount& m, const std::string& o) {
+  if (o == "rw" || o == "ro") m.readonly = o == "ro";
+  else if (o == "exec" || o == "noexec") m.noexec = o == "noexec";
+  else if (o == "suid" || o == "nosuid") m.nosuid = o == "nosuid";
+  else if (o == "dev" || o == "nodev") m.nodev = o == "nodev";
+  else if (o.rfind("size=", 0) == 0) m.size = o.substr(5);
+  else if (o.rfind("mode=", 0) == 0) m.mode = o.substr(5);
+  else return false;
+  return true;
+}
+
 namespace {
 
 void user_mounts(int rootfd, const RunSpec& spec) {

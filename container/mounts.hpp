@@ -57,6 +57,11 @@ std::vector<UniqueFd> make_idmapped_layers(const RunSpec& spec, int userns_fd);
 // Throws Error naming the target unless mode is octal (up to 4 digits) and
 // size a number with k/m/g or a percentage (both may be empty).
 void check_tmpfs_options(const TmpfsMount& m);
+// One mount option (rw, ro, exec, noexec, suid, nosuid, dev, nodev,
+// size=..., mode=...) applied to `m`; false for any other word (the
+// caller says what it accepts beside these). Values are checked by
+// check_tmpfs_options.
+bool apply_tmpfs_option(TmpfsMount& m, const std::string& option);
 
 struct RootfsResult {
   std::optional<PtyPair> pty;  // when spec.tty: made in the container's devpts, slave bound on /dev/console

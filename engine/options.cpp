@@ -243,17 +243,8 @@ container::TmpfsMount parse_tmpfs(const std::string& value) {
     for (;;) {
       size_t comma = opts.find(',', start);
       std::string o = opts.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (o == "rw") t.readonly = false;
-      else if (o == "ro") t.readonly = true;
-      else if (o == "exec") t.noexec = false;
-      else if (o == "noexec") t.noexec = true;
-      else if (o == "suid") t.nosuid = false;
-      else if (o == "nosuid") t.nosuid = true;
-      else if (o == "dev") t.nodev = false;
-      else if (o == "nodev") t.nodev = true;
-      else if (o.rfind("size=", 0) == 0) t.size = o.substr(5);
-      else if (o.rfind("mode=", 0) == 0) t.mode = o.substr(5);
-      else bad("unknown option \"" + o + "\" (rw, ro, size=, mode=, exec, noexec, suid, nosuid, dev, nodev)");
+      if (!container::apply_tmpfs_option(t, o))
+        bad("unknown option \"" + o + "\" (rw, ro, size=, mode=, exec, noexec, suid, nosuid, dev, nodev)");
       if (comma == std::string::npos) break;
       start = comma + 1;
     }

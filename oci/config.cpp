@@ -196,18 +196,9 @@ void read_mounts(const json& ms, Bundle& b) {
       t.target = target;
       t.nosuid = t.nodev = false;  // as the options say, no more
       for (const auto& o : options) {
-        if (o == "ro") t.readonly = true;
-        else if (o == "rw") t.readonly = false;
-        else if (o == "noexec") t.noexec = true;
-        else if (o == "exec") t.noexec = false;
-        else if (o == "nosuid") t.nosuid = true;
-        else if (o == "suid") t.nosuid = false;
-        else if (o == "nodev") t.nodev = true;
-        else if (o == "dev") t.nodev = false;
-        else if (o.rfind("size=", 0) == 0) t.size = o.substr(5);
-        else if (o.rfind("mode=", 0) == 0) t.mode = o.substr(5);
-        else if (o == "strictatime" || o == "relatime" || o == "noatime" || o == "nostrictatime" || o == "private" ||
-                 o == "rprivate" || o == "shared" || o == "rshared" || o == "slave" || o == "rslave" || o == "tmpcopyup")
+        if (container::apply_tmpfs_option(t, o)) continue;
+        if (o == "strictatime" || o == "relatime" || o == "noatime" || o == "nostrictatime" || o == "private" ||
+            o == "rprivate" || o == "shared" || o == "rshared" || o == "slave" || o == "rslave" || o == "tmpcopyup")
           b.warnings.push_back("config.json: " + field + ".options: \"" + o + "\" is not applied yet");
         else
           bad(field + ".options", "\"" + o + "\" is not a tmpfs option hvrun knows");
