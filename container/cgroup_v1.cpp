@@ -11,6 +11,7 @@
 
 #include "container/cgroups.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::container {
 namespace {
@@ -54,10 +55,30 @@ class CgroupV1 final : public Cgroup {
   void create(const CgroupLimits& l) override {
     if (dirs_.empty()) throw Error("cgroup v1: no controller hierarchies under " + root_ + " (is a cgroup filesystem mounted there?)");
     for (auto& d : dirs_) mkdir_parents(d.dir);
+    set_limits(l);
+    if (auto dv = dir_of("devices"); !dv.empty()) {
+      // Deny every device node except the ones /dev gets (and ptys).
+      write_value(dv + "/devices.deny", "a");
+      for (const char* rule : {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
+                               "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c *:* m", "b *:* m"})
+        write_value(dv + "/devices.allow", rule);
+      for (const auto& rule : l.allow_devices) write_value(dv + "/devices.allow", rule);
+    }
+  }
+
+  void set_limits(const CgroupLimits& l) override {
     if (auto m = dir_of("memory"); !m.empty() && l.memory_bytes > 0) {
-      write_value(m + "/memory.limit_in_bytes", std::to_string(l.memory_bytes));
-      if (::access((m + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0)
-        write_value(m + "/memory.memsw.limit_in_bytes", std::to_string(l.memory_bytes));
+      // memsw may never be below the memory limit: raising both, memsw goes first.
+      const std::string memsw = m + "/memory.memsw.limit_in_bytes", v = std::to_string(l.memory_bytes);
+      const bool has_memsw = ::access(memsw.c_str(), F_OK) == 0;
+      int64_t now = 0;
+      try {
+        now = std::stoll(read_file(m + "/memory.limit_in_bytes"));
+      } catch (const std::exception&) {
+      }
+      if (has_memsw && l.memory_bytes > now) write_value(memsw, v);
+      write_value(m + "/memory.limit_in_bytes", v);
+      if (has_memsw && l.memory_bytes <= now) write_value(memsw, v);
     } else if (m.empty() && l.memory_bytes > 0) {
       throw Error("cgroup v1: memory limit asked but the memory controller is not mounted");
     }
@@ -70,14 +91,6 @@ class CgroupV1 final : public Cgroup {
     if (auto p = dir_of("pids"); l.pids_limit > 0) {
       if (p.empty()) throw Error("cgroup v1: pids limit asked but the pids controller is not mounted");
       write_value(p + "/pids.max", std::to_string(l.pids_limit));
-    }
-    if (auto dv = dir_of("devices"); !dv.empty()) {
-      // Deny every device node except the ones /dev gets (and ptys).
-      write_value(dv + "/devices.deny", "a");
-      for (const char* rule : {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
-                               "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c *:* m", "b *:* m"})
-        write_value(dv + "/devices.allow", rule);
-      for (const auto& rule : l.allow_devices) write_value(dv + "/devices.allow", rule);
     }
   }
 

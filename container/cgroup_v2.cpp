@@ -33,6 +33,10 @@ class CgroupV2 final : public Cgroup {
       cur += "/" + comp;
       if (::mkdir(cur.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", cur);
     }
+    set_limits(l);
+  }
+
+  void set_limits(const CgroupLimits& l) override {
     require_controller(l.memory_bytes > 0, "memory");
     require_controller(l.cpus > 0, "cpu");
     require_controller(l.pids_limit > 0, "pids");

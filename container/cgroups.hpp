@@ -42,6 +42,9 @@ class Cgroup {
   virtual CgroupVersion version() const = 0;
   // Makes the cgroup(s) (enabling controllers on v2) and writes the limits.
   virtual void create(const CgroupLimits& limits) = 0;
+  // Writes the limits that are set (> 0) to the existing cgroup, leaving
+  // the others as they are (`hvrun-oci update`). create() does this too.
+  virtual void set_limits(const CgroupLimits& limits) = 0;
   // Moves a process in (all hierarchies on v1).
   virtual void add(pid_t pid) = 0;
 

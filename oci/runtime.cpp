@@ -242,6 +242,66 @@ void remove(const StateDir& dir, const std::string& id, bool force) {
   dir.remove(id);
 }
 
+void update(const StateDir& dir, const std::string& id, const std::string& resources_json, int64_t memory,
+            int64_t cpu_quota, int64_t cpu_period, int64_t pids_limit) {
+  auto bad = [](const std::string& field, const std::string& why) -> void {
+    throw Error("update: " + field + ": " + why);
+  };
+  auto num = [&](const json& j, const char* key, const std::string& field) -> int64_t {
+    if (!j.contains(key)) return 0;
+    if (!j[key].is_number_integer()) bad(field, "must be an integer");
+    int64_t v = j[key].get<int64_t>();
+    if (v < -1) bad(field, std::to_string(v) + " is out of range");
+    return v;
+  };
+  if (!resources_json.empty()) {
+    json r;
+    try {
+      r = json::parse(resources_json);
+    } catch (const json::exception& e) {
+      throw Error(std::string("update: --resources is not valid JSON: ") + e.what());
+    }
+    if (!r.is_object()) bad("--resources", "must be an object");
+    for (const auto& [key, v] : r.items()) {
+      if (!v.is_object()) bad(key, "must be an object");
+      if (key == "memory") {
+        if (!memory) memory = num(v, "limit", "memory.limit");
+        for (const char* other : {"reservation", "swap", "kernel", "kernelTCP", "swappiness"})
+          if (v.contains(other)) bad(std::string("memory.") + other, "is not applied by hvrun-oci");
+      } else if (key == "cpu") {
+        if (!cpu_quota) cpu_quota = num(v, "quota", "cpu.quota");
+        if (!cpu_period) cpu_period = num(v, "period", "cpu.period");
+        for (const char* other : {"shares", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"})
+          if (v.contains(other)) bad(std::string("cpu.") + other, "is not applied by hvrun-oci");
+      } else if (key == "pids") {
+        if (!pids_limit) pids_limit = num(v, "limit", "pids.limit");
+      } else if (!v.empty()) {
+        bad(key, "is not applied by hvrun-oci (memory, cpu and pids are)");
+      }
+    }
+  }
+  container::CgroupLimits l;
+  if (memory < 0 || pids_limit < 0 || cpu_quota < 0)
+    bad("limits", "-1 (no limit) is not supported by update yet");
+  l.memory_bytes = memory;
+  l.pids_limit = pids_limit;
+  if (cpu_quota > 0) {
+    int64_t period = cpu_period > 0 ? cpu_period : 100000;
+    l.cpus = double(cpu_quota) / double(period);
+  } else if (cpu_period > 0) {
+    bad("cpu.period", "needs cpu.quota");
+  }
+  FileLock lock = dir.lock(id);
+  Record r = dir.load(id);
+  std::string st = dir.status(r);
+  if (st == "stopped") throw Error("cannot update container " + id + ": it is stopped");
+  container::Cgroup::for_container(r.cgroup_parent, r.cgroup_name)->set_limits(l);
+  if (l.memory_bytes) r.spec.memory_bytes = l.memory_bytes;
+  if (l.pids_limit) r.spec.pids_limit = l.pids_limit;
+  if (l.cpus > 0) r.spec.cpus = l.cpus;
+  dir.save(r);
+}
+
 void pause(const StateDir& dir, const std::string& id) {
   FileLock lock = dir.lock(id);
   Record r = dir.load(id);

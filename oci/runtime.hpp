@@ -4,6 +4,7 @@
 // container stack is container/ (Container::create with a Gate); the state
 // is oci/state.hpp. oci/tool/main.cpp is the command line over these.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -46,6 +47,13 @@ void kill(const StateDir& dir, const std::string& id, const std::string& signal,
 // delete: removes a stopped (or created) container: its cgroup and state.
 // `force` kills a running one first; a missing container is then no error.
 void remove(const StateDir& dir, const std::string& id, bool force);
+// update: new memory/cpu/pids limits for a created, running or paused
+// container. `resources_json` is a runtime-spec LinuxResources object
+// (memory.limit, cpu.quota/period, pids.limit; "" for none); the other
+// arguments (0: not given) win over it. Error naming the field for a bad
+// value, or for a field it cannot apply.
+void update(const StateDir& dir, const std::string& id, const std::string& resources_json, int64_t memory,
+            int64_t cpu_quota, int64_t cpu_period, int64_t pids_limit);
 // pause/resume: the cgroup freezer.
 void pause(const StateDir& dir, const std::string& id);
 void resume(const StateDir& dir, const std::string& id);

@@ -8,6 +8,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -137,7 +139,16 @@ int main(int argc, char** argv) {
   exec->add_option("id", id, "container id")->required();
   exec->add_option("command", exec_args, "the command and its arguments");
   exec->positionals_at_end();
-  for (const char* later : {"update", "checkpoint", "restore", "events"}) {
+  std::string resources;
+  int64_t up_memory = 0, up_quota = 0, up_period = 0, up_pids = 0;
+  CLI::App* update = app.add_subcommand("update", "change a container's memory, cpu and pids limits");
+  update->add_option("-r,--resources", resources, "a LinuxResources JSON file (- for stdin)");
+  update->add_option("--memory", up_memory, "memory limit in bytes");
+  update->add_option("--cpu-quota", up_quota, "CFS quota in microseconds");
+  update->add_option("--cpu-period", up_period, "CFS period in microseconds");
+  update->add_option("--pids-limit", up_pids, "the most processes");
+  update->add_option("id", id, "container id")->required();
+  for (const char* later : {"checkpoint", "restore", "events"}) {
     CLI::App* s = app.add_subcommand(later, "not supported yet");
     s->allow_extras();
   }
@@ -215,6 +226,16 @@ int main(int argc, char** argv) {
         std::printf("PID\tCMD\n");
         for (pid_t p : pids) std::printf("%d\t%s\n", p, proc_cmdline(p).c_str());
       }
+    } else if (cmd == update) {
+      std::string text;
+      if (resources == "-") {
+        std::ostringstream ss;
+        ss << std::cin.rdbuf();
+        text = ss.str();
+      } else if (!resources.empty()) {
+        text = read_file(resources);
+      }
+      oci::update(dir, id, text, up_memory, up_quota, up_period, up_pids);
     } else if (cmd == pause) {
       oci::pause(dir, id);
     } else if (cmd == resume) {

@@ -197,6 +197,28 @@ TEST_F(OciRuntime, PauseFreezesAndResumeThawsTheContainer) {
   EXPECT_EQ(status("f1"), "running");
 }
 
+TEST_F(OciRuntime, UpdateChangesTheLimitsOfARunningContainerAndExecSeesThem) {
+  write_config({"sleep", "60"});
+  ASSERT_EQ(create("u1").code, 0);
+  ASSERT_EQ(oci({"start", "u1"}).code, 0);
+  const std::vector<std::string> show = {
+      "exec", "u1", "sh", "-c",
+      "for f in /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids.max "
+      "/sys/fs/cgroup/pids/pids.max; do [ ! -e $f ] || cat $f; done"};
+  Result up = oci({"update", "--memory", "33554432", "--pids-limit", "50", "u1"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  EXPECT_EQ(oci(show).out, "33554432\n50\n");
+  std::ofstream(dir_->path() + "/res.json") << R"({"memory": {"limit": 67108864}, "pids": {"limit": 64}})";
+  Result up2 = oci({"update", "--resources", dir_->path() + "/res.json", "u1"});
+  ASSERT_EQ(up2.code, 0) << up2.err;
+  EXPECT_EQ(oci(show).out, "67108864\n64\n");
+  std::ofstream(dir_->path() + "/bad.json") << R"({"cpu": {"shares": 2}})";
+  Result bad = oci({"update", "--resources", dir_->path() + "/bad.json", "u1"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_EQ(trim(bad.err), "hvrun-oci: update: cpu.shares: is not applied by hvrun-oci");
+  EXPECT_EQ(oci(show).out, "67108864\n64\n") << "a refused update changed something";
+}
+
 TEST_F(OciRuntime, ATerminalsMasterGoesToTheConsoleSocket) {
   std::string sock_path = dir_->path() + "/console.sock";
   int ls = ::socket(AF_UNIX, SOCK_STREAM, 0);
