@@ -339,8 +339,7 @@ Bundle parse_config(const std::string& text, const std::string& bundle_dir) {
       bad(std::string("annotations.") + kIsolationAnnotation, "\"" + it->second + "\" must be vm or container");
     b.vm = it->second == "vm";
   }
-  if (const json* hooks = member(j, "hooks"); hooks && !hooks->empty())
-    b.warnings.push_back("config.json: hooks are not run yet");
+  if (const json* hooks = member(j, "hooks")) b.hooks = parse_hooks(*hooks);
   return b;
 }
 

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "container/spec.hpp"
+#include "oci/hooks.hpp"
 
 namespace hvrun::oci {
 
@@ -44,6 +45,7 @@ struct Bundle {
   std::map<std::string, std::string> annotations;
   bool vm = false;                      // annotation io.hvrun.isolation: vm
   std::string cgroups_path;             // linux.cgroupsPath as given ("": the runtime's choice)
+  Hooks hooks;                          // run by hvrun-oci (oci/hooks.hpp)
 };
 
 // Reads the config text of bundle `bundle_dir`. Throws hvrun::Error with one

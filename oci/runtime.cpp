@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -79,6 +80,24 @@ container::Stdio own_stdio() {
 
 bool same_process(const Record& r) { return r.pid_start != 0 && process_start_time(r.pid) == r.pid_start; }
 
+std::function<void(const std::string&)> g_warn = [](const std::string& w) {
+  std::fprintf(stderr, "hvrun-oci: warning: %s\n", w.c_str());
+};
+
+// Runs `hooks` in order with the state JSON of `r` as `status`; a failure
+// throws (create) or is a warning (start, delete).
+void run_hooks(const std::vector<Hook>& hooks, const Record& r, const std::string& status, bool fatal) {
+  const std::string state = state_json(r, status);
+  for (const auto& h : hooks) {
+    try {
+      run_hook(h, state);
+    } catch (const Error& e) {
+      if (fatal) throw;
+      g_warn(e.what());
+    }
+  }
+}
+
 // Builds the container and records it; the Container still owns the init.
 container::Container create_gated(const StateDir& dir, const std::string& id, const CreateOptions& o, bool detached) {
   check_id(id);
@@ -112,12 +131,8 @@ container::Container create_gated(const StateDir& dir, const std::string& id, co
     std::string fifo = dir.exec_fifo(id);
     if (::mkfifo(fifo.c_str(), 0622) < 0) throw_sys("mkfifo", fifo);
     check_sys(::chmod(fifo.c_str(), 0622), "chmod", fifo);  // writable by the container's user, whoever it is
-    container::Container c = container::Container::create(spec, own_stdio(), container::Gate{fifo, detached});
-    if (console) container::send_fd(console.get(), c.pty_master());
     Record r;
     r.id = id;
-    r.pid = c.pid();
-    r.pid_start = process_start_time(c.pid());
     r.bundle = bundle;
     r.rootfs = spec.rootfs;
     r.created = now_rfc3339_nano();
@@ -125,6 +140,22 @@ container::Container create_gated(const StateDir& dir, const std::string& id, co
     r.cgroup_parent = parent;
     r.cgroup_name = name;
     r.spec = spec;
+    r.hooks = b.hooks;
+    // prestart and createRuntime: once the namespaces exist, before the
+    // root is built (the runtime's namespaces; a failure fails the create).
+    std::function<void(pid_t)> on_namespaces;
+    if (!b.hooks.prestart.empty() || !b.hooks.create_runtime.empty())
+      on_namespaces = [&](pid_t pid) {
+        Record now = r;
+        now.pid = pid;
+        run_hooks(b.hooks.prestart, now, "creating", true);
+        run_hooks(b.hooks.create_runtime, now, "creating", true);
+      };
+    container::Container c =
+        container::Container::create(spec, own_stdio(), container::Gate{fifo, detached}, on_namespaces);
+    if (console) container::send_fd(console.get(), c.pty_master());
+    r.pid = c.pid();
+    r.pid_start = process_start_time(c.pid());
     dir.save(r);
     if (!o.pid_file.empty()) write_file_atomic(absolute(o.pid_file), std::to_string(c.pid()), 0644);
     return c;
@@ -167,7 +198,10 @@ void start(const StateDir& dir, const std::string& id) {
   bool went = container::open_gate(fifo, [&] { return same_process(r); });
   ::unlink(fifo.c_str());
   if (!went) throw Error("container " + id + ": its process ended before it was started");
+  run_hooks(r.hooks.poststart, r, "running", false);
 }
+
+void set_warning_sink(std::function<void(const std::string&)> sink) { g_warn = std::move(sink); }
 
 int run(const StateDir& dir, const std::string& id, const CreateOptions& o, bool keep) {
   container::Container c = create_gated(dir, id, o, false);
@@ -240,6 +274,7 @@ void remove(const StateDir& dir, const std::string& id, bool force) {
   }
   container::cleanup(r.cgroup_name, r.cgroup_parent);  // kills what is left in it
   dir.remove(id);
+  run_hooks(r.hooks.poststop, r, "stopped", false);
 }
 
 void update(const StateDir& dir, const std::string& id, const std::string& resources_json, int64_t memory,

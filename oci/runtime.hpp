@@ -64,6 +64,10 @@ std::string list(const StateDir& dir, bool json, bool quiet);
 // features: what this runtime supports (runtime-spec features.md).
 std::string features();
 
+// Where warnings of start and delete go (a poststart or poststop hook that
+// failed): one line each. Default: stderr.
+void set_warning_sink(std::function<void(const std::string&)> sink);
+
 // "9", "KILL", "SIGKILL" -> 9. Error for anything else.
 int parse_signal(const std::string& s);
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "container/spec.hpp"
+#include "oci/hooks.hpp"
 #include "util/lock.hpp"
 
 namespace hvrun::oci {
@@ -33,6 +34,7 @@ struct Record {
   std::string cgroup_parent;  // the container's cgroup: PARENT/NAME
   std::string cgroup_name;
   container::RunSpec spec;    // what it runs (for exec)
+  Hooks hooks;                // poststart and poststop run later
 };
 
 // The runtime-spec state of a container (runc state): ociVersion, id,

@@ -184,6 +184,10 @@ int main(int argc, char** argv) {
       log.write("warning", w);
       if (debug) std::fprintf(stderr, "hvrun-oci: warning: %s\n", w.c_str());
     };
+    oci::set_warning_sink([&](const std::string& w) {  // a failed poststart or poststop hook
+      log.write("warning", w);
+      std::fprintf(stderr, "hvrun-oci: warning: %s\n", w.c_str());
+    });
     CLI::App* cmd = app.get_subcommands().front();
     if ((cmd == create || cmd == run) && preserve_fds != 0) throw Error("--preserve-fds is not supported yet");
     if (cmd == create) {

@@ -219,6 +219,50 @@ TEST_F(OciRuntime, UpdateChangesTheLimitsOfARunningContainerAndExecSeesThem) {
   EXPECT_EQ(oci(show).out, "67108864\n64\n") << "a refused update changed something";
 }
 
+TEST_F(OciRuntime, HooksRunWithTheStateOnStdinAndAFailingPrestartFailsTheCreate) {
+  auto hook = [&](const std::string& name) {
+    return json{{"path", "/bin/sh"}, {"args", {"sh", "-c", "cat > " + dir_->path() + "/" + name + ".json"}}};
+  };
+  config_["hooks"] = {{"prestart", {hook("prestart")}},
+                      {"createRuntime", {hook("createRuntime")}},
+                      {"poststart", {hook("poststart")}},
+                      {"poststop", {hook("poststop")}}};
+  write_config({"sleep", "60"});
+  Result c = create("h1");
+  ASSERT_EQ(c.code, 0) << c.err;
+  json pre = json::parse(slurp(dir_->path() + "/prestart.json"));
+  EXPECT_EQ(pre["status"], "creating");
+  EXPECT_EQ(pre["id"], "h1");
+  EXPECT_EQ(pre["bundle"], bundle_);
+  int pid = json::parse(oci({"state", "h1"}).out)["pid"].get<int>();
+  EXPECT_EQ(pre["pid"], pid);
+  EXPECT_EQ(json::parse(slurp(dir_->path() + "/createRuntime.json"))["pid"], pid);
+  EXPECT_EQ(slurp(dir_->path() + "/poststart.json"), "");
+  ASSERT_EQ(oci({"start", "h1"}).code, 0);
+  EXPECT_EQ(json::parse(slurp(dir_->path() + "/poststart.json"))["status"], "running");
+  ASSERT_EQ(oci({"delete", "--force", "h1"}).code, 0);
+  EXPECT_EQ(json::parse(slurp(dir_->path() + "/poststop.json"))["status"], "stopped");
+
+  config_["hooks"] = {{"prestart", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "exit 3"}}}}}};
+  write_config({"true"});
+  Result failed = create("h2");
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_EQ(trim(failed.err), "hvrun-oci: hook /bin/sh: exit status 3");
+  config_["hooks"] = {{"createRuntime", {{{"path", "/bin/sleep"}, {"args", {"sleep", "30"}}, {"timeout", 1}}}}};
+  write_config({"true"});
+  Result slow = create("h3");
+  EXPECT_EQ(slow.code, 1);
+  EXPECT_EQ(trim(slow.err), "hvrun-oci: hook /bin/sleep: timed out after 1 s");
+  config_["hooks"] = {{"startContainer", {{{"path", "/bin/true"}}}}};
+  write_config({"true"});
+  Result inside = create("h4");
+  EXPECT_EQ(inside.code, 1);
+  EXPECT_NE(inside.err.find("hooks.startContainer: hooks run inside the container are not supported yet"),
+            std::string::npos)
+      << inside.err;
+  EXPECT_EQ(oci({"list", "-q"}).out, "") << "a failed create left state behind";
+}
+
 TEST_F(OciRuntime, ATerminalsMasterGoesToTheConsoleSocket) {
   std::string sock_path = dir_->path() + "/console.sock";
   int ls = ::socket(AF_UNIX, SOCK_STREAM, 0);

@@ -83,6 +83,8 @@ TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
   j["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
                            {"syscalls", {{{"names", {"mkdir"}}, {"action", "SCMP_ACT_ERRNO"}}}}};
   j["annotations"] = {{"io.hvrun.isolation", "vm"}, {"org.example", "x"}};
+  j["hooks"] = {{"createRuntime", {{{"path", "/usr/bin/hook"}, {"args", {"hook", "create"}}, {"env", {"A=1"}}, {"timeout", 5}}}},
+                {"poststop", {{{"path", "/usr/bin/hook"}}}}};
   const Bundle b = parse_config(j.dump(), "/bundle");
   EXPECT_EQ(b.spec.rootfs, "/abs/root");
   EXPECT_FALSE(b.spec.readonly_rootfs);
@@ -120,6 +122,13 @@ TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
   EXPECT_EQ(json::parse(b.spec.seccomp.profile)["syscalls"][0]["names"][0], "mkdir");
   EXPECT_TRUE(b.vm);
   EXPECT_EQ(b.annotations.at("org.example"), "x");
+  ASSERT_EQ(b.hooks.create_runtime.size(), 1u);
+  EXPECT_EQ(b.hooks.create_runtime[0].path, "/usr/bin/hook");
+  EXPECT_EQ(b.hooks.create_runtime[0].args, (std::vector<std::string>{"hook", "create"}));
+  EXPECT_EQ(b.hooks.create_runtime[0].env, std::vector<std::string>{"A=1"});
+  EXPECT_EQ(b.hooks.create_runtime[0].timeout_s, 5);
+  EXPECT_EQ(b.hooks.poststop.size(), 1u);
+  EXPECT_TRUE(b.hooks.prestart.empty());
 }
 
 TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
@@ -151,6 +160,12 @@ TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
       {"rlimit negative", [](json& j) { j["process"]["rlimits"][0]["hard"] = -1; },
        "process.rlimits[0].hard: must be a non-negative integer"},
       {"oom score", [](json& j) { j["process"]["oomScoreAdj"] = 1001; }, "process.oomScoreAdj: 1001 is out of range"},
+      {"hook path", [](json& j) { j["hooks"] = {{"prestart", {{{"path", "bin/hook"}}}}}; },
+       "hooks.prestart[0].path: \"bin/hook\" must be an absolute path"},
+      {"hook timeout", [](json& j) { j["hooks"] = {{"poststop", {{{"path", "/h"}, {"timeout", 0}}}}}; },
+       "hooks.poststop[0].timeout: must be a positive number of seconds"},
+      {"hook in the container", [](json& j) { j["hooks"] = {{"createContainer", {{{"path", "/h"}}}}}; },
+       "hooks.createContainer: hooks run inside the container are not supported yet"},
       {"tmpfs size", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}, {"options", {"size=lots"}}}); },
        "mounts[7].options: tmpfs /data: size \"lots\" is not a number of bytes"},
       {"tmpfs mode", [](json& j) { j["mounts"].push_back({{"destination", "/data"}, {"type", "tmpfs"}, {"options", {"mode=rwx"}}}); },
