@@ -293,8 +293,14 @@ void setup_sys(int rootfd, CgroupVersion cgv, bool writable) {
   mount_fd_onto(tmp.get(), cg.get(), "/sys/fs/cgroup");
 }
 
-void mask_paths(int rootfd) {
-  for (const char* p : kMaskedPaths) {
+void mask_paths(int rootfd, const RunSpec& spec) {
+  std::vector<std::string> masked(std::begin(kMaskedPaths), std::end(kMaskedPaths));
+  std::vector<std::string> readonly(std::begin(kReadonlyPaths), std::end(kReadonlyPaths));
+  if (spec.own_masked_paths) {
+    masked = spec.masked_paths;
+    readonly = spec.readonly_paths;
+  }
+  for (const auto& p : masked) {
     UniqueFd t = open_in_root(rootfd, p, Create::No);
     if (!t) continue;
     struct stat st {};
@@ -304,7 +310,7 @@ void mask_paths(int rootfd) {
     else
       bind_onto(t.get(), AT_FDCWD, "/dev/null", false, false, p);
   }
-  for (const char* p : kReadonlyPaths) {
+  for (const auto& p : readonly) {
     UniqueFd t = open_in_root(rootfd, p, Create::No);
     if (!t) continue;
     bind_onto(t.get(), t.get(), "", true, true, p);
@@ -477,7 +483,7 @@ RootfsResult setup_rootfs(const RunSpec& spec, CgroupVersion cgv, const std::fun
   setup_dev(root.get(), spec, result);
   if (before_cgroup_view) before_cgroup_view();
   setup_sys(root.get(), cgv, spec.privileged);
-  if (!spec.privileged) mask_paths(root.get());  // Docker's --privileged masks nothing either
+  if (!spec.privileged) mask_paths(root.get(), spec);  // Docker's --privileged masks nothing either
   // Before the user's mounts: a -v onto /etc/hosts wins, as in Docker.
   write_network_files(root.get(), spec);
   if (!spec.netcfg.address.empty() && !spec.netcfg.hosts_path.empty()) {

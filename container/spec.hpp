@@ -149,6 +149,11 @@ struct RunSpec {
   // --privileged: every capability, no seccomp filter and no mount guard, no
   // masked or read-only /proc paths, /sys writable (docs/security.md).
   bool privileged = false;
+  // An OCI config's linux.maskedPaths and readonlyPaths: with
+  // own_masked_paths these lists replace the stack's defaults (Docker's).
+  bool own_masked_paths = false;
+  std::vector<std::string> masked_paths;
+  std::vector<std::string> readonly_paths;
   NetMode net = NetMode::None;
   NetConfig netcfg;  // with NetMode::Bridge (and, for /etc/hosts, inside a microVM)
   bool userns = false;
@@ -167,7 +172,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, arg
                                                 upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tmpfs, tty,
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
                                                 seccomp, no_new_privileges, rlimits, additional_gids, umask,
-                                                oom_score_adj, set_oom_score_adj, privileged, net, netcfg, userns, cgroup_parent, cgroup_root)
+                                                oom_score_adj, set_oom_score_adj, privileged, own_masked_paths,
+                                                masked_paths, readonly_paths, net, netcfg, userns, cgroup_parent, cgroup_root)
 
 // A process to start in a running container (hvrun exec; in a microVM,
 // guest-init gets it in the control channel's exec message).

@@ -289,7 +289,19 @@ void read_linux(const json& l, Bundle& b) {
     s.seccomp = {container::SeccompMode::Unconfined, ""};  // runc: no profile, no filter
   }
   if (const json* cp = member(l, "cgroupsPath")) b.cgroups_path = string(*cp, "linux.cgroupsPath");
-  for (const char* other : {"sysctl", "devices", "maskedPaths", "readonlyPaths", "rootfsPropagation", "personality",
+  if (member(l, "maskedPaths") || member(l, "readonlyPaths")) {
+    s.own_masked_paths = true;
+    for (const char* key : {"maskedPaths", "readonlyPaths"}) {
+      const json* v = member(l, key);
+      if (!v) continue;
+      const std::string field = std::string("linux.") + key;
+      (void)strings(*v, field);
+      for (size_t i = 0; i < v->size(); ++i)
+        (std::string(key) == "maskedPaths" ? s.masked_paths : s.readonly_paths)
+            .push_back(absolute_path((*v)[i], field + "[" + std::to_string(i) + "]"));
+    }
+  }
+  for (const char* other : {"sysctl", "devices", "rootfsPropagation", "personality",
                             "mountLabel", "intelRdt"})
     if (const json* v = member(l, other); v && !v->empty() && !(v->is_string() && v->get<std::string>().empty()))
       b.warnings.push_back(std::string("config.json: linux.") + other +

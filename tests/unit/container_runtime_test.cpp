@@ -340,6 +340,18 @@ TEST(ContainerRuntime, MaskedPathsAreEmptyAndReadonlyPathsReadOnly) {
   EXPECT_EQ(out, "0\n0\n0\nrefused\nsys-ro\n") << out;
 }
 
+TEST(ContainerRuntime, OwnMaskedAndReadonlyPathListsReplaceTheDefaults) {
+  HVRUN_REQUIRE_ROOT();
+  // Only /proc/version masked, only /proc/bus read-only: /proc/keys shows
+  // (no mount over it) and /proc/sys is left as the namespaces allow.
+  auto s = sh("wc -c < /proc/version; grep -c ' /proc/keys ' /proc/mounts;"
+              "grep -c ' /proc/bus ' /proc/mounts; grep -c ' /proc/sys ' /proc/mounts");
+  s.own_masked_paths = true;
+  s.masked_paths = {"/proc/version", "/no/such/path"};
+  s.readonly_paths = {"/proc/bus"};
+  EXPECT_EQ(sh_out(s), "0\n0\n1\n0\n");
+}
+
 TEST(ContainerRuntime, DevHasTheMinimalNodesAndDevpts) {
   HVRUN_REQUIRE_ROOT();
   std::string out = sh_out(sh("ls /dev | tr '\\n' ' '; echo; readlink /dev/ptmx; echo x > /dev/null && echo null-ok;"

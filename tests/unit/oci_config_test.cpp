@@ -56,7 +56,9 @@ TEST(OciConfig, TheDefaultConfigRunsShOnTheBundlesRootfsWithItsCapabilitiesAndOw
   EXPECT_FALSE(b.vm);
   EXPECT_EQ(b.spec.rlimits, (std::vector<container::Rlimit>{{"RLIMIT_NOFILE", 1024, 1024}}));
   EXPECT_TRUE(has_warning(b, "process.capabilities.inheritable/ambient"));
-  EXPECT_TRUE(has_warning(b, "linux.maskedPaths is not applied yet"));
+  EXPECT_TRUE(b.spec.own_masked_paths);
+  EXPECT_EQ(b.spec.masked_paths.front(), "/proc/acpi");
+  EXPECT_EQ(b.spec.readonly_paths.back(), "/proc/sysrq-trigger");
   for (const auto& w : b.warnings) EXPECT_EQ(w.rfind("config.json: ", 0), 0u) << w;
 }
 
@@ -160,6 +162,8 @@ TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
       {"rlimit negative", [](json& j) { j["process"]["rlimits"][0]["hard"] = -1; },
        "process.rlimits[0].hard: must be a non-negative integer"},
       {"oom score", [](json& j) { j["process"]["oomScoreAdj"] = 1001; }, "process.oomScoreAdj: 1001 is out of range"},
+      {"masked path", [](json& j) { j["linux"]["maskedPaths"] = {"/proc/kcore", "proc/keys"}; },
+       "linux.maskedPaths[1]: \"proc/keys\" must be an absolute path"},
       {"hook path", [](json& j) { j["hooks"] = {{"prestart", {{{"path", "bin/hook"}}}}}; },
        "hooks.prestart[0].path: \"bin/hook\" must be an absolute path"},
       {"hook timeout", [](json& j) { j["hooks"] = {{"poststop", {{{"path", "/h"}, {"timeout", 0}}}}}; },
