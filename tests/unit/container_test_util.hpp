@@ -32,5 +32,8 @@ struct RunResult {
 RunResult run_to_end(const RunSpec& spec);
 // Reads everything from fd until EOF.
 std::string read_all(int fd);
+// A spec running `/bin/sh -c script`, and the output of running one.
+inline RunSpec sh(const std::string& script) { return base_spec({"/bin/sh", "-c", script}); }
+inline std::string sh_out(const RunSpec& s) { return run_to_end(s).out; }
 
 }  // namespace hvrun::container::testing
