@@ -109,9 +109,7 @@ std::vector<uint8_t> P9Server::Impl::mkdir(uint16_t tag, Reader& r) {
   std::string name = component(raw);
   check(::mkdirat(dir.path.get(), name.c_str(), mode & 07777));
   struct stat st = finish_new(dir, name, gid, mode, true);
-  Writer w(kTmkdir + 1, tag);
-  w.qid(st);
-  return w.finish();
+  return qid_reply(kTmkdir, tag, st);
 }
 
 // Tsymlink fid[4] name[s] symtgt[s] gid[4] -> qid. The target is only
@@ -126,9 +124,7 @@ std::vector<uint8_t> P9Server::Impl::symlink(uint16_t tag, Reader& r) {
   if (target.find('\0') != target.npos) fail(EINVAL);
   check(::symlinkat(std::string(target).c_str(), dir.path.get(), name.c_str()));
   struct stat st = finish_new(dir, name, gid, 0777, false);
-  Writer w(kTsymlink + 1, tag);
-  w.qid(st);
-  return w.finish();
+  return qid_reply(kTsymlink, tag, st);
 }
 
 // Treadlink fid[4] -> target[s]
@@ -161,9 +157,7 @@ std::vector<uint8_t> P9Server::Impl::mknod(uint16_t tag, Reader& r) {
   if (type != S_IFIFO && type != S_IFSOCK && type != S_IFREG) fail(EINVAL);
   check(::mknodat(dir.path.get(), name.c_str(), type | (mode & 07777), 0));
   struct stat st = finish_new(dir, name, gid, mode, false);
-  Writer w(kTmknod + 1, tag);
-  w.qid(st);
-  return w.finish();
+  return qid_reply(kTmknod, tag, st);
 }
 
 // Trename fid[4] dfid[4] name[s]: moves the fid's file into dfid as name.

@@ -35,10 +35,7 @@ std::vector<uint8_t> P9Server::Impl::lopen(uint16_t tag, Reader& r) {
   if (S_ISFIFO(st.st_mode)) flags |= O_NONBLOCK;  // an open must not wait for a peer
   f.open = fids.reopen(f.path.get(), st, flags);
   f.open_flags = flags;
-  Writer w(kTlopen + 1, tag);
-  w.qid(st);
-  w.u32(0);
-  return w.finish();
+  return opened_reply(kTlopen, tag, st);
 }
 
 // Tlcreate fid[4] name[s] flags[4] mode[4] gid[4] -> qid iounit[4]. The fid
@@ -85,10 +82,7 @@ std::vector<uint8_t> P9Server::Impl::lcreate(uint16_t tag, Reader& r) {
   dir.path = std::move(path);
   dir.open = std::move(file);
   dir.open_flags = flags;
-  Writer w(kTlcreate + 1, tag);
-  w.qid(st);
-  w.u32(0);
-  return w.finish();
+  return opened_reply(kTlcreate, tag, st);
 }
 
 // Tread fid[4] offset[8] count[4] -> count[4] data

@@ -93,9 +93,7 @@ std::vector<uint8_t> P9Server::Impl::attach(uint16_t tag, Reader& r) {
   f.uid = uid == kNoUid ? kNobody : uid;
   struct stat st = stat_fd(f.path.get());
   fids.bind(id, std::move(f));
-  Writer w(kTattach + 1, tag);
-  w.qid(st);
-  return w.finish();
+  return qid_reply(kTattach, tag, st);
 }
 
 // Twalk fid[4] newfid[4] nwname[2] nwname*wname[s] -> nwqid[2] nwqid*qid.

@@ -90,6 +90,20 @@ inline constexpr uint32_t kDotlExcl = 0200;
 
 inline bool writes(int host_flags) { return (host_flags & O_ACCMODE) != O_RDONLY || (host_flags & O_TRUNC); }
 
+// The reply to `request` that is one qid (Rattach, Rmkdir, Rsymlink,
+// Rmknod), or a qid and an iounit of 0 ("up to msize": Rlopen, Rlcreate).
+inline std::vector<uint8_t> qid_reply(uint8_t request, uint16_t tag, const struct stat& st) {
+  Writer w(uint8_t(request + 1), tag);
+  w.qid(st);
+  return w.finish();
+}
+inline std::vector<uint8_t> opened_reply(uint8_t request, uint16_t tag, const struct stat& st) {
+  Writer w(uint8_t(request + 1), tag);
+  w.qid(st);
+  w.u32(0);
+  return w.finish();
+}
+
 }  // namespace p9_ops
 
 struct P9Server::Impl {
