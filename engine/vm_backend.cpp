@@ -154,8 +154,9 @@ class VmBackend final : public Backend {
     const bool from_template = !restoring && !assets_.template_dir.empty();
     const bool making_template = assets_.make_template;
     std::string image_disk = assets_.image_disk;
-    if ((from_template || making_template) && !vm_template_refusal(spec).empty())
-      throw Error("a template cannot carry this VM: " + vm_template_refusal(spec));
+    if (from_template || making_template)
+      if (std::string why = vm_template_refusal(spec); !why.empty())
+        throw Error("a template cannot carry this VM: " + why);
     if (restoring) {
       // The clone's own copy of the snapshot's disk (holes kept).
       ::unlink(rw_disk.c_str());

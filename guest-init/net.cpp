@@ -160,8 +160,9 @@ void configure_guest_net(const contract::GuestNetwork& n, int wait_ms, bool adop
 
 void readdress_guest_net(const contract::GuestNetwork& n) {
   // Down first: the MAC changes only on a card that is down (set_mac), and
-  // the old address's routes go with it.
-  link_down(n.ifname.empty() ? "eth0" : n.ifname);
+  // the old address's routes go with it. (parse_guest_network refuses a
+  // plan without an interface name.)
+  link_down(n.ifname);
   configure_guest_net(n, 0, true);
 }
 

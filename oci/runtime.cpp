@@ -178,6 +178,11 @@ bool wait_gone(const Record& r, int ms) {
   return !same_process(r);
 }
 
+std::vector<pid_t> cgroup_pids(const Record& r) {
+  auto cg = container::Cgroup::for_container(r.cgroup_parent, r.cgroup_name);
+  return container::cgroup_detail::read_procs(cg->path());
+}
+
 volatile sig_atomic_t g_run_pid = 0;
 void forward_signal(int sig) {
   if (g_run_pid > 0) ::kill(g_run_pid, sig);
@@ -245,7 +250,7 @@ void kill(const StateDir& dir, const std::string& id, const std::string& signal,
   std::string st = dir.status(r);
   if (st == "stopped") throw Error("container " + id + " is not running");
   if (all) {
-    for (pid_t p : pids(dir, id))
+    for (pid_t p : cgroup_pids(r))
       if (::kill(p, sig) < 0 && errno != ESRCH) throw_sys("kill", std::to_string(p));
     if (st == "paused" && sig == SIGKILL) container::thaw_container(r.cgroup_name, r.cgroup_parent);
     return;
@@ -354,11 +359,7 @@ void resume(const StateDir& dir, const std::string& id) {
   container::thaw_container(r.cgroup_name, r.cgroup_parent);
 }
 
-std::vector<pid_t> pids(const StateDir& dir, const std::string& id) {
-  Record r = dir.load(id);
-  auto cg = container::Cgroup::for_container(r.cgroup_parent, r.cgroup_name);
-  return container::cgroup_detail::read_procs(cg->path());
-}
+std::vector<pid_t> pids(const StateDir& dir, const std::string& id) { return cgroup_pids(dir.load(id)); }
 
 std::string list(const StateDir& dir, bool as_json, bool quiet) {
   std::string out;
