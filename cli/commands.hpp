@@ -27,6 +27,10 @@ struct Context {
 using Action = std::function<int()>;
 
 void register_run(CLI::App& app, Context& ctx, Action& action);      // run (+ --container/--vm shorthand)
+void register_create(CLI::App& app, Context& ctx, Action& action);   // create (run's container, not started)
+void register_start(CLI::App& app, Context& ctx, Action& action);    // start
+void register_wait(CLI::App& app, Context& ctx, Action& action);     // wait
+void register_serve(CLI::App& app, Context& ctx, Action& action);    // serve (the Docker Engine API)
 void register_image(CLI::App& app, Context& ctx, Action& action);    // image import|ls|inspect|rm
 void register_images(CLI::App& app, Context& ctx, Action& action);   // images
 void register_tag(CLI::App& app, Context& ctx, Action& action);      // tag

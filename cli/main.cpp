@@ -129,6 +129,10 @@ int main(int argc, char** argv) {
   }
   Action action;
   register_run(app, ctx, action);
+  register_create(app, ctx, action);
+  register_start(app, ctx, action);
+  register_wait(app, ctx, action);
+  register_serve(app, ctx, action);
   register_image(app, ctx, action);
   register_images(app, ctx, action);
   register_tag(app, ctx, action);

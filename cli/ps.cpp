@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "engine/describe.hpp"
 #include "engine/pause.hpp"
 #include "engine/records.hpp"
 #include "image/store.hpp"
@@ -14,33 +15,6 @@
 namespace hvrun::cli {
 
 namespace {
-
-// RFC 3339 (UTC) -> seconds since the epoch; 0 when unparsable.
-time_t parse_time(const std::string& s) {
-  std::tm tm{};
-  if (s.size() < 19 || !strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
-  return timegm(&tm);
-}
-
-// Docker's "About a minute", "5 seconds", "2 hours".
-std::string human_duration(long s) {
-  if (s < 1) return "Less than a second";
-  if (s == 1) return "1 second";
-  if (s < 60) return std::to_string(s) + " seconds";
-  long m = s / 60;
-  if (m == 1) return "About a minute";
-  if (m < 60) return std::to_string(m) + " minutes";
-  long h = m / 60;
-  if (h == 1) return "About an hour";
-  if (h < 48) return std::to_string(h) + " hours";
-  return std::to_string(h / 24) + " days";
-}
-
-std::string since(const std::string& t) {
-  time_t v = parse_time(t);
-  if (!v) return "";
-  return human_duration(static_cast<long>(std::time(nullptr) - v));
-}
 
 std::string command_of(const engine::ContainerConfig& c) {
   std::string cmd;
@@ -162,17 +136,12 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
           std::printf("%s\n", id.substr(0, 12).c_str());
           continue;
         }
-        std::string status;
+        const std::string status = engine::status_text(c, st);
         const std::string state = engine::status_of(c, st);
-        if (state == "paused") status = "Up " + since(st.started_at) + " (Paused)";
-        else if (st.status == "running") status = "Up " + since(st.started_at);
-        else if (st.status == "exited")
-          status = "Exited (" + std::to_string(st.exit_code) + ") " + since(st.finished_at) + " ago";
-        else status = "Created";
-        rows.push_back({id.substr(0, 12), c.image, command_of(c), since(c.created) + " ago", status, c.name});
+        rows.push_back({id.substr(0, 12), c.image, command_of(c), engine::since(c.created) + " ago", status, c.name});
         if (tmpl)
           objs.push_back({{"ID", id.substr(0, 12)}, {"Image", c.image}, {"Command", command_of(c)},
-                          {"CreatedAt", docker_time(c.created)}, {"RunningFor", since(c.created) + " ago"},
+                          {"CreatedAt", docker_time(c.created)}, {"RunningFor", engine::since(c.created) + " ago"},
                           {"Status", status}, {"State", state}, {"Names", c.name}, {"Ports", ports_of(c)},
                           {"Mode", engine::to_string(c.mode)}});
       }

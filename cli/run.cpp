@@ -2,74 +2,22 @@
 #include <unistd.h>
 
 #include "cli/commands.hpp"
+#include "cli/run_flags.hpp"
 #include "engine/engine.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::cli {
-namespace {
-
-// "Usage: hvrun run [OPTIONS] IMAGE [COMMAND] [ARG...]": IMAGE and the command
-// are left unparsed (prefix_command), so CLI11 alone would not show them.
-class RunUsage : public CLI::Formatter {
- public:
-  std::string make_usage(const CLI::App* app, std::string name) const override {
-    std::string u = CLI::Formatter::make_usage(app, std::move(name));
-    auto nl = u.rfind('\n');
-    return (nl == std::string::npos ? u : u.substr(0, nl)) + " IMAGE [COMMAND] [ARG...]\n";
-  }
-};
-
-}  // namespace
 
 void register_run(CLI::App& app, Context& ctx, Action& action) {
   auto* sub = app.add_subcommand("run", "Run a command in a new container or microVM");
   sub->set_help_flag("--help", "Print this help message and exit");  // -h is --hostname, as Docker
   sub->formatter(std::make_shared<RunUsage>());
-  auto o = std::make_shared<engine::RunOptions>();
-  auto vm = std::make_shared<bool>(false);
-  auto workdir = std::make_shared<std::string>();
-  auto user = std::make_shared<std::string>();
-  // Options come before IMAGE; IMAGE and everything after it are left
-  // unparsed (the command's own flags belong to it).
-  sub->prefix_command();
-  sub->fallthrough(false);  // IMAGE and the command are ours, not the parent's
-  auto one = [](CLI::Option* opt) { return opt->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll); };
-  sub->add_flag("--container")->description("Run as a container (default)");
-  sub->add_flag("--vm", *vm, "Run in a microVM");
-  sub->add_option("--name", o->name, "Container name");
-  sub->add_flag("-d,--detach", o->detach, "Run in the background and print the container id");
-  sub->add_flag("-i,--interactive", o->interactive, "Keep stdin open");
-  sub->add_flag("-t,--tty", o->tty, "Allocate a pseudo-terminal");
-  sub->add_flag("--rm", o->auto_remove, "Remove the container when it exits");
-  one(sub->add_option("-e,--env", o->env, "Set an environment variable (K=V, or K from the caller)"));
-  one(sub->add_option("--env-file", o->env_files, "Read environment variables from a file"));
-  sub->add_option("-w,--workdir", *workdir, "Working directory inside the container");
-  sub->add_option("-u,--user", *user, "User (name|uid[:group|gid])");
-  sub->add_option("-h,--hostname", o->hostname, "Container hostname");
-  one(sub->add_option("-v,--volume", o->volumes, "Bind mount HOST:CONTAINER[:ro]"));
-  one(sub->add_option("--tmpfs", o->tmpfs, "Mount a tmpfs PATH[:rw|ro,size=64m,mode=1777,exec,suid,dev]"));
-  one(sub->add_option("--ulimit", o->ulimits, "Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:2048)"));
-  sub->add_flag("--read-only", o->read_only, "Mount the root filesystem read-only");
-  sub->add_option("-m,--memory", o->memory, "Memory limit (64m, 1g)");
-  sub->add_option("--cpus", o->cpus, "CPU limit (0.5)");
-  sub->add_option("--pids-limit", o->pids_limit, "Process limit (-1: unlimited)");
-  one(sub->add_option("--cap-add", o->cap_add, "Add a capability"));
-  one(sub->add_option("--cap-drop", o->cap_drop, "Drop a capability"));
-  one(sub->add_option("--security-opt", o->security_opts, "seccomp=unconfined|strict|FILE, no-new-privileges[=true|false]"));
-  sub->add_flag("--privileged", o->privileged,
-                "Every capability, no seccomp filter or mount guard, nothing masked, /sys writable (docs/security.md)");
-  sub->add_option("--net,--network", o->net, "Network: bridge (the default network; default unless $HVRUN_NETWORK says otherwise), none, host or a network's name");
-  one(sub->add_option("-p,--publish", o->publish, "Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]"));
-  sub->callback([sub, o, vm, workdir, user, &ctx, &action] {
-    std::vector<std::string> rest = sub->remaining();
-    if (rest.empty()) throw CLI::ValidationError("run", "requires an IMAGE (hvrun run [OPTIONS] IMAGE [COMMAND...])");
-    if (rest[0].size() > 1 && rest[0][0] == '-') throw CLI::ValidationError("run", "unknown flag: " + rest[0]);
-    o->image = rest[0];
-    o->command.assign(rest.begin() + 1, rest.end());
-    if (*vm) o->mode = engine::Mode::Vm;
-    if (sub->count("--workdir")) o->workdir = *workdir;
-    if (sub->count("--user")) o->user = *user;
-    action = [o, &ctx]() -> int {
+  auto f = std::make_shared<RunFlags>();
+  f->add(sub, true);
+  sub->callback([sub, f, &ctx, &action] {
+    f->finish(sub);
+    const engine::RunOptions* o = &f->o;
+    action = [o, f, &ctx]() -> int {
       // Docker's rule: -it wants a terminal on stdin (a pipe's EOF cannot
       // reach a pty, so the command would wait forever); -dit does not.
       if (o->tty && o->interactive && !o->detach && !::isatty(STDIN_FILENO))

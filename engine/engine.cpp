@@ -180,14 +180,15 @@ bool wait_monitor_gone(const Records& rec, const std::string& id, double seconds
 // Records a start failure and, for --rm, removes the record.
 void record_failure(const Records& rec, const ContainerConfig& cfg, State& st, int status, const std::string& why) {
   try {
-    if (cfg.auto_remove) {
-      rec.remove(cfg.id, cfg.name);
-      return;
-    }
     st.status = "exited";
     st.exit_code = status;
     st.error = why;
     st.finished_at = now_rfc3339_nano();
+    if (cfg.auto_remove) {
+      rec.save_exit_note(cfg.id, st);
+      rec.remove(cfg.id, cfg.name);
+      return;
+    }
     rec.save_state(cfg.id, st);
   } catch (const std::exception&) {
     // the original error matters more
@@ -332,8 +333,16 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.exit_code = es.exit_code();
   st.oom_killed = es.oom_killed;
   st.finished_at = now_rfc3339_nano();
-  if (cfg.auto_remove) rec.remove(cfg.id, cfg.name);
-  else rec.save_state(cfg.id, st);
+  if (cfg.auto_remove) {
+    try {
+      rec.save_exit_note(cfg.id, st);  // for a waiter (hvrun wait, the API)
+    } catch (const std::exception& e) {
+      HVRUN_WARN("engine", "no exit note for ", cfg.id.substr(0, 12), ": ", e.what());
+    }
+    rec.remove(cfg.id, cfg.name);
+  } else {
+    rec.save_state(cfg.id, st);
+  }
   HVRUN_DEBUG("engine", "container ", cfg.id.substr(0, 12), cfg.auto_remove ? " removed (--rm)" : " state saved");
   return st.exit_code;
 }
@@ -393,8 +402,12 @@ void start_detached(const Records& rec, const ContainerConfig& cfg) {
 
 }  // namespace
 
-int run(const std::string& store_root, const RunOptions& opts) {
-  ::signal(SIGPIPE, SIG_IGN);
+namespace {
+
+// The record of a new container (run and create): the image resolved, the
+// spec built, the record made and its network attached. Returns the
+// record's lock, held.
+FileLock make_record(const std::string& store_root, const RunOptions& opts, Records& rec, ContainerConfig& cfg) {
   std::optional<VmAssets> vm;
   if (opts.mode == Mode::Vm) vm = locate_vm_assets(false);  // refuses fast on a host that cannot boot Linux
   HVRUN_DEBUG("engine", "run: mode ", to_string(opts.mode), ", store ", store_root);
@@ -405,7 +418,6 @@ int run(const std::string& store_root, const RunOptions& opts) {
   }
   image::ImageRecord img = store.resolve(opts.image);
   HVRUN_DEBUG("engine", "image resolved: ", opts.image, " -> ", img.id.substr(0, 12), " (", img.layers.size(), " layers)");
-  ContainerConfig cfg;
   if (vm) {
     cfg.vm_kernel = vm->kernel;
     cfg.vm_guest_init = vm->guest_init;
@@ -422,11 +434,75 @@ int run(const std::string& store_root, const RunOptions& opts) {
   cfg.auto_remove = opts.auto_remove;
   cfg.detach = opts.detach;
   for (const auto& p : parse_ports(opts.publish)) cfg.publish.push_back(p.str());
-  Records rec(store_root);
   FileLock lock = rec.create(cfg);
   HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));
   attach_record_network(store_root, rec, cfg);
+  return lock;
+}
+
+}  // namespace
+
+int run(const std::string& store_root, const RunOptions& opts) {
+  ::signal(SIGPIPE, SIG_IGN);
+  Records rec(store_root);
+  ContainerConfig cfg;
+  FileLock lock = make_record(store_root, opts, rec, cfg);
   return run_record(rec, cfg, opts.detach);
+}
+
+std::string create(const std::string& store_root, const RunOptions& opts) {
+  Records rec(store_root);
+  ContainerConfig cfg;
+  RunOptions o = opts;
+  o.detach = true;  // its monitor, once started, is always a detached one
+  FileLock lock = make_record(store_root, o, rec, cfg);
+  // The log exists from now on, so that an attach made before the start
+  // (docker run) holds it open even when a --rm container is gone at once.
+  UniqueFd log(::open(rec.log_path(cfg.id).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640));
+  if (!log) throw_sys("create", rec.log_path(cfg.id));
+  State st = rec.load_state(cfg.id);
+  st.start_pending = true;
+  rec.save_state(cfg.id, st);
+  return cfg.id;
+}
+
+void start_container(const Records& rec, const std::string& id) {
+  ::signal(SIGPIPE, SIG_IGN);
+  FileLock lock = FileLock::try_lock(rec.lock_path(id));
+  if (!lock.held()) throw Error("container " + id.substr(0, 12) + " is already running");
+  State st = rec.load_state(id);
+  if (!st.start_pending) {
+    if (st.status == "exited")
+      throw Error("container " + id.substr(0, 12) + " has exited: hvrun does not start an exited container again (run a new one)");
+    throw Error("container " + id.substr(0, 12) + " was started already");
+  }
+  ContainerConfig cfg = rec.load_config(id);
+  cfg.detach = true;
+  st.start_pending = false;
+  rec.save_state(id, st);
+  // As run -d: the monitor forked here inherits the lock and holds it for
+  // the container's life once this process lets go of its own copy.
+  start_detached(rec, cfg);
+}
+
+int wait_container(const Records& rec, const std::string& id, bool until_started_and_exited,
+                   const std::function<bool()>& give_up) {
+  for (;;) {
+    if (give_up && give_up()) throw Error("gave up waiting for container " + id.substr(0, 12));
+    if (!is_dir(rec.dir(id))) {
+      if (auto note = rec.load_exit_note(id)) return note->exit_code;
+      throw Error("no such container: " + id.substr(0, 12));
+    }
+    try {
+      const State st = rec.refresh(id);
+      if (st.status == "exited") return st.exit_code;
+      if (st.start_pending && !until_started_and_exited) return st.exit_code;
+    } catch (const Error&) {
+      if (is_dir(rec.dir(id))) throw;  // not a removal under our feet
+      continue;
+    }
+    ::usleep(50 * 1000);
+  }
 }
 
 void attach_record_network(const std::string& store_root, const Records& rec, ContainerConfig& cfg) {

@@ -2,6 +2,7 @@
 // the monitor; -d: a setsid'd, double-forked monitor), signal, stop, remove,
 // exec. Each container's monitor holds the record's lock for its whole life.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,25 @@ namespace hvrun::engine {
 // Runs IMAGE per `opts`. Foreground: returns the workload's exit status
 // (128+N for signal N). Detached: prints the id and returns 0.
 int run(const std::string& store_root, const RunOptions& opts);
+
+// hvrun create: makes the container's record (image resolved, spec built,
+// network attached) as run does, but starts nothing: it stays "created"
+// (State::start_pending) until start_container. Returns its id.
+std::string create(const std::string& store_root, const RunOptions& opts);
+
+// hvrun start: starts a created container with a detached monitor, as
+// run -d; returns once the workload runs (or throws why it could not start).
+// A running or exited container is refused.
+void start_container(const Records& rec, const std::string& id);
+
+// Waits until the container has exited and returns its exit status (also
+// for a --rm container removed meanwhile: its exit note). A created, not yet
+// started one is waited for when `until_started_and_exited`, else its status
+// (0) is returned at once, as Docker's "not-running" condition.
+// `give_up`, when given, is asked between looks; true ends the wait with an
+// Error (the API's client went away).
+int wait_container(const Records& rec, const std::string& id, bool until_started_and_exited,
+                   const std::function<bool()>& give_up = {});
 
 // Runs a container whose record the caller has just made (Records::create,
 // its lock held, network attached): its monitor in this process (returns

@@ -148,16 +148,16 @@ void LogWriter::flush() {
   if (!out.empty()) (void)write_all(fd_.get(), out);  // a closed reader must not stop the logging
 }
 
-void print_logs(const std::string& path, const LogReadOptions& opts, int out_fd, int err_fd,
-                const std::function<bool()>& still_running) {
+void read_logs(const std::string& path, const LogReadOptions& opts, const std::function<bool(const LogEntry&)>& sink,
+               const std::function<bool()>& still_running) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd && errno != ENOENT) throw_sys("open log", path);
+  if (fd && opts.from_end) ::lseek(fd.get(), 0, SEEK_END);
   std::string pending;
+  bool wanted = true;
   auto emit = [&](const std::string& line) {
-    auto e = parse_log_line(line);
-    if (!e) return;
-    std::string text = opts.timestamps ? e->time + " " + e->log : e->log;
-    (void)write_all(e->stream == Stream::Stderr ? err_fd : out_fd, text);
+    if (!wanted) return;
+    if (auto e = parse_log_line(line)) wanted = sink(*e);
   };
   // Reads what is there now; returns complete lines.
   auto read_lines = [&]() {
@@ -185,12 +185,24 @@ void print_logs(const std::string& path, const LogReadOptions& opts, int out_fd,
   if (opts.tail && *opts.tail < first.size()) start = first.size() - *opts.tail;
   for (size_t i = start; i < first.size(); ++i) emit(first[i]);
   if (!opts.follow) return;
-  for (;;) {
+  while (wanted) {
     bool running = still_running();
     for (const auto& l : read_lines()) emit(l);
     if (!running) break;
     ::poll(nullptr, 0, 50);
   }
+}
+
+void print_logs(const std::string& path, const LogReadOptions& opts, int out_fd, int err_fd,
+                const std::function<bool()>& still_running) {
+  read_logs(
+      path, opts,
+      [&](const LogEntry& e) {
+        std::string text = opts.timestamps ? e.time + " " + e.log : e.log;
+        (void)write_all(e.stream == Stream::Stderr ? err_fd : out_fd, text);
+        return true;
+      },
+      still_running);
 }
 
 }  // namespace hvrun::engine

@@ -42,7 +42,14 @@ struct LogReadOptions {
   bool timestamps = false;
   std::optional<size_t> tail;  // last N lines only
   bool follow = false;
+  bool from_end = false;  // only what is written after the call (an attach)
 };
+
+// Calls `sink` with each entry of the log (by the options) until it returns
+// false. With follow, keeps reading until `still_running()` turns false and
+// the file has no more.
+void read_logs(const std::string& path, const LogReadOptions& opts, const std::function<bool(const LogEntry&)>& sink,
+               const std::function<bool()>& still_running);
 
 // Prints the log's entries to out_fd/err_fd by stream. With follow, keeps
 // reading until `still_running()` turns false and the file has no more.

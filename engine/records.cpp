@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <ctime>
+#include <fstream>
 
 #include "container/runtime.hpp"
 #include "util/error.hpp"
@@ -213,14 +215,23 @@ bool Records::monitor_alive(const std::string& id) const {
 
 State Records::refresh(const std::string& id) const {
   State st = load_state(id);
-  if (st.status == "exited") return st;
+  if (st.status == "exited" || st.start_pending) return st;
   FileLock lock = FileLock::try_lock(lock_path(id));
   if (!lock.held()) return st;  // its monitor is alive: the state is true
   st = load_state(id);  // re-read under the lock
+  if (st.start_pending) return st;  // `hvrun create` made it; nobody started it yet
   ContainerConfig cfg = load_config(id);
   if (cfg.auto_remove) {
     // --rm whose monitor was killed (kill -9 of a foreground hvrun): finish
     // the removal it could not do. Its workload died with it (SIGKILL).
+    st.exit_code = st.status == "running" ? 128 + SIGKILL : 255;
+    st.status = "exited";
+    st.error = "monitor died";
+    st.finished_at = now_rfc3339_nano();
+    try {
+      save_exit_note(id, st);
+    } catch (const std::exception&) {
+    }
     remove(id, cfg.name);
     throw Error("no such container: " + id.substr(0, 12) + " (removed: it was started with --rm and its monitor died)");
   }
@@ -262,7 +273,32 @@ void Records::remove(const std::string& id, const std::string& name) const {
   remove_all(doomed);
 }
 
+void Records::save_exit_note(const std::string& id, const State& st) const {
+  mkdir_p(base_ + "/exits", 0700);
+  write_no_sync(base_ + "/exits/" + id + ".json", nlohmann::json(st).dump());
+}
+
+std::optional<State> Records::load_exit_note(const std::string& id) const {
+  if (!is_container_id(id)) return std::nullopt;
+  std::ifstream f(base_ + "/exits/" + id + ".json");
+  if (!f) return std::nullopt;
+  try {
+    return nlohmann::json::parse(f).get<State>();
+  } catch (const std::exception&) {
+    return std::nullopt;  // torn or foreign: as if none
+  }
+}
+
 void Records::collect_garbage() const {
+  const std::string exits = base_ + "/exits";
+  if (is_dir(exits)) {
+    const time_t hour_ago = ::time(nullptr) - 3600;
+    for (const auto& n : list_dir(exits)) {
+      struct stat sb {};
+      const std::string p = exits + "/" + n;
+      if (::lstat(p.c_str(), &sb) == 0 && sb.st_mtime < hour_ago) ::unlink(p.c_str());
+    }
+  }
   for (const auto& n : list_dir(base_)) {
     if (n.size() != 68 || n.compare(64, 4, ".tmp") != 0) continue;
     std::string path = base_ + "/" + n;

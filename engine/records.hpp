@@ -58,9 +58,12 @@ struct State {
   std::string started_at;
   std::string finished_at;
   std::string error;  // why it failed to start
+  // Made by `hvrun create` (or the API's create) and not started yet: no
+  // monitor is expected, so refresh() leaves it "created".
+  bool start_pending = false;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(State, status, pid, pid_starttime, monitor_pid, exit_code, oom_killed,
-                                                started_at, finished_at, error)
+                                                started_at, finished_at, error, start_pending)
 
 // /proc/<pid>/stat starttime; nullopt when the process is gone.
 std::optional<uint64_t> proc_starttime(pid_t pid);
@@ -110,8 +113,16 @@ class Records {
   // makes sure the monitor is gone (or is the monitor, holding the lock).
   void remove(const std::string& id, const std::string& name) const;
 
-  // Removes .tmp records whose creator died. Cheap when there are none.
+  // Removes .tmp records whose creator died, and exit notes older than an
+  // hour. Cheap when there are none.
   void collect_garbage() const;
+
+  // A --rm container's final state, kept for a while after its record is
+  // removed so that a waiter (`hvrun wait`, the API's wait) still learns how
+  // it ended: ROOT/containers/exits/<id>.json. The monitor writes it just
+  // before it removes the record.
+  void save_exit_note(const std::string& id, const State& st) const;
+  std::optional<State> load_exit_note(const std::string& id) const;
 
   std::string store_root() const { return base_.substr(0, base_.size() - std::string("/containers").size()); }
 

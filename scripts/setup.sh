@@ -34,6 +34,9 @@ PACKAGES=(
   busybox-static e2fsprogs erofs-utils zstd xz-utils gzip cpio iproute2 util-linux
   runc crun bubblewrap qemu-system-x86
   containerd  # hvrun-oci under containerd's runc shim (tests/integration/oci_containerd_test.cpp)
+  libboost-dev  # hvrun serve: HTTP over Boost.Beast (api/http.cpp)
+  curl  # tests/integration/serve_docker_test.cpp: raw API requests
+  docker.io python3-docker  # the real docker CLI and docker-py drive hvrun serve in tests (the daemon stays off)
   linux-source-6.1 flex bison bc libelf-dev
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer targets (tests/fuzz), clang's ASan/UBSan runtimes
 )
@@ -44,13 +47,29 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}"
   apt-get update -qq
+  # docker.io is installed for its client only: hvrun serve is the daemon
+  # here, so no service may start during the install (policy-rc.d), and
+  # dockerd is not enabled for the next boot either.
+  policy_made=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && policy_made=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ $policy_made = 1 ] && rm -f /usr/sbin/policy-rc.d
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+  fi
 fi
 
 # The unprivileged user hvrun-vmm becomes in its jail (vmm/jail.hpp,
 # docs/security.md): no home, no shell, no files of its own.
 if ! getent passwd hvrun-vmm >/dev/null; then
   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin hvrun-vmm
+fi
+
+# Members of the group hvrun may use hvrun serve's socket (root:hvrun 0660).
+if ! getent group hvrun >/dev/null; then
+  groupadd --system hvrun
 fi
 
 cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHVRUN_WERROR=${HVRUN_WERROR:-ON} >/dev/null
@@ -69,6 +88,12 @@ fi
 if [ -x "$BUILD/compare/hvrun-suite" ]; then  # hvrun compare's micro-workloads
   install -d /usr/local/lib/hvrun
   install -s -m 0755 "$BUILD/compare/hvrun-suite" /usr/local/lib/hvrun/hvrun-suite
+fi
+
+# hvrun serve as a systemd service: installed, not enabled or started
+# (systemctl enable --now hvrun).
+if [ -d /etc/systemd/system ]; then
+  install -m 0644 scripts/hvrun.service /etc/systemd/system/hvrun.service
 fi
 
 # Bash completion, generated from the CLI definition of the hvrun just built.

@@ -1,0 +1,710 @@
+#include "api/docker.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "engine/describe.hpp"
+#include "engine/engine.hpp"
+#include "engine/logs.hpp"
+#include "engine/network.hpp"
+#include "engine/options.hpp"
+#include "engine/pause.hpp"
+#include "engine/records.hpp"
+#include "image/present.hpp"
+#include "image/store.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/fs.hpp"
+#include "util/log.hpp"
+
+extern char** environ;
+
+namespace hvrun::api {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kApiVersion = "1.41";
+constexpr const char* kJson = "application/json";
+constexpr const char* kRawStream = "application/vnd.docker.raw-stream";
+
+// An error the API answers with a status of its own (404, 409, ...).
+struct ApiError : Error {
+  int status;
+  ApiError(int s, const std::string& m) : Error(m), status(s) {}
+};
+
+// hvrun's one-line errors, mapped to Docker's statuses and wording.
+int status_for(const std::string& m) {
+  auto starts = [&](const char* p) { return m.rfind(p, 0) == 0; };
+  if (starts("no such container") || starts("no such image") || starts("no such network")) return 404;
+  if (m.find("already in use") != std::string::npos || m.find("is not running") != std::string::npos ||
+      starts("cannot remove running") || m.find("is paused") != std::string::npos ||
+      m.find("has exited") != std::string::npos || m.find("already running") != std::string::npos)
+    return 409;
+  if (starts("invalid") || starts("unknown") || m.find("invalid value") != std::string::npos) return 400;
+  return 500;
+}
+
+std::string docker_message(std::string m) {
+  // Docker capitalises "No such container: x" and "No such image: x".
+  if (m.rfind("no such ", 0) == 0) m[0] = 'N';
+  return m;
+}
+
+void fail(Connection& conn, int status, const std::string& message) {
+  conn.respond(status, kJson, error_body(docker_message(message)));
+}
+
+json parse_body(const Request& req) {
+  if (req.body.empty()) return json::object();
+  try {
+    json j = json::parse(req.body);
+    if (!j.is_object()) throw ApiError(400, "invalid JSON body: expected an object");
+    return j;
+  } catch (const json::parse_error& e) {
+    throw ApiError(400, std::string("invalid JSON body: ") + e.what());
+  }
+}
+
+// A JSON value that must be a string array (or null / absent).
+std::vector<std::string> strings_of(const json& j, const char* field) {
+  std::vector<std::string> out;
+  if (j.is_null()) return out;
+  if (j.is_string()) return {j.get<std::string>()};
+  if (!j.is_array()) throw ApiError(400, std::string("invalid ") + field + ": expected an array of strings");
+  for (const auto& v : j) {
+    if (!v.is_string()) throw ApiError(400, std::string("invalid ") + field + ": expected an array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::string string_of(const json& obj, const char* field) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return "";
+  if (!it->is_string()) throw ApiError(400, std::string("invalid ") + field + ": expected a string");
+  return it->get<std::string>();
+}
+
+bool bool_of(const json& obj, const char* field) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return false;
+  if (!it->is_boolean()) throw ApiError(400, std::string("invalid ") + field + ": expected true or false");
+  return it->get<bool>();
+}
+
+int64_t int_of(const json& obj, const char* field) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return 0;
+  if (!it->is_number_integer()) throw ApiError(400, std::string("invalid ") + field + ": expected an integer");
+  return it->get<int64_t>();
+}
+
+// Docker's create body -> hvrun's RunOptions (the CLI's flags).
+engine::RunOptions run_options_of(const json& body, const std::string& name, std::vector<std::string>& warnings) {
+  engine::RunOptions o;
+  o.name = name;
+  o.image = string_of(body, "Image");
+  if (o.image.empty()) throw ApiError(400, "config has no Image");
+  o.command = strings_of(body.value("Cmd", json()), "Cmd");
+  if (auto it = body.find("Entrypoint"); it != body.end() && !it->is_null()) o.entrypoint = strings_of(*it, "Entrypoint");
+  // "K" alone would take the server's own value: the client resolves those.
+  for (const auto& e : strings_of(body.value("Env", json()), "Env"))
+    if (e.find('=') != std::string::npos) o.env.push_back(e);
+  if (std::string w = string_of(body, "WorkingDir"); !w.empty()) o.workdir = w;
+  if (std::string u = string_of(body, "User"); !u.empty()) o.user = u;
+  o.hostname = string_of(body, "Hostname");
+  o.tty = bool_of(body, "Tty");
+  o.interactive = bool_of(body, "OpenStdin");
+  if (auto it = body.find("Labels"); it != body.end() && it->is_object() && !it->empty())
+    warnings.push_back("labels are not kept by hvrun yet");
+  const json hc = body.value("HostConfig", json::object());
+  if (!hc.is_object()) throw ApiError(400, "invalid HostConfig: expected an object");
+  const std::string runtime = string_of(hc, "Runtime");
+  if (runtime == "vm") o.mode = engine::Mode::Vm;
+  else if (runtime.empty() || runtime == "container" || runtime == "runc") o.mode = engine::Mode::Container;
+  else throw ApiError(400, "unknown runtime \"" + runtime + "\": hvrun has container and vm");
+  o.volumes = strings_of(hc.value("Binds", json()), "Binds");
+  o.auto_remove = bool_of(hc, "AutoRemove");
+  o.privileged = bool_of(hc, "Privileged");
+  o.read_only = bool_of(hc, "ReadonlyRootfs");
+  o.cap_add = strings_of(hc.value("CapAdd", json()), "CapAdd");
+  o.cap_drop = strings_of(hc.value("CapDrop", json()), "CapDrop");
+  o.security_opts = strings_of(hc.value("SecurityOpt", json()), "SecurityOpt");
+  if (int64_t m = int_of(hc, "Memory"); m > 0) o.memory = std::to_string(m);
+  if (int64_t n = int_of(hc, "NanoCpus"); n > 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(n) / 1e9);
+    o.cpus = buf;
+  }
+  if (int64_t p = int_of(hc, "PidsLimit"); p > 0) o.pids_limit = std::to_string(p);
+  const std::string net = string_of(hc, "NetworkMode");
+  if (!net.empty() && net != "default") o.net = net;
+  if (auto it = hc.find("Tmpfs"); it != hc.end() && it->is_object())
+    for (const auto& [path, opts] : it->items())
+      o.tmpfs.push_back(path + (opts.is_string() && !opts.get<std::string>().empty() ? ":" + opts.get<std::string>() : ""));
+  if (auto it = hc.find("Ulimits"); it != hc.end() && it->is_array())
+    for (const auto& u : *it) {
+      if (!u.is_object()) throw ApiError(400, "invalid Ulimits: expected objects");
+      o.ulimits.push_back(string_of(u, "Name") + "=" + std::to_string(int_of(u, "Soft")) + ":" +
+                          std::to_string(int_of(u, "Hard")));
+    }
+  if (auto it = hc.find("PortBindings"); it != hc.end() && it->is_object())
+    for (const auto& [port, binds] : it->items()) {
+      if (!binds.is_array()) throw ApiError(400, "invalid PortBindings for " + port);
+      for (const auto& b : binds) {
+        if (!b.is_object()) throw ApiError(400, "invalid PortBindings for " + port);
+        const std::string ip = string_of(b, "HostIp"), hport = string_of(b, "HostPort");
+        if (hport.empty()) throw ApiError(400, "port " + port + " has no host port: hvrun does not pick one yet");
+        o.publish.push_back((ip.empty() ? "" : ip + ":") + hport + ":" + port);
+      }
+    }
+  return o;
+}
+
+// "[HOSTIP:]HOSTPORT:PORT/PROTO" list -> Docker's port map.
+json port_map(const std::vector<std::string>& publish) {
+  json m = json::object();
+  for (const auto& p : engine::parse_ports(publish)) {
+    m[std::to_string(p.port) + "/" + p.proto].push_back(
+        {{"HostIp", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"HostPort", std::to_string(p.host_port)}});
+  }
+  return m;
+}
+
+json inspect_of(const engine::ContainerConfig& c, const engine::State& st) {
+  json j = engine::inspect_json(c, st);
+  // The shapes Docker's clients decode into (Go types).
+  j["Name"] = "/" + c.name;
+  j["Image"] = "sha256:" + c.image_id;
+  j["HostConfig"]["PortBindings"] = port_map(c.publish);
+  j["HostConfig"]["Runtime"] = engine::to_string(c.mode);
+  j["HostConfig"]["LogConfig"] = {{"Type", "json-file"}, {"Config", json::object()}};
+  j["NetworkSettings"]["Ports"] = port_map(c.publish);
+  json networks = json::object();
+  const auto& n = c.spec.netcfg;
+  if (!n.network.empty())
+    networks[n.network] = {{"IPAddress", n.address}, {"IPPrefixLen", n.prefix}, {"Gateway", n.gateway}, {"MacAddress", n.mac}};
+  j["NetworkSettings"]["Networks"] = networks;
+  return j;
+}
+
+std::string command_of(const engine::ContainerConfig& c) {
+  std::string cmd;
+  for (const auto& a : c.spec.args) cmd += (cmd.empty() ? "" : " ") + a;
+  return cmd;
+}
+
+// Docker's filters: {"name":["a"]} (1.41) or {"name":{"a":true}} (older).
+std::map<std::string, std::vector<std::string>> parse_filters(const std::string& s) {
+  std::map<std::string, std::vector<std::string>> out;
+  if (s.empty()) return out;
+  json j;
+  try {
+    j = json::parse(s);
+  } catch (const json::parse_error& e) {
+    throw ApiError(400, std::string("invalid filters: ") + e.what());
+  }
+  if (!j.is_object()) throw ApiError(400, "invalid filters: expected an object");
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_array()) {
+      for (const auto& x : v)
+        if (x.is_string()) out[k].push_back(x.get<std::string>());
+    } else if (v.is_object()) {
+      for (const auto& [x, on] : v.items())
+        if (on.is_boolean() && on.get<bool>()) out[k].push_back(x);
+    } else {
+      throw ApiError(400, "invalid filter \"" + k + "\"");
+    }
+  }
+  return out;
+}
+
+// Docker's stdcopy frame: stream (1 stdout, 2 stderr), three zeros, the
+// length big-endian, then the bytes.
+std::string frame(engine::Stream s, const std::string& data) {
+  std::string f(8, '\0');
+  f[0] = s == engine::Stream::Stderr ? 2 : 1;
+  const uint32_t n = static_cast<uint32_t>(data.size());
+  f[4] = static_cast<char>(n >> 24);
+  f[5] = static_cast<char>(n >> 16);
+  f[6] = static_cast<char>(n >> 8);
+  f[7] = static_cast<char>(n);
+  return f + data;
+}
+
+// Runs hvrun ARGS...; returns its exit status and what it wrote to stderr.
+int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std::string* err) {
+  Pipe p = Pipe::make();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, p.write.get(), 2);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(exe.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  p.write.reset();
+  if (rc != 0) throw Error("cannot run " + exe + ": " + std::strerror(rc));
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(p.read.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (err) *err = out;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// hvrun's "hvrun: why\n" -> "why".
+std::string last_error_line(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  if (size_t nl = s.rfind('\n'); nl != std::string::npos) s = s.substr(nl + 1);
+  if (s.rfind("hvrun: ", 0) == 0) s = s.substr(7);
+  return s.empty() ? "hvrun failed" : s;
+}
+
+std::string random_hex(size_t n) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string s;
+  while (s.size() < n) {
+    char b[17];
+    std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(rng()));
+    s += b;
+  }
+  return s.substr(0, n);
+}
+
+}  // namespace
+
+DockerApi::DockerApi(std::string store_root, std::string hvrun_exe) : root_(std::move(store_root)), exe_(std::move(hvrun_exe)) {}
+
+void DockerApi::handle(const Request& req, Connection& conn) {
+  std::string path = req.path;
+  // "/v1.41/containers/json" -> "/containers/json"
+  if (path.size() > 2 && path[1] == 'v' && std::isdigit(static_cast<unsigned char>(path[2]))) {
+    size_t slash = path.find('/', 1);
+    path = slash == std::string::npos ? "/" : path.substr(slash);
+  }
+  std::vector<std::string> parts;
+  for (size_t pos = 1; pos <= path.size();) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    if (next > pos) parts.push_back(path.substr(pos, next - pos));
+    pos = next + 1;
+  }
+  HVRUN_DEBUG("serve", req.method, " ", req.path, " (uid ", req.uid, ")");
+  try {
+    if (parts.empty()) return fail(conn, 404, "page not found");
+    if (parts[0] == "_ping" && parts.size() == 1) {
+      if (req.method != "GET" && req.method != "HEAD") return fail(conn, 405, "method not allowed");
+      return conn.respond(200, "text/plain; charset=utf-8", req.method == "HEAD" ? "" : "OK",
+                          {{"Cache-Control", "no-cache, no-store, must-revalidate"}});
+    }
+    if (parts[0] == "version" && parts.size() == 1) {
+      utsname u{};
+      ::uname(&u);
+      json v = {{"Version", HVRUN_VERSION_STRING}, {"ApiVersion", kApiVersion}, {"MinAPIVersion", "1.24"},
+                {"Os", "linux"}, {"Arch", "amd64"}, {"KernelVersion", u.release}, {"GoVersion", "none (C++)"},
+                {"GitCommit", ""}, {"BuildTime", ""},
+                {"Components", json::array({{{"Name", "Engine"}, {"Version", HVRUN_VERSION_STRING},
+                                             {"Details", {{"ApiVersion", kApiVersion}, {"Os", "linux"}}}}})},
+                {"Platform", {{"Name", "hvrun"}}}};
+      return conn.respond(200, kJson, v.dump());
+    }
+    if (parts[0] == "info" && parts.size() == 1) {
+      engine::Records rec(root_);
+      size_t total = 0, running = 0, paused = 0, stopped = 0;
+      for (const auto& id : rec.ids()) {
+        try {
+          const auto c = rec.load_config(id);
+          const auto st = rec.refresh(id);
+          ++total;
+          const std::string s = engine::status_of(c, st);
+          if (s == "paused") ++paused;
+          else if (s == "running") ++running;
+          else if (s == "exited") ++stopped;
+        } catch (const Error&) {
+        }
+      }
+      utsname u{};
+      ::uname(&u);
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      const size_t nimages = image::Store(root_).list().size();
+      json i = {{"ID", "hvrun"}, {"Containers", total}, {"ContainersRunning", running}, {"ContainersPaused", paused},
+                {"ContainersStopped", stopped}, {"Images", nimages}, {"Driver", "overlay"}, {"KernelVersion", u.release},
+                {"OperatingSystem", "hvrun"}, {"OSType", "linux"}, {"Architecture", u.machine},
+                {"NCPU", engine::available_cpus()}, {"MemTotal", 0}, {"Name", host}, {"ServerVersion", HVRUN_VERSION_STRING},
+                {"DockerRootDir", root_}, {"Runtimes", {{"container", {{"path", "hvrun"}}}, {"vm", {{"path", "hvrun"}}}}},
+                {"DefaultRuntime", "container"}, {"CgroupDriver", "cgroupfs"}, {"Debug", false},
+                {"SecurityOptions", json::array({"name=seccomp,profile=default"})}, {"Warnings", json::array()}};
+      return conn.respond(200, kJson, i.dump());
+    }
+    if (parts[0] == "containers") return containers(req, conn, parts);
+    if (parts[0] == "images") return images(req, conn, parts);
+    if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "start" && req.method == "POST")
+      return exec_start(req, conn, parts[1]);
+    if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "json" && req.method == "GET")
+      return exec_inspect(conn, parts[1]);
+    return fail(conn, 404, "page not found: " + req.method + " " + req.path);
+  } catch (const ApiError& e) {
+    if (!conn.responded()) fail(conn, e.status, e.what());
+  } catch (const ExitError& e) {
+    if (!conn.responded()) fail(conn, status_for(e.what()), e.what());
+  } catch (const Error& e) {
+    if (!conn.responded()) fail(conn, status_for(e.what()), e.what());
+  } catch (const std::exception& e) {
+    if (!conn.responded()) fail(conn, 500, e.what());
+  }
+}
+
+void DockerApi::containers(const Request& req, Connection& conn, const std::vector<std::string>& parts) {
+  const std::string& m = req.method;
+  if (parts.size() == 2 && parts[1] == "json" && m == "GET") return list(req, conn);
+  if (parts.size() == 2 && parts[1] == "create" && m == "POST") return create(req, conn);
+  if (parts.size() < 2) return fail(conn, 404, "page not found");
+  engine::Records rec(root_);
+  const std::string id = rec.resolve(parts[1]);
+  const std::string op = parts.size() > 2 ? parts[2] : "";
+  if (parts.size() == 2 && m == "DELETE") {
+    engine::remove_container(rec, id, req.flag("force"));
+    return conn.respond(204, "", "");
+  }
+  if (parts.size() != 3) return fail(conn, 404, "page not found");
+  if (op == "json" && m == "GET") {
+    return conn.respond(200, kJson, inspect_of(rec.load_config(id), rec.refresh(id)).dump());
+  }
+  if (op == "start" && m == "POST") {
+    const engine::State st = rec.refresh(id);
+    if (!st.start_pending && st.status == "running") return conn.respond(304, "", "");
+    std::string err;
+    if (run_hvrun(exe_, {"--root", root_, "start", id}, &err) != 0) {
+      const std::string why = last_error_line(err);
+      return fail(conn, status_for(why), why);
+    }
+    return conn.respond(204, "", "");
+  }
+  if (op == "wait" && m == "POST") {
+    std::string cond = req.param("condition");
+    if (cond.empty()) cond = "not-running";
+    if (cond != "not-running" && cond != "next-exit" && cond != "removed")
+      return fail(conn, 400, "invalid condition \"" + cond + "\": not-running, next-exit or removed");
+    // The status line goes out now (Docker's clients read it before the
+    // container ends); the body once it has.
+    conn.begin_stream(200, {{"Content-Type", kJson}});
+    int code = 0;
+    std::string error;
+    try {
+      code = engine::wait_container(rec, id, cond != "not-running", [&] { return conn.peer_gone(); });
+      if (cond == "removed") {
+        while (is_dir(rec.dir(id)) && !conn.peer_gone()) ::usleep(50 * 1000);
+      }
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    json body = {{"StatusCode", code}, {"Error", error.empty() ? json(nullptr) : json{{"Message", error}}}};
+    conn.write(body.dump() + "\n");
+    return;
+  }
+  if (op == "kill" && m == "POST") {
+    const int sig = engine::parse_signal(req.param("signal", "SIGKILL"));
+    engine::signal_container(rec, id, sig);
+    return conn.respond(204, "", "");
+  }
+  if (op == "stop" && m == "POST") {
+    const engine::State st = rec.refresh(id);
+    if (st.status != "running") return conn.respond(304, "", "");
+    int t = 10;
+    if (std::string ts = req.param("t"); !ts.empty()) {
+      try {
+        t = std::stoi(ts);
+      } catch (const std::exception&) {
+        return fail(conn, 400, "invalid t \"" + ts + "\": expected seconds");
+      }
+    }
+    engine::stop_container(rec, id, std::max(0, std::min(t, 3600)));
+    return conn.respond(204, "", "");
+  }
+  if (op == "logs" && m == "GET") return logs(req, conn, id, false);
+  if (op == "attach" && m == "POST") return logs(req, conn, id, true);
+  if (op == "exec" && m == "POST") return exec_create(req, conn, id);
+  if (op == "resize" && m == "POST") return conn.respond(200, "", "");  // the monitor sizes its pty itself
+  return fail(conn, 404, "page not found: " + m + " " + req.path);
+}
+
+void DockerApi::create(const Request& req, Connection& conn) {
+  const json body = parse_body(req);
+  std::vector<std::string> warnings;
+  engine::RunOptions o = run_options_of(body, req.param("name"), warnings);
+  try {
+    image::Store(root_).resolve(o.image);
+  } catch (const Error&) {
+    // Docker's wording, which its CLI answers by pulling the image.
+    std::string ref = o.image;
+    if (ref.find(':') == std::string::npos && ref.find('@') == std::string::npos) ref += ":latest";
+    return fail(conn, 404, "No such image: " + ref);
+  }
+  const std::string id = engine::create(root_, o);
+  conn.respond(201, kJson, json{{"Id", id}, {"Warnings", warnings}}.dump());
+}
+
+void DockerApi::list(const Request& req, Connection& conn) {
+  const bool all = req.flag("all");
+  const auto filters = parse_filters(req.param("filters"));
+  for (const auto& [k, v] : filters)
+    if (k != "name" && k != "id" && k != "status" && k != "ancestor")
+      return fail(conn, 400, "invalid filter \"" + k + "\": hvrun filters by name, id, status and ancestor");
+  engine::Records rec(root_);
+  rec.collect_garbage();
+  json out = json::array();
+  auto ids = rec.ids();
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+    engine::ContainerConfig c;
+    engine::State st;
+    try {
+      c = rec.load_config(*it);
+      st = rec.refresh(*it);
+    } catch (const Error&) {
+      continue;
+    }
+    const std::string state = engine::status_of(c, st);
+    if (!all && !filters.count("status") && st.status != "running") continue;
+    bool match = true;
+    for (const auto& [k, values] : filters) {
+      bool any = false;
+      for (const auto& v : values) {
+        if (k == "name") any = c.name.find(v[0] == '/' ? v.substr(1) : v) != std::string::npos;
+        else if (k == "id") any = c.id.rfind(v, 0) == 0;
+        else if (k == "status") any = state == v;
+        else any = c.image == v || c.image_id.rfind(v.rfind("sha256:", 0) == 0 ? v.substr(7) : v, 0) == 0;
+        if (any) break;
+      }
+      match = match && any;
+    }
+    if (!match) continue;
+    json ports = json::array();
+    for (const auto& p : engine::parse_ports(c.publish))
+      ports.push_back({{"IP", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"PrivatePort", p.port},
+                       {"PublicPort", p.host_port}, {"Type", p.proto}});
+    out.push_back({{"Id", c.id}, {"Names", json::array({"/" + c.name})}, {"Image", c.image},
+                   {"ImageID", "sha256:" + c.image_id}, {"Command", command_of(c)},
+                   {"Created", static_cast<int64_t>(engine::parse_rfc3339(c.created))}, {"Ports", ports},
+                   {"Labels", json::object()}, {"State", state}, {"Status", engine::status_text(c, st)},
+                   {"HostConfig", {{"NetworkMode", c.spec.net == container::NetMode::Bridge ? c.spec.netcfg.network
+                                                                                             : container::to_string(c.spec.net)}}},
+                   {"NetworkSettings", {{"Networks", json::object()}}}, {"Mounts", json::array()},
+                   {"Mode", engine::to_string(c.mode)}});
+  }
+  conn.respond(200, kJson, out.dump());
+}
+
+void DockerApi::logs(const Request& req, Connection& conn, const std::string& id, bool attach) {
+  engine::Records rec(root_);
+  const engine::ContainerConfig c = rec.load_config(id);
+  const bool want_out = req.flag("stdout"), want_err = req.flag("stderr");
+  if (!attach && !want_out && !want_err) return fail(conn, 400, "you must choose at least one stream");
+  engine::LogReadOptions o;
+  o.timestamps = !attach && req.flag("timestamps");
+  o.follow = attach ? req.flag("stream") : req.flag("follow");
+  o.from_end = attach && !req.flag("logs");
+  if (std::string t = req.param("tail", "all"); !attach && t != "all" && !t.empty()) {
+    try {
+      o.tail = static_cast<size_t>(std::stoull(t));
+    } catch (const std::exception&) {
+      return fail(conn, 400, "invalid tail \"" + t + "\": a number or all");
+    }
+  }
+  const bool tty = c.spec.tty;
+  if (attach && req.headers.count("upgrade"))
+    conn.begin_stream(101, {{"Content-Type", kRawStream}, {"Connection", "Upgrade"}, {"Upgrade", "tcp"}});
+  else
+    conn.begin_stream(200, {{"Content-Type", tty ? kRawStream : "application/vnd.docker.multiplexed-stream"}});
+  auto still_running = [&] {
+    if (conn.peer_gone() && !attach) return false;
+    try {
+      const engine::State st = rec.refresh(id);
+      return st.status != "exited";
+    } catch (const Error&) {
+      return false;  // removed (--rm): what it wrote is read to the end
+    }
+  };
+  engine::read_logs(
+      rec.log_path(id), o,
+      [&](const engine::LogEntry& e) {
+        const bool err = e.stream == engine::Stream::Stderr;
+        if ((err && !want_err) || (!err && !want_out)) return true;
+        const std::string text = o.timestamps ? e.time + " " + e.log : e.log;
+        return conn.write(tty ? text : frame(e.stream, text));
+      },
+      still_running);
+}
+
+void DockerApi::exec_create(const Request& req, Connection& conn, const std::string& id) {
+  const json body = parse_body(req);
+  Exec x;
+  x.container_id = id;
+  x.cmd = strings_of(body.value("Cmd", json()), "Cmd");
+  if (x.cmd.empty()) return fail(conn, 400, "no exec command specified");
+  for (const auto& e : strings_of(body.value("Env", json()), "Env"))
+    if (e.find('=') != std::string::npos) x.env.push_back(e);
+  x.user = string_of(body, "User");
+  x.workdir = string_of(body, "WorkingDir");
+  x.tty = bool_of(body, "Tty");
+  x.attach_stdin = bool_of(body, "AttachStdin");
+  if (x.attach_stdin) return fail(conn, 501, "hvrun serve does not forward stdin to exec yet (drop -i)");
+  const engine::State st = engine::Records(root_).refresh(id);
+  if (st.status != "running") return fail(conn, 409, "container " + id.substr(0, 12) + " is not running");
+  const std::string exec_id = random_hex(64);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    execs_[exec_id] = x;
+  }
+  conn.respond(201, kJson, json{{"Id", exec_id}}.dump());
+}
+
+void DockerApi::exec_start(const Request& req, Connection& conn, const std::string& exec_id) {
+  const json body = parse_body(req);
+  Exec x;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = execs_.find(exec_id);
+    if (it == execs_.end()) return fail(conn, 404, "No such exec instance: " + exec_id);
+    if (it->second.ran) return fail(conn, 409, "exec " + exec_id.substr(0, 12) + " has already run");
+    it->second.ran = it->second.running = true;
+    x = it->second;
+  }
+  const bool detach = bool_of(body, "Detach");
+  std::vector<std::string> args = {"--root", root_, "exec"};
+  if (x.tty) args.push_back("-t");
+  if (detach) args.push_back("-d");
+  for (const auto& e : x.env) args.insert(args.end(), {"-e", e});
+  if (!x.user.empty()) args.insert(args.end(), {"-u", x.user});
+  if (!x.workdir.empty()) args.insert(args.end(), {"-w", x.workdir});
+  args.push_back(x.container_id);
+  args.insert(args.end(), x.cmd.begin(), x.cmd.end());
+  if (detach) {
+    std::string err;
+    const int rc = run_hvrun(exe_, args, &err);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      execs_[exec_id].running = false;
+    }
+    if (rc != 0) return fail(conn, status_for(last_error_line(err)), last_error_line(err));
+    return conn.respond(200, "", "");
+  }
+  // Attached: its stdout and stderr, framed (or raw with a tty), on the
+  // hijacked connection; its exit status for exec inspect.
+  Pipe out = Pipe::make(), err = Pipe::make();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out.write.get(), 1);
+  posix_spawn_file_actions_adddup2(&fa, err.write.get(), 2);
+  std::vector<char*> argv{const_cast<char*>(exe_.c_str())};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exe_.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  out.write.reset();
+  err.write.reset();
+  if (rc != 0) return fail(conn, 500, std::string("cannot run hvrun exec: ") + std::strerror(rc));
+  if (req.headers.count("upgrade"))
+    conn.begin_stream(101, {{"Content-Type", kRawStream}, {"Connection", "Upgrade"}, {"Upgrade", "tcp"}});
+  else
+    conn.begin_stream(200, {{"Content-Type", kRawStream}});
+  pollfd p[2] = {{out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}};
+  int open = 2;
+  char buf[65536];
+  bool peer = true;
+  while (open > 0) {
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = ::read(p[i].fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        p[i].fd = -1;
+        --open;
+        continue;
+      }
+      const std::string data(buf, static_cast<size_t>(n));
+      if (peer) peer = conn.write(x.tty ? data : frame(i == 0 ? engine::Stream::Stdout : engine::Stream::Stderr, data));
+    }
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  execs_[exec_id].running = false;
+  execs_[exec_id].exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void DockerApi::exec_inspect(Connection& conn, const std::string& exec_id) {
+  Exec x;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = execs_.find(exec_id);
+    if (it == execs_.end()) return fail(conn, 404, "No such exec instance: " + exec_id);
+    x = it->second;
+  }
+  json j = {{"ID", exec_id}, {"Running", x.running}, {"ExitCode", x.ran && !x.running ? json(x.exit_code) : json(nullptr)},
+            {"ContainerID", x.container_id}, {"OpenStdin", x.attach_stdin}, {"OpenStdout", true}, {"OpenStderr", true},
+            {"ProcessConfig", {{"tty", x.tty}, {"entrypoint", x.cmd.empty() ? "" : x.cmd[0]},
+                               {"arguments", x.cmd.size() > 1 ? json(std::vector<std::string>(x.cmd.begin() + 1, x.cmd.end())) : json::array()},
+                               {"user", x.user}}},
+            {"Pid", 0}};
+  conn.respond(200, kJson, j.dump());
+}
+
+void DockerApi::images(const Request& req, Connection& conn, const std::vector<std::string>& parts) {
+  image::Store store(root_);
+  if (parts.size() == 2 && parts[1] == "json" && req.method == "GET") {
+    json out = json::array();
+    for (const auto& img : store.list()) {
+      out.push_back({{"Id", "sha256:" + img.id}, {"ParentId", img.parent.empty() ? "" : "sha256:" + img.parent},
+                     {"RepoTags", img.tags.empty() ? json::array({"<none>:<none>"}) : json(img.tags)},
+                     {"RepoDigests", json::array()}, {"Created", static_cast<int64_t>(engine::parse_rfc3339(img.created))},
+                     {"Size", img.size}, {"VirtualSize", img.size}, {"SharedSize", -1}, {"Labels", json::object()},
+                     {"Containers", -1}});
+    }
+    return conn.respond(200, kJson, out.dump());
+  }
+  if (parts.size() == 2 && parts[1] == "create" && req.method == "POST") {
+    std::string ref = req.param("fromImage");
+    if (std::string tag = req.param("tag"); !tag.empty()) ref += (tag.rfind("sha256:", 0) == 0 ? "@" : ":") + tag;
+    return fail(conn, 404, "pull access denied for " + ref + ": hvrun serve does not pull yet (hvrun pull " + ref + ")");
+  }
+  // /images/NAME/json: NAME may hold slashes (library/busybox).
+  if (parts.size() >= 3 && parts.back() == "json" && req.method == "GET") {
+    std::string name;
+    for (size_t i = 1; i + 1 < parts.size(); ++i) name += (name.empty() ? "" : "/") + parts[i];
+    return conn.respond(200, kJson, image::inspect_json(store, store.resolve(name)).dump());
+  }
+  return fail(conn, 404, "page not found: " + req.method + " " + req.path);
+}
+
+}  // namespace hvrun::api

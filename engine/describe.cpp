@@ -1,0 +1,148 @@
+#include "engine/describe.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "engine/pause.hpp"
+
+namespace hvrun::engine {
+
+namespace {
+
+// A running microVM's VMM as the kernel sees it (its jail, vmm/jail.hpp):
+// null when it is not running or the process is not hvrun-vmm.
+nlohmann::json vmm_jail_of(const ContainerConfig& c, const State& st) {
+  if (c.mode != Mode::Vm || st.status != "running" || st.pid <= 0) return nullptr;
+  const std::string dir = "/proc/" + std::to_string(st.pid);
+  std::ifstream comm(dir + "/comm");
+  std::string name;
+  if (!std::getline(comm, name) || name != "hvrun-vmm") return nullptr;
+  std::ifstream status(dir + "/status");
+  nlohmann::json j = nlohmann::json::object();
+  for (std::string line; std::getline(status, line);) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, colon);
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    if (key == "Uid" || key == "Gid") j[key] = std::stoul(value);  // the real id, first of four
+    else if (key == "Seccomp" || key == "NoNewPrivs") j[key] = std::stoi(value);
+    else if (key == "CapEff" || key == "CapBnd") j[key] = value;
+  }
+  // Its PID namespace (its own when jailed) and its cgroup (v2 "0::/P", or
+  // v1's memory hierarchy "N:memory:/P").
+  char ns[64] = {}, own[64] = {};
+  if (::readlink((dir + "/ns/pid").c_str(), ns, sizeof ns - 1) > 0 && ::readlink("/proc/self/ns/pid", own, sizeof own - 1) > 0)
+    j["OwnPidNamespace"] = std::string(ns) != own;
+  std::ifstream cgroup(dir + "/cgroup");
+  std::string v1_memory, v2;  // a hybrid host lists both: hvrun uses v1 there
+  for (std::string line; std::getline(cgroup, line);) {
+    if (line.rfind("0::", 0) == 0) v2 = line.substr(3);
+    else if (const size_t at = line.find(":memory:"); at != std::string::npos) v1_memory = line.substr(at + 8);
+  }
+  if (!v1_memory.empty() || !v2.empty()) j["Cgroup"] = v1_memory.empty() ? v2 : v1_memory;
+  j["Jailed"] = j.value("Seccomp", 0) == 2 && j.value("Uid", 0ul) != 0;
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
+  using nlohmann::json;
+  const auto& s = c.spec;
+  json binds = json::array();
+  for (const auto& m : s.mounts) binds.push_back(m.source + ":" + m.target + (m.readonly ? ":ro" : ""));
+  json secopt = json::array();
+  if (s.seccomp.mode == container::SeccompMode::Custom) secopt.push_back("seccomp=<profile>");
+  else if (s.seccomp.mode != container::SeccompMode::Default) secopt.push_back("seccomp=" + s.seccomp.to_string());
+  if (s.no_new_privileges) secopt.push_back("no-new-privileges");
+  std::string path = s.args.empty() ? "" : s.args[0];
+  json args = s.args.size() > 1 ? json(std::vector<std::string>(s.args.begin() + 1, s.args.end())) : json::array();
+  return json{
+      {"Id", c.id},
+      {"Created", c.created},
+      {"Path", path},
+      {"Args", args},
+      {"State",
+       {{"Status", status_of(c, st)},
+        {"Running", st.status == "running"},
+        {"Paused", is_paused(c, st)},
+        {"OOMKilled", st.oom_killed},
+        {"Pid", st.status == "running" ? st.pid : 0},
+        {"ExitCode", st.exit_code},
+        {"Error", st.error},
+        {"StartedAt", st.started_at},
+        {"FinishedAt", st.finished_at}}},
+      {"Image", c.image_id},
+      {"Name", c.name},
+      {"Mode", to_string(c.mode)},
+      {"VmmJail", vmm_jail_of(c, st)},
+      {"Config",
+       {{"Hostname", s.hostname},
+        {"User", s.user},
+        {"Env", s.env},
+        {"Cmd", s.args},
+        {"Image", c.image},
+        {"WorkingDir", s.cwd},
+        {"Tty", s.tty},
+        {"OpenStdin", s.interactive}}},
+      {"HostConfig",
+       {{"Binds", binds},
+        {"AutoRemove", c.auto_remove},
+        {"Memory", s.memory_bytes},
+        {"NanoCpus", static_cast<int64_t>(s.cpus * 1e9)},
+        {"PidsLimit", s.pids_limit},
+        {"ReadonlyRootfs", s.readonly_rootfs},
+        {"CapAdd", s.cap_add},
+        {"CapDrop", s.cap_drop},
+        {"Privileged", s.privileged},
+        {"SecurityOpt", secopt},
+        {"NetworkMode", s.net == container::NetMode::Bridge ? s.netcfg.network : container::to_string(s.net)},
+        {"PortBindings", c.publish}}},
+      {"NetworkSettings",
+       {{"Network", s.netcfg.network},
+        {"Bridge", s.netcfg.bridge},
+        {"IPAddress", s.netcfg.address},
+        {"IPPrefixLen", s.netcfg.prefix},
+        {"Gateway", s.netcfg.gateway},
+        {"MacAddress", s.netcfg.mac},
+        {"Ports", c.publish}}},
+  };
+}
+
+// RFC 3339 (UTC) -> seconds since the epoch; 0 when unparsable.
+std::time_t parse_rfc3339(const std::string& s) {
+  std::tm tm{};
+  if (s.size() < 19 || !strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  return timegm(&tm);
+}
+
+// Docker's "About a minute", "5 seconds", "2 hours".
+std::string human_duration(long s) {
+  if (s < 1) return "Less than a second";
+  if (s == 1) return "1 second";
+  if (s < 60) return std::to_string(s) + " seconds";
+  long m = s / 60;
+  if (m == 1) return "About a minute";
+  if (m < 60) return std::to_string(m) + " minutes";
+  long h = m / 60;
+  if (h == 1) return "About an hour";
+  if (h < 48) return std::to_string(h) + " hours";
+  return std::to_string(h / 24) + " days";
+}
+
+std::string since(const std::string& t) {
+  std::time_t v = parse_rfc3339(t);
+  if (!v) return "";
+  return human_duration(static_cast<long>(std::time(nullptr) - v));
+}
+
+std::string status_text(const ContainerConfig& c, const State& st) {
+  if (is_paused(c, st)) return "Up " + since(st.started_at) + " (Paused)";
+  if (st.status == "running") return "Up " + since(st.started_at);
+  if (st.status == "exited") return "Exited (" + std::to_string(st.exit_code) + ") " + since(st.finished_at) + " ago";
+  return "Created";
+}
+
+}  // namespace hvrun::engine

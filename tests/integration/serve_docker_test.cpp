@@ -1,0 +1,232 @@
+// hvrun serve driven by the real clients: Debian's docker CLI (docker.io,
+// its client only; no dockerd runs) and docker-py (python3-docker), over
+// the test's own socket and store. What they print is compared with what
+// hvrun's own CLI prints for the same containers.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace hvrun::test {
+namespace {
+
+constexpr const char* kDocker = "/usr/bin/docker";
+constexpr const char* kPython = "/usr/bin/python3";
+
+class ServeDocker : public StoreFixture {
+ protected:
+  void SetUp() override {
+    if (!is_root()) GTEST_SKIP() << "needs root (CI runs as root)";
+    if (::access(kDocker, X_OK) != 0) GTEST_SKIP() << kDocker << " is missing (scripts/setup.sh installs docker.io)";
+    StoreFixture::SetUp();
+    sock_ = root() + "/api.sock";
+    start_server();
+  }
+  void TearDown() override {
+    stop_server();
+    StoreFixture::TearDown();
+  }
+  void start_server() {
+    server_ = ::fork();
+    ASSERT_GE(server_, 0);
+    if (server_ == 0) {
+      ::setpgid(0, 0);
+      const std::string bin = hvrun_bin(), host = "unix://" + sock_, r = root(), log = r + "/serve.log";
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      ::execl(bin.c_str(), bin.c_str(), "--root", r.c_str(), "serve", "--host", host.c_str(), nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {
+      if (ping()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    FAIL() << "hvrun serve did not answer on " << sock_;
+  }
+  void stop_server(int sig = SIGTERM) {
+    if (server_ <= 0) return;
+    ::kill(server_, sig);
+    int st = 0;
+    ::waitpid(server_, &st, 0);
+    server_ = 0;
+  }
+  bool ping() const { return run({"curl", "-sf", "--unix-socket", sock_, "http://d/_ping"}, "", 5).out == "OK"; }
+  std::map<std::string, std::string> env() const {
+    return {{"DOCKER_HOST", "unix://" + sock_}, {"DOCKER_CONFIG", root() + "/docker-config"}};
+  }
+  Result docker(const std::vector<std::string>& args, int timeout_s = 60) const {
+    std::vector<std::string> argv{kDocker};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, "", timeout_s, env());
+  }
+  // curl -X METHOD on the API: "STATUS BODY".
+  std::string api(const std::string& method, const std::string& path, const std::string& body = "") const {
+    std::vector<std::string> argv{"curl", "-s", "-o", "/dev/stdout", "-w", " %{http_code}", "--unix-socket", sock_,
+                                  "-X", method, "http://d" + path};
+    if (!body.empty()) argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
+    Result r = run(argv, "", 30);
+    const size_t sp = r.out.rfind(' ');
+    return sp == std::string::npos ? r.out : r.out.substr(sp + 1) + " " + r.out.substr(0, sp);
+  }
+  // Raw bytes to the socket; what comes back before the server closes.
+  std::string raw(const std::string& bytes) const {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_.c_str());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+      ::close(fd);
+      return "connect failed";
+    }
+    (void)!::write(fd, bytes.data(), bytes.size());
+    ::shutdown(fd, SHUT_WR);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return out;
+  }
+  std::string sock_;
+  pid_t server_ = 0;
+};
+
+TEST_F(ServeDocker, DockerRunRmGivesOutputStreamsAndExitStatusAndLeavesNothing) {
+  Result hi = docker({"run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(hi.code, 3) << hi.err;
+  EXPECT_EQ(hi.out, "out\n");
+  EXPECT_EQ(hi.err, "err\n");
+  Result ok = docker({"run", "--rm", "-e", "A=b", "-w", "/tmp", "-u", "65534", "--hostname", "hh", "busybox", "sh", "-c",
+                      "echo $A $(pwd) $(id -u) $(hostname)"});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(ok.out, "b /tmp 65534 hh\n");
+  Result tty = docker({"run", "--rm", "-t", "busybox", "tty"});
+  EXPECT_EQ(trim(tty.out).rfind("/dev/pts/", 0), 0u) << tty.out << tty.err;
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "") << "a --rm container was left";
+  Result missing = docker({"run", "--rm", "nosuchimage", "true"});
+  EXPECT_EQ(missing.code, 125);
+  EXPECT_NE(missing.err.find("nosuchimage"), std::string::npos) << missing.err;
+}
+
+TEST_F(ServeDocker, DetachedContainerLogsExecInspectStopAndRmAsHvrunSeesThem) {
+  Result d = docker({"run", "-d", "--name", "web", "busybox", "sh", "-c",
+                     "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.1; done"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  const std::string id = trim(d.out);
+  EXPECT_EQ(id.size(), 64u) << d.out;
+  EXPECT_EQ(trim(hv({"inspect", "-f", "{{.Id}}", "web"}).out), id);
+  EXPECT_EQ(docker({"ps", "--format", "{{.Names}} {{.Image}}"}).out, "web busybox\n");
+  EXPECT_EQ(docker({"inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Image}}", "web"}).out, "running /web busybox\n");
+  Result e = docker({"exec", "web", "sh", "-c", "echo in exec; echo e2 >&2; exit 4"});
+  EXPECT_EQ(e.code, 4) << e.err;
+  EXPECT_EQ(e.out, "in exec\n");
+  EXPECT_EQ(e.err, "e2\n");
+  Result eu = docker({"exec", "-e", "X=y", "-w", "/tmp", "-u", "65534", "web", "sh", "-c", "echo $X $(pwd) $(id -u)"});
+  EXPECT_EQ(eu.out, "y /tmp 65534\n") << eu.err;
+  Result et = docker({"exec", "-t", "web", "tty"});
+  EXPECT_EQ(trim(et.out).rfind("/dev/pts/", 0), 0u) << et.out << et.err;
+  Result stop = docker({"stop", "-t", "10", "web"});
+  EXPECT_EQ(stop.code, 0) << stop.err;
+  EXPECT_EQ(stop.out, "web\n");
+  EXPECT_EQ(docker({"logs", "web"}).out, "up\nbye\n");
+  EXPECT_EQ(hv({"logs", "web"}).out, "up\nbye\n");
+  EXPECT_EQ(docker({"wait", "web"}).out, "0\n");
+  const std::string fmt = "{{.Names}} {{.Image}} {{.Status}}";
+  EXPECT_EQ(docker({"ps", "-a", "--format", fmt}).out, hv({"ps", "-a", "--format", fmt}).out);
+  EXPECT_EQ(docker({"ps", "-a", "--format", fmt}).out.rfind("web busybox Exited (0) ", 0), 0u);
+  Result rm = docker({"rm", "web"});
+  EXPECT_EQ(rm.code, 0) << rm.err;
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "");
+  Result again = docker({"rm", "web"});
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.err.find("No such container: web"), std::string::npos) << again.err;
+}
+
+TEST_F(ServeDocker, FollowedLogsKillRmForceAndImagesMatchHvrunsCli) {
+  ASSERT_EQ(docker({"run", "-d", "--name", "ticker", "busybox", "sh", "-c", "for i in 1 2 3; do echo t$i; sleep 0.2; done"}).code, 0);
+  Result f = docker({"logs", "-f", "ticker"}, 30);
+  EXPECT_EQ(f.code, 0) << f.err;
+  EXPECT_EQ(f.out, "t1\nt2\nt3\n");
+  EXPECT_EQ(docker({"logs", "--tail", "1", "ticker"}).out, "t3\n");
+  ASSERT_EQ(docker({"run", "-d", "--name", "sleeper", "busybox", "sleep", "600"}).code, 0);
+  Result rmbusy = docker({"rm", "sleeper"});
+  EXPECT_NE(rmbusy.code, 0);
+  EXPECT_NE(rmbusy.err.find("stop it first"), std::string::npos) << rmbusy.err;
+  EXPECT_EQ(docker({"kill", "sleeper"}).code, 0);
+  EXPECT_EQ(docker({"wait", "sleeper"}).out, "137\n");
+  EXPECT_EQ(docker({"run", "-d", "--name", "s2", "busybox", "sleep", "600"}).code, 0);
+  EXPECT_EQ(docker({"rm", "-f", "s2", "sleeper", "ticker"}).code, 0);
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "");
+  const std::string ifmt = "{{.Repository}}:{{.Tag}} {{.ID}}";
+  Result imgs = docker({"images", "--format", ifmt});
+  EXPECT_EQ(imgs.out, hv({"images", "--format", ifmt}).out);
+  EXPECT_EQ(imgs.out.rfind("busybox:latest ", 0), 0u) << imgs.out;
+}
+
+TEST_F(ServeDocker, KillingTheServerLosesNoContainer) {
+  ASSERT_EQ(docker({"run", "-d", "--name", "long", "busybox", "sh", "-c", "while :; do echo beat; sleep 0.2; done"}).code, 0);
+  stop_server(SIGKILL);
+  EXPECT_EQ(trim(hv({"inspect", "-f", "{{.State.Status}}", "long"}).out), "running");
+  start_server();
+  EXPECT_EQ(docker({"ps", "--format", "{{.Names}} {{.State}}"}).out, "long running\n");
+  EXPECT_EQ(docker({"rm", "-f", "long"}).code, 0);
+}
+
+TEST_F(ServeDocker, BadRequestsGetAStatusAndAMessageAndTheServerStaysUp) {
+  EXPECT_EQ(api("POST", "/v1.41/containers/create", "{not json").rfind("400 {\"message\":\"invalid JSON body: ", 0), 0u);
+  EXPECT_EQ(api("POST", "/containers/create", "{\"Image\":\"busybox\",\"Cmd\":\"true\",\"HostConfig\":{\"Memory\":\"lots\"}}"),
+            "400 {\"message\":\"invalid Memory: expected an integer\"}\n");
+  EXPECT_EQ(api("POST", "/containers/create", "{\"Image\":\"busybox\",\"HostConfig\":{\"Runtime\":\"kata\"}}"),
+            "400 {\"message\":\"unknown runtime \\\"kata\\\": hvrun has container and vm\"}\n");
+  EXPECT_EQ(api("POST", "/containers/create", "{\"Image\":\"nope\"}"), "404 {\"message\":\"No such image: nope:latest\"}\n");
+  EXPECT_EQ(api("GET", "/containers/nope/json"), "404 {\"message\":\"No such container: nope\"}\n");
+  EXPECT_EQ(api("GET", "/no/such/route"), "404 {\"message\":\"page not found: GET /no/such/route\"}\n");
+  EXPECT_EQ(api("GET", "/containers/json?filters=%7Bbad").rfind("400 {\"message\":\"invalid filters: ", 0), 0u);
+  std::string garbage = raw("THIS IS NOT HTTP\r\n\r\n");
+  EXPECT_EQ(garbage.rfind("HTTP/1.1 400 ", 0), 0u) << garbage;
+  std::string huge = raw("GET /_ping HTTP/1.1\r\nHost: d\r\nX-Big: " + std::string(100000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(huge.rfind("HTTP/1.1 431 ", 0), 0u) << huge.substr(0, 200);
+  std::string unknown_fields = api("POST", "/containers/create?name=u", "{\"Image\":\"busybox\",\"Cmd\":[\"true\"],\"NoSuchField\":1}");
+  EXPECT_EQ(unknown_fields.substr(0, 4), "201 ") << unknown_fields;
+  EXPECT_EQ(trim(hv({"inspect", "-f", "{{.State.Status}}", "u"}).out), "created");
+  EXPECT_TRUE(ping()) << "the server died";
+}
+
+TEST_F(ServeDocker, DockerPyRunsDetachedWaitsReadsLogsAndExecs) {
+  if (run({kPython, "-c", "import docker"}).code != 0) GTEST_SKIP() << "python3-docker is missing (scripts/setup.sh installs it)";
+  const std::string script = R"(
+import docker
+c = docker.from_env()
+print(c.containers.run("busybox", ["sh", "-c", "echo hello py"], remove=True).decode(), end="")
+k = c.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; exit 5"], detach=True, name="pyc")
+print("wait", k.wait()["StatusCode"])
+print("logs", k.logs(stdout=True, stderr=False).decode().strip(), k.logs(stdout=False, stderr=True).decode().strip())
+k.reload()
+print("attrs", k.attrs["State"]["Status"], k.attrs["State"]["ExitCode"], k.name)
+k.remove()
+s = c.containers.run("busybox", ["sleep", "600"], detach=True)
+r = s.exec_run(["sh", "-c", "echo ex; exit 2"])
+print("exec", r.exit_code, r.output.decode().strip())
+print("list", [x.short_id == s.short_id for x in c.containers.list()])
+s.remove(force=True)
+print("left", len(c.containers.list(all=True)))
+)";
+  Result py = run({kPython, "-c", script}, "", 120, env());
+  EXPECT_EQ(py.code, 0) << py.err;
+  EXPECT_EQ(py.out, "hello py\nwait 5\nlogs a b\nattrs exited 5 pyc\nexec 2 ex\nlist [True]\nleft 0\n");
+}
+
+}  // namespace
+}  // namespace hvrun::test
