@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -364,6 +367,8 @@ void DockerApi::handle(const Request& req, Connection& conn) {
     if (parts[0] == "images") return images(req, conn, parts);
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "start" && req.method == "POST")
       return exec_start(req, conn, parts[1]);
+    if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "resize" && req.method == "POST")
+      return exec_resize(req, conn, parts[1]);
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "json" && req.method == "GET")
       return exec_inspect(conn, parts[1]);
     return fail(conn, 404, "page not found: " + req.method + " " + req.path);
@@ -571,7 +576,6 @@ void DockerApi::exec_create(const Request& req, Connection& conn, const std::str
   x.workdir = string_of(body, "WorkingDir");
   x.tty = bool_of(body, "Tty");
   x.attach_stdin = bool_of(body, "AttachStdin");
-  if (x.attach_stdin) return fail(conn, 501, "hvrun serve does not forward stdin to exec yet (drop -i)");
   const engine::State st = engine::Records(root_).refresh(id);
   if (st.status != "running") return fail(conn, 409, "container " + id.substr(0, 12) + " is not running");
   const std::string exec_id = random_hex(64);
@@ -612,47 +616,91 @@ void DockerApi::exec_start(const Request& req, Connection& conn, const std::stri
     if (rc != 0) return fail(conn, status_for(last_error_line(err)), last_error_line(err));
     return conn.respond(200, "", "");
   }
-  // Attached: its stdout and stderr, framed (or raw with a tty), on the
-  // hijacked connection; its exit status for exec inspect.
-  Pipe out = Pipe::make(), err = Pipe::make();
+  // Attached: `hvrun exec` runs as a child of this server. Its stdout and
+  // stderr come back framed (Docker's stdcopy) or, with a tty, raw from a
+  // pty whose slave is its terminal (so that -it works as at a shell); the
+  // client's input on the hijacked connection goes to its stdin.
+  if (x.attach_stdin) args.insert(args.begin() + 3, "-i");
+  Pipe out, err, in;
+  UniqueFd master;
+  std::string slave;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out.write.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, err.write.get(), 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (x.tty) {
+    master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!master || ::grantpt(master.get()) < 0 || ::unlockpt(master.get()) < 0) throw_sys("open a pty for exec");
+    slave = ::ptsname(master.get());
+    // A session of its own whose controlling terminal is the slave.
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    posix_spawn_file_actions_addopen(&fa, 0, slave.c_str(), O_RDWR, 0);
+    posix_spawn_file_actions_adddup2(&fa, 0, 1);
+    posix_spawn_file_actions_adddup2(&fa, 0, 2);
+  } else {
+    out = Pipe::make();
+    err = Pipe::make();
+    if (x.attach_stdin) {
+      in = Pipe::make();
+      posix_spawn_file_actions_adddup2(&fa, in.read.get(), 0);
+    } else {
+      posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    }
+    posix_spawn_file_actions_adddup2(&fa, out.write.get(), 1);
+    posix_spawn_file_actions_adddup2(&fa, err.write.get(), 2);
+  }
   std::vector<char*> argv{const_cast<char*>(exe_.c_str())};
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe_.c_str(), &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, exe_.c_str(), &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
   out.write.reset();
   err.write.reset();
+  in.read.reset();
   if (rc != 0) return fail(conn, 500, std::string("cannot run hvrun exec: ") + std::strerror(rc));
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    execs_[exec_id].pty_master = master.get();
+  }
   if (req.headers.count("upgrade"))
     conn.begin_stream(101, {{"Content-Type", kRawStream}, {"Connection", "Upgrade"}, {"Upgrade", "tcp"}});
   else
     conn.begin_stream(200, {{"Content-Type", kRawStream}});
-  pollfd p[2] = {{out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}};
-  int open = 2;
+  // fds: the client (its input), then the output sources.
+  std::vector<pollfd> p = {{x.attach_stdin ? conn.fd() : -1, POLLIN, 0}};
+  if (x.tty) p.push_back({master.get(), POLLIN, 0});
+  else p.insert(p.end(), {{out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}});
+  size_t open = p.size() - 1;
   char buf[65536];
   bool peer = true;
   while (open > 0) {
-    if (::poll(p, 2, -1) < 0) {
+    if (::poll(p.data(), p.size(), -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    for (int i = 0; i < 2; ++i) {
+    if (p[0].fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = ::recv(p[0].fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        (void)write_all(x.tty ? master.get() : in.write.get(), buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        p[0].fd = -1;      // the client closed its side: stdin's EOF
+        in.write.reset();  // (a tty gets none: Docker's too)
+      }
+    }
+    for (size_t i = 1; i < p.size(); ++i) {
       if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = ::read(p[i].fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
+      if (n <= 0) {  // EOF, or EIO once the pty's last slave is closed
         p[i].fd = -1;
         --open;
         continue;
       }
       const std::string data(buf, static_cast<size_t>(n));
-      if (peer) peer = conn.write(x.tty ? data : frame(i == 0 ? engine::Stream::Stdout : engine::Stream::Stderr, data));
+      if (peer)
+        peer = conn.write(x.tty ? data : frame(i == 1 ? engine::Stream::Stdout : engine::Stream::Stderr, data));
     }
   }
   int st = 0;
@@ -660,7 +708,25 @@ void DockerApi::exec_start(const Request& req, Connection& conn, const std::stri
   }
   std::lock_guard<std::mutex> g(mu_);
   execs_[exec_id].running = false;
+  execs_[exec_id].pty_master = -1;
   execs_[exec_id].exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void DockerApi::exec_resize(const Request& req, Connection& conn, const std::string& exec_id) {
+  winsize ws{};
+  try {
+    ws.ws_row = static_cast<unsigned short>(std::stoul(req.param("h", "0")));
+    ws.ws_col = static_cast<unsigned short>(std::stoul(req.param("w", "0")));
+  } catch (const std::exception&) {
+    return fail(conn, 400, "invalid h or w: expected numbers");
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = execs_.find(exec_id);
+  if (it == execs_.end()) return fail(conn, 404, "No such exec instance: " + exec_id);
+  // The pty's foreground group (hvrun exec) gets SIGWINCH and passes the
+  // size on into the container.
+  if (it->second.pty_master >= 0) ::ioctl(it->second.pty_master, TIOCSWINSZ, &ws);
+  conn.respond(200, "", "");
 }
 
 void DockerApi::exec_inspect(Connection& conn, const std::string& exec_id) {

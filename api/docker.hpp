@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "api/http.hpp"
 
@@ -27,6 +28,7 @@ class DockerApi {
     bool running = false;
     int exit_code = 0;
     bool ran = false;
+    int pty_master = -1;  // while a -t exec runs: its pty, for resize
   };
   void containers(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void images(const Request& req, Connection& conn, const std::vector<std::string>& parts);
@@ -36,6 +38,7 @@ class DockerApi {
   void exec_create(const Request& req, Connection& conn, const std::string& id);
   void exec_start(const Request& req, Connection& conn, const std::string& exec_id);
   void exec_inspect(Connection& conn, const std::string& exec_id);
+  void exec_resize(const Request& req, Connection& conn, const std::string& exec_id);
 
   std::string root_;
   std::string exe_;
