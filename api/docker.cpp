@@ -299,7 +299,33 @@ std::string random_hex(size_t n) {
 
 }  // namespace
 
-DockerApi::DockerApi(std::string store_root, std::string hvrun_exe) : root_(std::move(store_root)), exe_(std::move(hvrun_exe)) {}
+DockerApi::DockerApi(std::string store_root, std::string hvrun_exe, TenantLimits limits)
+    : root_(std::move(store_root)), exe_(std::move(hvrun_exe)), limits_(limits) {}
+
+std::string DockerApi::resolve(const Request& req, const std::string& ref) const {
+  engine::Records rec(root_);
+  if (req.uid == 0) return rec.resolve(ref);
+  // Only the caller's own: a name or id prefix that is another tenant's is
+  // as absent as one that is nobody's.
+  std::string found;
+  for (const auto& id : rec.ids()) {
+    engine::ContainerConfig c;
+    try {
+      c = rec.load_config(id);
+    } catch (const Error&) {
+      continue;
+    }
+    if (c.owner_uid != req.uid) continue;
+    if (c.id == ref || c.name == ref || (ref.size() >= 1 && c.id.rfind(ref, 0) == 0 &&
+                                         ref.find_first_not_of("0123456789abcdef") == std::string::npos)) {
+      if (c.id == ref || c.name == ref) return c.id;
+      if (!found.empty()) throw ApiError(400, "container id prefix \"" + ref + "\" is ambiguous");
+      found = c.id;
+    }
+  }
+  if (found.empty()) throw Error("no such container: " + ref);
+  return found;
+}
 
 void DockerApi::handle(const Request& req, Connection& conn) {
   std::string path = req.path;
@@ -340,6 +366,7 @@ void DockerApi::handle(const Request& req, Connection& conn) {
       for (const auto& id : rec.ids()) {
         try {
           const auto c = rec.load_config(id);
+          if (req.uid != 0 && c.owner_uid != req.uid) continue;
           const auto st = rec.refresh(id);
           ++total;
           const std::string s = engine::status_of(c, st);
@@ -370,7 +397,7 @@ void DockerApi::handle(const Request& req, Connection& conn) {
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "resize" && req.method == "POST")
       return exec_resize(req, conn, parts[1]);
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "json" && req.method == "GET")
-      return exec_inspect(conn, parts[1]);
+      return exec_inspect(req, conn, parts[1]);
     return fail(conn, 404, "page not found: " + req.method + " " + req.path);
   } catch (const ApiError& e) {
     if (!conn.responded()) fail(conn, e.status, e.what());
@@ -389,7 +416,7 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   if (parts.size() == 2 && parts[1] == "create" && m == "POST") return create(req, conn);
   if (parts.size() < 2) return fail(conn, 404, "page not found");
   engine::Records rec(root_);
-  const std::string id = rec.resolve(parts[1]);
+  const std::string id = resolve(req, parts[1]);
   const std::string op = parts.size() > 2 ? parts[2] : "";
   if (parts.size() == 2 && m == "DELETE") {
     engine::remove_container(rec, id, req.flag("force"));
@@ -457,10 +484,49 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   return fail(conn, 404, "page not found: " + m + " " + req.path);
 }
 
+void DockerApi::check_tenant(const engine::RunOptions& o) const {
+  auto refuse = [](const std::string& why) { throw ApiError(403, "a tenant may not " + why); };
+  if (!o.volumes.empty()) refuse("bind host paths (Binds)");
+  if (o.privileged) refuse("run privileged containers");
+  if (!o.cap_add.empty()) refuse("add capabilities");
+  if (!o.security_opts.empty()) refuse("set security options");
+  if (o.net == "host" || o.net.rfind("container:", 0) == 0) refuse("join the host's or another container's network");
+  for (const auto& p : engine::parse_ports(o.publish))
+    if (p.host_port < 1024) refuse("publish host port " + std::to_string(p.host_port) + " (below 1024)");
+  const int64_t memory = o.memory.empty() ? 0 : engine::parse_memory(o.memory);
+  if (limits_.max_containers == 0 && limits_.max_memory == 0) return;
+  engine::Records rec(root_);
+  size_t count = 0;
+  int64_t used = 0;
+  for (const auto& id : rec.ids()) {
+    try {
+      const engine::ContainerConfig c = rec.load_config(id);
+      if (c.owner_uid != o.owner_uid) continue;
+      ++count;
+      const engine::State st = rec.refresh(id);
+      if (st.status != "exited") used += c.spec.memory_bytes > 0 ? c.spec.memory_bytes : limits_.max_memory;
+    } catch (const Error&) {
+    }
+  }
+  if (limits_.max_containers && count >= limits_.max_containers)
+    throw ApiError(403, "tenant quota: at most " + std::to_string(limits_.max_containers) +
+                            " containers (remove some: docker rm)");
+  if (limits_.max_memory) {
+    if (memory == 0)
+      throw ApiError(403, "tenant quota: give each container a memory limit (-m), " +
+                              std::to_string(limits_.max_memory >> 20) + " MiB in all");
+    if (used + memory > limits_.max_memory)
+      throw ApiError(403, "tenant quota: " + std::to_string((used + memory) >> 20) + " MiB of memory asked, " +
+                              std::to_string(limits_.max_memory >> 20) + " MiB allowed");
+  }
+}
+
 void DockerApi::create(const Request& req, Connection& conn) {
   const json body = parse_body(req);
   std::vector<std::string> warnings;
   engine::RunOptions o = run_options_of(body, req.param("name"), warnings);
+  o.owner_uid = req.uid;
+  if (req.uid != 0) check_tenant(o);
   try {
     image::Store(root_).resolve(o.image);
   } catch (const Error&) {
@@ -492,6 +558,7 @@ void DockerApi::list(const Request& req, Connection& conn) {
     } catch (const Error&) {
       continue;
     }
+    if (req.uid != 0 && c.owner_uid != req.uid) continue;
     const std::string state = engine::status_of(c, st);
     if (!all && !filters.count("status") && st.status != "running") continue;
     bool match = true;
@@ -568,6 +635,7 @@ void DockerApi::exec_create(const Request& req, Connection& conn, const std::str
   const json body = parse_body(req);
   Exec x;
   x.container_id = id;
+  x.owner_uid = req.uid;
   x.cmd = strings_of(body.value("Cmd", json()), "Cmd");
   if (x.cmd.empty()) return fail(conn, 400, "no exec command specified");
   for (const auto& e : strings_of(body.value("Env", json()), "Env"))
@@ -592,7 +660,8 @@ void DockerApi::exec_start(const Request& req, Connection& conn, const std::stri
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = execs_.find(exec_id);
-    if (it == execs_.end()) return fail(conn, 404, "No such exec instance: " + exec_id);
+    if (it == execs_.end() || (req.uid != 0 && it->second.owner_uid != req.uid))
+      return fail(conn, 404, "No such exec instance: " + exec_id);
     if (it->second.ran) return fail(conn, 409, "exec " + exec_id.substr(0, 12) + " has already run");
     it->second.ran = it->second.running = true;
     x = it->second;
@@ -722,19 +791,21 @@ void DockerApi::exec_resize(const Request& req, Connection& conn, const std::str
   }
   std::lock_guard<std::mutex> g(mu_);
   auto it = execs_.find(exec_id);
-  if (it == execs_.end()) return fail(conn, 404, "No such exec instance: " + exec_id);
+  if (it == execs_.end() || (req.uid != 0 && it->second.owner_uid != req.uid))
+    return fail(conn, 404, "No such exec instance: " + exec_id);
   // The pty's foreground group (hvrun exec) gets SIGWINCH and passes the
   // size on into the container.
   if (it->second.pty_master >= 0) ::ioctl(it->second.pty_master, TIOCSWINSZ, &ws);
   conn.respond(200, "", "");
 }
 
-void DockerApi::exec_inspect(Connection& conn, const std::string& exec_id) {
+void DockerApi::exec_inspect(const Request& req, Connection& conn, const std::string& exec_id) {
   Exec x;
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = execs_.find(exec_id);
-    if (it == execs_.end()) return fail(conn, 404, "No such exec instance: " + exec_id);
+    if (it == execs_.end() || (req.uid != 0 && it->second.owner_uid != req.uid))
+      return fail(conn, 404, "No such exec instance: " + exec_id);
     x = it->second;
   }
   json j = {{"ID", exec_id}, {"Running", x.running}, {"ExitCode", x.ran && !x.running ? json(x.exit_code) : json(nullptr)},

@@ -4,24 +4,37 @@
 // own monitor (started by `hvrun start`, run as a child process), so the
 // server holds no container's life: kill it and nothing is lost.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "api/http.hpp"
+#include "engine/options.hpp"
 
 namespace hvrun::api {
+
+// Tenants: a caller other than root (its uid from SO_PEERCRED) sees and
+// touches only the containers it made (others' are "No such container",
+// by name or id), may not reach into the host (binds, --privileged, added
+// capabilities, security options, the host's network, ports below 1024)
+// and is held to these quotas.
+struct TenantLimits {
+  size_t max_containers = 20;  // each tenant's, whatever their state; 0: no limit
+  int64_t max_memory = 0;      // bytes, summed over its containers (-m); 0: no limit
+};
 
 class DockerApi {
  public:
   // `hvrun_exe`: the hvrun binary the server runs `start` and `exec` with.
-  DockerApi(std::string store_root, std::string hvrun_exe);
+  DockerApi(std::string store_root, std::string hvrun_exe, TenantLimits limits = {});
   void handle(const Request& req, Connection& conn);
 
  private:
   struct Exec {
     std::string container_id;
+    uint32_t owner_uid = 0;
     std::vector<std::string> cmd, env;
     std::string user, workdir;
     bool tty = false, attach_stdin = false;
@@ -37,11 +50,18 @@ class DockerApi {
   void logs(const Request& req, Connection& conn, const std::string& id, bool attach);
   void exec_create(const Request& req, Connection& conn, const std::string& id);
   void exec_start(const Request& req, Connection& conn, const std::string& exec_id);
-  void exec_inspect(Connection& conn, const std::string& exec_id);
+  void exec_inspect(const Request& req, Connection& conn, const std::string& exec_id);
   void exec_resize(const Request& req, Connection& conn, const std::string& exec_id);
+
+  // A container's id by name, id or id prefix, among those the caller may
+  // see; "no such container" for the rest.
+  std::string resolve(const Request& req, const std::string& ref) const;
+  // A tenant's create: what it may not ask for, and its quotas (ApiError 403).
+  void check_tenant(const engine::RunOptions& o) const;
 
   std::string root_;
   std::string exe_;
+  TenantLimits limits_;
   std::mutex mu_;
   std::map<std::string, Exec> execs_;
 };

@@ -1,6 +1,7 @@
 // hvrun serve [--host unix:///run/hvrun/hvrun.sock] [--group hvrun]: the
 // Docker Engine API (api/docker.hpp) on a unix socket, root:GROUP 0660.
 // Containers keep their own monitors: stopping the server stops no container.
+// Callers other than root are tenants (api/docker.hpp: TenantLimits).
 #include <signal.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include "api/docker.hpp"
 #include "api/http.hpp"
 #include "cli/commands.hpp"
+#include "engine/options.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/self_exe.hpp"
@@ -28,6 +30,11 @@ void register_serve(CLI::App& app, Context& ctx, Action& action) {
   auto group = std::make_shared<std::string>("hvrun");
   sub->add_option("-H,--host", *host, "Where to listen: unix:///PATH")->capture_default_str();
   sub->add_option("--group", *group, "Group that may use the socket (0660 root:GROUP)")->capture_default_str();
+  auto limits = std::make_shared<api::TenantLimits>();
+  auto tenant_memory = std::make_shared<std::string>();
+  sub->add_option("--tenant-containers", limits->max_containers, "Containers each non-root caller may have (0: no limit)")
+      ->capture_default_str();
+  sub->add_option("--tenant-memory", *tenant_memory, "Memory (-m) each non-root caller's containers may ask in all (e.g. 2g)");
   sub->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
       if (host->rfind("unix://", 0) != 0 || host->size() <= 7 || (*host)[7] != '/')
@@ -41,7 +48,8 @@ void register_serve(CLI::App& app, Context& ctx, Action& action) {
       so.group = *group;
       api::Server server(so);
       server.listen();
-      api::DockerApi docker(ctx.root(), exe);
+      if (!tenant_memory->empty()) limits->max_memory = engine::parse_memory(*tenant_memory);
+      api::DockerApi docker(ctx.root(), exe, *limits);
       g_server = &server;
       struct sigaction sa {};
       sa.sa_handler = on_stop_signal;

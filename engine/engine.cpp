@@ -433,6 +433,7 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
   cfg.mode = opts.mode;
   cfg.auto_remove = opts.auto_remove;
   cfg.detach = opts.detach;
+  cfg.owner_uid = opts.owner_uid;
   for (const auto& p : parse_ports(opts.publish)) cfg.publish.push_back(p.str());
   FileLock lock = rec.create(cfg);
   HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));

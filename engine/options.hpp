@@ -100,6 +100,7 @@ struct RunOptions {
   // is not used either (as in Docker); an empty list runs `command` alone.
   std::optional<std::vector<std::string>> entrypoint;
   std::vector<std::string> command;  // after IMAGE
+  uint32_t owner_uid = 0;            // ContainerConfig::owner_uid
 };
 
 // Builds the RunSpec (without id/name/rootfs paths) from the options and the

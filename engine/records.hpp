@@ -43,10 +43,13 @@ struct ContainerConfig {
   std::string vm_restore;
   // -p: "[HOSTIP:]HOSTPORT:PORT/PROTO" (canonical), proxied by the monitor.
   std::vector<std::string> publish;
+  // Who made it: the uid of the caller of hvrun serve's API (a tenant sees
+  // only its own), 0 for the CLI (root).
+  uint32_t owner_uid = 0;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
                                                 detach, spec, vm_kernel, vm_guest_init, vm_image_disk, vm_restore,
-                                                publish)
+                                                publish, owner_uid)
 
 struct State {
   std::string status = "created";  // created | running | exited

@@ -34,7 +34,7 @@ class ServeDocker : public StoreFixture {
     stop_server();
     StoreFixture::TearDown();
   }
-  void start_server() {
+  void start_server(const std::vector<std::string>& extra = {}) {
     server_ = ::fork();
     ASSERT_GE(server_, 0);
     if (server_ == 0) {
@@ -45,7 +45,12 @@ class ServeDocker : public StoreFixture {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
       }
-      ::execl(bin.c_str(), bin.c_str(), "--root", r.c_str(), "serve", "--host", host.c_str(), nullptr);
+      std::vector<std::string> args{bin, "--root", r, "serve", "--host", host};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
       ::_exit(127);
     }
     for (int i = 0; i < 200; ++i) {
@@ -217,6 +222,64 @@ TEST_F(ServeDocker, BadRequestsGetAStatusAndAMessageAndTheServerStaysUp) {
   EXPECT_EQ(unknown_fields.substr(0, 4), "201 ") << unknown_fields;
   EXPECT_EQ(trim(hv({"inspect", "-f", "{{.State.Status}}", "u"}).out), "created");
   EXPECT_TRUE(ping()) << "the server died";
+}
+
+TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
+  Result grp = run({"getent", "group", "hvrun"});
+  if (grp.code != 0) GTEST_SKIP() << "no group hvrun (scripts/setup.sh makes it)";
+  const std::string gid = grp.out.substr(grp.out.find(':', grp.out.find(':') + 1) + 1,
+                                         grp.out.rfind(':') - grp.out.find(':', grp.out.find(':') + 1) - 1);
+  // The socket's directory must be reachable by the tenants (the store's
+  // own directory is 0700).
+  ASSERT_EQ(::chmod(root().c_str(), 0711), 0);
+  stop_server();
+  start_server({"--tenant-containers", "2"});
+  // Tenants: uids 65534 and 65533, each in the group hvrun (the socket is
+  // root:hvrun 0660).
+  auto as = [&](const std::string& uid, const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"setpriv", "--reuid=" + uid, "--regid=" + uid, "--groups=" + gid, "env",
+                                  "DOCKER_HOST=unix://" + sock_, "DOCKER_CONFIG=/nonexistent", kDocker};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, "", 60);
+  };
+  Result a = as("65534", {"run", "-d", "--name", "a1", "busybox", "sh", "-c", "echo secret; sleep 600"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  const std::string id = trim(a.out);
+  EXPECT_EQ(as("65534", {"ps", "--format", "{{.Names}}"}).out, "a1\n");
+  EXPECT_EQ(as("65533", {"ps", "-a", "--format", "{{.Names}}"}).out, "");
+  for (const std::string& ref : {std::string("a1"), id, id.substr(0, 12)}) {
+    for (const std::vector<std::string>& cmd :
+         std::vector<std::vector<std::string>>{{"container", "inspect", ref}, {"logs", ref}, {"exec", ref, "true"},
+                                               {"stop", ref}, {"kill", ref}, {"rm", ref}}) {
+      Result r = as("65533", cmd);
+      EXPECT_NE(r.code, 0) << cmd[0] << " " << ref;
+      EXPECT_NE(r.err.find("No such container"), std::string::npos) << cmd[0] << " " << ref << ": " << r.err;
+      EXPECT_EQ(r.out.find("secret"), std::string::npos);
+    }
+    // (docker rm -f says nothing of a container it does not find.)
+    EXPECT_EQ(as("65533", {"rm", "-f", ref}).out.find("a1"), std::string::npos);
+  }
+  EXPECT_EQ(trim(hv({"inspect", "-f", "{{.State.Status}}", "a1"}).out), "running") << "another tenant stopped it";
+  EXPECT_EQ(as("65534", {"logs", "a1"}).out, "secret\n");
+  // Root sees every tenant's.
+  EXPECT_EQ(docker({"ps", "--format", "{{.Names}}"}).out, "a1\n");
+  // Nothing that reaches into the host.
+  for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
+           {"-v", "/:/host"}, {"--privileged"}, {"--cap-add", "SYS_ADMIN"}, {"--security-opt", "seccomp=unconfined"},
+           {"--network", "host"}, {"-p", "80:80"}}) {
+    std::vector<std::string> cmd{"run", "--rm"};
+    cmd.insert(cmd.end(), flags.begin(), flags.end());
+    cmd.insert(cmd.end(), {"busybox", "true"});
+    Result r = as("65533", cmd);
+    EXPECT_EQ(r.code, 125) << flags[0];
+    EXPECT_NE(r.err.find("a tenant may not"), std::string::npos) << flags[0] << ": " << r.err;
+  }
+  // Its quota: two containers.
+  EXPECT_EQ(as("65534", {"create", "busybox", "true"}).code, 0);
+  Result over = as("65534", {"create", "busybox", "true"});
+  EXPECT_NE(over.code, 0);
+  EXPECT_NE(over.err.find("tenant quota: at most 2 containers"), std::string::npos) << over.err;
+  EXPECT_EQ(as("65534", {"rm", "-f", "a1"}).code, 0);
 }
 
 TEST_F(ServeDocker, DockerPyRunsDetachedWaitsReadsLogsAndExecs) {
