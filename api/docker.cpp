@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include "engine/describe.hpp"
 #include "engine/engine.hpp"
@@ -286,6 +288,23 @@ std::string last_error_line(std::string s) {
   return s.empty() ? "hvrun failed" : s;
 }
 
+// write_all for an fd that may be non-blocking (a monitor's pty master).
+bool write_waiting(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t k = ::write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0 && errno == EAGAIN) {
+      pollfd w{fd, POLLOUT, 0};
+      ::poll(&w, 1, 1000);
+      continue;
+    }
+    if (k <= 0) return false;
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+  return true;
+}
+
 std::string random_hex(size_t n) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string s;
@@ -480,7 +499,21 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   if (op == "logs" && m == "GET") return logs(req, conn, id, false);
   if (op == "attach" && m == "POST") return logs(req, conn, id, true);
   if (op == "exec" && m == "POST") return exec_create(req, conn, id);
-  if (op == "resize" && m == "POST") return conn.respond(200, "", "");  // the monitor sizes its pty itself
+  if (op == "resize" && m == "POST") {
+    // The pty of an attached -it container (its size is the client's).
+    winsize ws{};
+    try {
+      ws.ws_row = static_cast<unsigned short>(std::stoul(req.param("h", "0")));
+      ws.ws_col = static_cast<unsigned short>(std::stoul(req.param("w", "0")));
+    } catch (const std::exception&) {
+      return fail(conn, 400, "invalid h or w: expected numbers");
+    }
+    if (!rec.load_config(id).spec.tty) return conn.respond(200, "", "");
+    // Its monitor hands a -t container's pty to anyone who asks (root only:
+    // the record's directory).
+    if (UniqueFd pty = engine::attach_stdin(rec, id)) ::ioctl(pty.get(), TIOCSWINSZ, &ws);
+    return conn.respond(200, "", "");
+  }
   return fail(conn, 404, "page not found: " + m + " " + req.path);
 }
 
@@ -611,6 +644,33 @@ void DockerApi::logs(const Request& req, Connection& conn, const std::string& id
     conn.begin_stream(101, {{"Content-Type", kRawStream}, {"Connection", "Upgrade"}, {"Upgrade", "tcp"}});
   else
     conn.begin_stream(200, {{"Content-Type", tty ? kRawStream : "application/vnd.docker.multiplexed-stream"}});
+  // stdin=1 on an -i container: the client's input goes to the workload's
+  // stdin, handed over by its monitor once it runs (engine::attach_stdin);
+  // the client's half-close is stdin's EOF.
+  std::thread input;
+  std::atomic<bool> output_done{false};
+  if (attach && req.flag("stdin") && c.spec.interactive) {
+    input = std::thread([this, &conn, &output_done, id] {
+      engine::Records r(root_);
+      UniqueFd fd;
+      while (!fd && !output_done) {
+        fd = engine::attach_stdin(r, id);
+        if (!fd) ::usleep(20 * 1000);
+      }
+      if (!fd) return;
+      char buf[65536];
+      for (;;) {
+        pollfd p{conn.fd(), POLLIN, 0};
+        if (::poll(&p, 1, 100) == 0) {
+          if (output_done) break;
+          continue;
+        }
+        ssize_t n = ::recv(conn.fd(), buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || !write_waiting(fd.get(), buf, static_cast<size_t>(n))) break;
+      }
+    });
+  }
   auto still_running = [&] {
     if (conn.peer_gone() && !attach) return false;
     try {
@@ -629,6 +689,12 @@ void DockerApi::logs(const Request& req, Connection& conn, const std::string& id
         return conn.write(tty ? text : frame(e.stream, text));
       },
       still_running);
+  output_done = true;
+  if (input.joinable()) {
+    // The output is over: the workload has exited. Unblock the reader.
+    ::shutdown(conn.fd(), SHUT_RD);
+    input.join();
+  }
 }
 
 void DockerApi::exec_create(const Request& req, Connection& conn, const std::string& id) {

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@
 #include <memory>
 
 #include "container/mounts.hpp"
+#include "container/pty.hpp"
 #include "engine/backend.hpp"
 #include "engine/vm_backend.hpp"
 #include "engine/vm_control.hpp"
@@ -63,6 +66,8 @@ struct Relay {
   LogWriter* log = nullptr;
   std::function<void(int)> on_signal;
   std::function<void()> on_winch;
+  int attach_listen = -1;  // a detached -i container's attach socket (accepts call on_attach)
+  std::function<void()> on_attach;
 };
 
 void relay(Relay& r, int sigfd) {
@@ -79,7 +84,12 @@ void relay(Relay& r, int sigfd) {
   auto output = [&](int fd, Stream s, bool& open) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
-      if (r.log) r.log->write(s, buf, static_cast<size_t>(n));
+      if (r.log) {
+        r.log->write(s, buf, static_cast<size_t>(n));
+        // A terminal's output is not held for its newline: a prompt must
+        // reach an attached client (hvrun serve's attach reads the log).
+        if (fd == r.pty) r.log->flush();
+      }
       if (r.echo && !write_all(s == Stream::Stdout ? 1 : 2, buf, static_cast<size_t>(n)) && errno == EPIPE) {
         // The caller's reader left (`hvrun run ... | head -1`): like a writer
         // in a pipeline, the workload ends instead of running on unseen.
@@ -94,8 +104,9 @@ void relay(Relay& r, int sigfd) {
     if (exited && !out_open && !err_open && !pty_open) break;
     if (exited && Clock::now() >= drain_until) break;
     pollfd p[8];
-    int n = 0, i_sig, i_pid = -1, i_out = -1, i_err = -1, i_pty = -1, i_in = -1, i_sink = -1;
+    int n = 0, i_sig, i_pid = -1, i_out = -1, i_err = -1, i_pty = -1, i_in = -1, i_sink = -1, i_attach = -1;
     p[i_sig = n++] = {sigfd, POLLIN, 0};
+    if (r.attach_listen >= 0 && !exited) p[i_attach = n++] = {r.attach_listen, POLLIN, 0};
     if (!exited) p[i_pid = n++] = {r.pidfd, POLLIN, 0};
     if (out_open) p[i_out = n++] = {r.out, POLLIN, 0};
     if (err_open) p[i_err = n++] = {r.err, POLLIN, 0};
@@ -133,6 +144,7 @@ void relay(Relay& r, int sigfd) {
       exited = true;
       drain_until = Clock::now() + std::chrono::seconds(2);
     }
+    if (i_attach >= 0 && (p[i_attach].revents & POLLIN) && r.on_attach) r.on_attach();
     if (i_out >= 0 && p[i_out].revents) output(r.out, Stream::Stdout, out_open);
     if (i_err >= 0 && p[i_err].revents) output(r.err, Stream::Stderr, err_open);
     if (i_pty >= 0 && p[i_pty].revents) output(r.pty, Stream::Stdout, pty_open);
@@ -157,6 +169,23 @@ void relay(Relay& r, int sigfd) {
       }
     }
   }
+}
+
+// ROOT/containers/ID/attach.sock, bound and listening. Reached through an
+// O_PATH fd of the record's directory (/proc/self/fd/N/...), as a store's
+// path may be longer than a socket address holds.
+UniqueFd listen_attach(const std::string& dir) {
+  UniqueFd d(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!d) throw_sys("open", dir);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/attach.sock", d.get());
+  ::unlink(sa.sun_path);
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!s) throw_sys("socket");
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) throw_sys("bind", dir + "/attach.sock");
+  if (::listen(s.get(), 4) < 0) throw_sys("listen", dir + "/attach.sock");
+  return s;
 }
 
 // Whether `pid` runs this same hvrun binary (guards a kill by a stale pid).
@@ -315,6 +344,35 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     } catch (const std::exception&) {
     }
   };
+  // A detached -i container: its stdin (the pty, or the stdin pipe's write
+  // end) is handed over ROOT/containers/ID/attach.sock to whoever attaches
+  // (hvrun serve's attach). Without a tty it goes to the first one only,
+  // and this monitor lets go of its own copy, so that the workload sees EOF
+  // when that attach ends (Docker's StdinOnce).
+  UniqueFd attach_listen;
+  if (!foreground && spec.interactive && (pty >= 0 || in.write)) {
+    try {
+      attach_listen = listen_attach(rec.dir(cfg.id));
+      r.attach_listen = attach_listen.get();
+      r.on_attach = [&] {
+        UniqueFd c(::accept4(attach_listen.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!c) return;
+        try {
+          const int give = pty >= 0 ? pty : (in.write ? in.write.get() : -1);
+          if (give >= 0) container::send_fd(c.get(), give);
+        } catch (const std::exception& e) {
+          HVRUN_WARN("engine", "attach: ", e.what());
+          return;
+        }
+        if (pty < 0) {
+          in.write.reset();
+          r.attach_listen = -1;
+        }
+      };
+    } catch (const std::exception& e) {
+      HVRUN_WARN("engine", "no attach socket, stdin stays closed: ", e.what());
+    }
+  }
   try {
     relay(r, gate.fd());
   } catch (const std::exception& e) {
@@ -533,6 +591,21 @@ int run_record(const Records& rec, const ContainerConfig& cfg, bool detach) {
     return 0;
   }
   return monitor(rec, cfg, true, nullptr);
+}
+
+UniqueFd attach_stdin(const Records& rec, const std::string& id) {
+  UniqueFd d(::open(rec.dir(id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!d) return {};
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/attach.sock", d.get());
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s || ::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) return {};
+  try {
+    return container::recv_fd(s.get());
+  } catch (const std::exception&) {
+    return {};  // handed to an earlier attach (no tty: the first one only)
+  }
 }
 
 void signal_container(const Records& rec, const std::string& id, int sig) {

@@ -9,6 +9,7 @@
 #include "container/runtime.hpp"
 #include "engine/options.hpp"
 #include "engine/records.hpp"
+#include "util/fd.hpp"
 
 namespace hvrun::engine {
 
@@ -45,6 +46,12 @@ int run_record(const Records& rec, const ContainerConfig& cfg, bool detach);
 // its lease and network config (engine/network.hpp: attach_network), saved
 // in the record. On failure the record is removed and the error rethrown.
 void attach_record_network(const std::string& store_root, const Records& rec, ContainerConfig& cfg);
+
+// A running detached -i container's stdin: its pty master (-t), or the
+// write end of its stdin pipe, which only the first attach gets (the
+// workload sees EOF when that one closes it). Empty when there is none (not
+// -i, not started yet, gone, or already handed out).
+UniqueFd attach_stdin(const Records& rec, const std::string& id);
 
 // Sends `sig` to a running container's init. Throws when it is not running.
 void signal_container(const Records& rec, const std::string& id, int sig);

@@ -174,6 +174,18 @@ TEST_F(ServeDocker, ExecTakesStdinAndDashItGivesATerminalOfTheClientsSize) {
   EXPECT_EQ(docker({"rm", "-f", "w"}).code, 0);
 }
 
+TEST_F(ServeDocker, RunDashIPipesStdinAndDashItIsAShellAtTheClientsSize) {
+  Result in = run({kDocker, "run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done; exit 4"}, "line1\nline2\n", 60, env());
+  EXPECT_EQ(in.code, 4) << in.err;
+  EXPECT_EQ(in.out, "line1\nline2\ndone\n");
+  Result it = run_in_pty({"env", "DOCKER_HOST=unix://" + sock_, "DOCKER_CONFIG=" + root() + "/docker-config", kDocker,
+                          "run", "-it", "--rm", "busybox", "sh"},
+                         {{"# ", "stty size; tty; echo mark-$((6*7))\r"}, {"mark-42", "exit 9\r"}}, 60, 30, 100);
+  EXPECT_EQ(it.code, 9) << it.out;
+  EXPECT_NE(it.out.find("30 100\r\n/dev/pts/"), std::string::npos) << it.out;
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "");
+}
+
 TEST_F(ServeDocker, FollowedLogsKillRmForceAndImagesMatchHvrunsCli) {
   ASSERT_EQ(docker({"run", "-d", "--name", "ticker", "busybox", "sh", "-c", "for i in 1 2 3; do echo t$i; sleep 0.2; done"}).code, 0);
   Result f = docker({"logs", "-f", "ticker"}, 30);
