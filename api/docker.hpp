@@ -46,6 +46,9 @@ class DockerApi {
   void containers(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void images(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void create(const Request& req, Connection& conn);
+  void pull(const Request& req, Connection& conn);
+  void save(Connection& conn, const std::vector<std::string>& names);
+  void load(const Request& req, Connection& conn);
   void list(const Request& req, Connection& conn);
   void logs(const Request& req, Connection& conn, const std::string& id, bool attach);
   void exec_create(const Request& req, Connection& conn, const std::string& id);

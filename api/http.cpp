@@ -106,7 +106,10 @@ void parse_target(const std::string& target, Request& r) {
     const std::string kv = qs.substr(pos, amp - pos);
     if (!kv.empty()) {
       const size_t eq = kv.find('=');
-      r.query[percent_decode(kv.substr(0, eq), true)] = eq == std::string::npos ? "" : percent_decode(kv.substr(eq + 1), true);
+      std::string k = percent_decode(kv.substr(0, eq), true);
+      std::string v = eq == std::string::npos ? "" : percent_decode(kv.substr(eq + 1), true);
+      r.query[k] = v;
+      r.query_list.emplace_back(std::move(k), std::move(v));
     }
     pos = amp + 1;
   }
@@ -247,7 +250,13 @@ void Server::connection(int fd, const Handler& handler) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
     parser.body_limit(opts_.max_body_bytes);
-    http::read(sock, buf, parser, ec);
+    http::read_header(sock, buf, parser, ec);
+    if (!ec) {
+      // An image upload (docker load) may be larger than a request.
+      const std::string_view target(parser.get().target().data(), parser.get().target().size());
+      if (target.find("/images/load") != std::string_view::npos) parser.body_limit(opts_.max_upload_bytes);
+      if (!parser.is_done()) http::read(sock, buf, parser, ec);
+    }
     Connection conn(fd);
     if (ec) {
       if (ec == http::error::end_of_stream || ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)

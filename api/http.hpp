@@ -10,6 +10,8 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace hvrun::api {
 
@@ -17,6 +19,7 @@ struct Request {
   std::string method;                         // "GET", "POST", ...
   std::string path;                           // percent-decoded, without the query
   std::map<std::string, std::string> query;   // percent-decoded; the last of repeated keys
+  std::vector<std::pair<std::string, std::string>> query_list;  // all of them, in order
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
   uid_t uid = static_cast<uid_t>(-1);  // the peer's, from SO_PEERCRED
@@ -61,6 +64,7 @@ struct ServerOptions {
   size_t max_connections = 512;
   size_t max_header_bytes = 64 * 1024;
   size_t max_body_bytes = 64 * 1024 * 1024;
+  size_t max_upload_bytes = size_t{1} << 30;  // POST /images/load: held in memory, then a scratch file
 };
 
 class Server {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "test_registry.hpp"
 
 namespace hvrun::test {
 namespace {
@@ -205,6 +206,38 @@ TEST_F(ServeDocker, FollowedLogsKillRmForceAndImagesMatchHvrunsCli) {
   Result imgs = docker({"images", "--format", ifmt});
   EXPECT_EQ(imgs.out, hv({"images", "--format", ifmt}).out);
   EXPECT_EQ(imgs.out.rfind("busybox:latest ", 0), 0u) << imgs.out;
+}
+
+TEST_F(ServeDocker, ImagesSaveLoadTagRmiAndPullFromARegistry) {
+  const std::string tar = root() + "/bb.tar";
+  Result save = docker({"save", "-o", tar, "busybox"});
+  ASSERT_EQ(save.code, 0) << save.err;
+  EXPECT_EQ(docker({"tag", "busybox", "mybb:v1"}).code, 0);
+  const std::string ifmt = "{{.Repository}}:{{.Tag}} {{.ID}}";
+  EXPECT_EQ(docker({"images", "--format", ifmt}).out, hv({"images", "--format", ifmt}).out);
+  Result rmi = docker({"rmi", "mybb:v1", "busybox"});
+  EXPECT_EQ(rmi.code, 0) << rmi.err;
+  EXPECT_EQ(rmi.out.rfind("Untagged: mybb:v1\nUntagged: busybox:latest\nDeleted: sha256:", 0), 0u) << rmi.out;
+  EXPECT_EQ(hv({"images", "-q"}).out, "");
+  Result load = docker({"load", "-i", tar});
+  EXPECT_EQ(load.code, 0) << load.err;
+  EXPECT_EQ(load.out, "Loaded image: busybox:latest\n");
+  EXPECT_EQ(docker({"run", "--rm", "busybox", "echo", "loaded"}).out, "loaded\n");
+  // docker pull (and run's pull of a missing image) through hvrun pull,
+  // from Debian's docker-registry on 127.0.0.1.
+  TestRegistry reg;
+  const std::string ref = reg.host() + "/lib/bb:1";
+  ASSERT_EQ(hv({"push", "busybox", ref}, "", 120).code, 0);
+  Result pull = docker({"pull", ref});
+  EXPECT_EQ(pull.code, 0) << pull.err;
+  EXPECT_EQ(docker({"images", "--format", "{{.Repository}}:{{.Tag}}", ref}).out, ref + "\n");
+  ASSERT_EQ(docker({"rmi", ref}).code, 0);
+  Result run_pulls = docker({"run", "--rm", ref, "echo", "pulled"});
+  EXPECT_EQ(run_pulls.code, 0) << run_pulls.err;
+  EXPECT_EQ(run_pulls.out, "pulled\n");
+  Result bad = docker({"pull", reg.host() + "/no/such:image"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("no/such"), std::string::npos) << bad.err;
 }
 
 TEST_F(ServeDocker, KillingTheServerLosesNoContainer) {
