@@ -327,6 +327,12 @@ TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
   EXPECT_EQ(as("65534", {"rm", "-f", "a1"}).code, 0);
 }
 
+TEST_F(ServeDocker, TwoHundredConcurrentRequestsOverFiftyContainersLoseAndLeakNothing) {
+  Result load = run({kPython, source_dir() + "/tests/integration/serve_load.py", sock_, std::to_string(server_)}, "", 600);
+  EXPECT_EQ(load.code, 0) << load.out << load.err;
+  EXPECT_NE(load.out.find("SERVE-LOAD: PASS"), std::string::npos) << load.out << load.err;
+}
+
 TEST_F(ServeDocker, DockerPyRunsDetachedWaitsReadsLogsAndExecs) {
   if (run({kPython, "-c", "import docker"}).code != 0) GTEST_SKIP() << "python3-docker is missing (scripts/setup.sh installs it)";
   const std::string script = R"(
