@@ -33,6 +33,7 @@
 #include "net/proxy.hpp"
 #include "engine/terminal.hpp"
 #include "image/store.hpp"
+#include "util/dir_watch.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -546,6 +547,7 @@ void start_container(const Records& rec, const std::string& id) {
 
 int wait_container(const Records& rec, const std::string& id, bool until_started_and_exited,
                    const std::function<bool()>& give_up) {
+  DirWatch watch(rec.dir(id));  // woken when its state is replaced or the record removed
   for (;;) {
     if (give_up && give_up()) throw Error("gave up waiting for container " + id.substr(0, 12));
     if (!is_dir(rec.dir(id))) {
@@ -560,7 +562,7 @@ int wait_container(const Records& rec, const std::string& id, bool until_started
       if (is_dir(rec.dir(id))) throw;  // not a removal under our feet
       continue;
     }
-    ::usleep(50 * 1000);
+    watch.wait(250);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <deque>
 #include <nlohmann/json.hpp>
 
+#include "util/dir_watch.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -185,11 +186,15 @@ void read_logs(const std::string& path, const LogReadOptions& opts, const std::f
   if (opts.tail && *opts.tail < first.size()) start = first.size() - *opts.tail;
   for (size_t i = start; i < first.size(); ++i) emit(first[i]);
   if (!opts.follow) return;
+  // Woken by the record's directory: the log written, the state replaced,
+  // the record removed (and at least every 250 ms).
+  const size_t slash = path.rfind('/');
+  DirWatch watch(slash == std::string::npos ? "." : path.substr(0, slash));
   while (wanted) {
     bool running = still_running();
     for (const auto& l : read_lines()) emit(l);
     if (!running) break;
-    ::poll(nullptr, 0, 50);
+    watch.wait(250);
   }
 }
 

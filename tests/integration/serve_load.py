@@ -61,7 +61,12 @@ def main():
 
     # Warm up the server's allocator and code paths once, then take its measure.
     status, _ = call(sock, "GET", "/containers/json?all=1")
-    rss0, threads0, fds0 = proc_status(pid)
+    # (once that connection's thread has ended: the server alone)
+    for _ in range(50):
+        rss0, threads0, fds0 = proc_status(pid)
+        if threads0 == 1:
+            break
+        time.sleep(0.1)
 
     ids = []
     for i in range(50):
