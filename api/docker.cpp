@@ -1,5 +1,6 @@
 #include "api/docker.hpp"
 
+
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -16,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "api/docker_convert.hpp"
 #include "engine/describe.hpp"
 #include "engine/engine.hpp"
 #include "engine/logs.hpp"
@@ -44,12 +46,6 @@ constexpr const char* kApiVersion = "1.41";
 constexpr const char* kJson = "application/json";
 constexpr const char* kRawStream = "application/vnd.docker.raw-stream";
 
-// An error the API answers with a status of its own (404, 409, ...).
-struct ApiError : Error {
-  int status;
-  ApiError(int s, const std::string& m) : Error(m), status(s) {}
-};
-
 // hvrun's one-line errors, mapped to Docker's statuses and wording.
 int status_for(const std::string& m) {
   auto starts = [&](const char* p) { return m.rfind(p, 0) == 0; };
@@ -70,123 +66,6 @@ std::string docker_message(std::string m) {
 
 void fail(Connection& conn, int status, const std::string& message) {
   conn.respond(status, kJson, error_body(docker_message(message)));
-}
-
-json parse_body(const Request& req) {
-  if (req.body.empty()) return json::object();
-  try {
-    json j = json::parse(req.body);
-    if (!j.is_object()) throw ApiError(400, "invalid JSON body: expected an object");
-    return j;
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, std::string("invalid JSON body: ") + e.what());
-  }
-}
-
-// A JSON value that must be a string array (or null / absent).
-std::vector<std::string> strings_of(const json& j, const char* field) {
-  std::vector<std::string> out;
-  if (j.is_null()) return out;
-  if (j.is_string()) return {j.get<std::string>()};
-  if (!j.is_array()) throw ApiError(400, std::string("invalid ") + field + ": expected an array of strings");
-  for (const auto& v : j) {
-    if (!v.is_string()) throw ApiError(400, std::string("invalid ") + field + ": expected an array of strings");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-std::string string_of(const json& obj, const char* field) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null()) return "";
-  if (!it->is_string()) throw ApiError(400, std::string("invalid ") + field + ": expected a string");
-  return it->get<std::string>();
-}
-
-bool bool_of(const json& obj, const char* field) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null()) return false;
-  if (!it->is_boolean()) throw ApiError(400, std::string("invalid ") + field + ": expected true or false");
-  return it->get<bool>();
-}
-
-int64_t int_of(const json& obj, const char* field) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null()) return 0;
-  if (!it->is_number_integer()) throw ApiError(400, std::string("invalid ") + field + ": expected an integer");
-  return it->get<int64_t>();
-}
-
-// Docker's create body -> hvrun's RunOptions (the CLI's flags).
-engine::RunOptions run_options_of(const json& body, const std::string& name, std::vector<std::string>& warnings) {
-  engine::RunOptions o;
-  o.name = name;
-  o.image = string_of(body, "Image");
-  if (o.image.empty()) throw ApiError(400, "config has no Image");
-  o.command = strings_of(body.value("Cmd", json()), "Cmd");
-  if (auto it = body.find("Entrypoint"); it != body.end() && !it->is_null()) o.entrypoint = strings_of(*it, "Entrypoint");
-  // "K" alone would take the server's own value: the client resolves those.
-  for (const auto& e : strings_of(body.value("Env", json()), "Env"))
-    if (e.find('=') != std::string::npos) o.env.push_back(e);
-  if (std::string w = string_of(body, "WorkingDir"); !w.empty()) o.workdir = w;
-  if (std::string u = string_of(body, "User"); !u.empty()) o.user = u;
-  o.hostname = string_of(body, "Hostname");
-  o.tty = bool_of(body, "Tty");
-  o.interactive = bool_of(body, "OpenStdin");
-  if (auto it = body.find("Labels"); it != body.end() && it->is_object() && !it->empty())
-    warnings.push_back("labels are not kept by hvrun yet");
-  const json hc = body.value("HostConfig", json::object());
-  if (!hc.is_object()) throw ApiError(400, "invalid HostConfig: expected an object");
-  const std::string runtime = string_of(hc, "Runtime");
-  if (runtime == "vm") o.mode = engine::Mode::Vm;
-  else if (runtime.empty() || runtime == "container" || runtime == "runc") o.mode = engine::Mode::Container;
-  else throw ApiError(400, "unknown runtime \"" + runtime + "\": hvrun has container and vm");
-  o.volumes = strings_of(hc.value("Binds", json()), "Binds");
-  o.auto_remove = bool_of(hc, "AutoRemove");
-  o.privileged = bool_of(hc, "Privileged");
-  o.read_only = bool_of(hc, "ReadonlyRootfs");
-  o.cap_add = strings_of(hc.value("CapAdd", json()), "CapAdd");
-  o.cap_drop = strings_of(hc.value("CapDrop", json()), "CapDrop");
-  o.security_opts = strings_of(hc.value("SecurityOpt", json()), "SecurityOpt");
-  if (int64_t m = int_of(hc, "Memory"); m > 0) o.memory = std::to_string(m);
-  if (int64_t n = int_of(hc, "NanoCpus"); n > 0) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(n) / 1e9);
-    o.cpus = buf;
-  }
-  if (int64_t p = int_of(hc, "PidsLimit"); p > 0) o.pids_limit = std::to_string(p);
-  const std::string net = string_of(hc, "NetworkMode");
-  if (!net.empty() && net != "default") o.net = net;
-  if (auto it = hc.find("Tmpfs"); it != hc.end() && it->is_object())
-    for (const auto& [path, opts] : it->items())
-      o.tmpfs.push_back(path + (opts.is_string() && !opts.get<std::string>().empty() ? ":" + opts.get<std::string>() : ""));
-  if (auto it = hc.find("Ulimits"); it != hc.end() && it->is_array())
-    for (const auto& u : *it) {
-      if (!u.is_object()) throw ApiError(400, "invalid Ulimits: expected objects");
-      o.ulimits.push_back(string_of(u, "Name") + "=" + std::to_string(int_of(u, "Soft")) + ":" +
-                          std::to_string(int_of(u, "Hard")));
-    }
-  if (auto it = hc.find("PortBindings"); it != hc.end() && it->is_object())
-    for (const auto& [port, binds] : it->items()) {
-      if (!binds.is_array()) throw ApiError(400, "invalid PortBindings for " + port);
-      for (const auto& b : binds) {
-        if (!b.is_object()) throw ApiError(400, "invalid PortBindings for " + port);
-        const std::string ip = string_of(b, "HostIp"), hport = string_of(b, "HostPort");
-        if (hport.empty()) throw ApiError(400, "port " + port + " has no host port: hvrun does not pick one yet");
-        o.publish.push_back((ip.empty() ? "" : ip + ":") + hport + ":" + port);
-      }
-    }
-  return o;
-}
-
-// "[HOSTIP:]HOSTPORT:PORT/PROTO" list -> Docker's port map.
-json port_map(const std::vector<std::string>& publish) {
-  json m = json::object();
-  for (const auto& p : engine::parse_ports(publish)) {
-    m[std::to_string(p.port) + "/" + p.proto].push_back(
-        {{"HostIp", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"HostPort", std::to_string(p.host_port)}});
-  }
-  return m;
 }
 
 json inspect_of(const engine::ContainerConfig& c, const engine::State& st) {
@@ -210,44 +89,6 @@ std::string command_of(const engine::ContainerConfig& c) {
   std::string cmd;
   for (const auto& a : c.spec.args) cmd += (cmd.empty() ? "" : " ") + a;
   return cmd;
-}
-
-// Docker's filters: {"name":["a"]} (1.41) or {"name":{"a":true}} (older).
-std::map<std::string, std::vector<std::string>> parse_filters(const std::string& s) {
-  std::map<std::string, std::vector<std::string>> out;
-  if (s.empty()) return out;
-  json j;
-  try {
-    j = json::parse(s);
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, std::string("invalid filters: ") + e.what());
-  }
-  if (!j.is_object()) throw ApiError(400, "invalid filters: expected an object");
-  for (const auto& [k, v] : j.items()) {
-    if (v.is_array()) {
-      for (const auto& x : v)
-        if (x.is_string()) out[k].push_back(x.get<std::string>());
-    } else if (v.is_object()) {
-      for (const auto& [x, on] : v.items())
-        if (on.is_boolean() && on.get<bool>()) out[k].push_back(x);
-    } else {
-      throw ApiError(400, "invalid filter \"" + k + "\"");
-    }
-  }
-  return out;
-}
-
-// Docker's stdcopy frame: stream (1 stdout, 2 stderr), three zeros, the
-// length big-endian, then the bytes.
-std::string frame(engine::Stream s, const std::string& data) {
-  std::string f(8, '\0');
-  f[0] = s == engine::Stream::Stderr ? 2 : 1;
-  const uint32_t n = static_cast<uint32_t>(data.size());
-  f[4] = static_cast<char>(n >> 24);
-  f[5] = static_cast<char>(n >> 16);
-  f[6] = static_cast<char>(n >> 8);
-  f[7] = static_cast<char>(n);
-  return f + data;
 }
 
 // Runs hvrun ARGS...; returns its exit status and what it wrote to stderr.
@@ -557,7 +398,7 @@ void DockerApi::check_tenant(const engine::RunOptions& o) const {
 }
 
 void DockerApi::create(const Request& req, Connection& conn) {
-  const json body = parse_body(req);
+  const json body = parse_body(req.body);
   std::vector<std::string> warnings;
   engine::RunOptions o = run_options_of(body, req.param("name"), warnings);
   o.owner_uid = req.uid;
@@ -700,7 +541,7 @@ void DockerApi::logs(const Request& req, Connection& conn, const std::string& id
 }
 
 void DockerApi::exec_create(const Request& req, Connection& conn, const std::string& id) {
-  const json body = parse_body(req);
+  const json body = parse_body(req.body);
   Exec x;
   x.container_id = id;
   x.owner_uid = req.uid;
@@ -723,7 +564,7 @@ void DockerApi::exec_create(const Request& req, Connection& conn, const std::str
 }
 
 void DockerApi::exec_start(const Request& req, Connection& conn, const std::string& exec_id) {
-  const json body = parse_body(req);
+  const json body = parse_body(req.body);
   Exec x;
   {
     std::lock_guard<std::mutex> g(mu_);

@@ -75,25 +75,6 @@ std::string percent_decode(const std::string& s, bool plus_is_space) {
   return out;
 }
 
-bool Request::flag(const std::string& key) const {
-  auto it = query.find(key);
-  if (it == query.end()) return false;
-  return it->second == "1" || it->second == "true" || it->second == "True";
-}
-
-std::string Request::param(const std::string& key, const std::string& fallback) const {
-  auto it = query.find(key);
-  return it == query.end() ? fallback : it->second;
-}
-
-namespace {
-
-std::string head(int status, const std::map<std::string, std::string>& headers) {
-  std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
-  for (const auto& [k, v] : headers) h += k + ": " + v + "\r\n";
-  return h;
-}
-
 void parse_target(const std::string& target, Request& r) {
   const size_t q = target.find('?');
   r.path = percent_decode(target.substr(0, q), false);
@@ -113,6 +94,25 @@ void parse_target(const std::string& target, Request& r) {
     }
     pos = amp + 1;
   }
+}
+
+bool Request::flag(const std::string& key) const {
+  auto it = query.find(key);
+  if (it == query.end()) return false;
+  return it->second == "1" || it->second == "true" || it->second == "True";
+}
+
+std::string Request::param(const std::string& key, const std::string& fallback) const {
+  auto it = query.find(key);
+  return it == query.end() ? fallback : it->second;
+}
+
+namespace {
+
+std::string head(int status, const std::map<std::string, std::string>& headers) {
+  std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
+  for (const auto& [k, v] : headers) h += k + ": " + v + "\r\n";
+  return h;
 }
 
 const std::map<std::string, std::string> kCommonHeaders = {

@@ -93,6 +93,8 @@ class Server {
 const char* reason_phrase(int status);
 // Docker's error body: {"message": "..."} and a newline.
 std::string error_body(const std::string& message);
+// A request target ("/a%20b?x=1&y") into r.path, r.query and r.query_list.
+void parse_target(const std::string& target, Request& r);
 // %XX and '+' decoding of a query component.
 std::string percent_decode(const std::string& s, bool plus_is_space);
 

@@ -1,0 +1,171 @@
+#include "api/docker_convert.hpp"
+
+#include <cstdio>
+
+#include "engine/network.hpp"
+
+namespace hvrun::api {
+
+using nlohmann::json;
+
+json parse_body(const std::string& body) {
+  if (body.empty()) return json::object();
+  try {
+    json j = json::parse(body);
+    if (!j.is_object()) throw ApiError(400, "invalid JSON body: expected an object");
+    return j;
+  } catch (const json::parse_error& e) {
+    throw ApiError(400, std::string("invalid JSON body: ") + e.what());
+  }
+}
+
+std::vector<std::string> strings_of(const json& j, const char* field) {
+  std::vector<std::string> out;
+  if (j.is_null()) return out;
+  if (j.is_string()) return {j.get<std::string>()};
+  if (!j.is_array()) throw ApiError(400, std::string("invalid ") + field + ": expected an array of strings");
+  for (const auto& v : j) {
+    if (!v.is_string()) throw ApiError(400, std::string("invalid ") + field + ": expected an array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::string string_of(const json& obj, const char* field) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return "";
+  if (!it->is_string()) throw ApiError(400, std::string("invalid ") + field + ": expected a string");
+  return it->get<std::string>();
+}
+
+bool bool_of(const json& obj, const char* field) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return false;
+  if (!it->is_boolean()) throw ApiError(400, std::string("invalid ") + field + ": expected true or false");
+  return it->get<bool>();
+}
+
+int64_t int_of(const json& obj, const char* field) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return 0;
+  if (!it->is_number_integer()) throw ApiError(400, std::string("invalid ") + field + ": expected an integer");
+  return it->get<int64_t>();
+}
+
+engine::RunOptions run_options_of(const json& body, const std::string& name, std::vector<std::string>& warnings) {
+  engine::RunOptions o;
+  o.name = name;
+  o.image = string_of(body, "Image");
+  if (o.image.empty()) throw ApiError(400, "config has no Image");
+  o.command = strings_of(body.value("Cmd", json()), "Cmd");
+  if (auto it = body.find("Entrypoint"); it != body.end() && !it->is_null()) o.entrypoint = strings_of(*it, "Entrypoint");
+  // "K" alone would take the server's own value: the client resolves those.
+  for (const auto& e : strings_of(body.value("Env", json()), "Env"))
+    if (e.find('=') != std::string::npos) o.env.push_back(e);
+  if (std::string w = string_of(body, "WorkingDir"); !w.empty()) o.workdir = w;
+  if (std::string u = string_of(body, "User"); !u.empty()) o.user = u;
+  o.hostname = string_of(body, "Hostname");
+  o.tty = bool_of(body, "Tty");
+  o.interactive = bool_of(body, "OpenStdin");
+  if (auto it = body.find("Labels"); it != body.end() && it->is_object() && !it->empty())
+    warnings.push_back("labels are not kept by hvrun yet");
+  json hc = body.value("HostConfig", json::object());
+  if (hc.is_null()) hc = json::object();
+  if (!hc.is_object()) throw ApiError(400, "invalid HostConfig: expected an object");
+  const std::string runtime = string_of(hc, "Runtime");
+  if (runtime == "vm") o.mode = engine::Mode::Vm;
+  else if (runtime.empty() || runtime == "container" || runtime == "runc") o.mode = engine::Mode::Container;
+  else throw ApiError(400, "unknown runtime \"" + runtime + "\": hvrun has container and vm");
+  o.volumes = strings_of(hc.value("Binds", json()), "Binds");
+  o.auto_remove = bool_of(hc, "AutoRemove");
+  o.privileged = bool_of(hc, "Privileged");
+  o.read_only = bool_of(hc, "ReadonlyRootfs");
+  o.cap_add = strings_of(hc.value("CapAdd", json()), "CapAdd");
+  o.cap_drop = strings_of(hc.value("CapDrop", json()), "CapDrop");
+  o.security_opts = strings_of(hc.value("SecurityOpt", json()), "SecurityOpt");
+  if (int64_t m = int_of(hc, "Memory"); m > 0) o.memory = std::to_string(m);
+  if (int64_t n = int_of(hc, "NanoCpus"); n > 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(n) / 1e9);
+    o.cpus = buf;
+  }
+  if (int64_t p = int_of(hc, "PidsLimit"); p > 0) o.pids_limit = std::to_string(p);
+  const std::string net = string_of(hc, "NetworkMode");
+  if (!net.empty() && net != "default") o.net = net;
+  // An object, an array or nothing: anything else is the client's mistake.
+  auto shaped = [&](const char* field, bool object) {
+    auto it = hc.find(field);
+    if (it == hc.end() || it->is_null()) return false;
+    if (object ? !it->is_object() : !it->is_array())
+      throw ApiError(400, std::string("invalid ") + field + (object ? ": expected an object" : ": expected an array"));
+    return true;
+  };
+  if (shaped("Tmpfs", true))
+    for (const auto& [path, opts] : hc["Tmpfs"].items()) {
+      if (!opts.is_string()) throw ApiError(400, "invalid Tmpfs for " + path + ": expected a string of options");
+      o.tmpfs.push_back(path + (opts.get<std::string>().empty() ? "" : ":" + opts.get<std::string>()));
+    }
+  if (shaped("Ulimits", false))
+    for (const auto& u : hc["Ulimits"]) {
+      if (!u.is_object()) throw ApiError(400, "invalid Ulimits: expected objects");
+      o.ulimits.push_back(string_of(u, "Name") + "=" + std::to_string(int_of(u, "Soft")) + ":" +
+                          std::to_string(int_of(u, "Hard")));
+    }
+  if (shaped("PortBindings", true))
+    for (const auto& [port, binds] : hc["PortBindings"].items()) {
+      if (!binds.is_array()) throw ApiError(400, "invalid PortBindings for " + port);
+      for (const auto& b : binds) {
+        if (!b.is_object()) throw ApiError(400, "invalid PortBindings for " + port);
+        const std::string ip = string_of(b, "HostIp"), hport = string_of(b, "HostPort");
+        if (hport.empty()) throw ApiError(400, "port " + port + " has no host port: hvrun does not pick one yet");
+        o.publish.push_back((ip.empty() ? "" : ip + ":") + hport + ":" + port);
+      }
+    }
+  return o;
+}
+
+json port_map(const std::vector<std::string>& publish) {
+  json m = json::object();
+  for (const auto& p : engine::parse_ports(publish)) {
+    m[std::to_string(p.port) + "/" + p.proto].push_back(
+        {{"HostIp", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"HostPort", std::to_string(p.host_port)}});
+  }
+  return m;
+}
+
+std::map<std::string, std::vector<std::string>> parse_filters(const std::string& s) {
+  std::map<std::string, std::vector<std::string>> out;
+  if (s.empty()) return out;
+  json j;
+  try {
+    j = json::parse(s);
+  } catch (const json::parse_error& e) {
+    throw ApiError(400, std::string("invalid filters: ") + e.what());
+  }
+  if (!j.is_object()) throw ApiError(400, "invalid filters: expected an object");
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_array()) {
+      for (const auto& x : v)
+        if (x.is_string()) out[k].push_back(x.get<std::string>());
+    } else if (v.is_object()) {
+      for (const auto& [x, on] : v.items())
+        if (on.is_boolean() && on.get<bool>()) out[k].push_back(x);
+    } else {
+      throw ApiError(400, "invalid filter \"" + k + "\"");
+    }
+  }
+  return out;
+}
+
+std::string frame(engine::Stream s, const std::string& data) {
+  std::string f(8, '\0');
+  f[0] = s == engine::Stream::Stderr ? 2 : 1;
+  const uint32_t n = static_cast<uint32_t>(data.size());
+  f[4] = static_cast<char>(n >> 24);
+  f[5] = static_cast<char>(n >> 16);
+  f[6] = static_cast<char>(n >> 8);
+  f[7] = static_cast<char>(n);
+  return f + data;
+}
+
+}  // namespace hvrun::api
