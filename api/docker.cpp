@@ -108,14 +108,7 @@ int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std:
   posix_spawn_file_actions_destroy(&fa);
   p.write.reset();
   if (rc != 0) throw Error("cannot run " + exe + ": " + std::strerror(rc));
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(p.read.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
+  std::string out = read_to_end(p.read.get());
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
@@ -336,7 +329,7 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
         return fail(conn, 400, "invalid t \"" + ts + "\": expected seconds");
       }
     }
-    engine::stop_container(rec, id, std::max(0, std::min(t, 3600)));
+    engine::stop_container(rec, id, t < 0 ? 3600 : std::min(t, 3600));  // -1: Docker waits without a limit
     return conn.respond(204, "", "");
   }
   if (op == "logs" && m == "GET") return logs(req, conn, id, false);
@@ -366,7 +359,15 @@ void DockerApi::check_tenant(const engine::RunOptions& o) const {
   if (o.privileged) refuse("run privileged containers");
   if (!o.cap_add.empty()) refuse("add capabilities");
   if (!o.security_opts.empty()) refuse("set security options");
-  if (o.net == "host" || o.net.rfind("container:", 0) == 0) refuse("join the host's or another container's network");
+  // Only no network or the default one: another network may be another
+  // tenant's (and an empty one means the server's own default).
+  if (!o.net.empty() && o.net != "none" && o.net != "bridge")
+    refuse("join network \"" + o.net + "\" (only none or bridge)");
+  if (!o.ulimits.empty()) refuse("set ulimits (the server's own limits apply)");
+  for (const auto& t : o.tmpfs) {
+    const container::TmpfsMount m = engine::parse_tmpfs(t);
+    if (!m.nodev || !m.nosuid) refuse("mount a tmpfs with dev or suid");
+  }
   for (const auto& p : engine::parse_ports(o.publish))
     if (p.host_port < 1024) refuse("publish host port " + std::to_string(p.host_port) + " (below 1024)");
   const int64_t memory = o.memory.empty() ? 0 : engine::parse_memory(o.memory);
@@ -402,7 +403,22 @@ void DockerApi::create(const Request& req, Connection& conn) {
   std::vector<std::string> warnings;
   engine::RunOptions o = run_options_of(body, req.param("name"), warnings);
   o.owner_uid = req.uid;
-  if (req.uid != 0) check_tenant(o);
+  // A tenant's quota is counted and its container made under one lock, so
+  // that creates at once cannot all pass the same count.
+  std::unique_lock<std::mutex> quota(tenant_mu_, std::defer_lock);
+  if (req.uid != 0) {
+    quota.lock();
+    check_tenant(o);
+    // No device nodes of its own: without a user namespace a node made in
+    // the container is the host's device (cgroup v2 has no device filter here).
+    o.cap_drop.push_back("MKNOD");
+    // The server's default ($HVRUN_NETWORK) only when it is one a tenant
+    // may ask for itself.
+    if (o.net.empty()) {
+      const char* d = std::getenv("HVRUN_NETWORK");
+      o.net = d && std::string(d) == "none" ? "none" : "bridge";
+    }
+  }
   try {
     image::Store(root_).resolve(o.image);
   } catch (const Error&) {
@@ -492,6 +508,20 @@ void DockerApi::logs(const Request& req, Connection& conn, const std::string& id
   // the client's half-close is stdin's EOF.
   std::thread input;
   std::atomic<bool> output_done{false};
+  // However the output ends (an exception included), the input thread is
+  // told, unblocked and joined before `conn` goes.
+  struct JoinInput {
+    std::thread& t;
+    std::atomic<bool>& done;
+    int fd;
+    ~JoinInput() {
+      done = true;
+      if (t.joinable()) {
+        ::shutdown(fd, SHUT_RD);
+        t.join();
+      }
+    }
+  } join_input{input, output_done, conn.fd()};
   if (attach && req.flag("stdin") && c.spec.interactive) {
     input = std::thread([this, &conn, &output_done, id] {
       engine::Records r(root_);
@@ -515,7 +545,8 @@ void DockerApi::logs(const Request& req, Connection& conn, const std::string& id
     });
   }
   auto still_running = [&] {
-    if (conn.peer_gone() && !attach) return false;
+    // (an attach's client half-closes when its stdin ends: only a full close ends it)
+    if (attach ? conn.peer_closed() : conn.peer_gone()) return false;
     try {
       const engine::State st = rec.refresh(id);
       return st.status != "exited";
@@ -532,12 +563,6 @@ void DockerApi::logs(const Request& req, Connection& conn, const std::string& id
         return conn.write(tty ? text : frame(e.stream, text));
       },
       still_running);
-  output_done = true;
-  if (input.joinable()) {
-    // The output is over: the workload has exited. Unblock the reader.
-    ::shutdown(conn.fd(), SHUT_RD);
-    input.join();
-  }
 }
 
 void DockerApi::exec_create(const Request& req, Connection& conn, const std::string& id) {
@@ -545,9 +570,9 @@ void DockerApi::exec_create(const Request& req, Connection& conn, const std::str
   Exec x;
   x.container_id = id;
   x.owner_uid = req.uid;
-  x.cmd = strings_of(body.value("Cmd", json()), "Cmd");
+  x.cmd = strings_of(field(body, "Cmd"), "Cmd");
   if (x.cmd.empty()) return fail(conn, 400, "no exec command specified");
-  for (const auto& e : strings_of(body.value("Env", json()), "Env"))
+  for (const auto& e : strings_of(field(body, "Env"), "Env"))
     if (e.find('=') != std::string::npos) x.env.push_back(e);
   x.user = string_of(body, "User");
   x.workdir = string_of(body, "WorkingDir");
@@ -558,6 +583,11 @@ void DockerApi::exec_create(const Request& req, Connection& conn, const std::str
   const std::string exec_id = random_hex(64);
   {
     std::lock_guard<std::mutex> g(mu_);
+    // Finished execs are kept for their exit code; the oldest go past 1000.
+    if (execs_.size() >= 1000)
+      for (auto it = execs_.begin(); it != execs_.end() && execs_.size() >= 1000;)
+        it = it->second.ran && !it->second.running ? execs_.erase(it) : std::next(it);
+    if (execs_.size() >= 1000) return fail(conn, 503, "too many exec sessions at once");
     execs_[exec_id] = x;
   }
   conn.respond(201, kJson, json{{"Id", exec_id}}.dump());
@@ -637,7 +667,12 @@ void DockerApi::exec_start(const Request& req, Connection& conn, const std::stri
   out.write.reset();
   err.write.reset();
   in.read.reset();
-  if (rc != 0) return fail(conn, 500, std::string("cannot run hvrun exec: ") + std::strerror(rc));
+  if (rc != 0) {
+    std::lock_guard<std::mutex> g(mu_);
+    execs_[exec_id].running = false;
+    execs_[exec_id].exit_code = 126;
+    return fail(conn, 500, std::string("cannot run hvrun exec: ") + std::strerror(rc));
+  }
   {
     std::lock_guard<std::mutex> g(mu_);
     execs_[exec_id].pty_master = master.get();
@@ -755,7 +790,11 @@ void DockerApi::images(const Request& req, Connection& conn, const std::vector<s
     }
     return conn.respond(200, kJson, out.dump());
   }
-  if (parts.size() == 2 && parts[1] == "create" && req.method == "POST") return pull(req, conn);
+  if (parts.size() == 2 && parts[1] == "create" && req.method == "POST") {
+    // (it would use root's registry logins, and fill the shared store)
+    if (req.uid != 0) return fail(conn, 403, "a tenant may not pull images into the shared store (ask root to)");
+    return pull(req, conn);
+  }
   if (parts.size() == 2 && parts[1] == "get" && req.method == "GET") {
     std::vector<std::string> names;
     for (const auto& [k, v] : req.query_list)
@@ -798,6 +837,25 @@ void DockerApi::images(const Request& req, Connection& conn, const std::vector<s
 
 namespace hvrun::api {
 
+namespace {
+
+// ROOT/serve-tmp/KIND-XXXXXX, removed when it goes out of scope (the
+// store's own tmp/ is swept by image::Store, so not there).
+struct ScratchFile {
+  std::string path;
+  UniqueFd fd;
+  ScratchFile(const std::string& root, const std::string& kind) : path(root + "/serve-tmp/" + kind + "-XXXXXX") {
+    mkdir_p(root + "/serve-tmp", 0700);
+    fd.reset(::mkostemp(path.data(), O_CLOEXEC));
+    if (!fd) throw_sys("mkstemp", path);
+  }
+  ~ScratchFile() { ::unlink(path.c_str()); }
+  ScratchFile(const ScratchFile&) = delete;
+  ScratchFile& operator=(const ScratchFile&) = delete;
+};
+
+}  // namespace
+
 // docker pull: `hvrun pull REF` as a child; Docker's JSON progress stream
 // (a status line, then the result or an error message).
 void DockerApi::pull(const Request& req, Connection& conn) {
@@ -822,18 +880,10 @@ void DockerApi::save(Connection& conn, const std::vector<std::string>& names) {
   if (names.empty()) return fail(conn, 400, "no image named (names=)");
   image::Store store(root_);
   for (const auto& n : names) store.resolve(n);  // 404 before anything is written
-  const std::string dir = root_ + "/serve-tmp";  // (the store's own tmp/ is swept by image::Store)
-  mkdir_p(dir, 0700);
-  std::string path = dir + "/save-XXXXXX";
-  UniqueFd fd(::mkstemp(path.data()));
-  if (!fd) throw_sys("mkstemp", path);
-  struct Unlink {
-    std::string p;
-    ~Unlink() { ::unlink(p.c_str()); }
-  } cleanup{path};
-  image::save_images(store, names, image::SaveFormat::DockerArchive, path);
-  UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!in) throw_sys("open", path);
+  ScratchFile tmp(root_, "save");
+  image::save_images(store, names, image::SaveFormat::DockerArchive, tmp.path);
+  UniqueFd in(::open(tmp.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) throw_sys("open", tmp.path);
   conn.begin_stream(200, {{"Content-Type", "application/x-tar"}});
   char buf[65536];
   for (ssize_t n; (n = ::read(in.get(), buf, sizeof buf)) > 0;)
@@ -842,21 +892,13 @@ void DockerApi::save(Connection& conn, const std::vector<std::string>& names) {
 
 // docker load: the request body (a tar) into the store.
 void DockerApi::load(const Request& req, Connection& conn) {
-  const std::string dir = root_ + "/serve-tmp";  // (the store's own tmp/ is swept by image::Store)
-  mkdir_p(dir, 0700);
-  std::string path = dir + "/load-XXXXXX";
-  UniqueFd fd(::mkstemp(path.data()));
-  if (!fd) throw_sys("mkstemp", path);
-  struct Unlink {
-    std::string p;
-    ~Unlink() { ::unlink(p.c_str()); }
-  } cleanup{path};
-  if (!write_all(fd.get(), req.body)) throw_sys("write", path);
-  fd.reset();
+  ScratchFile tmp(root_, "load");
+  if (!write_all(tmp.fd.get(), req.body)) throw_sys("write", tmp.path);
+  tmp.fd.reset();
   image::Store store(root_);
   std::vector<std::string> lines;
   try {
-    for (const auto& img : image::load_images(store, path)) {
+    for (const auto& img : image::load_images(store, tmp.path)) {
       if (img.tags.empty()) lines.push_back("Loaded image ID: sha256:" + img.id);
       for (const auto& t : img.tags) lines.push_back("Loaded image: " + t);
     }

@@ -66,6 +66,7 @@ class DockerApi {
   std::string exe_;
   TenantLimits limits_;
   std::mutex mu_;
+  std::mutex tenant_mu_;  // a tenant's quota check and its create, together
   std::map<std::string, Exec> execs_;
 };
 

@@ -8,10 +8,34 @@ namespace hvrun::api {
 
 using nlohmann::json;
 
+namespace {
+
+// Docker's bodies nest a few levels; a deeper document is refused while it
+// is parsed (copying or freeing a deeply nested one recurses per level).
+constexpr int kMaxDepth = 32;
+
+json parse_bounded(const std::string& text, const char* what) {
+  const json::parser_callback_t limit = [what](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxDepth)
+      throw ApiError(400, std::string("invalid ") + what + ": nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    return true;
+  };
+  return json::parse(text, limit);
+}
+
+}  // namespace
+
+const json& field(const json& obj, const char* name) {
+  static const json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(name);
+  return it == obj.end() ? kNull : *it;
+}
+
 json parse_body(const std::string& body) {
   if (body.empty()) return json::object();
   try {
-    json j = json::parse(body);
+    json j = parse_bounded(body, "JSON body");
     if (!j.is_object()) throw ApiError(400, "invalid JSON body: expected an object");
     return j;
   } catch (const json::parse_error& e) {
@@ -57,10 +81,13 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   o.name = name;
   o.image = string_of(body, "Image");
   if (o.image.empty()) throw ApiError(400, "config has no Image");
-  o.command = strings_of(body.value("Cmd", json()), "Cmd");
-  if (auto it = body.find("Entrypoint"); it != body.end() && !it->is_null()) o.entrypoint = strings_of(*it, "Entrypoint");
+  o.command = strings_of(field(body, "Cmd"), "Cmd");
+  if (auto it = body.find("Entrypoint"); it != body.end() && !it->is_null()) {
+    o.entrypoint = strings_of(*it, "Entrypoint");
+    if (*o.entrypoint == std::vector<std::string>{""}) o.entrypoint->clear();  // docker run --entrypoint ""
+  }
   // "K" alone would take the server's own value: the client resolves those.
-  for (const auto& e : strings_of(body.value("Env", json()), "Env"))
+  for (const auto& e : strings_of(field(body, "Env"), "Env"))
     if (e.find('=') != std::string::npos) o.env.push_back(e);
   if (std::string w = string_of(body, "WorkingDir"); !w.empty()) o.workdir = w;
   if (std::string u = string_of(body, "User"); !u.empty()) o.user = u;
@@ -69,20 +96,20 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   o.interactive = bool_of(body, "OpenStdin");
   if (auto it = body.find("Labels"); it != body.end() && it->is_object() && !it->empty())
     warnings.push_back("labels are not kept by hvrun yet");
-  json hc = body.value("HostConfig", json::object());
-  if (hc.is_null()) hc = json::object();
+  static const json kEmpty = json::object();
+  const json& hc = field(body, "HostConfig").is_null() ? kEmpty : field(body, "HostConfig");
   if (!hc.is_object()) throw ApiError(400, "invalid HostConfig: expected an object");
   const std::string runtime = string_of(hc, "Runtime");
   if (runtime == "vm") o.mode = engine::Mode::Vm;
   else if (runtime.empty() || runtime == "container" || runtime == "runc") o.mode = engine::Mode::Container;
   else throw ApiError(400, "unknown runtime \"" + runtime + "\": hvrun has container and vm");
-  o.volumes = strings_of(hc.value("Binds", json()), "Binds");
+  o.volumes = strings_of(field(hc, "Binds"), "Binds");
   o.auto_remove = bool_of(hc, "AutoRemove");
   o.privileged = bool_of(hc, "Privileged");
   o.read_only = bool_of(hc, "ReadonlyRootfs");
-  o.cap_add = strings_of(hc.value("CapAdd", json()), "CapAdd");
-  o.cap_drop = strings_of(hc.value("CapDrop", json()), "CapDrop");
-  o.security_opts = strings_of(hc.value("SecurityOpt", json()), "SecurityOpt");
+  o.cap_add = strings_of(field(hc, "CapAdd"), "CapAdd");
+  o.cap_drop = strings_of(field(hc, "CapDrop"), "CapDrop");
+  o.security_opts = strings_of(field(hc, "SecurityOpt"), "SecurityOpt");
   if (int64_t m = int_of(hc, "Memory"); m > 0) o.memory = std::to_string(m);
   if (int64_t n = int_of(hc, "NanoCpus"); n > 0) {
     char buf[32];
@@ -138,7 +165,7 @@ std::map<std::string, std::vector<std::string>> parse_filters(const std::string&
   if (s.empty()) return out;
   json j;
   try {
-    j = json::parse(s);
+    j = parse_bounded(s, "filters");
   } catch (const json::parse_error& e) {
     throw ApiError(400, std::string("invalid filters: ") + e.what());
   }

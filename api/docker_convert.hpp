@@ -23,6 +23,8 @@ struct ApiError : Error {
 
 // A request body: {} when empty; 400 unless a JSON object.
 nlohmann::json parse_body(const std::string& body);
+// A member of a JSON object, or null when absent (or not an object); no copy.
+const nlohmann::json& field(const nlohmann::json& obj, const char* name);
 // Fields of a JSON object: absent or null -> empty/false/0; a wrong type -> 400.
 std::vector<std::string> strings_of(const nlohmann::json& j, const char* field);  // also a lone string
 std::string string_of(const nlohmann::json& obj, const char* field);

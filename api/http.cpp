@@ -159,6 +159,12 @@ bool Connection::peer_gone() const {
   return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+bool Connection::peer_closed() const {
+  pollfd p{fd_, 0, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 Server::Server(ServerOptions opts) : opts_(std::move(opts)) {}
 
 Server::~Server() {
@@ -253,8 +259,13 @@ void Server::connection(int fd, const Handler& handler) {
     http::read_header(sock, buf, parser, ec);
     if (!ec) {
       // An image upload (docker load) may be larger than a request.
-      const std::string_view target(parser.get().target().data(), parser.get().target().size());
-      if (target.find("/images/load") != std::string_view::npos) parser.body_limit(opts_.max_upload_bytes);
+      // Root's only (tenants may not load), and by the path alone.
+      std::string_view target(parser.get().target().data(), parser.get().target().size());
+      target = target.substr(0, target.find('?'));
+      const bool load = target == "/images/load" || (target.size() > 12 && target.rfind("/v", 0) == 0 &&
+                                                     target.substr(target.size() - 12) == "/images/load" &&
+                                                     target.find('/', 1) == target.size() - 12);
+      if (load && have_cred && cred.uid == 0) parser.body_limit(opts_.max_upload_bytes);
       if (!parser.is_done()) http::read(sock, buf, parser, ec);
     }
     Connection conn(fd);

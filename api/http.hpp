@@ -46,6 +46,8 @@ class Connection {
   // Whether the peer hung up (or sent more than we read: for a stream,
   // input we do not take is ignored).
   bool peer_gone() const;
+  // Whether the peer closed the connection entirely (a half-close is not).
+  bool peer_closed() const;
   bool responded() const { return responded_; }
   bool streaming() const { return streaming_; }
   int fd() const { return fd_; }

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "api/docker.hpp"
@@ -60,7 +61,11 @@ void register_serve(CLI::App& app, Context& ctx, Action& action) {
       server.serve([&docker](const api::Request& req, api::Connection& conn) { docker.handle(req, conn); });
       g_server = nullptr;
       ::unlink(path.c_str());
-      return 0;
+      // Connections still streaming run on detached threads that use the
+      // server and the API: end the process here, with nothing destroyed
+      // under them (every container keeps its own monitor).
+      std::fflush(nullptr);
+      std::_Exit(0);
     };
   });
 }

@@ -365,9 +365,10 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
           HVRUN_WARN("engine", "attach: ", e.what());
           return;
         }
-        if (pty < 0) {
+        if (pty < 0) {  // StdinOnce: nobody else may have it
           in.write.reset();
           r.attach_listen = -1;
+          attach_listen.reset();
         }
       };
     } catch (const std::exception& e) {

@@ -11,7 +11,6 @@
 #include <array>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 
 #include "container/runtime.hpp"
 #include "util/error.hpp"
@@ -280,10 +279,10 @@ void Records::save_exit_note(const std::string& id, const State& st) const {
 
 std::optional<State> Records::load_exit_note(const std::string& id) const {
   if (!is_container_id(id)) return std::nullopt;
-  std::ifstream f(base_ + "/exits/" + id + ".json");
-  if (!f) return std::nullopt;
+  UniqueFd fd(::open((base_ + "/exits/" + id + ".json").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
   try {
-    return nlohmann::json::parse(f).get<State>();
+    return nlohmann::json::parse(read_to_end(fd.get())).get<State>();
   } catch (const std::exception&) {
     return std::nullopt;  // torn or foreign: as if none
   }

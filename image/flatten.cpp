@@ -139,14 +139,7 @@ void run_mkfs(const std::vector<std::string>& args) {
   posix_spawn_file_actions_destroy(&fa);
   p.write.reset();
   if (rc != 0) throw_sys("run", "mkfs.ext4 (install e2fsprogs)", rc);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(p.read.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
+  std::string out = read_to_end(p.read.get());
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }

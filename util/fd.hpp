@@ -14,6 +14,9 @@ namespace hvrun {
 // fd -1). Callers that must not stop on a closed reader ignore the result.
 bool write_all(int fd, const void* p, size_t n);
 inline bool write_all(int fd, std::string_view s) { return write_all(fd, s.data(), s.size()); }
+// Everything readable from `fd` until EOF or an error (EINTR retried): a
+// child's output pipe, read before the child is waited for.
+std::string read_to_end(int fd);
 
 class UniqueFd {
  public:

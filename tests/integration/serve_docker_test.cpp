@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "harness.hpp"
@@ -76,7 +77,7 @@ class ServeDocker : public StoreFixture {
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, "", timeout_s, env());
   }
-  // curl -X METHOD on the API: "STATUS BODY".
+  // curl -X METHOD on the API: "STATUS BODY" (a body "@FILE" is read from FILE).
   std::string api(const std::string& method, const std::string& path, const std::string& body = "") const {
     std::vector<std::string> argv{"curl", "-s", "-o", "/dev/stdout", "-w", " %{http_code}", "--unix-socket", sock_,
                                   "-X", method, "http://d" + path};
@@ -118,6 +119,7 @@ TEST_F(ServeDocker, DockerRunRmGivesOutputStreamsAndExitStatusAndLeavesNothing) 
                       "echo $A $(pwd) $(id -u) $(hostname)"});
   EXPECT_EQ(ok.code, 0) << ok.err;
   EXPECT_EQ(ok.out, "b /tmp 65534 hh\n");
+  EXPECT_EQ(docker({"run", "--rm", "--entrypoint", "", "busybox", "echo", "no", "entrypoint"}).out, "no entrypoint\n");
   Result tty = docker({"run", "--rm", "-t", "busybox", "tty"});
   EXPECT_EQ(trim(tty.out).rfind("/dev/pts/", 0), 0u) << tty.out << tty.err;
   EXPECT_EQ(hv({"ps", "-aq"}).out, "") << "a --rm container was left";
@@ -266,6 +268,11 @@ TEST_F(ServeDocker, BadRequestsGetAStatusAndAMessageAndTheServerStaysUp) {
   std::string unknown_fields = api("POST", "/containers/create?name=u", "{\"Image\":\"busybox\",\"Cmd\":[\"true\"],\"NoSuchField\":1}");
   EXPECT_EQ(unknown_fields.substr(0, 4), "201 ") << unknown_fields;
   EXPECT_EQ(trim(hv({"inspect", "-f", "{{.State.Status}}", "u"}).out), "created");
+  // A body nested 100000 deep (copying or freeing one recurses per level).
+  const std::string deep = "{\"Image\":\"x\",\"Cmd\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  std::ofstream(root() + "/deep.json") << deep;
+  EXPECT_EQ(api("POST", "/containers/create", "@" + root() + "/deep.json"),
+            "400 {\"message\":\"invalid JSON body: nested deeper than 32 levels\"}\n");
   EXPECT_TRUE(ping()) << "the server died";
 }
 
@@ -311,7 +318,8 @@ TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
   // Nothing that reaches into the host.
   for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
            {"-v", "/:/host"}, {"--privileged"}, {"--cap-add", "SYS_ADMIN"}, {"--security-opt", "seccomp=unconfined"},
-           {"--network", "host"}, {"-p", "80:80"}}) {
+           {"--network", "host"}, {"--network", "othernet"}, {"-p", "80:80"}, {"--ulimit", "rtprio=99"},
+           {"--tmpfs", "/t:dev"}}) {
     std::vector<std::string> cmd{"run", "--rm"};
     cmd.insert(cmd.end(), flags.begin(), flags.end());
     cmd.insert(cmd.end(), {"busybox", "true"});
@@ -319,6 +327,13 @@ TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
     EXPECT_EQ(r.code, 125) << flags[0];
     EXPECT_NE(r.err.find("a tenant may not"), std::string::npos) << flags[0] << ": " << r.err;
   }
+  // No device node of its own (it would be the host's disk), no pull with
+  // root's logins into the shared store.
+  Result mknod = as("65533", {"run", "--rm", "busybox", "sh", "-c", "mknod /tmp/x b 8 0 && echo made || echo refused"});
+  EXPECT_EQ(mknod.out, "refused\n") << mknod.err;
+  Result pull = as("65533", {"pull", "127.0.0.1:1/x"});
+  EXPECT_NE(pull.code, 0);
+  EXPECT_NE(pull.err.find("a tenant may not pull"), std::string::npos) << pull.err;
   // Its quota: two containers.
   EXPECT_EQ(as("65534", {"create", "busybox", "true"}).code, 0);
   Result over = as("65534", {"create", "busybox", "true"});
