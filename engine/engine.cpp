@@ -557,7 +557,13 @@ int wait_container(const Records& rec, const std::string& id, bool until_started
     }
     try {
       const State st = rec.refresh(id);
-      if (st.status == "exited") return st.exit_code;
+      if (st.status == "exited") {
+        // Its monitor saves the state just before it ends: returning before
+        // it has gone would let a `rm` right after (docker-py's run with
+        // remove=True) find it still running.
+        for (int i = 0; i < 200 && rec.monitor_alive(id); ++i) watch.wait(50);
+        return st.exit_code;
+      }
       if (st.start_pending && !until_started_and_exited) return st.exit_code;
     } catch (const Error&) {
       if (is_dir(rec.dir(id))) throw;  // not a removal under our feet
@@ -647,6 +653,12 @@ void stop_container(const Records& rec, const std::string& id, int timeout_s) {
 void remove_container(const Records& rec, const std::string& id, bool force) {
   ContainerConfig cfg = rec.load_config(id);
   FileLock lock = FileLock::try_lock(rec.lock_path(id));
+  if (!lock.held() && !force && rec.load_state(id).status == "exited") {
+    // Exited, its monitor on its way out (it saved the state last): a
+    // moment for it, rather than calling the container running.
+    wait_monitor_gone(rec, id, 5);
+    lock = FileLock::try_lock(rec.lock_path(id));
+  }
   if (!lock.held()) {
     if (!force)
       throw Error("cannot remove running container " + id.substr(0, 12) + ": stop it first or use rm -f");
