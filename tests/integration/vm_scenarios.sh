@@ -164,7 +164,7 @@ s_kill9() {
   echo "vmm-after-kill: $(pgrep -xc hvrun-vmm)"
   "$HV" ps -a | grep -c ' k9$' | sed 's/^/listed: /'
   "$HV" rm -f k9 >/dev/null; echo "rm-rc: $?"
-  echo "records-left: $(ls "$HVRUN_ROOT/containers" | grep -vc '^names$')"
+  echo "records-left: $(ls "$HVRUN_ROOT/containers" | grep -vcE '^(names|exits)$')"  # (exits: --rm containers' exit notes)
   echo "ps-after-rm: $("$HV" ps -aq | wc -l)"
 }
 
