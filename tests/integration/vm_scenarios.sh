@@ -274,7 +274,7 @@ s_exec() {
   echo "big-both-ways: $same"
   if [ "$same" != same ]; then  # what ended it, for the test's report
     "$HV" inspect ev | grep -E '"(Status|ExitCode|Error)"'
-    local d; d=$(ls -d "$HVRUN_ROOT"/containers/*/ | head -1)
+    local d; d=$(dirname "$(ls "$HVRUN_ROOT"/containers/*/console.log | head -1)")
     tail -n 15 "$d/monitor.log" "$d/console.log"
   fi
   local t0=$SECONDS
