@@ -124,6 +124,17 @@ std::string last_error_line(std::string s) {
   return s.empty() ? "hvrun failed" : s;
 }
 
+// A resize request's h and w; false when either is not a number.
+bool window_size_of(const Request& req, winsize& ws) {
+  try {
+    ws.ws_row = static_cast<unsigned short>(std::stoul(req.param("h", "0")));
+    ws.ws_col = static_cast<unsigned short>(std::stoul(req.param("w", "0")));
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 // write_all for an fd that may be non-blocking (a monitor's pty master).
 bool write_waiting(int fd, const char* p, size_t n) {
   while (n > 0) {
@@ -338,12 +349,7 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   if (op == "resize" && m == "POST") {
     // The pty of an attached -it container (its size is the client's).
     winsize ws{};
-    try {
-      ws.ws_row = static_cast<unsigned short>(std::stoul(req.param("h", "0")));
-      ws.ws_col = static_cast<unsigned short>(std::stoul(req.param("w", "0")));
-    } catch (const std::exception&) {
-      return fail(conn, 400, "invalid h or w: expected numbers");
-    }
+    if (!window_size_of(req, ws)) return fail(conn, 400, "invalid h or w: expected numbers");
     if (!rec.load_config(id).spec.tty) return conn.respond(200, "", "");
     // Its monitor hands a -t container's pty to anyone who asks (root only:
     // the record's directory).
@@ -727,12 +733,7 @@ void DockerApi::exec_start(const Request& req, Connection& conn, const std::stri
 
 void DockerApi::exec_resize(const Request& req, Connection& conn, const std::string& exec_id) {
   winsize ws{};
-  try {
-    ws.ws_row = static_cast<unsigned short>(std::stoul(req.param("h", "0")));
-    ws.ws_col = static_cast<unsigned short>(std::stoul(req.param("w", "0")));
-  } catch (const std::exception&) {
-    return fail(conn, 400, "invalid h or w: expected numbers");
-  }
+  if (!window_size_of(req, ws)) return fail(conn, 400, "invalid h or w: expected numbers");
   std::lock_guard<std::mutex> g(mu_);
   auto it = execs_.find(exec_id);
   if (it == execs_.end() || (req.uid != 0 && it->second.owner_uid != req.uid))
