@@ -755,8 +755,12 @@ TEST(ContainerRuntime, DeviceNodesMadeInsideCannotBeOpened) {
   struct stat root {};
   ASSERT_EQ(::stat("/", &root), 0);
   std::string mm = std::to_string(major(root.st_dev)) + " " + std::to_string(minor(root.st_dev));
-  auto r = run_to_end(sh("mknod /tmp/disk-$$ b " + mm + " && (head -c1 /tmp/disk-$$ >/dev/null 2>&1 && echo opened || echo refused);"
-                         "rm -f /tmp/disk-$$"));
+  // The rootfs is shared by every test here, and NoKvmHost runs this same
+  // test beside the main run: inside, $$ is always 1, so the name carries the
+  // host pid.
+  std::string node = "/tmp/disk-" + std::to_string(::getpid());
+  auto r = run_to_end(sh("mknod " + node + " b " + mm + " && (head -c1 " + node + " >/dev/null 2>&1 && echo opened || echo refused);"
+                         "rm -f " + node));
   EXPECT_EQ(r.out, "refused\n");
   auto c = sh("mknod /dev/shm/null-$$ c 1 3 && (echo x > /dev/shm/null-$$) 2>/dev/null && echo opened || echo refused");
   EXPECT_EQ(sh_out(c), "refused\n");
