@@ -1,0 +1,329 @@
+// The Docker API's /containers endpoints.
+#include "api/docker.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api/docker_convert.hpp"
+#include "api/docker_shared.hpp"
+#include "engine/describe.hpp"
+#include "engine/engine.hpp"
+#include "engine/logs.hpp"
+#include "engine/network.hpp"
+#include "engine/options.hpp"
+#include "engine/pause.hpp"
+#include "engine/records.hpp"
+#include "image/store.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/fs.hpp"
+
+namespace hvrun::api {
+
+using nlohmann::json;
+
+void DockerApi::containers(const Request& req, Connection& conn, const std::vector<std::string>& parts) {
+  const std::string& m = req.method;
+  if (parts.size() == 2 && parts[1] == "json" && m == "GET") return list(req, conn);
+  if (parts.size() == 2 && parts[1] == "create" && m == "POST") return create(req, conn);
+  if (parts.size() < 2) return fail(conn, 404, "page not found");
+  engine::Records rec(root_);
+  const std::string id = resolve(req, parts[1]);
+  const std::string op = parts.size() > 2 ? parts[2] : "";
+  if (parts.size() == 2 && m == "DELETE") {
+    engine::remove_container(rec, id, req.flag("force"));
+    return conn.respond(204, "", "");
+  }
+  if (parts.size() != 3) return fail(conn, 404, "page not found");
+  if (op == "json" && m == "GET") {
+    return conn.respond(200, kJson, inspect_of(rec.load_config(id), rec.refresh(id)).dump());
+  }
+  if (op == "start" && m == "POST") {
+    const engine::State st = rec.refresh(id);
+    if (!st.start_pending && st.status == "running") return conn.respond(304, "", "");
+    std::string err;
+    if (run_hvrun(exe_, {"--root", root_, "start", id}, &err) != 0) {
+      const std::string why = last_error_line(err);
+      return fail(conn, status_for(why), why);
+    }
+    return conn.respond(204, "", "");
+  }
+  if (op == "wait" && m == "POST") {
+    std::string cond = req.param("condition");
+    if (cond.empty()) cond = "not-running";
+    if (cond != "not-running" && cond != "next-exit" && cond != "removed")
+      return fail(conn, 400, "invalid condition \"" + cond + "\": not-running, next-exit or removed");
+    // The status line goes out now (Docker's clients read it before the
+    // container ends); the body once it has.
+    conn.begin_stream(200, {{"Content-Type", kJson}});
+    int code = 0;
+    std::string error;
+    try {
+      code = engine::wait_container(rec, id, cond != "not-running", [&] { return conn.peer_gone(); });
+      if (cond == "removed") {
+        while (is_dir(rec.dir(id)) && !conn.peer_gone()) ::usleep(50 * 1000);
+      }
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    json body = {{"StatusCode", code}, {"Error", error.empty() ? json(nullptr) : json{{"Message", error}}}};
+    conn.write(body.dump() + "\n");
+    return;
+  }
+  if (op == "kill" && m == "POST") {
+    const int sig = engine::parse_signal(req.param("signal", "SIGKILL"));
+    engine::signal_container(rec, id, sig);
+    return conn.respond(204, "", "");
+  }
+  if (op == "stop" && m == "POST") {
+    const engine::State st = rec.refresh(id);
+    if (st.status != "running") return conn.respond(304, "", "");
+    int t = 10;
+    if (std::string ts = req.param("t"); !ts.empty()) {
+      try {
+        t = std::stoi(ts);
+      } catch (const std::exception&) {
+        return fail(conn, 400, "invalid t \"" + ts + "\": expected seconds");
+      }
+    }
+    engine::stop_container(rec, id, t < 0 ? 3600 : std::min(t, 3600));  // -1: Docker waits without a limit
+    return conn.respond(204, "", "");
+  }
+  if (op == "logs" && m == "GET") return logs(req, conn, id, false);
+  if (op == "attach" && m == "POST") return logs(req, conn, id, true);
+  if (op == "exec" && m == "POST") return exec_create(req, conn, id);
+  if (op == "resize" && m == "POST") {
+    // The pty of an attached -it container (its size is the client's).
+    winsize ws{};
+    if (!window_size_of(req, ws)) return fail(conn, 400, "invalid h or w: expected numbers");
+    if (!rec.load_config(id).spec.tty) return conn.respond(200, "", "");
+    // Its monitor hands a -t container's pty to anyone who asks (root only:
+    // the record's directory).
+    if (UniqueFd pty = engine::attach_stdin(rec, id)) ::ioctl(pty.get(), TIOCSWINSZ, &ws);
+    return conn.respond(200, "", "");
+  }
+  return fail(conn, 404, "page not found: " + m + " " + req.path);
+}
+
+void DockerApi::check_tenant(const engine::RunOptions& o) const {
+  auto refuse = [](const std::string& why) { throw ApiError(403, "a tenant may not " + why); };
+  if (!o.volumes.empty()) refuse("bind host paths (Binds)");
+  if (o.privileged) refuse("run privileged containers");
+  if (!o.cap_add.empty()) refuse("add capabilities");
+  if (!o.security_opts.empty()) refuse("set security options");
+  // Only no network or the default one: another network may be another
+  // tenant's (and an empty one means the server's own default).
+  if (!o.net.empty() && o.net != "none" && o.net != "bridge")
+    refuse("join network \"" + o.net + "\" (only none or bridge)");
+  if (!o.ulimits.empty()) refuse("set ulimits (the server's own limits apply)");
+  for (const auto& t : o.tmpfs) {
+    const container::TmpfsMount m = engine::parse_tmpfs(t);
+    if (!m.nodev || !m.nosuid) refuse("mount a tmpfs with dev or suid");
+  }
+  for (const auto& p : engine::parse_ports(o.publish))
+    if (p.host_port < 1024) refuse("publish host port " + std::to_string(p.host_port) + " (below 1024)");
+  const int64_t memory = o.memory.empty() ? 0 : engine::parse_memory(o.memory);
+  if (limits_.max_containers == 0 && limits_.max_memory == 0) return;
+  engine::Records rec(root_);
+  size_t count = 0;
+  int64_t used = 0;
+  for (const auto& id : rec.ids()) {
+    try {
+      const engine::ContainerConfig c = rec.load_config(id);
+      if (c.owner_uid != o.owner_uid) continue;
+      ++count;
+      const engine::State st = rec.refresh(id);
+      if (st.status != "exited") used += c.spec.memory_bytes > 0 ? c.spec.memory_bytes : limits_.max_memory;
+    } catch (const Error&) {
+    }
+  }
+  if (limits_.max_containers && count >= limits_.max_containers)
+    throw ApiError(403, "tenant quota: at most " + std::to_string(limits_.max_containers) +
+                            " containers (remove some: docker rm)");
+  if (limits_.max_memory) {
+    if (memory == 0)
+      throw ApiError(403, "tenant quota: give each container a memory limit (-m), " +
+                              std::to_string(limits_.max_memory >> 20) + " MiB in all");
+    if (used + memory > limits_.max_memory)
+      throw ApiError(403, "tenant quota: " + std::to_string((used + memory) >> 20) + " MiB of memory asked, " +
+                              std::to_string(limits_.max_memory >> 20) + " MiB allowed");
+  }
+}
+
+void DockerApi::create(const Request& req, Connection& conn) {
+  const json body = parse_body(req.body);
+  std::vector<std::string> warnings;
+  engine::RunOptions o = run_options_of(body, req.param("name"), warnings);
+  o.owner_uid = req.uid;
+  // A tenant's quota is counted and its container made under one lock, so
+  // that creates at once cannot all pass the same count.
+  std::unique_lock<std::mutex> quota(tenant_mu_, std::defer_lock);
+  if (req.uid != 0) {
+    quota.lock();
+    check_tenant(o);
+    // No device nodes of its own: without a user namespace a node made in
+    // the container is the host's device (cgroup v2 has no device filter here).
+    o.cap_drop.push_back("MKNOD");
+    // The server's default ($HVRUN_NETWORK) only when it is one a tenant
+    // may ask for itself.
+    if (o.net.empty()) {
+      const char* d = std::getenv("HVRUN_NETWORK");
+      o.net = d && std::string(d) == "none" ? "none" : "bridge";
+    }
+  }
+  try {
+    image::Store(root_).resolve(o.image);
+  } catch (const Error&) {
+    // Docker's wording, which its CLI answers by pulling the image.
+    std::string ref = o.image;
+    if (ref.find(':') == std::string::npos && ref.find('@') == std::string::npos) ref += ":latest";
+    return fail(conn, 404, "No such image: " + ref);
+  }
+  const std::string id = engine::create(root_, o);
+  conn.respond(201, kJson, json{{"Id", id}, {"Warnings", warnings}}.dump());
+}
+
+void DockerApi::list(const Request& req, Connection& conn) {
+  const bool all = req.flag("all");
+  const auto filters = parse_filters(req.param("filters"));
+  for (const auto& [k, v] : filters)
+    if (k != "name" && k != "id" && k != "status" && k != "ancestor")
+      return fail(conn, 400, "invalid filter \"" + k + "\": hvrun filters by name, id, status and ancestor");
+  engine::Records rec(root_);
+  rec.collect_garbage();
+  json out = json::array();
+  auto ids = rec.ids();
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+    engine::ContainerConfig c;
+    engine::State st;
+    try {
+      c = rec.load_config(*it);
+      st = rec.refresh(*it);
+    } catch (const Error&) {
+      continue;
+    }
+    if (req.uid != 0 && c.owner_uid != req.uid) continue;
+    const std::string state = engine::status_of(c, st);
+    if (!all && !filters.count("status") && st.status != "running") continue;
+    bool match = true;
+    for (const auto& [k, values] : filters) {
+      bool any = false;
+      for (const auto& v : values) {
+        if (k == "name") any = c.name.find(v[0] == '/' ? v.substr(1) : v) != std::string::npos;
+        else if (k == "id") any = c.id.rfind(v, 0) == 0;
+        else if (k == "status") any = state == v;
+        else any = c.image == v || c.image_id.rfind(v.rfind("sha256:", 0) == 0 ? v.substr(7) : v, 0) == 0;
+        if (any) break;
+      }
+      match = match && any;
+    }
+    if (!match) continue;
+    json ports = json::array();
+    for (const auto& p : engine::parse_ports(c.publish))
+      ports.push_back({{"IP", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"PrivatePort", p.port},
+                       {"PublicPort", p.host_port}, {"Type", p.proto}});
+    out.push_back({{"Id", c.id}, {"Names", json::array({"/" + c.name})}, {"Image", c.image},
+                   {"ImageID", "sha256:" + c.image_id}, {"Command", command_of(c)},
+                   {"Created", static_cast<int64_t>(engine::parse_rfc3339(c.created))}, {"Ports", ports},
+                   {"Labels", json::object()}, {"State", state}, {"Status", engine::status_text(c, st)},
+                   {"HostConfig", {{"NetworkMode", c.spec.net == container::NetMode::Bridge ? c.spec.netcfg.network
+                                                                                             : container::to_string(c.spec.net)}}},
+                   {"NetworkSettings", {{"Networks", json::object()}}}, {"Mounts", json::array()},
+                   {"Mode", engine::to_string(c.mode)}});
+  }
+  conn.respond(200, kJson, out.dump());
+}
+
+void DockerApi::logs(const Request& req, Connection& conn, const std::string& id, bool attach) {
+  engine::Records rec(root_);
+  const engine::ContainerConfig c = rec.load_config(id);
+  const bool want_out = req.flag("stdout"), want_err = req.flag("stderr");
+  if (!attach && !want_out && !want_err) return fail(conn, 400, "you must choose at least one stream");
+  engine::LogReadOptions o;
+  o.timestamps = !attach && req.flag("timestamps");
+  o.follow = attach ? req.flag("stream") : req.flag("follow");
+  o.from_end = attach && !req.flag("logs");
+  if (std::string t = req.param("tail", "all"); !attach && t != "all" && !t.empty()) {
+    try {
+      o.tail = static_cast<size_t>(std::stoull(t));
+    } catch (const std::exception&) {
+      return fail(conn, 400, "invalid tail \"" + t + "\": a number or all");
+    }
+  }
+  const bool tty = c.spec.tty;
+  if (attach && req.headers.count("upgrade"))
+    conn.begin_stream(101, {{"Content-Type", kRawStream}, {"Connection", "Upgrade"}, {"Upgrade", "tcp"}});
+  else
+    conn.begin_stream(200, {{"Content-Type", tty ? kRawStream : "application/vnd.docker.multiplexed-stream"}});
+  // stdin=1 on an -i container: the client's input goes to the workload's
+  // stdin, handed over by its monitor once it runs (engine::attach_stdin);
+  // the client's half-close is stdin's EOF.
+  std::thread input;
+  std::atomic<bool> output_done{false};
+  // However the output ends (an exception included), the input thread is
+  // told, unblocked and joined before `conn` goes.
+  struct JoinInput {
+    std::thread& t;
+    std::atomic<bool>& done;
+    int fd;
+    ~JoinInput() {
+      done = true;
+      if (t.joinable()) {
+        ::shutdown(fd, SHUT_RD);
+        t.join();
+      }
+    }
+  } join_input{input, output_done, conn.fd()};
+  if (attach && req.flag("stdin") && c.spec.interactive) {
+    input = std::thread([this, &conn, &output_done, id] {
+      engine::Records r(root_);
+      UniqueFd fd;
+      while (!fd && !output_done) {
+        fd = engine::attach_stdin(r, id);
+        if (!fd) ::usleep(20 * 1000);
+      }
+      if (!fd) return;
+      char buf[65536];
+      for (;;) {
+        pollfd p{conn.fd(), POLLIN, 0};
+        if (::poll(&p, 1, 100) == 0) {
+          if (output_done) break;
+          continue;
+        }
+        ssize_t n = ::recv(conn.fd(), buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || !write_waiting(fd.get(), buf, static_cast<size_t>(n))) break;
+      }
+    });
+  }
+  auto still_running = [&] {
+    // (an attach's client half-closes when its stdin ends: only a full close ends it)
+    if (attach ? conn.peer_closed() : conn.peer_gone()) return false;
+    try {
+      const engine::State st = rec.refresh(id);
+      return st.status != "exited";
+    } catch (const Error&) {
+      return false;  // removed (--rm): what it wrote is read to the end
+    }
+  };
+  engine::read_logs(
+      rec.log_path(id), o,
+      [&](const engine::LogEntry& e) {
+        const bool err = e.stream == engine::Stream::Stderr;
+        if ((err && !want_err) || (!err && !want_out)) return true;
+        const std::string text = o.timestamps ? e.time + " " + e.log : e.log;
+        return conn.write(tty ? text : frame(e.stream, text));
+      },
+      still_running);
+}
+
+}  // namespace hvrun::api

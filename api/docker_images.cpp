@@ -1,0 +1,149 @@
+// The Docker API's /images endpoints.
+#include "api/docker.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "api/docker_convert.hpp"
+#include "api/docker_shared.hpp"
+#include "engine/describe.hpp"
+#include "engine/records.hpp"
+#include "image/load.hpp"
+#include "image/present.hpp"
+#include "image/save.hpp"
+#include "image/store.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+namespace hvrun::api {
+
+using nlohmann::json;
+
+void DockerApi::images(const Request& req, Connection& conn, const std::vector<std::string>& parts) {
+  image::Store store(root_);
+  if (parts.size() == 2 && parts[1] == "json" && req.method == "GET") {
+    const auto filters = parse_filters(req.param("filters"));
+    for (const auto& [k, v] : filters)
+      if (k != "reference") return fail(conn, 400, "invalid filter \"" + k + "\": hvrun filters images by reference");
+    json out = json::array();
+    for (const auto& img : store.list()) {
+      std::vector<std::string> tags = img.tags;
+      if (auto f = filters.find("reference"); f != filters.end()) {
+        // Only the tags that match (Docker's): one image may carry others.
+        std::vector<std::string> kept;
+        for (const auto& t : img.tags)
+          for (const auto& ref : f->second)
+            if (t == ref || t.substr(0, t.rfind(':')) == ref) {
+              kept.push_back(t);
+              break;
+            }
+        if (kept.empty()) continue;
+        tags = kept;
+      }
+      out.push_back({{"Id", "sha256:" + img.id}, {"ParentId", img.parent.empty() ? "" : "sha256:" + img.parent},
+                     {"RepoTags", tags.empty() ? json::array({"<none>:<none>"}) : json(tags)},
+                     {"RepoDigests", json::array()}, {"Created", static_cast<int64_t>(engine::parse_rfc3339(img.created))},
+                     {"Size", img.size}, {"VirtualSize", img.size}, {"SharedSize", -1}, {"Labels", json::object()},
+                     {"Containers", -1}});
+    }
+    return conn.respond(200, kJson, out.dump());
+  }
+  if (parts.size() == 2 && parts[1] == "create" && req.method == "POST") {
+    // (it would use root's registry logins, and fill the shared store)
+    if (req.uid != 0) return fail(conn, 403, "a tenant may not pull images into the shared store (ask root to)");
+    return pull(req, conn);
+  }
+  if (parts.size() == 2 && parts[1] == "get" && req.method == "GET") {
+    std::vector<std::string> names;
+    for (const auto& [k, v] : req.query_list)
+      if (k == "names") names.push_back(v);
+    return save(conn, names);
+  }
+  if (parts.size() == 2 && parts[1] == "load" && req.method == "POST") {
+    if (req.uid != 0) return fail(conn, 403, "a tenant may not load images into the shared store");
+    return load(req, conn);
+  }
+  // NAME may hold slashes (library/busybox): /images/NAME/{json,get,tag}, DELETE /images/NAME.
+  std::string name;
+  const bool op = parts.size() >= 3 && (parts.back() == "json" || parts.back() == "get" || parts.back() == "tag");
+  for (size_t i = 1; i + (op ? 1 : 0) < parts.size(); ++i) name += (name.empty() ? "" : "/") + parts[i];
+  if (!op && req.method == "DELETE") {
+    if (req.uid != 0) return fail(conn, 403, "a tenant may not remove images from the shared store");
+    json out = json::array();
+    for (const auto& r : store.remove(name, req.flag("force"))) {  // "Untagged: x", "Deleted: sha256:..."
+      const size_t colon = r.find(": ");
+      if (colon == std::string::npos) out.push_back({{"Deleted", r}});
+      else out.push_back({{r.substr(0, colon), r.substr(colon + 2)}});
+    }
+    return conn.respond(200, kJson, out.dump());
+  }
+  if (op && parts.back() == "get" && req.method == "GET") return save(conn, {name});
+  if (op && parts.back() == "tag" && req.method == "POST") {
+    if (req.uid != 0) return fail(conn, 403, "a tenant may not tag images in the shared store");
+    std::string dst = req.param("repo");
+    if (dst.empty()) return fail(conn, 400, "repository name is required (repo=)");
+    if (std::string tag = req.param("tag"); !tag.empty()) dst += ":" + tag;
+    store.tag(name, dst);
+    return conn.respond(201, "", "");
+  }
+  if (op && parts.back() == "json" && req.method == "GET")
+    return conn.respond(200, kJson, image::inspect_json(store, store.resolve(name)).dump());
+  return fail(conn, 404, "page not found: " + req.method + " " + req.path);
+}
+
+// docker pull: `hvrun pull REF` as a child; Docker's JSON progress stream
+// (a status line, then the result or an error message).
+void DockerApi::pull(const Request& req, Connection& conn) {
+  std::string ref = req.param("fromImage");
+  if (ref.empty()) return fail(conn, 400, "fromImage is required (docker import is not served)");
+  if (std::string tag = req.param("tag"); !tag.empty()) ref += (tag.rfind("sha256:", 0) == 0 ? "@" : ":") + tag;
+  conn.begin_stream(200, {{"Content-Type", kJson}});
+  conn.write(json{{"status", "Pulling " + ref}}.dump() + "\r\n");
+  std::string err;
+  const int rc = run_hvrun(exe_, {"--root", root_, "pull", "-q", ref}, &err);
+  if (rc != 0) {
+    const std::string why = last_error_line(err);
+    conn.write(json{{"errorDetail", {{"message", why}}}, {"error", why}}.dump() + "\r\n");
+    return;
+  }
+  conn.write(json{{"status", "Status: Downloaded image for " + ref}}.dump() + "\r\n");
+}
+
+// docker save: the images as a docker-archive tar, written to a scratch
+// file of the store and streamed.
+void DockerApi::save(Connection& conn, const std::vector<std::string>& names) {
+  if (names.empty()) return fail(conn, 400, "no image named (names=)");
+  image::Store store(root_);
+  for (const auto& n : names) store.resolve(n);  // 404 before anything is written
+  ScratchFile tmp(root_, "save");
+  image::save_images(store, names, image::SaveFormat::DockerArchive, tmp.path);
+  UniqueFd in(::open(tmp.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) throw_sys("open", tmp.path);
+  conn.begin_stream(200, {{"Content-Type", "application/x-tar"}});
+  char buf[65536];
+  for (ssize_t n; (n = ::read(in.get(), buf, sizeof buf)) > 0;)
+    if (!conn.write(buf, static_cast<size_t>(n))) return;
+}
+
+// docker load: the request body (a tar) into the store.
+void DockerApi::load(const Request& req, Connection& conn) {
+  ScratchFile tmp(root_, "load");
+  if (!write_all(tmp.fd.get(), req.body)) throw_sys("write", tmp.path);
+  tmp.fd.reset();
+  image::Store store(root_);
+  std::vector<std::string> lines;
+  try {
+    for (const auto& img : image::load_images(store, tmp.path)) {
+      if (img.tags.empty()) lines.push_back("Loaded image ID: sha256:" + img.id);
+      for (const auto& t : img.tags) lines.push_back("Loaded image: " + t);
+    }
+  } catch (const Error& e) {
+    return fail(conn, 400, e.what());
+  }
+  conn.begin_stream(200, {{"Content-Type", kJson}});
+  for (const auto& l : lines) conn.write(json{{"stream", l + "\n"}}.dump() + "\r\n");
+}
+
+}  // namespace hvrun::api
