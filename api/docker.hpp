@@ -51,6 +51,7 @@ class DockerApi {
   void load(const Request& req, Connection& conn);
   void list(const Request& req, Connection& conn);
   void logs(const Request& req, Connection& conn, const std::string& id, bool attach);
+  void archive(const Request& req, Connection& conn, const std::string& id);
   void exec_create(const Request& req, Connection& conn, const std::string& id);
   void exec_start(const Request& req, Connection& conn, const std::string& exec_id);
   void exec_inspect(const Request& req, Connection& conn, const std::string& exec_id);

@@ -5,16 +5,19 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "api/docker_convert.hpp"
 #include "api/docker_shared.hpp"
+#include "engine/changes.hpp"
 #include "engine/describe.hpp"
 #include "engine/engine.hpp"
 #include "engine/logs.hpp"
@@ -23,6 +26,7 @@
 #include "engine/pause.hpp"
 #include "engine/records.hpp"
 #include "image/store.hpp"
+#include "util/base64.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -98,6 +102,7 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
     engine::stop_container(rec, id, t < 0 ? 3600 : std::min(t, 3600));  // -1: Docker waits without a limit
     return conn.respond(204, "", "");
   }
+  if (op == "archive") return archive(req, conn, id);
   if (op == "logs" && m == "GET") return logs(req, conn, id, false);
   if (op == "attach" && m == "POST") return logs(req, conn, id, true);
   if (op == "exec" && m == "POST") return exec_create(req, conn, id);
@@ -324,6 +329,64 @@ void DockerApi::logs(const Request& req, Connection& conn, const std::string& id
         return conn.write(tty ? text : frame(e.stream, text));
       },
       still_running);
+}
+
+namespace {
+
+// Go's os.FileMode of a st_mode (the path stat's "mode", which the docker
+// CLI decodes).
+uint32_t go_file_mode(uint32_t m) {
+  uint32_t g = m & 0777;
+  if (S_ISDIR(m)) g |= 1u << 31;
+  if (S_ISLNK(m)) g |= 1u << 27;
+  if (S_ISFIFO(m)) g |= 1u << 25;
+  if (S_ISSOCK(m)) g |= 1u << 24;
+  if (S_ISBLK(m)) g |= 1u << 26;
+  if (S_ISCHR(m)) g |= (1u << 26) | (1u << 21);
+  if (m & S_ISUID) g |= 1u << 23;
+  if (m & S_ISGID) g |= 1u << 22;
+  if (m & S_ISVTX) g |= 1u << 20;
+  return g;
+}
+
+std::string path_stat_header(const engine::PathInfo& info) {
+  char t[32] = "1970-01-01T00:00:00Z";
+  std::tm tm{};
+  const time_t secs = static_cast<time_t>(info.mtime);
+  if (::gmtime_r(&secs, &tm)) std::strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const json j = {{"name", info.name}, {"size", info.size}, {"mode", go_file_mode(info.mode)}, {"mtime", t},
+                  {"linkTarget", info.link_target}};
+  return base64_encode(j.dump());
+}
+
+}  // namespace
+
+// docker cp: HEAD stats a path, GET reads it as a tar, PUT unpacks a tar
+// into a directory (engine/changes.hpp: resolved inside the container's root).
+void DockerApi::archive(const Request& req, Connection& conn, const std::string& id) {
+  const std::string path = req.param("path");
+  if (path.empty()) return fail(conn, 400, "path is required (path=)");
+  if (req.method == "HEAD" || req.method == "GET") {
+    const engine::PathInfo info = engine::stat_in_container(root_, id, path);
+    const std::string stat = path_stat_header(info);
+    if (req.method == "HEAD") return conn.respond(200, "", "", {{"X-Docker-Container-Path-Stat", stat}});
+    ScratchFile tmp(root_, "cp");
+    engine::copy_from_container(root_, id, path, tmp.fd.get());
+    if (::lseek(tmp.fd.get(), 0, SEEK_SET) < 0) throw_sys("seek", tmp.path);
+    conn.begin_stream(200, {{"Content-Type", "application/x-tar"}, {"X-Docker-Container-Path-Stat", stat}});
+    char buf[65536];
+    for (ssize_t n; (n = ::read(tmp.fd.get(), buf, sizeof buf)) > 0;)
+      if (!conn.write(buf, static_cast<size_t>(n))) return;
+    return;
+  }
+  if (req.method == "PUT") {
+    ScratchFile tmp(root_, "cp");
+    if (!write_all(tmp.fd.get(), req.body)) throw_sys("write", tmp.path);
+    if (::lseek(tmp.fd.get(), 0, SEEK_SET) < 0) throw_sys("seek", tmp.path);
+    engine::copy_into_container(root_, id, path, tmp.fd.get());
+    return conn.respond(200, "", "");
+  }
+  return fail(conn, 405, "method not allowed: " + req.method + " " + req.path);
 }
 
 }  // namespace hvrun::api

@@ -26,7 +26,8 @@ using nlohmann::json;
 // hvrun's one-line errors, mapped to Docker's statuses and wording.
 int status_for(const std::string& m) {
   auto starts = [&](const char* p) { return m.rfind(p, 0) == 0; };
-  if (starts("no such container") || starts("no such image") || starts("no such network")) return 404;
+  if (starts("no such container") || starts("no such image") || starts("no such network") || starts("no such file"))
+    return 404;
   if (m.find("already in use") != std::string::npos || m.find("is not running") != std::string::npos ||
       starts("cannot remove running") || m.find("is paused") != std::string::npos ||
       m.find("has exited") != std::string::npos || m.find("already running") != std::string::npos)

@@ -127,7 +127,7 @@ void Connection::respond(int status, const std::string& content_type, const std:
   if (!content_type.empty()) h["Content-Type"] = content_type;
   if (status != 204 && status != 304) h["Content-Length"] = std::to_string(body.size());
   std::string out = head(status, h) + "\r\n";
-  if (status != 204 && status != 304) out += body;
+  if (status != 204 && status != 304 && !head_) out += body;
   responded_ = true;
   (void)write(out);
 }
@@ -265,10 +265,14 @@ void Server::connection(int fd, const Handler& handler) {
       const bool load = target == "/images/load" || (target.size() > 12 && target.rfind("/v", 0) == 0 &&
                                                      target.substr(target.size() - 12) == "/images/load" &&
                                                      target.find('/', 1) == target.size() - 12);
-      if (load && have_cred && cred.uid == 0) parser.body_limit(opts_.max_upload_bytes);
+      // So may a docker cp into a container (PUT .../archive).
+      const bool archive = parser.get().method() == http::verb::put && target.size() > 8 &&
+                           target.substr(target.size() - 8) == "/archive";
+      if ((load || archive) && have_cred && cred.uid == 0) parser.body_limit(opts_.max_upload_bytes);
       if (!parser.is_done()) http::read(sock, buf, parser, ec);
     }
     Connection conn(fd);
+    if (!ec) conn.set_head_request(parser.get().method() == http::verb::head);
     if (ec) {
       if (ec == http::error::end_of_stream || ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
         break;

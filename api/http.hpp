@@ -34,7 +34,9 @@ struct Request {
 class Connection {
  public:
   explicit Connection(int fd) : fd_(fd) {}
-  // A whole response; keep-alive unless the request asked otherwise.
+  // A whole response; keep-alive unless the request asked otherwise. The
+  // answer to a HEAD request has its headers only (Content-Length says
+  // what a GET would have had).
   void respond(int status, const std::string& content_type, const std::string& body,
                const std::map<std::string, std::string>& headers = {});
   // Starts a stream: the status line and headers go out now, then write()
@@ -51,9 +53,11 @@ class Connection {
   bool responded() const { return responded_; }
   bool streaming() const { return streaming_; }
   int fd() const { return fd_; }
+  void set_head_request(bool head) { head_ = head; }
 
  private:
   int fd_;
+  bool head_ = false;
   bool responded_ = false;
   bool streaming_ = false;
 };
@@ -66,7 +70,7 @@ struct ServerOptions {
   size_t max_connections = 512;
   size_t max_header_bytes = 64 * 1024;
   size_t max_body_bytes = 64 * 1024 * 1024;
-  size_t max_upload_bytes = size_t{1} << 30;  // POST /images/load: held in memory, then a scratch file
+  size_t max_upload_bytes = size_t{1} << 30;  // root's POST /images/load and PUT .../archive: held in memory, then a scratch file
 };
 
 class Server {

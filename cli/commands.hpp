@@ -72,6 +72,7 @@ void register_diff(CLI::App& app, Context& ctx, Action& action);     // diff CON
 void register_commit(CLI::App& app, Context& ctx, Action& action);   // commit CONTAINER [REPO[:TAG]]
 void register_history(CLI::App& app, Context& ctx, Action& action);  // history IMAGE | --graph
 void register_export(CLI::App& app, Context& ctx, Action& action);   // export CONTAINER [-o FILE]
+void register_cp(CLI::App& app, Context& ctx, Action& action);       // cp CONTAINER:SRC DEST, cp SRC CONTAINER:DEST
 void register_build(CLI::App& app, Context& ctx, Action& action);    // build CONTEXT (builder/)
 
 // --format/-f for the inspect commands: added to sub, parsed (a bad template

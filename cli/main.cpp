@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
   register_commit(app, ctx, action);
   register_history(app, ctx, action);
   register_export(app, ctx, action);
+  register_cp(app, ctx, action);
   register_build(app, ctx, action);
 
   // Like docker: a bare `hvrun` and `hvrun help` print the help, an unknown

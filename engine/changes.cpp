@@ -7,12 +7,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <exception>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "container/freezer.hpp"
+#include "container/namespaces.hpp"
 #include "engine/pause.hpp"
 #include "engine/records.hpp"
 #include "engine/vm_changes.hpp"
@@ -231,6 +235,177 @@ void export_container(const std::string& store_root, const std::string& ref, int
     throw Error("export " + s.cfg.name + ": " + e.what());
   }
   ::rmdir(mnt.c_str());
+}
+
+}  // namespace hvrun::engine
+
+namespace hvrun::engine {
+
+namespace {
+
+// "/a/b/" -> {"/a", "b"}; "/" -> {"/", "."}. Lexical only: what the
+// components mean is resolved inside the container's root.
+std::pair<std::string, std::string> split_container_path(const std::string& path) {
+  std::vector<std::string> comps;
+  for (size_t pos = 0; pos <= path.size();) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    std::string c = path.substr(pos, next - pos);
+    if (c == "..") {
+      if (!comps.empty()) comps.pop_back();
+    } else if (!c.empty() && c != ".") {
+      comps.push_back(c);
+    }
+    pos = next + 1;
+  }
+  if (comps.empty()) return {"/", "."};
+  std::string parent = "/";
+  for (size_t i = 0; i + 1 < comps.size(); ++i) parent += (i ? "/" : "") + comps[i];
+  return {parent, comps.back()};
+}
+
+// Runs fn with a directory fd of the container's root. A running
+// container-mode container: its own root (/proc/PID/root), frozen while fn
+// runs, in this process. Otherwise its overlay (a microVM's upper read from
+// its disk), mounted in a private mount namespace of a child that runs fn:
+// what fn learns goes back through fds.
+void with_container_root(const Records& rec, const std::string& ref, bool write, const char* verb,
+                         const std::function<void(int)>& fn) {
+  const std::string id = rec.resolve(ref);
+  ContainerConfig cfg = rec.load_config(id);
+  const std::string name = cfg.name.empty() ? id.substr(0, 12) : cfg.name;
+  State st = rec.refresh(id);
+  const bool running = st.status == "running" && st.pid > 0 && proc_starttime(st.pid) == st.pid_starttime;
+  if (cfg.mode != Mode::Vm && running) {
+    UniqueFd root(::open(("/proc/" + std::to_string(st.pid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_sys(std::string(verb) + " container " + name + ": open its root");
+    // Checked again with the root open: the pid was the container's.
+    if (proc_starttime(st.pid) != st.pid_starttime) throw Error("container " + name + " stopped during " + verb);
+    container::CgroupFreeze frozen(id, cfg.spec.cgroup_parent, cfg.spec.cgroup_root);
+    fn(root.get());
+    return;
+  }
+  if (cfg.mode == Mode::Vm && write)
+    throw Error("hvrun cp into a microVM is not supported yet: copy with exec instead (hvrun exec -i " + name +
+                " tar -x -C DIR < files.tar)");
+  if (!cfg.spec.rootfs.empty()) {  // a plain root directory
+    UniqueFd root(::open(cfg.spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_sys(verb, cfg.spec.rootfs);
+    fn(root.get());
+    return;
+  }
+  // Stopped (or a microVM): nothing runs it meanwhile (a start waits for
+  // this lock; a microVM's disk is read frozen, as commit reads it).
+  FileLock lock = FileLock::try_lock(rec.lock_path(id));
+  if (!lock.held() && cfg.mode != Mode::Vm) throw Error("container " + name + " started during " + verb);
+  Subject s = open_subject(rec, id, VmUpper::Content::Data, verb);
+  std::string opts;
+  if (write) {
+    opts = "lowerdir=";
+    for (size_t i = 0; i < s.cfg.spec.lowerdirs.size(); ++i) opts += (i ? ":" : "") + s.cfg.spec.lowerdirs[i];
+    opts += ",upperdir=" + s.upper + ",workdir=" + s.cfg.spec.workdir;
+  } else {
+    opts = "lowerdir=" + s.upper;
+    for (auto& l : s.cfg.spec.lowerdirs) opts += ":" + l;
+  }
+  if (opts.size() > 4000) throw Error("container " + name + ": too many image layers to mount at once");
+  const std::string mnt = rec.dir(id) + "/cp." + std::to_string(::getpid());
+  mkdir_p(mnt, 0700);
+  try {
+    run_in_child(
+        [&] {
+          if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
+          if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
+          if (::mount("overlay", mnt.c_str(), "overlay", write ? 0 : MS_RDONLY, opts.c_str()) < 0)
+            throw_sys("mount the file system of container " + name + " at", mnt);
+          UniqueFd root(::open(mnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+          if (!root) throw_sys("open", mnt);
+          fn(root.get());
+        },
+        std::string("the ") + verb + " process");
+  } catch (...) {
+    ::rmdir(mnt.c_str());
+    throw;
+  }
+  ::rmdir(mnt.c_str());
+}
+
+Error no_such_path(const Records& rec, const std::string& ref, const std::string& path) {
+  std::string name = ref;
+  try {
+    name = rec.load_config(rec.resolve(ref)).name;
+  } catch (const Error&) {
+  }
+  return Error("no such file or directory in container " + name + ": " + path);
+}
+
+}  // namespace
+
+PathInfo stat_in_container(const std::string& store_root, const std::string& ref, const std::string& path) {
+  Records rec(store_root);
+  const auto [parent, base] = split_container_path(path);
+  // Measured where the root is (perhaps a child): the answer comes back as
+  // one line "mode size mtime target".
+  Pipe p = Pipe::make();
+  with_container_root(rec, ref, false, "stat", [&](int root) {
+    UniqueFd dir = image::open_in_root(root, parent == "/" ? "." : parent.substr(1), O_PATH | O_DIRECTORY);
+    struct stat sb {};
+    std::string line = "-\n";
+    if (dir && ::fstatat(dir.get(), base.c_str(), &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+      std::string target;
+      if (S_ISLNK(sb.st_mode)) {
+        char t[4096];
+        ssize_t n = ::readlinkat(dir.get(), base.c_str(), t, sizeof t);
+        if (n > 0) target.assign(t, static_cast<size_t>(n));
+      }
+      line = std::to_string(sb.st_mode) + " " + std::to_string(sb.st_size) + " " + std::to_string(sb.st_mtim.tv_sec) +
+             " " + target;
+    }
+    if (!write_all(p.write.get(), line)) throw_sys("report a stat");
+    p.write.reset();
+  });
+  p.write.reset();
+  const std::string line = read_to_end(p.read.get());
+  if (line.empty() || line[0] == '-') throw no_such_path(rec, ref, path);
+  PathInfo info;
+  info.name = base == "." ? "/" : base;
+  size_t a = line.find(' '), b = line.find(' ', a + 1), c = line.find(' ', b + 1);
+  if (a == std::string::npos || b == std::string::npos || c == std::string::npos) throw Error("stat " + path + ": bad report");
+  info.mode = static_cast<uint32_t>(std::stoul(line.substr(0, a)));
+  info.size = std::stoll(line.substr(a + 1, b - a - 1));
+  info.mtime = std::stoll(line.substr(b + 1, c - b - 1));
+  info.link_target = line.substr(c + 1);
+  return info;
+}
+
+void copy_from_container(const std::string& store_root, const std::string& ref, const std::string& path, int out_fd) {
+  Records rec(store_root);
+  const auto [parent, base] = split_container_path(path);
+  with_container_root(rec, ref, false, "cp", [&](int root) {
+    UniqueFd dir = image::open_in_root(root, parent == "/" ? "." : parent.substr(1), O_RDONLY | O_DIRECTORY);
+    struct stat sb {};
+    if (!dir || ::fstatat(dir.get(), base.c_str(), &sb, AT_SYMLINK_NOFOLLOW) < 0) throw no_such_path(rec, ref, path);
+    image::write_entry_tar(dir.get(), base, out_fd);
+  });
+}
+
+void copy_into_container(const std::string& store_root, const std::string& ref, const std::string& dir, int in_fd) {
+  Records rec(store_root);
+  const ContainerConfig cfg = rec.load_config(rec.resolve(ref));
+  image::ExtractOptions o;
+  o.whiteouts = false;
+  o.keep_root = true;
+  o.owner_uid = o.owner_gid = cfg.spec.userns ? container::kUsernsHostBase : 0;
+  with_container_root(rec, ref, true, "cp", [&](int root) {
+    const auto [parent, base] = split_container_path(dir);
+    const std::string rel = base == "." ? "." : (parent == "/" ? "" : parent.substr(1) + "/") + base;
+    UniqueFd d = image::open_in_root(root, rel, O_RDONLY | O_DIRECTORY);
+    if (!d) {
+      if (errno == ENOTDIR) throw Error("invalid destination " + dir + ": not a directory in container " + cfg.name);
+      throw no_such_path(rec, ref, dir);
+    }
+    image::extract_tar(in_fd, "the archive for " + cfg.name + ":" + dir, d.get(), o);
+  });
 }
 
 }  // namespace hvrun::engine

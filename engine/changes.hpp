@@ -8,6 +8,7 @@
 // (/etc/hosts, /etc/resolv.conf, /etc/hostname on a network) are not
 // changes, as in Docker, where they are bind mounts.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,5 +34,34 @@ std::string commit_container(const std::string& store_root, const std::string& r
 
 // Writes the container's merged filesystem as a tar to out_fd.
 void export_container(const std::string& store_root, const std::string& ref, int out_fd);
+
+}  // namespace hvrun::engine
+
+namespace hvrun::engine {
+
+// hvrun cp (and the API's /containers/ID/archive): a path of the
+// container's file system, resolved inside its root (openat2
+// RESOLVE_IN_ROOT: a symlink planted in the container never leads out).
+// A running container-mode container is read and written through its own
+// root (its tmpfs and volumes included), frozen meanwhile (Docker's answer
+// to symlink races); a stopped one through its overlay, mounted in a
+// private mount namespace; a microVM's files are read from its writable
+// disk (frozen while copied, as commit), and not written.
+struct PathInfo {
+  std::string name;         // the last component ("/" for the root)
+  uint32_t mode = 0;        // st_mode
+  int64_t size = 0;
+  int64_t mtime = 0;        // seconds
+  std::string link_target;  // a symlink's
+};
+// Throws Error "no such file or directory in container X: PATH".
+PathInfo stat_in_container(const std::string& store_root, const std::string& ref, const std::string& path);
+// A tar of `path` to out_fd: one entry named by its last component and,
+// for a directory, what is under it.
+void copy_from_container(const std::string& store_root, const std::string& ref, const std::string& path, int out_fd);
+// Unpacks the tar read from in_fd into the container's directory `dir`
+// (which must exist), as an image layer is unpacked (image/layer.hpp:
+// nothing is written outside `dir`; device nodes are skipped).
+void copy_into_container(const std::string& store_root, const std::string& ref, const std::string& dir, int in_fd);
 
 }  // namespace hvrun::engine

@@ -267,7 +267,7 @@ void Extractor::entry(archive* a, archive_entry* e) {
   std::string path = p;
   std::vector<std::string> comps = split_path(path, name_);
   if (comps.empty()) {  // the root itself: only its owner and mode apply
-    if (archive_entry_filetype(e) == AE_IFDIR) {
+    if (archive_entry_filetype(e) == AE_IFDIR && !opt_.keep_root) {
       if (::fchown(root_, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
         throw_sys("chown layer root", name_);
       if (::fchmod(root_, archive_entry_perm(e) & 07777) < 0) throw_sys("chmod layer root", name_);
@@ -296,8 +296,8 @@ void Extractor::entry(archive* a, archive_entry* e) {
     return;
   }
 
-  const auto uid = static_cast<uid_t>(archive_entry_uid(e));
-  const auto gid = static_cast<gid_t>(archive_entry_gid(e));
+  const auto uid = static_cast<uid_t>(opt_.owner_uid >= 0 ? opt_.owner_uid : archive_entry_uid(e));
+  const auto gid = static_cast<gid_t>(opt_.owner_gid >= 0 ? opt_.owner_gid : archive_entry_gid(e));
   const mode_t perm = archive_entry_perm(e) & 07777;
   struct timespec times[2];
   times[0].tv_sec = archive_entry_mtime(e);
@@ -597,6 +597,13 @@ struct DirTarWriter {
   // paths left out.
   bool oci_whiteouts = false;
   const std::set<std::string>* exclude = nullptr;
+  // write_entry_tar: the top entry `top` is written as `top_as`.
+  std::string top, top_as;
+
+  std::string entry_name(const std::string& rel) const {
+    if (top_as.empty() || rel.compare(0, top.size(), top) != 0) return rel;
+    return top_as + rel.substr(top.size());
+  }
 
   // An empty regular file entry (the OCI whiteout markers).
   void add_marker(const std::string& rel, const struct stat& like) {
@@ -637,7 +644,7 @@ struct DirTarWriter {
     }
     space.need(kEntryOverhead + (S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0), rel);
     Entry e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), rel.c_str());
+    archive_entry_set_pathname(e.get(), entry_name(rel).c_str());
     archive_entry_set_mode(e.get(), st.st_mode);
     archive_entry_set_uid(e.get(), st.st_uid);
     archive_entry_set_gid(e.get(), st.st_gid);
@@ -653,7 +660,7 @@ struct DirTarWriter {
       add_xattrs(e.get(), full);
     }
     if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
-      auto [it, fresh] = links.emplace(std::make_pair(st.st_dev, st.st_ino), rel);
+      auto [it, fresh] = links.emplace(std::make_pair(st.st_dev, st.st_ino), entry_name(rel));
       if (!fresh) {
         archive_entry_set_hardlink(e.get(), it->second.c_str());
         archive_entry_set_size(e.get(), 0);
@@ -749,6 +756,22 @@ uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size, ui
   opt.max_size = max_size;
   opt.min_free_space = min_free_space;
   return write_layer_tar(dir, out_fd, opt);
+}
+
+void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as) {
+  for (const std::string& n : {base, as})
+    if ((&n == &base && n.empty()) || n.find('/') != std::string::npos || n == "..")
+      throw Error("write tar: invalid entry name \"" + n + "\"");
+  WriteArchive w(archive_write_new());
+  if (!w) throw Error("libarchive: out of memory");
+  archive_write_set_format_pax_restricted(w.get());
+  archive_write_set_bytes_in_last_block(w.get(), 1);
+  if (archive_write_open_fd(w.get(), out_fd) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
+  DirTarWriter t{w.get(), "/proc/self/fd/" + std::to_string(parent_dirfd), UINT64_MAX, FreeSpaceGuard(out_fd, 0, base)};
+  t.top = base;
+  t.top_as = as;
+  t.add(base);
+  if (archive_write_close(w.get()) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
 }
 
 uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptions& opt) {

@@ -49,6 +49,11 @@ struct ExtractOptions {
   // here on the way (one pass): the bytes as read when they are a plain,
   // gzip or zstd tar (the OCI layer media types), else the decompressed tar.
   int keep_fd = -1;
+  // docker cp: the destination directory itself stays as it is (an entry
+  // for the archive's root is ignored), and an owner >= 0 is every entry's
+  // instead of the archive's (Docker gives copied files the container's root).
+  bool keep_root = false;
+  int64_t owner_uid = -1, owner_gid = -1;
 };
 
 struct ExtractResult {
@@ -92,6 +97,13 @@ struct LayerTarOptions {
   uint64_t min_free_space = 0;
 };
 uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptions& opt);
+
+// `docker cp`'s tar of one path: the entry `base` of the directory
+// `parent_dirfd` (already resolved safely: open_in_root), named `base`, and
+// when it is a directory everything under it ("base/..."), as write_dir_tar
+// writes them (symlinks stored, never followed; device nodes left out).
+// `as`, when given, is the top entry's name in the tar instead of `base`.
+void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as = "");
 
 // Copies in_fd to its end into out_fd (an archive arriving on a pipe, for
 // `image import -`), with the same limits as unpacking: more than max_bytes,
