@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "harness.hpp"
@@ -109,6 +110,69 @@ class ServeDocker : public StoreFixture {
   std::string sock_;
   pid_t server_ = 0;
 };
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TEST_F(ServeDocker, DockerCpAndHvrunCpCopyBothWaysInsideTheContainersRootOnly) {
+  const std::string host = root() + "/cp";
+  ASSERT_EQ(::mkdir(host.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((host + "/src").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((host + "/src/sub").c_str(), 0755), 0);
+  std::ofstream(host + "/src/a.txt") << "hello\n";
+  std::ofstream(host + "/src/sub/b") << "deep\n";
+  ASSERT_EQ(docker({"run", "-d", "--name", "cpc", "busybox", "sleep", "300"}).code, 0);
+  // In: a file into a directory, a directory under a new name, a file as a new name.
+  Result in = docker({"cp", host + "/src/a.txt", "cpc:/tmp/"});
+  ASSERT_EQ(in.code, 0) << in.err;
+  EXPECT_EQ(docker({"exec", "cpc", "cat", "/tmp/a.txt"}).out, "hello\n");
+  ASSERT_EQ(docker({"cp", host + "/src", "cpc:/tmp/newdir"}).code, 0);
+  EXPECT_EQ(docker({"exec", "cpc", "sh", "-c", "cat /tmp/newdir/sub/b; stat -c %u:%g /tmp/newdir/a.txt"}).out,
+            "deep\n0:0\n");
+  ASSERT_EQ(docker({"cp", host + "/src/a.txt", "cpc:/tmp/renamed.txt"}).code, 0);
+  EXPECT_EQ(docker({"exec", "cpc", "cat", "/tmp/renamed.txt"}).out, "hello\n");
+  // Out: a file and a directory; hvrun's own cp gives the same bytes.
+  ASSERT_EQ(docker({"cp", "cpc:/etc/passwd", host + "/pw-docker"}).code, 0);
+  ASSERT_EQ(hv({"cp", "cpc:/etc/passwd", host + "/pw-hvrun"}).code, 0);
+  EXPECT_EQ(slurp(host + "/pw-docker"), docker({"exec", "cpc", "cat", "/etc/passwd"}).out);
+  EXPECT_EQ(slurp(host + "/pw-hvrun"), slurp(host + "/pw-docker"));
+  ASSERT_EQ(docker({"cp", "cpc:/tmp/newdir", host + "/out"}).code, 0);
+  EXPECT_EQ(slurp(host + "/out/sub/b"), "deep\n");
+  // Missing paths: the CLI's own errors, non-zero.
+  Result missing = docker({"cp", "cpc:/nope", host + "/x"});
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.err.find("No such container:path: cpc:/nope"), std::string::npos) << missing.err;
+  Result notdir = docker({"cp", host + "/src/a.txt", "cpc:/etc/passwd/x"});
+  EXPECT_NE(notdir.code, 0);
+  EXPECT_NE(notdir.err.find("not a directory"), std::string::npos) << notdir.err;
+  // Symlinks the container planted lead nowhere outside it: a write
+  // "through" /tmp/esc -> / lands in the container's /, and a read of a
+  // link to /etc/shadow gives the link, never the host's file.
+  ASSERT_EQ(docker({"exec", "cpc", "sh", "-c", "ln -s / /tmp/esc; ln -s /etc/shadow /tmp/shadow"}).code, 0);
+  const std::string marker = "hvrun-cp-escape-" + std::to_string(::getpid());
+  ASSERT_EQ(docker({"cp", host + "/src/a.txt", "cpc:/tmp/esc/" + marker}).code, 0);
+  EXPECT_NE(::access(("/" + marker).c_str(), F_OK), 0) << "written on the host's /";
+  EXPECT_EQ(docker({"exec", "cpc", "cat", "/" + marker}).out, "hello\n");
+  ASSERT_EQ(docker({"cp", "cpc:/tmp/shadow", host + "/shadow"}).code, 0);
+  struct stat st {};
+  ASSERT_EQ(::lstat((host + "/shadow").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  // hvrun cp in, and both ways on a stopped container (through its overlay).
+  ASSERT_EQ(hv({"cp", host + "/src/sub/b", "cpc:/tmp/b-by-hvrun"}).code, 0);
+  EXPECT_EQ(docker({"exec", "cpc", "cat", "/tmp/b-by-hvrun"}).out, "deep\n");
+  ASSERT_EQ(docker({"stop", "-t", "1", "cpc"}).code, 0);
+  ASSERT_EQ(docker({"cp", host + "/src/a.txt", "cpc:/tmp/after-stop"}).code, 0);
+  Result back = hv({"cp", "cpc:/tmp/after-stop", host + "/after-stop"});
+  ASSERT_EQ(back.code, 0) << back.err;
+  EXPECT_EQ(slurp(host + "/after-stop"), "hello\n");
+  Result tar = docker({"cp", "cpc:/tmp/renamed.txt", "-"});
+  EXPECT_EQ(tar.code, 0);
+  EXPECT_NE(tar.out.find("renamed.txt"), std::string::npos);
+}
 
 TEST_F(ServeDocker, DockerRunRmGivesOutputStreamsAndExitStatusAndLeavesNothing) {
   Result hi = docker({"run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"});
