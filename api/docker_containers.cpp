@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "api/docker_convert.hpp"
@@ -34,6 +35,23 @@
 namespace hvrun::api {
 
 using nlohmann::json;
+
+namespace {
+
+// stop's and restart's t (seconds before SIGKILL; -1: Docker waits without
+// a limit, here an hour); nullopt when it is not a number.
+std::optional<int> stop_timeout(const Request& req) {
+  const std::string ts = req.param("t");
+  if (ts.empty()) return 10;
+  try {
+    const int t = std::stoi(ts);
+    return t < 0 ? 3600 : std::min(t, 3600);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
 
 void DockerApi::containers(const Request& req, Connection& conn, const std::vector<std::string>& parts) {
   const std::string& m = req.method;
@@ -91,15 +109,23 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   if (op == "stop" && m == "POST") {
     const engine::State st = rec.refresh(id);
     if (st.status != "running") return conn.respond(304, "", "");
-    int t = 10;
-    if (std::string ts = req.param("t"); !ts.empty()) {
-      try {
-        t = std::stoi(ts);
-      } catch (const std::exception&) {
-        return fail(conn, 400, "invalid t \"" + ts + "\": expected seconds");
-      }
+    const std::optional<int> t = stop_timeout(req);
+    if (!t) return fail(conn, 400, "invalid t \"" + req.param("t") + "\": expected seconds");
+    engine::stop_container(rec, id, *t);
+    return conn.respond(204, "", "");
+  }
+  if (op == "restart" && m == "POST") {
+    const std::optional<int> t = stop_timeout(req);
+    if (!t) return fail(conn, 400, "invalid t \"" + req.param("t") + "\": expected seconds");
+    if (rec.load_config(id).auto_remove)
+      return fail(conn, 409, "container " + id.substr(0, 12) + " is removed when it stops (--rm): it cannot be restarted");
+    if (rec.monitor_alive(id)) engine::stop_container(rec, id, *t);
+    // Started again by `hvrun start`, a child (its monitor detaches), as for start.
+    std::string err;
+    if (run_hvrun(exe_, {"--root", root_, "start", id}, &err) != 0) {
+      const std::string why = last_error_line(err);
+      return fail(conn, status_for(why), why);
     }
-    engine::stop_container(rec, id, t < 0 ? 3600 : std::min(t, 3600));  // -1: Docker waits without a limit
     return conn.respond(204, "", "");
   }
   if (op == "archive") return archive(req, conn, id);

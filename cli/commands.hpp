@@ -37,6 +37,7 @@ void register_tag(CLI::App& app, Context& ctx, Action& action);      // tag
 void register_ps(CLI::App& app, Context& ctx, Action& action);       // ps
 void register_logs(CLI::App& app, Context& ctx, Action& action);     // logs
 void register_stop(CLI::App& app, Context& ctx, Action& action);     // stop
+void register_restart(CLI::App& app, Context& ctx, Action& action);  // restart [-t N] CONTAINER...
 void register_kill(CLI::App& app, Context& ctx, Action& action);     // kill
 void register_pause(CLI::App& app, Context& ctx, Action& action);    // pause, unpause
 void register_snapshot(CLI::App& app, Context& ctx, Action& action);  // snapshot create|ls|inspect|rm|restore

@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
   register_ps(app, ctx, action);
   register_logs(app, ctx, action);
   register_stop(app, ctx, action);
+  register_restart(app, ctx, action);
   register_kill(app, ctx, action);
   register_pause(app, ctx, action);
   register_rm(app, ctx, action);

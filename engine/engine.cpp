@@ -238,6 +238,12 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     a.work_dir = rec.dir(cfg.id);
     a.snapshot_store = snapshots_dir(rec.store_root());
     a.restore_dir = cfg.vm_restore;
+    // Started again (hvrun start of an exited VM): it boots on the disk it
+    // left, not on a fresh one or its snapshot's.
+    if (path_exists(a.work_dir + "/vm-rw.ext4")) {
+      a.keep_rw_disk = true;
+      a.restore_dir.clear();
+    }
     try {
       mkdir_p(a.snapshot_store, 0700);
     } catch (const std::exception& e) {
@@ -531,12 +537,10 @@ void start_container(const Records& rec, const std::string& id) {
   ::signal(SIGPIPE, SIG_IGN);
   FileLock lock = FileLock::try_lock(rec.lock_path(id));
   if (!lock.held()) throw Error("container " + id.substr(0, 12) + " is already running");
-  State st = rec.load_state(id);
-  if (!st.start_pending) {
-    if (st.status == "exited")
-      throw Error("container " + id.substr(0, 12) + " has exited: hvrun does not start an exited container again (run a new one)");
-    throw Error("container " + id.substr(0, 12) + " was started already");
-  }
+  State st = rec.refresh(id);
+  // Created, or exited: started again on what it left (its upper directory
+  // or, for a microVM, its writable disk), its log going on, as Docker's.
+  if (!st.start_pending && st.status != "exited") throw Error("container " + id.substr(0, 12) + " is already running");
   ContainerConfig cfg = rec.load_config(id);
   cfg.detach = true;
   st.start_pending = false;
@@ -544,6 +548,13 @@ void start_container(const Records& rec, const std::string& id) {
   // As run -d: the monitor forked here inherits the lock and holds it for
   // the container's life once this process lets go of its own copy.
   start_detached(rec, cfg);
+}
+
+void restart_container(const Records& rec, const std::string& id, int timeout_s) {
+  if (rec.load_config(id).auto_remove)
+    throw Error("container " + id.substr(0, 12) + " is removed when it stops (--rm): it cannot be restarted");
+  if (rec.monitor_alive(id)) stop_container(rec, id, timeout_s);
+  start_container(rec, id);
 }
 
 int wait_container(const Records& rec, const std::string& id, bool until_started_and_exited,
@@ -673,7 +684,12 @@ void remove_container(const Records& rec, const std::string& id, bool force) {
       if (st.monitor_pid > 0 && is_hvrun(st.monitor_pid)) ::kill(st.monitor_pid, SIGKILL);
       wait_monitor_gone(rec, id, 5);
     }
-    lock = FileLock::try_lock(rec.lock_path(id));
+    try {
+      lock = FileLock::try_lock(rec.lock_path(id));
+    } catch (const Error&) {
+      if (!is_dir(rec.dir(id))) return;  // its --rm monitor removed it (lock file and all)
+      throw;
+    }
     if (!lock.held()) {
       if (!is_dir(rec.dir(id))) return;  // its --rm monitor removed it
       throw Error("cannot remove container " + id.substr(0, 12) + ": its monitor does not stop");

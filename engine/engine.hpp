@@ -22,10 +22,14 @@ int run(const std::string& store_root, const RunOptions& opts);
 // (State::start_pending) until start_container. Returns its id.
 std::string create(const std::string& store_root, const RunOptions& opts);
 
-// hvrun start: starts a created container with a detached monitor, as
-// run -d; returns once the workload runs (or throws why it could not start).
-// A running or exited container is refused.
+// hvrun start: starts a created or exited container with a detached
+// monitor, as run -d; returns once the workload runs (or throws why it could
+// not start). An exited one goes on from the files it left. A running one
+// is refused.
 void start_container(const Records& rec, const std::string& id);
+
+// hvrun restart: stop_container (when it runs), then start_container.
+void restart_container(const Records& rec, const std::string& id, int timeout_s);
 
 // Waits until the container has exited and returns its exit status (also
 // for a --rm container removed meanwhile: its exit note). A created, not yet

@@ -169,7 +169,7 @@ class VmBackend final : public Backend {
         UniqueFd f(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (!f || ::ftruncate(f.get(), 1 << 20) < 0) throw_sys("create the placeholder disk", p);
       }
-    } else {
+    } else if (!assets_.keep_rw_disk) {
       make_rw_disk(rw_disk, assets_.blank_rw_disk);
     }
     // -v HOST:CTR[:ro]: each volume is a virtio-9p share of HOST (live, like

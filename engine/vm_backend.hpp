@@ -35,6 +35,8 @@ struct VmAssets {
   bool make_template = false;
   // A formatted empty writable disk to copy for each VM ("" : mkfs each).
   std::string blank_rw_disk;
+  // The writable disk in work_dir is the VM's own from an earlier run: kept.
+  bool keep_rw_disk = false;
   std::string template_out;
   std::string template_dir;
 };

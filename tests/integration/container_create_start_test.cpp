@@ -26,9 +26,27 @@ TEST_F(CreateStart, ACreatedContainerStaysCreatedUntilStartRunsItDetached) {
   EXPECT_EQ(s.out, "c1\n");
   EXPECT_EQ(hv({"wait", "c1"}).out, "3\n");
   EXPECT_EQ(hv({"logs", "c1"}).out, "hi y\n");
-  Result again = hv({"start", "c1"});
-  EXPECT_EQ(again.code, 125);
-  EXPECT_NE(again.err.find("has exited"), std::string::npos) << again.err;
+}
+
+TEST_F(CreateStart, AnExitedContainerStartsAndRestartsOnTheFilesItLeftWithItsLogGoingOn) {
+  ASSERT_EQ(hv({"run", "--name", "again", "busybox", "sh", "-c", "echo run $(cat /count 2>/dev/null); echo x >> /count"}).code, 0);
+  Result s = hv({"start", "again"});
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(hv({"wait", "again"}).out, "0\n");
+  EXPECT_EQ(hv({"logs", "again"}).out, "run\nrun x\n");
+  // restart: a running one is stopped first; an exited one just starts.
+  ASSERT_EQ(hv({"run", "-d", "--name", "long", "busybox", "sh", "-c", "echo up $(cat /count 2>/dev/null); echo x >> /count; exec sleep 600"}).code, 0);
+  Result r = hv({"restart", "-t", "1", "long"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "long\n");
+  EXPECT_EQ(trim(hv({"inspect", "-f", "{{.State.Status}}", "long"}).out), "running");
+  for (int i = 0; i < 100 && hv({"logs", "long"}).out != "up\nup x\n"; ++i) ::usleep(50 * 1000);
+  EXPECT_EQ(hv({"logs", "long"}).out, "up\nup x\n");
+  ASSERT_EQ(hv({"run", "--rm", "-d", "--name", "gone", "busybox", "sleep", "600"}).code, 0);
+  Result rm = hv({"restart", "gone"});
+  EXPECT_EQ(rm.code, 125);
+  EXPECT_NE(rm.err.find("cannot be restarted"), std::string::npos) << rm.err;
+  EXPECT_EQ(hv({"rm", "-f", "long", "gone"}).code, 0);
 }
 
 TEST_F(CreateStart, WaitGivesARmContainersStatusAfterItIsGone) {

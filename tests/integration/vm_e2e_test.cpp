@@ -326,12 +326,13 @@ TEST_F(VmE2E, ExecRunsInTheRunningMicroVmsContainerWithStdioExitCodesSignalsAndA
   EXPECT_NE(s->out.find("is not running\n"), std::string::npos) << s->out;
 }
 
-TEST_F(VmE2E, TheDockerCliThroughHvrunServeRunsAndExecsIntoMicroVms) {
+TEST_F(VmE2E, TheDockerCliThroughHvrunServeRunsExecsCopiesOutOfAndRestartsMicroVms) {
   auto* s = get("docker-api-vm");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
   for (const char* want : {"docker-vm-kernel-is-the-guests: yes\n", "docker-vm-mode: vm\n",
-                           "docker-vm-exec: in-vm\nrc=3\n", "docker-vm-left: 0\n"})
+                           "docker-vm-exec: in-vm\nrc=3\n", "docker-vm-cp-out: x\n", "docker-vm-cp-in: 1\n",
+                           "docker-vm-restarted: up x up \n", "docker-vm-left: 0\n"})
     EXPECT_NE(s->out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << s->out;
 }
 
