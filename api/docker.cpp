@@ -4,11 +4,15 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "api/docker_convert.hpp"
 #include "api/docker_shared.hpp"
 #include "engine/engine.hpp"
+#include "engine/events.hpp"
 #include "engine/options.hpp"
 #include "engine/pause.hpp"
 #include "engine/records.hpp"
@@ -112,6 +116,31 @@ void DockerApi::handle(const Request& req, Connection& conn) {
       return conn.respond(200, kJson, i.dump());
     }
     if (parts[0] == "containers") return containers(req, conn, parts);
+    if (parts[0] == "events" && parts.size() == 1 && req.method == "GET") return events(req, conn);
+    if (parts[0] == "system" && parts.size() == 2 && parts[1] == "df" && req.method == "GET") {
+      // docker system df: the images and the caller's containers (sizes of
+      // containers' own writes are not measured: 0).
+      json images = json::array(), containers = json::array();
+      int64_t layers = 0;
+      for (const auto& img : image::Store(root_).list()) {
+        images.push_back(image_summary(img, img.tags));
+        layers += img.size;
+      }
+      engine::Records rec(root_);
+      for (const auto& id : rec.ids()) {
+        try {
+          const auto c = rec.load_config(id);
+          if (req.uid != 0 && c.owner_uid != req.uid) continue;
+          json j = container_summary(c, rec.refresh(id));
+          j["SizeRw"] = 0;
+          j["SizeRootFs"] = 0;
+          containers.push_back(j);
+        } catch (const Error&) {
+        }
+      }
+      return conn.respond(200, kJson, json{{"LayersSize", layers}, {"Images", images}, {"Containers", containers},
+                                           {"Volumes", json::array()}, {"BuildCache", json::array()}}.dump());
+    }
     if (parts[0] == "images") return images(req, conn, parts);
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "start" && req.method == "POST")
       return exec_start(req, conn, parts[1]);
@@ -128,6 +157,37 @@ void DockerApi::handle(const Request& req, Connection& conn) {
     if (!conn.responded()) fail(conn, status_for(e.what()), e.what());
   } catch (const std::exception& e) {
     if (!conn.responded()) fail(conn, 500, e.what());
+  }
+}
+
+// docker events: container create, start, die and destroy, from the
+// store's event log (engine/events.hpp) as it grows from now on (no
+// history: since/until are not served). Filters: type, event, container.
+void DockerApi::events(const Request& req, Connection& conn) {
+  const auto filters = parse_filters(req.param("filters"));
+  for (const auto& [k, v] : filters)
+    if (k != "type" && k != "event" && k != "container")
+      return fail(conn, 400, "invalid filter \"" + k + "\": hvrun filters events by type, event and container");
+  auto any_of = [&](const char* key, const std::function<bool(const std::string&)>& match) {
+    auto f = filters.find(key);
+    return f == filters.end() || std::any_of(f->second.begin(), f->second.end(), match);
+  };
+  const bool containers = any_of("type", [](const std::string& t) { return t == "container"; });
+  engine::EventFollower follow(engine::Records(root_).base());
+  conn.begin_stream(200, {{"Content-Type", kJson}});
+  while (!conn.peer_gone()) {
+    const std::optional<engine::Event> e = follow.next(200);
+    if (!e || !containers) continue;  // (only container events happen here)
+    if (req.uid != 0 && e->owner_uid != req.uid) continue;
+    if (!any_of("event", [&](const std::string& a) { return a == e->action; })) continue;
+    if (!any_of("container", [&](const std::string& c) { return c == e->name || (!c.empty() && e->id.rfind(c, 0) == 0); }))
+      continue;
+    json attrs = {{"image", e->image}, {"name", e->name}};
+    if (e->action == "die") attrs["exitCode"] = std::to_string(e->exit_code);
+    const json j = {{"status", e->action}, {"id", e->id}, {"from", e->image}, {"Type", "container"},
+                    {"Action", e->action}, {"Actor", {{"ID", e->id}, {"Attributes", attrs}}}, {"scope", "local"},
+                    {"time", e->time_nano / 1000000000}, {"timeNano", e->time_nano}};
+    if (!conn.write(j.dump() + "\n")) return;
   }
 }
 

@@ -52,6 +52,8 @@ class DockerApi {
   void list(const Request& req, Connection& conn);
   void logs(const Request& req, Connection& conn, const std::string& id, bool attach);
   void archive(const Request& req, Connection& conn, const std::string& id);
+  void stats(const Request& req, Connection& conn, const std::string& id);
+  void events(const Request& req, Connection& conn);
   void exec_create(const Request& req, Connection& conn, const std::string& id);
   void exec_start(const Request& req, Connection& conn, const std::string& exec_id);
   void exec_inspect(const Request& req, Connection& conn, const std::string& exec_id);

@@ -26,6 +26,7 @@
 #include "engine/options.hpp"
 #include "engine/pause.hpp"
 #include "engine/records.hpp"
+#include "engine/usage.hpp"
 #include "image/store.hpp"
 #include "util/base64.hpp"
 #include "util/error.hpp"
@@ -35,6 +36,21 @@
 namespace hvrun::api {
 
 using nlohmann::json;
+
+json container_summary(const engine::ContainerConfig& c, const engine::State& st) {
+  json ports = json::array();
+  for (const auto& p : engine::parse_ports(c.publish))
+    ports.push_back({{"IP", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"PrivatePort", p.port},
+                     {"PublicPort", p.host_port}, {"Type", p.proto}});
+  return {{"Id", c.id}, {"Names", json::array({"/" + c.name})}, {"Image", c.image},
+          {"ImageID", "sha256:" + c.image_id}, {"Command", command_of(c)},
+          {"Created", static_cast<int64_t>(engine::parse_rfc3339(c.created))}, {"Ports", ports},
+          {"Labels", json::object()}, {"State", engine::status_of(c, st)}, {"Status", engine::status_text(c, st)},
+          {"HostConfig", {{"NetworkMode", c.spec.net == container::NetMode::Bridge ? c.spec.netcfg.network
+                                                                                    : container::to_string(c.spec.net)}}},
+          {"NetworkSettings", {{"Networks", json::object()}}}, {"Mounts", json::array()},
+          {"Mode", engine::to_string(c.mode)}};
+}
 
 namespace {
 
@@ -129,6 +145,17 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
     return conn.respond(204, "", "");
   }
   if (op == "archive") return archive(req, conn, id);
+  if (op == "rename" && m == "POST") {
+    const std::string name = req.param("name");
+    if (name.empty()) return fail(conn, 400, "invalid container name \"\": a new name is required (name=)");
+    rec.rename(id, name[0] == '/' ? name.substr(1) : name);
+    return conn.respond(204, "", "");
+  }
+  if (op == "top" && m == "GET") {
+    const engine::ProcessTable t = engine::container_top(rec, id);
+    return conn.respond(200, kJson, json{{"Titles", t.titles}, {"Processes", t.rows}}.dump());
+  }
+  if (op == "stats" && m == "GET") return stats(req, conn, id);
   if (op == "logs" && m == "GET") return logs(req, conn, id, false);
   if (op == "attach" && m == "POST") return logs(req, conn, id, true);
   if (op == "exec" && m == "POST") return exec_create(req, conn, id);
@@ -258,18 +285,7 @@ void DockerApi::list(const Request& req, Connection& conn) {
       match = match && any;
     }
     if (!match) continue;
-    json ports = json::array();
-    for (const auto& p : engine::parse_ports(c.publish))
-      ports.push_back({{"IP", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"PrivatePort", p.port},
-                       {"PublicPort", p.host_port}, {"Type", p.proto}});
-    out.push_back({{"Id", c.id}, {"Names", json::array({"/" + c.name})}, {"Image", c.image},
-                   {"ImageID", "sha256:" + c.image_id}, {"Command", command_of(c)},
-                   {"Created", static_cast<int64_t>(engine::parse_rfc3339(c.created))}, {"Ports", ports},
-                   {"Labels", json::object()}, {"State", state}, {"Status", engine::status_text(c, st)},
-                   {"HostConfig", {{"NetworkMode", c.spec.net == container::NetMode::Bridge ? c.spec.netcfg.network
-                                                                                             : container::to_string(c.spec.net)}}},
-                   {"NetworkSettings", {{"Networks", json::object()}}}, {"Mounts", json::array()},
-                   {"Mode", engine::to_string(c.mode)}});
+    out.push_back(container_summary(c, st));
   }
   conn.respond(200, kJson, out.dump());
 }
@@ -413,6 +429,56 @@ void DockerApi::archive(const Request& req, Connection& conn, const std::string&
     return conn.respond(200, "", "");
   }
   return fail(conn, 405, "method not allowed: " + req.method + " " + req.path);
+}
+
+namespace {
+
+json cpu_stats_of(const engine::ContainerUsage& u) {
+  return {{"cpu_usage", {{"total_usage", std::max<int64_t>(u.cpu_ns, 0)}, {"usage_in_kernelmode", 0}, {"usage_in_usermode", 0}}},
+          {"system_cpu_usage", u.system_cpu_ns}, {"online_cpus", u.online_cpus},
+          {"throttling_data", {{"periods", 0}, {"throttled_periods", 0}, {"throttled_time", 0}}}};
+}
+
+}  // namespace
+
+// docker stats: Docker's stats document, once (stream=false: two readings
+// half a second apart, so that the CPU share has a "before") or every second
+// while the client stays and the container runs.
+void DockerApi::stats(const Request& req, Connection& conn, const std::string& id) {
+  engine::Records rec(root_);
+  const engine::ContainerConfig c = rec.load_config(id);
+  const bool stream = req.param("stream", "true") != "false" && req.param("stream") != "0";
+  auto doc = [&](const engine::ContainerUsage& before, const engine::ContainerUsage& now, const std::string& pre_time,
+                 const std::string& time) {
+    return json{{"read", time}, {"preread", pre_time}, {"id", id}, {"name", "/" + c.name},
+                {"pids_stats", {{"current", std::max<int64_t>(now.pids, 0)}, {"limit", now.pids_limit > 0 ? now.pids_limit : 0}}},
+                {"cpu_stats", cpu_stats_of(now)}, {"precpu_stats", cpu_stats_of(before)},
+                {"memory_stats", {{"usage", std::max<int64_t>(now.memory_bytes, 0)},
+                                  {"limit", now.memory_limit > 0 ? now.memory_limit : now.host_memory},
+                                  {"stats", json::object()}}},
+                {"blkio_stats", json::object()}, {"networks", json::object()}, {"num_procs", 0}};
+  };
+  engine::ContainerUsage before = engine::container_usage(rec, id);
+  std::string before_time = now_rfc3339_nano();
+  if (!stream) {
+    ::usleep(500 * 1000);
+    const engine::ContainerUsage now = engine::container_usage(rec, id);
+    return conn.respond(200, kJson, doc(before, now, before_time, now_rfc3339_nano()).dump());
+  }
+  conn.begin_stream(200, {{"Content-Type", kJson}});
+  while (!conn.peer_gone()) {
+    for (int i = 0; i < 10 && !conn.peer_gone(); ++i) ::usleep(100 * 1000);
+    engine::ContainerUsage now;
+    try {
+      now = engine::container_usage(rec, id);
+    } catch (const Error&) {
+      return;  // it stopped
+    }
+    const std::string t = now_rfc3339_nano();
+    if (!conn.write(doc(before, now, before_time, t).dump() + "\n")) return;
+    before = now;
+    before_time = t;
+  }
 }
 
 }  // namespace hvrun::api

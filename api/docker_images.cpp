@@ -21,6 +21,14 @@ namespace hvrun::api {
 
 using nlohmann::json;
 
+json image_summary(const image::ImageRecord& img, const std::vector<std::string>& tags) {
+  return {{"Id", "sha256:" + img.id}, {"ParentId", img.parent.empty() ? "" : "sha256:" + img.parent},
+          {"RepoTags", tags.empty() ? json::array({"<none>:<none>"}) : json(tags)},
+          {"RepoDigests", json::array()}, {"Created", static_cast<int64_t>(engine::parse_rfc3339(img.created))},
+          {"Size", img.size}, {"VirtualSize", img.size}, {"SharedSize", -1}, {"Labels", json::object()},
+          {"Containers", -1}};
+}
+
 void DockerApi::images(const Request& req, Connection& conn, const std::vector<std::string>& parts) {
   image::Store store(root_);
   if (parts.size() == 2 && parts[1] == "json" && req.method == "GET") {
@@ -42,11 +50,7 @@ void DockerApi::images(const Request& req, Connection& conn, const std::vector<s
         if (kept.empty()) continue;
         tags = kept;
       }
-      out.push_back({{"Id", "sha256:" + img.id}, {"ParentId", img.parent.empty() ? "" : "sha256:" + img.parent},
-                     {"RepoTags", tags.empty() ? json::array({"<none>:<none>"}) : json(tags)},
-                     {"RepoDigests", json::array()}, {"Created", static_cast<int64_t>(engine::parse_rfc3339(img.created))},
-                     {"Size", img.size}, {"VirtualSize", img.size}, {"SharedSize", -1}, {"Labels", json::object()},
-                     {"Containers", -1}});
+      out.push_back(image_summary(img, tags));
     }
     return conn.respond(200, kJson, out.dump());
   }

@@ -10,6 +10,7 @@
 
 #include "api/http.hpp"
 #include "engine/records.hpp"
+#include "image/record.hpp"
 #include "util/fd.hpp"
 
 namespace hvrun::api {
@@ -28,6 +29,10 @@ void fail(Connection& conn, int status, const std::string& message);
 nlohmann::json inspect_of(const engine::ContainerConfig& c, const engine::State& st);
 // The container's command as one line (ps's COMMAND).
 std::string command_of(const engine::ContainerConfig& c);
+// GET /containers/json's entry for one container, and /images/json's for
+// one image (with the tags to show).
+nlohmann::json container_summary(const engine::ContainerConfig& c, const engine::State& st);
+nlohmann::json image_summary(const image::ImageRecord& img, const std::vector<std::string>& tags);
 
 // Runs hvrun ARGS... (stdin and stdout /dev/null); returns its exit status
 // and what it wrote to stderr.

@@ -38,6 +38,10 @@ void register_ps(CLI::App& app, Context& ctx, Action& action);       // ps
 void register_logs(CLI::App& app, Context& ctx, Action& action);     // logs
 void register_stop(CLI::App& app, Context& ctx, Action& action);     // stop
 void register_restart(CLI::App& app, Context& ctx, Action& action);  // restart [-t N] CONTAINER...
+void register_top(CLI::App& app, Context& ctx, Action& action);      // top CONTAINER
+void register_stats(CLI::App& app, Context& ctx, Action& action);    // stats [--no-stream] [CONTAINER...]
+void register_rename(CLI::App& app, Context& ctx, Action& action);   // rename CONTAINER NEW_NAME
+void register_port(CLI::App& app, Context& ctx, Action& action);     // port CONTAINER [PRIVATE[/PROTO]]
 void register_kill(CLI::App& app, Context& ctx, Action& action);     // kill
 void register_pause(CLI::App& app, Context& ctx, Action& action);    // pause, unpause
 void register_snapshot(CLI::App& app, Context& ctx, Action& action);  // snapshot create|ls|inspect|rm|restore
@@ -87,6 +91,8 @@ void add_list_format(CLI::App* sub, std::string& format);
 // Prints inspect results: the Docker-shaped JSON array, or one line per
 // object through the --format template.
 void print_inspected(const std::vector<nlohmann::json>& objs, const std::optional<Template>& format);
+// Rows as columns three spaces apart, each as wide as its widest cell (ps, top, stats).
+void print_columns(const std::vector<std::vector<std::string>>& rows);
 
 // A parse error as Docker prints it: "hvrun ps: unknown flag: --bogus" and
 // "See 'hvrun ps --help'." (two lines, newline-terminated).

@@ -140,6 +140,10 @@ int main(int argc, char** argv) {
   register_logs(app, ctx, action);
   register_stop(app, ctx, action);
   register_restart(app, ctx, action);
+  register_top(app, ctx, action);
+  register_stats(app, ctx, action);
+  register_rename(app, ctx, action);
+  register_port(app, ctx, action);
   register_kill(app, ctx, action);
   register_pause(app, ctx, action);
   register_rm(app, ctx, action);

@@ -66,4 +66,20 @@ std::string parse_error_text(const CLI::App& app, const CLI::ParseError& e) {
   return "hvrun: " + (sub.empty() ? "" : sub + ": ") + what + "\nSee '" + command + " --help'.\n";
 }
 
+void print_columns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w;
+  for (const auto& r : rows) {
+    if (w.size() < r.size()) w.resize(r.size(), 0);
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 3, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
 }  // namespace hvrun::cli

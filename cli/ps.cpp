@@ -150,17 +150,7 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
         std::fputs(format_objects(*tmpl, objs, kHeaders).c_str(), stdout);
         return 0;
       }
-      std::vector<size_t> w(rows[0].size(), 0);
-      for (const auto& r : rows)
-        for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
-      for (const auto& r : rows) {
-        std::string line;
-        for (size_t i = 0; i < r.size(); ++i) {
-          line += r[i];
-          if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 3, ' ');
-        }
-        std::printf("%s\n", line.c_str());
-      }
+      print_columns(rows);
       return 0;
     };
   });

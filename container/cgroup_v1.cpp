@@ -114,6 +114,23 @@ class CgroupV1 final : public Cgroup {
     return !m.empty() && read_keyed(m + "/memory.oom_control", "oom_kill") > 0;
   }
 
+  Usage usage() const override {
+    Usage u;
+    if (auto m = dir_of("memory"); !m.empty()) {
+      u.memory_bytes = read_number(m + "/memory.usage_in_bytes");
+      u.memory_limit = read_number(m + "/memory.limit_in_bytes");
+      if (u.memory_limit >= (int64_t{1} << 62)) u.memory_limit = -1;  // v1's "unlimited": PAGE_COUNTER_MAX pages
+    }
+    auto acct = dir_of("cpuacct");
+    if (acct.empty()) acct = dir_of("cpu");
+    if (!acct.empty()) u.cpu_ns = read_number(acct + "/cpuacct.usage");
+    if (auto p = dir_of("pids"); !p.empty()) {
+      u.pids = read_number(p + "/pids.current");
+      u.pids_limit = read_number(p + "/pids.max");
+    }
+    return u;
+  }
+
   void destroy() override {
     // Freeze first so that nothing can fork while we kill, then thaw so the
     // SIGKILLs are acted on.

@@ -56,6 +56,17 @@ class CgroupV2 final : public Cgroup {
 
   bool oom_killed() const override { return read_keyed(dir_ + "/memory.events", "oom_kill") > 0; }
 
+  Usage usage() const override {
+    Usage u;
+    u.memory_bytes = read_number(dir_ + "/memory.current");
+    u.memory_limit = read_number(dir_ + "/memory.max");
+    const int64_t usec = read_keyed(dir_ + "/cpu.stat", "usage_usec");
+    if (usec >= 0) u.cpu_ns = usec * 1000;
+    u.pids = read_number(dir_ + "/pids.current");
+    u.pids_limit = read_number(dir_ + "/pids.max");
+    return u;
+  }
+
   void destroy() override {
     struct stat st {};
     if (::stat(dir_.c_str(), &st) < 0) return;

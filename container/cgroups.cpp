@@ -36,6 +36,8 @@ CgroupVersion detect_cgroup_version(const std::string& root) {
   return st.f_type == CGROUP2_SUPER_MAGIC ? CgroupVersion::V2 : CgroupVersion::V1;
 }
 
+std::vector<pid_t> Cgroup::procs() const { return cgroup_detail::read_procs(path()); }
+
 std::unique_ptr<Cgroup> Cgroup::for_container(const std::string& parent, const std::string& id, const std::string& root) {
   if (!safe_component_path(id, false)) throw Error("invalid container id for a cgroup name: \"" + id + "\"");
   if (!parent.empty() && !safe_component_path(parent, true))
@@ -91,6 +93,17 @@ int64_t read_keyed(const std::string& file, const std::string& key) {
   while (in >> k >> v)
     if (k == key) return v;
   return -1;
+}
+
+int64_t read_number(const std::string& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return -1;
+  char buf[64] = {};
+  if (::read(fd.get(), buf, sizeof buf - 1) <= 0) return -1;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(buf, &end, 10);
+  return end == buf || errno ? -1 : v;
 }
 
 void kill_procs_loop(const std::string& dir) {

@@ -64,6 +64,18 @@ class Cgroup {
   static void join_self(const std::vector<JoinFile>& files);
   // True once the kernel OOM-killed something in this cgroup.
   virtual bool oom_killed() const = 0;
+  // What its processes use now (`hvrun stats`); -1 where the controller
+  // is missing or has no limit.
+  struct Usage {
+    int64_t memory_bytes = -1;
+    int64_t memory_limit = -1;
+    int64_t cpu_ns = -1;  // CPU time, all processes, since the cgroup was made
+    int64_t pids = -1;
+    int64_t pids_limit = -1;
+  };
+  virtual Usage usage() const = 0;
+  // Its processes (`hvrun top`): the main directory's cgroup.procs.
+  std::vector<pid_t> procs() const;
   // Kills every process in the cgroup(s), then removes the directories.
   // Idempotent: a missing cgroup is not an error.
   virtual void destroy() = 0;
@@ -81,6 +93,7 @@ namespace cgroup_detail {
 std::vector<pid_t> read_procs(const std::string& dir);  // empty when missing
 void write_value(const std::string& file, const std::string& value);
 int64_t read_keyed(const std::string& file, const std::string& key);  // "key N" lines; -1 when absent
+int64_t read_number(const std::string& file);  // a file holding one number; -1 when absent or "max"
 // SIGKILLs the processes listed in dir/cgroup.procs until it is empty (bounded wait).
 void kill_procs_loop(const std::string& dir);
 // rmdir, retrying briefly while the kernel still reports it busy; ENOENT is fine.

@@ -25,6 +25,7 @@
 #include "engine/vm_control.hpp"
 #include "engine/vm_exec.hpp"
 #include "image/flatten.hpp"
+#include "engine/events.hpp"
 #include "engine/logs.hpp"
 #include "engine/network.hpp"
 #include "engine/pause.hpp"
@@ -316,6 +317,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.pid_starttime = proc_starttime(st.pid).value_or(0);
   st.started_at = now_rfc3339_nano();
   rec.save_state(cfg.id, st);
+  record_event(rec.base(), "start", cfg.id, cfg.name, cfg.image, cfg.owner_uid);
   HVRUN_INFO("engine", "container ", cfg.id.substr(0, 12), " running: pid ", st.pid,
               proxy ? ", ports published" : "");
   if (ready && *ready) {
@@ -399,6 +401,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.exit_code = es.exit_code();
   st.oom_killed = es.oom_killed;
   st.finished_at = now_rfc3339_nano();
+  record_event(rec.base(), "die", cfg.id, cfg.name, cfg.image, cfg.owner_uid, st.exit_code);
   if (cfg.auto_remove) {
     try {
       rec.save_exit_note(cfg.id, st);  // for a waiter (hvrun wait, the API)
@@ -504,6 +507,7 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
   FileLock lock = rec.create(cfg);
   HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));
   attach_record_network(store_root, rec, cfg);
+  record_event(rec.base(), "create", cfg.id, cfg.name, cfg.image, cfg.owner_uid);
   return lock;
 }
 

@@ -1,4 +1,5 @@
 #include "engine/records.hpp"
+#include "engine/events.hpp"
 #include "engine/network.hpp"
 
 #include <dirent.h>
@@ -255,10 +256,39 @@ void Records::save_config(const ContainerConfig& cfg) const {
   write_no_sync(config_path(cfg.id), nlohmann::json(cfg).dump());
 }
 
-void Records::remove(const std::string& id, const std::string& name) const {
-  std::string parent = "hvrun";
+void Records::rename(const std::string& id, const std::string& name) const {
+  if (!valid_name(name))
+    throw Error("invalid container name \"" + name + "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  FileLock names(base_ + "/.lock");
+  ContainerConfig cfg = load_config(id);
+  if (cfg.name == name) throw Error("container " + id.substr(0, 12) + " is already named \"" + name + "\"");
+  const std::string link = base_ + "/names/" + name;
+  if (auto target = read_link(link)) {
+    if (is_dir(dir(*target)))
+      throw Error("container name \"" + name + "\" is already in use by container " + target->substr(0, 12));
+    ::unlink(link.c_str());  // dangling: its container is gone
+  }
+  if (::symlink(id.c_str(), link.c_str()) < 0) throw_sys("symlink", link);
+  const std::string old = cfg.name;
+  cfg.name = cfg.spec.name = name;
   try {
-    parent = load_config(id).spec.cgroup_parent;
+    save_config(cfg);
+  } catch (...) {
+    ::unlink(link.c_str());
+    throw;
+  }
+  const std::string old_link = base_ + "/names/" + old;
+  if (auto target = read_link(old_link); target && *target == id) ::unlink(old_link.c_str());
+}
+
+void Records::remove(const std::string& id, const std::string& name) const {
+  std::string parent = "hvrun", image;
+  uint32_t owner = 0;
+  try {
+    const ContainerConfig cfg = load_config(id);
+    parent = cfg.spec.cgroup_parent;
+    image = cfg.image;
+    owner = cfg.owner_uid;
   } catch (const Error&) {
   }
   container::cleanup(id, parent);
@@ -270,6 +300,7 @@ void Records::remove(const std::string& id, const std::string& name) const {
   std::string doomed = dir(id) + ".tmp";
   if (::rename(dir(id).c_str(), doomed.c_str()) < 0 && errno != ENOENT) throw_sys("rename", dir(id));
   remove_all(doomed);
+  record_event(base_, "destroy", id, name, image, owner);
 }
 
 void Records::save_exit_note(const std::string& id, const State& st) const {

@@ -111,6 +111,11 @@ class Records {
   State refresh(const std::string& id) const;
   bool monitor_alive(const std::string& id) const;
 
+  // hvrun rename: the container's name becomes `name` ("invalid container
+  // name", or "already in use" when another has it); its id, hostname and
+  // everything else stay.
+  void rename(const std::string& id, const std::string& name) const;
+
   // Removes the record: cgroups (container::cleanup), network leases and
   // veth (engine/network.hpp), dir, name. The caller
   // makes sure the monitor is gone (or is the monitor, holding the lock).

@@ -1,0 +1,111 @@
+#include "engine/usage.hpp"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "container/cgroups.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+namespace hvrun::engine {
+
+namespace {
+
+// A running container's cgroup (a microVM's: its VMM's).
+std::unique_ptr<container::Cgroup> running_cgroup(const Records& rec, const std::string& id) {
+  const State st = rec.refresh(id);
+  if (st.status != "running" || st.pid <= 0 || proc_starttime(st.pid) != st.pid_starttime)
+    throw Error("container " + id.substr(0, 12) + " is not running");
+  const ContainerConfig cfg = rec.load_config(id);
+  return container::Cgroup::for_container(cfg.spec.cgroup_parent, id,
+                                          cfg.spec.cgroup_root.empty() ? "/sys/fs/cgroup" : cfg.spec.cgroup_root);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string user_name(uid_t uid) {
+  passwd pw{}, *res = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return res->pw_name;
+  return std::to_string(uid);
+}
+
+}  // namespace
+
+ContainerUsage container_usage(const Records& rec, const std::string& id) {
+  const auto cg = running_cgroup(rec, id);
+  const container::Cgroup::Usage u = cg->usage();
+  ContainerUsage out;
+  out.memory_bytes = u.memory_bytes;
+  out.memory_limit = u.memory_limit;
+  out.cpu_ns = u.cpu_ns;
+  out.pids = u.pids;
+  out.pids_limit = u.pids_limit;
+  // "cpu  user nice system idle iowait irq softirq steal ..." in USER_HZ ticks.
+  std::istringstream stat(slurp("/proc/stat"));
+  std::string label;
+  stat >> label;
+  int64_t ticks = 0;
+  for (int i = 0; i < 8; ++i) {
+    int64_t v = 0;
+    if (stat >> v) ticks += v;
+  }
+  out.system_cpu_ns = ticks * (1000000000 / ::sysconf(_SC_CLK_TCK));
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  out.online_cpus = n > 0 ? static_cast<unsigned>(n) : 1;
+  out.host_memory = static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+  return out;
+}
+
+ProcessTable container_top(const Records& rec, const std::string& id) {
+  const auto cg = running_cgroup(rec, id);
+  ProcessTable t;
+  t.titles = {"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"};
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  const std::string up = slurp("/proc/uptime");
+  const double uptime = up.empty() ? 0 : std::stod(up);
+  const time_t now = ::time(nullptr);
+  for (pid_t pid : cg->procs()) {
+    const std::string dir = "/proc/" + std::to_string(pid);
+    const std::string line = slurp(dir + "/stat");
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;  // gone meanwhile
+    std::istringstream rest(line.substr(close + 2));
+    std::vector<std::string> f;  // f[0] = state (field 3)
+    for (std::string x; rest >> x;) f.push_back(x);
+    if (f.size() < 20) continue;
+    struct stat sb {};
+    if (::stat(dir.c_str(), &sb) < 0) continue;
+    const int64_t cpu_ticks = std::stoll(f[11]) + std::stoll(f[12]);  // utime + stime
+    const double started = static_cast<double>(std::stoll(f[19])) / static_cast<double>(hz);
+    const time_t start = now - static_cast<time_t>(uptime - started);
+    char stime[16], cputime[32];
+    std::tm tm{};
+    ::localtime_r(&start, &tm);
+    std::strftime(stime, sizeof stime, "%H:%M", &tm);
+    const int64_t secs = cpu_ticks / hz;
+    std::snprintf(cputime, sizeof cputime, "%02lld:%02lld:%02lld", static_cast<long long>(secs / 3600),
+                  static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60));
+    std::string cmd = slurp(dir + "/cmdline");
+    while (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
+    for (char& c : cmd)
+      if (c == '\0') c = ' ';
+    if (cmd.empty()) cmd = "[" + line.substr(line.find('(') + 1, close - line.find('(') - 1) + "]";
+    const int tty_nr = std::stoi(f[4]);
+    t.rows.push_back({user_name(sb.st_uid), std::to_string(pid), f[1], "0", stime,
+                      tty_nr ? "pts/" + std::to_string(tty_nr & 0xff) : "?", cputime, cmd});
+  }
+  return t;
+}
+
+}  // namespace hvrun::engine
