@@ -401,14 +401,19 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.exit_code = es.exit_code();
   st.oom_killed = es.oom_killed;
   st.finished_at = now_rfc3339_nano();
-  record_event(rec.base(), "die", cfg.id, cfg.name, cfg.image, cfg.owner_uid, st.exit_code);
+  std::string name = cfg.name;  // as it is now: hvrun rename may have changed it
+  try {
+    name = rec.load_config(cfg.id).name;
+  } catch (const Error&) {
+  }
+  record_event(rec.base(), "die", cfg.id, name, cfg.image, cfg.owner_uid, st.exit_code);
   if (cfg.auto_remove) {
     try {
       rec.save_exit_note(cfg.id, st);  // for a waiter (hvrun wait, the API)
     } catch (const std::exception& e) {
       HVRUN_WARN("engine", "no exit note for ", cfg.id.substr(0, 12), ": ", e.what());
     }
-    rec.remove(cfg.id, cfg.name);
+    rec.remove(cfg.id, name);
   } else {
     rec.save_state(cfg.id, st);
   }

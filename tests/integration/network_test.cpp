@@ -115,13 +115,20 @@ TEST_F(Network, WithoutNetAContainerGetsEth0AnAddressADefaultRouteAndHostnameI) 
   EXPECT_NE(br.out.find("10.66.0.1/16"), std::string::npos) << br.out << br.err;
 }
 
-TEST_F(Network, PublishedPortAnswersFromTheNamespaceLoopback) {
+TEST_F(Network, PublishedPortAnswersFromTheNamespaceLoopbackAndHvrunPortSaysWhere) {
   Result srv = nv({"run", "-d", "-p", "127.0.0.1:18080:7000", "busybox", "sh", "-c",
                    "while :; do echo hello-published | nc -l -p 7000; done"});
   ASSERT_EQ(srv.code, 0) << srv.err;
   Result c = in_ns({"sh", "-c", retry("busybox nc 127.0.0.1 18080 </dev/null")});
   EXPECT_EQ(c.code, 0) << c.err;
   EXPECT_NE(c.out.find("hello-published"), std::string::npos) << c.out;
+  // hvrun port says so, as docker port would.
+  const std::string id = trim(srv.out);
+  EXPECT_EQ(nv({"port", id}).out, "7000/tcp -> 127.0.0.1:18080\n");
+  EXPECT_EQ(nv({"port", id, "7000"}).out, "127.0.0.1:18080\n");
+  Result none = nv({"port", id, "7001/udp"});
+  EXPECT_EQ(none.code, 125);
+  EXPECT_NE(none.err.find("no public port '7001/udp'"), std::string::npos) << none.err;
 }
 
 TEST_F(Network, PublishedUdpPortRelaysDatagramsBothWays) {

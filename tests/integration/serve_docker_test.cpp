@@ -174,6 +174,79 @@ TEST_F(ServeDocker, DockerCpAndHvrunCpCopyBothWaysInsideTheContainersRootOnly) {
   EXPECT_NE(tar.out.find("renamed.txt"), std::string::npos);
 }
 
+TEST_F(ServeDocker, TopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
+  // docker events, from before the first container, filtered as a client would.
+  Result events;
+  std::thread follower([&] {
+    events = docker({"events", "--filter", "event=start", "--filter", "event=die", "--filter", "event=destroy",
+                     "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"},
+                    15);  // (what follows takes about 5 s here)
+  });
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join{follower};
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  // (its ports: Network.PublishedPort..., where a network can be made)
+  ASSERT_EQ(docker({"run", "-d", "--name", "live", "busybox", "sh", "-c",
+                    "echo up $(cat /count 2>/dev/null); echo x >> /count; exec sleep 600"}).code, 0);
+  // top: the same processes as hvrun top (PID column).
+  Result top = docker({"top", "live"});
+  ASSERT_EQ(top.code, 0) << top.err;
+  Result htop = hv({"top", "live"});
+  ASSERT_EQ(htop.code, 0) << htop.err;
+  auto pids = [](const std::string& table) {
+    std::vector<std::string> out;
+    std::istringstream in(table);
+    std::string line;
+    std::getline(in, line);  // titles
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string uid, pid;
+      f >> uid >> pid;
+      out.push_back(pid);
+    }
+    return out;
+  };
+  EXPECT_EQ(pids(top.out), pids(htop.out)) << top.out << htop.out;
+  EXPECT_NE(top.out.find("sleep 600"), std::string::npos) << top.out;
+  // stats: one process, memory in use.
+  Result stats = docker({"stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "live"});
+  EXPECT_EQ(stats.out, "live 1\n") << stats.err;
+  Result hstats = hv({"stats", "--no-stream", "live"});
+  EXPECT_NE(hstats.out.find("live   container"), std::string::npos) << hstats.out;
+  // rename: seen by both; the old name is gone.
+  ASSERT_EQ(docker({"rename", "live", "renamed"}).code, 0);
+  EXPECT_EQ(trim(hv({"ps", "--format", "{{.Names}}"}).out), "renamed");
+  EXPECT_NE(docker({"inspect", "live"}).code, 0);
+  // restart: it goes on from its own files.
+  ASSERT_EQ(docker({"restart", "-t", "1", "renamed"}).code, 0);
+  std::string logs;
+  for (int i = 0; i < 100 && (logs = docker({"logs", "renamed"}).out) != "up\nup x\n"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(logs, "up\nup x\n");
+  // system df counts the image and the container.
+  Result df = docker({"system", "df", "--format", "{{.Type}} {{.TotalCount}}"});
+  EXPECT_NE(df.out.find("Images 1\nContainers 1\n"), std::string::npos) << df.out << df.err;
+  ASSERT_EQ(docker({"run", "--rm", "--name", "brief", "busybox", "sh", "-c", "exit 4"}).code, 4);
+  ASSERT_EQ(docker({"rm", "-f", "renamed"}).code, 0);
+  follower.join();
+  // Every event, in order, even for a container whose whole life was shorter
+  // than any poll.
+  EXPECT_EQ(events.out,
+            "start live <no value>\n"
+            "die renamed 137\n"  // (restart's stop: SIGTERM to a shell as PID 1 is ignored, then SIGKILL)
+            "start renamed <no value>\n"
+            "start brief <no value>\n"
+            "die brief 4\n"
+            "destroy brief <no value>\n"
+            "die renamed 137\n"
+            "destroy renamed <no value>\n")
+      << events.err;
+}
+
 TEST_F(ServeDocker, DockerRunRmGivesOutputStreamsAndExitStatusAndLeavesNothing) {
   Result hi = docker({"run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"});
   EXPECT_EQ(hi.code, 3) << hi.err;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "engine/engine.hpp"
+#include "engine/events.hpp"
 #include "engine/records.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -190,3 +191,70 @@ TEST(EngineProc, StarttimeOfSelfIsStableAndGoneForDeadPid) {
   EXPECT_EQ(a, proc_starttime(::getpid()));
   EXPECT_FALSE(proc_starttime(0));
 }
+
+namespace {
+
+TEST_F(EngineRecords, RenameMovesTheNameAndRefusesATakenOrInvalidOne) {
+  Records rec(root_);
+  ContainerConfig a = cfg("first"), b = cfg("other");
+  auto la = rec.create(a);
+  auto lb = rec.create(b);
+  rec.rename(a.id, "second");
+  EXPECT_EQ(rec.resolve("second"), a.id);
+  EXPECT_EQ(rec.load_config(a.id).name, "second");
+  EXPECT_EQ(rec.load_config(a.id).spec.name, "second");
+  EXPECT_THROW(rec.resolve("first"), hvrun::Error);
+  try {
+    rec.rename(a.id, "other");
+    FAIL() << "a taken name was given";
+  } catch (const hvrun::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already in use by container " + b.id.substr(0, 12)), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(rec.rename(a.id, "bad/name"), hvrun::Error);
+  EXPECT_EQ(rec.resolve("second"), a.id);  // nothing changed by the refusals
+  EXPECT_EQ(rec.resolve("other"), b.id);
+  // The old name is free again.
+  ContainerConfig c = cfg("first");
+  auto lc = rec.create(c);
+  EXPECT_EQ(rec.resolve("first"), c.id);
+}
+
+TEST_F(EngineRecords, EventsAreFollowedFromNowOnInOrderAndAcrossTheLogsRotation) {
+  Records rec(root_);
+  ContainerConfig a = cfg("old");
+  {
+    auto l = rec.create(a);
+  }
+  record_event(rec.base(), "start", a.id, "old", "busybox", 0);  // before the follower: not seen
+  EventFollower follow(rec.base());
+  EXPECT_FALSE(follow.next(0));
+  record_event(rec.base(), "start", "id1", "n1", "busybox", 1000);
+  record_event(rec.base(), "die", "id1", "n1", "busybox", 1000, 7);
+  auto e1 = follow.next(1000), e2 = follow.next(1000);
+  ASSERT_TRUE(e1 && e2);
+  EXPECT_EQ(e1->action, "start");
+  EXPECT_EQ(e1->owner_uid, 1000u);
+  EXPECT_EQ(e2->action, "die");
+  EXPECT_EQ(e2->exit_code, 7);
+  EXPECT_GE(e2->time_nano, e1->time_nano);
+  // Past 4 MiB the log is renamed and a new one begun: every event still
+  // arrives once, in order.
+  const std::string pad(2000, 'x');
+  int written = 0;
+  while (hvrun::path_exists(rec.base() + "/events.log.1") == false) record_event(rec.base(), "create", std::to_string(written++), pad, "i", 0);
+  for (int i = 0; i < 3; ++i) record_event(rec.base(), "create", std::to_string(written++), pad, "i", 0);
+  for (int i = 0; i < written; ++i) {
+    auto e = follow.next(1000);
+    ASSERT_TRUE(e) << "event " << i << " of " << written << " missing";
+    ASSERT_EQ(e->id, std::to_string(i));
+  }
+  EXPECT_FALSE(follow.next(50));
+  // rm's destroy is recorded too.
+  rec.remove(a.id, a.name);
+  auto d = follow.next(1000);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->action, "destroy");
+  EXPECT_EQ(d->name, "old");
+}
+
+}  // namespace
