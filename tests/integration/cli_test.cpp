@@ -25,7 +25,7 @@ TEST(Cli, HelpCommandGivesTheCommandsOwnHelp) {
 }
 
 TEST(Cli, AnUnknownCommandIsNamedAndTheCommandsListedWithStatus125) {
-  for (const char* word : {"cp", "frobnicate"}) {
+  for (const char* word : {"swarm", "frobnicate"}) {
     Result r = run({hvrun_bin(), word, "x"});
     EXPECT_EQ(r.code, 125) << word;
     EXPECT_NE(r.err.find(std::string("hvrun: unknown command \"") + word + "\""), std::string::npos) << r.err;
