@@ -94,8 +94,13 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   o.hostname = string_of(body, "Hostname");
   o.tty = bool_of(body, "Tty");
   o.interactive = bool_of(body, "OpenStdin");
-  if (auto it = body.find("Labels"); it != body.end() && it->is_object() && !it->empty())
-    warnings.push_back("labels are not kept by hvrun yet");
+  if (auto it = body.find("Labels"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) throw ApiError(400, "invalid Labels: expected an object of strings");
+    for (const auto& [k, v] : it->items()) {
+      if (!v.is_string() || k.empty()) throw ApiError(400, "invalid Labels: expected an object of strings");
+      o.labels.push_back(k + "=" + v.get<std::string>());
+    }
+  }
   static const json kEmpty = json::object();
   const json& hc = field(body, "HostConfig").is_null() ? kEmpty : field(body, "HostConfig");
   if (!hc.is_object()) throw ApiError(400, "invalid HostConfig: expected an object");
@@ -119,6 +124,19 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   if (int64_t p = int_of(hc, "PidsLimit"); p > 0) o.pids_limit = std::to_string(p);
   const std::string net = string_of(hc, "NetworkMode");
   if (!net.empty() && net != "default") o.net = net;
+  // Asked for and not done: said in the create's Warnings (the docker CLI
+  // prints them), never silently dropped.
+  for (const char* f : {"Mounts", "Devices", "Sysctls", "ExtraHosts", "Dns", "DeviceRequests"}) {
+    auto it = hc.find(f);
+    if (it != hc.end() && !it->is_null() && !it->empty()) warnings.push_back(std::string(f) + " is not supported by hvrun yet: ignored");
+  }
+  for (const char* f : {"PidMode", "IpcMode", "UTSMode", "CgroupnsMode", "UsernsMode"})
+    if (std::string v = string_of(hc, f); !v.empty() && v != "private" && v != "default" && v != "shareable")
+      warnings.push_back(std::string(f) + " \"" + v + "\" is not supported by hvrun yet: ignored");
+  if (bool_of(hc, "PublishAllPorts")) warnings.push_back("PublishAllPorts (-P) is not supported by hvrun yet: ignored");
+  if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && rp->is_object() && !string_of(*rp, "Name").empty() &&
+                                          string_of(*rp, "Name") != "no")
+    warnings.push_back("RestartPolicy \"" + string_of(*rp, "Name") + "\" is not supported by hvrun yet: ignored");
   // An object, an array or nothing: anything else is the client's mistake.
   auto shaped = [&](const char* field, bool object) {
     auto it = hc.find(field);

@@ -36,57 +36,27 @@ std::string ports_of(const engine::ContainerConfig& c) {
   return out;
 }
 
-// `--filter KEY=VALUE`: values of one key are alternatives, keys all apply
-// (Docker's rule).
-struct Filters {
+// `--filter KEY=VALUE` (engine::ContainerFilter says what each key means).
+engine::ContainerFilter parse_filters(const std::vector<std::string>& args, const std::string& root) {
   std::map<std::string, std::vector<std::string>> by_key;
-  std::map<std::string, std::string> ancestor_ids;  // --filter ancestor value -> image id, when it names one
-
-  static Filters parse(const std::vector<std::string>& args, const std::string& root) {
-    Filters f;
-    for (const auto& a : args) {
-      size_t eq = a.find('=');
-      if (eq == std::string::npos || eq == 0)
-        throw Error("invalid filter \"" + a + "\": expected KEY=VALUE (keys: ancestor, id, name, status)");
-      std::string key = a.substr(0, eq), value = a.substr(eq + 1);
-      if (key != "name" && key != "id" && key != "status" && key != "ancestor")
-        throw Error("invalid filter \"" + a + "\": unknown key \"" + key + "\" (keys: ancestor, id, name, status)");
-      if (key == "status" && value != "created" && value != "running" && value != "paused" && value != "exited")
-        throw Error("invalid filter \"" + a + "\": status is one of created, running, paused, exited");
-      if (key == "ancestor") {
-        try {
-          f.ancestor_ids[value] = image::Store(root).resolve(value).id;
-        } catch (const Error&) {
-          // no such image now: containers still match by the name they were run with
-        }
-      }
-      f.by_key[key].push_back(value);
-    }
-    return f;
+  for (const auto& a : args) {
+    const size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error("invalid filter \"" + a + "\": expected KEY=VALUE (keys: ancestor, id, label, name, status)");
+    by_key[a.substr(0, eq)].push_back(a.substr(eq + 1));
   }
-  bool has(const std::string& key) const { return by_key.count(key) != 0; }
-
-  bool match(const engine::ContainerConfig& c, const engine::State& st) const {
-    for (const auto& [key, values] : by_key) {
-      bool any = false;
-      for (const auto& v : values) {
-        if (key == "name") any = c.name.find(v) != std::string::npos;
-        else if (key == "id") any = c.id.rfind(v, 0) == 0;
-        else if (key == "status") any = engine::status_of(c, st) == v;
-        else {
-          auto it = ancestor_ids.find(v);
-          any = c.image == v || (it != ancestor_ids.end() && it->second == c.image_id);
-        }
-        if (any) break;
-      }
-      if (!any) return false;
-    }
-    return true;
-  }
-};
+  return engine::ContainerFilter::parse(by_key, root);
+}
 
 const std::vector<std::string> kFields = {"ID", "Image", "Command", "CreatedAt", "RunningFor", "Status",
-                                          "State", "Names", "Ports", "Mode"};
+                                          "State", "Names", "Ports", "Mode", "Labels"};
+
+// {{.Labels}}: "k=v,k2=v2", as docker ps.
+std::string labels_text(const engine::ContainerConfig& c) {
+  std::string out;
+  for (const auto& [k, v] : c.labels) out += (out.empty() ? "" : ",") + k + "=" + v;
+  return out;
+}
 const std::map<std::string, std::string> kHeaders = {{"ID", "CONTAINER ID"}, {"CreatedAt", "CREATED AT"},
                                                      {"RunningFor", "CREATED"}};
 
@@ -101,7 +71,7 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
   auto filters = std::make_shared<std::vector<std::string>>();
   auto format = std::make_shared<std::string>();
   sub->add_option("-f,--filter", *filters, "Filter: name=SUBSTRING, id=PREFIX, status=created|running|exited, "
-                                           "ancestor=IMAGE (repeatable)")
+                                           "ancestor=IMAGE, label=KEY[=VALUE] (repeatable)")
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -113,7 +83,7 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
         tmpl = Template::parse(*format);
         check_fields(*tmpl, *format, kFields);
       }
-      Filters f = Filters::parse(*filters, ctx.root());
+      const engine::ContainerFilter f = parse_filters(*filters, ctx.root());
       engine::Records rec(ctx.root());
       rec.collect_garbage();
       std::vector<nlohmann::json> objs;
@@ -143,7 +113,7 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
           objs.push_back({{"ID", id.substr(0, 12)}, {"Image", c.image}, {"Command", command_of(c)},
                           {"CreatedAt", docker_time(c.created)}, {"RunningFor", engine::since(c.created) + " ago"},
                           {"Status", status}, {"State", state}, {"Names", c.name}, {"Ports", ports_of(c)},
-                          {"Mode", engine::to_string(c.mode)}});
+                          {"Mode", engine::to_string(c.mode)}, {"Labels", labels_text(c)}});
       }
       if (*quiet) return 0;
       if (tmpl) {

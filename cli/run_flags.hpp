@@ -60,6 +60,7 @@ struct RunFlags {
     sub->add_option("--net,--network", o.net, "Network: bridge (the default network; default unless $HVRUN_NETWORK says otherwise), none, host or a network's name");
     sub->add_option("--entrypoint", entrypoint, "Replace the image's ENTRYPOINT (\"\": none); the image's CMD is then dropped too");
     one(sub->add_option("-p,--publish", o.publish, "Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]"));
+    one(sub->add_option("-l,--label", o.labels, "Set a label KEY=VALUE (ps --filter label=KEY[=VALUE])"));
   }
 
   // After parsing: IMAGE, the command and the flags that need the parse.

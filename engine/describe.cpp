@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "engine/pause.hpp"
+#include "image/store.hpp"
+#include "util/error.hpp"
 
 namespace hvrun::engine {
 
@@ -86,7 +88,8 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"Image", c.image},
         {"WorkingDir", s.cwd},
         {"Tty", s.tty},
-        {"OpenStdin", s.interactive}}},
+        {"OpenStdin", s.interactive},
+        {"Labels", c.labels}}},
       {"HostConfig",
        {{"Binds", binds},
         {"AutoRemove", c.auto_remove},
@@ -143,6 +146,55 @@ std::string status_text(const ContainerConfig& c, const State& st) {
   if (st.status == "running") return "Up " + since(st.started_at);
   if (st.status == "exited") return "Exited (" + std::to_string(st.exit_code) + ") " + since(st.finished_at) + " ago";
   return "Created";
+}
+
+ContainerFilter ContainerFilter::parse(const std::map<std::string, std::vector<std::string>>& by_key,
+                                       const std::string& store_root) {
+  ContainerFilter f;
+  for (const auto& [key, values] : by_key) {
+    if (key != "name" && key != "id" && key != "status" && key != "ancestor" && key != "label")
+      throw Error("invalid filter \"" + key + "\": unknown key (keys: ancestor, id, label, name, status)");
+    for (const auto& value : values) {
+      if (key == "status" && value != "created" && value != "running" && value != "paused" && value != "exited")
+        throw Error("invalid filter \"status=" + value + "\": status is one of created, running, paused, exited");
+      if (key == "ancestor") {
+        try {
+          f.ancestor_ids_[value] = image::Store(store_root).resolve(value).id;
+        } catch (const Error&) {
+          // no such image now: containers still match by the name they were run with
+        }
+      }
+    }
+  }
+  f.by_key_ = by_key;
+  return f;
+}
+
+bool ContainerFilter::match(const ContainerConfig& c, const State& st) const {
+  for (const auto& [key, values] : by_key_) {
+    bool any = false;
+    for (const auto& v : values) {
+      if (key == "name") {
+        any = c.name.find(v[0] == '/' ? v.substr(1) : v) != std::string::npos;
+      } else if (key == "id") {
+        any = c.id.rfind(v, 0) == 0;
+      } else if (key == "status") {
+        any = status_of(c, st) == v;
+      } else if (key == "label") {
+        const size_t eq = v.find('=');
+        auto it = c.labels.find(v.substr(0, eq));
+        any = it != c.labels.end() && (eq == std::string::npos || it->second == v.substr(eq + 1));
+      } else {
+        auto it = ancestor_ids_.find(v);
+        const std::string hex = v.rfind("sha256:", 0) == 0 ? v.substr(7) : v;
+        any = c.image == v || (it != ancestor_ids_.end() && it->second == c.image_id) ||
+              (hex.size() >= 12 && c.image_id.rfind(hex, 0) == 0);
+      }
+      if (any) break;
+    }
+    if (!any) return false;
+  }
+  return true;
 }
 
 }  // namespace hvrun::engine

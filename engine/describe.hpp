@@ -3,7 +3,9 @@
 #pragma once
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "engine/records.hpp"
 
@@ -15,6 +17,21 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st);
 
 // "Up 5 seconds", "Up 2 minutes (Paused)", "Exited (0) 3 seconds ago", "Created".
 std::string status_text(const ContainerConfig& c, const State& st);
+
+// Docker's container filters (ps --filter, the API's filters=): the values
+// of one key are alternatives, keys all apply. Keys: name (substring), id
+// (prefix), status, ancestor (the image as run, or its id), label (KEY or
+// KEY=VALUE). parse throws Error "invalid filter ..." for anything else.
+class ContainerFilter {
+ public:
+  static ContainerFilter parse(const std::map<std::string, std::vector<std::string>>& by_key, const std::string& store_root);
+  bool has(const std::string& key) const { return by_key_.count(key) != 0; }
+  bool match(const ContainerConfig& c, const State& st) const;
+
+ private:
+  std::map<std::string, std::vector<std::string>> by_key_;
+  std::map<std::string, std::string> ancestor_ids_;  // an ancestor value -> the image id it names now
+};
 
 // RFC 3339 (UTC) -> seconds since the epoch; 0 when unparsable.
 std::time_t parse_rfc3339(const std::string& s);

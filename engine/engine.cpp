@@ -508,6 +508,11 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
   cfg.auto_remove = opts.auto_remove;
   cfg.detach = opts.detach;
   cfg.owner_uid = opts.owner_uid;
+  for (const auto& l : opts.labels) {
+    const size_t eq = l.find('=');
+    if (eq == 0) throw Error("invalid label \"" + l + "\": expected KEY=VALUE");
+    cfg.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+  }
   for (const auto& p : parse_ports(opts.publish)) cfg.publish.push_back(p.str());
   FileLock lock = rec.create(cfg);
   HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));

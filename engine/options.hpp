@@ -101,6 +101,7 @@ struct RunOptions {
   std::optional<std::vector<std::string>> entrypoint;
   std::vector<std::string> command;  // after IMAGE
   uint32_t owner_uid = 0;            // ContainerConfig::owner_uid
+  std::vector<std::string> labels;   // -l KEY=VALUE (KEY alone: an empty value)
 };
 
 // Builds the RunSpec (without id/name/rootfs paths) from the options and the

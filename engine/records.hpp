@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,10 +47,12 @@ struct ContainerConfig {
   // Who made it: the uid of the caller of hvrun serve's API (a tenant sees
   // only its own), 0 for the CLI (root).
   uint32_t owner_uid = 0;
+  // -l KEY=VALUE (the image's own labels are not merged in yet).
+  std::map<std::string, std::string> labels;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
                                                 detach, spec, vm_kernel, vm_guest_init, vm_image_disk, vm_restore,
-                                                publish, owner_uid)
+                                                publish, owner_uid, labels)
 
 struct State {
   std::string status = "created";  // created | running | exited

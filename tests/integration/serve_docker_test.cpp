@@ -174,7 +174,7 @@ TEST_F(ServeDocker, DockerCpAndHvrunCpCopyBothWaysInsideTheContainersRootOnly) {
   EXPECT_NE(tar.out.find("renamed.txt"), std::string::npos);
 }
 
-TEST_F(ServeDocker, TopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
+TEST_F(ServeDocker, LabelsTopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
   // docker events, from before the first container, filtered as a client would.
   Result events;
   std::thread follower([&] {
@@ -190,7 +190,7 @@ TEST_F(ServeDocker, TopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
   } join{follower};
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   // (its ports: Network.PublishedPort..., where a network can be made)
-  ASSERT_EQ(docker({"run", "-d", "--name", "live", "busybox", "sh", "-c",
+  ASSERT_EQ(docker({"run", "-d", "--name", "live", "-l", "role=web", "busybox", "sh", "-c",
                     "echo up $(cat /count 2>/dev/null); echo x >> /count; exec sleep 600"}).code, 0);
   // top: the same processes as hvrun top (PID column).
   Result top = docker({"top", "live"});
@@ -212,6 +212,12 @@ TEST_F(ServeDocker, TopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
   };
   EXPECT_EQ(pids(top.out), pids(htop.out)) << top.out << htop.out;
   EXPECT_NE(top.out.find("sleep 600"), std::string::npos) << top.out;
+  // labels: kept, and filtered on by both.
+  ASSERT_EQ(hv({"create", "--name", "other", "-l", "role=db", "busybox", "true"}).code, 0);
+  EXPECT_EQ(docker({"ps", "-a", "--filter", "label=role=web", "--format", "{{.Names}} {{.Labels}}"}).out, "live role=web\n");
+  EXPECT_EQ(hv({"ps", "-a", "--filter", "label=role=db", "--format", "{{.Names}} {{.Labels}}"}).out, "other role=db\n");
+  EXPECT_EQ(docker({"ps", "-a", "--filter", "label=role", "--format", "{{.Names}}"}).out, "other\nlive\n");
+  ASSERT_EQ(docker({"rm", "other"}).code, 0);
   // stats: one process, memory in use.
   Result stats = docker({"stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "live"});
   EXPECT_EQ(stats.out, "live 1\n") << stats.err;
@@ -237,6 +243,7 @@ TEST_F(ServeDocker, TopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
   // than any poll.
   EXPECT_EQ(events.out,
             "start live <no value>\n"
+            "destroy other <no value>\n"
             "die renamed 137\n"  // (restart's stop: SIGTERM to a shell as PID 1 is ignored, then SIGKILL)
             "start renamed <no value>\n"
             "start brief <no value>\n"

@@ -74,7 +74,17 @@ TEST(ApiDockerConvert, DefaultsAnEntrypointAndLabelsAreDockers) {
   EXPECT_EQ(o.net, "") << "default: the server's default network";
   ASSERT_TRUE(o.entrypoint.has_value());
   EXPECT_EQ(*o.entrypoint, std::vector<std::string>{"/bin/x"});
-  EXPECT_EQ(w, std::vector<std::string>{"labels are not kept by hvrun yet"});
+  EXPECT_TRUE(w.empty());
+  EXPECT_EQ(o.labels, std::vector<std::string>{"a=b"});
+  EXPECT_THROW(convert(R"({"Image":"bb","Labels":{"a":1}})"), ApiError) << "a label's value is a string";
+  EXPECT_THROW(convert(R"({"Image":"bb","Labels":["a=b"]})"), ApiError);
+  std::vector<std::string> ignored;
+  convert(R"({"Image":"bb","HostConfig":{"Sysctls":{"a":"1"},"PidMode":"host","PublishAllPorts":true,"Mounts":[],
+    "RestartPolicy":{"Name":"always"}}})", &ignored);
+  EXPECT_EQ(ignored, (std::vector<std::string>{"Sysctls is not supported by hvrun yet: ignored",
+                                               "PidMode \"host\" is not supported by hvrun yet: ignored",
+                                               "PublishAllPorts (-P) is not supported by hvrun yet: ignored",
+                                               "RestartPolicy \"always\" is not supported by hvrun yet: ignored"}));
   EXPECT_EQ(convert(R"({"Image":"bb","Entrypoint":[]})").entrypoint, std::vector<std::string>{});
   EXPECT_EQ(convert(R"({"Image":"bb","UnknownField":{"x":1}})").image, "bb") << "unknown fields are ignored";
 }
