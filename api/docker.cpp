@@ -142,6 +142,7 @@ void DockerApi::handle(const Request& req, Connection& conn) {
                                            {"Volumes", json::array()}, {"BuildCache", json::array()}}.dump());
     }
     if (parts[0] == "images") return images(req, conn, parts);
+    if (parts[0] == "networks") return networks(req, conn, parts);
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "start" && req.method == "POST")
       return exec_start(req, conn, parts[1]);
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "resize" && req.method == "POST")

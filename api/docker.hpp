@@ -45,6 +45,7 @@ class DockerApi {
   };
   void containers(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void images(const Request& req, Connection& conn, const std::vector<std::string>& parts);
+  void networks(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void create(const Request& req, Connection& conn);
   void pull(const Request& req, Connection& conn);
   void save(Connection& conn, const std::vector<std::string>& names);

@@ -254,6 +254,28 @@ TEST_F(ServeDocker, LabelsTopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
       << events.err;
 }
 
+TEST_F(ServeDocker, NetworksAreMadeListedInspectedAndRemovedAsHvrunSeesThem) {
+  // (no container joins: the bridge would be made in this host's netns)
+  Result made = docker({"network", "create", "--subnet", "10.99.7.0/24", "tnet"});
+  ASSERT_EQ(made.code, 0) << made.err;
+  EXPECT_EQ(made.out, "tnet\n");
+  EXPECT_NE(hv({"network", "ls"}).out.find("10.99.7.0/24"), std::string::npos);
+  EXPECT_EQ(docker({"network", "inspect", "-f", "{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "tnet"}).out,
+            "tnet 10.99.7.0/24 10.99.7.1\n");
+  EXPECT_NE(docker({"network", "ls", "--format", "{{.Name}}"}).out.find("tnet\n"), std::string::npos);
+  Result taken = docker({"network", "create", "tnet"});
+  EXPECT_NE(taken.code, 0);
+  Result connect = docker({"network", "connect", "tnet", "x"});
+  EXPECT_NE(connect.code, 0);
+  EXPECT_NE(connect.err.find("not supported by hvrun yet"), std::string::npos) << connect.err;
+  Result overlay = docker({"network", "create", "--driver", "overlay", "o2"});
+  EXPECT_NE(overlay.err.find("invalid driver \"overlay\""), std::string::npos) << overlay.err;
+  ASSERT_EQ(docker({"network", "rm", "tnet"}).code, 0);
+  EXPECT_EQ(hv({"network", "ls"}).out.find("tnet"), std::string::npos);
+  Result gone = docker({"network", "inspect", "tnet"});
+  EXPECT_NE(gone.code, 0);
+}
+
 TEST_F(ServeDocker, DockerRunRmGivesOutputStreamsAndExitStatusAndLeavesNothing) {
   Result hi = docker({"run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"});
   EXPECT_EQ(hi.code, 3) << hi.err;
