@@ -140,6 +140,40 @@ Subject open_subject(const Records& rec, const std::string& ref, VmUpper::Conten
   return s;
 }
 
+
+// The container's file system as one overlay: its upper directory over the
+// image's layers (whiteouts and opaque directories in it act as in any
+// lower layer), read-only, or writable into the upper directory with its
+// own work directory. Mounted at a directory of its record in a private
+// mount namespace of a child, which runs fn(mount point) there: the host's
+// mount table never changes. `what` names the directory and the child.
+void in_merged_view(const Records& rec, const Subject& s, bool write, const std::string& what,
+                    const std::function<void(const std::string&)>& fn) {
+  const std::string name = s.cfg.name.empty() ? s.id.substr(0, 12) : s.cfg.name;
+  const std::vector<std::string>& lowers = s.cfg.spec.lowerdirs;
+  std::string opts = write ? "lowerdir=" : "lowerdir=" + s.upper + (lowers.empty() ? "" : ":");
+  for (size_t i = 0; i < lowers.size(); ++i) opts += (i ? ":" : "") + lowers[i];
+  if (write) opts += ",upperdir=" + s.upper + ",workdir=" + s.cfg.spec.workdir;
+  if (opts.size() > 4000)
+    throw Error("container " + name + ": too many image layers to mount at once (" + std::to_string(lowers.size()) + ")");
+  const std::string mnt = rec.dir(s.id) + "/" + what + "." + std::to_string(::getpid());
+  mkdir_p(mnt, 0700);
+  try {
+    run_in_child(
+        [&] {
+          if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
+          if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
+          if (::mount("overlay", mnt.c_str(), "overlay", write ? 0 : MS_RDONLY, opts.c_str()) < 0)
+            throw_sys("mount the file system of container " + name + " at", mnt);
+          fn(mnt);
+        },
+        "the " + what + " process");
+  } catch (...) {
+    ::rmdir(mnt.c_str());
+    throw;
+  }
+  ::rmdir(mnt.c_str());
+}
 }  // namespace
 
 std::vector<image::Change> container_diff(const std::string& store_root, const std::string& ref) {
@@ -209,32 +243,11 @@ void export_container(const std::string& store_root, const std::string& ref, int
   Subject s = open_subject(rec, ref, VmUpper::Content::Data, "export");
   std::vector<std::string> lowers = s.cfg.spec.lowerdirs;
   if (lowers.empty()) throw Error("container " + s.cfg.name + " has no image layers to export");
-  // The merged view: a read-only overlay of upper over the image's layers
-  // (whiteouts and opaque directories in `upper` act as in any lower
-  // layer), mounted in a mount namespace of a child of our own so the
-  // host's mount table never changes.
-  std::string opts = "lowerdir=" + s.upper;
-  for (auto& l : lowers) opts += ":" + l;
-  if (opts.size() > 4000)
-    throw Error("container " + s.cfg.name + ": too many image layers to mount at once (" +
-                std::to_string(lowers.size()) + ")");
-  const std::string mnt = rec.dir(s.id) + "/export." + std::to_string(::getpid());
-  mkdir_p(mnt, 0700);
   try {
-    run_in_child(
-        [&] {
-          if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
-          if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
-          if (::mount("overlay", mnt.c_str(), "overlay", MS_RDONLY, opts.c_str()) < 0)
-            throw_sys("mount the merged view of container " + s.cfg.name + " at", mnt);
-          image::write_dir_tar(mnt, out_fd, UINT64_MAX);
-        },
-        "the exporting process");
+    in_merged_view(rec, s, false, "export", [&](const std::string& mnt) { image::write_dir_tar(mnt, out_fd, UINT64_MAX); });
   } catch (const Error& e) {
-    ::rmdir(mnt.c_str());
     throw Error("export " + s.cfg.name + ": " + e.what());
   }
-  ::rmdir(mnt.c_str());
 }
 
 }  // namespace hvrun::engine
@@ -299,35 +312,11 @@ void with_container_root(const Records& rec, const std::string& ref, bool write,
   FileLock lock = FileLock::try_lock(rec.lock_path(id));
   if (!lock.held() && cfg.mode != Mode::Vm) throw Error("container " + name + " started during " + verb);
   Subject s = open_subject(rec, id, VmUpper::Content::Data, verb);
-  std::string opts;
-  if (write) {
-    opts = "lowerdir=";
-    for (size_t i = 0; i < s.cfg.spec.lowerdirs.size(); ++i) opts += (i ? ":" : "") + s.cfg.spec.lowerdirs[i];
-    opts += ",upperdir=" + s.upper + ",workdir=" + s.cfg.spec.workdir;
-  } else {
-    opts = "lowerdir=" + s.upper;
-    for (auto& l : s.cfg.spec.lowerdirs) opts += ":" + l;
-  }
-  if (opts.size() > 4000) throw Error("container " + name + ": too many image layers to mount at once");
-  const std::string mnt = rec.dir(id) + "/cp." + std::to_string(::getpid());
-  mkdir_p(mnt, 0700);
-  try {
-    run_in_child(
-        [&] {
-          if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
-          if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
-          if (::mount("overlay", mnt.c_str(), "overlay", write ? 0 : MS_RDONLY, opts.c_str()) < 0)
-            throw_sys("mount the file system of container " + name + " at", mnt);
-          UniqueFd root(::open(mnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-          if (!root) throw_sys("open", mnt);
-          fn(root.get());
-        },
-        std::string("the ") + verb + " process");
-  } catch (...) {
-    ::rmdir(mnt.c_str());
-    throw;
-  }
-  ::rmdir(mnt.c_str());
+  in_merged_view(rec, s, write, verb, [&](const std::string& mnt) {
+    UniqueFd root(::open(mnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_sys("open", mnt);
+    fn(root.get());
+  });
 }
 
 Error no_such_path(const Records& rec, const std::string& ref, const std::string& path) {
