@@ -30,6 +30,9 @@ class DockerApi {
   // `hvrun_exe`: the hvrun binary the server runs `start` and `exec` with.
   DockerApi(std::string store_root, std::string hvrun_exe, TenantLimits limits = {});
   void handle(const Request& req, Connection& conn);
+  // A thread that removes expired sandboxes, every second, for the
+  // process's life (hvrun serve starts it).
+  void start_reaper();
 
  private:
   struct Exec {
@@ -47,6 +50,13 @@ class DockerApi {
   void images(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void networks(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void create(const Request& req, Connection& conn);
+  // A container made for the caller (a tenant's checks and quotas applied):
+  // its id; ApiError 404 "No such image" (Docker's wording).
+  std::string create_for(const Request& req, engine::RunOptions o);
+  // The sandbox endpoints (api/sandbox.cpp).
+  void sandboxes(const Request& req, Connection& conn, const std::vector<std::string>& parts);
+  void sandbox_exec(const Request& req, Connection& conn, const std::string& id);
+  void sandbox_files(const Request& req, Connection& conn, const std::string& id);
   void pull(const Request& req, Connection& conn);
   void save(Connection& conn, const std::vector<std::string>& names);
   void load(const Request& req, Connection& conn);

@@ -220,7 +220,11 @@ void DockerApi::check_tenant(const engine::RunOptions& o) const {
 void DockerApi::create(const Request& req, Connection& conn) {
   const json body = parse_body(req.body);
   std::vector<std::string> warnings;
-  engine::RunOptions o = run_options_of(body, req.param("name"), warnings);
+  const std::string id = create_for(req, run_options_of(body, req.param("name"), warnings));
+  conn.respond(201, kJson, json{{"Id", id}, {"Warnings", warnings}}.dump());
+}
+
+std::string DockerApi::create_for(const Request& req, engine::RunOptions o) {
   o.owner_uid = req.uid;
   // A tenant's quota is counted and its container made under one lock, so
   // that creates at once cannot all pass the same count.
@@ -244,10 +248,9 @@ void DockerApi::create(const Request& req, Connection& conn) {
     // Docker's wording, which its CLI answers by pulling the image.
     std::string ref = o.image;
     if (ref.find(':') == std::string::npos && ref.find('@') == std::string::npos) ref += ":latest";
-    return fail(conn, 404, "No such image: " + ref);
+    throw ApiError(404, "No such image: " + ref);
   }
-  const std::string id = engine::create(root_, o);
-  conn.respond(201, kJson, json{{"Id", id}, {"Warnings", warnings}}.dump());
+  return engine::create(root_, o);
 }
 
 void DockerApi::list(const Request& req, Connection& conn) {

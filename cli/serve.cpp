@@ -51,6 +51,7 @@ void register_serve(CLI::App& app, Context& ctx, Action& action) {
       server.listen();
       if (!tenant_memory->empty()) limits->max_memory = engine::parse_memory(*tenant_memory);
       api::DockerApi docker(ctx.root(), exe, *limits);
+      docker.start_reaper();
       g_server = &server;
       struct sigaction sa {};
       sa.sa_handler = on_stop_signal;

@@ -397,4 +397,63 @@ void copy_into_container(const std::string& store_root, const std::string& ref, 
   });
 }
 
+std::string read_file_in_container(const std::string& store_root, const std::string& ref, const std::string& path,
+                                   size_t max_bytes) {
+  Records rec(store_root);
+  const auto [parent, base] = split_container_path(path);
+  if (base == ".") throw Error("invalid path " + path + ": a file is needed");
+  // Read where the root is (perhaps a child): the bytes come back on a pipe
+  // whose end is read here while the reader writes.
+  Pipe p = Pipe::make();
+  std::string data;
+  UniqueFd w = std::move(p.write);
+  std::thread collect([&] { data = read_to_end(p.read.get()); });
+  try {
+    with_container_root(rec, ref, false, "read", [&](int root) {
+      UniqueFd dir = image::open_in_root(root, parent == "/" ? "." : parent.substr(1), O_PATH | O_DIRECTORY);
+      UniqueFd f;
+      if (dir) f.reset(::openat(dir.get(), base.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+      if (!f) throw no_such_path(rec, ref, path);
+      struct stat sb {};
+      if (::fstat(f.get(), &sb) < 0 || !S_ISREG(sb.st_mode)) throw Error("invalid path " + path + ": not a regular file");
+      if (static_cast<uint64_t>(sb.st_size) > max_bytes)
+        throw Error("file " + path + " is larger than " + std::to_string(max_bytes) + " bytes");
+      char buf[65536];
+      for (ssize_t n; (n = ::read(f.get(), buf, sizeof buf)) > 0;)
+        if (!write_all(w.get(), buf, static_cast<size_t>(n))) throw_sys("pass on", path);
+    });
+  } catch (...) {
+    w.reset();
+    collect.join();
+    throw;
+  }
+  w.reset();
+  collect.join();
+  if (data.size() > max_bytes) throw Error("file " + path + " is larger than " + std::to_string(max_bytes) + " bytes");
+  return data;
+}
+
+void write_file_in_container(const std::string& store_root, const std::string& ref, const std::string& path,
+                             const std::string& data, unsigned mode) {
+  Records rec(store_root);
+  const ContainerConfig cfg = rec.load_config(rec.resolve(ref));
+  const auto [parent, base] = split_container_path(path);
+  if (base == ".") throw Error("invalid path " + path + ": a file is needed");
+  const unsigned owner = cfg.spec.userns ? container::kUsernsHostBase : 0;
+  with_container_root(rec, ref, true, "write", [&](int root) {
+    UniqueFd dir = image::open_in_root(root, parent == "/" ? "." : parent.substr(1), O_PATH | O_DIRECTORY);
+    if (!dir) throw no_such_path(rec, ref, parent);
+    // A new file beside it, renamed over it: never written through a link.
+    const std::string tmp = "." + base + ".hvrun-" + std::to_string(::getpid());
+    UniqueFd f(::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777));
+    if (!f) throw_sys("create", path);
+    if (!write_all(f.get(), data) || ::fchown(f.get(), owner, owner) < 0 || ::fchmod(f.get(), mode & 07777) < 0 ||
+        ::renameat(dir.get(), tmp.c_str(), dir.get(), base.c_str()) < 0) {
+      const int e = errno;
+      ::unlinkat(dir.get(), tmp.c_str(), 0);
+      throw_sys("write", path, e);
+    }
+  });
+}
+
 }  // namespace hvrun::engine

@@ -64,4 +64,13 @@ void copy_from_container(const std::string& store_root, const std::string& ref, 
 // nothing is written outside `dir`; device nodes are skipped).
 void copy_into_container(const std::string& store_root, const std::string& ref, const std::string& dir, int in_fd);
 
+// One regular file's bytes (the sandbox API's files), resolved as above:
+// read (at most max_bytes, else Error "... larger than"), or written
+// (created or replaced, `mode`, owned by the container's root; its
+// directory must exist).
+std::string read_file_in_container(const std::string& store_root, const std::string& ref, const std::string& path,
+                                   size_t max_bytes);
+void write_file_in_container(const std::string& store_root, const std::string& ref, const std::string& path,
+                             const std::string& data, unsigned mode = 0644);
+
 }  // namespace hvrun::engine
