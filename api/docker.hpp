@@ -75,6 +75,9 @@ class DockerApi {
   std::string resolve(const Request& req, const std::string& ref) const;
   // A tenant's create: what it may not ask for, and its quotas (ApiError 403).
   void check_tenant(const engine::RunOptions& o) const;
+  // A tenant's exited container started again: its memory quota, counted
+  // with this container's memory and its others' running ones.
+  void check_tenant_restart(uint32_t uid, const std::string& id) const;
 
   std::string root_;
   std::string exe_;

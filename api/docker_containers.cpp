@@ -88,6 +88,13 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   if (op == "start" && m == "POST") {
     const engine::State st = rec.refresh(id);
     if (!st.start_pending && st.status == "running") return conn.respond(304, "", "");
+    // An exited container's memory counts again once it runs: a tenant's
+    // quota is checked, and the start made, under the quota's lock.
+    std::unique_lock<std::mutex> quota(tenant_mu_, std::defer_lock);
+    if (req.uid != 0 && st.status == "exited") {
+      quota.lock();
+      check_tenant_restart(req.uid, id);
+    }
     std::string err;
     if (run_hvrun(exe_, {"--root", root_, "start", id}, &err) != 0) {
       const std::string why = last_error_line(err);
@@ -136,6 +143,11 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
     if (rec.load_config(id).auto_remove)
       return fail(conn, 409, "container " + id.substr(0, 12) + " is removed when it stops (--rm): it cannot be restarted");
     if (rec.monitor_alive(id)) engine::stop_container(rec, id, *t);
+    std::unique_lock<std::mutex> quota(tenant_mu_, std::defer_lock);
+    if (req.uid != 0) {
+      quota.lock();
+      check_tenant_restart(req.uid, id);
+    }
     // Started again by `hvrun start`, a child (its monitor detaches), as for start.
     std::string err;
     if (run_hvrun(exe_, {"--root", root_, "start", id}, &err) != 0) {
@@ -153,7 +165,9 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   }
   if (op == "top" && m == "GET") {
     const engine::ProcessTable t = engine::container_top(rec, id);
-    return conn.respond(200, kJson, json{{"Titles", t.titles}, {"Processes", t.rows}}.dump());
+    // (a process's command line need not be UTF-8)
+    return conn.respond(200, kJson,
+                        json{{"Titles", t.titles}, {"Processes", t.rows}}.dump(-1, ' ', false, json::error_handler_t::replace));
   }
   if (op == "stats" && m == "GET") return stats(req, conn, id);
   if (op == "logs" && m == "GET") return logs(req, conn, id, false);
@@ -170,6 +184,25 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
     return conn.respond(200, "", "");
   }
   return fail(conn, 404, "page not found: " + m + " " + req.path);
+}
+
+void DockerApi::check_tenant_restart(uint32_t uid, const std::string& id) const {
+  if (limits_.max_memory == 0) return;
+  engine::Records rec(root_);
+  int64_t used = 0, mine = 0;
+  for (const auto& other : rec.ids()) {
+    try {
+      const engine::ContainerConfig c = rec.load_config(other);
+      if (c.owner_uid != uid) continue;
+      const int64_t m = c.spec.memory_bytes > 0 ? c.spec.memory_bytes : limits_.max_memory;
+      if (other == id) mine = m;
+      else if (rec.refresh(other).status != "exited") used += m;
+    } catch (const Error&) {
+    }
+  }
+  if (used + mine > limits_.max_memory)
+    throw ApiError(403, "tenant quota: " + std::to_string((used + mine) >> 20) + " MiB of memory asked, " +
+                            std::to_string(limits_.max_memory >> 20) + " MiB allowed");
 }
 
 void DockerApi::check_tenant(const engine::RunOptions& o) const {
@@ -386,7 +419,7 @@ std::string path_stat_header(const engine::PathInfo& info) {
   if (::gmtime_r(&secs, &tm)) std::strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
   const json j = {{"name", info.name}, {"size", info.size}, {"mode", go_file_mode(info.mode)}, {"mtime", t},
                   {"linkTarget", info.link_target}};
-  return base64_encode(j.dump());
+  return base64_encode(j.dump(-1, ' ', false, json::error_handler_t::replace));  // (names need not be UTF-8)
 }
 
 }  // namespace
@@ -401,7 +434,9 @@ void DockerApi::archive(const Request& req, Connection& conn, const std::string&
     const std::string stat = path_stat_header(info);
     if (req.method == "HEAD") return conn.respond(200, "", "", {{"X-Docker-Container-Path-Stat", stat}});
     ScratchFile tmp(root_, "cp");
-    engine::copy_from_container(root_, id, path, tmp.fd.get());
+    // (the store's disk keeps what image imports keep free: a huge file in
+    // the container cannot fill it)
+    engine::copy_from_container(root_, id, path, tmp.fd.get(), image::Store(root_).min_free_space());
     if (::lseek(tmp.fd.get(), 0, SEEK_SET) < 0) throw_sys("seek", tmp.path);
     conn.begin_stream(200, {{"Content-Type", "application/x-tar"}, {"X-Docker-Container-Path-Stat", stat}});
     char buf[65536];
@@ -413,7 +448,7 @@ void DockerApi::archive(const Request& req, Connection& conn, const std::string&
     ScratchFile tmp(root_, "cp");
     if (!write_all(tmp.fd.get(), req.body)) throw_sys("write", tmp.path);
     if (::lseek(tmp.fd.get(), 0, SEEK_SET) < 0) throw_sys("seek", tmp.path);
-    engine::copy_into_container(root_, id, path, tmp.fd.get());
+    engine::copy_into_container(root_, id, path, tmp.fd.get(), req.flag("noOverwriteDirNonDir"));
     return conn.respond(200, "", "");
   }
   return fail(conn, 405, "method not allowed: " + req.method + " " + req.path);

@@ -30,8 +30,10 @@ int status_for(const std::string& m) {
     return 404;
   if (m.find("already in use") != std::string::npos || m.find("is not running") != std::string::npos ||
       starts("cannot remove running") || m.find("is paused") != std::string::npos ||
-      m.find("has exited") != std::string::npos || m.find("already running") != std::string::npos)
+      m.find("has exited") != std::string::npos || m.find("already running") != std::string::npos ||
+      m.find("started during") != std::string::npos || m.find("stopped during") != std::string::npos)
     return 409;
+  if (m.find("not supported yet") != std::string::npos) return 501;
   if (starts("invalid") || starts("unknown") || m.find("invalid value") != std::string::npos) return 400;
   return 500;
 }

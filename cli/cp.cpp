@@ -2,14 +2,13 @@
 // between the host and a container, with Docker's meaning of the paths
 // (engine/changes.hpp says how the container's side is reached).
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <functional>
 #include <optional>
-#include <thread>
+#include <cstdlib>
 
 #include "cli/commands.hpp"
 #include "engine/changes.hpp"
@@ -43,30 +42,18 @@ std::pair<std::string, std::string> host_parent_and_base(const std::string& p) {
   return {slash == 0 ? "/" : s.substr(0, slash), s.substr(slash + 1)};
 }
 
-// A tar made by `produce` (on a thread, into a pipe) and read by `consume`;
-// the producer's error wins over the truncated tar the consumer then sees.
-void through_pipe(const std::function<void(int)>& produce, const std::function<void(int)>& consume) {
-  ::signal(SIGPIPE, SIG_IGN);
-  Pipe p = Pipe::make();
-  std::exception_ptr produced;
-  std::thread t([&] {
-    try {
-      produce(p.write.get());
-    } catch (...) {
-      produced = std::current_exception();
-    }
-    p.write.reset();
-  });
-  std::exception_ptr consumed;
-  try {
-    consume(p.read.get());
-  } catch (...) {
-    consumed = std::current_exception();
-  }
-  p.read.reset();  // a producer still writing gets EPIPE
-  t.join();
-  if (produced) std::rethrow_exception(produced);
-  if (consumed) std::rethrow_exception(consumed);
+// A tar made by `produce` into an unnamed scratch file, then read by
+// `consume`. (Not a pipe: the engine may fork a child to reach a stopped
+// container's files, and a child holding a pipe's other end would keep
+// the reader from ever seeing its end.)
+void through_scratch(const std::function<void(int)>& produce, const std::function<void(int)>& consume) {
+  const char* dir = std::getenv("TMPDIR");
+  const std::string d = dir && *dir ? dir : "/var/tmp";
+  UniqueFd f(::open(d.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!f) throw_sys("create a scratch file in", d);
+  produce(f.get());
+  if (::lseek(f.get(), 0, SEEK_SET) < 0) throw_sys("seek the scratch file in", d);
+  consume(f.get());
 }
 
 int copy_out(const std::string& root, const std::string& container, const std::string& src, const std::string& dest) {
@@ -85,29 +72,35 @@ int copy_out(const std::string& root, const std::string& container, const std::s
   if (exists && S_ISDIR(st.st_mode)) {  // into the directory, under its own name
     UniqueFd d(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!d) throw_sys("open", dest);
-    through_pipe(produce, [&](int fd) { image::extract_tar(fd, container + ":" + src, d.get(), o); });
+    through_scratch(produce, [&](int fd) { image::extract_tar(fd, container + ":" + src, d.get(), o); });
     return 0;
   }
   if (!exists && !dest.empty() && dest.back() == '/') throw Error("destination directory " + dest + " does not exist");
   if (exists && S_ISDIR(info.mode)) throw Error("cannot copy directory " + src + " over the file " + dest);
-  // As DEST: unpacked beside it, then renamed into place.
+  // As DEST: unpacked into a new directory beside it (mkdtemp: a name
+  // nobody else can have planted), then renamed into place.
   const auto [parent, base] = host_parent_and_base(dest);
   if (!is_dir(parent)) throw Error("destination directory " + parent + " does not exist");
-  const std::string tmp = parent + "/.hvrun-cp." + std::to_string(::getpid());
-  mkdir_p(tmp, 0700);
-  try {
-    UniqueFd d(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!d) throw_sys("open", tmp);
-    through_pipe(produce, [&](int fd) { image::extract_tar(fd, container + ":" + src, d.get(), o); });
-    const std::string got = tmp + "/" + (info.name == "/" ? "." : info.name);
-    if (::rename(got.c_str(), dest.c_str()) < 0) throw_sys("rename to", dest);
-  } catch (...) {
+  std::string tmp = parent + "/.hvrun-cp.XXXXXX";
+  if (!::mkdtemp(tmp.data())) throw_sys("mkdtemp", tmp);
+  auto cleanup = [&] {
     std::error_code ec;
     std::filesystem::remove_all(tmp, ec);
+  };
+  try {
+    UniqueFd d(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!d) throw_sys("open", tmp);
+    through_scratch(produce, [&](int fd) { image::extract_tar(fd, container + ":" + src, d.get(), o); });
+    if (info.name == "/") {  // the whole root: the new directory is the copy
+      if (::rename(tmp.c_str(), dest.c_str()) < 0) throw_sys("rename to", dest);
+      return 0;
+    }
+    if (::renameat(d.get(), info.name.c_str(), AT_FDCWD, dest.c_str()) < 0) throw_sys("rename to", dest);
+  } catch (...) {
+    cleanup();
     throw;
   }
-  std::error_code ec;
-  std::filesystem::remove_all(tmp, ec);
+  cleanup();
   return 0;
 }
 
@@ -140,7 +133,7 @@ int copy_in(const std::string& root, const std::string& src, const std::string& 
   if (!pd) throw_sys("open", parent);
   // (SRC/. gives its contents: into DEST when it is a directory, else as
   // DEST, a directory made by the copy.)
-  through_pipe([&](int fd) { image::write_entry_tar(pd.get(), base, fd, as); },
+  through_scratch([&](int fd) { image::write_entry_tar(pd.get(), base, fd, as); },
                [&](int fd) { engine::copy_into_container(root, container, dir, fd); });
   return 0;
 }

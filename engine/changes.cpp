@@ -294,12 +294,16 @@ void with_container_root(const Records& rec, const std::string& ref, bool write,
     if (!root) throw_sys(std::string(verb) + " container " + name + ": open its root");
     // Checked again with the root open: the pid was the container's.
     if (proc_starttime(st.pid) != st.pid_starttime) throw Error("container " + name + " stopped during " + verb);
+    // One copy at a time per container: a freeze finding the cgroup frozen
+    // already leaves it as it was, so a second copy's thaw must never come
+    // while the first still walks the tree.
+    FileLock one_at_a_time(rec.dir(id) + "/cp.lock");
     container::CgroupFreeze frozen(id, cfg.spec.cgroup_parent, cfg.spec.cgroup_root);
     fn(root.get());
     return;
   }
   if (cfg.mode == Mode::Vm && write)
-    throw Error("hvrun cp into a microVM is not supported yet: copy with exec instead (hvrun exec -i " + name +
+    throw Error("writing into a microVM's files is not supported yet: copy with exec instead (hvrun exec -i " + name +
                 " tar -x -C DIR < files.tar)");
   if (!cfg.spec.rootfs.empty()) {  // a plain root directory
     UniqueFd root(::open(cfg.spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -367,23 +371,26 @@ PathInfo stat_in_container(const std::string& store_root, const std::string& ref
   return info;
 }
 
-void copy_from_container(const std::string& store_root, const std::string& ref, const std::string& path, int out_fd) {
+void copy_from_container(const std::string& store_root, const std::string& ref, const std::string& path, int out_fd,
+                         uint64_t min_free_space) {
   Records rec(store_root);
   const auto [parent, base] = split_container_path(path);
   with_container_root(rec, ref, false, "cp", [&](int root) {
     UniqueFd dir = image::open_in_root(root, parent == "/" ? "." : parent.substr(1), O_RDONLY | O_DIRECTORY);
     struct stat sb {};
     if (!dir || ::fstatat(dir.get(), base.c_str(), &sb, AT_SYMLINK_NOFOLLOW) < 0) throw no_such_path(rec, ref, path);
-    image::write_entry_tar(dir.get(), base, out_fd);
+    image::write_entry_tar(dir.get(), base, out_fd, "", min_free_space);
   });
 }
 
-void copy_into_container(const std::string& store_root, const std::string& ref, const std::string& dir, int in_fd) {
+void copy_into_container(const std::string& store_root, const std::string& ref, const std::string& dir, int in_fd,
+                         bool no_dir_swap) {
   Records rec(store_root);
   const ContainerConfig cfg = rec.load_config(rec.resolve(ref));
   image::ExtractOptions o;
   o.whiteouts = false;
   o.keep_root = true;
+  o.no_dir_swap = no_dir_swap;
   o.owner_uid = o.owner_gid = cfg.spec.userns ? container::kUsernsHostBase : 0;
   with_container_root(rec, ref, true, "cp", [&](int root) {
     const auto [parent, base] = split_container_path(dir);

@@ -58,11 +58,15 @@ struct PathInfo {
 PathInfo stat_in_container(const std::string& store_root, const std::string& ref, const std::string& path);
 // A tar of `path` to out_fd: one entry named by its last component and,
 // for a directory, what is under it.
-void copy_from_container(const std::string& store_root, const std::string& ref, const std::string& path, int out_fd);
+// out_fd a file: min_free_space is kept free on its file system.
+void copy_from_container(const std::string& store_root, const std::string& ref, const std::string& path, int out_fd,
+                         uint64_t min_free_space = 0);
 // Unpacks the tar read from in_fd into the container's directory `dir`
 // (which must exist), as an image layer is unpacked (image/layer.hpp:
 // nothing is written outside `dir`; device nodes are skipped).
-void copy_into_container(const std::string& store_root, const std::string& ref, const std::string& dir, int in_fd);
+// no_dir_swap: Docker's noOverwriteDirNonDir (image/layer.hpp).
+void copy_into_container(const std::string& store_root, const std::string& ref, const std::string& dir, int in_fd,
+                         bool no_dir_swap = false);
 
 // One regular file's bytes (the sandbox API's files), resolved as above:
 // read (at most max_bytes, else Error "... larger than"), or written

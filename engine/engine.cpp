@@ -239,9 +239,10 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     a.work_dir = rec.dir(cfg.id);
     a.snapshot_store = snapshots_dir(rec.store_root());
     a.restore_dir = cfg.vm_restore;
-    // Started again (hvrun start of an exited VM): it boots on the disk it
-    // left, not on a fresh one or its snapshot's.
-    if (path_exists(a.work_dir + "/vm-rw.ext4")) {
+    // Started again (hvrun start of a VM that ran before: its last state,
+    // not yet replaced, says when it started): it boots on the disk it left,
+    // not on a fresh one or its snapshot's.
+    if (!rec.load_state(cfg.id).started_at.empty() && path_exists(a.work_dir + "/vm-rw.ext4")) {
       a.keep_rw_disk = true;
       a.restore_dir.clear();
     }

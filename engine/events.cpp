@@ -46,8 +46,12 @@ void record_event(const std::string& containers_dir, const std::string& action, 
     }
     if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
       HVRUN_DEBUG("events", "event not written to ", path, ": ", std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd.get(), &st) == 0 && st.st_size > kRotateAt) ::rename(path.c_str(), (path + ".1").c_str());
+    // Rotated by the writer that crossed the size, once: a second writer
+    // still holding the old log finds the name on a new file and leaves it.
+    struct stat st {}, named {};
+    if (::fstat(fd.get(), &st) == 0 && st.st_size > kRotateAt && ::stat(path.c_str(), &named) == 0 &&
+        named.st_ino == st.st_ino && named.st_dev == st.st_dev)
+      ::rename(path.c_str(), (path + ".1").c_str());
   } catch (const std::exception& e) {
     HVRUN_DEBUG("events", "event ", action, " of ", id, " dropped: ", e.what());
   }

@@ -190,6 +190,9 @@ void Extractor::clear_leaf(int pfd, const std::string& leaf, bool keep_dir, cons
     if (errno == ENOENT) return;
     throw_sys("stat in layer", name_ + ": " + rel);
   }
+  if (opt_.no_dir_swap && S_ISDIR(st.st_mode) != keep_dir)
+    throw Error(name_ + ": refusing to replace " + (keep_dir ? "the non-directory" : "the directory") + " '" + rel +
+                "' with " + (keep_dir ? "a directory" : "a non-directory"));
   if (S_ISDIR(st.st_mode)) {
     if (keep_dir) return;
     // Replace a directory: empty it first (entries inside the layer only).
@@ -365,7 +368,10 @@ void Extractor::entry(archive* a, archive_entry* e) {
       UniqueFd f(::openat(pfd, leaf.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
       if (!f) throw_sys("open in layer", name_ + ": " + rel);
       if (::fchownat(f.get(), "", uid, gid, AT_EMPTY_PATH) < 0) throw_sys("chown in layer", name_ + ": " + rel);
-      if (::fchmodat(pfd, leaf.c_str(), perm, 0) < 0) throw_sys("chmod in layer", name_ + ": " + rel);
+      // Through the node's own fd: the name may have been swapped for a
+      // symlink meanwhile (docker cp into a running container).
+      if (::chmod(("/proc/self/fd/" + std::to_string(f.get())).c_str(), perm) < 0)
+        throw_sys("chmod in layer", name_ + ": " + rel);
       (void)::utimensat(pfd, leaf.c_str(), times, AT_SYMLINK_NOFOLLOW);
       return;
     }
@@ -758,16 +764,18 @@ uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size, ui
   return write_layer_tar(dir, out_fd, opt);
 }
 
-void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as) {
+void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as,
+                     uint64_t min_free_space) {
+  if (base.empty()) throw Error("write tar: an entry name is required");
   for (const std::string& n : {base, as})
-    if ((&n == &base && n.empty()) || n.find('/') != std::string::npos || n == "..")
-      throw Error("write tar: invalid entry name \"" + n + "\"");
+    if (n.find('/') != std::string::npos || n == "..") throw Error("write tar: invalid entry name \"" + n + "\"");
   WriteArchive w(archive_write_new());
   if (!w) throw Error("libarchive: out of memory");
   archive_write_set_format_pax_restricted(w.get());
   archive_write_set_bytes_in_last_block(w.get(), 1);
   if (archive_write_open_fd(w.get(), out_fd) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
-  DirTarWriter t{w.get(), "/proc/self/fd/" + std::to_string(parent_dirfd), UINT64_MAX, FreeSpaceGuard(out_fd, 0, base)};
+  DirTarWriter t{w.get(), "/proc/self/fd/" + std::to_string(parent_dirfd), UINT64_MAX,
+                 FreeSpaceGuard(out_fd, min_free_space, "the copy of " + base)};
   t.top = base;
   t.top_as = as;
   t.add(base);

@@ -54,6 +54,9 @@ struct ExtractOptions {
   // instead of the archive's (Docker gives copied files the container's root).
   bool keep_root = false;
   int64_t owner_uid = -1, owner_gid = -1;
+  // docker cp's noOverwriteDirNonDir: a directory is never replaced by a
+  // non-directory nor the other way round (an Error instead).
+  bool no_dir_swap = false;
 };
 
 struct ExtractResult {
@@ -103,7 +106,9 @@ uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptio
 // when it is a directory everything under it ("base/..."), as write_dir_tar
 // writes them (symlinks stored, never followed; device nodes left out).
 // `as`, when given, is the top entry's name in the tar instead of `base`.
-void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as = "");
+// min_free_space as write_dir_tar's (out_fd a file: a scratch copy).
+void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as = "",
+                     uint64_t min_free_space = 0);
 
 // Copies in_fd to its end into out_fd (an archive arriving on a pipe, for
 // `image import -`), with the same limits as unpacking: more than max_bytes,

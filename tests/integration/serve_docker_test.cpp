@@ -135,6 +135,13 @@ TEST_F(ServeDocker, DockerCpAndHvrunCpCopyBothWaysInsideTheContainersRootOnly) {
             "deep\n0:0\n");
   ASSERT_EQ(docker({"cp", host + "/src/a.txt", "cpc:/tmp/renamed.txt"}).code, 0);
   EXPECT_EQ(docker({"exec", "cpc", "cat", "/tmp/renamed.txt"}).out, "hello\n");
+  // A file never replaces a directory (the CLI's noOverwriteDirNonDir).
+  ASSERT_EQ(::mkdir((host + "/x").c_str(), 0755), 0);
+  std::ofstream(host + "/x/newdir") << "a file\n";
+  Result swap = docker({"cp", host + "/x/newdir", "cpc:/tmp/"});
+  EXPECT_NE(swap.code, 0);
+  EXPECT_NE(swap.err.find("refusing to replace the directory"), std::string::npos) << swap.err;
+  EXPECT_EQ(docker({"exec", "cpc", "cat", "/tmp/newdir/sub/b"}).out, "deep\n");
   // Out: a file and a directory; hvrun's own cp gives the same bytes.
   ASSERT_EQ(docker({"cp", "cpc:/etc/passwd", host + "/pw-docker"}).code, 0);
   ASSERT_EQ(hv({"cp", "cpc:/etc/passwd", host + "/pw-hvrun"}).code, 0);
@@ -161,14 +168,20 @@ TEST_F(ServeDocker, DockerCpAndHvrunCpCopyBothWaysInsideTheContainersRootOnly) {
   struct stat st {};
   ASSERT_EQ(::lstat((host + "/shadow").c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
-  // hvrun cp in, and both ways on a stopped container (through its overlay).
+  // hvrun cp in, and both ways on a stopped container (through its overlay),
+  // a file larger than a pipe's buffer included.
   ASSERT_EQ(hv({"cp", host + "/src/sub/b", "cpc:/tmp/b-by-hvrun"}).code, 0);
+  const std::string big(3 << 20, 'z');
+  std::ofstream(host + "/big") << big;
   EXPECT_EQ(docker({"exec", "cpc", "cat", "/tmp/b-by-hvrun"}).out, "deep\n");
   ASSERT_EQ(docker({"stop", "-t", "1", "cpc"}).code, 0);
   ASSERT_EQ(docker({"cp", host + "/src/a.txt", "cpc:/tmp/after-stop"}).code, 0);
   Result back = hv({"cp", "cpc:/tmp/after-stop", host + "/after-stop"});
   ASSERT_EQ(back.code, 0) << back.err;
   EXPECT_EQ(slurp(host + "/after-stop"), "hello\n");
+  ASSERT_EQ(hv({"cp", host + "/big", "cpc:/tmp/big"}, "", 60).code, 0);
+  ASSERT_EQ(hv({"cp", "cpc:/tmp/big", host + "/big-back"}, "", 60).code, 0);
+  EXPECT_TRUE(slurp(host + "/big-back") == big) << "the big file did not come back whole";
   Result tar = docker({"cp", "cpc:/tmp/renamed.txt", "-"});
   EXPECT_EQ(tar.code, 0);
   EXPECT_NE(tar.out.find("renamed.txt"), std::string::npos);

@@ -326,14 +326,24 @@ TEST_F(VmE2E, ExecRunsInTheRunningMicroVmsContainerWithStdioExitCodesSignalsAndA
   EXPECT_NE(s->out.find("is not running\n"), std::string::npos) << s->out;
 }
 
-TEST_F(VmE2E, TheDockerCliThroughHvrunServeRunsExecsCopiesOutOfAndRestartsMicroVms) {
+TEST_F(VmE2E, TheDockerCliAndTheSandboxApiThroughHvrunServeRunExecCopyAndRestartMicroVms) {
   auto* s = get("docker-api-vm");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
   for (const char* want : {"docker-vm-kernel-is-the-guests: yes\n", "docker-vm-mode: vm\n",
                            "docker-vm-exec: in-vm\nrc=3\n", "docker-vm-cp-out: x\n", "docker-vm-cp-in: 1\n",
-                           "docker-vm-restarted: up x up \n", "docker-vm-left: 0\n"})
+                           "docker-vm-restarted: up x up \n", "}{\"exit_code\":4}\n", "docker-vm-left: 0\n"})
     EXPECT_NE(s->out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << s->out;
+  // The sandbox's job ran on a kernel that is not the test host's.
+  const std::string exec_tag = "sandbox-vm-exec: {\"stdout\":\"", host_tag = "sandbox-vm-host-kernel: ";
+  const size_t at = s->out.find(exec_tag), host = s->out.find(host_tag);
+  ASSERT_NE(at, std::string::npos) << s->out;
+  ASSERT_NE(host, std::string::npos) << s->out;
+  const size_t g = at + exec_tag.size(), h = host + host_tag.size();
+  const std::string guest_kernel = s->out.substr(g, s->out.find("\\n", g) - g);
+  const std::string host_kernel = s->out.substr(h, s->out.find('\n', h) - h);
+  EXPECT_FALSE(guest_kernel.empty());
+  EXPECT_NE(guest_kernel, host_kernel);
 }
 
 }  // namespace

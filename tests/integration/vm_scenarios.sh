@@ -318,6 +318,13 @@ s_docker_vm() {
   for _ in $(seq 600); do [ "$(/usr/bin/docker logs dv 2>/dev/null | grep -c up)" = 2 ] && break; sleep 0.1; done
   echo "docker-vm-restarted: $(/usr/bin/docker logs dv | tr '\n' ' ')"
   /usr/bin/docker rm -f dv >/dev/null
+  # The sandbox API makes a microVM too: the job runs on the guest's kernel.
+  curl -s --unix-socket $sock -X POST -d '{"image":"busybox","mode":"vm","name":"sbv","ttl_seconds":600}' \
+    http://d/hvrun/v1/sandboxes >/dev/null
+  echo "sandbox-vm-exec: $(curl -s --unix-socket $sock -X POST -d '{"cmd":["sh","-c","uname -r; exit 4"]}' \
+    http://d/hvrun/v1/sandboxes/sbv/exec | tr -d '\n')"
+  echo "sandbox-vm-host-kernel: $(uname -r)"
+  curl -s --unix-socket $sock -X DELETE http://d/hvrun/v1/sandboxes/sbv
   echo "docker-vm-left: $(/usr/bin/docker ps -aq | wc -l)"
   kill $sp
 }
