@@ -455,24 +455,58 @@ TEST_F(ServeDocker, BadRequestsGetAStatusAndAMessageAndTheServerStaysUp) {
   EXPECT_TRUE(ping()) << "the server died";
 }
 
-TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
+// The group hvrun's gid ("" when there is none).
+std::string hvrun_gid() {
   Result grp = run({"getent", "group", "hvrun"});
-  if (grp.code != 0) GTEST_SKIP() << "no group hvrun (scripts/setup.sh makes it)";
-  const std::string gid = grp.out.substr(grp.out.find(':', grp.out.find(':') + 1) + 1,
-                                         grp.out.rfind(':') - grp.out.find(':', grp.out.find(':') + 1) - 1);
+  if (grp.code != 0) return "";
+  const size_t a = grp.out.find(':', grp.out.find(':') + 1) + 1;
+  return grp.out.substr(a, grp.out.find(':', a) - a);
+}
+
+// The docker CLI as a tenant: uid (and gid) `uid`, in the group hvrun (the
+// socket is root:hvrun 0660).
+Result as_tenant(const std::string& sock, const std::string& gid, const std::string& uid,
+                 const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"setpriv", "--reuid=" + uid, "--regid=" + uid, "--groups=" + gid, "env",
+                                "DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=/nonexistent", kDocker};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, "", 60);
+}
+
+TEST_F(ServeDocker, ATenantsExitedContainerStartedAgainIsHeldToItsMemoryQuota) {
+  const std::string gid = hvrun_gid();
+  if (gid.empty()) GTEST_SKIP() << "no group hvrun (scripts/setup.sh makes it)";
+  ASSERT_EQ(::chmod(root().c_str(), 0711), 0);
+  stop_server();
+  start_server({"--tenant-memory", "100m"});
+  auto as = [&](const std::vector<std::string>& args) { return as_tenant(sock_, gid, "65534", args); };
+  Result a = as({"run", "-d", "-m", "80m", "--name", "q1", "busybox", "sleep", "600"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  Result over = as({"run", "-d", "-m", "80m", "--name", "q2", "busybox", "sleep", "600"});
+  EXPECT_NE(over.code, 0);
+  EXPECT_NE(over.err.find("tenant quota"), std::string::npos) << over.err;
+  ASSERT_EQ(as({"stop", "-t", "0", "q1"}).code, 0);
+  ASSERT_EQ(as({"run", "-d", "-m", "80m", "--name", "q3", "busybox", "sleep", "600"}).code, 0);
+  for (const char* cmd : {"start", "restart"}) {
+    Result again = as({cmd, "q1"});
+    EXPECT_NE(again.code, 0) << cmd;
+    EXPECT_NE(again.err.find("tenant quota: 160 MiB of memory asked, 100 MiB allowed"), std::string::npos) << cmd << ": " << again.err;
+  }
+  EXPECT_EQ(trim(hv({"inspect", "-f", "{{.State.Status}}", "q1"}).out), "exited");
+  ASSERT_EQ(as({"rm", "-f", "q3"}).code, 0);
+  EXPECT_EQ(as({"start", "q1"}).code, 0) << "within the quota again";
+}
+
+TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
+  const std::string gid = hvrun_gid();
+  if (gid.empty()) GTEST_SKIP() << "no group hvrun (scripts/setup.sh makes it)";
   // The socket's directory must be reachable by the tenants (the store's
   // own directory is 0700).
   ASSERT_EQ(::chmod(root().c_str(), 0711), 0);
   stop_server();
   start_server({"--tenant-containers", "2"});
-  // Tenants: uids 65534 and 65533, each in the group hvrun (the socket is
-  // root:hvrun 0660).
-  auto as = [&](const std::string& uid, const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"setpriv", "--reuid=" + uid, "--regid=" + uid, "--groups=" + gid, "env",
-                                  "DOCKER_HOST=unix://" + sock_, "DOCKER_CONFIG=/nonexistent", kDocker};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, "", 60);
-  };
+  // Tenants: uids 65534 and 65533.
+  auto as = [&](const std::string& uid, const std::vector<std::string>& args) { return as_tenant(sock_, gid, uid, args); };
   Result a = as("65534", {"run", "-d", "--name", "a1", "busybox", "sh", "-c", "echo secret; sleep 600"});
   ASSERT_EQ(a.code, 0) << a.err;
   const std::string id = trim(a.out);
