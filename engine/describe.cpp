@@ -153,7 +153,8 @@ ContainerFilter ContainerFilter::parse(const std::map<std::string, std::vector<s
   ContainerFilter f;
   for (const auto& [key, values] : by_key) {
     if (key != "name" && key != "id" && key != "status" && key != "ancestor" && key != "label")
-      throw Error("invalid filter \"" + key + "\": unknown key (keys: ancestor, id, label, name, status)");
+      throw Error("invalid filter \"" + key + (values.empty() ? "" : "=" + values.front()) +
+                  "\": unknown key (keys: ancestor, id, label, name, status)");
     for (const auto& value : values) {
       if (key == "status" && value != "created" && value != "running" && value != "paused" && value != "exited")
         throw Error("invalid filter \"status=" + value + "\": status is one of created, running, paused, exited");

@@ -154,7 +154,7 @@ TEST_F(CliFormat, PsFilterByNameIdStatusAndAncestor) {
 }
 
 TEST_F(CliFormat, PsFilterWithAnUnknownKeyOrBadValueIsOneLineAnd125) {
-  for (const std::string f : {"label=x", "bogus", "status=sleeping"}) {
+  for (const std::string f : {"volume=x", "bogus", "status=sleeping"}) {
     Result r = hv({"ps", "--filter", f});
     EXPECT_EQ(r.code, 125) << f;
     EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
