@@ -78,6 +78,9 @@ class DockerApi {
   // A tenant's exited container started again: its memory quota, counted
   // with this container's memory and its others' running ones.
   void check_tenant_restart(uint32_t uid, const std::string& id) const;
+  // `hvrun start ID` as a child (its monitor detaches): 204, or the error.
+  // `exited`: a tenant's container is held to its memory quota first.
+  void start_child(const Request& req, Connection& conn, const std::string& id, bool exited);
 
   std::string root_;
   std::string exe_;

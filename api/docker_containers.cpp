@@ -88,19 +88,7 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   if (op == "start" && m == "POST") {
     const engine::State st = rec.refresh(id);
     if (!st.start_pending && st.status == "running") return conn.respond(304, "", "");
-    // An exited container's memory counts again once it runs: a tenant's
-    // quota is checked, and the start made, under the quota's lock.
-    std::unique_lock<std::mutex> quota(tenant_mu_, std::defer_lock);
-    if (req.uid != 0 && st.status == "exited") {
-      quota.lock();
-      check_tenant_restart(req.uid, id);
-    }
-    std::string err;
-    if (run_hvrun(exe_, {"--root", root_, "start", id}, &err) != 0) {
-      const std::string why = last_error_line(err);
-      return fail(conn, status_for(why), why);
-    }
-    return conn.respond(204, "", "");
+    return start_child(req, conn, id, st.status == "exited");
   }
   if (op == "wait" && m == "POST") {
     std::string cond = req.param("condition");
@@ -143,18 +131,7 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
     if (rec.load_config(id).auto_remove)
       return fail(conn, 409, "container " + id.substr(0, 12) + " is removed when it stops (--rm): it cannot be restarted");
     if (rec.monitor_alive(id)) engine::stop_container(rec, id, *t);
-    std::unique_lock<std::mutex> quota(tenant_mu_, std::defer_lock);
-    if (req.uid != 0) {
-      quota.lock();
-      check_tenant_restart(req.uid, id);
-    }
-    // Started again by `hvrun start`, a child (its monitor detaches), as for start.
-    std::string err;
-    if (run_hvrun(exe_, {"--root", root_, "start", id}, &err) != 0) {
-      const std::string why = last_error_line(err);
-      return fail(conn, status_for(why), why);
-    }
-    return conn.respond(204, "", "");
+    return start_child(req, conn, id, true);
   }
   if (op == "archive") return archive(req, conn, id);
   if (op == "rename" && m == "POST") {
@@ -184,6 +161,22 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
     return conn.respond(200, "", "");
   }
   return fail(conn, 404, "page not found: " + m + " " + req.path);
+}
+
+void DockerApi::start_child(const Request& req, Connection& conn, const std::string& id, bool exited) {
+  // An exited container's memory counts again once it runs: a tenant's
+  // quota is checked, and the start made, under the quota's lock.
+  std::unique_lock<std::mutex> quota(tenant_mu_, std::defer_lock);
+  if (req.uid != 0 && exited) {
+    quota.lock();
+    check_tenant_restart(req.uid, id);
+  }
+  std::string err;
+  if (run_hvrun(exe_, {"--root", root_, "start", id}, &err) != 0) {
+    const std::string why = last_error_line(err);
+    return fail(conn, status_for(why), why);
+  }
+  conn.respond(204, "", "");
 }
 
 void DockerApi::check_tenant_restart(uint32_t uid, const std::string& id) const {

@@ -19,8 +19,6 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
-extern char** environ;
-
 namespace hvrun::api {
 
 using nlohmann::json;
@@ -117,11 +115,8 @@ void DockerApi::exec_start(const Request& req, Connection& conn, const std::stri
     posix_spawn_file_actions_adddup2(&fa, out.write.get(), 1);
     posix_spawn_file_actions_adddup2(&fa, err.write.get(), 2);
   }
-  std::vector<char*> argv{const_cast<char*>(exe_.c_str())};
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe_.c_str(), &fa, &attr, argv.data(), environ);
+  const int rc = spawn_hvrun(exe_, args, &fa, &attr, &pid);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   out.write.reset();

@@ -71,6 +71,14 @@ std::string command_of(const engine::ContainerConfig& c) {
   return cmd;
 }
 
+int spawn_hvrun(const std::string& exe, const std::vector<std::string>& args, const posix_spawn_file_actions_t* fa,
+                const posix_spawnattr_t* attr, pid_t* pid) {
+  std::vector<char*> argv{const_cast<char*>(exe.c_str())};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  return posix_spawn(pid, exe.c_str(), fa, attr, argv.data(), environ);
+}
+
 // Runs hvrun ARGS...; returns its exit status and what it wrote to stderr.
 int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std::string* err) {
   Pipe p = Pipe::make();
@@ -79,12 +87,8 @@ int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std:
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, p.write.get(), 2);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(exe.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
+  const int rc = spawn_hvrun(exe, args, &fa, nullptr, &pid);
   posix_spawn_file_actions_destroy(&fa);
   p.write.reset();
   if (rc != 0) throw Error("cannot run " + exe + ": " + std::strerror(rc));

@@ -2,6 +2,7 @@
 // errors in Docker's shapes, the container's inspect document, running
 // hvrun as a child, scratch files. Private to api/.
 #pragma once
+#include <spawn.h>
 #include <sys/ioctl.h>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +35,10 @@ std::string command_of(const engine::ContainerConfig& c);
 nlohmann::json container_summary(const engine::ContainerConfig& c, const engine::State& st);
 nlohmann::json image_summary(const image::ImageRecord& img, const std::vector<std::string>& tags);
 
+// posix_spawn of hvrun ARGS... with these file actions and attributes (either
+// may be null); posix_spawn's result (0, or the errno), the child in *pid.
+int spawn_hvrun(const std::string& exe, const std::vector<std::string>& args, const posix_spawn_file_actions_t* fa,
+                const posix_spawnattr_t* attr, pid_t* pid);
 // Runs hvrun ARGS... (stdin and stdout /dev/null); returns its exit status
 // and what it wrote to stderr.
 int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std::string* err);

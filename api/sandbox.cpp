@@ -27,8 +27,6 @@
 #include "util/fd.hpp"
 #include "util/log.hpp"
 
-extern char** environ;
-
 namespace hvrun::api {
 
 using nlohmann::json;
@@ -202,11 +200,8 @@ void DockerApi::sandbox_exec(const Request& req, Connection& conn, const std::st
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: a timeout kills it all
-  std::vector<char*> argv{const_cast<char*>(exe_.c_str())};
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe_.c_str(), &fa, &attr, argv.data(), environ);
+  const int rc = spawn_hvrun(exe_, args, &fa, &attr, &pid);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   in.read.reset();
