@@ -58,6 +58,7 @@ class DockerApi {
   void sandbox_exec(const Request& req, Connection& conn, const std::string& id);
   void sandbox_files(const Request& req, Connection& conn, const std::string& id);
   void pull(const Request& req, Connection& conn);
+  void push(const Request& req, Connection& conn, const std::string& name);
   void save(Connection& conn, const std::vector<std::string>& names);
   void load(const Request& req, Connection& conn);
   void list(const Request& req, Connection& conn);

@@ -14,6 +14,7 @@
 #include "image/present.hpp"
 #include "image/save.hpp"
 #include "image/store.hpp"
+#include "util/base64.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -71,7 +72,8 @@ void DockerApi::images(const Request& req, Connection& conn, const std::vector<s
   }
   // NAME may hold slashes (library/busybox): /images/NAME/{json,get,tag}, DELETE /images/NAME.
   std::string name;
-  const bool op = parts.size() >= 3 && (parts.back() == "json" || parts.back() == "get" || parts.back() == "tag");
+  const bool op = parts.size() >= 3 && (parts.back() == "json" || parts.back() == "get" || parts.back() == "tag" ||
+                                        parts.back() == "push");
   for (size_t i = 1; i + (op ? 1 : 0) < parts.size(); ++i) name += (name.empty() ? "" : "/") + parts[i];
   if (!op && req.method == "DELETE") {
     if (req.uid != 0) return fail(conn, 403, "a tenant may not remove images from the shared store");
@@ -84,6 +86,11 @@ void DockerApi::images(const Request& req, Connection& conn, const std::vector<s
     return conn.respond(200, kJson, out.dump());
   }
   if (op && parts.back() == "get" && req.method == "GET") return save(conn, {name});
+  if (op && parts.back() == "push" && req.method == "POST") {
+    // (it would use root's registry logins)
+    if (req.uid != 0) return fail(conn, 403, "a tenant may not push images from the shared store (ask root to)");
+    return push(req, conn, name);
+  }
   if (op && parts.back() == "tag" && req.method == "POST") {
     if (req.uid != 0) return fail(conn, 403, "a tenant may not tag images in the shared store");
     std::string dst = req.param("repo");
@@ -113,6 +120,45 @@ void DockerApi::pull(const Request& req, Connection& conn) {
     return;
   }
   conn.write(json{{"status", "Status: Downloaded image for " + ref}}.dump() + "\r\n");
+}
+
+// docker push: `hvrun push -q NAME[:TAG]` as a child (the name is the
+// destination); credentials from X-Registry-Auth when it carries them,
+// else hvrun login's. Docker's JSON progress stream.
+void DockerApi::push(const Request& req, Connection& conn, const std::string& name) {
+  std::string ref = name;
+  if (std::string tag = req.param("tag"); !tag.empty()) ref += ":" + tag;
+  image::Store(root_).resolve(ref);  // 404 before the stream starts
+  std::vector<std::string> args = {"--root", root_, "push", "-q"};
+  if (auto h = req.headers.find("x-registry-auth"); h != req.headers.end() && !h->second.empty()) {
+    // base64url JSON {"username", "password", ...}; padding optional.
+    std::string b = h->second;
+    for (char& c : b) c = c == '-' ? '+' : c == '_' ? '/' : c;
+    while (b.size() % 4) b += '=';
+    if (auto text = base64_decode(b)) {
+      const json auth = json::parse(*text, nullptr, false);
+      if (auth.is_object() && !string_of(auth, "username").empty())
+        args.insert(args.end(), {"--creds", string_of(auth, "username") + ":" + string_of(auth, "password")});
+    }
+  }
+  args.push_back(ref);
+  // host:port/name:tag: a tag's colon comes after the last slash
+  const size_t slash = ref.rfind('/'), colon = ref.rfind(':');
+  const bool tagged = colon != std::string::npos && (slash == std::string::npos || colon > slash);
+  const std::string repo = tagged ? ref.substr(0, colon) : ref, tag = tagged ? ref.substr(colon + 1) : "latest";
+  conn.begin_stream(200, {{"Content-Type", kJson}});
+  conn.write(json{{"status", "The push refers to repository [" + repo + "]"}}.dump() + "\r\n");
+  std::string out;
+  const int rc = run_hvrun(exe_, args, &out, true);
+  if (rc != 0) {
+    const std::string why = last_error_line(out);
+    conn.write(json{{"errorDetail", {{"message", why}}}, {"error", why}}.dump() + "\r\n");
+    return;
+  }
+  const size_t at = out.rfind("sha256:");
+  const std::string digest = at == std::string::npos ? "" : out.substr(at, out.find_first_of("\r\n", at) - at);
+  conn.write(json{{"status", tag + ": digest: " + digest}}.dump() + "\r\n");
+  conn.write(json{{"progressDetail", json::object()}, {"aux", {{"Tag", tag}, {"Digest", digest}}}}.dump() + "\r\n");
 }
 
 // docker save: the images as a docker-archive tar, written to a scratch

@@ -80,12 +80,13 @@ int spawn_hvrun(const std::string& exe, const std::vector<std::string>& args, co
 }
 
 // Runs hvrun ARGS...; returns its exit status and what it wrote to stderr.
-int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std::string* err) {
+int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std::string* err, bool with_stdout) {
   Pipe p = Pipe::make();
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  if (with_stdout) posix_spawn_file_actions_adddup2(&fa, p.write.get(), 1);
+  else posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, p.write.get(), 2);
   pid_t pid = 0;
   const int rc = spawn_hvrun(exe, args, &fa, nullptr, &pid);

@@ -39,9 +39,9 @@ nlohmann::json image_summary(const image::ImageRecord& img, const std::vector<st
 // may be null); posix_spawn's result (0, or the errno), the child in *pid.
 int spawn_hvrun(const std::string& exe, const std::vector<std::string>& args, const posix_spawn_file_actions_t* fa,
                 const posix_spawnattr_t* attr, pid_t* pid);
-// Runs hvrun ARGS... (stdin and stdout /dev/null); returns its exit status
-// and what it wrote to stderr.
-int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std::string* err);
+// Runs hvrun ARGS... (stdin /dev/null); returns its exit status and what it
+// wrote to stderr (and to stdout with `with_stdout`; else /dev/null).
+int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std::string* err, bool with_stdout = false);
 // hvrun's "hvrun: why\n" -> "why".
 std::string last_error_line(std::string s);
 

@@ -390,7 +390,7 @@ TEST_F(ServeDocker, FollowedLogsKillRmForceAndImagesMatchHvrunsCli) {
   EXPECT_EQ(imgs.out.rfind("busybox:latest ", 0), 0u) << imgs.out;
 }
 
-TEST_F(ServeDocker, ImagesSaveLoadTagRmiAndPullFromARegistry) {
+TEST_F(ServeDocker, ImagesSaveLoadTagRmiPullAndPushThroughARegistry) {
   const std::string tar = root() + "/bb.tar";
   Result save = docker({"save", "-o", tar, "busybox"});
   ASSERT_EQ(save.code, 0) << save.err;
@@ -428,6 +428,20 @@ TEST_F(ServeDocker, ImagesSaveLoadTagRmiAndPullFromARegistry) {
   Result bad = docker({"pull", reg.host() + "/no/such:image"});
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.err.find("no/such"), std::string::npos) << bad.err;
+  // docker push through hvrun push: what comes back from the registry is
+  // the same image.
+  const std::string ref2 = reg.host() + "/lib/bb:2";
+  ASSERT_EQ(docker({"tag", "busybox", ref2}).code, 0);
+  Result push = docker({"push", ref2});
+  EXPECT_EQ(push.code, 0) << push.err;
+  EXPECT_NE(push.out.find("2: digest: sha256:"), std::string::npos) << push.out;
+  const std::string id = trim(hv({"inspect", "-f", "{{.Id}}", "busybox"}).out);
+  ASSERT_EQ(id.rfind("sha256:", 0), 0u) << id;
+  ASSERT_EQ(docker({"rmi", ref2}).code, 0);
+  ASSERT_EQ(docker({"pull", ref2}).code, 0);
+  EXPECT_EQ(trim(hv({"inspect", "-f", "{{.Id}}", ref2}).out), id);
+  Result missing = docker({"push", reg.host() + "/lib/none:1"});
+  EXPECT_NE(missing.code, 0);
 }
 
 TEST_F(ServeDocker, KillingTheServerLosesNoContainer) {
