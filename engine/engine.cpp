@@ -321,6 +321,19 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   record_event(rec.base(), "start", cfg.id, cfg.name, cfg.image, cfg.owner_uid);
   HVRUN_INFO("engine", "container ", cfg.id.substr(0, 12), " running: pid ", st.pid,
               proxy ? ", ports published" : "");
+  // A detached -i container: its stdin (the pty, or the stdin pipe's write
+  // end) is handed over ROOT/containers/ID/attach.sock to whoever attaches
+  // (hvrun serve's attach and resize). It listens before the start is
+  // reported, so that a client's resize right after its start (docker run
+  // -it) finds it; connections wait in the backlog until the relay runs.
+  UniqueFd attach_listen;
+  if (!foreground && spec.interactive && (backend->pty_master() >= 0 || in.write)) {
+    try {
+      attach_listen = listen_attach(rec.dir(cfg.id));
+    } catch (const std::exception& e) {
+      HVRUN_WARN("engine", "no attach socket, stdin stays closed: ", e.what());
+    }
+  }
   if (ready && *ready) {
     write_all(ready->get(), "OK\n", 3);
     ready->reset();
@@ -354,35 +367,27 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     } catch (const std::exception&) {
     }
   };
-  // A detached -i container: its stdin (the pty, or the stdin pipe's write
-  // end) is handed over ROOT/containers/ID/attach.sock to whoever attaches
-  // (hvrun serve's attach). Without a tty it goes to the first one only,
-  // and this monitor lets go of its own copy, so that the workload sees EOF
-  // when that attach ends (Docker's StdinOnce).
-  UniqueFd attach_listen;
-  if (!foreground && spec.interactive && (pty >= 0 || in.write)) {
-    try {
-      attach_listen = listen_attach(rec.dir(cfg.id));
-      r.attach_listen = attach_listen.get();
-      r.on_attach = [&] {
-        UniqueFd c(::accept4(attach_listen.get(), nullptr, nullptr, SOCK_CLOEXEC));
-        if (!c) return;
-        try {
-          const int give = pty >= 0 ? pty : (in.write ? in.write.get() : -1);
-          if (give >= 0) container::send_fd(c.get(), give);
-        } catch (const std::exception& e) {
-          HVRUN_WARN("engine", "attach: ", e.what());
-          return;
-        }
-        if (pty < 0) {  // StdinOnce: nobody else may have it
-          in.write.reset();
-          r.attach_listen = -1;
-          attach_listen.reset();
-        }
-      };
-    } catch (const std::exception& e) {
-      HVRUN_WARN("engine", "no attach socket, stdin stays closed: ", e.what());
-    }
+  // Without a tty, stdin goes to the first attach only, and this monitor
+  // lets go of its own copy, so that the workload sees EOF when that attach
+  // ends (Docker's StdinOnce).
+  if (attach_listen) {
+    r.attach_listen = attach_listen.get();
+    r.on_attach = [&] {
+      UniqueFd c(::accept4(attach_listen.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!c) return;
+      try {
+        const int give = pty >= 0 ? pty : (in.write ? in.write.get() : -1);
+        if (give >= 0) container::send_fd(c.get(), give);
+      } catch (const std::exception& e) {
+        HVRUN_WARN("engine", "attach: ", e.what());
+        return;
+      }
+      if (pty < 0) {  // StdinOnce: nobody else may have it
+        in.write.reset();
+        r.attach_listen = -1;
+        attach_listen.reset();
+      }
+    };
   }
   try {
     relay(r, gate.fd());

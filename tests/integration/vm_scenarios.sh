@@ -164,7 +164,8 @@ s_kill9() {
   echo "vmm-after-kill: $(pgrep -xc hvrun-vmm)"
   "$HV" ps -a | grep -c ' k9$' | sed 's/^/listed: /'
   "$HV" rm -f k9 >/dev/null; echo "rm-rc: $?"
-  echo "records-left: $(ls "$HVRUN_ROOT/containers" | grep -vcE '^(names|exits)$')"  # (exits: --rm containers' exit notes)
+  # (records only: containers/ also holds names/, exits/ and events.log)
+  echo "records-left: $(ls "$HVRUN_ROOT/containers" | grep -cE '^[0-9a-f]{64}')"
   echo "ps-after-rm: $("$HV" ps -aq | wc -l)"
 }
 
