@@ -5,12 +5,11 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <fstream>
 #include <sstream>
 
 #include "container/cgroups.hpp"
 #include "util/error.hpp"
-#include "util/fd.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::engine {
 
@@ -26,11 +25,13 @@ std::unique_ptr<container::Cgroup> running_cgroup(const Records& rec, const std:
                                           cfg.spec.cgroup_root.empty() ? "/sys/fs/cgroup" : cfg.spec.cgroup_root);
 }
 
+// A /proc file's text; "" when it is gone (a process that ended meanwhile).
 std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  try {
+    return read_file(path);
+  } catch (const Error&) {
+    return "";
+  }
 }
 
 std::string user_name(uid_t uid) {
