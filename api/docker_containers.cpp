@@ -28,6 +28,7 @@
 #include "engine/records.hpp"
 #include "engine/usage.hpp"
 #include "image/store.hpp"
+#include "util/signals.hpp"
 #include "util/base64.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -56,14 +57,20 @@ namespace {
 
 // stop's and restart's t (seconds before SIGKILL; -1: Docker waits without
 // a limit, here an hour); nullopt when it is not a number.
-std::optional<int> stop_timeout(const Request& req) {
+// ?t=SECONDS: false when malformed; `out` stays nullopt without one (the
+// container's own --stop-timeout, else 10 s). Docker's -1 (wait for ever)
+// waits the longest hvrun allows.
+bool stop_timeout(const Request& req, std::optional<int>& out) {
   const std::string ts = req.param("t");
-  if (ts.empty()) return 10;
+  if (ts.empty()) return true;
   try {
-    const int t = std::stoi(ts);
-    return t < 0 ? 3600 : std::min(t, 3600);
+    size_t used = 0;
+    const int t = std::stoi(ts, &used);
+    if (used != ts.size()) return false;
+    out = t < 0 ? engine::kMaxStopTimeout : std::min(t, engine::kMaxStopTimeout);
+    return true;
   } catch (const std::exception&) {
-    return std::nullopt;
+    return false;
   }
 }
 
@@ -113,24 +120,24 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
     return;
   }
   if (op == "kill" && m == "POST") {
-    const int sig = engine::parse_signal(req.param("signal", "SIGKILL"));
+    const int sig = parse_signal(req.param("signal", "SIGKILL"));
     engine::signal_container(rec, id, sig);
     return conn.respond(204, "", "");
   }
   if (op == "stop" && m == "POST") {
     const engine::State st = rec.refresh(id);
     if (st.status != "running") return conn.respond(304, "", "");
-    const std::optional<int> t = stop_timeout(req);
-    if (!t) return fail(conn, 400, "invalid t \"" + req.param("t") + "\": expected seconds");
-    engine::stop_container(rec, id, *t);
+    std::optional<int> t;
+    if (!stop_timeout(req, t)) return fail(conn, 400, "invalid t \"" + req.param("t") + "\": expected seconds");
+    engine::stop_container(rec, id, t);
     return conn.respond(204, "", "");
   }
   if (op == "restart" && m == "POST") {
-    const std::optional<int> t = stop_timeout(req);
-    if (!t) return fail(conn, 400, "invalid t \"" + req.param("t") + "\": expected seconds");
+    std::optional<int> t;
+    if (!stop_timeout(req, t)) return fail(conn, 400, "invalid t \"" + req.param("t") + "\": expected seconds");
     if (rec.load_config(id).auto_remove)
       return fail(conn, 409, "container " + id.substr(0, 12) + " is removed when it stops (--rm): it cannot be restarted");
-    if (rec.monitor_alive(id)) engine::stop_container(rec, id, *t);
+    if (rec.monitor_alive(id)) engine::stop_container(rec, id, t);
     return start_child(req, conn, id, true);
   }
   if (op == "archive") return archive(req, conn, id);

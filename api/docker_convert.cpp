@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "engine/network.hpp"
+#include "engine/records.hpp"
 
 namespace hvrun::api {
 
@@ -93,6 +94,14 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   if (std::string u = string_of(body, "User"); !u.empty()) o.user = u;
   o.hostname = string_of(body, "Hostname");
   o.tty = bool_of(body, "Tty");
+  o.stop_signal = string_of(body, "StopSignal");
+  if (auto it = body.find("StopTimeout"); it != body.end() && !it->is_null()) {
+    const int64_t t = int_of(body, "StopTimeout");
+    if (t < 0 || t > engine::kMaxStopTimeout)
+      throw ApiError(400, "invalid StopTimeout " + std::to_string(t) + ": must be 0 to " +
+                              std::to_string(engine::kMaxStopTimeout) + " seconds");
+    o.stop_timeout = static_cast<int>(t);
+  }
   o.interactive = bool_of(body, "OpenStdin");
   if (auto it = body.find("Labels"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) throw ApiError(400, "invalid Labels: expected an object of strings");
@@ -124,9 +133,14 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   if (int64_t p = int_of(hc, "PidsLimit"); p > 0) o.pids_limit = std::to_string(p);
   const std::string net = string_of(hc, "NetworkMode");
   if (!net.empty() && net != "default") o.net = net;
+  o.init = bool_of(hc, "Init");
+  o.add_hosts = strings_of(field(hc, "ExtraHosts"), "ExtraHosts");
+  o.dns = strings_of(field(hc, "Dns"), "Dns");
+  o.dns_search = strings_of(field(hc, "DnsSearch"), "DnsSearch");
+  o.dns_options = strings_of(field(hc, "DnsOptions"), "DnsOptions");
   // Asked for and not done: said in the create's Warnings (the docker CLI
   // prints them), never silently dropped.
-  for (const char* f : {"Mounts", "Devices", "Sysctls", "ExtraHosts", "Dns", "DeviceRequests"}) {
+  for (const char* f : {"Mounts", "Devices", "Sysctls", "DeviceRequests"}) {
     auto it = hc.find(f);
     if (it != hc.end() && !it->is_null() && !it->empty()) warnings.push_back(std::string(f) + " is not supported by hvrun yet: ignored");
   }

@@ -31,6 +31,7 @@
 #include "image/reference.hpp"
 #include "image/store.hpp"
 #include "registry/pull.hpp"
+#include "util/signals.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -424,7 +425,7 @@ class Builder {
     } else if (k == "STOPSIGNAL") {
       std::string s = expand(in.args, vars, df_.escape);
       try {
-        engine::parse_signal(s);
+        parse_signal(s);
       } catch (const Error& e) {
         fail(in, "STOPSIGNAL " + s + ": " + e.what());
       }

@@ -2,6 +2,7 @@
 
 #include "cli/commands.hpp"
 #include "engine/engine.hpp"
+#include "util/signals.hpp"
 
 namespace hvrun::cli {
 
@@ -13,7 +14,7 @@ void register_kill(CLI::App& app, Context& ctx, Action& action) {
   sub->add_option("containers", *names, "Containers")->required();
   sub->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
-      int s = engine::parse_signal(*sig);
+      int s = parse_signal(*sig);
       return for_each_container(ctx, *names, [&](const engine::Records& rec, const std::string& id) {
         engine::signal_container(rec, id, s);
       });

@@ -7,9 +7,10 @@ namespace hvrun::cli {
 
 void register_restart(CLI::App& app, Context& ctx, Action& action) {
   auto* sub = app.add_subcommand("restart", "Restart containers (stop if running, then start again)");
-  auto t = std::make_shared<int>(10);
+  auto t = std::make_shared<std::optional<int>>();
   auto names = std::make_shared<std::vector<std::string>>();
-  sub->add_option("-t,--time", *t, "Seconds to wait before killing")->check(CLI::Range(0, 3600));
+  sub->add_option("-t,--time", *t, "Seconds to wait before killing (default: the container's --stop-timeout, else 10)")
+      ->check(CLI::Range(0, 86400));
   sub->add_option("containers", *names, "Containers")->required();
   sub->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {

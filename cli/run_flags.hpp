@@ -61,6 +61,13 @@ struct RunFlags {
     sub->add_option("--entrypoint", entrypoint, "Replace the image's ENTRYPOINT (\"\": none); the image's CMD is then dropped too");
     one(sub->add_option("-p,--publish", o.publish, "Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]"));
     one(sub->add_option("-l,--label", o.labels, "Set a label KEY=VALUE (ps --filter label=KEY[=VALUE])"));
+    sub->add_option("--stop-signal", o.stop_signal, "Signal that stop sends first (default: the image's STOPSIGNAL, else SIGTERM)");
+    sub->add_option("--stop-timeout", o.stop_timeout, "Seconds stop waits before SIGKILL (default 10)");
+    sub->add_flag("--init", o.init, "Run a small init as PID 1 that forwards signals and reaps orphans");
+    one(sub->add_option("--add-host", o.add_hosts, "Add a line to /etc/hosts: NAME:IP (IP may be host-gateway)"));
+    one(sub->add_option("--dns", o.dns, "Set a nameserver in /etc/resolv.conf"));
+    one(sub->add_option("--dns-search", o.dns_search, "Set a search domain in /etc/resolv.conf (\".\": none)"));
+    one(sub->add_option("--dns-option", o.dns_options, "Set an option in /etc/resolv.conf (ndots:2)"));
   }
 
   // After parsing: IMAGE, the command and the flags that need the parse.

@@ -32,38 +32,54 @@ void write_in(int dirfd, const char* name, const std::string& content, const std
 }  // namespace
 
 std::string hosts_file(const std::string& address, const std::string& hostname, const std::string& name,
-                       const std::vector<std::string>& others) {
+                       const std::vector<std::string>& others, const std::vector<std::string>& extra) {
   std::string s =
       "127.0.0.1\tlocalhost\n"
       "::1\tlocalhost ip6-localhost ip6-loopback\n"
       "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
-  std::string own = address + "\t" + hostname;
-  if (!name.empty() && name != hostname) own += " " + name;
-  if (own.find('\n') == std::string::npos) s += own + "\n";
-  for (const auto& l : others)
+  auto add = [&](const std::string& l) {
     if (l.find('\n') == std::string::npos) s += l + "\n";
+  };
+  for (const auto& l : extra) add(l);
+  if (!address.empty()) {
+    std::string own = address + "\t" + hostname;
+    if (!name.empty() && name != hostname) own += " " + name;
+    add(own);
+  }
+  for (const auto& l : others) add(l);
   return s;
 }
 
 std::string hosts_file(const RunSpec& spec) {
-  return hosts_file(spec.netcfg.address, spec.hostname, spec.name, spec.netcfg.hosts);
+  return hosts_file(spec.netcfg.address, spec.hostname, spec.name, spec.netcfg.hosts, spec.extra_hosts);
 }
 
-std::string resolv_conf(const NetConfig& n) {
+std::string resolv_conf(const RunSpec& spec) {
   std::string s;
-  for (const auto& d : n.dns)
+  for (const auto& d : spec.dns.empty() ? spec.netcfg.dns : spec.dns)
     if (d.find('\n') == std::string::npos) s += "nameserver " + d + "\n";
   if (s.empty()) s = "# no nameservers (the host has none that a container can reach)\n";
+  auto line = [&](const char* key, const std::vector<std::string>& v) {
+    std::string l;
+    for (const auto& w : v)
+      if (w.find_first_of(" \t\n") == std::string::npos) l += (l.empty() ? "" : " ") + w;
+    if (!l.empty()) s += std::string(key) + " " + l + "\n";
+  };
+  line("search", spec.dns_search);
+  line("options", spec.dns_options);
   return s;
 }
 
 void write_network_files(int rootfd, const RunSpec& spec) {
-  if (spec.netcfg.address.empty()) return;
+  const bool own_address = !spec.netcfg.address.empty();
+  const bool own_dns = !spec.dns.empty() || !spec.dns_search.empty() || !spec.dns_options.empty();
+  if (!own_address && spec.extra_hosts.empty() && !own_dns) return;
   UniqueFd etcpath = open_in_root(rootfd, "/etc", Create::Dir);
   UniqueFd etc(::openat(etcpath.get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
   if (!etc) throw_sys("open", "/etc in the container");
-  write_in(etc.get(), "hosts", hosts_file(spec), "/etc/hosts");
-  write_in(etc.get(), "resolv.conf", resolv_conf(spec.netcfg), "/etc/resolv.conf");
+  if (own_address || !spec.extra_hosts.empty()) write_in(etc.get(), "hosts", hosts_file(spec), "/etc/hosts");
+  if (own_address || own_dns) write_in(etc.get(), "resolv.conf", resolv_conf(spec), "/etc/resolv.conf");
+  if (!own_address) return;
   std::string h = (spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname) + "\n";
   write_in(etc.get(), "hostname", h, "/etc/hostname");
 }

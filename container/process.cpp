@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "container/init.hpp"
 #include "container/mounts.hpp"
 #include "container/user.hpp"
 #include "util/error.hpp"
@@ -224,6 +225,8 @@ void finish_and_exec(const ProcessSetup& p, int report_fd) {
   // Nothing inherited reaches the workload but 0, 1, 2 (CVE-2024-21626).
   check_sys(::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC), "close_range");
   if (p.no_new_privs) load_filters();
+  // Confined as the workload is: the init never returns from here.
+  if (p.init) fork_init();
 
   int err = ENOENT;
   bool saw_eacces = false;

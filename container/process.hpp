@@ -39,6 +39,8 @@ struct ProcessSetup {
   // (blocking until `hvrun-oci start` reads it), writes one byte, and execs;
   // nobody reads the report pipe after kReady.
   int gate_fd = -1;
+  // --init: fork_init (container/init.hpp) right before the execve.
+  bool init = false;
 };
 
 // The workload's confinement from its spec: spec.privileged gives every

@@ -220,6 +220,7 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
   if (spec.args.empty()) throw Error("run spec: no command");
   ProcessSetup setup{spec.args, spec.env, spec.cwd, spec.user};
   apply_security(spec, setup);
+  setup.init = spec.init;
   // The gate's FIFO, opened here (O_PATH: no reader needed) so that the init
   // reaches it after pivot_root through /proc/self/fd.
   UniqueFd gate_fd;

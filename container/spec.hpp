@@ -156,6 +156,16 @@ struct RunSpec {
   std::vector<std::string> readonly_paths;
   NetMode net = NetMode::None;
   NetConfig netcfg;  // with NetMode::Bridge (and, for /etc/hosts, inside a microVM)
+  // --add-host lines of /etc/hosts ("IP\tNAME"), in any network mode.
+  std::vector<std::string> extra_hosts;
+  // --dns, --dns-search, --dns-option: /etc/resolv.conf is written from
+  // them (nameservers: dns, else netcfg.dns) in any network mode.
+  std::vector<std::string> dns;
+  std::vector<std::string> dns_search;
+  std::vector<std::string> dns_options;
+  // --init: PID 1 is a small reaping init (container/init.hpp) that forwards
+  // signals to the workload, reaps orphans and exits as the workload did.
+  bool init = false;
   bool userns = false;
   std::string cgroup_parent = "hvrun";
   // Where the cgroup hierarchy is mounted ("" = /sys/fs/cgroup); v1 or v2 is
@@ -173,7 +183,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, arg
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
                                                 seccomp, no_new_privileges, rlimits, additional_gids, umask,
                                                 oom_score_adj, set_oom_score_adj, privileged, own_masked_paths,
-                                                masked_paths, readonly_paths, net, netcfg, userns, cgroup_parent, cgroup_root)
+                                                masked_paths, readonly_paths, net, netcfg, extra_hosts, dns, dns_search,
+                                                dns_options, init, userns, cgroup_parent, cgroup_root)
 
 // A process to start in a running container (hvrun exec; in a microVM,
 // guest-init gets it in the control channel's exec message).

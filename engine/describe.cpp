@@ -60,6 +60,10 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
   else if (s.seccomp.mode != container::SeccompMode::Default) secopt.push_back("seccomp=" + s.seccomp.to_string());
   if (s.no_new_privileges) secopt.push_back("no-new-privileges");
   std::string path = s.args.empty() ? "" : s.args[0];
+  // Docker's NAME:IP, from the /etc/hosts lines kept ("IP\tNAME").
+  json extra_hosts = json::array();
+  for (const auto& l : s.extra_hosts)
+    if (const size_t tab = l.find('\t'); tab != std::string::npos) extra_hosts.push_back(l.substr(tab + 1) + ":" + l.substr(0, tab));
   json args = s.args.size() > 1 ? json(std::vector<std::string>(s.args.begin() + 1, s.args.end())) : json::array();
   return json{
       {"Id", c.id},
@@ -89,7 +93,9 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"WorkingDir", s.cwd},
         {"Tty", s.tty},
         {"OpenStdin", s.interactive},
-        {"Labels", c.labels}}},
+        {"Labels", c.labels},
+        {"StopSignal", c.stop_signal.empty() ? "SIGTERM" : c.stop_signal},
+        {"StopTimeout", c.stop_timeout >= 0 ? c.stop_timeout : kDefaultStopTimeout}}},
       {"HostConfig",
        {{"Binds", binds},
         {"AutoRemove", c.auto_remove},
@@ -102,6 +108,11 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"Privileged", s.privileged},
         {"SecurityOpt", secopt},
         {"NetworkMode", s.net == container::NetMode::Bridge ? s.netcfg.network : container::to_string(s.net)},
+        {"Init", s.init},
+        {"ExtraHosts", extra_hosts},
+        {"Dns", s.dns},
+        {"DnsSearch", s.dns_search},
+        {"DnsOptions", s.dns_options},
         {"PortBindings", c.publish}}},
       {"NetworkSettings",
        {{"Network", s.netcfg.network},

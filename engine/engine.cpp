@@ -38,6 +38,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/signals.hpp"
 #include "util/log.hpp"
 
 namespace hvrun::engine {
@@ -520,6 +521,21 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
     cfg.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
   }
   for (const auto& p : parse_ports(opts.publish)) cfg.publish.push_back(p.str());
+  const std::string& stop_signal = opts.stop_signal.empty() ? img.config.stop_signal : opts.stop_signal;
+  if (!stop_signal.empty()) {
+    try {
+      parse_signal(stop_signal);
+    } catch (const Error& e) {
+      throw Error(std::string(opts.stop_signal.empty() ? "the image's STOPSIGNAL: " : "--stop-signal: ") + e.what());
+    }
+    cfg.stop_signal = stop_signal;
+  }
+  if (opts.stop_timeout) {
+    if (*opts.stop_timeout < 0 || *opts.stop_timeout > kMaxStopTimeout)
+      throw Error("--stop-timeout " + std::to_string(*opts.stop_timeout) + ": must be 0 to " +
+                  std::to_string(kMaxStopTimeout) + " seconds");
+    cfg.stop_timeout = *opts.stop_timeout;
+  }
   FileLock lock = rec.create(cfg);
   HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));
   attach_record_network(store_root, rec, cfg);
@@ -570,7 +586,7 @@ void start_container(const Records& rec, const std::string& id) {
   start_detached(rec, cfg);
 }
 
-void restart_container(const Records& rec, const std::string& id, int timeout_s) {
+void restart_container(const Records& rec, const std::string& id, std::optional<int> timeout_s) {
   if (rec.load_config(id).auto_remove)
     throw Error("container " + id.substr(0, 12) + " is removed when it stops (--rm): it cannot be restarted");
   if (rec.monitor_alive(id)) stop_container(rec, id, timeout_s);
@@ -666,18 +682,28 @@ void signal_container(const Records& rec, const std::string& id, int sig) {
   if (sig == SIGKILL) thaw_if_paused(rec.load_config(id), st);
 }
 
-void stop_container(const Records& rec, const std::string& id, int timeout_s) {
+void stop_container(const Records& rec, const std::string& id, std::optional<int> timeout_s) {
+  const ContainerConfig cfg = rec.load_config(id);
+  int sig = SIGTERM;
+  if (!cfg.stop_signal.empty()) {
+    try {
+      sig = parse_signal(cfg.stop_signal);
+    } catch (const Error&) {
+      // checked when it was made; a record edited by hand stops as Docker's default
+    }
+  }
+  const int wait_s = timeout_s ? *timeout_s : cfg.stop_timeout >= 0 ? cfg.stop_timeout : kDefaultStopTimeout;
   try {
-    signal_container(rec, id, SIGTERM);
+    signal_container(rec, id, sig);
   } catch (const Error&) {
     if (!rec.monitor_alive(id)) return;  // not running: nothing to stop
   }
-  if (wait_monitor_gone(rec, id, timeout_s)) return;
+  if (wait_monitor_gone(rec, id, wait_s)) return;
   try {
     signal_container(rec, id, SIGKILL);
   } catch (const Error&) {
   }
-  container::cleanup(id, rec.load_config(id).spec.cgroup_parent);
+  container::cleanup(id, cfg.spec.cgroup_parent);
   if (!wait_monitor_gone(rec, id, 10)) throw Error("container " + id.substr(0, 12) + " did not stop");
 }
 
@@ -765,27 +791,6 @@ int exec_in_container(const Records& rec, const std::string& id, ExecOptions o) 
     relay(r, gate.fd());
   }
   return container::exec_wait(h.pid).exit_code();
-}
-
-int parse_signal(const std::string& s) {
-  static const std::pair<const char*, int> names[] = {
-      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},   {"TRAP", SIGTRAP},
-      {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"USR1", SIGUSR1},
-      {"SEGV", SIGSEGV}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
-      {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-      {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM},
-      {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO}, {"PWR", SIGPWR},   {"SYS", SIGSYS}};
-  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
-    int v = std::atoi(s.c_str());
-    if (v >= 1 && v <= 64) return v;
-    throw Error("invalid signal \"" + s + "\"");
-  }
-  std::string u;
-  for (char c : s) u.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-  if (u.rfind("SIG", 0) == 0) u = u.substr(3);
-  for (auto& [n, v] : names)
-    if (u == n) return v;
-  throw Error("invalid signal \"" + s + "\"");
 }
 
 }  // namespace hvrun::engine

@@ -3,6 +3,7 @@
 // exec. Each container's monitor holds the record's lock for its whole life.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,7 @@ std::string create(const std::string& store_root, const RunOptions& opts);
 void start_container(const Records& rec, const std::string& id);
 
 // hvrun restart: stop_container (when it runs), then start_container.
-void restart_container(const Records& rec, const std::string& id, int timeout_s);
+void restart_container(const Records& rec, const std::string& id, std::optional<int> timeout_s);
 
 // Waits until the container has exited and returns its exit status (also
 // for a --rm container removed meanwhile: its exit note). A created, not yet
@@ -60,9 +61,11 @@ UniqueFd attach_stdin(const Records& rec, const std::string& id);
 // Sends `sig` to a running container's init. Throws when it is not running.
 void signal_container(const Records& rec, const std::string& id, int sig);
 
-// SIGTERM, then SIGKILL after `timeout_s`; returns once the monitor is gone.
+// The container's stop signal (--stop-signal, else its image's STOPSIGNAL,
+// else SIGTERM), then SIGKILL after `timeout_s` (nullopt: its
+// --stop-timeout, else 10 s, as Docker); returns once the monitor is gone.
 // A container that is not running is left as is.
-void stop_container(const Records& rec, const std::string& id, int timeout_s);
+void stop_container(const Records& rec, const std::string& id, std::optional<int> timeout_s);
 
 // Removes a container; a running one only with `force` (it is killed first).
 void remove_container(const Records& rec, const std::string& id, bool force);
@@ -73,8 +76,5 @@ struct ExecOptions {
 };
 // Runs a command in a running container; returns its exit status.
 int exec_in_container(const Records& rec, const std::string& id, ExecOptions opts);
-
-// "SIGTERM", "TERM", "15" -> 15. Throws on an unknown signal.
-int parse_signal(const std::string& s);
 
 }  // namespace hvrun::engine

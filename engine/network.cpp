@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "container/net.hpp"
+#include "engine/options.hpp"
 #include "net/netlink.hpp"
 #include "net/store.hpp"
 #include "util/error.hpp"
@@ -66,7 +67,7 @@ void refresh_hosts(const std::string& store_root, const std::string& network) {
         if (o.container != m.container) others.push_back(hosts_line(o));
       try {
         // In place (the container's bind mount holds this inode).
-        write_file(path, container::hosts_file(m.address, m.hostname, m.name, others));
+        write_file(path, container::hosts_file(m.address, m.hostname, m.name, others, m.extra_hosts));
       } catch (const Error&) {
         // removed meanwhile
       }
@@ -77,7 +78,11 @@ void refresh_hosts(const std::string& store_root, const std::string& network) {
 void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec) {
   net::NetworkStore store(store_root);
   std::string netname = spec.netcfg.network.empty() ? net::kDefaultNetwork : spec.netcfg.network;
-  auto a = store.allocate(netname, id, spec.name, spec.hostname);
+  // --add-host NAME:host-gateway: the network's gateway, the host's side.
+  const std::string gw_prefix = std::string(kHostGateway) + "\t";
+  for (auto& l : spec.extra_hosts)
+    if (l.rfind(gw_prefix, 0) == 0) l = store.get(netname).gateway + "\t" + l.substr(gw_prefix.size());
+  auto a = store.allocate(netname, id, spec.name, spec.hostname, spec.extra_hosts);
   net::Subnet s = net::Subnet::parse(a.network.subnet);
   container::NetConfig& n = spec.netcfg;
   n.network = a.network.name;

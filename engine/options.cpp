@@ -1,5 +1,7 @@
 #include "engine/options.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -280,6 +282,40 @@ container::Rlimit parse_ulimit(const std::string& value) {
   return l;
 }
 
+namespace {
+bool ip_literal(const std::string& s) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+}  // namespace
+
+std::string parse_add_host(const std::string& value) {
+  // NAME:IP splits at the first ':' (an IPv6 address keeps its own); NAME=IP
+  // at the first '='.
+  const size_t eq = value.find('=');
+  const size_t colon = value.find(':');
+  const size_t at = eq != std::string::npos && (colon == std::string::npos || eq < colon) ? eq : colon;
+  auto bad = [&](const std::string& why) { return Error("invalid --add-host \"" + value + "\": " + why); };
+  if (at == std::string::npos) throw bad("expected NAME:IP");
+  std::string name = value.substr(0, at), ip = value.substr(at + 1);
+  if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  if (name.empty() || name.size() > 253 || name.find_first_of(" \t\n\r#") != std::string::npos)
+    throw bad("a host name of 1 to 253 characters without spaces or '#' is needed");
+  if (ip != kHostGateway && !ip_literal(ip)) throw bad("\"" + ip + "\" is not an IP address (nor host-gateway)");
+  return ip + "\t" + name;
+}
+
+std::string parse_dns_server(const std::string& value) {
+  if (!ip_literal(value)) throw Error("invalid --dns \"" + value + "\": not an IP address");
+  return value;
+}
+
+std::string parse_dns_word(const std::string& flag, const std::string& value) {
+  if (value.empty() || value.size() > 255 || value.find_first_of(" \t\n\r#;") != std::string::npos)
+    throw Error("invalid " + flag + " \"" + value + "\": one word of 1 to 255 characters is needed");
+  return value;
+}
+
 container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img, const EnvLookup& lookup) {
   container::RunSpec s;
   s.args = o.entrypoint ? *o.entrypoint : img.entrypoint;
@@ -346,6 +382,17 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
     s.net = container::NetMode::Bridge;
     s.netcfg.network = net == "bridge" ? "hvrun" : net;
   }
+  for (const auto& h : o.add_hosts) {
+    s.extra_hosts.push_back(parse_add_host(h));
+    if (s.net != container::NetMode::Bridge && s.extra_hosts.back().rfind(std::string(kHostGateway) + "\t", 0) == 0)
+      throw Error("--add-host " + h + ": host-gateway needs a bridge network (--net " + net + " has no gateway)");
+  }
+  for (const auto& d : o.dns) s.dns.push_back(parse_dns_server(d));
+  // Docker's "--dns-search ." : no search domains at all.
+  for (const auto& d : o.dns_search)
+    if (d != ".") s.dns_search.push_back(parse_dns_word("--dns-search", d));
+  for (const auto& d : o.dns_options) s.dns_options.push_back(parse_dns_word("--dns-option", d));
+  s.init = o.init;
   return s;
 }
 

@@ -64,6 +64,17 @@ void apply_security_opt(const std::string& value, container::RunSpec& spec);
 // 1123's 253). "" (the default name) passes. Throws a one-line reason.
 void validate_hostname(const std::string& hostname);
 
+// --add-host NAME:IP (Docker's; NAME=IP too) -> "IP\tNAME" for /etc/hosts.
+// IP: IPv4, IPv6 or "host-gateway" (the container network's gateway,
+// filled in when the network is attached). Throws a one-line reason.
+std::string parse_add_host(const std::string& value);
+inline constexpr const char* kHostGateway = "host-gateway";
+
+// --dns IP (v4 or v6) -> IP; --dns-search DOMAIN; --dns-option OPT: one
+// word each (resolv.conf's syntax). Throw a one-line reason.
+std::string parse_dns_server(const std::string& value);
+std::string parse_dns_word(const std::string& flag, const std::string& value);
+
 // "none" | "host" | "bridge" (the default network) | NAME of an hvrun
 // network. Throws on a malformed name (an unknown one fails at run time).
 std::string parse_net(const std::string& value);
@@ -102,6 +113,13 @@ struct RunOptions {
   std::vector<std::string> command;  // after IMAGE
   uint32_t owner_uid = 0;            // ContainerConfig::owner_uid
   std::vector<std::string> labels;   // -l KEY=VALUE (KEY alone: an empty value)
+  std::string stop_signal;           // --stop-signal ("": the image's, else SIGTERM)
+  std::optional<int> stop_timeout;   // --stop-timeout seconds
+  bool init = false;                 // --init
+  std::vector<std::string> add_hosts;    // --add-host values, as given
+  std::vector<std::string> dns;          // --dns
+  std::vector<std::string> dns_search;   // --dns-search
+  std::vector<std::string> dns_options;  // --dns-option
 };
 
 // Builds the RunSpec (without id/name/rootfs paths) from the options and the

@@ -49,10 +49,17 @@ struct ContainerConfig {
   uint32_t owner_uid = 0;
   // -l KEY=VALUE (the image's own labels are not merged in yet).
   std::map<std::string, std::string> labels;
+  // What `stop` sends first ("": SIGTERM): --stop-signal, else the image's
+  // STOPSIGNAL, as given (util/signals.hpp parses it).
+  std::string stop_signal;
+  // Seconds `stop` waits before SIGKILL when not told (-1: kDefaultStopTimeout).
+  int stop_timeout = -1;
 };
+inline constexpr int kDefaultStopTimeout = 10;
+inline constexpr int kMaxStopTimeout = 86400;
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
                                                 detach, spec, vm_kernel, vm_guest_init, vm_image_disk, vm_restore,
-                                                publish, owner_uid, labels)
+                                                publish, owner_uid, labels, stop_signal, stop_timeout)
 
 struct State {
   std::string status = "created";  // created | running | exited

@@ -76,6 +76,7 @@ ImageConfig config_from(const json& cfg) {
   c.cmd = strings_or_empty(k, "Cmd");
   if (k.contains("WorkingDir") && k["WorkingDir"].is_string()) c.working_dir = k["WorkingDir"];
   if (k.contains("User") && k["User"].is_string()) c.user = k["User"];
+  if (k.contains("StopSignal") && k["StopSignal"].is_string()) c.stop_signal = k["StopSignal"];
   return c;
 }
 

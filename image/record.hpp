@@ -14,6 +14,7 @@ struct ImageConfig {
   std::vector<std::string> cmd;
   std::string working_dir;
   std::string user;
+  std::string stop_signal;  // STOPSIGNAL ("": none)
 };
 
 struct ImageRecord {
@@ -29,7 +30,7 @@ struct ImageRecord {
   std::string parent;
 };
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user, stop_signal)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size, parent)
 
 }  // namespace hvrun::image

@@ -224,7 +224,8 @@ std::vector<std::string> NetworkStore::prune() {
 }
 
 NetworkStore::Allocation NetworkStore::allocate(const std::string& network, const std::string& id,
-                                                const std::string& cname, const std::string& hostname) {
+                                                const std::string& cname, const std::string& hostname,
+                                                const std::vector<std::string>& extra_hosts) {
   Network n = get(network);
   FileLock lock(base_ + "/lock");
   n = load(network);  // removed meanwhile?
@@ -236,7 +237,7 @@ NetworkStore::Allocation NetworkStore::allocate(const std::string& network, cons
   for (const auto& l : a.others) used.insert(*parse_ipv4(l.address));
   auto addr = pick_free(s, used);
   if (!addr) throw Error("network " + network + " has no free address left (" + n.subnet + ")");
-  a.lease = Lease{ipv4_str(*addr), id, cname, hostname};
+  a.lease = Lease{ipv4_str(*addr), id, cname, hostname, extra_hosts};
   Netlink nl;
   nl.ensure_bridge(n.bridge, s.gateway(), s.prefix);
   mkdir_p(dir(network) + "/leases");

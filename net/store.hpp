@@ -40,8 +40,11 @@ struct Lease {
   std::string container;  // id
   std::string name;       // container name
   std::string hostname;
+  // --add-host lines ("IP\tNAME") of this member's own /etc/hosts, kept
+  // when the host rewrites it as members come and go.
+  std::vector<std::string> extra_hosts;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Lease, address, container, name, hostname)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Lease, address, container, name, hostname, extra_hosts)
 
 // The host-side name of a container's veth ("hv" + 12 hex of its id).
 std::string veth_name(const std::string& container_id);
@@ -76,7 +79,7 @@ class NetworkStore {
     std::vector<Lease> others;  // the network's other members
   };
   Allocation allocate(const std::string& network, const std::string& container_id, const std::string& container_name,
-                      const std::string& hostname);
+                      const std::string& hostname, const std::vector<std::string>& extra_hosts = {});
   // Drops every lease of the container (all networks); returns the networks
   // it left. Safe to call twice.
   std::vector<std::string> release(const std::string& container_id);

@@ -21,6 +21,7 @@
 #include "oci/config.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/signals.hpp"
 
 namespace hvrun::oci {
 namespace {
@@ -399,27 +400,6 @@ std::string features() {
         {"selinux", {{"enabled", false}}}}},
       {"annotations", {{kIsolationAnnotation, "container"}}}};
   return j.dump(2) + "\n";
-}
-
-int parse_signal(const std::string& s) {
-  static const std::pair<const char*, int> names[] = {
-      {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},   {"TRAP", SIGTRAP},
-      {"ABRT", SIGABRT},   {"IOT", SIGIOT},       {"BUS", SIGBUS},     {"FPE", SIGFPE},   {"KILL", SIGKILL},
-      {"USR1", SIGUSR1},   {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},   {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
-      {"TERM", SIGTERM},   {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT}, {"STOP", SIGSTOP},
-      {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},   {"URG", SIGURG},   {"XCPU", SIGXCPU},
-      {"XFSZ", SIGXFSZ},   {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH}, {"IO", SIGIO},
-      {"POLL", SIGPOLL},   {"PWR", SIGPWR},       {"SYS", SIGSYS}};
-  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 4) {
-    int n = std::stoi(s);
-    if (n >= 1 && n < NSIG) return n;
-  }
-  std::string up;
-  for (char c : s) up += char(std::toupper(static_cast<unsigned char>(c)));
-  if (up.rfind("SIG", 0) == 0) up = up.substr(3);
-  for (auto& [name, num] : names)
-    if (up == name) return num;
-  throw Error("invalid signal \"" + s + "\"");
 }
 
 }  // namespace hvrun::oci

@@ -68,7 +68,4 @@ std::string features();
 // failed): one line each. Default: stderr.
 void set_warning_sink(std::function<void(const std::string&)> sink);
 
-// "9", "KILL", "SIGKILL" -> 9. Error for anything else.
-int parse_signal(const std::string& s);
-
 }  // namespace hvrun::oci

@@ -84,6 +84,34 @@ TEST_F(ContainerLifecycle, StopEscalatesToSigkillAfterTimeout) {
   EXPECT_EQ(inspect("stubborn")["State"]["ExitCode"], 137);
 }
 
+TEST_F(ContainerLifecycle, StopSendsTheStopSignalAndWaitsTheStopTimeout) {
+  // The workload ignores SIGTERM and notes SIGUSR1: only --stop-signal
+  // reaches it, and --stop-timeout 1 (not 10) ends the wait for it.
+  ASSERT_EQ(hv({"run", "-d", "--name", "usr1", "--stop-signal", "SIGUSR1", "--stop-timeout", "1", "busybox", "sh", "-c",
+                "trap '' TERM; trap 'echo got-usr1' USR1; while :; do sleep 0.05; done"})
+                .code,
+            0);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(hv({"stop", "usr1"}).code, 0);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(took, 0.9);
+  EXPECT_LT(took, 8.0) << "stop did not use --stop-timeout 1";
+  EXPECT_EQ(hv({"logs", "usr1"}).out, "got-usr1\n");
+  nlohmann::json j = inspect("usr1");
+  EXPECT_EQ(j["State"]["ExitCode"], 137);
+  EXPECT_EQ(j["Config"]["StopSignal"], "SIGUSR1");
+  EXPECT_EQ(j["Config"]["StopTimeout"], 1);
+  // The image's STOPSIGNAL is the default; --stop-signal overrides it.
+  ASSERT_EQ(hv({"commit", "-c", "STOPSIGNAL SIGUSR2", "usr1", "stopsig:1"}).code, 0);
+  ASSERT_EQ(hv({"run", "-d", "--name", "byimage", "stopsig:1", "sh", "-c", "trap 'exit 12' USR2; while :; do sleep 0.05; done"}).code, 0);
+  EXPECT_EQ(inspect("byimage")["Config"]["StopSignal"], "SIGUSR2");
+  EXPECT_EQ(hv({"stop", "byimage"}).code, 0);
+  EXPECT_EQ(inspect("byimage")["State"]["ExitCode"], 12);
+  ASSERT_EQ(hv({"create", "--name", "over", "--stop-signal", "9", "stopsig:1", "true"}).code, 0);
+  EXPECT_EQ(inspect("over")["Config"]["StopSignal"], "9");
+  EXPECT_EQ(inspect("over")["Config"]["StopTimeout"], 10);
+}
+
 TEST_F(ContainerLifecycle, LogsFollowEndsWhenContainerExits) {
   ASSERT_EQ(hv({"run", "-d", "--name", "counter", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done"}).code, 0);
   Result f = hv({"logs", "-f", "counter"}, "", 20);

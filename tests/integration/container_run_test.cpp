@@ -132,6 +132,49 @@ TEST_F(ContainerRun, InitKilledByHvrunKillGives137) {
   EXPECT_NE(i.out.find("\"ExitCode\": 137"), std::string::npos) << i.out;
 }
 
+TEST_F(ContainerRun, InitReapsOrphansForwardsSignalsAndExitsAsItsWorkload) {
+  // An orphan is reparented to PID 1. `exec sleep` as PID 1 never waits for
+  // it (it stays a zombie); --init's PID 1 reaps it.
+  const std::string orphan = "sh -c 'sleep 0.1 &'; exec sleep 300";
+  ASSERT_EQ(hv({"run", "-d", "--name", "plain", "busybox", "sh", "-c", orphan}).code, 0);
+  ASSERT_EQ(hv({"run", "-d", "--init", "--name", "inited", "busybox", "sh", "-c", orphan}).code, 0);
+  std::string plain_ps;
+  for (int i = 0; i < 100 && plain_ps.find(" Z ") == std::string::npos; ++i) {
+    usleep(100000);
+    plain_ps = hv({"exec", "plain", "ps", "-o", "pid,stat,comm"}).out;
+  }
+  EXPECT_NE(plain_ps.find(" Z "), std::string::npos) << "no zombie without --init:\n" << plain_ps;
+  Result ps = hv({"exec", "inited", "ps", "-o", "pid,stat,comm"});
+  EXPECT_EQ(ps.out.find(" Z "), std::string::npos) << ps.out;
+  EXPECT_NE(ps.out.find("    1 S    init\n"), std::string::npos) << ps.out;
+  // PID 1 shows nothing of the host: an empty command line, no environment
+  // to read (not dumpable), and no fd but stdio.
+  Result proc = hv({"exec", "inited", "sh", "-c",
+                    "tr -d '\\0' < /proc/1/cmdline | wc -c; cat /proc/1/environ >/dev/null 2>&1 || echo no-environ; "
+                    "ls /proc/1/fd | wc -l"});
+  EXPECT_EQ(proc.out, "0\nno-environ\n3\n") << proc.err;
+  // SIGTERM reaches the workload (sleep as PID 1 would ignore it).
+  ASSERT_EQ(hv({"kill", "-s", "TERM", "inited"}).code, 0);
+  Result w = hv({"wait", "inited"}, "", 20);
+  EXPECT_EQ(w.out, "143\n") << w.err;
+  EXPECT_EQ(hv({"rm", "-f", "plain", "inited"}).code, 0);
+  // Exit status: the workload's code, or 128 + its signal; exec failures as without --init.
+  EXPECT_EQ(runc({"--init", "busybox", "sh", "-c", "exit 3"}).code, 3);
+  EXPECT_EQ(runc({"--init", "busybox", "sh", "-c", "kill -9 $$"}).code, 137);
+  Result nf = runc({"--init", "busybox", "/no/such/cmd"});
+  EXPECT_EQ(nf.code, 127);
+  EXPECT_NE(nf.err.find("/no/such/cmd"), std::string::npos) << nf.err;
+}
+
+TEST_F(ContainerRun, AddHostAndDnsFlagsWriteHostsAndResolvConfWithoutANetwork) {
+  Result none = runc({"--net", "none", "--add-host", "db:192.0.2.9", "--dns", "192.0.2.53", "--dns-search", ".",
+                      "busybox", "sh", "-c", "tail -n 1 /etc/hosts; cat /etc/resolv.conf"});
+  EXPECT_EQ(none.out, "192.0.2.9\tdb\nnameserver 192.0.2.53\n") << none.err;
+  // Without any of them the image's own files stay (busybox has no resolv.conf).
+  Result plain = runc({"--net", "none", "busybox", "sh", "-c", "ls /etc/resolv.conf 2>&1"});
+  EXPECT_NE(plain.out.find("No such file"), std::string::npos) << plain.out;
+}
+
 TEST_F(ContainerRun, ExecFailuresExit127And126) {
   Result nf = runc({"busybox", "/no/such/cmd"});
   EXPECT_EQ(nf.code, 127);
@@ -242,6 +285,13 @@ TEST_F(ContainerRun, BadInputGivesOneLineErrorAndNonZeroExit) {
       {{"stop", "nosuchcontainer"}, 125, "nosuchcontainer"},
       {{"rm", "nosuchcontainer"}, 125, "nosuchcontainer"},
       {{"exec", "nosuchcontainer", "true"}, 125, "nosuchcontainer"},
+      {{"run", "--add-host", "db", "busybox", "true"}, 125, "invalid --add-host \"db\": expected NAME:IP"},
+      {{"run", "--add-host", "db:300.1.1.1", "busybox", "true"}, 125, "\"300.1.1.1\" is not an IP address"},
+      {{"run", "--net", "none", "--add-host", "gw:host-gateway", "busybox", "true"}, 125, "host-gateway needs a bridge"},
+      {{"run", "--dns", "resolver", "busybox", "true"}, 125, "invalid --dns \"resolver\""},
+      {{"run", "--dns-option", "two words", "busybox", "true"}, 125, "invalid --dns-option"},
+      {{"run", "--stop-signal", "SIGNOPE", "busybox", "true"}, 125, "--stop-signal: invalid signal \"SIGNOPE\""},
+      {{"run", "--stop-timeout", "-5", "busybox", "true"}, 125, "--stop-timeout -5"},
   };
   for (const auto& c : cases) {
     Result r = hv(c.args);

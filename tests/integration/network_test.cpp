@@ -154,6 +154,26 @@ TEST_F(Network, PublishedUdpPortRelaysDatagramsBothWays) {
   EXPECT_NE(c.out.find("got-dgram"), std::string::npos) << c.out << c.err;
 }
 
+TEST_F(Network, AddHostAndDnsFlagsReachHostsAndResolvConfAndSurviveMembersComingAndGoing) {
+  Result b = nv({"run", "--rm", "--add-host", "db.example:192.0.2.9", "--add-host", "v6=2001:db8::7", "--add-host",
+                 "gw:host-gateway", "--dns", "198.51.100.1", "--dns-search", "corp.example", "--dns-option", "ndots:2",
+                 "busybox", "sh", "-c", "grep -v -e localhost -e ip6- /etc/hosts; cat /etc/resolv.conf; ip route | grep default"});
+  ASSERT_EQ(b.code, 0) << b.err;
+  // host-gateway: the bridge network's gateway, the container's default route.
+  const size_t via = b.out.find("default via ");
+  ASSERT_NE(via, std::string::npos) << b.out;
+  const std::string gw = b.out.substr(via + 12, b.out.find(' ', via + 12) - via - 12);
+  EXPECT_EQ(b.out.rfind("192.0.2.9\tdb.example\n2001:db8::7\tv6\n" + gw + "\tgw\n", 0), 0u) << b.out;
+  EXPECT_NE(b.out.find("nameserver 198.51.100.1\nsearch corp.example\noptions ndots:2\n"), std::string::npos) << b.out;
+  // The live /etc/hosts is rewritten as members join: the --add-host line stays.
+  ASSERT_EQ(nv({"run", "-d", "--name", "first", "--add-host", "db:192.0.2.9", "busybox", "sleep", "300"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--name", "second", "busybox", "sleep", "300"}).code, 0);
+  Result hosts = nv({"exec", "first", "cat", "/etc/hosts"});
+  EXPECT_NE(hosts.out.find("192.0.2.9\tdb\n"), std::string::npos) << hosts.out;
+  EXPECT_NE(hosts.out.find(" second\n"), std::string::npos) << hosts.out;
+  EXPECT_EQ(nv({"inspect", "-f", "{{.HostConfig.ExtraHosts}}", "first"}).out, "[db:192.0.2.9]\n");
+}
+
 TEST_F(Network, NetNoneSeesOnlyLoopback) {
   Result r = nv({"run", "--rm", "--net", "none", "busybox", "cat", "/proc/net/dev"});
   ASSERT_EQ(r.code, 0) << r.err;

@@ -176,15 +176,6 @@ TEST_F(EngineRecords, GarbageFromAKilledCreatorIsCollected) {
   EXPECT_FALSE(hvrun::path_exists(rec.base() + "/" + std::string(64, 'a') + ".tmp"));
 }
 
-TEST(EngineSignals, ParsesNamesAndNumbers) {
-  EXPECT_EQ(parse_signal("TERM"), 15);
-  EXPECT_EQ(parse_signal("SIGKILL"), 9);
-  EXPECT_EQ(parse_signal("hup"), 1);
-  EXPECT_EQ(parse_signal("10"), 10);
-  EXPECT_THROW(parse_signal("NOPE"), hvrun::Error);
-  EXPECT_THROW(parse_signal("0"), hvrun::Error);
-}
-
 TEST(EngineProc, StarttimeOfSelfIsStableAndGoneForDeadPid) {
   auto a = proc_starttime(::getpid());
   ASSERT_TRUE(a);

@@ -112,7 +112,31 @@ TEST(NetFiles, HostsFileNamesTheContainerItselfAndTheOtherMembers) {
   EXPECT_NE(h.find("10.88.0.7\tabc123 web\n"), std::string::npos) << h;
   EXPECT_NE(h.find("10.88.0.2\tdb1 db\n"), std::string::npos);
   EXPECT_EQ(h.find("bad"), std::string::npos);
-  container::NetConfig n;
-  n.dns = {"192.0.2.53"};
-  EXPECT_EQ(container::resolv_conf(n), "nameserver 192.0.2.53\n");
+  container::RunSpec r;
+  r.netcfg.dns = {"192.0.2.53"};
+  EXPECT_EQ(container::resolv_conf(r), "nameserver 192.0.2.53\n");
+}
+
+TEST(NetFiles, AddHostLinesComeBeforeTheContainersOwnAndWithoutAnAddressNoOwnLine) {
+  container::RunSpec s;
+  s.hostname = "abc123";
+  s.netcfg.address = "10.88.0.7";
+  s.extra_hosts = {"192.0.2.9\tdb.example", "bad\nline"};
+  std::string h = container::hosts_file(s);
+  EXPECT_LT(h.find("192.0.2.9\tdb.example\n"), h.find("10.88.0.7\tabc123\n")) << h;
+  EXPECT_EQ(h.find("bad"), std::string::npos);
+  s.netcfg.address.clear();
+  h = container::hosts_file(s);
+  EXPECT_NE(h.find("192.0.2.9\tdb.example\n"), std::string::npos);
+  EXPECT_EQ(h.find("abc123"), std::string::npos) << h;
+}
+
+TEST(NetFiles, ResolvConfTakesDnsFlagsOverTheNetworksServers) {
+  container::RunSpec r;
+  r.netcfg.dns = {"192.0.2.53"};
+  r.dns = {"198.51.100.1", "2001:db8::1"};
+  r.dns_search = {"corp.example", "bad word"};
+  r.dns_options = {"ndots:2", "rotate"};
+  EXPECT_EQ(container::resolv_conf(r),
+            "nameserver 198.51.100.1\nnameserver 2001:db8::1\nsearch corp.example\noptions ndots:2 rotate\n");
 }
