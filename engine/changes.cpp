@@ -336,7 +336,10 @@ Error no_such_path(const Records& rec, const std::string& ref, const std::string
 
 PathInfo stat_in_container(const std::string& store_root, const std::string& ref, const std::string& path) {
   Records rec(store_root);
-  const auto [parent, base] = split_container_path(path);
+  // Named, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+  const auto split = split_container_path(path);
+  const std::string& parent = split.first;
+  const std::string& base = split.second;
   // Measured where the root is (perhaps a child): the answer comes back as
   // one line "mode size mtime target".
   Pipe p = Pipe::make();
@@ -374,7 +377,10 @@ PathInfo stat_in_container(const std::string& store_root, const std::string& ref
 void copy_from_container(const std::string& store_root, const std::string& ref, const std::string& path, int out_fd,
                          uint64_t min_free_space) {
   Records rec(store_root);
-  const auto [parent, base] = split_container_path(path);
+  // Named, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+  const auto split = split_container_path(path);
+  const std::string& parent = split.first;
+  const std::string& base = split.second;
   with_container_root(rec, ref, false, "cp", [&](int root) {
     UniqueFd dir = image::open_in_root(root, parent == "/" ? "." : parent.substr(1), O_RDONLY | O_DIRECTORY);
     struct stat sb {};
@@ -407,7 +413,10 @@ void copy_into_container(const std::string& store_root, const std::string& ref, 
 std::string read_file_in_container(const std::string& store_root, const std::string& ref, const std::string& path,
                                    size_t max_bytes) {
   Records rec(store_root);
-  const auto [parent, base] = split_container_path(path);
+  // Named, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+  const auto split = split_container_path(path);
+  const std::string& parent = split.first;
+  const std::string& base = split.second;
   if (base == ".") throw Error("invalid path " + path + ": a file is needed");
   // Read where the root is (perhaps a child): the bytes come back on a pipe
   // whose end is read here while the reader writes.
@@ -444,7 +453,10 @@ void write_file_in_container(const std::string& store_root, const std::string& r
                              const std::string& data, unsigned mode) {
   Records rec(store_root);
   const ContainerConfig cfg = rec.load_config(rec.resolve(ref));
-  const auto [parent, base] = split_container_path(path);
+  // Named, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+  const auto split = split_container_path(path);
+  const std::string& parent = split.first;
+  const std::string& base = split.second;
   if (base == ".") throw Error("invalid path " + path + ": a file is needed");
   const unsigned owner = cfg.spec.userns ? container::kUsernsHostBase : 0;
   with_container_root(rec, ref, true, "write", [&](int root) {
