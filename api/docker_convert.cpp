@@ -148,9 +148,12 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
     if (std::string v = string_of(hc, f); !v.empty() && v != "private" && v != "default" && v != "shareable")
       warnings.push_back(std::string(f) + " \"" + v + "\" is not supported by hvrun yet: ignored");
   if (bool_of(hc, "PublishAllPorts")) warnings.push_back("PublishAllPorts (-P) is not supported by hvrun yet: ignored");
-  if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && rp->is_object() && !string_of(*rp, "Name").empty() &&
-                                          string_of(*rp, "Name") != "no")
-    warnings.push_back("RestartPolicy \"" + string_of(*rp, "Name") + "\" is not supported by hvrun yet: ignored");
+  if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && !rp->is_null()) {
+    if (!rp->is_object()) throw ApiError(400, "invalid RestartPolicy: expected an object");
+    const std::string name = string_of(*rp, "Name");
+    const int64_t max = int_of(*rp, "MaximumRetryCount");
+    if (!name.empty()) o.restart = name + (name == "on-failure" && max > 0 ? ":" + std::to_string(max) : "");
+  }
   // An object, an array or nothing: anything else is the client's mistake.
   auto shaped = [&](const char* field, bool object) {
     auto it = hc.find(field);

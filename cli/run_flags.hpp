@@ -63,6 +63,7 @@ struct RunFlags {
     one(sub->add_option("-l,--label", o.labels, "Set a label KEY=VALUE (ps --filter label=KEY[=VALUE])"));
     sub->add_option("--stop-signal", o.stop_signal, "Signal that stop sends first (default: the image's STOPSIGNAL, else SIGTERM)");
     sub->add_option("--stop-timeout", o.stop_timeout, "Seconds stop waits before SIGKILL (default 10)");
+    sub->add_option("--restart", o.restart, "Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES]");
     sub->add_flag("--init", o.init, "Run a small init as PID 1 that forwards signals and reaps orphans");
     one(sub->add_option("--add-host", o.add_hosts, "Add a line to /etc/hosts: NAME:IP (IP may be host-gateway)"));
     one(sub->add_option("--dns", o.dns, "Set a nameserver in /etc/resolv.conf"));

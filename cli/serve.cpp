@@ -11,7 +11,9 @@
 #include "api/docker.hpp"
 #include "api/http.hpp"
 #include "cli/commands.hpp"
+#include "engine/engine.hpp"
 #include "engine/options.hpp"
+#include "engine/records.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/self_exe.hpp"
@@ -44,6 +46,13 @@ void register_serve(CLI::App& app, Context& ctx, Action& action) {
       if (auto slash = path.rfind('/'); slash > 0) mkdir_p(path.substr(0, slash), 0755);
       const std::string exe = self_exe_path();
       if (exe.empty()) throw Error("cannot find the hvrun binary (/proc/self/exe)");
+      // Before the socket exists: the monitors forked here must not inherit it.
+      try {
+        for (const auto& id : engine::restart_by_policy(engine::Records(ctx.root())))
+          std::fprintf(stderr, "hvrun serve: started %s again (its restart policy)\n", id.substr(0, 12).c_str());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "hvrun serve: restart policies not applied: %s\n", e.what());
+      }
       api::ServerOptions so;
       so.socket_path = path;
       so.group = *group;

@@ -79,7 +79,9 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"ExitCode", st.exit_code},
         {"Error", st.error},
         {"StartedAt", st.started_at},
-        {"FinishedAt", st.finished_at}}},
+        {"FinishedAt", st.finished_at},
+        {"Restarting", st.restarting}}},
+      {"RestartCount", st.restart_count},
       {"Image", c.image_id},
       {"Name", c.name},
       {"Mode", to_string(c.mode)},
@@ -109,6 +111,9 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"SecurityOpt", secopt},
         {"NetworkMode", s.net == container::NetMode::Bridge ? s.netcfg.network : container::to_string(s.net)},
         {"Init", s.init},
+        {"RestartPolicy",
+         {{"Name", c.restart_policy.empty() ? "no" : c.restart_policy},
+          {"MaximumRetryCount", c.restart_max}}},
         {"ExtraHosts", extra_hosts},
         {"Dns", s.dns},
         {"DnsSearch", s.dns_search},
@@ -155,6 +160,8 @@ std::string since(const std::string& t) {
 std::string status_text(const ContainerConfig& c, const State& st) {
   if (is_paused(c, st)) return "Up " + since(st.started_at) + " (Paused)";
   if (st.status == "running") return "Up " + since(st.started_at);
+  if (st.status == "exited" && st.restarting)
+    return "Restarting (" + std::to_string(st.exit_code) + ") " + since(st.finished_at) + " ago";
   if (st.status == "exited") return "Exited (" + std::to_string(st.exit_code) + ") " + since(st.finished_at) + " ago";
   return "Created";
 }

@@ -29,6 +29,7 @@
 #include "engine/logs.hpp"
 #include "engine/network.hpp"
 #include "engine/pause.hpp"
+#include "engine/restart_policy.hpp"
 #include "engine/snapshots.hpp"
 #include "engine/vm_template.hpp"
 #include "net/proxy.hpp"
@@ -227,6 +228,40 @@ void record_failure(const Records& rec, const ContainerConfig& cfg, State& st, i
   }
 }
 
+void start_detached(const Records& rec, const ContainerConfig& cfg);
+
+// --restart: after the workload ended and its exit was saved, the monitor
+// waits the policy's back-off (giving way at once to a stop, kill or rm by
+// hand) and starts it again under a new detached monitor, which inherits
+// the record's lock from this one (it is never free in between).
+void maybe_restart(const Records& rec, const ContainerConfig& cfg, State st, double ran_s) {
+  if (!restart_due(cfg, st, rec.stopped_by_user(cfg.id))) return;
+  st.restart_delay_ms = restart_delay_ms(st.restart_delay_ms, ran_s);
+  st.restarting = true;
+  rec.save_state(cfg.id, st);
+  HVRUN_INFO("engine", "container ", cfg.id.substr(0, 12), ": restart ", st.restart_count + 1, " (--restart ",
+             cfg.restart_policy, ") in ", st.restart_delay_ms, " ms");
+  for (int waited = 0; waited < st.restart_delay_ms; waited += 50) {
+    ::usleep(50000);
+    if (!is_dir(rec.dir(cfg.id))) return;
+    if (rec.stopped_by_user(cfg.id)) {
+      st.restarting = false;
+      rec.save_state(cfg.id, st);
+      return;
+    }
+  }
+  ContainerConfig now = rec.load_config(cfg.id);  // as it is now (renamed, say)
+  now.detach = true;
+  st.restarting = false;
+  ++st.restart_count;
+  rec.save_state(cfg.id, st);
+  try {
+    start_detached(rec, now);
+  } catch (const std::exception& e) {
+    HVRUN_WARN("engine", "container ", cfg.id.substr(0, 12), ": restart by its policy failed: ", e.what());
+  }
+}
+
 // The monitor: starts the workload, relays and logs its output, waits for it,
 // records how it ended. `ready` (detached mode) gets "OK\n" once started.
 int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, UniqueFd* ready) {
@@ -277,6 +312,11 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   LogWriter log(rec.log_path(cfg.id));
   State st;
   st.monitor_pid = ::getpid();
+  {
+    const State before = rec.load_state(cfg.id);  // --restart's count and back-off go on
+    st.restart_count = before.restart_count;
+    st.restart_delay_ms = before.restart_delay_ms;
+  }
 
   container::Stdio stdio;
   Pipe out, err, in;
@@ -318,6 +358,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.pid = backend->pid();
   st.pid_starttime = proc_starttime(st.pid).value_or(0);
   st.started_at = now_rfc3339_nano();
+  const auto started = std::chrono::steady_clock::now();
   rec.save_state(cfg.id, st);
   record_event(rec.base(), "start", cfg.id, cfg.name, cfg.image, cfg.owner_uid);
   HVRUN_INFO("engine", "container ", cfg.id.substr(0, 12), " running: pid ", st.pid,
@@ -425,6 +466,8 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     rec.save_state(cfg.id, st);
   }
   HVRUN_DEBUG("engine", "container ", cfg.id.substr(0, 12), cfg.auto_remove ? " removed (--rm)" : " state saved");
+  if (!cfg.auto_remove)
+    maybe_restart(rec, cfg, st, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return st.exit_code;
 }
 
@@ -530,6 +573,13 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
     }
     cfg.stop_signal = stop_signal;
   }
+  if (!opts.restart.empty()) {
+    const RestartPolicy p = parse_restart_policy(opts.restart);
+    if (p.name != "no" && opts.auto_remove)
+      throw Error("conflicting options: --restart " + opts.restart + " and --rm (a removed container cannot restart)");
+    cfg.restart_policy = p.name == "no" ? "" : p.name;
+    cfg.restart_max = p.max;
+  }
   if (opts.stop_timeout) {
     if (*opts.stop_timeout < 0 || *opts.stop_timeout > kMaxStopTimeout)
       throw Error("--stop-timeout " + std::to_string(*opts.stop_timeout) + ": must be 0 to " +
@@ -569,7 +619,7 @@ std::string create(const std::string& store_root, const RunOptions& opts) {
   return cfg.id;
 }
 
-void start_container(const Records& rec, const std::string& id) {
+void start_container(const Records& rec, const std::string& id, bool by_policy) {
   ::signal(SIGPIPE, SIG_IGN);
   FileLock lock = FileLock::try_lock(rec.lock_path(id));
   if (!lock.held()) throw Error("container " + id.substr(0, 12) + " is already running");
@@ -580,10 +630,34 @@ void start_container(const Records& rec, const std::string& id) {
   ContainerConfig cfg = rec.load_config(id);
   cfg.detach = true;
   st.start_pending = false;
+  if (!by_policy) {
+    // Started by hand: its restart policy applies again, counted afresh (Docker's).
+    rec.mark_stopped_by_user(id, false);
+    st.restart_count = 0;
+    st.restart_delay_ms = 0;
+  }
   rec.save_state(id, st);
   // As run -d: the monitor forked here inherits the lock and holds it for
   // the container's life once this process lets go of its own copy.
   start_detached(rec, cfg);
+}
+
+std::vector<std::string> restart_by_policy(const Records& rec) {
+  std::vector<std::string> started;
+  for (const auto& id : rec.ids()) {
+    try {
+      const ContainerConfig cfg = rec.load_config(id);
+      if (cfg.restart_policy.empty()) continue;
+      const State st = rec.refresh(id);
+      if (st.status != "exited" || st.start_pending || rec.monitor_alive(id)) continue;
+      if (!restart_on_boot(cfg, st, rec.stopped_by_user(id))) continue;
+      start_container(rec, id, true);
+      started.push_back(id);
+    } catch (const std::exception& e) {
+      HVRUN_WARN("engine", "container ", id.substr(0, 12), ": not restarted by its policy: ", e.what());
+    }
+  }
+  return started;
 }
 
 void restart_container(const Records& rec, const std::string& id, std::optional<int> timeout_s) {
@@ -664,7 +738,9 @@ UniqueFd attach_stdin(const Records& rec, const std::string& id) {
   }
 }
 
-void signal_container(const Records& rec, const std::string& id, int sig) {
+namespace {
+
+void signal_running(const Records& rec, const std::string& id, int sig) {
   State st = rec.refresh(id);
   auto not_running = [&] {
     return Error("container " + id.substr(0, 12) + " is not running");
@@ -681,6 +757,28 @@ void signal_container(const Records& rec, const std::string& id, int sig) {
   // SIGKILL); other signals wait for unpause, as Docker's do.
   if (sig == SIGKILL) thaw_if_paused(rec.load_config(id), st);
 }
+
+}  // namespace
+
+void signal_container(const Records& rec, const std::string& id, int sig) {
+  // Every caller is a user's stop, kill or rm: the restart policy stands
+  // down. Marked before the signal, so that its monitor sees the mark when
+  // the workload ends; taken back when there was nothing to signal.
+  const bool was_marked = rec.stopped_by_user(id);
+  rec.mark_stopped_by_user(id, true);
+  try {
+    signal_running(rec, id, sig);
+  } catch (const Error&) {
+    if (!was_marked && !rec.monitor_alive(id)) {
+      try {
+        rec.mark_stopped_by_user(id, false);
+      } catch (const Error&) {
+      }
+    }
+    throw;
+  }
+}
+
 
 void stop_container(const Records& rec, const std::string& id, std::optional<int> timeout_s) {
   const ContainerConfig cfg = rec.load_config(id);

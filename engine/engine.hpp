@@ -26,8 +26,15 @@ std::string create(const std::string& store_root, const RunOptions& opts);
 // hvrun start: starts a created or exited container with a detached
 // monitor, as run -d; returns once the workload runs (or throws why it could
 // not start). An exited one goes on from the files it left. A running one
-// is refused.
-void start_container(const Records& rec, const std::string& id);
+// is refused. By hand (not `by_policy`) it also clears a stop by hand and
+// the restart count.
+void start_container(const Records& rec, const std::string& id, bool by_policy = false);
+
+// What a restart policy keeps across a reboot (hvrun serve calls it as it
+// starts): every container whose monitor is gone and whose policy says so
+// (restart_policy.hpp: restart_on_boot) is started again. Returns the ids
+// started; one that fails to start is logged and skipped.
+std::vector<std::string> restart_by_policy(const Records& rec);
 
 // hvrun restart: stop_container (when it runs), then start_container.
 void restart_container(const Records& rec, const std::string& id, std::optional<int> timeout_s);

@@ -116,6 +116,7 @@ struct RunOptions {
   std::string stop_signal;           // --stop-signal ("": the image's, else SIGTERM)
   std::optional<int> stop_timeout;   // --stop-timeout seconds
   bool init = false;                 // --init
+  std::string restart;               // --restart ("": no)
   std::vector<std::string> add_hosts;    // --add-host values, as given
   std::vector<std::string> dns;          // --dns
   std::vector<std::string> dns_search;   // --dns-search

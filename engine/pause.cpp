@@ -34,7 +34,10 @@ bool is_paused(const ContainerConfig& c, const State& st) {
   }
 }
 
-std::string status_of(const ContainerConfig& c, const State& st) { return is_paused(c, st) ? "paused" : st.status; }
+std::string status_of(const ContainerConfig& c, const State& st) {
+  if (st.status == "exited" && st.restarting) return "restarting";
+  return is_paused(c, st) ? "paused" : st.status;
+}
 
 void pause_container(const Records& rec, const std::string& id) {
   const ContainerConfig c = rec.load_config(id);

@@ -213,8 +213,31 @@ bool Records::monitor_alive(const std::string& id) const {
   return !FileLock::try_lock(lock_path(id)).held();
 }
 
+void Records::mark_stopped_by_user(const std::string& id, bool stopped) const {
+  const std::string p = dir(id) + "/stopped-by-user";
+  if (!stopped) {
+    if (::unlink(p.c_str()) < 0 && errno != ENOENT) throw_sys("unlink", p);
+    return;
+  }
+  UniqueFd f(::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!f) throw_sys("create", p);
+}
+
+bool Records::stopped_by_user(const std::string& id) const { return path_exists(dir(id) + "/stopped-by-user"); }
+
 State Records::refresh(const std::string& id) const {
   State st = load_state(id);
+  if (st.status == "exited" && st.restarting) {
+    // Its monitor died while it waited to restart it: no restart is coming.
+    FileLock lock = FileLock::try_lock(lock_path(id));
+    if (!lock.held()) return st;
+    st = load_state(id);
+    if (st.restarting) {
+      st.restarting = false;
+      save_state(id, st);
+    }
+    return st;
+  }
   if (st.status == "exited" || st.start_pending) return st;
   FileLock lock = FileLock::try_lock(lock_path(id));
   if (!lock.held()) return st;  // its monitor is alive: the state is true

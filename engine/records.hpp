@@ -54,12 +54,18 @@ struct ContainerConfig {
   std::string stop_signal;
   // Seconds `stop` waits before SIGKILL when not told (-1: kDefaultStopTimeout).
   int stop_timeout = -1;
+  // --restart: "" or "no", "always", "unless-stopped", "on-failure" (with
+  // at most restart_max restarts; 0: no limit). Kept by the monitor
+  // (engine.cpp: maybe_restart) and by restart_by_policy after a reboot.
+  std::string restart_policy;
+  int restart_max = 0;
 };
 inline constexpr int kDefaultStopTimeout = 10;
 inline constexpr int kMaxStopTimeout = 86400;
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
                                                 detach, spec, vm_kernel, vm_guest_init, vm_image_disk, vm_restore,
-                                                publish, owner_uid, labels, stop_signal, stop_timeout)
+                                                publish, owner_uid, labels, stop_signal, stop_timeout,
+                                                restart_policy, restart_max)
 
 struct State {
   std::string status = "created";  // created | running | exited
@@ -74,9 +80,16 @@ struct State {
   // Made by `hvrun create` (or the API's create) and not started yet: no
   // monitor is expected, so refresh() leaves it "created".
   bool start_pending = false;
+  // --restart: restarts made by the policy since the last start by hand;
+  // the delay before the next (doubled from 100 ms while runs are short);
+  // `restarting` while that delay runs (its monitor is alive).
+  int restart_count = 0;
+  int restart_delay_ms = 0;
+  bool restarting = false;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(State, status, pid, pid_starttime, monitor_pid, exit_code, oom_killed,
-                                                started_at, finished_at, error, start_pending)
+                                                started_at, finished_at, error, start_pending, restart_count, restart_delay_ms,
+                                                restarting)
 
 // /proc/<pid>/stat starttime; nullopt when the process is gone.
 std::optional<uint64_t> proc_starttime(pid_t pid);
@@ -120,6 +133,12 @@ class Records {
   // "no such container", as if the monitor had finished.
   State refresh(const std::string& id) const;
   bool monitor_alive(const std::string& id) const;
+
+  // Stopped by hand (stop, kill): a restart policy leaves it alone until it
+  // is started by hand. A marker file beside the state, which the monitor's
+  // own saves of the state never overwrite.
+  void mark_stopped_by_user(const std::string& id, bool stopped) const;
+  bool stopped_by_user(const std::string& id) const;
 
   // hvrun rename: the container's name becomes `name` ("invalid container
   // name", or "already in use" when another has it); its id, hostname and

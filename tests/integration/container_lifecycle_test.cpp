@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/harness.hpp"
@@ -110,6 +111,69 @@ TEST_F(ContainerLifecycle, StopSendsTheStopSignalAndWaitsTheStopTimeout) {
   ASSERT_EQ(hv({"create", "--name", "over", "--stop-signal", "9", "stopsig:1", "true"}).code, 0);
   EXPECT_EQ(inspect("over")["Config"]["StopSignal"], "9");
   EXPECT_EQ(inspect("over")["Config"]["StopTimeout"], 10);
+}
+
+TEST_F(ContainerLifecycle, RestartOnFailureStopsAtItsLimitAndAlwaysRestartsUntilStoppedByHand) {
+  ASSERT_EQ(hv({"run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 3"}).code, 0);
+  // Three runs (the first and two restarts, 100 then 200 ms apart), then it stays exited.
+  for (int i = 0; i < 100; ++i) {
+    nlohmann::json j = inspect("flaky");
+    if (j["RestartCount"] == 2 && j["State"]["Status"] == "exited") break;
+    usleep(100000);
+  }
+  nlohmann::json j = inspect("flaky");
+  EXPECT_EQ(j["RestartCount"], 2);
+  EXPECT_EQ(j["State"]["ExitCode"], 3);
+  EXPECT_EQ(j["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+  EXPECT_EQ(j["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
+  usleep(500000);
+  EXPECT_EQ(hv({"logs", "flaky"}).out, "run\nrun\nrun\n");
+  // A success ends on-failure's restarts.
+  ASSERT_EQ(hv({"run", "-d", "--name", "fine", "--restart", "on-failure", "busybox", "sh", "-c", "echo once"}).code, 0);
+  EXPECT_EQ(hv({"wait", "fine"}).out, "0\n");
+  usleep(500000);
+  EXPECT_EQ(inspect("fine")["RestartCount"], 0);
+  // always: a workload that ends by itself comes back; stop by hand ends it for good.
+  ASSERT_EQ(hv({"run", "-d", "--name", "again", "--restart", "always", "busybox", "sh", "-c", "echo up; sleep 0.2"}).code, 0);
+  for (int i = 0; i < 100 && inspect("again")["RestartCount"] < 2; ++i) usleep(100000);
+  EXPECT_GE(inspect("again")["RestartCount"], 2);
+  EXPECT_EQ(hv({"stop", "again"}).code, 0);
+  const nlohmann::json stopped = inspect("again");
+  EXPECT_EQ(stopped["State"]["Status"], "exited");
+  usleep(1000000);
+  EXPECT_EQ(inspect("again")["RestartCount"], stopped["RestartCount"]) << "restarted after a stop by hand";
+  EXPECT_EQ(inspect("again")["State"]["Status"], "exited");
+  // Started by hand: the policy applies again, counted afresh.
+  ASSERT_EQ(hv({"start", "again"}).code, 0);
+  EXPECT_EQ(inspect("again")["RestartCount"], 0);
+  for (int i = 0; i < 100 && inspect("again")["RestartCount"] < 1; ++i) usleep(100000);
+  EXPECT_GE(inspect("again")["RestartCount"], 1);
+  EXPECT_EQ(hv({"rm", "-f", "flaky", "fine", "again"}).code, 0);
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "");
+}
+
+TEST_F(ContainerLifecycle, RestartPoliciesBringContainersBackWhenServeStartsAfterTheirMonitorsDied) {
+  // A reboot, as the store sees it: every monitor and workload gone at once.
+  for (const char* p : {"always", "unless-stopped", "on-failure", "no"})
+    ASSERT_EQ(hv({"run", "-d", "--name", std::string("c-") + p, "--restart", p, "busybox", "sleep", "300"}).code, 0);
+  ASSERT_EQ(hv({"run", "-d", "--name", "c-stopped", "--restart", "unless-stopped", "busybox", "sleep", "300"}).code, 0);
+  ASSERT_EQ(hv({"stop", "-t", "0", "c-stopped"}).code, 0);
+  for (const char* n : {"c-always", "c-unless-stopped", "c-on-failure", "c-no"}) {
+    const std::string id = trim(hv({"inspect", "-f", "{{.Id}}", n}).out);
+    std::ifstream f(root() + "/containers/" + id + "/state.json");
+    const int monitor = nlohmann::json::parse(f, nullptr, false).value("monitor_pid", 0);
+    ASSERT_GT(monitor, 0);
+    ASSERT_EQ(::kill(monitor, SIGKILL), 0);
+  }
+  for (int i = 0; i < 100 && hv({"ps", "-q"}).out != ""; ++i) usleep(100000);
+  ASSERT_EQ(hv({"ps", "-q"}).out, "") << "the workloads outlived their monitors";
+  // hvrun serve applies the policies before it listens (killed after 3 s here).
+  Result serve = hv({"serve", "-H", "unix://" + root() + "/api.sock", "--group", "root"}, "", 3);
+  EXPECT_NE(serve.err.find("(its restart policy)"), std::string::npos) << serve.err;
+  Result ps = hv({"ps", "--format", "{{.Names}}"});
+  // on-failure too: the monitor's death was a failure (137).
+  EXPECT_EQ(ps.out, "c-on-failure\nc-unless-stopped\nc-always\n") << ps.err;
+  EXPECT_EQ(hv({"rm", "-f", "c-always", "c-unless-stopped", "c-on-failure", "c-no", "c-stopped"}).code, 0);
 }
 
 TEST_F(ContainerLifecycle, LogsFollowEndsWhenContainerExits) {

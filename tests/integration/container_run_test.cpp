@@ -292,6 +292,10 @@ TEST_F(ContainerRun, BadInputGivesOneLineErrorAndNonZeroExit) {
       {{"run", "--dns-option", "two words", "busybox", "true"}, 125, "invalid --dns-option"},
       {{"run", "--stop-signal", "SIGNOPE", "busybox", "true"}, 125, "--stop-signal: invalid signal \"SIGNOPE\""},
       {{"run", "--stop-timeout", "-5", "busybox", "true"}, 125, "--stop-timeout -5"},
+      {{"run", "--restart", "sometimes", "busybox", "true"}, 125, "invalid --restart \"sometimes\""},
+      {{"run", "--restart", "always:3", "busybox", "true"}, 125, "only on-failure takes a retry count"},
+      {{"run", "--restart", "on-failure:x", "busybox", "true"}, 125, "the retry count must be a number"},
+      {{"run", "--rm", "--restart", "always", "busybox", "true"}, 125, "conflicting options: --restart always and --rm"},
   };
   for (const auto& c : cases) {
     Result r = hv(c.args);

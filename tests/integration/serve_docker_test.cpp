@@ -308,6 +308,53 @@ TEST_F(ServeDocker, DockerRunRmGivesOutputStreamsAndExitStatusAndLeavesNothing) 
   EXPECT_NE(missing.err.find("nosuchimage"), std::string::npos) << missing.err;
 }
 
+TEST_F(ServeDocker, DockerRunInitAddHostDnsAndStopSignalDoWhatHvrunsOwnFlagsDo) {
+  // The same flags through the docker CLI and through hvrun's: the same files
+  // and the same PID 1.
+  const std::vector<std::string> flags = {"--init", "--add-host", "db:192.0.2.9", "--dns", "192.0.2.53",
+                                          "--dns-search", "corp.example", "--dns-option", "ndots:3"};
+  const std::vector<std::string> script = {"busybox", "sh", "-c",
+                                           "tail -n 1 /etc/hosts; cat /etc/resolv.conf; ps -o pid,comm | grep ' 1 '"};
+  std::vector<std::string> d = {"run", "--rm"}, h = {"run", "--rm"};
+  d.insert(d.end(), flags.begin(), flags.end());
+  d.insert(d.end(), script.begin(), script.end());
+  h.insert(h.end(), flags.begin(), flags.end());
+  h.insert(h.end(), script.begin(), script.end());
+  Result viad = docker(d);
+  EXPECT_EQ(viad.out, "192.0.2.9\tdb\nnameserver 192.0.2.53\nsearch corp.example\noptions ndots:3\n    1 init\n") << viad.err;
+  EXPECT_EQ(viad.out, hv(h).out);
+  // --stop-signal and --stop-timeout: kept, shown by inspect, used by a
+  // docker stop that names no -t.
+  ASSERT_EQ(docker({"run", "-d", "--name", "sig", "--stop-signal", "SIGUSR1", "--stop-timeout", "1", "busybox", "sh",
+                    "-c", "trap '' TERM; trap 'echo got-usr1' USR1; while :; do sleep 0.05; done"})
+                .code,
+            0);
+  EXPECT_EQ(docker({"inspect", "-f", "{{.Config.StopSignal}} {{.Config.StopTimeout}} {{.HostConfig.Init}} {{.HostConfig.Dns}}",
+                    "sig"})
+                .out,
+            "SIGUSR1 1 false []\n");
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(docker({"stop", "sig"}).code, 0);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 8.0)
+      << "docker stop without -t did not use --stop-timeout 1";
+  EXPECT_EQ(docker({"logs", "sig"}).out, "got-usr1\n");
+  EXPECT_EQ(docker({"inspect", "-f", "{{.State.ExitCode}}", "sig"}).out, "137\n");
+  // The docker CLI checks --add-host itself; a stop signal it passes on.
+  Result bad = docker({"run", "--rm", "--stop-signal", "SIGNOPE", "busybox", "true"});
+  EXPECT_EQ(bad.code, 125);
+  EXPECT_NE(bad.err.find("--stop-signal: invalid signal \"SIGNOPE\""), std::string::npos) << bad.err;
+  EXPECT_EQ(docker({"rm", "sig"}).code, 0);
+  // --restart through HostConfig.RestartPolicy.
+  ASSERT_EQ(docker({"run", "-d", "--name", "flaky", "--restart", "on-failure:1", "busybox", "sh", "-c", "exit 2"}).code, 0);
+  std::string seen;
+  for (int i = 0; i < 100 && (seen = docker({"inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky"}).out) != "1 exited\n"; ++i)
+    usleep(100000);
+  EXPECT_EQ(seen, "1 exited\n");
+  EXPECT_EQ(docker({"inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "flaky"}).out,
+            "on-failure:1\n");
+  EXPECT_EQ(docker({"rm", "flaky"}).code, 0);
+}
+
 TEST_F(ServeDocker, DetachedContainerLogsExecInspectStopAndRmAsHvrunSeesThem) {
   Result d = docker({"run", "-d", "--name", "web", "busybox", "sh", "-c",
                      "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.1; done"});

@@ -183,6 +183,17 @@ TEST_F(VmE2E, TmpfsAndUlimitFlagsApplyInsideTheGuest) {
       << s->out;
 }
 
+TEST_F(VmE2E, InitAddHostDnsAndStopSignalWorkInsideTheGuest) {
+  auto* s = get("init-dns");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  EXPECT_NE(s->out.find("192.0.2.9\tdb\nnameserver 192.0.2.53\nsearch corp.example\n    1 init\nzombies: 0\n"),
+            std::string::npos)
+      << s->out;
+  EXPECT_NE(s->out.find("stop-rc: 0\nready\ngot-usr1\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("\"ExitCode\": 3"), std::string::npos) << s->out;
+}
+
 TEST_F(VmE2E, TwoVmsRunAtOnce) {
   auto* s = get("two-at-once");
   ASSERT_TRUE(s);

@@ -94,6 +94,18 @@ s_tmpfs_ulimit() {
   "$HV" --vm --rm --read-only --tmpfs /run:size=1m,mode=755 --ulimit nofile=100:200 busybox sh -c \
     "grep ' /run ' /proc/mounts | cut -d' ' -f2-4; echo x > /run/f && echo written; ulimit -n; ulimit -Hn"
 }
+# --init, --add-host, --dns* and --stop-signal are RunSpec fields too: the
+# guest's container stack forks the init and writes the files; stop's signal
+# crosses the control channel.
+s_init_dns() {
+  "$HV" --vm --rm --init --add-host db:192.0.2.9 --dns 192.0.2.53 --dns-search corp.example busybox sh -c \
+    'tail -n 1 /etc/hosts; cat /etc/resolv.conf; ps -o pid,comm | grep " 1 "; sh -c "sleep 0.1 &"; sleep 1; echo "zombies: $(ps -o stat | grep -c Z)"'
+  "$HV" --vm -d --name stopsig --stop-signal USR1 --stop-timeout 60 busybox sh -c \
+    'trap "echo got-usr1; exit 3" USR1; echo ready; while :; do sleep 0.1; done' >/dev/null
+  for _ in $(seq 600); do "$HV" logs stopsig 2>/dev/null | grep -q ready && break; sleep 0.1; done
+  "$HV" stop stopsig >/dev/null; echo "stop-rc: $?"
+  "$HV" logs stopsig; "$HV" inspect stopsig | grep -E '"ExitCode"'; "$HV" rm stopsig >/dev/null
+}
 s_two() {
   "$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-one' > /tmp/vm-e2e-1 & local p1=$!
   "$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-two' > /tmp/vm-e2e-2 & local p2=$!
@@ -364,7 +376,8 @@ s_net() {
 }
 
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
-     signal s_signal detach-logs-stop s_detach tty s_tty tmpfs-ulimit s_tmpfs_ulimit two-at-once s_two
+     signal s_signal detach-logs-stop s_detach tty s_tty tmpfs-ulimit s_tmpfs_ulimit
+     init-dns s_init_dns two-at-once s_two
      kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume file-volume s_file_volume
      net-container-vm s_net compare-vm s_compare jail s_jail pause s_pause exec s_exec docker-api-vm s_docker_vm)
 declare -A fn_of=()
