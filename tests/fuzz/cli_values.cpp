@@ -1,21 +1,27 @@
 // The command line's value parsers: `run`'s -p, -v, --memory, --cpus,
 // --pids-limit, --hostname, --net, -e, image references, hvrun vmm's
-// --mem size, --tmpfs and --ulimit. The first byte picks the parser, the rest is the value. Bad
-// values end in hvrun::Error; what parses obeys the parser's promise:
-// a port's canonical form parses back to the same port, a reference's
-// normal form is a fixed point, a memory size is at least Docker's minimum,
-// a cpu count is inside 0.01..host cpus.
+// --mem size, --tmpfs, --ulimit, --add-host, --dns, --dns-option,
+// --restart and signal names (--stop-signal, kill -s). The first byte
+// picks the parser, the rest is the value. Bad values end in hvrun::Error;
+// what parses obeys the parser's promise: a port's canonical form parses
+// back to the same port, a reference's normal form is a fixed point, a
+// memory size is at least Docker's minimum, a cpu count is inside
+// 0.01..host cpus, an /etc/hosts or resolv.conf line stays one line, a
+// signal's name parses back to it.
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <string>
 
 #include "engine/network.hpp"
 #include "engine/options.hpp"
+#include "engine/restart_policy.hpp"
 #include "image/reference.hpp"
 #include "net/ipam.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 #include "util/error.hpp"
+#include "util/signals.hpp"
 #include "vmm/tool/args.hpp"
 
 using namespace hvrun;
@@ -53,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const std::string v = fuzz::as_string(data + 1, size - 1);
   try {
-    switch (data[0] % 13) {
+    switch (data[0] % 18) {
       case 0:
         port(v);
         break;
@@ -104,6 +110,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const container::Rlimit l = engine::parse_ulimit(v);
         if (l.soft > l.hard) fuzz::invariant_failed("--ulimit " + v + ": soft above hard accepted");
         if (l.type.rfind("RLIMIT_", 0) != 0) fuzz::invariant_failed("--ulimit " + v + ": type " + l.type);
+        break;
+      }
+      case 13: {
+        const std::string line = engine::parse_add_host(v);
+        if (line.find('\n') != std::string::npos || line.find('\t') == std::string::npos ||
+            line.find('\t') != line.rfind('\t') || line.find(' ') != std::string::npos)
+          fuzz::invariant_failed("--add-host " + v + ": /etc/hosts line \"" + line + "\"");
+        break;
+      }
+      case 14:
+        if (engine::parse_dns_server(v) != v) fuzz::invariant_failed("--dns " + v + " changed");
+        break;
+      case 15: {
+        const std::string w = engine::parse_dns_word("--dns-option", v);
+        if (w.empty() || w.find_first_of(" \t\n\r") != std::string::npos)
+          fuzz::invariant_failed("--dns-option " + v + ": not one word");
+        break;
+      }
+      case 16: {
+        const engine::RestartPolicy p = engine::parse_restart_policy(v);
+        if (p.max < 0 || (p.name != "on-failure" && p.max != 0))
+          fuzz::invariant_failed("--restart " + v + ": " + p.name + " with " + std::to_string(p.max) + " retries");
+        break;
+      }
+      case 17: {
+        const int s = parse_signal(v);
+        if (s < 1 || s > SIGRTMAX || parse_signal(signal_name(s)) != s)
+          fuzz::invariant_failed("signal " + v + " -> " + std::to_string(s) + " does not round-trip");
         break;
       }
     }

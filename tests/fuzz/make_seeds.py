@@ -143,7 +143,9 @@ def cli_seeds():
               (4, "0.5"), (4, "2"), (5, "100"), (5, "-1"), (6, "web-1.example"), (7, "bridge"), (7, "my_net"),
               (8, "K=V"), (8, "SET"), (9, "busybox"), (9, "localhost:5000/team/app:v2"),
               (9, "docker.io/library/alpine:3.19"), (10, "256M"), (10, "1GiB"),
-              (11, "/run:size=64m,mode=755,exec"), (11, "/scratch"), (12, "nofile=1024:2048"), (12, "core=-1")]
+              (11, "/run:size=64m,mode=755,exec"), (11, "/scratch"), (12, "nofile=1024:2048"), (12, "core=-1"),
+              (13, "db.example:192.0.2.9"), (13, "v6=[2001:db8::1]"), (13, "gw:host-gateway"), (14, "2001:db8::53"),
+              (15, "ndots:2"), (16, "on-failure:3"), (16, "unless-stopped"), (17, "SIGRTMIN+3"), (17, "usr1")]
     for i, (sel, v) in enumerate(values):
         put("cli_values", "%02d" % i, bytes([sel]) + v.encode())
 

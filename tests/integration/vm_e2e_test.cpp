@@ -183,7 +183,7 @@ TEST_F(VmE2E, TmpfsAndUlimitFlagsApplyInsideTheGuest) {
       << s->out;
 }
 
-TEST_F(VmE2E, InitAddHostDnsAndStopSignalWorkInsideTheGuest) {
+TEST_F(VmE2E, InitAddHostDnsStopSignalAndRestartPolicyWorkForAMicroVm) {
   auto* s = get("init-dns");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
@@ -192,6 +192,7 @@ TEST_F(VmE2E, InitAddHostDnsAndStopSignalWorkInsideTheGuest) {
       << s->out;
   EXPECT_NE(s->out.find("stop-rc: 0\nready\ngot-usr1\n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("\"ExitCode\": 3"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("run 1\nrun 2\nrestarts: 1 4\n"), std::string::npos) << s->out;
 }
 
 TEST_F(VmE2E, TwoVmsRunAtOnce) {

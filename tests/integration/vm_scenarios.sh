@@ -105,6 +105,12 @@ s_init_dns() {
   for _ in $(seq 600); do "$HV" logs stopsig 2>/dev/null | grep -q ready && break; sleep 0.1; done
   "$HV" stop stopsig >/dev/null; echo "stop-rc: $?"
   "$HV" logs stopsig; "$HV" inspect stopsig | grep -E '"ExitCode"'; "$HV" rm stopsig >/dev/null
+  # --restart: the monitor boots the VM again on the disk it left.
+  "$HV" --vm -d --name vmr --restart on-failure:1 busybox sh -c 'echo run >> /runs; echo "run $(wc -l < /runs)"; exit 4' >/dev/null
+  for _ in $(seq 1200); do
+    [ "$("$HV" inspect -f '{{.RestartCount}} {{.State.Status}}' vmr 2>/dev/null)" = "1 exited" ] && break; sleep 0.1
+  done
+  sleep 1; "$HV" logs vmr; "$HV" inspect -f 'restarts: {{.RestartCount}} {{.State.ExitCode}}' vmr; "$HV" rm vmr >/dev/null
 }
 s_two() {
   "$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-one' > /tmp/vm-e2e-1 & local p1=$!
