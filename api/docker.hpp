@@ -49,6 +49,7 @@ class DockerApi {
   void containers(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void images(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void networks(const Request& req, Connection& conn, const std::vector<std::string>& parts);
+  void volumes(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void create(const Request& req, Connection& conn);
   // A container made for the caller (a tenant's checks and quotas applied):
   // its id; ApiError 404 "No such image" (Docker's wording).

@@ -207,7 +207,13 @@ void DockerApi::check_tenant_restart(uint32_t uid, const std::string& id) const 
 
 void DockerApi::check_tenant(const engine::RunOptions& o) const {
   auto refuse = [](const std::string& why) { throw ApiError(403, "a tenant may not " + why); };
-  if (!o.volumes.empty()) refuse("bind host paths (Binds)");
+  // Named volumes are a tenant's own (the engine refuses another's); host paths are not.
+  for (const auto& v : o.volumes)
+    if (!v.empty() && v[0] == '/') refuse("bind host paths (Binds)");
+  container::RunSpec scratch;
+  for (const auto& m : o.mounts) engine::apply_mount(m, scratch);  // (an invalid one is refused by the create)
+  for (const auto& b : scratch.mounts)
+    if (!b.source.empty() && b.source[0] == '/') refuse("bind host paths (Mounts of type bind)");
   if (o.privileged) refuse("run privileged containers");
   if (!o.cap_add.empty()) refuse("add capabilities");
   if (!o.security_opts.empty()) refuse("set security options");

@@ -140,7 +140,28 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   o.dns_options = strings_of(field(hc, "DnsOptions"), "DnsOptions");
   // Asked for and not done: said in the create's Warnings (the docker CLI
   // prints them), never silently dropped.
-  for (const char* f : {"Mounts", "Devices", "Sysctls", "DeviceRequests"}) {
+  if (auto it = hc.find("Mounts"); it != hc.end() && !it->is_null()) {
+    if (!it->is_array()) throw ApiError(400, "invalid Mounts: expected an array");
+    for (const auto& mt : *it) {
+      if (!mt.is_object()) throw ApiError(400, "invalid Mounts: expected objects");
+      std::string type = string_of(mt, "Type");
+      std::string s = "type=" + (type.empty() ? std::string("volume") : type) + ",target=" + string_of(mt, "Target");
+      if (std::string src = string_of(mt, "Source"); !src.empty()) s += ",source=" + src;
+      if (bool_of(mt, "ReadOnly")) s += ",readonly";
+      if (auto t = mt.find("TmpfsOptions"); t != mt.end() && t->is_object()) {
+        if (int64_t size = int_of(*t, "SizeBytes"); size > 0) s += ",tmpfs-size=" + std::to_string(size);
+        if (int64_t mode = int_of(*t, "Mode"); mode > 0) {
+          char buf[16];
+          std::snprintf(buf, sizeof buf, "%o", static_cast<unsigned>(mode));
+          s += std::string(",tmpfs-mode=") + buf;
+        }
+      }
+      if (auto b = mt.find("BindOptions"); b != mt.end() && b->is_object())
+        if (std::string p = string_of(*b, "Propagation"); !p.empty()) s += ",bind-propagation=" + p;
+      o.mounts.push_back(s);
+    }
+  }
+  for (const char* f : {"Devices", "Sysctls", "DeviceRequests"}) {
     auto it = hc.find(f);
     if (it != hc.end() && !it->is_null() && !it->empty()) warnings.push_back(std::string(f) + " is not supported by hvrun yet: ignored");
   }

@@ -26,12 +26,14 @@ using nlohmann::json;
 // hvrun's one-line errors, mapped to Docker's statuses and wording.
 int status_for(const std::string& m) {
   auto starts = [&](const char* p) { return m.rfind(p, 0) == 0; };
-  if (starts("no such container") || starts("no such image") || starts("no such network") || starts("no such file"))
+  if (starts("no such container") || starts("no such image") || starts("no such network") || starts("no such file") ||
+      starts("no such volume"))
     return 404;
   if (m.find("already in use") != std::string::npos || m.find("is not running") != std::string::npos ||
       starts("cannot remove running") || m.find("is paused") != std::string::npos ||
       m.find("has exited") != std::string::npos || m.find("already running") != std::string::npos ||
-      m.find("started during") != std::string::npos || m.find("stopped during") != std::string::npos)
+      m.find("started during") != std::string::npos || m.find("stopped during") != std::string::npos ||
+      m.find("belongs to another user") != std::string::npos)
     return 409;
   if (m.find("not supported yet") != std::string::npos) return 501;
   if (starts("invalid") || starts("unknown") || m.find("invalid value") != std::string::npos) return 400;

@@ -52,6 +52,7 @@ void register_compare(CLI::App& app, Context& ctx, Action& action);  // compare 
 void register_check(CLI::App& app, Context& ctx, Action& action);    // check
 void register_version(CLI::App& app, Context& ctx, Action& action);  // version
 void register_network(CLI::App& app, Context& ctx, Action& action);  // network create|ls|inspect|rm|prune
+void register_volume(CLI::App& app, Context& ctx, Action& action);  // volume create|ls|inspect|rm|prune
 void register_vmm(CLI::App& app, Context& ctx, Action& action);      // vmm (low-level: boot a kernel)
 void register_completion(CLI::App& app, Context& ctx, Action& action);  // completion bash (from this definition)
 void register_rmi(CLI::App& app, Context& ctx, Action& action);      // rmi (= image rm)

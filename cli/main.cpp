@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
   register_check(app, ctx, action);
   register_version(app, ctx, action);
   register_network(app, ctx, action);
+  register_volume(app, ctx, action);
   register_snapshot(app, ctx, action);
   register_vmm(app, ctx, action);
   register_completion(app, ctx, action);

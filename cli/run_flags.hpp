@@ -45,7 +45,8 @@ struct RunFlags {
     sub->add_option("-w,--workdir", workdir, "Working directory inside the container");
     sub->add_option("-u,--user", user, "User (name|uid[:group|gid])");
     sub->add_option("-h,--hostname", o.hostname, "Container hostname");
-    one(sub->add_option("-v,--volume", o.volumes, "Bind mount HOST:CONTAINER[:ro]"));
+    one(sub->add_option("-v,--volume", o.volumes, "Bind mount HOST:CONTAINER[:ro], or a named volume NAME:CONTAINER[:ro] (made when new)"));
+    one(sub->add_option("--mount", o.mounts, "Mount: type=bind|volume|tmpfs,source=,target=[,readonly][,tmpfs-size=,tmpfs-mode=]"));
     one(sub->add_option("--tmpfs", o.tmpfs, "Mount a tmpfs PATH[:rw|ro,size=64m,mode=1777,exec,suid,dev]"));
     one(sub->add_option("--ulimit", o.ulimits, "Resource limit NAME=SOFT[:HARD] (e.g. nofile=1024:2048)"));
     sub->add_flag("--read-only", o.read_only, "Mount the root filesystem read-only");

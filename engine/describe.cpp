@@ -53,8 +53,22 @@ nlohmann::json vmm_jail_of(const ContainerConfig& c, const State& st) {
 nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
   using nlohmann::json;
   const auto& s = c.spec;
-  json binds = json::array();
-  for (const auto& m : s.mounts) binds.push_back(m.source + ":" + m.target + (m.readonly ? ":ro" : ""));
+  json binds = json::array(), mounts = json::array();
+  for (const auto& m : s.mounts) {
+    // A named volume's directory is ROOT/volumes/NAME/_data.
+    std::string volume;
+    for (const auto& v : c.volumes)
+      if (m.source.size() > v.size() + 7 && m.source.compare(m.source.size() - v.size() - 7, std::string::npos, "/" + v + "/_data") == 0)
+        volume = v;
+    binds.push_back((volume.empty() ? m.source : volume) + ":" + m.target + (m.readonly ? ":ro" : ""));
+    json one = {{"Type", volume.empty() ? "bind" : "volume"}, {"Source", m.source}, {"Destination", m.target},
+                {"Mode", m.readonly ? "ro" : ""}, {"RW", !m.readonly}, {"Propagation", "rprivate"}};
+    if (!volume.empty()) one["Name"] = volume, one["Driver"] = "local";
+    mounts.push_back(one);
+  }
+  for (const auto& t : s.tmpfs)
+    mounts.push_back({{"Type", "tmpfs"}, {"Source", ""}, {"Destination", t.target}, {"Mode", ""}, {"RW", !t.readonly},
+                      {"Propagation", ""}});
   json secopt = json::array();
   if (s.seccomp.mode == container::SeccompMode::Custom) secopt.push_back("seccomp=<profile>");
   else if (s.seccomp.mode != container::SeccompMode::Default) secopt.push_back("seccomp=" + s.seccomp.to_string());
@@ -82,6 +96,7 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"FinishedAt", st.finished_at},
         {"Restarting", st.restarting}}},
       {"RestartCount", st.restart_count},
+      {"Mounts", mounts},
       {"Image", c.image_id},
       {"Name", c.name},
       {"Mode", to_string(c.mode)},

@@ -30,6 +30,7 @@
 #include "engine/network.hpp"
 #include "engine/pause.hpp"
 #include "engine/restart_policy.hpp"
+#include "engine/volumes.hpp"
 #include "engine/snapshots.hpp"
 #include "engine/vm_template.hpp"
 #include "net/proxy.hpp"
@@ -564,6 +565,7 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
     cfg.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
   }
   for (const auto& p : parse_ports(opts.publish)) cfg.publish.push_back(p.str());
+  resolve_named_volumes(store_root, cfg);
   const std::string& stop_signal = opts.stop_signal.empty() ? img.config.stop_signal : opts.stop_signal;
   if (!stop_signal.empty()) {
     try {

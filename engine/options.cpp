@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "container/mounts.hpp"
+#include "volume/store.hpp"
 #include "container/process.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -163,11 +164,66 @@ container::BindMount parse_volume(const std::string& value) {
     if (parts[2] == "ro") m.readonly = true;
     else if (parts[2] != "rw") throw bad("unknown mode \"" + parts[2] + "\" (want ro or rw)");
   }
-  if (m.source.empty() || m.source[0] != '/') throw bad("host path must be absolute (named volumes are not supported)");
+  const bool named = !m.source.empty() && m.source[0] != '/';
+  if (named && !volume::valid_volume_name(m.source))
+    throw bad("\"" + m.source + "\" is neither an absolute host path nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)");
+  if (m.source.empty()) throw bad("host path must be absolute");
   if (m.target.empty() || m.target[0] != '/') throw bad("container path must be absolute");
   if (m.target == "/") throw bad("cannot mount over the container's /");
-  if (!path_exists(m.source)) throw bad("host path " + m.source + " does not exist");
+  if (!named && !path_exists(m.source)) throw bad("host path " + m.source + " does not exist");
   return m;
+}
+
+void apply_mount(const std::string& value, container::RunSpec& spec) {
+  auto bad = [&](const std::string& why) { return Error("invalid --mount \"" + value + "\": " + why); };
+  std::string type = "volume", source, target, tmpfs_size, tmpfs_mode;
+  bool readonly = false;
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string::npos) comma = value.size();
+    const std::string kv = value.substr(pos, comma - pos);
+    pos = comma + 1;
+    if (kv.empty()) throw bad("an empty field");
+    const size_t eq = kv.find('=');
+    const std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    if (eq == std::string::npos && k != "readonly" && k != "ro") throw bad("field \"" + k + "\" needs a value (KEY=VALUE)");
+    if (k == "type") type = v;
+    else if (k == "source" || k == "src") source = v;
+    else if (k == "target" || k == "destination" || k == "dst") target = v;
+    else if (k == "readonly" || k == "ro") {
+      if (eq == std::string::npos || v == "true" || v == "1") readonly = true;
+      else if (v == "false" || v == "0") readonly = false;
+      else throw bad("readonly=" + v + ": want true or false");
+    } else if (k == "tmpfs-size") tmpfs_size = v;
+    else if (k == "tmpfs-mode") tmpfs_mode = v;
+    else if (k == "bind-propagation" || k == "consistency") {
+      if (k == "bind-propagation" && v != "rprivate" && v != "private")
+        throw bad("bind-propagation=" + v + " is not supported (mounts are private)");
+    } else {
+      throw bad("unknown field \"" + k + "\"");
+    }
+    if (comma == value.size()) break;
+  }
+  if (target.empty()) throw bad("target= is required");
+  if (type == "bind" || type == "volume") {
+    if (type == "bind" && (source.empty() || source[0] != '/')) throw bad("a bind needs an absolute source=");
+    if (type == "volume" && !source.empty() && source[0] == '/') throw bad("a volume's source= is a volume name, not a path");
+    if (type == "volume" && source.empty()) throw bad("an anonymous volume is not supported yet: give source=NAME");
+    if (!tmpfs_size.empty() || !tmpfs_mode.empty()) throw bad("tmpfs-size and tmpfs-mode are for type=tmpfs");
+    spec.mounts.push_back(parse_volume(source + ":" + target + (readonly ? ":ro" : "")));
+  } else if (type == "tmpfs") {
+    if (!source.empty()) throw bad("a tmpfs has no source=");
+    std::string opts = readonly ? "ro" : "rw";
+    if (!tmpfs_size.empty()) {
+      // Docker's tmpfs-size is bytes (or 64m); tmpfs's size= takes both.
+      opts += ",size=" + tmpfs_size;
+    }
+    if (!tmpfs_mode.empty()) opts += ",mode=" + tmpfs_mode;
+    spec.tmpfs.push_back(parse_tmpfs(target + ":" + opts));
+  } else {
+    throw bad("type=" + type + " is not supported (bind, volume or tmpfs)");
+  }
 }
 
 void apply_security_opt(const std::string& value, container::RunSpec& spec) {
@@ -345,6 +401,7 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   validate_hostname(o.hostname);
   s.hostname = o.hostname;
   for (const auto& v : o.volumes) s.mounts.push_back(parse_volume(v));
+  for (const auto& m : o.mounts) apply_mount(m, s);
   for (const auto& t : o.tmpfs) s.tmpfs.push_back(parse_tmpfs(t));
   for (const auto& u : o.ulimits) {
     container::Rlimit l = parse_ulimit(u);

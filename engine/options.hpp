@@ -40,8 +40,15 @@ std::vector<std::string> read_env_file(const std::string& path, const EnvLookup&
 // Overlays `overrides` on `base` by key (container/env.hpp: exec uses it too).
 using container::merge_env;
 
-// "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist.
+// "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist, or be
+// a volume's name (kept as the source; the engine makes the volume when it
+// is new and binds its directory: engine/volumes.hpp).
 container::BindMount parse_volume(const std::string& value);
+
+// --mount type=bind|volume|tmpfs,source=,target=[,readonly][,tmpfs-size=,
+// tmpfs-mode=] (Docker's; src, dst, destination and ro too): adds a bind or
+// volume to spec.mounts, a tmpfs to spec.tmpfs. Throws a one-line reason.
+void apply_mount(const std::string& value, container::RunSpec& spec);
 
 // --tmpfs PATH[:OPTIONS] (Docker's): OPTIONS from rw, ro, size=N[kmg],
 // mode=OCTAL, exec/noexec, suid/nosuid, dev/nodev; noexec, nosuid and
@@ -92,7 +99,8 @@ struct RunOptions {
   std::optional<std::string> workdir;
   std::optional<std::string> user;
   std::string hostname;
-  std::vector<std::string> volumes;
+  std::vector<std::string> volumes;  // -v values, as given
+  std::vector<std::string> mounts;   // --mount values, as given
   std::vector<std::string> tmpfs;    // --tmpfs values, as given
   std::vector<std::string> ulimits;  // --ulimit values, as given
   bool read_only = false;

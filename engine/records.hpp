@@ -59,13 +59,16 @@ struct ContainerConfig {
   // (engine.cpp: maybe_restart) and by restart_by_policy after a reboot.
   std::string restart_policy;
   int restart_max = 0;
+  // The named volumes its mounts use (engine/volumes.hpp): not removable
+  // while this record exists.
+  std::vector<std::string> volumes;
 };
 inline constexpr int kDefaultStopTimeout = 10;
 inline constexpr int kMaxStopTimeout = 86400;
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ContainerConfig, id, name, image, image_id, created, mode, auto_remove,
                                                 detach, spec, vm_kernel, vm_guest_init, vm_image_disk, vm_restore,
                                                 publish, owner_uid, labels, stop_signal, stop_timeout,
-                                                restart_policy, restart_max)
+                                                restart_policy, restart_max, volumes)
 
 struct State {
   std::string status = "created";  // created | running | exited

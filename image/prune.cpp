@@ -24,27 +24,6 @@ std::set<std::string> images_in_use(const Store& s) {
   return out;
 }
 
-uint64_t disk_bytes(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) < 0) return 0;
-  uint64_t n = static_cast<uint64_t>(st.st_blocks) * 512;
-  if (!S_ISDIR(st.st_mode)) return n;
-  std::set<std::pair<dev_t, ino_t>> seen;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    struct stat e;
-    if (::lstat(it->path().c_str(), &e) < 0) continue;
-    if (e.st_dev != st.st_dev) {  // another file system mounted inside: not ours to count
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (e.st_nlink > 1 && !S_ISDIR(e.st_mode) && !seen.insert({e.st_dev, e.st_ino}).second) continue;
-    n += static_cast<uint64_t>(e.st_blocks) * 512;
-  }
-  return n;
-}
-
 namespace {
 
 std::string vmdisk(const Store& s, const std::string& id) { return s.root() + "/vmdisks/" + id + ".ext4"; }

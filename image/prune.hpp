@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "image/store.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::image {
 
@@ -18,8 +19,8 @@ namespace hvrun::image {
 // (image_users, store.hpp).
 std::set<std::string> images_in_use(const Store& s);
 
-// Bytes a file or tree takes on disk (0 when it does not exist).
-uint64_t disk_bytes(const std::string& path);
+// util/fs.hpp's, as it was first found here.
+using hvrun::disk_bytes;
 
 struct PruneReport {
   std::vector<std::string> lines;  // "untagged: NAME", "deleted: sha256:ID" (images, then layers)

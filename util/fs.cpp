@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <set>
 
 #include "util/base64.hpp"
 #include "util/error.hpp"
@@ -162,5 +163,26 @@ std::string random_bytes(size_t bytes) {
 }
 
 std::string random_hex(size_t bytes) { return hex_encode(random_bytes(bytes)); }
+
+uint64_t disk_bytes(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) < 0) return 0;
+  uint64_t n = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (!S_ISDIR(st.st_mode)) return n;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(path, std::filesystem::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    struct stat e;
+    if (::lstat(it->path().c_str(), &e) < 0) continue;
+    if (e.st_dev != st.st_dev) {  // another file system mounted inside: not ours to count
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (e.st_nlink > 1 && !S_ISDIR(e.st_mode) && !seen.insert({e.st_dev, e.st_ino}).second) continue;
+    n += static_cast<uint64_t>(e.st_blocks) * 512;
+  }
+  return n;
+}
 
 }  // namespace hvrun

@@ -2,6 +2,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ void remove_all(const std::string& path);  // rm -rf, does not cross mount point
 // copy_file_range). A failed copy leaves no `to` behind.
 void copy_file_sparse(const std::string& from, const std::string& to);
 bool path_exists(const std::string& path);
+// Bytes `path` takes on disk (st_blocks), a directory with all under it on
+// the same file system, each hard-linked file once; 0 when it is gone.
+uint64_t disk_bytes(const std::string& path);
 bool is_dir(const std::string& path);
 // A directory's entry names (no "." or ".."), unsorted; empty when it does
 // not exist. Other errors throw, naming the path.

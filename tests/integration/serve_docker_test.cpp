@@ -625,6 +625,45 @@ TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
   EXPECT_EQ(as("65534", {"rm", "-f", "a1"}).code, 0);
 }
 
+TEST_F(ServeDocker, DockerVolumeCommandsAndMountsAgreeWithHvrunAndStayATenantsOwn) {
+  ASSERT_EQ(docker({"volume", "create", "--label", "k=v", "shared"}).out, "shared\n");
+  EXPECT_EQ(hv({"volume", "ls", "-q"}).out, "shared\n");
+  ASSERT_EQ(docker({"run", "--rm", "-v", "shared:/data", "busybox", "sh", "-c", "echo via-docker > /data/f"}).code, 0);
+  EXPECT_EQ(hv({"run", "--rm", "-v", "shared:/d", "busybox", "cat", "/d/f"}).out, "via-docker\n");
+  Result m = docker({"run", "--rm", "--mount", "type=volume,src=shared,dst=/m,readonly", "--mount",
+                     "type=tmpfs,dst=/t,tmpfs-size=1048576", "busybox", "sh", "-c",
+                     "cat /m/f; touch /m/x 2>/dev/null || echo ro; grep -c ' /t tmpfs' /proc/mounts"});
+  EXPECT_EQ(m.out, "via-docker\nro\n1\n") << m.err;
+  EXPECT_EQ(docker({"volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Labels}}", "shared"}).out, "shared local map[k:v]\n");
+  EXPECT_EQ(docker({"volume", "ls", "--format", "{{.Name}}"}).out, hv({"volume", "ls", "-q"}).out);
+  ASSERT_EQ(docker({"create", "--name", "user", "-v", "shared:/x", "busybox", "true"}).code, 0);
+  Result busy = docker({"volume", "rm", "shared"});
+  EXPECT_NE(busy.code, 0);
+  EXPECT_NE(busy.err.find("volume shared is in use by container"), std::string::npos) << busy.err;
+  ASSERT_EQ(docker({"rm", "user"}).code, 0);
+  ASSERT_EQ(docker({"volume", "create", "spare"}).code, 0);
+  Result prune = docker({"volume", "prune", "-f"});
+  EXPECT_NE(prune.out.find("shared"), std::string::npos) << prune.out << prune.err;
+  EXPECT_EQ(hv({"volume", "ls", "-q"}).out, "");
+  // A tenant's volumes are its own: another neither lists, uses nor removes them.
+  const std::string gid = hvrun_gid();
+  if (gid.empty()) GTEST_SKIP() << "no group hvrun (scripts/setup.sh makes it)";
+  ASSERT_EQ(::chmod(root().c_str(), 0711), 0);
+  auto as = [&](const std::string& uid, const std::vector<std::string>& args) { return as_tenant(sock_, gid, uid, args); };
+  ASSERT_EQ(as("65534", {"volume", "create", "mine"}).code, 0);
+  ASSERT_EQ(as("65534", {"run", "--rm", "-v", "mine:/v", "busybox", "sh", "-c", "echo private > /v/p"}).code, 0);
+  EXPECT_EQ(as("65533", {"volume", "ls", "-q"}).out, "");
+  Result steal = as("65533", {"run", "--rm", "-v", "mine:/v", "busybox", "cat", "/v/p"});
+  EXPECT_NE(steal.code, 0);
+  EXPECT_EQ(steal.out.find("private"), std::string::npos);
+  EXPECT_NE(steal.err.find("belongs to another user"), std::string::npos) << steal.err;
+  EXPECT_NE(as("65533", {"volume", "rm", "mine"}).err.find("No such volume"), std::string::npos);
+  Result bind = as("65533", {"run", "--rm", "--mount", "type=bind,src=/etc,dst=/e", "busybox", "true"});
+  EXPECT_NE(bind.err.find("a tenant may not bind host paths"), std::string::npos) << bind.err;
+  EXPECT_EQ(as("65534", {"volume", "ls", "-q"}).out, "mine\n");
+  EXPECT_EQ(docker({"volume", "ls", "-q"}).out, "mine\n") << "root sees every tenant's";
+}
+
 TEST_F(ServeDocker, TwoHundredConcurrentRequestsOverFiftyContainersLoseAndLeakNothing) {
   Result load = run({kPython, source_dir() + "/tests/integration/serve_load.py", sock_, std::to_string(server_)}, "", 600);
   EXPECT_EQ(load.code, 0) << load.out << load.err;

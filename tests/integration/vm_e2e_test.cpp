@@ -183,7 +183,7 @@ TEST_F(VmE2E, TmpfsAndUlimitFlagsApplyInsideTheGuest) {
       << s->out;
 }
 
-TEST_F(VmE2E, InitAddHostDnsStopSignalAndRestartPolicyWorkForAMicroVm) {
+TEST_F(VmE2E, InitAddHostDnsStopSignalRestartPolicyAndVolumesWorkForAMicroVm) {
   auto* s = get("init-dns");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
@@ -193,6 +193,7 @@ TEST_F(VmE2E, InitAddHostDnsStopSignalAndRestartPolicyWorkForAMicroVm) {
   EXPECT_NE(s->out.find("stop-rc: 0\nready\ngot-usr1\n"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("\"ExitCode\": 3"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("run 1\nrun 2\nrestarts: 1 4\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("1\nvolume holds: in-vm\nvmvol\n"), std::string::npos) << s->out;
 }
 
 TEST_F(VmE2E, TwoVmsRunAtOnce) {

@@ -111,6 +111,9 @@ s_init_dns() {
     [ "$("$HV" inspect -f '{{.RestartCount}} {{.State.Status}}' vmr 2>/dev/null)" = "1 exited" ] && break; sleep 0.1
   done
   sleep 1; "$HV" logs vmr; "$HV" inspect -f 'restarts: {{.RestartCount}} {{.State.ExitCode}}' vmr; "$HV" rm vmr >/dev/null
+  # A named volume is a host directory: in a microVM a 9p share, filled from the image first.
+  "$HV" --vm --rm -v vmvol:/etc busybox sh -c 'echo in-vm > /etc/from-vm; ls /etc | grep -c passwd'
+  echo "volume holds: $(cat "$HVRUN_ROOT/volumes/vmvol/_data/from-vm")"; "$HV" volume rm vmvol
 }
 s_two() {
   "$HV" --vm --rm busybox sh -c 'sleep 1; echo vm-one' > /tmp/vm-e2e-1 & local p1=$!

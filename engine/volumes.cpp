@@ -1,0 +1,158 @@
+#include "engine/volumes.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "container/namespaces.hpp"
+#include "image/layer.hpp"
+#include "util/child.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/fs.hpp"
+#include "volume/store.hpp"
+
+namespace hvrun::engine {
+
+namespace {
+
+// Docker's copy-up: a volume made for this container gets what the image
+// holds at the mount's target (a directory: its contents, owners, modes).
+// The image's layers are mounted as one read-only overlay in a private
+// mount namespace; the target is resolved inside it (an image's symlink
+// cannot lead out), packed as a tar into a scratch file and unpacked into
+// the volume by the hardened layer extractor.
+void copy_up(const ContainerConfig& cfg, const std::string& target, const std::string& volume_dir) {
+  const auto& lowers = cfg.spec.lowerdirs;
+  if (lowers.empty()) return;
+  // One layer is its own merged view; more are mounted as a read-only overlay.
+  std::string opts = "lowerdir=";
+  for (size_t i = 0; i < lowers.size(); ++i) opts += (i ? ":" : "") + lowers[i];
+  if (opts.size() > 4000) return;  // too many layers to mount at once: the volume stays empty
+  const std::string scratch = volume_dir + "/.copy-up";
+  mkdir_p(scratch + "/mnt", 0700);
+  UniqueFd tar(::open(scratch.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!tar) throw_sys("open a scratch file in", scratch);
+  // The target's components, lexically ("/a/../b/" -> "b"); it is resolved in the image's root below.
+  std::vector<std::string> comps;
+  for (size_t pos = 0; pos <= target.size();) {
+    size_t next = target.find('/', pos);
+    if (next == std::string::npos) next = target.size();
+    const std::string c = target.substr(pos, next - pos);
+    if (c == "..") {
+      if (!comps.empty()) comps.pop_back();
+    } else if (!c.empty() && c != ".") {
+      comps.push_back(c);
+    }
+    pos = next + 1;
+  }
+  if (comps.empty()) return;
+  std::string rel;
+  for (const auto& c : comps) rel += (rel.empty() ? "" : "/") + c;
+  const size_t slash = rel.rfind('/');
+  const std::string parent = slash == std::string::npos ? "." : rel.substr(0, slash);
+  const std::string base = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  bool have = false;
+  try {
+    run_in_child(
+        [&] {
+          if (::unshare(CLONE_NEWNS) < 0) throw_sys("unshare(CLONE_NEWNS)");
+          if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_sys("make / private");
+          std::string mnt = scratch + "/mnt";
+          if (lowers.size() == 1) mnt = lowers[0];
+          else if (::mount("overlay", mnt.c_str(), "overlay", MS_RDONLY, opts.c_str()) < 0)
+            throw_sys("mount the layers of image " + cfg.image + " at", mnt);
+          UniqueFd root(::open(mnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+          UniqueFd dir = image::open_in_root(root.get(), parent, O_RDONLY | O_DIRECTORY);
+          struct stat st;
+          if (!dir || ::fstatat(dir.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) return;
+          image::write_entry_tar(dir.get(), base, tar.get(), "_data");
+        },
+        "the copy-up into a new volume");
+    have = ::lseek(tar.get(), 0, SEEK_END) > 0;
+  } catch (...) {
+    ::rmdir((scratch + "/mnt").c_str());
+    ::rmdir(scratch.c_str());
+    throw;
+  }
+  ::rmdir((scratch + "/mnt").c_str());
+  ::rmdir(scratch.c_str());
+  if (!have) return;
+  if (::lseek(tar.get(), 0, SEEK_SET) < 0) throw_sys("lseek", "the copy-up tar");
+  UniqueFd vdir(::open(volume_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!vdir) throw_sys("open", volume_dir);
+  image::ExtractOptions o;
+  o.whiteouts = false;
+  // A user-namespaced container's root is host uid kUsernsHostBase: what it
+  // finds in its new volume is its own, as its image's files are.
+  if (cfg.spec.userns) o.owner_uid = o.owner_gid = container::kUsernsHostBase;
+  image::extract_tar(tar.get(), "the copy-up of " + target, vdir.get(), o);
+}
+
+}  // namespace
+
+void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg) {
+  volume::VolumeStore store(store_root);
+  for (auto& m : cfg.spec.mounts) {
+    if (m.source.empty() || m.source[0] == '/') continue;
+    const std::string name = m.source;
+    store.ensure(name, cfg.owner_uid);
+    // Docker's rule: an empty volume (a new one, say) is filled first.
+    if (list_dir(store.data_path(name)).empty()) {
+      try {
+        copy_up(cfg, m.target, store.data_path(name).substr(0, store.data_path(name).size() - 6));
+      } catch (const Error& e) {
+        throw Error("volume " + name + ": copying the image's " + m.target + " into it: " + e.what());
+      }
+    }
+    m.source = store.data_path(name);
+    if (std::find(cfg.volumes.begin(), cfg.volumes.end(), name) == cfg.volumes.end()) cfg.volumes.push_back(name);
+  }
+}
+
+std::vector<std::string> volume_users(const Records& rec, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& id : rec.ids()) {
+    try {
+      const ContainerConfig c = rec.load_config(id);
+      if (std::find(c.volumes.begin(), c.volumes.end(), name) != c.volumes.end()) out.push_back(id);
+    } catch (const Error&) {
+      // a record half-made or half-removed
+    }
+  }
+  return out;
+}
+
+void remove_volume(const std::string& store_root, const std::string& name, uint32_t owner_uid) {
+  volume::VolumeStore store(store_root);
+  const volume::Volume v = store.get(name);
+  if (owner_uid != 0 && v.owner_uid != owner_uid) throw Error("no such volume: " + name);
+  const auto users = volume_users(Records(store_root), name);
+  if (!users.empty()) throw Error("volume " + name + " is in use by container " + users.front().substr(0, 12));
+  store.remove(name);
+}
+
+VolumePruneReport prune_volumes(const std::string& store_root, uint32_t owner_uid) {
+  VolumePruneReport r;
+  volume::VolumeStore store(store_root);
+  const Records rec(store_root);
+  for (const auto& v : store.list()) {
+    if (owner_uid != 0 && v.owner_uid != owner_uid) continue;
+    if (!volume_users(rec, v.name).empty()) continue;
+    const uint64_t bytes = store.size(v.name);
+    try {
+      store.remove(v.name);
+    } catch (const Error&) {
+      continue;  // removed meanwhile
+    }
+    r.removed.push_back(v.name);
+    r.reclaimed += bytes;
+  }
+  return r;
+}
+
+}  // namespace hvrun::engine

@@ -1,0 +1,37 @@
+// Named volumes as containers use them: a container's `-v NAME:/path` and
+// `--mount type=volume` are resolved to the volume's directory when the
+// container is made (the volume made when new, Docker's), and a volume a
+// container record still names is never removed.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/records.hpp"
+
+namespace hvrun::engine {
+
+// Every mount of cfg.spec whose source is a volume name (not a path): the
+// volume made if new (owned by cfg.owner_uid; a tenant may use only its
+// own) and, while empty, filled with what the image holds at the mount's
+// target (Docker's copy-up), its name added to cfg.volumes and the source
+// replaced by its directory. Throws a one-line reason.
+void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg);
+
+// Ids of the containers (any state) that name the volume.
+std::vector<std::string> volume_users(const Records& rec, const std::string& name);
+
+// Removes a volume. Refused ("volume NAME is in use by container ID") while
+// a container names it, and, for `owner_uid` other than root, when it is
+// not that user's.
+void remove_volume(const std::string& store_root, const std::string& name, uint32_t owner_uid = 0);
+
+struct VolumePruneReport {
+  std::vector<std::string> removed;
+  uint64_t reclaimed = 0;  // bytes
+};
+// Removes every volume no container names (for a non-root `owner_uid`: of
+// its own only).
+VolumePruneReport prune_volumes(const std::string& store_root, uint32_t owner_uid = 0);
+
+}  // namespace hvrun::engine
