@@ -168,7 +168,7 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   for (const char* f : {"PidMode", "IpcMode", "UTSMode", "CgroupnsMode", "UsernsMode"})
     if (std::string v = string_of(hc, f); !v.empty() && v != "private" && v != "default" && v != "shareable")
       warnings.push_back(std::string(f) + " \"" + v + "\" is not supported by hvrun yet: ignored");
-  if (bool_of(hc, "PublishAllPorts")) warnings.push_back("PublishAllPorts (-P) is not supported by hvrun yet: ignored");
+  o.publish_all = bool_of(hc, "PublishAllPorts");
   if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && !rp->is_null()) {
     if (!rp->is_object()) throw ApiError(400, "invalid RestartPolicy: expected an object");
     const std::string name = string_of(*rp, "Name");
@@ -200,8 +200,8 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
       for (const auto& b : binds) {
         if (!b.is_object()) throw ApiError(400, "invalid PortBindings for " + port);
         const std::string ip = string_of(b, "HostIp"), hport = string_of(b, "HostPort");
-        if (hport.empty()) throw ApiError(400, "port " + port + " has no host port: hvrun does not pick one yet");
-        o.publish.push_back((ip.empty() ? "" : ip + ":") + hport + ":" + port);
+        // No host port: a free one, picked when the container is made.
+        o.publish.push_back((ip.empty() ? "" : ip + ":") + (hport.empty() ? "0" : hport) + ":" + port);
       }
     }
   return o;

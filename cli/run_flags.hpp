@@ -60,7 +60,8 @@ struct RunFlags {
                   "Every capability, no seccomp filter or mount guard, nothing masked, /sys writable (docs/security.md)");
     sub->add_option("--net,--network", o.net, "Network: bridge (the default network; default unless $HVRUN_NETWORK says otherwise), none, host or a network's name");
     sub->add_option("--entrypoint", entrypoint, "Replace the image's ENTRYPOINT (\"\": none); the image's CMD is then dropped too");
-    one(sub->add_option("-p,--publish", o.publish, "Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]"));
+    one(sub->add_option("-p,--publish", o.publish, "Publish a port: [[HOSTIP:]HOSTPORT:]PORT[/tcp|/udp] (no host port: a free one)"));
+    sub->add_flag("-P,--publish-all", o.publish_all, "Publish every port the image exposes, each on a free host port");
     one(sub->add_option("-l,--label", o.labels, "Set a label KEY=VALUE (ps --filter label=KEY[=VALUE])"));
     sub->add_option("--stop-signal", o.stop_signal, "Signal that stop sends first (default: the image's STOPSIGNAL, else SIGTERM)");
     sub->add_option("--stop-timeout", o.stop_timeout, "Seconds stop waits before SIGKILL (default 10)");

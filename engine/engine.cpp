@@ -564,7 +564,26 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
     if (eq == 0) throw Error("invalid label \"" + l + "\": expected KEY=VALUE");
     cfg.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
   }
-  for (const auto& p : parse_ports(opts.publish)) cfg.publish.push_back(p.str());
+  std::vector<net::PortSpec> ports = parse_ports(opts.publish);
+  if (opts.publish_all) {
+    // -P: every port the image exposes ("80/tcp", "53/udp", "8080"), unless -p gave it.
+    for (const auto& e : img.config.exposed_ports) {
+      net::PortSpec p;
+      try {
+        p = net::parse_port(e);
+      } catch (const Error&) {
+        continue;  // not a port hvrun can publish (a range, say)
+      }
+      if (std::none_of(ports.begin(), ports.end(), [&](const net::PortSpec& q) { return q.port == p.port && q.proto == p.proto; }))
+        ports.push_back(p);
+    }
+    if (!ports.empty() && cfg.spec.net != container::NetMode::Bridge)
+      throw Error("-P needs a bridge network (--net " + std::string(container::to_string(cfg.spec.net)) + " has no address to publish)");
+  }
+  for (auto& p : ports) {
+    if (p.host_port == 0) p.host_port = net::pick_host_port(p);
+    cfg.publish.push_back(p.str());
+  }
   resolve_named_volumes(store_root, cfg);
   const std::string& stop_signal = opts.stop_signal.empty() ? img.config.stop_signal : opts.stop_signal;
   if (!stop_signal.empty()) {

@@ -114,6 +114,7 @@ struct RunOptions {
   // Empty: the default, $HVRUN_NETWORK if set, else "bridge" (as in Docker).
   std::string net;
   std::vector<std::string> publish;  // -p values, as given
+  bool publish_all = false;          // -P: the image's exposed ports, each on a free host port
   std::string image;
   // --entrypoint: replaces the image's Entrypoint, and then the image's Cmd
   // is not used either (as in Docker); an empty list runs `command` alone.

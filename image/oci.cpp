@@ -77,6 +77,8 @@ ImageConfig config_from(const json& cfg) {
   if (k.contains("WorkingDir") && k["WorkingDir"].is_string()) c.working_dir = k["WorkingDir"];
   if (k.contains("User") && k["User"].is_string()) c.user = k["User"];
   if (k.contains("StopSignal") && k["StopSignal"].is_string()) c.stop_signal = k["StopSignal"];
+  if (k.contains("ExposedPorts") && k["ExposedPorts"].is_object())
+    for (const auto& [port, _] : k["ExposedPorts"].items()) c.exposed_ports.push_back(port);
   return c;
 }
 

@@ -15,6 +15,7 @@ struct ImageConfig {
   std::string working_dir;
   std::string user;
   std::string stop_signal;  // STOPSIGNAL ("": none)
+  std::vector<std::string> exposed_ports;  // EXPOSE: "80/tcp" (the config's ExposedPorts keys)
 };
 
 struct ImageRecord {
@@ -30,7 +31,8 @@ struct ImageRecord {
   std::string parent;
 };
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user, stop_signal)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user, stop_signal,
+                                                exposed_ports)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size, parent)
 
 }  // namespace hvrun::image

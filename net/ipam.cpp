@@ -1,10 +1,13 @@
 #include "net/ipam.hpp"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 
 namespace hvrun::net {
 
@@ -74,7 +77,7 @@ std::string PortSpec::str() const {
 
 PortSpec parse_port(const std::string& value) {
   auto bad = [&](const std::string& why) {
-    return Error("invalid -p value \"" + value + "\": " + why + " (want [HOSTIP:]HOSTPORT:PORT[/tcp|/udp])");
+    return Error("invalid -p value \"" + value + "\": " + why + " (want [[HOSTIP:]HOSTPORT:]PORT[/tcp|/udp])");
   };
   PortSpec p;
   std::string v = value;
@@ -84,21 +87,39 @@ PortSpec parse_port(const std::string& value) {
     v = v.substr(0, sl);
     if (p.proto != "tcp" && p.proto != "udp") throw bad("protocol must be tcp or udp");
   }
+  // PORT alone, IP::PORT and a host port 0: a free host port is picked
+  // when the container is made (Docker's).
   size_t c2 = v.rfind(':');
-  if (c2 == std::string::npos) throw bad("missing HOSTPORT");
-  std::string ctr = v.substr(c2 + 1), rest = v.substr(0, c2);
+  std::string ctr = c2 == std::string::npos ? v : v.substr(c2 + 1);
+  std::string rest = c2 == std::string::npos ? "0" : v.substr(0, c2);
   size_t c1 = rest.rfind(':');
   std::string hostport = c1 == std::string::npos ? rest : rest.substr(c1 + 1);
+  if (hostport.empty() && c1 != std::string::npos) hostport = "0";
   if (c1 != std::string::npos) {
     p.host_ip = rest.substr(0, c1);
     if (!parse_ipv4(p.host_ip)) throw bad("\"" + p.host_ip + "\" is not an IPv4 address");
   }
   auto hp = parse_uint(hostport, 65535), cp = parse_uint(ctr, 65535);
-  if (!hp || *hp == 0) throw bad("host port must be 1-65535");
+  if (!hp) throw bad("host port must be 0-65535 (0: any free one)");
   if (!cp || *cp == 0) throw bad("container port must be 1-65535");
   p.host_port = static_cast<uint16_t>(*hp);
   p.port = static_cast<uint16_t>(*cp);
   return p;
+}
+
+uint16_t pick_host_port(const PortSpec& p) {
+  UniqueFd s(::socket(AF_INET, (p.proto == "udp" ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
+  if (!s) throw_sys("socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = 0;
+  if (p.host_ip.empty()) a.sin_addr.s_addr = htonl(INADDR_ANY);
+  else if (::inet_pton(AF_INET, p.host_ip.c_str(), &a.sin_addr) != 1) throw Error("bad host address " + p.host_ip);
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
+    throw_sys("bind a free " + p.proto + " port on", p.host_ip.empty() ? "0.0.0.0" : p.host_ip);
+  socklen_t len = sizeof a;
+  if (::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0) throw_sys("getsockname");
+  return ntohs(a.sin_port);
 }
 
 }  // namespace hvrun::net

@@ -40,7 +40,14 @@ struct PortSpec {
   std::string proto = "tcp";  // "tcp" | "udp"
   std::string str() const;    // canonical form, parses back to the same
 };
-// "[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]". Throws "invalid -p value ...".
+// "[[HOSTIP:]HOSTPORT:]PORT[/tcp|/udp]"; HOSTPORT 0 or left out (PORT,
+// HOSTIP::PORT): host_port 0, any free port (pick_host_port). Throws
+// "invalid -p value ...".
 PortSpec parse_port(const std::string& value);
+
+// A free port on the host for `p` (its protocol, its address or all):
+// asked of the kernel (bind to port 0), so another may take it before it is
+// bound again; the -p proxy's bind then fails in one line.
+uint16_t pick_host_port(const PortSpec& p);
 
 }  // namespace hvrun::net

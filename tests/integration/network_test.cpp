@@ -131,6 +131,32 @@ TEST_F(Network, PublishedPortAnswersFromTheNamespaceLoopbackAndHvrunPortSaysWher
   EXPECT_NE(none.err.find("no public port '7001/udp'"), std::string::npos) << none.err;
 }
 
+TEST_F(Network, PublishAllAndAPortWithoutHostPortGetFreeHostPortsThatAnswer) {
+  ASSERT_EQ(nv({"create", "--name", "src", "busybox", "true"}).code, 0);
+  ASSERT_EQ(nv({"commit", "-c", "EXPOSE 7000/tcp 7001/udp", "src", "exposing:1"}).code, 0);
+  Result srv = nv({"run", "-d", "-P", "-p", "127.0.0.1::7002", "--name", "pp", "exposing:1", "sh", "-c",
+                   "for p in 7000 7002; do (while :; do echo hello-$p | nc -l -p $p; done) & done; wait"});
+  ASSERT_EQ(srv.code, 0) << srv.err;
+  // Every exposed port and the -p one, each on a host port the kernel had free.
+  const std::string ports = nv({"port", "pp"}).out;
+  std::map<std::string, std::string> where;
+  std::istringstream in(ports);
+  for (std::string line; std::getline(in, line);) where[line.substr(0, line.find(' '))] = line.substr(line.rfind(' ') + 1);
+  ASSERT_EQ(where.size(), 3u) << ports;
+  for (const char* p : {"7000/tcp", "7001/udp", "7002/tcp"}) {
+    ASSERT_TRUE(where.count(p)) << p << " in " << ports;
+    const std::string hostport = where[p].substr(where[p].rfind(':') + 1);
+    EXPECT_GT(std::stoi(hostport), 0) << ports;
+  }
+  EXPECT_EQ(where["7002/tcp"].rfind("127.0.0.1:", 0), 0u) << ports;
+  for (const char* p : {"7000", "7002"}) {
+    const std::string& at = where[std::string(p) + "/tcp"];
+    Result c = in_ns({"sh", "-c", retry("busybox nc 127.0.0.1 " + at.substr(at.rfind(':') + 1) + " </dev/null")});
+    EXPECT_NE(c.out.find(std::string("hello-") + p), std::string::npos) << p << ": " << c.out << c.err;
+  }
+  EXPECT_EQ(nv({"inspect", "-f", "{{.Config.Image}}", "pp"}).out, "exposing:1\n");
+}
+
 TEST_F(Network, PublishedUdpPortRelaysDatagramsBothWays) {
   if (run({"python3", "-c", "pass"}).code != 0) GTEST_SKIP() << "needs python3 (busybox nc has no -u)";
   Result d = nv({"run", "-d", "-p", "127.0.0.1:18053:53/udp", "busybox", "sleep", "60"});

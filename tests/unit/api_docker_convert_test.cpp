@@ -79,12 +79,24 @@ TEST(ApiDockerConvert, DefaultsAnEntrypointAndLabelsAreDockers) {
   EXPECT_THROW(convert(R"({"Image":"bb","Labels":{"a":1}})"), ApiError) << "a label's value is a string";
   EXPECT_THROW(convert(R"({"Image":"bb","Labels":["a=b"]})"), ApiError);
   std::vector<std::string> ignored;
-  convert(R"({"Image":"bb","HostConfig":{"Sysctls":{"a":"1"},"PidMode":"host","PublishAllPorts":true,"Mounts":[],
-    "RestartPolicy":{"Name":"always"}}})", &ignored);
+  const engine::RunOptions all = convert(R"({"Image":"bb","HostConfig":{"Sysctls":{"a":"1"},"PidMode":"host",
+    "PublishAllPorts":true,"Mounts":[{"Type":"volume","Source":"v","Target":"/v","ReadOnly":true},
+    {"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1048576,"Mode":448}}],
+    "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},"Init":true,"ExtraHosts":["db:192.0.2.9"],
+    "Dns":["192.0.2.53"],"DnsSearch":["corp"],"DnsOptions":["ndots:2"]},"StopSignal":"SIGUSR1","StopTimeout":4})", &ignored);
   EXPECT_EQ(ignored, (std::vector<std::string>{"Sysctls is not supported by hvrun yet: ignored",
-                                               "PidMode \"host\" is not supported by hvrun yet: ignored",
-                                               "PublishAllPorts (-P) is not supported by hvrun yet: ignored",
-                                               "RestartPolicy \"always\" is not supported by hvrun yet: ignored"}));
+                                               "PidMode \"host\" is not supported by hvrun yet: ignored"}));
+  EXPECT_TRUE(all.publish_all);
+  EXPECT_EQ(all.mounts, (std::vector<std::string>{"type=volume,target=/v,source=v,readonly",
+                                                  "type=tmpfs,target=/t,tmpfs-size=1048576,tmpfs-mode=700"}));
+  EXPECT_EQ(all.restart, "on-failure:3");
+  EXPECT_TRUE(all.init);
+  EXPECT_EQ(all.add_hosts, std::vector<std::string>{"db:192.0.2.9"});
+  EXPECT_EQ(all.dns, std::vector<std::string>{"192.0.2.53"});
+  EXPECT_EQ(all.dns_search, std::vector<std::string>{"corp"});
+  EXPECT_EQ(all.dns_options, std::vector<std::string>{"ndots:2"});
+  EXPECT_EQ(all.stop_signal, "SIGUSR1");
+  EXPECT_EQ(all.stop_timeout, 4);
   EXPECT_EQ(convert(R"({"Image":"bb","Entrypoint":[]})").entrypoint, std::vector<std::string>{});
   EXPECT_EQ(convert(R"({"Image":"bb","UnknownField":{"x":1}})").image, "bb") << "unknown fields are ignored";
 }
@@ -101,8 +113,7 @@ TEST(ApiDockerConvert, WrongTypesAndValuesAre400NamingTheField) {
   EXPECT_EQ(message_of(R"({"Image":"b","HostConfig":{"Memory":1.5}})"), "invalid Memory: expected an integer");
   EXPECT_EQ(message_of(R"({"Image":"b","HostConfig":{"Runtime":"kata"}})"),
             "unknown runtime \"kata\": hvrun has container and vm");
-  EXPECT_EQ(message_of(R"({"Image":"b","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":""}]}}})"),
-            "port 80/tcp has no host port: hvrun does not pick one yet");
+  EXPECT_EQ(message_of(R"({"Image":"b","HostConfig":{"PortBindings":{"80/tcp":[{}]}}})"), "");  // a free host port
   EXPECT_EQ(message_of(R"({"Image":"b","HostConfig":{"Ulimits":[7]}})"), "invalid Ulimits: expected objects");
   EXPECT_EQ(status_of(R"({"Image":"b","HostConfig":{"Tmpfs":{"/x":3}}})"), 400);
 }

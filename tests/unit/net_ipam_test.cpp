@@ -1,4 +1,9 @@
 // IPAM (subnets, overlap, picking addresses) and -p parsing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "container/net.hpp"
@@ -84,10 +89,36 @@ TEST(NetPorts, ParsesEveryPublishForm) {
   EXPECT_EQ(p.str(), "127.0.0.1:5353:53/udp");
   EXPECT_EQ(parse_port(p.str()).str(), p.str());
   EXPECT_EQ(parse_port("1:2/tcp").str(), "1:2/tcp");
+  // No host port (or 0): a free one is picked when the container is made.
+  p = parse_port("80");
+  EXPECT_EQ(p.host_port, 0);
+  EXPECT_EQ(p.port, 80);
+  EXPECT_EQ(parse_port(p.str()).str(), "0:80/tcp");
+  p = parse_port("127.0.0.1::53/udp");
+  EXPECT_EQ(p.host_ip, "127.0.0.1");
+  EXPECT_EQ(p.host_port, 0);
+  EXPECT_EQ(p.str(), "127.0.0.1:0:53/udp");
+  EXPECT_EQ(parse_port("0:80").host_port, 0);
+}
+
+TEST(NetPorts, APickedHostPortIsFreeAndOfTheAskedProtocol) {
+  for (const char* proto : {"tcp", "udp"}) {
+    PortSpec p = parse_port(std::string("127.0.0.1::80/") + proto);
+    const uint16_t port = pick_host_port(p);
+    EXPECT_GT(port, 0);
+    // Free: it binds again.
+    int s = ::socket(AF_INET, std::string(proto) == "udp" ? SOCK_DGRAM : SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << proto << " " << port;
+    ::close(s);
+  }
 }
 
 TEST(NetPorts, RejectsMalformedPublishValues) {
-  for (const char* bad : {"", "80", ":80", "80:", "0:80", "80:0", "65536:80", "80:65536", "a:80", "80:b",
+  for (const char* bad : {"", ":80", "80:", "80:0", "65536:80", "80:65536", "a:80", "80:b",
                           "80:80/sctp", "80:80/", "host:80:80", "1.2.3:80:80", "-1:80", "80:80:80:80"}) {
     EXPECT_THROW(parse_port(bad), Error) << bad;
   }
