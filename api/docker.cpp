@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -177,10 +178,27 @@ void DockerApi::events(const Request& req, Connection& conn) {
     return f == filters.end() || std::any_of(f->second.begin(), f->second.end(), match);
   };
   const bool containers = any_of("type", [](const std::string& t) { return t == "container"; });
-  engine::EventFollower follow(engine::Records(root_).base());
+  // since/until: Unix time as the docker CLI sends it ("1733500000.123456789").
+  auto time_of = [&](const char* key) -> std::optional<int64_t> {
+    const std::string v = req.param(key);
+    if (v.empty()) return std::nullopt;
+    const size_t dot = v.find('.');
+    const std::string secs = v.substr(0, dot), frac = dot == std::string::npos ? "" : v.substr(dot + 1);
+    auto digits = [](const std::string& d) { return d.find_first_not_of("0123456789") == std::string::npos; };
+    if (secs.empty() || secs.size() > 12 || !digits(secs) || frac.size() > 9 || !digits(frac))
+      throw ApiError(400, std::string("invalid ") + key + " \"" + v + "\": expected Unix seconds[.nanoseconds]");
+    return std::stoll(secs) * 1000000000 + (frac.empty() ? 0 : std::stoll(frac + std::string(9 - frac.size(), '0')));
+  };
+  const std::optional<int64_t> since = time_of("since"), until = time_of("until");
+  auto now_nano = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  engine::EventFollower follow(engine::Records(root_).base(), since);
   conn.begin_stream(200, {{"Content-Type", kJson}});
   while (!conn.peer_gone()) {
     const std::optional<engine::Event> e = follow.next(200);
+    // until: the stream ends once that time has passed and nothing older is left.
+    if (until && (e ? e->time_nano > *until : now_nano() > *until)) return;
     if (!e || !containers) continue;  // (only container events happen here)
     if (req.uid != 0 && e->owner_uid != req.uid) continue;
     if (!any_of("event", [&](const std::string& a) { return a == e->action; })) continue;

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "util/error.hpp"
+#include "util/fs.hpp"
 #include "util/log.hpp"
 
 namespace hvrun::engine {
@@ -57,8 +59,16 @@ void record_event(const std::string& containers_dir, const std::string& action, 
   }
 }
 
-EventFollower::EventFollower(std::string containers_dir) : path_(std::move(containers_dir) + "/events.log") {
-  reopen(true);
+EventFollower::EventFollower(std::string containers_dir, std::optional<int64_t> since_nano)
+    : path_(std::move(containers_dir) + "/events.log"), since_nano_(since_nano.value_or(0)) {
+  reopen(!since_nano);
+  if (!since_nano) return;
+  // The old generation first: what it holds is older than all of the current log.
+  try {
+    pending_ = read_file(path_ + ".1");
+  } catch (const Error&) {
+    // none yet
+  }
 }
 
 void EventFollower::reopen(bool from_end) {
@@ -78,7 +88,9 @@ std::optional<Event> EventFollower::next(int timeout_ms) {
       const std::string line = pending_.substr(0, nl);
       pending_.erase(0, nl + 1);
       try {
-        return event_of(nlohmann::json::parse(line));
+        Event e = event_of(nlohmann::json::parse(line));
+        if (e.time_nano < since_nano_) continue;
+        return e;
       } catch (const std::exception&) {
         continue;  // a torn or foreign line
       }

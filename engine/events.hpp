@@ -28,10 +28,12 @@ void record_event(const std::string& containers_dir, const std::string& action, 
 
 // Follows the log from its end as it is now: next() returns each event
 // appended from then on, waiting up to `timeout_ms` for one (nullopt when
-// none came). Survives the log's rotation.
+// none came). Survives the log's rotation. With `since_nano`, the events the
+// log still holds from that time on (its old generation too) come first,
+// then the new ones, none twice (`docker events --since`).
 class EventFollower {
  public:
-  explicit EventFollower(std::string containers_dir);
+  explicit EventFollower(std::string containers_dir, std::optional<int64_t> since_nano = std::nullopt);
   std::optional<Event> next(int timeout_ms);
 
  private:
@@ -40,6 +42,7 @@ class EventFollower {
   UniqueFd fd_;
   uint64_t ino_ = 0;
   std::string pending_;
+  int64_t since_nano_ = 0;
 };
 
 }  // namespace hvrun::engine

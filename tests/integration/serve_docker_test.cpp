@@ -625,6 +625,25 @@ TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
   EXPECT_EQ(as("65534", {"rm", "-f", "a1"}).code, 0);
 }
 
+TEST_F(ServeDocker, DockerEventsSinceAndUntilReplayThePastAndEnd) {
+  ASSERT_EQ(docker({"run", "--rm", "--name", "past", "busybox", "true"}).code, 0);
+  // The docker CLI sends whole seconds: "--until 0s" is the start of this
+  // second, and events inside it come after it (as with Docker's daemon).
+  ::usleep(1100000);
+  // Both bounds in the past: the events between them, then the stream ends by itself.
+  Result r = docker({"events", "--since", "5m", "--until", "0s", "--filter", "container=past", "--format",
+                     "{{.Action}} {{.Actor.Attributes.name}}"},
+                    30);
+  EXPECT_FALSE(r.timed_out) << "docker events --until did not end";
+  EXPECT_EQ(r.out, "create past\nstart past\ndie past\ndestroy past\n") << r.err;
+  // A since after them: none of them.
+  const std::string later = std::to_string(::time(nullptr) + 1);
+  ::sleep(2);
+  Result none = docker({"events", "--since", later, "--until", "0s", "--filter", "container=past"}, 30);
+  EXPECT_EQ(none.out, "") << none.err;
+  EXPECT_EQ(api("GET", "/events?since=yesterday").rfind("400 ", 0), 0u);
+}
+
 TEST_F(ServeDocker, DockerVolumeCommandsAndMountsAgreeWithHvrunAndStayATenantsOwn) {
   ASSERT_EQ(docker({"volume", "create", "--label", "k=v", "shared"}).out, "shared\n");
   EXPECT_EQ(hv({"volume", "ls", "-q"}).out, "shared\n");
