@@ -185,7 +185,7 @@ void DockerApi::events(const Request& req, Connection& conn) {
     const size_t dot = v.find('.');
     const std::string secs = v.substr(0, dot), frac = dot == std::string::npos ? "" : v.substr(dot + 1);
     auto digits = [](const std::string& d) { return d.find_first_not_of("0123456789") == std::string::npos; };
-    if (secs.empty() || secs.size() > 12 || !digits(secs) || frac.size() > 9 || !digits(frac))
+    if (secs.empty() || secs.size() > 10 || !digits(secs) || frac.size() > 9 || !digits(frac))
       throw ApiError(400, std::string("invalid ") + key + " \"" + v + "\": expected Unix seconds[.nanoseconds]");
     return std::stoll(secs) * 1000000000 + (frac.empty() ? 0 : std::stoll(frac + std::string(9 - frac.size(), '0')));
   };

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "api/docker_convert.hpp"
@@ -126,7 +127,8 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   }
   if (op == "stop" && m == "POST") {
     const engine::State st = rec.refresh(id);
-    if (st.status != "running") return conn.respond(304, "", "");
+    // One waiting to be restarted by its policy is stopped too (its restart called off).
+    if (st.status != "running" && !st.restarting) return conn.respond(304, "", "");
     std::optional<int> t;
     if (!stop_timeout(req, t)) return fail(conn, 400, "invalid t \"" + req.param("t") + "\": expected seconds");
     engine::stop_container(rec, id, t);
@@ -196,7 +198,7 @@ void DockerApi::check_tenant_restart(uint32_t uid, const std::string& id) const 
       if (c.owner_uid != uid) continue;
       const int64_t m = c.spec.memory_bytes > 0 ? c.spec.memory_bytes : limits_.max_memory;
       if (other == id) mine = m;
-      else if (rec.refresh(other).status != "exited") used += m;
+      else if (const engine::State st = rec.refresh(other); st.status != "exited" || st.restarting) used += m;
     } catch (const Error&) {
     }
   }
@@ -210,10 +212,17 @@ void DockerApi::check_tenant(const engine::RunOptions& o) const {
   // Named volumes are a tenant's own (the engine refuses another's); host paths are not.
   for (const auto& v : o.volumes)
     if (!v.empty() && v[0] == '/') refuse("bind host paths (Binds)");
-  container::RunSpec scratch;
-  for (const auto& m : o.mounts) engine::apply_mount(m, scratch);  // (an invalid one is refused by the create)
-  for (const auto& b : scratch.mounts)
-    if (!b.source.empty() && b.source[0] == '/') refuse("bind host paths (Mounts of type bind)");
+  // Read as text, before anything looks at the host: whether a path exists
+  // is not a tenant's to learn from the error.
+  for (const auto& m : o.mounts) {
+    std::istringstream fields(m);
+    for (std::string f; std::getline(fields, f, ',');) {
+      const size_t eq = f.find('=');
+      const std::string k = f.substr(0, eq), v = eq == std::string::npos ? "" : f.substr(eq + 1);
+      if ((k == "type" && v == "bind") || ((k == "source" || k == "src") && !v.empty() && v[0] == '/'))
+        refuse("bind host paths (Mounts of type bind)");
+    }
+  }
   if (o.privileged) refuse("run privileged containers");
   if (!o.cap_add.empty()) refuse("add capabilities");
   if (!o.security_opts.empty()) refuse("set security options");
@@ -227,7 +236,8 @@ void DockerApi::check_tenant(const engine::RunOptions& o) const {
     if (!m.nodev || !m.nosuid) refuse("mount a tmpfs with dev or suid");
   }
   for (const auto& p : engine::parse_ports(o.publish))
-    if (p.host_port < 1024) refuse("publish host port " + std::to_string(p.host_port) + " (below 1024)");
+    if (p.host_port != 0 && p.host_port < 1024)  // 0: a free one, picked by the server
+      refuse("publish host port " + std::to_string(p.host_port) + " (below 1024)");
   const int64_t memory = o.memory.empty() ? 0 : engine::parse_memory(o.memory);
   if (limits_.max_containers == 0 && limits_.max_memory == 0) return;
   engine::Records rec(root_);
@@ -239,7 +249,8 @@ void DockerApi::check_tenant(const engine::RunOptions& o) const {
       if (c.owner_uid != o.owner_uid) continue;
       ++count;
       const engine::State st = rec.refresh(id);
-      if (st.status != "exited") used += c.spec.memory_bytes > 0 ? c.spec.memory_bytes : limits_.max_memory;
+      // One waiting for its restart policy counts as running.
+      if (st.status != "exited" || st.restarting) used += c.spec.memory_bytes > 0 ? c.spec.memory_bytes : limits_.max_memory;
     } catch (const Error&) {
     }
   }

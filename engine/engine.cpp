@@ -263,9 +263,18 @@ void maybe_restart(const Records& rec, const ContainerConfig& cfg, State st, dou
   }
 }
 
+// How a monitor's workload ended, for maybe_restart once the monitor's own
+// fds (log, pipes, pty, pidfd, signalfd) are closed: a restarted monitor is
+// forked from this process and would inherit whatever is still open.
+struct MonitorExit {
+  bool saved = false;  // the exit was saved (not a --rm container)
+  State st;
+  double ran_s = 0;
+};
+
 // The monitor: starts the workload, relays and logs its output, waits for it,
 // records how it ended. `ready` (detached mode) gets "OK\n" once started.
-int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, UniqueFd* ready) {
+int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, UniqueFd* ready, MonitorExit* exit_out) {
   const auto& spec = cfg.spec;
   std::unique_ptr<Backend> backend;
   if (cfg.mode == Mode::Vm) {
@@ -398,6 +407,14 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   r.pidfd = pidfd.get();
   r.log = &log;
   r.on_signal = [&](int sig) {
+    // ^C or a SIGTERM to `hvrun run` ends it for good, as Docker's proxied
+    // kill does: no restart by its policy.
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGQUIT || sig == SIGHUP || sig == SIGKILL) {
+      try {
+        rec.mark_stopped_by_user(cfg.id, true);
+      } catch (const std::exception&) {
+      }
+    }
     try {
       backend->kill(sig);
     } catch (const std::exception&) {
@@ -467,8 +484,8 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     rec.save_state(cfg.id, st);
   }
   HVRUN_DEBUG("engine", "container ", cfg.id.substr(0, 12), cfg.auto_remove ? " removed (--rm)" : " state saved");
-  if (!cfg.auto_remove)
-    maybe_restart(rec, cfg, st, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (exit_out && !cfg.auto_remove)
+    *exit_out = {true, st, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()};
   return st.exit_code;
 }
 
@@ -493,9 +510,14 @@ void start_detached(const Records& rec, const ContainerConfig& cfg) {
     ::dup2(devnull, 0);
     ::dup2(devnull, 1);
     ::dup2(errfd >= 0 ? errfd : devnull, 2);
+    if (errfd > 2) ::close(errfd);
+    if (devnull > 2) ::close(devnull);
     std::string msg;
     try {
-      monitor(rec, cfg, false, &ready.write);
+      MonitorExit ended;
+      monitor(rec, cfg, false, &ready.write, &ended);
+      ready.write.reset();
+      if (ended.saved) maybe_restart(rec, cfg, ended.st, ended.ran_s);
       ::_exit(0);
     } catch (const ExitError& e) {
       msg = std::to_string(e.exit_status()) + " " + e.what();
@@ -577,14 +599,19 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
       if (std::none_of(ports.begin(), ports.end(), [&](const net::PortSpec& q) { return q.port == p.port && q.proto == p.proto; }))
         ports.push_back(p);
     }
-    if (!ports.empty() && cfg.spec.net != container::NetMode::Bridge)
-      throw Error("-P needs a bridge network (--net " + std::string(container::to_string(cfg.spec.net)) + " has no address to publish)");
+    // Without a bridge network there is no address to publish: Docker ignores -P there too.
+    if (cfg.spec.net != container::NetMode::Bridge) ports = parse_ports(opts.publish);
   }
   for (auto& p : ports) {
     if (p.host_port == 0) p.host_port = net::pick_host_port(p);
     cfg.publish.push_back(p.str());
   }
   resolve_named_volumes(store_root, cfg);
+  // --dns-search or --dns-option alone replace the image's resolv.conf: its
+  // nameservers are the host's (a bridge network's are set when it is attached).
+  if (cfg.spec.dns.empty() && (!cfg.spec.dns_search.empty() || !cfg.spec.dns_options.empty()) &&
+      cfg.spec.net != container::NetMode::Bridge)
+    cfg.spec.dns = host_nameservers();
   const std::string& stop_signal = opts.stop_signal.empty() ? img.config.stop_signal : opts.stop_signal;
   if (!stop_signal.empty()) {
     try {
@@ -672,6 +699,7 @@ std::vector<std::string> restart_by_policy(const Records& rec) {
       const State st = rec.refresh(id);
       if (st.status != "exited" || st.start_pending || rec.monitor_alive(id)) continue;
       if (!restart_on_boot(cfg, st, rec.stopped_by_user(id))) continue;
+      rec.mark_stopped_by_user(id, false);  // (always: a stop by hand before the reboot ends here, as Docker's)
       start_container(rec, id, true);
       started.push_back(id);
     } catch (const std::exception& e) {
@@ -741,7 +769,10 @@ int run_record(const Records& rec, const ContainerConfig& cfg, bool detach) {
     std::printf("%s\n", cfg.id.c_str());
     return 0;
   }
-  return monitor(rec, cfg, true, nullptr);
+  MonitorExit ended;
+  const int code = monitor(rec, cfg, true, nullptr, &ended);
+  if (ended.saved) maybe_restart(rec, cfg, ended.st, ended.ran_s);
+  return code;
 }
 
 UniqueFd attach_stdin(const Records& rec, const std::string& id) {

@@ -18,6 +18,24 @@ namespace hvrun::engine {
 
 namespace {
 
+
+std::string hosts_line(const net::Lease& l) {
+  std::string line = l.address + "\t" + l.hostname;
+  if (!l.name.empty() && l.name != l.hostname) line += " " + l.name;
+  return line;
+}
+
+// In a directory of its own: a VM gets that directory as a read-only 9p
+// share (the rest of the record stays out of the guest's reach).
+std::string live_hosts_dir(const std::string& store_root, const std::string& id) {
+  return store_root + "/containers/" + id + "/etc";
+}
+std::string live_hosts_path(const std::string& store_root, const std::string& id) {
+  return live_hosts_dir(store_root, id) + "/hosts";
+}
+
+}  // namespace
+
 std::vector<std::string> host_nameservers() {
   std::vector<std::string> out;
   std::string text;
@@ -39,23 +57,6 @@ std::vector<std::string> host_nameservers() {
   }
   return out;
 }
-
-std::string hosts_line(const net::Lease& l) {
-  std::string line = l.address + "\t" + l.hostname;
-  if (!l.name.empty() && l.name != l.hostname) line += " " + l.name;
-  return line;
-}
-
-// In a directory of its own: a VM gets that directory as a read-only 9p
-// share (the rest of the record stays out of the guest's reach).
-std::string live_hosts_dir(const std::string& store_root, const std::string& id) {
-  return store_root + "/containers/" + id + "/etc";
-}
-std::string live_hosts_path(const std::string& store_root, const std::string& id) {
-  return live_hosts_dir(store_root, id) + "/hosts";
-}
-
-}  // namespace
 
 void refresh_hosts(const std::string& store_root, const std::string& network) {
   net::NetworkStore(store_root).with_leases(network, [&](const std::vector<net::Lease>& members) {

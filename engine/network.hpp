@@ -23,6 +23,10 @@ namespace hvrun::engine {
 // its directory as a read-only 9p share and guest-init binds it likewise).
 void attach_network(const std::string& store_root, const std::string& id, container::RunSpec& spec);
 
+// The host's nameservers (its /etc/resolv.conf) a container network can
+// reach: loopback ones (systemd-resolved's 127.0.0.53) left out, as Docker.
+std::vector<std::string> host_nameservers();
+
 // Rewrites in place the live hosts file of every member of `network` that has
 // one: its own line and one per other member. Best effort (a member being
 // removed meanwhile is skipped).

@@ -57,6 +57,8 @@ void copy_up(const ContainerConfig& cfg, const std::string& target, const std::s
   const std::string parent = slash == std::string::npos ? "." : rel.substr(0, slash);
   const std::string base = slash == std::string::npos ? rel : rel.substr(slash + 1);
   bool have = false;
+  // The image directory's own mode and owners, from the child (the volume's root gets them, as Docker's).
+  Pipe root_attrs = Pipe::make();
   try {
     run_in_child(
         [&] {
@@ -70,7 +72,10 @@ void copy_up(const ContainerConfig& cfg, const std::string& target, const std::s
           UniqueFd dir = image::open_in_root(root.get(), parent, O_RDONLY | O_DIRECTORY);
           struct stat st;
           if (!dir || ::fstatat(dir.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) return;
-          image::write_entry_tar(dir.get(), base, tar.get(), "_data");
+          // Entries "./..." for the extraction below, rooted at _data itself.
+          image::write_entry_tar(dir.get(), base, tar.get(), ".");
+          const uint32_t attrs[3] = {st.st_mode & 07777, st.st_uid, st.st_gid};
+          write_all(root_attrs.write.get(), attrs, sizeof attrs);
         },
         "the copy-up into a new volume");
     have = ::lseek(tar.get(), 0, SEEK_END) > 0;
@@ -83,14 +88,25 @@ void copy_up(const ContainerConfig& cfg, const std::string& target, const std::s
   ::rmdir(scratch.c_str());
   if (!have) return;
   if (::lseek(tar.get(), 0, SEEK_SET) < 0) throw_sys("lseek", "the copy-up tar");
-  UniqueFd vdir(::open(volume_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!vdir) throw_sys("open", volume_dir);
+  // Into _data itself, resolved inside it: a symlink another container
+  // sharing the volume plants meanwhile cannot lead to volume.json.
+  UniqueFd data(::open((volume_dir + "/_data").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!data) throw_sys("open", volume_dir + "/_data");
   image::ExtractOptions o;
   o.whiteouts = false;
+  o.keep_root = true;
   // A user-namespaced container's root is host uid kUsernsHostBase: what it
   // finds in its new volume is its own, as its image's files are.
   if (cfg.spec.userns) o.owner_uid = o.owner_gid = container::kUsernsHostBase;
-  image::extract_tar(tar.get(), "the copy-up of " + target, vdir.get(), o);
+  image::extract_tar(tar.get(), "the copy-up of " + target, data.get(), o);
+  root_attrs.write.reset();
+  uint32_t attrs[3];
+  if (::read(root_attrs.read.get(), attrs, sizeof attrs) == ssize_t(sizeof attrs)) {
+    const uid_t uid = cfg.spec.userns ? container::kUsernsHostBase : attrs[1];
+    const gid_t gid = cfg.spec.userns ? container::kUsernsHostBase : attrs[2];
+    if (::fchown(data.get(), uid, gid) < 0 || ::fchmod(data.get(), attrs[0]) < 0)
+      throw_sys("set the owner and mode of", volume_dir + "/_data");
+  }
 }
 
 }  // namespace

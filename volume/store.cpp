@@ -48,7 +48,7 @@ Volume VolumeStore::ensure(const std::string& name, uint32_t owner_uid, const st
     throw Error("invalid volume name \"" + name + "\": 2 to 255 of [a-zA-Z0-9_.-], starting with a letter or digit");
   if (made) *made = false;
   mkdir_p(base_, 0700);
-  FileLock lock(base_ + "/lock");
+  FileLock lock(base_ + "/.lock");
   if (auto v = find(name)) {
     if (owner_uid != 0 && v->owner_uid != owner_uid) throw Error("volume " + name + " belongs to another user");
     return *v;
@@ -80,7 +80,7 @@ std::vector<Volume> VolumeStore::list() const {
 
 void VolumeStore::remove(const std::string& name) {
   if (!valid_volume_name(name) || !is_dir(dir(name))) throw Error("no such volume: " + name);
-  FileLock lock(base_ + "/lock");
+  FileLock lock(base_ + "/.lock");
   // Renamed out of the way first: a reader never sees half of it.
   const std::string gone = base_ + "/.rm-" + name + "-" + random_hex(4);
   if (::rename(dir(name).c_str(), gone.c_str()) < 0) throw_sys("rename", dir(name) + " -> " + gone);

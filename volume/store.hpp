@@ -1,5 +1,5 @@
 // Named volumes on disk, shared by every hvrun process:
-//   ROOT/volumes/lock               flock: held while volumes are made or removed
+//   ROOT/volumes/.lock              flock: held while volumes are made or removed
 //   ROOT/volumes/<name>/volume.json Volume
 //   ROOT/volumes/<name>/_data       what a container sees (Docker's layout)
 // A volume is a plain directory that outlives its containers; the engine

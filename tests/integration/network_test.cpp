@@ -348,7 +348,7 @@ TEST_F(Network, BadInputGetsAOneLineError) {
       {{"network", "create", "used"}, "already exists"},
       {{"run", "--rm", "--net", "nosuch", "busybox", "true"}, "no such network: nosuch"},
       {{"run", "--rm", "-p", "127.0.0.1:18082:80", "busybox", "true"}, "already in use"},
-      {{"run", "--rm", "-p", "80", "busybox", "true"}, "invalid -p value \"80\""},
+      {{"run", "--rm", "-p", "80:", "busybox", "true"}, "invalid -p value \"80:\""},
       {{"run", "--rm", "-p", "1:2/sctp", "busybox", "true"}, "protocol must be tcp or udp"},
       {{"run", "--rm", "--net", "none", "-p", "1:2", "busybox", "true"}, "-p needs a bridge network"},
       {{"network", "rm", "used"}, "is in use by container user"},
