@@ -253,7 +253,8 @@ void maybe_restart(const Records& rec, const ContainerConfig& cfg, State st, dou
   }
   ContainerConfig now = rec.load_config(cfg.id);  // as it is now (renamed, say)
   now.detach = true;
-  st.restarting = false;
+  // Still "restarting" until the next monitor says "running": a reader never
+  // sees the new count beside the old run's exit as if it were final.
   ++st.restart_count;
   rec.save_state(cfg.id, st);
   try {

@@ -95,7 +95,7 @@ TEST(EngineOptions, MergeEnvOverridesByKeyKeepingOrder) {
   EXPECT_EQ(m, (std::vector<std::string>{"PATH=/bin", "A=x", "B=2", "C=3"}));
 }
 
-TEST(EngineOptions, VolumeParsesModesAndRequiresExistingHostPath) {
+TEST(EngineOptions, VolumeParsesModesAndRequiresExistingHostPathOrAVolumeName) {
   auto m = parse_volume("/tmp:/data:ro");
   EXPECT_EQ(m.source, "/tmp");
   EXPECT_EQ(m.target, "/data");
@@ -103,7 +103,13 @@ TEST(EngineOptions, VolumeParsesModesAndRequiresExistingHostPath) {
   EXPECT_FALSE(parse_volume("/tmp:/data").readonly);
   EXPECT_FALSE(parse_volume("/tmp:/data:rw").readonly);
   EXPECT_THROW(parse_volume("/definitely/not/here:/data"), hvrun::Error);
-  EXPECT_THROW(parse_volume("relative:/data"), hvrun::Error);
+  // Not a path: a named volume's name, kept as the source (the engine resolves it).
+  m = parse_volume("my-vol_1.x:/data:ro");
+  EXPECT_EQ(m.source, "my-vol_1.x");
+  EXPECT_TRUE(m.readonly);
+  EXPECT_THROW(parse_volume("bad name:/data"), hvrun::Error);
+  EXPECT_THROW(parse_volume("-vol:/data"), hvrun::Error);
+  EXPECT_THROW(parse_volume(":/data"), hvrun::Error);
   EXPECT_THROW(parse_volume("/tmp:relative"), hvrun::Error);
   EXPECT_THROW(parse_volume("/tmp:/data:xx"), hvrun::Error);
   EXPECT_THROW(parse_volume("/tmp"), hvrun::Error);
