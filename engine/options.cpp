@@ -340,6 +340,8 @@ container::Rlimit parse_ulimit(const std::string& value) {
 
 namespace {
 bool ip_literal(const std::string& s) {
+  // inet_pton reads a C string: whatever follows a NUL would pass unread.
+  if (s.find('\0') != std::string::npos) return false;
   unsigned char buf[sizeof(struct in6_addr)];
   return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }

@@ -115,6 +115,18 @@ TEST(EngineOptions, VolumeParsesModesAndRequiresExistingHostPathOrAVolumeName) {
   EXPECT_THROW(parse_volume("/tmp"), hvrun::Error);
 }
 
+TEST(EngineOptions, AddHostAndDnsRefuseAnAddressWithANulOrSpaceAfterIt) {
+  // Found by fuzz_cli_values: inet_pton read up to the NUL, so the rest
+  // (tabs, junk) reached /etc/hosts and resolv.conf (the API's JSON strings
+  // may hold a NUL).
+  EXPECT_EQ(parse_add_host("db:192.0.2.9"), "192.0.2.9\tdb");
+  EXPECT_EQ(parse_add_host("v6=[2001:db8::1]"), "2001:db8::1\tv6");
+  EXPECT_THROW(parse_add_host(std::string("db:2001:db8::\0\tjunk", 20)), hvrun::Error);
+  EXPECT_THROW(parse_add_host(std::string("db:192.0.2.9\0x", 15)), hvrun::Error);
+  EXPECT_THROW(parse_dns_server(std::string("192.0.2.53\0x", 12)), hvrun::Error);
+  EXPECT_THROW(parse_dns_server("192.0.2.53 "), hvrun::Error);
+}
+
 TEST(EngineOptions, SecurityOptReadsSeccompProfileContent) {
   hvrun::container::RunSpec s;
   apply_security_opt("seccomp=unconfined", s);
