@@ -357,7 +357,8 @@ std::string parse_add_host(const std::string& value) {
   if (at == std::string::npos) throw bad("expected NAME:IP");
   std::string name = value.substr(0, at), ip = value.substr(at + 1);
   if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-  if (name.empty() || name.size() > 253 || name.find_first_of(" \t\n\r#") != std::string::npos)
+  if (name.empty() || name.size() > 253 || name.find_first_of(" \t\n\r#") != std::string::npos ||
+      name.find('\0') != std::string::npos)
     throw bad("a host name of 1 to 253 characters without spaces or '#' is needed");
   if (ip != kHostGateway && !ip_literal(ip)) throw bad("\"" + ip + "\" is not an IP address (nor host-gateway)");
   return ip + "\t" + name;
@@ -369,7 +370,8 @@ std::string parse_dns_server(const std::string& value) {
 }
 
 std::string parse_dns_word(const std::string& flag, const std::string& value) {
-  if (value.empty() || value.size() > 255 || value.find_first_of(" \t\n\r#;") != std::string::npos)
+  if (value.empty() || value.size() > 255 || value.find_first_of(" \t\n\r#;") != std::string::npos ||
+      value.find('\0') != std::string::npos)
     throw Error("invalid " + flag + " \"" + value + "\": one word of 1 to 255 characters is needed");
   return value;
 }

@@ -125,6 +125,8 @@ TEST(EngineOptions, AddHostAndDnsRefuseAnAddressWithANulOrSpaceAfterIt) {
   EXPECT_THROW(parse_add_host(std::string("db:192.0.2.9\0x", 15)), hvrun::Error);
   EXPECT_THROW(parse_dns_server(std::string("192.0.2.53\0x", 12)), hvrun::Error);
   EXPECT_THROW(parse_dns_server("192.0.2.53 "), hvrun::Error);
+  EXPECT_THROW(parse_add_host(std::string("d\0b:192.0.2.9", 14)), hvrun::Error);
+  EXPECT_THROW(parse_dns_word("--dns-search", std::string("corp\0x", 6)), hvrun::Error);
 }
 
 TEST(EngineOptions, SecurityOptReadsSeccompProfileContent) {
