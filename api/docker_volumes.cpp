@@ -19,9 +19,9 @@ using nlohmann::json;
 namespace {
 
 json volume_json(const volume::VolumeStore& store, const volume::Volume& v) {
-  return {{"Name", v.name},         {"Driver", "local"}, {"Mountpoint", store.data_path(v.name)},
-          {"CreatedAt", v.created}, {"Labels", v.labels}, {"Scope", "local"},
-          {"Options", json::object()}};
+  json j = store.describe(v);
+  j["Options"] = json::object();
+  return j;
 }
 
 }  // namespace

@@ -11,19 +11,6 @@
 
 namespace hvrun::cli {
 
-namespace {
-
-nlohmann::json describe(const volume::VolumeStore& store, const volume::Volume& v) {
-  return {{"Name", v.name},
-          {"Driver", "local"},
-          {"Mountpoint", store.data_path(v.name)},
-          {"CreatedAt", v.created},
-          {"Labels", v.labels},
-          {"Scope", "local"}};
-}
-
-}  // namespace
-
 void register_volume(CLI::App& app, Context& ctx, Action& action) {
   auto* vol = app.add_subcommand("volume", "Manage named volumes");
   vol->require_subcommand(1);
@@ -74,7 +61,7 @@ void register_volume(CLI::App& app, Context& ctx, Action& action) {
       std::optional<Template> tmpl = format();
       volume::VolumeStore store(ctx.root());
       std::vector<nlohmann::json> out;
-      for (const auto& n : *inames) out.push_back(describe(store, store.get(n)));
+      for (const auto& n : *inames) out.push_back(store.describe(store.get(n)));
       if (tmpl) std::fputs(format_objects(*tmpl, out).c_str(), stdout);
       else std::printf("%s\n", nlohmann::json(out).dump(2).c_str());
       return 0;

@@ -89,4 +89,9 @@ void VolumeStore::remove(const std::string& name) {
 
 uint64_t VolumeStore::size(const std::string& name) const { return disk_bytes(data_path(name)); }
 
+nlohmann::json VolumeStore::describe(const Volume& v) const {
+  return {{"Name", v.name},         {"Driver", "local"}, {"Mountpoint", data_path(v.name)},
+          {"CreatedAt", v.created}, {"Labels", v.labels}, {"Scope", "local"}};
+}
+
 }  // namespace hvrun::volume

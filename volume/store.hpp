@@ -47,6 +47,8 @@ class VolumeStore {
   void remove(const std::string& name);
   // Bytes of its data (st_blocks), for system df and prune.
   uint64_t size(const std::string& name) const;
+  // As `docker volume inspect` shows it (hvrun volume inspect, the API).
+  nlohmann::json describe(const Volume& v) const;
 
  private:
   std::string dir(const std::string& name) const { return base_ + "/" + name; }
