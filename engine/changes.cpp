@@ -254,10 +254,6 @@ void export_container(const std::string& store_root, const std::string& ref, int
 
 namespace hvrun::engine {
 
-namespace {
-
-// "/a/b/" -> {"/a", "b"}; "/" -> {"/", "."}. Lexical only: what the
-// components mean is resolved inside the container's root.
 std::pair<std::string, std::string> split_container_path(const std::string& path) {
   std::vector<std::string> comps;
   for (size_t pos = 0; pos <= path.size();) {
@@ -276,6 +272,8 @@ std::pair<std::string, std::string> split_container_path(const std::string& path
   for (size_t i = 0; i + 1 < comps.size(); ++i) parent += (i ? "/" : "") + comps[i];
   return {parent, comps.back()};
 }
+
+namespace {
 
 // Runs fn with a directory fd of the container's root. A running
 // container-mode container: its own root (/proc/PID/root), frozen while fn

@@ -11,11 +11,17 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "image/changes.hpp"
 
 namespace hvrun::engine {
+
+// "/a/b/" -> {"/a", "b"}; "/" -> {"/", "."}. Lexical only ("..", "." and
+// empty components folded): what the components mean is resolved inside a
+// root by whoever opens them (cp, a volume's copy-up).
+std::pair<std::string, std::string> split_container_path(const std::string& path);
 
 std::vector<image::Change> container_diff(const std::string& store_root, const std::string& ref);
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "container/namespaces.hpp"
+#include "engine/changes.hpp"
 #include "image/layer.hpp"
 #include "util/child.hpp"
 #include "util/error.hpp"
@@ -29,6 +30,11 @@ namespace {
 void copy_up(const ContainerConfig& cfg, const std::string& target, const std::string& volume_dir) {
   const auto& lowers = cfg.spec.lowerdirs;
   if (lowers.empty()) return;
+  // Lexically split; resolved in the image's root below.
+  const auto split = split_container_path(target);
+  if (split.second == ".") return;  // the root itself
+  const std::string parent = split.first == "/" ? "." : split.first.substr(1);
+  const std::string& base = split.second;
   // One layer is its own merged view; more are mounted as a read-only overlay.
   std::string opts = "lowerdir=";
   for (size_t i = 0; i < lowers.size(); ++i) opts += (i ? ":" : "") + lowers[i];
@@ -37,25 +43,6 @@ void copy_up(const ContainerConfig& cfg, const std::string& target, const std::s
   mkdir_p(scratch + "/mnt", 0700);
   UniqueFd tar(::open(scratch.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
   if (!tar) throw_sys("open a scratch file in", scratch);
-  // The target's components, lexically ("/a/../b/" -> "b"); it is resolved in the image's root below.
-  std::vector<std::string> comps;
-  for (size_t pos = 0; pos <= target.size();) {
-    size_t next = target.find('/', pos);
-    if (next == std::string::npos) next = target.size();
-    const std::string c = target.substr(pos, next - pos);
-    if (c == "..") {
-      if (!comps.empty()) comps.pop_back();
-    } else if (!c.empty() && c != ".") {
-      comps.push_back(c);
-    }
-    pos = next + 1;
-  }
-  if (comps.empty()) return;
-  std::string rel;
-  for (const auto& c : comps) rel += (rel.empty() ? "" : "/") + c;
-  const size_t slash = rel.rfind('/');
-  const std::string parent = slash == std::string::npos ? "." : rel.substr(0, slash);
-  const std::string base = slash == std::string::npos ? rel : rel.substr(slash + 1);
   bool have = false;
   // The image directory's own mode and owners, from the child (the volume's root gets them, as Docker's).
   Pipe root_attrs = Pipe::make();
