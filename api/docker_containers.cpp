@@ -86,7 +86,7 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   const std::string id = resolve(req, parts[1]);
   const std::string op = parts.size() > 2 ? parts[2] : "";
   if (parts.size() == 2 && m == "DELETE") {
-    engine::remove_container(rec, id, req.flag("force"));
+    engine::remove_container(rec, id, req.flag("force"), req.flag("v"));
     return conn.respond(204, "", "");
   }
   if (parts.size() != 3) return fail(conn, 404, "page not found");
@@ -119,6 +119,13 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
     json body = {{"StatusCode", code}, {"Error", error.empty() ? json(nullptr) : json{{"Message", error}}}};
     conn.write(body.dump() + "\n");
     return;
+  }
+  if (op == "changes" && m == "GET") {
+    // docker diff: Kind 0 changed, 1 added, 2 deleted.
+    json out = json::array();
+    for (const auto& c : engine::container_diff(root_, id))
+      out.push_back({{"Path", c.path}, {"Kind", c.kind == 'C' ? 0 : c.kind == 'A' ? 1 : 2}});
+    return conn.respond(200, kJson, out.dump());
   }
   if (op == "kill" && m == "POST") {
     const int sig = parse_signal(req.param("signal", "SIGKILL"));
@@ -211,7 +218,7 @@ void DockerApi::check_tenant(const engine::RunOptions& o) const {
   auto refuse = [](const std::string& why) { throw ApiError(403, "a tenant may not " + why); };
   // Named volumes are a tenant's own (the engine refuses another's); host paths are not.
   for (const auto& v : o.volumes)
-    if (!v.empty() && v[0] == '/') refuse("bind host paths (Binds)");
+    if (!v.empty() && v[0] == '/' && v.find(':') != std::string::npos) refuse("bind host paths (Binds)");
   // Read as text, before anything looks at the host: whether a path exists
   // is not a tenant's to learn from the error.
   for (const auto& m : o.mounts) {
@@ -304,7 +311,14 @@ std::string DockerApi::create_for(const Request& req, engine::RunOptions o) {
 }
 
 void DockerApi::list(const Request& req, Connection& conn) {
-  const bool all = req.flag("all");
+  // limit=N (docker ps -n N, -l): the N newest, of every state (Docker's).
+  long limit = -1;
+  if (const std::string l = req.param("limit"); !l.empty()) {
+    char* end = nullptr;
+    limit = std::strtol(l.c_str(), &end, 10);
+    if (end == l.c_str() || *end) return fail(conn, 400, "invalid limit \"" + l + "\": a number");
+  }
+  const bool all = req.flag("all") || limit > 0;
   // (an invalid filter: 400, from the message)
   const engine::ContainerFilter filter = engine::ContainerFilter::parse(parse_filters(req.param("filters")), root_);
   engine::Records rec(root_);
@@ -323,6 +337,7 @@ void DockerApi::list(const Request& req, Connection& conn) {
     if (req.uid != 0 && c.owner_uid != req.uid) continue;
     if (!all && !filter.has("status") && st.status != "running") continue;
     if (!filter.match(c, st)) continue;
+    if (limit > 0 && out.size() >= static_cast<size_t>(limit)) break;
     out.push_back(container_summary(c, st));
   }
   conn.respond(200, kJson, out.dump());
@@ -473,6 +488,22 @@ void DockerApi::archive(const Request& req, Connection& conn, const std::string&
 
 namespace {
 
+// Block I/O as Docker's cgroup v2 stats give it (the CLI sums "read" and
+// "write" entries); absent when unknown.
+json blkio_stats_of(const engine::ContainerUsage& u) {
+  if (u.blk_read < 0) return json::object();
+  return {{"io_service_bytes_recursive",
+           {{{"major", 0}, {"minor", 0}, {"op", "read"}, {"value", u.blk_read}},
+            {{"major", 0}, {"minor", 0}, {"op", "write"}, {"value", u.blk_write}}}}};
+}
+
+// The container's own network namespace, as one interface (the CLI sums them).
+json networks_of(const engine::ContainerUsage& u) {
+  if (u.net_rx < 0) return json::object();
+  return {{"eth0", {{"rx_bytes", u.net_rx}, {"tx_bytes", u.net_tx}, {"rx_packets", 0}, {"tx_packets", 0},
+                    {"rx_errors", 0}, {"tx_errors", 0}, {"rx_dropped", 0}, {"tx_dropped", 0}}}};
+}
+
 json cpu_stats_of(const engine::ContainerUsage& u) {
   return {{"cpu_usage", {{"total_usage", std::max<int64_t>(u.cpu_ns, 0)}, {"usage_in_kernelmode", 0}, {"usage_in_usermode", 0}}},
           {"system_cpu_usage", u.system_cpu_ns}, {"online_cpus", u.online_cpus},
@@ -496,7 +527,7 @@ void DockerApi::stats(const Request& req, Connection& conn, const std::string& i
                 {"memory_stats", {{"usage", std::max<int64_t>(now.memory_bytes, 0)},
                                   {"limit", now.memory_limit > 0 ? now.memory_limit : now.host_memory},
                                   {"stats", json::object()}}},
-                {"blkio_stats", json::object()}, {"networks", json::object()}, {"num_procs", 0}};
+                {"blkio_stats", blkio_stats_of(now)}, {"networks", networks_of(now)}, {"num_procs", 0}};
   };
   engine::ContainerUsage before = engine::container_usage(rec, id);
   std::string before_time = now_rfc3339_nano();

@@ -1,5 +1,6 @@
 #include "api/docker_convert.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "engine/network.hpp"
@@ -118,8 +119,22 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   else if (runtime.empty() || runtime == "container" || runtime == "runc") o.mode = engine::Mode::Container;
   else throw ApiError(400, "unknown runtime \"" + runtime + "\": hvrun has container and vm");
   o.volumes = strings_of(field(hc, "Binds"), "Binds");
+  // Config.Volumes (docker run -v /path): anonymous volumes, unless a Bind
+  // goes to the same path.
+  if (auto it = body.find("Volumes"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) throw ApiError(400, "invalid Volumes: expected an object of paths");
+    for (const auto& [path, _] : it->items()) {
+      if (path.empty() || path[0] != '/') throw ApiError(400, "invalid Volumes: \"" + path + "\" is not an absolute path");
+      const bool bound = std::any_of(o.volumes.begin(), o.volumes.end(), [&](const std::string& b) {
+        const size_t c = b.find(':');
+        return c != std::string::npos && b.substr(c + 1, b.find(':', c + 1) - c - 1) == path;
+      });
+      if (!bound) o.volumes.push_back(path);
+    }
+  }
   o.auto_remove = bool_of(hc, "AutoRemove");
   o.privileged = bool_of(hc, "Privileged");
+  o.userns = string_of(hc, "UsernsMode");
   o.read_only = bool_of(hc, "ReadonlyRootfs");
   o.cap_add = strings_of(field(hc, "CapAdd"), "CapAdd");
   o.cap_drop = strings_of(field(hc, "CapDrop"), "CapDrop");

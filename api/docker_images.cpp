@@ -10,6 +10,7 @@
 #include "api/docker_shared.hpp"
 #include "engine/describe.hpp"
 #include "engine/records.hpp"
+#include "image/history.hpp"
 #include "image/load.hpp"
 #include "image/present.hpp"
 #include "image/save.hpp"
@@ -101,6 +102,27 @@ void DockerApi::images(const Request& req, Connection& conn, const std::vector<s
   }
   if (op && parts.back() == "json" && req.method == "GET")
     return conn.respond(200, kJson, image::inspect_json(store, store.resolve(name)).dump());
+  if (op && parts.back() == "history" && req.method == "GET") {
+    // docker history: hvrun history's rows (image/history.hpp), newest first.
+    json out = json::array();
+    for (const auto& r : image::image_history(store, store.resolve(name))) {
+      json tags = nullptr;
+      if (!r.id.empty()) {
+        try {
+          if (const auto img = store.resolve(r.id); !img.tags.empty()) tags = img.tags;
+        } catch (const Error&) {
+          // removed meanwhile
+        }
+      }
+      out.push_back({{"Id", r.id.empty() ? "<missing>" : "sha256:" + r.id},
+                     {"Created", r.created.empty() ? 0 : static_cast<int64_t>(engine::parse_rfc3339(r.created))},
+                     {"CreatedBy", r.created_by},
+                     {"Tags", tags},
+                     {"Size", r.size},
+                     {"Comment", r.comment}});
+    }
+    return conn.respond(200, kJson, out.dump());
+  }
   return fail(conn, 404, "page not found: " + req.method + " " + req.path);
 }
 

@@ -16,16 +16,6 @@ namespace hvrun::api {
 
 using nlohmann::json;
 
-namespace {
-
-json volume_json(const volume::VolumeStore& store, const volume::Volume& v) {
-  json j = store.describe(v);
-  j["Options"] = json::object();
-  return j;
-}
-
-}  // namespace
-
 void DockerApi::volumes(const Request& req, Connection& conn, const std::vector<std::string>& parts) {
   volume::VolumeStore store(root_);
   const std::string& m = req.method;
@@ -42,7 +32,7 @@ void DockerApi::volumes(const Request& req, Connection& conn, const std::vector<
         for (const auto& n : f->second) any = any || v.name.find(n) != std::string::npos;
         if (!any) continue;
       }
-      out.push_back(volume_json(store, v));
+      out.push_back(store.describe(v));
     }
     return conn.respond(200, kJson, json{{"Volumes", out}, {"Warnings", json::array()}}.dump());
   }
@@ -65,7 +55,7 @@ void DockerApi::volumes(const Request& req, Connection& conn, const std::vector<
     if (!volume::valid_volume_name(name))
       return fail(conn, 400, "invalid volume name \"" + name + "\": 2 to 255 of [a-zA-Z0-9_.-], starting with a letter or digit");
     try {
-      return conn.respond(201, kJson, volume_json(store, store.ensure(name, req.uid, labels)).dump());
+      return conn.respond(201, kJson, store.describe(store.ensure(name, req.uid, labels)).dump());
     } catch (const Error& e) {
       return fail(conn, 409, e.what());  // another tenant's
     }
@@ -78,7 +68,7 @@ void DockerApi::volumes(const Request& req, Connection& conn, const std::vector<
   const std::string& name = parts[1];
   const auto v = store.find(name);
   if (!v || !mine(*v)) return fail(conn, 404, "no such volume: " + name);
-  if (m == "GET") return conn.respond(200, kJson, volume_json(store, *v).dump());
+  if (m == "GET") return conn.respond(200, kJson, store.describe(*v).dump());
   if (m == "DELETE") {
     try {
       engine::remove_volume(root_, name, req.uid);

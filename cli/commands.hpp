@@ -92,8 +92,9 @@ void add_list_format(CLI::App* sub, std::string& format);
 // Prints inspect results: the Docker-shaped JSON array, or one line per
 // object through the --format template.
 void print_inspected(const std::vector<nlohmann::json>& objs, const std::optional<Template>& format);
-// Rows as columns three spaces apart, each as wide as its widest cell (ps, top, stats).
-void print_columns(const std::vector<std::vector<std::string>>& rows);
+// Rows as columns, each as wide as its widest cell plus three spaces and at
+// least `min_width` (Docker's tables: 10; docker top's: 20).
+void print_columns(const std::vector<std::vector<std::string>>& rows, size_t min_width = 10);
 
 // A parse error as Docker prints it: "hvrun ps: unknown flag: --bogus" and
 // "See 'hvrun ps --help'." (two lines, newline-terminated).

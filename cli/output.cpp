@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "cli/commands.hpp"
+#include "util/strings.hpp"
 
 namespace hvrun::cli {
 
@@ -66,17 +67,19 @@ std::string parse_error_text(const CLI::App& app, const CLI::ParseError& e) {
   return "hvrun: " + (sub.empty() ? "" : sub + ": ") + what + "\nSee '" + command + " --help'.\n";
 }
 
-void print_columns(const std::vector<std::vector<std::string>>& rows) {
+void print_columns(const std::vector<std::vector<std::string>>& rows, size_t min_width) {
+  // Docker's tabwriter: each column as wide as its widest cell plus 3, and
+  // at least min_width.
   std::vector<size_t> w;
   for (const auto& r : rows) {
     if (w.size() < r.size()) w.resize(r.size(), 0);
-    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max({w[i], display_width(r[i]) + 3, min_width});
   }
   for (const auto& r : rows) {
     std::string line;
     for (size_t i = 0; i < r.size(); ++i) {
       line += r[i];
-      if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 3, ' ');
+      if (i + 1 < r.size()) line += std::string(w[i] - display_width(r[i]), ' ');
     }
     std::printf("%s\n", line.c_str());
   }

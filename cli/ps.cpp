@@ -1,4 +1,4 @@
-// hvrun ps [-a] [-q] [--filter KEY=VALUE]... [--format TEMPLATE]
+// hvrun ps [-a] [-q] [-n N] [-l] [--no-trunc] [--filter KEY=VALUE]... [--format TEMPLATE]
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -16,11 +16,36 @@ namespace hvrun::cli {
 
 namespace {
 
-std::string command_of(const engine::ContainerConfig& c) {
+// docker ps's COMMAND: cut to 20 characters with "…" (unless --no-trunc),
+// then quoted as Go's strconv.Quote does.
+std::string command_of(const engine::ContainerConfig& c, bool trunc) {
   std::string cmd;
   for (const auto& a : c.spec.args) cmd += (cmd.empty() ? "" : " ") + a;
-  if (cmd.size() > 20) cmd = cmd.substr(0, 17) + "...";
-  return "\"" + cmd + "\"";
+  if (trunc) {
+    size_t chars = 0, cut = std::string::npos;
+    for (size_t i = 0; i < cmd.size(); ++i) {
+      if ((static_cast<unsigned char>(cmd[i]) & 0xC0) == 0x80) continue;  // inside a UTF-8 character
+      if (++chars == 20) cut = i;
+      if (chars == 21) {
+        cmd = cmd.substr(0, cut) + "\u2026";
+        break;
+      }
+    }
+  }
+  std::string q = "\"";
+  for (unsigned char ch : cmd) {
+    if (ch == '"' || ch == '\\') q += std::string("\\") + static_cast<char>(ch);
+    else if (ch == '\n') q += "\\n";
+    else if (ch == '\t') q += "\\t";
+    else if (ch < 0x20 || ch == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", ch);
+      q += buf;
+    } else {
+      q += static_cast<char>(ch);
+    }
+  }
+  return q + "\"";
 }
 
 // "[HOSTIP:]HOSTPORT:PORT/PROTO" -> Docker's "0.0.0.0:8080->80/tcp".
@@ -68,6 +93,12 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
   auto quiet = std::make_shared<bool>(false);
   sub->add_flag("-a,--all", *all, "Show all containers (default: running only)");
   sub->add_flag("-q,--quiet", *quiet, "Only print container ids");
+  auto no_trunc = std::make_shared<bool>(false);
+  auto last = std::make_shared<int>(-1);
+  auto latest = std::make_shared<bool>(false);
+  sub->add_flag("--no-trunc", *no_trunc, "Show whole ids and commands");
+  sub->add_option("-n,--last", *last, "Show the N newest containers (any state)");
+  sub->add_flag("-l,--latest", *latest, "Show the newest container (any state)");
   auto filters = std::make_shared<std::vector<std::string>>();
   auto format = std::make_shared<std::string>();
   sub->add_option("-f,--filter", *filters, "Filter: name=SUBSTRING, id=PREFIX, status=created|running|exited, "
@@ -76,8 +107,8 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   add_list_format(sub, *format);
-  sub->callback([all, quiet, filters, format, &ctx, &action] {
-    action = [all, quiet, filters, format, &ctx]() -> int {
+  sub->callback([=, &ctx, &action] {
+    action = [=, &ctx]() -> int {
       std::optional<Template> tmpl;
       if (!format->empty()) {
         tmpl = Template::parse(*format);
@@ -88,29 +119,36 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
       rec.collect_garbage();
       std::vector<nlohmann::json> objs;
       std::vector<std::vector<std::string>> rows;
-      rows.push_back({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"});
+      rows.push_back({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"});
+      // -n N and -l: the newest N of every state (Docker's).
+      const int limit = *latest ? 1 : *last;
+      const bool any_state = *all || limit >= 0;
+      int shown = 0;
       auto ids = rec.ids();
       for (auto it = ids.rbegin(); it != ids.rend(); ++it) {  // newest first, as Docker
-        const std::string& id = *it;
+        if (limit >= 0 && shown >= limit) break;
+        const std::string id = *no_trunc ? *it : it->substr(0, 12);
         engine::ContainerConfig c;
         engine::State st;
         try {
-          c = rec.load_config(id);
-          st = rec.refresh(id);
+          c = rec.load_config(*it);
+          st = rec.refresh(*it);
         } catch (const Error&) {
           continue;  // removed while we looked
         }
-        if (!*all && !f.has("status") && st.status != "running") continue;
+        if (!any_state && !f.has("status") && st.status != "running") continue;
         if (!f.match(c, st)) continue;
+        ++shown;
         if (*quiet) {
-          std::printf("%s\n", id.substr(0, 12).c_str());
+          std::printf("%s\n", id.c_str());
           continue;
         }
         const std::string status = engine::status_text(c, st);
         const std::string state = engine::status_of(c, st);
-        rows.push_back({id.substr(0, 12), c.image, command_of(c), engine::since(c.created) + " ago", status, c.name});
+        const std::string command = command_of(c, !*no_trunc);
+        rows.push_back({id, c.image, command, engine::since(c.created) + " ago", status, ports_of(c), c.name});
         if (tmpl)
-          objs.push_back({{"ID", id.substr(0, 12)}, {"Image", c.image}, {"Command", command_of(c)},
+          objs.push_back({{"ID", id}, {"Image", c.image}, {"Command", command},
                           {"CreatedAt", docker_time(c.created)}, {"RunningFor", engine::since(c.created) + " ago"},
                           {"Status", status}, {"State", state}, {"Names", c.name}, {"Ports", ports_of(c)},
                           {"Mode", engine::to_string(c.mode)}, {"Labels", labels_text(c)}});

@@ -1,8 +1,10 @@
-// hvrun stats [--no-stream] [CONTAINER...]: CPU, memory and pids of running
-// containers (a microVM's: its VMM's, guest RAM included), as docker stats.
+// hvrun stats [--no-stream] [--format T] [CONTAINER...]: CPU, memory, network
+// and block I/O and pids of running containers (a microVM's: its VMM's,
+// guest RAM included), as docker stats; {{.Mode}} says container or vm.
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
 
 #include "cli/commands.hpp"
 #include "engine/describe.hpp"
@@ -10,24 +12,40 @@
 #include "engine/records.hpp"
 #include "engine/usage.hpp"
 #include "util/error.hpp"
+#include "util/format.hpp"
 
 namespace hvrun::cli {
 
 namespace {
 
-std::string bytes_text(int64_t b) {
+// Docker's sizes in stats: memory in binary units to 4 digits ("480KiB",
+// "23.54GiB"), network and block I/O in decimal ones to 3 ("1.23kB").
+std::string size_text(int64_t b, bool binary) {
   if (b < 0) return "--";
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  const char* bin[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  const char* dec[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  const double step = binary ? 1024 : 1000;
   double v = static_cast<double>(b);
   int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
+  while (v >= step && u < 5) {
+    v /= step;
     ++u;
   }
   char s[32];
-  std::snprintf(s, sizeof s, u ? "%.2f%s" : "%.0f%s", v, units[u]);
+  std::snprintf(s, sizeof s, binary ? "%.4g%s" : "%.3g%s", v, binary ? bin[u] : dec[u]);
   return s;
 }
+
+std::string pair_text(int64_t a, int64_t b, bool binary) {
+  if (a < 0 || b < 0) return "--";
+  return size_text(a, binary) + " / " + size_text(b, binary);
+}
+
+const std::vector<std::string> kFields = {"Container", "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs", "Mode"};
+const std::map<std::string, std::string> kHeaders = {
+    {"Container", "CONTAINER"}, {"ID", "CONTAINER ID"}, {"Name", "NAME"},         {"CPUPerc", "CPU %"},
+    {"MemUsage", "MEM USAGE / LIMIT"}, {"MemPerc", "MEM %"}, {"NetIO", "NET I/O"}, {"BlockIO", "BLOCK I/O"},
+    {"PIDs", "PIDS"},           {"Mode", "MODE"}};
 
 std::string percent(double p) {
   char s[32];
@@ -42,9 +60,16 @@ void register_stats(CLI::App& app, Context& ctx, Action& action) {
   auto names = std::make_shared<std::vector<std::string>>();
   auto no_stream = std::make_shared<bool>(false);
   sub->add_flag("--no-stream", *no_stream, "Print once and exit");
+  auto format = std::make_shared<std::string>();
+  add_list_format(sub, *format);
   sub->add_option("containers", *names, "Containers (default: all running)");
   sub->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
+      const std::string fmt = format->empty() ? "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t"
+                                                "{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+                                              : *format;
+      const Template tmpl = Template::parse(fmt);
+      check_fields(tmpl, fmt, kFields);
       engine::Records rec(ctx.root());
       std::vector<std::string> ids;
       for (const auto& n : *names) ids.push_back(rec.resolve(n));
@@ -72,8 +97,7 @@ void register_stats(CLI::App& app, Context& ctx, Action& action) {
           } catch (const Error&) {
           }
         }
-        std::vector<std::vector<std::string>> rows{
-            {"CONTAINER ID", "NAME", "MODE", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"}};
+        std::vector<nlohmann::json> objs;
         for (size_t i = 0; i < ids.size(); ++i) {
           if (!a[i] || !b[i]) continue;
           const auto& u = *b[i];
@@ -83,12 +107,19 @@ void register_stats(CLI::App& app, Context& ctx, Action& action) {
           const int64_t limit = u.memory_limit > 0 ? u.memory_limit : u.host_memory;
           const double mem = limit > 0 && u.memory_bytes >= 0 ? 100.0 * static_cast<double>(u.memory_bytes) / static_cast<double>(limit) : 0;
           engine::ContainerConfig c = rec.load_config(ids[i]);
-          rows.push_back({ids[i].substr(0, 12), c.name, engine::to_string(c.mode), percent(cpu),
-                          bytes_text(u.memory_bytes) + " / " + bytes_text(limit), percent(mem),
-                          u.pids < 0 ? "--" : std::to_string(u.pids)});
+          objs.push_back({{"Container", names->empty() ? ids[i].substr(0, 12) : (*names)[i]},
+                          {"ID", ids[i].substr(0, 12)},
+                          {"Name", c.name},
+                          {"CPUPerc", percent(cpu)},
+                          {"MemUsage", pair_text(u.memory_bytes, limit, true)},
+                          {"MemPerc", percent(mem)},
+                          {"NetIO", pair_text(u.net_rx, u.net_tx, false)},
+                          {"BlockIO", pair_text(u.blk_read, u.blk_write, false)},
+                          {"PIDs", u.pids < 0 ? "--" : std::to_string(u.pids)},
+                          {"Mode", engine::to_string(c.mode)}});
         }
         if (!*no_stream) std::printf("\033[2J\033[H");
-        print_columns(rows);
+        std::fputs(format_objects(tmpl, objs, kHeaders).c_str(), stdout);
         std::fflush(stdout);
         if (*no_stream) return 0;
       }

@@ -15,7 +15,7 @@ void register_top(CLI::App& app, Context& ctx, Action& action) {
       const engine::ProcessTable t = engine::container_top(rec, rec.resolve(*name));
       std::vector<std::vector<std::string>> rows{t.titles};
       rows.insert(rows.end(), t.rows.begin(), t.rows.end());
-      print_columns(rows);
+      print_columns(rows, 20);  // docker top's columns are 20 wide at least
       return 0;
     };
   });

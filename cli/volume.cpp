@@ -43,11 +43,12 @@ void register_volume(CLI::App& app, Context& ctx, Action& action) {
   ls->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
       const auto vols = volume::VolumeStore(ctx.root()).list();
-      if (!*quiet) std::printf("%-10s %s\n", "DRIVER", "VOLUME NAME");
+      std::vector<std::vector<std::string>> rows{{"DRIVER", "VOLUME NAME"}};
       for (const auto& v : vols) {
         if (*quiet) std::printf("%s\n", v.name.c_str());
-        else std::printf("%-10s %s\n", "local", v.name.c_str());
+        else rows.push_back({"local", v.name});
       }
+      if (!*quiet) print_columns(rows);
       return 0;
     };
   });
@@ -62,8 +63,7 @@ void register_volume(CLI::App& app, Context& ctx, Action& action) {
       volume::VolumeStore store(ctx.root());
       std::vector<nlohmann::json> out;
       for (const auto& n : *inames) out.push_back(store.describe(store.get(n)));
-      if (tmpl) std::fputs(format_objects(*tmpl, out).c_str(), stdout);
-      else std::printf("%s\n", nlohmann::json(out).dump(2).c_str());
+      print_inspected(out, tmpl);
       return 0;
     };
   });

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "container/cgroups.hpp"
 #include "util/error.hpp"
@@ -128,6 +129,8 @@ class CgroupV1 final : public Cgroup {
       u.pids = read_number(p + "/pids.current");
       u.pids_limit = read_number(p + "/pids.max");
     }
+    if (auto b = dir_of("blkio"); !b.empty())
+      std::tie(u.io_read_bytes, u.io_write_bytes) = read_io_bytes(b + "/blkio.throttle.io_service_bytes");
     return u;
   }
 

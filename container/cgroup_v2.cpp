@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <tuple>
 #include <sstream>
 
 #include "container/cgroups.hpp"
@@ -64,6 +65,7 @@ class CgroupV2 final : public Cgroup {
     if (usec >= 0) u.cpu_ns = usec * 1000;
     u.pids = read_number(dir_ + "/pids.current");
     u.pids_limit = read_number(dir_ + "/pids.max");
+    std::tie(u.io_read_bytes, u.io_write_bytes) = read_io_bytes(dir_ + "/io.stat");
     return u;
   }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -93,6 +94,33 @@ int64_t read_keyed(const std::string& file, const std::string& key) {
   while (in >> k >> v)
     if (k == key) return v;
   return -1;
+}
+
+std::pair<int64_t, int64_t> read_io_bytes(const std::string& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {-1, -1};
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
+  int64_t r = 0, w = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream in(line);
+    std::string dev, word;
+    in >> dev;
+    if (dev.find(':') == std::string::npos) continue;  // v1's "Total N"
+    while (in >> word) {
+      if (word == "Read" || word == "Write") {  // v1: "MAJ:MIN Read N"
+        int64_t v = 0;
+        if (in >> v) (word == "Read" ? r : w) += v;
+      } else if (word.rfind("rbytes=", 0) == 0) {
+        r += std::strtoll(word.c_str() + 7, nullptr, 10);
+      } else if (word.rfind("wbytes=", 0) == 0) {
+        w += std::strtoll(word.c_str() + 7, nullptr, 10);
+      }
+    }
+  }
+  return {r, w};
 }
 
 int64_t read_number(const std::string& file) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,8 @@ class Cgroup {
     int64_t cpu_ns = -1;  // CPU time, all processes, since the cgroup was made
     int64_t pids = -1;
     int64_t pids_limit = -1;
+    int64_t io_read_bytes = -1;   // block I/O since the cgroup was made; -1 unknown
+    int64_t io_write_bytes = -1;  // (v2: io.stat; v1: blkio.throttle.io_service_bytes)
   };
   virtual Usage usage() const = 0;
   // Its processes (`hvrun top`): the main directory's cgroup.procs.
@@ -94,6 +97,10 @@ std::vector<pid_t> read_procs(const std::string& dir);  // empty when missing
 void write_value(const std::string& file, const std::string& value);
 int64_t read_keyed(const std::string& file, const std::string& key);  // "key N" lines; -1 when absent
 int64_t read_number(const std::string& file);  // a file holding one number; -1 when absent or "max"
+// Bytes read and written, summed over devices, from v2's io.stat
+// ("MAJ:MIN rbytes=N wbytes=N ...") or v1's blkio.throttle.io_service_bytes
+// ("MAJ:MIN Read N" / "MAJ:MIN Write N"); {-1, -1} when the file is absent.
+std::pair<int64_t, int64_t> read_io_bytes(const std::string& file);
 // SIGKILLs the processes listed in dir/cgroup.procs until it is empty (bounded wait).
 void kill_procs_loop(const std::string& dir);
 // rmdir, retrying briefly while the kernel still reports it busy; ENOENT is fine.

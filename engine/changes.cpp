@@ -207,6 +207,10 @@ std::string commit_container(const std::string& store_root, const std::string& r
   c.upper = s.upper;
   c.tar.oci_whiteouts = true;
   c.tar.exclude = written_by_hvrun(s.cfg);
+  if (s.cfg.spec.userns) {  // its root's files are host uid 100000's: root's in the image
+    c.tar.id_base = container::kUsernsHostBase;
+    c.tar.id_count = container::kUsernsSize;
+  }
   c.parent = parent.id;
   c.tags = tags;
   c.what = "container " + s.cfg.name;

@@ -97,8 +97,8 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"Restarting", st.restarting}}},
       {"RestartCount", st.restart_count},
       {"Mounts", mounts},
-      {"Image", c.image_id},
-      {"Name", c.name},
+      {"Image", "sha256:" + c.image_id},
+      {"Name", "/" + c.name},  // Docker's: a container's name under its parent, "/"
       {"Mode", to_string(c.mode)},
       {"VmmJail", vmm_jail_of(c, st)},
       {"Config",
@@ -123,6 +123,7 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"CapAdd", s.cap_add},
         {"CapDrop", s.cap_drop},
         {"Privileged", s.privileged},
+        {"UsernsMode", s.userns ? "private" : ""},
         {"SecurityOpt", secopt},
         {"NetworkMode", s.net == container::NetMode::Bridge ? s.netcfg.network : container::to_string(s.net)},
         {"Init", s.init},
@@ -143,27 +144,6 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"MacAddress", s.netcfg.mac},
         {"Ports", c.publish}}},
   };
-}
-
-// RFC 3339 (UTC) -> seconds since the epoch; 0 when unparsable.
-std::time_t parse_rfc3339(const std::string& s) {
-  std::tm tm{};
-  if (s.size() < 19 || !strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
-  return timegm(&tm);
-}
-
-// Docker's "About a minute", "5 seconds", "2 hours".
-std::string human_duration(long s) {
-  if (s < 1) return "Less than a second";
-  if (s == 1) return "1 second";
-  if (s < 60) return std::to_string(s) + " seconds";
-  long m = s / 60;
-  if (m == 1) return "About a minute";
-  if (m < 60) return std::to_string(m) + " minutes";
-  long h = m / 60;
-  if (h == 1) return "About an hour";
-  if (h < 48) return std::to_string(h) + " hours";
-  return std::to_string(h / 24) + " days";
 }
 
 std::string since(const std::string& t) {

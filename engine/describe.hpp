@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/records.hpp"
+#include "util/time.hpp"
 
 namespace hvrun::engine {
 
@@ -33,10 +34,9 @@ class ContainerFilter {
   std::map<std::string, std::string> ancestor_ids_;  // an ancestor value -> the image id it names now
 };
 
-// RFC 3339 (UTC) -> seconds since the epoch; 0 when unparsable.
-std::time_t parse_rfc3339(const std::string& s);
-// Docker's "About a minute", "5 seconds", "2 hours".
-std::string human_duration(long seconds);
+// (util/time.hpp)
+using ::hvrun::human_duration;
+using ::hvrun::parse_rfc3339;
 // human_duration from RFC 3339 time `t` to now; "" when unparsable.
 std::string since(const std::string& t);
 

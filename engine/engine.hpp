@@ -75,7 +75,9 @@ void signal_container(const Records& rec, const std::string& id, int sig);
 void stop_container(const Records& rec, const std::string& id, std::optional<int> timeout_s);
 
 // Removes a container; a running one only with `force` (it is killed first).
-void remove_container(const Records& rec, const std::string& id, bool force);
+// With `volumes` (rm -v), or for a --rm container, its anonymous volumes go
+// too (engine/volumes.hpp); named ones always stay.
+void remove_container(const Records& rec, const std::string& id, bool force, bool volumes = false);
 
 struct ExecOptions {
   container::ExecSpec spec;

@@ -156,8 +156,14 @@ container::BindMount parse_volume(const std::string& value) {
     if (c == std::string::npos) break;
     pos = c + 1;
   }
-  if (parts.size() < 2 || parts.size() > 3) throw bad("expected HOST:CONTAINER[:ro|rw]");
   container::BindMount m;
+  if (parts.size() == 1 && !value.empty() && value[0] == '/') {
+    // Docker's `-v /data`: an anonymous volume at /data.
+    if (value == "/") throw bad("cannot mount over the container's /");
+    m.target = value;
+    return m;
+  }
+  if (parts.size() < 2 || parts.size() > 3) throw bad("expected HOST:CONTAINER[:ro|rw] or an absolute CONTAINER path");
   m.source = parts[0];
   m.target = parts[1];
   if (parts.size() == 3) {
@@ -209,9 +215,15 @@ void apply_mount(const std::string& value, container::RunSpec& spec) {
   if (type == "bind" || type == "volume") {
     if (type == "bind" && (source.empty() || source[0] != '/')) throw bad("a bind needs an absolute source=");
     if (type == "volume" && !source.empty() && source[0] == '/') throw bad("a volume's source= is a volume name, not a path");
-    if (type == "volume" && source.empty()) throw bad("an anonymous volume is not supported yet: give source=NAME");
     if (!tmpfs_size.empty() || !tmpfs_mode.empty()) throw bad("tmpfs-size and tmpfs-mode are for type=tmpfs");
-    spec.mounts.push_back(parse_volume(source + ":" + target + (readonly ? ":ro" : "")));
+    if (target[0] != '/') throw bad("target= must be an absolute container path");
+    if (source.empty()) {  // type=volume without source=: an anonymous volume
+      container::BindMount m = parse_volume(target);
+      m.readonly = readonly;
+      spec.mounts.push_back(m);
+    } else {
+      spec.mounts.push_back(parse_volume(source + ":" + target + (readonly ? ":ro" : "")));
+    }
   } else if (type == "tmpfs") {
     if (!source.empty()) throw bad("a tmpfs has no source=");
     std::string opts = readonly ? "ro" : "rw";
@@ -423,6 +435,11 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   s.cap_add = o.cap_add;
   s.cap_drop = o.cap_drop;
   s.privileged = o.privileged;
+  if (o.userns == "private") s.userns = true;
+  else if (!o.userns.empty() && o.userns != "host")
+    throw Error("--userns " + o.userns + ": want host or private");
+  if (s.userns && s.privileged)
+    throw Error("--privileged needs the host's user namespace: it cannot be combined with --userns private");
   for (const auto& so : o.security_opts) apply_security_opt(so, s);
   std::string net = o.net;
   if (net.empty()) {

@@ -42,7 +42,9 @@ using container::merge_env;
 
 // "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist, or be
 // a volume's name (kept as the source; the engine makes the volume when it
-// is new and binds its directory: engine/volumes.hpp).
+// is new and binds its directory: engine/volumes.hpp). "CTR" alone (an
+// absolute path) is an anonymous volume: the source is left empty and the
+// engine makes a volume with a random name for it.
 container::BindMount parse_volume(const std::string& value);
 
 // --mount type=bind|volume|tmpfs,source=,target=[,readonly][,tmpfs-size=,
@@ -111,6 +113,9 @@ struct RunOptions {
   std::vector<std::string> cap_drop;
   std::vector<std::string> security_opts;
   bool privileged = false;
+  // --userns: "" or "host" (the host's user namespace, Docker's default),
+  // "private" (its own: root is host uid 100000, container/namespaces.hpp).
+  std::string userns;
   // Empty: the default, $HVRUN_NETWORK if set, else "bridge" (as in Docker).
   std::string net;
   std::vector<std::string> publish;  // -p values, as given

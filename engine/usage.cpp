@@ -47,6 +47,33 @@ ContainerUsage container_usage(const Records& rec, const std::string& id) {
   const auto cg = running_cgroup(rec, id);
   const container::Cgroup::Usage u = cg->usage();
   ContainerUsage out;
+  out.blk_read = u.io_read_bytes;
+  out.blk_write = u.io_write_bytes;
+  const ContainerConfig cfg = rec.load_config(id);
+  if (cfg.mode != Mode::Vm && cfg.spec.net != container::NetMode::Host) {
+    // /proc/PID/net/dev is the namespace of PID: "  eth0: RXBYTES p e d f fr c m TXBYTES ...".
+    const State st = rec.load_state(id);
+    std::istringstream dev(slurp("/proc/" + std::to_string(st.pid) + "/net/dev"));
+    int64_t rx = 0, tx = 0;
+    bool any = false;
+    for (std::string line; std::getline(dev, line);) {
+      const size_t colon = line.find(':');
+      if (colon == std::string::npos) continue;  // the two header lines
+      std::istringstream name(line.substr(0, colon)), f(line.substr(colon + 1));
+      std::string n;
+      name >> n;
+      int64_t v[9] = {};
+      for (auto& x : v) f >> x;
+      if (!f || n == "lo") continue;
+      rx += v[0];
+      tx += v[8];
+      any = true;
+    }
+    if (any || cfg.spec.net == container::NetMode::None) {
+      out.net_rx = rx;
+      out.net_tx = tx;
+    }
+  }
   out.memory_bytes = u.memory_bytes;
   out.memory_limit = u.memory_limit;
   out.cpu_ns = u.cpu_ns;

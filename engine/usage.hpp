@@ -20,6 +20,11 @@ struct ContainerUsage {
   int64_t system_cpu_ns = 0;  // the host's CPU time (all CPUs) at the same moment: /proc/stat
   unsigned online_cpus = 1;
   int64_t host_memory = 0;    // MemTotal
+  // Bytes the container's own network namespace received and sent (every
+  // interface but lo); -1 when unknown (--net host, a microVM).
+  int64_t net_rx = -1, net_tx = -1;
+  // Block I/O of its cgroup (a microVM's: its VMM's); -1 when unknown.
+  int64_t blk_read = -1, blk_write = -1;
 };
 // Throws Error "container X is not running".
 ContainerUsage container_usage(const Records& rec, const std::string& id);

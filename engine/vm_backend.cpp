@@ -331,7 +331,7 @@ class VmBackend final : public Backend {
     // 0: a pidfd of this monitor tells it whether the monitor still lives.
     UniqueFd monitor_pidfd;
     if (jail.config.enabled) {
-      monitor_pidfd.reset(int(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+      monitor_pidfd = open_pidfd(::getpid());
       launch.jail.monitor_pidfd = monitor_pidfd.get();  // -1 on a kernel without pidfds: getppid() then
     }
 

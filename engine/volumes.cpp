@@ -15,6 +15,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/log.hpp"
 #include "volume/store.hpp"
 
 namespace hvrun::engine {
@@ -98,22 +99,73 @@ void copy_up(const ContainerConfig& cfg, const std::string& target, const std::s
 
 }  // namespace
 
-void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg) {
+void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg, const std::vector<std::string>& image_volumes) {
+  auto clean = [](std::string p) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    return p;
+  };
+  // The image's VOLUMEs: each an anonymous volume unless the container
+  // mounts something there itself (Docker's).
+  for (const auto& v : image_volumes) {
+    const std::string t = clean(v);
+    if (t.empty() || t[0] != '/' || t == "/") continue;  // not a path a volume can go to
+    auto at = [&](const auto& m) { return clean(m.target) == t; };
+    if (std::any_of(cfg.spec.mounts.begin(), cfg.spec.mounts.end(), at) ||
+        std::any_of(cfg.spec.tmpfs.begin(), cfg.spec.tmpfs.end(), at))
+      continue;
+    container::BindMount m;
+    m.target = t;
+    cfg.spec.mounts.push_back(m);
+  }
   volume::VolumeStore store(store_root);
-  for (auto& m : cfg.spec.mounts) {
-    if (m.source.empty() || m.source[0] == '/') continue;
-    const std::string name = m.source;
-    store.ensure(name, cfg.owner_uid);
-    // Docker's rule: an empty volume (a new one, say) is filled first.
-    if (list_dir(store.data_path(name)).empty()) {
-      try {
-        copy_up(cfg, m.target, store.data_path(name).substr(0, store.data_path(name).size() - 6));
-      } catch (const Error& e) {
-        throw Error("volume " + name + ": copying the image's " + m.target + " into it: " + e.what());
+  try {
+    for (auto& m : cfg.spec.mounts) {
+      if (!m.source.empty() && m.source[0] == '/') continue;
+      std::string name = m.source;
+      std::map<std::string, std::string> labels;
+      if (name.empty()) {
+        name = random_hex(32);
+        labels[kAnonymousVolumeLabel] = "";
       }
+      bool made = false;
+      store.ensure(name, cfg.owner_uid, labels, &made);
+      if (std::find(cfg.volumes.begin(), cfg.volumes.end(), name) == cfg.volumes.end()) cfg.volumes.push_back(name);
+      // A user-namespaced container's root (host uid kUsernsHostBase) owns
+      // the volume it makes, as it owns its own files (the copy-up below
+      // gives it the image's owners, mapped).
+      if (made && cfg.spec.userns &&
+          ::chown(store.data_path(name).c_str(), container::kUsernsHostBase, container::kUsernsHostBase) < 0)
+        throw_sys("chown", store.data_path(name));
+      // Docker's rule: an empty volume (a new one, say) is filled first.
+      if (list_dir(store.data_path(name)).empty()) {
+        try {
+          copy_up(cfg, m.target, store.data_path(name).substr(0, store.data_path(name).size() - 6));
+        } catch (const Error& e) {
+          throw Error("volume " + (labels.empty() ? name : "for " + m.target) + ": copying the image's " + m.target +
+                      " into it: " + e.what());
+        }
+      }
+      m.source = store.data_path(name);
     }
-    m.source = store.data_path(name);
-    if (std::find(cfg.volumes.begin(), cfg.volumes.end(), name) == cfg.volumes.end()) cfg.volumes.push_back(name);
+  } catch (...) {
+    remove_anonymous_volumes(store_root, cfg);
+    throw;
+  }
+}
+
+void remove_anonymous_volumes(const std::string& store_root, const ContainerConfig& cfg) {
+  if (cfg.volumes.empty()) return;
+  volume::VolumeStore store(store_root);
+  const Records rec(store_root);
+  for (const auto& name : cfg.volumes) {
+    try {
+      const auto v = store.find(name);
+      if (!v || !v->labels.count(kAnonymousVolumeLabel)) continue;
+      if (!volume_users(rec, name).empty()) continue;  // another container mounts it too (Docker's --volumes-from)
+      store.remove(name);
+    } catch (const std::exception& e) {
+      HVRUN_WARN("engine", "anonymous volume ", name.substr(0, 12), " not removed: ", e.what());
+    }
   }
 }
 

@@ -11,12 +11,26 @@
 
 namespace hvrun::engine {
 
+// The label that marks an anonymous volume (Docker's): one made for a
+// container's `-v /path`, `--mount type=volume` without a source, or its
+// image's VOLUME, under a random 64-hex name.
+inline constexpr const char* kAnonymousVolumeLabel = "com.docker.volume.anonymous";
+
 // Every mount of cfg.spec whose source is a volume name (not a path): the
 // volume made if new (owned by cfg.owner_uid; a tenant may use only its
 // own) and, while empty, filled with what the image holds at the mount's
 // target (Docker's copy-up), its name added to cfg.volumes and the source
-// replaced by its directory. Throws a one-line reason.
-void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg);
+// replaced by its directory. A mount without a source, and each of
+// `image_volumes` (the image's VOLUMEs) that no mount or tmpfs of cfg.spec
+// covers, gets a new anonymous volume. Throws a one-line reason (and then
+// leaves no anonymous volume behind).
+void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg,
+                           const std::vector<std::string>& image_volumes = {});
+
+// Removes the anonymous volumes among cfg.volumes that no container names
+// any more (Docker's `rm -v`, and the end of a --rm container). Named ones
+// stay. Failures are logged, not thrown: the container is gone already.
+void remove_anonymous_volumes(const std::string& store_root, const ContainerConfig& cfg);
 
 // Ids of the containers (any state) that name the volume.
 std::vector<std::string> volume_users(const Records& rec, const std::string& name);

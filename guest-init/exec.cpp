@@ -28,8 +28,6 @@ constexpr size_t kMaxQueue = size_t(1) << 20;
 // (something it left running may hold the pipes open).
 constexpr auto kDrainAfterExit = std::chrono::seconds(2);
 
-void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
 }  // namespace
 
 ExecSessions::ExecSessions(const container::RunSpec& spec, pid_t init_pid, int control)
@@ -80,7 +78,7 @@ void ExecSessions::start(const contract::ExecStartMsg& m) {
     }
     container::ExecHandle h = container::exec_start(init_pid_, spec_, m.spec, io);
     s.pid = h.pid;
-    s.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, h.pid, 0)));
+    s.pidfd = open_pidfd(h.pid);
     if (!s.pidfd) {  // without it its end cannot be waited for without blocking
       const int err = errno;
       ::kill(h.pid, SIGKILL);

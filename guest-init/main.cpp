@@ -163,7 +163,7 @@ int run() {
   in.read.reset();
   out.write.reset();
   err.write.reset();
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, c.pid(), 0)));
+  UniqueFd pidfd = open_pidfd(c.pid());
   // hvrun exec: processes started in the running container on the host's request.
   ExecSessions sessions(spec, c.pid(), control.get());
 
@@ -172,7 +172,7 @@ int run() {
   const int workload_in = spec.tty ? pty : in.write.get();
   // Input to the workload is written non-blocking from a buffer: a workload
   // that does not read its stdin must not stop its output being forwarded.
-  ::fcntl(workload_in, F_SETFL, ::fcntl(workload_in, F_GETFL) | O_NONBLOCK);
+  set_nonblock(workload_in);
   std::string pending;
   bool close_stdin_when_flushed = false;
   bool out_open = true, err_open = !spec.tty, stdin_open = true, exited = false;

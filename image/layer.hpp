@@ -96,6 +96,10 @@ uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size = k
 struct LayerTarOptions {
   bool oci_whiteouts = true;
   std::set<std::string> exclude;
+  // Owners from id_base to id_base + id_count - 1 are written less id_base:
+  // a user-namespaced container's files as it saw them (host uid 100000 is
+  // its root, 0 in the layer). 0: owners as they are.
+  uint32_t id_base = 0, id_count = 0;
   uint64_t max_size = kDefaultMaxLayerSize;
   uint64_t min_free_space = 0;
 };

@@ -36,6 +36,8 @@ struct DirTarWriter {
   // paths left out.
   bool oci_whiteouts = false;
   const std::set<std::string>* exclude = nullptr;
+  uint32_t id_base = 0, id_count = 0;  // LayerTarOptions' owner shift
+  int64_t owner(uint32_t id) const { return id_count && id >= id_base && id - id_base < id_count ? id - id_base : id; }
   // write_entry_tar: the top entry `top` is written as `top_as`.
   std::string top, top_as;
 
@@ -85,8 +87,8 @@ struct DirTarWriter {
     Entry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), entry_name(rel).c_str());
     archive_entry_set_mode(e.get(), st.st_mode);
-    archive_entry_set_uid(e.get(), st.st_uid);
-    archive_entry_set_gid(e.get(), st.st_gid);
+    archive_entry_set_uid(e.get(), owner(st.st_uid));
+    archive_entry_set_gid(e.get(), owner(st.st_gid));
     archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
     if (chr0) archive_entry_set_rdev(e.get(), 0);
     if (S_ISLNK(st.st_mode)) {
@@ -226,13 +228,15 @@ uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptio
   DirTarWriter t{w.get(), dir, max_size, FreeSpaceGuard(out_fd, min_free_space, dir)};
   t.oci_whiteouts = opt.oci_whiteouts;
   t.exclude = &opt.exclude;
+  t.id_base = opt.id_base;
+  t.id_count = opt.id_count;
   struct stat st;
   if (::stat(dir.c_str(), &st) < 0) throw_sys("stat", dir);
   Entry root(archive_entry_new());  // "./": the root's owner and mode
   archive_entry_set_pathname(root.get(), "./");
   archive_entry_set_mode(root.get(), st.st_mode);
-  archive_entry_set_uid(root.get(), st.st_uid);
-  archive_entry_set_gid(root.get(), st.st_gid);
+  archive_entry_set_uid(root.get(), t.owner(st.st_uid));
+  archive_entry_set_gid(root.get(), t.owner(st.st_gid));
   archive_entry_set_mtime(root.get(), st.st_mtim.tv_sec, 0);
   if (archive_write_header(w.get(), root.get()) < ARCHIVE_WARN) throw Error("write tar: " + arch_err(w.get()));
   t.walk("");

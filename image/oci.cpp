@@ -79,6 +79,8 @@ ImageConfig config_from(const json& cfg) {
   if (k.contains("StopSignal") && k["StopSignal"].is_string()) c.stop_signal = k["StopSignal"];
   if (k.contains("ExposedPorts") && k["ExposedPorts"].is_object())
     for (const auto& [port, _] : k["ExposedPorts"].items()) c.exposed_ports.push_back(port);
+  if (k.contains("Volumes") && k["Volumes"].is_object())
+    for (const auto& [path, _] : k["Volumes"].items()) c.volumes.push_back(path);
   return c;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "util/time.hpp"
+
 namespace hvrun::image {
 
 std::string human_size(uint64_t bytes) {
@@ -20,23 +22,9 @@ std::string human_size(uint64_t bytes) {
 }
 
 std::string human_age(const std::string& ts, std::time_t now) {
-  struct tm tm {};
-  if (!strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "unknown";
-  std::time_t t = timegm(&tm);
-  long d = static_cast<long>(now - t);
-  if (d < 0) d = 0;
-  auto fmt = [](long n, const char* unit) {
-    return (n == 1 ? std::string(unit[0] == 'h' ? "an " : "a ") + unit : std::to_string(n) + " " + unit + "s") +
-           " ago";
-  };
-  if (d < 1) return "Less than a second ago";
-  if (d < 60) return fmt(d, "second");
-  if (d < 3600) return fmt(d / 60, "minute");
-  if (d < 86400) return fmt(d / 3600, "hour");
-  if (d < 86400 * 14) return fmt(d / 86400, "day");
-  if (d < 86400 * 60) return fmt(d / (86400 * 7), "week");
-  if (d < 86400 * 730) return fmt(d / (86400 * 30), "month");
-  return fmt(d / (86400 * 365), "year");
+  const std::time_t t = parse_rfc3339(ts);
+  if (!t) return "unknown";
+  return human_duration(std::max<long>(0, static_cast<long>(now - t))) + " ago";
 }
 
 std::vector<ImageRow> image_rows(const std::vector<ImageRecord>& imgs) {
@@ -63,15 +51,16 @@ std::string images_table(const std::vector<ImageRecord>& imgs, std::time_t now) 
   for (auto& r : image_rows(imgs))
     rows.push_back({r.repository, r.tag, r.image->id.substr(0, 12), human_age(r.image->created, now),
                     human_size(r.image->size)});
-  std::vector<size_t> w(5, 0);
+  // Docker's tabwriter: as wide as the widest cell plus 3, at least 10.
+  std::vector<size_t> w(5, 10);
   for (auto& r : rows)
-    for (size_t i = 0; i < 5; ++i) w[i] = std::max(w[i], r[i].size());
+    for (size_t i = 0; i < 5; ++i) w[i] = std::max(w[i], r[i].size() + 3);
   std::string out;
   for (auto& r : rows) {
     std::string line;
     for (size_t i = 0; i < 5; ++i) {
       line += r[i];
-      if (i < 4) line += std::string(w[i] - r[i].size() + 3, ' ');
+      if (i < 4) line += std::string(w[i] - r[i].size(), ' ');
     }
     out += line + "\n";
   }

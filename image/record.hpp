@@ -16,6 +16,7 @@ struct ImageConfig {
   std::string user;
   std::string stop_signal;  // STOPSIGNAL ("": none)
   std::vector<std::string> exposed_ports;  // EXPOSE: "80/tcp" (the config's ExposedPorts keys)
+  std::vector<std::string> volumes;  // VOLUME: container paths (the config's Volumes keys), each an anonymous volume in a container
 };
 
 struct ImageRecord {
@@ -32,7 +33,7 @@ struct ImageRecord {
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user, stop_signal,
-                                                exposed_ports)
+                                                exposed_ports, volumes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size, parent)
 
 }  // namespace hvrun::image

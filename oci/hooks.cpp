@@ -98,7 +98,7 @@ void run_hook(const Hook& h, const std::string& state) {
   ::signal(SIGPIPE, SIG_IGN);
   (void)!::write(in.write.get(), state.data(), state.size());  // a hook that reads nothing is fine
   in.write.reset();
-  UniqueFd pidfd(int(::syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd pidfd = open_pidfd(pid);
   int st = 0;
   if (pidfd && h.timeout_s > 0) {
     pollfd p{pidfd.get(), POLLIN, 0};

@@ -30,6 +30,7 @@ PACKAGES=(
   libcurl4-openssl-dev  # registry/: pull, push, login (HTTP via libcurl, dlopen-ed: registry/curl_api.hpp)
   docker-registry skopeo podman apache2-utils python3-jwt python3-cryptography  # registry tests and bench
   nettle-dev liblzma-dev libbz2-dev zlib1g-dev  # static archives hvrun links (image/CMakeLists.txt)
+  libacl1-dev  # --userns private: ACLs that let the mapped root reach the store (engine/userns.cpp)
   libext2fs-dev  # static libext2fs: VM-mode diff/commit read the guest disk (engine/CMakeLists.txt)
   busybox-static e2fsprogs erofs-utils zstd xz-utils gzip cpio iproute2 util-linux
   runc crun bubblewrap qemu-system-x86

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 
 #include "util/error.hpp"
 
@@ -38,6 +39,13 @@ bool write_all(int fd, const void* p, size_t n) {
     n -= static_cast<size_t>(w);
   }
   return true;
+}
+
+UniqueFd open_pidfd(int pid) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
+
+void set_nonblock(int fd) {
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 }  // namespace hvrun

@@ -42,6 +42,12 @@ class UniqueFd {
   int fd_ = -1;
 };
 
+// A pidfd for `pid` (pidfd_open(2)), empty on failure (errno says why): it
+// pins that process, so a signal sent through it never reaches a reused pid.
+UniqueFd open_pidfd(int pid);
+// Adds O_NONBLOCK to fd's status flags.
+void set_nonblock(int fd);
+
 class Mapping {
  public:
   Mapping() = default;

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 namespace hvrun {
 
@@ -270,7 +271,7 @@ std::string align_columns(const std::vector<std::string>& lines) {
     // Only cells followed by a tab make a column; the last one is not padded.
     for (size_t c = 0; c + 1 < cells.size(); ++c) {
       if (width.size() <= c) width.push_back(0);
-      width[c] = std::max(width[c], std::max<size_t>(cells[c].size() + 3, 10));
+      width[c] = std::max(width[c], std::max<size_t>(display_width(cells[c]) + 3, 10));
     }
     rows.push_back(std::move(cells));
   }
@@ -278,7 +279,7 @@ std::string align_columns(const std::vector<std::string>& lines) {
   for (const auto& cells : rows) {
     for (size_t c = 0; c < cells.size(); ++c) {
       out += cells[c];
-      if (c + 1 < cells.size()) out += std::string(width[c] - cells[c].size(), ' ');
+      if (c + 1 < cells.size()) out += std::string(width[c] - display_width(cells[c]), ' ');
     }
     out += "\n";
   }

@@ -14,6 +14,14 @@ inline std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
+// How many characters a UTF-8 string shows (its code points: bytes that do
+// not continue a character), as Go's tabwriter counts a cell's width.
+inline size_t display_width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 // v's elements with `sep` between them ({"a", "b"} -> "a b").
 inline std::string join_strings(const std::vector<std::string>& v, const std::string& sep = " ") {
   std::string s;

@@ -91,7 +91,7 @@ uint64_t VolumeStore::size(const std::string& name) const { return disk_bytes(da
 
 nlohmann::json VolumeStore::describe(const Volume& v) const {
   return {{"Name", v.name},         {"Driver", "local"}, {"Mountpoint", data_path(v.name)},
-          {"CreatedAt", v.created}, {"Labels", v.labels}, {"Scope", "local"}};
+          {"CreatedAt", v.created}, {"Labels", v.labels}, {"Scope", "local"}, {"Options", nlohmann::json::object()}};
 }
 
 }  // namespace hvrun::volume

@@ -42,7 +42,7 @@ TEST_F(CliFormat, InspectFormatPrintsOneLinePerContainer) {
   two_containers();
   Result r = hv({"inspect", "-f", "{{.Name}} {{.State.Status}} {{.State.ExitCode}}", "done", "web"});
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, "done exited 0\nweb running 0\n");
+  EXPECT_EQ(r.out, "/done exited 0\n/web running 0\n") << "names as Docker's inspect gives them";
   r = hv({"inspect", "--format", "{{json .Config.Cmd}}", "web"});
   EXPECT_EQ(r.out, "[\"sleep\",\"60\"]\n");
 }
@@ -58,8 +58,8 @@ TEST_F(CliFormat, InspectOfAnImageNameInspectsTheImage) {
 
 TEST_F(CliFormat, InspectTypeChoosesBetweenAContainerAndAnImageOfTheSameName) {
   ASSERT_EQ(hv({"run", "--name", "busybox", "busybox", "true"}).code, 0);
-  EXPECT_EQ(hv({"inspect", "-f", "{{.Name}}", "busybox"}).out, "busybox\n") << "a container comes first";
-  EXPECT_EQ(hv({"inspect", "-f", "{{.Name}}", "--type", "container", "busybox"}).out, "busybox\n");
+  EXPECT_EQ(hv({"inspect", "-f", "{{.Name}}", "busybox"}).out, "/busybox\n") << "a container comes first";
+  EXPECT_EQ(hv({"inspect", "-f", "{{.Name}}", "--type", "container", "busybox"}).out, "/busybox\n");
   Result img = hv({"inspect", "-f", "{{.Id}}", "--type", "image", "busybox"});
   EXPECT_EQ(img.code, 0) << img.err;
   EXPECT_EQ(img.out.rfind("sha256:", 0), 0u) << img.out;

@@ -2,6 +2,7 @@
 // options, bad input. Drives the real binary against a fresh store.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,6 +174,41 @@ TEST_F(ContainerRun, AddHostAndDnsFlagsWriteHostsAndResolvConfWithoutANetwork) {
   // Without any of them the image's own files stay (busybox has no resolv.conf).
   Result plain = runc({"--net", "none", "busybox", "sh", "-c", "ls /etc/resolv.conf 2>&1"});
   EXPECT_NE(plain.out.find("No such file"), std::string::npos) << plain.out;
+}
+
+TEST_F(ContainerRun, UsernsPrivateMakesRootHostUid100000WhileFilesVolumesExecAndCommitWork) {
+  // Its root is uid 0 inside and host uid 100000 outside; the image's files are its own.
+  Result r = runc({"--userns", "private", "-v", "uvol:/data", "busybox", "sh", "-c",
+                   "id -u; tr -s ' ' < /proc/self/uid_map; stat -c %u /bin/busybox; echo new > /etc/made && cat /etc/made; "
+                   "echo kept > /data/f; stat -c %u /data"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "0\n 0 100000 65536\n0\nnew\n0\n");
+  struct stat st{};
+  ASSERT_EQ(::stat((root() + "/volumes/uvol/_data/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u) << "a file the container's root made belongs to the mapped uid on the host";
+  // Detached: the host sees uid 100000; exec joins as root of that namespace; commit maps the owners back.
+  ASSERT_EQ(hv({"run", "-d", "--name", "u", "--userns", "private", "busybox", "sh", "-c", "touch /mine; sleep 600"}).code, 0);
+  const std::string pid = trim(hv({"inspect", "-f", "{{.State.Pid}}", "u"}).out);
+  std::string status;
+  for (int i = 0; i < 50 && status.find("Uid:\t100000") == std::string::npos; ++i) {
+    status = run({"cat", "/proc/" + pid + "/status"}).out;
+    ::usleep(20000);
+  }
+  EXPECT_NE(status.find("Uid:\t100000\t100000"), std::string::npos) << status;
+  EXPECT_EQ(hv({"exec", "u", "sh", "-c", "id -u; stat -c %u /mine"}).out, "0\n0\n");
+  EXPECT_EQ(hv({"inspect", "-f", "{{.HostConfig.UsernsMode}}", "u"}).out, "private\n");
+  ASSERT_EQ(hv({"commit", "u", "userns:1"}).code, 0);
+  EXPECT_EQ(runc({"busybox", "true"}).code, 0);
+  EXPECT_EQ(runc({"userns:1", "stat", "-c", "%u", "/mine"}).out, "0\n") << "the image holds root's file, not uid 100000's";
+  EXPECT_EQ(hv({"rm", "-f", "u"}).code, 0);
+  // Refused: a mode that does not exist, and privileged (it needs the host's namespace).
+  Result bad = runc({"--userns", "remap", "busybox", "true"});
+  EXPECT_EQ(bad.code, 125);
+  EXPECT_NE(bad.err.find("--userns remap: want host or private"), std::string::npos) << bad.err;
+  Result priv = runc({"--userns", "private", "--privileged", "busybox", "true"});
+  EXPECT_EQ(priv.code, 125);
+  EXPECT_NE(priv.err.find("cannot be combined with --userns private"), std::string::npos) << priv.err;
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "");
 }
 
 TEST_F(ContainerRun, ExecFailuresExit127And126) {

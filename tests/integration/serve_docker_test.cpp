@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -235,8 +236,17 @@ TEST_F(ServeDocker, LabelsTopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
   // stats: one process, memory in use.
   Result stats = docker({"stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "live"});
   EXPECT_EQ(stats.out, "live 1\n") << stats.err;
-  Result hstats = hv({"stats", "--no-stream", "live"});
-  EXPECT_NE(hstats.out.find("live   container"), std::string::npos) << hstats.out;
+  Result hstats = hv({"stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.Mode}}", "live"});
+  EXPECT_EQ(hstats.out, "live 1 container\n") << hstats.err;
+  // The default table: Docker's columns, network I/O from the container's own namespace.
+  // (Columns as wide as their values, which move: runs of spaces read as one.)
+  const std::string header = "CONTAINER ID  NAME  CPU %  MEM USAGE / LIMIT  MEM %  NET I/O  BLOCK I/O  PIDS";
+  auto first_line = [](const std::string& s) { return std::regex_replace(s.substr(0, s.find('\n')), std::regex("  +"), "  "); };
+  Result dtable = docker({"stats", "--no-stream", "live"}), htable = hv({"stats", "--no-stream", "live"});
+  EXPECT_EQ(first_line(dtable.out), header) << dtable.out;
+  EXPECT_EQ(first_line(htable.out), header) << htable.out;
+  const std::string io = hv({"stats", "--no-stream", "--format", "{{.NetIO}}|{{.BlockIO}}", "live"}).out;
+  EXPECT_TRUE(std::regex_match(io, std::regex("[0-9.]+[kMG]?B / [0-9.]+[kMG]?B\\|([0-9.]+[kMG]?B / [0-9.]+[kMG]?B|--)\n"))) << io;
   // rename: seen by both; the old name is gone.
   ASSERT_EQ(docker({"rename", "live", "renamed"}).code, 0);
   EXPECT_EQ(trim(hv({"ps", "--format", "{{.Names}}"}).out), "renamed");
@@ -353,6 +363,81 @@ TEST_F(ServeDocker, DockerRunInitAddHostDnsAndStopSignalDoWhatHvrunsOwnFlagsDo) 
   EXPECT_EQ(docker({"inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "flaky"}).out,
             "on-failure:1\n");
   EXPECT_EQ(docker({"rm", "flaky"}).code, 0);
+}
+
+// What a person sees: each command of a session run through the docker
+// CLI and through hvrun's own, their output compared line by line (ages
+// such as "3 seconds ago" read as one token; a column's width may then
+// differ, so runs of spaces read as one; header rows are compared exactly).
+std::string same_ages(const std::string& text) {
+  static const std::regex age(
+      "(Less than a second|About a minute|About an hour|[0-9]+ (second|minute|hour)s?)( ago)?");
+  static const std::regex spaces("  +");
+  return std::regex_replace(std::regex_replace(text, age, "<age>"), spaces, "  ");
+}
+
+TEST_F(ServeDocker, AScriptedSessionPrintsTheSameThroughTheDockerCliAsThroughHvrunsOwn) {
+  // Commands that make or end something run once each way; the rest are compared.
+  struct Step {
+    std::vector<std::string> args;
+    bool header = false;  // its first line is a table's header
+  };
+  auto both = [&](const Step& s) {
+    Result d = docker(s.args), h = hv(s.args);
+    const std::string what = "docker/hvrun " + [&] {
+      std::string a;
+      for (const auto& w : s.args) a += w + " ";
+      return a;
+    }();
+    EXPECT_EQ(d.code, h.code) << what << "\n" << d.err << h.err;
+    EXPECT_EQ(same_ages(d.out), same_ages(h.out)) << what;
+    if (s.header) {
+      EXPECT_EQ(d.out.substr(0, d.out.find('\n')), h.out.substr(0, h.out.find('\n'))) << what;
+    }
+  };
+  both({{"run", "--rm", "busybox", "echo", "hello"}});
+  both({{"run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"}});
+  both({{"run", "--rm", "-e", "A=1", "-w", "/tmp", "-u", "65534", "busybox", "sh", "-c", "echo $A $(pwd) $(id -u)"}});
+  Result web = docker({"run", "-d", "--name", "web", "--network", "bridge", "-p", "8080", "-l", "tier=front", "busybox",
+                       "sh", "-c", "echo started; touch /made; rm /etc/motd 2>/dev/null; sleep 600"});
+  ASSERT_EQ(web.code, 0) << web.err;
+  ASSERT_EQ(hv({"run", "-d", "--name", "worker", "busybox", "sh", "-c", "echo working; sleep 600"}).code, 0);
+  ASSERT_EQ(hv({"run", "--name", "done", "busybox", "sh", "-c", "exit 2"}).code, 2);
+  ASSERT_EQ(hv({"volume", "create", "--label", "k=v", "data"}).code, 0);
+  for (int i = 0; i < 100 && hv({"logs", "web"}).out.empty(); ++i) ::usleep(50 * 1000);
+  const std::vector<Step> look = {
+      {{"ps"}, true},
+      {{"ps", "-a"}, true},
+      {{"ps", "-q"}},
+      {{"ps", "-aq", "--no-trunc"}},
+      {{"ps", "-a", "--no-trunc"}, true},
+      {{"ps", "-n", "2"}, true},
+      {{"ps", "-l", "-q"}},
+      {{"ps", "-a", "--filter", "status=exited"}, true},
+      {{"ps", "-a", "--filter", "label=tier=front", "--format", "{{.Names}} {{.Ports}} {{.Labels}}"}},
+      {{"images"}, true},
+      {{"images", "-q"}},
+      {{"port", "web"}},
+      {{"port", "web", "8080/tcp"}},
+      {{"logs", "web"}},
+      {{"logs", "--tail", "1", "worker"}},
+      {{"inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.Name}} {{.Config.Image}} {{.Config.Labels}}", "web", "done"}},
+      {{"top", "web"}, true},
+      {{"diff", "web"}},
+      {{"exec", "web", "cat", "/made"}},
+      {{"exec", "worker", "sh", "-c", "echo in-exec; exit 4"}},
+      {{"volume", "ls"}, true},
+      {{"volume", "ls", "-q"}},
+      {{"volume", "inspect", "data"}},
+  };
+  for (const auto& s : look) both(s);
+  // The ends: each way once, each printing the names it was given.
+  EXPECT_EQ(docker({"stop", "-t", "1", "web"}).out, "web\n");
+  EXPECT_EQ(hv({"stop", "-t", "1", "worker"}).out, "worker\n");
+  both({{"ps", "-a"}, true});
+  EXPECT_EQ(docker({"rm", "web", "done"}).out, "web\ndone\n");
+  EXPECT_EQ(hv({"rm", "worker"}).out, "worker\n");
+  both({{"ps", "-a"}, true});
 }
 
 TEST_F(ServeDocker, DetachedContainerLogsExecInspectStopAndRmAsHvrunSeesThem) {
@@ -664,6 +749,14 @@ TEST_F(ServeDocker, DockerVolumeCommandsAndMountsAgreeWithHvrunAndStayATenantsOw
   Result prune = docker({"volume", "prune", "-f"});
   EXPECT_NE(prune.out.find("shared"), std::string::npos) << prune.out << prune.err;
   EXPECT_EQ(hv({"volume", "ls", "-q"}).out, "");
+  // docker run -v /path (Config.Volumes): an anonymous volume, gone with --rm or rm -v.
+  EXPECT_EQ(docker({"run", "--rm", "-v", "/data", "busybox", "sh", "-c", "echo a > /data/f; cat /data/f"}).out, "a\n");
+  EXPECT_EQ(hv({"volume", "ls", "-q"}).out, "");
+  ASSERT_EQ(docker({"run", "-d", "--name", "anon", "-v", "/data", "busybox", "sleep", "600"}).code, 0);
+  EXPECT_EQ(docker({"inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Destination}}{{end}}", "anon"}).out, "volume /data\n");
+  EXPECT_EQ(hv({"volume", "ls", "-q"}).out.size(), 65u);
+  ASSERT_EQ(docker({"rm", "-fv", "anon"}).code, 0);
+  EXPECT_EQ(hv({"volume", "ls", "-q"}).out, "");
   // A tenant's volumes are its own: another neither lists, uses nor removes them.
   const std::string gid = hvrun_gid();
   if (gid.empty()) GTEST_SKIP() << "no group hvrun (scripts/setup.sh makes it)";
@@ -679,6 +772,9 @@ TEST_F(ServeDocker, DockerVolumeCommandsAndMountsAgreeWithHvrunAndStayATenantsOw
   EXPECT_NE(as("65533", {"volume", "rm", "mine"}).err.find("No such volume"), std::string::npos);
   Result bind = as("65533", {"run", "--rm", "--mount", "type=bind,src=/etc,dst=/e", "busybox", "true"});
   EXPECT_NE(bind.err.find("a tenant may not bind host paths"), std::string::npos) << bind.err;
+  Result binds = as("65533", {"run", "--rm", "-v", "/etc:/e", "busybox", "true"});
+  EXPECT_NE(binds.err.find("a tenant may not bind host paths"), std::string::npos) << binds.err;
+  EXPECT_EQ(as("65533", {"run", "--rm", "-v", "/scratch", "busybox", "true"}).code, 0) << "an anonymous volume is a tenant's own";
   EXPECT_EQ(as("65534", {"volume", "ls", "-q"}).out, "mine\n");
   EXPECT_EQ(docker({"volume", "ls", "-q"}).out, "mine\n") << "root sees every tenant's";
 }

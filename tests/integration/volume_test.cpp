@@ -87,6 +87,55 @@ TEST_F(Volumes, AVolumeInUseIsNotRemovedAndPruneTakesOnlyUnusedOnes) {
   EXPECT_FALSE(std::filesystem::exists(root() + "/volumes/held"));
 }
 
+TEST_F(Volumes, AnonymousVolumesFromDashVMountAndTheImagesVolumeGoWithRmDashVOrDashDashRmOnly) {
+  auto volumes = [&] { return hv({"volume", "ls", "-q"}).out; };
+  // -v /data: a volume of its own under a random name, labelled anonymous.
+  ASSERT_EQ(hv({"run", "--name", "a", "-v", "/data", "busybox", "sh", "-c", "echo a > /data/f"}).code, 0);
+  const std::string first = volumes();
+  ASSERT_EQ(first.size(), 65u) << first;
+  const std::string anon = first.substr(0, 64);
+  const auto mounts = nlohmann::json::parse(hv({"inspect", "-f", "{{json .Mounts}}", "a"}).out, nullptr, false);
+  ASSERT_TRUE(mounts.is_array() && mounts.size() == 1) << mounts;
+  EXPECT_EQ(mounts[0]["Type"], "volume");
+  EXPECT_EQ(mounts[0]["Name"], anon);
+  EXPECT_EQ(mounts[0]["Destination"], "/data");
+  EXPECT_EQ(hv({"volume", "inspect", "-f", "{{.Labels}}", anon}).out, "map[com.docker.volume.anonymous:]\n");
+  EXPECT_EQ(slurp(root() + "/volumes/" + anon + "/_data/f"), "a\n");
+  // rm without -v leaves it (Docker's); rm -v takes a container's anonymous volumes, never a named one.
+  ASSERT_EQ(hv({"rm", "a"}).code, 0);
+  EXPECT_EQ(volumes(), first);
+  ASSERT_EQ(hv({"run", "--name", "b", "-v", "/x", "--mount", "type=volume,target=/y", "-v", "keep:/k", "busybox", "true"}).code, 0);
+  EXPECT_EQ(count_lines(volumes()), 4) << volumes();
+  ASSERT_EQ(hv({"rm", "-v", "b"}).code, 0);
+  std::vector<std::string> left{anon, "keep"};
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(volumes(), left[0] + "\n" + left[1] + "\n");
+  // --rm takes them along.
+  EXPECT_EQ(hv({"run", "--rm", "-v", "/data", "busybox", "sh", "-c", "echo tmp > /data/f; cat /data/f"}).out, "tmp\n");
+  EXPECT_EQ(count_lines(volumes()), 2);
+  // A failed create (its name taken) leaves no volume behind.
+  ASSERT_EQ(hv({"create", "--name", "taken", "busybox", "true"}).code, 0);
+  EXPECT_EQ(hv({"run", "--name", "taken", "-v", "/data", "busybox", "true"}).code, 125);
+  EXPECT_EQ(count_lines(volumes()), 2);
+  // The image's VOLUME: an anonymous volume filled from the image, unless
+  // the container mounts something else there.
+  ASSERT_EQ(hv({"run", "--name", "maker", "busybox", "sh", "-c", "mkdir /app && echo from-image > /app/x"}).code, 0);
+  ASSERT_EQ(hv({"commit", "-c", "VOLUME /app", "maker", "withvol:1"}).code, 0);
+  ASSERT_EQ(hv({"run", "--name", "c", "withvol:1", "sh", "-c", "cat /app/x; echo mine > /app/y"}).out, "from-image\n");
+  EXPECT_EQ(count_lines(volumes()), 3);
+  const auto cm = nlohmann::json::parse(hv({"inspect", "-f", "{{json .Mounts}}", "c"}).out, nullptr, false);
+  ASSERT_TRUE(cm.is_array() && cm.size() == 1) << cm;
+  EXPECT_EQ(cm[0]["Type"], "volume");
+  EXPECT_EQ(cm[0]["Destination"], "/app");
+  // A named volume there instead (filled from the image while empty, as any new volume is).
+  EXPECT_EQ(hv({"run", "--rm", "-v", "keep:/app", "withvol:1", "ls", "-A", "/app"}).out, "x\n");
+  EXPECT_EQ(hv({"run", "--rm", "--tmpfs", "/app", "withvol:1", "ls", "-A", "/app"}).out, "");
+  EXPECT_EQ(hv({"run", "--rm", "withvol:1", "ls", "/app"}).out, "x\n");
+  EXPECT_EQ(count_lines(volumes()), 3) << volumes();
+  ASSERT_EQ(hv({"rm", "-v", "c", "maker", "taken"}).code, 0);
+  EXPECT_EQ(volumes(), left[0] + "\n" + left[1] + "\n");
+}
+
 TEST_F(Volumes, BadVolumeAndMountValuesGetOneLineErrorsAndMakeNothing) {
   struct Case {
     std::vector<std::string> args;
@@ -97,7 +146,8 @@ TEST_F(Volumes, BadVolumeAndMountValuesGetOneLineErrorsAndMakeNothing) {
       {{"volume", "rm", "nosuch"}, "no such volume: nosuch"},
       {{"volume", "inspect", "nosuch"}, "no such volume: nosuch"},
       {{"run", "-v", "bad name:/x", "busybox", "true"}, "is neither an absolute host path nor a volume name"},
-      {{"run", "--mount", "type=volume,target=/x", "busybox", "true"}, "anonymous volume is not supported yet"},
+      {{"run", "--mount", "type=volume,target=x", "busybox", "true"}, "target= must be an absolute container path"},
+      {{"run", "-v", "data", "busybox", "true"}, "expected HOST:CONTAINER[:ro|rw] or an absolute CONTAINER path"},
       {{"run", "--mount", "type=bind,source=rel,target=/x", "busybox", "true"}, "a bind needs an absolute source="},
       {{"run", "--mount", "type=volume,source=v", "busybox", "true"}, "target= is required"},
       {{"run", "--mount", "type=nfs,source=v,target=/x", "busybox", "true"}, "type=nfs is not supported"},

@@ -112,7 +112,12 @@ TEST(EngineOptions, VolumeParsesModesAndRequiresExistingHostPathOrAVolumeName) {
   EXPECT_THROW(parse_volume(":/data"), hvrun::Error);
   EXPECT_THROW(parse_volume("/tmp:relative"), hvrun::Error);
   EXPECT_THROW(parse_volume("/tmp:/data:xx"), hvrun::Error);
-  EXPECT_THROW(parse_volume("/tmp"), hvrun::Error);
+  // A container path alone: an anonymous volume (its source made by the engine).
+  m = parse_volume("/tmp");
+  EXPECT_EQ(m.source, "");
+  EXPECT_EQ(m.target, "/tmp");
+  EXPECT_THROW(parse_volume("/"), hvrun::Error);
+  EXPECT_THROW(parse_volume("tmp"), hvrun::Error);
 }
 
 TEST(EngineOptions, AddHostAndDnsRefuseAnAddressWithANulOrSpaceAfterIt) {
