@@ -147,6 +147,8 @@ void DockerApi::handle(const Request& req, Connection& conn) {
     if (parts[0] == "volumes") return volumes(req, conn, parts);
     if (parts[0] == "hvrun" && parts.size() >= 3 && parts[1] == "v1" && parts[2] == "sandboxes")
       return sandboxes(req, conn, parts);
+    if (parts[0] == "hvrun" && parts.size() >= 3 && parts[1] == "v1" && parts[2] == "snapshots")
+      return snapshots(req, conn, parts);
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "start" && req.method == "POST")
       return exec_start(req, conn, parts[1]);
     if (parts[0] == "exec" && parts.size() == 3 && parts[2] == "resize" && req.method == "POST")

@@ -58,6 +58,13 @@ class DockerApi {
   void sandboxes(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void sandbox_exec(const Request& req, Connection& conn, const std::string& id);
   void sandbox_files(const Request& req, Connection& conn, const std::string& id);
+  // api/sandbox_snapshots.cpp: a microVM sandbox's snapshot (`clone`: one
+  // taken while it runs on, restored at once as a new sandbox), a new
+  // sandbox from a snapshot, and the caller's snapshots (/hvrun/v1/snapshots).
+  void sandbox_snapshot(const Request& req, Connection& conn, const std::string& id, bool clone);
+  void sandbox_restore(const Request& req, Connection& conn, const std::string& snapshot, const std::string& name,
+                       int64_t ttl);
+  void snapshots(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void pull(const Request& req, Connection& conn);
   void push(const Request& req, Connection& conn, const std::string& name);
   void save(Connection& conn, const std::vector<std::string>& names);

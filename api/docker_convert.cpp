@@ -57,6 +57,19 @@ std::vector<std::string> strings_of(const json& j, const char* field) {
   return out;
 }
 
+std::map<std::string, std::string> labels_of(const json& obj, const char* field) {
+  std::map<std::string, std::string> out;
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return out;
+  auto bad = [&] { return ApiError(400, std::string("invalid ") + field + ": expected an object of strings"); };
+  if (!it->is_object()) throw bad();
+  for (const auto& [k, v] : it->items()) {
+    if (!v.is_string() || k.empty()) throw bad();
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
 std::string string_of(const json& obj, const char* field) {
   auto it = obj.find(field);
   if (it == obj.end() || it->is_null()) return "";
@@ -104,13 +117,7 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
     o.stop_timeout = static_cast<int>(t);
   }
   o.interactive = bool_of(body, "OpenStdin");
-  if (auto it = body.find("Labels"); it != body.end() && !it->is_null()) {
-    if (!it->is_object()) throw ApiError(400, "invalid Labels: expected an object of strings");
-    for (const auto& [k, v] : it->items()) {
-      if (!v.is_string() || k.empty()) throw ApiError(400, "invalid Labels: expected an object of strings");
-      o.labels.push_back(k + "=" + v.get<std::string>());
-    }
-  }
+  for (const auto& [k, v] : labels_of(body, "Labels")) o.labels.push_back(k + "=" + v);
   static const json kEmpty = json::object();
   const json& hc = field(body, "HostConfig").is_null() ? kEmpty : field(body, "HostConfig");
   if (!hc.is_object()) throw ApiError(400, "invalid HostConfig: expected an object");

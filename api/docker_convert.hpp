@@ -27,6 +27,8 @@ nlohmann::json parse_body(const std::string& body);
 const nlohmann::json& field(const nlohmann::json& obj, const char* name);
 // Fields of a JSON object: absent or null -> empty/false/0; a wrong type -> 400.
 std::vector<std::string> strings_of(const nlohmann::json& j, const char* field);  // also a lone string
+// obj[field] as labels (an object of strings; absent or null: none); ApiError 400 otherwise.
+std::map<std::string, std::string> labels_of(const nlohmann::json& obj, const char* field);
 std::string string_of(const nlohmann::json& obj, const char* field);
 bool bool_of(const nlohmann::json& obj, const char* field);
 int64_t int_of(const nlohmann::json& obj, const char* field);

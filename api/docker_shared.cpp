@@ -27,13 +27,14 @@ using nlohmann::json;
 int status_for(const std::string& m) {
   auto starts = [&](const char* p) { return m.rfind(p, 0) == 0; };
   if (starts("no such container") || starts("no such image") || starts("no such network") || starts("no such file") ||
-      starts("no such volume"))
+      starts("no such volume") || starts("no such snapshot") || starts("no such sandbox"))
     return 404;
   if (m.find("already in use") != std::string::npos || m.find("is not running") != std::string::npos ||
       starts("cannot remove running") || m.find("is paused") != std::string::npos ||
       m.find("has exited") != std::string::npos || m.find("already running") != std::string::npos ||
       m.find("started during") != std::string::npos || m.find("stopped during") != std::string::npos ||
-      m.find("belongs to another user") != std::string::npos)
+      m.find("belongs to another user") != std::string::npos || m.find("is already in use") != std::string::npos ||
+      m.find("is not a microVM") != std::string::npos || m.find("was taken already") != std::string::npos)
     return 409;
   if (m.find("not supported yet") != std::string::npos) return 501;
   if (starts("invalid") || starts("unknown") || m.find("invalid value") != std::string::npos) return 400;
@@ -53,8 +54,6 @@ void fail(Connection& conn, int status, const std::string& message) {
 json inspect_of(const engine::ContainerConfig& c, const engine::State& st) {
   json j = engine::inspect_json(c, st);
   // The shapes Docker's clients decode into (Go types).
-  j["Name"] = "/" + c.name;
-  j["Image"] = "sha256:" + c.image_id;
   j["HostConfig"]["PortBindings"] = port_map(c.publish);
   j["HostConfig"]["Runtime"] = engine::to_string(c.mode);
   j["HostConfig"]["LogConfig"] = {{"Type", "json-file"}, {"Config", json::object()}};

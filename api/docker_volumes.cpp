@@ -44,14 +44,7 @@ void DockerApi::volumes(const Request& req, Connection& conn, const std::vector<
     if (!driver.empty() && driver != "local") return fail(conn, 400, "invalid driver \"" + driver + "\": hvrun has local");
     if (auto o = body.find("DriverOpts"); o != body.end() && o->is_object() && !o->empty())
       return fail(conn, 400, "invalid DriverOpts: hvrun's local volumes take none");
-    std::map<std::string, std::string> labels;
-    if (auto l = body.find("Labels"); l != body.end() && !l->is_null()) {
-      if (!l->is_object()) return fail(conn, 400, "invalid Labels: expected an object of strings");
-      for (const auto& [k, v] : l->items()) {
-        if (!v.is_string() || k.empty()) return fail(conn, 400, "invalid Labels: expected an object of strings");
-        labels[k] = v.get<std::string>();
-      }
-    }
+    const std::map<std::string, std::string> labels = labels_of(body, "Labels");
     if (!volume::valid_volume_name(name))
       return fail(conn, 400, "invalid volume name \"" + name + "\": 2 to 255 of [a-zA-Z0-9_.-], starting with a letter or digit");
     try {

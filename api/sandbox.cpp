@@ -19,6 +19,7 @@
 #include "api/docker.hpp"
 #include "api/docker_convert.hpp"
 #include "api/docker_shared.hpp"
+#include "api/sandbox.hpp"
 #include "engine/changes.hpp"
 #include "engine/engine.hpp"
 #include "engine/pause.hpp"
@@ -30,12 +31,6 @@
 namespace hvrun::api {
 
 using nlohmann::json;
-
-namespace {
-
-constexpr const char* kSandboxLabel = "io.hvrun.sandbox";
-constexpr const char* kExpiresLabel = "io.hvrun.sandbox.expires";
-constexpr size_t kMaxFileBytes = 64 << 20;
 
 int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -62,6 +57,10 @@ int64_t ttl_of(const json& body) {
   if (ttl < 0 || ttl > 365ll * 24 * 3600) throw ApiError(400, "invalid ttl_seconds: 0 (none) to a year");
   return ttl;
 }
+
+namespace {
+
+constexpr size_t kMaxFileBytes = 64 << 20;
 
 // JSON text of output bytes (not always UTF-8: invalid bytes become U+FFFD).
 std::string chunk(const char* key, const std::string& bytes) {
@@ -100,7 +99,7 @@ void DockerApi::start_reaper() {
 }
 
 void DockerApi::sandboxes(const Request& req, Connection& conn, const std::vector<std::string>& parts) {
-  // parts: hvrun v1 sandboxes [ID [exec|files|ttl]]
+  // parts: hvrun v1 sandboxes [ID [exec|files|ttl|snapshot|clone]]
   engine::Records rec(root_);
   const std::string& m = req.method;
   if (parts.size() == 3 && m == "GET") {
@@ -117,6 +116,8 @@ void DockerApi::sandboxes(const Request& req, Connection& conn, const std::vecto
   }
   if (parts.size() == 3 && m == "POST") {
     const json body = parse_body(req.body);
+    if (const std::string snap = string_of(body, "snapshot"); !snap.empty())
+      return sandbox_restore(req, conn, snap, string_of(body, "name"), ttl_of(body));
     engine::RunOptions o;
     o.image = string_of(body, "image");
     if (o.image.empty()) return fail(conn, 400, "invalid image \"\": an image is required");
@@ -168,6 +169,8 @@ void DockerApi::sandboxes(const Request& req, Connection& conn, const std::vecto
     return conn.respond(200, kJson, sandbox_json(c, rec.refresh(id)).dump());
   }
   if (parts.size() == 5 && op == "exec" && m == "POST") return sandbox_exec(req, conn, id);
+  if (parts.size() == 5 && op == "snapshot" && m == "POST") return sandbox_snapshot(req, conn, id, false);
+  if (parts.size() == 5 && op == "clone" && m == "POST") return sandbox_snapshot(req, conn, id, true);
   if (parts.size() == 5 && op == "files") return sandbox_files(req, conn, id);
   return fail(conn, 404, "page not found: " + m + " " + req.path);
 }

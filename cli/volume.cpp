@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.hpp"
+#include "engine/options.hpp"
 #include "engine/records.hpp"
 #include "engine/volumes.hpp"
 #include "image/present.hpp"
@@ -23,14 +24,8 @@ void register_volume(CLI::App& app, Context& ctx, Action& action) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   create->callback([=, &ctx, &action] {
     action = [=, &ctx]() -> int {
-      std::map<std::string, std::string> l;
-      for (const auto& kv : *labels) {
-        const size_t eq = kv.find('=');
-        if (eq == 0) throw Error("invalid label \"" + kv + "\": expected KEY=VALUE");
-        l[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
-      }
       const std::string name = cname->empty() ? random_hex(32) : *cname;
-      volume::VolumeStore(ctx.root()).ensure(name, 0, l);
+      volume::VolumeStore(ctx.root()).ensure(name, 0, engine::parse_labels(*labels));
       std::printf("%s\n", name.c_str());
       return 0;
     };

@@ -69,11 +69,7 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
   cfg.auto_remove = opts.auto_remove;
   cfg.detach = opts.detach;
   cfg.owner_uid = opts.owner_uid;
-  for (const auto& l : opts.labels) {
-    const size_t eq = l.find('=');
-    if (eq == 0) throw Error("invalid label \"" + l + "\": expected KEY=VALUE");
-    cfg.labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
-  }
+  cfg.labels = parse_labels(opts.labels);
   std::vector<net::PortSpec> ports = parse_ports(opts.publish);
   if (opts.publish_all) {
     // -P: every port the image exposes ("80/tcp", "53/udp", "8080"), unless -p gave it.
@@ -121,7 +117,7 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
                   std::to_string(kMaxStopTimeout) + " seconds");
     cfg.stop_timeout = *opts.stop_timeout;
   }
-  resolve_named_volumes(store_root, cfg, img.config.volumes);
+  std::optional<FileLock> volumes_held = resolve_named_volumes(store_root, cfg, img.config.volumes);
   try {
     FileLock lock = rec.create(cfg);
     HVRUN_DEBUG("engine", "record created: ", cfg.id, cfg.name.empty() ? "" : " (" + cfg.name + ")", " in ", rec.dir(cfg.id));
@@ -136,6 +132,7 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
     return lock;
   } catch (...) {
     // No record (a bad flag, a taken name): the volumes made for it go too.
+    volumes_held.reset();
     remove_anonymous_volumes(store_root, cfg);
     throw;
   }

@@ -146,6 +146,16 @@ std::vector<std::string> read_env_file(const std::string& path, const EnvLookup&
   return out;
 }
 
+std::map<std::string, std::string> parse_labels(const std::vector<std::string>& values) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : values) {
+    const size_t eq = kv.find('=');
+    if (eq == 0 || kv.empty()) throw Error("invalid label \"" + kv + "\": expected KEY=VALUE");
+    out[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  return out;
+}
+
 container::BindMount parse_volume(const std::string& value) {
   auto bad = [&](const std::string& why) { return Error("invalid volume \"" + value + "\": " + why); };
   std::vector<std::string> parts;

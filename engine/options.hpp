@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ std::optional<std::string> expand_env(const std::string& arg, const EnvLookup& l
 std::vector<std::string> read_env_file(const std::string& path, const EnvLookup& lookup);
 // Overlays `overrides` on `base` by key (container/env.hpp: exec uses it too).
 using container::merge_env;
+
+// -l/--label values, "KEY=VALUE" (or "KEY": an empty value) -> a map; the
+// last of a key wins. Throws "invalid label ...: expected KEY=VALUE".
+std::map<std::string, std::string> parse_labels(const std::vector<std::string>& values);
 
 // "HOST:CTR[:ro|rw]" -> BindMount. HOST must be absolute and exist, or be
 // a volume's name (kept as the source; the engine makes the volume when it

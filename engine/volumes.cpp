@@ -99,7 +99,8 @@ void copy_up(const ContainerConfig& cfg, const std::string& target, const std::s
 
 }  // namespace
 
-void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg, const std::vector<std::string>& image_volumes) {
+std::optional<FileLock> resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg,
+                                              const std::vector<std::string>& image_volumes) {
   auto clean = [](std::string p) {
     while (p.size() > 1 && p.back() == '/') p.pop_back();
     return p;
@@ -118,6 +119,10 @@ void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg, 
     cfg.spec.mounts.push_back(m);
   }
   volume::VolumeStore store(store_root);
+  const bool any = std::any_of(cfg.spec.mounts.begin(), cfg.spec.mounts.end(),
+                               [](const container::BindMount& m) { return m.source.empty() || m.source[0] != '/'; });
+  if (!any) return std::nullopt;
+  std::optional<FileLock> in_use(store.use_lock(FileLock::Mode::Shared));
   try {
     for (auto& m : cfg.spec.mounts) {
       if (!m.source.empty() && m.source[0] == '/') continue;
@@ -148,15 +153,24 @@ void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg, 
       m.source = store.data_path(name);
     }
   } catch (...) {
+    in_use.reset();  // (the removal takes it exclusively)
     remove_anonymous_volumes(store_root, cfg);
     throw;
   }
+  return in_use;
 }
 
 void remove_anonymous_volumes(const std::string& store_root, const ContainerConfig& cfg) {
   if (cfg.volumes.empty()) return;
   volume::VolumeStore store(store_root);
   const Records rec(store_root);
+  std::optional<FileLock> in_use;
+  try {
+    in_use.emplace(store.use_lock(FileLock::Mode::Exclusive));
+  } catch (const std::exception& e) {
+    HVRUN_WARN("engine", "anonymous volumes not removed: ", e.what());
+    return;
+  }
   for (const auto& name : cfg.volumes) {
     try {
       const auto v = store.find(name);
@@ -186,6 +200,7 @@ void remove_volume(const std::string& store_root, const std::string& name, uint3
   volume::VolumeStore store(store_root);
   const volume::Volume v = store.get(name);
   if (owner_uid != 0 && v.owner_uid != owner_uid) throw Error("no such volume: " + name);
+  FileLock in_use = store.use_lock(FileLock::Mode::Exclusive);  // no container made meanwhile names it
   const auto users = volume_users(Records(store_root), name);
   if (!users.empty()) throw Error("volume " + name + " is in use by container " + users.front().substr(0, 12));
   store.remove(name);
@@ -195,6 +210,7 @@ VolumePruneReport prune_volumes(const std::string& store_root, uint32_t owner_ui
   VolumePruneReport r;
   volume::VolumeStore store(store_root);
   const Records rec(store_root);
+  FileLock in_use = store.use_lock(FileLock::Mode::Exclusive);  // no container made meanwhile names one
   for (const auto& v : store.list()) {
     if (owner_uid != 0 && v.owner_uid != owner_uid) continue;
     if (!volume_users(rec, v.name).empty()) continue;

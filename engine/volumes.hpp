@@ -4,10 +4,12 @@
 // container record still names is never removed.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/records.hpp"
+#include "util/lock.hpp"
 
 namespace hvrun::engine {
 
@@ -24,8 +26,12 @@ inline constexpr const char* kAnonymousVolumeLabel = "com.docker.volume.anonymou
 // `image_volumes` (the image's VOLUMEs) that no mount or tmpfs of cfg.spec
 // covers, gets a new anonymous volume. Throws a one-line reason (and then
 // leaves no anonymous volume behind).
-void resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg,
-                           const std::vector<std::string>& image_volumes = {});
+// The returned lock (the volume store's use lock, shared; none when the
+// container names no volume) is the caller's to hold until its record
+// names them (Records::create): a `volume rm` or prune in between would
+// find no user and remove one.
+[[nodiscard]] std::optional<FileLock> resolve_named_volumes(const std::string& store_root, ContainerConfig& cfg,
+                                             const std::vector<std::string>& image_volumes = {});
 
 // Removes the anonymous volumes among cfg.volumes that no container names
 // any more (Docker's `rm -v`, and the end of a --rm container). Named ones

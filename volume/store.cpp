@@ -87,6 +87,11 @@ void VolumeStore::remove(const std::string& name) {
   remove_all(gone);
 }
 
+FileLock VolumeStore::use_lock(FileLock::Mode mode) const {
+  mkdir_p(base_, 0700);
+  return FileLock(base_ + "/.use.lock", mode);
+}
+
 uint64_t VolumeStore::size(const std::string& name) const { return disk_bytes(data_path(name)); }
 
 nlohmann::json VolumeStore::describe(const Volume& v) const {

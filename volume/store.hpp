@@ -1,5 +1,8 @@
 // Named volumes on disk, shared by every hvrun process:
 //   ROOT/volumes/.lock              flock: held while volumes are made or removed
+//   ROOT/volumes/.use.lock          flock: shared while a container that names
+//                                   volumes is made, exclusive while a volume
+//                                   is checked for users and removed
 //   ROOT/volumes/<name>/volume.json Volume
 //   ROOT/volumes/<name>/_data       what a container sees (Docker's layout)
 // A volume is a plain directory that outlives its containers; the engine
@@ -12,6 +15,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "util/lock.hpp"
 
 namespace hvrun::volume {
 
@@ -49,6 +54,8 @@ class VolumeStore {
   uint64_t size(const std::string& name) const;
   // As `docker volume inspect` shows it (hvrun volume inspect, the API).
   nlohmann::json describe(const Volume& v) const;
+  // The use lock (the store's directory made when missing): see above.
+  FileLock use_lock(FileLock::Mode mode) const;
 
  private:
   std::string dir(const std::string& name) const { return base_ + "/" + name; }

@@ -96,6 +96,16 @@ class Sandbox:
         self.info = self._client._request("GET", f"/hvrun/v1/sandboxes/{self.id}")
         return self.info
 
+    def snapshot(self, name="", leave_running=False):
+        """A microVM sandbox's memory and disk, saved as snapshot `name`; it stops unless leave_running."""
+        body = {"name": name, "leave_running": leave_running}
+        return self._client._request("POST", f"/hvrun/v1/sandboxes/{self.id}/snapshot", body)
+
+    def clone(self, name="", ttl_seconds=0):
+        """A new sandbox that goes on from this microVM's memory as it is now (once per run)."""
+        body = {"name": name, "ttl_seconds": ttl_seconds}
+        return Sandbox(self._client, self._client._request("POST", f"/hvrun/v1/sandboxes/{self.id}/clone", body))
+
     def destroy(self):
         self._client._request("DELETE", f"/hvrun/v1/sandboxes/{self.id}")
 
@@ -110,6 +120,17 @@ class Client:
         body = {"image": image, "mode": mode, "memory": memory, "cpus": cpus, "pids_limit": pids_limit,
                 "ttl_seconds": ttl_seconds, "name": name, "cmd": list(cmd), "env": list(env)}
         return Sandbox(self, self._request("POST", "/hvrun/v1/sandboxes", body))
+
+    def restore(self, snapshot, name="", ttl_seconds=0):
+        """A new sandbox that goes on from a snapshot (any number of them: clones)."""
+        body = {"snapshot": snapshot, "name": name, "ttl_seconds": ttl_seconds}
+        return Sandbox(self, self._request("POST", "/hvrun/v1/sandboxes", body))
+
+    def snapshots(self):
+        return self._request("GET", "/hvrun/v1/snapshots")
+
+    def remove_snapshot(self, name):
+        self._request("DELETE", f"/hvrun/v1/snapshots/{name}")
 
     def list(self):
         return [Sandbox(self, info) for info in self._request("GET", "/hvrun/v1/sandboxes")]

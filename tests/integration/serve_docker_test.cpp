@@ -809,7 +809,7 @@ print("left", len(c.containers.list(all=True)))
   EXPECT_EQ(py.out, "hello py\nwait 5\nlogs a b\nattrs exited 5 pyc\nexec 2 ex\nlist [True]\nleft 0\n");
 }
 
-TEST_F(ServeDocker, SandboxApiThroughThePythonClientExecsWritesReadsTimesOutAndExpires) {
+TEST_F(ServeDocker, SandboxApiThroughThePythonClientExecsWritesReadsTimesOutRefusesAContainersSnapshotAndExpires) {
   // docs/examples/hvrun_sandbox.py, as a program would use it.
   const std::string script = R"(
 import sys, time
@@ -835,6 +835,13 @@ try:
     c.get("plain")
 except Error as e:
     print("plain-is-not-a-sandbox", e.status)
+# Snapshots are a microVM's (tests/integration/vm_scenarios.sh: docker-api-vm makes, clones and restores them).
+for call in [lambda: box.snapshot(), lambda: box.clone(), lambda: c.restore("nosuch"), lambda: c.remove_snapshot("nosuch")]:
+    try:
+        call()
+    except Error as e:
+        print("snapshot-error", e.status)
+print("snapshots", c.snapshots())
 box.extend(1)
 for _ in range(100):
     if not c.list():
@@ -854,6 +861,11 @@ print("expired", [b.name for b in c.list()])
             "read-error 400\n"
             "list ['sbx']\n"
             "plain-is-not-a-sandbox 404\n"
+            "snapshot-error 409\n"
+            "snapshot-error 409\n"
+            "snapshot-error 404\n"
+            "snapshot-error 404\n"
+            "snapshots []\n"
             "expired []\n");
   EXPECT_EQ(trim(hv({"ps", "-a", "--format", "{{.Names}}"}).out), "plain") << "the expired sandbox is gone, the rest stays";
 }

@@ -339,13 +339,19 @@ TEST_F(VmE2E, ExecRunsInTheRunningMicroVmsContainerWithStdioExitCodesSignalsAndA
   EXPECT_NE(s->out.find("is not running\n"), std::string::npos) << s->out;
 }
 
-TEST_F(VmE2E, TheDockerCliAndTheSandboxApiThroughHvrunServeRunExecCopyAndRestartMicroVms) {
+TEST_F(VmE2E, TheDockerCliAndTheSandboxApiThroughHvrunServeRunExecCopyRestartSnapshotAndCloneMicroVms) {
   auto* s = get("docker-api-vm");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
   for (const char* want : {"docker-vm-kernel-is-the-guests: yes\n", "docker-vm-mode: vm\n",
                            "docker-vm-exec: in-vm\nrc=3\n", "docker-vm-cp-out: x\n", "docker-vm-cp-in: 1\n",
-                           "docker-vm-restarted: up x up \n", "}{\"exit_code\":4}\n", "docker-vm-left: 0\n"})
+                           "docker-vm-restarted: up x up \n", "}{\"exit_code\":4}\n", "docker-vm-left: 0\n",
+                           "sandbox-vm-clone: 1\n", "sandbox-vm-clone-has: {\"stdout\":\"remembered\\n\"}{\"exit_code\":0}\n",
+                           "sandbox-vm-snapshot: \"name\":\"sbsnap\"\n", "sandbox-vm-after-snapshot: \"status\":\"exited\"\n",
+                           "sandbox-vm-restored-has: {\"stdout\":\"remembered\\n\"}{\"exit_code\":0}\n",
+                           "sandbox-vm-second-snapshot: 409\n", "sandbox-vm-ctr-snapshot: 409\n",
+                           "sandbox-vm-snapshots: \"name\":\"sbsnap\" \"name\":\"sbv-1\" \n",
+                           "sandbox-vm-snapshots-left: 0\n"})
     EXPECT_NE(s->out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << s->out;
   // The sandbox's job ran on a kernel that is not the test host's.
   const std::string exec_tag = "sandbox-vm-exec: {\"stdout\":\"", host_tag = "sandbox-vm-host-kernel: ";

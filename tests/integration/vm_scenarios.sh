@@ -346,6 +346,29 @@ s_docker_vm() {
   echo "sandbox-vm-exec: $(curl -s --unix-socket $sock -X POST -d '{"cmd":["sh","-c","uname -r; exit 4"]}' \
     http://d/hvrun/v1/sandboxes/sbv/exec | tr -d '\n')"
   echo "sandbox-vm-host-kernel: $(uname -r)"
+  # A clone of it, then the clone's snapshot (it stops) restored: each goes
+  # on from the memory it had (a file on the guest's tmpfs), as a sandbox of
+  # its own (a VM's snapshot is one per run: the clone's is its own).
+  local api="curl -s --unix-socket $sock"
+  $api -X POST -d '{"cmd":["sh","-c","echo remembered > /dev/shm/n"]}' http://d/hvrun/v1/sandboxes/sbv/exec >/dev/null
+  echo "sandbox-vm-clone: $($api -X POST -d '{"name":"sbc","ttl_seconds":600}' http://d/hvrun/v1/sandboxes/sbv/clone |
+    grep -o '"name":"sbc"[^}]*"status":"running"' | grep -c .)"
+  echo "sandbox-vm-clone-has: $($api -X POST -d '{"cmd":["cat","/dev/shm/n"]}' http://d/hvrun/v1/sandboxes/sbc/exec | tr -d '\n')"
+  local snap
+  snap=$($api -X POST -d '{"name":"sbsnap"}' http://d/hvrun/v1/sandboxes/sbc/snapshot)
+  echo "sandbox-vm-snapshot: $(echo "$snap" | grep -o '"name":"sbsnap"' || echo "$snap")"
+  echo "sandbox-vm-after-snapshot: $($api http://d/hvrun/v1/sandboxes/sbc | grep -o '"status":"[a-z]*"')"
+  echo "sandbox-vm-second-snapshot: $($api -o /dev/null -w '%{http_code}' -X POST -d '{}' http://d/hvrun/v1/sandboxes/sbv/snapshot)"
+  $api -X POST -d '{"snapshot":"sbsnap","name":"sbr"}' http://d/hvrun/v1/sandboxes >/dev/null
+  echo "sandbox-vm-restored-has: $($api -X POST -d '{"cmd":["cat","/dev/shm/n"]}' http://d/hvrun/v1/sandboxes/sbr/exec | tr -d '\n')"
+  echo "sandbox-vm-snapshots: $($api http://d/hvrun/v1/snapshots | grep -o '"name":"[^"]*"' | sort | tr '\n' ' ')"
+  echo "sandbox-vm-ctr-snapshot: $($api -X POST -d '{"image":"busybox","name":"sbk"}' http://d/hvrun/v1/sandboxes >/dev/null
+    $api -o /dev/null -w '%{http_code}' -X POST -d '{}' http://d/hvrun/v1/sandboxes/sbk/snapshot)"
+  for s in sbc sbr sbk; do $api -X DELETE http://d/hvrun/v1/sandboxes/$s; done
+  for s in $($api http://d/hvrun/v1/snapshots | grep -o '"name":"[^"]*"' | cut -d'"' -f4); do
+    $api -X DELETE http://d/hvrun/v1/snapshots/$s
+  done
+  echo "sandbox-vm-snapshots-left: $(ls "$HVRUN_ROOT/snapshots" 2>/dev/null | wc -l)"
   curl -s --unix-socket $sock -X DELETE http://d/hvrun/v1/sandboxes/sbv
   echo "docker-vm-left: $(/usr/bin/docker ps -aq | wc -l)"
   kill $sp

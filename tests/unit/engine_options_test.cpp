@@ -120,6 +120,13 @@ TEST(EngineOptions, VolumeParsesModesAndRequiresExistingHostPathOrAVolumeName) {
   EXPECT_THROW(parse_volume("tmp"), hvrun::Error);
 }
 
+TEST(EngineOptions, LabelsAreKeyEqualsValueAKeyAloneIsEmptyAndTheLastOfAKeyWins) {
+  const auto l = parse_labels({"a=1", "b", "c=x=y", "a=2"});
+  EXPECT_EQ(l, (std::map<std::string, std::string>{{"a", "2"}, {"b", ""}, {"c", "x=y"}}));
+  EXPECT_THROW(parse_labels({"=v"}), hvrun::Error);
+  EXPECT_THROW(parse_labels({""}), hvrun::Error);
+}
+
 TEST(EngineOptions, AddHostAndDnsRefuseAnAddressWithANulOrSpaceAfterIt) {
   // Found by fuzz_cli_values: inet_pton read up to the NUL, so the rest
   // (tabs, junk) reached /etc/hosts and resolv.conf (the API's JSON strings
