@@ -143,6 +143,7 @@ void DockerApi::handle(const Request& req, Connection& conn) {
                                            {"Volumes", json::array()}, {"BuildCache", json::array()}}.dump());
     }
     if (parts[0] == "images") return images(req, conn, parts);
+    if (parts[0] == "build" && parts.size() == 1 && req.method == "POST") return build(req, conn);
     if (parts[0] == "networks") return networks(req, conn, parts);
     if (parts[0] == "volumes") return volumes(req, conn, parts);
     if (parts[0] == "hvrun" && parts.size() >= 3 && parts[1] == "v1" && parts[2] == "sandboxes")

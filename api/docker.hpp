@@ -66,6 +66,7 @@ class DockerApi {
                        int64_t ttl);
   void snapshots(const Request& req, Connection& conn, const std::vector<std::string>& parts);
   void pull(const Request& req, Connection& conn);
+  void build(const Request& req, Connection& conn);  // api/docker_build.cpp
   void push(const Request& req, Connection& conn, const std::string& name);
   void save(Connection& conn, const std::vector<std::string>& names);
   void load(const Request& req, Connection& conn);

@@ -71,10 +71,10 @@ void DockerApi::images(const Request& req, Connection& conn, const std::vector<s
     if (req.uid != 0) return fail(conn, 403, "a tenant may not load images into the shared store");
     return load(req, conn);
   }
-  // NAME may hold slashes (library/busybox): /images/NAME/{json,get,tag}, DELETE /images/NAME.
+  // NAME may hold slashes (library/busybox): /images/NAME/{json,get,tag,push,history}, DELETE /images/NAME.
   std::string name;
   const bool op = parts.size() >= 3 && (parts.back() == "json" || parts.back() == "get" || parts.back() == "tag" ||
-                                        parts.back() == "push");
+                                        parts.back() == "push" || parts.back() == "history");
   for (size_t i = 1; i + (op ? 1 : 0) < parts.size(); ++i) name += (name.empty() ? "" : "/") + parts[i];
   if (!op && req.method == "DELETE") {
     if (req.uid != 0) return fail(conn, 403, "a tenant may not remove images from the shared store");

@@ -68,7 +68,7 @@ void register_history(CLI::App& app, Context& ctx, Action& action) {
       auto rows = image::image_history(store, img);
       auto id_of = [&](const image::HistoryRow& r) {
         if (r.id.empty()) return std::string("<missing>");
-        return a->no_trunc || a->quiet ? "sha256:" + r.id : image::short_id(r.id);
+        return a->no_trunc ? "sha256:" + r.id : image::short_id(r.id);  // -q as well (docker's)
       };
       if (a->quiet) {
         for (auto& r : rows) std::printf("%s\n", id_of(r).c_str());

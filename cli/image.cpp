@@ -23,6 +23,7 @@ struct ImageOpts {
   bool all = false;
   std::string format;
   std::vector<std::string> refs;
+  std::string reference;  // image ls NAME[:TAG]
 };
 }  // namespace
 
@@ -31,7 +32,7 @@ const std::vector<std::string> kImageFields = {"Repository", "Tag", "ID", "Creat
 const std::map<std::string, std::string> kImageHeaders = {
     {"ID", "IMAGE ID"}, {"CreatedAt", "CREATED AT"}, {"CreatedSince", "CREATED"}};
 
-int list_images(const Context& ctx, bool quiet, const std::string& format, bool all) {
+int list_images(const Context& ctx, bool quiet, const std::string& format, bool all, const std::string& reference) {
   std::optional<Template> tmpl;
   if (!format.empty()) {
     tmpl = Template::parse(format);
@@ -46,6 +47,15 @@ int list_images(const Context& ctx, bool quiet, const std::string& format, bool 
     for (auto& i : imgs)
       if (!i.parent.empty()) parents.insert(i.parent);
     std::erase_if(imgs, [&](const image::ImageRecord& i) { return i.tags.empty() && parents.count(i.id); });
+  }
+  if (!reference.empty()) {
+    // `images NAME[:TAG]`: only the tags that match, and the images that have one (Docker's).
+    std::vector<image::ImageRecord> kept;
+    for (auto i : imgs) {
+      std::erase_if(i.tags, [&](const std::string& t) { return t != reference && t.substr(0, t.rfind(':')) != reference; });
+      if (!i.tags.empty()) kept.push_back(std::move(i));
+    }
+    imgs = std::move(kept);
   }
   std::time_t now = std::time(nullptr);
   if (quiet) {
@@ -124,8 +134,9 @@ void register_image(CLI::App& app, Context& ctx, Action& action) {
   ls->add_flag("-q,--quiet", opts->quiet, "Only show image ids");
   ls->add_flag("-a,--all", opts->all, "Show intermediate images too (a build's steps)");
   add_list_format(ls, opts->format);
+  ls->add_option("reference", opts->reference, "Only this repository (NAME or NAME:TAG)");
   ls->callback([&ctx, &action, opts] {
-    action = [&ctx, opts] { return list_images(ctx, opts->quiet, opts->format, opts->all); };
+    action = [&ctx, opts] { return list_images(ctx, opts->quiet, opts->format, opts->all, opts->reference); };
   });
 
   auto* ins = sub->add_subcommand("inspect", "Show images as JSON");

@@ -3,7 +3,8 @@
 
 namespace hvrun::cli {
 
-int list_images(const Context& ctx, bool quiet, const std::string& format, bool all);  // cli/image.cpp
+int list_images(const Context& ctx, bool quiet, const std::string& format, bool all,
+                const std::string& reference);  // cli/image.cpp
 
 void register_images(CLI::App& app, Context& ctx, Action& action) {
   auto quiet = std::make_shared<bool>(false);
@@ -13,8 +14,10 @@ void register_images(CLI::App& app, Context& ctx, Action& action) {
   sub->add_flag("-q,--quiet", *quiet, "Only show image ids");
   sub->add_flag("-a,--all", *all, "Show intermediate images too (a build's steps)");
   add_list_format(sub, *format);
-  sub->callback([&ctx, &action, quiet, format, all] {
-    action = [&ctx, quiet, format, all] { return list_images(ctx, *quiet, *format, *all); };
+  auto reference = std::make_shared<std::string>();
+  sub->add_option("reference", *reference, "Only this repository (NAME or NAME:TAG)");
+  sub->callback([&ctx, &action, quiet, format, all, reference] {
+    action = [&ctx, quiet, format, all, reference] { return list_images(ctx, *quiet, *format, *all, *reference); };
   });
 }
 

@@ -116,7 +116,7 @@ TEST_F(Changes, HistoryShowsTheCommitsMessageAuthorAndLayersAndTheGraphTheDescen
   EXPECT_NE(h.out.find("sh -c echo 2 > /two"), std::string::npos) << h.out;
   // Newest first; each row is one of the image's steps, the rows of app:v1
   // show its id.
-  Result ids = hv({"history", "-q", "app:v2"});
+  Result ids = hv({"history", "-q", "--no-trunc", "app:v2"});
   ASSERT_EQ(ids.code, 0);
   EXPECT_EQ(ids.out, c2.out + c1.out + hv({"image", "inspect", "--format", "{{.Id}}", "base"}).out) << ids.out;
   Result f = hv({"history", "--format", "{{.Comment}}|{{.Size}}", "app:v1"});

@@ -440,6 +440,35 @@ TEST_F(ServeDocker, AScriptedSessionPrintsTheSameThroughTheDockerCliAsThroughHvr
   both({{"ps", "-a"}, true});
 }
 
+TEST_F(ServeDocker, DockerBuildSendsItsContextAndTheImageRunsWithItsHistory) {
+  const std::string ctx = root() + "/ctx";
+  ASSERT_EQ(run({"mkdir", "-p", ctx + "/sub"}).code, 0);
+  {
+    std::ofstream(ctx + "/Dockerfile") << "FROM busybox\nARG GREETING=hi\nCOPY msg.txt /msg.txt\n"
+                                         "RUN echo \"$GREETING $(cat /msg.txt)\" > /out.txt\nCMD [\"cat\", \"/out.txt\"]\n";
+    std::ofstream(ctx + "/msg.txt") << "from-the-context\n";
+    std::ofstream(ctx + "/sub/Other.Dockerfile") << "FROM busybox\nRUN exit 7\n";
+  }
+  Result b = docker({"build", "-t", "built:1", "--build-arg", "GREETING=hello", ctx}, 300);
+  ASSERT_EQ(b.code, 0) << b.out << b.err;
+  EXPECT_NE(b.out.find("Successfully built "), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("Successfully tagged built:1\n"), std::string::npos) << b.out;
+  EXPECT_EQ(docker({"run", "--rm", "built:1"}).out, "hello from-the-context\n");
+  EXPECT_EQ(hv({"images", "--format", "{{.Repository}}:{{.Tag}}", "built"}).out, "built:1\n");
+  // Its history through the API, as hvrun history has it (the COPY and RUN steps among them).
+  EXPECT_EQ(docker({"history", "-q", "built:1"}).out, hv({"history", "-q", "built:1"}).out);
+  Result h = docker({"history", "--no-trunc", "--format", "{{.CreatedBy}}", "built:1"});
+  EXPECT_NE(h.out.find("COPY"), std::string::npos) << h.out;
+  // -q prints the id alone; a failing step fails the build with its reason.
+  Result q = docker({"build", "-q", "-t", "built:2", ctx}, 300);
+  EXPECT_EQ(q.code, 0) << q.err;
+  EXPECT_EQ(trim(q.out).rfind("sha256:", 0), 0u) << q.out;
+  Result f = docker({"build", "-f", ctx + "/sub/Other.Dockerfile", ctx}, 300);
+  EXPECT_NE(f.code, 0);
+  EXPECT_NE((f.out + f.err).find("7"), std::string::npos) << f.out << f.err;
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "") << "no build container is left";
+}
+
 TEST_F(ServeDocker, DetachedContainerLogsExecInspectStopAndRmAsHvrunSeesThem) {
   Result d = docker({"run", "-d", "--name", "web", "busybox", "sh", "-c",
                      "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.1; done"});
