@@ -248,7 +248,14 @@ void export_container(const std::string& store_root, const std::string& ref, int
   std::vector<std::string> lowers = s.cfg.spec.lowerdirs;
   if (lowers.empty()) throw Error("container " + s.cfg.name + " has no image layers to export");
   try {
-    in_merged_view(rec, s, false, "export", [&](const std::string& mnt) { image::write_dir_tar(mnt, out_fd, UINT64_MAX); });
+    image::LayerTarOptions o;
+    o.oci_whiteouts = false;
+    o.max_size = UINT64_MAX;
+    if (s.cfg.spec.userns) {  // its files as it sees them
+      o.id_base = container::kUsernsHostBase;
+      o.id_count = container::kUsernsSize;
+    }
+    in_merged_view(rec, s, false, "export", [&](const std::string& mnt) { image::write_layer_tar(mnt, out_fd, o); });
   } catch (const Error& e) {
     throw Error("export " + s.cfg.name + ": " + e.what());
   }
@@ -383,11 +390,14 @@ void copy_from_container(const std::string& store_root, const std::string& ref, 
   const auto split = split_container_path(path);
   const std::string& parent = split.first;
   const std::string& base = split.second;
+  // A user-namespaced container's files as it sees them (its root's are host uid 100000's).
+  const ContainerConfig cfg = rec.load_config(rec.resolve(ref));
   with_container_root(rec, ref, false, "cp", [&](int root) {
     UniqueFd dir = image::open_in_root(root, parent == "/" ? "." : parent.substr(1), O_RDONLY | O_DIRECTORY);
     struct stat sb {};
     if (!dir || ::fstatat(dir.get(), base.c_str(), &sb, AT_SYMLINK_NOFOLLOW) < 0) throw no_such_path(rec, ref, path);
-    image::write_entry_tar(dir.get(), base, out_fd, "", min_free_space);
+    image::write_entry_tar(dir.get(), base, out_fd, "", min_free_space, cfg.spec.userns ? container::kUsernsHostBase : 0,
+                           cfg.spec.userns ? container::kUsernsSize : 0);
   });
 }
 

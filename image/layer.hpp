@@ -111,8 +111,10 @@ uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptio
 // writes them (symlinks stored, never followed; device nodes left out).
 // `as`, when given, is the top entry's name in the tar instead of `base`.
 // min_free_space as write_dir_tar's (out_fd a file: a scratch copy).
+// id_base/id_count: as LayerTarOptions' (a user-namespaced container's files
+// as it sees them).
 void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as = "",
-                     uint64_t min_free_space = 0);
+                     uint64_t min_free_space = 0, uint32_t id_base = 0, uint32_t id_count = 0);
 
 // Copies in_fd to its end into out_fd (an archive arriving on a pipe, for
 // `image import -`), with the same limits as unpacking: more than max_bytes,

@@ -200,7 +200,7 @@ uint64_t write_dir_tar(const std::string& dir, int out_fd, uint64_t max_size, ui
 }
 
 void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as,
-                     uint64_t min_free_space) {
+                     uint64_t min_free_space, uint32_t id_base, uint32_t id_count) {
   if (base.empty()) throw Error("write tar: an entry name is required");
   for (const std::string& n : {base, as})
     if (n.find('/') != std::string::npos || n == "..") throw Error("write tar: invalid entry name \"" + n + "\"");
@@ -213,6 +213,8 @@ void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, cons
                  FreeSpaceGuard(out_fd, min_free_space, "the copy of " + base)};
   t.top = base;
   t.top_as = as;
+  t.id_base = id_base;
+  t.id_count = id_count;
   t.add(base);
   if (archive_write_close(w.get()) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
 }

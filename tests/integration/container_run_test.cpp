@@ -197,7 +197,15 @@ TEST_F(ContainerRun, UsernsPrivateMakesRootHostUid100000WhileFilesVolumesExecAnd
   EXPECT_NE(status.find("Uid:\t100000\t100000"), std::string::npos) << status;
   EXPECT_EQ(hv({"exec", "u", "sh", "-c", "id -u; stat -c %u /mine"}).out, "0\n0\n");
   EXPECT_EQ(hv({"inspect", "-f", "{{.HostConfig.UsernsMode}}", "u"}).out, "private\n");
+  // cp out gives the owners it sees (as docker cp does), running and stopped.
+  EXPECT_EQ(run({"sh", "-c", hvrun_bin() + " --root " + root() + " cp u:/mine - | tar --numeric-owner -tv"}).out.substr(0, 14),
+            "-rw-r--r-- 0/0") << "running";
   ASSERT_EQ(hv({"commit", "u", "userns:1"}).code, 0);
+  ASSERT_EQ(hv({"stop", "-t", "1", "u"}).code, 0);
+  EXPECT_EQ(run({"sh", "-c", hvrun_bin() + " --root " + root() + " export u | tar --numeric-owner -tv | grep 'mine$'"})
+                .out.substr(0, 14),
+            "-rw-r--r-- 0/0")
+      << "stopped, exported";
   EXPECT_EQ(runc({"busybox", "true"}).code, 0);
   EXPECT_EQ(runc({"userns:1", "stat", "-c", "%u", "/mine"}).out, "0\n") << "the image holds root's file, not uid 100000's";
   EXPECT_EQ(hv({"rm", "-f", "u"}).code, 0);
