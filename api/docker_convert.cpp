@@ -130,7 +130,8 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   // goes to the same path.
   if (auto it = body.find("Volumes"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) throw ApiError(400, "invalid Volumes: expected an object of paths");
-    for (const auto& [path, _] : it->items()) {
+    for (const auto& item : it->items()) {
+      const std::string path = item.key();  // (not a structured binding: clang 14 cannot capture one)
       if (path.empty() || path[0] != '/') throw ApiError(400, "invalid Volumes: \"" + path + "\" is not an absolute path");
       const bool bound = std::any_of(o.volumes.begin(), o.volumes.end(), [&](const std::string& b) {
         const size_t c = b.find(':');

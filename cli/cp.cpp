@@ -128,7 +128,10 @@ int copy_in(const std::string& root, const std::string& src, const std::string& 
     dir = slash == std::string::npos ? "/" : (slash == 0 ? "/" : d.substr(0, slash));
     as = slash == std::string::npos ? d : d.substr(slash + 1);
   }
-  const auto [parent, base] = host_parent_and_base(src);
+  // Named, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+  const auto split = host_parent_and_base(src);
+  const std::string& parent = split.first;
+  const std::string& base = split.second;
   UniqueFd pd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!pd) throw_sys("open", parent);
   // (SRC/. gives its contents: into DEST when it is a directory, else as

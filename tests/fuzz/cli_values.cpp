@@ -1,4 +1,4 @@
-// The command line's value parsers: `run`'s -p, -v, --memory, --cpus,
+// The command line's value parsers: `run`'s -p, -v (and -l), --memory, --cpus,
 // --pids-limit, --hostname, --net, -e, image references, hvrun vmm's
 // --mem size, --tmpfs, --ulimit, --add-host, --dns, --dns-option,
 // --restart and signal names (--stop-signal, kill -s). The first byte
@@ -66,10 +66,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 1:
         engine::parse_ports(fuzz::split(v, '\n'));
         break;
-      case 2:
-        // -v HOST:CTR[:ro|rw]: HOST must exist; the parse only stats it.
-        engine::parse_volume(v);
+      case 2: {
+        // -l KEY=VALUE lines: a key is never empty and holds no '='.
+        try {
+          for (const auto& [k, _] : engine::parse_labels(fuzz::split(v, '\n')))
+            if (k.empty() || k.find('=') != std::string::npos) fuzz::invariant_failed("--label key \"" + k + "\"");
+        } catch (const Error&) {
+        }
+        // -v HOST:CTR[:ro|rw] or CTR (an anonymous volume): HOST must exist; the parse only stats it.
+        const container::BindMount m = engine::parse_volume(v);
+        if (m.target.empty() || m.target[0] != '/' || m.target == "/")
+          fuzz::invariant_failed("-v " + v + ": target " + m.target + " accepted");
+        if (m.source.empty() && v != m.target) fuzz::invariant_failed("-v " + v + ": an anonymous volume with a source");
         break;
+      }
       case 3:
         if (engine::parse_memory(v) < engine::kMinMemoryBytes) fuzz::invariant_failed("--memory " + v + " below the minimum");
         break;
