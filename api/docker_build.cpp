@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <memory>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -96,6 +98,21 @@ void DockerApi::build(const Request& req, Connection& conn) {
     if (dockerfile[0] == '/' || dockerfile.find("..") != std::string::npos)
       return fail(conn, 400, "invalid dockerfile \"" + dockerfile + "\": a path inside the context");
     args.insert(args.end(), {"-f", ctx.path + "/" + dockerfile});
+  }
+  // The Dockerfile is read through the host's view of the context: one whose
+  // path leads out of it through a symlink (a hostile tar's "Dockerfile ->
+  // /etc/shadow") is refused.
+  auto real = [](const std::string& p) {
+    std::unique_ptr<char, decltype(&std::free)> r(::realpath(p.c_str(), nullptr), &std::free);
+    return r ? std::string(r.get()) : std::string();
+  };
+  const std::string base = real(ctx.path) + "/";
+  for (const std::string& f : dockerfile.empty() ? std::vector<std::string>{"Dockerfile", "Containerfile"}
+                                                 : std::vector<std::string>{dockerfile}) {
+    const std::string r = real(ctx.path + "/" + f);
+    if (r.empty()) continue;  // absent: hvrun build says so
+    if (r.rfind(base, 0) != 0)
+      return fail(conn, 400, "invalid dockerfile \"" + f + "\": a symlink that leads out of the context");
   }
   args.push_back(ctx.path);
 

@@ -467,6 +467,15 @@ TEST_F(ServeDocker, DockerBuildSendsItsContextAndTheImageRunsWithItsHistory) {
   EXPECT_NE(f.code, 0);
   EXPECT_NE((f.out + f.err).find("7"), std::string::npos) << f.out << f.err;
   EXPECT_EQ(hv({"ps", "-aq"}).out, "") << "no build container is left";
+  // A context whose Dockerfile is a symlink out of it (the host's /etc/passwd): refused, nothing read.
+  const std::string evil = root() + "/evil";
+  ASSERT_EQ(run({"mkdir", "-p", evil}).code, 0);
+  ASSERT_EQ(run({"ln", "-s", "/etc/passwd", evil + "/Dockerfile"}).code, 0);
+  ASSERT_EQ(run({"tar", "-C", evil, "-cf", root() + "/evil.tar", "Dockerfile"}).code, 0);
+  const std::string refused = api("POST", "/build?t=evil", "@" + root() + "/evil.tar");
+  EXPECT_EQ(refused.rfind("400 ", 0), 0u) << refused;
+  EXPECT_NE(refused.find("leads out of the context"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("root:"), std::string::npos) << refused;
 }
 
 TEST_F(ServeDocker, DetachedContainerLogsExecInspectStopAndRmAsHvrunSeesThem) {
