@@ -134,7 +134,6 @@ void DockerApi::build(const Request& req, Connection& conn) {
   bool peer = true;
   std::vector<pollfd> p = {{out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}};
   size_t open = 2;
-  char buf[65536];
   while (open > 0) {
     if (::poll(p.data(), p.size(), 500) < 0 && errno != EINTR) break;
     if (peer && conn.peer_gone()) {
@@ -142,19 +141,12 @@ void DockerApi::build(const Request& req, Connection& conn) {
       ::kill(pid, SIGTERM);  // nobody waits for it any more
     }
     for (size_t i = 0; i < p.size(); ++i) {
-      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const ssize_t n = ::read(p[i].fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        p[i].fd = -1;
+      if (p[i].fd < 0) continue;
+      if (!read_ready(p[i], i == 0 ? id_text : pending)) {
         --open;
         continue;
       }
-      if (i == 0) {
-        id_text.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      pending.append(buf, static_cast<size_t>(n));
+      if (i == 0) continue;
       for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
         const std::string line = pending.substr(0, nl);
         if (line.rfind("hvrun: ", 0) == 0) last_error = line.substr(7);

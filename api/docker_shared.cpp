@@ -149,6 +149,21 @@ std::string random_hex(size_t n) {
   return s.substr(0, n);
 }
 
+bool read_ready(pollfd& p, std::string& out) {
+  if (p.fd < 0) return false;
+  if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) return true;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(p.fd, buf, sizeof buf)) < 0 && errno == EINTR) {
+  }
+  if (n <= 0) {
+    p.fd = -1;
+    return false;
+  }
+  out.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
 ScratchFile::ScratchFile(const std::string& root, const std::string& kind) : path(root + "/serve-tmp/" + kind + "-XXXXXX") {
   mkdir_p(root + "/serve-tmp", 0700);
   fd.reset(::mkostemp(path.data(), O_CLOEXEC));

@@ -2,6 +2,7 @@
 // errors in Docker's shapes, the container's inspect document, running
 // hvrun as a child, scratch files. Private to api/.
 #pragma once
+#include <poll.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
 
@@ -42,6 +43,10 @@ int spawn_hvrun(const std::string& exe, const std::vector<std::string>& args, co
 // Runs hvrun ARGS... (stdin /dev/null); returns its exit status and what it
 // wrote to stderr (and to stdout with `with_stdout`; else /dev/null).
 int run_hvrun(const std::string& exe, const std::vector<std::string>& args, std::string* err, bool with_stdout = false);
+// After a poll over a child's pipes: what `p.fd` has ready, appended to
+// `out`. False once it is closed (EOF or an error): p.fd is then -1, which
+// poll skips.
+bool read_ready(pollfd& p, std::string& out);
 // hvrun's "hvrun: why\n" -> "why".
 std::string last_error_line(std::string s);
 

@@ -221,7 +221,6 @@ void DockerApi::sandbox_exec(const Request& req, Connection& conn, const std::st
   bool timed_out = false, peer = true;
   std::vector<pollfd> p = {{out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}};
   size_t open = 2;
-  char buf[65536];
   while (open > 0) {
     int wait_ms = 500;
     if (timeout > 0) {
@@ -238,15 +237,13 @@ void DockerApi::sandbox_exec(const Request& req, Connection& conn, const std::st
       ::kill(-pid, SIGKILL);  // nobody reads it any more
     }
     for (size_t i = 0; i < p.size(); ++i) {
-      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const ssize_t n = ::read(p[i].fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        p[i].fd = -1;
+      if (p[i].fd < 0) continue;
+      std::string got;
+      if (!read_ready(p[i], got)) {
         --open;
         continue;
       }
-      if (peer) peer = conn.write(chunk(i == 0 ? "stdout" : "stderr", std::string(buf, static_cast<size_t>(n))));
+      if (peer && !got.empty()) peer = conn.write(chunk(i == 0 ? "stdout" : "stderr", got));
     }
   }
   int st = 0;
