@@ -11,6 +11,7 @@
 #include "engine/mode.hpp"
 #include "engine/records.hpp"
 #include "engine/usage.hpp"
+#include "image/present.hpp"
 #include "util/error.hpp"
 #include "util/format.hpp"
 
@@ -19,26 +20,25 @@ namespace hvrun::cli {
 namespace {
 
 // Docker's sizes in stats: memory in binary units to 4 digits ("480KiB",
-// "23.54GiB"), network and block I/O in decimal ones to 3 ("1.23kB").
-std::string size_text(int64_t b, bool binary) {
-  if (b < 0) return "--";
-  const char* bin[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  const char* dec[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  const double step = binary ? 1024 : 1000;
+// "23.54GiB"); network and block I/O in decimal ones to 3 ("1.23kB"), as
+// image sizes are (image::human_size).
+std::string binary_size(int64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(b);
   int u = 0;
-  while (v >= step && u < 5) {
-    v /= step;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
     ++u;
   }
   char s[32];
-  std::snprintf(s, sizeof s, binary ? "%.4g%s" : "%.3g%s", v, binary ? bin[u] : dec[u]);
+  std::snprintf(s, sizeof s, "%.4g%s", v, units[u]);
   return s;
 }
 
 std::string pair_text(int64_t a, int64_t b, bool binary) {
   if (a < 0 || b < 0) return "--";
-  return size_text(a, binary) + " / " + size_text(b, binary);
+  if (binary) return binary_size(a) + " / " + binary_size(b);
+  return image::human_size(static_cast<uint64_t>(a)) + " / " + image::human_size(static_cast<uint64_t>(b));
 }
 
 const std::vector<std::string> kFields = {"Container", "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs", "Mode"};

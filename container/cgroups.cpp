@@ -84,11 +84,7 @@ void write_value(const std::string& file, const std::string& value) {
 int64_t read_keyed(const std::string& file, const std::string& key) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return -1;
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, size_t(n));
-  std::istringstream in(text);
+  std::istringstream in(read_to_end(fd.get()));
   std::string k;
   int64_t v;
   while (in >> k >> v)
@@ -99,11 +95,8 @@ int64_t read_keyed(const std::string& file, const std::string& key) {
 std::pair<int64_t, int64_t> read_io_bytes(const std::string& file) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return {-1, -1};
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
   int64_t r = 0, w = 0;
-  std::istringstream lines(text);
+  std::istringstream lines(read_to_end(fd.get()));
   for (std::string line; std::getline(lines, line);) {
     std::istringstream in(line);
     std::string dev, word;

@@ -15,14 +15,21 @@ namespace hvrun::engine {
 
 namespace {
 
-// A running container's cgroup (a microVM's: its VMM's).
-std::unique_ptr<container::Cgroup> running_cgroup(const Records& rec, const std::string& id) {
-  const State st = rec.refresh(id);
-  if (st.status != "running" || st.pid <= 0 || proc_starttime(st.pid) != st.pid_starttime)
+// A running container's cgroup (a microVM's: its VMM's), with its record as read.
+struct Running {
+  ContainerConfig cfg;
+  State st;
+  std::unique_ptr<container::Cgroup> cgroup;
+};
+Running running_cgroup(const Records& rec, const std::string& id) {
+  Running r;
+  r.st = rec.refresh(id);
+  if (r.st.status != "running" || r.st.pid <= 0 || proc_starttime(r.st.pid) != r.st.pid_starttime)
     throw Error("container " + id.substr(0, 12) + " is not running");
-  const ContainerConfig cfg = rec.load_config(id);
-  return container::Cgroup::for_container(cfg.spec.cgroup_parent, id,
-                                          cfg.spec.cgroup_root.empty() ? "/sys/fs/cgroup" : cfg.spec.cgroup_root);
+  r.cfg = rec.load_config(id);
+  r.cgroup = container::Cgroup::for_container(r.cfg.spec.cgroup_parent, id,
+                                              r.cfg.spec.cgroup_root.empty() ? "/sys/fs/cgroup" : r.cfg.spec.cgroup_root);
+  return r;
 }
 
 // A /proc file's text; "" when it is gone (a process that ended meanwhile).
@@ -44,15 +51,15 @@ std::string user_name(uid_t uid) {
 }  // namespace
 
 ContainerUsage container_usage(const Records& rec, const std::string& id) {
-  const auto cg = running_cgroup(rec, id);
-  const container::Cgroup::Usage u = cg->usage();
+  const Running run = running_cgroup(rec, id);
+  const ContainerConfig& cfg = run.cfg;
+  const State& st = run.st;
+  const container::Cgroup::Usage u = run.cgroup->usage();
   ContainerUsage out;
   out.blk_read = u.io_read_bytes;
   out.blk_write = u.io_write_bytes;
-  const ContainerConfig cfg = rec.load_config(id);
   if (cfg.mode != Mode::Vm && cfg.spec.net != container::NetMode::Host) {
     // /proc/PID/net/dev is the namespace of PID: "  eth0: RXBYTES p e d f fr c m TXBYTES ...".
-    const State st = rec.load_state(id);
     std::istringstream dev(slurp("/proc/" + std::to_string(st.pid) + "/net/dev"));
     int64_t rx = 0, tx = 0;
     bool any = false;
@@ -96,7 +103,7 @@ ContainerUsage container_usage(const Records& rec, const std::string& id) {
 }
 
 ProcessTable container_top(const Records& rec, const std::string& id) {
-  const auto cg = running_cgroup(rec, id);
+  const auto cg = running_cgroup(rec, id).cgroup;
   ProcessTable t;
   t.titles = {"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"};
   const long hz = ::sysconf(_SC_CLK_TCK);

@@ -5,10 +5,10 @@
 
 #include <cerrno>
 #include <memory>
-#include <type_traits>
 
 #include "container/namespaces.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 namespace hvrun::engine {
 
@@ -17,16 +17,20 @@ namespace {
 struct AclFree {
   void operator()(void* p) const { ::acl_free(p); }
 };
-using AclPtr = std::unique_ptr<std::remove_pointer_t<acl_t>, AclFree>;
 
 void grant_search(const std::string& dir, uid_t uid) {
   struct stat st{};
   if (::stat(dir.c_str(), &st) < 0) throw_sys("stat", dir);
   if (!S_ISDIR(st.st_mode) || (st.st_mode & S_IXOTH) || st.st_uid == uid) return;
   const std::string what = "granting uid " + std::to_string(uid) + " search on";
-  AclPtr acl(::acl_get_file(dir.c_str(), ACL_TYPE_ACCESS));
-  if (!acl) throw_sys(what, dir);
-  acl_t a = acl.get();
+  acl_t a = ::acl_get_file(dir.c_str(), ACL_TYPE_ACCESS);
+  if (!a) throw_sys(what, dir);
+  // Freed at the end whatever `a` is by then (acl_create_entry and
+  // acl_calc_mask may replace it).
+  struct Owned {
+    acl_t& a;
+    ~Owned() { ::acl_free(a); }
+  } owned{a};
   acl_entry_t e = nullptr;
   bool found = false;
   for (int r = ::acl_get_entry(a, ACL_FIRST_ENTRY, &e); r == 1; r = ::acl_get_entry(a, ACL_NEXT_ENTRY, &e)) {
@@ -38,20 +42,14 @@ void grant_search(const std::string& dir, uid_t uid) {
       break;
     }
   }
-  if (!found) {
-    if (::acl_create_entry(&a, &e) < 0 || ::acl_set_tag_type(e, ACL_USER) < 0 || ::acl_set_qualifier(e, &uid) < 0)
-      throw_sys(what, dir);
-    (void)acl.release();
-    acl.reset(a);  // acl_create_entry may move the ACL
-  }
-  acl_permset_t ps;
-  if (::acl_get_permset(e, &ps) < 0 || ::acl_add_perm(ps, ACL_EXECUTE) < 0 || ::acl_set_permset(e, ps) < 0)
+  if (!found && (::acl_create_entry(&a, &e) < 0 || ::acl_set_tag_type(e, ACL_USER) < 0 ||
+                 ::acl_set_qualifier(e, &uid) < 0))
     throw_sys(what, dir);
-  a = acl.get();
-  if (::acl_calc_mask(&a) < 0) throw_sys(what, dir);
-  (void)acl.release();
-  acl.reset(a);
-  if (::acl_set_file(dir.c_str(), ACL_TYPE_ACCESS, acl.get()) < 0) {
+  acl_permset_t ps;
+  if (::acl_get_permset(e, &ps) < 0 || ::acl_add_perm(ps, ACL_EXECUTE) < 0 || ::acl_set_permset(e, ps) < 0 ||
+      ::acl_calc_mask(&a) < 0)
+    throw_sys(what, dir);
+  if (::acl_set_file(dir.c_str(), ACL_TYPE_ACCESS, a) < 0) {
     const int err = errno;
     if (err == EOPNOTSUPP)
       throw Error(what + " " + dir + ": its file system has no POSIX ACLs (--userns private needs them on the store's)");
@@ -63,11 +61,8 @@ void grant_search(const std::string& dir, uid_t uid) {
 
 void grant_search_path(const std::string& path, uid_t uid) {
   grant_search("/", uid);
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (path[i - 1] != '/') grant_search(path.substr(0, i), uid);
-    }
-  }
+  std::string dir;
+  for (const auto& c : path_components(path)) grant_search(dir += "/" + c, uid);
 }
 
 void grant_userns_access(const Records& rec, const ContainerConfig& cfg) {
