@@ -91,7 +91,7 @@ void DockerApi::containers(const Request& req, Connection& conn, const std::vect
   }
   if (parts.size() != 3) return fail(conn, 404, "page not found");
   if (op == "json" && m == "GET") {
-    return conn.respond(200, kJson, inspect_of(rec.load_config(id), rec.refresh(id)).dump());
+    return conn.respond(200, kJson, inspect_of(rec.load_config(id), rec.refresh(id), root_).dump());
   }
   if (op == "start" && m == "POST") {
     const engine::State st = rec.refresh(id);

@@ -1,12 +1,14 @@
 // The Docker API's /networks endpoints over hvrun's networks (net/store.hpp):
-// list, inspect, create, remove, prune. Creating and removing are root's;
-// connecting a container after its create is not supported yet.
+// list, inspect, create, remove, prune, connect and disconnect (engine/
+// network.hpp). Creating and removing are root's; a tenant may connect its
+// own containers to the default network only.
 #include "api/docker.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include "api/docker_convert.hpp"
 #include "api/docker_shared.hpp"
+#include "engine/network.hpp"
 #include "engine/records.hpp"
 #include "net/store.hpp"
 #include "util/error.hpp"
@@ -87,7 +89,23 @@ void DockerApi::networks(const Request& req, Connection& conn, const std::vector
   }
   if (parts.size() == 3 && (parts[2] == "connect" || parts[2] == "disconnect") && m == "POST") {
     store.get(name);  // 404 first
-    return fail(conn, 501, "network " + parts[2] + " is not supported by hvrun yet: give --network when the container is created");
+    const json body = parse_body(req.body);
+    const std::string id = resolve(req, string_of(body, "Container"));  // a tenant's own only
+    if (req.uid != 0 && name != net::kDefaultNetwork)
+      return fail(conn, 403, "a tenant may connect its containers to the default network only");
+    if (parts[2] == "disconnect") {
+      engine::disconnect_network(rec, id, name);
+      return conn.respond(200, "", "");
+    }
+    std::vector<std::string> aliases;
+    if (auto ec = body.find("EndpointConfig"); ec != body.end() && ec->is_object())
+      if (auto al = ec->find("Aliases"); al != ec->end() && al->is_array())
+        for (const auto& a : *al) {
+          if (!a.is_string()) return fail(conn, 400, "invalid EndpointConfig.Aliases: strings are expected");
+          aliases.push_back(a.get<std::string>());
+        }
+    engine::connect_network(rec, id, name, aliases);
+    return conn.respond(200, "", "");
   }
   return fail(conn, 404, "page not found: " + m + " " + req.path);
 }

@@ -37,6 +37,13 @@ int status_for(const std::string& m) {
       m.find("is not a microVM") != std::string::npos || m.find("was taken already") != std::string::npos)
     return 409;
   if (m.find("not supported yet") != std::string::npos) return 501;
+  // network connect/disconnect (engine/network.hpp), as Docker answers them
+  if (m.find("is already connected to network") != std::string::npos ||
+      m.find("hvrun cannot disconnect it") != std::string::npos)
+    return 403;
+  if (m.find("is not connected to network") != std::string::npos || m.find("networks already, hvrun's limit") != std::string::npos)
+    return 409;
+  if (m.find("can be connected to another") != std::string::npos) return 400;
   if (starts("invalid") || starts("unknown") || m.find("invalid value") != std::string::npos) return 400;
   return 500;
 }
@@ -51,18 +58,14 @@ void fail(Connection& conn, int status, const std::string& message) {
   conn.respond(status, kJson, error_body(docker_message(message)));
 }
 
-json inspect_of(const engine::ContainerConfig& c, const engine::State& st) {
+json inspect_of(const engine::ContainerConfig& c, const engine::State& st, const std::string& store_root) {
   json j = engine::inspect_json(c, st);
   // The shapes Docker's clients decode into (Go types).
   j["HostConfig"]["PortBindings"] = port_map(c.publish);
   j["HostConfig"]["Runtime"] = engine::to_string(c.mode);
   j["HostConfig"]["LogConfig"] = {{"Type", "json-file"}, {"Config", json::object()}};
   j["NetworkSettings"]["Ports"] = port_map(c.publish);
-  json networks = json::object();
-  const auto& n = c.spec.netcfg;
-  if (!n.network.empty())
-    networks[n.network] = {{"IPAddress", n.address}, {"IPPrefixLen", n.prefix}, {"Gateway", n.gateway}, {"MacAddress", n.mac}};
-  j["NetworkSettings"]["Networks"] = networks;
+  j["NetworkSettings"]["Networks"] = engine::networks_json(store_root, c);
   return j;
 }
 

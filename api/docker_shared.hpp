@@ -28,7 +28,7 @@ void fail(Connection& conn, int status, const std::string& message);
 
 // GET /containers/ID/json: engine::inspect_json in the shapes Docker's
 // clients decode into.
-nlohmann::json inspect_of(const engine::ContainerConfig& c, const engine::State& st);
+nlohmann::json inspect_of(const engine::ContainerConfig& c, const engine::State& st, const std::string& store_root);
 // The container's command as one line (ps's COMMAND).
 std::string command_of(const engine::ContainerConfig& c);
 // GET /containers/json's entry for one container, and /images/json's for

@@ -39,7 +39,10 @@ void register_inspect(CLI::App& app, Context& ctx, Action& action) {
           if (*type != "image") {
             try {
               std::string id = rec.resolve(n);
-              out.push_back(engine::inspect_json(rec.load_config(id), rec.refresh(id)));
+              const engine::ContainerConfig c = rec.load_config(id);
+              nlohmann::json j = engine::inspect_json(c, rec.refresh(id));
+              j["NetworkSettings"]["Networks"] = engine::networks_json(ctx.root(), c);
+              out.push_back(std::move(j));
               continue;
             } catch (const Error& e) {
               if (*type == "container" || !is_not_found(e, "no such container")) throw;

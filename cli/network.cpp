@@ -1,7 +1,9 @@
-// hvrun network create|ls|inspect|rm|prune
+// hvrun network create|ls|inspect|rm|prune|connect|disconnect
 #include <cstdio>
 
 #include "cli/commands.hpp"
+#include "engine/network.hpp"
+#include "engine/records.hpp"
 #include "net/store.hpp"
 #include "util/error.hpp"
 
@@ -84,6 +86,36 @@ void register_network(CLI::App& app, Context& ctx, Action& action) {
         }
       }
       return rc;
+    };
+  });
+
+  // Docker's `network connect [--alias A] NETWORK CONTAINER` and
+  // `network disconnect [-f] NETWORK CONTAINER` (engine/network.hpp).
+  auto* connect = net->add_subcommand("connect", "Connect a container to a network");
+  auto cnet = std::make_shared<std::string>();
+  auto ccontainer = std::make_shared<std::string>();
+  auto aliases = std::make_shared<std::vector<std::string>>();
+  connect->add_option("network", *cnet, "Network")->required();
+  connect->add_option("container", *ccontainer, "Container")->required();
+  connect->add_option("--alias", *aliases, "Another name the network's members reach the container by");
+  connect->callback([=, &ctx, &action] {
+    action = [=, &ctx]() -> int {
+      engine::connect_network(engine::Records(ctx.root()), *ccontainer, *cnet, *aliases);
+      return 0;
+    };
+  });
+
+  auto* disconnect = net->add_subcommand("disconnect", "Disconnect a container from a network");
+  auto dnet = std::make_shared<std::string>();
+  auto dcontainer = std::make_shared<std::string>();
+  disconnect->add_option("network", *dnet, "Network")->required();
+  disconnect->add_option("container", *dcontainer, "Container")->required();
+  auto force = std::make_shared<bool>(false);
+  disconnect->add_flag("-f,--force", *force, "Accepted, as Docker's (nothing waits here)");
+  disconnect->callback([=, &ctx, &action] {
+    action = [=, &ctx]() -> int {
+      engine::disconnect_network(engine::Records(ctx.root()), *dcontainer, *dnet);
+      return 0;
     };
   });
 

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "engine/network.hpp"
 #include "engine/pause.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
@@ -144,6 +145,18 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"MacAddress", s.netcfg.mac},
         {"Ports", c.publish}}},
   };
+}
+
+nlohmann::json networks_json(const std::string& store_root, const ContainerConfig& c) {
+  nlohmann::json networks = nlohmann::json::object();
+  const auto& n = c.spec.netcfg;
+  if (c.spec.net == container::NetMode::Bridge && !n.network.empty())
+    networks[n.network] = {{"IPAddress", n.address}, {"IPPrefixLen", n.prefix}, {"Gateway", n.gateway},
+                           {"MacAddress", n.mac}, {"Aliases", nlohmann::json::array()}};
+  for (const auto& e : connected_networks(store_root, c.id))
+    networks[e.network] = {{"IPAddress", e.address}, {"IPPrefixLen", e.prefix}, {"Gateway", e.gateway},
+                           {"MacAddress", e.mac}, {"Aliases", e.aliases}};
+  return networks;
 }
 
 std::string since(const std::string& t) {

@@ -15,6 +15,10 @@ namespace hvrun::engine {
 // Docker-shaped inspect object (Id, State, Config, HostConfig,
 // NetworkSettings, and hvrun's Mode and VmmJail).
 nlohmann::json inspect_json(const ContainerConfig& c, const State& st);
+// Docker's NetworkSettings.Networks: the network the container was made on
+// and those connected later (engine/network.hpp), by name: IPAddress,
+// IPPrefixLen, Gateway, MacAddress, Aliases.
+nlohmann::json networks_json(const std::string& store_root, const ContainerConfig& c);
 
 // "Up 5 seconds", "Up 2 minutes (Paused)", "Exited (0) 3 seconds ago", "Created".
 std::string status_text(const ContainerConfig& c, const State& st);

@@ -156,7 +156,8 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     HVRUN_DEBUG("engine", "monitor ", ::getpid(), ": backend vm (kernel ", cfg.vm_kernel, ", image disk ", cfg.vm_image_disk, ")");
   } else {
     std::function<void(pid_t)> wire;
-    if (spec.net == container::NetMode::Bridge && !spec.netcfg.address.empty()) wire = wire_container_network(cfg.id, spec.netcfg);
+    if (spec.net == container::NetMode::Bridge && !spec.netcfg.address.empty()) 
+      wire = wire_container_networks(rec.store_root(), cfg.id, spec.netcfg);
     backend = make_backend(cfg.mode, std::move(wire));
     HVRUN_DEBUG("engine", "monitor ", ::getpid(), ": backend ", to_string(cfg.mode), ", ", foreground ? "foreground" : "detached",
                 ", tty ", spec.tty, ", interactive ", spec.interactive);

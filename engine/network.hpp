@@ -13,6 +13,8 @@
 
 namespace hvrun::engine {
 
+class Records;
+
 // Takes an address on spec.netcfg.network for the container (its record
 // exists), makes the network's bridge ready in the caller's netns and fills
 // spec.netcfg: network, bridge, address/prefix, gateway, mac, hosts (the
@@ -28,15 +30,44 @@ void attach_network(const std::string& store_root, const std::string& id, contai
 std::vector<std::string> host_nameservers();
 
 // Rewrites in place the live hosts file of every member of `network` that has
-// one: its own line and one per other member. Best effort (a member being
+// one: its own line (its eth0 address) and one per member of any network it
+// is on. Best effort (a member being
 // removed meanwhile is skipped).
 void refresh_hosts(const std::string& store_root, const std::string& network);
 
 // Container mode: what Container::start runs once the namespaces exist: a veth
 // pair, eth0 in the container's netns with its address and up (lo: the
 // container sets it up itself), the default route via the gateway, the host
-// end on the bridge and up.
-std::function<void(pid_t)> wire_container_network(const std::string& id, const container::NetConfig& net);
+// end on the bridge and up; then one veth per network the container was connected to later (`network
+// connect`, its leases in the network store), without a default route. A
+// connection that cannot be wired is a warning, not a failed start.
+std::function<void(pid_t)> wire_container_networks(const std::string& store_root, const std::string& id,
+                                                   const container::NetConfig& net);
+
+// `hvrun network connect` (and the API's): a lease on `network` (the next
+// free eth1..eth9), wired at once into a running container, and at each
+// later start. Container mode on an hvrun network only (a microVM cannot
+// gain a network card while it runs; --network none/host has no veth to
+// add to), as Docker refuses host and none. `aliases`: more names the
+// network's other members reach it by (their /etc/hosts).
+void connect_network(const Records& rec, const std::string& ref, const std::string& network,
+                     const std::vector<std::string>& aliases);
+// `hvrun network disconnect`: the lease goes, and a running container's
+// ethN with it. Not the network it was created on (its eth0, default
+// route and ports).
+void disconnect_network(const Records& rec, const std::string& ref, const std::string& network);
+
+// A network the container was connected to after its create, for inspect.
+struct Endpoint {
+  std::string network;
+  std::string ifname;  // eth1..eth9
+  std::string address;
+  int prefix = 0;
+  std::string gateway;  // the network's (no route through it)
+  std::string mac;
+  std::vector<std::string> aliases;
+};
+std::vector<Endpoint> connected_networks(const std::string& store_root, const std::string& id);
 
 // VM mode: what the veth's host end gets in container mode, for the VM's tap
 // `tap` (vmm/tap.hpp): net.mtu, a port of net.bridge, up.

@@ -1,6 +1,9 @@
 #include "net/store.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -46,7 +49,10 @@ std::vector<std::string> list_names(const std::string& dir) {
 
 }  // namespace
 
-std::string veth_name(const std::string& id) { return "hv" + id.substr(0, 12); }
+std::string veth_name(const std::string& id, const std::string& ifname) {
+  if (ifname.empty() || ifname == "eth0") return "hv" + id.substr(0, 12);
+  return "hx" + ifname.substr(3) + id.substr(0, 12);
+}
 
 NetworkStore::NetworkStore(std::string root) : root_(std::move(root)), base_(root_ + "/networks") {}
 
@@ -243,6 +249,77 @@ NetworkStore::Allocation NetworkStore::allocate(const std::string& network, cons
   mkdir_p(dir(network) + "/leases");
   write_file_atomic(dir(network) + "/leases/" + a.lease.address, nlohmann::json(a.lease).dump());
   return a;
+}
+
+NetworkStore::Allocation NetworkStore::connect(const std::string& network, const std::string& id,
+                                               const std::string& cname, const std::string& hostname,
+                                               const std::vector<std::string>& aliases) {
+  Network n = get(network);
+  FileLock lock(base_ + "/lock");
+  n = load(network);
+  std::set<std::string> taken;
+  for (const auto& [net, leases] : all_leases_locked())
+    for (const auto& l : leases) {
+      if (l.container != id) continue;
+      if (net == network) throw Error("container " + cname + " is already connected to network " + network);
+      taken.insert(l.ifname.empty() ? "eth0" : l.ifname);
+    }
+  std::string ifname;
+  for (int i = 1; i <= 9 && ifname.empty(); ++i)
+    if (!taken.count("eth" + std::to_string(i))) ifname = "eth" + std::to_string(i);
+  if (ifname.empty()) throw Error("container " + cname + " is connected to 10 networks already, hvrun's limit");
+  Subnet s = Subnet::parse(n.subnet);
+  Allocation a;
+  a.network = n;
+  a.others = live_leases_locked(network);
+  std::set<uint32_t> used;
+  for (const auto& l : a.others) used.insert(*parse_ipv4(l.address));
+  auto addr = pick_free(s, used);
+  if (!addr) throw Error("network " + network + " has no free address left (" + n.subnet + ")");
+  a.lease = Lease{ipv4_str(*addr), id, cname, hostname, {}, ifname, aliases};
+  Netlink nl;
+  nl.ensure_bridge(n.bridge, s.gateway(), s.prefix);
+  mkdir_p(dir(network) + "/leases");
+  write_file_atomic(dir(network) + "/leases/" + a.lease.address, nlohmann::json(a.lease).dump());
+  return a;
+}
+
+std::map<std::string, std::vector<Lease>> NetworkStore::all_leases_locked() {
+  std::map<std::string, std::vector<Lease>> out;
+  for (const auto& n : list_names(base_)) {
+    if (n == "lock" || !path_exists(dir(n) + "/network.json")) continue;
+    out[n] = live_leases_locked(n);
+  }
+  return out;
+}
+
+void NetworkStore::with_all_leases(const std::function<void(const std::map<std::string, std::vector<Lease>>&)>& fn) {
+  mkdir_p(base_);
+  FileLock lock(base_ + "/lock");
+  fn(all_leases_locked());
+}
+
+std::vector<std::pair<std::string, Lease>> NetworkStore::leases_of(const std::string& id) {
+  std::vector<std::pair<std::string, Lease>> out;
+  if (!is_dir(base_)) return out;
+  with_all_leases([&](const std::map<std::string, std::vector<Lease>>& all) {
+    for (const auto& [net, leases] : all)
+      for (const auto& l : leases)
+        if (l.container == id) out.emplace_back(net, l);
+  });
+  return out;
+}
+
+std::optional<Lease> NetworkStore::release(const std::string& id, const std::string& network) {
+  load(network);
+  FileLock lock(base_ + "/lock");
+  for (const auto& l : live_leases_locked(network)) {
+    if (l.container != id) continue;
+    const std::string p = dir(network) + "/leases/" + l.address;
+    if (::unlink(p.c_str()) < 0 && errno != ENOENT) throw_sys("remove the lease", p);
+    return l;
+  }
+  return std::nullopt;
 }
 
 std::vector<std::string> NetworkStore::release(const std::string& id) {

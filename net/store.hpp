@@ -8,6 +8,8 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,11 +45,17 @@ struct Lease {
   // --add-host lines ("IP\tNAME") of this member's own /etc/hosts, kept
   // when the host rewrites it as members come and go.
   std::vector<std::string> extra_hosts;
+  // The interface inside the container: "" for the network it was created
+  // on (eth0); "eth1".."eth9" for one it was connected to later (`network
+  // connect`), with that connection's --alias names.
+  std::string ifname;
+  std::vector<std::string> aliases;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Lease, address, container, name, hostname, extra_hosts)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Lease, address, container, name, hostname, extra_hosts, ifname, aliases)
 
-// The host-side name of a container's veth ("hv" + 12 hex of its id).
-std::string veth_name(const std::string& container_id);
+// The host-side name of a container's veth: "hv" + 12 hex of its id for
+// eth0; "hx" + N + 12 hex for ethN, a network connected later.
+std::string veth_name(const std::string& container_id, const std::string& ifname = "");
 
 class NetworkStore {
  public:
@@ -80,15 +88,30 @@ class NetworkStore {
   };
   Allocation allocate(const std::string& network, const std::string& container_id, const std::string& container_name,
                       const std::string& hostname, const std::vector<std::string>& extra_hosts = {});
+  // `network connect`: as allocate, for a container that already has its
+  // eth0 lease elsewhere: the lease gets the first free eth1..eth9 and
+  // `aliases`. Throws when the container is on `network` already or has
+  // nine connections.
+  Allocation connect(const std::string& network, const std::string& container_id, const std::string& container_name,
+                     const std::string& hostname, const std::vector<std::string>& aliases);
+  // Every live lease of the container, with its network's name.
+  std::vector<std::pair<std::string, Lease>> leases_of(const std::string& container_id);
+  // Every network's live leases, by network name, while holding the store
+  // lock.
+  void with_all_leases(const std::function<void(const std::map<std::string, std::vector<Lease>>&)>& fn);
   // Drops every lease of the container (all networks); returns the networks
   // it left. Safe to call twice.
   std::vector<std::string> release(const std::string& container_id);
+  // Drops the container's lease on one network (`network disconnect`);
+  // returns it, or nullopt when it had none there.
+  std::optional<Lease> release(const std::string& container_id, const std::string& network);
 
  private:
   std::string dir(const std::string& name) const { return base_ + "/" + name; }
   Network load(const std::string& name) const;  // no lock, no default creation
   Network create_locked(const std::string& name, const std::string& subnet, bool default_net);
   std::vector<Lease> live_leases_locked(const std::string& name);  // collects stale ones
+  std::map<std::string, std::vector<Lease>> all_leases_locked();
   bool container_exists(const std::string& id) const;
   std::string root_;
   std::string base_;

@@ -317,6 +317,77 @@ TEST_F(Network, ARunningContainersHostsGainsALaterMemberByNameAndLosesItAfterRm)
   EXPECT_NE(h.out.find(" first\n"), std::string::npos) << "its own line stays: " << h.out;
 }
 
+TEST_F(Network, ConnectGivesARunningContainerEth1OnAnotherNetworkThatSurvivesARestartAndDisconnectTakesItAway) {
+  ASSERT_EQ(nv({"network", "create", "backend", "--subnet", "10.90.0.0/24"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--name", "db", "--net", "backend", "busybox", "sleep", "120"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--name", "app", "busybox", "sleep", "120"}).code, 0);
+  // Before: app (default network) cannot reach db by name.
+  EXPECT_NE(nv({"exec", "app", "ping", "-c", "1", "-W", "2", "db"}).code, 0);
+  Result c = nv({"network", "connect", "--alias", "api", "backend", "app"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  Result a = nv({"exec", "app", "ip", "-o", "-4", "addr"});
+  EXPECT_NE(a.out.find("eth0    inet 10.66."), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("eth1    inet 10.90.0.3/24"), std::string::npos) << a.out;
+  // The default route stays eth0's.
+  EXPECT_NE(nv({"exec", "app", "ip", "route"}).out.find("default via 10.66.0.1 dev eth0"), std::string::npos);
+  Result ping = nv({"exec", "app", "ping", "-c", "1", "-W", "5", "db"});
+  EXPECT_EQ(ping.code, 0) << ping.out << ping.err;
+  EXPECT_NE(ping.out.find("10.90.0.2"), std::string::npos) << ping.out;
+  // db reaches app by its name and its alias, at its address on backend.
+  Result h = nv({"exec", "db", "cat", "/etc/hosts"});
+  EXPECT_NE(h.out.find("10.90.0.3\t"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find(" app api\n"), std::string::npos) << h.out;
+  EXPECT_EQ(nv({"exec", "db", "ping", "-c", "1", "-W", "5", "api"}).code, 0);
+  auto ij = nlohmann::json::parse(nv({"inspect", "app"}).out, nullptr, false);
+  ASSERT_TRUE(ij.is_array()) << ij;
+  const auto& nets = ij[0]["NetworkSettings"]["Networks"];
+  EXPECT_EQ(nets["backend"]["IPAddress"], "10.90.0.3") << nets;
+  EXPECT_EQ(nets["backend"]["Aliases"], nlohmann::json::array({"api"})) << nets;
+  EXPECT_TRUE(nets.contains("hvrun")) << nets;
+  // A second connect to the same network, and leaving the one it was made on, are refused.
+  Result again = nv({"network", "connect", "backend", "app"});
+  EXPECT_NE(again.code, 0);
+  EXPECT_NE(again.err.find("already connected to network backend"), std::string::npos) << again.err;
+  Result first = nv({"network", "disconnect", "hvrun", "app"});
+  EXPECT_NE(first.code, 0);
+  EXPECT_NE(first.err.find("cannot disconnect it"), std::string::npos) << first.err;
+  // A restart wires eth1 again (the connection lives in the network store).
+  ASSERT_EQ(nv({"restart", "-t", "0", "app"}).code, 0);
+  EXPECT_NE(nv({"exec", "app", "ip", "-o", "-4", "addr"}).out.find("eth1    inet 10.90.0.3/24"), std::string::npos);
+  EXPECT_EQ(nv({"exec", "app", "ping", "-c", "1", "-W", "5", "db"}).code, 0);
+  // Disconnect: eth1, its host veth, its lease and db's line for it go.
+  Result d = nv({"network", "disconnect", "backend", "app"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_EQ(nv({"exec", "app", "ip", "-o", "-4", "addr"}).out.find("eth1"), std::string::npos);
+  EXPECT_EQ(in_ns({"ip", "-o", "link"}).out.find("hx1"), std::string::npos);
+  EXPECT_EQ(lease_files("backend"), 1u);
+  EXPECT_EQ(nv({"exec", "db", "cat", "/etc/hosts"}).out.find(" app"), std::string::npos);
+  Result twice = nv({"network", "disconnect", "backend", "app"});
+  EXPECT_NE(twice.code, 0);
+  EXPECT_NE(twice.err.find("is not connected to network backend"), std::string::npos) << twice.err;
+}
+
+TEST_F(Network, AStoppedContainerConnectedLaterGetsItsEth1AtStartAndRmReleasesBothLeases) {
+  ASSERT_EQ(nv({"network", "create", "backend", "--subnet", "10.90.0.0/24"}).code, 0);
+  ASSERT_EQ(nv({"create", "--name", "app", "busybox", "sleep", "120"}).code, 0);
+  Result c = nv({"network", "connect", "backend", "app"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  ASSERT_EQ(nv({"start", "app"}).code, 0);
+  EXPECT_NE(nv({"exec", "app", "ip", "-o", "-4", "addr"}).out.find("eth1    inet 10.90.0.2/24"), std::string::npos);
+  EXPECT_NE(in_ns({"ip", "-o", "link"}).out.find("hx1"), std::string::npos);
+  ASSERT_EQ(nv({"rm", "-f", "app"}).code, 0);
+  EXPECT_EQ(lease_files("backend"), 0u);
+  EXPECT_EQ(lease_files("hvrun"), 0u);
+  EXPECT_EQ(in_ns({"ip", "-o", "link"}).out.find("hx1"), std::string::npos);
+  // --network none has no veth to add to; nor has a missing network.
+  ASSERT_EQ(nv({"run", "-d", "--name", "alone", "--network", "none", "busybox", "sleep", "60"}).code, 0);
+  Result none = nv({"network", "connect", "backend", "alone"});
+  EXPECT_NE(none.code, 0);
+  EXPECT_NE(none.err.find("uses --network none"), std::string::npos) << none.err;
+  Result missing = nv({"network", "connect", "nosuch", "alone"});
+  EXPECT_NE(missing.err.find("no such network: nosuch"), std::string::npos) << missing.err;
+}
+
 TEST_F(Network, PruneRemovesUnusedNetworksAndStaleLeasesButKeepsUsedOnes) {
   ASSERT_EQ(nv({"network", "create", "idle"}).code, 0);
   ASSERT_EQ(nv({"network", "create", "busy"}).code, 0);

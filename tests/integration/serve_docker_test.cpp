@@ -278,8 +278,7 @@ TEST_F(ServeDocker, LabelsTopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
       << events.err;
 }
 
-TEST_F(ServeDocker, NetworksAreMadeListedInspectedAndRemovedAsHvrunSeesThem) {
-  // (no container joins: the bridge would be made in this host's netns)
+TEST_F(ServeDocker, NetworksAreMadeListedInspectedConnectedAndRemovedAsHvrunSeesThem) {
   Result made = docker({"network", "create", "--subnet", "10.99.7.0/24", "tnet"});
   ASSERT_EQ(made.code, 0) << made.err;
   EXPECT_EQ(made.out, "tnet\n");
@@ -289,9 +288,30 @@ TEST_F(ServeDocker, NetworksAreMadeListedInspectedAndRemovedAsHvrunSeesThem) {
   EXPECT_NE(docker({"network", "ls", "--format", "{{.Name}}"}).out.find("tnet\n"), std::string::npos);
   Result taken = docker({"network", "create", "tnet"});
   EXPECT_NE(taken.code, 0);
-  Result connect = docker({"network", "connect", "tnet", "x"});
-  EXPECT_NE(connect.code, 0);
-  EXPECT_NE(connect.err.find("not supported by hvrun yet"), std::string::npos) << connect.err;
+  Result nobody = docker({"network", "connect", "tnet", "x"});
+  EXPECT_NE(nobody.code, 0);
+  EXPECT_NE(nobody.err.find("No such container: x"), std::string::npos) << nobody.err;
+  // A container on the default network gains eth1 on tnet, and loses it.
+  ASSERT_EQ(docker({"run", "-d", "--name", "x", "--network", "bridge", "busybox", "sleep", "120"}).code, 0);
+  Result connect = docker({"network", "connect", "--alias", "xa", "tnet", "x"});
+  ASSERT_EQ(connect.code, 0) << connect.err;
+  const std::string addrs = "{{.NetworkSettings.Networks.hvrun.IPAddress}} {{.NetworkSettings.Networks.tnet.IPAddress}}";
+  EXPECT_EQ(docker({"inspect", "-f", addrs, "x"}).out, hv({"inspect", "-f", addrs, "x"}).out);
+  EXPECT_TRUE(std::regex_match(hv({"inspect", "-f", addrs, "x"}).out, std::regex("10\\.[0-9]+\\.0\\.2 10\\.99\\.7\\.2\n")));
+  EXPECT_NE(docker({"inspect", "-f", "{{.NetworkSettings.Networks.tnet.IPAddress}} {{.NetworkSettings.Networks.tnet.Aliases}}", "x"}).out
+                .find("10.99.7.2 [xa]"),
+            std::string::npos);
+  EXPECT_NE(docker({"exec", "x", "ip", "-o", "-4", "addr", "show", "eth1"}).out.find("inet 10.99.7.2/24"), std::string::npos);
+  EXPECT_NE(docker({"network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", "tnet"}).out.find("x"), std::string::npos);
+  Result twice = docker({"network", "connect", "tnet", "x"});
+  EXPECT_NE(twice.err.find("already connected to network tnet"), std::string::npos) << twice.err;
+  Result inuse = docker({"network", "rm", "tnet"});
+  EXPECT_NE(inuse.err.find("is in use by container x"), std::string::npos) << inuse.err;
+  Result disconnect = docker({"network", "disconnect", "tnet", "x"});
+  ASSERT_EQ(disconnect.code, 0) << disconnect.err;
+  EXPECT_NE(docker({"exec", "x", "ip", "-o", "link"}).out.find("eth0"), std::string::npos);
+  EXPECT_EQ(docker({"exec", "x", "ip", "-o", "link"}).out.find("eth1"), std::string::npos);
+  ASSERT_EQ(docker({"rm", "-f", "x"}).code, 0);
   Result overlay = docker({"network", "create", "--driver", "overlay", "o2"});
   EXPECT_NE(overlay.err.find("invalid driver \"overlay\""), std::string::npos) << overlay.err;
   ASSERT_EQ(docker({"network", "rm", "tnet"}).code, 0);
@@ -719,6 +739,14 @@ TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
   }
   EXPECT_EQ(trim(hv({"inspect", "-f", "{{.State.Status}}", "a1"}).out), "running") << "another tenant stopped it";
   EXPECT_EQ(as("65534", {"logs", "a1"}).out, "secret\n");
+  // Networks: another's container is absent; only the default network is a tenant's.
+  ASSERT_EQ(docker({"network", "create", "rootnet"}).code, 0);
+  Result other = as("65533", {"network", "connect", "rootnet", "a1"});
+  EXPECT_NE(other.err.find("No such container"), std::string::npos) << other.err;
+  Result own = as("65534", {"network", "connect", "rootnet", "a1"});
+  EXPECT_NE(own.code, 0);
+  EXPECT_NE(own.err.find("a tenant may connect its containers to the default network only"), std::string::npos) << own.err;
+  EXPECT_EQ(docker({"network", "rm", "rootnet"}).code, 0);
   // Root sees every tenant's.
   EXPECT_EQ(docker({"ps", "--format", "{{.Names}}"}).out, "a1\n");
   // Nothing that reaches into the host.

@@ -400,6 +400,10 @@ s_net() {
   echo "container-got: $got"
   echo "container-tries: $tries"
   "$HV" inspect vmx | grep -o '"IPAddress": *"[0-9.]*"' | sed 's/^/vm-/'
+  # A running VM cannot gain a network card: network connect says so.
+  "$HV" network create vnet2 >/dev/null
+  echo "vm-connect: $("$HV" network connect vnet2 vmx 2>&1; echo "rc=$?")" | tr '\n' ' '; echo
+  "$HV" network rm vnet2 >/dev/null
   "$HV" run -d --net bridge --name late busybox sleep 60 >/dev/null
   for _ in $(seq 100); do "$HV" logs vmx 2>/dev/null | grep -q vm-sees-late && break; sleep 0.2; done
   "$HV" logs vmx
