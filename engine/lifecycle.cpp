@@ -226,8 +226,7 @@ void remove_container(const Records& rec, const std::string& id, bool force, boo
     }
   }
   if (!is_dir(rec.dir(id))) return;
-  rec.remove(id, cfg.name);
-  if (volumes || cfg.auto_remove) remove_anonymous_volumes(rec.store_root(), cfg);
+  remove_record_and_volumes(rec, cfg, cfg.name, volumes || cfg.auto_remove);
 }
 
 }  // namespace hvrun::engine

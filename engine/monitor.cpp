@@ -62,8 +62,7 @@ void record_failure(const Records& rec, const ContainerConfig& cfg, State& st, i
     st.finished_at = now_rfc3339_nano();
     if (cfg.auto_remove) {
       rec.save_exit_note(cfg.id, st);
-      rec.remove(cfg.id, cfg.name);
-      remove_anonymous_volumes(rec.store_root(), cfg);
+      remove_record_and_volumes(rec, cfg, cfg.name, true);
       return;
     }
     rec.save_state(cfg.id, st);
@@ -322,8 +321,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     } catch (const std::exception& e) {
       HVRUN_WARN("engine", "no exit note for ", cfg.id.substr(0, 12), ": ", e.what());
     }
-    rec.remove(cfg.id, name);
-    remove_anonymous_volumes(rec.store_root(), cfg);  // --rm takes them along (Docker's)
+    remove_record_and_volumes(rec, cfg, name, true);  // --rm takes them along (Docker's)
   } else {
     rec.save_state(cfg.id, st);
   }

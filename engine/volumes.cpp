@@ -28,7 +28,8 @@ namespace {
 // mount namespace; the target is resolved inside it (an image's symlink
 // cannot lead out), packed as a tar into a scratch file and unpacked into
 // the volume by the hardened layer extractor.
-void copy_up(const ContainerConfig& cfg, const std::string& target, const std::string& volume_dir) {
+void copy_up(const ContainerConfig& cfg, const std::string& target, const std::string& volume_dir,
+             const std::string& data_dir) {
   const auto& lowers = cfg.spec.lowerdirs;
   if (lowers.empty()) return;
   // Lexically split; resolved in the image's root below.
@@ -78,8 +79,8 @@ void copy_up(const ContainerConfig& cfg, const std::string& target, const std::s
   if (::lseek(tar.get(), 0, SEEK_SET) < 0) throw_sys("lseek", "the copy-up tar");
   // Into _data itself, resolved inside it: a symlink another container
   // sharing the volume plants meanwhile cannot lead to volume.json.
-  UniqueFd data(::open((volume_dir + "/_data").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!data) throw_sys("open", volume_dir + "/_data");
+  UniqueFd data(::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!data) throw_sys("open", data_dir);
   image::ExtractOptions o;
   o.whiteouts = false;
   o.keep_root = true;
@@ -93,7 +94,7 @@ void copy_up(const ContainerConfig& cfg, const std::string& target, const std::s
     const uid_t uid = cfg.spec.userns ? container::kUsernsHostBase : attrs[1];
     const gid_t gid = cfg.spec.userns ? container::kUsernsHostBase : attrs[2];
     if (::fchown(data.get(), uid, gid) < 0 || ::fchmod(data.get(), attrs[0]) < 0)
-      throw_sys("set the owner and mode of", volume_dir + "/_data");
+      throw_sys("set the owner and mode of", data_dir);
   }
 }
 
@@ -144,7 +145,7 @@ std::optional<FileLock> resolve_named_volumes(const std::string& store_root, Con
       // Docker's rule: an empty volume (a new one, say) is filled first.
       if (list_dir(store.data_path(name)).empty()) {
         try {
-          copy_up(cfg, m.target, store.data_path(name).substr(0, store.data_path(name).size() - 6));
+          copy_up(cfg, m.target, store.dir(name), store.data_path(name));
         } catch (const Error& e) {
           throw Error("volume " + (labels.empty() ? name : "for " + m.target) + ": copying the image's " + m.target +
                       " into it: " + e.what());
@@ -224,6 +225,12 @@ VolumePruneReport prune_volumes(const std::string& store_root, uint32_t owner_ui
     r.reclaimed += bytes;
   }
   return r;
+}
+
+void remove_record_and_volumes(const Records& rec, const ContainerConfig& cfg, const std::string& name,
+                               bool anonymous_volumes) {
+  rec.remove(cfg.id, name);
+  if (anonymous_volumes) remove_anonymous_volumes(rec.store_root(), cfg);
 }
 
 }  // namespace hvrun::engine

@@ -38,6 +38,12 @@ inline constexpr const char* kAnonymousVolumeLabel = "com.docker.volume.anonymou
 // stay. Failures are logged, not thrown: the container is gone already.
 void remove_anonymous_volumes(const std::string& store_root, const ContainerConfig& cfg);
 
+// The end of a container: its record goes (Records::remove, freeing `name`,
+// the name it has now), then, with `anonymous_volumes` (rm -v, --rm), the
+// anonymous volumes no other record names.
+void remove_record_and_volumes(const Records& rec, const ContainerConfig& cfg, const std::string& name,
+                               bool anonymous_volumes);
+
 // Ids of the containers (any state) that name the volume.
 std::vector<std::string> volume_users(const Records& rec, const std::string& name);
 

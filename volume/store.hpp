@@ -46,6 +46,8 @@ class VolumeStore {
   Volume get(const std::string& name) const;
   std::optional<Volume> find(const std::string& name) const;
   std::vector<Volume> list() const;  // by name
+  // The volume's own directory (volume.json, _data, a copy-up's scratch).
+  std::string dir(const std::string& name) const { return base_ + "/" + name; }
   // The directory a container mounts.
   std::string data_path(const std::string& name) const { return dir(name) + "/_data"; }
   // Removes it and its data. The caller checks that nothing uses it.
@@ -58,7 +60,6 @@ class VolumeStore {
   FileLock use_lock(FileLock::Mode mode) const;
 
  private:
-  std::string dir(const std::string& name) const { return base_ + "/" + name; }
   std::string base_;
 };
 
