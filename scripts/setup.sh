@@ -36,7 +36,7 @@ PACKAGES=(
   runc crun bubblewrap qemu-system-x86
   containerd  # hvrun-oci under containerd's runc shim (tests/integration/oci_containerd_test.cpp)
   libboost-dev  # hvrun serve: HTTP over Boost.Beast (api/http.cpp)
-  curl  # tests/integration/serve_docker_test.cpp: raw API requests
+  curl  # tests/integration/serve_docker*_test.cpp: raw API requests
   docker.io python3-docker  # the real docker CLI and docker-py drive hvrun serve in tests (the daemon stays off)
   linux-source-6.1 flex bison bc libelf-dev
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer targets (tests/fuzz), clang's ASan/UBSan runtimes
