@@ -59,8 +59,6 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
                 ", image disk ", cfg.vm_image_disk);
   }
   cfg.spec = build_spec(opts, img.config, process_env());
-  if (vm && cfg.spec.userns)
-    throw Error("--userns private is for containers: a microVM's guest kernel is its boundary (not supported with --vm yet)");
   cfg.spec.lowerdirs = store.layer_dirs(img);
   cfg.name = opts.name;
   cfg.image = opts.image;

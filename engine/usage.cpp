@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <map>
 #include <sstream>
 
 #include "container/cgroups.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "vmm/tap.hpp"
 
 namespace hvrun::engine {
 
@@ -41,6 +43,24 @@ std::string slurp(const std::string& path) {
   }
 }
 
+// /proc/.../net/dev ("  eth0: RXBYTES p e d f fr c m TXBYTES ..."): bytes
+// received and sent, by interface.
+std::map<std::string, std::pair<int64_t, int64_t>> net_dev_bytes(const std::string& text) {
+  std::map<std::string, std::pair<int64_t, int64_t>> out;
+  std::istringstream dev(text);
+  for (std::string line; std::getline(dev, line);) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;  // the two header lines
+    std::istringstream name(line.substr(0, colon)), f(line.substr(colon + 1));
+    std::string n;
+    name >> n;
+    int64_t v[9] = {};
+    for (auto& x : v) f >> x;
+    if (f && !n.empty()) out[n] = {v[0], v[8]};
+  }
+  return out;
+}
+
 std::string user_name(uid_t uid) {
   passwd pw{}, *res = nullptr;
   char buf[4096];
@@ -59,24 +79,33 @@ ContainerUsage container_usage(const Records& rec, const std::string& id) {
   out.blk_read = u.io_read_bytes;
   out.blk_write = u.io_write_bytes;
   if (cfg.mode != Mode::Vm && cfg.spec.net != container::NetMode::Host) {
-    // /proc/PID/net/dev is the namespace of PID: "  eth0: RXBYTES p e d f fr c m TXBYTES ...".
-    std::istringstream dev(slurp("/proc/" + std::to_string(st.pid) + "/net/dev"));
+    // The container's own netns: every interface but lo.
     int64_t rx = 0, tx = 0;
     bool any = false;
-    for (std::string line; std::getline(dev, line);) {
-      const size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;  // the two header lines
-      std::istringstream name(line.substr(0, colon)), f(line.substr(colon + 1));
-      std::string n;
-      name >> n;
-      int64_t v[9] = {};
-      for (auto& x : v) f >> x;
-      if (!f || n == "lo") continue;
-      rx += v[0];
-      tx += v[8];
+    for (const auto& [name, bytes] : net_dev_bytes(slurp("/proc/" + std::to_string(st.pid) + "/net/dev"))) {
+      if (name == "lo") continue;
+      rx += bytes.first;
+      tx += bytes.second;
       any = true;
     }
     if (any || cfg.spec.net == container::NetMode::None) {
+      out.net_rx = rx;
+      out.net_tx = tx;
+    }
+  } else if (cfg.mode == Mode::Vm) {
+    // A microVM's card is its VMM's tap, in this (the host's) netns: what
+    // the tap sends is what the guest receives.
+    const std::vector<std::string> taps = vmm::taps_held_by(st.pid);
+    const auto dev = net_dev_bytes(slurp("/proc/self/net/dev"));
+    int64_t rx = 0, tx = 0;
+    bool any = false;
+    for (const auto& t : taps)
+      if (auto it = dev.find(t); it != dev.end()) {
+        rx += it->second.second;
+        tx += it->second.first;
+        any = true;
+      }
+    if (any || (cfg.spec.net == container::NetMode::None && taps.empty())) {
       out.net_rx = rx;
       out.net_tx = tx;
     }

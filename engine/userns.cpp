@@ -66,7 +66,8 @@ void grant_search_path(const std::string& path, uid_t uid) {
 }
 
 void grant_userns_access(const Records& rec, const ContainerConfig& cfg) {
-  if (!cfg.spec.userns) return;
+  // A microVM's uid 100000 is the guest's: its VMM reads the disks and shares.
+  if (!cfg.spec.userns || cfg.mode == Mode::Vm) return;
   const uid_t uid = container::kUsernsHostBase;
   grant_search_path(rec.dir(cfg.id), uid);
   const std::string store = rec.store_root() + "/";

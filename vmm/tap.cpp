@@ -7,7 +7,10 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <cstring>
 
 #include "util/error.hpp"
@@ -40,6 +43,26 @@ UniqueFd open_tap(const std::string& name, std::string* actual) {
   check_sys(::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr), "set the vnet header size of tap", name);
   if (actual) *actual = std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
   return fd;
+}
+
+std::vector<std::string> taps_held_by(pid_t pid) {
+  std::vector<std::string> out;
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(proc + "/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const std::string fd = it->path().filename().string();
+    std::error_code lec;
+    if (std::filesystem::read_symlink(it->path(), lec).string() != "/dev/net/tun" || lec) continue;
+    std::ifstream info(proc + "/fdinfo/" + fd);
+    for (std::string line; std::getline(info, line);)
+      if (line.rfind("iff:", 0) == 0) {
+        const size_t v = line.find_first_not_of(" \t", 4);
+        if (v != std::string::npos && std::find(out.begin(), out.end(), line.substr(v)) == out.end())
+          out.push_back(line.substr(v));
+      }
+  }
+  return out;
 }
 
 }  // namespace hvrun::vmm

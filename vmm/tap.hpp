@@ -5,7 +5,10 @@
 // The tap is NOT persistent: it disappears when the last fd to it closes, so
 // a VMM killed with SIGKILL leaves no interface behind.
 #pragma once
+#include <sys/types.h>
+
 #include <string>
+#include <vector>
 
 #include "util/fd.hpp"
 
@@ -21,5 +24,11 @@ constexpr int kVnetHdrLen = 12;
 // goes to *actual when given. Throws Error (e.g. name too long, no
 // /dev/net/tun, name taken).
 UniqueFd open_tap(const std::string& name, std::string* actual = nullptr);
+
+// The tap interfaces process `pid` holds open: the "iff:" line of each of
+// its /dev/net/tun fds' /proc/PID/fdinfo (how `hvrun stats` finds a
+// microVM's card, whatever name a template or restore gave it). Empty when
+// it holds none, is gone or cannot be read.
+std::vector<std::string> taps_held_by(pid_t pid);
 
 }  // namespace hvrun::vmm

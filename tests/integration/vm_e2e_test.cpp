@@ -183,6 +183,19 @@ TEST_F(VmE2E, TmpfsAndUlimitFlagsApplyInsideTheGuest) {
       << s->out;
 }
 
+TEST_F(VmE2E, UsernsPrivateMapsTheGuestContainersRootToUid100000AndCommitMapsItBack) {
+  auto* s = get("userns");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->rc, 0) << s->out;
+  // uid_map; its own view (root, owning what it writes and the image's
+  // files); the volume made for it is host uid 100000's.
+  EXPECT_NE(s->out.find("         0     100000      65536\n0\n-rw-r--r--    1 0        0    \nvol-written\n"
+                        "-rw-r--r--    1 0        0    \nvolume-owner: 100000\n"),
+            std::string::npos)
+      << s->out;
+  EXPECT_NE(s->out.find("committed-owner: 0:0\n"), std::string::npos) << s->out;
+}
+
 TEST_F(VmE2E, InitAddHostDnsStopSignalRestartPolicyAndVolumesWorkForAMicroVm) {
   auto* s = get("init-dns");
   ASSERT_TRUE(s);
@@ -251,13 +264,15 @@ TEST_F(VmE2E, AFileVolumeIsThatOneHostFileWritableOrReadOnly) {
   EXPECT_NE(s->out.find("host-binds: 0\n"), std::string::npos) << "the host's mounts must not change:\n" << s->out;
 }
 
-TEST_F(VmE2E, ContainerAndVmOnOneBridgeNetworkReachEachOtherByNameOverTcpAndTheVmIsNotConnectedToAnother) {
+TEST_F(VmE2E, ContainerAndVmOnOneBridgeNetworkReachEachOtherByNameOverTcpCountTheirNetIoAndTheVmIsNotConnectedToAnother) {
   auto* s = get("net-container-vm");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
   EXPECT_NE(s->out.find("vm-got: from-the-container"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("container-got: from-the-vm"), std::string::npos) << s->out;
   EXPECT_NE(s->out.find("vm-\"IPAddress\": \"10.66."), std::string::npos) << s->out;
+  // Both ways, what the nc exchanges above moved (not 0B, not "--").
+  EXPECT_TRUE(std::regex_search(s->out, std::regex("vm-netio: [1-9][0-9.]*[kM]?B / [1-9][0-9.]*[kM]?B\n"))) << s->out;
   EXPECT_NE(s->out.find("vm-connect: hvrun: network connect of the microVM vmx is not supported yet"), std::string::npos)
       << s->out;
   EXPECT_NE(s->out.find("(give --network at create) rc=125"), std::string::npos) << s->out;

@@ -94,6 +94,20 @@ s_tmpfs_ulimit() {
   "$HV" --vm --rm --read-only --tmpfs /run:size=1m,mode=755 --ulimit nofile=100:200 busybox sh -c \
     "grep ' /run ' /proc/mounts | cut -d' ' -f2-4; echo x > /run/f && echo written; ulimit -n; ulimit -Hn"
 }
+# --userns private: the guest's container stack maps the container's root
+# to guest uid 100000 (idmapped image layers, an upper dir of that uid);
+# a volume made for it belongs to that uid.
+s_userns() {
+  "$HV" --vm --rm --userns private -v usv:/data busybox sh -c \
+    'cat /proc/self/uid_map; id -u; echo x > /etc/made && ls -ln /etc/made | cut -c1-30; echo v > /data/f && echo vol-written; ls -ln /etc/passwd | cut -c1-30'
+  echo "volume-owner: $(stat -c %u "$HVRUN_ROOT/volumes/usv/_data")"
+  "$HV" volume rm usv >/dev/null
+  # commit maps the owners back: the image holds root's file.
+  "$HV" --vm --name usc --userns private busybox sh -c 'echo c > /made-by-root' || return 1
+  "$HV" commit usc usimg >/dev/null || return 1
+  echo "committed-owner: $("$HV" run --rm usimg stat -c %u:%g /made-by-root)"
+  "$HV" rm usc >/dev/null
+}
 # --init, --add-host, --dns* and --stop-signal are RunSpec fields too: the
 # guest's container stack forks the init and writes the files; stop's signal
 # crosses the control channel.
@@ -400,6 +414,8 @@ s_net() {
   echo "container-got: $got"
   echo "container-tries: $tries"
   "$HV" inspect vmx | grep -o '"IPAddress": *"[0-9.]*"' | sed 's/^/vm-/'
+  # Its NET I/O: the tap's counters, the other way round (not "--").
+  echo "vm-netio: $("$HV" stats --no-stream --format '{{.NetIO}}' vmx)"
   # A running VM cannot gain a network card: network connect says so.
   "$HV" network create vnet2 >/dev/null
   echo "vm-connect: $("$HV" network connect vnet2 vmx 2>&1; echo "rc=$?")" | tr '\n' ' '; echo
@@ -413,7 +429,7 @@ s_net() {
 
 all=(uname s_uname exit-code s_exit stdin s_stdin stderr s_stderr oom s_oom
      signal s_signal detach-logs-stop s_detach tty s_tty tmpfs-ulimit s_tmpfs_ulimit
-     init-dns s_init_dns two-at-once s_two
+     init-dns s_init_dns userns s_userns two-at-once s_two
      kill9-monitor-then-rm s_kill9 ro-volume s_volume rw-volume s_rw_volume file-volume s_file_volume
      net-container-vm s_net compare-vm s_compare jail s_jail pause s_pause exec s_exec docker-api-vm s_docker_vm)
 declare -A fn_of=()

@@ -250,6 +250,28 @@ TEST(VmmTap, TapJoinsTheBridgeComesUpAndVanishesWhenItsFdCloses) {
   EXPECT_NE(out.find("exit 0"), std::string::npos) << out;
 }
 
+TEST(VmmTap, TheTapsAProcessHoldsAreFoundThroughItsTunFdsAndGoWhenClosed) {
+  std::string out = in_netns([] {
+    std::string a, b;
+    UniqueFd ta = open_tap("hvtest%d", &a);
+    {
+      UniqueFd tb = open_tap("hvtest%d", &b);
+      std::string held;
+      for (const auto& t : taps_held_by(::getpid())) held += t + ",";
+      std::printf("held=%s\n", held.c_str());
+    }
+    std::string held;
+    for (const auto& t : taps_held_by(::getpid())) held += t + ",";
+    std::printf("after=%s\n", held.c_str());
+    std::printf("parent=%zu\n", taps_held_by(::getppid()).size());
+    std::printf("gone=%zu\n", taps_held_by(999999999).size());
+  });
+  EXPECT_NE(out.find("held=hvtest0,hvtest1,\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("after=hvtest0,\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("parent=0\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("gone=0\n"), std::string::npos) << out;
+}
+
 TEST(VmmTap, JoiningANonBridgeFailsWithAClearError) {
   std::string out = in_netns([] {
     std::string name;
