@@ -190,6 +190,10 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   // -p: the ports are bound before the workload starts (a taken one fails
   // the run), relayed by a thread of this monitor once it runs.
   std::unique_ptr<net::PortProxy> proxy;
+  // network connect waits while this start reads and wires its leases.
+  std::optional<FileLock> net_lock;
+  if (cfg.mode != Mode::Vm && spec.net == container::NetMode::Bridge)
+    net_lock.emplace(network_lock_path(rec.store_root(), cfg.id));
   try {
     if (!cfg.publish.empty()) proxy = std::make_unique<net::PortProxy>(parse_ports(cfg.publish), spec.netcfg.address);
     backend->start(spec, stdio, ws);
@@ -212,6 +216,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.started_at = now_rfc3339_nano();
   const auto started = std::chrono::steady_clock::now();
   rec.save_state(cfg.id, st);
+  net_lock.reset();
   record_event(rec.base(), "start", cfg.id, cfg.name, cfg.image, cfg.owner_uid);
   HVRUN_INFO("engine", "container ", cfg.id.substr(0, 12), " running: pid ", st.pid,
               proxy ? ", ports published" : "");

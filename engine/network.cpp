@@ -17,6 +17,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/lock.hpp"
 #include "util/log.hpp"
 
 namespace hvrun::engine {
@@ -80,9 +81,10 @@ void wire_connection(const std::string& store_root, const std::string& id, int n
   wire_veth(net::veth_name(id, l.ifname), ns, c);
 }
 
-void check_host_name(const std::string& what, const std::string& v) {
-  if (v.empty() || v.size() > 253 || v.find_first_of(std::string(" \t\r\n\0#", 6)) != std::string::npos)
-    throw Error("invalid " + what + " \"" + v + "\": a host name, without spaces");
+// A name other members' /etc/hosts will hold: a container name's syntax.
+void check_alias(const std::string& v) {
+  if (!valid_name(v) || v.size() > 253)
+    throw Error("invalid alias \"" + v + "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
 }
 
 // In a directory of its own: a VM gets that directory as a read-only 9p
@@ -198,9 +200,13 @@ std::function<void(pid_t)> wire_container_networks(const std::string& store_root
   };
 }
 
+std::string network_lock_path(const std::string& store_root, const std::string& id) {
+  return store_root + "/containers/" + id + "/net.lock";
+}
+
 void connect_network(const Records& rec, const std::string& ref, const std::string& network,
                      const std::vector<std::string>& aliases) {
-  for (const auto& a : aliases) check_host_name("alias", a);
+  for (const auto& a : aliases) check_alias(a);
   const std::string root = rec.store_root();
   net::NetworkStore store(root);
   store.get(network);  // "no such network" first, as Docker
@@ -212,18 +218,21 @@ void connect_network(const Records& rec, const std::string& ref, const std::stri
   if (cfg.spec.net != container::NetMode::Bridge)
     throw Error("container " + cfg.name + " uses --network " + container::to_string(cfg.spec.net) +
                 ": only a container on an hvrun network can be connected to another");
+  // A start waits (its monitor takes this lock before the workload starts
+  // and leaves it once its state says running): the lease is either seen
+  // by that start's wiring or wired here into a workload that runs.
+  FileLock lock(network_lock_path(root, id));
   const net::NetworkStore::Allocation a = store.connect(network, id, cfg.name, cfg.spec.hostname, aliases);
   const State st = rec.refresh(id);
   if (st.status == "running" && st.pid > 0) {
     try {
       wire_connection(root, id, open_netns(st.pid).get(), network, a.lease, cfg.spec.netcfg.mtu);
     } catch (const Error& e) {
-      const State now = rec.refresh(id);
-      if (now.status == "running" && now.pid == st.pid) {
+      if (st.pid_starttime != 0 && proc_starttime(st.pid) == st.pid_starttime) {
         store.release(id, network);
         throw Error("cannot connect container " + cfg.name + " to network " + network + ": " + e.what());
       }
-      // it stopped meanwhile: wired at its next start
+      // its workload ended meanwhile: wired at its next start
     }
   }
   refresh_hosts(root, network);
@@ -236,6 +245,8 @@ void disconnect_network(const Records& rec, const std::string& ref, const std::s
   if (cfg.spec.net == container::NetMode::Bridge && cfg.spec.netcfg.network == network)
     throw Error("container " + cfg.name + " was created on network " + network +
                 " (its eth0, default route and published ports): hvrun cannot disconnect it from that one");
+  net::NetworkStore(root).get(network);  // "no such network" first
+  FileLock lock(network_lock_path(root, id));
   const std::optional<net::Lease> l = net::NetworkStore(root).release(id, network);
   if (!l) throw Error("container " + cfg.name + " is not connected to network " + network);
   try {
@@ -244,7 +255,16 @@ void disconnect_network(const Records& rec, const std::string& ref, const std::s
   } catch (const Error&) {
     // not running: no link
   }
-  refresh_hosts(root, network);
+  refresh_hosts(root, network);                 // the others lose its line
+  refresh_hosts(root, cfg.spec.netcfg.network);  // its own file loses that network's members
+}
+
+void rename_in_networks(const std::string& store_root, const std::string& id, const std::string& name) {
+  try {
+    for (const auto& n : net::NetworkStore(store_root).rename_member(id, name)) refresh_hosts(store_root, n);
+  } catch (const Error& e) {
+    HVRUN_WARN("network", "the hosts files of container ", id.substr(0, 12), "'s networks keep its old name: ", e.what());
+  }
 }
 
 std::vector<Endpoint> connected_networks(const std::string& store_root, const std::string& id) {

@@ -44,6 +44,12 @@ void refresh_hosts(const std::string& store_root, const std::string& network);
 std::function<void(pid_t)> wire_container_networks(const std::string& store_root, const std::string& id,
                                                    const container::NetConfig& net);
 
+// Serialises a container's network connections with its starts: held by
+// connect and disconnect across the lease change and the wiring, and by a
+// container-mode monitor from before its workload starts (the wiring reads
+// the leases) until its state says running.
+std::string network_lock_path(const std::string& store_root, const std::string& id);
+
 // `hvrun network connect` (and the API's): a lease on `network` (the next
 // free eth1..eth9), wired at once into a running container, and at each
 // later start. Container mode on an hvrun network only (a microVM cannot
@@ -56,6 +62,10 @@ void connect_network(const Records& rec, const std::string& ref, const std::stri
 // ethN with it. Not the network it was created on (its eth0, default
 // route and ports).
 void disconnect_network(const Records& rec, const std::string& ref, const std::string& network);
+
+// hvrun rename: the other members of its networks reach it by its new name
+// (their hosts files). Best effort: a failure is a warning.
+void rename_in_networks(const std::string& store_root, const std::string& id, const std::string& name);
 
 // A network the container was connected to after its create, for inspect.
 struct Endpoint {

@@ -302,6 +302,7 @@ void Records::rename(const std::string& id, const std::string& name) const {
   }
   const std::string old_link = base_ + "/names/" + old;
   if (auto target = read_link(old_link); target && *target == id) ::unlink(old_link.c_str());
+  rename_in_networks(store_root(), id, name);
 }
 
 void Records::remove(const std::string& id, const std::string& name) const {

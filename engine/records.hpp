@@ -145,7 +145,8 @@ class Records {
 
   // hvrun rename: the container's name becomes `name` ("invalid container
   // name", or "already in use" when another has it); its id, hostname and
-  // everything else stay.
+  // everything else stay. The other members of its networks reach it by the
+  // new name (engine/network.hpp rename_in_networks).
   void rename(const std::string& id, const std::string& name) const;
 
   // Removes the record: cgroups (container::cleanup), network leases and

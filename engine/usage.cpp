@@ -93,10 +93,10 @@ ContainerUsage container_usage(const Records& rec, const std::string& id) {
       out.net_tx = tx;
     }
   } else if (cfg.mode == Mode::Vm) {
-    // A microVM's card is its VMM's tap, in this (the host's) netns: what
-    // the tap sends is what the guest receives.
+    // A microVM's card is its VMM's tap, in its monitor's netns: what the
+    // tap sends is what the guest receives.
     const std::vector<std::string> taps = vmm::taps_held_by(st.pid);
-    const auto dev = net_dev_bytes(slurp("/proc/self/net/dev"));
+    const auto dev = net_dev_bytes(slurp("/proc/" + std::to_string(st.monitor_pid) + "/net/dev"));
     int64_t rx = 0, tx = 0;
     bool any = false;
     for (const auto& t : taps)

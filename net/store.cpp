@@ -310,6 +310,20 @@ std::vector<std::pair<std::string, Lease>> NetworkStore::leases_of(const std::st
   return out;
 }
 
+std::vector<std::string> NetworkStore::rename_member(const std::string& id, const std::string& new_name) {
+  std::vector<std::string> on;
+  if (!is_dir(base_)) return on;
+  FileLock lock(base_ + "/lock");
+  for (auto& [network, leases] : all_leases_locked())
+    for (auto& l : leases) {
+      if (l.container != id) continue;
+      l.name = new_name;
+      write_file_atomic(dir(network) + "/leases/" + l.address, nlohmann::json(l).dump());
+      on.push_back(network);
+    }
+  return on;
+}
+
 std::optional<Lease> NetworkStore::release(const std::string& id, const std::string& network) {
   load(network);
   FileLock lock(base_ + "/lock");

@@ -102,6 +102,9 @@ class NetworkStore {
   // Drops every lease of the container (all networks); returns the networks
   // it left. Safe to call twice.
   std::vector<std::string> release(const std::string& container_id);
+  // hvrun rename: every lease of the container gets its new name; returns
+  // the networks it is on.
+  std::vector<std::string> rename_member(const std::string& container_id, const std::string& new_name);
   // Drops the container's lease on one network (`network disconnect`);
   // returns it, or nullopt when it had none there.
   std::optional<Lease> release(const std::string& container_id, const std::string& network);

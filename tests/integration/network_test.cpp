@@ -321,8 +321,10 @@ TEST_F(Network, ConnectGivesARunningContainerEth1OnAnotherNetworkThatSurvivesARe
   ASSERT_EQ(nv({"network", "create", "backend", "--subnet", "10.90.0.0/24"}).code, 0);
   ASSERT_EQ(nv({"run", "-d", "--name", "db", "--net", "backend", "busybox", "sleep", "120"}).code, 0);
   ASSERT_EQ(nv({"run", "-d", "--name", "app", "busybox", "sleep", "120"}).code, 0);
-  // Before: app (default network) cannot reach db by name.
-  EXPECT_NE(nv({"exec", "app", "ping", "-c", "1", "-W", "2", "db"}).code, 0);
+  // Before: app (default network) does not know db.
+  Result before = nv({"exec", "app", "cat", "/etc/hosts"});
+  ASSERT_EQ(before.code, 0) << before.err;
+  EXPECT_EQ(before.out.find(" db\n"), std::string::npos) << before.out;
   Result c = nv({"network", "connect", "--alias", "api", "backend", "app"});
   ASSERT_EQ(c.code, 0) << c.err;
   Result a = nv({"exec", "app", "ip", "-o", "-4", "addr"});
@@ -344,7 +346,11 @@ TEST_F(Network, ConnectGivesARunningContainerEth1OnAnotherNetworkThatSurvivesARe
   EXPECT_EQ(nets["backend"]["IPAddress"], "10.90.0.3") << nets;
   EXPECT_EQ(nets["backend"]["Aliases"], nlohmann::json::array({"api"})) << nets;
   EXPECT_TRUE(nets.contains("hvrun")) << nets;
-  // A second connect to the same network, and leaving the one it was made on, are refused.
+  // An alias that is no host name, a second connect to the same network and
+  // leaving the one it was made on are refused.
+  Result bad = nv({"network", "connect", "--alias", "a\vb", "backend", "db"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("invalid alias"), std::string::npos) << bad.err;
   Result again = nv({"network", "connect", "backend", "app"});
   EXPECT_NE(again.code, 0);
   EXPECT_NE(again.err.find("already connected to network backend"), std::string::npos) << again.err;
@@ -358,10 +364,24 @@ TEST_F(Network, ConnectGivesARunningContainerEth1OnAnotherNetworkThatSurvivesARe
   // Disconnect: eth1, its host veth, its lease and db's line for it go.
   Result d = nv({"network", "disconnect", "backend", "app"});
   ASSERT_EQ(d.code, 0) << d.err;
-  EXPECT_EQ(nv({"exec", "app", "ip", "-o", "-4", "addr"}).out.find("eth1"), std::string::npos);
-  EXPECT_EQ(in_ns({"ip", "-o", "link"}).out.find("hx1"), std::string::npos);
+  Result addrs = nv({"exec", "app", "ip", "-o", "-4", "addr"});
+  ASSERT_EQ(addrs.code, 0) << addrs.err;
+  EXPECT_NE(addrs.out.find("eth0"), std::string::npos) << addrs.out;
+  EXPECT_EQ(addrs.out.find("eth1"), std::string::npos) << addrs.out;
+  Result links = in_ns({"ip", "-o", "link"});
+  ASSERT_EQ(links.code, 0) << links.err;
+  EXPECT_NE(links.out.find("hv"), std::string::npos) << links.out;  // eth0's host end stays
+  EXPECT_EQ(links.out.find("hx1"), std::string::npos) << links.out;
   EXPECT_EQ(lease_files("backend"), 1u);
-  EXPECT_EQ(nv({"exec", "db", "cat", "/etc/hosts"}).out.find(" app"), std::string::npos);
+  // Neither side's /etc/hosts keeps the other.
+  Result dbh = nv({"exec", "db", "cat", "/etc/hosts"});
+  ASSERT_EQ(dbh.code, 0) << dbh.err;
+  EXPECT_NE(dbh.out.find(" db\n"), std::string::npos) << dbh.out;
+  EXPECT_EQ(dbh.out.find(" app"), std::string::npos) << dbh.out;
+  Result apph = nv({"exec", "app", "cat", "/etc/hosts"});
+  ASSERT_EQ(apph.code, 0) << apph.err;
+  EXPECT_NE(apph.out.find(" app\n"), std::string::npos) << apph.out;
+  EXPECT_EQ(apph.out.find(" db\n"), std::string::npos) << apph.out;
   Result twice = nv({"network", "disconnect", "backend", "app"});
   EXPECT_NE(twice.code, 0);
   EXPECT_NE(twice.err.find("is not connected to network backend"), std::string::npos) << twice.err;
@@ -378,7 +398,10 @@ TEST_F(Network, AStoppedContainerConnectedLaterGetsItsEth1AtStartAndRmReleasesBo
   ASSERT_EQ(nv({"rm", "-f", "app"}).code, 0);
   EXPECT_EQ(lease_files("backend"), 0u);
   EXPECT_EQ(lease_files("hvrun"), 0u);
-  EXPECT_EQ(in_ns({"ip", "-o", "link"}).out.find("hx1"), std::string::npos);
+  Result links = in_ns({"ip", "-o", "link"});
+  ASSERT_EQ(links.code, 0) << links.err;
+  EXPECT_NE(links.out.find("lo:"), std::string::npos) << links.out;
+  EXPECT_EQ(links.out.find("hx1"), std::string::npos) << links.out;
   // --network none has no veth to add to; nor has a missing network.
   ASSERT_EQ(nv({"run", "-d", "--name", "alone", "--network", "none", "busybox", "sleep", "60"}).code, 0);
   Result none = nv({"network", "connect", "backend", "alone"});
@@ -386,6 +409,22 @@ TEST_F(Network, AStoppedContainerConnectedLaterGetsItsEth1AtStartAndRmReleasesBo
   EXPECT_NE(none.err.find("uses --network none"), std::string::npos) << none.err;
   Result missing = nv({"network", "connect", "nosuch", "alone"});
   EXPECT_NE(missing.err.find("no such network: nosuch"), std::string::npos) << missing.err;
+}
+
+TEST_F(Network, ARenamedContainerIsReachedByItsNewNameOnEveryNetworkItIsOn) {
+  ASSERT_EQ(nv({"network", "create", "backend", "--subnet", "10.90.0.0/24"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--name", "peer", "busybox", "sleep", "120"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--name", "dbpeer", "--net", "backend", "busybox", "sleep", "120"}).code, 0);
+  ASSERT_EQ(nv({"run", "-d", "--name", "old", "busybox", "sleep", "120"}).code, 0);
+  ASSERT_EQ(nv({"network", "connect", "backend", "old"}).code, 0);
+  Result r = nv({"rename", "old", "new"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const std::string peer : {"peer", "dbpeer"}) {
+    Result h = nv({"exec", peer, "cat", "/etc/hosts"});
+    EXPECT_NE(h.out.find(" new\n"), std::string::npos) << peer << ": " << h.out;
+    EXPECT_EQ(h.out.find(" old\n"), std::string::npos) << peer << ": " << h.out;
+    EXPECT_EQ(nv({"exec", peer, "ping", "-c", "1", "-W", "5", "new"}).code, 0) << peer;
+  }
 }
 
 TEST_F(Network, PruneRemovesUnusedNetworksAndStaleLeasesButKeepsUsedOnes) {

@@ -203,8 +203,10 @@ TEST_F(ServeDocker, NetworksAreMadeListedInspectedConnectedAndRemovedAsHvrunSees
   EXPECT_NE(inuse.err.find("is in use by container x"), std::string::npos) << inuse.err;
   Result disconnect = docker({"network", "disconnect", "tnet", "x"});
   ASSERT_EQ(disconnect.code, 0) << disconnect.err;
-  EXPECT_NE(docker({"exec", "x", "ip", "-o", "link"}).out.find("eth0"), std::string::npos);
-  EXPECT_EQ(docker({"exec", "x", "ip", "-o", "link"}).out.find("eth1"), std::string::npos);
+  Result links = docker({"exec", "x", "ip", "-o", "link"});
+  ASSERT_EQ(links.code, 0) << links.err;
+  EXPECT_NE(links.out.find("eth0"), std::string::npos) << links.out;
+  EXPECT_EQ(links.out.find("eth1"), std::string::npos) << links.out;
   ASSERT_EQ(docker({"rm", "-f", "x"}).code, 0);
   Result overlay = docker({"network", "create", "--driver", "overlay", "o2"});
   EXPECT_NE(overlay.err.find("invalid driver \"overlay\""), std::string::npos) << overlay.err;
