@@ -2,9 +2,11 @@
 // between the host and a container, with Docker's meaning of the paths
 // (engine/changes.hpp says how the container's side is reached).
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -50,6 +52,8 @@ void through_scratch(const std::function<void(int)>& produce, const std::functio
   const char* dir = std::getenv("TMPDIR");
   const std::string d = dir && *dir ? dir : "/var/tmp";
   UniqueFd f(::open(d.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  // A file system without unnamed files (9p, some FUSE): one in memory.
+  if (!f && (errno == EOPNOTSUPP || errno == EISDIR)) f.reset(::memfd_create("hvrun-cp", MFD_CLOEXEC));
   if (!f) throw_sys("create a scratch file in", d);
   produce(f.get());
   if (::lseek(f.get(), 0, SEEK_SET) < 0) throw_sys("seek the scratch file in", d);

@@ -101,16 +101,20 @@ std::string encode(const HostMessage& m) {
                                     [](const StdinEofMsg&) { return nlohmann::json{{"stdin_eof", true}}; },
                                     [](const FreezeMsg& f) { return nlohmann::json{{"freeze", f.freeze}}; },
                                     [](const ExecStartMsg& x) {
-                                      return nlohmann::json{{"exec",
-                                                             {{"id", x.id},
-                                                              {"args", x.spec.args},
-                                                              {"env", x.spec.env},
-                                                              {"cwd", x.spec.cwd},
-                                                              {"user", x.spec.user},
-                                                              {"tty", x.spec.tty},
-                                                              {"stdin", x.stdin_open},
-                                                              {"rows", x.spec.tty_rows},
-                                                              {"cols", x.spec.tty_cols}}}};
+                                      nlohmann::json j{{"exec",
+                                                        {{"id", x.id},
+                                                         {"args", x.spec.args},
+                                                         {"env", x.spec.env},
+                                                         {"cwd", x.spec.cwd},
+                                                         {"user", x.spec.user},
+                                                         {"tty", x.spec.tty},
+                                                         {"stdin", x.stdin_open},
+                                                         {"rows", x.spec.tty_rows},
+                                                         {"cols", x.spec.tty_cols}}}};
+                                      if (!x.extract_to.empty())
+                                        j["exec"]["extract"] = {{"dir", x.extract_to},
+                                                                {"no_dir_swap", x.extract_no_dir_swap}};
+                                      return j;
                                     },
                                     [](const ExecInputMsg& x) {
                                       return nlohmann::json{
@@ -151,6 +155,7 @@ std::string exec_start_problem(const ExecStartMsg& m) {
     for (const auto& s : *list)
       if (!utf8(s)) return "a microVM exec takes UTF-8 arguments and environment; not UTF-8: " + nlohmann::json(s).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
   if (!utf8(m.spec.cwd) || !utf8(m.spec.user)) return "a microVM exec takes a UTF-8 working directory and user";
+  if (!utf8(m.extract_to)) return "a microVM takes a UTF-8 destination path";
   const size_t n = encode(HostMessage{m}).size();
   if (n >= LineBuffer::kMaxLine)
     return "the command and its environment are too long for a microVM exec (" + std::to_string(n) +
@@ -245,6 +250,14 @@ std::optional<HostMessage> decode_host_message(std::string_view line, std::strin
     x.spec.tty_rows = static_cast<unsigned short>(*rows);
     x.spec.tty_cols = static_cast<unsigned short>(*cols);
     x.stdin_open = in->get<bool>();
+    if (auto ex = o.find("extract"); ex != o.end()) {
+      auto dir = ex->is_object() ? get_string(*ex, "dir") : std::nullopt;
+      auto swap = ex->is_object() ? ex->find("no_dir_swap") : o.end();
+      if (!dir || dir->empty() || (*dir)[0] != '/' || swap == ex->end() || !swap->is_boolean())
+        return fail("exec: extract must be {\"dir\": an absolute path, \"no_dir_swap\": true or false}");
+      x.extract_to = std::move(*dir);
+      x.extract_no_dir_swap = swap->get<bool>();
+    }
     return x;
   }
   if (auto it = j.find("exec_stdin"); it != j.end()) {

@@ -77,6 +77,12 @@ struct ExecStartMsg {
   container::ExecSpec spec;  // args (at least one); env: the whole environment
                              // (the host merged it); cwd, user: "" the container's
   bool stdin_open = false;   // -i: input follows (else stdin is /dev/null)
+  // docker cp into a running microVM: instead of running args, guest-init
+  // unpacks the plain tar that arrives as input into this directory of the
+  // container's file system (resolved inside its root: image/extract.hpp),
+  // owned by the container's root; errors on stderr, status 1.
+  std::string extract_to;
+  bool extract_no_dir_swap = false;  // docker cp's noOverwriteDirNonDir
 };
 // Bytes of stdin or output per message: a line stays well under
 // LineBuffer::kMaxLine once base64-encoded.

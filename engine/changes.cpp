@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "engine/records.hpp"
 #include "engine/vm_changes.hpp"
 #include "engine/vm_control.hpp"
+#include "engine/vm_exec.hpp"
 #include "image/commit.hpp"
 #include "image/config_change.hpp"
 #include "image/history.hpp"
@@ -311,9 +313,8 @@ void with_container_root(const Records& rec, const std::string& ref, bool write,
     fn(root.get());
     return;
   }
-  if (cfg.mode == Mode::Vm && write)
-    throw Error("writing into a microVM's files is not supported yet: copy with exec instead (hvrun exec -i " + name +
-                " tar -x -C DIR < files.tar)");
+  if (cfg.mode == Mode::Vm && write)  // (a running one's copy_into_container hands the archive to its guest)
+    throw Error("cannot write into the microVM " + name + " while it is not running: its disk is its guest's (start it first)");
   if (!cfg.spec.rootfs.empty()) {  // a plain root directory
     UniqueFd root(::open(cfg.spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw_sys(verb, cfg.spec.rootfs);
@@ -410,6 +411,19 @@ void copy_into_container(const std::string& store_root, const std::string& ref, 
   o.keep_root = true;
   o.no_dir_swap = no_dir_swap;
   o.owner_uid = o.owner_gid = cfg.spec.userns ? container::kUsernsHostBase : 0;
+  if (cfg.mode == Mode::Vm && rec.refresh(cfg.id).status == "running") {
+    // Its guest-init unpacks it, inside the container's root (guest-init/exec.hpp).
+    try {
+      extract_in_vm(vm_control_socket(rec.dir(cfg.id)), cfg.name.empty() ? cfg.id.substr(0, 12) : cfg.name, dir,
+                    no_dir_swap, in_fd);
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      if (m.rfind("no such directory: ", 0) == 0) throw no_such_path(rec, ref, dir);
+      if (m.rfind("invalid destination ", 0) == 0) throw Error(m + " in container " + cfg.name);
+      throw;
+    }
+    return;
+  }
   with_container_root(rec, ref, true, "cp", [&](int root) {
     const auto [parent, base] = split_container_path(dir);
     const std::string rel = base == "." ? "." : (parent == "/" ? "" : parent.substr(1) + "/") + base;
@@ -471,6 +485,15 @@ void write_file_in_container(const std::string& store_root, const std::string& r
   const std::string& base = split.second;
   if (base == ".") throw Error("invalid path " + path + ": a file is needed");
   const unsigned owner = cfg.spec.userns ? container::kUsernsHostBase : 0;
+  if (cfg.mode == Mode::Vm && rec.refresh(cfg.id).status == "running") {
+    // As docker cp's archive: a one-file tar its guest unpacks.
+    UniqueFd tar(::memfd_create("hvrun-file-tar", MFD_CLOEXEC));
+    if (!tar) throw_sys("memfd_create");
+    image::write_file_tar(base, data, mode, tar.get());
+    if (::lseek(tar.get(), 0, SEEK_SET) < 0) throw_sys("lseek", "the file's tar");
+    copy_into_container(store_root, ref, parent, tar.get());
+    return;
+  }
   with_container_root(rec, ref, true, "write", [&](int root) {
     UniqueFd dir = image::open_in_root(root, parent == "/" ? "." : parent.substr(1), O_PATH | O_DIRECTORY);
     if (!dir) throw no_such_path(rec, ref, parent);

@@ -52,7 +52,9 @@ namespace hvrun::engine {
 // root (its tmpfs and volumes included), frozen meanwhile (Docker's answer
 // to symlink races); a stopped one through its overlay, mounted in a
 // private mount namespace; a microVM's files are read from its writable
-// disk (frozen while copied, as commit), and not written.
+// disk (frozen while copied, as commit), and written while it runs by its
+// guest-init, which unpacks the archive inside the container's root
+// (engine/vm_exec.hpp extract_in_vm); a stopped microVM is not written.
 struct PathInfo {
   std::string name;         // the last component ("/" for the root)
   uint32_t mode = 0;        // st_mode

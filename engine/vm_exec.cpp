@@ -17,14 +17,25 @@
 
 namespace hvrun::engine {
 
-int exec_in_vm(const std::string& control_socket, const std::string& short_id, const container::ExecSpec& spec,
-               bool interactive) {
+namespace {
+
+// Where a session's stdio goes: the caller's own (hvrun exec), or a copy's
+// archive in and its errors collected (no signals, no terminal: it may run
+// in a thread of hvrun serve).
+struct SessionIo {
+  int in = 0;
+  std::string* err_text = nullptr;  // output to fd 2 collected here (and fd 1 dropped)
+  bool own_terminal = true;         // forward INT/TERM/HUP/QUIT and window changes
+};
+
+int run_session(const std::string& control_socket, const std::string& short_id, contract::ExecStartMsg start,
+                const SessionIo& io) {
+  const container::ExecSpec& spec = start.spec;
+  const bool interactive = start.stdin_open;
   UniqueFd sock = connect_control(control_socket);
   if (!sock) throw Error("container " + short_id + " is not running (its microVM's monitor does not answer)");
-  SignalGate gate;
-  contract::ExecStartMsg start;
-  start.spec = spec;
-  start.stdin_open = interactive;
+  std::unique_ptr<SignalGate> gate;
+  if (io.own_terminal) gate = std::make_unique<SignalGate>();
   if (spec.tty)
     if (auto w = window_size(0)) {
       start.spec.tty_rows = w->rows;
@@ -59,16 +70,16 @@ int exec_in_vm(const std::string& control_socket, const std::string& short_id, c
     // slowly slows this reader down, nothing is dropped.
     const bool want_input = stdin_open && in_flight + contract::kExecChunk <= contract::kExecStdinWindow &&
                             outq.size() < 4 * contract::kExecChunk;
-    pollfd p[3] = {{gate.fd(), POLLIN, 0},
+    pollfd p[3] = {{gate ? gate->fd() : -1, POLLIN, 0},
                    {sock.get(), short(POLLIN | (outq.empty() ? 0 : POLLOUT)), 0},
-                   {want_input ? 0 : -1, POLLIN, 0}};
+                   {want_input ? io.in : -1, POLLIN, 0}};
     if (::poll(p, 3, -1) < 0) {
       if (errno == EINTR) continue;
       throw_sys("poll");
     }
     if (p[0].revents & POLLIN) {
       signalfd_siginfo si;
-      while (::read(gate.fd(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      while (::read(gate->fd(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         const int sig = static_cast<int>(si.ssi_signo);
         if (sig != SIGWINCH) {
           send(contract::ExecSignalMsg{0, sig});
@@ -78,7 +89,7 @@ int exec_in_vm(const std::string& control_socket, const std::string& short_id, c
       }
     }
     if (p[2].revents) {
-      ssize_t n = ::read(0, buf.data(), contract::kExecChunk);
+      ssize_t n = ::read(io.in, buf.data(), contract::kExecChunk);
       if (n > 0) {
         send(contract::ExecInputMsg{0, buf.substr(0, size_t(n))});
         in_flight += uint64_t(n);
@@ -102,7 +113,9 @@ int exec_in_vm(const std::string& control_socket, const std::string& short_id, c
         auto ev = contract::decode_guest_event(*line, &why);
         if (!ev) throw Error("unexpected answer from the microVM's monitor: " + why);
         if (auto* o = std::get_if<contract::ExecOutputEvent>(&*ev)) {
-          if (echo && !write_all(o->fd, o->data) && errno == EPIPE) {
+          if (io.err_text) {
+            if (o->fd == 2 && io.err_text->size() < 64 * 1024) *io.err_text += o->data;
+          } else if (echo && !write_all(o->fd, o->data) && errno == EPIPE) {
             // Our reader left (`hvrun exec ... | head -1`): the process ends
             // instead of running on unseen, as with a container.
             echo = false;
@@ -118,6 +131,33 @@ int exec_in_vm(const std::string& control_socket, const std::string& short_id, c
       }
     }
   }
+}
+
+}  // namespace
+
+int exec_in_vm(const std::string& control_socket, const std::string& short_id, const container::ExecSpec& spec,
+               bool interactive) {
+  contract::ExecStartMsg start;
+  start.spec = spec;
+  start.stdin_open = interactive;
+  return run_session(control_socket, short_id, start, SessionIo{});
+}
+
+void extract_in_vm(const std::string& control_socket, const std::string& short_id, const std::string& dir,
+                   bool no_dir_swap, int in_fd) {
+  contract::ExecStartMsg start;
+  start.spec.args = {"hvrun-cp"};  // names the session in logs; nothing runs it
+  start.stdin_open = true;
+  start.extract_to = dir;
+  start.extract_no_dir_swap = no_dir_swap;
+  std::string err;
+  SessionIo io;
+  io.in = in_fd;
+  io.err_text = &err;
+  io.own_terminal = false;
+  const int code = run_session(control_socket, short_id, start, io);
+  while (!err.empty() && err.back() == '\n') err.pop_back();
+  if (code != 0) throw Error(err.empty() ? "the copy into microVM " + short_id + " failed (status " + std::to_string(code) + ")" : err);
 }
 
 }  // namespace hvrun::engine

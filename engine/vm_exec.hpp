@@ -19,4 +19,12 @@ namespace hvrun::engine {
 int exec_in_vm(const std::string& control_socket, const std::string& short_id, const container::ExecSpec& spec,
                bool interactive);
 
+// docker cp into the running microVM: the plain tar read from in_fd to its
+// end is unpacked by guest-init into `dir` of the container's file system
+// (resolved inside its root, owned by its root; contract/control.hpp
+// ExecStartMsg::extract_to). Throws Error with guest-init's one line
+// ("no such directory: DIR", "invalid destination ...", the archive's).
+void extract_in_vm(const std::string& control_socket, const std::string& short_id, const std::string& dir,
+                   bool no_dir_swap, int in_fd);
+
 }  // namespace hvrun::engine

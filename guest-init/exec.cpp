@@ -12,7 +12,9 @@
 #include <cstring>
 #include <chrono>
 
+#include "container/namespaces.hpp"
 #include "container/runtime.hpp"
+#include "image/extract.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -27,6 +29,44 @@ constexpr size_t kMaxQueue = size_t(1) << 20;
 // After its process exits, a session's output is drained this long at most
 // (something it left running may hold the pipes open).
 constexpr auto kDrainAfterExit = std::chrono::seconds(2);
+
+// docker cp into the running microVM (ExecStartMsg::extract_to): a child
+// of guest-init (guest root, outside the container's namespaces, as the
+// host's cp of a running container) unpacks the tar from `in` into the
+// directory of the container's file system, resolved inside its root
+// (/proc/INIT/root). Its errors go to `err`; status 1.
+pid_t start_extract(pid_t init_pid, const container::RunSpec& spec, const contract::ExecStartMsg& m, int in, int err) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw_sys("fork");
+  if (pid > 0) return pid;
+  // Only its input and its errors stay open (not the other sessions' pipes).
+  if (::dup2(in, 0) < 0 || ::dup2(err, 2) < 0) ::_exit(1);
+  ::syscall(SYS_close_range, 3U, ~0U, 0U);
+  in = 0;
+  err = 2;
+  try {
+    const std::string root_path = "/proc/" + std::to_string(init_pid) + "/root";
+    UniqueFd root(::open(root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_sys("open", root_path);
+    std::string rel = m.extract_to;
+    while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+    UniqueFd dir = image::open_in_root(root.get(), rel.empty() ? "." : rel, O_RDONLY | O_DIRECTORY);
+    if (!dir) {
+      if (errno == ENOTDIR) throw Error("invalid destination " + m.extract_to + ": not a directory");
+      throw Error("no such directory: " + m.extract_to);
+    }
+    image::ExtractOptions o;
+    o.whiteouts = false;
+    o.keep_root = true;
+    o.no_dir_swap = m.extract_no_dir_swap;
+    o.owner_uid = o.owner_gid = spec.userns ? container::kUsernsHostBase : 0;
+    image::extract_plain_tar(in, "the archive for " + m.extract_to, dir.get(), o);
+    ::_exit(0);
+  } catch (const std::exception& e) {
+    (void)write_all(err, std::string(e.what()) + "\n");
+    ::_exit(1);
+  }
+}
 
 }  // namespace
 
@@ -76,7 +116,13 @@ void ExecSessions::start(const contract::ExecStartMsg& m) {
       err = Pipe::make();
       io = {m.stdin_open ? in.read.get() : -1, out.write.get(), err.write.get()};
     }
-    container::ExecHandle h = container::exec_start(init_pid_, spec_, m.spec, io);
+    container::ExecHandle h;
+    if (!m.extract_to.empty()) {
+      if (m.spec.tty || !m.stdin_open) throw Error("a copy into the microVM needs its archive as input, without a tty");
+      h.pid = start_extract(init_pid_, spec_, m, in.read.get(), err.write.get());
+    } else {
+      h = container::exec_start(init_pid_, spec_, m.spec, io);
+    }
     s.pid = h.pid;
     s.pidfd = open_pidfd(h.pid);
     if (!s.pidfd) {  // without it its end cannot be waited for without blocking

@@ -13,7 +13,9 @@
 // exec_read as the process takes it, so the host never has more than
 // kExecStdinWindow bytes in flight. A process that has exited while
 // something it started still holds its output open is reported 2 s later
-// (as a container's exec).
+// (as a container's exec). A session may instead unpack a tar into the
+// container's files (docker cp into a running microVM: ExecStartMsg's
+// extract_to), in a child of guest-init.
 #pragma once
 #include <poll.h>
 #include <sys/types.h>

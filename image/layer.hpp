@@ -27,37 +27,12 @@
 #include <set>
 #include <string>
 
+#include "image/extract.hpp"
 #include "util/fd.hpp"
 
 struct archive;
 
 namespace hvrun::image {
-
-inline constexpr uint64_t kDefaultMaxLayerSize = 64ull << 30;  // 64 GiB
-
-struct ExtractOptions {
-  uint64_t max_size = kDefaultMaxLayerSize;
-  bool whiteouts = true;  // interpret .wh.* names (off for outer image tars)
-  // Image-wide cap: the image's other layers already take image_size_before
-  // of max_image_size (sums of regular files' apparent sizes).
-  uint64_t max_image_size = UINT64_MAX;
-  uint64_t image_size_before = 0;
-  // Bytes the destination's file system must keep free: writing stops with
-  // an error before it would have less.
-  uint64_t min_free_space = 0;
-  // When >= 0, the layer as it should be kept for distribution is written
-  // here on the way (one pass): the bytes as read when they are a plain,
-  // gzip or zstd tar (the OCI layer media types), else the decompressed tar.
-  int keep_fd = -1;
-  // docker cp: the destination directory itself stays as it is (an entry
-  // for the archive's root is ignored), and an owner >= 0 is every entry's
-  // instead of the archive's (Docker gives copied files the container's root).
-  bool keep_root = false;
-  int64_t owner_uid = -1, owner_gid = -1;
-  // docker cp's noOverwriteDirNonDir: a directory is never replaced by a
-  // non-directory nor the other way round (an Error instead).
-  bool no_dir_swap = false;
-};
 
 struct ExtractResult {
   std::string diff_id;      // sha256 hex of the uncompressed tar stream
@@ -116,6 +91,10 @@ uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptio
 void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, const std::string& as = "",
                      uint64_t min_free_space = 0, uint32_t id_base = 0, uint32_t id_count = 0);
 
+// A tar of one regular file `name` holding `data` with permissions `mode`
+// (the sandbox API's file write into a microVM, unpacked by its guest).
+void write_file_tar(const std::string& name, const std::string& data, unsigned mode, int out_fd);
+
 // Copies in_fd to its end into out_fd (an archive arriving on a pipe, for
 // `image import -`), with the same limits as unpacking: more than max_bytes,
 // or writing past min_free_space, throws naming `what`. Returns the bytes.
@@ -123,8 +102,5 @@ uint64_t spool(int in_fd, int out_fd, const std::string& what, uint64_t max_byte
 
 // Enables gzip, bzip2, xz, lzma, zstd and lz4 (libarchive, in process) on a reader.
 void support_compressions(struct archive* a);
-
-// openat2(dirfd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
-UniqueFd open_in_root(int dirfd, const std::string& rel, int flags);
 
 }  // namespace hvrun::image

@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "image/present.hpp"
 #include "util/error.hpp"
+#include "util/units.hpp"
 
 namespace hvrun::image::layer_detail {
 

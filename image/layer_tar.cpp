@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <set>
 #include <vector>
@@ -217,6 +218,27 @@ void write_entry_tar(int parent_dirfd, const std::string& base, int out_fd, cons
   t.id_count = id_count;
   t.add(base);
   if (archive_write_close(w.get()) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
+}
+
+void write_file_tar(const std::string& name, const std::string& data, unsigned mode, int out_fd) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    throw Error("write tar: invalid entry name \"" + name + "\"");
+  WriteArchive w(archive_write_new());
+  if (!w) throw Error("libarchive: out of memory");
+  archive_write_set_format_pax_restricted(w.get());
+  archive_write_set_bytes_in_last_block(w.get(), 1);
+  if (archive_write_open_fd(w.get(), out_fd) != ARCHIVE_OK) throw Error("write tar: " + arch_err(w.get()));
+  Entry e(archive_entry_new());
+  if (!e) throw Error("libarchive: out of memory");
+  archive_entry_set_pathname(e.get(), name.c_str());
+  archive_entry_set_filetype(e.get(), AE_IFREG);
+  archive_entry_set_perm(e.get(), mode & 07777);
+  archive_entry_set_size(e.get(), static_cast<la_int64_t>(data.size()));
+  archive_entry_set_mtime(e.get(), std::time(nullptr), 0);
+  if (archive_write_header(w.get(), e.get()) != ARCHIVE_OK ||
+      (!data.empty() && archive_write_data(w.get(), data.data(), data.size()) != static_cast<la_ssize_t>(data.size())) ||
+      archive_write_close(w.get()) != ARCHIVE_OK)
+    throw Error("write tar: " + arch_err(w.get()));
 }
 
 uint64_t write_layer_tar(const std::string& dir, int out_fd, const LayerTarOptions& opt) {

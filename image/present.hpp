@@ -8,11 +8,12 @@
 #include <vector>
 
 #include "image/store.hpp"
+#include "util/units.hpp"
 
 namespace hvrun::image {
 
 // "4.25MB", "512B" (decimal units, like docker).
-std::string human_size(uint64_t bytes);
+using ::hvrun::human_size;  // util/units.hpp
 // "5 minutes ago" relative to now (seconds since the epoch).
 std::string human_age(const std::string& rfc3339, std::time_t now);
 // One row of `hvrun images`: one per tag, "<none>" when untagged.

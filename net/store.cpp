@@ -65,7 +65,9 @@ Network NetworkStore::load(const std::string& name) const {
   if (!valid_network_name(name) || !path_exists(p)) throw Error("no such network: " + name);
   auto j = nlohmann::json::parse(read_file(p), nullptr, false);
   if (j.is_discarded()) throw Error("network " + name + ": corrupt " + p);
-  return j.get<Network>();
+  Network n = j.get<Network>();
+  n.name = name;  // its directory's name is its name
+  return n;
 }
 
 Network NetworkStore::create_locked(const std::string& name, const std::string& subnet, bool default_net) {
@@ -229,26 +231,30 @@ std::vector<std::string> NetworkStore::prune() {
   return removed;
 }
 
-NetworkStore::Allocation NetworkStore::allocate(const std::string& network, const std::string& id,
-                                                const std::string& cname, const std::string& hostname,
-                                                const std::vector<std::string>& extra_hosts) {
-  Network n = get(network);
-  FileLock lock(base_ + "/lock");
-  n = load(network);  // removed meanwhile?
+NetworkStore::Allocation NetworkStore::place_locked(const Network& n, Lease lease) {
   Subnet s = Subnet::parse(n.subnet);
   Allocation a;
   a.network = n;
-  a.others = live_leases_locked(network);
+  a.others = live_leases_locked(n.name);
   std::set<uint32_t> used;
   for (const auto& l : a.others) used.insert(*parse_ipv4(l.address));
   auto addr = pick_free(s, used);
-  if (!addr) throw Error("network " + network + " has no free address left (" + n.subnet + ")");
-  a.lease = Lease{ipv4_str(*addr), id, cname, hostname, extra_hosts};
+  if (!addr) throw Error("network " + n.name + " has no free address left (" + n.subnet + ")");
+  lease.address = ipv4_str(*addr);
+  a.lease = std::move(lease);
   Netlink nl;
   nl.ensure_bridge(n.bridge, s.gateway(), s.prefix);
-  mkdir_p(dir(network) + "/leases");
-  write_file_atomic(dir(network) + "/leases/" + a.lease.address, nlohmann::json(a.lease).dump());
+  mkdir_p(dir(n.name) + "/leases");
+  write_file_atomic(dir(n.name) + "/leases/" + a.lease.address, nlohmann::json(a.lease).dump());
   return a;
+}
+
+NetworkStore::Allocation NetworkStore::allocate(const std::string& network, const std::string& id,
+                                                const std::string& cname, const std::string& hostname,
+                                                const std::vector<std::string>& extra_hosts) {
+  get(network);
+  FileLock lock(base_ + "/lock");
+  return place_locked(load(network), Lease{"", id, cname, hostname, extra_hosts});  // load: removed meanwhile?
 }
 
 NetworkStore::Allocation NetworkStore::connect(const std::string& network, const std::string& id,
@@ -268,20 +274,7 @@ NetworkStore::Allocation NetworkStore::connect(const std::string& network, const
   for (int i = 1; i <= 9 && ifname.empty(); ++i)
     if (!taken.count("eth" + std::to_string(i))) ifname = "eth" + std::to_string(i);
   if (ifname.empty()) throw Error("container " + cname + " is connected to 10 networks already, hvrun's limit");
-  Subnet s = Subnet::parse(n.subnet);
-  Allocation a;
-  a.network = n;
-  a.others = live_leases_locked(network);
-  std::set<uint32_t> used;
-  for (const auto& l : a.others) used.insert(*parse_ipv4(l.address));
-  auto addr = pick_free(s, used);
-  if (!addr) throw Error("network " + network + " has no free address left (" + n.subnet + ")");
-  a.lease = Lease{ipv4_str(*addr), id, cname, hostname, {}, ifname, aliases};
-  Netlink nl;
-  nl.ensure_bridge(n.bridge, s.gateway(), s.prefix);
-  mkdir_p(dir(network) + "/leases");
-  write_file_atomic(dir(network) + "/leases/" + a.lease.address, nlohmann::json(a.lease).dump());
-  return a;
+  return place_locked(n, Lease{"", id, cname, hostname, {}, ifname, aliases});
 }
 
 std::map<std::string, std::vector<Lease>> NetworkStore::all_leases_locked() {

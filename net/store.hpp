@@ -115,6 +115,9 @@ class NetworkStore {
   Network create_locked(const std::string& name, const std::string& subnet, bool default_net);
   std::vector<Lease> live_leases_locked(const std::string& name);  // collects stale ones
   std::map<std::string, std::vector<Lease>> all_leases_locked();
+  // A free address on n for `lease` (its address filled in), the bridge
+  // made ready, the lease written; the store lock held.
+  Allocation place_locked(const Network& n, Lease lease);
   bool container_exists(const std::string& id) const;
   std::string root_;
   std::string base_;

@@ -357,12 +357,16 @@ TEST_F(VmE2E, ExecRunsInTheRunningMicroVmsContainerWithStdioExitCodesSignalsAndA
   EXPECT_NE(s->out.find("is not running\n"), std::string::npos) << s->out;
 }
 
-TEST_F(VmE2E, TheDockerCliAndTheSandboxApiThroughHvrunServeRunExecCopyRestartSnapshotAndCloneMicroVms) {
+TEST_F(VmE2E, TheDockerCliAndTheSandboxApiThroughHvrunServeRunExecCopyBothWaysRestartSnapshotAndCloneMicroVms) {
   auto* s = get("docker-api-vm");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
   for (const char* want : {"docker-vm-kernel-is-the-guests: yes\n", "docker-vm-mode: vm\n",
-                           "docker-vm-exec: in-vm\nrc=3\n", "docker-vm-cp-out: x\n", "docker-vm-cp-in: 1\n",
+                           "docker-vm-exec: in-vm\nrc=3\n", "docker-vm-cp-out: x\n",
+                           "docker-vm-cp-in: /etc/hostname deep 0:0 \n",
+                           "docker-vm-cp-missing: Error: No such container:path: dv:/no/such rc=1 \n",
+                           "docker-vm-cp-corrupt: hvrun: the archive for /tmp: not a tar archive",
+                           "sandbox-vm-file: {\"stdout\":\"600 11\\n\"}{\"exit_code\":0} put-into-vm\n",
                            "docker-vm-restarted: up x up \n", "}{\"exit_code\":4}\n", "docker-vm-left: 0\n",
                            "sandbox-vm-clone: 1\n", "sandbox-vm-clone-has: {\"stdout\":\"remembered\\n\"}{\"exit_code\":0}\n",
                            "sandbox-vm-snapshot: \"name\":\"sbsnap\"\n", "sandbox-vm-after-snapshot: \"status\":\"exited\"\n",

@@ -345,10 +345,15 @@ s_docker_vm() {
   for _ in $(seq 600); do /usr/bin/docker logs dv 2>/dev/null | grep -q up && break; sleep 0.1; done
   echo "docker-vm-mode: $("$HV" inspect -f '{{.Mode}}' dv)"
   echo "docker-vm-exec: $(/usr/bin/docker exec dv sh -c 'echo in-vm; exit 3'; echo "rc=$?")"
-  # docker cp out of a microVM (its disk read frozen); into one is refused, saying so.
+  # docker cp out of a microVM (its disk read frozen), and into it (its
+  # guest-init unpacks the archive inside the container's root).
   echo "docker-vm-cp-out: $(/usr/bin/docker cp dv:/count - | tar -xO)"
+  mkdir -p /tmp/vm-e2e-cp-dir/sub && echo deep > /tmp/vm-e2e-cp-dir/sub/f
   echo /etc/hostname > /tmp/vm-e2e-cp-in
-  echo "docker-vm-cp-in: $(/usr/bin/docker cp /tmp/vm-e2e-cp-in dv:/tmp/ 2>&1 | grep -c 'not supported yet')"
+  /usr/bin/docker cp /tmp/vm-e2e-cp-in dv:/tmp/ && "$HV" cp /tmp/vm-e2e-cp-dir dv:/root/
+  echo "docker-vm-cp-in: $(/usr/bin/docker exec dv sh -c 'cat /tmp/vm-e2e-cp-in /root/vm-e2e-cp-dir/sub/f; stat -c %u:%g /root/vm-e2e-cp-dir/sub/f' | tr '\n' ' ')"
+  echo "docker-vm-cp-missing: $(/usr/bin/docker cp /tmp/vm-e2e-cp-in dv:/no/such/dir 2>&1; echo "rc=$?")" | tr '\n' ' '; echo
+  echo "docker-vm-cp-corrupt: $(echo not-a-tar | "$HV" cp - dv:/tmp 2>&1; echo "rc=$?")" | tr '\n' ' '; echo
   # Restarted, it boots on the disk it left: /count has its first line.
   /usr/bin/docker restart -t 1 dv >/dev/null
   for _ in $(seq 600); do [ "$(/usr/bin/docker logs dv 2>/dev/null | grep -c up)" = 2 ] && break; sleep 0.1; done
@@ -360,6 +365,10 @@ s_docker_vm() {
   echo "sandbox-vm-exec: $(curl -s --unix-socket $sock -X POST -d '{"cmd":["sh","-c","uname -r; exit 4"]}' \
     http://d/hvrun/v1/sandboxes/sbv/exec | tr -d '\n')"
   echo "sandbox-vm-host-kernel: $(uname -r)"
+  # The sandbox API's file write and read, into and out of the running microVM.
+  curl -s --unix-socket $sock -X PUT --data-binary 'put-into-vm' 'http://d/hvrun/v1/sandboxes/sbv/files?path=/tmp/put.txt&mode=0600' >/dev/null
+  echo "sandbox-vm-file: $(curl -s --unix-socket $sock -X POST -d '{"cmd":["stat","-c","%a %s","/tmp/put.txt"]}' \
+    http://d/hvrun/v1/sandboxes/sbv/exec | tr -d '\n') $(curl -s --unix-socket $sock 'http://d/hvrun/v1/sandboxes/sbv/files?path=/tmp/put.txt')"
   # A clone of it, then the clone's snapshot (it stops) restored: each goes
   # on from the memory it had (a file on the guest's tmpfs), as a sandbox of
   # its own (a VM's snapshot is one per run: the clone's is its own).

@@ -174,6 +174,20 @@ TEST(ContractControl, ExecMessagesRoundTripWithTheirSessionAndBinaryData) {
   EXPECT_EQ(sb.spec.tty_rows, 40);
   EXPECT_EQ(sb.spec.tty_cols, 132);
   EXPECT_TRUE(sb.stdin_open);
+  EXPECT_EQ(sb.extract_to, "");
+  // docker cp into a microVM: the session unpacks its input instead.
+  s.extract_to = "/tmp/dest";
+  s.extract_no_dir_swap = true;
+  auto cp = round_trip<ExecStartMsg>(HostMessage{s});
+  EXPECT_EQ(cp.extract_to, "/tmp/dest");
+  EXPECT_TRUE(cp.extract_no_dir_swap);
+  for (const char* bad : {R"({"exec":{"id":1,"args":["x"],"env":[],"cwd":"","user":"","tty":false,"stdin":true,"rows":0,"cols":0,"extract":{"dir":"rel","no_dir_swap":false}}})",
+                          R"({"exec":{"id":1,"args":["x"],"env":[],"cwd":"","user":"","tty":false,"stdin":true,"rows":0,"cols":0,"extract":"/tmp"}})",
+                          R"({"exec":{"id":1,"args":["x"],"env":[],"cwd":"","user":"","tty":false,"stdin":true,"rows":0,"cols":0,"extract":{"dir":"/tmp"}}})"}) {
+    std::string why;
+    EXPECT_FALSE(decode_host_message(bad, &why)) << bad;
+    EXPECT_NE(why.find("extract must be"), std::string::npos) << why;
+  }
 
   std::string binary;
   for (int i = 0; i < int(kExecChunk); ++i) binary.push_back(char(i * 7));

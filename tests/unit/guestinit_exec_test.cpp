@@ -13,9 +13,11 @@
 #include "container/runtime.hpp"
 #include "contract/control.hpp"
 #include "guest-init/exec.hpp"
+#include "image/layer.hpp"
 #include "tests/unit/container_test_util.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::guestinit {
 namespace {
@@ -130,6 +132,47 @@ TEST_F(GuestInitExec, StdinFlowsInAndItsEofEndsTheReader) {
   EXPECT_EQ(out_[2][1], "200000\n");
   EXPECT_EQ(exits_[2].code, 0);
   EXPECT_EQ(taken_[2], big.size()) << "every byte the process took is acknowledged, once";
+}
+
+// docker cp into the microVM: the session's input is a tar that guest-init
+// unpacks into the container's root (here /tmp of the busybox rootfs).
+TEST_F(GuestInitExec, AnExtractSessionUnpacksItsInputInsideTheContainersRootAndReportsAMissingDirectory) {
+  const std::string tar_path = "/tmp/hvrun-guestinit-extract-test.tar";
+  {
+    UniqueFd t(::open(tar_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(t);
+    image::write_file_tar("copied", "into-the-container\n", 0640, t.get());
+  }
+  const std::string tar = read_file(tar_path);
+  ::unlink(tar_path.c_str());
+  auto m = exec(4, {"hvrun-cp"});
+  m.stdin_open = true;
+  m.extract_to = "/tmp";
+  sessions_->handle(m);
+  sessions_->handle(contract::ExecInputMsg{4, tar});
+  sessions_->handle(contract::ExecEofMsg{4});
+  ASSERT_TRUE(pump_until(exited(4)));
+  EXPECT_EQ(exits_[4].code, 0) << out_[4][2];
+  sessions_->handle(exec(5, {"/bin/sh", "-c", "cat /tmp/copied; stat -c '%a %u' /tmp/copied"}));
+  ASSERT_TRUE(pump_until(exited(5)));
+  EXPECT_EQ(out_[5][1], "into-the-container\n640 0\n");
+  // A destination that is not there, and input that is no tar.
+  m.id = 6;
+  m.extract_to = "/no/such";
+  sessions_->handle(m);
+  sessions_->handle(contract::ExecInputMsg{6, tar});
+  sessions_->handle(contract::ExecEofMsg{6});
+  ASSERT_TRUE(pump_until(exited(6)));
+  EXPECT_EQ(exits_[6].code, 1);
+  EXPECT_EQ(out_[6][2], "no such directory: /no/such\n");
+  m.id = 7;
+  m.extract_to = "/tmp";
+  sessions_->handle(m);
+  sessions_->handle(contract::ExecInputMsg{7, "not a tar at all"});
+  sessions_->handle(contract::ExecEofMsg{7});
+  ASSERT_TRUE(pump_until(exited(7)));
+  EXPECT_EQ(exits_[7].code, 1);
+  EXPECT_NE(out_[7][2].find("the archive for /tmp: not a tar archive"), std::string::npos) << out_[7][2];
 }
 
 TEST_F(GuestInitExec, InputForASessionWithoutStdinIsAcknowledgedAndDropped) {
