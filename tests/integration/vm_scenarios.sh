@@ -422,7 +422,7 @@ s_net() {
   done
   echo "container-got: $got"
   echo "container-tries: $tries"
-  "$HV" inspect vmx | grep -o '"IPAddress": *"[0-9.]*"' | sed 's/^/vm-/'
+  echo "vm-\"IPAddress\": \"$("$HV" inspect -f '{{.NetworkSettings.IPAddress}}' vmx)\""
   # Its NET I/O: the tap's counters, the other way round (not "--").
   echo "vm-netio: $("$HV" stats --no-stream --format '{{.NetIO}}' vmx)"
   # A running VM cannot gain a network card: network connect says so.

@@ -180,7 +180,7 @@ check "vm prune --all removes both" "2 templates removed" "$("$HV" vm prune --al
 check "and vm ls shows none" "" "$("$HV" vm ls | sed 1d)"
 
 step "a VM on a network: its clones get addresses of their own and reach each other by name"
-addr_of() { "$HV" inspect "$1" | grep -o '"IPAddress": *"[0-9.]*"' | grep -o '[0-9][0-9.]*'; }
+addr_of() { "$HV" inspect -f '{{.NetworkSettings.IPAddress}}' "$1"; }
 # Serves /srv/word (each clone writes its own) over HTTP on 8080, read
 # afresh for every request.
 "$HV" run --vm -d --net bridge --name web base sh -c 'mkdir -p /srv && echo web > /srv/word && httpd -p 8080 -h /srv
