@@ -406,11 +406,6 @@ void copy_into_container(const std::string& store_root, const std::string& ref, 
                          bool no_dir_swap) {
   Records rec(store_root);
   const ContainerConfig cfg = rec.load_config(rec.resolve(ref));
-  image::ExtractOptions o;
-  o.whiteouts = false;
-  o.keep_root = true;
-  o.no_dir_swap = no_dir_swap;
-  o.owner_uid = o.owner_gid = cfg.spec.userns ? container::kUsernsHostBase : 0;
   if (cfg.mode == Mode::Vm && rec.refresh(cfg.id).status == "running") {
     // Its guest-init unpacks it, inside the container's root (guest-init/exec.hpp).
     try {
@@ -424,6 +419,8 @@ void copy_into_container(const std::string& store_root, const std::string& ref, 
     }
     return;
   }
+  const image::ExtractOptions o =
+      image::cp_extract_options(cfg.spec.userns ? container::kUsernsHostBase : 0, no_dir_swap);
   with_container_root(rec, ref, true, "cp", [&](int root) {
     const auto [parent, base] = split_container_path(dir);
     const std::string rel = base == "." ? "." : (parent == "/" ? "" : parent.substr(1) + "/") + base;

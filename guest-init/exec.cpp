@@ -55,12 +55,9 @@ pid_t start_extract(pid_t init_pid, const container::RunSpec& spec, const contra
       if (errno == ENOTDIR) throw Error("invalid destination " + m.extract_to + ": not a directory");
       throw Error("no such directory: " + m.extract_to);
     }
-    image::ExtractOptions o;
-    o.whiteouts = false;
-    o.keep_root = true;
-    o.no_dir_swap = m.extract_no_dir_swap;
-    o.owner_uid = o.owner_gid = spec.userns ? container::kUsernsHostBase : 0;
-    image::extract_plain_tar(in, "the archive for " + m.extract_to, dir.get(), o);
+    image::extract_plain_tar(in, "the archive for " + m.extract_to, dir.get(),
+                             image::cp_extract_options(spec.userns ? container::kUsernsHostBase : 0,
+                                                       m.extract_no_dir_swap));
     ::_exit(0);
   } catch (const std::exception& e) {
     (void)write_all(err, std::string(e.what()) + "\n");

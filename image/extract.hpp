@@ -60,6 +60,18 @@ class TarExtractor {
   std::unique_ptr<Impl> impl_;
 };
 
+// docker cp's unpacking, on the host and in a microVM's guest-init alike:
+// no whiteouts, the destination directory itself kept, every entry owned by
+// the container's root (`root_id`: 0, or the user namespace's base).
+inline ExtractOptions cp_extract_options(uint32_t root_id, bool no_dir_swap) {
+  ExtractOptions o;
+  o.whiteouts = false;
+  o.keep_root = true;
+  o.no_dir_swap = no_dir_swap;
+  o.owner_uid = o.owner_gid = root_id;
+  return o;
+}
+
 // An uncompressed tar read from src_fd to its end, unpacked into
 // dest_dirfd (docker cp's archives); returns the regular files' bytes.
 // Throws Error naming `name`.
