@@ -414,6 +414,8 @@ class VmBackend final : public Backend {
     // The guest's control lines are read as they come (a thread): freeze
     // answers go to the control socket's clients, the rest waits for wait().
     control_ = std::make_unique<GuestChannel>(std::move(control));
+    // A VM restored from a snapshot: its guest said "ready" before it was saved.
+    if (restoring) control_->mark_ready();
     // Other hvrun processes (commit, export, diff of this running VM) ask
     // for a consistent disk here (engine/vm_control.hpp). Not fatal: the
     // VM runs without it, only those would fail.

@@ -115,6 +115,7 @@ void GuestChannel::take(const char* p, size_t n) {
     if (ev && contract::exec_session(*ev)) {
       exec_events_.push_back(std::move(*ev));
     } else if (!f) {
+      if (ev && std::holds_alternative<contract::ReadyEvent>(*ev)) ready_ = true;
       other_ += *line + "\n";
     } else if (stale_ > 0) {
       --stale_;  // the late answer to a request given up on
@@ -122,6 +123,18 @@ void GuestChannel::take(const char* p, size_t n) {
       answers_.push_back(*f);
     }
   }
+}
+
+bool GuestChannel::wait_ready(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait_for(lk, timeout, [&] { return ready_ || closed_; });
+  return ready_;
+}
+
+void GuestChannel::mark_ready() {
+  std::lock_guard<std::mutex> lk(mu_);
+  ready_ = true;
+  cv_.notify_all();
 }
 
 void GuestChannel::reader() {
@@ -284,6 +297,9 @@ std::string FreezeServer::handle_exec(Client& c, const std::string& line) {
     if (c.session || c.had_session) return "error: this connection already ran an exec session";
     if (std::string why = contract::exec_start_problem(std::get<contract::ExecStartMsg>(*msg)); !why.empty())
       return "error: " + why;
+    // A VM still booting: the session starts once its guest-init reads the
+    // control channel (sent earlier, the line would meet a cooked console).
+    if (!guest_.wait_ready(std::chrono::minutes(2))) return "error: the VM's guest did not get ready (or it ended)";
     if (++next_session_ == 0) ++next_session_;  // 0 is "none"
     c.session = next_session_;
     c.had_session = true;

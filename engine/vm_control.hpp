@@ -57,6 +57,12 @@ class GuestChannel {
   // Without a sink they are dropped. Returns once no call of the old sink
   // is running.
   void set_exec_sink(std::function<void(const contract::GuestEvent&)> sink);
+  // Until the guest said "ready" (its consoles are raw: what the host sends
+  // on them is read, not echoed) or the channel closed, up to `timeout`.
+  // True once ready. A VM restored from a snapshot was ready before it was
+  // saved: its monitor calls mark_ready().
+  bool wait_ready(std::chrono::milliseconds timeout);
+  void mark_ready();
   // Stops the reader, reads what is still buffered and returns every line
   // the guest sent that was not a FrozenEvent, each ending in '\n'.
   std::string finish();
@@ -77,6 +83,7 @@ class GuestChannel {
   std::string other_;
   unsigned stale_ = 0;  // answers still owed to requests given up on
   bool closed_ = false;
+  bool ready_ = false;
   std::vector<contract::GuestEvent> exec_events_;  // taken, not yet given to the sink
   std::mutex sink_mu_;  // held while the sink runs: set_exec_sink waits for it
   std::function<void(const contract::GuestEvent&)> exec_sink_;

@@ -161,6 +161,18 @@ void apply_layer(const std::string& layer_dir, const std::string& dst) {
   merge(s.get(), d.get(), layer_dir);
 }
 
+void make_tree_disk(const std::string& tree, const std::string& disk, const std::string& label) {
+  Usage u;
+  g_usage = &u;
+  int rc = ::nftw(tree.c_str(), count_cb, 64, FTW_PHYS);
+  g_usage = nullptr;
+  if (rc != 0) throw_sys("walk", tree);
+  const uint64_t size_kib = (u.bytes + u.bytes * 3 / 10 + (16ull << 20)) / 1024;
+  const uint64_t inodes = u.inodes + u.inodes / 5 + 1024;
+  run_mkfs({"mkfs.ext4", "-q", "-F", "-d", tree, "-L", label, "-N", std::to_string(inodes), disk,
+            std::to_string(size_kib) + "k"});
+}
+
 std::string ensure_vm_disk(const Store& store, const ImageRecord& img) {
   const std::string dir = store.root() + "/vmdisks";
   const std::string disk = dir + "/" + img.id + ".ext4";
@@ -186,17 +198,9 @@ std::string ensure_vm_disk(const Store& store, const ImageRecord& img) {
     if (!path_exists(store.image_dir(img.id) + "/image.json")) throw Error("no such image: " + img.id);
     for (auto& l : img.layers) apply_layer(store.layer_dir(l) + "/diff", tree);
   }
-  Usage u;
-  g_usage = &u;
-  int rc = ::nftw(tree.c_str(), count_cb, 64, FTW_PHYS);
-  g_usage = nullptr;
-  if (rc != 0) throw_sys("walk", tree);
-  const uint64_t size_kib = (u.bytes + u.bytes * 3 / 10 + (16ull << 20)) / 1024;
-  const uint64_t inodes = u.inodes + u.inodes / 5 + 1024;
   const std::string tmp = dir + "/" + tmp_prefix + random_hex(4) + ".ext4";
   try {
-    run_mkfs({"mkfs.ext4", "-q", "-F", "-d", tree, "-L", "hvrun-image", "-N", std::to_string(inodes), tmp,
-              std::to_string(size_kib) + "k"});
+    make_tree_disk(tree, tmp, "hvrun-image");
     if (::rename(tmp.c_str(), disk.c_str()) < 0) throw_sys("rename", disk);
   } catch (...) {
     ::unlink(tmp.c_str());

@@ -15,6 +15,11 @@ namespace hvrun::image {
 // image (Store::remove).
 std::string ensure_vm_disk(const Store& store, const ImageRecord& img);
 
+// Formats `disk` (made or truncated) as ext4 holding a copy of the directory
+// `tree` (`mkfs.ext4 -d`), sized as ensure_vm_disk's. hvrun-oci's microVMs
+// boot on a disk of their bundle's root made this way.
+void make_tree_disk(const std::string& tree, const std::string& disk, const std::string& label);
+
 // Merges one layer directory (overlay format) onto dst: exposed for tests.
 void apply_layer(const std::string& layer_dir, const std::string& dst);
 

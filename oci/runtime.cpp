@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <utility>
 
 #include "container/cgroups.hpp"
@@ -19,6 +20,7 @@
 #include "container/pty.hpp"
 #include "container/runtime.hpp"
 #include "oci/config.hpp"
+#include "oci/vm.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/signals.hpp"
@@ -99,18 +101,22 @@ void run_hooks(const std::vector<Hook>& hooks, const Record& r, const std::strin
   }
 }
 
-// Builds the container and records it; the Container still owns the init.
-container::Container create_gated(const StateDir& dir, const std::string& id, const CreateOptions& o, bool detached) {
+// The bundle of a create: read, its warnings given, its mode chosen (the
+// annotation, else the tool's default).
+std::pair<std::string, Bundle> load_for_create(const std::string& id, const CreateOptions& o) {
   check_id(id);
   std::string bundle = absolute(o.bundle);
   Bundle b = load_bundle(bundle);
   for (auto& w : b.warnings)
     if (o.warn) o.warn(w);
-  if (b.vm)
-    throw Error(std::string("config.json: annotations.") + kIsolationAnnotation +
-                ": vm: microVM bundles are not run by hvrun-oci yet");
+  if (o.vm_default && !b.annotations.count(kIsolationAnnotation)) b.vm = true;
   if (b.spec.tty && o.console_socket.empty()) throw Error("--console-socket is required when process.terminal is true");
   if (!b.spec.tty && !o.console_socket.empty()) throw Error("--console-socket given but process.terminal is false");
+  return {bundle, std::move(b)};
+}
+
+// The record of a container being created (no pid yet) and its spec.
+Record new_record(const std::string& id, const std::string& bundle, const Bundle& b) {
   auto [parent, name] = cgroup_place(b.cgroups_path, id);
   container::RunSpec spec = b.spec;
   spec.id = name;
@@ -121,6 +127,30 @@ container::Container create_gated(const StateDir& dir, const std::string& id, co
     ::gethostname(host, sizeof host - 1);
     spec.hostname = host;
   }
+  Record r;
+  r.id = id;
+  r.bundle = bundle;
+  r.rootfs = spec.rootfs;
+  r.created = now_rfc3339_nano();
+  r.annotations = b.annotations;
+  r.cgroup_parent = parent;
+  r.cgroup_name = name;
+  r.spec = spec;
+  r.hooks = b.hooks;
+  return r;
+}
+
+void make_exec_fifo(const StateDir& dir, const std::string& id) {
+  std::string fifo = dir.exec_fifo(id);
+  if (::mkfifo(fifo.c_str(), 0622) < 0) throw_sys("mkfifo", fifo);
+  check_sys(::chmod(fifo.c_str(), 0622), "chmod", fifo);  // writable by the container's user, whoever it is
+}
+
+// Builds the container and records it; the Container still owns the init.
+container::Container create_gated(const StateDir& dir, const std::string& id, const std::string& bundle,
+                                  const Bundle& b, const CreateOptions& o, bool detached) {
+  Record r = new_record(id, bundle, b);
+  const container::RunSpec& spec = r.spec;
   UniqueFd console;
   if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
 
@@ -129,19 +159,7 @@ container::Container create_gated(const StateDir& dir, const std::string& id, co
   // is the create's claim; the others find no state.json until it is done.
   dir.make(id);
   try {
-    std::string fifo = dir.exec_fifo(id);
-    if (::mkfifo(fifo.c_str(), 0622) < 0) throw_sys("mkfifo", fifo);
-    check_sys(::chmod(fifo.c_str(), 0622), "chmod", fifo);  // writable by the container's user, whoever it is
-    Record r;
-    r.id = id;
-    r.bundle = bundle;
-    r.rootfs = spec.rootfs;
-    r.created = now_rfc3339_nano();
-    r.annotations = b.annotations;
-    r.cgroup_parent = parent;
-    r.cgroup_name = name;
-    r.spec = spec;
-    r.hooks = b.hooks;
+    make_exec_fifo(dir, id);
     // prestart and createRuntime: once the namespaces exist, before the
     // root is built (the runtime's namespaces; a failure fails the create).
     std::function<void(pid_t)> on_namespaces;
@@ -153,7 +171,7 @@ container::Container create_gated(const StateDir& dir, const std::string& id, co
         run_hooks(b.hooks.create_runtime, now, "creating", true);
       };
     container::Container c =
-        container::Container::create(spec, own_stdio(), container::Gate{fifo, detached}, on_namespaces);
+        container::Container::create(spec, own_stdio(), container::Gate{dir.exec_fifo(id), detached}, on_namespaces);
     if (console) container::send_fd(console.get(), c.pty_master());
     r.pid = c.pid();
     r.pid_start = process_start_time(c.pid());
@@ -162,8 +180,33 @@ container::Container create_gated(const StateDir& dir, const std::string& id, co
     return c;
   } catch (...) {
     try {
-      container::cleanup(name, parent);
+      container::cleanup(r.cgroup_name, r.cgroup_parent);
     } catch (...) {
+    }
+    dir.remove(id);
+    throw;
+  }
+}
+
+// create of a microVM (oci/vm.hpp): returns its shim's pid.
+pid_t create_microvm(const StateDir& dir, const std::string& id, const std::string& bundle, const Bundle& b,
+                     const CreateOptions& o, bool detached) {
+  Record r = new_record(id, bundle, b);
+  r.spec = vm_guest_spec(r.spec, o.warn);
+  dir.make(id);
+  pid_t pid = 0;
+  try {
+    make_exec_fifo(dir, id);
+    pid = create_vm(dir, r, b.spec.rootfs, detached);
+    r = dir.load(id);
+    run_hooks(b.hooks.prestart, r, "creating", true);
+    run_hooks(b.hooks.create_runtime, r, "creating", true);
+    if (!o.pid_file.empty()) write_file_atomic(absolute(o.pid_file), std::to_string(pid), 0644);
+    return pid;
+  } catch (...) {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      if (!detached) ::waitpid(pid, nullptr, 0);
     }
     dir.remove(id);
     throw;
@@ -192,7 +235,11 @@ void forward_signal(int sig) {
 }  // namespace
 
 void create(const StateDir& dir, const std::string& id, const CreateOptions& o) {
-  create_gated(dir, id, o, true).release();
+  auto [bundle, b] = load_for_create(id, o);
+  if (b.vm)
+    create_microvm(dir, id, bundle, b, o, true);
+  else
+    create_gated(dir, id, bundle, b, o, true).release();
 }
 
 void start(const StateDir& dir, const std::string& id) {
@@ -210,17 +257,31 @@ void start(const StateDir& dir, const std::string& id) {
 void set_warning_sink(std::function<void(const std::string&)> sink) { g_warn = std::move(sink); }
 
 int run(const StateDir& dir, const std::string& id, const CreateOptions& o, bool keep) {
-  container::Container c = create_gated(dir, id, o, false);
-  g_run_pid = c.pid();
+  auto [bundle, b] = load_for_create(id, o);
+  std::optional<container::Container> c;
+  pid_t vm_shim = 0;
+  if (b.vm)
+    vm_shim = create_microvm(dir, id, bundle, b, o, false);
+  else
+    c.emplace(create_gated(dir, id, bundle, b, o, false));
+  g_run_pid = vm_shim ? vm_shim : c->pid();
   struct sigaction sa {};
   sa.sa_handler = forward_signal;
   sa.sa_flags = SA_RESTART;
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) ::sigaction(s, &sa, nullptr);
   start(dir, id);
-  container::ExitStatus es = c.wait();
+  int code = 0;
+  if (vm_shim) {
+    int st = 0;
+    while (::waitpid(vm_shim, &st, 0) < 0)
+      if (errno != EINTR) throw_sys("wait for the microVM's shim");
+    code = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+  } else {
+    code = c->wait().exit_code();
+  }
   g_run_pid = 0;
   if (!keep) remove(dir, id, true);
-  return es.exit_code();
+  return code;
 }
 
 int exec(const StateDir& dir, const std::string& id, const ExecOptions& o) {
@@ -230,6 +291,7 @@ int exec(const StateDir& dir, const std::string& id, const ExecOptions& o) {
   Record r = dir.load(id);
   std::string st = dir.status(r);
   if (st != "running") throw Error("cannot exec in container " + id + ": it is " + st + ", not running");
+  if (r.vm) return exec_vm(dir, r, o);
   UniqueFd console;
   if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
   container::ExecHandle h = container::exec_start(r.pid, r.spec, o.process, own_stdio(), o.detach);
@@ -250,6 +312,11 @@ void kill(const StateDir& dir, const std::string& id, const std::string& signal,
   Record r = dir.load(id);
   std::string st = dir.status(r);
   if (st == "stopped") throw Error("container " + id + " is not running");
+  if (r.vm) {  // its shim passes the signal to the guest's process (--all: the same)
+    if (st == "paused" && sig == SIGKILL) container::thaw_container(r.cgroup_name, r.cgroup_parent);
+    if (::kill(r.pid, sig) < 0 && errno != ESRCH) throw_sys("kill", std::to_string(r.pid));
+    return;
+  }
   if (all) {
     for (pid_t p : cgroup_pids(r))
       if (::kill(p, sig) < 0 && errno != ESRCH) throw_sys("kill", std::to_string(p));
@@ -336,6 +403,7 @@ void update(const StateDir& dir, const std::string& id, const std::string& resou
   Record r = dir.load(id);
   std::string st = dir.status(r);
   if (st == "stopped") throw Error("cannot update container " + id + ": it is stopped");
+  if (r.vm) throw Error("cannot update container " + id + ": a microVM's memory and cpus are fixed when it boots");
   container::Cgroup::for_container(r.cgroup_parent, r.cgroup_name)->set_limits(l);
   if (l.memory_bytes) r.spec.memory_bytes = l.memory_bytes;
   if (l.pids_limit) r.spec.pids_limit = l.pids_limit;
@@ -360,7 +428,20 @@ void resume(const StateDir& dir, const std::string& id) {
   container::thaw_container(r.cgroup_name, r.cgroup_parent);
 }
 
-std::vector<pid_t> pids(const StateDir& dir, const std::string& id) { return cgroup_pids(dir.load(id)); }
+std::vector<pid_t> pids(const StateDir& dir, const std::string& id) {
+  Record r = dir.load(id);
+  if (!r.vm) return cgroup_pids(r);
+  // A microVM: its shim, then its VMM's threads' processes (once it booted).
+  std::vector<pid_t> out;
+  if (dir.status(r) == "stopped") return out;
+  out.push_back(r.pid);
+  try {
+    for (pid_t p : cgroup_pids(r))
+      if (p != r.pid) out.push_back(p);
+  } catch (const Error&) {
+  }
+  return out;
+}
 
 std::string list(const StateDir& dir, bool as_json, bool quiet) {
   std::string out;

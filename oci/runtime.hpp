@@ -17,6 +17,9 @@ struct CreateOptions {
   std::string bundle;          // "": the current directory
   std::string console_socket;  // AF_UNIX socket that gets the pty master (process.terminal)
   std::string pid_file;        // the init's pid is written here
+  // A bundle without the io.hvrun.isolation annotation runs in a microVM
+  // (the name hvrun-oci-vm; oci/vm.hpp).
+  bool vm_default = false;
   // Warnings (config.json fields not applied) go here, one line each.
   std::function<void(const std::string&)> warn;
 };

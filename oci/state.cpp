@@ -76,7 +76,8 @@ void StateDir::save(const Record& r) const {
             {"rootfs", r.rootfs},   {"created", r.created},
             {"owner", r.owner},     {"annotations", r.annotations},
             {"cgroup_parent", r.cgroup_parent}, {"cgroup_name", r.cgroup_name},
-            {"spec", r.spec},       {"hooks", r.hooks}};
+            {"spec", r.spec},       {"hooks", r.hooks},
+            {"vm", r.vm}};
   write_file_atomic(dir(r.id) + "/state.json", j.dump() + "\n", 0600);
 }
 
@@ -101,6 +102,7 @@ Record StateDir::load(const std::string& id) const {
     r.cgroup_name = j.at("cgroup_name").get<std::string>();
     r.spec = j.at("spec").get<container::RunSpec>();
     r.hooks = j.value("hooks", Hooks{});
+    r.vm = j.value("vm", false);
     if (r.id != id) throw Error("it names container " + r.id);
     return r;
   } catch (const json::exception& e) {

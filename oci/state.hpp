@@ -35,6 +35,9 @@ struct Record {
   std::string cgroup_name;
   container::RunSpec spec;    // what it runs (for exec)
   Hooks hooks;                // poststart and poststop run later
+  // A microVM (oci/vm.hpp): pid is its shim's, which boots the VM at start;
+  // the VMM joins the container's cgroup (pause freezes it).
+  bool vm = false;
 };
 
 // The runtime-spec state of a container (runc state): ociVersion, id,

@@ -78,6 +78,7 @@ cmake --build "$BUILD" -j"$(nproc)"
 install -s -m 0755 "$BUILD/cli/hvrun" /usr/local/bin/hvrun
 # The OCI runtime (runc's command line) for podman --runtime, containerd, CRI-O.
 install -s -m 0755 "$BUILD/oci/hvrun-oci" /usr/local/bin/hvrun-oci
+ln -sf hvrun-oci /usr/local/bin/hvrun-oci-vm  # every bundle in a microVM (oci/vm.hpp)
 if [ -x "$BUILD/guest-init/hvrun-guest-init" ]; then
   install -d /usr/local/lib/hvrun
   install -s -m 0755 "$BUILD/guest-init/hvrun-guest-init" /usr/local/lib/hvrun/guest-init

@@ -15,6 +15,7 @@
 
 #include "oci/config.hpp"
 #include "oci/runtime.hpp"
+#include "oci/vm.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -180,6 +181,10 @@ int main(int argc, char** argv) {
 
   try {
     oci::StateDir dir(root);
+    {
+      std::string self = argv[0];
+      co.vm_default = self.substr(self.rfind('/') + 1) == oci::kVmToolName;
+    }
     co.warn = [&](const std::string& w) {
       log.write("warning", w);
       if (debug) std::fprintf(stderr, "hvrun-oci: warning: %s\n", w.c_str());

@@ -342,5 +342,39 @@ TEST_F(OciRuntime, BadInputIsOneLineOnStderrAndInTheLogWithANonZeroExit) {
   EXPECT_EQ(oci({"list", "-q"}).out, "dup\n") << "a failed create left state behind";
 }
 
+// VM mode (oci/vm.hpp) where no Linux guest can boot (no KVM, or a PVM
+// one): the create is refused with the reason and leaves nothing; on a
+// hardware-KVM host it boots (VmE2E's oci-vm scenario proves the lifecycle
+// in the nested test host on every host).
+TEST_F(OciRuntime, AMicroVmBundleOnAHostThatCannotBootOneIsRefusedInOneLineAndLeavesNothing) {
+  Result check = run({hvrun_bin(), "check", "--json"});
+  const json j = json::parse(check.out, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j.contains("kvm")) << check.out << check.err;
+  const std::string kind = j["kvm"]["kind"].get<std::string>();
+  if (kind == "vt-x" || kind == "amd-v")
+    GTEST_SKIP() << "this host has hardware KVM (" << kind << "): a microVM bundle boots here";
+  config_["annotations"]["io.hvrun.isolation"] = "vm";
+  write_config({"true"});
+  Result r = create("vm1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("hvrun-oci: cannot run a microVM on this host (KVM kind: " + kind + ")"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // The name hvrun-oci-vm does the same for a bundle without the annotation.
+  config_["annotations"].erase("io.hvrun.isolation");
+  write_config({"true"});
+  const std::string vm_tool = std::string(HVRUN_OCI_BIN) + "-vm";
+  Result by_name = run({"sh", "-c", "cd '" + bundle_ + "' && exec '" + vm_tool + "' --root '" + state_root_ + "' run vm2"});
+  EXPECT_EQ(by_name.code, 1);
+  EXPECT_NE(by_name.err.find("cannot run a microVM on this host"), std::string::npos) << by_name.err;
+  // An explicit "container" annotation wins over the name.
+  config_["annotations"]["io.hvrun.isolation"] = "container";
+  write_config({"sh", "-c", "echo in-a-container"});
+  Result ctr = run({"sh", "-c", "cd '" + bundle_ + "' && exec '" + vm_tool + "' --root '" + state_root_ + "' run c1"});
+  EXPECT_EQ(ctr.code, 0) << ctr.err;
+  EXPECT_EQ(ctr.out, "in-a-container\n");
+  EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
+}
+
 }  // namespace
 }  // namespace hvrun::test

@@ -466,9 +466,35 @@ contract::ExecStartMsg exec_of(const std::string& cmd, unsigned id = 0) {
   return m;
 }
 
+TEST_F(FreezeServerTest, AnExecIsHeldUntilTheGuestSaysReadyAndRefusedIfItNeverDoes) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  ExecClient c(path);
+  c.send(exec_of("/bin/top"));
+  std::this_thread::sleep_for(300ms);
+  {
+    std::lock_guard<std::mutex> lk(g.mu);
+    EXPECT_TRUE(g.exec_log.empty()) << "sent to a guest still booting: " << g.exec_log.front();
+  }
+  g.say(contract::ReadyEvent{});
+  auto out = std::get<contract::ExecOutputEvent>(c.event());
+  EXPECT_EQ(out.data, "started /bin/top\n");
+  // A VM that ends before its guest got ready: the client hears why.
+  auto g2 = std::make_unique<FakeGuest>();
+  GuestChannel ch2(g2->take_host_end());
+  const std::string path2 = path + "2";
+  FreezeServer srv2(path2, ch2, 5s);
+  ExecClient d(path2);
+  d.send(exec_of("/bin/top"));
+  g2->close();
+  EXPECT_EQ(d.line(), "error: the VM's guest did not get ready (or it ended)");
+}
+
 TEST_F(FreezeServerTest, AnExecSessionGetsItsOutputAndExitUnderTheServersNumbering) {
   FakeGuest g;
   GuestChannel ch(g.take_host_end());
+  g.say(contract::ReadyEvent{});
   FreezeServer srv(path, ch, 5s);
   ExecClient c(path);
   c.send(exec_of("/bin/top", 77));  // the client's id is replaced by the server's
@@ -495,6 +521,7 @@ TEST_F(FreezeServerTest, AnExecSessionGetsItsOutputAndExitUnderTheServersNumberi
 TEST_F(FreezeServerTest, TwoClientsExecAtOnceAndEachSeesOnlyItsOwnSession) {
   FakeGuest g;
   GuestChannel ch(g.take_host_end());
+  g.say(contract::ReadyEvent{});
   FreezeServer srv(path, ch, 5s);
   ExecClient a(path), b(path);
   a.send(exec_of("/a"));
@@ -521,6 +548,7 @@ TEST_F(FreezeServerTest, TwoClientsExecAtOnceAndEachSeesOnlyItsOwnSession) {
 TEST_F(FreezeServerTest, AnExecClientThatLeavesHasItsSessionsStdinClosedAndTheServerServesOn) {
   FakeGuest g;
   GuestChannel ch(g.take_host_end());
+  g.say(contract::ReadyEvent{});
   FreezeServer srv(path, ch, 5s);
   {
     ExecClient c(path);
@@ -545,6 +573,7 @@ TEST_F(FreezeServerTest, AnExecClientThatLeavesHasItsSessionsStdinClosedAndTheSe
 TEST_F(FreezeServerTest, ExecMisuseIsRefusedWithAReasonAndARefusedStartIsAnExitEvent) {
   FakeGuest g;
   GuestChannel ch(g.take_host_end());
+  g.say(contract::ReadyEvent{});
   FreezeServer srv(path, ch, 5s);
   ExecClient c(path);
   c.send(contract::ExecInputMsg{0, "x"});
@@ -565,12 +594,13 @@ TEST_F(FreezeServerTest, ExecMisuseIsRefusedWithAReasonAndARefusedStartIsAnExitE
   do l = d.line();
   while (l.rfind("{", 0) == 0);  // its session's output may come first
   EXPECT_EQ(l, "error: this connection already ran an exec session");
-  EXPECT_EQ(ch.finish(), "") << "exec events never reach the workload's stream";
+  EXPECT_EQ(ch.finish(), "{\"event\":\"ready\"}\n") << "exec events never reach the workload's stream";
 }
 
 TEST_F(FreezeServerTest, AVmThatEndsDuringAnExecEndsTheClientsConnection) {
   auto g = std::make_unique<FakeGuest>();
   GuestChannel ch(g->take_host_end());
+  g->say(contract::ReadyEvent{});
   auto srv = std::make_unique<FreezeServer>(path, ch, 5s);
   ExecClient c(path);
   c.send(exec_of("/bin/sleep"));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "oci/config.hpp"
+#include "oci/vm.hpp"
 #include "tests/unit/p9_test_util.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -230,3 +231,26 @@ TEST(OciConfig, TheConfigsRuncAndCrunWriteAreRead) {
 }
 
 }  // namespace
+
+TEST(OciVm, TheGuestsSpecTakesItsRootFromTheDiskItsOwnNetworkForTheHostsAndRefusesATerminal) {
+  Bundle b = parse_config(hvrun::oci::default_config(), "/bundle");
+  std::vector<std::string> warnings;
+  auto warn = [&](const std::string& w) { warnings.push_back(w); };
+  EXPECT_THROW((void)hvrun::oci::vm_guest_spec(b.spec, warn), hvrun::Error);  // the default spec has a terminal
+  b.spec.tty = false;
+  b.spec.mounts.push_back({"/srv/data", "/data", true});
+  container::RunSpec own = hvrun::oci::vm_guest_spec(b.spec, warn);
+  EXPECT_EQ(own.rootfs, "");  // guest-init's overlay over the image disk
+  EXPECT_TRUE(own.lowerdirs.empty());
+  EXPECT_EQ(own.net, container::NetMode::None);
+  EXPECT_TRUE(warnings.empty());
+  ASSERT_EQ(own.mounts.size(), 1u);  // the VM backend makes it a 9p share
+  EXPECT_EQ(own.mounts[0].source, "/srv/data");
+  EXPECT_EQ(own.mounts[0].target, "/data");
+  EXPECT_EQ(own.args, b.spec.args);
+  EXPECT_TRUE(own.readonly_rootfs);
+  b.spec.net = container::NetMode::Host;  // no network namespace in config.json
+  EXPECT_EQ(hvrun::oci::vm_guest_spec(b.spec, warn).net, container::NetMode::None);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("a microVM has its own network"), std::string::npos) << warnings[0];
+}

@@ -1,0 +1,181 @@
+#include "oci/vm.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "engine/vm_backend.hpp"
+#include "engine/vm_control.hpp"
+#include "engine/vm_exec.hpp"
+#include "image/flatten.hpp"
+#include "util/error.hpp"
+#include "util/fs.hpp"
+
+namespace hvrun::oci {
+namespace {
+
+constexpr const char* kRootDisk = "rootfs.ext4";
+
+// The signals the shim passes to the guest's process: all but those the
+// kernel keeps (KILL, STOP), its own child's (CHLD) and the faults of the
+// shim itself.
+sigset_t forwarded_signals() {
+  sigset_t s;
+  sigfillset(&s);
+  for (int sig : {SIGKILL, SIGSTOP, SIGCHLD, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS}) sigdelset(&s, sig);
+  return s;
+}
+
+// The shim's life after fork: wait at the exec FIFO, boot, pass signals on,
+// end as the guest's process ended. Never returns.
+// Waits until `start` opens the exec FIFO for reading, and writes its byte.
+// A signal that would end a process by default ends the shim while it
+// waits (as it would a created runc container's init); others are dropped.
+void wait_at_gate(const std::string& fifo) {
+  const sigset_t s = forwarded_signals();
+  for (;;) {
+    UniqueFd gate(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    if (gate) {
+      if (::write(gate.get(), "0", 1) != 1) throw_sys("write", fifo);
+      return;
+    }
+    if (errno != ENXIO && errno != EINTR) throw_sys("open", fifo);
+    const timespec tick{0, 20 * 1000 * 1000};
+    const int sig = ::sigtimedwait(&s, nullptr, &tick);
+    if (sig > 0 && sig != SIGWINCH && sig != SIGURG && sig != SIGCONT) ::_exit(128 + sig);
+  }
+}
+
+// The shim's life after fork: wait at the exec FIFO, boot, pass signals on,
+// end as the guest's process ended. Never returns.
+[[noreturn]] void shim(const std::string& fifo, const std::string& work_dir, const container::RunSpec& spec,
+                       engine::VmAssets assets, bool detached) {
+  if (!detached) ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  ::prctl(PR_SET_NAME, "hvrun-oci-vm", 0, 0, 0);
+  int code = 125;
+  try {
+    wait_at_gate(fifo);
+    assets.work_dir = work_dir;
+    std::unique_ptr<engine::Backend> vm = engine::make_vm_backend(std::move(assets));
+    container::Stdio stdio;
+    stdio.in = ::fcntl(0, F_GETFD) >= 0 ? 0 : -1;
+    stdio.out = ::fcntl(1, F_GETFD) >= 0 ? 1 : -1;
+    stdio.err = ::fcntl(2, F_GETFD) >= 0 ? 2 : -1;
+    vm->start(spec, stdio, std::nullopt);
+    // Every forwarded signal is blocked (the mask came from create): this
+    // thread takes them and hands each to the guest.
+    std::thread([b = vm.get()] {
+      const sigset_t s = forwarded_signals();
+      for (;;) {
+        int sig = 0;
+        if (::sigwait(&s, &sig) == 0) b->kill(sig);
+      }
+    }).detach();
+    container::ExitStatus es = vm->wait();
+    if (es.signal) {
+      // Die as the guest's process died (no core of the shim).
+      rlimit no_core{0, 0};
+      ::setrlimit(RLIMIT_CORE, &no_core);
+      ::signal(es.signal, SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, es.signal);
+      ::pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      ::raise(es.signal);
+    }
+    code = es.exit_code();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hvrun-oci: microVM: %s\n", e.what());
+  }
+  std::fflush(stderr);
+  ::_exit(code & 0xff);
+}
+
+}  // namespace
+
+container::RunSpec vm_guest_spec(const container::RunSpec& in, const std::function<void(const std::string&)>& warn) {
+  if (in.tty)
+    throw Error("config.json: process.terminal: a microVM's terminal cannot go to a console socket yet (run it with "
+                "terminal false, or as a container)");
+  container::RunSpec s = in;
+  // The root is the image disk's (guest-init's overlay over it): no host path.
+  s.rootfs.clear();
+  s.lowerdirs.clear();
+  s.upperdir.clear();
+  s.workdir.clear();
+  if (s.net == container::NetMode::Host) {
+    // No network namespace asked for: the guest's own network, which has
+    // only loopback (there is no host network inside a VM).
+    if (warn) warn("config.json: linux.namespaces: no network namespace: a microVM has its own network (loopback only)");
+    s.net = container::NetMode::None;
+  }
+  return s;
+}
+
+pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached) {
+  // Where it cannot boot (no KVM, a PVM one): refused now, with the way out.
+  engine::VmAssets assets = engine::locate_vm_assets(false);
+  const std::string work = dir.dir(r.id);
+  image::make_tree_disk(rootfs, work + "/" + kRootDisk, "hvrun-oci-root");
+  assets.image_disk = work + "/" + kRootDisk;
+  const std::string fifo = dir.exec_fifo(r.id);
+
+  // The shim starts with every forwarded signal blocked: one sent between
+  // fork and its sigwait waits instead of killing it.
+  sigset_t all = forwarded_signals(), old;
+  check_sys(::pthread_sigmask(SIG_BLOCK, &all, &old), "sigprocmask");
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw_sys("fork", "the microVM's shim", e);
+  }
+  if (pid == 0) shim(fifo, work, r.spec, std::move(assets), detached);
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  r.pid = pid;
+  r.pid_start = process_start_time(pid);
+  r.vm = true;
+  dir.save(r);
+  return pid;
+}
+
+int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o) {
+  if (o.process.tty)
+    throw Error("exec: a terminal into a microVM cannot go to a console socket yet (exec without --tty)");
+  const std::string sock = engine::vm_control_socket(dir.dir(r.id));
+  // Just started, the VM may still be booting: its monitor's socket comes
+  // with the VMM (then sessions wait for the guest). Up to 2 minutes while
+  // the shim lives.
+  for (int i = 0; i < 2400 && !path_exists(sock); ++i) {
+    if (process_start_time(r.pid) != r.pid_start) throw Error("container " + r.id + " is not running");
+    ::usleep(50 * 1000);
+  }
+  if (!o.detach) return engine::exec_in_vm(sock, r.id, o.process, true);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw_sys("fork", "the exec's relay");
+  if (pid == 0) {
+    int code = 126;
+    try {
+      code = engine::exec_in_vm(sock, r.id, o.process, true);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hvrun-oci: exec: %s\n", e.what());
+    }
+    std::fflush(nullptr);
+    ::_exit(code & 0xff);
+  }
+  if (!o.pid_file.empty()) write_file_atomic(o.pid_file, std::to_string(pid), 0644);
+  return 0;
+}
+
+}  // namespace hvrun::oci

@@ -1,0 +1,54 @@
+// hvrun-oci's VM mode: a bundle whose config.json has the annotation
+// io.hvrun.isolation: vm (or any bundle run through the name hvrun-oci-vm)
+// runs inside a microVM through the engine's VM backend, as Kata does, with
+// the same container stack inside the guest.
+//
+//   create  formats DIR/rootfs.ext4 from the bundle's root (mkfs.ext4 -d:
+//           the guest's image disk; its writes go to the VM's own writable
+//           disk, not back to the bundle) and forks the container's shim:
+//           the process whose pid the state reports. It waits at the exec
+//           FIFO as runc's init does.
+//   start   opens the FIFO; the shim boots the VM, whose guest-init runs
+//           the process (the VM boots at start, not at create).
+//   kill    signals go to the shim, which passes each to the guest's
+//           process (SIGKILL ends the shim, and with it the VMM).
+//   state   the shim's pid; "stopped" once it is gone. Its exit status is
+//           the guest process's (it dies by the same signal).
+//   exec    runs in the guest through the VM's control socket in DIR.
+//   pause   freezes the VMM's cgroup, which is the container's
+//           (linux.cgroupsPath): the whole VM stops.
+//   delete  removes DIR (disks, sockets) and that cgroup.
+// Bind mounts become 9p shares; the guest has loopback only (no network
+// card: a namespace's network cannot be moved into a VM yet).
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+
+#include "container/spec.hpp"
+#include "oci/config.hpp"
+#include "oci/runtime.hpp"
+#include "oci/state.hpp"
+
+namespace hvrun::oci {
+
+// The name that runs every bundle in a microVM (argv[0]'s last component).
+inline constexpr const char* kVmToolName = "hvrun-oci-vm";
+
+// The spec the guest runs for a bundle's `spec`: its root comes from the
+// image disk, the host's network becomes the guest's own (loopback).
+// Throws Error with one line for what a microVM here cannot carry:
+// process.terminal (no console socket across the VM yet).
+container::RunSpec vm_guest_spec(const container::RunSpec& spec, const std::function<void(const std::string&)>& warn);
+
+// create for a microVM: formats the disk, forks the shim and records it
+// (r: the record so far, without pid). `detached`: the shim outlives this
+// process (create); else it dies with it (run). Returns the shim's pid.
+pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached);
+
+// exec into the running microVM of record `r`: its exit status as a shell
+// would give it; with o.detach a child of this process relays it and its
+// pid goes to o.pid_file (the caller's subreaper reaps it).
+int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o);
+
+}  // namespace hvrun::oci
