@@ -193,11 +193,13 @@ pid_t create_microvm(const StateDir& dir, const std::string& id, const std::stri
                      const CreateOptions& o, bool detached) {
   Record r = new_record(id, bundle, b);
   r.spec = vm_guest_spec(r.spec, o.warn);
+  UniqueFd console;
+  if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
   dir.make(id);
   pid_t pid = 0;
   try {
     make_exec_fifo(dir, id);
-    pid = create_vm(dir, r, b.spec.rootfs, detached);
+    pid = create_vm(dir, r, b.spec.rootfs, detached, console.get());
     r = dir.load(id);
     run_hooks(b.hooks.prestart, r, "creating", true);
     run_hooks(b.hooks.create_runtime, r, "creating", true);

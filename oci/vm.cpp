@@ -5,7 +5,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +15,7 @@
 #include <cstring>
 #include <thread>
 
+#include "container/pty.hpp"
 #include "engine/vm_backend.hpp"
 #include "engine/vm_control.hpp"
 #include "engine/vm_exec.hpp"
@@ -55,14 +58,43 @@ void wait_at_gate(const std::string& fifo) {
   }
 }
 
+std::optional<engine::WinSize> window_of(int tty) {
+  winsize ws{};
+  if (::ioctl(tty, TIOCGWINSZ, &ws) < 0 || !ws.ws_row || !ws.ws_col) return std::nullopt;
+  return engine::WinSize{ws.ws_row, ws.ws_col};
+}
+
+// Copies from `from` to `to` until either ends.
+void pump(int from, int to) {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(from, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    if (!write_all(to, buf, size_t(n))) return;
+  }
+}
+
 // The shim's life after fork: wait at the exec FIFO, boot, pass signals on,
-// end as the guest's process ended. Never returns.
+// end as the guest's process ended. With a terminal (`tty_slave`: the
+// slave of the pty whose master went to the console socket) the slave is
+// its controlling terminal, raw: the guest's own pty does the line
+// discipline, and a resize of the master (SIGWINCH) resizes the guest's.
+// Never returns.
 [[noreturn]] void shim(const std::string& fifo, const std::string& work_dir, const container::RunSpec& spec,
-                       engine::VmAssets assets, bool detached) {
+                       engine::VmAssets assets, bool detached, int tty_slave) {
   if (!detached) ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   ::prctl(PR_SET_NAME, "hvrun-oci-vm", 0, 0, 0);
   int code = 125;
   try {
+    if (tty_slave >= 0) {
+      container::become_tty_session(tty_slave);
+      termios t{};
+      if (::tcgetattr(0, &t) == 0) {
+        ::cfmakeraw(&t);
+        ::tcsetattr(0, TCSANOW, &t);
+      }
+    }
     wait_at_gate(fifo);
     assets.work_dir = work_dir;
     std::unique_ptr<engine::Backend> vm = engine::make_vm_backend(std::move(assets));
@@ -70,17 +102,29 @@ void wait_at_gate(const std::string& fifo) {
     stdio.in = ::fcntl(0, F_GETFD) >= 0 ? 0 : -1;
     stdio.out = ::fcntl(1, F_GETFD) >= 0 ? 1 : -1;
     stdio.err = ::fcntl(2, F_GETFD) >= 0 ? 2 : -1;
-    vm->start(spec, stdio, std::nullopt);
+    const bool tty = tty_slave >= 0;
+    vm->start(spec, stdio, tty ? window_of(0) : std::nullopt);
     // Every forwarded signal is blocked (the mask came from create): this
     // thread takes them and hands each to the guest.
-    std::thread([b = vm.get()] {
+    std::thread([b = vm.get(), tty] {
       const sigset_t s = forwarded_signals();
       for (;;) {
         int sig = 0;
-        if (::sigwait(&s, &sig) == 0) b->kill(sig);
+        if (::sigwait(&s, &sig) != 0) continue;
+        if (sig == SIGWINCH && tty) {
+          if (auto ws = window_of(0)) b->resize(*ws);
+        } else {
+          b->kill(sig);
+        }
       }
     }).detach();
+    std::thread output;
+    if (tty) {
+      std::thread([in = vm->pty_master()] { pump(0, in); }).detach();
+      output = std::thread([out = vm->pty_master()] { pump(out, 1); });
+    }
     container::ExitStatus es = vm->wait();
+    if (output.joinable()) output.join();  // the guest's last output, up to the VMM's end of the stream
     if (es.signal) {
       // Die as the guest's process died (no core of the shim).
       rlimit no_core{0, 0};
@@ -103,9 +147,6 @@ void wait_at_gate(const std::string& fifo) {
 }  // namespace
 
 container::RunSpec vm_guest_spec(const container::RunSpec& in, const std::function<void(const std::string&)>& warn) {
-  if (in.tty)
-    throw Error("config.json: process.terminal: a microVM's terminal cannot go to a console socket yet (run it with "
-                "terminal false, or as a container)");
   container::RunSpec s = in;
   // The root is the image disk's (guest-init's overlay over it): no host path.
   s.rootfs.clear();
@@ -121,13 +162,26 @@ container::RunSpec vm_guest_spec(const container::RunSpec& in, const std::functi
   return s;
 }
 
-pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached) {
+pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console) {
   // Where it cannot boot (no KVM, a PVM one): refused now, with the way out.
   engine::VmAssets assets = engine::locate_vm_assets(false);
   const std::string work = dir.dir(r.id);
   image::make_tree_disk(rootfs, work + "/" + kRootDisk, "hvrun-oci-root");
   assets.image_disk = work + "/" + kRootDisk;
   const std::string fifo = dir.exec_fifo(r.id);
+  // A terminal: a pty of the host's; its master goes to the console socket
+  // now (as runc's create sends it), its slave to the shim.
+  UniqueFd tty_slave;
+  if (r.spec.tty) {
+    UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    char name[64];
+    if (!master || ::grantpt(master.get()) < 0 || ::unlockpt(master.get()) < 0 ||
+        ::ptsname_r(master.get(), name, sizeof name) != 0)
+      throw_sys("open a pseudo-terminal", "/dev/ptmx");
+    tty_slave.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!tty_slave) throw_sys("open", name);
+    container::send_fd(console, master.get());
+  }
 
   // The shim starts with every forwarded signal blocked: one sent between
   // fork and its sigwait waits instead of killing it.
@@ -140,7 +194,7 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     throw_sys("fork", "the microVM's shim", e);
   }
-  if (pid == 0) shim(fifo, work, r.spec, std::move(assets), detached);
+  if (pid == 0) shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get());
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   r.pid = pid;
   r.pid_start = process_start_time(pid);

@@ -15,6 +15,8 @@
 //   state   the shim's pid; "stopped" once it is gone. Its exit status is
 //           the guest process's (it dies by the same signal).
 //   exec    runs in the guest through the VM's control socket in DIR.
+//   process.terminal: a host pty's master goes to the console socket at
+//           create; the shim relays its slave to the guest's terminal.
 //   pause   freezes the VMM's cgroup, which is the container's
 //           (linux.cgroupsPath): the whole VM stops.
 //   delete  removes DIR (disks, sockets) and that cgroup.
@@ -37,14 +39,15 @@ inline constexpr const char* kVmToolName = "hvrun-oci-vm";
 
 // The spec the guest runs for a bundle's `spec`: its root comes from the
 // image disk, the host's network becomes the guest's own (loopback).
-// Throws Error with one line for what a microVM here cannot carry:
-// process.terminal (no console socket across the VM yet).
 container::RunSpec vm_guest_spec(const container::RunSpec& spec, const std::function<void(const std::string&)>& warn);
 
 // create for a microVM: formats the disk, forks the shim and records it
 // (r: the record so far, without pid). `detached`: the shim outlives this
-// process (create); else it dies with it (run). Returns the shim's pid.
-pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached);
+// process (create); else it dies with it (run). With process.terminal the
+// master of a new pty goes to `console` (a connected console socket) and
+// the shim relays its slave to and from the guest's terminal. Returns the
+// shim's pid.
+pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console);
 
 // exec into the running microVM of record `r`: its exit status as a shell
 // would give it; with o.detach a child of this process relays it and its
