@@ -300,6 +300,9 @@ std::string FreezeServer::handle_exec(Client& c, const std::string& line) {
     // A VM still booting: the session starts once its guest-init reads the
     // control channel (sent earlier, the line would meet a cooked console).
     if (!guest_.wait_ready(std::chrono::minutes(2))) return "error: the VM's guest did not get ready (or it ended)";
+    pollfd gone{c.fd.get(), POLLRDHUP, 0};
+    if (::poll(&gone, 1, 0) == 1 && (gone.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+      return "error: the client left while the VM booted";  // nothing starts for it
     if (++next_session_ == 0) ++next_session_;  // 0 is "none"
     c.session = next_session_;
     c.had_session = true;

@@ -293,9 +293,9 @@ int exec(const StateDir& dir, const std::string& id, const ExecOptions& o) {
   Record r = dir.load(id);
   std::string st = dir.status(r);
   if (st != "running") throw Error("cannot exec in container " + id + ": it is " + st + ", not running");
-  if (r.vm) return exec_vm(dir, r, o);
   UniqueFd console;
   if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
+  if (r.vm) return exec_vm(dir, r, o, console.get());
   container::ExecHandle h = container::exec_start(r.pid, r.spec, o.process, own_stdio(), o.detach);
   if (console) container::send_fd(console.get(), h.pty_master.get());
   if (!o.pid_file.empty()) write_file_atomic(absolute(o.pid_file), std::to_string(h.pid), 0644);

@@ -64,6 +64,20 @@ std::optional<engine::WinSize> window_of(int tty) {
   return engine::WinSize{ws.ws_row, ws.ws_col};
 }
 
+// A pty of the host's: its master is sent to the console socket `console`
+// (as runc sends one), its slave returned.
+UniqueFd pty_for_console(int console) {
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  char name[64];
+  if (!master || ::grantpt(master.get()) < 0 || ::unlockpt(master.get()) < 0 ||
+      ::ptsname_r(master.get(), name, sizeof name) != 0)
+    throw_sys("open a pseudo-terminal", "/dev/ptmx");
+  UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) throw_sys("open", name);
+  container::send_fd(console, master.get());
+  return slave;
+}
+
 // Copies from `from` to `to` until either ends.
 void pump(int from, int to) {
   char buf[16384];
@@ -89,6 +103,7 @@ void pump(int from, int to) {
   try {
     if (tty_slave >= 0) {
       container::become_tty_session(tty_slave);
+      if (tty_slave > 2) ::close(tty_slave);
       termios t{};
       if (::tcgetattr(0, &t) == 0) {
         ::cfmakeraw(&t);
@@ -97,7 +112,9 @@ void pump(int from, int to) {
     }
     wait_at_gate(fifo);
     assets.work_dir = work_dir;
-    std::unique_ptr<engine::Backend> vm = engine::make_vm_backend(std::move(assets));
+    // Never destroyed: the signal and relay threads use it until _exit (a
+    // VMM left behind dies with this process: its parent-death signal).
+    engine::Backend* vm = engine::make_vm_backend(std::move(assets)).release();
     container::Stdio stdio;
     stdio.in = ::fcntl(0, F_GETFD) >= 0 ? 0 : -1;
     stdio.out = ::fcntl(1, F_GETFD) >= 0 ? 1 : -1;
@@ -106,7 +123,7 @@ void pump(int from, int to) {
     vm->start(spec, stdio, tty ? window_of(0) : std::nullopt);
     // Every forwarded signal is blocked (the mask came from create): this
     // thread takes them and hands each to the guest.
-    std::thread([b = vm.get(), tty] {
+    std::thread([b = vm, tty] {
       const sigset_t s = forwarded_signals();
       for (;;) {
         int sig = 0;
@@ -119,6 +136,12 @@ void pump(int from, int to) {
       }
     }).detach();
     std::thread output;
+    struct DetachIfLeft {  // wait() threw: the process ends anyway
+      std::thread& t;
+      ~DetachIfLeft() {
+        if (t.joinable()) t.detach();
+      }
+    } detach_if_left{output};
     if (tty) {
       std::thread([in = vm->pty_master()] { pump(0, in); }).detach();
       output = std::thread([out = vm->pty_master()] { pump(out, 1); });
@@ -172,16 +195,7 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
   // A terminal: a pty of the host's; its master goes to the console socket
   // now (as runc's create sends it), its slave to the shim.
   UniqueFd tty_slave;
-  if (r.spec.tty) {
-    UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-    char name[64];
-    if (!master || ::grantpt(master.get()) < 0 || ::unlockpt(master.get()) < 0 ||
-        ::ptsname_r(master.get(), name, sizeof name) != 0)
-      throw_sys("open a pseudo-terminal", "/dev/ptmx");
-    tty_slave.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
-    if (!tty_slave) throw_sys("open", name);
-    container::send_fd(console, master.get());
-  }
+  if (r.spec.tty) tty_slave = pty_for_console(console);
 
   // The shim starts with every forwarded signal blocked: one sent between
   // fork and its sigwait waits instead of killing it.
@@ -194,33 +208,47 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     throw_sys("fork", "the microVM's shim", e);
   }
-  if (pid == 0) shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get());
+  if (pid == 0) {
+    if (console >= 0) ::close(console);  // the master went through it; the engine keeps its end
+    shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get());
+  }
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  r.pid = pid;
-  r.pid_start = process_start_time(pid);
-  r.vm = true;
-  dir.save(r);
+  try {
+    r.pid = pid;
+    r.pid_start = process_start_time(pid);
+    r.vm = true;
+    dir.save(r);
+  } catch (...) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
   return pid;
 }
 
-int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o) {
-  if (o.process.tty)
-    throw Error("exec: a terminal into a microVM cannot go to a console socket yet (exec without --tty)");
+int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o, int console) {
   const std::string sock = engine::vm_control_socket(dir.dir(r.id));
   // Just started, the VM may still be booting: its monitor's socket comes
   // with the VMM (then sessions wait for the guest). Up to 2 minutes while
   // the shim lives.
-  for (int i = 0; i < 2400 && !path_exists(sock); ++i) {
+  for (int i = 0; i < 2400 && !engine::connect_control(sock); ++i) {
     if (process_start_time(r.pid) != r.pid_start) throw Error("container " + r.id + " is not running");
     ::usleep(50 * 1000);
   }
-  if (!o.detach) return engine::exec_in_vm(sock, r.id, o.process, true);
+  if (!o.detach && !o.process.tty) return engine::exec_in_vm(sock, r.id, o.process, true);
+  // A relay process: detached, it outlives us (the caller's subreaper reaps
+  // it; its pid goes to the pid file); with a terminal, the slave of a pty
+  // whose master went to the console socket is its controlling terminal
+  // (the session takes its size, and a resize, from it).
+  UniqueFd tty_slave;
+  if (o.process.tty) tty_slave = pty_for_console(console);
   std::fflush(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) throw_sys("fork", "the exec's relay");
   if (pid == 0) {
     int code = 126;
     try {
+      if (tty_slave) container::become_tty_session(tty_slave.get());
       code = engine::exec_in_vm(sock, r.id, o.process, true);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "hvrun-oci: exec: %s\n", e.what());
@@ -228,8 +256,13 @@ int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o) {
     std::fflush(nullptr);
     ::_exit(code & 0xff);
   }
+  tty_slave.reset();
   if (!o.pid_file.empty()) write_file_atomic(o.pid_file, std::to_string(pid), 0644);
-  return 0;
+  if (o.detach) return 0;
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) throw_sys("wait for the exec's relay");
+  return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
 }
 
 }  // namespace hvrun::oci

@@ -15,8 +15,9 @@
 //   state   the shim's pid; "stopped" once it is gone. Its exit status is
 //           the guest process's (it dies by the same signal).
 //   exec    runs in the guest through the VM's control socket in DIR.
-//   process.terminal: a host pty's master goes to the console socket at
-//           create; the shim relays its slave to the guest's terminal.
+//   process.terminal (and exec --tty): a host pty's master goes to the
+//           console socket; the shim (the exec's relay) carries its slave
+//           to and from the guest's terminal.
 //   pause   freezes the VMM's cgroup, which is the container's
 //           (linux.cgroupsPath): the whole VM stops.
 //   delete  removes DIR (disks, sockets) and that cgroup.
@@ -51,7 +52,9 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
 
 // exec into the running microVM of record `r`: its exit status as a shell
 // would give it; with o.detach a child of this process relays it and its
-// pid goes to o.pid_file (the caller's subreaper reaps it).
-int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o);
+// pid goes to o.pid_file (the caller's subreaper reaps it). With a
+// terminal, a host pty's master goes to `console` (a connected console
+// socket) and the relay's session is on its slave.
+int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o, int console);
 
 }  // namespace hvrun::oci

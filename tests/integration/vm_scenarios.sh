@@ -500,6 +500,7 @@ s_podman_vm() {
   for _ in $(seq 600); do pm logs pv 2>/dev/null | grep -q up && break; sleep 0.1; done
   echo "podman-exec: $(pm exec pv sh -c 'echo exec-ok; exit 4'; echo "rc=$?")" | tr '\n' ' '; echo
   echo "podman-ps: $(pm ps --format '{{.Names}} {{.State}}')"
+  echo "podman-exec-tty: $(script -qec "podman --root $p/root --runroot $p/run --storage-driver vfs --cgroup-manager cgroupfs --runtime $oci/hvrun-oci-vm --events-backend none exec -t pv sh -c 'tty; echo exec-tty-ok'" /dev/null </dev/null | tr -d '\r' | tr '\n' ' ')"
   pm stop -t 20 pv >/dev/null; echo "podman-stop-rc: $?"
   echo "podman-logs: $(pm logs pv | tr '\n' ' ')"
   pm rm pv >/dev/null; echo "podman-left: $(pm ps -aq | wc -l)"
