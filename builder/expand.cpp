@@ -88,19 +88,27 @@ struct ShellPattern {
     }
   }
 
-  // Whether the whole of s matches.
-  bool matches(std::string_view s, size_t k = 0) const {
-    for (; k < items.size(); ++k) {
-      const Item& it = items[k];
-      if (it.kind == kStar) {
-        for (size_t n = 0; n <= s.size(); ++n)
-          if (matches(s.substr(n), k + 1)) return true;
+  // Whether the whole of s matches. Greedy with one backtrack point (the
+  // last star), as glob matchers do: O(|s| * |pattern|), where trying every
+  // split at every star was exponential in the number of stars.
+  bool matches(std::string_view s) const {
+    size_t si = 0, pi = 0, star = std::string_view::npos, mark = 0;
+    while (si < s.size()) {
+      if (pi < items.size() && items[pi].kind == kStar) {
+        star = pi++;
+        mark = si;
+      } else if (pi < items.size() && (items[pi].kind == kOne || items[pi].c == s[si])) {
+        ++si;
+        ++pi;
+      } else if (star != std::string_view::npos) {
+        pi = star + 1;  // the last star takes one more character
+        si = ++mark;
+      } else {
         return false;
       }
-      if (s.empty() || (it.kind == kLiteral && s[0] != it.c)) return false;
-      s.remove_prefix(1);
     }
-    return s.empty();
+    while (pi < items.size() && items[pi].kind == kStar) ++pi;
+    return pi == items.size();
   }
 };
 

@@ -73,6 +73,21 @@ TEST(BuilderExpand, PrefixSuffixAndReplacePatterns) {
   EXPECT_EQ(ex("${A/p?/P}"), "aPle");
 }
 
+// Fuzzing (builder_expand, 2026-12-07) found ${Q#**...*} patterns taking
+// seconds: every star tried every split. Many stars now cost no more than
+// one, with the same answers.
+TEST(BuilderExpand, APatternOfManyStarsMatchesWithoutBacktrackingForever) {
+  const std::string stars(120, '*');
+  EXPECT_EQ(ex("${F#" + stars + "}"), "file.tar.gz");   // shortest: the stars take nothing
+  EXPECT_EQ(ex("${F##" + stars + "}"), "");             // longest: everything
+  EXPECT_EQ(ex("${F%" + stars + "z}"), "file.tar.g");
+  EXPECT_EQ(ex("${F#" + stars + "." + stars + "x}"), "file.tar.gz");  // no match: unchanged
+  EXPECT_EQ(ex("${F##*" + stars + ".}"), "gz");
+  EXPECT_EQ(ex("${F/" + stars + "t?r/X}"), "X.gz");
+  EXPECT_EQ(ex("${P#*/*/}"), "local/bin");
+  EXPECT_EQ(ex("${P%/*b?n}"), "/usr/local");
+}
+
 TEST(BuilderExpand, SingleQuotesKeepEverythingDoubleQuotesExpand) {
   EXPECT_EQ(ex("'$A \\n \"x\"'"), "$A \\n \"x\"");
   EXPECT_EQ(ex("\"$A 'q' \\$A \\\" \\n\""), "apple 'q' $A \" \\n");
