@@ -131,6 +131,11 @@ bool GuestChannel::wait_ready(std::chrono::milliseconds timeout) {
   return ready_;
 }
 
+bool GuestChannel::closed() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return closed_;
+}
+
 void GuestChannel::mark_ready() {
   std::lock_guard<std::mutex> lk(mu_);
   ready_ = true;
@@ -297,12 +302,6 @@ std::string FreezeServer::handle_exec(Client& c, const std::string& line) {
     if (c.session || c.had_session) return "error: this connection already ran an exec session";
     if (std::string why = contract::exec_start_problem(std::get<contract::ExecStartMsg>(*msg)); !why.empty())
       return "error: " + why;
-    // A VM still booting: the session starts once its guest-init reads the
-    // control channel (sent earlier, the line would meet a cooked console).
-    if (!guest_.wait_ready(std::chrono::minutes(2))) return "error: the VM's guest did not get ready (or it ended)";
-    pollfd gone{c.fd.get(), POLLRDHUP, 0};
-    if (::poll(&gone, 1, 0) == 1 && (gone.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-      return "error: the client left while the VM booted";  // nothing starts for it
     if (++next_session_ == 0) ++next_session_;  // 0 is "none"
     c.session = next_session_;
     c.had_session = true;
@@ -386,8 +385,13 @@ void FreezeServer::serve() {
     std::vector<pollfd> p;
     p.push_back({stop_.read.get(), POLLIN, 0});
     p.push_back({listen_.get(), POLLIN, 0});
-    for (auto& c : clients_) p.push_back({c->fd.get(), POLLIN, 0});
-    if (::poll(p.data(), nfds_t(p.size()), -1) < 0) {
+    bool pending = false;
+    for (auto& c : clients_) {
+      p.push_back({c->fd.get(), short(c->pending_start ? 0 : POLLIN), 0});
+      pending |= c->pending_start.has_value();
+    }
+    // An exec waiting for the guest to get ready: looked at every 50 ms.
+    if (::poll(p.data(), nfds_t(p.size()), pending ? 50 : -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -407,6 +411,16 @@ void FreezeServer::serve() {
     // Clients in the order polled; one that leaves is dropped after the loop.
     for (size_t i = 0; i + 2 < p.size(); ++i) {
       Client& c = *clients_[i];
+      if (c.pending_start) {  // not read until its start is sent; gone: nothing starts for it
+        if (p[i + 2].revents & (POLLHUP | POLLERR)) {
+          c.pending_start.reset();
+          (void)release(c);
+          c.fd.reset();
+        } else if (settle_pending(c)) {
+          take_lines(c);
+        }
+        continue;
+      }
       if (!p[i + 2].revents) continue;
       ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
@@ -418,13 +432,7 @@ void FreezeServer::serve() {
         continue;
       }
       c.lines.append({buf, size_t(n)});
-      while (auto line = c.lines.next()) {
-        if (!line->empty() && line->back() == '\r') line->pop_back();
-        std::string answer = handle(c, *line);
-        if (answer.empty()) continue;  // exec messages are answered by events
-        // Through the writer: never inside an event the reader thread writes.
-        if (!c.writer->send(answer + "\n")) break;  // it left: EOF comes next
-      }
+      take_lines(c);
     }
     std::erase_if(clients_, [](const std::unique_ptr<Client>& c) { return !c->fd; });
   }
@@ -435,6 +443,45 @@ void FreezeServer::serve() {
     sessions_.clear();
   }
   clients_.clear();
+}
+
+void FreezeServer::take_lines(Client& c) {
+  while (auto line = c.lines.next()) {
+    if (!line->empty() && line->back() == '\r') line->pop_back();
+    // A VM still booting: a session starts once its guest-init reads the
+    // control channel (sent earlier, the line would meet a cooked
+    // console). Meanwhile the others are served.
+    if (!line->empty() && (*line)[0] == '{' && !guest_.wait_ready(std::chrono::milliseconds(0))) {
+      auto msg = contract::decode_host_message(*line);
+      if (msg && std::holds_alternative<contract::ExecStartMsg>(*msg)) {
+        c.pending_start = *line;
+        c.pending_since = std::chrono::steady_clock::now();
+        if (!settle_pending(c)) return;
+        continue;
+      }
+    }
+    std::string answer = handle(c, *line);
+    if (answer.empty()) continue;  // exec messages are answered by events
+    // Through the writer: never inside an event the reader thread writes.
+    if (!c.writer->send(answer + "\n")) return;  // it left: EOF comes next
+  }
+}
+
+bool FreezeServer::settle_pending(Client& c) {
+  std::string answer;
+  if (guest_.wait_ready(std::chrono::milliseconds(0))) {
+    answer = handle(c, *c.pending_start);
+  } else if (guest_.closed()) {
+    answer = "error: the VM ended before its guest got ready";
+  } else if (std::chrono::steady_clock::now() - c.pending_since > kExecReadyWait) {
+    answer = "error: the VM's guest did not get ready in " +
+             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kExecReadyWait).count()) + " s";
+  } else {
+    return false;
+  }
+  c.pending_start.reset();
+  if (!answer.empty()) (void)c.writer->send(answer + "\n");
+  return true;
 }
 
 // ---- VmFreeze ----

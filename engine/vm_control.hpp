@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -63,6 +64,7 @@ class GuestChannel {
   // saved: its monitor calls mark_ready().
   bool wait_ready(std::chrono::milliseconds timeout);
   void mark_ready();
+  bool closed();
   // Stops the reader, reads what is still buffered and returns every line
   // the guest sent that was not a FrozenEvent, each ending in '\n'.
   std::string finish();
@@ -108,6 +110,9 @@ class GuestChannel {
 // goes on unless that ends it, as with docker exec).
 // A client that disconnects releases what it holds, so a killed client
 // never leaves the guest frozen; so does the server when it stops.
+// How long an exec start sent to a booting VM waits for its guest.
+inline constexpr std::chrono::seconds kExecReadyWait{120};
+
 class FreezeServer {
  public:
   // Takes a snapshot into a directory: "snapshotted" or "error: WHY";
@@ -141,8 +146,18 @@ class FreezeServer {
     unsigned session = 0;  // its exec session; 0: none
     bool had_session = false;
     bool tty = false;      // its session has a terminal
+    // An exec start that came before the guest was ready: it waits here
+    // (and the client's later lines in `lines`, unread) until it is.
+    std::optional<std::string> pending_start;
+    std::chrono::steady_clock::time_point pending_since;
   };
   void serve();
+  // Answers the client's buffered lines in order; stops at an exec start
+  // that must wait for the guest (pending_start).
+  void take_lines(Client& c);
+  // A pending start: sent once the guest is ready, refused when the VM
+  // ended or after kExecReadyWait. False while it still waits.
+  bool settle_pending(Client& c);
   std::string handle(Client& c, const std::string& request);
   std::string handle_exec(Client& c, const std::string& line);  // "" or the answer
   void end_session(Client& c);

@@ -466,29 +466,57 @@ contract::ExecStartMsg exec_of(const std::string& cmd, unsigned id = 0) {
   return m;
 }
 
-TEST_F(FreezeServerTest, AnExecIsHeldUntilTheGuestSaysReadyAndRefusedIfItNeverDoes) {
+TEST_F(FreezeServerTest, AnExecIsHeldUntilTheGuestSaysReadyWhileOtherClientsAreServed) {
   FakeGuest g;
   GuestChannel ch(g.take_host_end());
   FreezeServer srv(path, ch, 5s);
   ExecClient c(path);
   c.send(exec_of("/bin/top"));
+  c.send(contract::ExecEofMsg{0});  // its next line waits with it
   std::this_thread::sleep_for(300ms);
   {
     std::lock_guard<std::mutex> lk(g.mu);
     EXPECT_TRUE(g.exec_log.empty()) << "sent to a guest still booting: " << g.exec_log.front();
   }
+  // Meanwhile another client is answered, not kept waiting behind it.
+  auto f = VmFreeze::connect(path);
+  ASSERT_TRUE(f);
+  f->freeze(5s);
+  EXPECT_TRUE(g.frozen);
+  f.reset();
   g.say(contract::ReadyEvent{});
   auto out = std::get<contract::ExecOutputEvent>(c.event());
   EXPECT_EQ(out.data, "started /bin/top\n");
-  // A VM that ends before its guest got ready: the client hears why.
-  auto g2 = std::make_unique<FakeGuest>();
-  GuestChannel ch2(g2->take_host_end());
-  const std::string path2 = path + "2";
-  FreezeServer srv2(path2, ch2, 5s);
-  ExecClient d(path2);
-  d.send(exec_of("/bin/top"));
-  g2->close();
-  EXPECT_EQ(d.line(), "error: the VM's guest did not get ready (or it ended)");
+  (void)c.event();  // its stderr line
+  auto ex = std::get<contract::ExecExitEvent>(c.event());  // the held EOF reached it: it ended
+  EXPECT_EQ(ex.code, 3);
+}
+
+TEST_F(FreezeServerTest, AnExecWhoseClientLeftWhileTheVmBootedNeverStarts) {
+  FakeGuest g;
+  GuestChannel ch(g.take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  {
+    ExecClient c(path);
+    c.send(exec_of("/bin/rm"));
+    std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(200ms);
+  g.say(contract::ReadyEvent{});
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard<std::mutex> lk(g.mu);
+  EXPECT_TRUE(g.exec_log.empty()) << "started for a client that had gone: " << g.exec_log.front();
+}
+
+TEST_F(FreezeServerTest, AnExecToAVmThatEndsBeforeItsGuestIsReadyIsRefusedSayingSo) {
+  auto g = std::make_unique<FakeGuest>();
+  GuestChannel ch(g->take_host_end());
+  FreezeServer srv(path, ch, 5s);
+  ExecClient c(path);
+  c.send(exec_of("/bin/top"));
+  std::this_thread::sleep_for(100ms);
+  g->close();
+  EXPECT_EQ(c.line(), "error: the VM ended before its guest got ready");
 }
 
 TEST_F(FreezeServerTest, AnExecSessionGetsItsOutputAndExitUnderTheServersNumbering) {
