@@ -525,7 +525,12 @@ s_containerd_vm() {
   echo "ctr-run: $(c run --rm --runc-binary "$oci/hvrun-oci-vm" --rootfs /tmp/vm-e2e-rootfs cv1 sh -c 'echo in $(uname -r); exit 5' </dev/null; echo "rc=$?")" | tr '\n' ' '; echo
   c run -d --runc-binary "$oci/hvrun-oci-vm" --rootfs /tmp/vm-e2e-rootfs cv2 sh -c 'trap "exit 9" TERM; while :; do sleep 0.2; done' </dev/null >/dev/null
   for _ in $(seq 300); do c task ls 2>/dev/null | grep -q 'cv2.*RUNNING' && break; sleep 0.1; done
-  echo "ctr-exec: $(c task exec --exec-id e1 cv2 sh -c 'echo exec ok; exit 2' </dev/null; echo "rc=$?")" | tr '\n' ' '; echo
+  local got
+  got=$(c task exec --exec-id e1 cv2 sh -c 'echo exec ok; exit 2' </dev/null 2>&1; echo "rc=$?")
+  echo "ctr-exec: $got" | tr '\n' ' '; echo
+  if [[ "$got" != *"rc=2"* ]]; then  # what ended it, for the test's report
+    find /run/containerd "$d" -path '*cv2*' -name console.log 2>/dev/null | while read -r f; do echo "--- $f"; tail -n 20 "$f"; done
+  fi
   c task kill cv2; echo "ctr-kill-rc: $?"
   for _ in $(seq 300); do c task ls 2>/dev/null | grep -q 'cv2.*STOPPED' && break; sleep 0.1; done
   echo "ctr-status: $(c task ls | grep cv2 | awk '{print $3}')"
