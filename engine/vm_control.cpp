@@ -125,9 +125,8 @@ void GuestChannel::take(const char* p, size_t n) {
   }
 }
 
-bool GuestChannel::wait_ready(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait_for(lk, timeout, [&] { return ready_ || closed_; });
+bool GuestChannel::ready() {
+  std::lock_guard<std::mutex> lk(mu_);
   return ready_;
 }
 
@@ -139,7 +138,6 @@ bool GuestChannel::closed() {
 void GuestChannel::mark_ready() {
   std::lock_guard<std::mutex> lk(mu_);
   ready_ = true;
-  cv_.notify_all();
 }
 
 void GuestChannel::reader() {
@@ -451,7 +449,7 @@ void FreezeServer::take_lines(Client& c) {
     // A VM still booting: a session starts once its guest-init reads the
     // control channel (sent earlier, the line would meet a cooked
     // console). Meanwhile the others are served.
-    if (!line->empty() && (*line)[0] == '{' && !guest_.wait_ready(std::chrono::milliseconds(0))) {
+    if (!line->empty() && (*line)[0] == '{' && !guest_.ready()) {
       auto msg = contract::decode_host_message(*line);
       if (msg && std::holds_alternative<contract::ExecStartMsg>(*msg)) {
         c.pending_start = *line;
@@ -469,7 +467,7 @@ void FreezeServer::take_lines(Client& c) {
 
 bool FreezeServer::settle_pending(Client& c) {
   std::string answer;
-  if (guest_.wait_ready(std::chrono::milliseconds(0))) {
+  if (guest_.ready()) {
     answer = handle(c, *c.pending_start);
   } else if (guest_.closed()) {
     answer = "error: the VM ended before its guest got ready";

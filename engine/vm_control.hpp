@@ -58,11 +58,10 @@ class GuestChannel {
   // Without a sink they are dropped. Returns once no call of the old sink
   // is running.
   void set_exec_sink(std::function<void(const contract::GuestEvent&)> sink);
-  // Until the guest said "ready" (its consoles are raw: what the host sends
-  // on them is read, not echoed) or the channel closed, up to `timeout`.
-  // True once ready. A VM restored from a snapshot was ready before it was
-  // saved: its monitor calls mark_ready().
-  bool wait_ready(std::chrono::milliseconds timeout);
+  // Whether the guest said "ready" (its consoles are raw: what the host
+  // sends on them is read, not echoed). A VM restored from a snapshot was
+  // ready before it was saved: its monitor calls mark_ready().
+  bool ready();
   void mark_ready();
   bool closed();
   // Stops the reader, reads what is still buffered and returns every line
