@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,10 +12,40 @@
 namespace hvrun::container {
 
 unsigned long clone_flags(const RunSpec& spec) {
-  unsigned long f = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (spec.net != NetMode::Host) f |= CLONE_NEWNET;
+  unsigned long f = CLONE_NEWNS;
+  if (spec.join.pid.empty()) f |= CLONE_NEWPID;
+  if (spec.join.uts.empty()) f |= CLONE_NEWUTS;
+  if (spec.join.ipc.empty()) f |= CLONE_NEWIPC;
+  if (spec.net != NetMode::Host && spec.join.net.empty()) f |= CLONE_NEWNET;
   if (spec.userns) f |= CLONE_NEWUSER;
   return f;
+}
+
+UniqueFd open_namespace_file(const std::string& path, int type, const char* kind) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_sys("open the " + std::string(kind) + " namespace", path);
+  const int got = ::ioctl(fd.get(), NS_GET_NSTYPE);
+  if (got < 0) throw Error("join the " + std::string(kind) + " namespace " + path + ": not a namespace file");
+  if (got != type) throw Error("join the " + std::string(kind) + " namespace " + path + ": a namespace of another kind");
+  return fd;
+}
+
+JoinedNamespaces open_joined_namespaces(const RunSpec& spec) {
+  JoinedNamespaces ns;
+  if (spec.join.any() && spec.userns)
+    throw Error("joining an existing namespace together with a new user namespace is not supported yet");
+  if (!spec.join.net.empty()) ns.net = open_namespace_file(spec.join.net, CLONE_NEWNET, "network");
+  if (!spec.join.ipc.empty()) ns.ipc = open_namespace_file(spec.join.ipc, CLONE_NEWIPC, "ipc");
+  if (!spec.join.uts.empty()) ns.uts = open_namespace_file(spec.join.uts, CLONE_NEWUTS, "uts");
+  if (!spec.join.pid.empty()) ns.pid = open_namespace_file(spec.join.pid, CLONE_NEWPID, "pid");
+  if (!spec.join.cgroup.empty()) ns.cgroup = open_namespace_file(spec.join.cgroup, CLONE_NEWCGROUP, "cgroup");
+  return ns;
+}
+
+void enter_joined_namespaces(const JoinedNamespaces& ns) {
+  if (ns.uts) check_sys(::setns(ns.uts.get(), CLONE_NEWUTS), "setns", "uts");
+  if (ns.ipc) check_sys(::setns(ns.ipc.get(), CLONE_NEWIPC), "setns", "ipc");
+  if (ns.net) check_sys(::setns(ns.net.get(), CLONE_NEWNET), "setns", "net");
 }
 
 void write_id_maps(pid_t pid) {

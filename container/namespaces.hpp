@@ -27,10 +27,27 @@ inline constexpr unsigned kUsernsHostBase = 100000;
 inline constexpr unsigned kUsernsSize = 65536;
 
 // Flags for clone(): mnt, pid, uts, ipc, net (unless net=="host"), user
-// (when spec.userns). The cgroup namespace is unshared by the child after
-// the parent moved it into its cgroup, so that its cgroup root is the
-// container's cgroup.
+// (when spec.userns), less those spec.join names. The cgroup namespace is
+// unshared by the child after the parent moved it into its cgroup, so that
+// its cgroup root is the container's cgroup.
 unsigned long clone_flags(const RunSpec& spec);
+
+// The namespaces of spec.join, opened (and each checked to be a namespace
+// of its kind) before the container's process is cloned. pid is joined by
+// the parent around the clone (a process's own pid namespace never
+// changes), the others by the child, first thing.
+// Opens `path` and checks that it is a namespace of `type` (CLONE_NEWNET,
+// ...; an nsfs file: /proc/PID/ns/net, a bind mount of one such as
+// /run/netns/NAME); `kind` names it in the error ("network").
+UniqueFd open_namespace_file(const std::string& path, int type, const char* kind);
+
+struct JoinedNamespaces {
+  UniqueFd net, ipc, uts, pid, cgroup;
+};
+JoinedNamespaces open_joined_namespaces(const RunSpec& spec);
+// Child side: joins uts, ipc and net (cgroup: after the cgroup is joined,
+// in place of a new cgroup namespace).
+void enter_joined_namespaces(const JoinedNamespaces& ns);
 
 // Parent side: writes uid_map/gid_map of a child cloned with CLONE_NEWUSER.
 void write_id_maps(pid_t pid);

@@ -99,6 +99,14 @@ struct NetConfig {
   std::string hosts_path;
 };
 
+// Existing namespaces a container joins instead of getting new ones (an
+// OCI config's linux.namespaces[].path, e.g. a pod's or podman's network
+// namespace): paths of namespace files ("" = a new namespace as usual).
+struct JoinNamespaces {
+  std::string net, ipc, uts, pid, cgroup;
+  bool any() const { return !net.empty() || !ipc.empty() || !uts.empty() || !pid.empty() || !cgroup.empty(); }
+};
+
 struct RunSpec {
   std::string id;        // 64-hex container id
   std::string name;      // human name
@@ -167,6 +175,7 @@ struct RunSpec {
   // signals to the workload, reaps orphans and exits as the workload did.
   bool init = false;
   bool userns = false;
+  JoinNamespaces join;  // host paths: a microVM's guest gets none
   std::string cgroup_parent = "hvrun";
   // Where the cgroup hierarchy is mounted ("" = /sys/fs/cgroup); v1 or v2 is
   // detected there. Lets tests drive the v2 code on a hybrid host.
@@ -178,13 +187,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Rlimit, type, soft, hard)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TmpfsMount, target, size, mode, readonly, noexec, nosuid, nodev)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetConfig, network, bridge, ifname, address, prefix, gateway, mac, hosts,
                                                 dns, mtu, hosts_path)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JoinNamespaces, net, ipc, uts, pid, cgroup)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
                                                 upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tmpfs, tty,
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
                                                 seccomp, no_new_privileges, rlimits, additional_gids, umask,
                                                 oom_score_adj, set_oom_score_adj, privileged, own_masked_paths,
                                                 masked_paths, readonly_paths, net, netcfg, extra_hosts, dns, dns_search,
-                                                dns_options, init, userns, cgroup_parent, cgroup_root)
+                                                dns_options, init, userns, join, cgroup_parent, cgroup_root)
 
 // A process to start in a running container (hvrun exec; in a microVM,
 // guest-init gets it in the control channel's exec message).

@@ -41,6 +41,22 @@ struct Msg {
   }
 };
 
+// Each attribute of a message after its `offset`-byte header (libmnl's
+// mnl_attr_for_each, which C++ cannot compile).
+void for_each_attr(const nlmsghdr* n, size_t offset, const std::function<void(const nlattr*)>& fn) {
+  const char* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(n));
+  for (auto* a = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(n, offset));
+       mnl_attr_ok(a, static_cast<int>(tail - reinterpret_cast<const char*>(a))); a = mnl_attr_next(a))
+    fn(a);
+}
+// Each attribute nested in `nest`.
+void for_each_nested(const nlattr* nest, const std::function<void(const nlattr*)>& fn) {
+  const char* tail = static_cast<const char*>(mnl_attr_get_payload(nest)) + mnl_attr_get_payload_len(nest);
+  for (auto* a = static_cast<const nlattr*>(mnl_attr_get_payload(nest));
+       mnl_attr_ok(a, static_cast<int>(tail - reinterpret_cast<const char*>(a))); a = mnl_attr_next(a))
+    fn(a);
+}
+
 }  // namespace
 
 Netlink::Netlink() {
@@ -82,19 +98,21 @@ int Netlink::ifindex(const std::string& ifname) {
 
 bool Netlink::link_exists(const std::string& ifname) { return ::if_nametoindex(ifname.c_str()) != 0; }
 
+void Netlink::create_bridge(const std::string& name, int mtu) {
+  Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifi = m.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, name.c_str());
+  mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
+  nlattr* li = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "bridge");
+  mnl_attr_nest_end(m.nlh, li);
+  int rc = request(m.nlh);
+  if (rc < 0 && rc != -EEXIST) throw_sys("create bridge", name, -rc);
+}
+
 void Netlink::ensure_bridge(const std::string& name, uint32_t addr, int prefix, int mtu) {
-  {
-    Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-    auto* ifi = m.extra<ifinfomsg>();
-    ifi->ifi_family = AF_UNSPEC;
-    mnl_attr_put_strz(m.nlh, IFLA_IFNAME, name.c_str());
-    mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
-    nlattr* li = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
-    mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "bridge");
-    mnl_attr_nest_end(m.nlh, li);
-    int rc = request(m.nlh);
-    if (rc < 0 && rc != -EEXIST) throw_sys("create bridge", name, -rc);
-  }
+  create_bridge(name, mtu);
   try {
     add_address(name, addr, prefix);
   } catch (const Error& e) {
@@ -188,6 +206,118 @@ void Netlink::add_default_route(uint32_t gateway, const std::string& ifname) {
   mnl_attr_put_u32(m.nlh, RTA_OIF, static_cast<uint32_t>(ifindex(ifname)));
   int rc = request(m.nlh);
   if (rc < 0) throw_sys("add default route via", ifname, -rc);
+}
+
+void Netlink::dump(nlmsghdr* nlh, const std::function<void(const nlmsghdr*)>& each, const std::string& what) {
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nlh->nlmsg_seq = ++seq_;
+  if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) throw_sys("netlink send", what);
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  auto cb = [](const nlmsghdr* n, void* data) {
+    (*static_cast<const std::function<void(const nlmsghdr*)>*>(data))(n);
+    return MNL_CB_OK;
+  };
+  for (;;) {
+    ssize_t n = mnl_socket_recvfrom(sock_, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_sys("netlink receive", what);
+    }
+    int rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, cb,
+                        const_cast<std::function<void(const nlmsghdr*)>*>(&each));
+    if (rc == MNL_CB_ERROR) throw_sys("netlink dump", what);
+    if (rc == MNL_CB_STOP) return;
+  }
+}
+
+std::vector<Netlink::Link> Netlink::links() {
+  Msg m(RTM_GETLINK, 0);
+  m.extra<ifinfomsg>()->ifi_family = AF_UNSPEC;
+  std::vector<Link> out;
+  dump(m.nlh, [&](const nlmsghdr* n) {
+    const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(n));
+    Link l;
+    l.index = ifi->ifi_index;
+    l.loopback = ifi->ifi_flags & IFF_LOOPBACK;
+    for_each_attr(n, sizeof(ifinfomsg), [&](const nlattr* a) {
+      switch (mnl_attr_get_type(a)) {
+        case IFLA_IFNAME: l.name = mnl_attr_get_str(a); break;
+        case IFLA_MTU: l.mtu = int(mnl_attr_get_u32(a)); break;
+        case IFLA_MASTER: l.master = int(mnl_attr_get_u32(a)); break;
+        case IFLA_ADDRESS:
+          if (mnl_attr_get_payload_len(a) == 6) {
+            const auto* b = static_cast<const unsigned char*>(mnl_attr_get_payload(a));
+            char mac[18];
+            std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+            l.mac = mac;
+          }
+          break;
+        case IFLA_LINKINFO:
+          for_each_nested(a, [&](const nlattr* i) {
+            if (mnl_attr_get_type(i) == IFLA_INFO_KIND) l.kind = mnl_attr_get_str(i);
+          });
+          break;
+      }
+    });
+    out.push_back(std::move(l));
+  }, "list links");
+  return out;
+}
+
+std::vector<std::pair<uint32_t, int>> Netlink::ipv4_addresses(const std::string& ifname) {
+  const int index = ifindex(ifname);
+  Msg m(RTM_GETADDR, 0);
+  m.extra<ifaddrmsg>()->ifa_family = AF_INET;
+  std::vector<std::pair<uint32_t, int>> out;
+  dump(m.nlh, [&](const nlmsghdr* n) {
+    const auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(n));
+    if (ifa->ifa_family != AF_INET || int(ifa->ifa_index) != index) return;
+    for_each_attr(n, sizeof(ifaddrmsg), [&](const nlattr* a) {
+      if (mnl_attr_get_type(a) == IFA_LOCAL && mnl_attr_get_payload_len(a) == 4)
+        out.emplace_back(ntohl(mnl_attr_get_u32(a)), ifa->ifa_prefixlen);
+    });
+  }, "list the addresses of " + ifname);
+  return out;
+}
+
+std::optional<uint32_t> Netlink::ipv4_default_gateway() {
+  Msg m(RTM_GETROUTE, 0);
+  m.extra<rtmsg>()->rtm_family = AF_INET;
+  std::optional<uint32_t> gw;
+  dump(m.nlh, [&](const nlmsghdr* n) {
+    const auto* rt = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(n));
+    if (rt->rtm_family != AF_INET || rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) return;
+    uint32_t table = rt->rtm_table;
+    std::optional<uint32_t> via;
+    for_each_attr(n, sizeof(rtmsg), [&](const nlattr* a) {
+      if (mnl_attr_get_type(a) == RTA_TABLE) table = mnl_attr_get_u32(a);
+      if (mnl_attr_get_type(a) == RTA_GATEWAY && mnl_attr_get_payload_len(a) == 4) via = ntohl(mnl_attr_get_u32(a));
+    });
+    if (table == RT_TABLE_MAIN && via && !gw) gw = via;
+  }, "list routes");
+  return gw;
+}
+
+void Netlink::set_mac(const std::string& ifname, const std::string& mac) {
+  Msg m(RTM_NEWLINK, 0);
+  auto* ifi = m.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex(ifname);
+  auto b = mac_bytes(mac);
+  mnl_attr_put(m.nlh, IFLA_ADDRESS, b.size(), b.data());
+  int rc = request(m.nlh);
+  if (rc < 0) throw_sys("set MAC address " + mac + " of", ifname, -rc);
+}
+
+void Netlink::delete_address(const std::string& ifname, uint32_t addr, int prefix) {
+  Msg m(RTM_DELADDR, 0);
+  auto* ifa = m.extra<ifaddrmsg>();
+  ifa->ifa_family = AF_INET;
+  ifa->ifa_prefixlen = static_cast<unsigned char>(prefix);
+  ifa->ifa_index = static_cast<unsigned>(ifindex(ifname));
+  mnl_attr_put_u32(m.nlh, IFA_LOCAL, htonl(addr));
+  int rc = request(m.nlh);
+  if (rc < 0 && rc != -EADDRNOTAVAIL) throw_sys("delete an address of", ifname, -rc);
 }
 
 bool Netlink::delete_link(const std::string& ifname) {

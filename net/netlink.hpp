@@ -4,7 +4,9 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 struct mnl_socket;
 struct nlmsghdr;
@@ -18,6 +20,26 @@ class Netlink {
   Netlink(const Netlink&) = delete;
   Netlink& operator=(const Netlink&) = delete;
 
+  // A link of this namespace, as a dump shows it.
+  struct Link {
+    int index = 0;
+    std::string name;
+    std::string mac;   // "02:42:0a:58:00:05" ("" : none)
+    std::string kind;  // "veth", "bridge", ... ("" : a plain device, lo)
+    int mtu = 0;
+    int master = 0;  // ifindex of its bridge (0: none)
+    bool loopback = false;
+  };
+  std::vector<Link> links();
+  // IPv4 addresses of `ifname` (host order), with their prefix lengths.
+  std::vector<std::pair<uint32_t, int>> ipv4_addresses(const std::string& ifname);
+  // The main table's IPv4 default route's gateway (host order), if any.
+  std::optional<uint32_t> ipv4_default_gateway();
+  void set_mac(const std::string& ifname, const std::string& mac);
+  void delete_address(const std::string& ifname, uint32_t addr, int prefix);
+
+  // Creates a bridge with `mtu` (no error when it exists), down.
+  void create_bridge(const std::string& name, int mtu = 1500);
   // Creates a bridge (no error when it exists), gives it `addr/prefix`
   // (no error when it has it) and brings it up.
   void ensure_bridge(const std::string& name, uint32_t addr, int prefix, int mtu = 1500);
@@ -37,6 +59,8 @@ class Netlink {
  private:
   // Sends a request with NLM_F_ACK and waits for it: 0 or the negative errno.
   int request(nlmsghdr* nlh);
+  // Sends a dump request and passes each answer to `each`.
+  void dump(nlmsghdr* nlh, const std::function<void(const nlmsghdr*)>& each, const std::string& what);
   int ifindex(const std::string& ifname);
   mnl_socket* sock_ = nullptr;
   uint32_t portid_ = 0;

@@ -235,11 +235,24 @@ void read_linux(const json& l, Bundle& b) {
       const std::string type = string(*t, field + ".type");
       if (!kTypes.count(type)) bad(field + ".type", "\"" + type + "\" is not a namespace type");
       if (!seen.insert(type).second) bad(field + ".type", "\"" + type + "\" is listed twice");
-      if (const json* p = member(n, "path"); p && !string(*p, field + ".path").empty())
-        bad(field + ".path", "joining an existing " + type + " namespace is not supported yet");
+      if (const json* p = member(n, "path"); p && !string(*p, field + ".path").empty()) {
+        // Joined by path (a pod's, podman's network namespace): the process
+        // enters it instead of a new one.
+        const std::string path = absolute_path(*p, field + ".path");
+        std::string* slot = type == "network" ? &s.join.net
+                            : type == "ipc"   ? &s.join.ipc
+                            : type == "uts"   ? &s.join.uts
+                            : type == "pid"   ? &s.join.pid
+                            : type == "cgroup" ? &s.join.cgroup
+                                              : nullptr;
+        if (!slot) bad(field + ".path", "joining an existing " + type + " namespace is not supported yet");
+        *slot = path;
+      }
     }
     network = seen.count("network");
     s.userns = seen.count("user");
+    if (s.userns && s.join.any())
+      bad("linux.namespaces", "joining an existing namespace together with a new user namespace is not supported yet");
     for (const char* always : {"pid", "mount", "ipc", "uts"})
       if (!seen.count(always))
         b.warnings.push_back(std::string("config.json: linux.namespaces has no ") + always +

@@ -122,7 +122,9 @@ Record new_record(const std::string& id, const std::string& bundle, const Bundle
   spec.id = name;
   spec.name = id;
   spec.cgroup_parent = parent;
-  if (spec.hostname.empty()) {  // a new UTS namespace keeps the runtime's name, as runc's does
+  // A new UTS namespace keeps the runtime's name, as runc's does; a joined
+  // one keeps its own.
+  if (spec.hostname.empty() && spec.join.uts.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     spec.hostname = host;
@@ -199,7 +201,7 @@ pid_t create_microvm(const StateDir& dir, const std::string& id, const std::stri
   pid_t pid = 0;
   try {
     make_exec_fifo(dir, id);
-    pid = create_vm(dir, r, b.spec.rootfs, detached, console.get());
+    pid = create_vm(dir, r, b.spec.rootfs, detached, console.get(), o.warn);
     r = dir.load(id);
     run_hooks(b.hooks.prestart, r, "creating", true);
     run_hooks(b.hooks.create_runtime, r, "creating", true);

@@ -1,6 +1,7 @@
 #include "oci/vm.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -15,11 +16,13 @@
 #include <cstring>
 #include <thread>
 
+#include "container/namespaces.hpp"
 #include "container/pty.hpp"
 #include "engine/vm_backend.hpp"
 #include "engine/vm_control.hpp"
 #include "engine/vm_exec.hpp"
 #include "image/flatten.hpp"
+#include "oci/vm_net.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -176,6 +179,10 @@ container::RunSpec vm_guest_spec(const container::RunSpec& in, const std::functi
   s.lowerdirs.clear();
   s.upperdir.clear();
   s.workdir.clear();
+  // Namespaces joined by path are the host's: the guest's kernel has its
+  // own. A network namespace's interface becomes the guest's card
+  // (create_vm: oci/vm_net.hpp), so its path stays until then.
+  s.join = container::JoinNamespaces{.net = in.join.net};
   if (s.net == container::NetMode::Host) {
     // No network namespace asked for: the guest's own network, which has
     // only loopback (there is no host network inside a VM).
@@ -185,9 +192,21 @@ container::RunSpec vm_guest_spec(const container::RunSpec& in, const std::functi
   return s;
 }
 
-pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console) {
+pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console,
+                const std::function<void(const std::string&)>& warn) {
   // Where it cannot boot (no KVM, a PVM one): refused now, with the way out.
   engine::VmAssets assets = engine::locate_vm_assets(false);
+  // A network namespace made for the container (podman's, a pod's): the VM
+  // takes over its interface; the shim boots it from inside the namespace,
+  // where its tap joins the interface's bridge.
+  UniqueFd netns;
+  if (!r.spec.join.net.empty()) {
+    VmNetwork n = adopt_network_namespace(r.spec.join.net, warn);
+    netns = container::open_namespace_file(r.spec.join.net, CLONE_NEWNET, "network");
+    r.spec.net = n.net;
+    if (n.net == container::NetMode::Bridge) r.spec.netcfg = n.card;
+    r.spec.join = {};
+  }
   const std::string work = dir.dir(r.id);
   image::make_tree_disk(rootfs, work + "/" + kRootDisk, "hvrun-oci-root");
   assets.image_disk = work + "/" + kRootDisk;
@@ -210,6 +229,11 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
   }
   if (pid == 0) {
     if (console >= 0) ::close(console);  // the master went through it; the engine keeps its end
+    if (netns && ::setns(netns.get(), CLONE_NEWNET) < 0) {
+      std::fprintf(stderr, "hvrun-oci: microVM: setns into the container's network namespace: %s\n", std::strerror(errno));
+      ::_exit(125);
+    }
+    netns.reset();
     shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get());
   }
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);

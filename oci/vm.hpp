@@ -21,8 +21,9 @@
 //   pause   freezes the VMM's cgroup, which is the container's
 //           (linux.cgroupsPath): the whole VM stops.
 //   delete  removes DIR (disks, sockets) and that cgroup.
-// Bind mounts become 9p shares; the guest has loopback only (no network
-// card: a namespace's network cannot be moved into a VM yet).
+// Bind mounts become 9p shares. A network namespace given by path (podman's,
+// a CNI plugin's) gives the guest its interface (oci/vm_net.hpp); with a
+// new one the guest has loopback only.
 #pragma once
 #include <sys/types.h>
 
@@ -39,7 +40,8 @@ namespace hvrun::oci {
 inline constexpr const char* kVmToolName = "hvrun-oci-vm";
 
 // The spec the guest runs for a bundle's `spec`: its root comes from the
-// image disk, the host's network becomes the guest's own (loopback).
+// image disk, the host's network becomes the guest's own (loopback), no
+// host namespace is joined (join.net stays for create_vm to take over).
 container::RunSpec vm_guest_spec(const container::RunSpec& spec, const std::function<void(const std::string&)>& warn);
 
 // create for a microVM: formats the disk, forks the shim and records it
@@ -48,7 +50,10 @@ container::RunSpec vm_guest_spec(const container::RunSpec& spec, const std::func
 // master of a new pty goes to `console` (a connected console socket) and
 // the shim relays its slave to and from the guest's terminal. Returns the
 // shim's pid.
-pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console);
+// A network namespace joined by path (podman's, a pod's) gives the VM its
+// interface (oci/vm_net.hpp); `warn` hears what is left out.
+pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console,
+                const std::function<void(const std::string&)>& warn);
 
 // exec into the running microVM of record `r`: its exit status as a shell
 // would give it; with o.detach a child of this process relays it and its

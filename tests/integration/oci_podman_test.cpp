@@ -1,9 +1,13 @@
 // The real podman with hvrun-oci as its OCI runtime (podman --runtime):
 // run --rm, exit codes, the config podman writes (env, cwd, user,
 // hostname, memory limit), run -d, logs, exec (plain, -t, with env/user),
-// stop, ps and rm. podman keeps a store of its own (vfs, cgroupfs, no
-// systemd): nothing of the machine's podman state is read or changed.
+// stop, ps and rm; a bridge network of podman's (netavark) and a pod whose
+// containers join its infra container's namespaces by path. podman keeps a
+// store and network configs of its own (vfs, cgroupfs, no systemd): nothing
+// of the machine's podman state is read or changed.
 #include <unistd.h>
+
+#include <fstream>
 
 #include "harness.hpp"
 
@@ -17,25 +21,30 @@ class OciPodman : public ::testing::Test {
     if (run({"sh", "-c", "command -v podman && command -v conmon"}).code != 0)
       GTEST_SKIP() << "podman or conmon is not installed (scripts/setup.sh installs them)";
     dir_ = std::make_unique<TempDir>();
+    std::ofstream(dir_->path() + "/containers.conf") <<
+               "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n";
     Result tar = run({"tar", "-C", busybox_rootfs(), "-cf", dir_->path() + "/bb.tar", "."});
     ASSERT_EQ(tar.code, 0) << tar.err;
     Result imp = podman({"import", "-q", dir_->path() + "/bb.tar", "localhost/bb:latest"});
     ASSERT_EQ(imp.code, 0) << imp.err;
   }
   void TearDown() override {
-    if (dir_) podman({"rm", "-af", "-t", "0"});
+    if (!dir_) return;
+    podman({"rm", "-af", "-t", "0"});
+    podman({"pod", "rm", "-af", "-t", "0"});
+    podman({"network", "rm", "-f", "hvrun-test-net"});
   }
   Result podman(const std::vector<std::string>& args, int timeout_s = 120) const {
-    std::vector<std::string> argv{"podman", "--root", dir_->path() + "/storage", "--runroot", dir_->path() + "/run",
-                                  "--tmpdir", dir_->path() + "/tmp", "--storage-driver", "vfs", "--runtime",
-                                  HVRUN_OCI_BIN, "--cgroup-manager", "cgroupfs", "--events-backend", "file"};
-    argv.insert(argv.end(), args.begin(), args.end());
     // podman asks for rlimits (nofile, nproc 1048576) above the hard limits
     // a container host may set, and hvrun-oci applies them as runc does:
-    // the same modest ones as tests/integration/image_archive_test.cpp.
-    if (args[0] == "run")
-      argv.insert(argv.end() - long(args.size()) + 1,
-                  {"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"});
+    // a containers.conf of the test's own gives every container (a pod's
+    // infra container too) the same modest ones as
+    // tests/integration/image_archive_test.cpp.
+    std::vector<std::string> argv{"env", "CONTAINERS_CONF=" + dir_->path() + "/containers.conf", "podman", "--root", dir_->path() + "/storage", "--runroot", dir_->path() + "/run",
+                                  "--tmpdir", dir_->path() + "/tmp", "--storage-driver", "vfs", "--runtime",
+                                  HVRUN_OCI_BIN, "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+                                  "--network-config-dir", dir_->path() + "/networks"};
+    argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, "", timeout_s);
   }
   std::unique_ptr<TempDir> dir_;
@@ -79,6 +88,38 @@ TEST_F(OciPodman, DetachedContainerLogsExecStopAndRm) {
   EXPECT_EQ(st.out.substr(0, 15), "web Exited (0) ") << st.out;
   EXPECT_EQ(podman({"rm", "web"}).code, 0);
   EXPECT_EQ(podman({"ps", "-aq"}).out, "");
+}
+
+// podman's default path for networks: the container's network namespace
+// is made by podman (netavark) and joined by path (linux.namespaces), and
+// a pod's containers join its infra container's network and uts
+// namespaces: one container serves on 127.0.0.1, another reaches it.
+TEST_F(OciPodman, ABridgeNetworkAndAPodsSharedNamespacesAreJoinedByPath) {
+  Result net = podman({"network", "create", "--subnet", "10.213.7.0/24", "--disable-dns",
+                       "hvrun-test-net"});
+  ASSERT_EQ(net.code, 0) << net.err;
+  Result addr = podman({"run", "--rm", "--network", "hvrun-test-net", "--ip", "10.213.7.9", "localhost/bb", "sh", "-c",
+                        "ip -4 -o addr show eth0 | grep -o 'inet [0-9./]*'; ip route | grep -o '^default via [0-9.]*'"});
+  ASSERT_EQ(addr.code, 0) << addr.err;
+  EXPECT_EQ(addr.out, "inet 10.213.7.9/24\ndefault via 10.213.7.1\n");
+  // Across the bridge: a second container reaches the first's server.
+  Result web = podman({"run", "-d", "--network", "hvrun-test-net", "--ip", "10.213.7.10", "--name", "web",
+                       "localhost/bb", "sh", "-c", "echo served-by-web > /tmp/i; exec httpd -f -p 8080 -h /tmp"});
+  ASSERT_EQ(web.code, 0) << web.err;
+  Result get = podman({"run", "--rm", "--network", "hvrun-test-net", "localhost/bb", "sh", "-c",
+                       "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://10.213.7.10:8080/i && exit 0; sleep 0.3; done; exit 1"});
+  EXPECT_EQ(get.code, 0) << get.err;
+  EXPECT_EQ(get.out, "served-by-web\n");
+
+  Result pod = podman({"pod", "create", "--name", "p1", "--hostname", "podhost", "--network", "none"});
+  ASSERT_EQ(pod.code, 0) << pod.err;
+  Result srv = podman({"run", "-d", "--pod", "p1", "--name", "srv", "localhost/bb", "sh", "-c",
+                       "hostname > /tmp/h; exec httpd -f -p 8081 -h /tmp"});
+  ASSERT_EQ(srv.code, 0) << srv.err;
+  Result cli = podman({"run", "--rm", "--pod", "p1", "localhost/bb", "sh", "-c",
+                       "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8081/h && exit 0; sleep 0.3; done; exit 1"});
+  EXPECT_EQ(cli.code, 0) << cli.err;
+  EXPECT_EQ(cli.out, "podhost\n");
 }
 
 }  // namespace

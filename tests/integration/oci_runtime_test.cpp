@@ -342,6 +342,80 @@ TEST_F(OciRuntime, BadInputIsOneLineOnStderrAndInTheLogWithANonZeroExit) {
   EXPECT_EQ(oci({"list", "-q"}).out, "dup\n") << "a failed create left state behind";
 }
 
+// linux.namespaces[].path: the process enters those namespaces (as a
+// Kubernetes pod's containers enter the sandbox's, podman's its network
+// namespace) instead of new ones; a path that is no namespace, or one of
+// another kind, is refused in one line and leaves nothing.
+TEST_F(OciRuntime, NamespacesGivenByPathAreJoinedAndAWrongOneIsRefusedInOneLine) {
+  // The holder: unshare in new net, ipc, uts and cgroup namespaces, with a new pid
+  // namespace whose init is its child (sleep).
+  Result h = run({"sh", "-c",
+                  "unshare --net --ipc --uts --cgroup --pid --fork sh -c 'hostname podns; exec sleep 60' </dev/null "
+                  ">/dev/null 2>&1 & echo $!"});
+  ASSERT_EQ(h.code, 0) << h.err;
+  const std::string holder = trim(h.out);
+  struct Reap {
+    std::string pid;
+    ~Reap() { run({"kill", "-9", pid}); }
+  } reap{holder};
+  std::string init;  // the new pid namespace's init
+  for (int i = 0; i < 100 && init.empty(); ++i, ::usleep(50 * 1000))
+    init = trim(slurp("/proc/" + holder + "/task/" + holder + "/children"));
+  ASSERT_FALSE(init.empty()) << "unshare started no child";
+  auto ns_of = [](const std::string& pid, const char* ns) {
+    char buf[128] = {};
+    const std::string link = "/proc/" + pid + "/ns/" + ns;
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, size_t(n)) : "(" + link + " unreadable)";
+  };
+  for (int i = 0; i < 100 && trim(run({"nsenter", "-t", init, "-u", "hostname"}).out) != "podns"; ++i)
+    ::usleep(50 * 1000);
+  auto set_path = [&](const std::string& type, const std::string& path) {
+    for (auto& n : config_["linux"]["namespaces"])
+      if (n["type"] == type) n["path"] = path;
+  };
+  config_.erase("hostname");  // a joined uts namespace keeps its name
+  set_path("network", "/proc/" + init + "/ns/net");
+  set_path("ipc", "/proc/" + init + "/ns/ipc");
+  set_path("uts", "/proc/" + init + "/ns/uts");
+  set_path("pid", "/proc/" + init + "/ns/pid");
+  set_path("cgroup", "/proc/" + init + "/ns/cgroup");
+  write_config({"sh", "-c",
+                "hostname; for n in net ipc pid cgroup; do readlink /proc/self/ns/$n; done; "
+                "[ $$ != 1 ] && echo not-the-init; ps -o comm | grep -c sleep"});
+  Result r = run({HVRUN_OCI_BIN, "--root", state_root_, "run", "--bundle", bundle_, "j1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "podns\n" + ns_of(init, "net") + "\n" + ns_of(init, "ipc") + "\n" + ns_of(init, "pid") +
+                       "\n" + ns_of(init, "cgroup") + "\nnot-the-init\n1\n");
+  EXPECT_NE(ns_of(init, "net"), ns_of("self", "net"));
+
+  // The ipc namespace's file given as the network's: refused, nothing left.
+  set_path("network", "/proc/" + init + "/ns/ipc");
+  write_config({"true"});
+  Result kind = create("j2");
+  EXPECT_EQ(kind.code, 1);
+  EXPECT_EQ(trim(kind.err), "hvrun-oci: join the network namespace /proc/" + init +
+                                "/ns/ipc: a namespace of another kind");
+  set_path("network", bundle_ + "/config.json");
+  write_config({"true"});
+  Result plain = create("j3");
+  EXPECT_EQ(plain.code, 1);
+  EXPECT_EQ(trim(plain.err), "hvrun-oci: join the network namespace " + bundle_ + "/config.json: not a namespace file");
+  set_path("network", "relative/net");
+  write_config({"true"});
+  Result rel = create("j4");
+  EXPECT_EQ(rel.code, 1);
+  EXPECT_NE(rel.err.find("linux.namespaces[") , std::string::npos) << rel.err;
+  EXPECT_NE(rel.err.find("must be an absolute path"), std::string::npos) << rel.err;
+  set_path("network", "/proc/" + init + "/ns/net");
+  set_path("mount", "/proc/" + init + "/ns/mnt");
+  write_config({"true"});
+  Result mnt = create("j5");
+  EXPECT_EQ(mnt.code, 1);
+  EXPECT_NE(mnt.err.find("joining an existing mount namespace is not supported yet"), std::string::npos) << mnt.err;
+  EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
+}
+
 // VM mode (oci/vm.hpp) where no Linux guest can boot (no KVM, or a PVM
 // one): the create is refused with the reason and leaves nothing; on a
 // hardware-KVM host it boots (VmE2E's oci-vm scenario proves the lifecycle

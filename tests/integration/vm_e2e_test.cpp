@@ -418,7 +418,8 @@ TEST_F(VmE2E, PodmanWithHvrunOciVmAsItsRuntimeRunsExecsStopsAndRemovesMicroVms) 
   if (s->out.find("podman-missing") != std::string::npos) GTEST_SKIP() << "podman is not installed in the test host";
   for (const char* want : {"podman-run: in 6.", " rc=6 \n", "podman-exec: exec-ok rc=4 \n", "podman-ps: pv Up ",
                            "podman-stop-rc: 0\npodman-logs: up stopping \npodman-left: 0\n",
-                           "podman-tty: /dev/pts/0 tty-ok \n", "podman-exec-tty: /dev/pts/0 exec-tty-ok \n"})
+                           "podman-tty: /dev/pts/0 tty-ok \n", "podman-exec-tty: /dev/pts/0 exec-tty-ok \n",
+                           "podman-net-guest: inet 10.213.8.10/24 6.", "podman-net-host: served-by-the-host rc=0 \n"})
     EXPECT_NE(s->out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << s->out;
   EXPECT_EQ(s->out.find("hvrun-testhost rc=6"), std::string::npos) << "ran on the test host's kernel:\n" << s->out;
 }

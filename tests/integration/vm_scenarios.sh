@@ -506,6 +506,28 @@ s_podman_vm() {
   pm rm pv >/dev/null; echo "podman-left: $(pm ps -aq | wc -l)"
   # -t: conmon gets the shim's pty master through the console socket.
   echo "podman-tty: $(script -qec "podman --root $p/root --runroot $p/run --storage-driver vfs --cgroup-manager cgroupfs --runtime $oci/hvrun-oci-vm --events-backend none run --rm -t --net none localhost/bb sh -c 'tty; echo tty-ok'" /dev/null </dev/null | tr -d '\r' | tr '\n' ' ')"
+  # A network of podman's: it makes the container's network namespace (CNI's
+  # bridge plugin; no firewall plugin: this kernel has no NAT) and the
+  # microVM takes over its interface (oci/vm_net.hpp): the host reaches the
+  # guest's server at the container's address, the guest the host's.
+  local bb=/tmp/vm-e2e-rootfs/bin/busybox
+  mkdir -p "$p/cni" "$p/www" && echo served-by-the-host > "$p/www/h"
+  cat > "$p/cni/vmnet.conflist" <<'EOF'
+{"cniVersion": "0.4.0", "name": "vmnet", "plugins": [{"type": "bridge", "bridge": "hvrvm0", "isGateway": true,
+ "ipMasq": false, "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
+ "ranges": [[{"subnet": "10.213.8.0/24", "gateway": "10.213.8.1"}]]}}]}
+EOF
+  pmn() { pm --network-backend cni --network-config-dir "$p/cni" "$@"; }
+  pmn run -d --network vmnet --ip 10.213.8.10 --name pnet localhost/bb sh -c \
+    'uname -r > /tmp/k; ip -4 -o addr show eth0 | grep -o "inet [0-9./]*" > /tmp/a; exec httpd -f -p 8080 -h /tmp' >/dev/null \
+    || echo "podman-net-run-failed"
+  local got=""
+  for _ in $(seq 300); do got="$($bb wget -qO- -T 2 http://10.213.8.10:8080/a 2>/dev/null)" && break; sleep 0.2; done
+  echo "podman-net-guest: $got $($bb wget -qO- -T 2 http://10.213.8.10:8080/k 2>/dev/null)"
+  $bb httpd -p 10.213.8.1:8081 -h "$p/www"
+  echo "podman-net-host: $(pmn exec pnet wget -qO- -T 5 http://10.213.8.1:8081/h; echo "rc=$?")" | tr '\n' ' '; echo
+  pmn rm -f -t 0 pnet >/dev/null
+  pkill -f "httpd -p 10.213.8.1:8081" || true
   umount -l "$p"
 }
 

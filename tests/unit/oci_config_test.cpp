@@ -183,8 +183,16 @@ TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
        "mounts[7].source: is required for a bind mount"},
       {"relative destination", [](json& j) { j["mounts"].push_back({{"destination", "d"}, {"type", "bind"}}); },
        "mounts[7].destination: \"d\" must be an absolute path"},
-      {"joined namespace", [](json& j) { j["linux"]["namespaces"][1]["path"] = "/proc/1/ns/net"; },
-       "linux.namespaces[1].path: joining an existing network namespace is not supported yet"},
+      {"joined mount namespace", [](json& j) { j["linux"]["namespaces"][4]["path"] = "/proc/1/ns/mnt"; },
+       "linux.namespaces[4].path: joining an existing mount namespace is not supported yet"},
+      {"relative namespace path", [](json& j) { j["linux"]["namespaces"][1]["path"] = "proc/1/ns/net"; },
+       "linux.namespaces[1].path: \"proc/1/ns/net\" must be an absolute path"},
+      {"joined namespace with a new user namespace",
+       [](json& j) {
+         j["linux"]["namespaces"][1]["path"] = "/proc/1/ns/net";
+         j["linux"]["namespaces"].push_back({{"type", "user"}});
+       },
+       "linux.namespaces: joining an existing namespace together with a new user namespace is not supported yet"},
       {"bogus namespace", [](json& j) { j["linux"]["namespaces"].push_back({{"type", "bogus"}}); },
        "\"bogus\" is not a namespace type"},
       {"namespace twice", [](json& j) { j["linux"]["namespaces"].push_back({{"type", "pid"}}); }, "\"pid\" is listed twice"},
@@ -230,7 +238,6 @@ TEST(OciConfig, TheConfigsRuncAndCrunWriteAreRead) {
   if (peers == 0) GTEST_SKIP() << "neither runc nor crun is installed (apt-get install runc crun)";
 }
 
-}  // namespace
 
 TEST(OciVm, TheGuestsSpecTakesItsRootFromTheDiskAndItsOwnNetworkForTheHosts) {
   Bundle b = parse_config(hvrun::oci::default_config(), "/bundle");
@@ -253,3 +260,31 @@ TEST(OciVm, TheGuestsSpecTakesItsRootFromTheDiskAndItsOwnNetworkForTheHosts) {
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("a microVM has its own network"), std::string::npos) << warnings[0];
 }
+
+// linux.namespaces[].path (a pod's, podman's namespaces): the process joins
+// them; a microVM's guest joins none of the host's, and keeps the network
+// namespace's path only for its card to be taken from it (oci/vm_net.hpp).
+TEST(OciConfig, NamespacePathsAreJoinedAndAGuestKeepsOnlyTheNetworksForItsCard) {
+  json j = json::parse(hvrun::oci::default_config());
+  for (auto& n : j["linux"]["namespaces"]) {
+    const std::string t = n["type"];
+    if (t == "network" || t == "ipc" || t == "uts" || t == "pid" || t == "cgroup") n["path"] = "/run/pod/" + t;
+  }
+  const Bundle b = parse_config(j.dump(), "/bundle");
+  EXPECT_EQ(b.spec.join.net, "/run/pod/network");
+  EXPECT_EQ(b.spec.join.ipc, "/run/pod/ipc");
+  EXPECT_EQ(b.spec.join.uts, "/run/pod/uts");
+  EXPECT_EQ(b.spec.join.pid, "/run/pod/pid");
+  EXPECT_EQ(b.spec.join.cgroup, "/run/pod/cgroup");
+  EXPECT_EQ(b.spec.net, container::NetMode::None);  // not the runtime's own network
+  std::vector<std::string> warnings;
+  const container::RunSpec guest = hvrun::oci::vm_guest_spec(b.spec, [&](const std::string& w) { warnings.push_back(w); });
+  EXPECT_EQ(guest.join.net, "/run/pod/network");
+  EXPECT_TRUE(guest.join.ipc.empty() && guest.join.uts.empty() && guest.join.pid.empty() && guest.join.cgroup.empty());
+  EXPECT_TRUE(warnings.empty());
+  // An empty path is a new namespace, as the spec says.
+  j["linux"]["namespaces"][1]["path"] = "";
+  EXPECT_EQ(parse_config(j.dump(), "/bundle").spec.join.net, "");
+}
+
+}  // namespace
