@@ -478,6 +478,14 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
 
 ExitStatus exec_wait(pid_t pid) { return wait_exit(pid); }
 
+Stdio Stdio::inherited() {
+  Stdio s;
+  s.in = ::fcntl(0, F_GETFD) >= 0 ? 0 : -1;
+  s.out = ::fcntl(1, F_GETFD) >= 0 ? 1 : -1;
+  s.err = ::fcntl(2, F_GETFD) >= 0 ? 2 : -1;
+  return s;
+}
+
 bool open_gate(const std::string& exec_fifo, const std::function<bool()>& init_alive) {
   // Non-blocking: the open succeeds with no writer yet; then wait for the
   // init's byte, checking that the init still lives (it may have been killed

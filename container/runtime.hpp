@@ -36,6 +36,8 @@ struct Stdio {
   int in = -1;
   int out = -1;
   int err = -1;
+  // The caller's own 0, 1 and 2, each that is open (a closed one: -1).
+  static Stdio inherited();
 };
 
 struct ExitStatus {

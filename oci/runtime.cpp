@@ -72,16 +72,6 @@ UniqueFd connect_unix(const std::string& path) {
   return s;
 }
 
-// Our stdio for the init, or /dev/null for a closed one.
-container::Stdio own_stdio() {
-  container::Stdio s;
-  s.in = ::fcntl(0, F_GETFD) >= 0 ? 0 : -1;
-  s.out = ::fcntl(1, F_GETFD) >= 0 ? 1 : -1;
-  s.err = ::fcntl(2, F_GETFD) >= 0 ? 2 : -1;
-  return s;
-}
-
-bool same_process(const Record& r) { return r.pid_start != 0 && process_start_time(r.pid) == r.pid_start; }
 
 std::function<void(const std::string&)> g_warn = [](const std::string& w) {
   std::fprintf(stderr, "hvrun-oci: warning: %s\n", w.c_str());
@@ -173,7 +163,7 @@ container::Container create_gated(const StateDir& dir, const std::string& id, co
         run_hooks(b.hooks.create_runtime, now, "creating", true);
       };
     container::Container c =
-        container::Container::create(spec, own_stdio(), container::Gate{dir.exec_fifo(id), detached}, on_namespaces);
+        container::Container::create(spec, container::Stdio::inherited(), container::Gate{dir.exec_fifo(id), detached}, on_namespaces);
     if (console) container::send_fd(console.get(), c.pty_master());
     r.pid = c.pid();
     r.pid_start = process_start_time(c.pid());
@@ -220,10 +210,10 @@ pid_t create_microvm(const StateDir& dir, const std::string& id, const std::stri
 // Until the init is gone (the caller's subreaper reaps it): up to `ms`.
 bool wait_gone(const Record& r, int ms) {
   for (int i = 0; i < ms / 10; ++i) {
-    if (!same_process(r)) return true;
+    if (!alive(r)) return true;
     ::usleep(10 * 1000);
   }
-  return !same_process(r);
+  return !alive(r);
 }
 
 std::vector<pid_t> cgroup_pids(const Record& r) {
@@ -252,7 +242,7 @@ void start(const StateDir& dir, const std::string& id) {
   std::string st = dir.status(r);
   if (st != "created") throw Error("cannot start container " + id + ": it is " + st + ", not created");
   std::string fifo = dir.exec_fifo(id);
-  bool went = container::open_gate(fifo, [&] { return same_process(r); });
+  bool went = container::open_gate(fifo, [&] { return alive(r); });
   ::unlink(fifo.c_str());
   if (!went) throw Error("container " + id + ": its process ended before it was started");
   run_hooks(r.hooks.poststart, r, "running", false);
@@ -298,7 +288,7 @@ int exec(const StateDir& dir, const std::string& id, const ExecOptions& o) {
   UniqueFd console;
   if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
   if (r.vm) return exec_vm(dir, r, o, console.get());
-  container::ExecHandle h = container::exec_start(r.pid, r.spec, o.process, own_stdio(), o.detach);
+  container::ExecHandle h = container::exec_start(r.pid, r.spec, o.process, container::Stdio::inherited(), o.detach);
   if (console) container::send_fd(console.get(), h.pty_master.get());
   if (!o.pid_file.empty()) write_file_atomic(absolute(o.pid_file), std::to_string(h.pid), 0644);
   if (o.detach) return 0;

@@ -132,8 +132,10 @@ FileLock StateDir::lock(const std::string& id) const {
   return FileLock(dir(id) + "/lock");
 }
 
+bool alive(const Record& r) { return r.pid_start != 0 && process_start_time(r.pid) == r.pid_start; }
+
 std::string StateDir::status(const Record& r) const {
-  if (process_start_time(r.pid) != r.pid_start || r.pid_start == 0) return "stopped";
+  if (!alive(r)) return "stopped";
   if (path_exists(exec_fifo(r.id))) return "created";
   if (container::freezer_state(r.cgroup_name, r.cgroup_parent) == "FROZEN") return "paused";
   return "running";

@@ -50,6 +50,9 @@ void check_id(const std::string& id);
 
 // The starttime of `pid` from /proc (0 when it is gone or a zombie).
 uint64_t process_start_time(pid_t pid);
+// The record's process still lives (its pid not reused since: the start
+// time matches).
+bool alive(const Record& r);
 
 class StateDir {
  public:

@@ -118,10 +118,7 @@ void pump(int from, int to) {
     // Never destroyed: the signal and relay threads use it until _exit (a
     // VMM left behind dies with this process: its parent-death signal).
     engine::Backend* vm = engine::make_vm_backend(std::move(assets)).release();
-    container::Stdio stdio;
-    stdio.in = ::fcntl(0, F_GETFD) >= 0 ? 0 : -1;
-    stdio.out = ::fcntl(1, F_GETFD) >= 0 ? 1 : -1;
-    stdio.err = ::fcntl(2, F_GETFD) >= 0 ? 2 : -1;
+    const container::Stdio stdio = container::Stdio::inherited();
     const bool tty = tty_slave >= 0;
     vm->start(spec, stdio, tty ? window_of(0) : std::nullopt);
     // Every forwarded signal is blocked (the mask came from create): this
@@ -256,7 +253,7 @@ int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o, int cons
   // with the VMM (then sessions wait for the guest). Up to 2 minutes while
   // the shim lives.
   for (int i = 0; i < 2400 && !engine::connect_control(sock); ++i) {
-    if (process_start_time(r.pid) != r.pid_start) throw Error("container " + r.id + " is not running");
+    if (!alive(r)) throw Error("container " + r.id + " is not running");
     ::usleep(50 * 1000);
   }
   if (!o.detach && !o.process.tty) return engine::exec_in_vm(sock, r.id, o.process, true);
