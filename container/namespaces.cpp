@@ -22,10 +22,12 @@ unsigned long clone_flags(const RunSpec& spec) {
 }
 
 UniqueFd open_namespace_file(const std::string& path, int type, const char* kind) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));  // a FIFO must not hang us
   if (!fd) throw_sys("open the " + std::string(kind) + " namespace", path);
   const int got = ::ioctl(fd.get(), NS_GET_NSTYPE);
-  if (got < 0) throw Error("join the " + std::string(kind) + " namespace " + path + ": not a namespace file");
+  if (got < 0 && (errno == ENOTTY || errno == EINVAL))
+    throw Error("join the " + std::string(kind) + " namespace " + path + ": not a namespace file");
+  if (got < 0) throw_sys("join the " + std::string(kind) + " namespace", path);
   if (got != type) throw Error("join the " + std::string(kind) + " namespace " + path + ": a namespace of another kind");
   return fd;
 }
@@ -42,10 +44,36 @@ JoinedNamespaces open_joined_namespaces(const RunSpec& spec) {
   return ns;
 }
 
-void enter_joined_namespaces(const JoinedNamespaces& ns) {
-  if (ns.uts) check_sys(::setns(ns.uts.get(), CLONE_NEWUTS), "setns", "uts");
-  if (ns.ipc) check_sys(::setns(ns.ipc.get(), CLONE_NEWIPC), "setns", "ipc");
-  if (ns.net) check_sys(::setns(ns.net.get(), CLONE_NEWNET), "setns", "net");
+InJoinedNamespaces::InJoinedNamespaces(const JoinedNamespaces& ns) {
+  const struct {
+    const UniqueFd& fd;
+    int type;
+    const char* name;  // in /proc/thread-self/ns
+    const char* kind;
+  } order[] = {{ns.uts, CLONE_NEWUTS, "uts", "uts"},     {ns.ipc, CLONE_NEWIPC, "ipc", "ipc"},
+               {ns.net, CLONE_NEWNET, "net", "network"}, {ns.cgroup, CLONE_NEWCGROUP, "cgroup", "cgroup"},
+               {ns.pid, CLONE_NEWPID, "pid_for_children", "pid"}};
+  try {
+    for (const auto& o : order) {
+      if (!o.fd) continue;
+      const std::string own = std::string("/proc/thread-self/ns/") + o.name;
+      UniqueFd back(::open(own.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!back) throw_sys("open", own);
+      if (::setns(o.fd.get(), o.type) < 0) throw_sys(std::string("join the ") + o.kind + " namespace");
+      back_.emplace_back(std::move(back), o.type);
+    }
+  } catch (...) {
+    leave();
+    throw;
+  }
+}
+
+InJoinedNamespaces::~InJoinedNamespaces() { leave(); }
+
+void InJoinedNamespaces::leave() noexcept {
+  for (auto it = back_.rbegin(); it != back_.rend(); ++it)
+    if (::setns(it->first.get(), it->second) < 0) ::abort();  // our own namespaces: cannot fail
+  back_.clear();
 }
 
 void write_id_maps(pid_t pid) {

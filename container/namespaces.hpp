@@ -1,5 +1,6 @@
 // Namespaces: which ones a container gets, the user-namespace id mapping,
-// and joining a running container's namespaces (exec).
+// joining a running container's namespaces (exec), and joining ones given
+// by path (a pod's, podman's network namespace).
 //
 // User namespaces (spec.userns): container uid/gid 0..65535 map to host
 // kUsernsHostBase..kUsernsHostBase+65535 (100000:65536, the usual subuid
@@ -16,6 +17,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "container/spec.hpp"
@@ -32,22 +34,35 @@ inline constexpr unsigned kUsernsSize = 65536;
 // its cgroup root is the container's cgroup.
 unsigned long clone_flags(const RunSpec& spec);
 
-// The namespaces of spec.join, opened (and each checked to be a namespace
-// of its kind) before the container's process is cloned. pid is joined by
-// the parent around the clone (a process's own pid namespace never
-// changes), the others by the child, first thing.
 // Opens `path` and checks that it is a namespace of `type` (CLONE_NEWNET,
 // ...; an nsfs file: /proc/PID/ns/net, a bind mount of one such as
 // /run/netns/NAME); `kind` names it in the error ("network").
 UniqueFd open_namespace_file(const std::string& path, int type, const char* kind);
 
+// The namespaces of spec.join, opened (and each checked to be a namespace
+// of its kind) before the container's process is cloned.
 struct JoinedNamespaces {
   UniqueFd net, ipc, uts, pid, cgroup;
 };
 JoinedNamespaces open_joined_namespaces(const RunSpec& spec);
-// Child side: joins uts, ipc and net (cgroup: after the cgroup is joined,
-// in place of a new cgroup namespace).
-void enter_joined_namespaces(const JoinedNamespaces& ns);
+
+// The calling thread in the joined namespaces while this lives, so that a
+// child it clones is born in them (as runc's nsexec joins before it
+// clones): nothing, a hook included, ever sees the child in the caller's
+// own. The destructor brings the thread back (and aborts if it cannot: a
+// thread half-switched must not go on). Throws, having come back, when one
+// cannot be entered.
+class InJoinedNamespaces {
+ public:
+  explicit InJoinedNamespaces(const JoinedNamespaces& ns);
+  ~InJoinedNamespaces();
+  InJoinedNamespaces(const InJoinedNamespaces&) = delete;
+  InJoinedNamespaces& operator=(const InJoinedNamespaces&) = delete;
+
+ private:
+  void leave() noexcept;
+  std::vector<std::pair<UniqueFd, int>> back_;  // our own, to return to (last entered last)
+};
 
 // Parent side: writes uid_map/gid_map of a child cloned with CLONE_NEWUSER.
 void write_id_maps(pid_t pid);

@@ -34,6 +34,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "container/capabilities.hpp"
 #include "container/cgroups.hpp"
 #include "container/mounts.hpp"
@@ -110,11 +112,11 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
 
 [[noreturn]] void start_child(const RunSpec& spec, const Stdio& stdio, Channels& ch, const ProcessSetup& setup,
                               CgroupVersion cgv, const std::vector<Cgroup::JoinFile>& join, const JoinedNamespaces& joined) {
+  // Born in the joined namespaces (InJoinedNamespaces around the clone).
   int report = ch.report.write.get();
   try {
     ch.child_side();
     Cgroup::join_self(join);  // first: nothing of ours runs outside the limits
-    enter_joined_namespaces(joined);
     if (setup.parent_death_signal) ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!spec.tty) setup_stdio(stdio);
@@ -144,11 +146,8 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
       ch.wait_go();
       ch.go_child.reset();
       // Now that we are in our cgroup, it becomes the root of our cgroup
-      // view (or the joined cgroup namespace is ours).
-      if (joined.cgroup)
-        check_sys(::setns(joined.cgroup.get(), CLONE_NEWCGROUP), "setns", "cgroup");
-      else
-        check_sys(::unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
+      // view (a joined cgroup namespace is already ours).
+      if (!joined.cgroup) check_sys(::unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
     }, std::move(layers));
     check_sys(::setsid(), "setsid");
     if (rf.pty) {
@@ -261,32 +260,15 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
   HVRUN_DEBUG("runtime", "cgroup ", cg->version() == CgroupVersion::V2 ? "v2 " : "v1 ", cg->path(), ": memory ",
               spec.memory_bytes, ", cpus ", spec.cpus, ", pids ", spec.pids_limit, " (0: no limit)");
   Channels ch = Channels::make(spec.tty);
-  JoinedNamespaces joined;
-  try {
-    joined = open_joined_namespaces(spec);
-  } catch (...) {
-    try {
-      cg->destroy();
-    } catch (...) {
-    }
-    throw;
-  }
-  // A joined pid namespace: our children (only) are born in it; this
-  // thread's own is restored right after the clone.
-  UniqueFd own_pidns;
-  if (joined.pid) {
-    own_pidns.reset(::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC));
-    if (!own_pidns || ::setns(joined.pid.get(), CLONE_NEWPID) < 0) {
-      int err = errno;
-      cg->destroy();
-      throw_sys("join the pid namespace", spec.join.pid, err);
-    }
-  }
   pid_t pid = -1;
   bool in_cgroup = false;
   std::vector<Cgroup::JoinFile> join;
+  JoinedNamespaces joined;
+  std::optional<InJoinedNamespaces> in_joined;  // this thread, around the clone only
   try {
     join = cg->open_join_files();
+    joined = open_joined_namespaces(spec);
+    in_joined.emplace(joined);
   } catch (...) {
     try {
       cg->destroy();
@@ -307,10 +289,7 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
   if (!in_cgroup) pid = raw_clone(clone_flags(spec));
   int clone_err = errno;
   if (pid == 0) start_child(spec, stdio, ch, setup, cg->version(), join, joined);
-  if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) {
-    // Cannot happen for our own active namespace; refuse to continue half-switched.
-    ::abort();
-  }
+  in_joined.reset();  // back in our own namespaces
   if (pid < 0) {
     cg->destroy();
     throw_sys("clone", clone_err);

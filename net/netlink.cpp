@@ -98,7 +98,7 @@ int Netlink::ifindex(const std::string& ifname) {
 
 bool Netlink::link_exists(const std::string& ifname) { return ::if_nametoindex(ifname.c_str()) != 0; }
 
-void Netlink::create_bridge(const std::string& name, int mtu) {
+bool Netlink::create_bridge(const std::string& name, int mtu) {
   Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
   auto* ifi = m.extra<ifinfomsg>();
   ifi->ifi_family = AF_UNSPEC;
@@ -108,7 +108,9 @@ void Netlink::create_bridge(const std::string& name, int mtu) {
   mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "bridge");
   mnl_attr_nest_end(m.nlh, li);
   int rc = request(m.nlh);
-  if (rc < 0 && rc != -EEXIST) throw_sys("create bridge", name, -rc);
+  if (rc == -EEXIST) return false;
+  if (rc < 0) throw_sys("create bridge", name, -rc);
+  return true;
 }
 
 void Netlink::ensure_bridge(const std::string& name, uint32_t addr, int prefix, int mtu) {
@@ -213,8 +215,19 @@ void Netlink::dump(nlmsghdr* nlh, const std::function<void(const nlmsghdr*)>& ea
   nlh->nlmsg_seq = ++seq_;
   if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) throw_sys("netlink send", what);
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  // `each` may throw: caught here, not thrown through libmnl's C frames.
+  struct Ctx {
+    const std::function<void(const nlmsghdr*)>* each;
+    std::exception_ptr err;
+  } ctx{&each, nullptr};
   auto cb = [](const nlmsghdr* n, void* data) {
-    (*static_cast<const std::function<void(const nlmsghdr*)>*>(data))(n);
+    auto* c = static_cast<Ctx*>(data);
+    if (c->err) return MNL_CB_OK;  // the rest of the dump is read and dropped
+    try {
+      (*c->each)(n);
+    } catch (...) {
+      c->err = std::current_exception();
+    }
     return MNL_CB_OK;
   };
   for (;;) {
@@ -223,10 +236,12 @@ void Netlink::dump(nlmsghdr* nlh, const std::function<void(const nlmsghdr*)>& ea
       if (errno == EINTR) continue;
       throw_sys("netlink receive", what);
     }
-    int rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, cb,
-                        const_cast<std::function<void(const nlmsghdr*)>*>(&each));
+    int rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), nlh->nlmsg_seq, portid_, cb, &ctx);
     if (rc == MNL_CB_ERROR) throw_sys("netlink dump", what);
-    if (rc == MNL_CB_STOP) return;
+    if (rc == MNL_CB_STOP) {
+      if (ctx.err) std::rethrow_exception(ctx.err);
+      return;
+    }
   }
 }
 
@@ -278,6 +293,18 @@ std::vector<std::pair<uint32_t, int>> Netlink::ipv4_addresses(const std::string&
     });
   }, "list the addresses of " + ifname);
   return out;
+}
+
+int Netlink::ipv6_global_address_count(const std::string& ifname) {
+  const int index = ifindex(ifname);
+  Msg m(RTM_GETADDR, 0);
+  m.extra<ifaddrmsg>()->ifa_family = AF_INET6;
+  int count = 0;
+  dump(m.nlh, [&](const nlmsghdr* n) {
+    const auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(n));
+    if (ifa->ifa_family == AF_INET6 && int(ifa->ifa_index) == index && ifa->ifa_scope == RT_SCOPE_UNIVERSE) ++count;
+  }, "list the IPv6 addresses of " + ifname);
+  return count;
 }
 
 std::optional<uint32_t> Netlink::ipv4_default_gateway() {

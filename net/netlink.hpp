@@ -33,13 +33,15 @@ class Netlink {
   std::vector<Link> links();
   // IPv4 addresses of `ifname` (host order), with their prefix lengths.
   std::vector<std::pair<uint32_t, int>> ipv4_addresses(const std::string& ifname);
+  // How many global IPv6 addresses `ifname` has.
+  int ipv6_global_address_count(const std::string& ifname);
   // The main table's IPv4 default route's gateway (host order), if any.
   std::optional<uint32_t> ipv4_default_gateway();
   void set_mac(const std::string& ifname, const std::string& mac);
   void delete_address(const std::string& ifname, uint32_t addr, int prefix);
 
-  // Creates a bridge with `mtu` (no error when it exists), down.
-  void create_bridge(const std::string& name, int mtu = 1500);
+  // Creates a bridge with `mtu`, down; false when one of that name exists.
+  bool create_bridge(const std::string& name, int mtu = 1500);
   // Creates a bridge (no error when it exists), gives it `addr/prefix`
   // (no error when it has it) and brings it up.
   void ensure_bridge(const std::string& name, uint32_t addr, int prefix, int mtu = 1500);

@@ -189,10 +189,12 @@ pid_t create_microvm(const StateDir& dir, const std::string& id, const std::stri
   if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
   dir.make(id);
   pid_t pid = 0;
+  bool loaded = false;  // r is the record create_vm saved
   try {
     make_exec_fifo(dir, id);
     pid = create_vm(dir, r, b.spec.rootfs, detached, console.get(), o.warn);
     r = dir.load(id);
+    loaded = true;
     run_hooks(b.hooks.prestart, r, "creating", true);
     run_hooks(b.hooks.create_runtime, r, "creating", true);
     if (!o.pid_file.empty()) write_file_atomic(absolute(o.pid_file), std::to_string(pid), 0644);
@@ -202,6 +204,7 @@ pid_t create_microvm(const StateDir& dir, const std::string& id, const std::stri
       ::kill(pid, SIGKILL);
       if (!detached) ::waitpid(pid, nullptr, 0);
     }
+    if (loaded) release_vm_network(r);
     dir.remove(id);
     throw;
   }
@@ -340,6 +343,7 @@ void remove(const StateDir& dir, const std::string& id, bool force) {
     if (!wait_gone(r, 10000)) throw Error("container " + id + ": process " + std::to_string(r.pid) + " did not die");
   }
   container::cleanup(r.cgroup_name, r.cgroup_parent);  // kills what is left in it
+  if (r.vm) release_vm_network(r);
   dir.remove(id);
   run_hooks(r.hooks.poststop, r, "stopped", false);
 }

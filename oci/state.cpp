@@ -77,7 +77,7 @@ void StateDir::save(const Record& r) const {
             {"owner", r.owner},     {"annotations", r.annotations},
             {"cgroup_parent", r.cgroup_parent}, {"cgroup_name", r.cgroup_name},
             {"spec", r.spec},       {"hooks", r.hooks},
-            {"vm", r.vm}};
+            {"vm", r.vm},           {"vm_netns", r.vm_netns}};
   write_file_atomic(dir(r.id) + "/state.json", j.dump() + "\n", 0600);
 }
 
@@ -103,6 +103,7 @@ Record StateDir::load(const std::string& id) const {
     r.spec = j.at("spec").get<container::RunSpec>();
     r.hooks = j.value("hooks", Hooks{});
     r.vm = j.value("vm", false);
+    r.vm_netns = j.value("vm_netns", "");
     if (r.id != id) throw Error("it names container " + r.id);
     return r;
   } catch (const json::exception& e) {

@@ -38,6 +38,9 @@ struct Record {
   // A microVM (oci/vm.hpp): pid is its shim's, which boots the VM at start;
   // the VMM joins the container's cgroup (pause freezes it).
   bool vm = false;
+  // The network namespace whose interface the VM took over (oci/vm_net.hpp;
+  // the card it took is spec.netcfg): given back at delete.
+  std::string vm_netns;
 };
 
 // The runtime-spec state of a container (runc state): ociVersion, id,

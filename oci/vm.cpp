@@ -179,6 +179,11 @@ container::RunSpec vm_guest_spec(const container::RunSpec& in, const std::functi
   // Namespaces joined by path are the host's: the guest's kernel has its
   // own. A network namespace's interface becomes the guest's card
   // (create_vm: oci/vm_net.hpp), so its path stays until then.
+  for (const auto& [kind, path] : {std::pair{"ipc", &in.join.ipc}, {"uts", &in.join.uts}, {"pid", &in.join.pid},
+                                   {"cgroup", &in.join.cgroup}})
+    if (!path->empty() && warn)
+      warn(std::string("config.json: linux.namespaces: the ") + kind + " namespace " + *path +
+           " is the host's: a microVM's process gets one of its guest's own");
   s.join = container::JoinNamespaces{.net = in.join.net};
   if (s.net == container::NetMode::Host) {
     // No network namespace asked for: the guest's own network, which has
@@ -193,17 +198,6 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
                 const std::function<void(const std::string&)>& warn) {
   // Where it cannot boot (no KVM, a PVM one): refused now, with the way out.
   engine::VmAssets assets = engine::locate_vm_assets(false);
-  // A network namespace made for the container (podman's, a pod's): the VM
-  // takes over its interface; the shim boots it from inside the namespace,
-  // where its tap joins the interface's bridge.
-  UniqueFd netns;
-  if (!r.spec.join.net.empty()) {
-    VmNetwork n = adopt_network_namespace(r.spec.join.net, warn);
-    netns = container::open_namespace_file(r.spec.join.net, CLONE_NEWNET, "network");
-    r.spec.net = n.net;
-    if (n.net == container::NetMode::Bridge) r.spec.netcfg = n.card;
-    r.spec.join = {};
-  }
   const std::string work = dir.dir(r.id);
   image::make_tree_disk(rootfs, work + "/" + kRootDisk, "hvrun-oci-root");
   assets.image_disk = work + "/" + kRootDisk;
@@ -213,38 +207,63 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
   UniqueFd tty_slave;
   if (r.spec.tty) tty_slave = pty_for_console(console);
 
-  // The shim starts with every forwarded signal blocked: one sent between
-  // fork and its sigwait waits instead of killing it.
-  sigset_t all = forwarded_signals(), old;
-  check_sys(::pthread_sigmask(SIG_BLOCK, &all, &old), "sigprocmask");
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int e = errno;
-    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    throw_sys("fork", "the microVM's shim", e);
+  // A network namespace made for the container (podman's, a pod's): the VM
+  // takes over its interface (last: nothing after it fails but the fork);
+  // the shim is born inside the namespace, where its tap joins the
+  // interface's bridge when the VM boots.
+  container::JoinedNamespaces in_netns;
+  if (!r.spec.join.net.empty()) {
+    VmNetwork n = adopt_network_namespace(r.spec.join.net, warn);
+    r.vm_netns = r.spec.join.net;
+    r.spec.net = n.net;
+    if (n.net == container::NetMode::Bridge) r.spec.netcfg = n.card;
+    in_netns.net = std::move(n.netns);
   }
-  if (pid == 0) {
-    if (console >= 0) ::close(console);  // the master went through it; the engine keeps its end
-    if (netns && ::setns(netns.get(), CLONE_NEWNET) < 0) {
-      std::fprintf(stderr, "hvrun-oci: microVM: setns into the container's network namespace: %s\n", std::strerror(errno));
-      ::_exit(125);
-    }
-    netns.reset();
-    shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get());
-  }
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  r.spec.join = {};
   try {
-    r.pid = pid;
-    r.pid_start = process_start_time(pid);
-    r.vm = true;
-    dir.save(r);
+    // The shim starts with every forwarded signal blocked: one sent between
+    // fork and its sigwait waits instead of killing it.
+    sigset_t all = forwarded_signals(), old;
+    check_sys(::pthread_sigmask(SIG_BLOCK, &all, &old), "sigprocmask");
+    std::fflush(nullptr);
+    pid_t pid = -1;
+    int fork_err = 0;
+    {
+      container::InJoinedNamespaces there(in_netns);  // this thread, around the fork only
+      pid = ::fork();
+      fork_err = errno;
+      if (pid == 0) {
+        if (console >= 0) ::close(console);  // the master went through it; the engine keeps its end
+        shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get());
+      }
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid < 0) throw_sys("fork", "the microVM's shim", fork_err);
+    try {
+      r.pid = pid;
+      r.pid_start = process_start_time(pid);
+      r.vm = true;
+      dir.save(r);
+    } catch (...) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      throw;
+    }
+    return pid;
   } catch (...) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    release_vm_network(r);
     throw;
   }
-  return pid;
+}
+
+void release_vm_network(const Record& r) noexcept {
+  if (r.vm_netns.empty() || r.spec.net != container::NetMode::Bridge) return;
+  try {
+    release_network_namespace(r.vm_netns, r.spec.netcfg);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hvrun-oci: warning: container %s: its network namespace's interface was not given back: %s\n",
+                 r.id.c_str(), e.what());
+  }
 }
 
 int exec_vm(const StateDir& dir, const Record& r, const ExecOptions& o, int console) {

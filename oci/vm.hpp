@@ -55,6 +55,11 @@ container::RunSpec vm_guest_spec(const container::RunSpec& spec, const std::func
 pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console,
                 const std::function<void(const std::string&)>& warn);
 
+// Gives the interface of the network namespace the VM of `r` took over
+// back (oci/vm_net.hpp): delete, and a create that failed after it.
+// Failures are a warning on stderr.
+void release_vm_network(const Record& r) noexcept;
+
 // exec into the running microVM of record `r`: its exit status as a shell
 // would give it; with o.detach a child of this process relays it and its
 // pid goes to o.pid_file (the caller's subreaper reaps it). With a

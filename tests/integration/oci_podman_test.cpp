@@ -107,7 +107,7 @@ TEST_F(OciPodman, ABridgeNetworkAndAPodsSharedNamespacesAreJoinedByPath) {
                        "localhost/bb", "sh", "-c", "echo served-by-web > /tmp/i; exec httpd -f -p 8080 -h /tmp"});
   ASSERT_EQ(web.code, 0) << web.err;
   Result get = podman({"run", "--rm", "--network", "hvrun-test-net", "localhost/bb", "sh", "-c",
-                       "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://10.213.7.10:8080/i && exit 0; sleep 0.3; done; exit 1"});
+                       "for i in $(seq 50); do wget -qO- http://10.213.7.10:8080/i && exit 0; sleep 0.3; done; exit 1"});
   EXPECT_EQ(get.code, 0) << get.err;
   EXPECT_EQ(get.out, "served-by-web\n");
 
@@ -117,7 +117,7 @@ TEST_F(OciPodman, ABridgeNetworkAndAPodsSharedNamespacesAreJoinedByPath) {
                        "hostname > /tmp/h; exec httpd -f -p 8081 -h /tmp"});
   ASSERT_EQ(srv.code, 0) << srv.err;
   Result cli = podman({"run", "--rm", "--pod", "p1", "localhost/bb", "sh", "-c",
-                       "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8081/h && exit 0; sleep 0.3; done; exit 1"});
+                       "for i in $(seq 50); do wget -qO- http://127.0.0.1:8081/h && exit 0; sleep 0.3; done; exit 1"});
   EXPECT_EQ(cli.code, 0) << cli.err;
   EXPECT_EQ(cli.out, "podhost\n");
 }

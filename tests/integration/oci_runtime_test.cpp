@@ -350,11 +350,11 @@ TEST_F(OciRuntime, NamespacesGivenByPathAreJoinedAndAWrongOneIsRefusedInOneLine)
   // The holder: unshare in new net, ipc, uts and cgroup namespaces, with a new pid
   // namespace whose init is its child (sleep).
   Result h = run({"sh", "-c",
-                  "unshare --net --ipc --uts --cgroup --pid --fork sh -c 'hostname podns; exec sleep 60' </dev/null "
+                  "unshare --net --ipc --uts --cgroup --pid --fork --kill-child sh -c 'hostname podns; exec sleep 60' </dev/null "
                   ">/dev/null 2>&1 & echo $!"});
   ASSERT_EQ(h.code, 0) << h.err;
   const std::string holder = trim(h.out);
-  struct Reap {
+  struct Reap {  // unshare and, with --kill-child, its child
     std::string pid;
     ~Reap() { run({"kill", "-9", pid}); }
   } reap{holder};
@@ -370,6 +370,8 @@ TEST_F(OciRuntime, NamespacesGivenByPathAreJoinedAndAWrongOneIsRefusedInOneLine)
   };
   for (int i = 0; i < 100 && trim(run({"nsenter", "-t", init, "-u", "hostname"}).out) != "podns"; ++i)
     ::usleep(50 * 1000);
+  ASSERT_EQ(trim(run({"nsenter", "-t", init, "-u", "hostname"}).out), "podns");
+  ASSERT_EQ(ns_of(init, "net").rfind("net:[", 0), 0u) << ns_of(init, "net");
   auto set_path = [&](const std::string& type, const std::string& path) {
     for (auto& n : config_["linux"]["namespaces"])
       if (n["type"] == type) n["path"] = path;

@@ -422,6 +422,9 @@ TEST_F(VmE2E, PodmanWithHvrunOciVmAsItsRuntimeRunsExecsStopsAndRemovesMicroVms) 
                            "podman-net-guest: inet 10.213.8.10/24 6.", "podman-net-host: served-by-the-host rc=0 \n"})
     EXPECT_NE(s->out.find(want), std::string::npos) << "missing '" << want << "' in:\n" << s->out;
   EXPECT_EQ(s->out.find("hvrun-testhost rc=6"), std::string::npos) << "ran on the test host's kernel:\n" << s->out;
+  const size_t net = s->out.find("podman-net-guest: ");
+  const std::string net_line = net == std::string::npos ? "" : s->out.substr(net, s->out.find('\n', net) - net);
+  EXPECT_EQ(net_line.find("hvrun-testhost"), std::string::npos) << "the networked container ran on the test host's kernel";
 }
 
 TEST_F(VmE2E, ContainerdsRuncShimWithHvrunOciVmRunsExecsAndKillsTasksInMicroVms) {

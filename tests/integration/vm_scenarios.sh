@@ -528,6 +528,7 @@ EOF
   echo "podman-net-host: $(pmn exec pnet wget -qO- -T 5 http://10.213.8.1:8081/h; echo "rc=$?")" | tr '\n' ' '; echo
   pmn rm -f -t 0 pnet >/dev/null
   pkill -f "httpd -p 10.213.8.1:8081" || true
+  ip link del hvrvm0 2>/dev/null || true
   umount -l "$p"
 }
 
