@@ -41,6 +41,18 @@ struct Msg {
   }
 };
 
+// A new link's header, name, MTU and kind; returns the IFLA_LINKINFO nest
+// (still open: the caller may add IFLA_INFO_DATA, then ends it).
+nlattr* put_new_link(Msg& m, const std::string& name, int mtu, const char* kind) {
+  auto* ifi = m.extra<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, name.c_str());
+  mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
+  nlattr* li = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
+  mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, kind);
+  return li;
+}
+
 // Each attribute of a message after its `offset`-byte header (libmnl's
 // mnl_attr_for_each, which C++ cannot compile).
 void for_each_attr(const nlmsghdr* n, size_t offset, const std::function<void(const nlattr*)>& fn) {
@@ -100,12 +112,7 @@ bool Netlink::link_exists(const std::string& ifname) { return ::if_nametoindex(i
 
 bool Netlink::create_bridge(const std::string& name, int mtu) {
   Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  auto* ifi = m.extra<ifinfomsg>();
-  ifi->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, name.c_str());
-  mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
-  nlattr* li = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
-  mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "bridge");
+  nlattr* li = put_new_link(m, name, mtu, "bridge");
   mnl_attr_nest_end(m.nlh, li);
   int rc = request(m.nlh);
   if (rc == -EEXIST) return false;
@@ -126,12 +133,7 @@ void Netlink::ensure_bridge(const std::string& name, uint32_t addr, int prefix, 
 void Netlink::create_veth(const std::string& host, const std::string& peer, int peer_netns_fd,
                           const std::string& peer_mac, int mtu) {
   Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  auto* ifi = m.extra<ifinfomsg>();
-  ifi->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz(m.nlh, IFLA_IFNAME, host.c_str());
-  mnl_attr_put_u32(m.nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
-  nlattr* li = mnl_attr_nest_start(m.nlh, IFLA_LINKINFO);
-  mnl_attr_put_strz(m.nlh, IFLA_INFO_KIND, "veth");
+  nlattr* li = put_new_link(m, host, mtu, "veth");
   nlattr* data = mnl_attr_nest_start(m.nlh, IFLA_INFO_DATA);
   nlattr* p = mnl_attr_nest_start(m.nlh, VETH_INFO_PEER);
   auto* pifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(m.nlh, sizeof(ifinfomsg)));
