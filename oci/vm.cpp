@@ -223,13 +223,19 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
   try {
     // The shim starts with every forwarded signal blocked: one sent between
     // fork and its sigwait waits instead of killing it.
-    sigset_t all = forwarded_signals(), old;
-    check_sys(::pthread_sigmask(SIG_BLOCK, &all, &old), "sigprocmask");
-    std::fflush(nullptr);
     pid_t pid = -1;
     int fork_err = 0;
     {
+      struct BlockedForTheFork {  // this thread's mask again, in the parent only
+        sigset_t old;
+        BlockedForTheFork() {
+          const sigset_t all = forwarded_signals();
+          check_sys(::pthread_sigmask(SIG_BLOCK, &all, &old), "sigprocmask");
+        }
+        ~BlockedForTheFork() { ::pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+      } blocked;
       container::InJoinedNamespaces there(in_netns);  // this thread, around the fork only
+      std::fflush(nullptr);
       pid = ::fork();
       fork_err = errno;
       if (pid == 0) {
@@ -237,7 +243,6 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
         shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get());
       }
     }
-    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (pid < 0) throw_sys("fork", "the microVM's shim", fork_err);
     try {
       r.pid = pid;
