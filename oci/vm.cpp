@@ -212,7 +212,7 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
   // the shim is born inside the namespace, where its tap joins the
   // interface's bridge when the VM boots.
   container::JoinedNamespaces in_netns;
-  if (!r.spec.join.net.empty()) {
+  if (!r.spec.join.net.empty() && !is_pod_sandbox(r.annotations)) {
     VmNetwork n = adopt_network_namespace(r.spec.join.net, warn);
     r.vm_netns = r.spec.join.net;
     r.spec.net = n.net;

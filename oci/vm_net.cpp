@@ -128,6 +128,12 @@ VmNetwork adopt_network_namespace(const std::string& netns_path, const std::func
   return out;
 }
 
+bool is_pod_sandbox(const std::map<std::string, std::string>& annotations) {
+  for (const char* key : {"io.kubernetes.cri.container-type", "io.kubernetes.cri-o.ContainerType"})
+    if (auto it = annotations.find(key); it != annotations.end() && it->second == "sandbox") return true;
+  return false;
+}
+
 void release_network_namespace(const std::string& netns_path, const container::NetConfig& card) {
   UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!ns) {

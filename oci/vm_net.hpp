@@ -19,6 +19,7 @@
 // taken over (a warning says so).
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 
 #include "container/spec.hpp"
@@ -38,6 +39,12 @@ struct VmNetwork {
 // None (loopback only) when it has no interface but lo. On an error the
 // namespace is left as it was.
 VmNetwork adopt_network_namespace(const std::string& netns_path, const std::function<void(const std::string&)>& warn);
+
+// A Kubernetes pod's sandbox (its pause container), as containerd's CRI
+// ("io.kubernetes.cri.container-type") and CRI-O mark it: it only holds
+// the pod's namespaces, so its microVM leaves the interface to the pod's
+// container (the one microVM of the namespace that needs the network).
+bool is_pod_sandbox(const std::map<std::string, std::string>& annotations);
 
 // Gives `card` (what adopt returned) back to the interface it came from:
 // its MAC, address and default route, and removes the bridge. A namespace

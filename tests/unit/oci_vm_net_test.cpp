@@ -110,4 +110,13 @@ TEST_F(OciVmNet, AMacvlanIsRefusedAndLeftAsItWas) {
   EXPECT_NE(in_ns("-4 -o addr show dev mv0").find("10.214.4.5/24"), std::string::npos) << "the refusal changed it";
 }
 
+// A pod's sandbox (pause) container, as containerd's CRI and CRI-O mark
+// it, leaves the interface to the pod's container.
+TEST(OciVmNetPod, ThePodsSandboxIsKnownByTheAnnotationsOfContainerdAndCriO) {
+  EXPECT_TRUE(hvrun::oci::is_pod_sandbox({{"io.kubernetes.cri.container-type", "sandbox"}}));
+  EXPECT_TRUE(hvrun::oci::is_pod_sandbox({{"io.kubernetes.cri-o.ContainerType", "sandbox"}}));
+  EXPECT_FALSE(hvrun::oci::is_pod_sandbox({{"io.kubernetes.cri.container-type", "container"}}));
+  EXPECT_FALSE(hvrun::oci::is_pod_sandbox({}));
+}
+
 }  // namespace
