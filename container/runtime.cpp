@@ -43,6 +43,7 @@
 #include "container/env.hpp"
 #include "container/namespaces.hpp"
 #include "container/process.hpp"
+#include "container/sysctl.hpp"
 #include "container/pty.hpp"
 #include "container/seccomp.hpp"
 #include "util/error.hpp"
@@ -142,6 +143,7 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
       check_sys(::sethostname(host.data(), host.size()), "sethostname", host);
     }
     if (spec.net != NetMode::Host && !joined.net) bring_up_loopback();  // our own netns
+    apply_sysctls(spec.sysctls);  // in our namespaces, through the host's /proc (checked at parse)
     RootfsResult rf = setup_rootfs(spec, cgv, [&] {
       ch.wait_go();
       ch.go_child.reset();

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -175,6 +176,8 @@ struct RunSpec {
   // signals to the workload, reaps orphans and exits as the workload did.
   bool init = false;
   bool userns = false;
+  // Kernel parameters set in the container's own namespaces (container/sysctl.hpp).
+  std::map<std::string, std::string> sysctls;
   JoinNamespaces join;  // host paths: a microVM's guest gets none
   std::string cgroup_parent = "hvrun";
   // Where the cgroup hierarchy is mounted ("" = /sys/fs/cgroup); v1 or v2 is
@@ -194,7 +197,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, arg
                                                 seccomp, no_new_privileges, rlimits, additional_gids, umask,
                                                 oom_score_adj, set_oom_score_adj, privileged, own_masked_paths,
                                                 masked_paths, readonly_paths, net, netcfg, extra_hosts, dns, dns_search,
-                                                dns_options, init, userns, join, cgroup_parent, cgroup_root)
+                                                dns_options, init, userns, sysctls, join, cgroup_parent, cgroup_root)
 
 // A process to start in a running container (hvrun exec; in a microVM,
 // guest-init gets it in the control channel's exec message).

@@ -9,6 +9,7 @@
 
 #include "container/mounts.hpp"
 #include "container/process.hpp"
+#include "container/sysctl.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -314,7 +315,17 @@ void read_linux(const json& l, Bundle& b) {
             .push_back(absolute_path((*v)[i], field + "[" + std::to_string(i) + "]"));
     }
   }
-  for (const char* other : {"sysctl", "devices", "rootfsPropagation", "personality",
+  if (const json* sc = member(l, "sysctl")) {
+    object(*sc, "linux.sysctl");
+    for (const auto& [key, v] : sc->items()) {
+      const std::string field = "linux.sysctl[\"" + key + "\"]";
+      const std::string value = string(v, field);
+      if (std::string why = container::sysctl_refusal(key, s.net != container::NetMode::Host); !why.empty()) bad(field, why);
+      if (value.find('\0') != std::string::npos) bad(field, "holds a NUL");
+      s.sysctls[key] = value;
+    }
+  }
+  for (const char* other : {"devices", "rootfsPropagation", "personality",
                             "mountLabel", "intelRdt"})
     if (const json* v = member(l, other); v && !v->empty() && !(v->is_string() && v->get<std::string>().empty()))
       b.warnings.push_back(std::string("config.json: linux.") + other +

@@ -418,6 +418,39 @@ TEST_F(OciRuntime, NamespacesGivenByPathAreJoinedAndAWrongOneIsRefusedInOneLine)
   EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
 }
 
+// linux.sysctl: the kernel parameters kept per namespace are set in the
+// container's own (the host's stay as they were); one that would change
+// the host is refused in one line.
+TEST_F(OciRuntime, SysctlsAreSetInTheContainersNamespacesAndAHostWideOneIsRefused) {
+  const std::string host_shmmni = trim(slurp("/proc/sys/kernel/shmmni"));
+  const std::string host_forward = trim(slurp("/proc/sys/net/ipv4/ip_forward"));
+  const std::string want_forward = host_forward == "1" ? "0" : "1";
+  config_["linux"]["sysctl"] = {{"kernel.shmmni", "1234"}, {"net.ipv4.ip_forward", want_forward}};
+  write_config({"sh", "-c", "cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_forward"});
+  Result r = run({HVRUN_OCI_BIN, "--root", state_root_, "run", "--bundle", bundle_, "s1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1234\n" + want_forward + "\n");
+  EXPECT_EQ(trim(slurp("/proc/sys/kernel/shmmni")), host_shmmni) << "the host's shmmni changed";
+  EXPECT_EQ(trim(slurp("/proc/sys/net/ipv4/ip_forward")), host_forward) << "the host's ip_forward changed";
+  config_["linux"]["sysctl"] = {{"vm.swappiness", "10"}};
+  write_config({"true"});
+  Result host_wide = create("s2");
+  EXPECT_EQ(host_wide.code, 1);
+  EXPECT_EQ(trim(host_wide.err), "hvrun-oci: config.json: linux.sysctl[\"vm.swappiness\"]: \"vm.swappiness\" is not kept "
+                                 "per namespace: setting it would change the host");
+  config_["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
+  for (auto it = config_["linux"]["namespaces"].begin(); it != config_["linux"]["namespaces"].end(); ++it)
+    if ((*it)["type"] == "network") {
+      config_["linux"]["namespaces"].erase(it);
+      break;
+    }
+  write_config({"true"});
+  Result host_net = create("s3");
+  EXPECT_EQ(host_net.code, 1);
+  EXPECT_NE(host_net.err.find("would change the host's network"), std::string::npos) << host_net.err;
+  EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
+}
+
 // VM mode (oci/vm.hpp) where no Linux guest can boot (no KVM, or a PVM
 // one): the create is refused with the reason and leaves nothing; on a
 // hardware-KVM host it boots (VmE2E's oci-vm scenario proves the lifecycle
