@@ -270,6 +270,8 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
   try {
     join = cg->open_join_files();
     joined = open_joined_namespaces(spec);
+    check_sysctl_namespaces(spec.sysctls, joined.net ? joined.net.get() : -1, joined.ipc ? joined.ipc.get() : -1,
+                            joined.uts ? joined.uts.get() : -1);
     in_joined.emplace(joined);
   } catch (...) {
     try {

@@ -321,7 +321,7 @@ void read_linux(const json& l, Bundle& b) {
       const std::string field = "linux.sysctl[\"" + key + "\"]";
       const std::string value = string(v, field);
       if (std::string why = container::sysctl_refusal(key, s.net != container::NetMode::Host); !why.empty()) bad(field, why);
-      if (value.find('\0') != std::string::npos) bad(field, "holds a NUL");
+      if (std::string why = container::sysctl_value_refusal(value); !why.empty()) bad(field, why);
       s.sysctls[key] = value;
     }
   }

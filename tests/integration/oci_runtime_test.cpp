@@ -424,12 +424,23 @@ TEST_F(OciRuntime, NamespacesGivenByPathAreJoinedAndAWrongOneIsRefusedInOneLine)
 TEST_F(OciRuntime, SysctlsAreSetInTheContainersNamespacesAndAHostWideOneIsRefused) {
   const std::string host_shmmni = trim(slurp("/proc/sys/kernel/shmmni"));
   const std::string host_forward = trim(slurp("/proc/sys/net/ipv4/ip_forward"));
+  const std::string host_domain = trim(slurp("/proc/sys/kernel/domainname"));
+  struct PutBack {  // should the feature ever write the host's
+    std::string shmmni, forward, domain;
+    ~PutBack() {
+      std::ofstream("/proc/sys/kernel/shmmni") << shmmni;
+      std::ofstream("/proc/sys/net/ipv4/ip_forward") << forward;
+      std::ofstream("/proc/sys/kernel/domainname") << domain;
+    }
+  } put_back{host_shmmni, host_forward, host_domain};
   const std::string want_forward = host_forward == "1" ? "0" : "1";
-  config_["linux"]["sysctl"] = {{"kernel.shmmni", "1234"}, {"net.ipv4.ip_forward", want_forward}};
-  write_config({"sh", "-c", "cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_forward"});
+  config_["linux"]["sysctl"] = {{"kernel.shmmni", "1234"}, {"net/ipv4/ip_forward", want_forward},
+                                {"kernel.domainname", "pod.example"}};
+  write_config({"sh", "-c", "cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname"});
   Result r = run({HVRUN_OCI_BIN, "--root", state_root_, "run", "--bundle", bundle_, "s1"});
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, "1234\n" + want_forward + "\n");
+  EXPECT_EQ(r.out, "1234\n" + want_forward + "\npod.example\n");
+  EXPECT_EQ(trim(slurp("/proc/sys/kernel/domainname")), host_domain) << "the host's domainname changed";
   EXPECT_EQ(trim(slurp("/proc/sys/kernel/shmmni")), host_shmmni) << "the host's shmmni changed";
   EXPECT_EQ(trim(slurp("/proc/sys/net/ipv4/ip_forward")), host_forward) << "the host's ip_forward changed";
   config_["linux"]["sysctl"] = {{"vm.swappiness", "10"}};
@@ -448,6 +459,13 @@ TEST_F(OciRuntime, SysctlsAreSetInTheContainersNamespacesAndAHostWideOneIsRefuse
   Result host_net = create("s3");
   EXPECT_EQ(host_net.code, 1);
   EXPECT_NE(host_net.err.find("would change the host's network"), std::string::npos) << host_net.err;
+  // The host's own network namespace given by path: refused the same.
+  config_["linux"]["namespaces"].push_back({{"type", "network"}, {"path", "/proc/self/ns/net"}});
+  write_config({"true"});
+  Result joined_host = create("s4");
+  EXPECT_EQ(joined_host.code, 1);
+  EXPECT_EQ(trim(joined_host.err), "hvrun-oci: sysctl \"net.ipv4.ip_forward\": the namespace joined by path is the "
+                                   "runtime's own: setting it would change the host");
   EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
 }
 
