@@ -401,18 +401,26 @@ TEST_F(Changes, ARunningMicroVmIsFrozenThroughItsMonitorWhileItsDiskIsRead) {
     EXPECT_EQ(p.code, 0) << p.err;
   }
   Fake fake{start_fake("serve")};
-  auto log = [&] { return read_text(dir + "/fake.log"); };
+  // The fake writes "bye" once it sees the client's end, which may come a
+  // moment after hvrun has exited: the log is awaited (5 s at most).
+  auto log = [&](const std::string& want) {
+    std::string got;
+    for (int i = 0; i < 250; ++i, ::usleep(20000))
+      if ((got = read_text(dir + "/fake.log")) == want) break;
+    return got;
+  };
   Result c = hv({"commit", "-m", "while it ran", "c1", "frozen:1"});
   ASSERT_EQ(c.code, 0) << c.err;
-  EXPECT_EQ(log(), "freeze\nthaw\nbye\n");
+  EXPECT_EQ(log("freeze\nthaw\nbye\n"), "freeze\nthaw\nbye\n");
   Result look = hv({"run", "--rm", "frozen:1", "sh", "-c", "cat /added.txt; ls /data"});
   EXPECT_EQ(look.out, "new\nfresh\n") << look.err;
   Result list = run({"sh", "-c", "'" + hvrun_bin() + "' --root '" + root() + "' export c1 | tar -tf -"});
   EXPECT_NE(list.out.find("data/fresh\n"), std::string::npos) << list.out << list.err;
-  EXPECT_EQ(log(), "freeze\nthaw\nbye\nfreeze\nthaw\nbye\n");
+  EXPECT_EQ(log("freeze\nthaw\nbye\nfreeze\nthaw\nbye\n"), "freeze\nthaw\nbye\nfreeze\nthaw\nbye\n");
   Result d = hv({"diff", "c1"});
   EXPECT_EQ(d.out, kDiff) << d.err;
-  EXPECT_EQ(log(), "freeze\nthaw\nbye\nfreeze\nthaw\nbye\nfreeze\nthaw\nbye\n");
+  const std::string three = "freeze\nthaw\nbye\nfreeze\nthaw\nbye\nfreeze\nthaw\nbye\n";
+  EXPECT_EQ(log(three), three);
   // The guest cannot freeze: commit fails with its reason, in one line,
   // and the store is as it was.
   ASSERT_EQ(run({"touch", dir + "/fake.fail"}).code, 0);
