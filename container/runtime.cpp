@@ -421,22 +421,17 @@ ExecHandle exec_start(pid_t init_pid, const RunSpec& cspec, const ExecSpec& es, 
   std::vector<Cgroup::JoinFile> join = cg->open_join_files();
   Channels ch = Channels::make(es.tty);
 
-  // Our children (only) are born in the container's pid namespace; this
-  // thread's own pid namespace is restored right after the clone.
-  UniqueFd own_pidns;
-  if (ns.pid) {
-    own_pidns.reset(::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC));
-    if (!own_pidns) throw_sys("open", "/proc/thread-self/ns/pid");
-    check_sys(::setns(ns.pid.get(), CLONE_NEWPID), "setns", "pid");
-  }
+  // Our children (only) are born in the container's pid namespace (the
+  // child joins the others itself); this thread's own pid namespace is
+  // restored right after the clone.
+  JoinedNamespaces pid_only;
+  pid_only.pid = std::move(ns.pid);
+  std::optional<InJoinedNamespaces> in_pidns(std::in_place, pid_only);
   HVRUN_DEBUG("runtime", "exec into pid ", init_pid, ": ", es.args[0]);
   pid_t pid = raw_clone(0);
   int clone_err = errno;
   if (pid == 0) exec_child(ns, es, stdio, ch, setup, join);
-  if (own_pidns && ::setns(own_pidns.get(), CLONE_NEWPID) < 0) {
-    // Cannot happen for our own active namespace; refuse to continue half-switched.
-    ::abort();
-  }
+  in_pidns.reset();
   if (pid < 0) throw_sys("clone", clone_err);
   ch.parent_side();
   bool joins_itself = !join.empty();
