@@ -21,6 +21,12 @@ unsigned long clone_flags(const RunSpec& spec) {
   return f;
 }
 
+bool is_own_namespace(int fd, const char* name) {
+  struct stat a {}, b {};
+  const std::string own = std::string("/proc/self/ns/") + name;
+  return ::fstat(fd, &a) == 0 && ::stat(own.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 UniqueFd open_namespace_file(const std::string& path, int type, const char* kind) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));  // a FIFO must not hang us
   if (!fd) throw_sys("open the " + std::string(kind) + " namespace", path);
@@ -89,12 +95,9 @@ void write_id_maps(pid_t pid) {
 namespace {
 UniqueFd open_ns_if_different(pid_t pid, const char* name) {
   std::string theirs = "/proc/" + std::to_string(pid) + "/ns/" + name;
-  std::string ours = std::string("/proc/self/ns/") + name;
   UniqueFd fd(::open(theirs.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw_sys("open", theirs);
-  struct stat a {}, b {};
-  if (::fstat(fd.get(), &a) == 0 && ::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-    return {};
+  if (is_own_namespace(fd.get(), name)) return {};
   return fd;
 }
 }  // namespace

@@ -39,6 +39,10 @@ unsigned long clone_flags(const RunSpec& spec);
 // /run/netns/NAME); `kind` names it in the error ("network").
 UniqueFd open_namespace_file(const std::string& path, int type, const char* kind);
 
+// True when `fd` is the namespace /proc/self/ns/`name` ("net", ...): the
+// caller's own.
+bool is_own_namespace(int fd, const char* name);
+
 // The namespaces of spec.join, opened (and each checked to be a namespace
 // of its kind) before the container's process is cloned.
 struct JoinedNamespaces {

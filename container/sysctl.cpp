@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 
+#include "container/namespaces.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -38,13 +39,6 @@ Kind kind_of(const std::string& d) {
   if (d.rfind("net.", 0) == 0) return Kind::Net;
   if (d == "kernel.domainname") return Kind::Uts;
   return Kind::Ipc;
-}
-
-// True when `fd` is the namespace /proc/self/ns/`name` (the runtime's own).
-bool is_ours(int fd, const char* name) {
-  struct stat a {}, b {};
-  const std::string own = std::string("/proc/self/ns/") + name;
-  return ::fstat(fd, &a) == 0 && ::stat(own.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
 }  // namespace
@@ -90,9 +84,9 @@ void check_sysctl_namespaces(const std::map<std::string, std::string>& sysctls, 
                              int joined_uts) {
   for (const auto& [key, value] : sysctls) {
     const Kind k = kind_of(dotted(key));
-    const bool host = (k == Kind::Net && joined_net >= 0 && is_ours(joined_net, "net")) ||
-                      (k == Kind::Ipc && joined_ipc >= 0 && is_ours(joined_ipc, "ipc")) ||
-                      (k == Kind::Uts && joined_uts >= 0 && is_ours(joined_uts, "uts"));
+    const bool host = (k == Kind::Net && joined_net >= 0 && is_own_namespace(joined_net, "net")) ||
+                      (k == Kind::Ipc && joined_ipc >= 0 && is_own_namespace(joined_ipc, "ipc")) ||
+                      (k == Kind::Uts && joined_uts >= 0 && is_own_namespace(joined_uts, "uts"));
     if (host)
       throw Error("sysctl \"" + key + "\": the namespace joined by path is the runtime's own: setting it would change the host");
   }
