@@ -33,12 +33,32 @@ wait_status() {  # NAME STATUS: wait until inspect shows it (60 s at most)
 # to a file, not a pipe, so that a leftover process holding it open cannot
 # stall the script. (A hang of the whole test host is caught outside, by
 # scripts/vmhost --idle-timeout, and vm_e2e_test.cpp reruns what is left.)
+# A nested guest that triple-faults at random (QEMU TCG's emulated SVM; seen
+# twice in CI, 2026-12-06 and -07, each time in a different scenario, and
+# never again in the same one) gets the scenario run once more too, saying
+# so with the VMM's words: a watcher keeps each monitor log's triple-fault
+# line, since the scenario may have removed the container by its end.
+# A second triple fault's result stands.
+FAULTS=/tmp/vm-e2e-faults
 scenario() {  # NAME FUNCTION
-  local name=$1 fn=$2 rc out=/tmp/vm-e2e-scenario.out
+  local name=$1 fn=$2 rc out=/tmp/vm-e2e-scenario.out watcher
   begin "$name"
   for try in 1 2; do
     local t0=$SECONDS
+    : >"$FAULTS"
+    while sleep 0.5; do
+      grep -h "triple fault (KVM_EXIT_SHUTDOWN)" "$HVRUN_ROOT"/containers/*/monitor.log >>"$FAULTS" 2>/dev/null
+    done &
+    watcher=$!
     timeout -k 5 150 bash -c "$(declare -f "$fn" wait_status); HV=$HV; $fn" >"$out" 2>&1 </dev/null; rc=$?
+    kill $watcher 2>/dev/null; wait $watcher 2>/dev/null
+    grep -h "triple fault (KVM_EXIT_SHUTDOWN)" "$out" "$HVRUN_ROOT"/containers/*/monitor.log >>"$FAULTS" 2>/dev/null
+    if [ -s "$FAULTS" ] && [ $try = 1 ]; then
+      echo "scenario $name: a nested guest triple-faulted (try 1), run once more; the VMM said: $(sort -u "$FAULTS" | head -1)"
+      "$HV" ps -aq | xargs -r "$HV" rm -f >/dev/null 2>&1
+      pkill -9 -x hvrun-vmm
+      continue
+    fi
     # 124: timeout's TERM ended it; 137 after >= 150 s: its KILL did.
     if [ $rc != 124 ] && { [ $rc != 137 ] || [ $((SECONDS - t0)) -lt 150 ]; }; then break; fi
     echo "scenario $name: time limit hit (try $try); guest console:"
@@ -48,7 +68,7 @@ scenario() {  # NAME FUNCTION
     rc=124
   done
   cat "$out"
-  [ "$try" = 2 ] && echo "(retried once after a test-host hang)"
+  [ "$try" = 2 ] && echo "(retried once after a test-host hang or a nested guest's triple fault)"
   end "$name" $rc
   # Two hangs in a row: this test host is sick. Stop here, so that the test
   # reruns this and every later scenario in a fresh one instead of waiting
