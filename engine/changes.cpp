@@ -23,6 +23,8 @@
 #include "engine/vm_changes.hpp"
 #include "engine/vm_control.hpp"
 #include "engine/vm_exec.hpp"
+#include "engine/vm_files.hpp"
+#include "engine/vm_template.hpp"
 #include "image/commit.hpp"
 #include "image/config_change.hpp"
 #include "image/history.hpp"
@@ -34,6 +36,7 @@
 #include "util/child.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/lock.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
@@ -123,7 +126,11 @@ Subject open_subject(const Records& rec, const std::string& ref, VmUpper::Conten
         HVRUN_DEBUG("changes", "microVM ", s.id.substr(0, 12), " stopped: reading its final disk");
       }
     }
-    s.vm = std::make_unique<VmUpper>(rec.dir(s.id) + "/vm-rw.ext4", rec.dir(s.id), content);
+    const std::string disk = rec.dir(s.id) + "/" + kVmRwDisk;
+    if (s.state.started_at.empty() && !path_exists(disk))
+      s.vm = std::make_unique<VmUpper>(rec.dir(s.id));  // never started: the image as it is
+    else
+      s.vm = std::make_unique<VmUpper>(disk, rec.dir(s.id), content);
     s.upper = s.vm->path();
     if (frozen) {
       if (std::string why = frozen->thaw(); !why.empty() && rec.monitor_alive(s.id))
@@ -288,6 +295,75 @@ std::pair<std::string, std::string> split_container_path(const std::string& path
 
 namespace {
 
+// A stopped microVM is written through its disk, as Docker writes a
+// stopped container's layer: a copy of the disk is made, the upper
+// directory copied out of it (engine/vm_changes.hpp), mounted with the
+// image's layers as the merged view fn writes into, and what fn changed
+// written back into the copy, which replaces the disk only when whole: a
+// failure anywhere leaves the disk as it was. A microVM that never started
+// gets its disk here, marked (kVmRwKeep) so that its first boot keeps it
+// (engine/monitor.cpp), as it keeps a restarted one's.
+void write_into_stopped_vm(const Records& rec, const std::string& id, const ContainerConfig& cfg, const State& st,
+                           const char* verb, const std::function<void(int)>& fn) {
+  const std::string name = cfg.name.empty() ? id.substr(0, 12) : cfg.name;
+  // Nothing starts it meanwhile: a start takes this lock first.
+  FileLock lock = FileLock::try_lock(rec.lock_path(id));
+  const State now = rec.refresh(id);
+  if (!lock.held() || now.status == "running") {
+    if (is_paused(cfg, now)) throw Error("cannot write into the microVM " + name + " while it is paused: unpause it first");
+    throw Error("the microVM " + name + " started during " + verb + ": run it again (its guest then writes it)");
+  }
+  const std::string disk = rec.dir(id) + "/" + kVmRwDisk;
+  const bool have_disk = path_exists(disk);
+  if (!have_disk && !cfg.vm_restore.empty())
+    throw Error("cannot write into the microVM " + name + " before its first start: it starts from a snapshot, "
+                "whose disk it takes then (start it first)");
+  const std::string tag = std::to_string(::getpid());
+  const std::string next = disk + ".cp-" + tag, work = rec.dir(id) + "/vm-cp-work." + tag,
+                    marker = rec.dir(id) + "/vm-cp-since." + tag;
+  struct Scratch {
+    std::vector<std::string> paths;
+    ~Scratch() {
+      for (const auto& p : paths) {
+        try {
+          if (path_exists(p)) remove_all(p);
+        } catch (const std::exception&) {
+        }
+      }
+    }
+  } scratch{{next, work, marker}};
+  if (have_disk)
+    copy_file_sparse(disk, next);
+  else
+    make_rw_disk(next, vm_blank_rw_disk(rec.store_root()));
+  Subject s;
+  s.id = id;
+  s.cfg = cfg;
+  s.state = st;
+  s.vm = std::make_unique<VmUpper>(next, rec.dir(id), VmUpper::Content::Data);
+  s.upper = s.vm->path();
+  mkdir_p(work, 0700);
+  s.cfg.spec.workdir = work;
+  // What fn changes has a ctime from here on (the marker's clock is the
+  // file system's own, as theirs is).
+  timespec since{};
+  {
+    UniqueFd m(::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    struct stat sb {};
+    if (!m || ::fstat(m.get(), &sb) < 0) throw_sys("create", marker);
+    since = sb.st_ctim;
+  }
+  in_merged_view(rec, s, true, verb, [&](const std::string& mnt) {
+    UniqueFd root(::open(mnt.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_sys("open", mnt);
+    fn(root.get());
+  });
+  write_back_to_ext4(next, s.upper, "/upper", since);
+  if (!have_disk) write_file_atomic(rec.dir(id) + "/" + kVmRwKeep, "written by " + std::string(verb) + " before the first start\n");
+  if (::rename(next.c_str(), disk.c_str()) < 0) throw_sys("replace " + disk + " with", next);
+  HVRUN_DEBUG("changes", "microVM ", name, ": ", verb, " wrote its disk ", disk);
+}
+
 // Runs fn with a directory fd of the container's root. A running
 // container-mode container: its own root (/proc/PID/root), frozen while fn
 // runs, in this process. Otherwise its overlay (a microVM's upper read from
@@ -313,8 +389,10 @@ void with_container_root(const Records& rec, const std::string& ref, bool write,
     fn(root.get());
     return;
   }
-  if (cfg.mode == Mode::Vm && write)  // (a running one's copy_into_container hands the archive to its guest)
-    throw Error("cannot write into the microVM " + name + " while it is not running: its disk is its guest's (start it first)");
+  if (cfg.mode == Mode::Vm && write) {  // (a running one's copy_into_container hands the archive to its guest)
+    write_into_stopped_vm(rec, id, cfg, st, verb, fn);
+    return;
+  }
   if (!cfg.spec.rootfs.empty()) {  // a plain root directory
     UniqueFd root(::open(cfg.spec.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw_sys(verb, cfg.spec.rootfs);

@@ -54,7 +54,9 @@ namespace hvrun::engine {
 // private mount namespace; a microVM's files are read from its writable
 // disk (frozen while copied, as commit), and written while it runs by its
 // guest-init, which unpacks the archive inside the container's root
-// (engine/vm_exec.hpp extract_in_vm); a stopped microVM is not written.
+// (engine/vm_exec.hpp extract_in_vm), and while it does not run through
+// its disk: a copy, its upper copied out, written as a stopped container's,
+// written back (engine/vm_changes.hpp write_back_to_ext4), then put in place.
 struct PathInfo {
   std::string name;         // the last component ("/" for the root)
   uint32_t mode = 0;        // st_mode

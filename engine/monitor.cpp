@@ -24,6 +24,7 @@
 #include "engine/snapshots.hpp"
 #include "engine/terminal.hpp"
 #include "engine/vm_backend.hpp"
+#include "engine/vm_files.hpp"
 #include "engine/vm_template.hpp"
 #include "engine/volumes.hpp"
 #include "net/proxy.hpp"
@@ -129,7 +130,9 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
     // Started again (hvrun start of a VM that ran before: its last state,
     // not yet replaced, says when it started): it boots on the disk it left,
     // not on a fresh one or its snapshot's.
-    if (!rec.load_state(cfg.id).started_at.empty() && path_exists(a.work_dir + "/vm-rw.ext4")) {
+    // So does one whose disk hvrun cp wrote before its first start.
+    if ((!rec.load_state(cfg.id).started_at.empty() || path_exists(a.work_dir + "/" + kVmRwKeep)) &&
+        path_exists(a.work_dir + "/" + kVmRwDisk)) {
       a.keep_rw_disk = true;
       a.restore_dir.clear();
     }

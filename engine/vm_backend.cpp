@@ -146,7 +146,7 @@ class VmBackend final : public Backend {
       spec.tty_rows = ws->rows;
       spec.tty_cols = ws->cols;
     }
-    rw_disk_ = assets_.work_dir + "/vm-rw.ext4";
+    rw_disk_ = assets_.work_dir + "/" + kVmRwDisk;
     const std::string& rw_disk = rw_disk_;
     std::string initrd = assets_.work_dir + "/initramfs.cpio";
     console_log_ = assets_.work_dir + "/console.log";

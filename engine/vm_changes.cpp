@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -198,6 +200,283 @@ class Copier {
   std::map<ext2_ino_t, std::string> links_;
 };
 
+// Writes a changed copy back (write_back_to_ext4). Every allocation goes
+// through libext2fs, which keeps the bitmaps, group counts and checksums.
+class Writer {
+ public:
+  Writer(Ext2& e, const timespec& since) : e_(e), since_(since) {}
+
+  // Makes directory `ino` (at /rel) hold what host directory `path` holds.
+  void dir(ext2_ino_t ino, const std::string& path, const std::string& rel) {
+    std::vector<DirEntry> have;
+    e_.check(ext2fs_dir_iterate2(e_.fs, ino, 0, nullptr, collect, &have), "read directory /" + rel);
+    std::map<std::string, ext2_ino_t> on_disk;
+    for (auto& d : have) on_disk.emplace(d.name, d.ino);
+    std::map<std::string, struct stat> on_host;
+    for (const auto& name : list_dir(path)) {
+      struct stat sb {};
+      if (::lstat((path + "/" + name).c_str(), &sb) < 0) throw_sys("lstat", path + "/" + name);
+      on_host.emplace(name, sb);
+    }
+    // Gone from the copy: gone from the disk (a socket never was in the copy).
+    for (const auto& [name, child] : on_disk) {
+      if (on_host.count(name)) continue;
+      ext2_inode_large in;
+      read_inode(child, in, rel + "/" + name);
+      if (LINUX_S_ISSOCK(in.i_mode)) continue;
+      remove(ino, name, child, rel + "/" + name);
+    }
+    for (const auto& [name, sb] : on_host) {
+      const std::string cpath = path + "/" + name, crel = rel.empty() ? name : rel + "/" + name;
+      auto it = on_disk.find(name);
+      ext2_ino_t child = it == on_disk.end() ? 0 : it->second;
+      if (child) {
+        ext2_inode_large in;
+        read_inode(child, in, crel);
+        const bool same_kind = (in.i_mode & LINUX_S_IFMT) == (sb.st_mode & S_IFMT);
+        if (same_kind && S_ISDIR(sb.st_mode)) {
+          if (changed(sb)) set_metadata(child, cpath, sb, crel);
+          dir(child, cpath, crel);
+          continue;
+        }
+        if (same_kind && !changed(sb)) continue;
+        remove(ino, name, child, crel);
+      }
+      create(ino, name, cpath, sb, crel);
+    }
+  }
+
+ private:
+  bool changed(const struct stat& sb) const {
+    return sb.st_ctim.tv_sec > since_.tv_sec || (sb.st_ctim.tv_sec == since_.tv_sec && sb.st_ctim.tv_nsec >= since_.tv_nsec);
+  }
+
+  void read_inode(ext2_ino_t ino, ext2_inode_large& in, const std::string& rel) {
+    std::memset(&in, 0, sizeof in);
+    e_.check(ext2fs_read_inode_full(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in), sizeof in), "read inode of /" + rel);
+  }
+  void write_inode(ext2_ino_t ino, ext2_inode_large& in, const std::string& rel) {
+    e_.check(ext2fs_write_inode_full(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in), sizeof in), "write inode of /" + rel);
+  }
+
+  // Runs op; a directory out of room grows by a block and op runs again.
+  void into_dir(ext2_ino_t dir, const std::string& rel, const std::function<errcode_t()>& op) {
+    errcode_t err = op();
+    if (err == EXT2_ET_DIR_NO_SPACE) {
+      e_.check(ext2fs_expand_dir(e_.fs, dir), "grow the directory of /" + rel);
+      err = op();
+    }
+    e_.check(err, "add /" + rel);
+  }
+
+  static unsigned file_type(mode_t m) {
+    if (S_ISREG(m)) return EXT2_FT_REG_FILE;
+    if (S_ISDIR(m)) return EXT2_FT_DIR;
+    if (S_ISLNK(m)) return EXT2_FT_SYMLINK;
+    if (S_ISCHR(m)) return EXT2_FT_CHRDEV;
+    if (S_ISBLK(m)) return EXT2_FT_BLKDEV;
+    if (S_ISFIFO(m)) return EXT2_FT_FIFO;
+    return EXT2_FT_SOCK;
+  }
+
+  void create(ext2_ino_t dir_ino, const std::string& name, const std::string& path, const struct stat& sb,
+              const std::string& rel) {
+    if (S_ISSOCK(sb.st_mode)) return;  // nothing to keep, as the copy out
+    if (!S_ISDIR(sb.st_mode) && sb.st_nlink > 1) {
+      auto it = links_.find({sb.st_dev, sb.st_ino});
+      if (it != links_.end()) {  // one more name of an inode written in this pass
+        into_dir(dir_ino, rel, [&] { return ext2fs_link(e_.fs, dir_ino, name.c_str(), it->second, int(file_type(sb.st_mode))); });
+        ext2_inode_large in;
+        read_inode(it->second, in, rel);
+        ++in.i_links_count;
+        write_inode(it->second, in, rel);
+        return;
+      }
+    }
+    ext2_ino_t ino = 0;
+    if (S_ISDIR(sb.st_mode)) {
+      into_dir(dir_ino, rel, [&] { return ext2fs_mkdir(e_.fs, dir_ino, 0, name.c_str()); });
+      e_.check(ext2fs_lookup(e_.fs, dir_ino, name.c_str(), int(name.size()), nullptr, &ino), "look up /" + rel);
+      set_metadata(ino, path, sb, rel);
+      dir(ino, path, rel);
+      return;
+    }
+    if (S_ISLNK(sb.st_mode)) {
+      std::string target(4096, '\0');
+      ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+      if (n < 0) throw_sys("readlink", path);
+      target.resize(size_t(n));
+      into_dir(dir_ino, rel, [&] { return ext2fs_symlink(e_.fs, dir_ino, 0, name.c_str(), target.c_str()); });
+      e_.check(ext2fs_lookup(e_.fs, dir_ino, name.c_str(), int(name.size()), nullptr, &ino), "look up /" + rel);
+      set_metadata(ino, path, sb, rel);
+      return;
+    }
+    e_.check(ext2fs_new_inode(e_.fs, dir_ino, LINUX_S_IFREG | 0600, nullptr, &ino), "allocate an inode for /" + rel);
+    into_dir(dir_ino, rel, [&] { return ext2fs_link(e_.fs, dir_ino, name.c_str(), ino, int(file_type(sb.st_mode))); });
+    ext2fs_inode_alloc_stats2(e_.fs, ino, +1, 0);
+    ext2_inode_large in;
+    std::memset(&in, 0, sizeof in);
+    in.i_mode = static_cast<__u16>((sb.st_mode & 07777) | (sb.st_mode & S_IFMT));
+    in.i_links_count = 1;
+    in.i_extra_isize = sizeof(ext2_inode_large) - EXT2_GOOD_OLD_INODE_SIZE;
+    if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) {
+      const unsigned major = ::major(sb.st_rdev), minor = ::minor(sb.st_rdev);
+      if (major < 256 && minor < 256)
+        in.i_block[0] = major * 256 + minor;
+      else
+        in.i_block[1] = (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+    } else if (S_ISREG(sb.st_mode) && ext2fs_has_feature_extents(e_.fs->super)) {
+      ext2_extent_handle_t h = nullptr;  // an empty extent tree in i_block
+      e_.check(ext2fs_extent_open2(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in), &h), "start the extents of /" + rel);
+      ext2fs_extent_free(h);
+    }
+    e_.check(ext2fs_write_new_inode(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in)), "write inode of /" + rel);
+    if (S_ISREG(sb.st_mode)) write_data(ino, path, sb, rel);
+    set_metadata(ino, path, sb, rel);
+    if (sb.st_nlink > 1) links_[{sb.st_dev, sb.st_ino}] = ino;
+  }
+
+  void write_data(ext2_ino_t ino, const std::string& path, const struct stat& sb, const std::string& rel) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) throw_sys("open", path);
+    ext2_file_t f;
+    e_.check(ext2fs_file_open(e_.fs, ino, EXT2_FILE_WRITE, &f), "open /" + rel);
+    struct Closer {
+      ext2_file_t f;
+      ~Closer() { ext2fs_file_close(f); }
+    } closer{f};
+    std::vector<char> buf(1 << 20);
+    const std::vector<char> zero(buf.size(), 0);
+    uint64_t off = 0;
+    for (;;) {
+      ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_sys("read", path);
+      if (n == 0) break;
+      // A block of zeros stays a hole, as the copy out keeps holes.
+      if (std::memcmp(buf.data(), zero.data(), size_t(n)) != 0) {
+        e_.check(ext2fs_file_llseek(f, off, EXT2_SEEK_SET, nullptr), "seek in /" + rel);
+        unsigned int wrote = 0;
+        e_.check(ext2fs_file_write(f, buf.data(), unsigned(n), &wrote), "write /" + rel);
+        if (wrote != unsigned(n)) throw Error(e_.disk + ": write /" + rel + ": short write (disk full?)");
+      }
+      off += uint64_t(n);
+    }
+    if (off != uint64_t(sb.st_size)) throw Error(path + " changed while it was written into " + e_.disk);
+    e_.check(ext2fs_file_set_size2(f, off), "set the size of /" + rel);
+    e_.check(ext2fs_file_flush(f), "write /" + rel);
+  }
+
+  // Owner, mode, times, xattrs of `path` onto the inode (the overlay's own
+  // bookkeeping of the host kept out: only trusted.overlay.opaque goes, the
+  // guest's overlay reads no other xattr of ours).
+  void set_metadata(ext2_ino_t ino, const std::string& path, const struct stat& sb, const std::string& rel) {
+    ext2_inode_large in;
+    read_inode(ino, in, rel);
+    in.i_mode = static_cast<__u16>((in.i_mode & LINUX_S_IFMT) | (sb.st_mode & 07777));
+    in.i_uid = static_cast<__u16>(sb.st_uid & 0xffff);
+    in.osd2.linux2.l_i_uid_high = static_cast<__u16>(sb.st_uid >> 16);
+    in.i_gid = static_cast<__u16>(sb.st_gid & 0xffff);
+    in.osd2.linux2.l_i_gid_high = static_cast<__u16>(sb.st_gid >> 16);
+    in.i_atime = static_cast<__u32>(sb.st_atim.tv_sec);
+    in.i_mtime = static_cast<__u32>(sb.st_mtim.tv_sec);
+    in.i_ctime = static_cast<__u32>(::time(nullptr));
+    if (in.i_extra_isize >= 24) {  // the nanoseconds (and epoch bits) of each
+      auto extra = [](const timespec& t) { return __u32((uint64_t(t.tv_nsec) << 2) | ((uint64_t(t.tv_sec) >> 32) & 3)); };
+      in.i_atime_extra = extra(sb.st_atim);
+      in.i_mtime_extra = extra(sb.st_mtim);
+      in.i_ctime_extra = 0;
+    }
+    write_inode(ino, in, rel);
+    if (S_ISLNK(sb.st_mode)) return;  // as the copy out: a symlink's xattrs are not kept
+    ext2_xattr_handle* h = nullptr;
+    e_.check(ext2fs_xattrs_open(e_.fs, ino, &h), "open the xattrs of /" + rel);
+    struct Closer {
+      ext2_xattr_handle** h;
+      ~Closer() { ext2fs_xattrs_close(h); }
+    } closer{&h};
+    e_.check(ext2fs_xattrs_read(h), "read the xattrs of /" + rel);
+    std::vector<std::string> old;
+    ext2fs_xattrs_iterate(
+        h,
+        [](char* name, char*, size_t, void* data) {
+          if (std::strncmp(name, "system.", 7) != 0) static_cast<std::vector<std::string>*>(data)->push_back(name);
+          return 0;
+        },
+        &old);
+    for (const auto& k : old) e_.check(ext2fs_xattr_remove(h, k.c_str()), "remove xattr " + k + " of /" + rel);
+    std::string names(65536, '\0');
+    ssize_t n = ::llistxattr(path.c_str(), names.data(), names.size());
+    if (n < 0 && errno != ENOTSUP) throw_sys("list the xattrs of", path);
+    for (size_t i = 0; n > 0 && i < size_t(n); i += std::strlen(names.data() + i) + 1) {
+      const std::string k = names.data() + i;
+      if (k.rfind("system.", 0) == 0) continue;
+      if (k.rfind("trusted.overlay.", 0) == 0 && k != "trusted.overlay.opaque") continue;
+      std::string v(65536, '\0');
+      ssize_t vn = ::lgetxattr(path.c_str(), k.c_str(), v.data(), v.size());
+      if (vn < 0) throw_sys("read xattr " + k + " of", path);
+      e_.check(ext2fs_xattr_set(h, k.c_str(), v.data(), size_t(vn)), "set xattr " + k + " of /" + rel);
+    }
+    e_.check(ext2fs_xattrs_write(h), "write the xattrs of /" + rel);
+  }
+
+  // Takes `name` (inode `ino`) out of directory `dir`, and what is under it.
+  void remove(ext2_ino_t dir, const std::string& name, ext2_ino_t ino, const std::string& rel) {
+    ext2_inode_large in;
+    read_inode(ino, in, rel);
+    const bool is_dir = LINUX_S_ISDIR(in.i_mode);
+    if (is_dir) {
+      std::vector<DirEntry> children;
+      e_.check(ext2fs_dir_iterate2(e_.fs, ino, 0, nullptr, collect, &children), "read directory /" + rel);
+      for (auto& c : children) remove(ino, c.name, c.ino, rel + "/" + c.name);
+    }
+    e_.check(ext2fs_unlink(e_.fs, dir, name.c_str(), ino, 0), "remove /" + rel);
+    if (is_dir) {  // its ".." no longer counts for the parent
+      ext2_inode_large p;
+      read_inode(dir, p, rel + "/..");
+      if (p.i_links_count > 2) --p.i_links_count;
+      write_inode(dir, p, rel + "/..");
+    }
+    read_inode(ino, in, rel);
+    if (!is_dir && in.i_links_count > 1) {
+      --in.i_links_count;
+      write_inode(ino, in, rel);
+      return;
+    }
+    // The last name: its xattrs, its blocks, then the inode itself.
+    ext2_xattr_handle* h = nullptr;
+    if (ext2fs_xattrs_open(e_.fs, ino, &h) == 0) {
+      std::vector<std::string> keys;
+      if (ext2fs_xattrs_read(h) == 0)
+        ext2fs_xattrs_iterate(
+            h,
+            [](char* k, char*, size_t, void* data) {
+              static_cast<std::vector<std::string>*>(data)->push_back(k);
+              return 0;
+            },
+            &keys);
+      errcode_t err = 0;
+      for (const auto& k : keys)
+        if (!err) err = ext2fs_xattr_remove(h, k.c_str());
+      if (!err && !keys.empty()) err = ext2fs_xattrs_write(h);
+      ext2fs_xattrs_close(&h);
+      e_.check(err, "remove the xattrs of /" + rel);
+    }
+    read_inode(ino, in, rel);
+    if (ext2fs_inode_has_valid_blocks2(e_.fs, reinterpret_cast<ext2_inode*>(&in)) || (in.i_flags & EXT4_INLINE_DATA_FL))
+      e_.check(ext2fs_punch(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in), nullptr, 0, ~0ULL), "free the blocks of /" + rel);
+    read_inode(ino, in, rel);
+    in.i_links_count = 0;
+    in.i_dtime = static_cast<__u32>(::time(nullptr));
+    write_inode(ino, in, rel);
+    ext2fs_inode_alloc_stats2(e_.fs, ino, -1, is_dir ? 1 : 0);
+  }
+
+  Ext2& e_;
+  timespec since_;
+  std::map<std::pair<dev_t, ino_t>, ext2_ino_t> links_;
+};
+
 }  // namespace
 
 void copy_out_of_ext4(const std::string& disk, const std::string& from, const std::string& to, bool with_data) {
@@ -220,6 +499,35 @@ void copy_out_of_ext4(const std::string& disk, const std::string& from, const st
   Copier(e, with_data).dir(ino, to, rel);
 }
 
+void write_back_to_ext4(const std::string& disk, const std::string& from, const std::string& to, const timespec& since) {
+  Ext2 e;
+  e.disk = disk;
+  if (!path_exists(disk)) throw Error(disk + ": no such disk");
+  e.check(ext2fs_open2(disk.c_str(), nullptr, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &e.fs),
+          "open ext4 file system for writing");
+  e.check(ext2fs_read_bitmaps(e.fs), "read the allocation bitmaps");
+  std::string rel = to;
+  while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+  ext2_ino_t ino = EXT2_ROOT_INO;
+  if (!rel.empty()) {
+    if (rel.find('/') != std::string::npos) throw Error("write_back_to_ext4: " + to + " must be a top-level directory");
+    errcode_t err = ext2fs_namei(e.fs, EXT2_ROOT_INO, EXT2_ROOT_INO, rel.c_str(), &ino);
+    if (err == EXT2_ET_FILE_NOT_FOUND) {  // a disk the guest never used: its upper directory begins here
+      errcode_t m = ext2fs_mkdir(e.fs, EXT2_ROOT_INO, 0, rel.c_str());
+      if (m == EXT2_ET_DIR_NO_SPACE) {
+        e.check(ext2fs_expand_dir(e.fs, EXT2_ROOT_INO), "grow the root directory");
+        m = ext2fs_mkdir(e.fs, EXT2_ROOT_INO, 0, rel.c_str());
+      }
+      e.check(m, "make " + to);
+      err = ext2fs_namei(e.fs, EXT2_ROOT_INO, EXT2_ROOT_INO, rel.c_str(), &ino);
+    }
+    e.check(err, "look up " + to);
+  }
+  Writer(e, since).dir(ino, from, rel);
+  errcode_t err = ext2fs_close_free(&e.fs);
+  if (err) throw Error(disk + ": write the file system's metadata: " + ext2_err(err));
+}
+
 VmUpper::VmUpper(const std::string& rw_disk, const std::string& scratch_parent, Content content) {
   if (!path_exists(rw_disk))
     throw Error("the microVM has no writable disk (" + rw_disk + "): it never started, so it changed nothing");
@@ -234,6 +542,12 @@ VmUpper::VmUpper(const std::string& rw_disk, const std::string& scratch_parent, 
     }
     throw;
   }
+}
+
+VmUpper::VmUpper(const std::string& scratch_parent) {
+  dir_ = scratch_parent + "/vm-upper." + std::to_string(::getpid());
+  if (path_exists(dir_)) remove_all(dir_);
+  if (::mkdir(dir_.c_str(), 0755) < 0) throw_sys("mkdir", dir_);
 }
 
 VmUpper::~VmUpper() {

@@ -5,6 +5,12 @@
 
 namespace hvrun::engine {
 
+// In the container's record directory: the writable disk, and the mark of
+// one that `hvrun cp` made before the VM's first start, which that start
+// then boots on (engine/changes.cpp, engine/monitor.cpp).
+inline constexpr const char* kVmRwDisk = "vm-rw.ext4";
+inline constexpr const char* kVmRwKeep = "vm-rw.keep";
+
 // The per-VM writable disk (the container's upper layer; sparse, so only
 // what the workload writes takes host space): an empty ext4 file system of
 // 4 GiB. A copy of `blank` (formatted once, then copied with its holes: no

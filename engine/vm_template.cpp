@@ -1,4 +1,5 @@
 #include "engine/vm_template.hpp"
+#include "engine/vm_files.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -170,7 +171,7 @@ TemplateChoice vm_template_for(const std::string& store_root, const VmAssets& as
     try {
       const auto t0 = std::chrono::steady_clock::now();
       make_template(assets, spec, store, tmp);
-      for (const char* f : {"image-placeholder", "vm-rw.ext4", "initramfs.cpio"}) ::unlink((tmp + "/" + f).c_str());
+      for (const char* f : {"image-placeholder", kVmRwDisk, "initramfs.cpio"}) ::unlink((tmp + "/" + f).c_str());
       write_file_atomic(tmp + "/template.json", made_of.dump(2) + "\n", 0600);
       if (::rename(tmp.c_str(), dir.c_str()) < 0) throw_sys("rename " + tmp + " to", dir);
       HVRUN_DEBUG("engine", "template VM made in ",

@@ -340,6 +340,17 @@ TEST_F(VmE2E, PauseFreezesTheMicroVmAndUnpauseGoesOnWhereItStopped) {
   EXPECT_NE(s->out.find("removed-while-paused\nvmm-left: 0\n"), std::string::npos) << s->out;
 }
 
+TEST_F(VmE2E, CpIntoAMicroVmBeforeItsFirstBootAndAfterItStoppedIsSeenByTheGuestOnItsNextBoot) {
+  auto* s = get("cp-stopped");
+  ASSERT_TRUE(s);
+  EXPECT_NE(s->out.find("cp-created-rc: 0\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("first-boot: copied-before-the-first-boot boot-done \n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("cp-exited-rc: 0\n"), std::string::npos) << s->out;
+  EXPECT_NE(s->out.find("second-boot: copied-before-the-first-boot copied-after-it-stopped boot-done \n"),
+            std::string::npos)
+      << s->out;
+}
+
 TEST_F(VmE2E, ExecRunsInTheRunningMicroVmsContainerWithStdioExitCodesSignalsAndATty) {
   auto* s = get("exec");
   ASSERT_TRUE(s);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tests/integration/harness.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::test {
 namespace {
@@ -75,6 +76,63 @@ TEST_F(VmMode, AVolumeThatIsAFifoSocketOrDeviceIsRefusedInVmModeWithAClearError)
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
   }
   EXPECT_EQ(trim(hv({"ps", "-aq"}).out), "") << "a refused run leaves no container behind";
+}
+
+// hvrun cp into a microVM that is not running goes onto its writable disk
+// (engine/changes.cpp write_into_stopped_vm), with no guest: created here
+// (HVRUN_FORCE_VM: no boot is needed), written twice, read back by cp and
+// diff; a refused copy leaves the disk byte for byte as it was. That the
+// guest boots on what was written is VmE2E's scenario cp-stopped.
+TEST_F(VmMode, CpIntoAMicroVmThatIsNotRunningWritesItsDiskAndARefusedCopyLeavesItAsItWas) {
+  HVRUN_REQUIRE_ROOT();
+  auto hvf = [&](std::vector<std::string> args) {
+    std::vector<std::string> cmd = {"env", "HVRUN_FORCE_VM=1", hvrun_bin(), "--root", root()};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return run(cmd, "", 60);
+  };
+  Result c = hvf({"create", "--vm", "--name", "cold", "busybox", "cat", "/etc/motd"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  const std::string id = trim(c.out);
+  const std::string dir = root() + "/containers/" + id;
+  TempDir host;
+  write_file_atomic(host.path() + "/motd", "copied in while cold\n");
+  mkdir_p(host.path() + "/tree/sub");
+  write_file_atomic(host.path() + "/tree/sub/data", std::string(200000, 'z'));
+  Result r = hvf({"cp", host.path() + "/motd", "cold:/etc/motd"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(path_exists(dir + "/vm-rw.ext4")) << "no disk made for the microVM that never started";
+  EXPECT_TRUE(path_exists(dir + "/vm-rw.keep")) << "its first start would not keep the disk";
+  r = hvf({"cp", host.path() + "/tree", "cold:/opt"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  // Read back through the disk, as any copy out of a microVM is.
+  TempDir back;
+  r = hvf({"cp", "cold:/etc/motd", back.path() + "/motd"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_file(back.path() + "/motd"), "copied in while cold\n");
+  r = hvf({"cp", "cold:/opt/sub/data", back.path() + "/data"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_file(back.path() + "/data"), std::string(200000, 'z'));
+  r = hvf({"diff", "cold"});
+  EXPECT_NE(r.out.find("A /etc/motd"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("A /opt/sub/data"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(run({"e2fsck", "-fn", dir + "/vm-rw.ext4"}, "", 60).code, 0) << "the written disk is not clean";
+  // Refused: a destination that is not there; the disk is not touched (a
+  // copy that succeeds puts a new file in its place).
+  struct stat before {}, after {};
+  ASSERT_EQ(::stat((dir + "/vm-rw.ext4").c_str(), &before), 0);
+  r = hvf({"cp", host.path() + "/motd", "cold:/no/such/dir/"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("/no/such/dir"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  ASSERT_EQ(::stat((dir + "/vm-rw.ext4").c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino) << "a refused copy replaced the disk";
+  EXPECT_EQ(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+  EXPECT_EQ(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec) << "a refused copy wrote the disk";
+  // No scratch left behind.
+  for (const auto& name : list_dir(dir))
+    EXPECT_TRUE(name.find("vm-upper.") == std::string::npos && name.find("vm-cp-") == std::string::npos &&
+                name.find(".cp-") == std::string::npos)
+        << "left behind: " << name;
 }
 
 }  // namespace

@@ -318,13 +318,13 @@ s_pause() {
 s_cp_stopped() {
   printf 'copied-before-the-first-boot\n' >/tmp/vm-e2e-motd
   printf 'copied-after-it-stopped\n' >/tmp/vm-e2e-second
-  "$HV" create --vm --name cold busybox sh -c 'cat /etc/motd /opt/second 2>/dev/null; echo boot-done' >/dev/null || return 1
+  "$HV" create --vm --name cold busybox sh -c 'cat /etc/motd /etc/second 2>/dev/null; echo boot-done' >/dev/null || return 1
   "$HV" cp /tmp/vm-e2e-motd cold:/etc/motd; echo "cp-created-rc: $?"
   "$HV" start cold >/dev/null
   for _ in $(seq 900); do "$HV" logs cold 2>/dev/null | grep -q boot-done && break; sleep 0.1; done
   wait_status cold exited
   echo "first-boot: $("$HV" logs cold | tr '\n' ' ')"
-  "$HV" cp /tmp/vm-e2e-second cold:/opt/second; echo "cp-exited-rc: $?"
+  "$HV" cp /tmp/vm-e2e-second cold:/etc/second; echo "cp-exited-rc: $?"
   "$HV" start cold >/dev/null
   for _ in $(seq 900); do [ "$("$HV" logs cold 2>/dev/null | grep -c boot-done)" = 2 ] && break; sleep 0.1; done
   wait_status cold exited
