@@ -163,6 +163,9 @@ void in_merged_view(const Records& rec, const Subject& s, bool write, const std:
   std::string opts = write ? "lowerdir=" : "lowerdir=" + s.upper + (lowers.empty() ? "" : ":");
   for (size_t i = 0; i < lowers.size(); ++i) opts += (i ? ":" : "") + lowers[i];
   if (write) opts += ",upperdir=" + s.upper + ",workdir=" + s.cfg.spec.workdir;
+  // A user-namespaced container's overlay keeps its marks in user.overlay.*
+  // (container/mounts.cpp), and so must this view of it.
+  if (s.cfg.spec.userns) opts += ",userxattr";
   if (opts.size() > 4000)
     throw Error("container " + name + ": too many image layers to mount at once (" + std::to_string(lowers.size()) + ")");
   const std::string mnt = rec.dir(s.id) + "/" + what + "." + std::to_string(::getpid());
@@ -311,7 +314,10 @@ void write_into_stopped_vm(const Records& rec, const std::string& id, const Cont
   const State now = rec.refresh(id);
   if (!lock.held() || now.status == "running") {
     if (is_paused(cfg, now)) throw Error("cannot write into the microVM " + name + " while it is paused: unpause it first");
-    throw Error("the microVM " + name + " started during " + verb + ": run it again (its guest then writes it)");
+    if (now.status == "running")
+      throw Error("the microVM " + name + " started during " + verb + ": run it again (its guest then writes it)");
+    throw Error("the microVM " + name + " is busy (starting, or another cp, commit or export reads its disk): run " + verb +
+                " again");
   }
   const std::string disk = rec.dir(id) + "/" + kVmRwDisk;
   const bool have_disk = path_exists(disk);
@@ -332,10 +338,17 @@ void write_into_stopped_vm(const Records& rec, const std::string& id, const Cont
       }
     }
   } scratch{{next, work, marker}};
-  if (have_disk)
+  if (have_disk) {
     copy_file_sparse(disk, next);
-  else
+    // In order before anything is allocated on it.
+    try {
+      repair_rw_disk(next);
+    } catch (const Error& e) {
+      throw Error("cannot write into the microVM " + name + " (its disk " + disk + " is left as it was): " + e.what());
+    }
+  } else {
     make_rw_disk(next, vm_blank_rw_disk(rec.store_root()));
+  }
   Subject s;
   s.id = id;
   s.cfg = cfg;
@@ -344,13 +357,19 @@ void write_into_stopped_vm(const Records& rec, const std::string& id, const Cont
   s.upper = s.vm->path();
   mkdir_p(work, 0700);
   s.cfg.spec.workdir = work;
-  // What fn changes has a ctime from here on (the marker's clock is the
-  // file system's own, as theirs is).
+  // What fn changes has a ctime from here on: the file system's own clock
+  // (coarse: a tick of some ms), read on a marker until it has moved past
+  // the tick in which the copy out ended, so that nothing copied out counts.
   timespec since{};
   {
     UniqueFd m(::open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    struct stat sb {};
-    if (!m || ::fstat(m.get(), &sb) < 0) throw_sys("create", marker);
+    struct stat first {}, sb {};
+    if (!m || ::fstat(m.get(), &first) < 0) throw_sys("create", marker);
+    for (int i = 0; i < 1000; ++i) {
+      ::usleep(1000);
+      if (::fchmod(m.get(), i % 2 ? 0600 : 0400) < 0 || ::fstat(m.get(), &sb) < 0) throw_sys("touch", marker);
+      if (sb.st_ctim.tv_sec != first.st_ctim.tv_sec || sb.st_ctim.tv_nsec != first.st_ctim.tv_nsec) break;
+    }
     since = sb.st_ctim;
   }
   in_merged_view(rec, s, true, verb, [&](const std::string& mnt) {
@@ -358,7 +377,14 @@ void write_into_stopped_vm(const Records& rec, const std::string& id, const Cont
     if (!root) throw_sys("open", mnt);
     fn(root.get());
   });
-  write_back_to_ext4(next, s.upper, "/upper", since);
+  try {
+    write_back_to_ext4(next, s.upper, "/upper", since);
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    if (m.find("Could not allocate") != std::string::npos || m.find("No free space") != std::string::npos)
+      throw Error("cannot write into the microVM " + name + ": its writable disk is full (" + m + ")");
+    throw Error("cannot write into the microVM " + name + ": " + m);
+  }
   if (!have_disk) write_file_atomic(rec.dir(id) + "/" + kVmRwKeep, "written by " + std::string(verb) + " before the first start\n");
   if (::rename(next.c_str(), disk.c_str()) < 0) throw_sys("replace " + disk + " with", next);
   HVRUN_DEBUG("changes", "microVM ", name, ": ", verb, " wrote its disk ", disk);

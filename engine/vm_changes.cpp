@@ -269,6 +269,16 @@ class Writer {
     e_.check(err, "add /" + rel);
   }
 
+  // An xattr the host copy decides: not an ACL (ext4's own format), not the
+  // overlay's bookkeeping (the host's merged view writes its own, which
+  // means nothing in the guest) but its opaque mark.
+  static bool written_xattr(const std::string& k) {
+    if (k.rfind("system.", 0) == 0) return false;
+    for (const char* ovl : {"trusted.overlay.", "user.overlay."})
+      if (k.rfind(ovl, 0) == 0) return k == std::string(ovl) + "opaque";
+    return true;
+  }
+
   static unsigned file_type(mode_t m) {
     if (S_ISREG(m)) return EXT2_FT_REG_FILE;
     if (S_ISDIR(m)) return EXT2_FT_DIR;
@@ -382,7 +392,11 @@ class Writer {
     in.i_mtime = static_cast<__u32>(sb.st_mtim.tv_sec);
     in.i_ctime = static_cast<__u32>(::time(nullptr));
     if (in.i_extra_isize >= 24) {  // the nanoseconds (and epoch bits) of each
-      auto extra = [](const timespec& t) { return __u32((uint64_t(t.tv_nsec) << 2) | ((uint64_t(t.tv_sec) >> 32) & 3)); };
+      // ext4's encoding: the bits of the seconds above the 32 in i_*time (signed).
+      auto extra = [](const timespec& t) {
+        const int64_t sec = t.tv_sec;
+        return __u32((uint64_t(t.tv_nsec) << 2) | (uint64_t((sec - int64_t(int32_t(sec))) >> 32) & 3));
+      };
       in.i_atime_extra = extra(sb.st_atim);
       in.i_mtime_extra = extra(sb.st_mtim);
       in.i_ctime_extra = 0;
@@ -396,27 +410,33 @@ class Writer {
       ~Closer() { ext2fs_xattrs_close(h); }
     } closer{&h};
     e_.check(ext2fs_xattrs_read(h), "read the xattrs of /" + rel);
-    std::vector<std::string> old;
-    ext2fs_xattrs_iterate(
-        h,
-        [](char* name, char*, size_t, void* data) {
-          if (std::strncmp(name, "system.", 7) != 0) static_cast<std::vector<std::string>*>(data)->push_back(name);
-          return 0;
-        },
-        &old);
-    for (const auto& k : old) e_.check(ext2fs_xattr_remove(h, k.c_str()), "remove xattr " + k + " of /" + rel);
+    // The host's xattrs are the truth for those it can carry; the guest's
+    // own overlay bookkeeping (its origin, impure, ...) and ACLs stay.
+    std::map<std::string, std::string> host;
     std::string names(65536, '\0');
     ssize_t n = ::llistxattr(path.c_str(), names.data(), names.size());
     if (n < 0 && errno != ENOTSUP) throw_sys("list the xattrs of", path);
     for (size_t i = 0; n > 0 && i < size_t(n); i += std::strlen(names.data() + i) + 1) {
       const std::string k = names.data() + i;
-      if (k.rfind("system.", 0) == 0) continue;
-      if (k.rfind("trusted.overlay.", 0) == 0 && k != "trusted.overlay.opaque") continue;
+      if (!written_xattr(k)) continue;
       std::string v(65536, '\0');
       ssize_t vn = ::lgetxattr(path.c_str(), k.c_str(), v.data(), v.size());
       if (vn < 0) throw_sys("read xattr " + k + " of", path);
-      e_.check(ext2fs_xattr_set(h, k.c_str(), v.data(), size_t(vn)), "set xattr " + k + " of /" + rel);
+      v.resize(size_t(vn));
+      host.emplace(k, std::move(v));
     }
+    std::vector<std::string> old;
+    ext2fs_xattrs_iterate(
+        h,
+        [](char* name, char*, size_t, void* data) {
+          static_cast<std::vector<std::string>*>(data)->push_back(name);
+          return 0;
+        },
+        &old);
+    for (const auto& k : old)
+      if (written_xattr(k) && !host.count(k)) e_.check(ext2fs_xattr_remove(h, k.c_str()), "remove xattr " + k + " of /" + rel);
+    for (const auto& [k, v] : host)
+      e_.check(ext2fs_xattr_set(h, k.c_str(), v.data(), v.size()), "set xattr " + k + " of /" + rel);
     e_.check(ext2fs_xattrs_write(h), "write the xattrs of /" + rel);
   }
 
@@ -443,25 +463,9 @@ class Writer {
       write_inode(ino, in, rel);
       return;
     }
-    // The last name: its xattrs, its blocks, then the inode itself.
-    ext2_xattr_handle* h = nullptr;
-    if (ext2fs_xattrs_open(e_.fs, ino, &h) == 0) {
-      std::vector<std::string> keys;
-      if (ext2fs_xattrs_read(h) == 0)
-        ext2fs_xattrs_iterate(
-            h,
-            [](char* k, char*, size_t, void* data) {
-              static_cast<std::vector<std::string>*>(data)->push_back(k);
-              return 0;
-            },
-            &keys);
-      errcode_t err = 0;
-      for (const auto& k : keys)
-        if (!err) err = ext2fs_xattr_remove(h, k.c_str());
-      if (!err && !keys.empty()) err = ext2fs_xattrs_write(h);
-      ext2fs_xattrs_close(&h);
-      e_.check(err, "remove the xattrs of /" + rel);
-    }
+    // The last name: its xattr block, its blocks, then the inode itself.
+    read_inode(ino, in, rel);
+    e_.check(ext2fs_free_ext_attr(e_.fs, ino, &in), "free the xattrs of /" + rel);
     read_inode(ino, in, rel);
     if (ext2fs_inode_has_valid_blocks2(e_.fs, reinterpret_cast<ext2_inode*>(&in)) || (in.i_flags & EXT4_INLINE_DATA_FL))
       e_.check(ext2fs_punch(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in), nullptr, 0, ~0ULL), "free the blocks of /" + rel);

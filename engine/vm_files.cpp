@@ -25,8 +25,8 @@ namespace {
 
 constexpr uint64_t kRwDiskBytes = uint64_t(4096) << 20;
 
-// Runs argv, output to /dev/null; throws with the command and its status.
-void run_quiet(const std::vector<std::string>& argv) {
+// Runs argv, its output to /dev/null; its exit status (128+N: signal N).
+int run_status(const std::vector<std::string>& argv) {
   std::vector<char*> a;
   for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
   a.push_back(nullptr);
@@ -40,9 +40,12 @@ void run_quiet(const std::vector<std::string>& argv) {
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    throw Error(argv[0] + " failed (status " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) +
-                ")");
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Runs argv, output to /dev/null; throws with the command and its status.
+void run_quiet(const std::vector<std::string>& argv) {
+  if (int st = run_status(argv); st != 0) throw Error(argv[0] + " failed (status " + std::to_string(st) + ")");
 }
 
 // An empty sparse ext4 file system of kRwDiskBytes.
@@ -79,6 +82,13 @@ void make_rw_disk(const std::string& path, const std::string& blank) {
     }
   }
   format_rw_disk(path);
+}
+
+void repair_rw_disk(const std::string& path) {
+  const int st = run_status({"e2fsck", "-f", "-p", path});
+  if (st >= 4)
+    throw Error("the writable disk " + path + " has errors that e2fsck -p does not fix (e2fsck exit " + std::to_string(st) +
+                "; e2fsck -f " + path + " shows them)");
 }
 
 void make_initramfs(const std::string& path, const std::string& guest_init, const std::string& spec_json) {

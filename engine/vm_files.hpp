@@ -18,6 +18,12 @@ inline constexpr const char* kVmRwKeep = "vm-rw.keep";
 // or it cannot be made. Throws Error naming the file and the step.
 void make_rw_disk(const std::string& path, const std::string& blank);
 
+// Puts a writable disk the guest left in order before the host writes it
+// (the guest syncs but does not unmount; a VM killed hard may leave its
+// bitmaps behind its inodes): e2fsck -f -p. Throws Error naming the file
+// when e2fsck cannot fix it (exit 4 and up).
+void repair_rw_disk(const std::string& path);
+
 // initramfs (cpio newc): /init = guest-init, /spec.json = the GuestSpec
 // (contract/plan.hpp). Throws Error naming the file.
 void make_initramfs(const std::string& path, const std::string& guest_init, const std::string& spec_json);

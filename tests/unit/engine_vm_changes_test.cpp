@@ -113,6 +113,7 @@ TEST(VmUpper, ACopyChangedOnTheHostIsWrittenBackIntoTheDiskWhichE2fsckFindsClean
   ASSERT_EQ(::link((up + "/unchanged").c_str(), (up + "/unchanged-link").c_str()), 0);
   ASSERT_EQ(::symlink("/etc/keep", (up + "/link").c_str()), 0);
   ASSERT_EQ(::setxattr((up + "/etc").c_str(), "trusted.overlay.opaque", "y", 1, 0), 0);
+  ASSERT_EQ(::setxattr((up + "/etc").c_str(), "trusted.overlay.impure", "y", 1, 0), 0);  // the guest overlay's own
   const std::string disk = tmp.path + "/vm-rw.ext4";
   ASSERT_EQ(sh("truncate -s 64M " + disk + " && mkfs.ext4 -q -F -O ^has_journal -d " + src + " " + disk), 0);
   auto free_blocks = [&] {
@@ -150,6 +151,9 @@ TEST(VmUpper, ACopyChangedOnTheHostIsWrittenBackIntoTheDiskWhichE2fsckFindsClean
   ASSERT_EQ(::setxattr((out + "/new/sparse").c_str(), "user.note", "kept", 4, 0), 0);
   ASSERT_EQ(::setxattr((out + "/new").c_str(), "trusted.overlay.origin", "host-handle", 11, 0), 0);
   ASSERT_EQ(::setxattr((out + "/new").c_str(), "trusted.overlay.opaque", "y", 1, 0), 0);
+  // A user-namespaced overlay's marks (userxattr): the opaque one goes in, not the rest.
+  ASSERT_EQ(::setxattr((out + "/new/many").c_str(), "user.overlay.opaque", "y", 1, 0), 0);
+  ASSERT_EQ(::setxattr((out + "/new/many").c_str(), "user.overlay.origin", "h", 1, 0), 0);
   ASSERT_EQ(::link((out + "/new/sparse").c_str(), (out + "/new/sparse-link").c_str()), 0);
   ASSERT_EQ(::symlink(std::string(300, 's').c_str(), (out + "/new/longlink").c_str()), 0);
   ASSERT_EQ(::mkfifo((out + "/new/fifo").c_str(), 0600), 0);
@@ -167,7 +171,10 @@ TEST(VmUpper, ACopyChangedOnTheHostIsWrittenBackIntoTheDiskWhichE2fsckFindsClean
   EXPECT_FALSE(path_exists(again + "/removed.txt"));
   EXPECT_FALSE(path_exists(again + "/old"));
   EXPECT_EQ(read_file(again + "/link"), "a file where a symlink was\n");
-  EXPECT_EQ(xattr_of(again + "/etc", "trusted.overlay.opaque"), "y") << "an untouched directory's xattr lost";
+  EXPECT_EQ(xattr_of(again + "/etc", "trusted.overlay.opaque"), "y") << "a changed directory's opaque mark lost";
+  EXPECT_EQ(xattr_of(again + "/etc", "trusted.overlay.impure"), "y") << "the guest overlay's own xattr lost";
+  EXPECT_EQ(xattr_of(again + "/new/many", "user.overlay.opaque"), "y");
+  EXPECT_EQ(xattr_of(again + "/new/many", "user.overlay.origin"), "<none>");
   struct stat st {}, st2 {};
   ASSERT_EQ(::lstat((again + "/etc/whiteout").c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == 0) << "whiteout not written";
