@@ -428,7 +428,7 @@ void prepare_rootfs_dirs(const RunSpec& spec) {
   if (::mkdir(target.c_str(), 0755) < 0 && errno != EEXIST) throw_sys("mkdir", target);
   if (!spec.userns) return;
   for (const std::string* d : {&spec.upperdir, &spec.workdir, static_cast<const std::string*>(&target)})
-    check_sys(::chown(d->c_str(), kUsernsHostBase, kUsernsHostBase), "chown", *d);
+    check_sys(::chown(d->c_str(), userns_root_uid(spec), userns_root_gid(spec)), "chown", *d);
 }
 
 std::string overlay_upper_problem(const std::string& dir) {

@@ -44,7 +44,7 @@ std::string overlay_mountpoint(const RunSpec& spec);
 
 // Parent side, before clone: creates the overlay mount point and, for a
 // user-namespaced container, hands upperdir/workdir/mount point to the
-// container's root (host uid/gid kUsernsHostBase) so copy-up can write.
+// container's root (its host uid/gid: userns_root_uid/gid) so copy-up can write.
 void prepare_rootfs_dirs(const RunSpec& spec);
 
 // Parent side, for a user-namespaced container (after its id maps are

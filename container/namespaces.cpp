@@ -82,15 +82,39 @@ void InJoinedNamespaces::leave() noexcept {
   back_.clear();
 }
 
-void write_id_maps(pid_t pid) {
-  std::string map = "0 " + std::to_string(kUsernsHostBase) + " " + std::to_string(kUsernsSize) + "\n";
+namespace {
+std::string map_text(const std::vector<IdMapping>& m) {
+  if (m.empty()) return "0 " + std::to_string(kUsernsHostBase) + " " + std::to_string(kUsernsSize) + "\n";
+  std::string t;
+  for (const auto& l : m)
+    t += std::to_string(l.container_id) + " " + std::to_string(l.host_id) + " " + std::to_string(l.size) + "\n";
+  return t;
+}
+uint32_t root_of(const std::vector<IdMapping>& m) {
+  for (const auto& l : m)
+    if (l.container_id == 0 && l.size > 0) return l.host_id;
+  return kUsernsHostBase;
+}
+}  // namespace
+
+void write_id_maps(pid_t pid, const RunSpec& spec) {
   for (const char* f : {"uid_map", "gid_map"}) {
+    const std::string map = map_text(std::string(f) == "uid_map" ? spec.uid_mappings : spec.gid_mappings);
     std::string path = "/proc/" + std::to_string(pid) + "/" + f;
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd) throw_sys("open", path);
-    if (::write(fd.get(), map.data(), map.size()) != ssize_t(map.size())) throw_sys("write", path);
+    if (::write(fd.get(), map.data(), map.size()) != ssize_t(map.size())) {
+      std::string one = map;
+      for (char& c : one)
+        if (c == '\n') c = ',';
+      one.pop_back();
+      throw_sys("write the map \"" + one + "\" to", path);
+    }
   }
 }
+
+uint32_t userns_root_uid(const RunSpec& spec) { return root_of(spec.uid_mappings); }
+uint32_t userns_root_gid(const RunSpec& spec) { return root_of(spec.gid_mappings); }
 
 namespace {
 UniqueFd open_ns_if_different(pid_t pid, const char* name) {

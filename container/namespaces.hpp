@@ -68,8 +68,15 @@ class InJoinedNamespaces {
   std::vector<std::pair<UniqueFd, int>> back_;  // our own, to return to (last entered last)
 };
 
-// Parent side: writes uid_map/gid_map of a child cloned with CLONE_NEWUSER.
-void write_id_maps(pid_t pid);
+// Parent side: writes uid_map/gid_map of a child cloned with CLONE_NEWUSER:
+// spec's mappings, else 0 -> kUsernsHostBase for kUsernsSize ids. Throws
+// Error naming the file and the map the kernel refused.
+void write_id_maps(pid_t pid, const RunSpec& spec);
+// The host uid and gid of the container's root under those maps (what the
+// directories it must write into are chowned to); kUsernsHostBase when a
+// map leaves container id 0 out.
+uint32_t userns_root_uid(const RunSpec& spec);
+uint32_t userns_root_gid(const RunSpec& spec);
 
 // The namespaces of a running process, opened before joining any of them.
 struct NamespaceFds {

@@ -310,7 +310,7 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
   c.cgroup_ = cg->path();
   try {
     if (spec.userns) {
-      write_id_maps(pid);
+      write_id_maps(pid, spec);
       std::string ns = "/proc/" + std::to_string(pid) + "/ns/user";
       UniqueFd userns(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
       if (!userns) throw_sys("open", ns);

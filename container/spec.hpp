@@ -103,6 +103,15 @@ struct NetConfig {
 // Existing namespaces a container joins instead of getting new ones (an
 // OCI config's linux.namespaces[].path, e.g. a pod's or podman's network
 // namespace): paths of namespace files ("" = a new namespace as usual).
+// One line of a user namespace's uid_map or gid_map: `size` ids from
+// `container_id` inside are host ids from `host_id` on.
+struct IdMapping {
+  uint32_t container_id = 0;
+  uint32_t host_id = 0;
+  uint32_t size = 0;
+  bool operator==(const IdMapping&) const = default;
+};
+
 struct JoinNamespaces {
   std::string net, ipc, uts, pid, cgroup;
   bool any() const { return !net.empty() || !ipc.empty() || !uts.empty() || !pid.empty() || !cgroup.empty(); }
@@ -176,6 +185,10 @@ struct RunSpec {
   // signals to the workload, reaps orphans and exits as the workload did.
   bool init = false;
   bool userns = false;
+  // With userns: the maps (OCI linux.uidMappings and gidMappings). Empty:
+  // 0 -> kUsernsHostBase for kUsernsSize ids (container/namespaces.hpp).
+  std::vector<IdMapping> uid_mappings;
+  std::vector<IdMapping> gid_mappings;
   // Kernel parameters set in the container's own namespaces (container/sysctl.hpp).
   std::map<std::string, std::string> sysctls;
   JoinNamespaces join;  // host paths: a microVM's guest gets none
@@ -191,13 +204,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TmpfsMount, target, size, mode, 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetConfig, network, bridge, ifname, address, prefix, gateway, mac, hosts,
                                                 dns, mtu, hosts_path)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JoinNamespaces, net, ipc, uts, pid, cgroup)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(IdMapping, container_id, host_id, size)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
                                                 upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tmpfs, tty,
                                                 interactive, tty_rows, tty_cols, memory_bytes, cpus, pids_limit, cap_add, cap_drop,
                                                 seccomp, no_new_privileges, rlimits, additional_gids, umask,
                                                 oom_score_adj, set_oom_score_adj, privileged, own_masked_paths,
                                                 masked_paths, readonly_paths, net, netcfg, extra_hosts, dns, dns_search,
-                                                dns_options, init, userns, sysctls, join, cgroup_parent, cgroup_root)
+                                                dns_options, init, userns, uid_mappings, gid_mappings, sysctls, join,
+                                                cgroup_parent, cgroup_root)
 
 // A process to start in a running container (hvrun exec; in a microVM,
 // guest-init gets it in the control channel's exec message).

@@ -260,9 +260,37 @@ void read_linux(const json& l, Bundle& b) {
                              " namespace; the process gets a new one anyway");
   }
   s.net = network ? container::NetMode::None : container::NetMode::Host;
-  for (const char* maps : {"uidMappings", "gidMappings"})
-    if (const json* v = member(l, maps); v && !v->empty())
-      b.warnings.push_back(std::string("config.json: linux.") + maps + " are not applied yet (the user namespace maps root to root)");
+  // The user namespace's maps, as runc writes them (the kernel checks them
+  // when they are written: at most 340 lines, no overlaps, ids it allows).
+  for (const char* maps : {"uidMappings", "gidMappings"}) {
+    const json* v = member(l, maps);
+    if (!v || v->is_null()) continue;
+    const std::string field = std::string("linux.") + maps;
+    if (!v->is_array()) bad(field, "must be a list of {containerID, hostID, size}");
+    if (v->size() > 340) bad(field, "has " + std::to_string(v->size()) + " lines; the kernel takes at most 340");
+    std::vector<container::IdMapping>& out = std::string(maps) == "uidMappings" ? s.uid_mappings : s.gid_mappings;
+    for (size_t i = 0; i < v->size(); ++i) {
+      const json& m = (*v)[i];
+      const std::string f = field + "[" + std::to_string(i) + "]";
+      object(m, f);
+      container::IdMapping one;
+      for (auto [key, slot] : {std::pair<const char*, uint32_t*>{"containerID", &one.container_id},
+                               {"hostID", &one.host_id}, {"size", &one.size}}) {
+        const json* x = member(m, key);
+        if (!x) bad(f + "." + key, "is missing");
+        *slot = uint32_t(integer(*x, f + "." + key, 0, 0xffffffffLL));
+      }
+      if (one.size == 0) bad(f + ".size", "must be at least 1");
+      if (uint64_t(one.container_id) + one.size > 0x100000000ULL || uint64_t(one.host_id) + one.size > 0x100000000ULL)
+        bad(f, "runs past the last id (4294967295)");
+      out.push_back(one);
+    }
+    if (!out.empty() && !s.userns)
+      bad(field, "is given, but linux.namespaces has no user namespace to map");
+  }
+  if (s.userns && s.uid_mappings.empty() != s.gid_mappings.empty())
+    bad(s.uid_mappings.empty() ? "linux.uidMappings" : "linux.gidMappings",
+        "is missing while the other map is given (a user namespace needs both)");
   if (const json* r = member(l, "resources")) {
     object(*r, "linux.resources");
     if (const json* m = member(*r, "memory")) {

@@ -157,6 +157,33 @@ TEST_F(OciRuntime, TheConfigsProcessHostnameAndReadonlyRootAreApplied) {
   EXPECT_EQ(r.out, "ocibox\nbar\n/tmp\n65534\n65534\nread-only\n");
 }
 
+TEST_F(OciRuntime, TheConfigsUidAndGidMappingsAreTheUserNamespacesMapsAndABadOneIsRefusedInOneLine) {
+  // The mapped root must reach its root directory, as with runc: a copy in
+  // a bundle others may search.
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  ASSERT_EQ(std::system(("cp -a " + busybox_rootfs() + " " + bundle_ + "/rootfs").c_str()), 0);
+  config_["root"]["path"] = "rootfs";
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 300000}, {"size", 1000}},
+                                     {{"containerID", 1000}, {"hostID", 301000}, {"size", 10}}};
+  write_config({"sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' '; id -u"});
+  Result r = run({HVRUN_OCI_BIN, "--root", state_root_, "run", "--bundle", bundle_, "m1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, " 0 200000 65536\n 0 300000 1000\n 1000 301000 10\n0\n");
+  // Overlapping ranges: the kernel refuses the map; one line names it, and
+  // nothing is left behind.
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 100}},
+                                     {{"containerID", 50}, {"hostID", 400000}, {"size", 100}}};
+  write_config({"true"});
+  r = run({HVRUN_OCI_BIN, "--root", state_root_, "run", "--bundle", bundle_, "m2"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("0 200000 100,50 400000 100"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("uid_map"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(oci({"list", "-q"}).out, "");
+}
+
 TEST_F(OciRuntime, DeleteRefusesARunningContainerForceKillsIt) {
   write_config({"sleep", "60"});
   ASSERT_EQ(create("d1").code, 0);

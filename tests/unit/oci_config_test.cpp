@@ -80,6 +80,9 @@ TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
   j["mounts"].push_back({{"destination", "/run"}, {"type", "tmpfs"}, {"source", "tmpfs"},
                          {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}});
   j["linux"]["namespaces"] = {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "user"}}};
+  j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  j["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 300000}, {"size", 1000}},
+                               {{"containerID", 1000}, {"hostID", 1000}, {"size", 1}}};
   j["linux"]["resources"] = {{"memory", {{"limit", 67108864}}},
                              {"cpu", {{"quota", 50000}, {"period", 100000}}},
                              {"pids", {{"limit", 100}}}};
@@ -117,6 +120,8 @@ TEST(OciConfig, BindMountsLimitsASeccompProfileAndTheVmAnnotationAreApplied) {
   EXPECT_TRUE(has_warning(b, "mounts[9].options: \"strictatime\" is not applied yet"));
   EXPECT_EQ(b.spec.net, container::NetMode::Host);  // no network namespace listed
   EXPECT_TRUE(b.spec.userns);
+  EXPECT_EQ(b.spec.uid_mappings, (std::vector<container::IdMapping>{{0, 200000, 65536}}));
+  EXPECT_EQ(b.spec.gid_mappings, (std::vector<container::IdMapping>{{0, 300000, 1000}, {1000, 1000, 1}}));
   EXPECT_TRUE(has_warning(b, "no ipc namespace"));
   EXPECT_EQ(b.spec.memory_bytes, 67108864);
   EXPECT_DOUBLE_EQ(b.spec.cpus, 0.5);
@@ -203,6 +208,33 @@ TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
          j["linux"]["namespaces"].push_back({{"type", "user"}});
        },
        "linux.namespaces: joining an existing namespace together with a new user namespace is not supported yet"},
+      {"map without a user namespace",
+       [](json& j) { j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}; },
+       "linux.uidMappings: is given, but linux.namespaces has no user namespace to map"},
+      {"map of size 0",
+       [](json& j) {
+         j["linux"]["namespaces"].push_back({{"type", "user"}});
+         j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 0}}};
+       },
+       "linux.uidMappings[0].size: must be at least 1"},
+      {"map without hostID",
+       [](json& j) {
+         j["linux"]["namespaces"].push_back({{"type", "user"}});
+         j["linux"]["gidMappings"] = {{{"containerID", 0}, {"size", 10}}};
+       },
+       "linux.gidMappings[0].hostID: is missing"},
+      {"map past the last id",
+       [](json& j) {
+         j["linux"]["namespaces"].push_back({{"type", "user"}});
+         j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 4294967295LL}, {"size", 2}}};
+       },
+       "linux.uidMappings[0]: runs past the last id (4294967295)"},
+      {"one map only",
+       [](json& j) {
+         j["linux"]["namespaces"].push_back({{"type", "user"}});
+         j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}};
+       },
+       "linux.gidMappings: is missing while the other map is given (a user namespace needs both)"},
       {"bogus namespace", [](json& j) { j["linux"]["namespaces"].push_back({{"type", "bogus"}}); },
        "\"bogus\" is not a namespace type"},
       {"namespace twice", [](json& j) { j["linux"]["namespaces"].push_back({{"type", "pid"}}); }, "\"pid\" is listed twice"},
