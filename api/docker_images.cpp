@@ -27,7 +27,7 @@ json image_summary(const image::ImageRecord& img, const std::vector<std::string>
   return {{"Id", "sha256:" + img.id}, {"ParentId", img.parent.empty() ? "" : "sha256:" + img.parent},
           {"RepoTags", tags.empty() ? json::array({"<none>:<none>"}) : json(tags)},
           {"RepoDigests", json::array()}, {"Created", static_cast<int64_t>(engine::parse_rfc3339(img.created))},
-          {"Size", img.size}, {"VirtualSize", img.size}, {"SharedSize", -1}, {"Labels", json::object()},
+          {"Size", img.size}, {"VirtualSize", img.size}, {"SharedSize", -1}, {"Labels", img.config.labels},
           {"Containers", -1}};
 }
 
@@ -36,9 +36,15 @@ void DockerApi::images(const Request& req, Connection& conn, const std::vector<s
   if (parts.size() == 2 && parts[1] == "json" && req.method == "GET") {
     const auto filters = parse_filters(req.param("filters"));
     for (const auto& [k, v] : filters)
-      if (k != "reference") return fail(conn, 400, "invalid filter \"" + k + "\": hvrun filters images by reference");
+      if (k != "reference" && k != "label")
+        return fail(conn, 400, "invalid filter \"" + k + "\": hvrun filters images by reference and label");
     json out = json::array();
     for (const auto& img : store.list()) {
+      if (auto f = filters.find("label"); f != filters.end()) {
+        bool all = true;  // several label filters: each must match (Docker's)
+        for (const auto& want : f->second) all = all && engine::labels_match(img.config.labels, want);
+        if (!all) continue;
+      }
       std::vector<std::string> tags = img.tags;
       if (auto f = filters.find("reference"); f != filters.end()) {
         // Only the tags that match (Docker's): one image may carry others.

@@ -202,8 +202,19 @@ ContainerFilter ContainerFilter::parse(const std::map<std::string, std::vector<s
   return f;
 }
 
+bool labels_match(const std::map<std::string, std::string>& labels, const std::string& filter) {
+  const size_t eq = filter.find('=');
+  auto it = labels.find(filter.substr(0, eq));
+  return it != labels.end() && (eq == std::string::npos || it->second == filter.substr(eq + 1));
+}
+
 bool ContainerFilter::match(const ContainerConfig& c, const State& st) const {
   for (const auto& [key, values] : by_key_) {
+    if (key == "label") {  // Docker's: every label filter must match, not one of them
+      for (const auto& v : values)
+        if (!labels_match(c.labels, v)) return false;
+      continue;
+    }
     bool any = false;
     for (const auto& v : values) {
       if (key == "name") {
@@ -212,10 +223,6 @@ bool ContainerFilter::match(const ContainerConfig& c, const State& st) const {
         any = c.id.rfind(v, 0) == 0;
       } else if (key == "status") {
         any = status_of(c, st) == v;
-      } else if (key == "label") {
-        const size_t eq = v.find('=');
-        auto it = c.labels.find(v.substr(0, eq));
-        any = it != c.labels.end() && (eq == std::string::npos || it->second == v.substr(eq + 1));
       } else {
         auto it = ancestor_ids_.find(v);
         const std::string hex = v.rfind("sha256:", 0) == 0 ? v.substr(7) : v;

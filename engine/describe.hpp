@@ -23,8 +23,11 @@ nlohmann::json networks_json(const std::string& store_root, const ContainerConfi
 // "Up 5 seconds", "Up 2 minutes (Paused)", "Exited (0) 3 seconds ago", "Created".
 std::string status_text(const ContainerConfig& c, const State& st);
 
+// A label filter's value, KEY or KEY=VALUE, against a set of labels.
+bool labels_match(const std::map<std::string, std::string>& labels, const std::string& filter);
+
 // Docker's container filters (ps --filter, the API's filters=): the values
-// of one key are alternatives, keys all apply. Keys: name (substring), id
+// of one key are alternatives (but every label must match), keys all apply. Keys: name (substring), id
 // (prefix), status, ancestor (the image as run, or its id), label (KEY or
 // KEY=VALUE). parse throws Error "invalid filter ..." for anything else.
 class ContainerFilter {

@@ -68,6 +68,8 @@ FileLock make_record(const std::string& store_root, const RunOptions& opts, Reco
   cfg.detach = opts.detach;
   cfg.owner_uid = opts.owner_uid;
   cfg.labels = parse_labels(opts.labels);
+  // Docker's: the image's labels, unless a --label gives the key.
+  for (const auto& kv : img.config.labels) cfg.labels.insert(kv);
   std::vector<net::PortSpec> ports = parse_ports(opts.publish);
   if (opts.publish_all) {
     // -P: every port the image exposes ("80/tcp", "53/udp", "8080"), unless -p gave it.

@@ -81,6 +81,9 @@ ImageConfig config_from(const json& cfg) {
     for (const auto& [port, _] : k["ExposedPorts"].items()) c.exposed_ports.push_back(port);
   if (k.contains("Volumes") && k["Volumes"].is_object())
     for (const auto& [path, _] : k["Volumes"].items()) c.volumes.push_back(path);
+  if (k.contains("Labels") && k["Labels"].is_object())
+    for (const auto& [key, v] : k["Labels"].items())
+      if (v.is_string()) c.labels[key] = v.get<std::string>();
   return c;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct ImageConfig {
   std::string stop_signal;  // STOPSIGNAL ("": none)
   std::vector<std::string> exposed_ports;  // EXPOSE: "80/tcp" (the config's ExposedPorts keys)
   std::vector<std::string> volumes;  // VOLUME: container paths (the config's Volumes keys), each an anonymous volume in a container
+  std::map<std::string, std::string> labels;  // LABEL (the config's Labels): a container's labels start from them
 };
 
 struct ImageRecord {
@@ -33,7 +35,7 @@ struct ImageRecord {
 };
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageConfig, env, entrypoint, cmd, working_dir, user, stop_signal,
-                                                exposed_ports, volumes)
+                                                exposed_ports, volumes, labels)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImageRecord, id, tags, layers, config, created, size, parent)
 
 }  // namespace hvrun::image

@@ -438,6 +438,30 @@ TEST_F(ServeDocker, FollowedLogsKillRmForceAndImagesMatchHvrunsCli) {
   EXPECT_EQ(imgs.out.rfind("busybox:latest ", 0), 0u) << imgs.out;
 }
 
+TEST_F(ServeDocker, AnImagesLabelsAreListedFilteredAndInheritedByItsContainers) {
+  TempDir ctx;
+  {
+    std::ofstream(ctx.path() + "/Dockerfile") << "FROM busybox\nLABEL team=infra tier=back\n";
+  }
+  Result b = hv({"build", "-q", "--network", "none", "-t", "labelled:1", ctx.path()}, "", 300);
+  ASSERT_EQ(b.code, 0) << b.err;
+  const std::string fmt = "{{.Repository}}:{{.Tag}}";
+  EXPECT_EQ(docker({"images", "--filter", "label=team=infra", "--format", fmt}).out, "labelled:1\n");
+  EXPECT_EQ(docker({"images", "--filter", "label=team", "--format", fmt}).out, "labelled:1\n") << "busybox has no labels";
+  EXPECT_EQ(docker({"images", "--filter", "label=team=infra", "--filter", "label=tier=front", "--format", fmt}).out, "")
+      << "every label filter must match";
+  EXPECT_EQ(docker({"images", "--filter", "dangling=true"}).code, 1) << "an unknown image filter is refused";
+  // A container's labels start from its image's; --label wins for its key.
+  ASSERT_EQ(docker({"create", "--name", "inh", "--label", "tier=front", "labelled:1", "true"}).code, 0);
+  EXPECT_EQ(trim(docker({"inspect", "-f", "{{json .Config.Labels}}", "inh"}).out), "{\"team\":\"infra\",\"tier\":\"front\"}");
+  EXPECT_EQ(trim(hv({"inspect", "-f", "{{json .Config.Labels}}", "inh"}).out), "{\"team\":\"infra\",\"tier\":\"front\"}");
+  EXPECT_EQ(docker({"ps", "-a", "--filter", "label=team=infra", "--filter", "label=tier=front", "--format", "{{.Names}}"}).out,
+            "inh\n");
+  EXPECT_EQ(docker({"ps", "-a", "--filter", "label=team=infra", "--filter", "label=tier=back", "--format", "{{.Names}}"}).out,
+            "");
+  EXPECT_EQ(docker({"rm", "inh"}).code, 0);
+}
+
 TEST_F(ServeDocker, KillingTheServerLosesNoContainer) {
   ASSERT_EQ(docker({"run", "-d", "--name", "long", "busybox", "sh", "-c", "while :; do echo beat; sleep 0.2; done"}).code, 0);
   stop_server(SIGKILL);
