@@ -32,6 +32,11 @@ class Backend {
   virtual container::ExitStatus wait() = 0;
   virtual void kill(int sig) = 0;
   virtual void resize(WinSize ws) = 0;
+  // After wait(): why the workload ended other than by its own exit (the
+  // VMM killed by its seccomp filter, a VM ended without the guest's word,
+  // an error inside the guest), for State.Error as Docker keeps it; "" when
+  // there is nothing to say.
+  virtual std::string end_error() const { return {}; }
 };
 
 // Mode::Container only: a VM's backend is made by make_vm_backend

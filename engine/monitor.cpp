@@ -316,6 +316,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   st.status = "exited";
   st.exit_code = es.exit_code();
   st.oom_killed = es.oom_killed;
+  st.error = backend->end_error();
   st.finished_at = now_rfc3339_nano();
   std::string name = cfg.name;  // as it is now: hvrun rename may have changed it
   try {

@@ -490,7 +490,7 @@ class VmBackend final : public Backend {
       guest_error = exit->error;
       have = true;
     }
-    if (!guest_error.empty()) std::fprintf(stderr, "hvrun: in the VM: %s\n", guest_error.c_str());
+    if (!guest_error.empty()) say("in the VM: " + guest_error);
     if (have) return es;
     if (assets_.make_template) return finish_template(st);
     if (snapshotted_) {
@@ -502,20 +502,22 @@ class VmBackend final : public Backend {
     std::string detail = j.is_object() ? j.value("detail", "") : "";
     if (WIFSIGNALED(st)) {
       if (WTERMSIG(st) == SIGSYS)
-        std::fprintf(stderr, "hvrun: the VMM (pid %d) was killed by its seccomp filter (SIGSYS): it made a syscall its jail "
-                     "forbids (the kernel log names it; HVRUN_VMM_JAIL=off runs the VMM unjailed)\n", int(pid_));
+        say("the VMM (pid " + std::to_string(pid_) + ") was killed by its seccomp filter (SIGSYS): it made a syscall its "
+            "jail forbids (the kernel log names it; HVRUN_VMM_JAIL=off runs the VMM unjailed)");
       if (WTERMSIG(st) == SIGKILL && host_oom)
-        std::fprintf(stderr, "hvrun: the VMM (pid %d) was killed by the host's OOM killer: its cgroup's memory limit is "
-                     "%lld MiB (guest RAM + %llu MiB for the VMM itself)\n", int(pid_), (long long)(vmm_memory_max_ >> 20),
-                     (unsigned long long)(kVmmOwnMemory >> 20));
+        say("the VMM (pid " + std::to_string(pid_) + ") was killed by the host's OOM killer: its cgroup's memory limit is " +
+            std::to_string(vmm_memory_max_ >> 20) + " MiB (guest RAM + " + std::to_string(kVmmOwnMemory >> 20) +
+            " MiB for the VMM itself)");
       es.signal = WTERMSIG(st);
       return es;
     }
-    std::fprintf(stderr, "hvrun: the VM ended without an exit status from the guest%s%s (guest console: %s)\n",
-                 detail.empty() ? "" : ": ", detail.c_str(), console_log_.c_str());
+    say("the VM ended without an exit status from the guest" + (detail.empty() ? "" : ": " + detail) +
+        " (guest console: " + console_log_ + ")");
     es.code = kHvrunErrorStatus;
     return es;
   }
+
+  std::string end_error() const override { return end_error_; }
 
   void kill(int sig) override {
     if (pid_ <= 0 || reaped_) return;
@@ -639,6 +641,11 @@ class VmBackend final : public Backend {
   std::unique_ptr<GuestChannel> control_;
   std::unique_ptr<FreezeServer> freeze_server_;
   std::string console_log_;
+  std::string end_error_;  // why it ended, as said on stderr (State.Error)
+  void say(const std::string& why) {
+    std::fprintf(stderr, "hvrun: %s\n", why.c_str());
+    if (end_error_.empty()) end_error_ = why;
+  }
   std::string rw_disk_;
   UniqueFd snapshot_file_;  // O_TMPFILE in the snapshot store; invalid: no snapshots (snapshot_why_not_)
   Pipe snapshot_done_;      // the VMM's word on each snapshot ("snapshot written ..." / "snapshot failed: ...")

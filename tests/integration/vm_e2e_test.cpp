@@ -295,7 +295,7 @@ TEST_F(VmE2E, CompareRunsTheSuiteInAVmAndReportsTheGuestKernel) {
   EXPECT_GT(std::stod(m[1]), 10.0) << s->out;
 }
 
-TEST_F(VmE2E, TheVmmRunsJailedUnprivilegedAndSeccompFilteredAndDiesBySigsysOnAForbiddenSyscall) {
+TEST_F(VmE2E, TheVmmRunsJailedUnprivilegedAndSeccompFilteredAndDiesBySigsysOnAForbiddenSyscallWhichStateErrorNames) {
   auto* s = get("jail");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->rc, 0) << s->out;
@@ -325,6 +325,7 @@ TEST_F(VmE2E, TheVmmRunsJailedUnprivilegedAndSeccompFilteredAndDiesBySigsysOnAFo
   for (const char* role : {"vcpu", "io", "p9", "relay"})
     EXPECT_NE(s->out.find(std::string("forbidden-") + role + ": rc=159 1\n"), std::string::npos)
         << role << " thread's forbidden syscall must kill the VMM by SIGSYS (128+31):\n" << s->out;
+  EXPECT_NE(s->out.find("state-error: 1 159\n"), std::string::npos) << "inspect's State.Error says why:\n" << s->out;
   EXPECT_NE(s->out.find("vmm-left: 0\n"), std::string::npos) << s->out;
 }
 

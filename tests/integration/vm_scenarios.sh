@@ -284,6 +284,11 @@ s_jail() {
     HVRUN_TEST_VMM_FORBIDDEN_SYSCALL=$role "$HV" --vm --rm -v $d:/data busybox cat /data/f 2>/tmp/vm-e2e-jail.err
     echo "forbidden-$role: rc=$? $(grep -c 'killed by its seccomp filter (SIGSYS)' /tmp/vm-e2e-jail.err)"
   done
+  # Detached, the same end is State.Error (Docker's), for inspect.
+  HVRUN_TEST_VMM_FORBIDDEN_SYSCALL=vcpu "$HV" --vm -d --name jl2 busybox true >/dev/null
+  wait_status jl2 exited
+  echo "state-error: $("$HV" inspect -f '{{.State.Error}}' jl2 | grep -c 'killed by its seccomp filter (SIGSYS)') $("$HV" inspect -f '{{.State.ExitCode}}' jl2)"
+  "$HV" rm jl2 >/dev/null
   echo "vmm-left: $(pgrep -xc hvrun-vmm)"
 }
 
