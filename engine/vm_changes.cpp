@@ -26,17 +26,6 @@ std::string ext2_err(errcode_t e) {
   return m ? m : ("ext2fs error " + std::to_string(e));
 }
 
-struct Ext2 {
-  ext2_filsys fs = nullptr;
-  std::string disk;
-  ~Ext2() {
-    if (fs) ext2fs_close_free(&fs);
-  }
-  void check(errcode_t e, const std::string& what) const {
-    if (e) throw Error(disk + ": " + what + ": " + ext2_err(e));
-  }
-};
-
 struct DirEntry {
   std::string name;
   ext2_ino_t ino;
@@ -48,6 +37,27 @@ int collect(ext2_ino_t, int, struct ext2_dir_entry* d, int, int, char*, void* pr
   if (name != "." && name != ".." && d->inode) out->push_back({name, d->inode});
   return 0;
 }
+
+struct Ext2 {
+  ext2_filsys fs = nullptr;
+  std::string disk;
+  ~Ext2() {
+    if (fs) ext2fs_close_free(&fs);
+  }
+  void check(errcode_t e, const std::string& what) const {
+    if (e) throw Error(disk + ": " + what + ": " + ext2_err(e));
+  }
+  // Directory `ino`'s entries but . and .. (`rel`: its path, for errors).
+  std::vector<DirEntry> entries(ext2_ino_t ino, const std::string& rel) const {
+    std::vector<DirEntry> out;
+    check(ext2fs_dir_iterate2(fs, ino, 0, nullptr, collect, &out), "read directory /" + rel);
+    return out;
+  }
+  void read_inode(ext2_ino_t ino, ext2_inode_large& in, const std::string& rel) const {
+    std::memset(&in, 0, sizeof in);
+    check(ext2fs_read_inode_full(fs, ino, reinterpret_cast<ext2_inode*>(&in), sizeof in), "read inode of /" + rel);
+  }
+};
 
 struct XattrSink {
   int fd;
@@ -67,17 +77,12 @@ class Copier {
   Copier(Ext2& e, bool with_data) : e_(e), with_data_(with_data) {}
 
   void dir(ext2_ino_t ino, const std::string& to, const std::string& rel) {
-    std::vector<DirEntry> entries;
-    e_.check(ext2fs_dir_iterate2(e_.fs, ino, 0, nullptr, collect, &entries), "read directory /" + rel);
-    for (auto& d : entries) entry(d.ino, to + "/" + d.name, rel.empty() ? d.name : rel + "/" + d.name);
+    for (auto& d : e_.entries(ino, rel)) entry(d.ino, to + "/" + d.name, rel.empty() ? d.name : rel + "/" + d.name);
     finish(ino, to, rel);
   }
 
  private:
-  void read_inode(ext2_ino_t ino, ext2_inode_large& in, const std::string& rel) {
-    std::memset(&in, 0, sizeof in);
-    e_.check(ext2fs_read_inode_full(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in), sizeof in), "read inode of /" + rel);
-  }
+  void read_inode(ext2_ino_t ino, ext2_inode_large& in, const std::string& rel) { e_.read_inode(ino, in, rel); }
 
   // Owner, mode, xattrs, times: after the contents.
   void finish(ext2_ino_t ino, const std::string& path, const std::string& rel) {
@@ -208,10 +213,8 @@ class Writer {
 
   // Makes directory `ino` (at /rel) hold what host directory `path` holds.
   void dir(ext2_ino_t ino, const std::string& path, const std::string& rel) {
-    std::vector<DirEntry> have;
-    e_.check(ext2fs_dir_iterate2(e_.fs, ino, 0, nullptr, collect, &have), "read directory /" + rel);
     std::map<std::string, ext2_ino_t> on_disk;
-    for (auto& d : have) on_disk.emplace(d.name, d.ino);
+    for (auto& d : e_.entries(ino, rel)) on_disk.emplace(d.name, d.ino);
     std::map<std::string, struct stat> on_host;
     for (const auto& name : list_dir(path)) {
       struct stat sb {};
@@ -251,10 +254,7 @@ class Writer {
     return sb.st_ctim.tv_sec > since_.tv_sec || (sb.st_ctim.tv_sec == since_.tv_sec && sb.st_ctim.tv_nsec >= since_.tv_nsec);
   }
 
-  void read_inode(ext2_ino_t ino, ext2_inode_large& in, const std::string& rel) {
-    std::memset(&in, 0, sizeof in);
-    e_.check(ext2fs_read_inode_full(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in), sizeof in), "read inode of /" + rel);
-  }
+  void read_inode(ext2_ino_t ino, ext2_inode_large& in, const std::string& rel) { e_.read_inode(ino, in, rel); }
   void write_inode(ext2_ino_t ino, ext2_inode_large& in, const std::string& rel) {
     e_.check(ext2fs_write_inode_full(e_.fs, ino, reinterpret_cast<ext2_inode*>(&in), sizeof in), "write inode of /" + rel);
   }
@@ -327,8 +327,7 @@ class Writer {
     ext2_inode_large in;
     std::memset(&in, 0, sizeof in);
     in.i_mode = static_cast<__u16>((sb.st_mode & 07777) | (sb.st_mode & S_IFMT));
-    in.i_links_count = 1;
-    in.i_extra_isize = sizeof(ext2_inode_large) - EXT2_GOOD_OLD_INODE_SIZE;
+    in.i_links_count = 1;  // (ext2fs_write_new_inode sets the large inode's extra size)
     if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) {
       const unsigned major = ::major(sb.st_rdev), minor = ::minor(sb.st_rdev);
       if (major < 256 && minor < 256)
@@ -446,9 +445,7 @@ class Writer {
     read_inode(ino, in, rel);
     const bool is_dir = LINUX_S_ISDIR(in.i_mode);
     if (is_dir) {
-      std::vector<DirEntry> children;
-      e_.check(ext2fs_dir_iterate2(e_.fs, ino, 0, nullptr, collect, &children), "read directory /" + rel);
-      for (auto& c : children) remove(ino, c.name, c.ino, rel + "/" + c.name);
+      for (auto& c : e_.entries(ino, rel)) remove(ino, c.name, c.ino, rel + "/" + c.name);
     }
     e_.check(ext2fs_unlink(e_.fs, dir, name.c_str(), ino, 0), "remove /" + rel);
     if (is_dir) {  // its ".." no longer counts for the parent
@@ -532,11 +529,20 @@ void write_back_to_ext4(const std::string& disk, const std::string& from, const 
   if (err) throw Error(disk + ": write the file system's metadata: " + ext2_err(err));
 }
 
+namespace {
+// This process's scratch directory under `parent`, a leftover of an earlier
+// one with its pid removed.
+std::string scratch_dir(const std::string& parent) {
+  std::string d = parent + "/vm-upper." + std::to_string(::getpid());
+  if (path_exists(d)) remove_all(d);
+  return d;
+}
+}  // namespace
+
 VmUpper::VmUpper(const std::string& rw_disk, const std::string& scratch_parent, Content content) {
   if (!path_exists(rw_disk))
     throw Error("the microVM has no writable disk (" + rw_disk + "): it never started, so it changed nothing");
-  dir_ = scratch_parent + "/vm-upper." + std::to_string(::getpid());
-  if (path_exists(dir_)) remove_all(dir_);
+  dir_ = scratch_dir(scratch_parent);
   try {
     copy_out_of_ext4(rw_disk, "/upper", dir_, content == Content::Data);
   } catch (...) {
@@ -549,8 +555,7 @@ VmUpper::VmUpper(const std::string& rw_disk, const std::string& scratch_parent, 
 }
 
 VmUpper::VmUpper(const std::string& scratch_parent) {
-  dir_ = scratch_parent + "/vm-upper." + std::to_string(::getpid());
-  if (path_exists(dir_)) remove_all(dir_);
+  dir_ = scratch_dir(scratch_parent);
   if (::mkdir(dir_.c_str(), 0755) < 0) throw_sys("mkdir", dir_);
 }
 
