@@ -192,7 +192,7 @@ pid_t create_microvm(const StateDir& dir, const std::string& id, const std::stri
   bool loaded = false;  // r is the record create_vm saved
   try {
     make_exec_fifo(dir, id);
-    pid = create_vm(dir, r, b.spec.rootfs, detached, console.get(), o.warn);
+    pid = create_vm(dir, r, b.spec.rootfs, detached, console.get(), o.warn, o.error);
     r = dir.load(id);
     loaded = true;
     run_hooks(b.hooks.prestart, r, "creating", true);

@@ -22,6 +22,11 @@ struct CreateOptions {
   bool vm_default = false;
   // Warnings (config.json fields not applied) go here, one line each.
   std::function<void(const std::string&)> warn;
+  // A microVM's shim that ends without its guest process's exit status
+  // (the VM died or did not boot) says why here, one line, as well as on
+  // its stderr, which a detached engine does not keep (runc's init errors
+  // go to its --log file too).
+  std::function<void(const std::string&)> error;
 };
 
 // create: the container's init is set up and waits at its exec FIFO;

@@ -41,8 +41,6 @@ sigset_t forwarded_signals() {
   return s;
 }
 
-// The shim's life after fork: wait at the exec FIFO, boot, pass signals on,
-// end as the guest's process ended. Never returns.
 // Waits until `start` opens the exec FIFO for reading, and writes its byte.
 // A signal that would end a process by default ends the shim while it
 // waits (as it would a created runc container's init); others are dropped.
@@ -99,7 +97,8 @@ void pump(int from, int to) {
 // discipline, and a resize of the master (SIGWINCH) resizes the guest's.
 // Never returns.
 [[noreturn]] void shim(const std::string& fifo, const std::string& work_dir, const container::RunSpec& spec,
-                       engine::VmAssets assets, bool detached, int tty_slave) {
+                       engine::VmAssets assets, bool detached, int tty_slave,
+                       const std::function<void(const std::string&)>& error) {
   if (!detached) ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   ::prctl(PR_SET_NAME, "hvrun-oci-vm", 0, 0, 0);
   int code = 125;
@@ -148,6 +147,7 @@ void pump(int from, int to) {
     }
     container::ExitStatus es = vm->wait();
     if (output.joinable()) output.join();  // the guest's last output, up to the VMM's end of the stream
+    if (const std::string why = vm->end_error(); !why.empty() && error) error("microVM: " + why);
     if (es.signal) {
       // Die as the guest's process died (no core of the shim).
       rlimit no_core{0, 0};
@@ -162,6 +162,7 @@ void pump(int from, int to) {
     code = es.exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hvrun-oci: microVM: %s\n", e.what());
+    if (error) error(std::string("microVM: ") + e.what());
   }
   std::fflush(stderr);
   ::_exit(code & 0xff);
@@ -195,7 +196,8 @@ container::RunSpec vm_guest_spec(const container::RunSpec& in, const std::functi
 }
 
 pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console,
-                const std::function<void(const std::string&)>& warn) {
+                const std::function<void(const std::string&)>& warn,
+                const std::function<void(const std::string&)>& error) {
   // Where it cannot boot (no KVM, a PVM one): refused now, with the way out.
   engine::VmAssets assets = engine::locate_vm_assets(false);
   const std::string work = dir.dir(r.id);
@@ -240,7 +242,7 @@ pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool d
       fork_err = errno;
       if (pid == 0) {
         if (console >= 0) ::close(console);  // the master went through it; the engine keeps its end
-        shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get());
+        shim(fifo, work, r.spec, std::move(assets), detached, tty_slave.get(), error);
       }
     }
     if (pid < 0) throw_sys("fork", "the microVM's shim", fork_err);

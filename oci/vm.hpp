@@ -51,9 +51,12 @@ container::RunSpec vm_guest_spec(const container::RunSpec& spec, const std::func
 // the shim relays its slave to and from the guest's terminal. Returns the
 // shim's pid.
 // A network namespace joined by path (podman's, a pod's) gives the VM its
-// interface (oci/vm_net.hpp); `warn` hears what is left out.
+// interface (oci/vm_net.hpp); `warn` hears what is left out. `error`
+// (may be empty) hears, in the shim, why the VM ended without the guest
+// process's exit status.
 pid_t create_vm(const StateDir& dir, Record r, const std::string& rootfs, bool detached, int console,
-                const std::function<void(const std::string&)>& warn);
+                const std::function<void(const std::string&)>& warn,
+                const std::function<void(const std::string&)>& error);
 
 // Gives the interface of the network namespace the VM of `r` took over
 // back (oci/vm_net.hpp): delete, and a create that failed after it.

@@ -189,6 +189,7 @@ int main(int argc, char** argv) {
       log.write("warning", w);
       if (debug) std::fprintf(stderr, "hvrun-oci: warning: %s\n", w.c_str());
     };
+    co.error = [&](const std::string& e) { log.write("error", e); };  // in the shim: a copy of `log` after fork
     oci::set_warning_sink([&](const std::string& w) {  // a failed poststart or poststop hook
       log.write("warning", w);
       std::fprintf(stderr, "hvrun-oci: warning: %s\n", w.c_str());

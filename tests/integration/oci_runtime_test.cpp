@@ -530,5 +530,30 @@ TEST_F(OciRuntime, AMicroVmBundleOnAHostThatCannotBootOneIsRefusedInOneLineAndLe
   EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
 }
 
+// A microVM whose VMM ends without the guest process's exit status (here a
+// VMM that exits at once: HVRUN_VMM=/bin/false, the VM forced on any host)
+// says why in the --log file too: a detached engine (containerd's ctr run
+// -d, podman -d) keeps none of the shim's stderr. The shim ends with 125.
+TEST_F(OciRuntime, AMicroVmThatEndsWithoutItsGuestsExitStatusSaysWhyInTheLogFile) {
+  config_["annotations"]["io.hvrun.isolation"] = "vm";
+  write_config({"true"});
+  const std::string log = bundle_ + "/log.json";
+  Result r = run({"sh", "-c", "cd '" + bundle_ + "' && HVRUN_FORCE_VM=1 HVRUN_VMM=/bin/false exec '" HVRUN_OCI_BIN
+                 "' --root '" + state_root_ + "' --log '" + log + "' --log-format json run vmlog"});
+  if (r.err.find("no guest kernel") != std::string::npos) GTEST_SKIP() << "no guest kernel built: " << r.err;
+  EXPECT_EQ(r.code, 125) << r.err;
+  std::string text = slurp(log);
+  ASSERT_FALSE(text.empty()) << "nothing in the --log file; stderr: " << r.err;
+  bool found = false;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const json j = json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not one JSON object per line: " << line;
+    if (j.value("level", "") == "error" && j.value("msg", "").rfind("microVM: ", 0) == 0) found = true;
+  }
+  EXPECT_TRUE(found) << "no error line that starts \"microVM: \" in " << text;
+  EXPECT_EQ(oci({"list", "-q"}).out, "") << "run left state behind";
+}
+
 }  // namespace
 }  // namespace hvrun::test

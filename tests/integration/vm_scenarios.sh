@@ -40,6 +40,9 @@ wait_status() {  # NAME STATUS: wait until inspect shows it (60 s at most)
 # line, since the scenario may have removed the container by its end.
 # A second triple fault's result stands.
 FAULTS=/tmp/vm-e2e-faults
+# hvrun-oci-vm's shims say why a VM died in the engine's --log file
+# (containerd's runc shim: log.json in the task's bundle).
+OCI_LOGS='/tmp/containerd-vm/state/io.containerd.runtime.v2.task/*/*/log.json'
 scenario() {  # NAME FUNCTION
   local name=$1 fn=$2 rc out=/tmp/vm-e2e-scenario.out watcher
   begin "$name"
@@ -47,7 +50,7 @@ scenario() {  # NAME FUNCTION
     local t0=$SECONDS
     : >"$FAULTS"
     while sleep 2; do  # bash's own read: no process per log (the test host is slow enough)
-      for f in "$HVRUN_ROOT"/containers/*/monitor.log; do
+      for f in "$HVRUN_ROOT"/containers/*/monitor.log $OCI_LOGS; do
         [ -f "$f" ] || continue
         while IFS= read -r l; do [[ $l == *"triple fault (KVM_EXIT_SHUTDOWN)"* ]] && echo "$l"; done <"$f"
       done >>"$FAULTS" 2>/dev/null
@@ -55,7 +58,7 @@ scenario() {  # NAME FUNCTION
     watcher=$!
     timeout -k 5 150 bash -c "$(declare -f "$fn" wait_status); HV=$HV; $fn" >"$out" 2>&1 </dev/null; rc=$?
     kill $watcher 2>/dev/null; wait $watcher 2>/dev/null
-    grep -h "triple fault (KVM_EXIT_SHUTDOWN)" "$out" "$HVRUN_ROOT"/containers/*/monitor.log >>"$FAULTS" 2>/dev/null
+    grep -h "triple fault (KVM_EXIT_SHUTDOWN)" "$out" "$HVRUN_ROOT"/containers/*/monitor.log $OCI_LOGS >>"$FAULTS" 2>/dev/null
     if [ -s "$FAULTS" ] && [ $try = 1 ]; then
       echo "scenario $name: a nested guest triple-faulted (try 1), run once more; the VMM said: $(sort -u "$FAULTS" | head -1)"
       "$HV" ps -aq | xargs -r "$HV" rm -f >/dev/null 2>&1
@@ -613,7 +616,7 @@ s_containerd_vm() {
   got=$(c task exec --exec-id e1 cv2 sh -c 'echo exec ok; exit 2' </dev/null 2>&1; echo "rc=$?")
   echo "ctr-exec: $got" | tr '\n' ' '; echo
   if [[ "$got" != *"rc=2"* ]]; then  # what ended it, for the test's report
-    find /run/containerd "$d" -path '*cv2*' -name console.log 2>/dev/null | while read -r f; do echo "--- $f"; tail -n 20 "$f"; done
+    find /run/containerd "$d" -path '*cv2*' \( -name console.log -o -name log.json \) 2>/dev/null | while read -r f; do echo "--- $f"; tail -n 20 "$f"; done
   fi
   c task kill cv2; echo "ctr-kill-rc: $?"
   for _ in $(seq 300); do c task ls 2>/dev/null | grep -q 'cv2.*STOPPED' && break; sleep 0.1; done
