@@ -34,7 +34,8 @@ int status_for(const std::string& m) {
       m.find("has exited") != std::string::npos || m.find("already running") != std::string::npos ||
       m.find("started during") != std::string::npos || m.find("stopped during") != std::string::npos ||
       m.find("belongs to another user") != std::string::npos || m.find("is already in use") != std::string::npos ||
-      m.find("is not a microVM") != std::string::npos || m.find("was taken already") != std::string::npos)
+      m.find("is not a microVM") != std::string::npos || m.find("was taken already") != std::string::npos ||
+      m.find("while it runs") != std::string::npos)
     return 409;
   if (m.find("not supported yet") != std::string::npos) return 501;
   // network connect/disconnect (engine/network.hpp), as Docker answers them

@@ -10,7 +10,8 @@ namespace hvrun::contract {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Volume, target, readonly, file)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuestNetwork, mac, ifname, address, prefix, gateway, mtu)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuestSpec, workload, volumes, hosts_share, has_network, network)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GuestSpec, workload, volumes, hosts_share, has_network, network,
+                                                more_networks)
 
 GuestSpec make_guest_spec(const container::RunSpec& host_spec, std::vector<Volume> volumes) {
   if (volumes.size() != host_spec.mounts.size())
@@ -73,11 +74,19 @@ GuestSpec parse_guest_spec(const std::string& text) {
   }
   if (!j.is_object() || !j.contains("workload")) throw Error("spec.json must hold a JSON object with a workload");
   require_integers(j, "spec.json", {"/workload/cpus"});
+  GuestSpec g;
   try {
-    return j.get<GuestSpec>();
+    g = j.get<GuestSpec>();
   } catch (const nlohmann::json::exception& e) {
     throw Error("spec.json is not a guest spec: " + std::string(e.what()));
   }
+  // Beside the first card, each is found by its MAC only.
+  for (size_t i = 0; i < g.more_networks.size(); ++i) {
+    const GuestNetwork& n = g.more_networks[i];
+    if (n.address.empty() || n.mac.empty() || n.ifname.empty())
+      throw Error("spec.json: more_networks[" + std::to_string(i) + "] needs an address, a MAC and an interface name");
+  }
+  return g;
 }
 
 }  // namespace hvrun::contract

@@ -42,6 +42,10 @@ struct GuestSpec {
   bool hosts_share = false;     // the live /etc/hosts share (kHostsShareTag)
   bool has_network = false;     // configure `network` before the workload starts
   GuestNetwork network;
+  // Networks it was connected to after its create (hvrun network connect
+  // while it was not running): a card each, found by its MAC, with its
+  // address and no route beyond its subnet (eth1...).
+  std::vector<GuestNetwork> more_networks;
 };
 
 // The GuestSpec for a host RunSpec whose mounts are `volumes` (one per

@@ -153,7 +153,7 @@ nlohmann::json networks_json(const std::string& store_root, const ContainerConfi
   if (c.spec.net == container::NetMode::Bridge && !n.network.empty())
     networks[n.network] = {{"IPAddress", n.address}, {"IPPrefixLen", n.prefix}, {"Gateway", n.gateway},
                            {"MacAddress", n.mac}, {"Aliases", nlohmann::json::array()}};
-  if (c.mode == Mode::Vm || c.spec.net != container::NetMode::Bridge) return networks;  // never connected later
+  if (c.spec.net != container::NetMode::Bridge) return networks;  // never connected later
   try {
     for (const auto& e : connected_networks(store_root, c.id))
       networks[e.network] = {{"IPAddress", e.address}, {"IPPrefixLen", e.prefix}, {"Gateway", e.gateway},

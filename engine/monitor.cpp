@@ -119,6 +119,8 @@ struct MonitorExit {
 int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, UniqueFd* ready, MonitorExit* exit_out) {
   const auto& spec = cfg.spec;
   std::unique_ptr<Backend> backend;
+  // network connect waits while this start reads and wires its leases.
+  std::optional<FileLock> net_lock;
   if (cfg.mode == Mode::Vm) {
     VmAssets a;
     a.kernel = cfg.vm_kernel;
@@ -147,6 +149,22 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
       a.blank_rw_disk = vm_blank_rw_disk(rec.store_root());
     } catch (const std::exception& e) {
       HVRUN_DEBUG("engine", "no blank writable disk to copy: ", e.what());
+    }
+    // hvrun network connect while it was not running: a card more each
+    // (a connect waits for this start: net_lock).
+    if (spec.net == container::NetMode::Bridge) {
+      net_lock.emplace(network_lock_path(rec.store_root(), cfg.id));
+      for (const Endpoint& e : connected_networks(rec.store_root(), cfg.id)) {
+        container::NetConfig n;
+        n.network = e.network;
+        n.ifname = e.ifname;
+        n.address = e.address;
+        n.prefix = e.prefix;
+        n.mac = e.mac;
+        n.mtu = spec.netcfg.mtu;
+        n.bridge = e.bridge;
+        a.more_networks.push_back(std::move(n));
+      }
     }
     if (a.restore_dir.empty()) {
       const TemplateChoice t = vm_template_for(rec.store_root(), a, spec);
@@ -193,9 +211,7 @@ int monitor(const Records& rec, const ContainerConfig& cfg, bool foreground, Uni
   // -p: the ports are bound before the workload starts (a taken one fails
   // the run), relayed by a thread of this monitor once it runs.
   std::unique_ptr<net::PortProxy> proxy;
-  // network connect waits while this start reads and wires its leases.
-  std::optional<FileLock> net_lock;
-  if (cfg.mode != Mode::Vm && spec.net == container::NetMode::Bridge)
+  if (spec.net == container::NetMode::Bridge && !net_lock)
     net_lock.emplace(network_lock_path(rec.store_root(), cfg.id));
   try {
     if (!cfg.publish.empty()) proxy = std::make_unique<net::PortProxy>(parse_ports(cfg.publish), spec.netcfg.address);

@@ -212,9 +212,6 @@ void connect_network(const Records& rec, const std::string& ref, const std::stri
   store.get(network);  // "no such network" first, as Docker
   const std::string id = rec.resolve(ref);
   const ContainerConfig cfg = rec.load_config(id);
-  if (cfg.mode == Mode::Vm)
-    throw Error("network connect of the microVM " + cfg.name +
-                " is not supported yet: a VM cannot gain a network card while it runs (give --network at create)");
   if (cfg.spec.net != container::NetMode::Bridge)
     throw Error("container " + cfg.name + " uses --network " + container::to_string(cfg.spec.net) +
                 ": only a container on an hvrun network can be connected to another");
@@ -222,6 +219,14 @@ void connect_network(const Records& rec, const std::string& ref, const std::stri
   // and leaves it once its state says running): the lease is either seen
   // by that start's wiring or wired here into a workload that runs.
   FileLock lock(network_lock_path(root, id));
+  if (cfg.mode == Mode::Vm) {
+    // A card more for its next start (engine/vm_backend.hpp's more_networks);
+    // a running VM cannot gain one (no hot-plug).
+    const State now = rec.refresh(id);
+    if (now.status == "running" || now.status == "paused" || now.status == "restarting")
+      throw Error("cannot connect the microVM " + cfg.name + " to network " + network +
+                  " while it runs: a VM cannot gain a network card then (stop it, connect it, start it)");
+  }
   const net::NetworkStore::Allocation a = store.connect(network, id, cfg.name, cfg.spec.hostname, aliases);
   const State st = rec.refresh(id);
   if (st.status == "running" && st.pid > 0) {
@@ -247,6 +252,12 @@ void disconnect_network(const Records& rec, const std::string& ref, const std::s
                 " (its eth0, default route and published ports): hvrun cannot disconnect it from that one");
   net::NetworkStore(root).get(network);  // "no such network" first
   FileLock lock(network_lock_path(root, id));
+  if (cfg.mode == Mode::Vm) {
+    const State now = rec.refresh(id);
+    if (now.status == "running" || now.status == "paused" || now.status == "restarting")
+      throw Error("cannot disconnect the microVM " + cfg.name + " from network " + network +
+                  " while it runs: its network card stays until it stops");
+  }
   const std::optional<net::Lease> l = net::NetworkStore(root).release(id, network);
   if (!l) throw Error("container " + cfg.name + " is not connected to network " + network);
   try {
@@ -280,6 +291,7 @@ std::vector<Endpoint> connected_networks(const std::string& store_root, const st
       const net::Network n = store.get(network);
       e.prefix = net::Subnet::parse(n.subnet).prefix;
       e.gateway = n.gateway;
+      e.bridge = n.bridge;
     } catch (const Error&) {
       continue;  // removed meanwhile
     }

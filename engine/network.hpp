@@ -46,21 +46,22 @@ std::function<void(pid_t)> wire_container_networks(const std::string& store_root
 
 // Serialises a container's network connections with its starts: held by
 // connect and disconnect across the lease change and the wiring, and by a
-// container-mode monitor from before its workload starts (the wiring reads
-// the leases) until its state says running.
+// monitor from before its workload starts (the wiring, or a microVM's
+// cards, read the leases) until its state says running.
 std::string network_lock_path(const std::string& store_root, const std::string& id);
 
 // `hvrun network connect` (and the API's): a lease on `network` (the next
 // free eth1..eth9), wired at once into a running container, and at each
-// later start. Container mode on an hvrun network only (a microVM cannot
-// gain a network card while it runs; --network none/host has no veth to
-// add to), as Docker refuses host and none. `aliases`: more names the
-// network's other members reach it by (their /etc/hosts).
+// later start. A microVM gets a card on it (a tap on its bridge) at its
+// next start: refused while it runs (no hot-plug). On an hvrun network
+// only (--network none/host has no veth to add to), as Docker refuses
+// host and none. `aliases`: more names the network's other members reach
+// it by (their /etc/hosts).
 void connect_network(const Records& rec, const std::string& ref, const std::string& network,
                      const std::vector<std::string>& aliases);
 // `hvrun network disconnect`: the lease goes, and a running container's
 // ethN with it. Not the network it was created on (its eth0, default
-// route and ports).
+// route and ports); a microVM's only while it is not running.
 void disconnect_network(const Records& rec, const std::string& ref, const std::string& network);
 
 // hvrun rename: the other members of its networks reach it by its new name
@@ -74,6 +75,7 @@ struct Endpoint {
   std::string address;
   int prefix = 0;
   std::string gateway;  // the network's (no route through it)
+  std::string bridge;   // the network's bridge on the host
   std::string mac;
   std::vector<std::string> aliases;
 };

@@ -157,6 +157,15 @@ class VmBackend final : public Backend {
     if (from_template || making_template)
       if (std::string why = vm_template_refusal(spec); !why.empty())
         throw Error("a template cannot carry this VM: " + why);
+    if (!assets_.more_networks.empty()) {
+      if (spec.net != container::NetMode::Bridge)
+        throw Error(std::string("a microVM without a network of its own cannot have more (it was created with --network ") +
+                    container::to_string(spec.net) + ")");
+      if (from_template || making_template) throw Error("a template cannot carry this VM: it has more than one network");
+      if (restoring)
+        throw Error("a microVM restored from a snapshot has the snapshot's one network card: disconnect it from " +
+                    assets_.more_networks.front().network + " first");
+    }
     if (restoring) {
       // The clone's own copy of the snapshot's disk (holes kept).
       ::unlink(rw_disk.c_str());
@@ -210,6 +219,7 @@ class VmBackend final : public Backend {
       volumes.push_back({m.target, m.readonly, true});
     }
     UniqueFd tap;
+    std::vector<UniqueFd> more_taps;  // one per network in assets_.more_networks, in that order
     std::string guest_spec;
     std::optional<contract::GuestNetwork> restored_network;  // a clone's card's new plan
     if (making_template && spec.net == container::NetMode::Bridge) {
@@ -229,7 +239,14 @@ class VmBackend final : public Backend {
       // network's bridge. The tap is not persistent: it goes when the VMM
       // (the only holder of its fd once this function returns) ends.
       if (spec.net == container::NetMode::Bridge) tap = open_bridge_tap(spec);
-      const contract::GuestSpec gs = contract::make_guest_spec(spec, std::move(volumes));
+      contract::GuestSpec gs = contract::make_guest_spec(spec, std::move(volumes));
+      // hvrun network connect: a tap more on that network's bridge.
+      for (const container::NetConfig& n : assets_.more_networks) {
+        std::string ifname;
+        more_taps.push_back(vmm::open_tap("hvtap%d", &ifname));
+        wire_vm_tap(ifname, n);
+        gs.more_networks.push_back({n.mac, n.ifname, n.address, n.prefix, "", n.mtu});
+      }
       guest_spec = contract::to_json(gs);
       if (gs.has_network) restored_network = gs.network;
     }
@@ -260,6 +277,7 @@ class VmBackend final : public Backend {
     cfg.disks[unsigned(contract::Disk::Writable)] = {rw_disk, false};
     cfg.shares = std::move(shares);
     if (tap) cfg.nics.push_back({tap.get(), spec.netcfg.mac});
+    for (size_t i = 0; i < more_taps.size(); ++i) cfg.nics.push_back({more_taps[i].get(), assets_.more_networks[i].mac});
 
     // Wiring (hvrun-vmm's relay thread passes lines; see vmm/tool/relay.hpp):
     //   hvc0 in  <- gate <- stdin (or the host side of the tty)   [only after "ready"]
@@ -298,6 +316,9 @@ class VmBackend final : public Backend {
     // in the snapshot store until a snapshot links it into its directory,
     // so that nothing is left behind by a VM that takes none.
     snapshot_why_not_ = assets_.snapshot_store.empty() ? "this VM's monitor keeps no snapshots" : "";
+    if (!assets_.more_networks.empty())  // its clones would have one card, and its addresses
+      snapshot_why_not_ = "a microVM connected to more than its first network (" + assets_.more_networks.front().network +
+                          ") cannot be snapshotted yet";
     if (snapshot_why_not_.empty()) {
       snapshot_file_.reset(::open(assets_.snapshot_store.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
       if (!snapshot_file_)
@@ -347,6 +368,7 @@ class VmBackend final : public Backend {
                              control_child.get(), hvc2_relay.get(), hvc2_vmm.get(), hvc0_gate.get(),
                              hvc0_vmm_in.get(), tty_vmm.get(), tap.get(), config.get(), monitor_pidfd.get(),
                              snapshot_file_.get(), snapshot_done_.write.get()};
+    for (const UniqueFd& t : more_taps) keep.push_back(t.get());
     std::sort(keep.begin(), keep.end());
     const std::string launch_fd = std::to_string(config.get());
     const char* argv[] = {vmm_path.c_str(), "--launch-fd", launch_fd.c_str(), nullptr};
@@ -428,7 +450,7 @@ class VmBackend final : public Backend {
       HVRUN_WARN("engine", "no control socket for this VM (commit of it while it runs will fail): ", e.what());
     }
     HVRUN_DEBUG("engine", "hvrun-vmm started: pid ", pid, " (", vmm_path, "), ", cfg.mem_bytes >> 20, " MiB, ", cfg.vcpus,
-                " vCPU(s), ", cfg.shares.size(), " share(s)", tap ? ", network card" : "", "; guest console: ", console_log_,
+                " vCPU(s), ", cfg.shares.size(), " share(s), ", cfg.nics.size(), " network card(s); guest console: ", console_log_,
                 restoring ? "; restored from " + assets_.restore_dir : std::string(),
                 from_template ? "; restored from the template " + assets_.template_dir : std::string(),
                 making_template ? "; a template VM" : std::string());

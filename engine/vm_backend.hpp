@@ -39,6 +39,11 @@ struct VmAssets {
   bool keep_rw_disk = false;
   std::string template_out;
   std::string template_dir;
+  // Networks beside spec.netcfg's that the container was connected to
+  // (engine/network.hpp's connected_networks, as NetConfigs with bridge,
+  // ifname, address, prefix, MAC and MTU): a tap and a card each. A VM with
+  // any starts from no template and takes no snapshot.
+  std::vector<container::NetConfig> more_networks;
 };
 
 // Why a microVM run with `spec` cannot start from a template (engine/

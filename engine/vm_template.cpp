@@ -124,6 +124,10 @@ TemplateChoice vm_template_for(const std::string& store_root, const VmAssets& as
     c.why_not = "no template for this VM: " + why;
     return c;
   }
+  if (!assets.more_networks.empty()) {  // a template has one card
+    c.why_not = "no template for this VM: it is connected to more than one network";
+    return c;
+  }
   try {
     const nlohmann::json made_of = vm_template_made_of(assets, spec);
     image::Sha256 h;

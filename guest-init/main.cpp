@@ -138,6 +138,7 @@ int run() {
               spec.args.empty() ? std::string("(none)") : spec.args[0], ", tty ", spec.tty, ", ", guest.volumes.size(),
               " volume(s), network ", guest.has_network ? guest.network.address : std::string("none"));
   if (guest.has_network) configure_guest_net(guest.network, 2000, from_template);
+  for (const auto& n : guest.more_networks) configure_guest_net(n, 2000, false);
   for (const auto& m : disk_mounts(layout)) do_mount(m);
   for (const auto& m : share_mounts(guest, layout)) do_mount(m);
   mkdir_p(spec.upperdir);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/integration/harness.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::test {
 namespace {
@@ -498,6 +499,83 @@ TEST_F(Network, TheDefaultNetworkTakesTheNextFreeRangeWhereTheHostAlreadyUsesIts
   for (int i = 0; i < 4; ++i) ASSERT_EQ(nv({"network", "create", "n" + std::to_string(i)}).code, 0);
   Result n3 = nv({"network", "inspect", "n3"});
   EXPECT_NE(n3.out.find("\"subnet\": \"10.67.4.0/24\""), std::string::npos) << n3.out;
+}
+
+// network connect of a microVM that is not running (created, or stopped):
+// its next start gives it a card more on that network (no hot-plug, so a
+// running one is refused: VmE2E's vm-two-networks scenario boots it). Here
+// no guest boots: HVRUN_FORCE_VM and a stand-in VMM that keeps its launch
+// config, with whether each card's tap fd reached it open, and ends; what
+// the guest was asked to configure is the spec.json in the VM's initramfs.
+TEST_F(Network, NetworkConnectOfAStoppedMicroVmGivesItsNextStartACardOnThatNetwork) {
+  TempDir t;
+  const std::string vmm = t.path() + "/fake-vmm";
+  write_file_atomic(vmm, "#!/usr/bin/python3\nimport json, os, sys\n"
+                         "j = json.load(open('/proc/self/fd/' + sys.argv[2]))\n"
+                         "for n in j['nics']:\n"
+                         "    try: n['fd_is'] = os.readlink('/proc/self/fd/%d' % n['tap_fd'])\n"
+                         "    except OSError as e: n['fd_is'] = str(e)\n"
+                         "json.dump(j, open('" + t.path() + "/launch.json', 'w'))\nsys.exit(1)\n");
+  ASSERT_EQ(::chmod(vmm.c_str(), 0755), 0);
+  auto nvm = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"env", "-u", "HVRUN_NETWORK", "HVRUN_FORCE_VM=1", "HVRUN_VMM=" + vmm,
+                               "HVRUN_VM_TEMPLATE=off", hvrun_bin(), "--root", root()});
+    return in_ns(args);
+  };
+  ASSERT_EQ(nv({"network", "create", "front", "--subnet", "10.91.0.0/24"}).code, 0);
+  ASSERT_EQ(nv({"network", "create", "back", "--subnet", "10.92.0.0/24"}).code, 0);
+  Result c = nvm({"create", "--vm", "--net", "front", "--name", "two", "busybox", "true"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  const std::string id = trim(c.out);
+  Result con = nv({"network", "connect", "back", "two"});
+  ASSERT_EQ(con.code, 0) << con.err;
+  auto ij = nlohmann::json::parse(nv({"inspect", "two"}).out, nullptr, false);
+  ASSERT_TRUE(ij.is_array()) << ij;
+  const auto& nets = ij[0]["NetworkSettings"]["Networks"];
+  ASSERT_TRUE(nets.contains("back")) << nets;
+  const std::string back_ip = nets["back"].value("IPAddress", "");
+  const std::string back_mac = nets["back"].value("MacAddress", "");
+  EXPECT_EQ(back_ip.rfind("10.92.0.", 0), 0u) << nets;
+  // Its start: the stand-in VMM ends at once, so the start fails; what it
+  // was handed is what counts.
+  // Its launch config, once the stand-in has written it.
+  auto launch_of = [&](const Result& start) {
+    for (int i = 0; i < 100; ++i, ::usleep(100 * 1000)) {
+      if (!path_exists(t.path() + "/launch.json")) continue;
+      auto j = nlohmann::json::parse(read_file(t.path() + "/launch.json"), nullptr, false);
+      if (j.is_object()) return j;
+    }
+    ADD_FAILURE() << "the stand-in VMM kept no launch config: " << start.err;
+    return nlohmann::json();
+  };
+  auto launch = launch_of(nvm({"start", "two"}));
+  ASSERT_TRUE(launch.is_object());
+  const auto& nics = launch["nics"];
+  ASSERT_EQ(nics.size(), 2u) << "want a card for front and one for back: " << launch;
+  EXPECT_EQ(nics[1].value("mac", ""), back_mac);
+  for (const auto& n : nics) EXPECT_EQ(n.value("fd_is", ""), "/dev/net/tun") << "a card's tap did not reach the VMM: " << n;
+  // The guest's plan, in the initramfs: eth1 with back's address, no route.
+  const std::string cpio = root() + "/containers/" + id + "/initramfs.cpio";
+  Result spec = run({"sh", "-c", "cd '" + t.path() + "' && cpio -i --quiet spec.json < '" + cpio + "' && cat spec.json"});
+  auto g = nlohmann::json::parse(spec.out, nullptr, false);
+  ASSERT_TRUE(g.is_object()) << spec.out << spec.err;
+  EXPECT_EQ(g["network"].value("address", "").rfind("10.91.0.", 0), 0u) << g["network"];
+  ASSERT_EQ(g["more_networks"].size(), 1u) << g;
+  EXPECT_EQ(g["more_networks"][0].value("ifname", ""), "eth1");
+  EXPECT_EQ(g["more_networks"][0].value("address", ""), back_ip);
+  EXPECT_EQ(g["more_networks"][0].value("prefix", 0), 24);
+  EXPECT_EQ(g["more_networks"][0].value("gateway", "x"), "");
+  EXPECT_EQ(g["more_networks"][0].value("mac", ""), back_mac);
+  // Disconnected again (it is not running): the next start has one card.
+  Result dis = nv({"network", "disconnect", "back", "two"});
+  ASSERT_EQ(dis.code, 0) << dis.err;
+  ::unlink((t.path() + "/launch.json").c_str());
+  launch = launch_of(nvm({"start", "two"}));
+  ASSERT_TRUE(launch.is_object());
+  EXPECT_EQ(launch["nics"].size(), 1u) << launch;
+  EXPECT_EQ(lease_files("back"), 0u);
+  EXPECT_EQ(nv({"rm", "-f", "two"}).code, 0);
+  EXPECT_EQ(in_ns({"ip", "-o", "link", "show", "type", "tun"}).out, "") << "a tap outlived its VM";
 }
 
 }  // namespace

@@ -480,6 +480,24 @@ TEST(ContractGuestSpec, JsonRoundTripsAndBadTextIsRefusedSayingWhy) {
   EXPECT_TRUE(back.volumes[1].readonly);
   EXPECT_TRUE(back.has_network);
   EXPECT_EQ(back.network.address, "10.66.0.7");
+  EXPECT_TRUE(back.more_networks.empty());
+  // A card more per network connected after create (engine/vm_backend.hpp).
+  g.more_networks.push_back({"02:42:0a:43:00:05", "eth1", "10.67.0.5", 24, "", 1400});
+  back = parse_guest_spec(to_json(g));
+  ASSERT_EQ(back.more_networks.size(), 1u);
+  EXPECT_EQ(back.more_networks[0].mac, "02:42:0a:43:00:05");
+  EXPECT_EQ(back.more_networks[0].ifname, "eth1");
+  EXPECT_EQ(back.more_networks[0].address, "10.67.0.5");
+  EXPECT_EQ(back.more_networks[0].prefix, 24);
+  EXPECT_EQ(back.more_networks[0].gateway, "");
+  EXPECT_EQ(back.more_networks[0].mtu, 1400);
+  g.more_networks[0].mac.clear();
+  try {
+    parse_guest_spec(to_json(g));
+    ADD_FAILURE() << "a second card without a MAC was accepted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "spec.json: more_networks[0] needs an address, a MAC and an interface name");
+  }
   // Absent fields keep their defaults.
   auto min = parse_guest_spec(R"({"workload":{"args":["true"]}})");
   EXPECT_EQ(min.workload.cwd, "/");
