@@ -71,7 +71,45 @@ std::vector<std::string> path_of(const std::string& format, const std::string& w
   return path;
 }
 
+Template::Node action_of(const std::string& format, const std::string& inside);
+
+// {{(ACTION).Field.Sub}}: Go's parenthesised pipeline with a field of its
+// result, as in Docker's {{(index .NetworkSettings.Networks "n").IPAddress}}.
+// The parentheses may hold a field path or index.
+Template::Node parenthesised(const std::string& format, const std::string& inside) {
+  const size_t open = inside.find('(');
+  size_t close = std::string::npos;
+  char quote = 0;
+  for (size_t i = open + 1; i < inside.size() && close == std::string::npos; ++i) {
+    const char c = inside[i];
+    if (quote) {
+      if (c == '\\' && quote == '"') ++i;
+      else if (c == quote) quote = 0;
+    } else if (c == '"' || c == '`') {
+      quote = c;
+    } else if (c == '(') {
+      bad(format, "nested parentheses are not supported in {{" + inside + "}}");
+    } else if (c == ')') {
+      close = i;
+    }
+  }
+  if (close == std::string::npos) bad(format, "unclosed ( in {{" + inside + "}}");
+  Template::Node n = action_of(format, inside.substr(open + 1, close - open - 1));
+  if (!n.func.empty() && n.func != "index")
+    bad(format, "({{" + n.func + " ...}}) gives a string, which has no fields: only index or a field path may be in ( )");
+  std::string rest = inside.substr(close + 1);
+  const size_t e = rest.find_last_not_of(" \t\r\n");
+  rest = e == std::string::npos ? "" : rest.substr(0, e + 1);
+  if (!rest.empty()) {
+    if (rest[0] != '.' || rest == ".") bad(format, "expected a field path like .Name after ), got \"" + rest + "\"");
+    n.after = path_of(format, rest);
+  }
+  return n;
+}
+
 Template::Node action_of(const std::string& format, const std::string& inside) {
+  if (const size_t b = inside.find_first_not_of(" \t\r\n"); b != std::string::npos && inside[b] == '(')
+    return parenthesised(format, inside);
   std::vector<std::string> w = words_of(format, inside);
   if (w.empty()) bad(format, "empty action {{}}");
   Template::Node n;
@@ -149,7 +187,7 @@ std::string upper(std::string s) {
 std::string apply(const Template::Node& n, const json& v) {
   std::string shown = n.path.empty() ? "." : "";
   for (const auto& p : n.path) shown += "." + p;
-  if (n.func.empty()) return go_print(v);
+  if (n.func.empty()) return go_print(n.after.empty() ? v : lookup(v, n.after));
   if (n.func == "json") return v.dump();
   if (n.func == "upper" || n.func == "lower") {
     if (!v.is_string()) throw Error(n.func + " " + shown + ": not a string (" + v.type_name() + ")");
@@ -178,7 +216,7 @@ std::string apply(const Template::Node& n, const json& v) {
       break;
     }
   }
-  return go_print(*cur);
+  return go_print(n.after.empty() ? *cur : lookup(*cur, n.after));
 }
 
 }  // namespace

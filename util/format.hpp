@@ -40,6 +40,8 @@ class Template {
     std::vector<std::string> path;  // the field path argument (empty: "."), when action
     std::vector<std::string> strings;  // string literal arguments
     bool action = false;
+    // (index .Path "key").Field: the path taken from index's result
+    std::vector<std::string> after;
   };
 
  private:

@@ -512,7 +512,7 @@ s_vm_two_nets() {
     got=$("$HV" run --rm --net vn-b busybox nc vm2n 8082 2>&1)
   done
   echo "container-on-b-got: $got (tries $tries)"
-  echo "inspect-b: $("$HV" inspect -f '{{index .NetworkSettings.Networks "vn-b" "IPAddress"}}' vm2n)"
+  echo "inspect-b: $("$HV" inspect -f '{{(index .NetworkSettings.Networks "vn-b").IPAddress}}' vm2n)"
   echo "connect-running: $("$HV" network connect hvrun vm2n 2>&1; echo "rc=$?")" | tr '\n' ' '; echo
   echo "disconnect-running: $("$HV" network disconnect vn-b vm2n 2>&1; echo "rc=$?")" | tr '\n' ' '; echo
   "$HV" rm -f vm2n >/dev/null

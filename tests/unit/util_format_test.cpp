@@ -57,6 +57,22 @@ TEST(Format, UpperLowerJoinAndIndex) {
   EXPECT_EQ(render(R"({{index .Args "1"}})"), "echo hi");
 }
 
+// Docker's {{(index .NetworkSettings.Networks "n").IPAddress}}: a field of
+// what the parentheses give.
+TEST(Format, AFieldOfAParenthesisedIndexOrPathIsRead) {
+  const json nets = {{"Networks", {{"vn-b", {{"IPAddress", "10.94.0.2"}, {"Aliases", {"x"}}}}, {"a(b)", {{"IPAddress", "1.2.3.4"}}}}}};
+  EXPECT_EQ(render(R"({{(index .Networks "vn-b").IPAddress}})", nets), "10.94.0.2");
+  EXPECT_EQ(render(R"({{ (index .Networks "vn-b").Aliases }})", nets), "[x]");
+  EXPECT_EQ(render(R"x({{(index .Networks "a(b)").IPAddress}})x", nets), "1.2.3.4") << "a ) inside a string";
+  EXPECT_EQ(render(R"({{(index .Networks "nosuch").IPAddress}})", nets), "<no value>");
+  EXPECT_EQ(render(R"x({{(index .Networks "vn-b")}})x", nets), "map[Aliases:[x] IPAddress:10.94.0.2]");
+  EXPECT_EQ(render("{{(.State).Status}}"), "running");
+  EXPECT_NE(error_of(R"({{(index .Networks "n").IPAddress}}x{{(upper .Name).X}})").find("has no fields"), std::string::npos);
+  EXPECT_NE(error_of(R"({{(index .Networks "n".IPAddress}})").find("unclosed ("), std::string::npos);
+  EXPECT_NE(error_of(R"x({{(index .Networks "n") IPAddress}})x").find("expected a field path"), std::string::npos);
+  EXPECT_NE(error_of(R"({{((.State)).Status}})").find("nested parentheses"), std::string::npos);
+}
+
 TEST(Format, TabAndNewlineEscapesInTheFormatBecomeRealOnes) {
   EXPECT_EQ(render(R"({{.Id}}\t{{.Name}}\n)"), "abc123\tweb\n");
 }
