@@ -477,10 +477,17 @@ void DockerApi::archive(const Request& req, Connection& conn, const std::string&
     return;
   }
   if (req.method == "PUT") {
-    ScratchFile tmp(root_, "cp");
-    if (!write_all(tmp.fd.get(), req.body)) throw_sys("write", tmp.path);
-    if (::lseek(tmp.fd.get(), 0, SEEK_SET) < 0) throw_sys("seek", tmp.path);
-    engine::copy_into_container(root_, id, path, tmp.fd.get(), req.flag("noOverwriteDirNonDir"));
+    UniqueFd in;
+    std::optional<ScratchFile> tmp;  // a body held in memory goes to a file first
+    if (!req.body_file.empty()) {
+      in.reset(::open(req.body_file.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!in) throw_sys("open", req.body_file);
+    } else {
+      tmp.emplace(root_, "cp");
+      if (!write_all(tmp->fd.get(), req.body)) throw_sys("write", tmp->path);
+      if (::lseek(tmp->fd.get(), 0, SEEK_SET) < 0) throw_sys("seek", tmp->path);
+    }
+    engine::copy_into_container(root_, id, path, tmp ? tmp->fd.get() : in.get(), req.flag("noOverwriteDirNonDir"));
     return conn.respond(200, "", "");
   }
   return fail(conn, 405, "method not allowed: " + req.method + " " + req.path);

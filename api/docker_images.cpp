@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "api/docker_convert.hpp"
 #include "api/docker_shared.hpp"
@@ -207,13 +208,16 @@ void DockerApi::save(Connection& conn, const std::vector<std::string>& names) {
 
 // docker load: the request body (a tar) into the store.
 void DockerApi::load(const Request& req, Connection& conn) {
-  ScratchFile tmp(root_, "load");
-  if (!write_all(tmp.fd.get(), req.body)) throw_sys("write", tmp.path);
-  tmp.fd.reset();
+  std::optional<ScratchFile> tmp;  // a body held in memory goes to a file first
+  if (req.body_file.empty()) {
+    tmp.emplace(root_, "load");
+    if (!write_all(tmp->fd.get(), req.body)) throw_sys("write", tmp->path);
+    tmp->fd.reset();
+  }
   image::Store store(root_);
   std::vector<std::string> lines;
   try {
-    for (const auto& img : image::load_images(store, tmp.path)) {
+    for (const auto& img : image::load_images(store, tmp ? tmp->path : req.body_file)) {
       if (img.tags.empty()) lines.push_back("Loaded image ID: sha256:" + img.id);
       for (const auto& t : img.tags) lines.push_back("Loaded image: " + t);
     }

@@ -12,10 +12,12 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/file_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cerrno>
 #include <nlohmann/json.hpp>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "util/error.hpp"
@@ -236,6 +238,24 @@ void Server::serve(const Handler& handler) {
   }
 }
 
+namespace {
+
+// A scratch file in `dir` for an upload's body (mode 0600), removed with this.
+struct UploadFile {
+  std::string path;
+  UniqueFd fd;
+  explicit UploadFile(const std::string& dir) : path(dir + "/upload-XXXXXX") {
+    if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) throw_sys("mkdir", dir);
+    fd.reset(::mkostemp(path.data(), O_CLOEXEC));
+    if (!fd) throw_sys("mkstemp", path);
+  }
+  ~UploadFile() { ::unlink(path.c_str()); }
+  UploadFile(const UploadFile&) = delete;
+  UploadFile& operator=(const UploadFile&) = delete;
+};
+
+}  // namespace
+
 void Server::connection(int fd, const Handler& handler) {
   // An idle keep-alive connection is closed after 5 minutes.
   timeval tv{300, 0};
@@ -254,6 +274,10 @@ void Server::connection(int fd, const Handler& handler) {
   boost::beast::flat_buffer buf;
   for (;;) {
     http::request_parser<http::string_body> parser;
+    // An upload streamed into a file of upload_dir, removed when this
+    // request is done; header_only: its request, with an empty body.
+    std::optional<UploadFile> streamed;
+    std::optional<http::request<http::string_body>> header_only;
     parser.header_limit(static_cast<std::uint32_t>(opts_.max_header_bytes));
     parser.body_limit(opts_.max_body_bytes);
     http::read_header(sock, buf, parser, ec);
@@ -268,11 +292,31 @@ void Server::connection(int fd, const Handler& handler) {
       // So may a docker cp into a container (PUT .../archive).
       const bool archive = parser.get().method() == http::verb::put && target.size() > 8 &&
                            target.substr(target.size() - 8) == "/archive";
-      if ((load || archive) && have_cred && cred.uid == 0) parser.body_limit(opts_.max_upload_bytes);
-      if (!parser.is_done()) http::read(sock, buf, parser, ec);
+      if ((load || archive) && have_cred && cred.uid == 0 && !opts_.upload_dir.empty() && !parser.is_done()) {
+        try {
+          streamed.emplace(opts_.upload_dir);
+        } catch (const std::exception& e) {
+          Connection(fd).respond(500, "application/json", error_body(std::string("no file for the upload: ") + e.what()),
+                                 {{"Connection", "close"}});
+          break;
+        }
+        http::request_parser<http::file_body> to_file{std::move(parser)};
+        to_file.body_limit(opts_.max_upload_bytes);
+        boost::beast::file f;
+        f.native_handle(streamed->fd.release());  // f owns it now
+        to_file.get().body().reset(std::move(f), ec);
+        if (!ec) http::read(sock, buf, to_file, ec);
+        if (!ec) {  // the request as a string-bodied one, its body in the file
+          auto m = to_file.release();
+          m.body().close();
+          header_only.emplace(http::request<http::string_body>(std::move(static_cast<http::request_header<>&>(m))));
+        }
+      } else if (!parser.is_done()) {
+        http::read(sock, buf, parser, ec);
+      }
     }
     Connection conn(fd);
-    if (!ec) conn.set_head_request(parser.get().method() == http::verb::head);
+    if (!ec) conn.set_head_request((header_only ? header_only->method() : parser.get().method()) == http::verb::head);
     if (ec) {
       if (ec == http::error::end_of_stream || ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
         break;
@@ -280,12 +324,15 @@ void Server::connection(int fd, const Handler& handler) {
         conn.respond(431, "application/json", "{\"message\":\"request headers too large\"}\n", {{"Connection", "close"}});
       else if (ec == http::error::body_limit)
         conn.respond(413, "application/json", "{\"message\":\"request body too large\"}\n", {{"Connection", "close"}});
+      else if (streamed && ec == boost::system::errc::no_space_on_device)
+        conn.respond(507, "application/json", error_body("no space left for the upload in " + opts_.upload_dir),
+                     {{"Connection", "close"}});
       else if (ec != boost::asio::error::would_block && ec != boost::asio::error::try_again && ec != boost::asio::error::timed_out)
         conn.respond(400, "application/json", error_body("malformed HTTP request: " + ec.message()),
                      {{"Connection", "close"}});
       break;
     }
-    auto msg = parser.release();
+    auto msg = header_only ? std::move(*header_only) : parser.release();
     Request req;
     req.method = std::string(msg.method_string());
     parse_target(std::string(msg.target()), req);
@@ -295,6 +342,7 @@ void Server::connection(int fd, const Handler& handler) {
       req.headers[name] = std::string(f.value());
     }
     req.body = std::move(msg.body());
+    if (streamed) req.body_file = streamed->path;
     if (have_cred) {
       req.uid = cred.uid;
       req.gid = cred.gid;

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -22,6 +23,10 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> query_list;  // all of them, in order
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
+  // Root's image upload or docker cp into a container, with the server's
+  // upload_dir set: the body went into this file instead (body is empty);
+  // the server removes it once the handler returns.
+  std::string body_file;
   uid_t uid = static_cast<uid_t>(-1);  // the peer's, from SO_PEERCRED
   gid_t gid = static_cast<gid_t>(-1);
   pid_t pid = 0;
@@ -70,7 +75,11 @@ struct ServerOptions {
   size_t max_connections = 512;
   size_t max_header_bytes = 64 * 1024;
   size_t max_body_bytes = 64 * 1024 * 1024;
-  size_t max_upload_bytes = size_t{1} << 30;  // root's POST /images/load and PUT .../archive: held in memory, then a scratch file
+  // Root's POST /images/load and PUT .../archive: streamed into a file in
+  // upload_dir (Request::body_file), up to max_upload_bytes; with no
+  // upload_dir, held in memory up to max_body_bytes as any request.
+  std::string upload_dir;
+  uint64_t max_upload_bytes = uint64_t{256} << 30;
 };
 
 class Server {

@@ -56,6 +56,7 @@ void register_serve(CLI::App& app, Context& ctx, Action& action) {
       api::ServerOptions so;
       so.socket_path = path;
       so.group = *group;
+      so.upload_dir = ctx.root() + "/serve-tmp";  // beside the API's other scratch files (api/docker_shared.hpp)
       api::Server server(so);
       server.listen();
       if (!tenant_memory->empty()) limits->max_memory = engine::parse_memory(*tenant_memory);

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "serve_docker.hpp"
+#include "util/fd.hpp"
+#include "util/fs.hpp"
 
 namespace hvrun::test {
 namespace {
@@ -81,6 +83,48 @@ TEST_F(ServeDocker, DockerCpAndHvrunCpCopyBothWaysInsideTheContainersRootOnly) {
   Result tar = docker({"cp", "cpc:/tmp/renamed.txt", "-"});
   EXPECT_EQ(tar.code, 0);
   EXPECT_NE(tar.out.find("renamed.txt"), std::string::npos);
+}
+
+// Root's docker cp into a container (and docker load) may send more than
+// a request's 64 MiB: the body streams into a file in the store's
+// serve-tmp/ as it arrives, so the server's memory does not grow with it
+// (its peak RSS, VmHWM, stays far below the upload), the bytes arrive
+// whole, and the file is gone once the request is done.
+TEST_F(ServeDocker, ARootUploadLargerThanARequestBodyStreamsThroughAFileNotTheServersMemory) {
+  const std::string host = root() + "/up";
+  ASSERT_EQ(::mkdir(host.c_str(), 0755), 0);
+  const off_t size = off_t{300} << 20;
+  {
+    UniqueFd f(::open((host + "/big").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ASSERT_TRUE(f);
+    ASSERT_EQ(::pwrite(f.get(), "head", 4, 0), 4);
+    ASSERT_EQ(::pwrite(f.get(), "tail", 4, size - 4), 4);  // zeros between: read as data by the CLI's tar
+  }
+  ASSERT_EQ(docker({"run", "-d", "--name", "upc", "busybox", "sleep", "300"}).code, 0);
+  Result in = docker({"cp", host + "/big", "upc:/tmp/big"}, 180);
+  ASSERT_EQ(in.code, 0) << in.err;
+  EXPECT_EQ(docker({"exec", "upc", "sh", "-c", "stat -c %s /tmp/big; head -c 4 /tmp/big; tail -c 4 /tmp/big"}).out,
+            std::to_string(size) + "\nheadtail");
+  long hwm_kib = 0;
+  {
+    std::ifstream st("/proc/" + std::to_string(server_) + "/status");
+    for (std::string line; std::getline(st, line);)
+      if (line.rfind("VmHWM:", 0) == 0) hwm_kib = std::stol(line.substr(6));
+  }
+  ASSERT_GT(hwm_kib, 0);
+  EXPECT_LT(hwm_kib, 150 * 1024) << "the server's peak RSS grew with the 300 MiB upload";
+  auto uploads_left = [&] {
+    size_t n = 0;
+    for (const auto& name : list_dir(root() + "/serve-tmp")) n += name.rfind("upload-", 0) == 0;
+    return n;
+  };
+  EXPECT_EQ(uploads_left(), 0u);
+  // docker load streams the same way: a saved image, tagged anew by the load.
+  ASSERT_EQ(docker({"save", "-o", host + "/bb.tar", "busybox"}).code, 0);
+  Result load = docker({"load", "-i", host + "/bb.tar"});
+  ASSERT_EQ(load.code, 0) << load.err;
+  EXPECT_NE(load.out.find("Loaded image: busybox:latest"), std::string::npos) << load.out;
+  EXPECT_EQ(uploads_left(), 0u);
 }
 
 TEST_F(ServeDocker, LabelsTopStatsRenameRestartEventsAndDfAgreeWithHvrunsCli) {
