@@ -119,9 +119,24 @@ Template::Node action_of(const std::string& format, const std::string& inside) {
     n.path = path_of(format, w[0]);
     return n;
   }
-  static const std::vector<std::string> unsupported = {"range", "if", "with", "end", "else", "define", "template", "block"};
+  if (w[0] == "else" || w[0] == "end") {
+    if (w.size() != 1) bad(format, "{{" + w[0] + "}} takes nothing (got \"" + w[1] + "\")");
+    n.action = false;
+    n.block = w[0];
+    return n;
+  }
+  if (w[0] == "range" || w[0] == "if") {
+    if (w.size() != 2 || w[1][0] != '.')
+      bad(format, "{{" + w[0] + "}} takes one field path, like {{" + w[0] + " .Names}} (no variables or functions)");
+    n.action = false;
+    n.block = w[0];
+    n.path = path_of(format, w[1]);
+    return n;
+  }
+  static const std::vector<std::string> unsupported = {"with", "define", "template", "block"};
   if (std::find(unsupported.begin(), unsupported.end(), w[0]) != unsupported.end())
-    bad(format, "{{" + w[0] + "}} is not supported (hvrun supports .Field paths and json, upper, lower, join, index)");
+    bad(format, "{{" + w[0] + "}} is not supported (hvrun supports .Field paths, range, if, else, end and json, upper, "
+                "lower, join, index)");
   n.func = w[0];
   size_t min_strings = 0, max_strings = 0;
   if (n.func == "join") min_strings = max_strings = 1;
@@ -258,27 +273,86 @@ Template Template::parse(const std::string& format) {
     t.nodes_.push_back(action_of(format, inside));
     i = close + 2;
   }
+  // Each range and if with its else and end.
+  std::vector<size_t> open_blocks;
+  size_t ranges = 0;
+  for (size_t k = 0; k < t.nodes_.size(); ++k) {
+    Node& n = t.nodes_[k];
+    n.in_range = ranges > 0;
+    if (n.block == "range" || n.block == "if") {
+      open_blocks.push_back(k);
+      ranges += n.block == "range";
+    } else if (n.block == "else") {
+      if (open_blocks.empty()) bad(format, "{{else}} outside a range or if");
+      Node& b = t.nodes_[open_blocks.back()];
+      if (b.else_at) bad(format, "a second {{else}} in one " + b.block);
+      b.else_at = k;
+      n.in_range = ranges - (b.block == "range") > 0;
+    } else if (n.block == "end") {
+      if (open_blocks.empty()) bad(format, "{{end}} without a range or if");
+      Node& b = t.nodes_[open_blocks.back()];
+      b.end_at = k;
+      ranges -= b.block == "range";
+      n.in_range = ranges > 0;
+      open_blocks.pop_back();
+    }
+  }
+  if (!open_blocks.empty()) bad(format, "{{" + t.nodes_[open_blocks.back()].block + "}} without its {{end}}");
   return t;
 }
 
 std::vector<std::string> Template::fields() const {
   std::vector<std::string> out;
   for (const auto& n : nodes_)
-    if (n.action && !n.path.empty()) out.push_back(n.path[0]);
+    if ((n.action || n.block == "range" || n.block == "if") && !n.in_range && !n.path.empty()) out.push_back(n.path[0]);
   return out;
 }
 
-std::string Template::render(const json& obj) const {
+namespace {
+
+// Go's truth: false, 0, nil and empty strings, arrays and maps are false.
+bool truthy(const json& v) {
+  if (v.is_null()) return false;
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number()) return v.get<double>() != 0;
+  if (v.is_string() || v.is_array() || v.is_object()) return !v.empty();
+  return true;
+}
+
+}  // namespace
+
+std::string Template::render(size_t from, size_t to, const json& dot) const {
   std::string out;
-  for (const auto& n : nodes_) out += n.action ? apply(n, lookup(obj, n.path)) : n.text;
+  for (size_t k = from; k < to;) {
+    const Node& n = nodes_[k];
+    if (n.block == "range" || n.block == "if") {
+      const json& v = lookup(dot, n.path);
+      const size_t body_end = n.else_at ? n.else_at : n.end_at;
+      bool ran = false;
+      if (n.block == "if") {
+        ran = truthy(v);
+        if (ran) out += render(k + 1, body_end, dot);
+      } else if (v.is_array() || v.is_object()) {
+        for (const auto& e : v) out += render(k + 1, body_end, e);
+        ran = !v.empty();
+      }
+      if (!ran && n.else_at) out += render(n.else_at + 1, n.end_at, dot);
+      k = n.end_at + 1;
+      continue;
+    }
+    out += n.action ? apply(n, lookup(dot, n.path)) : n.text;
+    ++k;
+  }
   return out;
 }
+
+std::string Template::render(const json& obj) const { return render(0, nodes_.size(), obj); }
 
 std::string Template::header(const std::map<std::string, std::string>& headers) const {
   std::string out;
   for (const auto& n : nodes_) {
     if (!n.action) {
-      out += n.text;
+      out += n.text;  // (a block's marker has none)
       continue;
     }
     std::string key;

@@ -3,6 +3,11 @@
 //   {{.Field.Sub}}    a path into the object ({{.}} is the whole object)
 //   {{json .X}}       X as compact JSON
 //   {{upper .X}} {{lower .X}} {{join .X ", "}} {{index .X "key"}}
+//   {{(index .X "key").Y}}  a field of what the parentheses give
+//   {{range .X}}...{{else}}...{{end}}  the body once per element of an
+//                     array or value of an object (in key order), with . that
+//                     element; else when there is none
+//   {{if .X}}...{{else}}...{{end}}     when X is not false, 0, null, "" or empty
 //   {{- and -}}       trim the white space before / after the action
 //   literal text; the two-character escapes \t and \n in the format text
 //   "table " prefix   a header row, then one row per object, columns aligned
@@ -42,11 +47,17 @@ class Template {
     bool action = false;
     // (index .Path "key").Field: the path taken from index's result
     std::vector<std::string> after;
+    // "range", "if", "else" or "end" (path: range's or if's argument);
+    // else_at/end_at: where a range's or if's else and end are.
+    std::string block;
+    size_t else_at = 0, end_at = 0;
+    bool in_range = false;  // inside a range's body: paths are the element's
   };
 
  private:
   bool table_ = false;
   std::vector<Node> nodes_;
+  std::string render(size_t from, size_t to, const nlohmann::json& dot) const;
 };
 
 // Refuses a template that reads a top-level field not in `known` (for output

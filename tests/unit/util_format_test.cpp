@@ -73,6 +73,34 @@ TEST(Format, AFieldOfAParenthesisedIndexOrPathIsRead) {
   EXPECT_NE(error_of(R"({{((.State)).Status}})").find("nested parentheses"), std::string::npos);
 }
 
+// Docker's {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}: the
+// body per element (object values in key order), . the element; if and
+// else by Go's truth.
+TEST(Format, RangeAndIfRunTheirBodiesAsGoTemplatesDo) {
+  const json c = {{"Networks", {{"b", {{"IPAddress", "10.2.0.5"}}}, {"a", {{"IPAddress", "10.1.0.5"}}}}},
+                  {"Names", {"web", "www"}},
+                  {"Empty", json::array()},
+                  {"On", true},
+                  {"Zero", 0},
+                  {"Name", "n"}};
+  EXPECT_EQ(render("{{range .Networks}}{{.IPAddress}} {{end}}", c), "10.1.0.5 10.2.0.5 ");
+  EXPECT_EQ(render("{{range .Names}}[{{.}}]{{end}}", c), "[web][www]");
+  EXPECT_EQ(render("{{range .Empty}}x{{else}}none{{end}}", c), "none");
+  EXPECT_EQ(render("{{range .Missing}}x{{end}}.", c), ".");
+  EXPECT_EQ(render("{{if .On}}yes{{else}}no{{end}} {{if .Zero}}yes{{else}}no{{end}} {{if .Empty}}x{{end}}", c),
+            "yes no ");
+  EXPECT_EQ(render("{{if .Name}}{{range .Names}}{{upper .}},{{end}}{{end}}", c), "WEB,WWW,");
+  EXPECT_EQ(render("{{range .Networks}}  {{- .IPAddress}},{{end}}", c), "10.1.0.5,10.2.0.5,");
+  // Fields are the object's only outside a range's body.
+  auto t = Template::parse("{{.Name}} {{range .Networks}}{{.IPAddress}}{{end}} {{if .On}}{{.Zero}}{{end}}");
+  EXPECT_EQ(t.fields(), (std::vector<std::string>{"Name", "Networks", "On", "Zero"}));
+  EXPECT_NE(error_of("{{range .Names}}x").find("{{range}} without its {{end}}"), std::string::npos);
+  EXPECT_NE(error_of("x{{end}}").find("{{end}} without a range or if"), std::string::npos);
+  EXPECT_NE(error_of("{{else}}").find("{{else}} outside a range or if"), std::string::npos);
+  EXPECT_NE(error_of("{{if .On}}a{{else}}b{{else}}c{{end}}").find("a second {{else}}"), std::string::npos);
+  EXPECT_NE(error_of("{{range $k, $v := .Networks}}{{end}}").find("takes one field path"), std::string::npos);
+}
+
 TEST(Format, TabAndNewlineEscapesInTheFormatBecomeRealOnes) {
   EXPECT_EQ(render(R"({{.Id}}\t{{.Name}}\n)"), "abc123\tweb\n");
 }
@@ -84,7 +112,7 @@ TEST(Format, DashTrimsWhiteSpaceBesideTheAction) {
 TEST(Format, BadTemplatesAreOneLineErrorsThatSayWhy) {
   EXPECT_NE(error_of("{{.Name").find("unclosed action"), std::string::npos);
   EXPECT_NE(error_of("{{nosuch .Name}}").find("function \"nosuch\" not defined"), std::string::npos);
-  EXPECT_NE(error_of("{{range .Args}}x{{end}}").find("not supported"), std::string::npos);
+  EXPECT_NE(error_of("{{with .Args}}x{{end}}").find("not supported"), std::string::npos);
   EXPECT_NE(error_of("{{Name}}"), "");
   EXPECT_NE(error_of("{{.Na-me}}").find("bad field path"), std::string::npos);
   EXPECT_NE(error_of("{{join .Args}}").find("wrong number of arguments"), std::string::npos);
