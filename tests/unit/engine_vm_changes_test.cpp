@@ -109,6 +109,8 @@ TEST(VmUpper, ACopyChangedOnTheHostIsWrittenBackIntoTheDiskWhichE2fsckFindsClean
   ASSERT_EQ(::chown((up + "/unchanged").c_str(), 7, 8), 0);
   write_file_atomic(up + "/etc/keep", "before\n");
   write_file_atomic(up + "/removed.txt", "bye\n");
+  write_file_atomic(up + "/aa-kept", "linked later\n");  // sorted before and after the new directory
+  write_file_atomic(up + "/zz-kept", "linked later too\n");
   write_file_atomic(up + "/old/sub/deep", std::string(1 << 20, 'd'));  // 1 MiB of blocks to free
   ASSERT_EQ(::link((up + "/unchanged").c_str(), (up + "/unchanged-link").c_str()), 0);
   ASSERT_EQ(::symlink("/etc/keep", (up + "/link").c_str()), 0);
@@ -161,6 +163,10 @@ TEST(VmUpper, ACopyChangedOnTheHostIsWrittenBackIntoTheDiskWhichE2fsckFindsClean
   write_file_atomic(out + "/new/big", std::string(2 << 20, 'b'));
   struct timespec t[2] = {{1000000000, 123456789}, {1000000000, 123456789}};
   ASSERT_EQ(::utimensat(AT_FDCWD, (out + "/new/sparse").c_str(), t, 0), 0);
+  // Hard links, into a new directory, to files the disk already held.
+  mkdir_p(out + "/linked");
+  ASSERT_EQ(::link((out + "/aa-kept").c_str(), (out + "/linked/aa").c_str()), 0);
+  ASSERT_EQ(::link((out + "/zz-kept").c_str(), (out + "/linked/zz").c_str()), 0);
 
   engine::write_back_to_ext4(disk, out, "/upper", m.st_ctim);
   EXPECT_EQ(sh("e2fsck -fn " + disk + " >/dev/null 2>&1"), 0) << "e2fsck finds the written file system unclean";
@@ -197,6 +203,13 @@ TEST(VmUpper, ACopyChangedOnTheHostIsWrittenBackIntoTheDiskWhichE2fsckFindsClean
   ASSERT_EQ(::lstat((again + "/new/fifo").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0620u);
+  for (const std::string name : {"aa", "zz"}) {
+    ASSERT_EQ(::lstat((again + "/" + name + "-kept").c_str(), &st), 0);
+    ASSERT_EQ(::lstat((again + "/linked/" + name).c_str(), &st2), 0);
+    EXPECT_EQ(st.st_ino, st2.st_ino) << name << ": a hard link into a new directory became a second inode";
+    EXPECT_EQ(st.st_nlink, 2u) << name;
+    EXPECT_EQ(read_file(again + "/linked/" + name), name == "aa" ? "linked later\n" : "linked later too\n");
+  }
   // Untouched: as it was, its hard link too.
   EXPECT_EQ(read_file(again + "/unchanged"), "as it was\n");
   ASSERT_EQ(::lstat((again + "/unchanged").c_str(), &st), 0);
