@@ -67,7 +67,7 @@ engine::ContainerFilter parse_filters(const std::vector<std::string>& args, cons
   for (const auto& a : args) {
     const size_t eq = a.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw Error("invalid filter \"" + a + "\": expected KEY=VALUE (keys: ancestor, id, label, name, status)");
+      throw Error("invalid filter \"" + a + "\": expected KEY=VALUE (keys: ancestor, exited, id, label, name, network, status)");
     by_key[a.substr(0, eq)].push_back(a.substr(eq + 1));
   }
   return engine::ContainerFilter::parse(by_key, root);

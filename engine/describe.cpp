@@ -183,10 +183,13 @@ ContainerFilter ContainerFilter::parse(const std::map<std::string, std::vector<s
                                        const std::string& store_root) {
   ContainerFilter f;
   for (const auto& [key, values] : by_key) {
-    if (key != "name" && key != "id" && key != "status" && key != "ancestor" && key != "label")
+    if (key != "name" && key != "id" && key != "status" && key != "ancestor" && key != "label" && key != "network" &&
+        key != "exited")
       throw Error("invalid filter \"" + key + (values.empty() ? "" : "=" + values.front()) +
-                  "\": unknown key (keys: ancestor, id, label, name, status)");
+                  "\": unknown key (keys: ancestor, exited, id, label, name, network, status)");
     for (const auto& value : values) {
+      if (key == "exited" && (value.empty() || value.size() > 3 || value.find_first_not_of("0123456789") != std::string::npos))
+        throw Error("invalid filter \"exited=" + value + "\": an exit code is a number 0-255");
       if (key == "status" && value != "created" && value != "running" && value != "paused" && value != "exited")
         throw Error("invalid filter \"status=" + value + "\": status is one of created, running, paused, exited");
       if (key == "ancestor") {
@@ -199,6 +202,7 @@ ContainerFilter ContainerFilter::parse(const std::map<std::string, std::vector<s
     }
   }
   f.by_key_ = by_key;
+  f.store_root_ = store_root;
   return f;
 }
 
@@ -223,6 +227,15 @@ bool ContainerFilter::match(const ContainerConfig& c, const State& st) const {
         any = c.id.rfind(v, 0) == 0;
       } else if (key == "status") {
         any = status_of(c, st) == v;
+      } else if (key == "exited") {
+        any = status_of(c, st) == "exited" && st.exit_code == std::stoi(v);
+      } else if (key == "network") {  // the one it was created on, or one it was connected to since
+        any = c.spec.net == container::NetMode::Bridge && c.spec.netcfg.network == v;
+        try {
+          for (const auto& e : connected_networks(store_root_, c.id)) any = any || e.network == v;
+        } catch (const std::exception&) {
+          // the network store unreadable: the record's own network only
+        }
       } else {
         auto it = ancestor_ids_.find(v);
         const std::string hex = v.rfind("sha256:", 0) == 0 ? v.substr(7) : v;

@@ -29,7 +29,9 @@ bool labels_match(const std::map<std::string, std::string>& labels, const std::s
 // Docker's container filters (ps --filter, the API's filters=): the values
 // of one key are alternatives (but every label must match), keys all apply. Keys: name (substring), id
 // (prefix), status, ancestor (the image as run, or its id), label (KEY or
-// KEY=VALUE). parse throws Error "invalid filter ..." for anything else.
+// KEY=VALUE), network (created on it or connected to it since, by name),
+// exited (an exited container's exit code). parse throws Error "invalid
+// filter ..." for anything else.
 class ContainerFilter {
  public:
   static ContainerFilter parse(const std::map<std::string, std::vector<std::string>>& by_key, const std::string& store_root);
@@ -39,6 +41,7 @@ class ContainerFilter {
  private:
   std::map<std::string, std::vector<std::string>> by_key_;
   std::map<std::string, std::string> ancestor_ids_;  // an ancestor value -> the image id it names now
+  std::string store_root_;                           // (network: the containers' leases)
 };
 
 // (util/time.hpp)

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/harness.hpp"
@@ -499,6 +500,32 @@ TEST_F(Network, TheDefaultNetworkTakesTheNextFreeRangeWhereTheHostAlreadyUsesIts
   for (int i = 0; i < 4; ++i) ASSERT_EQ(nv({"network", "create", "n" + std::to_string(i)}).code, 0);
   Result n3 = nv({"network", "inspect", "n3"});
   EXPECT_NE(n3.out.find("\"subnet\": \"10.67.4.0/24\""), std::string::npos) << n3.out;
+}
+
+// Docker's ps --filter network=NAME (created on it, or connected to it
+// since) and exited=CODE.
+TEST_F(Network, PsFiltersByNetworkAndByExitCode) {
+  ASSERT_EQ(nv({"network", "create", "front", "--subnet", "10.95.0.0/24"}).code, 0);
+  ASSERT_EQ(nv({"create", "--net", "front", "--name", "on-front", "busybox", "true"}).code, 0);
+  ASSERT_EQ(nv({"create", "--name", "joined", "busybox", "true"}).code, 0);
+  ASSERT_EQ(nv({"run", "--name", "three", "busybox", "sh", "-c", "exit 3"}).code, 3);
+  ASSERT_EQ(nv({"network", "connect", "front", "joined"}).code, 0);
+  auto names = [&](const std::string& filter) {
+    Result r = nv({"ps", "-a", "--filter", filter, "--format", "{{.Names}}"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    std::vector<std::string> out;
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(names("network=front"), (std::vector<std::string>{"joined", "on-front"}));
+  EXPECT_EQ(names("network=hvrun"), (std::vector<std::string>{"joined", "three"}));
+  EXPECT_EQ(names("exited=3"), (std::vector<std::string>{"three"}));
+  EXPECT_TRUE(names("exited=0").empty());
+  Result bad = nv({"ps", "-a", "--filter", "exited=x"});
+  EXPECT_EQ(bad.code, 125);
+  EXPECT_EQ(trim(bad.err), "hvrun: invalid filter \"exited=x\": an exit code is a number 0-255");
 }
 
 // network connect of a microVM that is not running (created, or stopped):
