@@ -132,7 +132,7 @@ void DockerApi::handle(const Request& req, Connection& conn) {
         try {
           const auto c = rec.load_config(id);
           if (req.uid != 0 && c.owner_uid != req.uid) continue;
-          json j = container_summary(c, rec.refresh(id));
+          json j = container_summary(c, rec.refresh(id), root_);
           j["SizeRw"] = 0;
           j["SizeRootFs"] = 0;
           containers.push_back(j);

@@ -39,7 +39,7 @@ namespace hvrun::api {
 
 using nlohmann::json;
 
-json container_summary(const engine::ContainerConfig& c, const engine::State& st) {
+json container_summary(const engine::ContainerConfig& c, const engine::State& st, const std::string& store_root) {
   json ports = json::array();
   for (const auto& p : engine::parse_ports(c.publish))
     ports.push_back({{"IP", p.host_ip.empty() ? "0.0.0.0" : p.host_ip}, {"PrivatePort", p.port},
@@ -50,7 +50,7 @@ json container_summary(const engine::ContainerConfig& c, const engine::State& st
           {"Labels", c.labels}, {"State", engine::status_of(c, st)}, {"Status", engine::status_text(c, st)},
           {"HostConfig", {{"NetworkMode", c.spec.net == container::NetMode::Bridge ? c.spec.netcfg.network
                                                                                     : container::to_string(c.spec.net)}}},
-          {"NetworkSettings", {{"Networks", json::object()}}}, {"Mounts", json::array()},
+          {"NetworkSettings", {{"Networks", engine::networks_json(store_root, c)}}}, {"Mounts", json::array()},
           {"Mode", engine::to_string(c.mode)}};
 }
 
@@ -338,7 +338,7 @@ void DockerApi::list(const Request& req, Connection& conn) {
     if (!all && !filter.has("status") && st.status != "running") continue;
     if (!filter.match(c, st)) continue;
     if (limit > 0 && out.size() >= static_cast<size_t>(limit)) break;
-    out.push_back(container_summary(c, st));
+    out.push_back(container_summary(c, st, root_));
   }
   conn.respond(200, kJson, out.dump());
 }

@@ -32,8 +32,10 @@ nlohmann::json inspect_of(const engine::ContainerConfig& c, const engine::State&
 // The container's command as one line (ps's COMMAND).
 std::string command_of(const engine::ContainerConfig& c);
 // GET /containers/json's entry for one container, and /images/json's for
-// one image (with the tags to show).
-nlohmann::json container_summary(const engine::ContainerConfig& c, const engine::State& st);
+// one image (with the tags to show). Its NetworkSettings.Networks are the
+// networks of store_root's network store it is on (docker ps's NETWORKS).
+nlohmann::json container_summary(const engine::ContainerConfig& c, const engine::State& st,
+                                 const std::string& store_root);
 nlohmann::json image_summary(const image::ImageRecord& img, const std::vector<std::string>& tags);
 
 // posix_spawn of hvrun ARGS... with these file actions and attributes (either

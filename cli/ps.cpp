@@ -74,12 +74,19 @@ engine::ContainerFilter parse_filters(const std::vector<std::string>& args, cons
 }
 
 const std::vector<std::string> kFields = {"ID", "Image", "Command", "CreatedAt", "RunningFor", "Status",
-                                          "State", "Names", "Ports", "Mode", "Labels"};
+                                          "State", "Names", "Ports", "Mode", "Labels", "Networks"};
 
 // {{.Labels}}: "k=v,k2=v2", as docker ps.
 std::string labels_text(const engine::ContainerConfig& c) {
   std::string out;
   for (const auto& [k, v] : c.labels) out += (out.empty() ? "" : ",") + k + "=" + v;
+  return out;
+}
+// {{.Networks}}: the networks it is on, "a,b", as docker ps.
+std::string networks_text(const std::string& root, const engine::ContainerConfig& c) {
+  std::string out;
+  const nlohmann::json networks = engine::networks_json(root, c);
+  for (auto it = networks.begin(); it != networks.end(); ++it) out += (out.empty() ? "" : ",") + it.key();
   return out;
 }
 const std::map<std::string, std::string> kHeaders = {{"ID", "CONTAINER ID"}, {"CreatedAt", "CREATED AT"},
@@ -151,7 +158,8 @@ void register_ps(CLI::App& app, Context& ctx, Action& action) {
           objs.push_back({{"ID", id}, {"Image", c.image}, {"Command", command},
                           {"CreatedAt", docker_time(c.created)}, {"RunningFor", engine::since(c.created) + " ago"},
                           {"Status", status}, {"State", state}, {"Names", c.name}, {"Ports", ports_of(c)},
-                          {"Mode", engine::to_string(c.mode)}, {"Labels", labels_text(c)}});
+                          {"Mode", engine::to_string(c.mode)}, {"Labels", labels_text(c)},
+                          {"Networks", networks_text(ctx.root(), c)}});
       }
       if (*quiet) return 0;
       if (tmpl) {

@@ -240,6 +240,11 @@ TEST_F(ServeDocker, NetworksAreMadeListedInspectedConnectedAndRemovedAsHvrunSees
                 .find("10.99.7.2 [xa]"),
             std::string::npos);
   EXPECT_NE(docker({"exec", "x", "ip", "-o", "-4", "addr", "show", "eth1"}).out.find("inet 10.99.7.2/24"), std::string::npos);
+  // ps's NETWORKS and its network filter, through the API and in hvrun's own ps.
+  const std::vector<std::string> ps = {"ps", "--filter", "network=tnet", "--format", "{{.Names}} {{.Networks}}"};
+  EXPECT_EQ(docker(ps).out, "x hvrun,tnet\n");
+  EXPECT_EQ(hv(ps).out, "x hvrun,tnet\n");
+  EXPECT_EQ(docker({"ps", "-q", "--filter", "network=nosuch"}).out, "");
   EXPECT_NE(docker({"network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", "tnet"}).out.find("x"), std::string::npos);
   Result twice = docker({"network", "connect", "tnet", "x"});
   EXPECT_NE(twice.err.find("already connected to network tnet"), std::string::npos) << twice.err;
