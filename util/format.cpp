@@ -95,6 +95,7 @@ Template::Node parenthesised(const std::string& format, const std::string& insid
   }
   if (close == std::string::npos) bad(format, "unclosed ( in {{" + inside + "}}");
   Template::Node n = action_of(format, inside.substr(open + 1, close - open - 1));
+  if (!n.block.empty()) bad(format, "{{" + n.block + "}} cannot be in ( )");
   if (!n.func.empty() && n.func != "index")
     bad(format, "({{" + n.func + " ...}}) gives a string, which has no fields: only index or a field path may be in ( )");
   std::string rest = inside.substr(close + 1);

@@ -71,6 +71,7 @@ TEST(Format, AFieldOfAParenthesisedIndexOrPathIsRead) {
   EXPECT_NE(error_of(R"({{(index .Networks "n".IPAddress}})").find("unclosed ("), std::string::npos);
   EXPECT_NE(error_of(R"x({{(index .Networks "n") IPAddress}})x").find("expected a field path"), std::string::npos);
   EXPECT_NE(error_of(R"({{((.State)).Status}})").find("nested parentheses"), std::string::npos);
+  EXPECT_NE(error_of(R"x({{(range .Networks)}}{{end}})x").find("{{range}} cannot be in ( )"), std::string::npos);
 }
 
 // Docker's {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}: the
