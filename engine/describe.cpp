@@ -230,12 +230,7 @@ bool ContainerFilter::match(const ContainerConfig& c, const State& st) const {
       } else if (key == "exited") {
         any = status_of(c, st) == "exited" && st.exit_code == std::stoi(v);
       } else if (key == "network") {  // the one it was created on, or one it was connected to since
-        any = c.spec.net == container::NetMode::Bridge && c.spec.netcfg.network == v;
-        try {
-          for (const auto& e : connected_networks(store_root_, c.id)) any = any || e.network == v;
-        } catch (const std::exception&) {
-          // the network store unreadable: the record's own network only
-        }
+        any = networks_json(store_root_, c).contains(v);
       } else {
         auto it = ancestor_ids_.find(v);
         const std::string hex = v.rfind("sha256:", 0) == 0 ? v.substr(7) : v;

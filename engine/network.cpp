@@ -204,6 +204,12 @@ std::string network_lock_path(const std::string& store_root, const std::string& 
   return store_root + "/containers/" + id + "/net.lock";
 }
 
+// A microVM whose VMM runs (a paused one's state says running too): its
+// network cards are fixed until it stops.
+static bool microvm_runs(const Records& rec, const ContainerConfig& cfg) {
+  return cfg.mode == Mode::Vm && rec.refresh(cfg.id).status == "running";
+}
+
 void connect_network(const Records& rec, const std::string& ref, const std::string& network,
                      const std::vector<std::string>& aliases) {
   for (const auto& a : aliases) check_alias(a);
@@ -219,14 +225,11 @@ void connect_network(const Records& rec, const std::string& ref, const std::stri
   // and leaves it once its state says running): the lease is either seen
   // by that start's wiring or wired here into a workload that runs.
   FileLock lock(network_lock_path(root, id));
-  if (cfg.mode == Mode::Vm) {
-    // A card more for its next start (engine/vm_backend.hpp's more_networks);
-    // a running VM cannot gain one (no hot-plug).
-    const State now = rec.refresh(id);
-    if (now.status == "running" || now.status == "paused" || now.status == "restarting")
-      throw Error("cannot connect the microVM " + cfg.name + " to network " + network +
-                  " while it runs: a VM cannot gain a network card then (stop it, connect it, start it)");
-  }
+  // A microVM gets a card more at its next start (engine/vm_backend.hpp's
+  // more_networks); a running one cannot gain one (no hot-plug).
+  if (microvm_runs(rec, cfg))
+    throw Error("cannot connect the microVM " + cfg.name + " to network " + network +
+                " while it runs: a VM cannot gain a network card then (stop it, connect it, start it)");
   const net::NetworkStore::Allocation a = store.connect(network, id, cfg.name, cfg.spec.hostname, aliases);
   const State st = rec.refresh(id);
   if (st.status == "running" && st.pid > 0) {
@@ -252,12 +255,9 @@ void disconnect_network(const Records& rec, const std::string& ref, const std::s
                 " (its eth0, default route and published ports): hvrun cannot disconnect it from that one");
   net::NetworkStore(root).get(network);  // "no such network" first
   FileLock lock(network_lock_path(root, id));
-  if (cfg.mode == Mode::Vm) {
-    const State now = rec.refresh(id);
-    if (now.status == "running" || now.status == "paused" || now.status == "restarting")
-      throw Error("cannot disconnect the microVM " + cfg.name + " from network " + network +
-                  " while it runs: its network card stays until it stops");
-  }
+  if (microvm_runs(rec, cfg))
+    throw Error("cannot disconnect the microVM " + cfg.name + " from network " + network +
+                " while it runs: its network card stays until it stops");
   const std::optional<net::Lease> l = net::NetworkStore(root).release(id, network);
   if (!l) throw Error("container " + cfg.name + " is not connected to network " + network);
   try {

@@ -155,13 +155,12 @@ class VmBackend final : public Backend {
     const bool making_template = assets_.make_template;
     std::string image_disk = assets_.image_disk;
     if (from_template || making_template)
-      if (std::string why = vm_template_refusal(spec); !why.empty())
+      if (std::string why = vm_template_refusal(spec, assets_.more_networks.size()); !why.empty())
         throw Error("a template cannot carry this VM: " + why);
     if (!assets_.more_networks.empty()) {
       if (spec.net != container::NetMode::Bridge)
         throw Error(std::string("a microVM without a network of its own cannot have more (it was created with --network ") +
                     container::to_string(spec.net) + ")");
-      if (from_template || making_template) throw Error("a template cannot carry this VM: it has more than one network");
       if (restoring)
         throw Error("a microVM restored from a snapshot has the snapshot's one network card: disconnect it from " +
                     assets_.more_networks.front().network + " first");
@@ -679,8 +678,9 @@ class VmBackend final : public Backend {
 
 }  // namespace
 
-std::string vm_template_refusal(const container::RunSpec& spec) {
+std::string vm_template_refusal(const container::RunSpec& spec, size_t more_networks) {
   if (!spec.mounts.empty()) return "it has volumes (-v): templates are of microVMs without volumes for now";
+  if (more_networks > 0) return "it is connected to more than one network";
   if (spec.net == container::NetMode::Bridge && spec.netcfg.hosts_path.empty())
     return "its network has no hosts file to share";
   if (const char* e = std::getenv("HVRUN_VM_TEST_NETCFG"); e && *e) return "HVRUN_VM_TEST_NETCFG is set (a test's network)";

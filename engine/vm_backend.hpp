@@ -49,7 +49,9 @@ struct VmAssets {
 // Why a microVM run with `spec` cannot start from a template (engine/
 // vm_template.hpp; "" when it can): volumes (their count changes the
 // devices), a network without its hosts file, a test's network hook.
-std::string vm_template_refusal(const container::RunSpec& spec);
+// `more_networks`: its cards beyond the first (VmAssets::more_networks; a
+// template has one).
+std::string vm_template_refusal(const container::RunSpec& spec, size_t more_networks = 0);
 
 
 // The files of a snapshot directory (engine/snapshots.hpp).

@@ -120,12 +120,8 @@ TemplateChoice vm_template_for(const std::string& store_root, const VmAssets& as
     c.why_not = "templates are off (HVRUN_VM_TEMPLATE=" + std::string(e) + ")";
     return c;
   }
-  if (std::string why = vm_template_refusal(spec); !why.empty()) {
+  if (std::string why = vm_template_refusal(spec, assets.more_networks.size()); !why.empty()) {
     c.why_not = "no template for this VM: " + why;
-    return c;
-  }
-  if (!assets.more_networks.empty()) {  // a template has one card
-    c.why_not = "no template for this VM: it is connected to more than one network";
     return c;
   }
   try {

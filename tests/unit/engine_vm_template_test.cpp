@@ -53,6 +53,7 @@ TEST(EngineVmTemplateRefusal, ANetworkWithItsHostsFileAndNoVolumesCanStartFromAT
   s.net = hvrun::container::NetMode::Bridge;
   s.netcfg.hosts_path = "/var/lib/hvrun/containers/x/hosts";
   EXPECT_EQ(vm_template_refusal(s), "");
+  EXPECT_EQ(vm_template_refusal(s, 1), "it is connected to more than one network") << "a template has one card";
 }
 
 TEST_F(EngineVmTemplate, AMissingKernelIsAColdBootThatNamesItNotAnError) {
