@@ -454,7 +454,13 @@ std::string overlay_mountpoint(const RunSpec& spec) {
 
 std::vector<UniqueFd> make_idmapped_layers(const RunSpec& spec, int userns_fd) {
   std::vector<std::string> layers = spec.lowerdirs;
-  if (layers.empty() && !spec.rootfs.empty()) layers.push_back(spec.rootfs);
+  if (layers.empty() && !spec.rootfs.empty()) {
+    struct stat st {};
+    if (::stat(spec.rootfs.c_str(), &st) < 0) throw_sys("stat", spec.rootfs);
+    const uint32_t root = userns_root_uid(spec);
+    if (root != 0 && st.st_uid == root) return {};  // already the mapped root's
+    layers.push_back(spec.rootfs);
+  }
   std::vector<UniqueFd> out;
   for (auto& l : layers) {
     UniqueFd t(::open_tree(AT_FDCWD, l.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));

@@ -51,7 +51,10 @@ void prepare_rootfs_dirs(const RunSpec& spec);
 // written): detached copies of the image layers (spec.lowerdirs, or
 // spec.rootfs) idmapped into `userns_fd`, so that files owned by host uid N
 // appear as N inside (host root-owned image files belong to the container's
-// root). The child attaches them (setup_rootfs's `idmapped_layers`).
+// root). The child attaches them (setup_rootfs's `idmapped_layers`). None
+// for a spec.rootfs already owned by the container's mapped root (podman
+// --uidmap chowns its copy of the image, as runc expects): idmapped, it
+// would show as nobody's.
 std::vector<UniqueFd> make_idmapped_layers(const RunSpec& spec, int userns_fd);
 
 // Throws Error naming the target unless mode is octal (up to 4 digits) and

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "container/sysctl.hpp"
 #include "util/error.hpp"
 
 namespace hvrun::container {
@@ -38,15 +39,34 @@ UniqueFd open_namespace_file(const std::string& path, int type, const char* kind
   return fd;
 }
 
+std::string userns_join_refusal(const RunSpec& spec) {
+  if (!spec.userns) return "";
+  const struct {
+    const std::string& path;
+    const char* kind;
+    const char* mount;
+  } refused[] = {{spec.join.pid, "pid", "its /proc"},
+                 {spec.join.ipc, "ipc", "its /dev/mqueue"},
+                 {spec.join.cgroup, "cgroup", "its cgroup filesystem"}};
+  for (const auto& r : refused)
+    if (!r.path.empty())
+      return std::string("joining an existing ") + r.kind + " namespace together with a new user namespace is not "
+             "supported: the new one's root could not mount " + r.mount;
+  return "";
+}
+
 JoinedNamespaces open_joined_namespaces(const RunSpec& spec) {
   JoinedNamespaces ns;
-  if (spec.join.any() && spec.userns)
-    throw Error("joining an existing namespace together with a new user namespace is not supported yet");
+  if (std::string why = userns_join_refusal(spec); !why.empty()) throw Error(why);
   if (!spec.join.net.empty()) ns.net = open_namespace_file(spec.join.net, CLONE_NEWNET, "network");
   if (!spec.join.ipc.empty()) ns.ipc = open_namespace_file(spec.join.ipc, CLONE_NEWIPC, "ipc");
   if (!spec.join.uts.empty()) ns.uts = open_namespace_file(spec.join.uts, CLONE_NEWUTS, "uts");
   if (!spec.join.pid.empty()) ns.pid = open_namespace_file(spec.join.pid, CLONE_NEWPID, "pid");
   if (!spec.join.cgroup.empty()) ns.cgroup = open_namespace_file(spec.join.cgroup, CLONE_NEWCGROUP, "cgroup");
+  if (!spec.join.user.empty()) {
+    ns.user = open_namespace_file(spec.join.user, CLONE_NEWUSER, "user");
+    if (is_own_namespace(ns.user.get(), "user")) ns.user.reset();  // nothing to enter
+  }
   return ns;
 }
 
@@ -75,6 +95,12 @@ InJoinedNamespaces::InJoinedNamespaces(const JoinedNamespaces& ns) {
 }
 
 InJoinedNamespaces::~InJoinedNamespaces() { leave(); }
+
+void apply_joined_settings(const RunSpec& spec, const JoinedNamespaces& ns) {
+  if (ns.uts && !spec.hostname.empty())
+    check_sys(::sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname", spec.hostname);
+  apply_sysctls(sysctls_kept_by(spec.sysctls, bool(ns.net), bool(ns.ipc), bool(ns.uts)));
+}
 
 void InJoinedNamespaces::leave() noexcept {
   for (auto it = back_.rbegin(); it != back_.rend(); ++it)

@@ -43,10 +43,24 @@ UniqueFd open_namespace_file(const std::string& path, int type, const char* kind
 // caller's own.
 bool is_own_namespace(int fd, const char* name);
 
+// Why spec.join cannot go with a new user namespace (spec.userns), or "".
+// The new user namespace owns none of the joined ones, so its root may not
+// mount what belongs to them: /proc of a joined pid namespace, the cgroup
+// fs of a joined cgroup namespace, /dev/mqueue of a joined ipc namespace
+// are refused. A joined network namespace (podman --uidmap, --userns=auto)
+// and uts namespace are fine: /sys falls back to a read-only bind of the
+// host's, and the runtime sets the joined namespaces' hostname and
+// sysctls itself (apply_joined_settings), as root there.
+std::string userns_join_refusal(const RunSpec& spec);
+
 // The namespaces of spec.join, opened (and each checked to be a namespace
-// of its kind) before the container's process is cloned.
+// of its kind) before the container's process is cloned. A joined user
+// namespace (`user`; none when it is the runtime's own) is not entered by
+// InJoinedNamespaces: a multi-threaded process cannot, and the runtime
+// must stay root; the container's process is cloned from inside it
+// instead (container/runtime.cpp).
 struct JoinedNamespaces {
-  UniqueFd net, ipc, uts, pid, cgroup;
+  UniqueFd net, ipc, uts, pid, cgroup, user;
 };
 JoinedNamespaces open_joined_namespaces(const RunSpec& spec);
 
@@ -67,6 +81,13 @@ class InJoinedNamespaces {
   void leave() noexcept;
   std::vector<std::pair<UniqueFd, int>> back_;  // our own, to return to (last entered last)
 };
+
+// In the joined namespaces (an InJoinedNamespaces lives), before the clone:
+// sets what the spec asks of them, the hostname of a joined uts namespace
+// and the sysctls kept by a joined one. The runtime does it, not the child:
+// the child's root may be a new user namespace's, powerless there. The
+// child sets its own namespaces' (joined_settings_left).
+void apply_joined_settings(const RunSpec& spec, const JoinedNamespaces& ns);
 
 // Parent side: writes uid_map/gid_map of a child cloned with CLONE_NEWUSER:
 // spec's mappings, else 0 -> kUsernsHostBase for kUsernsSize ids. Throws

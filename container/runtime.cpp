@@ -19,7 +19,9 @@
 // threadgroup lock, so no RCU grace period as a cgroup.procs write by pid
 // costs). On cgroup v2, clone3(CLONE_INTO_CGROUP) creates the child directly
 // in its cgroup (no migration at all); the parent adds the pid only when
-// neither works. `go` 2 then follows `go` 1 at once.
+// neither works. `go` 2 then follows `go` 1 at once. A user namespace
+// joined by path: a helper enters it and clones the child with CLONE_PARENT
+// (clone_in_user_namespace); the handshake is the same.
 #include "container/runtime.hpp"
 
 #include <fcntl.h>
@@ -111,6 +113,53 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
   return pid_t(::syscall(SYS_clone3, &args, sizeof args));
 }
 
+// Clones the container's process from inside the user namespace `userfd`
+// (joined by path), so that the new namespaces of `flags` are owned by it.
+// setns into a user namespace needs a single-threaded caller and changes
+// its credentials, so a helper forked here enters it and clones with
+// CLONE_PARENT: the process is still our child (waitpid, PDEATHSIG), and
+// the helper reports its pid (or the errno) and exits. 0 in the container's
+// process, its pid here, -1 with errno when it could not be made.
+pid_t clone_in_user_namespace(int userfd, unsigned long flags) {
+  Pipe p = Pipe::make();
+  const pid_t helper = raw_clone(0);
+  if (helper < 0) return -1;
+  if (helper == 0) {
+    p.read.reset();
+    int32_t msg[2] = {-1, 0};  // pid, errno
+    if (::setns(userfd, CLONE_NEWUSER) < 0) {
+      msg[1] = errno;
+    } else {
+      const pid_t pid = raw_clone(flags | CLONE_PARENT);
+      if (pid == 0) {
+        p.write.reset();
+        return 0;
+      }
+      msg[0] = pid;
+      msg[1] = pid < 0 ? errno : 0;
+    }
+    ssize_t n;
+    do n = ::write(p.write.get(), msg, sizeof msg);
+    while (n < 0 && errno == EINTR);
+    ::_exit(0);
+  }
+  p.write.reset();
+  int32_t msg[2] = {-1, EIO};
+  size_t got = 0;
+  while (got < sizeof msg) {
+    const ssize_t n = ::read(p.read.get(), reinterpret_cast<char*>(msg) + got, sizeof msg - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += size_t(n);
+  }
+  int st;
+  while (::waitpid(helper, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (got != sizeof msg) msg[0] = -1, msg[1] = EIO;  // the helper died before it said
+  if (msg[0] < 0) errno = msg[1];
+  return msg[0];
+}
+
 [[noreturn]] void start_child(const RunSpec& spec, const Stdio& stdio, Channels& ch, const ProcessSetup& setup,
                               CgroupVersion cgv, const std::vector<Cgroup::JoinFile>& join, const JoinedNamespaces& joined) {
   // Born in the joined namespaces (InJoinedNamespaces around the clone).
@@ -132,18 +181,20 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
       if (layers.size() != n) layers.clear();
     }
     ch.wait_go();
-    if (spec.userns) {
+    if (spec.userns || joined.user) {
       check_sys(::setresgid(0, 0, 0), "setgid 0 in the user namespace");
       check_sys(::setresuid(0, 0, 0), "setuid 0 in the user namespace");
     }
-    // A joined uts namespace keeps its name unless the spec gives one.
-    if (!joined.uts || !spec.hostname.empty()) {
+    // A joined uts namespace keeps its name unless the spec gives one, and
+    // the runtime set that (apply_joined_settings), as the joined ones' sysctls.
+    if (!joined.uts) {
       std::string host = spec.hostname.empty() ? spec.id.substr(0, 12) : spec.hostname;
       if (host.empty()) host = "hvrun";
       check_sys(::sethostname(host.data(), host.size()), "sethostname", host);
     }
     if (spec.net != NetMode::Host && !joined.net) bring_up_loopback();  // our own netns
-    apply_sysctls(spec.sysctls);  // in our namespaces, through the host's /proc (checked at parse)
+    // In our namespaces, through the host's /proc (checked at parse).
+    apply_sysctls(sysctls_kept_by(spec.sysctls, !joined.net, !joined.ipc, !joined.uts));
     RootfsResult rf = setup_rootfs(spec, cgv, [&] {
       ch.wait_go();
       ch.go_child.reset();
@@ -273,24 +324,31 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
     check_sysctl_namespaces(spec.sysctls, joined.net ? joined.net.get() : -1, joined.ipc ? joined.ipc.get() : -1,
                             joined.uts ? joined.uts.get() : -1);
     in_joined.emplace(joined);
+    apply_joined_settings(spec, joined);
   } catch (...) {
+    in_joined.reset();
     try {
       cg->destroy();
     } catch (...) {
     }
     throw;
   }
-  if (!join.empty()) {
-    in_cgroup = true;  // the child joins by itself, first thing
-    pid = raw_clone(clone_flags(spec));
-  } else if (cg->version() == CgroupVersion::V2) {
-    UniqueFd dir(::open(cg->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir) {
-      pid = raw_clone_into_cgroup(clone_flags(spec), dir.get());
-      in_cgroup = pid >= 0;
+  if (joined.user) {
+    pid = clone_in_user_namespace(joined.user.get(), clone_flags(spec));
+    in_cgroup = !join.empty();  // v1: the child joins by itself; else added by pid
+  } else {
+    if (!join.empty()) {
+      in_cgroup = true;  // the child joins by itself, first thing
+      pid = raw_clone(clone_flags(spec));
+    } else if (cg->version() == CgroupVersion::V2) {
+      UniqueFd dir(::open(cg->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (dir) {
+        pid = raw_clone_into_cgroup(clone_flags(spec), dir.get());
+        in_cgroup = pid >= 0;
+      }
     }
+    if (!in_cgroup) pid = raw_clone(clone_flags(spec));
   }
-  if (!in_cgroup) pid = raw_clone(clone_flags(spec));
   int clone_err = errno;
   if (pid == 0) start_child(spec, stdio, ch, setup, cg->version(), join, joined);
   in_joined.reset();  // back in our own namespaces
@@ -320,6 +378,8 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
       } catch (const Error&) {
         // The layers' filesystem cannot be idmapped (e.g. 9p): use them as
         // they are; image files then show as nobody inside.
+      }
+      if (layers.empty()) {  // that, or a rootfs already the mapped root's
         char none = 'n';
         if (::send(ch.go_parent.get(), &none, 1, MSG_NOSIGNAL) != 1) throw_sys("signal container process");
       }

@@ -114,7 +114,12 @@ struct IdMapping {
 
 struct JoinNamespaces {
   std::string net, ipc, uts, pid, cgroup;
-  bool any() const { return !net.empty() || !ipc.empty() || !uts.empty() || !pid.empty() || !cgroup.empty(); }
+  // A user namespace (a pod's with user namespaces, podman's pod --userns):
+  // the container's new namespaces are then owned by it.
+  std::string user;
+  bool any() const {
+    return !net.empty() || !ipc.empty() || !uts.empty() || !pid.empty() || !cgroup.empty() || !user.empty();
+  }
 };
 
 struct RunSpec {
@@ -203,7 +208,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Rlimit, type, soft, hard)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TmpfsMount, target, size, mode, readonly, noexec, nosuid, nodev)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NetConfig, network, bridge, ifname, address, prefix, gateway, mac, hosts,
                                                 dns, mtu, hosts_path)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JoinNamespaces, net, ipc, uts, pid, cgroup)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JoinNamespaces, net, ipc, uts, pid, cgroup, user)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(IdMapping, container_id, host_id, size)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunSpec, id, name, hostname, args, env, cwd, user, lowerdirs,
                                                 upperdir, workdir, rootfs, readonly_rootfs, volatile_rootfs, mounts, tmpfs, tty,

@@ -92,6 +92,16 @@ void check_sysctl_namespaces(const std::map<std::string, std::string>& sysctls, 
   }
 }
 
+std::map<std::string, std::string> sysctls_kept_by(const std::map<std::string, std::string>& sysctls, bool net,
+                                                   bool ipc, bool uts) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : sysctls) {
+    const Kind k = kind_of(dotted(key));
+    if ((k == Kind::Net && net) || (k == Kind::Ipc && ipc) || (k == Kind::Uts && uts)) out.emplace(key, value);
+  }
+  return out;
+}
+
 void apply_sysctls(const std::map<std::string, std::string>& sysctls) {
   for (const auto& [key, value] : sysctls) {
     const std::string path = proc_path(key);

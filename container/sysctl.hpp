@@ -28,8 +28,14 @@ std::string sysctl_value_refusal(const std::string& value);
 void check_sysctl_namespaces(const std::map<std::string, std::string>& sysctls, int joined_net, int joined_ipc,
                              int joined_uts);
 
-// Child side, in the container's namespaces, before pivot_root: writes
-// each value to /proc/sys/KEY (dots become slashes). Throws naming the key.
+// Those of `sysctls` kept by a network, ipc or uts namespace, for each kind
+// selected: the runtime sets those of joined namespaces, the child the rest.
+std::map<std::string, std::string> sysctls_kept_by(const std::map<std::string, std::string>& sysctls, bool net,
+                                                   bool ipc, bool uts);
+
+// In the namespaces they belong to (the child in its own before
+// pivot_root, the runtime's cloning thread in joined ones): writes each
+// value to /proc/sys/KEY (dots become slashes). Throws naming the key.
 void apply_sysctls(const std::map<std::string, std::string>& sysctls);
 
 }  // namespace hvrun::container

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "container/mounts.hpp"
+#include "container/namespaces.hpp"
 #include "container/process.hpp"
 #include "container/sysctl.hpp"
 #include "util/error.hpp"
@@ -245,15 +246,15 @@ void read_linux(const json& l, Bundle& b) {
                             : type == "uts"   ? &s.join.uts
                             : type == "pid"   ? &s.join.pid
                             : type == "cgroup" ? &s.join.cgroup
+                            : type == "user"   ? &s.join.user
                                               : nullptr;
         if (!slot) bad(field + ".path", "joining an existing " + type + " namespace is not supported yet");
         *slot = path;
       }
     }
     network = seen.count("network");
-    s.userns = seen.count("user");
-    if (s.userns && s.join.any())
-      bad("linux.namespaces", "joining an existing namespace together with a new user namespace is not supported yet");
+    s.userns = seen.count("user") && s.join.user.empty();  // a new one
+    if (std::string why = container::userns_join_refusal(s); !why.empty()) bad("linux.namespaces", why);
     for (const char* always : {"pid", "mount", "ipc", "uts"})
       if (!seen.count(always))
         b.warnings.push_back(std::string("config.json: linux.namespaces has no ") + always +
@@ -285,8 +286,12 @@ void read_linux(const json& l, Bundle& b) {
         bad(f, "runs past the last id (4294967295)");
       out.push_back(one);
     }
-    if (!out.empty() && !s.userns)
+    if (!out.empty() && !s.userns && s.join.user.empty())
       bad(field, "is given, but linux.namespaces has no user namespace to map");
+  }
+  if (!s.join.user.empty()) {  // a joined user namespace has its maps already (podman repeats them)
+    s.uid_mappings.clear();
+    s.gid_mappings.clear();
   }
   if (s.userns && s.uid_mappings.empty() != s.gid_mappings.empty())
     bad(s.uid_mappings.empty() ? "linux.uidMappings" : "linux.gidMappings",

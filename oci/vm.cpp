@@ -181,7 +181,7 @@ container::RunSpec vm_guest_spec(const container::RunSpec& in, const std::functi
   // own. A network namespace's interface becomes the guest's card
   // (create_vm: oci/vm_net.hpp), so its path stays until then.
   for (const auto& [kind, path] : {std::pair{"ipc", &in.join.ipc}, {"uts", &in.join.uts}, {"pid", &in.join.pid},
-                                   {"cgroup", &in.join.cgroup}})
+                                   {"cgroup", &in.join.cgroup}, {"user", &in.join.user}})
     if (!path->empty() && warn)
       warn(std::string("config.json: linux.namespaces: the ") + kind + " namespace " + *path +
            " is the host's: a microVM's process gets one of its guest's own");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "harness.hpp"
 
@@ -120,6 +121,48 @@ TEST_F(OciPodman, ABridgeNetworkAndAPodsSharedNamespacesAreJoinedByPath) {
                        "for i in $(seq 50); do wget -qO- http://127.0.0.1:8081/h && exit 0; sleep 0.3; done; exit 1"});
   EXPECT_EQ(cli.code, 0) << cli.err;
   EXPECT_EQ(cli.out, "podhost\n");
+}
+
+// podman --uidmap: a user namespace of its own for the container, with
+// the network namespace podman made (netavark) joined by path; the
+// container's root is host uid 200000 and has its address on the bridge.
+TEST_F(OciPodman, AUidmapContainerGetsItsOwnUserNamespaceAndPodmansNetworkNamespace) {
+  Result net = podman({"network", "create", "--subnet", "10.213.7.0/24", "--disable-dns", "hvrun-test-net"});
+  ASSERT_EQ(net.code, 0) << net.err;
+  Result r = podman({"run", "--rm", "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536", "--network",
+                     "hvrun-test-net", "--ip", "10.213.7.11", "localhost/bb", "sh", "-c",
+                     "head -1 /proc/self/uid_map | tr -s ' '; id -u; ip -4 -o addr show eth0 | grep -o 'inet [0-9./]*'; "
+                     "stat -c %u /bin; touch /tmp/x && echo writable"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  // podman gave the container a copy of the image owned by its mapped root:
+  // root's inside, as with runc.
+  EXPECT_EQ(r.out, " 0 200000 65536\n0\ninet 10.213.7.11/24\n0\nwritable\n");
+}
+
+// podman pod create --uidmap: the infra container gets a new user
+// namespace (with the pod's network namespace joined by path), and each
+// container of the pod joins that user namespace by path, with the pod's
+// network, ipc and uts namespaces, and a pid namespace of its own.
+TEST_F(OciPodman, APodsContainersJoinItsUserNamespaceByPath) {
+  Result net = podman({"network", "create", "--subnet", "10.213.7.0/24", "--disable-dns", "hvrun-test-net"});
+  ASSERT_EQ(net.code, 0) << net.err;
+  Result pod = podman({"pod", "create", "--name", "up1", "--uidmap", "0:300000:65536", "--gidmap", "0:300000:65536",
+                       "--network", "hvrun-test-net", "--hostname", "podhost"});
+  ASSERT_EQ(pod.code, 0) << pod.err;
+  Result srv = podman({"run", "-d", "--pod", "up1", "--name", "usrv", "localhost/bb", "sh", "-c",
+                       "echo from-uid-$(id -u) > /tmp/i; exec httpd -f -p 8082 -h /tmp"});
+  ASSERT_EQ(srv.code, 0) << srv.err;
+  Result cli = podman({"run", "--rm", "--pod", "up1", "localhost/bb", "sh", "-c",
+                       "head -1 /proc/self/uid_map | tr -s ' '; echo $$; hostname; "
+                       "for i in $(seq 50); do wget -qO- http://127.0.0.1:8082/i && exit 0; sleep 0.3; done; exit 1"});
+  EXPECT_EQ(cli.code, 0) << cli.err;
+  EXPECT_EQ(cli.out, " 0 300000 65536\n1\npodhost\nfrom-uid-0\n");
+  Result top = podman({"inspect", "--format", "{{.State.Pid}}", "usrv"});
+  ASSERT_EQ(top.code, 0) << top.err;
+  std::ifstream status_file("/proc/" + trim(top.out) + "/status");
+  const std::string status((std::istreambuf_iterator<char>(status_file)), std::istreambuf_iterator<char>());
+  EXPECT_NE(status.find("Uid:\t300000\t300000"), std::string::npos)
+      << "the pod's container is not host uid 300000";
 }
 
 }  // namespace

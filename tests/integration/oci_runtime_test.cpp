@@ -445,6 +445,145 @@ TEST_F(OciRuntime, NamespacesGivenByPathAreJoinedAndAWrongOneIsRefusedInOneLine)
   EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
 }
 
+// podman --uidmap and --userns=auto: a new user namespace, with the network
+// (and here uts) namespace podman made joined by path. The new user
+// namespace owns neither, so the runtime sets their hostname and sysctls
+// itself before the clone, and /sys is the host's bound read-only (sysfs
+// cannot be mounted there); the container's root is host uid 200000, and
+// it sees the joined namespace's card. A joined pid namespace with a new
+// user namespace is refused in one line (its /proc could not be mounted).
+TEST_F(OciRuntime, ANewUserNamespaceJoinsANetworkNamespaceByPathAndTheRuntimeSetsItsSysctls) {
+  Result h = run({"sh", "-c", "unshare --net --uts sleep 60 </dev/null >/dev/null 2>&1 & echo $!"});
+  ASSERT_EQ(h.code, 0) << h.err;
+  const std::string holder = trim(h.out);
+  struct Reap {
+    std::string pid;
+    ~Reap() { run({"kill", "-9", pid}); }
+  } reap{holder};
+  auto in_holder = [&](const std::string& cmd) { return run({"nsenter", "-t", holder, "-n", "-u", "sh", "-c", cmd}); };
+  Result link;
+  for (int i = 0; i < 100; ++i, ::usleep(50 * 1000))
+    if ((link = in_holder("ip link add hvjoin0 type veth peer name hvjoin1 && ip link set hvjoin0 up")).code == 0) break;
+  ASSERT_EQ(link.code, 0) << link.err;
+  const std::string forward = trim(in_holder("cat /proc/sys/net/ipv4/ip_forward").out);
+  ASSERT_TRUE(forward == "0" || forward == "1") << forward;
+  const std::string want_forward = forward == "1" ? "0" : "1";
+
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  ASSERT_EQ(std::system(("cp -a " + busybox_rootfs() + " " + bundle_ + "/rootfs").c_str()), 0);
+  config_["root"]["path"] = "rootfs";
+  for (auto& n : config_["linux"]["namespaces"]) {
+    if (n["type"] == "network") n["path"] = "/proc/" + holder + "/ns/net";
+    if (n["type"] == "uts") n["path"] = "/proc/" + holder + "/ns/uts";
+  }
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["hostname"] = "usernshost";
+  config_["linux"]["sysctl"] = {{"net.ipv4.ip_forward", want_forward}, {"kernel.shmmni", "1234"}};
+  write_config({"sh", "-c",
+                "head -1 /proc/self/uid_map | tr -s ' '; hostname; cat /proc/sys/net/ipv4/ip_forward "
+                "/proc/sys/kernel/shmmni; ls /sys/class/net | grep -c hvjoin0; ip -o link show hvjoin0 | grep -c UP; "
+                "touch /sys/x 2>/dev/null || echo sys-read-only"});
+  Result r = run({HVRUN_OCI_BIN, "--root", state_root_, "run", "--bundle", bundle_, "u1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  // /sys is the host's (the runtime's network namespace's cards): the
+  // joined namespace's card shows in `ip link`, not in /sys/class/net.
+  EXPECT_EQ(r.out, " 0 200000 65536\nusernshost\n" + want_forward + "\n1234\n0\n1\nsys-read-only\n");
+  EXPECT_EQ(trim(in_holder("hostname").out), "usernshost");
+  EXPECT_EQ(trim(in_holder("cat /proc/sys/net/ipv4/ip_forward").out), want_forward) << "the joined namespace's sysctl";
+  EXPECT_NE(trim(slurp("/proc/sys/kernel/shmmni")), "1234") << "the container's own ipc sysctl reached the host";
+
+  // A detached one: its process is host uid 200000 in the joined network namespace.
+  write_config({"sleep", "60"});
+  ASSERT_EQ(create("u2").code, 0);
+  const int pid = json::parse(oci({"state", "u2"}).out)["pid"].get<int>();
+  char net[64] = {}, want[64] = {};
+  ASSERT_GT(::readlink(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), net, sizeof net - 1), 0);
+  ASSERT_GT(::readlink(("/proc/" + holder + "/ns/net").c_str(), want, sizeof want - 1), 0);
+  EXPECT_STREQ(net, want);
+  EXPECT_NE(slurp("/proc/" + std::to_string(pid) + "/status").find("Uid:\t200000\t200000"), std::string::npos);
+  EXPECT_EQ(oci({"delete", "--force", "u2"}).code, 0);
+
+  // A joined pid namespace cannot go with a new user namespace: one line, nothing left.
+  for (auto& n : config_["linux"]["namespaces"])
+    if (n["type"] == "pid") n["path"] = "/proc/" + holder + "/ns/pid";
+  write_config({"true"});
+  Result pidns = create("u3");
+  EXPECT_EQ(pidns.code, 1);
+  EXPECT_EQ(trim(pidns.err), "hvrun-oci: config.json: linux.namespaces: joining an existing pid namespace together "
+                             "with a new user namespace is not supported: the new one's root could not mount its /proc");
+  EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
+}
+
+// A pod with user namespaces (Kubernetes hostUsers: false, podman pod
+// --userns): its containers join the pod's user namespace by path with its
+// network, ipc and uts namespaces, and get new mount and pid namespaces
+// owned by it. Root inside is the pod's mapped root (host uid 200000);
+// /proc, /sys (the joined card in /sys/class/net) and /dev/mqueue are
+// mounted as the namespaces' owner may; an exec joins the same user
+// namespace.
+TEST_F(OciRuntime, AContainerJoinsAPodsUserNamespaceByPathAndItsNewNamespacesBelongToIt) {
+  Result h = run({"sh", "-c", "unshare --user --net --ipc --uts sleep 60 </dev/null >/dev/null 2>&1 & echo $!"});
+  ASSERT_EQ(h.code, 0) << h.err;
+  const std::string holder = trim(h.out);
+  struct Reap {
+    std::string pid;
+    ~Reap() { run({"kill", "-9", pid}); }
+  } reap{holder};
+  auto ns_of = [](const std::string& pid, const char* ns) {
+    char buf[128] = {};
+    const std::string link = "/proc/" + pid + "/ns/" + ns;
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, size_t(n)) : "(" + link + " unreadable)";
+  };
+  for (int i = 0; i < 100 && ns_of(holder, "user") == ns_of("self", "user"); ++i) ::usleep(50 * 1000);
+  ASSERT_NE(ns_of(holder, "user"), ns_of("self", "user")) << "unshare made no user namespace";
+  for (const char* map : {"uid_map", "gid_map"}) {  // the pod's maps, written as its runtime would
+    std::ofstream out("/proc/" + holder + "/" + map);
+    out << "0 200000 65536\n";
+    out.close();
+    ASSERT_TRUE(out) << "could not write the holder's " << map;
+  }
+  Result link = run({"nsenter", "-t", holder, "-n", "sh", "-c", "ip link add hvpod0 type veth peer name hvpod1 && ip link set hvpod0 up"});
+  ASSERT_EQ(link.code, 0) << link.err;
+
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  ASSERT_EQ(std::system(("cp -a " + busybox_rootfs() + " " + bundle_ + "/rootfs").c_str()), 0);
+  config_["root"]["path"] = "rootfs";
+  for (auto& n : config_["linux"]["namespaces"]) {
+    const std::string t = n["type"];
+    if (t == "network") n["path"] = "/proc/" + holder + "/ns/net";
+    if (t == "ipc" || t == "uts") n["path"] = "/proc/" + holder + "/ns/" + t;
+  }
+  config_["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/proc/" + holder + "/ns/user"}});
+  // podman repeats the pod's maps; the joined namespace's own are what count.
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["hostname"] = "podhost";
+  write_config({"sh", "-c",
+                "head -1 /proc/self/uid_map | tr -s ' '; id -u; hostname; echo $$; ls /sys/class/net | grep -c hvpod0; "
+                "grep -c ' /dev/mqueue mqueue ' /proc/mounts; readlink /proc/self/ns/user"});
+  Result r = run({HVRUN_OCI_BIN, "--root", state_root_, "run", "--bundle", bundle_, "pu1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, " 0 200000 65536\n0\npodhost\n1\n1\n1\n" + ns_of(holder, "user") + "\n");
+  EXPECT_EQ(trim(run({"nsenter", "-t", holder, "-u", "hostname"}).out), "podhost");
+
+  // Detached, then an exec: both host uid 200000 in the pod's user namespace.
+  write_config({"sleep", "60"});
+  ASSERT_EQ(create("pu2").code, 0);
+  ASSERT_EQ(oci({"start", "pu2"}).code, 0);
+  const std::string pid = std::to_string(json::parse(oci({"state", "pu2"}).out)["pid"].get<int>());
+  EXPECT_EQ(ns_of(pid, "user"), ns_of(holder, "user"));
+  EXPECT_NE(ns_of(pid, "pid"), ns_of(holder, "pid")) << "the container has a pid namespace of its own";
+  EXPECT_NE(slurp("/proc/" + pid + "/status").find("Uid:\t200000\t200000"), std::string::npos);
+  Result ex = oci({"exec", "pu2", "sh", "-c", "id -u; readlink /proc/self/ns/user"});
+  EXPECT_EQ(ex.code, 0) << ex.err;
+  EXPECT_EQ(ex.out, "0\n" + ns_of(holder, "user") + "\n");
+  EXPECT_EQ(oci({"delete", "--force", "pu2"}).code, 0);
+  EXPECT_EQ(oci({"list", "-q"}).out, "");
+}
+
 // linux.sysctl: the kernel parameters kept per namespace are set in the
 // container's own (the host's stay as they were); one that would change
 // the host is refused in one line.

@@ -2,14 +2,18 @@
 // default one, one using every mapped field, the configs runc and crun
 // write, and malformed or unsupported ones refused naming the field.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "container/namespaces.hpp"
+#include "container/sysctl.hpp"
 #include "oci/config.hpp"
 #include "oci/vm.hpp"
 #include "tests/unit/p9_test_util.hpp"
@@ -202,12 +206,20 @@ TEST(OciConfig, MalformedOrUnsupportedConfigsAreRefusedNamingTheField) {
        "linux.namespaces[4].path: joining an existing mount namespace is not supported yet"},
       {"relative namespace path", [](json& j) { j["linux"]["namespaces"][1]["path"] = "proc/1/ns/net"; },
        "linux.namespaces[1].path: \"proc/1/ns/net\" must be an absolute path"},
-      {"joined namespace with a new user namespace",
+      {"joined pid namespace with a new user namespace",
        [](json& j) {
-         j["linux"]["namespaces"][1]["path"] = "/proc/1/ns/net";
+         j["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid";
          j["linux"]["namespaces"].push_back({{"type", "user"}});
        },
-       "linux.namespaces: joining an existing namespace together with a new user namespace is not supported yet"},
+       "linux.namespaces: joining an existing pid namespace together with a new user namespace is not supported: "
+       "the new one's root could not mount its /proc"},
+      {"joined ipc namespace with a new user namespace",
+       [](json& j) {
+         j["linux"]["namespaces"][2]["path"] = "/proc/1/ns/ipc";
+         j["linux"]["namespaces"].push_back({{"type", "user"}});
+       },
+       "linux.namespaces: joining an existing ipc namespace together with a new user namespace is not supported: "
+       "the new one's root could not mount its /dev/mqueue"},
       {"map without a user namespace",
        [](json& j) { j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}}; },
        "linux.uidMappings: is given, but linux.namespaces has no user namespace to map"},
@@ -328,6 +340,46 @@ TEST(OciConfig, NamespacePathsAreJoinedAndAGuestKeepsOnlyTheNetworksForItsCard) 
   // An empty path is a new namespace, as the spec says.
   j["linux"]["namespaces"][1]["path"] = "";
   EXPECT_EQ(parse_config(j.dump(), "/bundle").spec.join.net, "");
+}
+
+// podman --uidmap / --userns=auto: a new user namespace with the network
+// (and uts) namespace joined by path is taken; the runtime sets the joined
+// ones' hostname and sysctls, the child its own namespaces'.
+TEST(OciConfig, ANewUserNamespaceGoesWithAJoinedNetworkAndUtsNamespace) {
+  json j = json::parse(hvrun::oci::default_config());
+  for (auto& n : j["linux"]["namespaces"])
+    if (n["type"] == "network" || n["type"] == "uts") n["path"] = "/run/netns/" + n["type"].get<std::string>();
+  j["linux"]["namespaces"].push_back({{"type", "user"}});
+  j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  j["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  j["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}, {"kernel.shmmni", "99"}, {"kernel.domainname", "d"}};
+  const Bundle b = parse_config(j.dump(), "/bundle");
+  EXPECT_TRUE(b.spec.userns);
+  EXPECT_EQ(b.spec.join.net, "/run/netns/network");
+  EXPECT_EQ(b.spec.join.uts, "/run/netns/uts");
+  EXPECT_EQ(container::userns_join_refusal(b.spec), "");
+  using Map = std::map<std::string, std::string>;
+  EXPECT_EQ(container::sysctls_kept_by(b.spec.sysctls, true, false, true),
+            (Map{{"net.ipv4.ip_forward", "1"}, {"kernel.domainname", "d"}}));
+  EXPECT_EQ(container::sysctls_kept_by(b.spec.sysctls, false, true, false), (Map{{"kernel.shmmni", "99"}}));
+}
+
+// A pod's user namespace joined by path: no new user namespace and no maps
+// of the config's to write (the joined one has its own); its pid, ipc and
+// cgroup namespaces may be joined with it.
+TEST(OciConfig, AUserNamespaceGivenByPathIsJoinedAndNotANewOne) {
+  json j = json::parse(hvrun::oci::default_config());
+  for (auto& n : j["linux"]["namespaces"])
+    if (n["type"] != "mount") n["path"] = "/proc/42/ns/" + n["type"].get<std::string>();
+  j["linux"]["namespaces"].push_back({{"type", "user"}, {"path", "/proc/42/ns/user"}});
+  j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  j["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  const Bundle b = parse_config(j.dump(), "/bundle");
+  EXPECT_EQ(b.spec.join.user, "/proc/42/ns/user");
+  EXPECT_FALSE(b.spec.userns);
+  EXPECT_TRUE(b.spec.uid_mappings.empty() && b.spec.gid_mappings.empty());
+  EXPECT_EQ(b.spec.join.pid, "/proc/42/ns/pid");
+  EXPECT_EQ(container::clone_flags(b.spec) & (CLONE_NEWUSER | CLONE_NEWPID), 0u);
 }
 
 }  // namespace
