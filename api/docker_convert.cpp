@@ -143,6 +143,8 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
   o.auto_remove = bool_of(hc, "AutoRemove");
   o.privileged = bool_of(hc, "Privileged");
   o.userns = string_of(hc, "UsernsMode");
+  for (auto [field, slot] : {std::pair{"PidMode", &o.pid}, {"IpcMode", &o.ipc}})
+    if (std::string v = string_of(hc, field); v == "host") *slot = v;
   o.read_only = bool_of(hc, "ReadonlyRootfs");
   o.cap_add = strings_of(field(hc, "CapAdd"), "CapAdd");
   o.cap_drop = strings_of(field(hc, "CapDrop"), "CapDrop");
@@ -189,7 +191,8 @@ engine::RunOptions run_options_of(const json& body, const std::string& name, std
     if (it != hc.end() && !it->is_null() && !it->empty()) warnings.push_back(std::string(f) + " is not supported by hvrun yet: ignored");
   }
   for (const char* f : {"PidMode", "IpcMode", "UTSMode", "CgroupnsMode", "UsernsMode"})
-    if (std::string v = string_of(hc, f); !v.empty() && v != "private" && v != "default" && v != "shareable")
+    if (std::string v = string_of(hc, f); !v.empty() && v != "private" && v != "default" && v != "shareable" &&
+                                          !(v == "host" && (std::string(f) == "PidMode" || std::string(f) == "IpcMode")))
       warnings.push_back(std::string(f) + " \"" + v + "\" is not supported by hvrun yet: ignored");
   o.publish_all = bool_of(hc, "PublishAllPorts");
   if (auto rp = hc.find("RestartPolicy"); rp != hc.end() && !rp->is_null()) {

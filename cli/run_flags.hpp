@@ -57,6 +57,8 @@ struct RunFlags {
     one(sub->add_option("--cap-drop", o.cap_drop, "Drop a capability"));
     one(sub->add_option("--security-opt", o.security_opts, "seccomp=unconfined|strict|FILE, no-new-privileges[=true|false]"));
     sub->add_option("--userns", o.userns, "User namespace: host (default) or private (the container's root is host uid 100000)");
+    sub->add_option("--pid", o.pid, "PID namespace: private (default) or host (the container sees every process of the host)");
+    sub->add_option("--ipc", o.ipc, "IPC namespace: private (default) or host (the host's shared memory and message queues)");
     sub->add_flag("--privileged", o.privileged,
                   "Every capability, no seccomp filter or mount guard, nothing masked, /sys writable (docs/security.md)");
     sub->add_option("--net,--network", o.net, "Network: bridge (the default network; default unless $HVRUN_NETWORK says otherwise), none, host or a network's name");

@@ -125,6 +125,8 @@ nlohmann::json inspect_json(const ContainerConfig& c, const State& st) {
         {"CapDrop", s.cap_drop},
         {"Privileged", s.privileged},
         {"UsernsMode", s.userns ? "private" : ""},
+        {"PidMode", s.join.pid.empty() ? "" : "host"},
+        {"IpcMode", s.join.ipc.empty() ? "private" : "host"},
         {"SecurityOpt", secopt},
         {"NetworkMode", s.net == container::NetMode::Bridge ? s.netcfg.network : container::to_string(s.net)},
         {"Init", s.init},

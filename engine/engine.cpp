@@ -42,6 +42,9 @@ namespace {
 // record's lock, held.
 FileLock make_record(const std::string& store_root, const RunOptions& opts, Records& rec, ContainerConfig& cfg) {
   std::optional<VmAssets> vm;
+  if (opts.mode == Mode::Vm)
+    for (auto [flag, value] : {std::pair{"--pid", &opts.pid}, {"--ipc", &opts.ipc}})
+      if (*value == "host") throw Error(std::string(flag) + " host is not supported with --vm: the guest has its own kernel");
   if (opts.mode == Mode::Vm) vm = locate_vm_assets(false);  // refuses fast on a host that cannot boot Linux
   HVRUN_DEBUG("engine", "run: mode ", to_string(opts.mode), ", store ", store_root);
   image::Store store(store_root);

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <tuple>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -451,6 +452,15 @@ container::RunSpec build_spec(const RunOptions& o, const image::ImageConfig& img
   if (s.userns && s.privileged)
     throw Error("--privileged needs the host's user namespace: it cannot be combined with --userns private");
   for (const auto& so : o.security_opts) apply_security_opt(so, s);
+  // --pid host, --ipc host: the namespace hvrun runs in, joined by path.
+  for (auto [flag, value, kind, slot] : {std::tuple{"--pid", &o.pid, "pid", &s.join.pid},
+                                         std::tuple{"--ipc", &o.ipc, "ipc", &s.join.ipc}}) {
+    if (value->empty() || *value == "private") continue;
+    if (*value != "host") throw Error(std::string(flag) + " " + *value + ": want private or host");
+    if (s.userns)
+      throw Error(std::string(flag) + " host needs the host's user namespace: it cannot be combined with --userns private");
+    *slot = std::string("/proc/self/ns/") + kind;
+  }
   std::string net = o.net;
   if (net.empty()) {
     auto d = lookup("HVRUN_NETWORK");

@@ -121,6 +121,9 @@ struct RunOptions {
   // --userns: "" or "host" (the host's user namespace, Docker's default),
   // "private" (its own: root is host uid 100000, container/namespaces.hpp).
   std::string userns;
+  // --pid, --ipc: "" or "private" (a namespace of its own), or "host" (the
+  // host's, as Docker's: ps sees every process, shared memory is shared).
+  std::string pid, ipc;
   // Empty: the default, $HVRUN_NETWORK if set, else "bridge" (as in Docker).
   std::string net;
   std::vector<std::string> publish;  // -p values, as given

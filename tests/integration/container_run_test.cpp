@@ -112,6 +112,49 @@ TEST_F(ContainerRun, NetHostSharesTheHostInterfaces) {
   EXPECT_EQ(count_lines(r.out), count_lines(host));
 }
 
+// --pid host, --ipc host (Docker's): the container is in hvrun's own pid
+// and ipc namespaces (ps sees the host's processes; it is not PID 1), the
+// rest stays its own; inspect says so; --userns private, --vm and a mode
+// that does not exist are refused in one line.
+TEST_F(ContainerRun, PidHostAndIpcHostShareTheHostsNamespacesAndAreRefusedWhereTheyCannotBe) {
+  auto own = [](const char* ns) {
+    char buf[64] = {};
+    const std::string link = std::string("/proc/self/ns/") + ns;
+    return ::readlink(link.c_str(), buf, sizeof buf - 1) > 0 ? std::string(buf) : "(unreadable)";
+  };
+  const std::string me = std::to_string(::getpid());
+  Result r = runc({"--pid", "host", "--ipc", "host", "--net", "none", "busybox", "sh", "-c",
+                   "for n in pid ipc mnt; do readlink /proc/self/ns/$n; done; [ $$ != 1 ] && echo not-pid-1; "
+                   "[ -d /proc/" + me + " ] && echo sees-the-host"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string pid, ipc, mnt, rest;
+  std::getline(lines, pid);
+  std::getline(lines, ipc);
+  std::getline(lines, mnt);
+  std::getline(lines, rest, '\0');
+  EXPECT_EQ(pid, own("pid"));
+  EXPECT_EQ(ipc, own("ipc"));
+  EXPECT_NE(mnt, own("mnt")) << "the mount namespace is still its own";
+  EXPECT_EQ(rest, "not-pid-1\nsees-the-host\n");
+  // The default: its own (PID 1, a pid namespace of its own).
+  EXPECT_EQ(runc({"--pid", "private", "--net", "none", "busybox", "sh", "-c", "echo $$"}).out, "1\n");
+  ASSERT_EQ(hv({"create", "--name", "ph", "--pid", "host", "--net", "none", "busybox", "true"}).code, 0);
+  EXPECT_EQ(hv({"inspect", "-f", "{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}", "ph"}).out, "host private\n");
+  EXPECT_EQ(hv({"rm", "ph"}).code, 0);
+  Result userns = runc({"--pid", "host", "--userns", "private", "busybox", "true"});
+  EXPECT_NE(userns.code, 0);
+  EXPECT_EQ(trim(userns.err), "hvrun: --pid host needs the host's user namespace: it cannot be combined with --userns private");
+  Result bad = runc({"--ipc", "shared", "busybox", "true"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_EQ(trim(bad.err), "hvrun: --ipc shared: want private or host");
+  Result vm = hv({"create", "--vm", "--ipc", "host", "busybox", "true"});
+  EXPECT_NE(vm.code, 0);
+  EXPECT_NE(vm.err.find("--ipc host is not supported with --vm: the guest has its own kernel"), std::string::npos) << vm.err;
+  EXPECT_EQ(count_lines(vm.err), 1) << vm.err;
+  EXPECT_EQ(hv({"ps", "-aq"}).out, "") << "a refused create left a container";
+}
+
 TEST_F(ContainerRun, ExitCodePropagates) {
   EXPECT_EQ(runc({"busybox", "sh", "-c", "exit 3"}).code, 3);
   EXPECT_EQ(runc({"busybox", "false"}).code, 1);

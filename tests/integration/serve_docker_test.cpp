@@ -283,7 +283,7 @@ TEST_F(ServeDocker, DockerRunRmGivesOutputStreamsAndExitStatusAndLeavesNothing) 
   EXPECT_NE(missing.err.find("nosuchimage"), std::string::npos) << missing.err;
 }
 
-TEST_F(ServeDocker, DockerRunInitAddHostDnsAndStopSignalDoWhatHvrunsOwnFlagsDo) {
+TEST_F(ServeDocker, DockerRunInitAddHostDnsPidIpcAndStopSignalDoWhatHvrunsOwnFlagsDo) {
   // The same flags through the docker CLI and through hvrun's: the same files
   // and the same PID 1.
   const std::vector<std::string> flags = {"--init", "--add-host", "db:192.0.2.9", "--dns", "192.0.2.53",
@@ -298,6 +298,16 @@ TEST_F(ServeDocker, DockerRunInitAddHostDnsAndStopSignalDoWhatHvrunsOwnFlagsDo) 
   Result viad = docker(d);
   EXPECT_EQ(viad.out, "192.0.2.9\tdb\nnameserver 192.0.2.53\nsearch corp.example\noptions ndots:3\n    1 init\n") << viad.err;
   EXPECT_EQ(viad.out, hv(h).out);
+  // --pid host and --ipc host: the host's namespaces (the server's), as
+  // hvrun's own flags give them.
+  char pid_ns[64] = {}, ipc_ns[64] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/pid", pid_ns, sizeof pid_ns - 1), 0);
+  ASSERT_GT(::readlink("/proc/self/ns/ipc", ipc_ns, sizeof ipc_ns - 1), 0);
+  const std::vector<std::string> host_ns = {"run", "--rm", "--pid", "host", "--ipc", "host", "busybox", "sh", "-c",
+                                            "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; [ $$ != 1 ] && echo not-pid-1"};
+  Result dns = docker(host_ns);
+  EXPECT_EQ(dns.out, std::string(pid_ns) + "\n" + ipc_ns + "\nnot-pid-1\n") << dns.err;
+  EXPECT_EQ(dns.out, hv(host_ns).out);
   // --stop-signal and --stop-timeout: kept, shown by inspect, used by a
   // docker stop that names no -t.
   ASSERT_EQ(docker({"run", "-d", "--name", "sig", "--stop-signal", "SIGUSR1", "--stop-timeout", "1", "busybox", "sh",

@@ -79,13 +79,15 @@ TEST(ApiDockerConvert, DefaultsAnEntrypointAndLabelsAreDockers) {
   EXPECT_THROW(convert(R"({"Image":"bb","Labels":{"a":1}})"), ApiError) << "a label's value is a string";
   EXPECT_THROW(convert(R"({"Image":"bb","Labels":["a=b"]})"), ApiError);
   std::vector<std::string> ignored;
-  const engine::RunOptions all = convert(R"({"Image":"bb","HostConfig":{"Sysctls":{"a":"1"},"PidMode":"host",
+  const engine::RunOptions all = convert(R"({"Image":"bb","HostConfig":{"Sysctls":{"a":"1"},"PidMode":"host","IpcMode":"host","UTSMode":"host",
     "PublishAllPorts":true,"Mounts":[{"Type":"volume","Source":"v","Target":"/v","ReadOnly":true},
     {"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1048576,"Mode":448}}],
     "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},"Init":true,"ExtraHosts":["db:192.0.2.9"],
     "Dns":["192.0.2.53"],"DnsSearch":["corp"],"DnsOptions":["ndots:2"]},"StopSignal":"SIGUSR1","StopTimeout":4})", &ignored);
   EXPECT_EQ(ignored, (std::vector<std::string>{"Sysctls is not supported by hvrun yet: ignored",
-                                               "PidMode \"host\" is not supported by hvrun yet: ignored"}));
+                                               "UTSMode \"host\" is not supported by hvrun yet: ignored"}));
+  EXPECT_EQ(all.pid, "host") << "docker run --pid host";
+  EXPECT_EQ(all.ipc, "host") << "docker run --ipc host";
   EXPECT_TRUE(all.publish_all);
   EXPECT_EQ(all.mounts, (std::vector<std::string>{"type=volume,target=/v,source=v,readonly",
                                                   "type=tmpfs,target=/t,tmpfs-size=1048576,tmpfs-mode=700"}));
