@@ -86,7 +86,8 @@ class InJoinedNamespaces {
 // sets what the spec asks of them, the hostname of a joined uts namespace
 // and the sysctls kept by a joined one. The runtime does it, not the child:
 // the child's root may be a new user namespace's, powerless there. The
-// child sets its own namespaces' (joined_settings_left).
+// child sets its own namespaces'. The caller has refused, before entering,
+// a hostname or sysctl for a joined namespace that is its own (the host's).
 void apply_joined_settings(const RunSpec& spec, const JoinedNamespaces& ns);
 
 // Parent side: writes uid_map/gid_map of a child cloned with CLONE_NEWUSER:

@@ -587,7 +587,7 @@ TEST_F(OciRuntime, AContainerJoinsAPodsUserNamespaceByPathAndItsNewNamespacesBel
 // linux.sysctl: the kernel parameters kept per namespace are set in the
 // container's own (the host's stay as they were); one that would change
 // the host is refused in one line.
-TEST_F(OciRuntime, SysctlsAreSetInTheContainersNamespacesAndAHostWideOneIsRefused) {
+TEST_F(OciRuntime, SysctlsAndTheHostnameAreSetInTheContainersNamespacesAndNeverInTheHosts) {
   const std::string host_shmmni = trim(slurp("/proc/sys/kernel/shmmni"));
   const std::string host_forward = trim(slurp("/proc/sys/net/ipv4/ip_forward"));
   const std::string host_domain = trim(slurp("/proc/sys/kernel/domainname"));
@@ -632,6 +632,19 @@ TEST_F(OciRuntime, SysctlsAreSetInTheContainersNamespacesAndAHostWideOneIsRefuse
   EXPECT_EQ(joined_host.code, 1);
   EXPECT_EQ(trim(joined_host.err), "hvrun-oci: sysctl \"net.ipv4.ip_forward\": the namespace joined by path is the "
                                    "runtime's own: setting it would change the host");
+  // The host's own uts namespace given by path, with a hostname: refused too.
+  config_["linux"].erase("sysctl");
+  for (auto& n : config_["linux"]["namespaces"])
+    if (n["type"] == "uts") n["path"] = "/proc/self/ns/uts";
+  config_["hostname"] = "not-the-hosts";
+  write_config({"true"});
+  Result host_uts = create("s5");
+  EXPECT_EQ(host_uts.code, 1);
+  EXPECT_EQ(trim(host_uts.err), "hvrun-oci: hostname \"not-the-hosts\": the uts namespace joined by path is the runtime's "
+                                "own: setting it would change the host's");
+  char host_name[256] = {};
+  ASSERT_EQ(::gethostname(host_name, sizeof host_name - 1), 0);
+  EXPECT_STRNE(host_name, "not-the-hosts");
   EXPECT_EQ(oci({"list", "-q"}).out, "") << "a refused create left state behind";
 }
 
