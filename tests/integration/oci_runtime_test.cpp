@@ -27,6 +27,28 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+// The namespace `ns` ("net", "user", ...) of process `pid` ("self" too), as
+// its /proc link reads ("net:[4026531840]").
+std::string ns_of(const std::string& pid, const char* ns) {
+  char buf[128] = {};
+  const std::string link = "/proc/" + pid + "/ns/" + ns;
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, size_t(n)) : "(" + link + " unreadable)";
+}
+
+// A process holding namespaces of its own (`unshare` started by the shell
+// `command`, detached), killed with what it started when this goes.
+struct NamespaceHolder {
+  std::string pid;
+  explicit NamespaceHolder(const std::string& command) {
+    Result h = run({"sh", "-c", command + " </dev/null >/dev/null 2>&1 & echo $!"});
+    if (h.code == 0) pid = trim(h.out);
+  }
+  ~NamespaceHolder() {
+    if (!pid.empty()) run({"kill", "-9", pid});
+  }
+};
+
 class OciRuntime : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -376,25 +398,13 @@ TEST_F(OciRuntime, BadInputIsOneLineOnStderrAndInTheLogWithANonZeroExit) {
 TEST_F(OciRuntime, NamespacesGivenByPathAreJoinedAndAWrongOneIsRefusedInOneLine) {
   // The holder: unshare in new net, ipc, uts and cgroup namespaces, with a new pid
   // namespace whose init is its child (sleep).
-  Result h = run({"sh", "-c",
-                  "unshare --net --ipc --uts --cgroup --pid --fork --kill-child sh -c 'hostname podns; exec sleep 60' </dev/null "
-                  ">/dev/null 2>&1 & echo $!"});
-  ASSERT_EQ(h.code, 0) << h.err;
-  const std::string holder = trim(h.out);
-  struct Reap {  // unshare and, with --kill-child, its child
-    std::string pid;
-    ~Reap() { run({"kill", "-9", pid}); }
-  } reap{holder};
+  NamespaceHolder h("unshare --net --ipc --uts --cgroup --pid --fork --kill-child sh -c 'hostname podns; exec sleep 60'");
+  ASSERT_FALSE(h.pid.empty());
+  const std::string& holder = h.pid;  // killing unshare kills its child too (--kill-child)
   std::string init;  // the new pid namespace's init
   for (int i = 0; i < 100 && init.empty(); ++i, ::usleep(50 * 1000))
     init = trim(slurp("/proc/" + holder + "/task/" + holder + "/children"));
   ASSERT_FALSE(init.empty()) << "unshare started no child";
-  auto ns_of = [](const std::string& pid, const char* ns) {
-    char buf[128] = {};
-    const std::string link = "/proc/" + pid + "/ns/" + ns;
-    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
-    return n > 0 ? std::string(buf, size_t(n)) : "(" + link + " unreadable)";
-  };
   for (int i = 0; i < 100 && trim(run({"nsenter", "-t", init, "-u", "hostname"}).out) != "podns"; ++i)
     ::usleep(50 * 1000);
   ASSERT_EQ(trim(run({"nsenter", "-t", init, "-u", "hostname"}).out), "podns");
@@ -453,13 +463,9 @@ TEST_F(OciRuntime, NamespacesGivenByPathAreJoinedAndAWrongOneIsRefusedInOneLine)
 // it sees the joined namespace's card. A joined pid namespace with a new
 // user namespace is refused in one line (its /proc could not be mounted).
 TEST_F(OciRuntime, ANewUserNamespaceJoinsANetworkNamespaceByPathAndTheRuntimeSetsItsSysctls) {
-  Result h = run({"sh", "-c", "unshare --net --uts sleep 60 </dev/null >/dev/null 2>&1 & echo $!"});
-  ASSERT_EQ(h.code, 0) << h.err;
-  const std::string holder = trim(h.out);
-  struct Reap {
-    std::string pid;
-    ~Reap() { run({"kill", "-9", pid}); }
-  } reap{holder};
+  NamespaceHolder h("unshare --net --uts sleep 60");
+  ASSERT_FALSE(h.pid.empty());
+  const std::string& holder = h.pid;
   auto in_holder = [&](const std::string& cmd) { return run({"nsenter", "-t", holder, "-n", "-u", "sh", "-c", cmd}); };
   Result link;
   for (int i = 0; i < 100; ++i, ::usleep(50 * 1000))
@@ -497,12 +503,9 @@ TEST_F(OciRuntime, ANewUserNamespaceJoinsANetworkNamespaceByPathAndTheRuntimeSet
   // A detached one: its process is host uid 200000 in the joined network namespace.
   write_config({"sleep", "60"});
   ASSERT_EQ(create("u2").code, 0);
-  const int pid = json::parse(oci({"state", "u2"}).out)["pid"].get<int>();
-  char net[64] = {}, want[64] = {};
-  ASSERT_GT(::readlink(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), net, sizeof net - 1), 0);
-  ASSERT_GT(::readlink(("/proc/" + holder + "/ns/net").c_str(), want, sizeof want - 1), 0);
-  EXPECT_STREQ(net, want);
-  EXPECT_NE(slurp("/proc/" + std::to_string(pid) + "/status").find("Uid:\t200000\t200000"), std::string::npos);
+  const std::string pid = std::to_string(json::parse(oci({"state", "u2"}).out)["pid"].get<int>());
+  EXPECT_EQ(ns_of(pid, "net"), ns_of(holder, "net"));
+  EXPECT_NE(slurp("/proc/" + pid + "/status").find("Uid:\t200000\t200000"), std::string::npos);
   EXPECT_EQ(oci({"delete", "--force", "u2"}).code, 0);
 
   // A joined pid namespace cannot go with a new user namespace: one line, nothing left.
@@ -524,19 +527,9 @@ TEST_F(OciRuntime, ANewUserNamespaceJoinsANetworkNamespaceByPathAndTheRuntimeSet
 // mounted as the namespaces' owner may; an exec joins the same user
 // namespace.
 TEST_F(OciRuntime, AContainerJoinsAPodsUserNamespaceByPathAndItsNewNamespacesBelongToIt) {
-  Result h = run({"sh", "-c", "unshare --user --net --ipc --uts sleep 60 </dev/null >/dev/null 2>&1 & echo $!"});
-  ASSERT_EQ(h.code, 0) << h.err;
-  const std::string holder = trim(h.out);
-  struct Reap {
-    std::string pid;
-    ~Reap() { run({"kill", "-9", pid}); }
-  } reap{holder};
-  auto ns_of = [](const std::string& pid, const char* ns) {
-    char buf[128] = {};
-    const std::string link = "/proc/" + pid + "/ns/" + ns;
-    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
-    return n > 0 ? std::string(buf, size_t(n)) : "(" + link + " unreadable)";
-  };
+  NamespaceHolder h("unshare --user --net --ipc --uts sleep 60");
+  ASSERT_FALSE(h.pid.empty());
+  const std::string& holder = h.pid;
   for (int i = 0; i < 100 && ns_of(holder, "user") == ns_of("self", "user"); ++i) ::usleep(50 * 1000);
   ASSERT_NE(ns_of(holder, "user"), ns_of("self", "user")) << "unshare made no user namespace";
   for (const char* map : {"uid_map", "gid_map"}) {  // the pod's maps, written as its runtime would
