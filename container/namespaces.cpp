@@ -81,7 +81,7 @@ InJoinedNamespaces::InJoinedNamespaces(const JoinedNamespaces& ns) {
                {ns.pid, CLONE_NEWPID, "pid_for_children", "pid"}};
   try {
     for (const auto& o : order) {
-      if (!o.fd) continue;
+      if (!o.fd || (o.type == CLONE_NEWPID && ns.user)) continue;  // the helper enters it (see JoinedNamespaces)
       const std::string own = std::string("/proc/thread-self/ns/") + o.name;
       UniqueFd back(::open(own.c_str(), O_RDONLY | O_CLOEXEC));
       if (!back) throw_sys("open", own);

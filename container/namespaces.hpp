@@ -57,8 +57,10 @@ std::string userns_join_refusal(const RunSpec& spec);
 // of its kind) before the container's process is cloned. A joined user
 // namespace (`user`; none when it is the runtime's own) is not entered by
 // InJoinedNamespaces: a multi-threaded process cannot, and the runtime
-// must stay root; the container's process is cloned from inside it
-// instead (container/runtime.cpp).
+// must stay root; a helper process enters it and clones the container's
+// process from inside (container/runtime.cpp). A joined pid namespace is
+// then the helper's to enter too (InJoinedNamespaces leaves it), so that
+// the helper itself stays in ours and the pid it reports is ours.
 struct JoinedNamespaces {
   UniqueFd net, ipc, uts, pid, cgroup, user;
 };

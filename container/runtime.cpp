@@ -118,16 +118,18 @@ pid_t raw_clone_into_cgroup(unsigned long flags, int cgroup_fd) {
 // setns into a user namespace needs a single-threaded caller and changes
 // its credentials, so a helper forked here enters it and clones with
 // CLONE_PARENT: the process is still our child (waitpid, PDEATHSIG), and
-// the helper reports its pid (or the errno) and exits. 0 in the container's
+// the helper reports its pid (or the errno) and exits. The helper enters a
+// joined pid namespace (`pidfd`, or -1) for its child only, so that it is
+// itself still in ours and the pid it reports is ours. 0 in the container's
 // process, its pid here, -1 with errno when it could not be made.
-pid_t clone_in_user_namespace(int userfd, unsigned long flags) {
+pid_t clone_in_user_namespace(int userfd, int pidfd, unsigned long flags) {
   Pipe p = Pipe::make();
   const pid_t helper = raw_clone(0);
   if (helper < 0) return -1;
   if (helper == 0) {
     p.read.reset();
     int32_t msg[2] = {-1, 0};  // pid, errno
-    if (::setns(userfd, CLONE_NEWUSER) < 0) {
+    if ((pidfd >= 0 && ::setns(pidfd, CLONE_NEWPID) < 0) || ::setns(userfd, CLONE_NEWUSER) < 0) {
       msg[1] = errno;
     } else {
       const pid_t pid = raw_clone(flags | CLONE_PARENT);
@@ -338,7 +340,7 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
     throw;
   }
   if (joined.user) {
-    pid = clone_in_user_namespace(joined.user.get(), clone_flags(spec));
+    pid = clone_in_user_namespace(joined.user.get(), joined.pid ? joined.pid.get() : -1, clone_flags(spec));
     in_cgroup = !join.empty();  // v1: the child joins by itself; else added by pid
   } else {
     if (!join.empty()) {

@@ -527,9 +527,13 @@ TEST_F(OciRuntime, ANewUserNamespaceJoinsANetworkNamespaceByPathAndTheRuntimeSet
 // mounted as the namespaces' owner may; an exec joins the same user
 // namespace.
 TEST_F(OciRuntime, AContainerJoinsAPodsUserNamespaceByPathAndItsNewNamespacesBelongToIt) {
-  NamespaceHolder h("unshare --user --net --ipc --uts sleep 60");
+  NamespaceHolder h("unshare --user --net --ipc --uts --pid --fork --kill-child sleep 60");
   ASSERT_FALSE(h.pid.empty());
   const std::string& holder = h.pid;
+  std::string init;  // the pod's pid namespace's init (its sleep)
+  for (int i = 0; i < 100 && init.empty(); ++i, ::usleep(50 * 1000))
+    init = trim(slurp("/proc/" + holder + "/task/" + holder + "/children"));
+  ASSERT_FALSE(init.empty()) << "unshare started no child";
   for (int i = 0; i < 100 && ns_of(holder, "user") == ns_of("self", "user"); ++i) ::usleep(50 * 1000);
   ASSERT_NE(ns_of(holder, "user"), ns_of("self", "user")) << "unshare made no user namespace";
   for (const char* map : {"uid_map", "gid_map"}) {  // the pod's maps, written as its runtime would
@@ -562,13 +566,18 @@ TEST_F(OciRuntime, AContainerJoinsAPodsUserNamespaceByPathAndItsNewNamespacesBel
   EXPECT_EQ(r.out, " 0 200000 65536\n0\npodhost\n1\n1\n1\n" + ns_of(holder, "user") + "\n");
   EXPECT_EQ(trim(run({"nsenter", "-t", holder, "-u", "hostname"}).out), "podhost");
 
-  // Detached, then an exec: both host uid 200000 in the pod's user namespace.
+  // Detached, in the pod's pid namespace too (shareProcessNamespace), then
+  // an exec: both host uid 200000 in the pod's user namespace, and the pid
+  // the state gives is the process's on the host.
+  for (auto& n : config_["linux"]["namespaces"])
+    if (n["type"] == "pid") n["path"] = "/proc/" + init + "/ns/pid";
   write_config({"sleep", "60"});
   ASSERT_EQ(create("pu2").code, 0);
   ASSERT_EQ(oci({"start", "pu2"}).code, 0);
   const std::string pid = std::to_string(json::parse(oci({"state", "pu2"}).out)["pid"].get<int>());
+  EXPECT_EQ(ns_of(pid, "pid"), ns_of(init, "pid")) << "the pod's pid namespace";
+  EXPECT_EQ(trim(slurp("/proc/" + pid + "/comm")), "sleep");
   EXPECT_EQ(ns_of(pid, "user"), ns_of(holder, "user"));
-  EXPECT_NE(ns_of(pid, "pid"), ns_of(holder, "pid")) << "the container has a pid namespace of its own";
   EXPECT_NE(slurp("/proc/" + pid + "/status").find("Uid:\t200000\t200000"), std::string::npos);
   Result ex = oci({"exec", "pu2", "sh", "-c", "id -u; readlink /proc/self/ns/user"});
   EXPECT_EQ(ex.code, 0) << ex.err;
