@@ -231,6 +231,9 @@ void DockerApi::check_tenant(const engine::RunOptions& o) const {
     }
   }
   if (o.privileged) refuse("run privileged containers");
+  // The host's processes (to see, and as root to signal) and shared memory.
+  if (o.pid == "host") refuse("share the host's pid namespace (PidMode host)");
+  if (o.ipc == "host") refuse("share the host's ipc namespace (IpcMode host)");
   if (!o.cap_add.empty()) refuse("add capabilities");
   if (!o.security_opts.empty()) refuse("set security options");
   // Only no network or the default one: another network may be another

@@ -79,7 +79,7 @@ TEST_F(ServeDocker, ATenantSeesAndTouchesOnlyItsOwnContainersAndNotTheHost) {
   for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
            {"-v", "/:/host"}, {"--privileged"}, {"--cap-add", "SYS_ADMIN"}, {"--security-opt", "seccomp=unconfined"},
            {"--network", "host"}, {"--network", "othernet"}, {"-p", "80:80"}, {"--ulimit", "rtprio=99"},
-           {"--tmpfs", "/t:dev"}}) {
+           {"--tmpfs", "/t:dev"}, {"--pid", "host"}, {"--ipc", "host"}}) {
     std::vector<std::string> cmd{"run", "--rm"};
     cmd.insert(cmd.end(), flags.begin(), flags.end());
     cmd.insert(cmd.end(), {"busybox", "true"});
