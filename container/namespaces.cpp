@@ -96,6 +96,15 @@ InJoinedNamespaces::InJoinedNamespaces(const JoinedNamespaces& ns) {
 
 InJoinedNamespaces::~InJoinedNamespaces() { leave(); }
 
+void check_joined_settings(const RunSpec& spec, const JoinedNamespaces& ns) {
+  check_sysctl_namespaces(spec.sysctls, ns.net ? ns.net.get() : -1, ns.ipc ? ns.ipc.get() : -1,
+                          ns.uts ? ns.uts.get() : -1);
+  // As a sysctl: a hostname never goes to the runtime's own uts namespace.
+  if (ns.uts && !spec.hostname.empty() && is_own_namespace(ns.uts.get(), "uts"))
+    throw Error("hostname \"" + spec.hostname + "\": the uts namespace joined by path is the runtime's own: setting it "
+                "would change the host's");
+}
+
 void apply_joined_settings(const RunSpec& spec, const JoinedNamespaces& ns) {
   if (ns.uts && !spec.hostname.empty())
     check_sys(::sethostname(spec.hostname.data(), spec.hostname.size()), "sethostname", spec.hostname);

@@ -84,12 +84,16 @@ class InJoinedNamespaces {
   std::vector<std::pair<UniqueFd, int>> back_;  // our own, to return to (last entered last)
 };
 
+// Before entering them: refuses a hostname or sysctl the spec asks of a
+// joined namespace that is the caller's own (the host's): setting it would
+// change the host.
+void check_joined_settings(const RunSpec& spec, const JoinedNamespaces& ns);
+
 // In the joined namespaces (an InJoinedNamespaces lives), before the clone:
 // sets what the spec asks of them, the hostname of a joined uts namespace
 // and the sysctls kept by a joined one. The runtime does it, not the child:
 // the child's root may be a new user namespace's, powerless there. The
-// child sets its own namespaces'. The caller has refused, before entering,
-// a hostname or sysctl for a joined namespace that is its own (the host's).
+// child sets its own namespaces'. check_joined_settings came first.
 void apply_joined_settings(const RunSpec& spec, const JoinedNamespaces& ns);
 
 // Parent side: writes uid_map/gid_map of a child cloned with CLONE_NEWUSER:

@@ -323,12 +323,7 @@ Container Container::start_gated(const RunSpec& spec, const Stdio& stdio, const 
   try {
     join = cg->open_join_files();
     joined = open_joined_namespaces(spec);
-    check_sysctl_namespaces(spec.sysctls, joined.net ? joined.net.get() : -1, joined.ipc ? joined.ipc.get() : -1,
-                            joined.uts ? joined.uts.get() : -1);
-    // As a sysctl: a hostname never goes to the runtime's own uts namespace.
-    if (joined.uts && !spec.hostname.empty() && is_own_namespace(joined.uts.get(), "uts"))
-      throw Error("hostname \"" + spec.hostname + "\": the uts namespace joined by path is the runtime's own: setting it "
-                  "would change the host's");
+    check_joined_settings(spec, joined);
     in_joined.emplace(joined);
     apply_joined_settings(spec, joined);
   } catch (...) {
